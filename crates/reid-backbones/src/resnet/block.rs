@@ -1,0 +1,162 @@
+//! Residual blocks of [`super::ResNet`].
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+fn conv(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
+    let p = k / 2;
+    Conv2dConfig::new([in_ch, out_ch], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(false)
+        .init(device)
+}
+
+fn bn(c: usize, eps: f64, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(c).with_epsilon(eps).init(device)
+}
+
+/// The projection shortcut: 1×1 convolution (with the block's stride) + BN.
+/// torchvision names it `downsample.0` / `downsample.1`.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    /// 1×1 convolution, no bias.
+    pub conv: Conv2d,
+    /// BatchNorm after it.
+    pub bn: BatchNorm,
+}
+
+impl Downsample {
+    fn new(in_ch: usize, out_ch: usize, stride: usize, eps: f64, device: &Device) -> Self {
+        Self {
+            conv: conv(in_ch, out_ch, 1, stride, device),
+            bn: bn(out_ch, eps, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// Two 3×3 convolutions (ResNet18/34).
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    /// First 3×3 convolution (carries the stride).
+    pub conv1: Conv2d,
+    /// BN after `conv1`.
+    pub bn1: BatchNorm,
+    /// Second 3×3 convolution.
+    pub conv2: Conv2d,
+    /// BN after `conv2`.
+    pub bn2: BatchNorm,
+    /// Projection shortcut when the shape changes.
+    pub downsample: Option<Downsample>,
+}
+
+/// 1×1 → 3×3 (stride) → 1×1 ×4 (ResNet50/101/152, torchvision v1.5).
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    /// 1×1 reduction.
+    pub conv1: Conv2d,
+    /// BN after `conv1`.
+    pub bn1: BatchNorm,
+    /// 3×3 convolution (carries the stride).
+    pub conv2: Conv2d,
+    /// BN after `conv2`.
+    pub bn2: BatchNorm,
+    /// 1×1 expansion (×4).
+    pub conv3: Conv2d,
+    /// BN after `conv3`.
+    pub bn3: BatchNorm,
+    /// Projection shortcut when the shape changes.
+    pub downsample: Option<Downsample>,
+}
+
+/// One residual block of either kind.
+#[derive(Module, Debug)]
+pub enum ResidualBlock {
+    /// ResNet18/34 block.
+    Basic(BasicBlock),
+    /// ResNet50/101/152 block.
+    Bottleneck(Bottleneck),
+}
+
+impl ResidualBlock {
+    /// A block taking `in_ch` channels, with `planes` inner channels, `stride`
+    /// on its first spatial convolution.
+    pub(crate) fn new(
+        bottleneck: bool,
+        in_ch: usize,
+        planes: usize,
+        stride: usize,
+        eps: f64,
+        device: &Device,
+    ) -> Self {
+        let out_ch = if bottleneck { planes * 4 } else { planes };
+        let downsample = (stride != 1 || in_ch != out_ch)
+            .then(|| Downsample::new(in_ch, out_ch, stride, eps, device));
+        if bottleneck {
+            Self::Bottleneck(Bottleneck {
+                conv1: conv(in_ch, planes, 1, 1, device),
+                bn1: bn(planes, eps, device),
+                conv2: conv(planes, planes, 3, stride, device),
+                bn2: bn(planes, eps, device),
+                conv3: conv(planes, out_ch, 1, 1, device),
+                bn3: bn(out_ch, eps, device),
+                downsample,
+            })
+        } else {
+            Self::Basic(BasicBlock {
+                conv1: conv(in_ch, planes, 3, stride, device),
+                bn1: bn(planes, eps, device),
+                conv2: conv(planes, planes, 3, 1, device),
+                bn2: bn(planes, eps, device),
+                downsample,
+            })
+        }
+    }
+
+    /// `[batch, in_ch, h, w]` → `[batch, out_ch, h/stride, w/stride]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Basic(b) => {
+                let identity = match &b.downsample {
+                    Some(d) => d.forward(x.clone()),
+                    None => x.clone(),
+                };
+                let y = relu(b.bn1.forward(b.conv1.forward(x)));
+                let y = b.bn2.forward(b.conv2.forward(y));
+                relu(y + identity)
+            }
+            Self::Bottleneck(b) => {
+                let identity = match &b.downsample {
+                    Some(d) => d.forward(x.clone()),
+                    None => x.clone(),
+                };
+                let y = relu(b.bn1.forward(b.conv1.forward(x)));
+                let y = relu(b.bn2.forward(b.conv2.forward(y)));
+                let y = b.bn3.forward(b.conv3.forward(y));
+                relu(y + identity)
+            }
+        }
+    }
+
+    /// Total channels over this block's BatchNorm layers (for counting their
+    /// running statistics).
+    pub fn bn_channels(&self) -> usize {
+        let ds = |d: &Option<Downsample>| d.as_ref().map_or(0, |d| d.bn.gamma.dims()[0]);
+        match self {
+            Self::Basic(b) => b.bn1.gamma.dims()[0] + b.bn2.gamma.dims()[0] + ds(&b.downsample),
+            Self::Bottleneck(b) => {
+                b.bn1.gamma.dims()[0]
+                    + b.bn2.gamma.dims()[0]
+                    + b.bn3.gamma.dims()[0]
+                    + ds(&b.downsample)
+            }
+        }
+    }
+}

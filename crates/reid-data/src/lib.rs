@@ -1,0 +1,20 @@
+//! # reid-data
+//!
+//! Everything between images on disk and tensors:
+//! - [`record`]: the common data model (`ImageRecord`, `Splits`, statistics);
+//! - [`synth`]: a seeded synthetic ReID world that writes Market-1501-,
+//!   DukeMTMC-reID-, MSMT17-, CUHK03-NP-, LUPerson- and LUPerson-NL-style
+//!   datasets with a ground-truth sidecar;
+//! - [`datasets`]: parsers of the public dataset layouts;
+//! - [`transform`] and [`batch`]: image transforms and the burn batcher.
+//!
+//! Errors are [`DataError`]; every one names the file or directory involved.
+
+pub mod batch;
+pub mod error;
+pub mod normalize;
+pub mod record;
+pub mod transform;
+
+pub use error::{DataError, Result};
+pub use record::{CorpusStats, DatasetStats, ImageLocation, ImageRecord, SplitStats, Splits};
