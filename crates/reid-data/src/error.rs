@@ -50,6 +50,14 @@ pub enum DataError {
     /// A parameter is out of its valid range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An LMDB environment could not be opened or read (feature `lmdb`).
+    #[error("{path}: LMDB error: {message}")]
+    Lmdb {
+        /// The environment folder.
+        path: PathBuf,
+        /// What went wrong (the key, or LMDB's message).
+        message: String,
+    },
 }
 
 impl DataError {

@@ -11,9 +11,11 @@
 //! Errors are [`DataError`]; every one names the file or directory involved.
 
 pub mod batch;
+pub mod datasets;
 pub mod error;
 pub mod normalize;
 pub mod record;
+pub mod synth;
 pub mod transform;
 
 pub use error::{DataError, Result};

@@ -1,0 +1,195 @@
+//! Shared machinery of the still-image layouts (Market, Duke, MSMT17,
+//! CUHK03-NP): a job list (one entry per file), parallel rendering, and the
+//! statistics / sidecar entries derived from the jobs.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+use rand::Rng;
+use rayon::prelude::*;
+
+use super::camera::Camera;
+use super::identity::Identity;
+use super::output::{Format, mkdirs, slash_path, write_image};
+use super::render::{Shot, render};
+use super::truth::StillTruth;
+use super::{Layout, Purpose, WorldConfig, stream_rng};
+use crate::error::Result;
+use crate::record::{ImageRecord, SplitStats};
+
+/// What an image shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject {
+    /// World identity `i` (stable attributes).
+    Person(u64),
+    /// A junk box: background only or a small fragment of an anonymous person.
+    Junk,
+    /// A distractor box: an anonymous person, badly off-centre.
+    Distractor,
+}
+
+/// One file to write.
+#[derive(Debug, Clone)]
+pub(crate) struct StillJob {
+    /// Path relative to the dataset folder.
+    pub rel: PathBuf,
+    pub subject: Subject,
+    /// Camera index, 0-based.
+    pub camera: u32,
+    /// `"train"`, `"val"`, `"query"`, `"gallery"` or `"junk"`.
+    pub split: &'static str,
+    /// The pid a parser reads.
+    pub pid: i64,
+    /// Key of the image's random streams (shot, noise, detector jitter).
+    pub key: u64,
+    /// Apply a detector's loose, jittered box.
+    pub detector: bool,
+    /// Extra brightness multiplier (MSMT17 time of day).
+    pub gain: f32,
+}
+
+/// The cameras and identities of one still-image layout.
+pub(crate) struct StillWorld {
+    pub layout: Layout,
+    pub cfg: WorldConfig,
+    pub cameras: Vec<Camera>,
+}
+
+impl StillWorld {
+    pub fn new(layout: Layout, cfg: &WorldConfig, cameras: u32) -> Self {
+        let cameras = (0..u64::from(cameras))
+            .map(|c| {
+                Camera::random(
+                    &mut stream_rng(cfg.seed, layout, Purpose::Camera, c),
+                    cfg.occlusion,
+                )
+            })
+            .collect();
+        Self {
+            layout,
+            cfg: cfg.clone(),
+            cameras,
+        }
+    }
+
+    /// World identity `i` of this layout.
+    pub fn identity(&self, i: u64) -> Identity {
+        Identity::random(&mut stream_rng(
+            self.cfg.seed,
+            self.layout,
+            Purpose::Identity,
+            i,
+        ))
+    }
+
+    /// Renders one job (pure function of the job and the world).
+    pub fn render_job(&self, job: &StillJob) -> RgbImage {
+        let seed = self.cfg.seed;
+        let mut rng = stream_rng(seed, self.layout, Purpose::Image, job.key);
+        let cam = &self.cameras[(job.camera as usize).min(self.cameras.len().saturating_sub(1))];
+        let mut shot = Shot::random(cam, &mut rng);
+        shot.gain *= job.gain;
+        let identity = match job.subject {
+            Subject::Person(i) => Some(self.identity(i)),
+            Subject::Junk => {
+                let mut xr = stream_rng(seed, self.layout, Purpose::Extra, job.key);
+                if xr.random_bool(0.5) {
+                    None
+                } else {
+                    shot.zoom *= xr.random_range(1.5..2.3);
+                    let sign = if xr.random_bool(0.5) { 1.0 } else { -1.0 };
+                    shot.dx += sign * xr.random_range(0.2..0.4);
+                    shot.dy += xr.random_range(-0.3..0.3);
+                    Some(Identity::random(&mut xr))
+                }
+            }
+            Subject::Distractor => {
+                let mut xr = stream_rng(seed, self.layout, Purpose::Extra, job.key);
+                let sign = if xr.random_bool(0.5) { 1.0 } else { -1.0 };
+                shot.dx += sign * xr.random_range(0.25..0.45);
+                shot.zoom *= xr.random_range(0.7..1.3);
+                Some(Identity::random(&mut xr))
+            }
+        };
+        if job.detector {
+            let mut dr = stream_rng(seed, self.layout, Purpose::Detector, job.key);
+            shot.detector_jitter(&mut dr);
+        }
+        render(
+            identity.as_ref(),
+            cam,
+            &shot,
+            self.cfg.height,
+            self.cfg.width,
+            &mut rng,
+        )
+    }
+
+    /// Creates every folder, then renders and writes all jobs in parallel under `root`.
+    pub fn write_all(&self, root: &Path, jobs: &[StillJob], format: Format) -> Result<()> {
+        let dirs: BTreeSet<PathBuf> = jobs
+            .iter()
+            .filter_map(|j| root.join(&j.rel).parent().map(Path::to_path_buf))
+            .collect();
+        for d in &dirs {
+            mkdirs(d)?;
+        }
+        jobs.par_iter().try_for_each(|job| {
+            let img = self.render_job(job);
+            write_image(&img, format, &root.join(&job.rel))
+        })
+    }
+}
+
+/// Statistics of split `split` as a parser sees it: junk (`pid == -1`) dropped.
+pub(crate) fn split_stats(jobs: &[StillJob], split: &str) -> SplitStats {
+    let recs: Vec<ImageRecord> = jobs
+        .iter()
+        .filter(|j| j.split == split && j.pid != -1)
+        .map(|j| ImageRecord::new(&j.rel, j.pid, j.camera))
+        .collect();
+    SplitStats::of(&recs)
+}
+
+/// Sidecar entries of `jobs`, with `prefix` prepended to each path.
+pub(crate) fn truth_entries(jobs: &[StillJob], prefix: &Path) -> Vec<StillTruth> {
+    jobs.iter()
+        .map(|j| StillTruth {
+            path: slash_path(&prefix.join(&j.rel)),
+            pid: j.pid,
+            camid: j.camera,
+            split: j.split.to_string(),
+            person: match j.subject {
+                Subject::Person(i) => i64::try_from(i).unwrap_or(-1),
+                Subject::Junk | Subject::Distractor => -1,
+            },
+        })
+        .collect()
+}
+
+/// A sorted random subset of `0..cameras` whose size is drawn from
+/// `min..=max` (clamped to `cameras`).
+pub(crate) fn sample_cams<R: Rng + ?Sized>(
+    rng: &mut R,
+    cameras: u32,
+    min: u32,
+    max: u32,
+) -> Vec<u32> {
+    let max = max.min(cameras);
+    let k = rng.random_range(min.min(max)..=max);
+    let mut cams: Vec<u32> = rand::seq::index::sample(rng, cameras as usize, k as usize)
+        .into_iter()
+        .map(|c| c as u32)
+        .collect();
+    cams.sort_unstable();
+    cams
+}
+
+/// `n` distinct raw pids drawn from `1..=pool`, in random order.
+pub(crate) fn sample_pids<R: Rng + ?Sized>(rng: &mut R, n: u32, pool: u32) -> Vec<i64> {
+    rand::seq::index::sample(rng, pool as usize, n as usize)
+        .into_iter()
+        .map(|p| p as i64 + 1)
+        .collect()
+}

@@ -1,0 +1,377 @@
+//! The simulated street-video world behind the LUPerson-style corpora.
+//!
+//! A global pool of persons walks through many videos, grouped into
+//! countries and cities. Each video has its own camera (viewpoint,
+//! illumination, background); each person in a video walks through a
+//! contiguous range of frames (a *true track*), sampled every
+//! [`VideoConfig::frame_step`] frames. Some persons appear in several videos
+//! (the same person in another scene). The tracker ([`super::tracker`]) turns
+//! the true tracks into noisy tracklets.
+
+use std::f32::consts::TAU;
+use std::path::PathBuf;
+
+use image::RgbImage;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::camera::{Camera, View};
+use super::identity::Identity;
+use super::render::{Occlusion, Shot, render};
+use super::{Layout, Purpose, Span, WorldConfig, check_count, invalid, stream_rng};
+use crate::error::Result;
+
+/// The shape of a video corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoConfig {
+    /// Countries (folders `country00`, …), 1..=100.
+    pub countries: u32,
+    /// Cities per country (folders `city00`, …), 1..=100.
+    pub cities_per_country: u32,
+    /// Videos in total, spread evenly over the cities in order (folders
+    /// `vid00000`, … numbered across the corpus).
+    pub videos: u32,
+    /// Persons walking through each video.
+    pub persons_per_video: Span,
+    /// Probability that a person slot of a video is filled by someone
+    /// already seen in an earlier video (the same person in another scene).
+    pub recurrence: f32,
+    /// Sampled frames per true track (clamped to what fits in the video).
+    pub track_len: Span,
+    /// Frames between two sampled frames.
+    pub frame_step: u32,
+    /// Frames per video.
+    pub video_frames: u32,
+}
+
+impl Default for VideoConfig {
+    /// About 12 videos × 5 persons × 9 frames ≈ 550 crops.
+    fn default() -> Self {
+        Self {
+            countries: 2,
+            cities_per_country: 2,
+            videos: 12,
+            persons_per_video: Span::new(3, 8),
+            recurrence: 0.3,
+            track_len: Span::new(4, 14),
+            frame_step: 5,
+            video_frames: 400,
+        }
+    }
+}
+
+/// The largest number of persons per video (keeps detections per frame in the 2-digit `obj` field).
+pub const MAX_PERSONS_PER_VIDEO: u32 = 30;
+
+impl VideoConfig {
+    /// Checks the corpus shape against the folder and file-name formats.
+    pub fn validate(&self) -> Result<()> {
+        check_count("video corpus countries", self.countries, 1, 100)?;
+        check_count(
+            "video corpus cities per country",
+            self.cities_per_country,
+            1,
+            100,
+        )?;
+        check_count("video corpus videos", self.videos, 1, 99_999)?;
+        let cities = self.countries * self.cities_per_country;
+        if self.videos.div_ceil(cities) > 10_000 {
+            return Err(invalid(format!(
+                "{} videos over {cities} cities exceed 10,000 videos per city (the 4-digit video field)",
+                self.videos
+            )));
+        }
+        self.persons_per_video
+            .check("persons per video", 1, MAX_PERSONS_PER_VIDEO)?;
+        self.track_len.check("frames per track", 1, 10_000)?;
+        check_count("frame step", self.frame_step, 1, 10_000)?;
+        check_count("frames per video", self.video_frames, 1, 9_999_999)?;
+        if !(0.0..=1.0).contains(&self.recurrence) {
+            return Err(invalid(format!(
+                "recurrence probability {} is not in [0, 1]",
+                self.recurrence
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where a video sits in the corpus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoInfo {
+    /// Video index in corpus order (= sorted folder order).
+    pub index: u32,
+    /// Country index.
+    pub country: u32,
+    /// City index within the country.
+    pub city: u32,
+    /// Video index within the city.
+    pub k: u32,
+    /// `country{:02}/city{:02}/vid{:05}`.
+    pub dir: PathBuf,
+}
+
+/// How one person looks and moves during one true track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackStyle {
+    view: View,
+    mirrored: bool,
+    phase0: f32,
+    /// Walking phase per frame, radians.
+    speed: f32,
+    zoom: f32,
+    gain: f32,
+    bg0: f32,
+    bg_speed: f32,
+    /// Horizontal order of the person in the frame (sorts detections into `obj` indices).
+    pub x: f32,
+}
+
+/// One person's passage through one video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrueTrack {
+    /// Video index.
+    pub video: u32,
+    /// Global person id.
+    pub person: u64,
+    /// Sampled frames, ascending.
+    pub frames: Vec<u64>,
+    /// Look and motion.
+    pub style: TrackStyle,
+}
+
+/// The whole simulated corpus before tracking.
+#[derive(Debug, Clone)]
+pub struct VideoWorld {
+    /// The layout whose random streams are used.
+    pub layout: Layout,
+    /// The world config.
+    pub world: WorldConfig,
+    /// The videos, in corpus order.
+    pub videos: Vec<VideoInfo>,
+    /// One camera per video.
+    pub cameras: Vec<Camera>,
+    /// True tracks, grouped by video in corpus order.
+    pub tracks: Vec<TrueTrack>,
+    /// Number of distinct persons.
+    pub persons: u64,
+}
+
+/// A crop to render: a true track's frame, or a false detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crop {
+    /// Video index.
+    pub video: u32,
+    /// Index into [`VideoWorld::tracks`], `None` for a false detection.
+    pub track: Option<usize>,
+    /// Frame index.
+    pub frame: u64,
+    /// Key of the crop's random stream.
+    pub key: u64,
+}
+
+impl VideoWorld {
+    /// Simulates the corpus `cfg` with `world`'s seed, using `layout`'s streams.
+    pub fn simulate(layout: Layout, world: &WorldConfig, cfg: &VideoConfig) -> Self {
+        let mut rng = stream_rng(world.seed, layout, Purpose::Plan, 0);
+        let cities = cfg.countries * cfg.cities_per_country;
+        let (base, extra) = (cfg.videos / cities, cfg.videos % cities);
+        let mut videos = Vec::with_capacity(cfg.videos as usize);
+        for c in 0..cities {
+            let n = base + u32::from(c < extra);
+            for k in 0..n {
+                let index = videos.len() as u32;
+                let (country, city) = (c / cfg.cities_per_country, c % cfg.cities_per_country);
+                videos.push(VideoInfo {
+                    index,
+                    country,
+                    city,
+                    k,
+                    dir: PathBuf::from(format!("country{country:02}"))
+                        .join(format!("city{city:02}"))
+                        .join(format!("vid{index:05}")),
+                });
+            }
+        }
+        let cameras = (0..u64::from(cfg.videos))
+            .map(|v| {
+                Camera::random(
+                    &mut stream_rng(world.seed, layout, Purpose::Camera, v),
+                    world.occlusion,
+                )
+            })
+            .collect();
+        let step = u64::from(cfg.frame_step);
+        let slots = (u64::from(cfg.video_frames) - 1) / step + 1;
+        let mut seen: Vec<u64> = Vec::new();
+        let mut next_person = 0u64;
+        let mut tracks = Vec::new();
+        for v in &videos {
+            let n = cfg.persons_per_video.sample(&mut rng);
+            let mut here: Vec<u64> = Vec::new();
+            for _ in 0..n {
+                let mut person = None;
+                if !seen.is_empty() && rng.random_bool(f64::from(cfg.recurrence)) {
+                    for _ in 0..4 {
+                        let p = seen[rng.random_range(0..seen.len())];
+                        if !here.contains(&p) {
+                            person = Some(p);
+                            break;
+                        }
+                    }
+                }
+                let person = person.unwrap_or_else(|| {
+                    next_person += 1;
+                    next_person - 1
+                });
+                here.push(person);
+                let len = u64::from(cfg.track_len.sample(&mut rng)).min(slots);
+                let start = rng.random_range(0..=slots - len);
+                let frames = (start..start + len).map(|s| s * step).collect();
+                tracks.push(TrueTrack {
+                    video: v.index,
+                    person,
+                    frames,
+                    style: TrackStyle::random(&mut rng),
+                });
+            }
+            for p in here {
+                if !seen.contains(&p) {
+                    seen.push(p);
+                }
+            }
+        }
+        Self {
+            layout,
+            world: world.clone(),
+            videos,
+            cameras,
+            tracks,
+            persons: next_person,
+        }
+    }
+
+    /// Person `p`'s identity.
+    pub fn identity(&self, p: u64) -> Identity {
+        Identity::random(&mut stream_rng(
+            self.world.seed,
+            self.layout,
+            Purpose::Identity,
+            p,
+        ))
+    }
+
+    /// Renders one crop (a pure function of the crop and the world).
+    pub fn render_crop(&self, crop: &Crop) -> RgbImage {
+        let mut rng = stream_rng(self.world.seed, self.layout, Purpose::Image, crop.key);
+        let cam = &self.cameras[(crop.video as usize).min(self.cameras.len().saturating_sub(1))];
+        let (identity, mut shot) = match crop.track.and_then(|t| self.tracks.get(t)) {
+            Some(t) => {
+                let first = t.frames.first().copied().unwrap_or(0);
+                let shot = t
+                    .style
+                    .shot(cam, (crop.frame.saturating_sub(first)) as f32, &mut rng);
+                (Some(self.identity(t.person)), shot)
+            }
+            None => {
+                // A false detection: background, sometimes with a sliver of someone.
+                let mut shot = Shot::random(cam, &mut rng);
+                let id = if rng.random_bool(0.3) {
+                    shot.dx += if rng.random_bool(0.5) { 0.45 } else { -0.45 };
+                    Some(Identity::random(&mut rng))
+                } else {
+                    None
+                };
+                (id, shot)
+            }
+        };
+        shot.detector_jitter(&mut rng);
+        render(
+            identity.as_ref(),
+            cam,
+            &shot,
+            self.world.height,
+            self.world.width,
+            &mut rng,
+        )
+    }
+}
+
+impl TrackStyle {
+    fn random<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        let view = match rng.random_range(0..3) {
+            0 => View::Front,
+            1 => View::Back,
+            _ => View::Side,
+        };
+        Self {
+            view,
+            mirrored: rng.random_bool(0.5),
+            phase0: rng.random_range(0.0..TAU),
+            speed: rng.random_range(0.25..0.45),
+            zoom: rng.random_range(0.92..1.04),
+            gain: rng.random_range(0.9..1.1),
+            bg0: rng.random_range(0.0..64.0),
+            bg_speed: rng.random_range(-0.3..0.3),
+            x: rng.random_range(0.0..1.0),
+        }
+    }
+
+    /// The shot `dt` frames into the track: the walking phase advances, the
+    /// background slides, the framing jitters a little, occlusion comes and goes.
+    fn shot<R: Rng + ?Sized>(&self, cam: &Camera, dt: f32, rng: &mut R) -> Shot {
+        let occlusion = rng
+            .random_bool(f64::from(cam.occlusion_prob))
+            .then(|| Occlusion::random(cam, rng));
+        Shot {
+            view: self.view,
+            mirrored: self.mirrored,
+            leg_phase: self.phase0 + self.speed * dt,
+            dx: rng.random_range(-0.03..0.03),
+            dy: rng.random_range(-0.02..0.02),
+            zoom: self.zoom * rng.random_range(0.97..1.03),
+            gain: self.gain * rng.random_range(0.97..1.03),
+            bg_shift: self.bg0 + self.bg_speed * dt,
+            occlusion,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn videos_fill_cities_in_order_and_persons_recur() {
+        let cfg = VideoConfig {
+            videos: 10,
+            recurrence: 0.5,
+            ..VideoConfig::default()
+        };
+        let w = VideoWorld::simulate(Layout::LupersonNl, &WorldConfig::default(), &cfg);
+        assert_eq!(w.videos.len(), 10);
+        let dirs: Vec<_> = w.videos.iter().map(|v| v.dir.clone()).collect();
+        let mut sorted = dirs.clone();
+        sorted.sort();
+        assert_eq!(dirs, sorted, "sorted folder order must be corpus order");
+        // 10 videos over 4 cities: 3, 3, 2, 2.
+        assert_eq!(
+            w.videos
+                .iter()
+                .filter(|v| v.country == 0 && v.city == 0)
+                .count(),
+            3
+        );
+        let mut videos_of =
+            std::collections::BTreeMap::<u64, std::collections::BTreeSet<u32>>::new();
+        for t in &w.tracks {
+            videos_of.entry(t.person).or_default().insert(t.video);
+            assert!(t.frames.iter().all(|&f| f < u64::from(cfg.video_frames)));
+            assert!(!t.frames.is_empty());
+        }
+        assert!(
+            videos_of.values().any(|v| v.len() > 1),
+            "some person appears in several videos"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! LMDB + keys.pkl routes of LUPerson and LUPerson-NL (feature `lmdb`).
+#![cfg(feature = "lmdb")]
+
+use std::io::Cursor;
+use std::path::Path;
+
+use reid_data::DataError;
+use reid_data::datasets::lmdb::{LmdbReader, read_keys, write_env, write_keys};
+use reid_data::datasets::{luperson, luperson_nl};
+use reid_data::record::{CorpusStats, ImageLocation};
+
+fn jpeg(v: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(1, 1, image::Rgb([v, v, v]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+fn write_db(dir: &Path, keys: &[&str]) -> Vec<Vec<u8>> {
+    let vals: Vec<Vec<u8>> = (0..keys.len()).map(|i| jpeg(40 * i as u8)).collect();
+    write_env(
+        dir,
+        keys.iter().copied().zip(vals.iter().map(Vec::as_slice)),
+        1 << 20,
+    )
+    .unwrap();
+    vals
+}
+
+#[test]
+fn luperson_lmdb_with_list_or_dict_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("LUPerson");
+    let keys = [
+        "00_00_0000_00000000",
+        "00_00_0000_00000001",
+        "01_02_0003_00000000",
+    ];
+    let vals = write_db(&dir, &keys);
+    let owned: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    for as_dict in [false, true] {
+        write_keys(&dir.join("keys.pkl"), &owned, None, as_dict).unwrap();
+        let kf = read_keys(&dir.join("keys.pkl")).unwrap();
+        assert_eq!(kf.keys, owned);
+        assert_eq!(kf.pids, None);
+        let c = luperson::parse(tmp.path()).unwrap();
+        assert_eq!(
+            c.stats(),
+            CorpusStats {
+                videos: 2,
+                tracklets: 0,
+                images: 3
+            }
+        );
+        assert_eq!(
+            c.videos[1].untracked[0].location,
+            ImageLocation::LmdbKey("01_02_0003_00000000".into())
+        );
+    }
+    let reader = LmdbReader::open(&dir).unwrap();
+    assert_eq!(reader.len().unwrap(), 3);
+    assert_eq!(reader.get(keys[1]).unwrap(), vals[1]);
+    assert_eq!(reader.image(keys[2]).unwrap().dimensions(), (1, 1));
+    let err = reader.get("99_99_9999_99999999").unwrap_err();
+    assert!(err.to_string().contains("99_99_9999_99999999"), "{err}");
+}
+
+#[test]
+fn luperson_nl_lmdb_keys_and_pids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("LUPerson-NL");
+    let keys = [
+        "00001_000000_0000003_00",
+        "00001_000000_0000001_00",
+        "00001_000001_0000001_01",
+        "00002_000002_0000000_00",
+    ];
+    write_db(&dir.join("lmdb"), &keys);
+    let owned: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    write_keys(&dir.join("keys.pkl"), &owned, Some(&[0, 0, 1, 2]), true).unwrap();
+    let c = luperson_nl::parse(tmp.path()).unwrap();
+    assert_eq!(c.root, dir.join("lmdb"));
+    assert_eq!(
+        c.stats(),
+        CorpusStats {
+            videos: 2,
+            tracklets: 3,
+            images: 4
+        }
+    );
+    let t0 = &c.videos[0].tracklets[0];
+    let frames: Vec<Option<u64>> = t0.images.iter().map(|r| r.frame).collect();
+    assert_eq!(frames, vec![Some(1), Some(3)]);
+    assert_eq!(c.videos[1].name, "00002");
+    // A label that disagrees with the key is an error naming keys.pkl and the entry.
+    write_keys(&dir.join("keys.pkl"), &owned, Some(&[0, 0, 1, 5]), true).unwrap();
+    let err = luperson_nl::parse(tmp.path()).unwrap_err();
+    assert!(
+        matches!(&err, DataError::Malformed { path, expected } if path.ends_with("keys.pkl") && expected.contains("entry 3")),
+        "{err}"
+    );
+    // A plain list lacks the labels LUPerson-NL needs.
+    write_keys(&dir.join("keys.pkl"), &owned, None, false).unwrap();
+    assert!(luperson_nl::parse(tmp.path()).is_err());
+}
