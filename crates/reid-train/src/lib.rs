@@ -1,15 +1,16 @@
 //! # reid-train
 //!
-//! Training recipes composed from the other crates: LUPerson MoCo v2,
-//! LUPerson-NL PNL and CION pre-training; BoT and MGN fine-tuning; schedules,
-//! EMA, checkpoints with exact resume, progress and metrics logs.
+//! Composes the other crates into the loops a researcher runs:
+//! - [`extract`]: embeddings of a list of images with any backbone and pooling
+//!   (batched, in inference mode), as a plain `ndarray` matrix for
+//!   `reid-metrics`;
 //!
-//! Nothing is implemented yet; see `docs/architecture.md` for the plan.
+//! and, as they land, the training recipes (LUPerson MoCo v2, LUPerson-NL
+//! PNL, CION pre-training; BoT and MGN fine-tuning), schedules, EMA,
+//! checkpoints with exact resume, progress and metrics logs.
 
-/// Errors raised by the training recipes.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A configuration value is out of its valid range.
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
-}
+pub mod error;
+pub mod extract;
+
+pub use error::TrainError;
+pub use extract::{ExtractOptions, extract_features};
