@@ -10,12 +10,16 @@
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
+use cli::usage;
 use reid::Backend;
 use reid::backbones::{Backbone, GlobalPool, build_backbone};
 use reid::data::batch::TestTransform;
@@ -59,18 +63,6 @@ struct Args {
     json: bool,
 }
 
-/// Arguments that parse but make no sense: exit code 2.
-#[derive(Debug)]
-struct UsageError(String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
 fn paths(records: &[ImageRecord]) -> anyhow::Result<Vec<PathBuf>> {
     records
         .iter()
@@ -89,11 +81,10 @@ fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let usage = |m: String| anyhow::Error::new(UsageError(m));
     let backend: Backend = args.backend.parse().map_err(|e| usage(format!("{e}")))?;
     let device = backend.device().map_err(|e| usage(format!("{e}")))?;
     if args.batch_size == 0 {
-        return Err(usage("--batch-size must be positive".into()));
+        return Err(usage("--batch-size must be positive"));
     }
     let world = WorldConfig {
         seed: args.seed,
@@ -230,16 +221,5 @@ fn print_metrics(r: &EvalResult) {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<UsageError>() => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit(run(&Args::parse()))
 }

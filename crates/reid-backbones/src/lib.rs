@@ -12,19 +12,38 @@
 //!   options (last stride, width);
 //! - [`pool`]: global pooling (average, max, GeM) turning a feature map into
 //!   an embedding `[batch, channels]`;
+//! - [`norm`]: BatchNorm / InstanceNorm / IBN-a normalisation slots;
+//! - [`head`]: the BNNeck embedding head (fast-reid and TransReID variants)
+//!   and linear / circle-softmax classifiers; [`model`]: backbone + head;
+//! - [`import`]: loading torchvision, LUPerson, CION and fast-reid
+//!   checkpoints (`.pth` or safetensors) with strict key checking, and
+//!   exporting to safetensors with PyTorch names;
 //! - [`registry`]: architectures by name (`"resnet50"`), for CLIs and configs.
 //!
-//! Checkpoint import, IBN variants, BNNeck/MGN heads and the rest of ReIDZoo
-//! are the subject of later modules (see `docs/architecture.md`).
+//! - [`mgn`]: fast-reid's MGN (three branches, eight heads, extra BN).
+//!
+//! The non-ResNet ReIDZoo backbones are not implemented yet (see
+//! `docs/backbones.md`).
 
 pub mod backbone;
 pub mod error;
+pub mod head;
+pub mod import;
+pub mod mgn;
+pub mod model;
+pub mod norm;
 pub mod pool;
 pub mod registry;
 pub mod resnet;
 
 pub use backbone::Backbone;
-pub use error::BackboneError;
+pub use error::{BackboneError, ImportError, KeyMismatch};
+pub use head::{ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadPool, NeckFeat};
+pub use import::{
+    ImportOptions, ImportReport, Layout, WeightsFormat, load_backbone, load_mgn, load_reid_model,
+};
+pub use mgn::{Mgn, MgnConfig};
+pub use model::ReidModel;
 pub use pool::{GemPool, GlobalPool};
 pub use registry::{Arch, build_backbone};
-pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
+pub use resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};

@@ -3,13 +3,16 @@
 use burn::tensor::Device;
 
 use crate::error::BackboneError;
-use crate::resnet::{ResNet, ResNetConfig, ResNetDepth};
+use crate::resnet::{IbnMode, ResNet, ResNetConfig, ResNetDepth};
 
 /// Every architecture the registry can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     /// A torchvision-layout ResNet of the given depth.
     ResNet(ResNetDepth),
+    /// A ResNet with IBN-a or IBN-b (`resnet50_ibn_a`, `resnet50_ibn_b`;
+    /// `resnet50_ibn` is IBN-a, CION's naming).
+    ResNetIbn(ResNetDepth, IbnMode),
 }
 
 /// `(name, arch)` pairs known to [`Arch::from_name`].
@@ -22,16 +25,47 @@ pub const ARCH_NAMES: [(&str, Arch); 5] = [
 ];
 
 impl Arch {
-    /// Looks an architecture up by its fast-reid-style name (`"resnet50"`).
+    /// Looks an architecture up by its fast-reid-style name (`"resnet50"`,
+    /// `"resnet50_ibn_a"`, `"resnet50_ibn"` = IBN-a, `"resnet50_ibn_b"`).
     pub fn from_name(name: &str) -> Result<Self, BackboneError> {
+        let lower = name.to_ascii_lowercase();
+        for (suffix, mode) in [
+            ("_ibn_a", IbnMode::A),
+            ("_ibn_b", IbnMode::B),
+            ("_ibn", IbnMode::A),
+        ] {
+            if let Some(base) = lower.strip_suffix(suffix) {
+                return match Self::from_name(base)? {
+                    Self::ResNet(depth) => Ok(Self::ResNetIbn(depth, mode)),
+                    Self::ResNetIbn(..) => Err(BackboneError::UnknownArch {
+                        name: name.to_string(),
+                        known: ARCH_NAMES.map(|(n, _)| n).join(", "),
+                    }),
+                };
+            }
+        }
         ARCH_NAMES
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|&(_, a)| a)
             .ok_or_else(|| BackboneError::UnknownArch {
                 name: name.to_string(),
-                known: ARCH_NAMES.map(|(n, _)| n).join(", "),
+                known: format!(
+                    "{} (each also with _ibn_a / _ibn_b)",
+                    ARCH_NAMES.map(|(n, _)| n).join(", ")
+                ),
             })
+    }
+
+    /// The configuration of this architecture with the ReID defaults of
+    /// [`ResNetConfig`] (base width 64, last stride 1, torchvision stem).
+    pub fn config(self) -> ResNetConfig {
+        match self {
+            Self::ResNet(depth) => ResNetConfig::new().with_depth(depth),
+            Self::ResNetIbn(depth, mode) => {
+                ResNetConfig::new().with_depth(depth).with_ibn(Some(mode))
+            }
+        }
     }
 }
 
@@ -43,13 +77,11 @@ pub fn build_backbone(
     last_stride: usize,
     device: &Device,
 ) -> Result<ResNet, BackboneError> {
-    match Arch::from_name(name)? {
-        Arch::ResNet(depth) => ResNetConfig::new()
-            .with_depth(depth)
-            .with_base_width(base_width)
-            .with_last_stride(last_stride)
-            .init(device),
-    }
+    Arch::from_name(name)?
+        .config()
+        .with_base_width(base_width)
+        .with_last_stride(last_stride)
+        .init(device)
 }
 
 #[cfg(test)]
@@ -62,6 +94,15 @@ mod tests {
             Arch::from_name("ResNet50").unwrap(),
             Arch::ResNet(ResNetDepth::R50)
         );
+        assert_eq!(
+            Arch::from_name("resnet50_ibn").unwrap(),
+            Arch::ResNetIbn(ResNetDepth::R50, IbnMode::A)
+        );
+        assert_eq!(
+            Arch::from_name("resnet18_ibn_b").unwrap(),
+            Arch::ResNetIbn(ResNetDepth::R18, IbnMode::B)
+        );
+        assert!(Arch::from_name("resnet50_ibn_a_ibn_b").is_err());
         let err = Arch::from_name("resnet51").unwrap_err().to_string();
         assert!(
             err.contains("resnet51") && err.contains("resnet152"),

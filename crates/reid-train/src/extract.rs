@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor};
-use ndarray::Array2;
+use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::{Array2, ArrayView2, ArrayView4, s};
 use reid_backbones::{Backbone, GlobalPool};
 use reid_data::batch::TestTransform;
 
@@ -45,38 +45,76 @@ pub fn extract_features<P: AsRef<Path> + Sync>(
     options: &ExtractOptions,
     device: &Device,
 ) -> Result<Array2<f32>, TrainError> {
-    if options.batch_size == 0 {
+    check_batch_size(options.batch_size)?;
+    let mut out = Array2::<f32>::zeros((paths.len(), model.out_channels()));
+    for (i, chunk) in paths.chunks(options.batch_size).enumerate() {
+        let images = options.transform.load_batch(chunk, device)?;
+        let emb = embed(model, images, options.pool, options.normalize);
+        write_rows(&mut out, i * options.batch_size, emb)?;
+    }
+    Ok(out)
+}
+
+/// Embeds already-transformed images `input` `[n, 3, height, width]`
+/// (normalised floats) in batches of `batch_size`, with `pool` and optional
+/// L2 normalisation. Returns `[n, model.out_channels()]`.
+pub fn extract_features_from_array(
+    model: &impl Backbone,
+    input: ArrayView4<f32>,
+    batch_size: usize,
+    pool: GlobalPool,
+    normalize: bool,
+    device: &Device,
+) -> Result<Array2<f32>, TrainError> {
+    check_batch_size(batch_size)?;
+    let (n, c, h, w) = input.dim();
+    let mut out = Array2::<f32>::zeros((n, model.out_channels()));
+    for start in (0..n).step_by(batch_size) {
+        let end = (start + batch_size).min(n);
+        let chunk = input.slice(s![start..end, .., .., ..]);
+        let data: Vec<f32> = chunk.iter().copied().collect();
+        let x = Tensor::<4>::from_data(TensorData::new(data, [end - start, c, h, w]), device);
+        write_rows(&mut out, start, embed(model, x, pool, normalize))?;
+    }
+    Ok(out)
+}
+
+fn check_batch_size(batch_size: usize) -> Result<(), TrainError> {
+    if batch_size == 0 {
         return Err(TrainError::InvalidConfig(
             "batch_size must be positive".into(),
         ));
     }
-    let dim = model.out_channels();
-    let mut out = Array2::<f32>::zeros((paths.len(), dim));
-    for (chunk_idx, chunk) in paths.chunks(options.batch_size).enumerate() {
-        let images = options.transform.load_batch(chunk, device)?;
-        let mut emb: Tensor<2> = options.pool.forward(model.forward_features(images));
-        if options.normalize {
-            let norm = emb
-                .clone()
-                .powi_scalar(2)
-                .sum_dim(1)
-                .sqrt()
-                .clamp_min(1e-12);
-            emb = emb / norm;
-        }
-        let values: Vec<f32> = emb
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-        let start = chunk_idx * options.batch_size;
-        for (row, feats) in values.chunks(dim).enumerate() {
-            out.row_mut(start + row)
-                .iter_mut()
-                .zip(feats)
-                .for_each(|(o, &v)| *o = v);
-        }
+    Ok(())
+}
+
+/// Backbone → pooling → optional L2 normalisation: `[b, 3, H, W]` → `[b, C]`.
+fn embed(model: &impl Backbone, images: Tensor<4>, pool: GlobalPool, normalize: bool) -> Tensor<2> {
+    let emb = pool.forward(model.forward_features(images));
+    if normalize {
+        let norm = emb
+            .clone()
+            .powi_scalar(2)
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(1e-12);
+        emb / norm
+    } else {
+        emb
     }
-    Ok(out)
+}
+
+/// Reads `emb` `[b, C]` back from the device into rows `start..start + b` of `out`.
+fn write_rows(out: &mut Array2<f32>, start: usize, emb: Tensor<2>) -> Result<(), TrainError> {
+    let [b, dim] = emb.dims();
+    let values: Vec<f32> = emb
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+    let block = ArrayView2::from_shape((b, dim), &values)
+        .map_err(|e| TrainError::Readback(e.to_string()))?;
+    out.slice_mut(s![start..start + b, ..]).assign(&block);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -116,6 +154,19 @@ mod tests {
         opts.batch_size = 1;
         let single = extract_features(&model, &paths, &opts, &device).unwrap();
         for (a, b) in batched.iter().zip(single.iter()) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        let input = ndarray::Array4::from_shape_fn((3, 3, 32, 16), |(n, c, y, x)| {
+            ((n * 7 + c * 3 + y + 2 * x) % 11) as f32 / 11.0 - 0.5
+        });
+        let whole =
+            extract_features_from_array(&model, input.view(), 3, GlobalPool::Avg, false, &device)
+                .unwrap();
+        let split =
+            extract_features_from_array(&model, input.view(), 2, GlobalPool::Avg, false, &device)
+                .unwrap();
+        assert_eq!(whole.dim(), (3, 32));
+        for (a, b) in whole.iter().zip(split.iter()) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
         for row in batched.rows() {

@@ -13,4 +13,4 @@ pub mod error;
 pub mod extract;
 
 pub use error::TrainError;
-pub use extract::{ExtractOptions, extract_features};
+pub use extract::{ExtractOptions, extract_features, extract_features_from_array};

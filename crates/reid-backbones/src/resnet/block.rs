@@ -2,9 +2,11 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, InstanceNorm, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+
+use crate::norm::{Ibn, Norm, batch_norm, freeze_batch_norm, instance_norm, instance_norm_forward};
 
 fn conv(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
     let p = k / 2;
@@ -16,7 +18,16 @@ fn conv(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &Device) -
 }
 
 fn bn(c: usize, eps: f64, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(c).with_epsilon(eps).init(device)
+    batch_norm(c, eps, device)
+}
+
+/// Which IBN variant a block takes part in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct BlockIbn {
+    /// IBN-a: `bn1` is an [`Ibn`] split.
+    pub first_norm_ibn: bool,
+    /// IBN-b: an InstanceNorm after the residual add, before the last ReLU.
+    pub post_instance_norm: bool,
 }
 
 /// The projection shortcut: 1×1 convolution (with the block's stride) + BN.
@@ -40,6 +51,13 @@ impl Downsample {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.bn.forward(self.conv.forward(x))
     }
+
+    fn freeze_batch_norm(self) -> Self {
+        Self {
+            conv: self.conv,
+            bn: freeze_batch_norm(self.bn),
+        }
+    }
 }
 
 /// Two 3×3 convolutions (ResNet18/34).
@@ -47,14 +65,16 @@ impl Downsample {
 pub struct BasicBlock {
     /// First 3×3 convolution (carries the stride).
     pub conv1: Conv2d,
-    /// BN after `conv1`.
-    pub bn1: BatchNorm,
+    /// Norm after `conv1`: BN, or IBN-a's split (PyTorch `bn1.IN` / `bn1.BN`).
+    pub bn1: Norm,
     /// Second 3×3 convolution.
     pub conv2: Conv2d,
     /// BN after `conv2`.
     pub bn2: BatchNorm,
     /// Projection shortcut when the shape changes.
     pub downsample: Option<Downsample>,
+    /// IBN-b's InstanceNorm after the residual add (PyTorch name `IN`).
+    pub post_norm: Option<InstanceNorm>,
 }
 
 /// 1×1 → 3×3 (stride) → 1×1 ×4 (ResNet50/101/152, torchvision v1.5).
@@ -62,8 +82,8 @@ pub struct BasicBlock {
 pub struct Bottleneck {
     /// 1×1 reduction.
     pub conv1: Conv2d,
-    /// BN after `conv1`.
-    pub bn1: BatchNorm,
+    /// Norm after `conv1`: BN, or IBN-a's split (PyTorch `bn1.IN` / `bn1.BN`).
+    pub bn1: Norm,
     /// 3×3 convolution (carries the stride).
     pub conv2: Conv2d,
     /// BN after `conv2`.
@@ -74,9 +94,14 @@ pub struct Bottleneck {
     pub bn3: BatchNorm,
     /// Projection shortcut when the shape changes.
     pub downsample: Option<Downsample>,
+    /// IBN-b's InstanceNorm after the residual add (PyTorch name `IN`).
+    pub post_norm: Option<InstanceNorm>,
 }
 
 /// One residual block of either kind.
+// The variants differ in size by a few conv/BN handles; blocks live in a
+// `Vec` built once, so boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum ResidualBlock {
     /// ResNet18/34 block.
@@ -94,28 +119,39 @@ impl ResidualBlock {
         planes: usize,
         stride: usize,
         eps: f64,
+        ibn: BlockIbn,
         device: &Device,
     ) -> Self {
         let out_ch = if bottleneck { planes * 4 } else { planes };
         let downsample = (stride != 1 || in_ch != out_ch)
             .then(|| Downsample::new(in_ch, out_ch, stride, eps, device));
+        let bn1 = if ibn.first_norm_ibn {
+            Norm::Ibn(Ibn::new(planes, eps, device))
+        } else {
+            Norm::Batch(bn(planes, eps, device))
+        };
+        let post_norm = ibn
+            .post_instance_norm
+            .then(|| instance_norm(out_ch, eps, device));
         if bottleneck {
             Self::Bottleneck(Bottleneck {
                 conv1: conv(in_ch, planes, 1, 1, device),
-                bn1: bn(planes, eps, device),
+                bn1,
                 conv2: conv(planes, planes, 3, stride, device),
                 bn2: bn(planes, eps, device),
                 conv3: conv(planes, out_ch, 1, 1, device),
                 bn3: bn(out_ch, eps, device),
                 downsample,
+                post_norm,
             })
         } else {
             Self::Basic(BasicBlock {
                 conv1: conv(in_ch, planes, 3, stride, device),
-                bn1: bn(planes, eps, device),
+                bn1,
                 conv2: conv(planes, planes, 3, 1, device),
                 bn2: bn(planes, eps, device),
                 downsample,
+                post_norm,
             })
         }
     }
@@ -130,7 +166,7 @@ impl ResidualBlock {
                 };
                 let y = relu(b.bn1.forward(b.conv1.forward(x)));
                 let y = b.bn2.forward(b.conv2.forward(y));
-                relu(y + identity)
+                relu(post(&b.post_norm, y + identity))
             }
             Self::Bottleneck(b) => {
                 let identity = match &b.downsample {
@@ -140,7 +176,7 @@ impl ResidualBlock {
                 let y = relu(b.bn1.forward(b.conv1.forward(x)));
                 let y = relu(b.bn2.forward(b.conv2.forward(y)));
                 let y = b.bn3.forward(b.conv3.forward(y));
-                relu(y + identity)
+                relu(post(&b.post_norm, y + identity))
             }
         }
     }
@@ -150,13 +186,42 @@ impl ResidualBlock {
     pub fn bn_channels(&self) -> usize {
         let ds = |d: &Option<Downsample>| d.as_ref().map_or(0, |d| d.bn.gamma.dims()[0]);
         match self {
-            Self::Basic(b) => b.bn1.gamma.dims()[0] + b.bn2.gamma.dims()[0] + ds(&b.downsample),
+            Self::Basic(b) => {
+                b.bn1.batch_norm_channels() + b.bn2.gamma.dims()[0] + ds(&b.downsample)
+            }
             Self::Bottleneck(b) => {
-                b.bn1.gamma.dims()[0]
+                b.bn1.batch_norm_channels()
                     + b.bn2.gamma.dims()[0]
                     + b.bn3.gamma.dims()[0]
                     + ds(&b.downsample)
             }
         }
+    }
+
+    /// Freezes every BatchNorm of the block (see [`crate::norm::Norm::freeze_batch_norm`]).
+    pub fn freeze_batch_norm(self) -> Self {
+        match self {
+            Self::Basic(b) => Self::Basic(BasicBlock {
+                bn1: b.bn1.freeze_batch_norm(),
+                bn2: freeze_batch_norm(b.bn2),
+                downsample: b.downsample.map(Downsample::freeze_batch_norm),
+                ..b
+            }),
+            Self::Bottleneck(b) => Self::Bottleneck(Bottleneck {
+                bn1: b.bn1.freeze_batch_norm(),
+                bn2: freeze_batch_norm(b.bn2),
+                bn3: freeze_batch_norm(b.bn3),
+                downsample: b.downsample.map(Downsample::freeze_batch_norm),
+                ..b
+            }),
+        }
+    }
+}
+
+/// Applies IBN-b's post-add InstanceNorm when the block has one.
+fn post(norm: &Option<InstanceNorm>, x: Tensor<4>) -> Tensor<4> {
+    match norm {
+        Some(n) => instance_norm_forward(n, x),
+        None => x,
     }
 }

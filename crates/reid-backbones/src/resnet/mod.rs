@@ -1,27 +1,33 @@
 //! ResNet18/34/50/101/152 in torchvision's parameter layout (`conv1`, `bn1`,
 //! `layer1.0.conv1`, …, `layerN.0.downsample.{conv,bn}`), v1.5 (stride on the
 //! 3×3 convolution of the bottleneck), with the ReID options: last stride 1 or
-//! 2, a width multiplier for small test models, and fast-reid's stem pooling.
+//! 2, a width multiplier for small test models, fast-reid's stem pooling,
+//! IBN-a / IBN-b ([`IbnMode`]) and frozen BatchNorm.
 //!
 //! Inference vs training: burn's `BatchNorm` uses batch statistics when the
 //! device has autodiff enabled and running statistics otherwise, so a model on
 //! a plain `Device::flex()` is in evaluation mode.
 
 mod block;
+pub mod fused;
 
 pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock};
+pub use fused::FusedResNet;
+
+use block::BlockIbn;
 
 use burn::config::Config;
 use burn::module::Module;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
+use crate::norm::{Norm, batch_norm, instance_norm};
 
 /// The depth of a ResNet, which fixes its block type and blocks per stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +42,13 @@ pub enum ResNetDepth {
     R101,
     /// Bottlenecks `[3, 8, 36, 3]`.
     R152,
+    /// Any block counts (small test models, or depths the named ones lack).
+    Custom {
+        /// Blocks in each of the four stages (each at least 1).
+        blocks: [usize; 4],
+        /// Bottleneck blocks (true) or basic blocks (false).
+        bottleneck: bool,
+    },
 }
 
 impl ResNetDepth {
@@ -46,12 +59,17 @@ impl ResNetDepth {
             Self::R34 | Self::R50 => [3, 4, 6, 3],
             Self::R101 => [3, 4, 23, 3],
             Self::R152 => [3, 8, 36, 3],
+            Self::Custom { blocks, .. } => blocks,
         }
     }
 
     /// Whether the stages use bottleneck blocks (channel expansion 4).
     pub fn is_bottleneck(self) -> bool {
-        matches!(self, Self::R50 | Self::R101 | Self::R152)
+        match self {
+            Self::R18 | Self::R34 => false,
+            Self::R50 | Self::R101 | Self::R152 => true,
+            Self::Custom { bottleneck, .. } => bottleneck,
+        }
     }
 
     /// Channel expansion of the last convolution of a block (1 or 4).
@@ -69,6 +87,20 @@ pub enum StemPool {
     /// stem convolution's output is even (256×128 → 64×32); one pixel smaller
     /// when it is odd.
     FastReid,
+}
+
+/// Instance-batch normalisation variants (IBN-Net, Pan et al. 2018) in the
+/// layout of IBN-Net / fast-reid / torchreid / CION.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IbnMode {
+    /// IBN-a: `bn1` of every block of layers 1–3 normalises its first
+    /// `⌊planes/2⌋` channels with an affine InstanceNorm and the rest with
+    /// BatchNorm. Stem and layer 4 unchanged.
+    A,
+    /// IBN-b: the stem's `bn1` is an affine InstanceNorm, and the last block
+    /// of layers 1 and 2 applies an affine InstanceNorm (`IN`) after the
+    /// residual add, before its final ReLU.
+    B,
 }
 
 /// Configuration of a [`ResNet`]; defaults are torchvision's ResNet50 with
@@ -89,9 +121,16 @@ pub struct ResNetConfig {
     /// Stem max-pool variant.
     #[config(default = "StemPool::Torchvision")]
     pub stem_pool: StemPool,
-    /// BatchNorm epsilon (1e-5 in torchvision).
+    /// BatchNorm epsilon (1e-5 in torchvision), also used by InstanceNorm.
     #[config(default = 1e-5)]
     pub bn_eps: f64,
+    /// IBN variant, `None` for plain BatchNorm everywhere.
+    pub ibn: Option<IbnMode>,
+    /// Frozen BatchNorm: running statistics also on an autodiff device, and
+    /// no gradient for γ/β (fast-reid's `FrozenBatchNorm`). `false` (train
+    /// BN) is the default.
+    #[config(default = false)]
+    pub frozen_bn: bool,
 }
 
 /// A ResNet trunk without its classifier: images `[batch, 3, H, W]` → feature
@@ -101,8 +140,8 @@ pub struct ResNetConfig {
 pub struct ResNet {
     /// Stem convolution, 7×7 stride 2, no bias.
     pub conv1: Conv2d,
-    /// Stem BatchNorm.
-    pub bn1: BatchNorm,
+    /// Stem norm: BatchNorm, or an affine InstanceNorm with IBN-b.
+    pub bn1: Norm,
     /// Stem 3×3 max-pool, stride 2.
     pub maxpool: MaxPool2d,
     /// Stage 1 (stride 1).
@@ -127,6 +166,12 @@ impl ResNetConfig {
                 "base_width must be positive".into(),
             ));
         }
+        if self.depth.blocks().contains(&0) {
+            return Err(BackboneError::InvalidConfig(format!(
+                "every stage needs at least one block, got {:?}",
+                self.depth.blocks()
+            )));
+        }
         if self.last_stride != 1 && self.last_stride != 2 {
             return Err(BackboneError::InvalidConfig(format!(
                 "last_stride must be 1 or 2, got {}",
@@ -147,11 +192,6 @@ impl ResNetConfig {
     pub fn init(&self, device: &Device) -> Result<ResNet, BackboneError> {
         self.validate()?;
         let w = self.base_width;
-        let bn = |c| {
-            BatchNormConfig::new(c)
-                .with_epsilon(self.bn_eps)
-                .init(device)
-        };
         let conv1 = Conv2dConfig::new([3, w], [7, 7])
             .with_stride([2, 2])
             .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
@@ -176,23 +216,43 @@ impl ResNetConfig {
             let mut layer = Vec::with_capacity(n);
             for i in 0..n {
                 let s = if i == 0 { stride } else { 1 };
-                layer.push(ResidualBlock::new(
+                let ibn = BlockIbn {
+                    first_norm_ibn: self.ibn == Some(IbnMode::A) && stage < 3,
+                    post_instance_norm: self.ibn == Some(IbnMode::B) && stage < 2 && i + 1 == n,
+                };
+                let block = ResidualBlock::new(
                     self.depth.is_bottleneck(),
                     in_ch,
                     planes,
                     s,
                     self.bn_eps,
+                    ibn,
                     device,
-                ));
+                );
+                layer.push(if self.frozen_bn {
+                    block.freeze_batch_norm()
+                } else {
+                    block
+                });
                 in_ch = planes * expansion;
             }
             stages.push(layer);
         }
         let mut stages = stages.into_iter();
         let mut next = || stages.next().unwrap_or_default();
+        let bn1 = if self.ibn == Some(IbnMode::B) {
+            Norm::Instance(instance_norm(w, self.bn_eps, device))
+        } else {
+            Norm::Batch(batch_norm(w, self.bn_eps, device))
+        };
+        let bn1 = if self.frozen_bn {
+            bn1.freeze_batch_norm()
+        } else {
+            bn1
+        };
         Ok(ResNet {
             conv1,
-            bn1: bn(w),
+            bn1,
             maxpool,
             layer1: next(),
             layer2: next(),
@@ -254,7 +314,7 @@ mod tests {
 
     /// BN running statistics (mean + var), which burn counts as parameters.
     fn bn_running_stats(m: &ResNet) -> usize {
-        let mut n = 2 * m.bn1.gamma.dims()[0];
+        let mut n = 2 * m.bn1.batch_norm_channels();
         for b in m
             .layer1
             .iter()
@@ -321,6 +381,60 @@ mod tests {
                 "{stem_pool:?}"
             );
         }
+    }
+
+    #[test]
+    fn frozen_bn_disables_training_statistics_and_ibn_layouts_follow_the_mode() {
+        let device = Device::flex();
+        let training = |n: &Norm| match n {
+            Norm::Batch(bn) => bn.training.val().is_enabled(),
+            Norm::Ibn(ibn) => ibn.batch_norm.training.val().is_enabled(),
+            Norm::Instance(_) => panic!("no BatchNorm"),
+        };
+        let cfg = ResNetConfig::new()
+            .with_depth(ResNetDepth::R50)
+            .with_base_width(2);
+        let train = cfg.clone().init(&device).unwrap();
+        let frozen = cfg.clone().with_frozen_bn(true).init(&device).unwrap();
+        assert!(training(&train.bn1));
+        assert!(!training(&frozen.bn1));
+        let ResidualBlock::Bottleneck(b) = &frozen.layer4[2] else {
+            panic!("bottleneck expected")
+        };
+        assert!(!b.bn3.training.val().is_enabled());
+        assert!(!b.bn3.beta.is_require_grad());
+
+        // IBN-a: bn1 of every block of layers 1–3 is split, layer 4 plain.
+        let a = cfg
+            .clone()
+            .with_ibn(Some(IbnMode::A))
+            .init(&device)
+            .unwrap();
+        let bn1 = |blk: &ResidualBlock| match blk {
+            ResidualBlock::Bottleneck(b) => matches!(b.bn1, Norm::Ibn(_)),
+            ResidualBlock::Basic(b) => matches!(b.bn1, Norm::Ibn(_)),
+        };
+        assert!(a.layer1.iter().chain(&a.layer2).chain(&a.layer3).all(bn1));
+        assert!(!a.layer4.iter().any(bn1));
+        // IBN-b: stem InstanceNorm; post-add IN on the last block of layers 1, 2.
+        let b = cfg.with_ibn(Some(IbnMode::B)).init(&device).unwrap();
+        assert!(matches!(b.bn1, Norm::Instance(_)));
+        let post = |blk: &ResidualBlock| match blk {
+            ResidualBlock::Bottleneck(b) => b.post_norm.is_some(),
+            ResidualBlock::Basic(b) => b.post_norm.is_some(),
+        };
+        let flags: Vec<bool> = b
+            .layer1
+            .iter()
+            .chain(&b.layer2)
+            .chain(&b.layer3)
+            .chain(&b.layer4)
+            .map(post)
+            .collect();
+        let mut expected = vec![false; 16];
+        expected[2] = true; // layer1[2]
+        expected[6] = true; // layer2[3]
+        assert_eq!(flags, expected);
     }
 
     #[test]

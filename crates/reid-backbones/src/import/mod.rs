@@ -1,0 +1,377 @@
+//! Loading PyTorch checkpoints into our modules, loudly.
+//!
+//! [`load_backbone`] reads a checkpoint by path, recognises its container
+//! ([`Container`]: `torch.save` zip / legacy pickle, or safetensors) and its
+//! layout ([`Layout`]: torchvision, LUPerson MoCo / PNL snapshot, CION
+//! ReIDZoo, fast-reid current and v0.1), picks out the model's keys, and
+//! checks them one-to-one against the model before anything is written:
+//!
+//! - a model parameter with no tensor in the file is **missing**;
+//! - a kept file tensor with no model parameter is **unexpected** (e.g.
+//!   `fc.weight` of an ImageNet classifier when loading a trunk);
+//! - a tensor whose shape differs from the parameter's is **mis-shaped**;
+//!
+//! and any of these is a [`BackboneError::KeyMismatch`] listing them all.
+//! [`ImportOptions::allow_unexpected`] / [`ImportOptions::allow_missing`] are
+//! the explicit allow-list (exact PyTorch keys, or prefixes ending in `*`,
+//! e.g. `fc.*`). Keys a layout sets aside by rule (training state, heads of
+//! the pre-training method, `num_batches_tracked`) are listed with their
+//! reason in [`ImportReport::ignored`].
+//!
+//! **The `num_batches_tracked` rule.** PyTorch's BatchNorm counts batches
+//! only to support `momentum=None` (cumulative averaging); burn's BatchNorm
+//! has a fixed momentum and no counter, so these scalars are always set
+//! aside (and reported).
+//!
+//! [`save_safetensors`] writes a model back with PyTorch names, for use from
+//! Python (`model.load_state_dict(safetensors.torch.load_file(path))`).
+
+mod keys;
+mod layout;
+mod source;
+
+pub use layout::{Ignored, Layout};
+pub use source::Container;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::{KeyRemapper, ModuleSnapshot, SafetensorsStore};
+
+use crate::error::{BackboneError, KeyMismatch};
+use crate::mgn::Mgn;
+use crate::model::ReidModel;
+use crate::resnet::ResNet;
+use layout::Target;
+
+/// Which checkpoint format to read, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightsFormat {
+    /// Recognise the container from the file's bytes and the layout from
+    /// its keys.
+    #[default]
+    Auto,
+    /// A torchvision-layout state dict (`.pth`/`.pt`, or safetensors).
+    Torchvision,
+    /// A LUPerson / LUPerson-NL snapshot or released backbone.
+    Lup,
+    /// A CION ReIDZoo checkpoint.
+    Cion,
+    /// A fast-reid checkpoint.
+    FastReid,
+    /// A safetensors file (layout recognised from its keys).
+    Safetensors,
+    /// A TransReID-style fine-tuned model (`base.*`, `bottleneck.*`,
+    /// `classifier.weight`).
+    TransReid,
+}
+
+impl WeightsFormat {
+    /// The names accepted by [`FromStr`].
+    pub const NAMES: [&'static str; 6] = [
+        "auto",
+        "torchvision",
+        "lup",
+        "cion",
+        "fastreid",
+        "safetensors",
+    ];
+}
+
+impl FromStr for WeightsFormat {
+    type Err = BackboneError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" => Self::Auto,
+            "torchvision" | "tv" => Self::Torchvision,
+            "lup" | "luperson" => Self::Lup,
+            "cion" | "reidzoo" => Self::Cion,
+            "fastreid" | "fast-reid" => Self::FastReid,
+            "safetensors" => Self::Safetensors,
+            "transreid" => Self::TransReid,
+            _ => {
+                return Err(BackboneError::InvalidConfig(format!(
+                    "unknown weights format {s:?}; expected one of {}",
+                    Self::NAMES.join(", ")
+                )));
+            }
+        })
+    }
+}
+
+/// Options of [`load_backbone`] / [`load_reid_model`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Container / layout; [`WeightsFormat::Auto`] recognises both.
+    pub format: WeightsFormat,
+    /// File keys (PyTorch names after the layout's prefix handling) that may
+    /// be left unused: exact keys, or prefixes ending in `*` (`"fc.*"`).
+    pub allow_unexpected: Vec<String>,
+    /// Model parameters (PyTorch names) that may stay at their
+    /// initialisation when the file lacks them; same syntax.
+    pub allow_missing: Vec<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// Its container.
+    pub container: Container,
+    /// The layout it was read as.
+    pub layout: Layout,
+    /// Number of model tensors written from the file.
+    pub applied: usize,
+    /// Keys set aside by the layout's rules, with the reason.
+    pub ignored: Vec<Ignored>,
+    /// Unused file keys accepted through the allow-list.
+    pub allowed_unexpected: Vec<String>,
+    /// Model parameters left at their initialisation through the allow-list.
+    pub allowed_missing: Vec<String>,
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {:?} container, {} layout, {} tensors loaded",
+            self.path.display(),
+            self.container,
+            self.layout,
+            self.applied
+        )?;
+        for g in &self.ignored {
+            write!(f, "\n  ignored {} key(s): {}", g.keys.len(), g.reason)?;
+        }
+        if !self.allowed_unexpected.is_empty() {
+            write!(
+                f,
+                "\n  allowed unused key(s): {}",
+                self.allowed_unexpected.join(", ")
+            )?;
+        }
+        if !self.allowed_missing.is_empty() {
+            write!(
+                f,
+                "\n  left at initialisation (allowed): {}",
+                self.allowed_missing.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads a checkpoint into a backbone; see the module documentation.
+pub fn load_backbone(
+    model: &mut ResNet,
+    path: impl AsRef<Path>,
+    options: &ImportOptions,
+) -> Result<ImportReport, BackboneError> {
+    load_into(model, path.as_ref(), options, Target::Trunk)
+}
+
+/// Loads a fast-reid checkpoint (`backbone.*` + `heads.*`, either naming)
+/// or a TransReID one (`base.*`, `bottleneck.*`, `classifier.weight`) into a
+/// backbone + BNNeck model.
+pub fn load_reid_model(
+    model: &mut ReidModel,
+    path: impl AsRef<Path>,
+    options: &ImportOptions,
+) -> Result<ImportReport, BackboneError> {
+    load_into(model, path.as_ref(), options, Target::FastReidModel)
+}
+
+/// Loads a fast-reid MGN checkpoint (current or v1.0 head naming, with or
+/// without the LUPerson fork's `heads_extra_bn_b*`, matching the model).
+pub fn load_mgn(
+    model: &mut Mgn,
+    path: impl AsRef<Path>,
+    options: &ImportOptions,
+) -> Result<ImportReport, BackboneError> {
+    load_into(model, path.as_ref(), options, Target::Mgn)
+}
+
+fn pattern_matches(pattern: &str, key: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => key.starts_with(prefix),
+        None => pattern == key,
+    }
+}
+
+fn allowed(patterns: &[String], key: &str) -> bool {
+    patterns.iter().any(|p| pattern_matches(p, key))
+}
+
+fn load_into<M: ModuleSnapshot>(
+    model: &mut M,
+    path: &Path,
+    options: &ImportOptions,
+    target: Target,
+) -> Result<ImportReport, BackboneError> {
+    let layout_err = |message: String| BackboneError::Layout {
+        path: path.to_path_buf(),
+        message,
+    };
+    let sniffed = source::Container::sniff(path)?;
+    let container = match options.format {
+        WeightsFormat::Safetensors if sniffed != Container::Safetensors => {
+            return Err(layout_err(format!(
+                "--weights-format safetensors, but the file is a {sniffed:?} file"
+            )));
+        }
+        _ => sniffed,
+    };
+    let raw = source::read_tensors(path, container)?;
+    let detected = Layout::detect(raw.keys());
+    let layout = match options.format {
+        WeightsFormat::Auto | WeightsFormat::Safetensors => detected.ok_or_else(|| {
+            let first: Vec<&String> = raw.keys().take(8).collect();
+            layout_err(format!(
+                "cannot recognise the layout (torchvision, lup, cion or fastreid) from its \
+                 {} keys; first keys: {first:?}",
+                raw.len()
+            ))
+        })?,
+        WeightsFormat::Torchvision => Layout::Torchvision,
+        WeightsFormat::Lup => Layout::Lup,
+        WeightsFormat::Cion => Layout::Cion,
+        WeightsFormat::FastReid => Layout::FastReid,
+        WeightsFormat::TransReid => Layout::TransReid,
+    };
+    let extracted = layout::extract(raw, layout, target).map_err(layout_err)?;
+
+    // The model's own tensors: burn path → shape.
+    let expected: BTreeMap<String, Vec<usize>> = model
+        .collect(None, None, true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect();
+    let head_embedding = expected.keys().any(|k| k.ends_with("embedding.weight"));
+    let torch_name = |burn: &str| keys::burn_to_torch(burn, head_embedding);
+
+    let mut to_apply: Vec<PackTensor> = Vec::new();
+    let mut provided: BTreeMap<String, ()> = BTreeMap::new();
+    let mut unexpected = Vec::new();
+    let mut allowed_unexpected = Vec::new();
+    let mut mis_shaped = Vec::new();
+    for (key, mut tensor) in extracted.tensors {
+        let burn = keys::burn_param_name(&key, tensor.shape.num_dims(), &expected);
+        match expected.get(&burn) {
+            None if allowed(&options.allow_unexpected, &key) => allowed_unexpected.push(key),
+            None => unexpected.push(key),
+            Some(shape) if shape.as_slice() != tensor.shape.as_slice() => {
+                mis_shaped.push((key, shape.clone(), tensor.shape.to_vec()));
+            }
+            Some(_) => {
+                provided.insert(burn.clone(), ());
+                tensor.name = burn;
+                to_apply.push(tensor);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    let mut allowed_missing = Vec::new();
+    for burn in expected.keys() {
+        if provided.contains_key(burn) || mis_shaped.iter().any(|(k, _, _)| torch_name(burn) == *k)
+        {
+            continue;
+        }
+        let torch = torch_name(burn);
+        if allowed(&options.allow_missing, &torch) {
+            allowed_missing.push(torch);
+        } else {
+            missing.push(torch);
+        }
+    }
+    if !(missing.is_empty() && unexpected.is_empty() && mis_shaped.is_empty()) {
+        return Err(BackboneError::KeyMismatch(Box::new(KeyMismatch {
+            path: path.to_path_buf(),
+            layout: layout.name().to_string(),
+            missing,
+            unexpected,
+            mis_shaped,
+        })));
+    }
+    let count = to_apply.len();
+    let result = model.apply(to_apply, None, None, true);
+    if !result.errors.is_empty() || result.applied.len() != count || !result.unused.is_empty() {
+        return Err(layout_err(format!(
+            "burn-store did not apply every checked tensor: {result}"
+        )));
+    }
+    Ok(ImportReport {
+        path: path.to_path_buf(),
+        container,
+        layout,
+        applied: count,
+        ignored: extracted.ignored,
+        allowed_unexpected,
+        allowed_missing,
+    })
+}
+
+/// Writes `model`'s tensors to a safetensors file under their PyTorch names
+/// (torchvision / IBN-Net / fast-reid), loadable in Python with
+/// `model.load_state_dict(safetensors.torch.load_file(path), strict=False)`
+/// (strict loading also works except for the `num_batches_tracked`
+/// counters, which burn does not keep).
+pub fn save_safetensors<M: ModuleSnapshot>(
+    model: &M,
+    path: impl AsRef<Path>,
+) -> Result<(), BackboneError> {
+    let path = path.as_ref();
+    let write_err = |message: String| BackboneError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let head_embedding = model
+        .collect(None, None, true)
+        .iter()
+        .any(|t| t.name.ends_with("embedding.weight"));
+    let neck = if head_embedding { "1" } else { "0" };
+    // The inverse of `keys::burn_param_name`, as regexes applied in order.
+    let patterns = [
+        (r"\.gamma$", ".weight".to_string()),
+        (r"\.beta$", ".bias".to_string()),
+        (r"\.downsample\.conv\.", ".downsample.0.".to_string()),
+        (r"\.downsample\.bn\.", ".downsample.1.".to_string()),
+        (r"\.instance_norm\.", ".IN.".to_string()),
+        (r"\.batch_norm\.", ".BN.".to_string()),
+        (r"\.post_norm\.", ".IN.".to_string()),
+        (
+            r"^(heads|\w+_head)\.neck\.",
+            format!("$1.bottleneck.{neck}."),
+        ),
+        (
+            r"^(heads|\w+_head)\.embedding\.",
+            "$1.bottleneck.0.".to_string(),
+        ),
+    ];
+    let mut remapper = KeyRemapper::new();
+    for (from, to) in patterns {
+        remapper = remapper
+            .add_pattern(from, to)
+            .map_err(|e| write_err(format!("{e:?}")))?;
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .skip_enum_variants(true)
+        .overwrite(true)
+        .remap(remapper);
+    model
+        .save_into(&mut store)
+        .map_err(|e| write_err(e.to_string()))
+}
+
+/// The layout a file would be read as under [`WeightsFormat::Auto`], and
+/// its container; for diagnostics.
+pub fn inspect(path: impl AsRef<Path>) -> Result<(Container, Option<Layout>), BackboneError> {
+    let path = path.as_ref();
+    let container = Container::sniff(path)?;
+    let raw = source::read_tensors(path, container)?;
+    Ok((container, Layout::detect(raw.keys())))
+}

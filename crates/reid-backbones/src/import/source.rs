@@ -1,0 +1,92 @@
+//! Reading every tensor of a checkpoint file, whatever its container.
+//!
+//! - PyTorch `torch.save` files, both the zip container (PyTorch ≥ 1.6) and
+//!   the legacy pickle stream, through burn-store's `PytorchStore`. Nested
+//!   dictionaries are flattened with `.` (`state_dict.module.conv1.weight`);
+//!   non-tensor entries (ints, strings, and pickled objects such as the
+//!   `argparse.Namespace` CION stores under `args`) are skipped by the
+//!   reader, so they neither fail the load nor appear as keys.
+//! - safetensors files, through `SafetensorsStore`.
+//!
+//! Indices are kept as written (`map_indices_contiguous(false)`): renumbering
+//! `fc.0`/`fc.2` would hide what the file really holds.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::{ModuleStore, PytorchStore, SafetensorsStore};
+
+use crate::error::BackboneError;
+
+/// The container format of a checkpoint file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// `torch.save` output (zip or legacy pickle).
+    Pytorch,
+    /// A safetensors file.
+    Safetensors,
+}
+
+impl Container {
+    /// Recognises the container from the file's first bytes: `PK\x03\x04`
+    /// (zip) or `0x80` (pickle protocol marker) for PyTorch; an 8-byte
+    /// little-endian header length followed by `{` for safetensors.
+    pub fn sniff(path: &Path) -> Result<Self, BackboneError> {
+        let read_err = |e: std::io::Error| BackboneError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut head = [0u8; 9];
+        let mut file = std::fs::File::open(path).map_err(read_err)?;
+        let mut n = 0;
+        while n < head.len() {
+            let got = file.read(&mut head[n..]).map_err(read_err)?;
+            if got == 0 {
+                break;
+            }
+            n += got;
+        }
+        if n >= 4 && head[..4] == *b"PK\x03\x04" || n >= 1 && head[0] == 0x80 {
+            Ok(Self::Pytorch)
+        } else if n == 9 && head[8] == b'{' {
+            Ok(Self::Safetensors)
+        } else {
+            Err(BackboneError::Read {
+                path: path.to_path_buf(),
+                message: "not a PyTorch (zip or pickle) or safetensors file".into(),
+            })
+        }
+    }
+}
+
+/// Every tensor of the file, by flattened key.
+pub(crate) fn read_tensors(
+    path: &Path,
+    container: Container,
+) -> Result<BTreeMap<String, PackTensor>, BackboneError> {
+    let err = |message: String| BackboneError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(err("no such file".into()));
+    }
+    match container {
+        Container::Pytorch => {
+            let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
+            store
+                .get_all_tensors()
+                .cloned()
+                .map_err(|e| err(e.to_string()))
+        }
+        Container::Safetensors => {
+            let mut store = SafetensorsStore::from_file(path).map_indices_contiguous(false);
+            store
+                .get_all_tensors()
+                .cloned()
+                .map_err(|e| err(e.to_string()))
+        }
+    }
+}

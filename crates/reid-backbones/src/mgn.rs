@@ -1,0 +1,317 @@
+//! MGN (Wang et al., "Learning Discriminative Features with Multiple
+//! Granularities", 2018) as fast-reid builds it (`meta_arch/mgn.py`,
+//! including the LUPerson fork's extra BN per branch).
+//!
+//! - shared trunk: `conv1, bn1, relu, maxpool, layer1, layer2, layer3[0]`;
+//! - three branches, each `layer3[1:]` followed by `layer4` (b1, the global
+//!   branch, with the configured last stride) or by three stride-1
+//!   bottlenecks (b2, b3);
+//! - optionally a `BatchNorm2d` on each branch map (fast-reid
+//!   `EXTRA_BN`, used with LUPerson / LUPerson-NL pre-trained weights;
+//!   PyTorch names `heads_extra_bn_b{1,2,3}`);
+//! - parts by `torch.chunk` along the height: b2 → 2, b3 → 3 (chunk size
+//!   `⌈h/n⌉`, the last part possibly smaller: 16 rows → 6/6/4);
+//! - 8 [`EmbeddingHead`]s (`b1_head`, `b2_head`, `b21_head`, `b22_head`,
+//!   `b3_head`, `b31_head`, `b32_head`, `b33_head`), each GeM-P → 1×1 conv to
+//!   `embedding_dim` (256) → BNNeck, circle-softmax classifier;
+//! - inference feature: the 8 post-BN features concatenated in the order
+//!   b1, b2, b3, b21, b22, b31, b32, b33 (`[batch, 8·embedding_dim]`).
+//!
+//! Parameter paths follow fast-reid's names except for the trunk's
+//! `nn.Sequential` indices (`backbone.{0,1,4,5,6}` → `backbone.{conv1, bn1,
+//! layer1, layer2, layer3_0}`) and the branches' (`b1.{0,1}` →
+//! `b1.{res_conv4, res_conv5}`); `crate::import::load_mgn` maps them.
+//!
+//! Initialisation: every part is freshly initialised; fast-reid instead
+//! copies an ImageNet trunk's `layer3`/`layer4` into all branches — load a
+//! checkpoint to get trained weights.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+use crate::error::BackboneError;
+use crate::head::{ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadPool};
+use crate::norm::{Norm, batch_norm};
+use crate::resnet::{IbnMode, ResNetConfig, ResNetDepth, ResidualBlock};
+
+/// Configuration of an [`Mgn`].
+#[derive(Config, Debug)]
+pub struct MgnConfig {
+    /// The trunk (a bottleneck ResNet with at least 2 blocks in layer 3 and
+    /// exactly 3 in layer 4; IBN-a allowed, IBN-b not, as in fast-reid).
+    /// fast-reid uses its stem ([`crate::StemPool::FastReid`]) and last
+    /// stride 1.
+    pub trunk: ResNetConfig,
+    /// Output size of each head's 1×1 conv (256 in fast-reid).
+    #[config(default = 256)]
+    pub embedding_dim: usize,
+    /// Training identities; 0 for no classifiers.
+    #[config(default = 0)]
+    pub num_classes: usize,
+    /// The extra BatchNorm on each branch map (LUPerson weights).
+    #[config(default = true)]
+    pub extra_bn: bool,
+    /// Logits of each head (circle softmax, scale 64, margin 0.35 in
+    /// fast-reid's MGN config).
+    #[config(default = "ClassifierKind::CircleSoftmax { scale: 64.0, margin: 0.35 }")]
+    pub classifier: ClassifierKind,
+}
+
+/// The shared part of the trunk.
+#[derive(Module, Debug)]
+pub struct MgnBackbone {
+    /// Stem convolution.
+    pub conv1: Conv2d,
+    /// Stem norm.
+    pub bn1: Norm,
+    /// Stem max-pool.
+    pub maxpool: MaxPool2d,
+    /// Stage 1.
+    pub layer1: Vec<ResidualBlock>,
+    /// Stage 2.
+    pub layer2: Vec<ResidualBlock>,
+    /// The first block of stage 3.
+    pub layer3_0: ResidualBlock,
+}
+
+impl MgnBackbone {
+    fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        let mut x = self
+            .maxpool
+            .forward(relu(self.bn1.forward(self.conv1.forward(images))));
+        for b in self.layer1.iter().chain(&self.layer2) {
+            x = b.forward(x);
+        }
+        self.layer3_0.forward(x)
+    }
+}
+
+/// One branch: the rest of stage 3, then a stage-4-like sequence.
+#[derive(Module, Debug)]
+pub struct MgnBranch {
+    /// `layer3[1:]`.
+    pub res_conv4: Vec<ResidualBlock>,
+    /// `layer4` (b1) or three stride-1 bottlenecks (b2, b3).
+    pub res_conv5: Vec<ResidualBlock>,
+}
+
+impl MgnBranch {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = x;
+        for b in self.res_conv4.iter().chain(&self.res_conv5) {
+            x = b.forward(x);
+        }
+        x
+    }
+}
+
+/// fast-reid's MGN; see the module documentation.
+#[derive(Module, Debug)]
+pub struct Mgn {
+    /// Shared trunk up to `layer3[0]`.
+    pub backbone: MgnBackbone,
+    /// Global branch.
+    pub b1: MgnBranch,
+    /// Two-part branch.
+    pub b2: MgnBranch,
+    /// Three-part branch.
+    pub b3: MgnBranch,
+    /// Head of the whole b1 map.
+    pub b1_head: EmbeddingHead,
+    /// Head of the whole b2 map.
+    pub b2_head: EmbeddingHead,
+    /// Head of b2's upper part.
+    pub b21_head: EmbeddingHead,
+    /// Head of b2's lower part.
+    pub b22_head: EmbeddingHead,
+    /// Head of the whole b3 map.
+    pub b3_head: EmbeddingHead,
+    /// Head of b3's first part.
+    pub b31_head: EmbeddingHead,
+    /// Head of b3's second part.
+    pub b32_head: EmbeddingHead,
+    /// Head of b3's third part.
+    pub b33_head: EmbeddingHead,
+    /// Extra BN on the b1 map.
+    pub heads_extra_bn_b1: Option<BatchNorm>,
+    /// Extra BN on the b2 map.
+    pub heads_extra_bn_b2: Option<BatchNorm>,
+    /// Extra BN on the b3 map.
+    pub heads_extra_bn_b3: Option<BatchNorm>,
+}
+
+impl MgnConfig {
+    /// Builds the model on `device`.
+    pub fn init(&self, device: &Device) -> Result<Mgn, BackboneError> {
+        let blocks = self.trunk.depth.blocks();
+        if !self.trunk.depth.is_bottleneck() || blocks[2] < 2 || blocks[3] != 3 {
+            return Err(BackboneError::InvalidConfig(format!(
+                "MGN needs a bottleneck trunk with at least 2 blocks in layer3 and 3 in layer4, \
+                 got {:?}",
+                self.trunk.depth
+            )));
+        }
+        if self.trunk.ibn == Some(IbnMode::B) {
+            return Err(BackboneError::InvalidConfig(
+                "MGN with IBN-b is not defined by fast-reid".into(),
+            ));
+        }
+        if self.embedding_dim == 0 {
+            return Err(BackboneError::InvalidConfig(
+                "MGN embedding_dim must be positive".into(),
+            ));
+        }
+        let global = self.trunk.init(device)?;
+        let out_ch = global.out_channels;
+        let part_cfg = self
+            .trunk
+            .clone()
+            .with_depth(ResNetDepth::Custom {
+                blocks,
+                bottleneck: true,
+            })
+            .with_last_stride(1);
+        let branch = |r: crate::resnet::ResNet| MgnBranch {
+            res_conv4: r.layer3.into_iter().skip(1).collect(),
+            res_conv5: r.layer4,
+        };
+        let mut layer3 = global.layer3;
+        let layer3_0 = layer3.remove(0);
+        let backbone = MgnBackbone {
+            conv1: global.conv1,
+            bn1: global.bn1,
+            maxpool: global.maxpool,
+            layer1: global.layer1,
+            layer2: global.layer2,
+            layer3_0,
+        };
+        let b1 = MgnBranch {
+            res_conv4: layer3,
+            res_conv5: global.layer4,
+        };
+        let b2 = branch(part_cfg.init(device)?);
+        let b3 = branch(part_cfg.init(device)?);
+        let head = || {
+            EmbeddingHeadConfig::new(out_ch)
+                .with_embedding_dim(self.embedding_dim)
+                .with_num_classes(self.num_classes)
+                .with_pool(HeadPool::Gem)
+                .with_classifier(self.classifier)
+                .with_bn_eps(self.trunk.bn_eps)
+                .init(device)
+        };
+        let extra = || {
+            self.extra_bn
+                .then(|| batch_norm(out_ch, self.trunk.bn_eps, device))
+        };
+        Ok(Mgn {
+            backbone,
+            b1,
+            b2,
+            b3,
+            b1_head: head()?,
+            b2_head: head()?,
+            b21_head: head()?,
+            b22_head: head()?,
+            b3_head: head()?,
+            b31_head: head()?,
+            b32_head: head()?,
+            b33_head: head()?,
+            heads_extra_bn_b1: extra(),
+            heads_extra_bn_b2: extra(),
+            heads_extra_bn_b3: extra(),
+        })
+    }
+}
+
+/// `torch.chunk(x, n, dim=2)`: parts of `⌈h/n⌉` rows, the last one smaller;
+/// an error when that gives fewer than `n` parts (as fast-reid's unpacking
+/// would fail).
+fn chunk_rows(x: Tensor<4>, n: usize) -> Result<Vec<Tensor<4>>, BackboneError> {
+    let [_, _, h, _] = x.dims();
+    let size = h.div_ceil(n);
+    if size == 0 || h.div_ceil(size) != n {
+        return Err(BackboneError::InvalidConfig(format!(
+            "MGN: a branch map of {h} rows cannot be chunked into {n} parts; use a taller input"
+        )));
+    }
+    Ok((0..n)
+        .map(|i| {
+            let start = i * size;
+            x.clone().narrow(2, start, size.min(h - start))
+        })
+        .collect())
+}
+
+fn extra_bn(bn: &Option<BatchNorm>, x: Tensor<4>) -> Tensor<4> {
+    match bn {
+        Some(bn) => bn.forward(x),
+        None => x,
+    }
+}
+
+impl Mgn {
+    /// The 8 head features `[batch, embedding_dim]` in the order b1, b2, b3,
+    /// b21, b22, b31, b32, b33 (each the head's test feature: post-BN for
+    /// fast-reid heads).
+    pub fn head_features(&self, images: Tensor<4>) -> Result<Vec<Tensor<2>>, BackboneError> {
+        let f = self.backbone.forward(images);
+        let b1 = extra_bn(&self.heads_extra_bn_b1, self.b1.forward(f.clone()));
+        let b2 = extra_bn(&self.heads_extra_bn_b2, self.b2.forward(f.clone()));
+        let b3 = extra_bn(&self.heads_extra_bn_b3, self.b3.forward(f));
+        let p2 = chunk_rows(b2.clone(), 2)?;
+        let p3 = chunk_rows(b3.clone(), 3)?;
+        let mut out = vec![
+            self.b1_head.embed(b1),
+            self.b2_head.embed(b2),
+            self.b3_head.embed(b3),
+        ];
+        for (head, part) in [&self.b21_head, &self.b22_head].into_iter().zip(p2) {
+            out.push(head.embed(part));
+        }
+        for (head, part) in [&self.b31_head, &self.b32_head, &self.b33_head]
+            .into_iter()
+            .zip(p3)
+        {
+            out.push(head.embed(part));
+        }
+        Ok(out)
+    }
+
+    /// The inference feature `[batch, 8·embedding_dim]` (fast-reid's
+    /// `pred_feat`); an error when the input is too short to chunk.
+    pub fn forward(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
+        Ok(Tensor::cat(self.head_features(images)?, 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_follow_torch_chunk_and_short_maps_are_errors() {
+        let device = Device::flex();
+        let x = Tensor::<4>::zeros([1, 1, 16, 2], &device);
+        let rows: Vec<usize> = chunk_rows(x, 3)
+            .unwrap()
+            .iter()
+            .map(|t| t.dims()[2])
+            .collect();
+        assert_eq!(rows, vec![6, 6, 4]);
+        let x = Tensor::<4>::zeros([1, 1, 4, 2], &device);
+        assert!(chunk_rows(x, 3).is_err());
+    }
+
+    #[test]
+    fn invalid_trunks_are_rejected() {
+        let device = Device::flex();
+        let r18 = ResNetConfig::new().with_depth(ResNetDepth::R18);
+        assert!(MgnConfig::new(r18).init(&device).is_err());
+    }
+}

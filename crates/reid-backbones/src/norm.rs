@@ -1,0 +1,164 @@
+//! Normalisation layers of the ResNet family: BatchNorm, InstanceNorm, and
+//! IBN-a's split of the two (Pan et al., "Two at Once", ECCV 2018).
+//!
+//! Inference vs training: [`BatchNorm`] uses batch statistics only on an
+//! autodiff device with its training flag on, running statistics otherwise;
+//! [`InstanceNorm`] always normalises each sample and channel over its own
+//! spatial positions (PyTorch's `track_running_stats=False`, which is what
+//! IBN-Net, fast-reid, torchreid and CION use), in training and inference.
+
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig, InstanceNorm, InstanceNormConfig};
+use burn::tensor::{Device, Tensor};
+
+/// A BatchNorm with PyTorch's defaults (`eps` given, momentum 0.1).
+pub(crate) fn batch_norm(channels: usize, eps: f64, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(eps)
+        .init(device)
+}
+
+/// An affine InstanceNorm (`InstanceNorm2d(c, affine=True)`).
+pub(crate) fn instance_norm(channels: usize, eps: f64, device: &Device) -> InstanceNorm {
+    InstanceNormConfig::new(channels)
+        .with_epsilon(eps)
+        .with_affine(true)
+        .init(device)
+}
+
+/// Freezes a BatchNorm: running statistics at training time too, and no
+/// gradient for γ/β (fast-reid's `FrozenBatchNorm`).
+pub(crate) fn freeze_batch_norm(bn: BatchNorm) -> BatchNorm {
+    bn.freeze()
+}
+
+/// Applies `norm` to `x` `[batch, channels, h, w]`: each sample and channel
+/// normalised by its own spatial mean and biased variance, then the affine
+/// transform (PyTorch `InstanceNorm2d`). Written here rather than calling
+/// `InstanceNorm::forward`, which panics on inputs of two elements or fewer.
+pub fn instance_norm_forward(norm: &InstanceNorm, x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    let flat = x.reshape([b, c, h * w]);
+    let mean = flat.clone().mean_dim(2);
+    let centred = flat - mean;
+    let var = centred.clone().square().mean_dim(2);
+    let mut y = centred / (var + norm.epsilon).sqrt();
+    if let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) {
+        y = y * gamma.val().reshape([1, c, 1]) + beta.val().reshape([1, c, 1]);
+    }
+    y.reshape([b, c, h, w])
+}
+
+/// IBN-a's normalisation: InstanceNorm on the first `half = ⌊channels/2⌋`
+/// channels, BatchNorm on the rest, concatenated back in that order.
+///
+/// PyTorch names: `IN` (`InstanceNorm2d(half, affine=True)`) and `BN`
+/// (`BatchNorm2d(channels - half)`); here `instance_norm` and `batch_norm`.
+#[derive(Module, Debug)]
+pub struct Ibn {
+    /// Affine InstanceNorm over channels `[0, half)`.
+    pub instance_norm: InstanceNorm,
+    /// BatchNorm over channels `[half, channels)`.
+    pub batch_norm: BatchNorm,
+    /// Number of instance-normalised channels.
+    pub half: usize,
+}
+
+impl Ibn {
+    /// IBN over `channels` channels (`half = channels / 2`, rounded down).
+    pub fn new(channels: usize, eps: f64, device: &Device) -> Self {
+        let half = channels / 2;
+        Self {
+            instance_norm: instance_norm(half, eps, device),
+            batch_norm: batch_norm(channels - half, eps, device),
+            half,
+        }
+    }
+
+    /// `[batch, channels, h, w]` → same shape.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, c, _, _] = x.dims();
+        let a = instance_norm_forward(&self.instance_norm, x.clone().narrow(1, 0, self.half));
+        let b = self
+            .batch_norm
+            .forward(x.narrow(1, self.half, c - self.half));
+        Tensor::cat(vec![a, b], 1)
+    }
+}
+
+/// One normalisation slot of a ResNet (`bn1` of the stem or of a block).
+///
+/// The variant name does not appear in parameter paths (checkpoint import
+/// and export skip enum variants), so all three load from the PyTorch keys
+/// of the layer they replace (`bn1.weight`, `bn1.IN.weight`, …).
+#[derive(Module, Debug)]
+pub enum Norm {
+    /// Plain BatchNorm.
+    Batch(BatchNorm),
+    /// IBN-a split (blocks of layers 1–3).
+    Ibn(Ibn),
+    /// Affine InstanceNorm (IBN-b stem).
+    Instance(InstanceNorm),
+}
+
+impl Norm {
+    /// `[batch, channels, h, w]` → same shape.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Batch(bn) => bn.forward(x),
+            Self::Ibn(ibn) => ibn.forward(x),
+            Self::Instance(inorm) => instance_norm_forward(inorm, x),
+        }
+    }
+
+    /// Channels normalised.
+    pub fn channels(&self) -> usize {
+        match self {
+            Self::Batch(bn) => bn.gamma.dims()[0],
+            Self::Ibn(ibn) => ibn.half + ibn.batch_norm.gamma.dims()[0],
+            Self::Instance(inorm) => inorm.num_channels,
+        }
+    }
+
+    /// Channels carrying BatchNorm running statistics (for counting them).
+    pub fn batch_norm_channels(&self) -> usize {
+        match self {
+            Self::Batch(bn) => bn.gamma.dims()[0],
+            Self::Ibn(ibn) => ibn.batch_norm.gamma.dims()[0],
+            Self::Instance(_) => 0,
+        }
+    }
+
+    /// Freezes the BatchNorm part (see [`Module::freeze`]); InstanceNorm
+    /// has no running statistics and is left trainable.
+    pub fn freeze_batch_norm(self) -> Self {
+        match self {
+            Self::Batch(bn) => Self::Batch(freeze_batch_norm(bn)),
+            Self::Ibn(ibn) => Self::Ibn(Ibn {
+                batch_norm: freeze_batch_norm(ibn.batch_norm),
+                ..ibn
+            }),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ibn_instance_half_normalises_each_sample_and_batch_half_uses_running_stats() {
+        let device = Device::flex();
+        let ibn = Ibn::new(3, 1e-5, &device);
+        assert_eq!(ibn.half, 1);
+        // Channel 0 (IN): [1, 3] → mean 2, biased var 1 → [-1, 1].
+        // Channels 1–2 (BN, running mean 0, var 1): unchanged up to eps.
+        let x = Tensor::<4>::from_floats([[[[1.0, 3.0]], [[5.0, 7.0]], [[-2.0, 4.0]]]], &device);
+        let y: Vec<f32> = ibn.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        let expected = [-1.0, 1.0, 5.0, 7.0, -2.0, 4.0];
+        for (a, b) in y.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-3, "{y:?}");
+        }
+    }
+}
