@@ -31,7 +31,7 @@ use reid::train::{ExtractOptions, extract_features};
 
 /// End-to-end demo on a synthetic Market-1501-style dataset.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder the synthetic dataset is written to (replaced if it was
     /// written by the generator before).

@@ -44,7 +44,7 @@ use reid::train::{ExtractOptions, extract_features, extract_features_from_array}
 
 /// Extracts global-average-pooled backbone features with PyTorch weights.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Architecture: resnet18, resnet34, resnet50, resnet101, resnet152
     /// (optionally suffixed _ibn_a / _ibn_b).

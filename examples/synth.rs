@@ -43,7 +43,7 @@ enum Version {
 
 /// Generate synthetic person re-identification datasets.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Output directory; each dataset gets its own folder inside it.
     #[arg(long)]
