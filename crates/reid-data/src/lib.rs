@@ -10,11 +10,13 @@
 //!
 //! Errors are [`DataError`]; every one names the file or directory involved.
 
+pub mod augment;
 pub mod batch;
 pub mod datasets;
 pub mod error;
 pub mod normalize;
 pub mod record;
+pub mod sampler;
 pub mod synth;
 pub mod transform;
 

@@ -15,7 +15,7 @@ pub enum Interpolation {
     /// Bilinear (torchvision's default for `Resize`).
     #[default]
     Bilinear,
-    /// Bicubic.
+    /// Bicubic (Keys, a = -0.5, as PIL; fast-reid's `interpolation=3`).
     Bicubic,
     /// Nearest neighbour.
     Nearest,
@@ -32,13 +32,168 @@ impl Interpolation {
 }
 
 /// Resizes `img` to exactly `height × width` pixels (aspect ratio not kept,
-/// as ReID's `Resize((256, 128))`). Returns the input unchanged (cloned) when
+/// as ReID's `Resize((256, 128))`). Bilinear and bicubic use the
+/// PIL-compatible resampler [`resize_pil`] (what torchvision's `Resize` on
+/// PIL images, and so users' checkpoints, used); nearest uses `image`'s. Returns the input unchanged (cloned) when
 /// it already has that size.
 pub fn resize(img: &RgbImage, height: u32, width: u32, interp: Interpolation) -> RgbImage {
     if img.height() == height && img.width() == width {
         return img.clone();
     }
+    match interp {
+        Interpolation::Bilinear | Interpolation::Bicubic => resize_pil(img, height, width, interp),
+        Interpolation::Nearest => imageops::resize(img, width, height, interp.filter()),
+    }
+}
+
+/// Resizes with the `image` crate's filters (`Triangle` / `CatmullRom` /
+/// `Nearest`) instead of the PIL-compatible resampler; faster to write but
+/// not PIL's antialiasing, so features differ slightly from
+/// PIL-trained checkpoints.
+pub fn resize_image_crate(
+    img: &RgbImage,
+    height: u32,
+    width: u32,
+    interp: Interpolation,
+) -> RgbImage {
+    if img.height() == height && img.width() == width {
+        return img.clone();
+    }
     imageops::resize(img, width, height, interp.filter())
+}
+
+/// PIL's resampling filter kernel and support radius (in source pixels at
+/// scale 1), from Pillow's documented `Resample.c` algorithm.
+fn pil_filter(interp: Interpolation) -> (fn(f64) -> f64, f64) {
+    fn triangle(x: f64) -> f64 {
+        let x = x.abs();
+        if x < 1.0 { 1.0 - x } else { 0.0 }
+    }
+    fn bicubic(x: f64) -> f64 {
+        // Keys cubic with a = -0.5, as PIL.
+        const A: f64 = -0.5;
+        let x = x.abs();
+        if x < 1.0 {
+            ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+        } else if x < 2.0 {
+            (((x - 5.0) * x + 8.0) * x - 4.0) * A
+        } else {
+            0.0
+        }
+    }
+    match interp {
+        Interpolation::Bicubic => (bicubic, 2.0),
+        _ => (triangle, 1.0),
+    }
+}
+
+/// Fixed-point precision of PIL's 8-bit resampling coefficients.
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// One output position's source window: first source index and integer
+/// weights (scaled by `2^PRECISION_BITS`).
+struct Taps {
+    start: usize,
+    weights: Vec<i32>,
+}
+
+/// PIL's `precompute_coeffs` + `normalize_coeffs_8bpc` for a 1-D resize of
+/// `in_size` samples to `out_size`. The support widens with the downscale
+/// factor (antialiasing), exactly as PIL does.
+fn pil_taps(in_size: usize, out_size: usize, interp: Interpolation) -> Vec<Taps> {
+    let (filter, base_support) = pil_filter(interp);
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = base_support * filterscale;
+    let ss = 1.0 / filterscale;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            // C's (int) cast truncates toward zero.
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64)
+                .min(in_size as i64)
+                .max(xmin as i64) as usize;
+            let raw: Vec<f64> = (xmin..xmax)
+                .map(|x| filter((x as f64 - center + 0.5) * ss))
+                .collect();
+            let total: f64 = raw.iter().sum();
+            let unit = f64::from(1u32 << PRECISION_BITS);
+            let weights = raw
+                .iter()
+                .map(|&w| {
+                    let w = if total != 0.0 { w / total } else { w };
+                    if w < 0.0 {
+                        (-0.5 + w * unit) as i32
+                    } else {
+                        (0.5 + w * unit) as i32
+                    }
+                })
+                .collect();
+            Taps {
+                start: xmin,
+                weights,
+            }
+        })
+        .collect()
+}
+
+/// Rounds PIL's fixed-point accumulator back to a byte (`clip8`).
+fn clip8(acc: i64) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Resizes like Pillow's `Image.resize(size, BILINEAR | BICUBIC)` on an RGB
+/// image: separable, horizontal pass first into an 8-bit intermediate, then
+/// vertical; filter support scaled by the downscale factor; 22-bit integer
+/// coefficients. Output is `height × width`.
+pub fn resize_pil(img: &RgbImage, height: u32, width: u32, interp: Interpolation) -> RgbImage {
+    let (in_w, in_h) = (img.width() as usize, img.height() as usize);
+    let (out_w, out_h) = (width as usize, height as usize);
+    let src = img.as_raw();
+    let round = 1i64 << (PRECISION_BITS - 1);
+    // Horizontal pass: in_h × out_w.
+    let horizontal = if in_w != out_w {
+        let taps = pil_taps(in_w, out_w, interp);
+        let mut tmp = vec![0u8; in_h * out_w * 3];
+        for y in 0..in_h {
+            let row = &src[y * in_w * 3..(y + 1) * in_w * 3];
+            for (x, t) in taps.iter().enumerate() {
+                for c in 0..3 {
+                    let mut acc = round;
+                    for (i, &w) in t.weights.iter().enumerate() {
+                        acc += i64::from(row[(t.start + i) * 3 + c]) * i64::from(w);
+                    }
+                    tmp[(y * out_w + x) * 3 + c] = clip8(acc);
+                }
+            }
+        }
+        tmp
+    } else {
+        src.to_vec()
+    };
+    // Vertical pass: out_h × out_w.
+    let out = if in_h != out_h {
+        let taps = pil_taps(in_h, out_h, interp);
+        let mut out = vec![0u8; out_h * out_w * 3];
+        for (y, t) in taps.iter().enumerate() {
+            for x in 0..out_w {
+                for c in 0..3 {
+                    let mut acc = round;
+                    for (i, &w) in t.weights.iter().enumerate() {
+                        acc += i64::from(horizontal[((t.start + i) * out_w + x) * 3 + c])
+                            * i64::from(w);
+                    }
+                    out[(y * out_w + x) * 3 + c] = clip8(acc);
+                }
+            }
+        }
+        out
+    } else {
+        horizontal
+    };
+    // The buffer has exactly out_w · out_h · 3 bytes by construction.
+    RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
 }
 
 /// Writes `img` as channel-first floats `(x / 255 - mean) / std` into `out`,
