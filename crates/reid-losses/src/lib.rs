@@ -1,24 +1,28 @@
 //! # reid-losses
 //!
-//! The objectives of ReID fine-tuning and of the three pre-training methods,
-//! as burn functions and modules that run on any device with autodiff.
+//! The objectives of ReID fine-tuning as burn functions that run on any
+//! device, with or without autodiff (`Device::flex().autodiff()` for training).
 //!
-//! Planned modules (each lands with value-and-gradient parity tests against
-//! PyTorch fixtures):
-//! - `cross_entropy`: label smoothing in the torchreid/BoT and fast-reid conventions;
-//! - `triplet`: batch-hard triplet (Euclidean / cosine, margin or soft margin);
-//! - `circle`: circle-softmax classifier loss and pair-wise circle loss; `center`;
-//! - `moco`: InfoNCE with a momentum key encoder and a FIFO negative queue (LUPerson);
-//! - `pnl`: prototype bank, label correction and prototype contrast (LUPerson-NL);
-//! - `cion`: DINO head, teacher centering and the identity-guided
-//!   self-distillation loss (CION).
+//! Implemented (value-and-gradient parity with PyTorch references in
+//! `tests/parity.rs`):
+//! - [`cross_entropy`]: label smoothing in the torchreid/BoT and fast-reid conventions;
+//! - [`triplet`]: batch-hard or softmax-weighted triplet (Euclidean / cosine,
+//!   margin or soft margin, optional feature normalisation);
+//! - [`center`]: BoT's center loss;
+//! - [`circle`]: circle-softmax classifier logits and the pair-wise circle loss.
 //!
-//! Nothing is implemented yet; see `docs/architecture.md` for the plan.
+//! Planned (issue 7): MoCo/InfoNCE (LUPerson),
+//! PNL (LUPerson-NL) and CION objectives. See `docs/losses.md`.
 
-/// Errors raised by the losses (shape and label mismatches, non-finite values).
-#[derive(Debug, thiserror::Error)]
-pub enum LossError {
-    /// Two inputs disagree in shape.
-    #[error("shape mismatch: {0}")]
-    Shape(String),
-}
+pub mod center;
+pub mod circle;
+pub mod cross_entropy;
+mod error;
+pub mod triplet;
+mod validate;
+
+pub use center::{CENTER_LOSS_WEIGHT, center_loss};
+pub use circle::{circle_softmax_logits, pairwise_circle_loss};
+pub use cross_entropy::{CrossEntropyConfig, SmoothingConvention, cross_entropy_label_smooth};
+pub use error::LossError;
+pub use triplet::{Mining, TripletConfig, TripletDistance, triplet_loss};
