@@ -11,15 +11,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::output::{Format, prepare_dataset_dir};
-use super::stills::{
-    StillJob, StillWorld, Subject, sample_cams, sample_pids, split_stats, truth_entries,
-};
-use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
-use super::{
-    Layout, Purpose, ReportPart, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng,
-};
+use super::stills::{StillJob, StillWorld, Subject, finish_single_part, sample_cams, sample_pids};
+use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
-use crate::record::DatasetStats;
 
 /// The dataset folder's name.
 pub const FOLDER: &str = "DukeMTMC-reID";
@@ -94,39 +88,7 @@ pub fn write_dukemtmc(out: &Path, world: &WorldConfig, cfg: &DukeConfig) -> Resu
     let dir = prepare_dataset_dir(out, FOLDER, world.overwrite)?;
     let sw = StillWorld::new(Layout::DukeMtmc, world, cfg.cameras);
     sw.write_all(&dir, &jobs, Format::Jpeg(world.jpeg_quality))?;
-    let stats = DatasetStats {
-        train: split_stats(&jobs, "train"),
-        query: split_stats(&jobs, "query"),
-        gallery: split_stats(&jobs, "gallery"),
-    };
-    let truth = SynthTruth {
-        generator: generator_name(),
-        layout: Layout::DukeMtmc,
-        seed: world.seed,
-        world: world.clone(),
-        config: config_json(cfg),
-        parts: vec![TruthPart {
-            name: Layout::DukeMtmc.name().into(),
-            folder: String::new(),
-            stats: PartStats::Images(stats),
-        }],
-        extra: vec![],
-        noise: None,
-        images: truth_entries(&jobs, Path::new("")),
-        frames: vec![],
-    };
-    truth.write(&dir)?;
-    Ok(SynthReport {
-        layout: Layout::DukeMtmc,
-        dataset_dir: dir.clone(),
-        parts: vec![ReportPart {
-            name: Layout::DukeMtmc.name().into(),
-            dir,
-            stats: PartStats::Images(stats),
-        }],
-        images_written: jobs.len(),
-        noise: None,
-    })
+    finish_single_part(Layout::DukeMtmc, world, cfg, dir, &jobs, &[])
 }
 
 fn plan(world: &WorldConfig, cfg: &DukeConfig) -> Result<Vec<StillJob>> {

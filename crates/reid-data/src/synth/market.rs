@@ -12,15 +12,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::output::{Format, prepare_dataset_dir};
-use super::stills::{
-    StillJob, StillWorld, Subject, sample_cams, sample_pids, split_stats, truth_entries,
-};
-use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
-use super::{
-    Layout, Purpose, ReportPart, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng,
-};
+use super::stills::{StillJob, StillWorld, Subject, finish_single_part, sample_cams, sample_pids};
+use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
-use crate::record::DatasetStats;
 
 /// The dataset folder's name.
 pub const FOLDER: &str = "Market-1501-v15.09.15";
@@ -100,39 +94,7 @@ pub fn write_market1501(
     let sw = StillWorld::new(Layout::Market1501, world, cfg.cameras);
     sw.write_all(&dir, &jobs, Format::Jpeg(world.jpeg_quality))?;
 
-    let stats = DatasetStats {
-        train: split_stats(&jobs, "train"),
-        query: split_stats(&jobs, "query"),
-        gallery: split_stats(&jobs, "gallery"),
-    };
-    let truth = SynthTruth {
-        generator: generator_name(),
-        layout: Layout::Market1501,
-        seed: world.seed,
-        world: world.clone(),
-        config: config_json(cfg),
-        parts: vec![TruthPart {
-            name: Layout::Market1501.name().into(),
-            folder: String::new(),
-            stats: PartStats::Images(stats),
-        }],
-        extra: vec![],
-        noise: None,
-        images: truth_entries(&jobs, Path::new("")),
-        frames: vec![],
-    };
-    truth.write(&dir)?;
-    Ok(SynthReport {
-        layout: Layout::Market1501,
-        dataset_dir: dir.clone(),
-        parts: vec![ReportPart {
-            name: Layout::Market1501.name().into(),
-            dir,
-            stats: PartStats::Images(stats),
-        }],
-        images_written: jobs.len(),
-        noise: None,
-    })
+    finish_single_part(Layout::Market1501, world, cfg, dir, &jobs, &[])
 }
 
 /// Hands out unique `(seq, frame, bbox)` triples per camera.

@@ -17,13 +17,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::output::{Format, prepare_dataset_dir, slash_path, write_text};
-use super::stills::{StillJob, StillWorld, Subject, sample_cams, split_stats, truth_entries};
-use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
-use super::{
-    Layout, Purpose, ReportPart, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng,
-};
+use super::stills::{StillJob, StillWorld, Subject, finish_single_part, sample_cams};
+use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
-use crate::record::DatasetStats;
 
 /// Cameras the 2-digit camera field of the real set uses.
 pub const MAX_CAMERAS: u32 = 15;
@@ -139,39 +135,7 @@ pub fn write_msmt17(out: &Path, world: &WorldConfig, cfg: &Msmt17Config) -> Resu
         write_text(&dir.join(format!("list_{split}.txt")), &text)?;
     }
 
-    let stats = DatasetStats {
-        train: split_stats(&jobs, "train"),
-        query: split_stats(&jobs, "query"),
-        gallery: split_stats(&jobs, "gallery"),
-    };
-    let truth = SynthTruth {
-        generator: generator_name(),
-        layout: Layout::Msmt17,
-        seed: world.seed,
-        world: world.clone(),
-        config: config_json(cfg),
-        parts: vec![TruthPart {
-            name: Layout::Msmt17.name().into(),
-            folder: String::new(),
-            stats: PartStats::Images(stats),
-        }],
-        extra: vec![("val".into(), split_stats(&jobs, "val"))],
-        noise: None,
-        images: truth_entries(&jobs, Path::new("")),
-        frames: vec![],
-    };
-    truth.write(&dir)?;
-    Ok(SynthReport {
-        layout: Layout::Msmt17,
-        dataset_dir: dir.clone(),
-        parts: vec![ReportPart {
-            name: Layout::Msmt17.name().into(),
-            dir,
-            stats: PartStats::Images(stats),
-        }],
-        images_written: jobs.len(),
-        noise: None,
-    })
+    finish_single_part(Layout::Msmt17, world, cfg, dir, &jobs, &["val"])
 }
 
 fn plan(world: &WorldConfig, cfg: &Msmt17Config, train_dir: &str, test_dir: &str) -> Vec<StillJob> {

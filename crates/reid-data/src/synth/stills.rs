@@ -193,3 +193,54 @@ pub(crate) fn sample_pids<R: Rng + ?Sized>(rng: &mut R, n: u32, pool: u32) -> Ve
         .map(|p| p as i64 + 1)
         .collect()
 }
+
+/// The common tail of the single-part still-image writers (Market-1501,
+/// DukeMTMC-reID, MSMT17): counts the train/query/gallery splits of `jobs`,
+/// writes `synth_truth.json` into `dir` (with the statistics of the splits
+/// named in `extra_splits`, e.g. MSMT17's `val`) and returns the report.
+pub(crate) fn finish_single_part<C: serde::Serialize>(
+    layout: super::Layout,
+    world: &super::WorldConfig,
+    cfg: &C,
+    dir: PathBuf,
+    jobs: &[StillJob],
+    extra_splits: &[&str],
+) -> Result<super::SynthReport> {
+    use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
+    let stats = crate::record::DatasetStats {
+        train: split_stats(jobs, "train"),
+        query: split_stats(jobs, "query"),
+        gallery: split_stats(jobs, "gallery"),
+    };
+    let truth = SynthTruth {
+        generator: generator_name(),
+        layout,
+        seed: world.seed,
+        world: world.clone(),
+        config: config_json(cfg),
+        parts: vec![TruthPart {
+            name: layout.name().into(),
+            folder: String::new(),
+            stats: PartStats::Images(stats),
+        }],
+        extra: extra_splits
+            .iter()
+            .map(|s| ((*s).to_string(), split_stats(jobs, s)))
+            .collect(),
+        noise: None,
+        images: truth_entries(jobs, Path::new("")),
+        frames: vec![],
+    };
+    truth.write(&dir)?;
+    Ok(super::SynthReport {
+        layout,
+        dataset_dir: dir.clone(),
+        parts: vec![super::ReportPart {
+            name: layout.name().into(),
+            dir,
+            stats: PartStats::Images(stats),
+        }],
+        images_written: jobs.len(),
+        noise: None,
+    })
+}
