@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::output::{Format, mkdirs, prepare_dataset_dir, slash_path, write_image};
-use super::tracker::{LabeledCrop, TrackedDet, TrackerNoise, summarize, track_video};
+use super::tracker::{LabeledCrop, NoiseSummary, TrackedDet, TrackerNoise, summarize, track_video};
 use super::truth::{FrameTruth, PartStats, SynthTruth, TruthPart, config_json, generator_name};
 use super::video::{Crop, VideoConfig, VideoWorld};
 use super::{Layout, Purpose, ReportPart, SynthReport, WorldConfig, invalid, stream_rng};
@@ -233,34 +233,16 @@ pub fn write_luperson_nl(
         tracklets: next_pid as usize,
         images: items.len(),
     };
-    let truth = SynthTruth {
-        generator: generator_name(),
-        layout: Layout::LupersonNl,
-        seed: world.seed,
-        world: world.clone(),
-        config: config_json(cfg),
-        parts: vec![TruthPart {
-            name: Layout::LupersonNl.name().into(),
-            folder: String::new(),
-            stats: PartStats::Corpus(stats),
-        }],
-        extra: vec![],
-        noise: Some(noise.clone()),
-        images: vec![],
-        frames: frame_truth(&items, true),
-    };
-    truth.write(&dir)?;
-    Ok(SynthReport {
-        layout: Layout::LupersonNl,
-        dataset_dir: dir.clone(),
-        parts: vec![ReportPart {
-            name: Layout::LupersonNl.name().into(),
-            dir,
-            stats: PartStats::Corpus(stats),
-        }],
-        images_written: items.len(),
-        noise: Some(noise),
-    })
+    finish_corpus(
+        Layout::LupersonNl,
+        world,
+        config_json(cfg),
+        dir,
+        stats,
+        frame_truth(&items, true),
+        Some(noise),
+        items.len(),
+    )
 }
 
 /// Writes a LUPerson-style unlabeled corpus into `<out>/LUPerson/` with its
@@ -314,32 +296,56 @@ pub fn write_luperson(
         tracklets: 0,
         images: items.len(),
     };
+    finish_corpus(
+        Layout::Luperson,
+        world,
+        config_json(cfg),
+        dir,
+        stats,
+        frame_truth(&items, false),
+        None,
+        items.len(),
+    )
+}
+/// The common tail of the two corpus writers: writes `synth_truth.json` into
+/// `dir` and returns the report of the single part.
+#[allow(clippy::too_many_arguments)]
+fn finish_corpus(
+    layout: Layout,
+    world: &WorldConfig,
+    config: serde_json::Value,
+    dir: PathBuf,
+    stats: CorpusStats,
+    frames: Vec<FrameTruth>,
+    noise: Option<NoiseSummary>,
+    images_written: usize,
+) -> Result<SynthReport> {
     let truth = SynthTruth {
         generator: generator_name(),
-        layout: Layout::Luperson,
+        layout,
         seed: world.seed,
         world: world.clone(),
-        config: config_json(cfg),
+        config,
         parts: vec![TruthPart {
-            name: Layout::Luperson.name().into(),
+            name: layout.name().into(),
             folder: String::new(),
             stats: PartStats::Corpus(stats),
         }],
         extra: vec![],
-        noise: None,
+        noise: noise.clone(),
         images: vec![],
-        frames: frame_truth(&items, false),
+        frames,
     };
     truth.write(&dir)?;
     Ok(SynthReport {
-        layout: Layout::Luperson,
+        layout,
         dataset_dir: dir.clone(),
         parts: vec![ReportPart {
-            name: Layout::Luperson.name().into(),
+            name: layout.name().into(),
             dir,
             stats: PartStats::Corpus(stats),
         }],
-        images_written: items.len(),
-        noise: None,
+        images_written,
+        noise,
     })
 }
