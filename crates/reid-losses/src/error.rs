@@ -56,4 +56,25 @@ pub enum LossError {
         /// What was expected.
         expected: &'static str,
     },
+    /// A tensor's shape does not fit the layout the function needs.
+    #[error("{loss}: {what} has shape {shape:?}: expected {expected}")]
+    InvalidShape {
+        /// Name of the function that rejected the input.
+        loss: &'static str,
+        /// The input's name.
+        what: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// What was expected.
+        expected: String,
+    },
+    /// Two modules (e.g. an EMA teacher and its student) do not have the same
+    /// parameters in the same order with the same shapes.
+    #[error("{op}: modules differ: {detail}")]
+    ModuleMismatch {
+        /// Name of the operation that compared the modules.
+        op: &'static str,
+        /// The first difference found.
+        detail: String,
+    },
 }
