@@ -6,7 +6,9 @@
 //!   DukeMTMC-reID-, MSMT17-, CUHK03-NP-, LUPerson- and LUPerson-NL-style
 //!   datasets with a ground-truth sidecar;
 //! - [`datasets`]: parsers of the public dataset layouts;
-//! - [`transform`] and [`batch`]: image transforms and the burn batcher.
+//! - [`transform`] and [`batch`]: image transforms and the burn batcher;
+//! - [`views`]: Pillow-exact pre-training views (LUPerson MoCo, PNL, CION
+//!   multi-crop) and [`sampler_identity`]: CION's identity sampler.
 //!
 //! Errors are [`DataError`]; every one names the file or directory involved.
 
@@ -17,8 +19,10 @@ pub mod error;
 pub mod normalize;
 pub mod record;
 pub mod sampler;
+pub mod sampler_identity;
 pub mod synth;
 pub mod transform;
+pub mod views;
 
 pub use error::{DataError, Result};
 pub use record::{CorpusStats, DatasetStats, ImageLocation, ImageRecord, SplitStats, Splits};

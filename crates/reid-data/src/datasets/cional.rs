@@ -93,13 +93,18 @@ pub fn read_annos(path: &Path) -> Result<Vec<Anno>> {
 }
 
 /// Writes `annos` to `path` sorted by id (stable, ties by `file_path`), one
-/// entry per line.
+/// entry per line. The file is written under a temporary name beside `path`
+/// and renamed into place, so an interrupted write never leaves a truncated
+/// annotation file.
 pub fn write_annos(path: &Path, annos: &[Anno]) -> Result<()> {
     let mut sorted: Vec<&Anno> = annos.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.file_path.cmp(&b.file_path)));
-    let file = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".partial");
+    let tmp = path.with_file_name(tmp_name);
+    let file = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
     let mut w = std::io::BufWriter::new(file);
-    let io = |e| DataError::io(path, e);
+    let io = |e| DataError::io(&tmp, e);
     w.write_all(b"[").map_err(io)?;
     for (i, a) in sorted.iter().enumerate() {
         let line = serde_json::to_string(a).map_err(|e| DataError::Json {
@@ -111,7 +116,11 @@ pub fn write_annos(path: &Path, annos: &[Anno]) -> Result<()> {
         w.write_all(line.as_bytes()).map_err(io)?;
     }
     w.write_all(b"\n]\n").map_err(io)?;
-    w.flush().map_err(io)
+    let file = w
+        .into_inner()
+        .map_err(|e| DataError::io(&tmp, e.into_error()))?;
+    file.sync_all().map_err(|e| DataError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
 }
 
 /// Finds the annotation file at or under `root`.
