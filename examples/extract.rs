@@ -26,6 +26,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/weights.rs"]
+mod weights;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,33 +38,18 @@ use cli::usage;
 use ndarray::{Array2, Array4};
 use ndarray_npy::{read_npy, write_npy};
 use reid::Backend;
-use reid::backbones::import::{ImportOptions, Layout, WeightsFormat, inspect, load_backbone};
-use reid::backbones::{Arch, Backbone, GlobalPool, IbnMode, ResNet, StemPool};
+use reid::backbones::{Backbone, GlobalPool};
 use reid::burn::tensor::Device;
 use reid::data::batch::TestTransform;
 use reid::train::{ExtractOptions, extract_features, extract_features_from_array};
+use weights::WeightsArgs;
 
 /// Extracts global-average-pooled backbone features with PyTorch weights.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Architecture: resnet18, resnet34, resnet50, resnet101, resnet152
-    /// (optionally suffixed _ibn_a / _ibn_b).
-    #[arg(long)]
-    arch: String,
-    /// IBN variant: a or b.
-    #[arg(long)]
-    ibn: Option<String>,
-    /// Stride of the last stage: 1 (ReID) or 2 (ImageNet).
-    #[arg(long, default_value_t = 1)]
-    last_stride: usize,
-    /// Checkpoint (.pth / .pt / .safetensors).
-    #[arg(long)]
-    weights: PathBuf,
-    /// Checkpoint format: auto, torchvision, lup, cion, fastreid, safetensors
-    /// (also transreid).
-    #[arg(long, default_value = "auto")]
-    weights_format: String,
+    #[command(flatten)]
+    model: WeightsArgs,
     /// float32 `[N, 3, H, W]` input, already normalised.
     #[arg(long, conflicts_with = "images", required_unless_present = "images")]
     input_tensor: Option<PathBuf>,
@@ -78,45 +65,6 @@ struct Args {
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
-    /// Checkpoint keys that may stay unused (exact, or prefix ending in `*`),
-    /// e.g. `fc.*`; repeatable.
-    #[arg(long)]
-    allow_unexpected: Vec<String>,
-}
-
-fn build_model(args: &Args, device: &Device) -> anyhow::Result<ResNet> {
-    let arch = Arch::from_name(&args.arch).map_err(|e| usage(e.to_string()))?;
-    let mut config = arch.config().with_last_stride(args.last_stride);
-    match args.ibn.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => {}
-        Some("a") => config = config.with_ibn(Some(IbnMode::A)),
-        Some("b") => config = config.with_ibn(Some(IbnMode::B)),
-        Some(other) => return Err(usage(format!("--ibn must be a or b, got {other:?}"))),
-    }
-    let format: WeightsFormat = args
-        .weights_format
-        .parse()
-        .map_err(|e: reid::backbones::BackboneError| usage(e.to_string()))?;
-    // fast-reid trunks pool their stem without padding, in ceil mode.
-    let fastreid = format == WeightsFormat::FastReid
-        || (format == WeightsFormat::Auto
-            && inspect(&args.weights)
-                .map_err(|e| usage(format!("loading weights: {e}")))?
-                .1
-                == Some(Layout::FastReid));
-    if fastreid {
-        config = config.with_stem_pool(StemPool::FastReid);
-    }
-    let mut model = config.init(device).map_err(|e| usage(e.to_string()))?;
-    let options = ImportOptions {
-        format,
-        allow_unexpected: args.allow_unexpected.clone(),
-        ..ImportOptions::default()
-    };
-    let report = load_backbone(&mut model, &args.weights, &options)
-        .map_err(|e| usage(format!("loading weights: {e}")))?;
-    eprintln!("{report}");
-    Ok(model)
 }
 
 fn features_of_tensor(
@@ -183,7 +131,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let device = backend.device().map_err(|e| usage(format!("{e}")))?;
     // Inference only: fold every BatchNorm into its convolution (same
     // outputs, fewer passes over the activations).
-    let model = build_model(args, &device)?.fold_batch_norm();
+    let model = args.model.load_resnet(&device)?.fold_batch_norm();
     let features = match (&args.input_tensor, &args.images) {
         (Some(x), None) => features_of_tensor(&model, x, args.batch_size, &device)?,
         (None, Some(dir)) => {

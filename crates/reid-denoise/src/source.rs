@@ -1,0 +1,144 @@
+//! Video sources: a parsed corpus with its features, in memory or streamed
+//! from a `.npy` file.
+//!
+//! Row order is the corpus order of `reid_data`'s [`Corpus::images`]: videos
+//! in order, in each video its tracklets by ascending pid (crops by frame),
+//! then its untracked crops. Feature files must follow it (the `extract`
+//! example and [`corpus_paths`] do).
+
+use std::path::Path;
+
+use ndarray::{Array2, ArrayView2, s};
+use reid_data::datasets::corpus::{Corpus, Video};
+use reid_data::{ImageLocation, ImageRecord};
+
+use crate::block::VideoBlock;
+use crate::error::{DenoiseError, Result};
+use crate::npy::NpyRows;
+
+/// Each crop's location relative to the corpus root (`/`-separated; an LMDB
+/// key as it is), in row order.
+pub fn corpus_paths(corpus: &Corpus) -> Vec<String> {
+    corpus
+        .images()
+        .map(|r| relative_location(&corpus.root, r))
+        .collect()
+}
+
+fn relative_location(root: &Path, r: &ImageRecord) -> String {
+    match &r.location {
+        ImageLocation::Path(p) => {
+            let rel = p.strip_prefix(root).unwrap_or(p);
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        }
+        ImageLocation::LmdbKey(key) => key.clone(),
+    }
+}
+
+fn block_meta(video: &Video, first_row: u64, features: Array2<f32>) -> VideoBlock {
+    let imgs: Vec<&ImageRecord> = video.images().collect();
+    VideoBlock {
+        video: video.index,
+        first_row,
+        tracklets: imgs.iter().map(|r| r.tracklet).collect(),
+        // Unknown frames get distinct values so the frame rule never fires on them.
+        frames: imgs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r.frame.unwrap_or(u64::MAX - i as u64))
+            .collect(),
+        features,
+    }
+}
+
+/// Blocks of a corpus whose features `[images, dim]` are in memory.
+pub fn corpus_blocks<'a>(
+    corpus: &'a Corpus,
+    features: ArrayView2<'a, f32>,
+) -> Result<impl Iterator<Item = Result<VideoBlock>> + 'a> {
+    let total = corpus.stats().images;
+    if features.nrows() != total {
+        return Err(DenoiseError::Inconsistent(format!(
+            "{} feature rows for a corpus of {} images at {} (expected one row per image, in corpus order)",
+            features.nrows(),
+            total,
+            corpus.root.display()
+        )));
+    }
+    let mut row = 0usize;
+    Ok(corpus.videos.iter().map(move |v| {
+        let n = v.num_images();
+        let f = features.slice(s![row..row + n, ..]).to_owned();
+        let b = block_meta(v, row as u64, f);
+        row += n;
+        Ok(b)
+    }))
+}
+
+/// Blocks of a corpus whose features are streamed from a `.npy` file.
+pub fn corpus_npy_blocks<'a>(
+    corpus: &'a Corpus,
+    npy: &'a Path,
+) -> Result<impl Iterator<Item = Result<VideoBlock>> + 'a> {
+    let mut rows = NpyRows::open(npy)?;
+    let total = corpus.stats().images as u64;
+    if rows.rows() != total {
+        return Err(DenoiseError::npy(
+            npy,
+            format!(
+                "{} feature rows for a corpus of {} images at {} (expected one row per image, in corpus order)",
+                rows.rows(),
+                total,
+                corpus.root.display()
+            ),
+        ));
+    }
+    let mut row = 0u64;
+    Ok(corpus.videos.iter().map(move |v| {
+        let n = v.num_images();
+        let f = rows.next_rows(n)?;
+        let b = block_meta(v, row, f);
+        row += n as u64;
+        Ok(b)
+    }))
+}
+
+/// The true person of every crop (row order) when the corpus was written by
+/// `reid_data::synth` (a `synth_truth.json` in the corpus folder or its
+/// parent); `None` otherwise. `-1` marks a false detection.
+pub fn synthetic_truth(corpus: &Corpus) -> Result<Option<Vec<i64>>> {
+    use reid_data::synth::truth::{SynthTruth, TRUTH_FILE};
+    let dir = [corpus.root.clone(), corpus.root.join("..")]
+        .into_iter()
+        .find(|d| d.join(TRUTH_FILE).is_file());
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let truth = SynthTruth::read(&dir)?;
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let by_path: std::collections::HashMap<std::path::PathBuf, i64> = truth
+        .frames
+        .iter()
+        .map(|f| (canon(&dir.join(&f.path)), f.person))
+        .collect();
+    let mut out = Vec::with_capacity(by_path.len());
+    for r in corpus.images() {
+        let ImageLocation::Path(p) = &r.location else {
+            return Ok(None);
+        };
+        match by_path.get(&canon(p)) {
+            Some(&person) => out.push(person),
+            None => {
+                return Err(DenoiseError::Inconsistent(format!(
+                    "{} is not listed in {}",
+                    p.display(),
+                    dir.join(TRUTH_FILE).display()
+                )));
+            }
+        }
+    }
+    Ok(Some(out))
+}

@@ -1,0 +1,235 @@
+//! End-to-end behaviour of the three levels on the feature-level synthetic
+//! corpus (oracle-noised features with known truth).
+
+use reid_denoise::synthetic::{SyntheticConfig, SyntheticCorpus};
+use reid_denoise::{
+    DenoiseConfig, Metric, REMOVED, ThresholdScale, VideoBlock, level1, level2, run, score,
+};
+
+fn corpus(cfg: SyntheticConfig) -> (Vec<VideoBlock>, Vec<i64>) {
+    let mut g = SyntheticCorpus::new(cfg).unwrap();
+    let mut blocks = Vec::new();
+    let mut truth = Vec::new();
+    while let Some((b, t)) = g.next_video() {
+        blocks.push(b);
+        truth.extend(t);
+    }
+    (blocks, truth)
+}
+
+fn small() -> SyntheticConfig {
+    SyntheticConfig {
+        videos: 40,
+        dim: 32,
+        ..Default::default()
+    }
+}
+
+fn recorded() -> DenoiseConfig {
+    DenoiseConfig {
+        record_levels: true,
+        chunk_videos: 7,
+        level3: reid_denoise::Level3Config {
+            window: 8,
+            stride: 4,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_level_improves_the_f_score_over_the_tracker() {
+    let (blocks, truth) = corpus(small());
+    let out = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let lv = out.levels.as_ref().unwrap();
+    let raw = score(&lv.raw, &truth).unwrap();
+    let l1 = score(&lv.level1, &truth).unwrap();
+    let l2 = score(&lv.level2, &truth).unwrap();
+    let l3 = score(&out.labels, &truth).unwrap();
+    for (name, q) in [("raw", raw), ("l1", l1), ("l2", l2), ("l3", l3)] {
+        eprintln!(
+            "{name}: P {:.3} R {:.3} F {:.3} Rall {:.3} purity {:.3} ids {} true {} kept {}",
+            q.precision,
+            q.recall,
+            q.f_score,
+            q.recall_all,
+            q.purity,
+            q.identities,
+            q.true_identities,
+            q.images_kept
+        );
+    }
+    assert!(l1.precision > raw.precision, "level 1 must raise precision");
+    assert!(l1.f_score > raw.f_score);
+    assert!(l2.f_score > l1.f_score);
+    assert!(l3.f_score > l2.f_score);
+    assert!(
+        l3.recall_all > raw.recall_all,
+        "linking must recover cross-video pairs"
+    );
+    assert!(out.report.level3.links > 0);
+    assert!(out.identities < raw.identities);
+}
+
+#[test]
+fn deterministic_and_independent_of_chunking() {
+    let (blocks, _) = corpus(small());
+    let a = run(&recorded(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
+    let mut cfg = recorded();
+    cfg.chunk_videos = 64;
+    let b = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    // The calibrated scale is measured on the first chunk, so use absolute thresholds
+    // scaled the same way to compare chunkings.
+    assert_eq!(a.labels.len(), b.labels.len());
+    let mut abs = recorded().scaled(a.report.scale);
+    abs.scale = ThresholdScale::Absolute;
+    let (blocks, _) = corpus(small());
+    let c = run(&abs, blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
+    abs.chunk_videos = 1;
+    let d = run(&abs, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    assert_eq!(c.labels, d.labels);
+    assert_eq!(c.labels, a.labels);
+}
+
+#[test]
+fn labels_are_dense_and_numbered_by_first_appearance() {
+    let (blocks, _) = corpus(small());
+    let out = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let mut next = 0u32;
+    for &l in out.labels.iter().filter(|&&l| l != REMOVED) {
+        assert!(l <= next, "label {l} appears before {next}");
+        if l == next {
+            next += 1;
+        }
+    }
+    assert_eq!(next as usize, out.identities);
+    assert_eq!(
+        out.report.images_kept as usize,
+        out.labels.iter().filter(|&&l| l != REMOVED).count()
+    );
+}
+
+#[test]
+fn level1_prunes_an_outlier_and_dissolves_a_broken_pair() {
+    // Tracklet 0: four crops near e0 and one near e1; tracklet 1: two far-apart crops.
+    let rows = [
+        [1.0, 0.0, 0.0],
+        [0.99, 0.1, 0.0],
+        [0.98, -0.1, 0.0],
+        [0.99, 0.0, 0.1],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.0, 1.0, 0.0],
+    ];
+    let mut b = VideoBlock {
+        video: 0,
+        first_row: 0,
+        tracklets: vec![
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(1),
+            Some(1),
+        ],
+        frames: vec![0, 1, 2, 3, 4, 0, 1],
+        features: ndarray::Array2::from_shape_fn((7, 3), |(i, j)| rows[i][j]),
+    };
+    b.prepare(Metric::Cosine).unwrap();
+    let cfg = reid_denoise::Level1Config {
+        radius: 0.1,
+        min_tracklet_size: 2,
+    };
+    let out = level1::denoise_tracklets(&b, &cfg, Metric::Cosine);
+    assert_eq!(out.tracklets.len(), 1);
+    assert_eq!(out.tracklets[0].members, vec![0, 1, 2, 3]);
+    assert_eq!(out.outliers, vec![4, 5, 6]);
+    assert_eq!(out.stats.tracklets_dissolved, 1);
+    assert_eq!(out.stats.images_pruned, 3);
+    // Level 2 re-assigns nothing far away, and removes the three outliers.
+    let l2cfg = reid_denoise::Level2Config {
+        reassign_radius: 0.1,
+        merge_threshold: 0.1,
+        forbid_frame_overlap: true,
+    };
+    let l2 = level2::denoise_video(&b, out, &l2cfg, Metric::Cosine);
+    assert_eq!(l2.identities.len(), 1);
+    assert_eq!(l2.removed, vec![4, 5, 6]);
+}
+
+#[test]
+fn level2_merges_fragments_but_never_two_crops_of_one_frame() {
+    // Three tracklets of the same appearance; 0 and 1 share frame 5.
+    let mut b = VideoBlock {
+        video: 0,
+        first_row: 0,
+        tracklets: vec![Some(0), Some(0), Some(1), Some(1), Some(2), Some(2)],
+        frames: vec![4, 5, 5, 6, 10, 11],
+        features: ndarray::Array2::from_shape_fn((6, 2), |(i, j)| {
+            if j == 0 { 1.0 } else { 0.01 * i as f32 }
+        }),
+    };
+    b.prepare(Metric::Cosine).unwrap();
+    let l1 = level1::denoise_tracklets(&b, &reid_denoise::Level1Config::default(), Metric::Cosine);
+    let cfg = reid_denoise::Level2Config {
+        reassign_radius: 0.5,
+        merge_threshold: 0.5,
+        forbid_frame_overlap: true,
+    };
+    let l2 = level2::denoise_video(&b, l1.clone(), &cfg, Metric::Cosine);
+    assert_eq!(l2.identities.len(), 2, "0 and 1 overlap in frame 5");
+    assert_eq!(l2.stats.tracklets_merged, 1);
+    let free = reid_denoise::Level2Config {
+        forbid_frame_overlap: false,
+        ..cfg
+    };
+    let l2 = level2::denoise_video(&b, l1, &free, Metric::Cosine);
+    assert_eq!(l2.identities.len(), 1);
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let (mut blocks, _) = corpus(SyntheticConfig {
+        videos: 3,
+        dim: 8,
+        ..Default::default()
+    });
+    blocks[1].features[[0, 3]] = f32::NAN;
+    let first = blocks[1].first_row;
+    let err = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap_err();
+    assert!(err.to_string().contains(&format!("row {first}")), "{err}");
+
+    let (mut blocks, _) = corpus(SyntheticConfig {
+        videos: 3,
+        dim: 8,
+        ..Default::default()
+    });
+    blocks.swap(1, 2);
+    let err = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("row order"), "{err}");
+
+    let mut cfg = recorded();
+    cfg.level3.stride = 100;
+    assert!(run(&cfg, std::iter::empty(), |_| {}).is_err());
+    cfg = recorded();
+    cfg.level1.radius = -1.0;
+    assert!(run(&cfg, std::iter::empty(), |_| {}).is_err());
+}
+
+#[test]
+fn euclidean_metric_also_improves() {
+    let (blocks, truth) = corpus(small());
+    let mut cfg = recorded();
+    cfg.metric = Metric::Euclidean;
+    let out = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let raw = score(&out.levels.as_ref().unwrap().raw, &truth).unwrap();
+    let l3 = score(&out.labels, &truth).unwrap();
+    assert!(
+        l3.f_score > raw.f_score,
+        "{} vs {}",
+        l3.f_score,
+        raw.f_score
+    );
+}
