@@ -18,8 +18,8 @@
 //! - [`pnl`]: LUPerson-NL's PNL — prototype bank, label correction,
 //!   label-guided contrastive loss and the per-step losses (`tests/parity_pretrain.rs`).
 //!
-//! See `docs/losses.md` for the formulas, the upstream quirks and what is
-//! still planned (issue 7).
+//! See `docs/losses.md` for the formulas and the upstream quirks reproduced
+//! (each with its switch).
 
 pub mod center;
 pub mod circle;
