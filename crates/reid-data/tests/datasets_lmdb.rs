@@ -103,3 +103,105 @@ fn luperson_nl_lmdb_keys_and_pids() {
     write_keys(&dir.join("keys.pkl"), &owned, None, false).unwrap();
     assert!(luperson_nl::parse(tmp.path()).is_err());
 }
+
+/// Databases written by the upstream converters' way (python `lmdb` + `pickle`,
+/// `tools/gen_lmdb_fixtures.py`), read by our reader.
+mod python_written {
+    use super::*;
+
+    fn fnv1a64(data: &[u8]) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in data {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
+    fn fixture_copy() -> tempfile::TempDir {
+        // Copied so that opening the environment (which may create lock.mdb)
+        // never touches the repository.
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/lmdb");
+        let tmp = tempfile::tempdir().unwrap();
+        for rel in [
+            "LUPerson/data.mdb",
+            "LUPerson/keys.pkl",
+            "LUPerson-NL/lmdb/data.mdb",
+            "LUPerson-NL/keys.pkl",
+            "manifest.json",
+        ] {
+            let dst = tmp.path().join(rel);
+            std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+            std::fs::copy(src.join(rel), &dst).unwrap();
+        }
+        tmp
+    }
+
+    fn check_entries(reader: &LmdbReader, entries: &serde_json::Value) {
+        for e in entries.as_array().unwrap() {
+            let key = e["key"].as_str().unwrap();
+            let bytes = reader.get(key).unwrap();
+            assert_eq!(bytes.len() as u64, e["len"].as_u64().unwrap(), "{key}");
+            assert_eq!(fnv1a64(&bytes), e["fnv1a64"].as_str().unwrap(), "{key}");
+            let img = reader.image(key).unwrap();
+            assert_eq!(
+                img.dimensions(),
+                (
+                    e["width"].as_u64().unwrap() as u32,
+                    e["height"].as_u64().unwrap() as u32
+                ),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn luperson_db_and_plain_list_keys_from_python() {
+        let tmp = fixture_copy();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tmp.path().join("manifest.json")).unwrap())
+                .unwrap();
+        let kf = read_keys(&tmp.path().join("LUPerson/keys.pkl")).unwrap();
+        assert_eq!(kf.keys.len(), 5);
+        assert_eq!(kf.pids, None);
+        let c = luperson::parse(&tmp.path().join("LUPerson")).unwrap();
+        assert_eq!(
+            c.stats(),
+            CorpusStats {
+                videos: 3,
+                tracklets: 0,
+                images: 5
+            }
+        );
+        let reader = LmdbReader::open(&tmp.path().join("LUPerson")).unwrap();
+        assert_eq!(reader.len().unwrap(), 5);
+        check_entries(&reader, &manifest["luperson"]);
+    }
+
+    #[test]
+    fn luperson_nl_db_and_dict_keys_from_python() {
+        let tmp = fixture_copy();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tmp.path().join("manifest.json")).unwrap())
+                .unwrap();
+        let kf = read_keys(&tmp.path().join("LUPerson-NL/keys.pkl")).unwrap();
+        let pids: Vec<i64> = manifest["luperson_nl"]["pids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(kf.pids.as_deref(), Some(&pids[..]));
+        let c = luperson_nl::parse(&tmp.path().join("LUPerson-NL")).unwrap();
+        assert_eq!(
+            c.stats(),
+            CorpusStats {
+                videos: 2,
+                tracklets: 4,
+                images: 6
+            }
+        );
+        let reader = LmdbReader::open(&tmp.path().join("LUPerson-NL/lmdb")).unwrap();
+        check_entries(&reader, &manifest["luperson_nl"]["entries"]);
+    }
+}
