@@ -41,7 +41,7 @@ impl Default for Level2Config {
     fn default() -> Self {
         Self {
             reassign_radius: 2.0,
-            merge_threshold: 2.0,
+            merge_threshold: 2.5,
             forbid_frame_overlap: true,
         }
     }

@@ -59,8 +59,8 @@ impl Default for Level3Config {
         Self {
             window: 64,
             stride: 32,
-            link_threshold: 2.0,
-            mutual_top_k: 1,
+            link_threshold: 2.5,
+            mutual_top_k: 2,
             min_images: 2,
         }
     }
