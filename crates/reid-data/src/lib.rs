@@ -7,6 +7,8 @@
 //!   datasets with a ground-truth sidecar;
 //! - [`datasets`]: parsers of the public dataset layouts;
 //! - [`transform`] and [`batch`]: image transforms and the burn batcher;
+//! - [`loader`]: the training loader (burn `Dataset` + `Batcher`, parallel
+//!   decode + augmentation, corrupt-image policy, bounded prefetch);
 //! - [`views`]: Pillow-exact pre-training views (LUPerson MoCo, PNL, CION
 //!   multi-crop) and [`sampler_identity`]: CION's identity sampler.
 //!
@@ -16,6 +18,7 @@ pub mod augment;
 pub mod batch;
 pub mod datasets;
 pub mod error;
+pub mod loader;
 pub mod normalize;
 pub mod record;
 pub mod sampler;

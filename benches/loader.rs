@@ -1,0 +1,379 @@
+//! Training-loader throughput: JPEG decoding + BoT train transforms +
+//! batching to `[64, 3, 256, 128]` f32, ours (`reid_data::loader`) against
+//! PIL + torchvision on the same files and cores, in one run.
+//!
+//! ```sh
+//! cargo bench --bench loader
+//! ```
+//!
+//! Files: `BENCH_IMAGES` (default 512) JPEGs rendered by the synthetic
+//! Market-1501 world, each resized (PIL-compatible bilinear) to a height
+//! between 128 and 256 pixels at a 2:1 aspect (128×64 … 256×128) and saved
+//! with the `image` crate's default JPEG quality (75) into a temp dir.
+//!
+//! Ours: [`TrainLoader`] with [`TrainTransform::bot`]`(256, 128)` over
+//! consecutive batches of 64 (the last one shorter), each batch read,
+//! decoded, transformed and stacked in one rayon task per image, then moved
+//! into a burn tensor (`flex` device); timed on a 1-thread pool and on a pool
+//! of every available core. PyTorch: `tools/bench_loader_torch.py` under
+//! `.venv/bin/python` (or `$REID_PYTHON`): `Image.open().convert("RGB")` +
+//! the same torchvision transforms + `torch.stack`, single-threaded in one
+//! process (the per-core figure) and through a `DataLoader` with one worker
+//! process per core. Each side runs `BENCH_ROUNDS` (default 3) alternating
+//! rounds of one warm-up pass and one timed pass over every file; the table
+//! prints the median images per second and the ratio ours / PyTorch at the
+//! same core count (> 1: ours faster). Without PyTorch the torch rows say so.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use reid::burn::tensor::Device;
+use reid::data::ImageRecord;
+use reid::data::augment::TrainTransform;
+use reid::data::loader::{ReidDataset, TrainLoader, decode_rgb};
+use reid::data::synth::{Market1501Config, WorldConfig, write_market1501};
+use reid::data::transform::{Interpolation, resize};
+
+const BATCH: usize = 64;
+const HEIGHT: u32 = 256;
+const WIDTH: u32 = 128;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("REID_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// Renders the synthetic set and writes `n` JPEGs of varied sizes into `dir`.
+fn make_images(dir: &Path, n: usize) -> Result<Vec<PathBuf>, String> {
+    let world = WorldConfig::default();
+    let ids = (n as u32 / 10).clamp(10, 4000);
+    let cfg = Market1501Config {
+        train_ids: ids,
+        test_ids: ids,
+        ..Market1501Config::default()
+    };
+    let report = write_market1501(dir, &world, &cfg).map_err(|e| e.to_string())?;
+    let mut src = Vec::new();
+    for part in ["bounding_box_train", "bounding_box_test", "query"] {
+        let rd = std::fs::read_dir(report.dataset_dir.join(part)).map_err(|e| e.to_string())?;
+        for entry in rd.flatten() {
+            src.push(entry.path());
+        }
+    }
+    src.sort();
+    if src.len() < n {
+        return Err(format!("only {} synthetic images for {n}", src.len()));
+    }
+    let out = dir.join("bench");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let mut files = Vec::with_capacity(n);
+    for (i, p) in src.iter().take(n).enumerate() {
+        let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
+        let img = decode_rgb(&bytes, p).map_err(|e| e.to_string())?;
+        let h = 128 + (i as u32 * 37) % 129;
+        let small = resize(&img, h, h / 2, Interpolation::Bilinear);
+        let path = out.join(format!("{i:05}.jpg"));
+        small.save(&path).map_err(|e| e.to_string())?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// One pass of ours over every file: seconds.
+fn ours_pass(loader: &TrainLoader<TrainTransform>, n: usize, epoch: u64, device: &Device) -> f64 {
+    let indices: Vec<usize> = (0..n).collect();
+    let t0 = Instant::now();
+    for (b, chunk) in indices.chunks(BATCH).enumerate() {
+        match loader.load_tensors(chunk, epoch, b as u64, device) {
+            Ok(batch) => {
+                std::hint::black_box(batch.images.dims());
+            }
+            Err(e) => {
+                eprintln!("loader failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    t0.elapsed().as_secs_f64()
+}
+
+/// One PyTorch pass (after its warm-up): seconds, or why there is none.
+fn torch_pass(list: &Path, workers: Option<usize>) -> Result<f64, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/bench_loader_torch.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(&script)
+        .arg("--list")
+        .arg(list)
+        .args(["--batch", &BATCH.to_string()])
+        .args(["--height", &HEIGHT.to_string()])
+        .args(["--width", &WIDTH.to_string()])
+        .args(["--warmup", "1", "--runs", "1"]);
+    match workers {
+        None => cmd.args(["--mode", "single"]),
+        Some(w) => cmd.args(["--mode", "workers", "--workers", &w.to_string()]),
+    };
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_string());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(text.trim()).map_err(|e| format!("bad output {text:?}: {e}"))?;
+    if let Some(v) = json["torch"].as_str().filter(|_| workers.is_none()) {
+        eprintln!(
+            "torch {v}, torchvision {}, pillow {}",
+            json["torchvision"].as_str().unwrap_or("?"),
+            json["pillow"].as_str().unwrap_or("?")
+        );
+    }
+    json["times_s"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|v| v.as_f64())
+        .ok_or_else(|| format!("no time in {text:?}"))
+}
+
+/// `BENCH_PROFILE=1`: mean time per image of each stage, one thread.
+fn profile(files: &[PathBuf]) {
+    use reid::data::loader::{ItemTransform, item_rng};
+    let time = |name: &str, f: &mut dyn FnMut(usize)| {
+        let t0 = Instant::now();
+        for i in 0..files.len() {
+            f(i);
+        }
+        let us = t0.elapsed().as_secs_f64() * 1e6 / files.len() as f64;
+        println!("| {name:<36} | {us:>8.1} |");
+    };
+    let bytes: Vec<Vec<u8>> = files.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+    let imgs: Vec<_> = files
+        .iter()
+        .zip(&bytes)
+        .filter_map(|(p, b)| decode_rgb(b, p).ok())
+        .collect();
+    let bot = TrainTransform::bot(HEIGHT, WIDTH);
+    let resized: Vec<_> = imgs
+        .iter()
+        .map(|im| resize(im, HEIGHT, WIDTH, Interpolation::Bicubic))
+        .collect();
+    let mut out = vec![0f32; 3 * (HEIGHT * WIDTH) as usize];
+    println!("\n| stage (1 thread, per image)          | µs       |");
+    println!("|--------------------------------------|----------|");
+    time("read file", &mut |i| {
+        std::hint::black_box(std::fs::read(&files[i]).ok());
+    });
+    time("decode (image crate + check)", &mut |i| {
+        std::hint::black_box(decode_rgb(&bytes[i], &files[i]).ok());
+    });
+    time("resize bicubic to 256x128", &mut |i| {
+        std::hint::black_box(resize(&imgs[i], HEIGHT, WIDTH, Interpolation::Bicubic));
+    });
+    time("resize_pil_fast bicubic to 256x128", &mut |i| {
+        std::hint::black_box(reid::data::loader::resize_pil_fast(
+            &imgs[i],
+            HEIGHT,
+            WIDTH,
+            Interpolation::Bicubic,
+        ));
+    });
+    time("ItemTransform::write (from 256x128)", &mut |i| {
+        let mut rng = item_rng(0, 0, 0, i as u64);
+        let _ = ItemTransform::write(&bot, &resized[i], &mut rng, &mut out);
+    });
+    let mut no_erase = bot.clone();
+    no_erase.erasing = None;
+    time("  same, no erasing", &mut |i| {
+        let mut rng = item_rng(0, 0, 0, i as u64);
+        let _ = ItemTransform::write(&no_erase, &resized[i], &mut rng, &mut out);
+    });
+    time("  out.fill(0.5) only", &mut |_| {
+        out.fill(0.5);
+        std::hint::black_box(&mut out);
+    });
+    time("TrainTransform::write (from decoded)", &mut |i| {
+        let mut rng = item_rng(0, 0, 0, i as u64);
+        bot.write(&imgs[i], &mut rng, &mut out);
+    });
+    time("ItemTransform::write (from decoded)", &mut |i| {
+        let mut rng = item_rng(0, 0, 0, i as u64);
+        let _ = ItemTransform::write(&bot, &imgs[i], &mut rng, &mut out);
+    });
+    let records: Vec<ImageRecord> = files.iter().map(|p| ImageRecord::new(p, 0, 0)).collect();
+    let loader = TrainLoader::new(ReidDataset::from_files(records), bot.clone(), 0)
+        .with_threads(1)
+        .ok();
+    let device = Device::flex();
+    let idx: Vec<usize> = (0..files.len()).collect();
+    for (name, tensors) in [
+        ("TrainLoader::load (batches of 64)", false),
+        ("  + into_tensors", true),
+    ] {
+        let Some(l) = &loader else { break };
+        let t0 = Instant::now();
+        for (b, chunk) in idx.chunks(BATCH).enumerate() {
+            if let Ok(h) = l.load(chunk, 0, b as u64) {
+                if tensors {
+                    std::hint::black_box(h.into_tensors(&device).images.dims());
+                } else {
+                    std::hint::black_box(h.len());
+                }
+            }
+        }
+        let us = t0.elapsed().as_secs_f64() * 1e6 / files.len() as f64;
+        println!("| {name:<36} | {us:>8.1} |");
+    }
+    let mut flat = TrainTransform::bot(HEIGHT, WIDTH);
+    flat.interpolation = Interpolation::Nearest;
+    time("BoT after resize (same size input)", &mut |i| {
+        let mut rng = item_rng(0, 0, 0, i as u64);
+        flat.write(&resized[i], &mut rng, &mut out);
+    });
+}
+
+fn main() {
+    let n = env_usize("BENCH_IMAGES", 512);
+    let rounds = env_usize("BENCH_ROUNDS", 3);
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let tmp = std::env::temp_dir().join(format!("reid-bench-loader-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let files = match make_images(&tmp, n) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cannot write the benchmark images: {e}");
+            std::process::exit(1);
+        }
+    };
+    if std::env::var("BENCH_PROFILE").is_ok_and(|v| v == "1") {
+        profile(&files);
+        let _ = std::fs::remove_dir_all(&tmp);
+        return;
+    }
+    let list = tmp.join("files.txt");
+    let text: String = files.iter().map(|p| format!("{}\n", p.display())).collect();
+    if let Err(e) = std::fs::write(&list, text) {
+        eprintln!("cannot write {}: {e}", list.display());
+        std::process::exit(1);
+    }
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let records: Vec<ImageRecord> = files.iter().map(|p| ImageRecord::new(p, 0, 0)).collect();
+    let dataset = ReidDataset::from_files(records);
+    let device = Device::flex();
+    let loader = |t: usize| {
+        TrainLoader::new(dataset.clone(), TrainTransform::bot(HEIGHT, WIDTH), 0)
+            .with_threads(t)
+            .unwrap_or_else(|e| {
+                eprintln!("{e}");
+                std::process::exit(1)
+            })
+    };
+    let (one, all) = (loader(1), loader(cores));
+
+    let (mut ours1, mut ours_n, mut torch1, mut torch_n) = (vec![], vec![], vec![], vec![]);
+    let mut torch_error: Option<String> = None;
+    // Warm the page cache and the allocator.
+    ours_pass(&all, n, 0, &device);
+    for round in 0..rounds {
+        let e = round as u64 + 1;
+        ours1.push(ours_pass(&one, n, e, &device));
+        if torch_error.is_none() {
+            match torch_pass(&list, None) {
+                Ok(t) => torch1.push(t),
+                Err(err) => torch_error = Some(err),
+            }
+        }
+        ours_n.push(ours_pass(&all, n, e, &device));
+        if torch_error.is_none() {
+            match torch_pass(&list, Some(cores)) {
+                Ok(t) => torch_n.push(t),
+                Err(err) => torch_error = Some(err),
+            }
+        }
+        eprintln!("round {}/{rounds} done", round + 1);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    println!(
+        "\nLoader: {n} JPEGs (128x64 .. 256x128, {:.1} KiB mean) -> decode + BoT train transforms \
+         -> batches of {BATCH} x 3x{HEIGHT}x{WIDTH} f32; {rounds} rounds, {cores} cores\n",
+        bytes as f64 / n as f64 / 1024.0
+    );
+    println!(
+        "| {:<44} | {:>7} | {:>8} | {:>10} |",
+        "pipeline", "threads", "img/s", "ours/torch"
+    );
+    println!("|{:-<46}|{:-<9}|{:-<10}|{:-<12}|", "", "", "", "");
+    let rate = |t: &mut Vec<f64>| n as f64 / median(t);
+    let (o1, on) = (rate(&mut ours1), rate(&mut ours_n));
+    let (t1, tn) = (rate(&mut torch1), rate(&mut torch_n));
+    let ratio = |o: f64, t: f64| {
+        if t.is_finite() {
+            format!("{:.2}", o / t)
+        } else {
+            "-".to_string()
+        }
+    };
+    println!(
+        "| {:<44} | {:>7} | {o1:>8.1} | {:>10} |",
+        "ours (reid_data::loader)",
+        1,
+        ratio(o1, t1)
+    );
+    println!(
+        "| {:<44} | {:>7} | {on:>8.1} | {:>10} |",
+        "ours (reid_data::loader)",
+        cores,
+        ratio(on, tn)
+    );
+    match &torch_error {
+        Some(e) => println!("| {:<44} | unavailable: {e}", "PIL + torchvision"),
+        None => {
+            println!(
+                "| {:<44} | {:>7} | {t1:>8.1} | {:>10} |",
+                "PIL + torchvision (one process)", 1, "1.00 (ref)"
+            );
+            println!(
+                "| {:<44} | {:>7} | {tn:>8.1} | {:>10} |",
+                "PIL + torchvision (DataLoader workers)", cores, "1.00 (ref)"
+            );
+        }
+    }
+    println!(
+        "\nper core: ours {:.1} img/s, PyTorch {:.1} img/s, ratio {}",
+        o1,
+        t1,
+        ratio(o1, t1)
+    );
+}
