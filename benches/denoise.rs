@@ -14,6 +14,11 @@
 //! the wall time; the table also scores the result against the generator's truth.
 //! There is no reference implementation to compare with (CION released none).
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::vm_hwm_mb;
+
 use std::process::Command;
 use std::time::Instant;
 
@@ -23,18 +28,6 @@ use serde_json::{Value, json};
 
 const CHILD_ENV: &str = "REID_DENOISE_BENCH_CHILD";
 const CROPS_PER_VIDEO: f64 = 460.0;
-
-fn vm_hwm_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn child(images: u64) {
     let cfg = SyntheticConfig {

@@ -24,6 +24,11 @@
 //! prints the median images per second and the ratio ours / PyTorch at the
 //! same core count (> 1: ours faster). Without PyTorch the torch rows say so.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{env_usize, median, python};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -38,37 +43,6 @@ use reid::data::transform::{Interpolation, resize};
 const BATCH: usize = 64;
 const HEIGHT: u32 = 256;
 const WIDTH: u32 = 128;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("REID_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
 
 /// Renders the synthetic set and writes `n` JPEGs of varied sizes into `dir`.
 fn make_images(dir: &Path, n: usize) -> Result<Vec<PathBuf>, String> {

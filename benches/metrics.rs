@@ -16,6 +16,11 @@
 //! `resource.getrusage` peak RSS. Timings exclude reading the files; both sides
 //! report their load time separately. Set `REID_BENCH_SKIP_PYTHON=1` to time ours only.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{cpu_seconds, python, vm_hwm_mb};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -74,27 +79,6 @@ fn write_ids_all(dir: &Path, p: &Problem) {
     write_ids(dir.join("qc.npy"), &p.qc).unwrap();
     write_ids(dir.join("gp.npy"), &p.gp).unwrap();
     write_ids(dir.join("gc.npy"), &p.gc).unwrap();
-}
-
-fn vm_hwm_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-/// CPU time (user + system) of this process, seconds (from /proc/self/stat).
-fn cpu_seconds() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Runs `f` `REID_BENCH_REPEAT` times (default `default_reps`; the machine may be shared) and
@@ -216,18 +200,6 @@ fn run_ours(case: &str, dir: &Path) -> Option<Value> {
     last_json_line(&out.stdout)
 }
 
-fn python() -> String {
-    if let Ok(p) = std::env::var("REID_PYTHON") {
-        return p;
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.exists() {
-        venv.display().to_string()
-    } else {
-        "python3".into()
-    }
-}
-
 fn run_python(case: &str, dir: &Path) -> Option<Value> {
     if std::env::var("REID_BENCH_SKIP_PYTHON").is_ok() || case == "msmt-rerank" {
         return None;
@@ -321,7 +293,7 @@ fn main() {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
-        python()
+        python().display()
     );
     println!(
         "{:<20} {:>10} {:>10} {:>10} {:>12} {:>12} {:>9} {:>10}",

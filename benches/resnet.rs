@@ -23,6 +23,11 @@
 //! PyTorch's (< 1 means burn is faster). Without PyTorch the torch row says
 //! so and the bench still times burn.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{env_usize, median, python};
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -34,37 +39,6 @@ const BATCH: usize = 16;
 const HEIGHT: usize = 256;
 const WIDTH: usize = 128;
 const THREADS: usize = 2;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("REID_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
 
 /// One PyTorch round: per-batch times in seconds, or why there are none.
 fn torch_round(runs: usize, last_stride: usize) -> Result<Vec<f64>, String> {
