@@ -2,7 +2,10 @@
 //! `tools/gen_loss_fixtures.py` (`tests/fixtures/losses/losses.json`), and the
 //! input validation of every loss. Tolerance: 1e-5 absolute.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{TOL, fixture, floats, ints};
+
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use reid_losses::{
@@ -12,30 +15,8 @@ use reid_losses::{
 };
 use serde_json::Value;
 
-const TOL: f32 = 1e-5;
-
 fn cases() -> Vec<Value> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/losses/losses.json");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["cases"].as_array().unwrap().clone()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn ints(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
+    fixture("losses.json")["cases"].as_array().unwrap().clone()
 }
 
 fn input(case: &Value, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {

@@ -5,7 +5,10 @@
 //! clipping and fast-reid adaptive label smoothing; plus the input checks.
 //! Tolerance: 1e-5 absolute (schedules 1e-12).
 
-use std::path::PathBuf;
+mod common;
+
+use common::{TOL, fixture, floats, usizes};
+
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -19,30 +22,6 @@ use reid_losses::{
     identity_guided_dino_loss, schedule_at, teacher_momentum_schedule,
 };
 use serde_json::Value;
-
-const TOL: f32 = 1e-5;
-
-fn fixture() -> Value {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/losses/cion.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
 
 fn tensor2(data: &Value, shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(floats(data), shape), device)
@@ -76,7 +55,7 @@ fn param_shape(p: &Value) -> [usize; 2] {
 
 /// Builds the fixture's head (PyTorch `[out, in]` weights) on `device`.
 fn load_head(params: &Value, device: &Device) -> DinoHead {
-    let dims = &fixture()["head"]["dims"];
+    let dims = &fixture("cion.json")["head"]["dims"];
     let mut head = DinoHeadConfig::new(dims["in_dim"].as_u64().unwrap() as usize)
         .with_hidden_dim(dims["hidden"].as_u64().unwrap() as usize)
         .with_bottleneck_dim(dims["bottleneck"].as_u64().unwrap() as usize)
@@ -156,7 +135,7 @@ fn head_param(head: &DinoHead, name: &str) -> Vec<f32> {
 
 #[test]
 fn dino_head_forward_and_backward_match_torch() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let h = &fx["head"];
     let device = Device::flex().autodiff();
     let head = load_head(&h["params"], &device);
@@ -275,7 +254,7 @@ fn loss_inputs(fx: &Value, device: &Device) -> LossInputs {
 
 #[test]
 fn identity_guided_loss_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let device = Device::flex().autodiff();
     let mut seen = 0;
     for case in fx["loss"]["cases"].as_array().unwrap() {
@@ -307,7 +286,7 @@ fn identity_guided_loss_matches_torch() {
 
 #[test]
 fn k1_is_plain_dino() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let device = Device::flex();
     let inp = loss_inputs(&fx, &device);
     let a: f32 = dino_loss(
@@ -328,7 +307,7 @@ fn k1_is_plain_dino() {
 
 #[test]
 fn center_update_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let device = Device::flex();
     let inp = loss_inputs(&fx, &device);
     let mut center = DinoCenter::from_tensor(inp.center, 0.9).unwrap();
@@ -348,7 +327,7 @@ fn center_update_matches_torch() {
 
 #[test]
 fn loss_input_errors() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let device = Device::flex();
     let inp = loss_inputs(&fx, &device);
     let run = |student: Tensor<2>, teacher: Tensor<2>, center: Tensor<2>, k, config| {
@@ -460,7 +439,7 @@ fn loss_input_errors() {
 
 #[test]
 fn schedules_match_numpy() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     for case in fx["schedules"].as_array().unwrap() {
         let a = case["args"].as_array().unwrap();
         let f = |i: usize| a[i].as_f64().unwrap();
@@ -508,7 +487,7 @@ fn schedules_match_numpy() {
 
 #[test]
 fn ema_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let device = Device::flex();
     let params = &fx["head"]["params"];
     let mut teacher = load_head(params, &device);
@@ -577,7 +556,7 @@ fn ema_leaves_batch_norm_statistics_alone() {
 
 #[test]
 fn per_param_clipping_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let c = &fx["clip"];
     let device = Device::flex();
     let head = load_head(&fx["head"]["params"], &device);
@@ -624,7 +603,7 @@ fn per_param_clipping_matches_torch() {
 
 #[test]
 fn adaptive_smoothing_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("cion.json");
     let a = &fx["adaptive_ce"];
     let device = Device::flex().autodiff();
     let labels: Vec<i64> = a["labels"]

@@ -4,7 +4,10 @@
 //! updates, the key-encoder EMA, shuffle-BN emulation and input validation.
 //! Tolerance: 1e-5 absolute.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{TOL, fixture, floats, ints};
+
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -19,30 +22,6 @@ use reid_losses::{
     proto_logits, shuffled_group_forward,
 };
 use serde_json::Value;
-
-const TOL: f32 = 1e-5;
-
-fn fixture() -> Value {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/losses/pretrain.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn ints(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
-}
 
 fn usize_of(v: &Value) -> usize {
     v.as_u64().unwrap() as usize
@@ -84,7 +63,7 @@ fn assert_close(what: &str, got: f32, want: f64) {
 
 #[test]
 fn info_nce_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let f = &fx["info_nce"];
     let (n, d, size) = (usize_of(&f["n"]), usize_of(&f["dim"]), usize_of(&f["size"]));
     let device = Device::flex().autodiff();
@@ -113,7 +92,7 @@ fn info_nce_matches_torch() {
 
 #[test]
 fn label_guided_instance_loss_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let f = &fx["info_nce"];
     let g = &fx["label_guided"];
     let (n, d, size) = (usize_of(&f["n"]), usize_of(&f["dim"]), usize_of(&f["size"]));
@@ -146,7 +125,7 @@ fn label_guided_instance_loss_matches_torch() {
 
 #[test]
 fn label_guided_without_flag_is_info_nce() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let f = &fx["info_nce"];
     let g = &fx["label_guided"];
     let (n, d, size) = (usize_of(&f["n"]), usize_of(&f["dim"]), usize_of(&f["size"]));
@@ -173,7 +152,7 @@ fn label_guided_without_flag_is_info_nce() {
 
 #[test]
 fn queue_enqueue_wraps_like_torch() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let e = &fx["enqueue"];
     let init = &e["initial"];
     let (size, dim) = (usize_of(&init["size"]), usize_of(&init["dim"]));
@@ -262,7 +241,7 @@ fn queue_rejects_bad_input() {
 
 #[test]
 fn prototype_update_matches_sequential_torch() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let p = &fx["prototypes"];
     let (c, d) = (usize_of(&p["classes"]), usize_of(&p["dim"]));
     let device = Device::flex();
@@ -325,7 +304,7 @@ fn prototype_update_matches_sequential_torch() {
 
 #[test]
 fn correct_labels_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let f = &fx["correct"];
     let c = usize_of(&f["classes"]);
     let y = ints(&f["labels"]);
@@ -420,7 +399,7 @@ fn step_state(s: &Value, device: &Device) -> (InfoNceQueue, PrototypeBank) {
 
 #[test]
 fn pnl_step_matches_torch() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let s = &fx["pnl_step"];
     let (n, d, c) = (
         usize_of(&s["n"]),
@@ -501,7 +480,7 @@ fn pnl_step_matches_torch() {
 
 #[test]
 fn pnl_step_rejects_bad_input() {
-    let fx = fixture();
+    let fx = fixture("pretrain.json");
     let s = &fx["pnl_step"];
     let (n, d, c) = (
         usize_of(&s["n"]),
