@@ -23,6 +23,10 @@ pub struct WeightsArgs {
     /// Stride of the last stage: 1 (ReID) or 2 (ImageNet).
     #[arg(long, default_value_t = 1)]
     pub last_stride: usize,
+    /// Channels of the stem (64 in the published models; smaller for the
+    /// small models trained on the synthetic world).
+    #[arg(long, default_value_t = 64)]
+    pub base_width: usize,
     /// Checkpoint (.pth / .pt / .safetensors).
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -50,7 +54,13 @@ impl WeightsArgs {
             return Err(usage("--arch and --weights are both required"));
         };
         let arch = Arch::from_name(arch).map_err(|e| usage(e.to_string()))?;
-        let mut config = arch.config().with_last_stride(self.last_stride);
+        if self.base_width == 0 {
+            return Err(usage("--base-width must be positive"));
+        }
+        let mut config = arch
+            .config()
+            .with_last_stride(self.last_stride)
+            .with_base_width(self.base_width);
         match self.ibn.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None => {}
             Some("a") => config = config.with_ibn(Some(IbnMode::A)),
