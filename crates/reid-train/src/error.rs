@@ -12,4 +12,31 @@ pub enum TrainError {
     /// A tensor could not be read back from the device.
     #[error("reading a tensor back from the device failed: {0}")]
     Readback(String),
+    /// Building the model failed.
+    #[error(transparent)]
+    Backbone(#[from] reid_backbones::BackboneError),
+    /// A loss rejected its inputs.
+    #[error(transparent)]
+    Loss(#[from] reid_losses::LossError),
+    /// Evaluation failed.
+    #[error(transparent)]
+    Metrics(#[from] reid_metrics::MetricsError),
+    /// A training loss became NaN or infinite.
+    #[error(
+        "non-finite loss at epoch {epoch}, iteration {iteration} (global step, 0-based): \
+         cross-entropy {loss_ce}, triplet {loss_tri}, learning rate {lr:e}; \
+         lower the learning rate or check the input images"
+    )]
+    NonFiniteLoss {
+        /// 0-based epoch.
+        epoch: usize,
+        /// 0-based global iteration (optimiser step).
+        iteration: usize,
+        /// The cross-entropy value.
+        loss_ce: f32,
+        /// The triplet value.
+        loss_tri: f32,
+        /// The learning rate of that step.
+        lr: f64,
+    },
 }

@@ -4,13 +4,24 @@
 //! - [`extract`]: embeddings of a list of images with any backbone and pooling
 //!   (batched, in inference mode), as a plain `ndarray` matrix for
 //!   `reid-metrics`;
+//! - [`mod@finetune`]: the BoT supervised fine-tuning recipe (BNNeck, CE with
+//!   label smoothing + batch-hard triplet, PK batches, Adam) with a
+//!   per-iteration log and fast-reid-style evaluation;
+//! - [`schedule`]: learning-rate warm-up and decay (multi-step, cosine);
 //!
-//! and, as they land, the training recipes (LUPerson MoCo v2, LUPerson-NL
-//! PNL, CION pre-training; BoT and MGN fine-tuning), schedules, EMA,
-//! checkpoints with exact resume, progress and metrics logs.
+//! and, as they land, the other training recipes (LUPerson MoCo v2,
+//! LUPerson-NL PNL, CION pre-training; MGN fine-tuning), EMA, checkpoints
+//! with exact resume, progress and metrics logs. See `docs/training.md`.
 
 pub mod error;
 pub mod extract;
+pub mod finetune;
+pub mod schedule;
 
 pub use error::TrainError;
 pub use extract::{ExtractOptions, extract_features, extract_features_from_array};
+pub use finetune::{
+    FinetuneConfig, FinetuneEvent, FinetuneOutput, IterationLog, evaluate_model, finetune,
+    finetune_backbone,
+};
+pub use schedule::{Decay, LrSchedule, Warmup};

@@ -1,0 +1,175 @@
+//! Training batches: an endless stream of PK index batches, and the parallel
+//! decode + BoT augmentation of one batch into a tensor.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use reid_data::augment::TrainTransform;
+use reid_data::batch::load_rgb;
+use reid_data::sampler::PkSampler;
+use reid_data::{ImageLocation, ImageRecord};
+
+use crate::error::TrainError;
+
+/// The training split prepared for batching: file paths and dense class
+/// labels `0..num_classes` (pids in ascending order).
+#[derive(Debug, Clone)]
+pub struct TrainSet {
+    /// Image file of each record.
+    pub paths: Vec<PathBuf>,
+    /// Dense label of each record.
+    pub labels: Vec<i64>,
+    /// Number of distinct identities.
+    pub num_classes: usize,
+}
+
+impl TrainSet {
+    /// Maps `records` to paths and dense labels. An empty split or a record
+    /// that is not a file (an LMDB key) is an error naming it.
+    pub fn new(records: &[ImageRecord]) -> Result<Self, TrainError> {
+        if records.is_empty() {
+            return Err(TrainError::InvalidConfig(
+                "the training split is empty".into(),
+            ));
+        }
+        let mut ids: BTreeMap<i64, i64> = records.iter().map(|r| (r.pid, 0)).collect();
+        for (i, v) in ids.values_mut().enumerate() {
+            *v = i as i64;
+        }
+        let paths = records
+            .iter()
+            .map(|r| match &r.location {
+                ImageLocation::Path(p) => Ok(p.clone()),
+                ImageLocation::LmdbKey(k) => Err(TrainError::InvalidConfig(format!(
+                    "training record {k:?} is an LMDB key; fine-tuning reads image files only"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let labels = records.iter().map(|r| ids[&r.pid]).collect();
+        Ok(Self {
+            paths,
+            labels,
+            num_classes: ids.len(),
+        })
+    }
+}
+
+/// fast-reid-style endless PK stream: consecutive [`PkSampler::epoch`]
+/// batch lists concatenated, so a training "epoch" of any length just takes
+/// the next batches.
+#[derive(Debug)]
+pub struct BatchStream {
+    sampler: PkSampler,
+    next_round: u64,
+    queue: VecDeque<Vec<usize>>,
+}
+
+impl BatchStream {
+    /// A stream over `sampler`'s rounds 0, 1, 2, …
+    pub fn new(sampler: PkSampler) -> Self {
+        Self {
+            sampler,
+            next_round: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// The next batch of `P·K` record indices.
+    pub fn next_batch(&mut self) -> Result<Vec<usize>, TrainError> {
+        if self.queue.is_empty() {
+            self.queue.extend(self.sampler.epoch(self.next_round));
+            self.next_round += 1;
+        }
+        self.queue.pop_front().ok_or_else(|| {
+            TrainError::InvalidConfig(format!(
+                "the PK sampler produced no batch (P={}, K={}, {} identities)",
+                self.sampler.p(),
+                self.sampler.k(),
+                self.sampler.num_identities()
+            ))
+        })
+    }
+}
+
+/// SplitMix64 finaliser: a well-mixed 64-bit value of `x`.
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The augmentation seed of slot `slot` of iteration `iteration`: a
+/// function of `(seed, iteration, slot)` only, so the batch is the same
+/// whatever the thread schedule.
+pub fn augment_seed(seed: u64, iteration: usize, slot: usize) -> u64 {
+    splitmix(splitmix(splitmix(seed) ^ iteration as u64) ^ slot as u64)
+}
+
+/// Decodes and augments the images `indices` of `set` in parallel into
+/// `([batch, 3, H, W]` images, `[batch]` labels`)` on `device`. An unreadable
+/// file is an error naming it.
+pub fn load_train_batch(
+    set: &TrainSet,
+    indices: &[usize],
+    transform: &TrainTransform,
+    seed: u64,
+    iteration: usize,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>), TrainError> {
+    let (h, w) = (transform.height as usize, transform.width as usize);
+    let per = 3 * h * w;
+    let mut data = vec![0f32; per * indices.len()];
+    data.par_chunks_mut(per)
+        .zip(indices.par_iter().enumerate())
+        .try_for_each(|(out, (slot, &idx))| -> Result<(), TrainError> {
+            let img = load_rgb(&set.paths[idx])?;
+            let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, iteration, slot));
+            transform.write(&img, &mut rng, out);
+            Ok(())
+        })?;
+    let images = Tensor::from_data(TensorData::new(data, [indices.len(), 3, h, w]), device);
+    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i]).collect();
+    let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
+    Ok((images, labels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_dense_in_pid_order_and_lmdb_is_rejected() {
+        let recs = vec![
+            ImageRecord::new("a.jpg", 7, 0),
+            ImageRecord::new("b.jpg", 3, 1),
+            ImageRecord::new("c.jpg", 7, 1),
+        ];
+        let set = TrainSet::new(&recs).unwrap();
+        assert_eq!(set.labels, vec![1, 0, 1]);
+        assert_eq!(set.num_classes, 2);
+        let mut lmdb = recs.clone();
+        lmdb[1].location = ImageLocation::LmdbKey("00_00_0000_00000001".into());
+        let e = TrainSet::new(&lmdb).unwrap_err().to_string();
+        assert!(e.contains("00_00_0000_00000001"), "{e}");
+        assert!(TrainSet::new(&[]).is_err());
+    }
+
+    #[test]
+    fn stream_crosses_rounds_and_seeds_differ_per_slot() {
+        let recs: Vec<_> = (0..12)
+            .map(|i| ImageRecord::new(format!("{i}.jpg"), i / 4, 0))
+            .collect();
+        let mut s = BatchStream::new(PkSampler::new(&recs, 2, 2, 5).unwrap());
+        // 3 ids × 2 chunks = 6 chunks → 3 batches per round; take 7.
+        let batches: Vec<_> = (0..7).map(|_| s.next_batch().unwrap()).collect();
+        assert!(batches.iter().all(|b| b.len() == 4));
+        assert_ne!(augment_seed(1, 0, 0), augment_seed(1, 0, 1));
+        assert_ne!(augment_seed(1, 0, 1), augment_seed(1, 1, 0));
+        assert_eq!(augment_seed(9, 3, 2), augment_seed(9, 3, 2));
+    }
+}

@@ -1,0 +1,121 @@
+//! Evaluation of a fine-tuned [`ReidModel`] on a query/gallery split, the
+//! fast-reid way: the head's test feature (the BNNeck output for BoT),
+//! cosine distance, Market-1501 protocol.
+
+use std::path::PathBuf;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use ndarray::Array2;
+use reid_backbones::{Backbone, GlobalPool, ReidModel};
+use reid_data::batch::TestTransform;
+use reid_data::{ImageLocation, ImageRecord};
+use reid_metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+
+use crate::error::TrainError;
+use crate::extract::{ExtractOptions, extract_features};
+
+/// A [`Backbone`] view of a whole [`ReidModel`] whose "feature map" is the
+/// head's test embedding `[batch, dim, 1, 1]`, so that
+/// [`extract_features`] (with average pooling) returns the embedding
+/// `[n, dim]` itself.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadEmbedder<'a> {
+    model: &'a ReidModel,
+    dim: usize,
+}
+
+impl<'a> HeadEmbedder<'a> {
+    /// Wraps `model` (use it on a plain device, i.e. after
+    /// [`Module::valid`], so BatchNorm uses its running statistics).
+    pub fn new(model: &'a ReidModel) -> Self {
+        let dim = model.heads.neck.gamma.val().dims()[0];
+        Self { model, dim }
+    }
+}
+
+impl Backbone for HeadEmbedder<'_> {
+    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
+        let e = self.model.embed(images);
+        let [b, d] = e.dims();
+        e.reshape([b, d, 1, 1])
+    }
+
+    fn out_channels(&self) -> usize {
+        self.dim
+    }
+
+    fn output_stride(&self) -> usize {
+        self.model.backbone.output_stride
+    }
+}
+
+fn paths(records: &[ImageRecord], split: &str) -> Result<Vec<PathBuf>, TrainError> {
+    records
+        .iter()
+        .map(|r| match &r.location {
+            ImageLocation::Path(p) => Ok(p.clone()),
+            ImageLocation::LmdbKey(k) => Err(TrainError::InvalidConfig(format!(
+                "{split} record {k:?} is an LMDB key, not an image file"
+            ))),
+        })
+        .collect()
+}
+
+fn labels(records: &[ImageRecord]) -> Result<Labels, TrainError> {
+    Ok(Labels::new(
+        records.iter().map(|r| r.pid).collect(),
+        records.iter().map(|r| i64::from(r.camid)).collect(),
+    )?)
+}
+
+/// Test embeddings `[records.len(), dim]` of `records` with `model` (its
+/// validation snapshot is taken here, so an autodiff-device model from a
+/// training callback is fine), resized with `transform`, in batches of
+/// `batch_size`, on the plain version of `device`. Not L2-normalised.
+pub fn embed_records(
+    model: &ReidModel,
+    records: &[ImageRecord],
+    transform: TestTransform,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Array2<f32>, TrainError> {
+    let model = model.valid();
+    let options = ExtractOptions {
+        transform,
+        batch_size,
+        pool: GlobalPool::Avg,
+        normalize: false,
+    };
+    let device = device.clone().inner();
+    extract_features(
+        &HeadEmbedder::new(&model),
+        &paths(records, "evaluation")?,
+        &options,
+        &device,
+    )
+}
+
+/// mAP / CMC / mINP of `model` on `query` against `gallery` with fast-reid's
+/// test settings: head test feature, cosine distance (`1 − cos`), same-id
+/// same-camera gallery entries removed, queries without a match skipped.
+pub fn evaluate_model(
+    model: &ReidModel,
+    query: &[ImageRecord],
+    gallery: &[ImageRecord],
+    transform: TestTransform,
+    batch_size: usize,
+    device: &Device,
+) -> Result<EvalResult, TrainError> {
+    let q = embed_records(model, query, transform, batch_size, device)?;
+    let g = embed_records(model, gallery, transform, batch_size, device)?;
+    Ok(evaluate_features(
+        q.view(),
+        g.view(),
+        &labels(query)?,
+        &labels(gallery)?,
+        Metric::Cosine,
+        false,
+        &EvalConfig::default(),
+    )?)
+}
