@@ -21,12 +21,24 @@
 //! - [`registry`]: architectures by name (`"resnet50"`), for CLIs and configs.
 //!
 //! - [`mgn`]: fast-reid's MGN (three branches, eight heads, extra BN).
+//! - [`convnext`]: ConvNeXt T/S/B (official / CION layout), with CION's
+//!   `LayerNorm(GAP)` embedding; loaded by [`import::load_convnext`].
+//! - [`ghostnet`]: GhostNet 0.5×/1.0×/1.3× (Huawei / timm layout), with
+//!   CION's GAP → `conv_head` → ReLU embedding; [`import::load_ghostnet`].
+//! - [`vit`]: ViT-T/S/B in TransReID-SSL's "ICS" variant (IBN conv stem),
+//!   CLS-token embedding, bicubic `pos_embed` resizing; loaded by
+//!   [`import::load_vit`].
+//! - [`swin`]: Swin-T/S/B, Microsoft's detection-style backbone (window 8,
+//!   padded windows) as CION uses it, GAP of `norm3` as the embedding;
+//!   loaded by [`import::load_swin`] (official / CION / timm names).
 //!
-//! The non-ResNet ReIDZoo backbones are not implemented yet (see
+//! EdgeNeXt, RepViT, FastViT and VOLO are not implemented yet (see
 //! `docs/backbones.md`).
 
 pub mod backbone;
+pub mod convnext;
 pub mod error;
+pub mod ghostnet;
 pub mod head;
 pub mod import;
 pub mod mgn;
@@ -35,10 +47,16 @@ pub mod norm;
 pub mod pool;
 pub mod registry;
 pub mod resnet;
+pub mod swin;
+pub mod vit;
 
 pub use backbone::Backbone;
+pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use error::{BackboneError, ImportError, KeyMismatch};
+pub use ghostnet::{GhostNet, GhostNetConfig};
 pub use head::{ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadPool, NeckFeat};
+pub use import::load_swin;
+pub use import::load_vit;
 pub use import::{
     ImportOptions, ImportReport, Layout, WeightsFormat, load_backbone, load_mgn, load_reid_model,
 };
@@ -47,3 +65,5 @@ pub use model::ReidModel;
 pub use pool::{GemPool, GlobalPool};
 pub use registry::{Arch, build_backbone};
 pub use resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
+pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
+pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};

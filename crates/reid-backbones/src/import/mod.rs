@@ -26,12 +26,24 @@
 //! [`save_safetensors`] writes a model back with PyTorch names, for use from
 //! Python (`model.load_state_dict(safetensors.torch.load_file(path))`).
 
+mod convnext;
+mod ghostnet;
 mod keys;
 mod layout;
 mod source;
+mod strict_apply;
+mod swin;
+mod vit;
 
+pub use convnext::{
+    CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, KeyFate, detect_wrapper,
+    load_convnext, unwrap_key,
+};
+pub use ghostnet::{GhostNetImportReport, ghostnet_file_key, ghostnet_model_path, load_ghostnet};
 pub use layout::{Ignored, Layout};
 pub use source::Container;
+pub use swin::{SwinKeys, load_swin};
+pub use vit::load_vit;
 
 use std::collections::BTreeMap;
 use std::fmt;

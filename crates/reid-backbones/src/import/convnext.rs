@@ -1,0 +1,485 @@
+//! Loading ConvNeXt checkpoints: the official facebookresearch key layout
+//! (what CION's ReIDZoo files hold) and timm's, both strictly.
+//!
+//! | our module path | official | timm |
+//! |---|---|---|
+//! | `stem.conv.*` / `stem.norm.*` | `downsample_layers.0.0.*` / `downsample_layers.0.1.*` | `stem.0.*` / `stem.1.*` |
+//! | `stages.i.downsample.norm.*` / `.conv.*` (i ≥ 1) | `downsample_layers.i.0.*` / `.1.*` | `stages.i.downsample.0.*` / `.1.*` |
+//! | `stages.i.blocks.j.dwconv.*` | `stages.i.j.dwconv.*` | `stages.i.blocks.j.conv_dw.*` |
+//! | `stages.i.blocks.j.norm.*` | `stages.i.j.norm.*` | `stages.i.blocks.j.norm.*` |
+//! | `stages.i.blocks.j.pwconv1.*` / `pwconv2.*` | `stages.i.j.pwconv1.*` / `pwconv2.*` | `stages.i.blocks.j.mlp.fc1.*` / `mlp.fc2.*` |
+//! | `stages.i.blocks.j.gamma` | `stages.i.j.gamma` | `stages.i.blocks.j.gamma` |
+//! | `norm.*` | `norm.*` | `head.norm.*` |
+//!
+//! Wrappers removed before the keys are matched (see [`unwrap_key`]):
+//! a CION checkpoint's `teacher` dictionary (its keys containing `backbone`,
+//! without the `module.backbone.` or `backbone.` prefix; the DINO head and
+//! everything outside the teacher are set aside and reported), the official
+//! ImageNet release's `model` dictionary, and a `module.` / `backbone.`
+//! prefix common to every key. A classifier (`head.weight`, `head.fc.*`) is
+//! **unexpected** for a backbone unless allowed
+//! ([`ImportOptions::allow_unexpected`], e.g. `"head.*"` / `"head.fc.*"`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::layout::Ignored;
+use super::source::{self, Container};
+use super::strict_apply::{Entry, apply_strict};
+use super::{ImportOptions, WeightsFormat};
+use crate::convnext::ConvNeXt;
+use crate::error::BackboneError;
+
+/// Key naming of a ConvNeXt checkpoint (after the wrappers are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvNeXtLayout {
+    /// facebookresearch/ConvNeXt (also CION's copy): `downsample_layers.*`,
+    /// `stages.i.j.*`, `norm.*`.
+    Official,
+    /// timm's `ConvNeXt`: `stem.*`, `stages.i.downsample.*`,
+    /// `stages.i.blocks.j.*`, `head.norm.*`.
+    Timm,
+}
+
+impl ConvNeXtLayout {
+    /// Lower-case name, as used in errors (`"convnext-official"`,
+    /// `"convnext-timm"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Official => "convnext-official",
+            Self::Timm => "convnext-timm",
+        }
+    }
+
+    /// Recognises the naming from keys (wrappers already removed):
+    /// `downsample_layers.*` → official; `stem.*` or `stages.i.blocks.*` →
+    /// timm.
+    pub fn detect<'a>(keys: impl IntoIterator<Item = &'a String>) -> Option<Self> {
+        let mut timm = false;
+        for k in keys {
+            if k.starts_with("downsample_layers.") {
+                return Some(Self::Official);
+            }
+            let parts: Vec<&str> = k.split('.').collect();
+            timm |= parts[0] == "stem" || (parts[0] == "stages" && parts.get(2) == Some(&"blocks"));
+        }
+        timm.then_some(Self::Timm)
+    }
+
+    /// Our module path of a file key in this naming; `None` when no
+    /// ConvNeXt parameter has that name (a classifier, for instance).
+    pub fn to_model_path(self, key: &str) -> Option<String> {
+        let p: Vec<&str> = key.split('.').collect();
+        let rest = |n: usize| p[n..].join(".");
+        let path = match (self, p.as_slice()) {
+            (Self::Official, ["downsample_layers", "0", "0", _, ..]) => {
+                format!("stem.conv.{}", rest(3))
+            }
+            (Self::Official, ["downsample_layers", "0", "1", _, ..]) => {
+                format!("stem.norm.{}", rest(3))
+            }
+            (Self::Official, ["downsample_layers", i, "0", _, ..]) => {
+                format!("stages.{i}.downsample.norm.{}", rest(3))
+            }
+            (Self::Official, ["downsample_layers", i, "1", _, ..]) => {
+                format!("stages.{i}.downsample.conv.{}", rest(3))
+            }
+            (Self::Official, ["stages", i, j, _, ..]) => {
+                format!("stages.{i}.blocks.{j}.{}", rest(3))
+            }
+            (Self::Official, ["norm", _, ..]) => key.to_string(),
+            (Self::Timm, ["stem", "0", _, ..]) => format!("stem.conv.{}", rest(2)),
+            (Self::Timm, ["stem", "1", _, ..]) => format!("stem.norm.{}", rest(2)),
+            (Self::Timm, ["stages", i, "downsample", "0", _, ..]) => {
+                format!("stages.{i}.downsample.norm.{}", rest(4))
+            }
+            (Self::Timm, ["stages", i, "downsample", "1", _, ..]) => {
+                format!("stages.{i}.downsample.conv.{}", rest(4))
+            }
+            (Self::Timm, ["stages", i, "blocks", j, "conv_dw", _, ..]) => {
+                format!("stages.{i}.blocks.{j}.dwconv.{}", rest(5))
+            }
+            (Self::Timm, ["stages", i, "blocks", j, "mlp", "fc1", _, ..]) => {
+                format!("stages.{i}.blocks.{j}.pwconv1.{}", rest(6))
+            }
+            (Self::Timm, ["stages", i, "blocks", j, "mlp", "fc2", _, ..]) => {
+                format!("stages.{i}.blocks.{j}.pwconv2.{}", rest(6))
+            }
+            (Self::Timm, ["stages", i, "blocks", j, "norm" | "gamma", ..]) => {
+                format!("stages.{i}.blocks.{j}.{}", rest(4))
+            }
+            (Self::Timm, ["head", "norm", _, ..]) => format!("norm.{}", rest(2)),
+            _ => return None,
+        };
+        Some(path)
+    }
+
+    /// The file key of one of our module paths in this naming (inverse of
+    /// [`ConvNeXtLayout::to_model_path`]).
+    pub fn to_file_key(self, model_path: &str) -> String {
+        let p: Vec<&str> = model_path.split('.').collect();
+        let rest = |n: usize| p[n..].join(".");
+        match (self, p.as_slice()) {
+            (Self::Official, ["stem", "conv", ..]) => format!("downsample_layers.0.0.{}", rest(2)),
+            (Self::Official, ["stem", "norm", ..]) => format!("downsample_layers.0.1.{}", rest(2)),
+            (Self::Official, ["stages", i, "downsample", "norm", ..]) => {
+                format!("downsample_layers.{i}.0.{}", rest(4))
+            }
+            (Self::Official, ["stages", i, "downsample", "conv", ..]) => {
+                format!("downsample_layers.{i}.1.{}", rest(4))
+            }
+            (Self::Official, ["stages", i, "blocks", j, ..]) => {
+                format!("stages.{i}.{j}.{}", rest(4))
+            }
+            (Self::Timm, ["stem", "conv", ..]) => format!("stem.0.{}", rest(2)),
+            (Self::Timm, ["stem", "norm", ..]) => format!("stem.1.{}", rest(2)),
+            (Self::Timm, ["stages", i, "downsample", "norm", ..]) => {
+                format!("stages.{i}.downsample.0.{}", rest(4))
+            }
+            (Self::Timm, ["stages", i, "downsample", "conv", ..]) => {
+                format!("stages.{i}.downsample.1.{}", rest(4))
+            }
+            (Self::Timm, ["stages", i, "blocks", j, "dwconv", ..]) => {
+                format!("stages.{i}.blocks.{j}.conv_dw.{}", rest(5))
+            }
+            (Self::Timm, ["stages", i, "blocks", j, "pwconv1", ..]) => {
+                format!("stages.{i}.blocks.{j}.mlp.fc1.{}", rest(5))
+            }
+            (Self::Timm, ["stages", i, "blocks", j, "pwconv2", ..]) => {
+                format!("stages.{i}.blocks.{j}.mlp.fc2.{}", rest(5))
+            }
+            (Self::Timm, ["norm", ..]) => format!("head.{model_path}"),
+            _ => model_path.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ConvNeXtLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The wrapper a checkpoint's backbone keys were found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointWrapper {
+    /// A CION pre-training checkpoint's `teacher` dictionary.
+    CionTeacher,
+    /// The `model` dictionary of the official ImageNet release.
+    Model,
+    /// A bare state dict (possibly with a common `module.` / `backbone.`
+    /// prefix).
+    Bare,
+}
+
+/// What happens to one key of the file before matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyFate {
+    /// Matched against the model under this name.
+    Keep(String),
+    /// Set aside for this reason (reported in the import report).
+    Ignore(&'static str),
+}
+
+const CION_HEAD: &str = "CION teacher DINO head";
+const CION_OUTSIDE: &str =
+    "CION training state outside the teacher (student, optimizer, loss center, scaler)";
+const MODEL_OUTSIDE: &str = "training state outside `model` (EMA copy, optimizer)";
+
+/// Which wrapper the file's `keys` show: a `teacher.` subtree →
+/// [`CheckpointWrapper::CionTeacher`]; a `model.` subtree →
+/// [`CheckpointWrapper::Model`]; otherwise [`CheckpointWrapper::Bare`].
+pub fn detect_wrapper<'a>(keys: impl IntoIterator<Item = &'a String> + Clone) -> CheckpointWrapper {
+    let any = |p: &str| keys.clone().into_iter().any(|k| k.starts_with(p));
+    if any("teacher.") {
+        CheckpointWrapper::CionTeacher
+    } else if any("model.") {
+        CheckpointWrapper::Model
+    } else {
+        CheckpointWrapper::Bare
+    }
+}
+
+/// What happens to `key` under `wrapper`, before the common-prefix removal:
+/// CION teacher keys containing `backbone` lose `module.backbone.` or
+/// `backbone.` (as CION's fine-tuning code strips them), other teacher keys
+/// are the DINO head; keys outside the wrapper are training state.
+pub fn unwrap_key(key: &str, wrapper: CheckpointWrapper) -> KeyFate {
+    match wrapper {
+        CheckpointWrapper::CionTeacher => match key.strip_prefix("teacher.") {
+            Some(rest) if rest.contains("backbone") => KeyFate::Keep(
+                rest.strip_prefix("module.backbone.")
+                    .or_else(|| rest.strip_prefix("backbone."))
+                    .unwrap_or(rest)
+                    .to_string(),
+            ),
+            Some(_) => KeyFate::Ignore(CION_HEAD),
+            None => KeyFate::Ignore(CION_OUTSIDE),
+        },
+        CheckpointWrapper::Model => match key.strip_prefix("model.") {
+            Some(rest) => KeyFate::Keep(rest.to_string()),
+            None => KeyFate::Ignore(MODEL_OUTSIDE),
+        },
+        CheckpointWrapper::Bare => KeyFate::Keep(key.to_string()),
+    }
+}
+
+/// What [`load_convnext`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvNeXtImportReport {
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// Its container.
+    pub container: Container,
+    /// Where the backbone keys were found.
+    pub wrapper: CheckpointWrapper,
+    /// Prefixes removed from every kept key after unwrapping (`"module."`,
+    /// `"backbone."`), in order.
+    pub stripped_prefixes: Vec<String>,
+    /// The key naming the file was read as.
+    pub layout: ConvNeXtLayout,
+    /// Number of model tensors written from the file.
+    pub applied: usize,
+    /// Keys set aside by the wrapper rules, with the reason.
+    pub ignored: Vec<Ignored>,
+    /// Unused file keys accepted through the allow-list.
+    pub allowed_unexpected: Vec<String>,
+    /// Model parameters left at their initialisation through the allow-list.
+    pub allowed_missing: Vec<String>,
+}
+
+impl fmt::Display for ConvNeXtImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {:?} container, {:?} wrapper, {} layout, {} tensors loaded",
+            self.path.display(),
+            self.container,
+            self.wrapper,
+            self.layout,
+            self.applied
+        )?;
+        for g in &self.ignored {
+            write!(f, "\n  ignored {} key(s): {}", g.keys.len(), g.reason)?;
+        }
+        if !self.allowed_unexpected.is_empty() {
+            let keys = self.allowed_unexpected.join(", ");
+            write!(f, "\n  allowed unused key(s): {keys}")?;
+        }
+        if !self.allowed_missing.is_empty() {
+            let keys = self.allowed_missing.join(", ");
+            write!(f, "\n  left at initialisation (allowed): {keys}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads a ConvNeXt checkpoint (official or timm naming; bare, CION
+/// `teacher` or official `model` wrapper; `.pth` or safetensors) into
+/// `model`, strictly: any missing, unexpected or mis-shaped key is a
+/// [`BackboneError::KeyMismatch`] naming them in the file's layout.
+///
+/// `options.format`: [`WeightsFormat::Auto`] (recognise everything),
+/// [`WeightsFormat::Safetensors`] (the file must be safetensors) or
+/// [`WeightsFormat::Cion`] (the file must have a `teacher` dictionary);
+/// the ResNet-only formats are an error.
+pub fn load_convnext(
+    model: &mut ConvNeXt,
+    path: impl AsRef<Path>,
+    options: &ImportOptions,
+) -> Result<ConvNeXtImportReport, BackboneError> {
+    let path = path.as_ref();
+    let layout_err = |message: String| BackboneError::Layout {
+        path: path.to_path_buf(),
+        message,
+    };
+    let container = Container::sniff(path)?;
+    match options.format {
+        WeightsFormat::Auto | WeightsFormat::Cion => {}
+        WeightsFormat::Safetensors if container == Container::Safetensors => {}
+        WeightsFormat::Safetensors => {
+            return Err(layout_err(format!(
+                "--weights-format safetensors, but the file is a {container:?} file"
+            )));
+        }
+        other => {
+            return Err(layout_err(format!(
+                "weights format {other:?} is a ResNet checkpoint layout; a ConvNeXt checkpoint \
+                 is read with auto, cion or safetensors"
+            )));
+        }
+    }
+    let raw = source::read_tensors(path, container)?;
+    let wrapper = detect_wrapper(raw.keys());
+    if options.format == WeightsFormat::Cion && wrapper != CheckpointWrapper::CionTeacher {
+        return Err(layout_err(
+            "a CION checkpoint needs a `teacher` dictionary; none found".into(),
+        ));
+    }
+    let mut ignored: Vec<Ignored> = Vec::new();
+    let mut kept = Vec::new();
+    for (key, tensor) in raw {
+        match unwrap_key(&key, wrapper) {
+            KeyFate::Keep(k) => kept.push((k, tensor)),
+            KeyFate::Ignore(reason) => match ignored.iter_mut().find(|g| g.reason == reason) {
+                Some(g) => g.keys.push(key),
+                None => ignored.push(Ignored {
+                    reason: reason.to_string(),
+                    keys: vec![key],
+                }),
+            },
+        }
+    }
+    let mut stripped_prefixes = Vec::new();
+    for prefix in ["module.", "backbone."] {
+        if !kept.is_empty() && kept.iter().all(|(k, _)| k.starts_with(prefix)) {
+            for (k, _) in &mut kept {
+                *k = k[prefix.len()..].to_string();
+            }
+            stripped_prefixes.push(prefix.to_string());
+        }
+    }
+    let keys: Vec<String> = kept.iter().map(|(k, _)| k.clone()).collect();
+    let layout = ConvNeXtLayout::detect(&keys).ok_or_else(|| {
+        let first: Vec<&String> = keys.iter().take(8).collect();
+        layout_err(format!(
+            "cannot recognise a ConvNeXt layout (official `downsample_layers.*` or timm \
+             `stem.*`) in its {} backbone keys; first keys: {first:?}",
+            keys.len()
+        ))
+    })?;
+    let entries = kept
+        .into_iter()
+        .map(|(file_key, tensor)| Entry {
+            model_path: layout.to_model_path(&file_key),
+            file_key,
+            tensor,
+        })
+        .collect();
+    let applied = apply_strict(model, path, layout.name(), entries, options, &|p| {
+        layout.to_file_key(p)
+    })?;
+    Ok(ConvNeXtImportReport {
+        path: path.to_path_buf(),
+        container,
+        wrapper,
+        stripped_prefixes,
+        layout,
+        applied: applied.count,
+        ignored,
+        allowed_unexpected: applied.allowed_unexpected,
+        allowed_missing: applied.allowed_missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL_PATHS: [&str; 10] = [
+        "stem.conv.weight",
+        "stem.norm.bias",
+        "stages.1.downsample.norm.weight",
+        "stages.3.downsample.conv.bias",
+        "stages.0.blocks.0.dwconv.weight",
+        "stages.2.blocks.26.norm.weight",
+        "stages.2.blocks.3.pwconv1.weight",
+        "stages.1.blocks.2.pwconv2.bias",
+        "stages.3.blocks.2.gamma",
+        "norm.weight",
+    ];
+
+    #[test]
+    fn both_namings_map_to_module_paths_and_back() {
+        let official = [
+            "downsample_layers.0.0.weight",
+            "downsample_layers.0.1.bias",
+            "downsample_layers.1.0.weight",
+            "downsample_layers.3.1.bias",
+            "stages.0.0.dwconv.weight",
+            "stages.2.26.norm.weight",
+            "stages.2.3.pwconv1.weight",
+            "stages.1.2.pwconv2.bias",
+            "stages.3.2.gamma",
+            "norm.weight",
+        ];
+        let timm = [
+            "stem.0.weight",
+            "stem.1.bias",
+            "stages.1.downsample.0.weight",
+            "stages.3.downsample.1.bias",
+            "stages.0.blocks.0.conv_dw.weight",
+            "stages.2.blocks.26.norm.weight",
+            "stages.2.blocks.3.mlp.fc1.weight",
+            "stages.1.blocks.2.mlp.fc2.bias",
+            "stages.3.blocks.2.gamma",
+            "head.norm.weight",
+        ];
+        for (layout, keys) in [
+            (ConvNeXtLayout::Official, official),
+            (ConvNeXtLayout::Timm, timm),
+        ] {
+            for (key, path) in keys.iter().zip(MODEL_PATHS) {
+                assert_eq!(layout.to_model_path(key).as_deref(), Some(path), "{key}");
+                assert_eq!(layout.to_file_key(path), *key, "{path}");
+            }
+        }
+        assert_eq!(ConvNeXtLayout::Official.to_model_path("head.weight"), None);
+        assert_eq!(ConvNeXtLayout::Timm.to_model_path("head.fc.weight"), None);
+        let keys = |ks: &[&str]| ks.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            ConvNeXtLayout::detect(&keys(&official)),
+            Some(ConvNeXtLayout::Official)
+        );
+        assert_eq!(
+            ConvNeXtLayout::detect(&keys(&timm)),
+            Some(ConvNeXtLayout::Timm)
+        );
+        assert_eq!(ConvNeXtLayout::detect(&keys(&["conv1.weight"])), None);
+    }
+
+    #[test]
+    fn cion_and_model_wrappers_are_unwrapped() {
+        use CheckpointWrapper::*;
+        let keep = |s: &str| KeyFate::Keep(s.to_string());
+        let cases = [
+            (
+                "teacher.backbone.norm.weight",
+                CionTeacher,
+                keep("norm.weight"),
+            ),
+            (
+                "teacher.module.backbone.stages.0.0.gamma",
+                CionTeacher,
+                keep("stages.0.0.gamma"),
+            ),
+            (
+                "teacher.head.mlp.0.weight",
+                CionTeacher,
+                KeyFate::Ignore(CION_HEAD),
+            ),
+            (
+                "student.backbone.norm.weight",
+                CionTeacher,
+                KeyFate::Ignore(CION_OUTSIDE),
+            ),
+            ("model.head.weight", Model, keep("head.weight")),
+            (
+                "model_ema.norm.weight",
+                Model,
+                KeyFate::Ignore(MODEL_OUTSIDE),
+            ),
+            ("module.norm.bias", Bare, keep("module.norm.bias")),
+        ];
+        for (key, wrapper, fate) in cases {
+            assert_eq!(unwrap_key(key, wrapper), fate, "{key}");
+        }
+        let ks = |ks: &[&str]| ks.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            detect_wrapper(&ks(&["student.x", "teacher.backbone.norm.weight"])),
+            CionTeacher
+        );
+        assert_eq!(detect_wrapper(&ks(&["model.norm.weight"])), Model);
+        assert_eq!(detect_wrapper(&ks(&["backbone.norm.weight"])), Bare);
+    }
+}

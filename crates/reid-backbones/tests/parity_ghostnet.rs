@@ -1,0 +1,182 @@
+//! GhostNet: numerical parity with timm (Huawei's naming) and strict
+//! checkpoint import, on the fixtures of `tools/gen_ghostnet_fixtures.py`
+//! (`tests/fixtures/backbones/ghostnet/`).
+//!
+//! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::ArrayD;
+use ndarray_npy::read_npy;
+use reid_backbones::import::{
+    CheckpointWrapper, GhostNetImportReport, ImportOptions, WeightsFormat, load_ghostnet,
+};
+use reid_backbones::{Backbone, BackboneError, GhostNet, GhostNetConfig};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones/ghostnet")
+}
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn npy(name: &str) -> ArrayD<f32> {
+    read_npy(dir().join(name)).unwrap()
+}
+
+fn config() -> GhostNetConfig {
+    let m = manifest();
+    GhostNetConfig::new(m["width"].as_f64().unwrap())
+        .with_num_features(m["num_features"].as_u64().unwrap() as usize)
+}
+
+fn rel_err(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &str) -> f32 {
+    assert_eq!(shape, reference.shape(), "{what}: shape");
+    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "{what}: degenerate reference");
+    let err = ours
+        .iter()
+        .zip(reference.iter())
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    err / scale
+}
+
+fn load(file: &str, options: &ImportOptions) -> (GhostNet, GhostNetImportReport) {
+    let device = Device::flex();
+    let mut m = config().init(&device).unwrap();
+    let report =
+        load_ghostnet(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (m, report)
+}
+
+fn check(m: &GhostNet, what: &str) {
+    let device = Device::flex();
+    let x = npy("input.npy");
+    let x: Tensor<4> = Tensor::from_data(
+        TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),
+        &device,
+    );
+    let features = m.forward_features(x.clone());
+    let fshape = features.dims().to_vec();
+    let f_err = rel_err(
+        features.into_data().try_to_vec::<f32>().unwrap(),
+        &fshape,
+        &npy("features.npy"),
+        what,
+    );
+    let emb = m.forward_embedding(x);
+    let eshape = emb.dims().to_vec();
+    let e_err = rel_err(
+        emb.into_data().try_to_vec::<f32>().unwrap(),
+        &eshape,
+        &npy("embedding.npy"),
+        what,
+    );
+    println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
+    assert!(f_err <= 1e-4, "{what}: feature map rel. error {f_err}");
+    assert!(e_err <= 1e-4, "{what}: embedding rel. error {e_err}");
+}
+
+#[test]
+fn cion_checkpoint_matches_timm() {
+    for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
+        let options = ImportOptions {
+            format,
+            ..ImportOptions::default()
+        };
+        let (m, report) = load("cion.safetensors", &options);
+        assert_eq!(report.wrapper, CheckpointWrapper::CionTeacher);
+        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+        for key in [
+            "teacher.module.head.mlp.0.weight",
+            "teacher.module.head.last_layer.weight_v",
+            "student.module.backbone.conv_stem.weight",
+            "bn1.num_batches_tracked",
+        ] {
+            assert!(ignored.contains(&&key.to_string()), "{key}: {report}");
+        }
+        check(&m, &format!("CION teacher ({format:?})"));
+    }
+}
+
+#[test]
+fn bare_checkpoint_needs_the_classifier_allowed() {
+    let device = Device::flex();
+    let mut m = config().init(&device).unwrap();
+    let err = load_ghostnet(
+        &mut m,
+        dir().join("bare.safetensors"),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    let BackboneError::KeyMismatch(mismatch) = err else {
+        panic!("expected a key mismatch, got {err}")
+    };
+    assert_eq!(
+        mismatch.unexpected,
+        vec!["classifier.bias", "classifier.weight"]
+    );
+    assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
+
+    let options = ImportOptions {
+        allow_unexpected: vec!["classifier.*".into()],
+        ..ImportOptions::default()
+    };
+    let (m, report) = load("bare.safetensors", &options);
+    assert_eq!(report.wrapper, CheckpointWrapper::Bare);
+    let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+    for key in ["total_ops", "total_params", "conv_stem.total_ops"] {
+        assert!(ignored.contains(&&key.to_string()), "{key}: {report}");
+    }
+    check(&m, "bare safetensors");
+}
+
+#[test]
+fn wrong_width_lists_mis_shaped_keys_in_pytorch_naming() {
+    let device = Device::flex();
+    let mut m = GhostNetConfig::new(0.1)
+        .with_num_features(16)
+        .init(&device)
+        .unwrap();
+    let err = load_ghostnet(
+        &mut m,
+        dir().join("cion.safetensors"),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    let BackboneError::KeyMismatch(mismatch) = err else {
+        panic!("expected a key mismatch, got {err}")
+    };
+    assert_eq!(mismatch.layout, "ghostnet");
+    let shaped: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.0.as_str()).collect();
+    assert!(shaped.contains(&"blocks.9.0.conv.weight"), "{mismatch}");
+    assert!(shaped.contains(&"blocks.9.0.bn1.weight"), "{mismatch}");
+    // A model whose head is wider misses nothing but mis-shapes conv_head.
+    let mut wide = config().with_num_features(32).init(&device).unwrap();
+    let err = load_ghostnet(
+        &mut wide,
+        dir().join("cion.safetensors"),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("conv_head.weight"), "{err}");
+}
+
+#[test]
+fn non_ghostnet_files_are_errors() {
+    let device = Device::flex();
+    let mut m = config().init(&device).unwrap();
+    let convnext = dir().join("../convnext/timm.safetensors");
+    let err = load_ghostnet(&mut m, &convnext, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
+    let options = ImportOptions {
+        format: WeightsFormat::Cion,
+        ..ImportOptions::default()
+    };
+    let err = load_ghostnet(&mut m, dir().join("bare.safetensors"), &options).unwrap_err();
+    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
+}
