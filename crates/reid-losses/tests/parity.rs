@@ -6,7 +6,6 @@ mod common;
 
 use common::{TOL, fixture, floats, ints};
 
-
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use reid_losses::{
     CrossEntropyConfig, LossError, Mining, SmoothingConvention, TripletConfig, TripletDistance,

@@ -9,7 +9,6 @@ mod common;
 
 use common::{TOL, fixture, floats, usizes};
 
-
 use burn::module::{Module, Param, ParamId};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::optim::GradientsParams;

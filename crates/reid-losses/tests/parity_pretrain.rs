@@ -8,7 +8,6 @@ mod common;
 
 use common::{TOL, fixture, floats, ints};
 
-
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
