@@ -111,14 +111,13 @@ struct Args {
 }
 
 fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
-    let mut c = DenoiseConfig::default();
-    c.metric = Metric::from_name(&args.metric).ok_or_else(|| {
+    let metric = Metric::from_name(&args.metric).ok_or_else(|| {
         usage(format!(
             "--metric must be cosine or euclidean, got {:?}",
             args.metric
         ))
     })?;
-    c.scale = match args.scale.as_str() {
+    let scale = match args.scale.as_str() {
         "calibrated" => ThresholdScale::Calibrated,
         "absolute" => ThresholdScale::Absolute,
         other => {
@@ -126,6 +125,11 @@ fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
                 "--scale must be calibrated or absolute, got {other:?}"
             )));
         }
+    };
+    let mut c = DenoiseConfig {
+        metric,
+        scale,
+        ..DenoiseConfig::default()
     };
     if let Some(v) = args.radius {
         c.level1.radius = v;
