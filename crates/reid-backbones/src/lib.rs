@@ -31,13 +31,18 @@
 //! - [`swin`]: Swin-T/S/B, Microsoft's detection-style backbone (window 8,
 //!   padded windows) as CION uses it, GAP of `norm3` as the embedding;
 //!   loaded by [`import::load_swin`] (official / CION / timm names).
+//! - [`fastvit`]: FastViT S12, SA12 and SA24 (Apple ml-fastvit, training form)
+//!   with `GAP(conv_exp)` 1024-d embedding and structural
+//!   re-parameterisation ([`FastVit::reparameterize`]); loaded by
+//!   [`import::load_fastvit`] (official / CION / timm names).
 //!
-//! EdgeNeXt, RepViT, FastViT and VOLO are not implemented yet (see
+//! EdgeNeXt, RepViT and VOLO are not implemented yet (see
 //! `docs/backbones.md`).
 
 pub mod backbone;
 pub mod convnext;
 pub mod error;
+pub mod fastvit;
 pub mod ghostnet;
 pub mod head;
 pub mod import;
@@ -53,6 +58,7 @@ pub mod vit;
 pub use backbone::Backbone;
 pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use error::{BackboneError, ImportError, KeyMismatch};
+pub use fastvit::{FastVit, FastVitConfig};
 pub use ghostnet::{GhostNet, GhostNetConfig};
 pub use head::{ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadPool, NeckFeat};
 pub use import::load_swin;

@@ -27,6 +27,7 @@
 //! Python (`model.load_state_dict(safetensors.torch.load_file(path))`).
 
 mod convnext;
+mod fastvit;
 mod ghostnet;
 mod keys;
 mod layout;
@@ -39,6 +40,7 @@ pub use convnext::{
     CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, KeyFate, detect_wrapper,
     load_convnext, unwrap_key,
 };
+pub use fastvit::{FastVitImportReport, FastVitKeys, FastVitLayout, load_fastvit};
 pub use ghostnet::{GhostNetImportReport, ghostnet_file_key, ghostnet_model_path, load_ghostnet};
 pub use layout::{Ignored, Layout};
 pub use source::Container;

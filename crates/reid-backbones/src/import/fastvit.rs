@@ -1,0 +1,584 @@
+//! Loading FastViT checkpoints (training form, unfused branches) strictly:
+//! Apple's official ml-fastvit names (what CION's ReIDZoo files hold) and
+//! timm's.
+//!
+//! | our module path | official | timm |
+//! |---|---|---|
+//! | `stem.k.*` | `patch_embed.k.*` | `stem.k.*` |
+//! | `….conv_kxk.b.{conv,bn}.*` / `….conv_scale.*` / `….identity.*` | `….rbr_conv.b.*` / `….rbr_scale.*` / `….rbr_skip.*` | same as ours |
+//! | `stages.i.downsample.large.{large_conv,small_conv}.*` | `network.N.proj.0.{lkb_origin,small_conv}.*` | `stages.i.downsample.proj.0.{large_conv,small_conv}.*` |
+//! | `stages.i.downsample.pointwise.*` | `network.N.proj.1.*` | `stages.i.downsample.proj.1.*` |
+//! | `stages.i.pos_emb.pos_enc.*` | `network.N.pe.*` | same as ours |
+//! | `stages.i.blocks.j.*` (RepMixer) / `stages.i.attn_blocks.j.*` (attention) | `network.N.j.*` | `stages.i.blocks.j.*` |
+//! | `….mlp.*` | `….convffn.*` | `….mlp.*` |
+//! | `….layer_scale.gamma`, `….layer_scale_{1,2}.gamma` | `….layer_scale`, `….layer_scale_{1,2}` | same as ours |
+//! | `final_conv.*`, `final_conv.se.{fc1,fc2}.*` | `conv_exp.*`, `conv_exp.se.{reduce,expand}.*` | same as ours |
+//!
+//! The official flat `network` list holds, stage by stage, the patch
+//! embedding (stages 2–4), the RepCPE (where the model has one) and the
+//! blocks; `N` is counted from the model's structure. BatchNorm
+//! `weight`/`bias` are our `gamma`/`beta`. Wrappers are removed as for
+//! ConvNeXt ([`super::unwrap_key`]: CION `teacher` — FastViT has BN, so its
+//! keys carry `module.backbone.` — or a `model` dictionary), then a common
+//! `state_dict.`, `module.` or `backbone.` prefix; `num_batches_tracked` is
+//! set aside. A classifier (official `head.*`, timm `head.fc.*`) is
+//! unexpected unless allowed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::convnext::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
+use super::layout::{Ignored, NUM_BATCHES_TRACKED};
+use super::source::{self, Container};
+use super::strict_apply::{Entry, apply_strict};
+use super::{ImportOptions, WeightsFormat};
+use crate::error::BackboneError;
+use crate::fastvit::FastVit;
+
+/// Key naming of a FastViT checkpoint (after the wrappers are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastVitLayout {
+    /// apple/ml-fastvit (also CION's copy): `patch_embed.*`, `network.N.*`,
+    /// `rbr_*`, `conv_exp.*`.
+    Official,
+    /// timm's `FastVit`: `stem.*`, `stages.i.*`, `conv_kxk`, `final_conv.*`.
+    Timm,
+}
+
+/// What one entry of the official `network` list is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Downsample,
+    PosEmb,
+    Blocks,
+}
+
+/// The structure the key mapping needs: per stage, whether it has a
+/// RepCPE and whether its blocks are attention blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastVitKeys {
+    /// Stages preceded by a RepCPE.
+    pub pos_emb: [bool; 4],
+    /// Stages of attention blocks.
+    pub attention: [bool; 4],
+}
+
+impl FastVitKeys {
+    /// Read from a model.
+    pub fn of(model: &FastVit) -> Self {
+        let mut keys = Self {
+            pos_emb: [false; 4],
+            attention: [false; 4],
+        };
+        for (i, s) in model.stages.iter().enumerate().take(4) {
+            keys.pos_emb[i] = s.pos_emb.is_some();
+            keys.attention[i] = !s.attn_blocks.is_empty();
+        }
+        keys
+    }
+
+    /// The official `network` list: `(stage, role)` per index.
+    fn network(&self) -> Vec<(usize, Role)> {
+        let mut out = Vec::new();
+        for i in 0..4 {
+            if i > 0 {
+                out.push((i, Role::Downsample));
+            }
+            if self.pos_emb[i] {
+                out.push((i, Role::PosEmb));
+            }
+            out.push((i, Role::Blocks));
+        }
+        out
+    }
+
+    /// Official key → timm key.
+    pub fn official_to_timm(&self, key: &str) -> String {
+        let mut p: Vec<String> = key.split('.').map(String::from).collect();
+        match p.first().map(String::as_str) {
+            Some("patch_embed") => p[0] = "stem".into(),
+            Some("conv_exp") => p[0] = "final_conv".into(),
+            Some("network") if p.len() > 2 => {
+                let role = p[1]
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| self.network().get(n).copied());
+                if let Some((i, role)) = role {
+                    let head: Vec<String> = match role {
+                        Role::Downsample => {
+                            vec!["stages".into(), i.to_string(), "downsample".into()]
+                        }
+                        Role::Blocks => vec!["stages".into(), i.to_string(), "blocks".into()],
+                        Role::PosEmb if p[2] == "pe" => {
+                            p.remove(2);
+                            vec![
+                                "stages".into(),
+                                i.to_string(),
+                                "pos_emb".into(),
+                                "pos_enc".into(),
+                            ]
+                        }
+                        Role::PosEmb => vec!["stages".into(), i.to_string(), "pos_emb".into()],
+                    };
+                    p.splice(0..2, head);
+                }
+            }
+            _ => {}
+        }
+        for k in 0..p.len() {
+            let prev_se = k > 0 && p[k - 1] == "se";
+            let renamed = match p[k].as_str() {
+                "rbr_conv" => "conv_kxk",
+                "rbr_scale" => "conv_scale",
+                "rbr_skip" => "identity",
+                "lkb_origin" => "large_conv",
+                "convffn" => "mlp",
+                "reduce" if prev_se => "fc1",
+                "expand" if prev_se => "fc2",
+                _ => continue,
+            };
+            p[k] = renamed.into();
+        }
+        let last = p.last().map(String::as_str);
+        if matches!(
+            last,
+            Some("layer_scale" | "layer_scale_1" | "layer_scale_2")
+        ) {
+            p.push("gamma".into());
+        }
+        p.join(".")
+    }
+
+    /// Timm key → official key (inverse of [`FastVitKeys::official_to_timm`]).
+    pub fn timm_to_official(&self, key: &str) -> String {
+        let mut p: Vec<String> = key.split('.').map(String::from).collect();
+        if p.len() >= 2 && p[p.len() - 1] == "gamma" && p[p.len() - 2].starts_with("layer_scale") {
+            p.pop();
+        }
+        for k in 0..p.len() {
+            let prev_se = k > 0 && p[k - 1] == "se";
+            let renamed = match p[k].as_str() {
+                "conv_kxk" => "rbr_conv",
+                "conv_scale" => "rbr_scale",
+                "identity" => "rbr_skip",
+                "large_conv" => "lkb_origin",
+                "mlp" => "convffn",
+                "fc1" if prev_se => "reduce",
+                "fc2" if prev_se => "expand",
+                _ => continue,
+            };
+            p[k] = renamed.into();
+        }
+        match p.first().map(String::as_str) {
+            Some("stem") => p[0] = "patch_embed".into(),
+            Some("final_conv") => p[0] = "conv_exp".into(),
+            Some("stages") if p.len() > 3 => {
+                let stage = p[1].parse::<usize>().ok();
+                let (role, drop) = match p[2].as_str() {
+                    "downsample" => (Role::Downsample, 3),
+                    "blocks" => (Role::Blocks, 3),
+                    "pos_emb" if p[3] == "pos_enc" => (Role::PosEmb, 4),
+                    _ => return p.join("."),
+                };
+                let n = stage.and_then(|i| self.network().iter().position(|&e| e == (i, role)));
+                if let Some(n) = n {
+                    let mut head = vec!["network".to_string(), n.to_string()];
+                    if role == Role::PosEmb {
+                        head.push("pe".into());
+                    }
+                    p.splice(0..drop, head);
+                }
+            }
+            _ => {}
+        }
+        p.join(".")
+    }
+
+    /// Timm key → our module path.
+    pub fn timm_to_model(&self, key: &str) -> String {
+        let mut p: Vec<String> = key.split('.').map(String::from).collect();
+        if p.len() > 4 && p[0] == "stages" && p[2] == "downsample" && p[3] == "proj" {
+            let part = if p[4] == "0" { "large" } else { "pointwise" };
+            p.splice(3..5, [part.to_string()]);
+        }
+        let attention = |s: &str| {
+            s.parse::<usize>()
+                .ok()
+                .and_then(|i| self.attention.get(i).copied())
+        };
+        if p.len() > 3 && p[0] == "stages" && p[2] == "blocks" && attention(&p[1]) == Some(true) {
+            p[2] = "attn_blocks".into();
+        }
+        let n = p.len();
+        if n >= 2 && is_bn(&p) {
+            match p[n - 1].as_str() {
+                "weight" => p[n - 1] = "gamma".into(),
+                "bias" => p[n - 1] = "beta".into(),
+                _ => {}
+            }
+        }
+        p.join(".")
+    }
+
+    /// Our module path → timm key.
+    pub fn model_to_timm(&self, path: &str) -> String {
+        let mut p: Vec<String> = path.split('.').map(String::from).collect();
+        let n = p.len();
+        if n >= 2 && is_bn(&p) {
+            match p[n - 1].as_str() {
+                "gamma" => p[n - 1] = "weight".into(),
+                "beta" => p[n - 1] = "bias".into(),
+                _ => {}
+            }
+        }
+        if p.len() > 3 && p[2] == "attn_blocks" {
+            p[2] = "blocks".into();
+        }
+        if p.len() > 3 && p[0] == "stages" && p[2] == "downsample" {
+            let idx = match p[3].as_str() {
+                "large" => Some("0"),
+                "pointwise" => Some("1"),
+                _ => None,
+            };
+            if let Some(idx) = idx {
+                p.splice(3..4, ["proj".to_string(), idx.to_string()]);
+            }
+        }
+        p.join(".")
+    }
+
+    /// A file key in `layout` → our module path.
+    pub fn to_model_path(&self, layout: FastVitLayout, key: &str) -> String {
+        match layout {
+            FastVitLayout::Official => self.timm_to_model(&self.official_to_timm(key)),
+            FastVitLayout::Timm => self.timm_to_model(key),
+        }
+    }
+
+    /// Our module path → the file key in `layout`.
+    pub fn to_file_key(&self, layout: FastVitLayout, path: &str) -> String {
+        let timm = self.model_to_timm(path);
+        match layout {
+            FastVitLayout::Official => self.timm_to_official(&timm),
+            FastVitLayout::Timm => timm,
+        }
+    }
+}
+
+/// Whether the path's last-but-one segment names a BatchNorm: `identity`
+/// / `rbr_skip` / `bn`, or an attention block's `norm`
+/// (`…attn_blocks.j.norm`).
+fn is_bn(p: &[String]) -> bool {
+    let n = p.len();
+    let parent = p[n - 2].as_str();
+    matches!(parent, "identity" | "bn") || (parent == "norm" && n >= 4 && p[n - 4] == "attn_blocks")
+}
+
+impl FastVitLayout {
+    /// Lower-case name, as used in errors (`"fastvit-official"`,
+    /// `"fastvit-timm"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Official => "fastvit-official",
+            Self::Timm => "fastvit-timm",
+        }
+    }
+
+    /// Recognises the naming from keys (wrappers removed): `patch_embed.*`
+    /// / `network.*` → official; `stem.*` / `stages.*` → timm.
+    pub fn detect<'a>(keys: impl IntoIterator<Item = &'a String>) -> Option<Self> {
+        let mut timm = false;
+        for k in keys {
+            if k.starts_with("patch_embed.") || k.starts_with("network.") {
+                return Some(Self::Official);
+            }
+            timm |= k.starts_with("stem.") || k.starts_with("stages.");
+        }
+        timm.then_some(Self::Timm)
+    }
+}
+
+impl fmt::Display for FastVitLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What [`load_fastvit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastVitImportReport {
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// Its container.
+    pub container: Container,
+    /// Where the backbone keys were found.
+    pub wrapper: CheckpointWrapper,
+    /// Prefixes removed from every kept key after unwrapping.
+    pub stripped_prefixes: Vec<String>,
+    /// The key naming the file was read as.
+    pub layout: FastVitLayout,
+    /// Number of model tensors written from the file.
+    pub applied: usize,
+    /// Keys set aside, with the reason.
+    pub ignored: Vec<Ignored>,
+    /// Unused file keys accepted through the allow-list.
+    pub allowed_unexpected: Vec<String>,
+    /// Model parameters left at their initialisation through the allow-list.
+    pub allowed_missing: Vec<String>,
+}
+
+impl fmt::Display for FastVitImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {:?} container, {:?} wrapper, {} layout, {} tensors loaded",
+            self.path.display(),
+            self.container,
+            self.wrapper,
+            self.layout,
+            self.applied
+        )?;
+        for g in &self.ignored {
+            write!(f, "\n  ignored {} key(s): {}", g.keys.len(), g.reason)?;
+        }
+        if !self.allowed_unexpected.is_empty() {
+            let keys = self.allowed_unexpected.join(", ");
+            write!(f, "\n  allowed unused key(s): {keys}")?;
+        }
+        if !self.allowed_missing.is_empty() {
+            let keys = self.allowed_missing.join(", ");
+            write!(f, "\n  left at initialisation (allowed): {keys}")?;
+        }
+        Ok(())
+    }
+}
+
+fn add_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String) {
+    match ignored.iter_mut().find(|g| g.reason == reason) {
+        Some(g) => g.keys.push(key),
+        None => ignored.push(Ignored {
+            reason: reason.to_string(),
+            keys: vec![key],
+        }),
+    }
+}
+
+/// Loads a FastViT checkpoint in the training form (official or timm
+/// naming; bare, CION `teacher` or `model` wrapper; `.pth` or safetensors)
+/// into `model` (not yet re-parameterised), strictly: any missing,
+/// unexpected or mis-shaped key is a [`BackboneError::KeyMismatch`] naming
+/// them in the file's layout.
+///
+/// `options.format`: [`WeightsFormat::Auto`], [`WeightsFormat::Safetensors`]
+/// (the file must be safetensors) or [`WeightsFormat::Cion`] (the file must
+/// have a `teacher` dictionary); the ResNet-only formats are an error.
+pub fn load_fastvit(
+    model: &mut FastVit,
+    path: impl AsRef<Path>,
+    options: &ImportOptions,
+) -> Result<FastVitImportReport, BackboneError> {
+    let path = path.as_ref();
+    let layout_err = |message: String| BackboneError::Layout {
+        path: path.to_path_buf(),
+        message,
+    };
+    let container = Container::sniff(path)?;
+    match options.format {
+        WeightsFormat::Auto | WeightsFormat::Cion => {}
+        WeightsFormat::Safetensors if container == Container::Safetensors => {}
+        WeightsFormat::Safetensors => {
+            return Err(layout_err(format!(
+                "--weights-format safetensors, but the file is a {container:?} file"
+            )));
+        }
+        other => {
+            return Err(layout_err(format!(
+                "weights format {other:?} is a ResNet checkpoint layout; a FastViT checkpoint \
+                 is read with auto, cion or safetensors"
+            )));
+        }
+    }
+    let raw = source::read_tensors(path, container)?;
+    let wrapper = detect_wrapper(raw.keys());
+    if options.format == WeightsFormat::Cion && wrapper != CheckpointWrapper::CionTeacher {
+        return Err(layout_err(
+            "a CION checkpoint needs a `teacher` dictionary; none found".into(),
+        ));
+    }
+    let mut ignored = Vec::new();
+    let mut kept = Vec::new();
+    for (key, tensor) in raw {
+        match unwrap_key(&key, wrapper) {
+            KeyFate::Keep(k) => kept.push((k, tensor)),
+            KeyFate::Ignore(reason) => add_ignored(&mut ignored, reason, key),
+        }
+    }
+    let mut stripped_prefixes = Vec::new();
+    for prefix in ["state_dict.", "module.", "backbone."] {
+        if !kept.is_empty() && kept.iter().all(|(k, _)| k.starts_with(prefix)) {
+            for (k, _) in &mut kept {
+                *k = k[prefix.len()..].to_string();
+            }
+            stripped_prefixes.push(prefix.to_string());
+        }
+    }
+    let keys: Vec<String> = kept.iter().map(|(k, _)| k.clone()).collect();
+    let layout = FastVitLayout::detect(&keys).ok_or_else(|| {
+        let first: Vec<&String> = keys.iter().take(8).collect();
+        layout_err(format!(
+            "cannot recognise a FastViT layout (official `patch_embed.*` / `network.*` or timm \
+             `stem.*` / `stages.*`) in its {} backbone keys; first keys: {first:?}",
+            keys.len()
+        ))
+    })?;
+    let map = FastVitKeys::of(model);
+    let mut entries = Vec::new();
+    for (file_key, tensor) in kept {
+        if file_key.ends_with("num_batches_tracked") {
+            add_ignored(&mut ignored, NUM_BATCHES_TRACKED, file_key);
+        } else {
+            entries.push(Entry {
+                model_path: Some(map.to_model_path(layout, &file_key)),
+                file_key,
+                tensor,
+            });
+        }
+    }
+    let applied = apply_strict(model, path, layout.name(), entries, options, &|p| {
+        map.to_file_key(layout, p)
+    })?;
+    Ok(FastVitImportReport {
+        path: path.to_path_buf(),
+        container,
+        wrapper,
+        stripped_prefixes,
+        layout,
+        applied: applied.count,
+        ignored,
+        allowed_unexpected: applied.allowed_unexpected,
+        allowed_missing: applied.allowed_missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SA: FastVitKeys = FastVitKeys {
+        pos_emb: [false, false, false, true],
+        attention: [false, false, false, true],
+    };
+    const S: FastVitKeys = FastVitKeys {
+        pos_emb: [false; 4],
+        attention: [false; 4],
+    };
+
+    #[test]
+    fn official_timm_and_model_names_round_trip() {
+        // (keys, official, timm, ours)
+        let cases = [
+            (
+                SA,
+                "patch_embed.0.rbr_conv.0.bn.weight",
+                "stem.0.conv_kxk.0.bn.weight",
+                "stem.0.conv_kxk.0.bn.gamma",
+            ),
+            (
+                SA,
+                "patch_embed.2.rbr_skip.running_var",
+                "stem.2.identity.running_var",
+                "stem.2.identity.running_var",
+            ),
+            (
+                SA,
+                "network.0.1.token_mixer.mixer.rbr_scale.conv.weight",
+                "stages.0.blocks.1.token_mixer.mixer.conv_scale.conv.weight",
+                "stages.0.blocks.1.token_mixer.mixer.conv_scale.conv.weight",
+            ),
+            (
+                SA,
+                "network.0.0.token_mixer.layer_scale",
+                "stages.0.blocks.0.token_mixer.layer_scale.gamma",
+                "stages.0.blocks.0.token_mixer.layer_scale.gamma",
+            ),
+            (
+                SA,
+                "network.1.proj.0.lkb_origin.bn.bias",
+                "stages.1.downsample.proj.0.large_conv.bn.bias",
+                "stages.1.downsample.large.large_conv.bn.beta",
+            ),
+            (
+                SA,
+                "network.5.proj.1.rbr_conv.0.conv.weight",
+                "stages.3.downsample.proj.1.conv_kxk.0.conv.weight",
+                "stages.3.downsample.pointwise.conv_kxk.0.conv.weight",
+            ),
+            (
+                SA,
+                "network.6.pe.weight",
+                "stages.3.pos_emb.pos_enc.weight",
+                "stages.3.pos_emb.pos_enc.weight",
+            ),
+            (
+                SA,
+                "network.7.1.norm.weight",
+                "stages.3.blocks.1.norm.weight",
+                "stages.3.attn_blocks.1.norm.gamma",
+            ),
+            (
+                SA,
+                "network.7.0.token_mixer.qkv.weight",
+                "stages.3.blocks.0.token_mixer.qkv.weight",
+                "stages.3.attn_blocks.0.token_mixer.qkv.weight",
+            ),
+            (
+                SA,
+                "network.7.0.layer_scale_2",
+                "stages.3.blocks.0.layer_scale_2.gamma",
+                "stages.3.attn_blocks.0.layer_scale_2.gamma",
+            ),
+            (
+                SA,
+                "network.4.3.convffn.conv.bn.running_mean",
+                "stages.2.blocks.3.mlp.conv.bn.running_mean",
+                "stages.2.blocks.3.mlp.conv.bn.running_mean",
+            ),
+            (
+                S,
+                "network.6.1.token_mixer.norm.rbr_skip.weight",
+                "stages.3.blocks.1.token_mixer.norm.identity.weight",
+                "stages.3.blocks.1.token_mixer.norm.identity.gamma",
+            ),
+            (
+                S,
+                "conv_exp.se.reduce.weight",
+                "final_conv.se.fc1.weight",
+                "final_conv.se.fc1.weight",
+            ),
+            (
+                S,
+                "conv_exp.rbr_scale.bn.weight",
+                "final_conv.conv_scale.bn.weight",
+                "final_conv.conv_scale.bn.gamma",
+            ),
+        ];
+        for (keys, official, timm, ours) in cases {
+            assert_eq!(keys.official_to_timm(official), timm, "{official}");
+            assert_eq!(keys.timm_to_official(timm), official, "{timm}");
+            assert_eq!(keys.to_model_path(FastVitLayout::Official, official), ours);
+            assert_eq!(keys.to_model_path(FastVitLayout::Timm, timm), ours);
+            assert_eq!(keys.to_file_key(FastVitLayout::Official, ours), official);
+            assert_eq!(keys.to_file_key(FastVitLayout::Timm, ours), timm);
+        }
+        let ks = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            FastVitLayout::detect(&ks(&["network.0.0.layer_scale"])),
+            Some(FastVitLayout::Official)
+        );
+        assert_eq!(
+            FastVitLayout::detect(&ks(&["stem.0.identity.weight"])),
+            Some(FastVitLayout::Timm)
+        );
+        assert_eq!(FastVitLayout::detect(&ks(&["conv1.weight"])), None);
+    }
+}
