@@ -144,18 +144,12 @@ impl fmt::Display for GhostNetImportReport {
             self.wrapper,
             self.applied
         )?;
-        for g in &self.ignored {
-            write!(f, "\n  ignored {} key(s): {}", g.keys.len(), g.reason)?;
-        }
-        if !self.allowed_unexpected.is_empty() {
-            let keys = self.allowed_unexpected.join(", ");
-            write!(f, "\n  allowed unused key(s): {keys}")?;
-        }
-        if !self.allowed_missing.is_empty() {
-            let keys = self.allowed_missing.join(", ");
-            write!(f, "\n  left at initialisation (allowed): {keys}")?;
-        }
-        Ok(())
+        super::strict_apply::write_report_tail(
+            f,
+            &self.ignored,
+            &self.allowed_unexpected,
+            &self.allowed_missing,
+        )
     }
 }
 

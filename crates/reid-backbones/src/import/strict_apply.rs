@@ -114,3 +114,25 @@ pub(crate) fn apply_strict<M: ModuleSnapshot>(
         allowed_missing,
     })
 }
+
+/// Writes the lines every family's import report ends with: the keys set
+/// aside (with the reason) and what the allow-lists let through.
+pub(crate) fn write_report_tail(
+    f: &mut std::fmt::Formatter<'_>,
+    ignored: &[super::Ignored],
+    allowed_unexpected: &[String],
+    allowed_missing: &[String],
+) -> std::fmt::Result {
+    for g in ignored {
+        write!(f, "\n  ignored {} key(s): {}", g.keys.len(), g.reason)?;
+    }
+    if !allowed_unexpected.is_empty() {
+        let keys = allowed_unexpected.join(", ");
+        write!(f, "\n  allowed unused key(s): {keys}")?;
+    }
+    if !allowed_missing.is_empty() {
+        let keys = allowed_missing.join(", ");
+        write!(f, "\n  left at initialisation (allowed): {keys}")?;
+    }
+    Ok(())
+}
