@@ -39,4 +39,31 @@ pub enum TrainError {
         /// The learning rate of that step.
         lr: f64,
     },
+    /// Writing or reading a checkpoint or a log failed; the message names
+    /// the file.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// A pre-training loss became NaN or infinite.
+    #[error(
+        "non-finite {recipe} loss at epoch {epoch}, step {step} (0-based): {detail}; \
+         lower the learning rate or check the input images"
+    )]
+    NonFiniteStep {
+        /// Recipe name (`moco`, `pnl`, `cion`, `mgn`).
+        recipe: &'static str,
+        /// 0-based epoch.
+        epoch: usize,
+        /// 0-based global step.
+        step: usize,
+        /// The loss values and learning rate of the step.
+        detail: String,
+    },
+    /// Writing the metrics log failed.
+    #[error("metrics log {path}: {message}")]
+    Log {
+        /// The log file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }

@@ -13,9 +13,12 @@
 //! LUPerson-NL PNL, CION pre-training; MGN fine-tuning), EMA, checkpoints
 //! with exact resume, progress and metrics logs. See `docs/training.md`.
 
+pub mod checkpoint;
 pub mod error;
 pub mod extract;
 pub mod finetune;
+pub mod metrics_log;
+pub mod pretrain;
 pub mod schedule;
 
 pub use error::TrainError;
@@ -24,4 +27,7 @@ pub use finetune::{
     FinetuneConfig, FinetuneEvent, FinetuneOutput, IterationLog, evaluate_model, finetune,
     finetune_backbone,
 };
+pub use metrics_log::{LogLine, MetricsLog};
+pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion};
+pub use pretrain::{PretrainEvent, RunOptions, StepReport};
 pub use schedule::{Decay, LrSchedule, Warmup};

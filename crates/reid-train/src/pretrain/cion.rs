@@ -1,0 +1,614 @@
+//! CION pre-training: identity-guided self-distillation (Zuo et al., "Cross-
+//! video Identity Correlating for Person Re-identification Pre-training",
+//! NeurIPS 2024), as `CION_Pretrain/run.py` runs it.
+//!
+//! - model: a backbone (ResNet, last stride 1; GAP feature) followed by a
+//!   [`DinoHead`] (MLP 2048-2048-256, L2, weight-normalised prototypes, out
+//!   65336), as student and teacher ([`CionNet`]); the teacher starts as a
+//!   copy of the student, never gets gradients, stays in train mode
+//!   (BatchNorm with batch statistics; its running statistics move only
+//!   through its own forward passes) and follows the student's parameters by
+//!   EMA with a momentum going from 0.996 to 1 by a cosine;
+//! - data: identity-major batches from [`IdentitySampler`] (`K` images of
+//!   each identity, `K` = 2/4/6/8 from epochs 0/40/60/80), CION's multi-crop
+//!   ([`MultiCrop::cion`]: 2 global 256×128 + 8 local 128×64 crops); the
+//!   teacher sees the 2 global crops, the student all of them, each group of
+//!   crops with the same size in one backbone pass;
+//! - loss: [`identity_guided_dino_loss`] (τ_s 0.1, τ_t 0.04, center momentum
+//!   0.9);
+//! - optimiser: AdamW (β 0.9/0.999, ε 1e-8) with learning rate
+//!   `lr · batch / 256` after 10 warm-up epochs from 0, cosine to 1e-6;
+//!   weight decay cosine 0.04 → 0.4 on weights only (biases and rank-1
+//!   parameters undecayed); per-parameter gradient clipping at 3.0; the
+//!   head's last layer gets no update in epoch 0. All schedules are arrays
+//!   of `epochs · (steps of epoch 0)` values, reused past their end, as
+//!   upstream.
+//!
+//! Not reproduced: fp16 AMP (and so the "clipping of loss-scaled gradients"
+//! quirk, see `docs/losses.md`) and multi-GPU (the loss is per device
+//! anyway); the sampler's random stream is ours (ChaCha8).
+
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use reid_backbones::{Arch, Backbone, ResNet};
+use reid_data::ImageRecord;
+use reid_data::sampler_identity::{IdentitySampler, KSchedule};
+use reid_data::views::multicrop::MultiCrop;
+use reid_losses::dino::{DinoCenter, DinoHead, DinoHeadConfig, DinoLossConfig, WeightNormLinear};
+use reid_losses::identity_guided_dino_loss;
+use reid_losses::schedule::{
+    clip_gradients_per_param, cosine_schedule, ema_update, schedule_at, teacher_momentum_schedule,
+};
+use serde::{Deserialize, Serialize};
+
+use super::optim::decay_weights;
+use super::views::load_view_batch;
+use super::{PretrainEvent, RunOptions, StepReport, check_finite};
+use crate::checkpoint::{
+    Checkpoint, HostTensor, module_from_bytes, module_to_bytes, optim_from_bytes, optim_to_bytes,
+};
+use crate::error::TrainError;
+use crate::finetune::{TrainSet, augment_seed, reinit_weights};
+use crate::metrics_log::LogLine;
+
+/// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
+/// the ResNet50-IBN command of the README). Unknown keys are an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CionConfig {
+    /// Backbone name (`resnet50_ibn_a`, …; see `reid_backbones::Arch`).
+    pub arch: String,
+    /// Channels of the backbone's stem (64 in the published models).
+    pub base_width: usize,
+    /// Stride of the last stage (1 in CION).
+    pub last_stride: usize,
+    /// Global crop `[height, width]` in pixels (256 × 128).
+    pub global_size: [u32; 2],
+    /// Local crop `[height, width]` in pixels (128 × 64).
+    pub local_size: [u32; 2],
+    /// Local crops per image (8).
+    pub local_crops: usize,
+    /// Images per batch (120 per GPU upstream); a multiple of every `K`.
+    pub batch_size: usize,
+    /// Instances per identity by epoch (2/4/6/8 from epochs 0/40/60/80).
+    pub k_schedule: KSchedule,
+    /// Epochs (100).
+    pub epochs: usize,
+    /// Cap on the steps of each epoch; `None` = the sampler's full epoch.
+    pub max_steps_per_epoch: Option<usize>,
+    /// Base learning rate before the `batch / 256` scaling (5e-4).
+    pub lr: f64,
+    /// Final learning rate of the cosine (1e-6).
+    pub min_lr: f64,
+    /// Linear warm-up epochs from 0 (10).
+    pub warmup_epochs: usize,
+    /// Weight decay at the start (0.04).
+    pub weight_decay: f64,
+    /// Weight decay at the end (0.4).
+    pub weight_decay_end: f64,
+    /// Teacher EMA momentum at the start (0.996; goes to 1).
+    pub momentum_teacher: f64,
+    /// Per-parameter gradient-norm clip (3.0); 0 = off.
+    pub clip_grad: f64,
+    /// Epochs during which the head's last layer is not updated (1).
+    pub freeze_last_layer: usize,
+    /// Head MLP hidden size (2048).
+    pub head_hidden_dim: usize,
+    /// Head bottleneck size (256).
+    pub head_bottleneck_dim: usize,
+    /// Head output size, the number of prototypes (65336, as released).
+    pub out_dim: usize,
+    /// Student temperature (0.1).
+    pub student_temp: f64,
+    /// Teacher temperature (0.04).
+    pub teacher_temp: f64,
+    /// Center momentum (0.9).
+    pub center_momentum: f64,
+    /// Seed of the weights, the sampler and the augmentations (0).
+    pub seed: u64,
+}
+
+impl Default for CionConfig {
+    fn default() -> Self {
+        Self {
+            arch: "resnet50_ibn_a".into(),
+            base_width: 64,
+            last_stride: 1,
+            global_size: [256, 128],
+            local_size: [128, 64],
+            local_crops: 8,
+            batch_size: 120,
+            k_schedule: KSchedule::default(),
+            epochs: 100,
+            max_steps_per_epoch: None,
+            lr: 5e-4,
+            min_lr: 1e-6,
+            warmup_epochs: 10,
+            weight_decay: 0.04,
+            weight_decay_end: 0.4,
+            momentum_teacher: 0.996,
+            clip_grad: 3.0,
+            freeze_last_layer: 1,
+            head_hidden_dim: 2048,
+            head_bottleneck_dim: 256,
+            out_dim: 65336,
+            student_temp: 0.1,
+            teacher_temp: 0.04,
+            center_momentum: 0.9,
+            seed: 0,
+        }
+    }
+}
+
+impl CionConfig {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::InvalidConfig(m));
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch_size must be >= 1".into());
+        }
+        if self.warmup_epochs > self.epochs {
+            return bad(format!(
+                "warmup_epochs {} exceeds epochs {}",
+                self.warmup_epochs, self.epochs
+            ));
+        }
+        if self.max_steps_per_epoch == Some(0) {
+            return bad("max_steps_per_epoch must be >= 1".into());
+        }
+        if self.global_size.contains(&0) || self.local_size.contains(&0) {
+            return bad("crop sizes must be positive".into());
+        }
+        for (name, v) in [
+            ("lr", self.lr),
+            ("student_temp", self.student_temp),
+            ("teacher_temp", self.teacher_temp),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(format!("{name} must be positive, got {v}"));
+            }
+        }
+        for (name, v) in [
+            ("momentum_teacher", self.momentum_teacher),
+            ("center_momentum", self.center_momentum),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(format!("{name} must be in [0, 1], got {v}"));
+            }
+        }
+        if !(self.clip_grad.is_finite() && self.clip_grad >= 0.0) {
+            return bad(format!("clip_grad must be >= 0, got {}", self.clip_grad));
+        }
+        self.k_schedule
+            .validate()
+            .map_err(|e| TrainError::InvalidConfig(format!("k_schedule: {e}")))
+    }
+
+    /// Peak learning rate `lr · batch / 256`.
+    pub fn peak_lr(&self) -> f64 {
+        self.lr * self.batch_size as f64 / 256.0
+    }
+
+    /// The multi-crop views of this configuration.
+    pub fn multi_crop(&self) -> MultiCrop {
+        let mut mc = MultiCrop::cion(self.local_crops);
+        let [gh, gw] = self.global_size;
+        let [lh, lw] = self.local_size;
+        for p in [&mut mc.global1, &mut mc.global2] {
+            p.crop.height = gh;
+            p.crop.width = gw;
+        }
+        mc.local.crop.height = lh;
+        mc.local.crop.width = lw;
+        mc
+    }
+}
+
+/// Backbone + DINO head: CION's student or teacher.
+#[derive(Module, Debug)]
+pub struct CionNet {
+    /// The backbone; its GAP feature feeds the head.
+    pub backbone: ResNet,
+    /// The projection head.
+    pub head: DinoHead,
+}
+
+impl CionNet {
+    /// The backbone's globally average-pooled feature: `[batch, 3, H, W]` →
+    /// `[batch, C]`.
+    pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        let map = self.backbone.forward_features(images);
+        let [b, c, _, _] = map.dims();
+        map.mean_dim(3).mean_dim(2).reshape([b, c])
+    }
+
+    /// Runs the crops (each `[batch, 3, h_v, w_v]`, same batch) through the
+    /// backbone — consecutive crops of the same size in one pass, so
+    /// BatchNorm sees CION's groups — then the head once: `[V·batch,
+    /// out_dim]`, crop-major.
+    pub fn forward(&self, crops: &[Tensor<4>]) -> Result<Tensor<2>, TrainError> {
+        let mut feats = Vec::new();
+        let mut i = 0;
+        while i < crops.len() {
+            let dims = crops[i].dims();
+            let mut j = i + 1;
+            while j < crops.len() && crops[j].dims()[2..] == dims[2..] {
+                j += 1;
+            }
+            let group = Tensor::cat(crops[i..j].to_vec(), 0);
+            feats.push(self.embed(group));
+            i = j;
+        }
+        if feats.is_empty() {
+            return Err(TrainError::InvalidConfig("no crops to run".into()));
+        }
+        Ok(self.head.forward(Tensor::cat(feats, 0))?)
+    }
+}
+
+/// Builds the student for `cfg` with seeded weights: the backbone as
+/// [`reinit_weights`] draws it, the head's MLP `N(0, 0.02²)` with zero
+/// biases, its prototypes `U(±1/√bottleneck)` and magnitudes 1 (CION's
+/// initialisation).
+pub fn init_student(cfg: &CionConfig, device: &Device) -> Result<CionNet, TrainError> {
+    let backbone = Arch::from_name(&cfg.arch)?
+        .config()
+        .with_base_width(cfg.base_width)
+        .with_last_stride(cfg.last_stride)
+        .init(device)?;
+    let backbone = reinit_weights(backbone, cfg.seed, 0.01);
+    let head = DinoHeadConfig::new(backbone.out_channels())
+        .with_hidden_dim(cfg.head_hidden_dim)
+        .with_bottleneck_dim(cfg.head_bottleneck_dim)
+        .with_out_dim(cfg.out_dim)
+        .init(device)?;
+    let head = seeded_head(head, cfg.seed, device);
+    Ok(CionNet { backbone, head })
+}
+
+/// Redraws the head's random weights from streams of `seed`.
+fn seeded_head(head: DinoHead, seed: u64, device: &Device) -> DinoHead {
+    let draw = |index: usize, shape: [usize; 2], f: &dyn Fn(&mut ChaCha8Rng) -> f32| {
+        let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, usize::MAX - 1, index));
+        let values: Vec<f32> = (0..shape[0] * shape[1]).map(|_| f(&mut rng)).collect();
+        Tensor::<2>::from_data(TensorData::new(values, shape), device)
+    };
+    let mlp = head
+        .mlp
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let [din, dout] = l.weight.dims();
+            let w = draw(i, [din, dout], &|r| {
+                (normal(r) * 0.02).clamp(-2.0, 2.0) as f32
+            });
+            Linear {
+                weight: Param::from_tensor(w),
+                bias: Some(Param::from_tensor(Tensor::zeros([dout], device))),
+            }
+        })
+        .collect::<Vec<_>>();
+    let [out, bottleneck] = head.last_layer.weight_v.dims();
+    let bound = 1.0 / (bottleneck as f64).sqrt();
+    let v = draw(mlp.len(), [out, bottleneck], &|r| {
+        r.random_range(-bound..bound) as f32
+    });
+    DinoHead {
+        mlp,
+        last_layer: WeightNormLinear::new(Tensor::ones([out, 1], device), v),
+    }
+}
+
+/// One standard-normal draw (Box–Muller).
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// The result of [`pretrain_cion`].
+#[derive(Debug)]
+pub struct CionOutput {
+    /// The student after the last step (autodiff device, train mode).
+    pub student: CionNet,
+    /// The teacher after the last step; CION releases the teacher's backbone.
+    pub teacher: CionNet,
+    /// One log line per step run in this call.
+    pub log: Vec<LogLine>,
+    /// Completed steps (including those before a resume).
+    pub steps_done: usize,
+    /// Whether every epoch ran (false when `stop_after` ended the run).
+    pub finished: bool,
+}
+
+/// State stored in `state.json` beside the networks and the optimiser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CionState {
+    step: usize,
+    epoch: usize,
+    step_in_epoch: usize,
+    center: HostTensor,
+    config: CionConfig,
+}
+
+/// Per-epoch step counts and the schedules, fixed for a run.
+struct Plan {
+    steps_per_epoch: Vec<usize>,
+    lr: Vec<f64>,
+    wd: Vec<f64>,
+    momentum: Vec<f64>,
+}
+
+impl Plan {
+    fn new(cfg: &CionConfig, sampler: &IdentitySampler) -> Result<Self, TrainError> {
+        let cap = cfg.max_steps_per_epoch.unwrap_or(usize::MAX);
+        let steps_per_epoch: Vec<usize> = (0..cfg.epochs)
+            .map(|e| sampler.epoch(e as u64).len().min(cap))
+            .collect();
+        let first = steps_per_epoch[0];
+        if first == 0 {
+            return Err(TrainError::InvalidConfig(format!(
+                "the identity sampler yields no batch of {} images in epoch 0",
+                cfg.batch_size
+            )));
+        }
+        let lr = cosine_schedule(
+            cfg.peak_lr(),
+            cfg.min_lr,
+            cfg.epochs,
+            first,
+            cfg.warmup_epochs,
+            0.0,
+        )?;
+        let wd = cosine_schedule(
+            cfg.weight_decay,
+            cfg.weight_decay_end,
+            cfg.epochs,
+            first,
+            0,
+            0.0,
+        )?;
+        let momentum = teacher_momentum_schedule(cfg.momentum_teacher, cfg.epochs, first)?;
+        Ok(Self {
+            steps_per_epoch,
+            lr,
+            wd,
+            momentum,
+        })
+    }
+
+    fn total(&self) -> usize {
+        self.steps_per_epoch.iter().sum()
+    }
+}
+
+/// Runs CION pre-training on `records` (file paths with pseudo-identities,
+/// e.g. the `annos.json` written by `reid-denoise`) on the autodiff version
+/// of `device`; see the module docs. `run` sets checkpoints, resume, the
+/// metrics log and an early stop; `callback` gets progress events.
+///
+/// Deterministic given `cfg.seed` on the flex backend, and a run resumed
+/// from a checkpoint computes the same losses as an uninterrupted one.
+pub fn pretrain_cion<F>(
+    cfg: &CionConfig,
+    records: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
+    mut callback: F,
+) -> Result<CionOutput, TrainError>
+where
+    F: FnMut(PretrainEvent<'_>),
+{
+    cfg.validate()?;
+    let ad = device.clone().autodiff();
+    let set = TrainSet::new(records)?;
+    let pids: Vec<i64> = records.iter().map(|r| r.pid).collect();
+    let sampler =
+        IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;
+    let plan = Plan::new(cfg, &sampler)?;
+    let total = plan.total();
+    let views = cfg.multi_crop();
+    let sizes = views.crop_sizes();
+    let loss_cfg = DinoLossConfig {
+        n_crops: views.num_crops(),
+        student_temp: cfg.student_temp,
+        teacher_temp: cfg.teacher_temp,
+    };
+
+    let mut student = init_student(cfg, &ad)?;
+    // The teacher: own parameter ids, the student's weights, no gradients.
+    let mut teacher = init_student(cfg, &ad)?.no_grad();
+    ema_update(&mut teacher, &student, 0.0)?;
+    let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init().into();
+    let mut center = DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?;
+
+    let checkpoints = run.checkpoints();
+    let mut start = (0usize, 0usize, 0usize); // (step, epoch, step_in_epoch)
+    let resumed = match (&checkpoints, run.resume) {
+        (Some(dir), true) => dir.latest()?,
+        _ => None,
+    };
+    if let Some(ckpt) = &resumed {
+        let state: CionState = ckpt.read_json("state.json")?;
+        if state.config != *cfg {
+            return Err(TrainError::Checkpoint(format!(
+                "{} was written with another configuration; resume with the same one",
+                ckpt.path.display()
+            )));
+        }
+        student = module_from_bytes(student, ckpt.read("student.bpk")?, "student.bpk")?;
+        teacher = module_from_bytes(teacher, ckpt.read("teacher.bpk")?, "teacher.bpk")?.no_grad();
+        optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
+        start = (state.step, state.epoch, state.step_in_epoch);
+        callback(PretrainEvent::Resumed {
+            step: state.step,
+            path: &ckpt.path,
+        });
+    }
+    let mut log_file = run.open_log(resumed.as_ref().map(|c| c.step))?;
+
+    let save = |step: usize,
+                epoch: usize,
+                step_in_epoch: usize,
+                student: &CionNet,
+                teacher: &CionNet,
+                optim: &ModuleOptimizer,
+                center: &DinoCenter|
+     -> Result<Option<Checkpoint>, TrainError> {
+        let Some(dir) = &checkpoints else {
+            return Ok(None);
+        };
+        let state = CionState {
+            step,
+            epoch,
+            step_in_epoch,
+            center: HostTensor::from_tensor(&center.value())?,
+            config: cfg.clone(),
+        };
+        let state = serde_json::to_vec_pretty(&state)
+            .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))?;
+        let s = module_to_bytes(student)?;
+        let t = module_to_bytes(teacher)?;
+        let o = optim_to_bytes(optim)?;
+        dir.save(
+            step,
+            &[
+                ("student.bpk", &s),
+                ("teacher.bpk", &t),
+                ("optim.bpk", &o),
+                ("state.json", &state),
+            ],
+        )
+        .map(Some)
+    };
+
+    let mut log = Vec::new();
+    let mut step = start.0;
+    let mut finished = true;
+    'epochs: for epoch in start.1..cfg.epochs {
+        let batches = sampler.epoch(epoch as u64);
+        let k = sampler.k(epoch as u64);
+        let first = if epoch == start.1 { start.2 } else { 0 };
+        let mut epoch_losses = Vec::new();
+        for (i, indices) in batches
+            .iter()
+            .enumerate()
+            .take(plan.steps_per_epoch[epoch])
+            .skip(first)
+        {
+            if run.stop_after.is_some_and(|s| step >= s) {
+                finished = false;
+                if let Some(c) = save(step, epoch, i, &student, &teacher, &optim, &center)? {
+                    callback(PretrainEvent::Checkpoint {
+                        step,
+                        path: &c.path,
+                    });
+                }
+                break 'epochs;
+            }
+            let t0 = Instant::now();
+            let lr = schedule_at(&plan.lr, step).unwrap_or(0.0);
+            let wd = schedule_at(&plan.wd, step).unwrap_or(0.0);
+            let m = schedule_at(&plan.momentum, step).unwrap_or(1.0);
+            let vs = {
+                let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
+                load_view_batch(&set.paths, indices, &sizes, &f, cfg.seed, step, &ad)?
+            };
+            let t_out = teacher.forward(&vs[..2])?.detach();
+            let s_out = student.forward(&vs)?;
+            let loss =
+                identity_guided_dino_loss(s_out, t_out.clone(), center.value(), k, &loss_cfg)?;
+            let loss_v = scalar(&loss)?;
+            check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+            let mut grads = GradientsParams::from_grads(loss.backward(), &student);
+            if cfg.clip_grad > 0.0 {
+                grads = clip_gradients_per_param(&student, grads, cfg.clip_grad)?;
+            }
+            if epoch < cfg.freeze_last_layer {
+                student.head.cancel_last_layer_gradients(&mut grads);
+            }
+            student = decay_weights(student, &grads, lr * wd);
+            student = optim.step(lr, student, grads);
+            ema_update(&mut teacher, &student, m)?;
+            center.update(t_out)?;
+            step += 1;
+            let secs = t0.elapsed().as_secs_f64();
+            let line = LogLine::new(step - 1, epoch)
+                .with("loss", loss_v)
+                .with("lr", lr)
+                .with("wd", wd)
+                .with("teacher_momentum", m)
+                .with("k", k as f64)
+                .with("images_per_sec", indices.len() as f64 / secs.max(1e-9));
+            if let Some(f) = log_file.as_mut() {
+                f.write(&line)?;
+            }
+            let report = StepReport {
+                epoch,
+                step: step - 1,
+                total_steps: total,
+                loss: loss_v,
+                lr,
+                images_per_sec: indices.len() as f64 / secs.max(1e-9),
+                line: line.clone(),
+            };
+            callback(PretrainEvent::Step(&report));
+            epoch_losses.push(loss_v);
+            log.push(line);
+            let in_epoch = i + 1;
+            if run.checkpoint_due(step) {
+                let (e, s) = if in_epoch == plan.steps_per_epoch[epoch] {
+                    (epoch + 1, 0)
+                } else {
+                    (epoch, in_epoch)
+                };
+                if let Some(c) = save(step, e, s, &student, &teacher, &optim, &center)? {
+                    callback(PretrainEvent::Checkpoint {
+                        step,
+                        path: &c.path,
+                    });
+                }
+            }
+        }
+        if !epoch_losses.is_empty() {
+            callback(PretrainEvent::EpochEnd {
+                epoch,
+                mean_loss: epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64,
+            });
+        }
+    }
+    if finished && !run.checkpoint_due(step) {
+        if let Some(c) = save(step, cfg.epochs, 0, &student, &teacher, &optim, &center)? {
+            callback(PretrainEvent::Checkpoint {
+                step,
+                path: &c.path,
+            });
+        }
+    }
+    Ok(CionOutput {
+        student,
+        teacher,
+        log,
+        steps_done: step,
+        finished,
+    })
+}
+
+/// Reads a `[1]` loss tensor back to the host.
+fn scalar(t: &Tensor<1>) -> Result<f64, TrainError> {
+    let v: Vec<f32> = t
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+    v.first()
+        .map(|&x| x as f64)
+        .ok_or_else(|| TrainError::Readback("empty loss tensor".into()))
+}

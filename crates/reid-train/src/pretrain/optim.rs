@@ -1,0 +1,109 @@
+//! Decoupled weight decay with a rate that changes every step (DINO/CION's
+//! AdamW with a weight-decay schedule).
+//!
+//! PyTorch's `AdamW` step is `θ ← θ·(1 − lr·wd)` followed by the Adam update,
+//! which does not depend on `θ`; so "AdamW with a per-step `wd`" is exactly
+//! [`decay_weights`] with `lr·wd` followed by burn's Adam without weight decay.
+//! As in DINO's `get_params_groups`, biases and rank-1 parameters (norm
+//! scales and shifts) get no decay, and parameters without a gradient this
+//! step (frozen ones, the DINO head's last layer in its first epoch) are
+//! skipped entirely, as PyTorch skips parameters whose `.grad` is `None`.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+/// Multiplies every decayed parameter of `module` by `1 − factor`
+/// (`factor = lr · wd`): parameters of rank ≥ 2 whose name is not `bias`
+/// and that have a gradient in `grads`. Parameter ids, devices and
+/// `require_grad` flags are kept.
+pub fn decay_weights<M: Module>(module: M, grads: &GradientsParams, factor: f64) -> M {
+    if factor == 0.0 {
+        return module;
+    }
+    module.map(&mut Decay {
+        grads,
+        scale: 1.0 - factor,
+        path: Vec::new(),
+    })
+}
+
+struct Decay<'a> {
+    grads: &'a GradientsParams,
+    scale: f64,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for Decay<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let is_bias = self.path.last().is_some_and(|n| n == "bias");
+        if D < 2 || is_bias || self.grads.get::<D>(param.id).is_none() {
+            return param;
+        }
+        let scale = self.scale;
+        param.map(|t| {
+            let autodiff = t.is_autodiff();
+            let require_grad = t.is_require_grad();
+            let mut out = t.detach().mul_scalar(scale);
+            if autodiff && !out.is_autodiff() {
+                out = out.autodiff();
+            }
+            if require_grad {
+                out = out.require_grad();
+            }
+            out
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::{Device, Distribution};
+
+    #[test]
+    fn decays_weights_with_gradients_only_and_never_biases() {
+        let device = Device::flex().autodiff();
+        let lin: Linear = LinearConfig::new(3, 2).init(&device);
+        let w0: Vec<f32> = lin.weight.val().into_data().to_vec().unwrap();
+        let b0: Vec<f32> = lin
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let x = Tensor::<2>::random([4, 3], Distribution::Default, &device);
+        let grads = GradientsParams::from_grads(lin.forward(x).sum().backward(), &lin);
+        let lin2 = decay_weights(lin.clone(), &grads, 0.25);
+        let w1: Vec<f32> = lin2.weight.val().into_data().to_vec().unwrap();
+        let b1: Vec<f32> = lin2
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for (a, b) in w0.iter().zip(&w1) {
+            assert!((a * 0.75 - b).abs() < 1e-7);
+        }
+        assert_eq!(b0, b1);
+        assert_eq!(lin2.weight.id, lin.weight.id);
+        assert!(lin2.weight.val().is_require_grad());
+        // Without a gradient the parameter is left alone.
+        let lin3 = decay_weights(lin.clone(), &GradientsParams::new(), 0.25);
+        let w3: Vec<f32> = lin3.weight.val().into_data().to_vec().unwrap();
+        assert_eq!(w0, w3);
+    }
+}
