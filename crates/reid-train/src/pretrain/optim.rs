@@ -52,8 +52,9 @@ impl ModuleMapper for Decay<'_> {
         param.map(|t| {
             let autodiff = t.is_autodiff();
             let require_grad = t.is_require_grad();
-            let mut out = t.detach().mul_scalar(scale);
-            if autodiff && !out.is_autodiff() {
+            // Computed off the graph, then made a fresh leaf again.
+            let mut out = t.detach().without_autodiff().mul_scalar(scale);
+            if autodiff {
                 out = out.autodiff();
             }
             if require_grad {
