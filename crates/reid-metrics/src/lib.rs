@@ -29,6 +29,7 @@ pub mod labels;
 pub mod npy;
 pub mod qe;
 pub mod rank;
+pub mod ranklist;
 pub mod rerank;
 mod scorer;
 mod topk;
@@ -36,6 +37,7 @@ mod topk;
 pub use distance::{Metric, normalize_rows, pairwise_distance};
 pub use error::MetricsError;
 pub use labels::Labels;
+pub use ranklist::{RankedMatch, top_matches};
 pub use rank::{ApKind, EvalConfig, EvalResult, QueryScore, evaluate, evaluate_features};
 pub use rerank::{RerankConfig, re_ranking, re_ranking_features};
 
