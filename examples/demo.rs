@@ -1,64 +1,96 @@
-//! The README's main command: the toolkit end to end on the built-in
-//! synthetic data.
+//! The README's main command: the whole story on the built-in synthetic
+//! world, in about ten minutes on two cores.
 //!
-//! generate a Market-1501-style set → parse it → extract features with a
-//! small ResNet → evaluate (Market protocol) → print a metrics table.
+//! 1. generate the world: a Market-1501-style set and a LUPerson-NL-style
+//!    video corpus with noisy tracklet labels (other persons);
+//! 2. denoise the corpus (levels 1–3) with features of the untrained
+//!    backbone, write CION-AL `annos.json`, score it against the truth;
+//! 3. pre-train the backbone with CION on those identities;
+//! 4. fine-tune with BoT on the Market-style train split twice, from random
+//!    init and from the pre-trained teacher backbone;
+//! 5. evaluate both (Market protocol) and print a table; write a CMC plot
+//!    (`cmc.png`), a rank-list picture (`ranklist.png`), the metrics logs
+//!    and `summary.json` to `--out`.
 //!
 //! ```sh
-//! cargo run --release --example demo -- [--out DIR] [--seed N] [--arch resnet18]
-//!     [--base-width 16] [--height 128] [--width 64] [--batch-size 64] [--backend flex] [--json]
+//! cargo run --release --example demo -- [--out DIR] [--seed N] [--backend flex] [--json]
+//!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/progress.rs"]
+mod progress;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
 use cli::usage;
+use progress::StepBar;
 use reid::Backend;
-use reid::backbones::{Backbone, GlobalPool, build_backbone};
-use reid::data::batch::TestTransform;
-use reid::data::datasets::{ImageDatasetOptions, market1501};
-use reid::data::synth::{Market1501Config, WorldConfig, write_market1501};
+use reid::backbones::{GlobalPool, ResNet, build_backbone};
+use reid::burn::tensor::Device;
+use reid::data::batch::{TestTransform, load_rgb};
+use reid::data::datasets::cional::CionAl;
+use reid::data::datasets::{ImageDatasetOptions, luperson_nl, market1501};
+use reid::data::sampler_identity::KSchedule;
+use reid::data::synth::{
+    LupersonNlConfig, Market1501Config, WorldConfig, write_luperson_nl, write_market1501,
+};
 use reid::data::{ImageLocation, ImageRecord};
-use reid::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
-use reid::train::{ExtractOptions, extract_features};
+use reid::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth};
+use reid::denoise::{DenoiseConfig, annos};
+use reid::metrics::{EvalResult, Labels, Metric, pairwise_distance, top_matches};
+use reid::train::finetune::embed_records;
+use reid::train::{
+    CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, LogLine, MetricsLog,
+    PretrainEvent, RunOptions, Warmup, evaluate_model, extract_features, finetune,
+    finetune_backbone, pretrain_cion,
+};
 
-/// End-to-end demo on a synthetic Market-1501-style dataset.
+/// The whole toolkit on synthetic data: generate → denoise → CION
+/// pre-training → fine-tuning from random vs pre-trained → evaluation.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Folder the synthetic dataset is written to (replaced if it was
-    /// written by the generator before).
+    /// Output folder: the generated data, logs, checkpoints and pictures.
     #[arg(long, default_value = "target/reid-demo")]
     out: PathBuf,
-    /// Seed of the synthetic world and of the model's random weights.
+    /// Seed of the world, the weights, the samplers and the augmentations.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Backbone architecture (resnet18, resnet34, resnet50, resnet101, resnet152).
+    /// Backbone architecture.
     #[arg(long, default_value = "resnet18")]
     arch: String,
-    /// Channel width of the backbone's first stage (64 in the published models).
+    /// Channel width of the backbone's first stage (64 in published models).
     #[arg(long, default_value_t = 16)]
     base_width: usize,
-    /// Image height in pixels (generated and fed to the model).
+    /// Image height in pixels (generated and fed to the models).
     #[arg(long, default_value_t = 128)]
     height: u32,
     /// Image width in pixels.
     #[arg(long, default_value_t = 64)]
     width: u32,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    /// Videos of the pre-training corpus.
+    #[arg(long, default_value_t = 60)]
+    videos: u32,
+    /// CION pre-training epochs.
+    #[arg(long, default_value_t = 12)]
+    pretrain_epochs: usize,
+    /// BoT fine-tuning epochs (each run).
+    #[arg(long, default_value_t = 24)]
+    finetune_epochs: usize,
+    /// Skip pre-training (fine-tune from random init only).
+    #[arg(long)]
+    skip_pretrain: bool,
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
-    /// Print one JSON object instead of tables.
+    /// Print one JSON object at the end instead of tables.
     #[arg(long)]
     json: bool,
 }
@@ -80,12 +112,214 @@ fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
     )?)
 }
 
+/// Stage 2: features of the untrained backbone → levels 1–3 → annos.json.
+fn denoise(
+    args: &Args,
+    corpus_dir: &Path,
+    device: &Device,
+    say: &dyn Fn(String),
+) -> anyhow::Result<(Vec<ImageRecord>, serde_json::Value)> {
+    let corpus = luperson_nl::parse(corpus_dir).context("parsing the generated corpus")?;
+    let stats = corpus.stats();
+    let img_paths: Vec<PathBuf> = corpus
+        .images()
+        .map(|r| match &r.location {
+            ImageLocation::Path(p) => Ok(p.clone()),
+            ImageLocation::LmdbKey(k) => anyhow::bail!("corpus record {k} is not a file"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    device.seed(args.seed);
+    let model = build_backbone(&args.arch, args.base_width, 1, device)?;
+    let options = ExtractOptions {
+        transform: TestTransform::new(args.height, args.width),
+        batch_size: 64,
+        pool: GlobalPool::Avg,
+        normalize: false,
+    };
+    let t0 = Instant::now();
+    let feats = extract_features(&model, &img_paths, &options, device)?;
+    let cfg = DenoiseConfig {
+        record_levels: true,
+        ..DenoiseConfig::default()
+    };
+    let blocks = corpus_blocks(&corpus, feats.view())?;
+    let out = reid::denoise::run(&cfg, blocks, |_| {})?;
+    let annos_path = corpus.root.join("annos.json");
+    let written = annos::write(&annos_path, &out.labels, &corpus_paths(&corpus))?;
+    say(format!(
+        "denoised {} videos / {} tracklets / {} crops into {} identities ({} crops kept) in {:.1} s -> {}",
+        stats.videos,
+        stats.tracklets,
+        stats.images,
+        out.identities,
+        written,
+        t0.elapsed().as_secs_f64(),
+        annos_path.display()
+    ));
+    let mut quality = Vec::new();
+    if let (Some(truth), Some(levels)) = (synthetic_truth(&corpus)?, &out.levels) {
+        say(format!(
+            "  {:<8} {:>9} {:>7} {:>6} {:>5}",
+            "labels", "precision", "recall", "F", "ids"
+        ));
+        for (name, l) in [
+            ("tracker", &levels.raw),
+            ("level 1", &levels.level1),
+            ("level 2", &levels.level2),
+            ("level 3", &out.labels),
+        ] {
+            let q = reid::denoise::score(l, &truth)?;
+            say(format!(
+                "  {:<8} {:>9.3} {:>7.3} {:>6.3} {:>5}",
+                name, q.precision, q.recall, q.f_score, q.identities
+            ));
+            quality.push(serde_json::json!({"labels": name, "quality": q}));
+        }
+    }
+    let records = CionAl::open(&annos_path)?.records();
+    Ok((records, serde_json::Value::Array(quality)))
+}
+
+/// Stage 3: CION pre-training; returns the teacher's backbone.
+fn pretrain(
+    args: &Args,
+    records: &[ImageRecord],
+    device: &Device,
+    say: &dyn Fn(String),
+) -> anyhow::Result<(ResNet, CionConfig)> {
+    let [h, w] = [args.height, args.width];
+    let cfg = CionConfig {
+        arch: args.arch.clone(),
+        base_width: args.base_width,
+        global_size: [h, w],
+        local_size: [h / 2, w / 2],
+        local_crops: 4,
+        batch_size: 32,
+        k_schedule: KSchedule {
+            epochs: vec![(args.pretrain_epochs / 2) as u64, u64::MAX],
+            instances: vec![2, 4],
+        },
+        epochs: args.pretrain_epochs,
+        lr: 5e-4 * 8.0,
+        warmup_epochs: 1.min(args.pretrain_epochs),
+        head_hidden_dim: 512,
+        head_bottleneck_dim: 128,
+        out_dim: 4096,
+        seed: args.seed,
+        ..CionConfig::default()
+    };
+    let run = RunOptions {
+        checkpoint_dir: Some(args.out.join("cion/checkpoints")),
+        checkpoint_every: 100,
+        keep_checkpoints: 1,
+        log_path: Some(args.out.join("cion/metrics.jsonl")),
+        ..RunOptions::default()
+    };
+    say(format!(
+        "CION pre-training: {} images / {} identities, batch {}, {} epochs, {} + {} crops",
+        records.len(),
+        records
+            .iter()
+            .map(|r| r.pid)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        cfg.batch_size,
+        cfg.epochs,
+        2,
+        cfg.local_crops
+    ));
+    let mut bar: Option<StepBar> = None;
+    let t0 = Instant::now();
+    let out = pretrain_cion(&cfg, records, device, &run, |e| match e {
+        PretrainEvent::Step(r) => {
+            let b = bar.get_or_insert_with(|| StepBar::new("cion", r.total_steps, r.step));
+            b.step(r.step, r.loss, r.lr, r.images_per_sec);
+        }
+        PretrainEvent::EpochEnd { epoch, mean_loss } => {
+            if let Some(b) = &bar {
+                b.println(format!("  epoch {epoch:>3}: mean loss {mean_loss:.4}"));
+            }
+        }
+        _ => {}
+    })?;
+    if let Some(b) = bar {
+        b.finish();
+    }
+    say(format!(
+        "  {} steps in {:.1} s; loss first/last epoch-mean in cion/metrics.jsonl",
+        out.steps_done,
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok((out.teacher.backbone, cfg))
+}
+
+/// Stage 4: one BoT fine-tuning run; returns the evaluated result and
+/// query/gallery embeddings.
+fn finetune_run(
+    label: &str,
+    cfg: &FinetuneConfig,
+    init: Option<ResNet>,
+    splits: &reid::data::Splits,
+    log_path: &Path,
+    device: &Device,
+    say: &dyn Fn(String),
+) -> anyhow::Result<(EvalResult, ndarray::Array2<f32>, ndarray::Array2<f32>, f64)> {
+    let mut log = MetricsLog::create(log_path)?;
+    let mut bar: Option<StepBar> = None;
+    let total = cfg.epochs;
+    let t0 = Instant::now();
+    let mut log_err = None;
+    let callback = |e: FinetuneEvent<'_>| {
+        if let FinetuneEvent::Iteration(it) = e {
+            let b = bar.get_or_insert_with(|| StepBar::new(label, total, 0));
+            b.step(it.epoch, f64::from(it.loss_ce + it.loss_tri), it.lr, 0.0);
+            let line = LogLine::new(it.iteration, it.epoch)
+                .with("loss_ce", f64::from(it.loss_ce))
+                .with("loss_tri", f64::from(it.loss_tri))
+                .with("lr", it.lr);
+            if let Err(err) = log.write(&line) {
+                log_err.get_or_insert(err);
+            }
+        }
+    };
+    let out = match init {
+        None => finetune(cfg, &splits.train, device, callback)?,
+        Some(b) => finetune_backbone(cfg, b, &splits.train, device, callback)?,
+    };
+    if let Some(e) = log_err {
+        return Err(e.into());
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let test = TestTransform::new(cfg.height, cfg.width);
+    let r = evaluate_model(&out.model, &splits.query, &splits.gallery, test, 64, device)?;
+    let q = embed_records(&out.model, &splits.query, test, 64, device)?;
+    let g = embed_records(&out.model, &splits.gallery, test, 64, device)?;
+    say(format!(
+        "  {label}: mAP {:.1} %, Rank-1 {:.1} % ({:.0} s)",
+        100.0 * r.map,
+        100.0 * r.rank(1).unwrap_or(0.0),
+        secs
+    ));
+    Ok((r, q, g, secs))
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
     let backend: Backend = args.backend.parse().map_err(|e| usage(format!("{e}")))?;
     let device = backend.device().map_err(|e| usage(format!("{e}")))?;
-    if args.batch_size == 0 {
-        return Err(usage("--batch-size must be positive"));
+    if args.finetune_epochs == 0 || (!args.skip_pretrain && args.pretrain_epochs == 0) {
+        return Err(usage("epochs must be positive"));
     }
+    let quiet = args.json;
+    let say = move |s: String| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    let t_all = Instant::now();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+
+    // 1. The world.
     let world = WorldConfig {
         seed: args.seed,
         height: args.height,
@@ -94,130 +328,183 @@ fn run(args: &Args) -> anyhow::Result<()> {
         ..WorldConfig::default()
     };
     world.validate().map_err(|e| usage(e.to_string()))?;
-    device.seed(args.seed);
-    let model = build_backbone(&args.arch, args.base_width, 1, &device)
-        .map_err(|e| usage(e.to_string()))?;
-
     let t0 = Instant::now();
-    let report = write_market1501(&args.out, &world, &Market1501Config::default())
-        .context("generating the synthetic Market-1501-style dataset")?;
-    let t_gen = t0.elapsed();
-
-    let t0 = Instant::now();
-    let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default())
-        .context("parsing the generated dataset")?;
-    let stats = parsed.splits.stats();
-    let t_parse = t0.elapsed();
-
-    let options = ExtractOptions {
-        transform: TestTransform::new(args.height, args.width),
-        batch_size: args.batch_size,
-        pool: GlobalPool::Avg,
-        normalize: true,
+    let market = write_market1501(
+        &args.out.join("market"),
+        &world,
+        &Market1501Config::default(),
+    )
+    .context("generating the synthetic Market-1501-style set")?;
+    let mut nl_cfg = LupersonNlConfig::default();
+    nl_cfg.video.videos = args.videos;
+    nl_cfg.validate().map_err(|e| usage(e.to_string()))?;
+    let corpus_world = WorldConfig {
+        seed: args.seed.wrapping_add(1000),
+        ..world.clone()
     };
-    let t0 = Instant::now();
-    let q = extract_features(&model, &paths(&parsed.splits.query)?, &options, &device)?;
-    let g = extract_features(&model, &paths(&parsed.splits.gallery)?, &options, &device)?;
-    let t_extract = t0.elapsed();
-    let n_images = q.nrows() + g.nrows();
+    let corpus = write_luperson_nl(&args.out.join("corpus"), &corpus_world, &nl_cfg)
+        .context("generating the synthetic LUPerson-NL-style corpus")?;
+    let parsed = market1501::parse(&market.dataset_dir, &ImageDatasetOptions::default())?;
+    let splits = &parsed.splits;
+    let st = splits.stats();
+    say(format!(
+        "1. world (seed {}): Market-style train {} ids / {} images, query {}, gallery {}; corpus {} videos, {} crops ({:.1} s)",
+        args.seed,
+        st.train.ids,
+        st.train.images,
+        st.query.images,
+        st.gallery.images,
+        args.videos,
+        corpus.images_written,
+        t0.elapsed().as_secs_f64()
+    ));
 
-    let t0 = Instant::now();
-    let result = evaluate_features(
-        q.view(),
-        g.view(),
-        &labels(&parsed.splits.query)?,
-        &labels(&parsed.splits.gallery)?,
-        Metric::Cosine,
-        false,
-        &EvalConfig::default(),
+    // 2-3. Denoise and pre-train.
+    let mut pretrained = None;
+    let mut denoise_quality = serde_json::Value::Null;
+    let mut cion_cfg = None;
+    if !args.skip_pretrain {
+        say("2. denoising the corpus (levels 1-3), features of the untrained backbone".into());
+        let (records, quality) = denoise(args, &corpus.dataset_dir, &device, &say)?;
+        denoise_quality = quality;
+        say("3. CION pre-training".into());
+        let (backbone, cfg) = pretrain(args, &records, &device, &say)?;
+        pretrained = Some(backbone);
+        cion_cfg = Some(cfg);
+    }
+
+    // 4-5. Fine-tune twice and evaluate.
+    let ft = FinetuneConfig {
+        arch: args.arch.clone(),
+        base_width: args.base_width,
+        height: args.height,
+        width: args.width,
+        epochs: args.finetune_epochs,
+        warmup: Warmup {
+            iters: 130,
+            factor: 0.1,
+        },
+        decay: Decay::MultiStep {
+            milestones: vec![args.finetune_epochs * 2 / 3, args.finetune_epochs * 9 / 10],
+            gamma: 0.1,
+        },
+        eval_every: 0,
+        seed: args.seed,
+        ..FinetuneConfig::default()
+    };
+    say(format!(
+        "4. BoT fine-tuning, {} epochs each ({} at {}x{})",
+        ft.epochs, ft.arch, ft.height, ft.width
+    ));
+    let mut rows = Vec::new();
+    let random = finetune_run(
+        "random init",
+        &ft,
+        None,
+        splits,
+        &args.out.join("finetune-random.jsonl"),
+        &device,
+        &say,
     )?;
-    let t_eval = t0.elapsed();
+    rows.push(("random init", random));
+    if let Some(b) = pretrained {
+        let pre = finetune_run(
+            "CION pre-trained",
+            &ft,
+            Some(b),
+            splits,
+            &args.out.join("finetune-cion.jsonl"),
+            &device,
+            &say,
+        )?;
+        rows.push(("CION pre-trained", pre));
+    }
 
+    // Pictures.
+    let curves: Vec<(&str, Vec<f64>)> = rows
+        .iter()
+        .map(|(n, (r, ..))| (*n, r.cmc.iter().take(20).map(|v| 100.0 * v).collect()))
+        .collect();
+    let curve_refs: Vec<(&str, &[f64])> = curves.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    let cmc_png = args.out.join("cmc.png");
+    reid::viz::save_png(
+        &reid::viz::cmc_chart(&curve_refs, 20).render(640, 420),
+        &cmc_png,
+    )?;
+    let (_, (_, q, g, _)) = rows.last().context("no run")?;
+    let ql = labels(&splits.query)?;
+    let gl = labels(&splits.gallery)?;
+    let dist = pairwise_distance(q.view(), g.view(), Metric::Cosine, false)?;
+    let top = top_matches(dist.view(), &ql, &gl, 10)?;
+    let qp = paths(&splits.query)?;
+    let gp = paths(&splits.gallery)?;
+    let step = (qp.len() / 6).max(1);
+    let mut picture_rows = Vec::new();
+    for qi in (0..qp.len()).step_by(step).take(6) {
+        let query = load_rgb(&qp[qi])?;
+        let gallery = top[qi]
+            .iter()
+            .map(|m| {
+                load_rgb(&gp[m.gallery_index])
+                    .map(|i| (i, m.is_match))
+                    .map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        picture_rows.push(reid::viz::RankRow { query, gallery });
+    }
+    let ranklist_png = args.out.join("ranklist.png");
+    reid::viz::save_png(&reid::viz::rank_list(&picture_rows), &ranklist_png)?;
+
+    let total = t_all.elapsed().as_secs_f64();
+    let summary = serde_json::json!({
+        "seed": args.seed,
+        "arch": args.arch,
+        "base_width": args.base_width,
+        "size": [args.height, args.width],
+        "backend": backend.to_string(),
+        "denoise_quality": denoise_quality,
+        "cion": cion_cfg,
+        "finetune": ft,
+        "results": rows.iter().map(|(n, (r, _, _, secs))| serde_json::json!({
+            "init": n, "mAP": r.map, "mINP": r.minp, "cmc": r.cmc.iter().take(20).collect::<Vec<_>>(),
+            "seconds": secs,
+        })).collect::<Vec<_>>(),
+        "pictures": {"cmc": cmc_png, "ranklist": ranklist_png},
+        "seconds": total,
+    });
+    std::fs::write(
+        args.out.join("summary.json"),
+        serde_json::to_vec_pretty(&summary)?,
+    )?;
     if args.json {
-        let out = serde_json::json!({
-            "dataset": report.dataset_dir,
-            "stats": stats,
-            "arch": args.arch,
-            "base_width": args.base_width,
-            "feature_dim": model.out_channels(),
-            "backend": backend.to_string(),
-            "mAP": result.map,
-            "mINP": result.minp,
-            "cmc": result.cmc,
-            "num_valid_queries": result.num_valid_queries,
-            "seconds": {
-                "generate": t_gen.as_secs_f64(),
-                "parse": t_parse.as_secs_f64(),
-                "extract": t_extract.as_secs_f64(),
-                "evaluate": t_eval.as_secs_f64(),
-            },
-        });
-        println!("{out}");
+        println!("{summary}");
         return Ok(());
     }
-    println!(
-        "Synthetic Market-1501-style dataset (seed {}) in {}",
-        args.seed,
-        report.dataset_dir.display()
-    );
-    println!("  subset  | # ids | # images | # cameras");
-    println!("  --------|-------|----------|----------");
-    for (name, s) in [
-        ("train", stats.train),
-        ("query", stats.query),
-        ("gallery", stats.gallery),
-    ] {
+    println!();
+    println!("5. results on the synthetic Market-style test split (query vs gallery, cosine)");
+    println!("  | initialisation     |   mAP  | Rank-1 | Rank-5 | Rank-10 |  mINP  |");
+    println!("  |--------------------|--------|--------|--------|---------|--------|");
+    for (name, (r, ..)) in &rows {
+        let pct = |k| r.rank(k).map_or(f64::NAN, |v| 100.0 * v);
         println!(
-            "  {name:<7} | {:>5} | {:>8} | {:>9}",
-            s.ids, s.images, s.cams
+            "  | {:<18} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>6.1}% | {:>5.1}% |",
+            name,
+            100.0 * r.map,
+            pct(1),
+            pct(5),
+            pct(10),
+            100.0 * r.minp
         );
     }
-    for w in &parsed.warnings {
-        println!("  warning: {w}");
-    }
     println!();
     println!(
-        "Model: {} (base width {}, random init, seed {}), {}-d global-average-pooled features, backend {}",
-        args.arch,
-        args.base_width,
-        args.seed,
-        model.out_channels(),
-        backend
-    );
-    print_metrics(&result);
-    println!(
-        "  (a randomly initialised backbone ranks close to chance: about 1/{} at Rank-1;\n   pre-training and fine-tuning recipes come with reid-train)",
-        stats.gallery.ids
-    );
-    println!();
-    println!(
-        "Time: generate {:.2} s, parse {:.2} s, extract {:.2} s ({:.0} images/s), evaluate {:.3} s",
-        t_gen.as_secs_f64(),
-        t_parse.as_secs_f64(),
-        t_extract.as_secs_f64(),
-        n_images as f64 / t_extract.as_secs_f64().max(1e-9),
-        t_eval.as_secs_f64()
+        "wrote {}, {} and {} ({:.0} s in all)",
+        cmc_png.display(),
+        ranklist_png.display(),
+        args.out.join("summary.json").display(),
+        total
     );
     Ok(())
-}
-
-fn print_metrics(r: &EvalResult) {
-    let pct = |k: usize| {
-        r.rank(k)
-            .map_or("-".to_string(), |v| format!("{:.1}", 100.0 * v))
-    };
-    println!();
-    println!("  metric  | value (%)");
-    println!("  --------|----------");
-    println!("  mAP     | {:>8.1}", 100.0 * r.map);
-    println!("  mINP    | {:>8.1}", 100.0 * r.minp);
-    for k in [1, 5, 10] {
-        println!("  Rank-{k:<2} | {:>8}", pct(k));
-    }
-    println!(
-        "  ({} of {} queries have a valid match)",
-        r.num_valid_queries, r.num_queries
-    );
 }
 
 fn main() -> ExitCode {

@@ -37,8 +37,8 @@ mod topk;
 pub use distance::{Metric, normalize_rows, pairwise_distance};
 pub use error::MetricsError;
 pub use labels::Labels;
-pub use ranklist::{RankedMatch, top_matches};
 pub use rank::{ApKind, EvalConfig, EvalResult, QueryScore, evaluate, evaluate_features};
+pub use ranklist::{RankedMatch, top_matches};
 pub use rerank::{RerankConfig, re_ranking, re_ranking_features};
 
 /// Result type of this crate.

@@ -65,7 +65,9 @@ fn tiny_config(epochs: usize, steps: usize) -> CionConfig {
 /// Student and teacher features of a fixed input, for weight comparisons.
 fn probe(net: &CionNet, device: &Device) -> Vec<f32> {
     let n = 2 * 3 * 64 * 32;
-    let x: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     let x = Tensor::<4>::from_data(TensorData::new(x, [2, 3, 64, 32]), device);
     net.embed(x).into_data().try_to_vec::<f32>().unwrap()
 }
@@ -94,8 +96,7 @@ fn loss_goes_down_on_a_tiny_set() {
     })
     .unwrap();
     assert!(out.finished);
-    
-    
+
     assert_eq!(out.steps_done, 24);
     assert!(out.log.iter().all(|l| l.get("loss").unwrap().is_finite()));
     assert!(
@@ -169,9 +170,19 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     };
     let mut joined = losses(&first.log);
     joined.extend(losses(&second.log));
-    assert_eq!(joined, losses(&full.log), "per-step losses differ after resume");
-    assert_eq!(probe(&second.student, &device), probe(&full.student, &device));
-    assert_eq!(probe(&second.teacher, &device), probe(&full.teacher, &device));
+    assert_eq!(
+        joined,
+        losses(&full.log),
+        "per-step losses differ after resume"
+    );
+    assert_eq!(
+        probe(&second.student, &device),
+        probe(&full.student, &device)
+    );
+    assert_eq!(
+        probe(&second.teacher, &device),
+        probe(&full.teacher, &device)
+    );
 
     // The resumed log file has every step once, in order, with the same values.
     let file = read_log(&run_dir.join("resumed.jsonl")).unwrap();

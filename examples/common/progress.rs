@@ -1,0 +1,43 @@
+//! A progress bar for training runs (indicatif), fed by the recipes'
+//! step reports.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar over `total` optimiser steps showing loss, learning rate and
+/// images/s; hidden when stderr is not a terminal.
+pub struct StepBar {
+    bar: ProgressBar,
+}
+
+impl StepBar {
+    /// A bar labelled `label` over `total` steps, starting at `done`.
+    pub fn new(label: &str, total: usize, done: usize) -> Self {
+        let bar = ProgressBar::new(total as u64);
+        let style = ProgressStyle::with_template(
+            "{prefix:>10} [{elapsed_precise}] {bar:30} {pos:>5}/{len:5} {msg} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_prefix(label.to_string());
+        bar.set_position(done as u64);
+        Self { bar }
+    }
+
+    /// Moves to `step + 1` completed steps with the step's figures.
+    pub fn step(&self, step: usize, loss: f64, lr: f64, images_per_sec: f64) {
+        self.bar.set_position(step as u64 + 1);
+        self.bar.set_message(format!(
+            "loss {loss:.4} lr {lr:.2e} {images_per_sec:.0} img/s"
+        ));
+    }
+
+    /// Prints a line above the bar.
+    pub fn println(&self, line: impl AsRef<str>) {
+        self.bar.println(line.as_ref());
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
