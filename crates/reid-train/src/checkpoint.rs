@@ -142,13 +142,13 @@ impl CheckpointDir {
         for entry in entries {
             let entry = entry.map_err(|e| io_err(&self.root, "listing", e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(step) = parse_step(&name) {
-                if entry.path().is_dir() {
-                    out.push(Checkpoint {
-                        step,
-                        path: entry.path(),
-                    });
-                }
+            if let Some(step) = parse_step(&name)
+                && entry.path().is_dir()
+            {
+                out.push(Checkpoint {
+                    step,
+                    path: entry.path(),
+                });
             }
         }
         out.sort_by_key(|c| c.step);

@@ -425,7 +425,7 @@ where
     // The teacher: own parameter ids, the student's weights, no gradients.
     let mut teacher = init_student(cfg, &ad)?.no_grad();
     ema_update(&mut teacher, &student, 0.0)?;
-    let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init().into();
+    let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let mut center = DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?;
 
     let checkpoints = run.checkpoints();
@@ -584,13 +584,14 @@ where
             });
         }
     }
-    if finished && !run.checkpoint_due(step) {
-        if let Some(c) = save(step, cfg.epochs, 0, &student, &teacher, &optim, &center)? {
-            callback(PretrainEvent::Checkpoint {
-                step,
-                path: &c.path,
-            });
-        }
+    if finished
+        && !run.checkpoint_due(step)
+        && let Some(c) = save(step, cfg.epochs, 0, &student, &teacher, &optim, &center)?
+    {
+        callback(PretrainEvent::Checkpoint {
+            step,
+            path: &c.path,
+        });
     }
     Ok(CionOutput {
         student,

@@ -63,7 +63,7 @@ impl RunOptions {
     pub fn checkpoint_due(&self, done: usize) -> bool {
         self.checkpoint_dir.is_some()
             && self.checkpoint_every > 0
-            && done % self.checkpoint_every == 0
+            && done.is_multiple_of(self.checkpoint_every)
     }
 }
 

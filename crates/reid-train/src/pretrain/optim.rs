@@ -75,26 +75,26 @@ mod tests {
     fn decays_weights_with_gradients_only_and_never_biases() {
         let device = Device::flex().autodiff();
         let lin: Linear = LinearConfig::new(3, 2).init(&device);
-        let w0: Vec<f32> = lin.weight.val().into_data().to_vec().unwrap();
+        let w0: Vec<f32> = lin.weight.val().into_data().try_to_vec::<f32>().unwrap();
         let b0: Vec<f32> = lin
             .bias
             .as_ref()
             .unwrap()
             .val()
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         let x = Tensor::<2>::random([4, 3], Distribution::Default, &device);
         let grads = GradientsParams::from_grads(lin.forward(x).sum().backward(), &lin);
         let lin2 = decay_weights(lin.clone(), &grads, 0.25);
-        let w1: Vec<f32> = lin2.weight.val().into_data().to_vec().unwrap();
+        let w1: Vec<f32> = lin2.weight.val().into_data().try_to_vec::<f32>().unwrap();
         let b1: Vec<f32> = lin2
             .bias
             .as_ref()
             .unwrap()
             .val()
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         for (a, b) in w0.iter().zip(&w1) {
             assert!((a * 0.75 - b).abs() < 1e-7);
@@ -104,7 +104,7 @@ mod tests {
         assert!(lin2.weight.val().is_require_grad());
         // Without a gradient the parameter is left alone.
         let lin3 = decay_weights(lin.clone(), &GradientsParams::new(), 0.25);
-        let w3: Vec<f32> = lin3.weight.val().into_data().to_vec().unwrap();
+        let w3: Vec<f32> = lin3.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(w0, w3);
     }
 }
