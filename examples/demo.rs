@@ -33,6 +33,7 @@ use cli::usage;
 use progress::StepBar;
 use reid::Backend;
 use reid::backbones::{GlobalPool, ResNet, build_backbone};
+use reid::burn::module::Module;
 use reid::burn::tensor::Device;
 use reid::data::batch::{TestTransform, load_rgb};
 use reid::data::datasets::cional::CionAl;
@@ -79,14 +80,21 @@ struct Args {
     #[arg(long, default_value_t = 60)]
     videos: u32,
     /// CION pre-training epochs.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 4)]
     pretrain_epochs: usize,
     /// BoT fine-tuning epochs (each run).
     #[arg(long, default_value_t = 24)]
     finetune_epochs: usize,
+    /// CION recipe file (`.toml`/`.json`, fields of `CionConfig`) replacing
+    /// the demo's small built-in recipe (see `configs/cion-tiny.toml`).
+    #[arg(long)]
+    cion_config: Option<PathBuf>,
     /// Skip pre-training (fine-tune from random init only).
     #[arg(long)]
     skip_pretrain: bool,
+    /// Stop after pre-training: compare the backbones' own features only.
+    #[arg(long)]
+    no_finetune: bool,
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -188,7 +196,7 @@ fn pretrain(
     say: &dyn Fn(String),
 ) -> anyhow::Result<(ResNet, CionConfig)> {
     let [h, w] = [args.height, args.width];
-    let cfg = CionConfig {
+    let mut cfg = CionConfig {
         arch: args.arch.clone(),
         base_width: args.base_width,
         global_size: [h, w],
@@ -200,14 +208,26 @@ fn pretrain(
             instances: vec![2, 4],
         },
         epochs: args.pretrain_epochs,
-        lr: 5e-4 * 8.0,
+        lr: 1.6e-2,
         warmup_epochs: 1.min(args.pretrain_epochs),
+        momentum_teacher: 0.95,
         head_hidden_dim: 512,
         head_bottleneck_dim: 128,
-        out_dim: 4096,
+        out_dim: 1024,
         seed: args.seed,
         ..CionConfig::default()
     };
+    if let Some(p) = &args.cion_config {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
+        cfg = match p.extension().and_then(|e| e.to_str()) {
+            Some("json") => serde_json::from_str(&text).map_err(|e| e.to_string()),
+            _ => toml::from_str(&text).map_err(|e| e.to_string()),
+        }
+        .map_err(|e| usage(format!("bad config {}: {e}", p.display())))?;
+        cfg.seed = args.seed;
+    }
+    cfg.validate().map_err(|e| usage(e.to_string()))?;
     let run = RunOptions {
         checkpoint_dir: Some(args.out.join("cion/checkpoints")),
         checkpoint_every: 100,
@@ -253,6 +273,33 @@ fn pretrain(
     Ok((out.teacher.backbone, cfg))
 }
 
+/// A backbone's own global-average-pooled features on the test split
+/// (no fine-tuning): how much identity the weights carry by themselves.
+fn eval_backbone(
+    model: &ResNet,
+    splits: &reid::data::Splits,
+    args: &Args,
+    device: &Device,
+) -> anyhow::Result<EvalResult> {
+    let options = ExtractOptions {
+        transform: TestTransform::new(args.height, args.width),
+        batch_size: 64,
+        pool: GlobalPool::Avg,
+        normalize: true,
+    };
+    let q = extract_features(model, &paths(&splits.query)?, &options, device)?;
+    let g = extract_features(model, &paths(&splits.gallery)?, &options, device)?;
+    Ok(reid::metrics::evaluate_features(
+        q.view(),
+        g.view(),
+        &labels(&splits.query)?,
+        &labels(&splits.gallery)?,
+        Metric::Cosine,
+        false,
+        &reid::metrics::EvalConfig::default(),
+    )?)
+}
+
 /// Stage 4: one BoT fine-tuning run; returns the evaluated result and
 /// query/gallery embeddings.
 fn finetune_run(
@@ -266,13 +313,18 @@ fn finetune_run(
 ) -> anyhow::Result<(EvalResult, ndarray::Array2<f32>, ndarray::Array2<f32>, f64)> {
     let mut log = MetricsLog::create(log_path)?;
     let mut bar: Option<StepBar> = None;
-    let total = cfg.epochs;
+    let total = cfg.epochs * (splits.train.len() / cfg.batch_size()).max(1);
     let t0 = Instant::now();
     let mut log_err = None;
     let callback = |e: FinetuneEvent<'_>| {
         if let FinetuneEvent::Iteration(it) = e {
             let b = bar.get_or_insert_with(|| StepBar::new(label, total, 0));
-            b.step(it.epoch, f64::from(it.loss_ce + it.loss_tri), it.lr, 0.0);
+            b.step(
+                it.iteration,
+                f64::from(it.loss_ce + it.loss_tri),
+                it.lr,
+                0.0,
+            );
             let line = LogLine::new(it.iteration, it.epoch)
                 .with("loss_ce", f64::from(it.loss_ce))
                 .with("loss_tri", f64::from(it.loss_tri))
@@ -369,8 +421,33 @@ fn run(args: &Args) -> anyhow::Result<()> {
         denoise_quality = quality;
         say("3. CION pre-training".into());
         let (backbone, cfg) = pretrain(args, &records, &device, &say)?;
-        pretrained = Some(backbone);
+        pretrained = Some(backbone.valid());
         cion_cfg = Some(cfg);
+    }
+
+    // The backbones' own features, before any fine-tuning.
+    let mut gap_rows = Vec::new();
+    device.seed(args.seed);
+    let random_backbone = build_backbone(&args.arch, args.base_width, 1, &device)?;
+    gap_rows.push((
+        "random init",
+        eval_backbone(&random_backbone, splits, args, &device)?,
+    ));
+    if let Some(b) = &pretrained {
+        gap_rows.push((
+            "CION pre-trained",
+            eval_backbone(&b.clone().valid(), splits, args, &device)?,
+        ));
+    }
+    for (name, r) in &gap_rows {
+        say(format!(
+            "  backbone features only, {name}: mAP {:.1} %, Rank-1 {:.1} %",
+            100.0 * r.map,
+            100.0 * r.rank(1).unwrap_or(0.0)
+        ));
+    }
+    if args.no_finetune {
+        return Ok(());
     }
 
     // 4-5. Fine-tune twice and evaluate.
@@ -465,6 +542,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
         "denoise_quality": denoise_quality,
         "cion": cion_cfg,
         "finetune": ft,
+        "backbone_features_only": gap_rows.iter().map(|(n, r)| serde_json::json!({
+            "init": n, "mAP": r.map, "rank1": r.rank(1),
+        })).collect::<Vec<_>>(),
         "results": rows.iter().map(|(n, (r, _, _, secs))| serde_json::json!({
             "init": n, "mAP": r.map, "mINP": r.minp, "cmc": r.cmc.iter().take(20).collect::<Vec<_>>(),
             "seconds": secs,
@@ -482,12 +562,17 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     println!();
     println!("5. results on the synthetic Market-style test split (query vs gallery, cosine)");
-    println!("  | initialisation     |   mAP  | Rank-1 | Rank-5 | Rank-10 |  mINP  |");
-    println!("  |--------------------|--------|--------|--------|---------|--------|");
-    for (name, (r, ..)) in &rows {
+    println!("  | model                        |   mAP  | Rank-1 | Rank-5 | Rank-10 |  mINP  |");
+    println!("  |------------------------------|--------|--------|--------|---------|--------|");
+    let all: Vec<(String, &EvalResult)> = gap_rows
+        .iter()
+        .map(|(n, r)| (format!("{n}, no FT"), r))
+        .chain(rows.iter().map(|(n, (r, ..))| (format!("{n} + BoT"), r)))
+        .collect();
+    for (name, r) in all {
         let pct = |k| r.rank(k).map_or(f64::NAN, |v| 100.0 * v);
         println!(
-            "  | {:<18} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>6.1}% | {:>5.1}% |",
+            "  | {:<28} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>6.1}% | {:>5.1}% |",
             name,
             100.0 * r.map,
             pct(1),

@@ -323,3 +323,23 @@ impl HostTensor {
         ))
     }
 }
+
+/// `values` as little-endian bytes (for large buffers such as MoCo's
+/// queue, stored beside `state.json`).
+pub fn f32s_to_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The inverse of [`f32s_to_bytes`]; `what` names the part in the error.
+pub fn bytes_to_f32s(bytes: &[u8], what: &str) -> Result<Vec<f32>, TrainError> {
+    if bytes.len() % 4 != 0 {
+        return Err(TrainError::Checkpoint(format!(
+            "{what}: {} bytes is not a whole number of float32 values",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}

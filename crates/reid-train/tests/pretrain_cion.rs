@@ -3,40 +3,14 @@
 //! weights of an uninterrupted one, the metrics log has no repeated step,
 //! and bad configurations are errors.
 
-use std::path::PathBuf;
+mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use reid_data::ImageRecord;
-use reid_data::datasets::{ImageDatasetOptions, market1501};
+use common::{loss_bits, tiny_records};
 use reid_data::sampler_identity::KSchedule;
-use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::metrics_log::read_log;
 use reid_train::{CionConfig, CionNet, PretrainEvent, RunOptions, TrainError, pretrain_cion};
-
-/// 8 identities × 4–9 images at 64×32 pixels (a Market-style train split).
-fn tiny_records(tag: &str) -> (PathBuf, Vec<ImageRecord>) {
-    let dir = std::env::temp_dir().join(format!("reid-cion-{tag}-{}", std::process::id()));
-    let world = WorldConfig {
-        seed: 5,
-        height: 64,
-        width: 32,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
-    let cfg = Market1501Config {
-        train_ids: 8,
-        test_ids: 2,
-        cameras: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(2, 3),
-        junk: 0,
-        distractors: 0,
-    };
-    let report = write_market1501(&dir, &world, &cfg).unwrap();
-    let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
-    (dir, parsed.splits.train)
-}
 
 fn tiny_config(epochs: usize, steps: usize) -> CionConfig {
     CionConfig {
@@ -156,23 +130,11 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     assert!(second.finished);
     assert_eq!(second.steps_done, 9);
 
-    let losses = |lines: &[reid_train::LogLine]| -> Vec<(usize, u64, u64)> {
-        lines
-            .iter()
-            .map(|l| {
-                (
-                    l.step,
-                    l.get("loss").unwrap().to_bits(),
-                    l.get("lr").unwrap().to_bits(),
-                )
-            })
-            .collect()
-    };
-    let mut joined = losses(&first.log);
-    joined.extend(losses(&second.log));
+    let mut joined = loss_bits(&first.log);
+    joined.extend(loss_bits(&second.log));
     assert_eq!(
         joined,
-        losses(&full.log),
+        loss_bits(&full.log),
         "per-step losses differ after resume"
     );
     assert_eq!(
@@ -186,7 +148,7 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
 
     // The resumed log file has every step once, in order, with the same values.
     let file = read_log(&run_dir.join("resumed.jsonl")).unwrap();
-    assert_eq!(losses(&file), losses(&full.log));
+    assert_eq!(loss_bits(&file), loss_bits(&full.log));
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -49,7 +49,9 @@ use serde::{Deserialize, Serialize};
 
 use super::optim::decay_weights;
 use super::views::load_view_batch;
-use super::{PretrainEvent, RunOptions, StepReport, check_finite};
+use super::{
+    Position, PretrainEvent, RunOptions, Tracker, announce, check_finite, resume_point, scalar,
+};
 use crate::checkpoint::{
     Checkpoint, HostTensor, module_from_bytes, module_to_bytes, optim_from_bytes, optim_to_bytes,
 };
@@ -330,9 +332,7 @@ pub struct CionOutput {
 /// State stored in `state.json` beside the networks and the optimiser.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CionState {
-    step: usize,
-    epoch: usize,
-    step_in_epoch: usize,
+    position: Position,
     center: HostTensor,
     config: CionConfig,
 }
@@ -429,11 +429,8 @@ where
     let mut center = DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?;
 
     let checkpoints = run.checkpoints();
-    let mut start = (0usize, 0usize, 0usize); // (step, epoch, step_in_epoch)
-    let resumed = match (&checkpoints, run.resume) {
-        (Some(dir), true) => dir.latest()?,
-        _ => None,
-    };
+    let resumed = resume_point(run)?;
+    let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: CionState = ckpt.read_json("state.json")?;
         if state.config != *cfg {
@@ -446,17 +443,15 @@ where
         teacher = module_from_bytes(teacher, ckpt.read("teacher.bpk")?, "teacher.bpk")?.no_grad();
         optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
         center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
-        start = (state.step, state.epoch, state.step_in_epoch);
+        pos = state.position;
         callback(PretrainEvent::Resumed {
-            step: state.step,
+            step: pos.step,
             path: &ckpt.path,
         });
     }
-    let mut log_file = run.open_log(resumed.as_ref().map(|c| c.step))?;
+    let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
 
-    let save = |step: usize,
-                epoch: usize,
-                step_in_epoch: usize,
+    let save = |pos: Position,
                 student: &CionNet,
                 teacher: &CionNet,
                 optim: &ModuleOptimizer,
@@ -466,9 +461,7 @@ where
             return Ok(None);
         };
         let state = CionState {
-            step,
-            epoch,
-            step_in_epoch,
+            position: pos,
             center: HostTensor::from_tensor(&center.value())?,
             config: cfg.clone(),
         };
@@ -478,7 +471,7 @@ where
         let t = module_to_bytes(teacher)?;
         let o = optim_to_bytes(optim)?;
         dir.save(
-            step,
+            pos.step,
             &[
                 ("student.bpk", &s),
                 ("teacher.bpk", &t),
@@ -489,28 +482,29 @@ where
         .map(Some)
     };
 
-    let mut log = Vec::new();
-    let mut step = start.0;
+    let mut step = pos.step;
     let mut finished = true;
-    'epochs: for epoch in start.1..cfg.epochs {
+    'epochs: for epoch in pos.epoch..cfg.epochs {
         let batches = sampler.epoch(epoch as u64);
         let k = sampler.k(epoch as u64);
-        let first = if epoch == start.1 { start.2 } else { 0 };
-        let mut epoch_losses = Vec::new();
-        for (i, indices) in batches
-            .iter()
-            .enumerate()
-            .take(plan.steps_per_epoch[epoch])
-            .skip(first)
-        {
+        let first = if epoch == pos.epoch {
+            pos.step_in_epoch
+        } else {
+            0
+        };
+        let n_steps = plan.steps_per_epoch[epoch];
+        for (i, indices) in batches.iter().enumerate().take(n_steps).skip(first) {
             if run.stop_after.is_some_and(|s| step >= s) {
                 finished = false;
-                if let Some(c) = save(step, epoch, i, &student, &teacher, &optim, &center)? {
-                    callback(PretrainEvent::Checkpoint {
-                        step,
-                        path: &c.path,
-                    });
-                }
+                let here = Position {
+                    step,
+                    epoch,
+                    step_in_epoch: i,
+                };
+                announce(
+                    save(here, &student, &teacher, &optim, &center)?,
+                    &mut callback,
+                );
                 break 'epochs;
             }
             let t0 = Instant::now();
@@ -539,77 +533,44 @@ where
             ema_update(&mut teacher, &student, m)?;
             center.update(t_out)?;
             step += 1;
-            let secs = t0.elapsed().as_secs_f64();
             let line = LogLine::new(step - 1, epoch)
                 .with("loss", loss_v)
                 .with("lr", lr)
                 .with("wd", wd)
                 .with("teacher_momentum", m)
-                .with("k", k as f64)
-                .with("images_per_sec", indices.len() as f64 / secs.max(1e-9));
-            if let Some(f) = log_file.as_mut() {
-                f.write(&line)?;
-            }
-            let report = StepReport {
-                epoch,
-                step: step - 1,
-                total_steps: total,
-                loss: loss_v,
-                lr,
-                images_per_sec: indices.len() as f64 / secs.max(1e-9),
-                line: line.clone(),
-            };
-            callback(PretrainEvent::Step(&report));
-            epoch_losses.push(loss_v);
-            log.push(line);
-            let in_epoch = i + 1;
+                .with("k", k as f64);
+            tracker.step(
+                line,
+                indices.len(),
+                t0.elapsed().as_secs_f64(),
+                &mut callback,
+            )?;
             if run.checkpoint_due(step) {
-                let (e, s) = if in_epoch == plan.steps_per_epoch[epoch] {
-                    (epoch + 1, 0)
-                } else {
-                    (epoch, in_epoch)
-                };
-                if let Some(c) = save(step, e, s, &student, &teacher, &optim, &center)? {
-                    callback(PretrainEvent::Checkpoint {
-                        step,
-                        path: &c.path,
-                    });
-                }
+                let next = Position::after(step, epoch, i, n_steps);
+                announce(
+                    save(next, &student, &teacher, &optim, &center)?,
+                    &mut callback,
+                );
             }
         }
-        if !epoch_losses.is_empty() {
-            callback(PretrainEvent::EpochEnd {
-                epoch,
-                mean_loss: epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64,
-            });
-        }
+        tracker.epoch_end(epoch, &mut callback);
     }
-    if finished
-        && !run.checkpoint_due(step)
-        && let Some(c) = save(step, cfg.epochs, 0, &student, &teacher, &optim, &center)?
-    {
-        callback(PretrainEvent::Checkpoint {
+    if finished && !run.checkpoint_due(step) {
+        let end = Position {
             step,
-            path: &c.path,
-        });
+            epoch: cfg.epochs,
+            step_in_epoch: 0,
+        };
+        announce(
+            save(end, &student, &teacher, &optim, &center)?,
+            &mut callback,
+        );
     }
     Ok(CionOutput {
         student,
         teacher,
-        log,
+        log: tracker.log,
         steps_done: step,
         finished,
     })
-}
-
-/// Reads a `[1]` loss tensor back to the host.
-fn scalar(t: &Tensor<1>) -> Result<f64, TrainError> {
-    let v: Vec<f32> = t
-        .clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-    v.first()
-        .map(|&x| x as f64)
-        .ok_or_else(|| TrainError::Readback("empty loss tensor".into()))
 }

@@ -12,13 +12,20 @@
 //! - [`StepReport`]: what a recipe tells its progress callback.
 
 pub mod cion;
+pub mod moco;
 pub mod optim;
 pub mod views;
 
 use std::path::PathBuf;
 
-use crate::checkpoint::CheckpointDir;
+use burn::tensor::Tensor;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{Checkpoint, CheckpointDir};
 use crate::error::TrainError;
+use crate::finetune::augment_seed;
 use crate::metrics_log::{LogLine, MetricsLog};
 
 /// How a pre-training run is operated (not what it computes): where it
@@ -136,4 +143,142 @@ pub(crate) fn check_finite(
         step,
         detail,
     })
+}
+
+/// Reads a `[1]` loss tensor back to the host.
+pub(crate) fn scalar(t: &Tensor<1>) -> Result<f64, TrainError> {
+    let v: Vec<f32> = t
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+    v.first()
+        .map(|&x| f64::from(x))
+        .ok_or_else(|| TrainError::Readback("empty loss tensor".into()))
+}
+
+/// The batches of one epoch of a shuffled, `drop_last` sampler over `n`
+/// items (PyTorch's `DistributedSampler` + `BatchSampler` on one device):
+/// a permutation seeded by `(seed, epoch)` cut into `n / batch` batches.
+pub fn shuffled_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, epoch, usize::MAX - 2));
+    order.shuffle(&mut rng);
+    if batch == 0 {
+        return Vec::new();
+    }
+    order.chunks_exact(batch).map(<[usize]>::to_vec).collect()
+}
+
+/// Where a run stands: completed steps and the next batch to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// Completed optimiser steps.
+    pub step: usize,
+    /// Epoch of the next step.
+    pub epoch: usize,
+    /// Index of the next batch within that epoch.
+    pub step_in_epoch: usize,
+}
+
+impl Position {
+    /// The position after running batch `index` of `epoch` (of `n_batches`)
+    /// as the `step`-th completed step: the next batch, or the next epoch.
+    pub fn after(step: usize, epoch: usize, index: usize, n_batches: usize) -> Self {
+        if index + 1 >= n_batches {
+            Self {
+                step,
+                epoch: epoch + 1,
+                step_in_epoch: 0,
+            }
+        } else {
+            Self {
+                step,
+                epoch,
+                step_in_epoch: index + 1,
+            }
+        }
+    }
+}
+
+/// The step bookkeeping every recipe shares: the metrics log, the
+/// in-memory log, progress events and checkpoint announcements.
+pub(crate) struct Tracker {
+    log_file: Option<MetricsLog>,
+    /// One line per step run in this process.
+    pub log: Vec<LogLine>,
+    total: usize,
+    epoch_losses: Vec<f64>,
+}
+
+impl Tracker {
+    /// Opens the log (continuing it after a resume from `resumed`).
+    pub fn new(
+        run: &RunOptions,
+        resumed: Option<&Checkpoint>,
+        total: usize,
+    ) -> Result<Self, TrainError> {
+        Ok(Self {
+            log_file: run.open_log(resumed.map(|c| c.step))?,
+            log: Vec::new(),
+            total,
+            epoch_losses: Vec::new(),
+        })
+    }
+
+    /// Records a finished step: `line` must hold `loss` and `lr`.
+    pub fn step<F: FnMut(PretrainEvent<'_>)>(
+        &mut self,
+        line: LogLine,
+        images: usize,
+        secs: f64,
+        callback: &mut F,
+    ) -> Result<(), TrainError> {
+        let ips = images as f64 / secs.max(1e-9);
+        let line = line.with("images_per_sec", ips);
+        if let Some(f) = self.log_file.as_mut() {
+            f.write(&line)?;
+        }
+        let loss = line.get("loss").unwrap_or(f64::NAN);
+        let report = StepReport {
+            epoch: line.epoch,
+            step: line.step,
+            total_steps: self.total,
+            loss,
+            lr: line.get("lr").unwrap_or(f64::NAN),
+            images_per_sec: ips,
+            line: line.clone(),
+        };
+        callback(PretrainEvent::Step(&report));
+        self.epoch_losses.push(loss);
+        self.log.push(line);
+        Ok(())
+    }
+
+    /// Reports the end of `epoch` (when it ran any step here).
+    pub fn epoch_end<F: FnMut(PretrainEvent<'_>)>(&mut self, epoch: usize, callback: &mut F) {
+        if !self.epoch_losses.is_empty() {
+            let mean_loss = self.epoch_losses.iter().sum::<f64>() / self.epoch_losses.len() as f64;
+            callback(PretrainEvent::EpochEnd { epoch, mean_loss });
+        }
+        self.epoch_losses.clear();
+    }
+}
+
+/// Announces a written checkpoint.
+pub(crate) fn announce<F: FnMut(PretrainEvent<'_>)>(c: Option<Checkpoint>, callback: &mut F) {
+    if let Some(c) = c {
+        callback(PretrainEvent::Checkpoint {
+            step: c.step,
+            path: &c.path,
+        });
+    }
+}
+
+/// The newest checkpoint when `run` asks to resume.
+pub(crate) fn resume_point(run: &RunOptions) -> Result<Option<Checkpoint>, TrainError> {
+    match (run.checkpoints(), run.resume) {
+        (Some(dir), true) => dir.latest(),
+        _ => Ok(None),
+    }
 }

@@ -1,0 +1,452 @@
+//! LUPerson's MoCo v2 pre-training (Fu et al., "Unsupervised Pre-training
+//! for Person Re-identification", CVPR 2021), as `lup_moco.py` runs it.
+//!
+//! - model: a ResNet (standard last stride 2, no IBN) with a 2-layer MLP
+//!   projection (2048-2048-128, ReLU), L2-normalised output ([`MocoNet`]);
+//!   the key encoder is a momentum copy (`m` 0.999, parameters only,
+//!   updated **before** the keys are computed), run with shuffle-BN
+//!   (`groups` batches of one device emulate the GPUs);
+//! - data: two independent draws of the LUPerson view (`ori-cj+sre`,
+//!   [`ViewPipeline::lup`]) per image, shuffled `drop_last` epochs;
+//! - loss: InfoNCE against a queue of 65,536 keys (`T` 0.1 for LUPerson);
+//! - optimiser: SGD (momentum 0.9, weight decay 1e-4 on every parameter),
+//!   learning rate 0.3 for the whole batch (no linear scaling), cosine per
+//!   epoch `lr·½(1 + cos(π·e/E))`, no warm-up.
+//!
+//! Not reproduced: AMP and multi-GPU (shuffle-BN is emulated on one device).
+
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, Relu};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use reid_backbones::{Arch, Backbone, ResNet};
+use reid_data::ImageRecord;
+use reid_data::views::ViewPipeline;
+use reid_losses::moco::{
+    InfoNceQueue, QueueState, info_nce, momentum_update, shuffled_group_forward,
+};
+use serde::{Deserialize, Serialize};
+
+use super::views::load_view_batch;
+use super::{
+    Position, PretrainEvent, RunOptions, Tracker, announce, check_finite, resume_point, scalar,
+    shuffled_batches,
+};
+use crate::checkpoint::{
+    Checkpoint, bytes_to_f32s, f32s_to_bytes, module_from_bytes, module_to_bytes, optim_from_bytes,
+    optim_to_bytes,
+};
+use crate::error::TrainError;
+use crate::finetune::{TrainSet, augment_seed, reinit_weights};
+use crate::metrics_log::LogLine;
+
+/// Every hyper-parameter of LUPerson MoCo v2; defaults are `run_moco.sh`'s.
+/// Unknown keys are an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MocoConfig {
+    /// Backbone name (`resnet50`).
+    pub arch: String,
+    /// Channels of the backbone's stem (64).
+    pub base_width: usize,
+    /// Stride of the last stage (2: torchvision's ResNet50 as is).
+    pub last_stride: usize,
+    /// Crop `[height, width]` in pixels (256 × 128).
+    pub size: [u32; 2],
+    /// Images per batch (2,560 over 8 GPUs upstream).
+    pub batch_size: usize,
+    /// Shuffle-BN groups: the GPUs the batch is split over (8).
+    pub bn_groups: usize,
+    /// Epochs (200).
+    pub epochs: usize,
+    /// Cap on the steps of each epoch; `None` = `len / batch`.
+    pub max_steps_per_epoch: Option<usize>,
+    /// Learning rate for the whole batch (0.3; not scaled with the batch).
+    pub lr: f64,
+    /// Cosine decay per epoch (true) or a constant rate.
+    pub cosine: bool,
+    /// SGD momentum (0.9).
+    pub momentum: f64,
+    /// Weight decay, coupled, on every parameter (1e-4).
+    pub weight_decay: f64,
+    /// Projection hidden size (2048 = the trunk's channels for ResNet50).
+    pub mlp_hidden_dim: usize,
+    /// Projection output size (128).
+    pub dim: usize,
+    /// Queue length `K` (65,536).
+    pub queue_size: usize,
+    /// Key-encoder momentum (0.999).
+    pub key_momentum: f64,
+    /// InfoNCE temperature (0.1 for LUPerson; 0.07 in the LUPerson-NL baseline).
+    pub temperature: f64,
+    /// Seed of the weights, the sampler, the views and the queue (0).
+    pub seed: u64,
+}
+
+impl Default for MocoConfig {
+    fn default() -> Self {
+        Self {
+            arch: "resnet50".into(),
+            base_width: 64,
+            last_stride: 2,
+            size: [256, 128],
+            batch_size: 2560,
+            bn_groups: 8,
+            epochs: 200,
+            max_steps_per_epoch: None,
+            lr: 0.3,
+            cosine: true,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            mlp_hidden_dim: 2048,
+            dim: 128,
+            queue_size: 65536,
+            key_momentum: 0.999,
+            temperature: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+impl MocoConfig {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::InvalidConfig(m));
+        if self.epochs == 0 || self.batch_size == 0 || self.queue_size == 0 || self.dim == 0 {
+            return bad("epochs, batch_size, queue_size and dim must be >= 1".into());
+        }
+        if self.bn_groups == 0 || self.bn_groups > self.batch_size {
+            return bad(format!(
+                "bn_groups must be in 1..=batch_size, got {}",
+                self.bn_groups
+            ));
+        }
+        if self.max_steps_per_epoch == Some(0) || self.size.contains(&0) {
+            return bad("max_steps_per_epoch and size must be positive".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be positive, got {}", self.lr));
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return bad(format!(
+                "temperature must be positive, got {}",
+                self.temperature
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.key_momentum) {
+            return bad(format!(
+                "key_momentum must be in [0, 1], got {}",
+                self.key_momentum
+            ));
+        }
+        Ok(())
+    }
+
+    /// The view of this configuration (LUPerson's, resized).
+    pub fn view(&self) -> ViewPipeline {
+        let mut v = ViewPipeline::lup();
+        v.crop.height = self.size[0];
+        v.crop.width = self.size[1];
+        v
+    }
+
+    /// Learning rate of `epoch`.
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        if self.cosine {
+            self.lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / self.epochs as f64).cos())
+        } else {
+            self.lr
+        }
+    }
+}
+
+/// Backbone + MLP projection: MoCo's query or key encoder.
+#[derive(Module, Debug)]
+pub struct MocoNet {
+    /// The backbone; its GAP feature feeds the projection.
+    pub backbone: ResNet,
+    /// First projection layer (`[C, hidden]`).
+    pub fc1: Linear,
+    /// Second projection layer (`[hidden, dim]`).
+    pub fc2: Linear,
+    relu: Relu,
+}
+
+impl MocoNet {
+    /// The backbone's GAP feature: `[batch, 3, H, W]` → `[batch, C]`.
+    pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        let map = self.backbone.forward_features(images);
+        let [b, c, _, _] = map.dims();
+        map.mean_dim(3).mean_dim(2).reshape([b, c])
+    }
+
+    /// The L2-normalised projection `[batch, dim]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let h = self
+            .fc2
+            .forward(self.relu.forward(self.fc1.forward(self.embed(images))));
+        let norm = h.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+        h.div(norm)
+    }
+}
+
+/// Builds the query encoder for `cfg` with seeded weights.
+pub fn init_encoder(cfg: &MocoConfig, device: &Device) -> Result<MocoNet, TrainError> {
+    let backbone = Arch::from_name(&cfg.arch)?
+        .config()
+        .with_base_width(cfg.base_width)
+        .with_last_stride(cfg.last_stride)
+        .init(device)?;
+    let c = backbone.out_channels();
+    let backbone = reinit_weights(backbone, cfg.seed, 0.01);
+    Ok(MocoNet {
+        backbone,
+        fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 0, device),
+        fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 1, device),
+        relu: Relu::new(),
+    })
+}
+
+/// `Linear(d_in, d_out)` with PyTorch's default initialisation, weights and
+/// biases `U(±1/√d_in)`, drawn from a stream of `(seed, index)`.
+fn seeded_linear(d_in: usize, d_out: usize, seed: u64, index: usize, device: &Device) -> Linear {
+    let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, usize::MAX - 4, index));
+    let bound = 1.0 / (d_in as f64).sqrt();
+    let mut draw = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| rng.random_range(-bound..bound) as f32)
+            .collect()
+    };
+    let w = draw(d_in * d_out);
+    let b = draw(d_out);
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device)),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [d_out]),
+            device,
+        ))),
+    }
+}
+
+/// The result of [`pretrain_moco`].
+#[derive(Debug)]
+pub struct MocoOutput {
+    /// The query encoder after the last step (autodiff device).
+    pub query: MocoNet,
+    /// The key encoder.
+    pub key: MocoNet,
+    /// One log line per step run in this call.
+    pub log: Vec<LogLine>,
+    /// Completed steps (including those before a resume).
+    pub steps_done: usize,
+    /// Whether every epoch ran.
+    pub finished: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MocoState {
+    position: Position,
+    queue_size: usize,
+    queue_dim: usize,
+    queue_ptr: usize,
+    queue_ids: Vec<i64>,
+    config: MocoConfig,
+}
+
+/// Runs MoCo v2 pre-training on `records` (labels unused) on the autodiff
+/// version of `device`; `run` sets checkpoints, resume, the metrics log and
+/// an early stop. Deterministic given `cfg.seed` on the flex backend; a
+/// resumed run computes the same losses as an uninterrupted one.
+pub fn pretrain_moco<F>(
+    cfg: &MocoConfig,
+    records: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
+    mut callback: F,
+) -> Result<MocoOutput, TrainError>
+where
+    F: FnMut(PretrainEvent<'_>),
+{
+    cfg.validate()?;
+    let ad = device.clone().autodiff();
+    let set = TrainSet::new(records)?;
+    let per_epoch =
+        (records.len() / cfg.batch_size).min(cfg.max_steps_per_epoch.unwrap_or(usize::MAX));
+    if per_epoch == 0 {
+        return Err(TrainError::InvalidConfig(format!(
+            "{} images make no batch of {}",
+            records.len(),
+            cfg.batch_size
+        )));
+    }
+    let total = per_epoch * cfg.epochs;
+    let view = cfg.view();
+    let size = (cfg.size[0], cfg.size[1]);
+
+    let mut query = init_encoder(cfg, &ad)?;
+    let mut key = init_encoder(cfg, &ad)?.no_grad();
+    momentum_update(&mut key, &query, 0.0)?;
+    let mut optim: ModuleOptimizer = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: cfg.momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(
+            (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
+        )
+        .init();
+    let mut queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
+
+    let checkpoints = run.checkpoints();
+    let resumed = resume_point(run)?;
+    let mut pos = Position::default();
+    if let Some(ckpt) = &resumed {
+        let state: MocoState = ckpt.read_json("state.json")?;
+        if state.config != *cfg {
+            return Err(TrainError::Checkpoint(format!(
+                "{} was written with another configuration; resume with the same one",
+                ckpt.path.display()
+            )));
+        }
+        query = module_from_bytes(query, ckpt.read("query.bpk")?, "query.bpk")?;
+        key = module_from_bytes(key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
+        optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        let keys = bytes_to_f32s(&ckpt.read("queue.bin")?, "queue.bin")?;
+        let qs = QueueState {
+            size: state.queue_size,
+            dim: state.queue_dim,
+            keys,
+            ids: state.queue_ids,
+            ptr: state.queue_ptr,
+        };
+        queue = InfoNceQueue::from_state(&qs, &ad)?;
+        pos = state.position;
+        callback(PretrainEvent::Resumed {
+            step: pos.step,
+            path: &ckpt.path,
+        });
+    }
+    let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
+    let save = |pos: Position,
+                query: &MocoNet,
+                key: &MocoNet,
+                optim: &ModuleOptimizer,
+                queue: &InfoNceQueue|
+     -> Result<Option<Checkpoint>, TrainError> {
+        let Some(dir) = &checkpoints else {
+            return Ok(None);
+        };
+        let qs = queue.state();
+        let keys = f32s_to_bytes(&qs.keys);
+        let state = MocoState {
+            position: pos,
+            queue_size: qs.size,
+            queue_dim: qs.dim,
+            queue_ptr: qs.ptr,
+            queue_ids: qs.ids,
+            config: cfg.clone(),
+        };
+        let state = serde_json::to_vec(&state)
+            .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))?;
+        let (q, k, o) = (
+            module_to_bytes(query)?,
+            module_to_bytes(key)?,
+            optim_to_bytes(optim)?,
+        );
+        dir.save(
+            pos.step,
+            &[
+                ("query.bpk", &q),
+                ("key.bpk", &k),
+                ("optim.bpk", &o),
+                ("queue.bin", &keys),
+                ("state.json", &state),
+            ],
+        )
+        .map(Some)
+    };
+
+    let mut step = pos.step;
+    let mut finished = true;
+    'epochs: for epoch in pos.epoch..cfg.epochs {
+        let batches = shuffled_batches(records.len(), cfg.batch_size, cfg.seed, epoch);
+        let lr = cfg.lr_at(epoch);
+        let first = if epoch == pos.epoch {
+            pos.step_in_epoch
+        } else {
+            0
+        };
+        for (i, indices) in batches.iter().enumerate().take(per_epoch).skip(first) {
+            if run.stop_after.is_some_and(|s| step >= s) {
+                finished = false;
+                let here = Position {
+                    step,
+                    epoch,
+                    step_in_epoch: i,
+                };
+                announce(save(here, &query, &key, &optim, &queue)?, &mut callback);
+                break 'epochs;
+            }
+            let t0 = Instant::now();
+            let vs = {
+                let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
+                    let a = view.apply(img, rng)?;
+                    let b = view.apply(img, rng)?;
+                    Ok(vec![a, b])
+                };
+                load_view_batch(&set.paths, indices, &[size, size], &f, cfg.seed, step, &ad)?
+            };
+            let q = query.forward(vs[0].clone());
+            // The key encoder moves first, then computes the keys.
+            momentum_update(&mut key, &query, cfg.key_momentum)?;
+            let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
+            let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
+                key.forward(x)
+            })?
+            .detach();
+            let loss = info_nce(q, k.clone(), queue.keys(), cfg.temperature)?;
+            let loss_v = scalar(&loss)?;
+            check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+            let grads = GradientsParams::from_grads(loss.backward(), &query);
+            query = optim.step(lr, query, grads);
+            queue.enqueue(k, None)?;
+            step += 1;
+            let line = LogLine::new(step - 1, epoch)
+                .with("loss", loss_v)
+                .with("lr", lr);
+            tracker.step(
+                line,
+                indices.len(),
+                t0.elapsed().as_secs_f64(),
+                &mut callback,
+            )?;
+            if run.checkpoint_due(step) {
+                let next = Position::after(step, epoch, i, per_epoch);
+                announce(save(next, &query, &key, &optim, &queue)?, &mut callback);
+            }
+        }
+        tracker.epoch_end(epoch, &mut callback);
+    }
+    if finished && !run.checkpoint_due(step) {
+        let end = Position {
+            step,
+            epoch: cfg.epochs,
+            step_in_epoch: 0,
+        };
+        announce(save(end, &query, &key, &optim, &queue)?, &mut callback);
+    }
+    Ok(MocoOutput {
+        query,
+        key,
+        log: tracker.log,
+        steps_done: step,
+        finished,
+    })
+}
