@@ -332,7 +332,7 @@ pub fn f32s_to_bytes(values: &[f32]) -> Vec<u8> {
 
 /// The inverse of [`f32s_to_bytes`]; `what` names the part in the error.
 pub fn bytes_to_f32s(bytes: &[u8], what: &str) -> Result<Vec<f32>, TrainError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(TrainError::Checkpoint(format!(
             "{what}: {} bytes is not a whole number of float32 values",
             bytes.len()
