@@ -9,9 +9,14 @@
 //!   per-iteration log and fast-reid-style evaluation;
 //! - [`schedule`]: learning-rate warm-up and decay (multi-step, cosine);
 //!
-//! and, as they land, the other training recipes (LUPerson MoCo v2,
-//! LUPerson-NL PNL, CION pre-training; MGN fine-tuning), EMA, checkpoints
-//! with exact resume, progress and metrics logs. See `docs/training.md`.
+//! - [`pretrain`]: the pre-training recipes — LUPerson MoCo v2
+//!   ([`pretrain_moco`]), LUPerson-NL PNL ([`pretrain_pnl`]) and CION
+//!   ([`pretrain_cion`]) — with [`RunOptions`] for checkpoints and exact
+//!   resume, a JSON-lines metrics log and progress events;
+//! - [`checkpoint`]: atomic checkpoint folders, module/optimiser
+//!   serialisation; [`metrics_log`]: the JSON-lines log.
+//!
+//! MGN fine-tuning is not here yet. See `docs/training.md`.
 
 pub mod checkpoint;
 pub mod error;
@@ -29,5 +34,7 @@ pub use finetune::{
 };
 pub use metrics_log::{LogLine, MetricsLog};
 pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion};
+pub use pretrain::moco::{MocoConfig, MocoNet, MocoOutput, pretrain_moco};
+pub use pretrain::pnl::{PnlConfig, PnlNet, PnlOutput, pretrain_pnl};
 pub use pretrain::{PretrainEvent, RunOptions, StepReport};
 pub use schedule::{Decay, LrSchedule, Warmup};

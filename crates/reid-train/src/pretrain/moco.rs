@@ -28,19 +28,16 @@ use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Backbone, ResNet};
 use reid_data::ImageRecord;
 use reid_data::views::ViewPipeline;
-use reid_losses::moco::{
-    InfoNceQueue, QueueState, info_nce, momentum_update, shuffled_group_forward,
-};
+use reid_losses::moco::{InfoNceQueue, info_nce, momentum_update, shuffled_group_forward};
 use serde::{Deserialize, Serialize};
 
 use super::views::load_view_batch;
 use super::{
-    Position, PretrainEvent, RunOptions, Tracker, announce, check_finite, resume_point, scalar,
-    shuffled_batches,
+    Position, PretrainEvent, QueueMeta, RunOptions, Tracker, announce, check_finite,
+    queue_from_parts, queue_to_parts, resume_point, scalar, shuffled_batches,
 };
 use crate::checkpoint::{
-    Checkpoint, bytes_to_f32s, f32s_to_bytes, module_from_bytes, module_to_bytes, optim_from_bytes,
-    optim_to_bytes,
+    Checkpoint, module_from_bytes, module_to_bytes, optim_from_bytes, optim_to_bytes,
 };
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
@@ -215,7 +212,13 @@ pub fn init_encoder(cfg: &MocoConfig, device: &Device) -> Result<MocoNet, TrainE
 
 /// `Linear(d_in, d_out)` with PyTorch's default initialisation, weights and
 /// biases `U(±1/√d_in)`, drawn from a stream of `(seed, index)`.
-fn seeded_linear(d_in: usize, d_out: usize, seed: u64, index: usize, device: &Device) -> Linear {
+pub(crate) fn seeded_linear(
+    d_in: usize,
+    d_out: usize,
+    seed: u64,
+    index: usize,
+    device: &Device,
+) -> Linear {
     let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, usize::MAX - 4, index));
     let bound = 1.0 / (d_in as f64).sqrt();
     let mut draw = |n: usize| -> Vec<f32> {
@@ -252,10 +255,7 @@ pub struct MocoOutput {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MocoState {
     position: Position,
-    queue_size: usize,
-    queue_dim: usize,
-    queue_ptr: usize,
-    queue_ids: Vec<i64>,
+    queue: QueueMeta,
     config: MocoConfig,
 }
 
@@ -318,15 +318,7 @@ where
         query = module_from_bytes(query, ckpt.read("query.bpk")?, "query.bpk")?;
         key = module_from_bytes(key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
         optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        let keys = bytes_to_f32s(&ckpt.read("queue.bin")?, "queue.bin")?;
-        let qs = QueueState {
-            size: state.queue_size,
-            dim: state.queue_dim,
-            keys,
-            ids: state.queue_ids,
-            ptr: state.queue_ptr,
-        };
-        queue = InfoNceQueue::from_state(&qs, &ad)?;
+        queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
         pos = state.position;
         callback(PretrainEvent::Resumed {
             step: pos.step,
@@ -343,14 +335,10 @@ where
         let Some(dir) = &checkpoints else {
             return Ok(None);
         };
-        let qs = queue.state();
-        let keys = f32s_to_bytes(&qs.keys);
+        let (meta, keys) = queue_to_parts(queue);
         let state = MocoState {
             position: pos,
-            queue_size: qs.size,
-            queue_dim: qs.dim,
-            queue_ptr: qs.ptr,
-            queue_ids: qs.ids,
+            queue: meta,
             config: cfg.clone(),
         };
         let state = serde_json::to_vec(&state)

@@ -14,6 +14,7 @@
 pub mod cion;
 pub mod moco;
 pub mod optim;
+pub mod pnl;
 pub mod views;
 
 use std::path::PathBuf;
@@ -281,4 +282,45 @@ pub(crate) fn resume_point(run: &RunOptions) -> Result<Option<Checkpoint>, Train
         (Some(dir), true) => dir.latest(),
         _ => Ok(None),
     }
+}
+
+/// The small part of an [`InfoNceQueue`](reid_losses::moco::InfoNceQueue)
+/// kept in `state.json`; the keys go to a binary part.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct QueueMeta {
+    size: usize,
+    dim: usize,
+    ptr: usize,
+    ids: Vec<i64>,
+}
+
+/// Splits a queue into its JSON part and its keys as bytes.
+pub(crate) fn queue_to_parts(queue: &reid_losses::moco::InfoNceQueue) -> (QueueMeta, Vec<u8>) {
+    let s = queue.state();
+    let keys = crate::checkpoint::f32s_to_bytes(&s.keys);
+    (
+        QueueMeta {
+            size: s.size,
+            dim: s.dim,
+            ptr: s.ptr,
+            ids: s.ids,
+        },
+        keys,
+    )
+}
+
+/// Rebuilds a queue from [`queue_to_parts`]' output.
+pub(crate) fn queue_from_parts(
+    meta: QueueMeta,
+    keys: &[u8],
+    device: &burn::tensor::Device,
+) -> Result<reid_losses::moco::InfoNceQueue, TrainError> {
+    let state = reid_losses::moco::QueueState {
+        size: meta.size,
+        dim: meta.dim,
+        keys: crate::checkpoint::bytes_to_f32s(keys, "queue.bin")?,
+        ids: meta.ids,
+        ptr: meta.ptr,
+    };
+    Ok(reid_losses::moco::InfoNceQueue::from_state(&state, device)?)
 }

@@ -1,0 +1,530 @@
+//! LUPerson-NL's PNL pre-training (Fu et al., "Large-Scale Pre-training for
+//! Person Re-identification with Noisy Labels", CVPR 2022), as
+//! `lup_pnl.py` + `run_pnl.sh` run it.
+//!
+//! - model ([`PnlNet`]): a ResNet trunk (GAP feature `h`), a classifier
+//!   branch `z = W_c·ReLU(W_e·h)` over the noisy tracklet labels (`W_e` to
+//!   256), and a projection branch `q = normalise(W_2·ReLU(W_1·h))` (128);
+//!   the key encoder is a momentum copy (0.999) run with shuffle-BN;
+//! - views: the query encoder sees the **weak** view (BoT-style resize,
+//!   pad, crop, flip), the key encoder the **strong** LUPerson view, as
+//!   upstream's unpacking order makes it;
+//! - losses ([`pnl_step_losses`]): `CE(z, ŷ)` + label-guided InfoNCE
+//!   against the queue (queue positives of the same label from epoch 15) +
+//!   prototype `CE(q·Pᵀ/T, ŷ)` (from epoch 1), with the labels corrected
+//!   from epoch 11 when `α·softmax(z) + (1−α)·softmax(q·Pᵀ/T)` is above
+//!   0.8; then the keys are enqueued with `ŷ` and the prototypes updated
+//!   with `(q, ŷ)`;
+//! - optimiser: SGD (momentum 0.9, weight decay 1e-4 on every parameter),
+//!   learning rate 0.4, ×0.1 at epochs 40 and 80, 90 epochs, no warm-up.
+//!
+//! Not reproduced: AMP and multi-GPU (shuffle-BN and the gathered queue /
+//! prototype updates are emulated on one device).
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::{Linear, Relu};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand_chacha::ChaCha8Rng;
+use reid_backbones::{Arch, Backbone, ResNet};
+use reid_data::ImageRecord;
+use reid_data::views::PnlViews;
+use reid_losses::moco::{InfoNceQueue, momentum_update, shuffled_group_forward};
+use reid_losses::pnl::{PnlLossConfig, PrototypeBank, PrototypeState, pnl_step_losses};
+use serde::{Deserialize, Serialize};
+
+use super::moco::seeded_linear;
+use super::views::load_view_batch;
+use super::{
+    Position, PretrainEvent, QueueMeta, RunOptions, Tracker, announce, check_finite,
+    queue_from_parts, queue_to_parts, resume_point, scalar, shuffled_batches,
+};
+use crate::checkpoint::{
+    Checkpoint, bytes_to_f32s, f32s_to_bytes, module_from_bytes, module_to_bytes, optim_from_bytes,
+    optim_to_bytes,
+};
+use crate::error::TrainError;
+use crate::finetune::{TrainSet, augment_seed, reinit_weights};
+use crate::metrics_log::LogLine;
+
+/// Every hyper-parameter of PNL; defaults are `run_pnl.sh`'s. Unknown keys
+/// are an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PnlConfig {
+    /// Backbone name (`resnet50`).
+    pub arch: String,
+    /// Channels of the backbone's stem (64).
+    pub base_width: usize,
+    /// Stride of the last stage (2).
+    pub last_stride: usize,
+    /// View `[height, width]` in pixels (256 × 128).
+    pub size: [u32; 2],
+    /// Images per batch (1,536 over 8 GPUs upstream).
+    pub batch_size: usize,
+    /// Shuffle-BN groups (8).
+    pub bn_groups: usize,
+    /// Epochs (90).
+    pub epochs: usize,
+    /// Cap on the steps of each epoch; `None` = `len / batch`.
+    pub max_steps_per_epoch: Option<usize>,
+    /// Learning rate (0.4).
+    pub lr: f64,
+    /// Epochs at which the rate is multiplied by `lr_gamma` (`[40, 80]`).
+    pub lr_milestones: Vec<usize>,
+    /// Step factor (0.1).
+    pub lr_gamma: f64,
+    /// SGD momentum (0.9).
+    pub momentum: f64,
+    /// Weight decay, coupled, on every parameter (1e-4).
+    pub weight_decay: f64,
+    /// Classifier embedding size (`cls_dim`, 256).
+    pub cls_dim: usize,
+    /// Projection hidden size (2048).
+    pub mlp_hidden_dim: usize,
+    /// Projection output size (128).
+    pub dim: usize,
+    /// Queue length (65,536).
+    pub queue_size: usize,
+    /// Key-encoder momentum (0.999).
+    pub key_momentum: f64,
+    /// Prototype momentum (0.999).
+    pub proto_momentum: f64,
+    /// Temperature of the instance and prototype logits (0.07).
+    pub temperature: f64,
+    /// Classifier weight `α` in the correction score (0.5).
+    pub alpha: f64,
+    /// Correction threshold (0.8).
+    pub threshold: f64,
+    /// First epoch with label correction (11).
+    pub start_clean_epoch: usize,
+    /// First epoch with label-guided queue positives (15).
+    pub start_supcont_epoch: usize,
+    /// First epoch with the prototype loss (1).
+    pub start_proto_epoch: usize,
+    /// Seed (0).
+    pub seed: u64,
+}
+
+impl Default for PnlConfig {
+    fn default() -> Self {
+        let l = PnlLossConfig::default();
+        Self {
+            arch: "resnet50".into(),
+            base_width: 64,
+            last_stride: 2,
+            size: [256, 128],
+            batch_size: 1536,
+            bn_groups: 8,
+            epochs: 90,
+            max_steps_per_epoch: None,
+            lr: 0.4,
+            lr_milestones: vec![40, 80],
+            lr_gamma: 0.1,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            cls_dim: 256,
+            mlp_hidden_dim: 2048,
+            dim: 128,
+            queue_size: 65536,
+            key_momentum: 0.999,
+            proto_momentum: 0.999,
+            temperature: l.temperature,
+            alpha: l.alpha,
+            threshold: l.threshold,
+            start_clean_epoch: l.start_clean_epoch,
+            start_supcont_epoch: l.start_supcont_epoch,
+            start_proto_epoch: l.start_proto_epoch,
+            seed: 0,
+        }
+    }
+}
+
+impl PnlConfig {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::InvalidConfig(m));
+        if self.epochs == 0 || self.batch_size == 0 || self.queue_size == 0 || self.dim == 0 {
+            return bad("epochs, batch_size, queue_size and dim must be >= 1".into());
+        }
+        if self.bn_groups == 0 || self.bn_groups > self.batch_size {
+            return bad(format!(
+                "bn_groups must be in 1..=batch_size, got {}",
+                self.bn_groups
+            ));
+        }
+        if self.max_steps_per_epoch == Some(0) || self.size.contains(&0) {
+            return bad("max_steps_per_epoch and size must be positive".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be positive, got {}", self.lr));
+        }
+        for (name, v) in [
+            ("key_momentum", self.key_momentum),
+            ("proto_momentum", self.proto_momentum),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(format!("{name} must be in [0, 1], got {v}"));
+            }
+        }
+        self.loss_config()
+            .validate()
+            .map_err(|e| TrainError::InvalidConfig(e.to_string()))
+    }
+
+    /// The loss settings of this configuration.
+    pub fn loss_config(&self) -> PnlLossConfig {
+        PnlLossConfig {
+            alpha: self.alpha,
+            threshold: self.threshold,
+            temperature: self.temperature,
+            start_clean_epoch: self.start_clean_epoch,
+            start_supcont_epoch: self.start_supcont_epoch,
+            start_proto_epoch: self.start_proto_epoch,
+            ..PnlLossConfig::default()
+        }
+    }
+
+    /// The weak/strong views at this configuration's size.
+    pub fn views(&self) -> PnlViews {
+        let mut v = PnlViews::new();
+        let [h, w] = self.size;
+        v.weak.height = h;
+        v.weak.width = w;
+        v.strong.crop.height = h;
+        v.strong.crop.width = w;
+        v
+    }
+
+    /// Learning rate of `epoch` (step schedule).
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        let passed = self.lr_milestones.iter().filter(|&&m| epoch >= m).count();
+        self.lr * self.lr_gamma.powi(passed as i32)
+    }
+}
+
+/// PNL's encoder: trunk, classifier branch and projection branch.
+#[derive(Module, Debug)]
+pub struct PnlNet {
+    /// The backbone (GAP feature `h`).
+    pub backbone: ResNet,
+    /// Classifier embedding `W_e` (`[C, cls_dim]`).
+    pub cls_embed: Linear,
+    /// Classifier `W_c` (`[cls_dim, classes]`).
+    pub cls_out: Linear,
+    /// Projection `W_1` (`[C, hidden]`).
+    pub fc1: Linear,
+    /// Projection `W_2` (`[hidden, dim]`).
+    pub fc2: Linear,
+    relu: Relu,
+}
+
+impl PnlNet {
+    /// The backbone's GAP feature: `[batch, 3, H, W]` → `[batch, C]`.
+    pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        let map = self.backbone.forward_features(images);
+        let [b, c, _, _] = map.dims();
+        map.mean_dim(3).mean_dim(2).reshape([b, c])
+    }
+
+    /// Classifier logits `[batch, classes]` and L2-normalised projections
+    /// `[batch, dim]`.
+    pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let h = self.embed(images);
+        let z = self
+            .cls_out
+            .forward(self.relu.forward(self.cls_embed.forward(h.clone())));
+        (z, self.project(h))
+    }
+
+    /// The L2-normalised projection of a GAP feature `[batch, C]`.
+    pub fn project(&self, h: Tensor<2>) -> Tensor<2> {
+        let p = self.fc2.forward(self.relu.forward(self.fc1.forward(h)));
+        let norm = p.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+        p.div(norm)
+    }
+}
+
+/// Builds the query encoder for `cfg` and `classes` labels, seeded.
+pub fn init_encoder(
+    cfg: &PnlConfig,
+    classes: usize,
+    device: &Device,
+) -> Result<PnlNet, TrainError> {
+    let backbone = Arch::from_name(&cfg.arch)?
+        .config()
+        .with_base_width(cfg.base_width)
+        .with_last_stride(cfg.last_stride)
+        .init(device)?;
+    let c = backbone.out_channels();
+    Ok(PnlNet {
+        backbone: reinit_weights(backbone, cfg.seed, 0.01),
+        cls_embed: seeded_linear(c, cfg.cls_dim, cfg.seed, 10, device),
+        cls_out: seeded_linear(cfg.cls_dim, classes, cfg.seed, 11, device),
+        fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 12, device),
+        fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 13, device),
+        relu: Relu::new(),
+    })
+}
+
+/// The result of [`pretrain_pnl`].
+#[derive(Debug)]
+pub struct PnlOutput {
+    /// The query encoder after the last step (autodiff device).
+    pub query: PnlNet,
+    /// The key encoder.
+    pub key: PnlNet,
+    /// One log line per step run in this call.
+    pub log: Vec<LogLine>,
+    /// Completed steps (including those before a resume).
+    pub steps_done: usize,
+    /// Whether every epoch ran.
+    pub finished: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PnlState {
+    position: Position,
+    queue: QueueMeta,
+    classes: usize,
+    config: PnlConfig,
+}
+
+/// Runs PNL pre-training on `records` (pids = noisy tracklet labels) on the
+/// autodiff version of `device`; `run` sets checkpoints, resume, the
+/// metrics log and an early stop. Deterministic given `cfg.seed` on the
+/// flex backend; a resumed run computes the same losses as an
+/// uninterrupted one.
+pub fn pretrain_pnl<F>(
+    cfg: &PnlConfig,
+    records: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
+    mut callback: F,
+) -> Result<PnlOutput, TrainError>
+where
+    F: FnMut(PretrainEvent<'_>),
+{
+    cfg.validate()?;
+    let ad = device.clone().autodiff();
+    let set = TrainSet::new(records)?;
+    let classes = set.num_classes;
+    let per_epoch =
+        (records.len() / cfg.batch_size).min(cfg.max_steps_per_epoch.unwrap_or(usize::MAX));
+    if per_epoch == 0 {
+        return Err(TrainError::InvalidConfig(format!(
+            "{} images make no batch of {}",
+            records.len(),
+            cfg.batch_size
+        )));
+    }
+    let total = per_epoch * cfg.epochs;
+    let views = cfg.views();
+    let size = (cfg.size[0], cfg.size[1]);
+    let loss_cfg = cfg.loss_config();
+
+    let mut query = init_encoder(cfg, classes, &ad)?;
+    let mut key = init_encoder(cfg, classes, &ad)?.no_grad();
+    momentum_update(&mut key, &query, 0.0)?;
+    let mut optim: ModuleOptimizer = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: cfg.momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(
+            (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
+        )
+        .init();
+    let mut queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
+    let mut bank = PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?;
+
+    let checkpoints = run.checkpoints();
+    let resumed = resume_point(run)?;
+    let mut pos = Position::default();
+    if let Some(ckpt) = &resumed {
+        let state: PnlState = ckpt.read_json("state.json")?;
+        if state.config != *cfg || state.classes != classes {
+            return Err(TrainError::Checkpoint(format!(
+                "{} was written with another configuration or label set; resume with the same ones",
+                ckpt.path.display()
+            )));
+        }
+        query = module_from_bytes(query, ckpt.read("query.bpk")?, "query.bpk")?;
+        key = module_from_bytes(key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
+        optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
+        let protos = bytes_to_f32s(&ckpt.read("prototypes.bin")?, "prototypes.bin")?;
+        bank = PrototypeBank::from_state(
+            &PrototypeState {
+                classes,
+                dim: cfg.dim,
+                momentum: cfg.proto_momentum,
+                prototypes: protos,
+            },
+            &ad,
+        )?;
+        pos = state.position;
+        callback(PretrainEvent::Resumed {
+            step: pos.step,
+            path: &ckpt.path,
+        });
+    }
+    let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
+    let save = |pos: Position,
+                query: &PnlNet,
+                key: &PnlNet,
+                optim: &ModuleOptimizer,
+                queue: &InfoNceQueue,
+                bank: &PrototypeBank|
+     -> Result<Option<Checkpoint>, TrainError> {
+        let Some(dir) = &checkpoints else {
+            return Ok(None);
+        };
+        let (meta, keys) = queue_to_parts(queue);
+        let protos = f32s_to_bytes(&bank.state().prototypes);
+        let state = PnlState {
+            position: pos,
+            queue: meta,
+            classes,
+            config: cfg.clone(),
+        };
+        let state = serde_json::to_vec(&state)
+            .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))?;
+        let (q, k, o) = (
+            module_to_bytes(query)?,
+            module_to_bytes(key)?,
+            optim_to_bytes(optim)?,
+        );
+        dir.save(
+            pos.step,
+            &[
+                ("query.bpk", &q),
+                ("key.bpk", &k),
+                ("optim.bpk", &o),
+                ("queue.bin", &keys),
+                ("prototypes.bin", &protos),
+                ("state.json", &state),
+            ],
+        )
+        .map(Some)
+    };
+
+    let mut step = pos.step;
+    let mut finished = true;
+    'epochs: for epoch in pos.epoch..cfg.epochs {
+        let batches = shuffled_batches(records.len(), cfg.batch_size, cfg.seed, epoch);
+        let lr = cfg.lr_at(epoch);
+        let first = if epoch == pos.epoch {
+            pos.step_in_epoch
+        } else {
+            0
+        };
+        for (i, indices) in batches.iter().enumerate().take(per_epoch).skip(first) {
+            if run.stop_after.is_some_and(|s| step >= s) {
+                finished = false;
+                let here = Position {
+                    step,
+                    epoch,
+                    step_in_epoch: i,
+                };
+                announce(
+                    save(here, &query, &key, &optim, &queue, &bank)?,
+                    &mut callback,
+                );
+                break 'epochs;
+            }
+            let t0 = Instant::now();
+            let vs = {
+                let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
+                    let (weak, strong) = views.apply(img, rng)?;
+                    Ok(vec![weak, strong])
+                };
+                load_view_batch(&set.paths, indices, &[size, size], &f, cfg.seed, step, &ad)?
+            };
+            let labels: Vec<i64> = indices.iter().map(|&j| set.labels[j]).collect();
+            let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &ad);
+            let (z, q) = query.forward(vs[0].clone());
+            momentum_update(&mut key, &query, cfg.key_momentum)?;
+            let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
+            let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
+                key.project(key.embed(x))
+            })?
+            .detach();
+            let losses = pnl_step_losses(
+                epoch,
+                z,
+                q.clone(),
+                k.clone(),
+                &queue,
+                labels,
+                &bank,
+                &loss_cfg,
+            )?;
+            let (total_v, cls_v, inst_v, proto_v) = (
+                scalar(&losses.total)?,
+                scalar(&losses.classification)?,
+                scalar(&losses.instance)?,
+                scalar(&losses.prototype)?,
+            );
+            check_finite(
+                "pnl",
+                epoch,
+                step,
+                &[
+                    ("loss", total_v),
+                    ("cls", cls_v),
+                    ("inst", inst_v),
+                    ("proto", proto_v),
+                ],
+            )?;
+            let grads = GradientsParams::from_grads(losses.total.backward(), &query);
+            query = optim.step(lr, query, grads);
+            queue.enqueue(k, Some(losses.corrected_labels.clone()))?;
+            bank.update(q.detach(), losses.corrected_labels)?;
+            step += 1;
+            let line = LogLine::new(step - 1, epoch)
+                .with("loss", total_v)
+                .with("loss_cls", cls_v)
+                .with("loss_inst", inst_v)
+                .with("loss_proto", proto_v)
+                .with("lr", lr);
+            tracker.step(
+                line,
+                indices.len(),
+                t0.elapsed().as_secs_f64(),
+                &mut callback,
+            )?;
+            if run.checkpoint_due(step) {
+                let next = Position::after(step, epoch, i, per_epoch);
+                announce(
+                    save(next, &query, &key, &optim, &queue, &bank)?,
+                    &mut callback,
+                );
+            }
+        }
+        tracker.epoch_end(epoch, &mut callback);
+    }
+    if finished && !run.checkpoint_due(step) {
+        let end = Position {
+            step,
+            epoch: cfg.epochs,
+            step_in_epoch: 0,
+        };
+        announce(
+            save(end, &query, &key, &optim, &queue, &bank)?,
+            &mut callback,
+        );
+    }
+    Ok(PnlOutput {
+        query,
+        key,
+        log: tracker.log,
+        steps_done: step,
+        finished,
+    })
+}
