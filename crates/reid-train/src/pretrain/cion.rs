@@ -566,6 +566,9 @@ where
             &mut callback,
         );
     }
+    // Trainable again, so it can be fine-tuned (`no_grad` persists through
+    // `Module::train`).
+    let teacher = teacher.set_require_grad(true);
     Ok(CionOutput {
         student,
         teacher,

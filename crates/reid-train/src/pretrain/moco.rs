@@ -430,6 +430,9 @@ where
         };
         announce(save(end, &query, &key, &optim, &queue)?, &mut callback);
     }
+    // Trainable again, so it can be fine-tuned (`no_grad` persists through
+    // `Module::train`).
+    let key = key.set_require_grad(true);
     Ok(MocoOutput {
         query,
         key,

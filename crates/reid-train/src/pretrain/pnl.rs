@@ -520,6 +520,9 @@ where
             &mut callback,
         );
     }
+    // Trainable again, so it can be fine-tuned (`no_grad` persists through
+    // `Module::train`).
+    let key = key.set_require_grad(true);
     Ok(PnlOutput {
         query,
         key,

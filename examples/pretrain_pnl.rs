@@ -1,0 +1,72 @@
+//! LUPerson-NL PNL pre-training on a LUPerson-NL corpus (tracklet labels).
+//!
+//! ```sh
+//! cargo run --release --example pretrain_pnl -- --data NL_DIR --out RUN_DIR \
+//!     [--config configs/pnl.toml] [--checkpoint-every N] [--resume] [--stop-after N] \
+//!     [--backend flex|wgpu|cuda]
+//! ```
+//! `NL_DIR` is a LUPerson-NL tree (see `reid_data::datasets::luperson_nl`;
+//! `synth --kind luperson-nl` writes one). `RUN_DIR` receives `checkpoints/`,
+//! `metrics.jsonl`, `config.json` and at the end
+//! `query_backbone.safetensors` (PyTorch names; what LUPerson-NL releases).
+//! Bad arguments or inputs exit with code 2.
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/pretrain.rs"]
+mod pretrain;
+#[path = "common/progress.rs"]
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::usage;
+use pretrain::{Progress, RunArgs, classify, export_backbone};
+use reid::data::datasets::luperson_nl;
+use reid::train::{PnlConfig, pretrain_pnl};
+
+/// PNL pre-training.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// The LUPerson-NL corpus (folder tree).
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let (backend, device) = args.run.device()?;
+    let cfg: PnlConfig = args.run.recipe()?;
+    cfg.validate().map_err(|e| usage(e.to_string()))?;
+    let corpus = luperson_nl::parse(&args.data).map_err(|e| usage(e.to_string()))?;
+    let records: Vec<_> = corpus.images().cloned().collect();
+    println!(
+        "{}: {} images; {} at {}x{}, batch {}, {} epochs, backend {}",
+        args.data.display(),
+        records.len(),
+        cfg.arch,
+        cfg.size[0],
+        cfg.size[1],
+        cfg.batch_size,
+        cfg.epochs,
+        backend
+    );
+    let opts = args.run.run_options(&cfg)?;
+    let mut progress = Progress::new("pnl");
+    let out =
+        pretrain_pnl(&cfg, &records, &device, &opts, |e| progress.event(e)).map_err(classify)?;
+    progress.finish();
+    if out.finished {
+        export_backbone(&args.run.out, "query", &out.query.backbone)?;
+    }
+    println!("{} steps", out.steps_done);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::exit(run(&Args::parse()))
+}
