@@ -35,7 +35,7 @@ impl StepBar {
         let msg = format!("loss {loss:.4} lr {lr:.2e} {images_per_sec:.0} img/s");
         if self.bar.is_hidden() {
             let every = (self.total / 20).max(1);
-            if (step + 1) % every == 0 || step + 1 == self.total {
+            if (step + 1).is_multiple_of(every) || step + 1 == self.total {
                 eprintln!("{:>10} {:>6}/{} {msg}", self.label, step + 1, self.total);
             }
         }
