@@ -213,10 +213,9 @@ fn pretrain(
         local_size: [h / 2, w / 2],
         local_crops: 4,
         batch_size: 32,
-        k_schedule: KSchedule {
-            epochs: vec![(args.pretrain_epochs / 2) as u64, u64::MAX],
-            instances: vec![2, 4],
-        },
+        // The first stage of CION's K schedule (K = 2 for epochs 0-39 of
+        // 100): a run this short stays in it (see docs/pretraining.md).
+        k_schedule: KSchedule::constant(2),
         epochs: args.pretrain_epochs,
         lr: 1.6e-2,
         warmup_epochs: 1.min(args.pretrain_epochs),

@@ -28,8 +28,6 @@
 //! quirk, see `docs/losses.md`) and multi-GPU (the loss is per device
 //! anyway); the sampler's random stream is ours (ChaCha8).
 
-use std::time::Instant;
-
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -50,10 +48,11 @@ use serde::{Deserialize, Serialize};
 use super::optim::decay_weights;
 use super::views::load_view_batch;
 use super::{
-    Position, PretrainEvent, RunOptions, Tracker, announce, check_finite, resume_point, scalar,
+    Position, PretrainEvent, Recipe, RunOptions, Tracker, check_finite, drive, gap_features,
+    resume_point, same_config, save_parts, scalar, state_json,
 };
 use crate::checkpoint::{
-    Checkpoint, HostTensor, module_from_bytes, module_to_bytes, optim_from_bytes, optim_to_bytes,
+    Checkpoint, CheckpointDir, HostTensor, module_from_bytes, optim_from_bytes,
 };
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
@@ -225,9 +224,7 @@ impl CionNet {
     /// The backbone's globally average-pooled feature: `[batch, 3, H, W]` →
     /// `[batch, C]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        let map = self.backbone.forward_features(images);
-        let [b, c, _, _] = map.dims();
-        map.mean_dim(3).mean_dim(2).reshape([b, c])
+        gap_features(&self.backbone, images)
     }
 
     /// Runs the crops (each `[batch, 3, h_v, w_v]`, same batch) through the
@@ -388,6 +385,103 @@ impl Plan {
     }
 }
 
+/// A CION run's state for the shared loop.
+struct CionRun<'a> {
+    cfg: &'a CionConfig,
+    set: TrainSet,
+    sampler: IdentitySampler,
+    plan: Plan,
+    views: MultiCrop,
+    student: CionNet,
+    teacher: CionNet,
+    optim: ModuleOptimizer,
+    center: DinoCenter,
+    checkpoints: Option<CheckpointDir>,
+    device: Device,
+}
+
+impl Recipe for CionRun<'_> {
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut b = self.sampler.epoch(epoch as u64);
+        b.truncate(self.plan.steps_per_epoch[epoch]);
+        b
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        indices: &[usize],
+    ) -> Result<LogLine, TrainError> {
+        let cfg = self.cfg;
+        let k = self.sampler.k(epoch as u64);
+        let lr = schedule_at(&self.plan.lr, step).unwrap_or(0.0);
+        let wd = schedule_at(&self.plan.wd, step).unwrap_or(0.0);
+        let m = schedule_at(&self.plan.momentum, step).unwrap_or(1.0);
+        let views = &self.views;
+        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
+        let sizes = views.crop_sizes();
+        let vs = load_view_batch(
+            &self.set.paths,
+            indices,
+            &sizes,
+            &f,
+            cfg.seed,
+            step,
+            &self.device,
+        )?;
+        let loss_cfg = DinoLossConfig {
+            n_crops: views.num_crops(),
+            student_temp: cfg.student_temp,
+            teacher_temp: cfg.teacher_temp,
+        };
+        let t_out = self.teacher.forward(&vs[..2])?.detach();
+        let s_out = self.student.forward(&vs)?;
+        let loss =
+            identity_guided_dino_loss(s_out, t_out.clone(), self.center.value(), k, &loss_cfg)?;
+        let loss_v = scalar(&loss)?;
+        check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.student);
+        if cfg.clip_grad > 0.0 {
+            grads = clip_gradients_per_param(&self.student, grads, cfg.clip_grad)?;
+        }
+        if epoch < cfg.freeze_last_layer {
+            self.student.head.cancel_last_layer_gradients(&mut grads);
+        }
+        let student = decay_weights(self.student.clone(), &grads, lr * wd);
+        self.student = self.optim.step(lr, student, grads);
+        ema_update(&mut self.teacher, &self.student, m)?;
+        self.center.update(t_out)?;
+        Ok(LogLine::new(step, epoch)
+            .with("loss", loss_v)
+            .with("lr", lr)
+            .with("wd", wd)
+            .with("teacher_momentum", m)
+            .with("k", k as f64))
+    }
+
+    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
+        if self.checkpoints.is_none() {
+            return Ok(None);
+        }
+        let state = state_json(&CionState {
+            position: pos,
+            center: HostTensor::from_tensor(&self.center.value())?,
+            config: self.cfg.clone(),
+        })?;
+        save_parts(
+            &self.checkpoints,
+            pos,
+            [
+                ("student.bpk", &self.student),
+                ("teacher.bpk", &self.teacher),
+            ],
+            &self.optim,
+            &[("state.json", &state)],
+        )
+    }
+}
+
 /// Runs CION pre-training on `records` (file paths with pseudo-identities,
 /// e.g. the `annos.json` written by `reid-denoise`) on the autodiff version
 /// of `device`; see the module docs. `run` sets checkpoints, resume, the
@@ -413,36 +507,33 @@ where
         IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;
     let plan = Plan::new(cfg, &sampler)?;
     let total = plan.total();
-    let views = cfg.multi_crop();
-    let sizes = views.crop_sizes();
-    let loss_cfg = DinoLossConfig {
-        n_crops: views.num_crops(),
-        student_temp: cfg.student_temp,
-        teacher_temp: cfg.teacher_temp,
-    };
-
-    let mut student = init_student(cfg, &ad)?;
+    let student = init_student(cfg, &ad)?;
     // The teacher: own parameter ids, the student's weights, no gradients.
     let mut teacher = init_student(cfg, &ad)?.no_grad();
     ema_update(&mut teacher, &student, 0.0)?;
-    let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut center = DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?;
-
-    let checkpoints = run.checkpoints();
+    let mut r = CionRun {
+        cfg,
+        set,
+        sampler,
+        plan,
+        views: cfg.multi_crop(),
+        student,
+        teacher,
+        optim: AdamConfig::new().with_epsilon(1e-8).init(),
+        center: DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?,
+        checkpoints: run.checkpoints(),
+        device: ad.clone(),
+    };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: CionState = ckpt.read_json("state.json")?;
-        if state.config != *cfg {
-            return Err(TrainError::Checkpoint(format!(
-                "{} was written with another configuration; resume with the same one",
-                ckpt.path.display()
-            )));
-        }
-        student = module_from_bytes(student, ckpt.read("student.bpk")?, "student.bpk")?;
-        teacher = module_from_bytes(teacher, ckpt.read("teacher.bpk")?, "teacher.bpk")?.no_grad();
-        optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
+        same_config(ckpt, &state.config, cfg)?;
+        r.student = module_from_bytes(r.student, ckpt.read("student.bpk")?, "student.bpk")?;
+        r.teacher =
+            module_from_bytes(r.teacher, ckpt.read("teacher.bpk")?, "teacher.bpk")?.no_grad();
+        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        r.center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
         pos = state.position;
         callback(PretrainEvent::Resumed {
             step: pos.step,
@@ -450,130 +541,14 @@ where
         });
     }
     let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
-
-    let save = |pos: Position,
-                student: &CionNet,
-                teacher: &CionNet,
-                optim: &ModuleOptimizer,
-                center: &DinoCenter|
-     -> Result<Option<Checkpoint>, TrainError> {
-        let Some(dir) = &checkpoints else {
-            return Ok(None);
-        };
-        let state = CionState {
-            position: pos,
-            center: HostTensor::from_tensor(&center.value())?,
-            config: cfg.clone(),
-        };
-        let state = serde_json::to_vec_pretty(&state)
-            .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))?;
-        let s = module_to_bytes(student)?;
-        let t = module_to_bytes(teacher)?;
-        let o = optim_to_bytes(optim)?;
-        dir.save(
-            pos.step,
-            &[
-                ("student.bpk", &s),
-                ("teacher.bpk", &t),
-                ("optim.bpk", &o),
-                ("state.json", &state),
-            ],
-        )
-        .map(Some)
-    };
-
-    let mut step = pos.step;
-    let mut finished = true;
-    'epochs: for epoch in pos.epoch..cfg.epochs {
-        let batches = sampler.epoch(epoch as u64);
-        let k = sampler.k(epoch as u64);
-        let first = if epoch == pos.epoch {
-            pos.step_in_epoch
-        } else {
-            0
-        };
-        let n_steps = plan.steps_per_epoch[epoch];
-        for (i, indices) in batches.iter().enumerate().take(n_steps).skip(first) {
-            if run.stop_after.is_some_and(|s| step >= s) {
-                finished = false;
-                let here = Position {
-                    step,
-                    epoch,
-                    step_in_epoch: i,
-                };
-                announce(
-                    save(here, &student, &teacher, &optim, &center)?,
-                    &mut callback,
-                );
-                break 'epochs;
-            }
-            let t0 = Instant::now();
-            let lr = schedule_at(&plan.lr, step).unwrap_or(0.0);
-            let wd = schedule_at(&plan.wd, step).unwrap_or(0.0);
-            let m = schedule_at(&plan.momentum, step).unwrap_or(1.0);
-            let vs = {
-                let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
-                load_view_batch(&set.paths, indices, &sizes, &f, cfg.seed, step, &ad)?
-            };
-            let t_out = teacher.forward(&vs[..2])?.detach();
-            let s_out = student.forward(&vs)?;
-            let loss =
-                identity_guided_dino_loss(s_out, t_out.clone(), center.value(), k, &loss_cfg)?;
-            let loss_v = scalar(&loss)?;
-            check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-            let mut grads = GradientsParams::from_grads(loss.backward(), &student);
-            if cfg.clip_grad > 0.0 {
-                grads = clip_gradients_per_param(&student, grads, cfg.clip_grad)?;
-            }
-            if epoch < cfg.freeze_last_layer {
-                student.head.cancel_last_layer_gradients(&mut grads);
-            }
-            student = decay_weights(student, &grads, lr * wd);
-            student = optim.step(lr, student, grads);
-            ema_update(&mut teacher, &student, m)?;
-            center.update(t_out)?;
-            step += 1;
-            let line = LogLine::new(step - 1, epoch)
-                .with("loss", loss_v)
-                .with("lr", lr)
-                .with("wd", wd)
-                .with("teacher_momentum", m)
-                .with("k", k as f64);
-            tracker.step(
-                line,
-                indices.len(),
-                t0.elapsed().as_secs_f64(),
-                &mut callback,
-            )?;
-            if run.checkpoint_due(step) {
-                let next = Position::after(step, epoch, i, n_steps);
-                announce(
-                    save(next, &student, &teacher, &optim, &center)?,
-                    &mut callback,
-                );
-            }
-        }
-        tracker.epoch_end(epoch, &mut callback);
-    }
-    if finished && !run.checkpoint_due(step) {
-        let end = Position {
-            step,
-            epoch: cfg.epochs,
-            step_in_epoch: 0,
-        };
-        announce(
-            save(end, &student, &teacher, &optim, &center)?,
-            &mut callback,
-        );
-    }
-    // Trainable again, so it can be fine-tuned (`no_grad` persists through
-    // `Module::train`).
-    let teacher = teacher.set_require_grad(true);
+    let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
     Ok(CionOutput {
-        student,
-        teacher,
+        student: r.student,
+        // Trainable again, so it can be fine-tuned (`no_grad` persists
+        // through `Module::train`).
+        teacher: r.teacher.set_require_grad(true),
         log: tracker.log,
-        steps_done: step,
+        steps_done,
         finished,
     })
 }

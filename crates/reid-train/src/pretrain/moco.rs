@@ -15,13 +15,9 @@
 //!
 //! Not reproduced: AMP and multi-GPU (shuffle-BN is emulated on one device).
 
-use std::time::Instant;
-
 use burn::module::{Module, Param};
 use burn::nn::{Linear, Relu};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,12 +29,11 @@ use serde::{Deserialize, Serialize};
 
 use super::views::load_view_batch;
 use super::{
-    Position, PretrainEvent, QueueMeta, RunOptions, Tracker, announce, check_finite,
-    queue_from_parts, queue_to_parts, resume_point, scalar, shuffled_batches,
+    Position, PretrainEvent, QueueMeta, Recipe, RunOptions, Tracker, check_finite, drive,
+    gap_features, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
+    save_parts, scalar, sgd, shuffled_batches, state_json,
 };
-use crate::checkpoint::{
-    Checkpoint, module_from_bytes, module_to_bytes, optim_from_bytes, optim_to_bytes,
-};
+use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
@@ -178,9 +173,7 @@ pub struct MocoNet {
 impl MocoNet {
     /// The backbone's GAP feature: `[batch, 3, H, W]` → `[batch, C]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        let map = self.backbone.forward_features(images);
-        let [b, c, _, _] = map.dims();
-        map.mean_dim(3).mean_dim(2).reshape([b, c])
+        gap_features(&self.backbone, images)
     }
 
     /// The L2-normalised projection `[batch, dim]`.
@@ -188,8 +181,7 @@ impl MocoNet {
         let h = self
             .fc2
             .forward(self.relu.forward(self.fc1.forward(self.embed(images))));
-        let norm = h.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-        h.div(norm)
+        l2_normalize(h)
     }
 }
 
@@ -259,6 +251,95 @@ struct MocoState {
     config: MocoConfig,
 }
 
+/// A MoCo run's state for the shared loop.
+struct MocoRun<'a> {
+    cfg: &'a MocoConfig,
+    set: TrainSet,
+    per_epoch: usize,
+    query: MocoNet,
+    key: MocoNet,
+    optim: ModuleOptimizer,
+    queue: InfoNceQueue,
+    checkpoints: Option<CheckpointDir>,
+    device: Device,
+}
+
+impl Recipe for MocoRun<'_> {
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut b = shuffled_batches(
+            self.set.paths.len(),
+            self.cfg.batch_size,
+            self.cfg.seed,
+            epoch,
+        );
+        b.truncate(self.per_epoch);
+        b
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        indices: &[usize],
+    ) -> Result<LogLine, TrainError> {
+        let cfg = self.cfg;
+        let lr = cfg.lr_at(epoch);
+        let size = (cfg.size[0], cfg.size[1]);
+        let view = cfg.view();
+        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
+            let a = view.apply(img, rng)?;
+            let b = view.apply(img, rng)?;
+            Ok(vec![a, b])
+        };
+        let vs = load_view_batch(
+            &self.set.paths,
+            indices,
+            &[size, size],
+            &f,
+            cfg.seed,
+            step,
+            &self.device,
+        )?;
+        let q = self.query.forward(vs[0].clone());
+        // The key encoder moves first, then computes the keys.
+        momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
+        let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
+        let key = &self.key;
+        let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
+            key.forward(x)
+        })?
+        .detach();
+        let loss = info_nce(q, k.clone(), self.queue.keys(), cfg.temperature)?;
+        let loss_v = scalar(&loss)?;
+        check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.query);
+        self.query = self.optim.step(lr, self.query.clone(), grads);
+        self.queue.enqueue(k, None)?;
+        Ok(LogLine::new(step, epoch)
+            .with("loss", loss_v)
+            .with("lr", lr))
+    }
+
+    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
+        if self.checkpoints.is_none() {
+            return Ok(None);
+        }
+        let (meta, keys) = queue_to_parts(&self.queue);
+        let state = state_json(&MocoState {
+            position: pos,
+            queue: meta,
+            config: self.cfg.clone(),
+        })?;
+        save_parts(
+            &self.checkpoints,
+            pos,
+            [("query.bpk", &self.query), ("key.bpk", &self.key)],
+            &self.optim,
+            &[("queue.bin", &keys), ("state.json", &state)],
+        )
+    }
+}
+
 /// Runs MoCo v2 pre-training on `records` (labels unused) on the autodiff
 /// version of `device`; `run` sets checkpoints, resume, the metrics log and
 /// an early stop. Deterministic given `cfg.seed` on the flex backend; a
@@ -285,159 +366,44 @@ where
             cfg.batch_size
         )));
     }
-    let total = per_epoch * cfg.epochs;
-    let view = cfg.view();
-    let size = (cfg.size[0], cfg.size[1]);
-
-    let mut query = init_encoder(cfg, &ad)?;
+    let query = init_encoder(cfg, &ad)?;
     let mut key = init_encoder(cfg, &ad)?.no_grad();
     momentum_update(&mut key, &query, 0.0)?;
-    let mut optim: ModuleOptimizer = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: cfg.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .with_weight_decay(
-            (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
-        )
-        .init();
-    let mut queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
-
-    let checkpoints = run.checkpoints();
+    let mut r = MocoRun {
+        cfg,
+        set,
+        per_epoch,
+        query,
+        key,
+        optim: sgd(cfg.momentum, cfg.weight_decay),
+        queue: InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?,
+        checkpoints: run.checkpoints(),
+        device: ad.clone(),
+    };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: MocoState = ckpt.read_json("state.json")?;
-        if state.config != *cfg {
-            return Err(TrainError::Checkpoint(format!(
-                "{} was written with another configuration; resume with the same one",
-                ckpt.path.display()
-            )));
-        }
-        query = module_from_bytes(query, ckpt.read("query.bpk")?, "query.bpk")?;
-        key = module_from_bytes(key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
-        optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
+        same_config(ckpt, &state.config, cfg)?;
+        r.query = module_from_bytes(r.query, ckpt.read("query.bpk")?, "query.bpk")?;
+        r.key = module_from_bytes(r.key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
+        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        r.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
         pos = state.position;
         callback(PretrainEvent::Resumed {
             step: pos.step,
             path: &ckpt.path,
         });
     }
-    let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
-    let save = |pos: Position,
-                query: &MocoNet,
-                key: &MocoNet,
-                optim: &ModuleOptimizer,
-                queue: &InfoNceQueue|
-     -> Result<Option<Checkpoint>, TrainError> {
-        let Some(dir) = &checkpoints else {
-            return Ok(None);
-        };
-        let (meta, keys) = queue_to_parts(queue);
-        let state = MocoState {
-            position: pos,
-            queue: meta,
-            config: cfg.clone(),
-        };
-        let state = serde_json::to_vec(&state)
-            .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))?;
-        let (q, k, o) = (
-            module_to_bytes(query)?,
-            module_to_bytes(key)?,
-            optim_to_bytes(optim)?,
-        );
-        dir.save(
-            pos.step,
-            &[
-                ("query.bpk", &q),
-                ("key.bpk", &k),
-                ("optim.bpk", &o),
-                ("queue.bin", &keys),
-                ("state.json", &state),
-            ],
-        )
-        .map(Some)
-    };
-
-    let mut step = pos.step;
-    let mut finished = true;
-    'epochs: for epoch in pos.epoch..cfg.epochs {
-        let batches = shuffled_batches(records.len(), cfg.batch_size, cfg.seed, epoch);
-        let lr = cfg.lr_at(epoch);
-        let first = if epoch == pos.epoch {
-            pos.step_in_epoch
-        } else {
-            0
-        };
-        for (i, indices) in batches.iter().enumerate().take(per_epoch).skip(first) {
-            if run.stop_after.is_some_and(|s| step >= s) {
-                finished = false;
-                let here = Position {
-                    step,
-                    epoch,
-                    step_in_epoch: i,
-                };
-                announce(save(here, &query, &key, &optim, &queue)?, &mut callback);
-                break 'epochs;
-            }
-            let t0 = Instant::now();
-            let vs = {
-                let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
-                    let a = view.apply(img, rng)?;
-                    let b = view.apply(img, rng)?;
-                    Ok(vec![a, b])
-                };
-                load_view_batch(&set.paths, indices, &[size, size], &f, cfg.seed, step, &ad)?
-            };
-            let q = query.forward(vs[0].clone());
-            // The key encoder moves first, then computes the keys.
-            momentum_update(&mut key, &query, cfg.key_momentum)?;
-            let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
-            let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
-                key.forward(x)
-            })?
-            .detach();
-            let loss = info_nce(q, k.clone(), queue.keys(), cfg.temperature)?;
-            let loss_v = scalar(&loss)?;
-            check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-            let grads = GradientsParams::from_grads(loss.backward(), &query);
-            query = optim.step(lr, query, grads);
-            queue.enqueue(k, None)?;
-            step += 1;
-            let line = LogLine::new(step - 1, epoch)
-                .with("loss", loss_v)
-                .with("lr", lr);
-            tracker.step(
-                line,
-                indices.len(),
-                t0.elapsed().as_secs_f64(),
-                &mut callback,
-            )?;
-            if run.checkpoint_due(step) {
-                let next = Position::after(step, epoch, i, per_epoch);
-                announce(save(next, &query, &key, &optim, &queue)?, &mut callback);
-            }
-        }
-        tracker.epoch_end(epoch, &mut callback);
-    }
-    if finished && !run.checkpoint_due(step) {
-        let end = Position {
-            step,
-            epoch: cfg.epochs,
-            step_in_epoch: 0,
-        };
-        announce(save(end, &query, &key, &optim, &queue)?, &mut callback);
-    }
-    // Trainable again, so it can be fine-tuned (`no_grad` persists through
-    // `Module::train`).
-    let key = key.set_require_grad(true);
+    let mut tracker = Tracker::new(run, resumed.as_ref(), per_epoch * cfg.epochs)?;
+    let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
     Ok(MocoOutput {
-        query,
-        key,
+        query: r.query,
+        // Trainable again, so it can be fine-tuned (`no_grad` persists
+        // through `Module::train`).
+        key: r.key.set_require_grad(true),
         log: tracker.log,
-        steps_done: step,
+        steps_done,
         finished,
     })
 }

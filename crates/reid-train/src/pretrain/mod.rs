@@ -324,3 +324,139 @@ pub(crate) fn queue_from_parts(
     };
     Ok(reid_losses::moco::InfoNceQueue::from_state(&state, device)?)
 }
+
+/// One pre-training recipe's state, as the shared loop [`drive`] sees it.
+pub(crate) trait Recipe {
+    /// The batches of `epoch` that are run (already capped), as record
+    /// indices.
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>>;
+    /// Runs one optimiser step on `indices` as global step `step`; returns
+    /// its log line (with at least `loss` and `lr`).
+    fn step(&mut self, epoch: usize, step: usize, indices: &[usize])
+    -> Result<LogLine, TrainError>;
+    /// Writes a checkpoint at `pos` (`None` when checkpoints are off).
+    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError>;
+}
+
+/// The loop every recipe shares: epochs from `start`, batches, the early
+/// stop (with a checkpoint there), periodic and final checkpoints, log
+/// lines and progress events. Returns `(completed steps, finished)`.
+pub(crate) fn drive<R: Recipe, F: FnMut(PretrainEvent<'_>)>(
+    recipe: &mut R,
+    run: &RunOptions,
+    start: Position,
+    epochs: usize,
+    tracker: &mut Tracker,
+    callback: &mut F,
+) -> Result<(usize, bool), TrainError> {
+    let mut step = start.step;
+    for epoch in start.epoch..epochs {
+        let batches = recipe.batches(epoch);
+        let first = if epoch == start.epoch {
+            start.step_in_epoch
+        } else {
+            0
+        };
+        for (i, indices) in batches.iter().enumerate().skip(first) {
+            if run.stop_after.is_some_and(|s| step >= s) {
+                let here = Position {
+                    step,
+                    epoch,
+                    step_in_epoch: i,
+                };
+                announce(recipe.save(here)?, callback);
+                return Ok((step, false));
+            }
+            let t0 = std::time::Instant::now();
+            let line = recipe.step(epoch, step, indices)?;
+            step += 1;
+            tracker.step(line, indices.len(), t0.elapsed().as_secs_f64(), callback)?;
+            if run.checkpoint_due(step) {
+                let next = Position::after(step, epoch, i, batches.len());
+                announce(recipe.save(next)?, callback);
+            }
+        }
+        tracker.epoch_end(epoch, callback);
+    }
+    if !run.checkpoint_due(step) {
+        let end = Position {
+            step,
+            epoch: epochs,
+            step_in_epoch: 0,
+        };
+        announce(recipe.save(end)?, callback);
+    }
+    Ok((step, true))
+}
+
+/// Fails unless a checkpoint's stored configuration equals the run's.
+pub(crate) fn same_config<C: PartialEq>(
+    ckpt: &Checkpoint,
+    stored: &C,
+    current: &C,
+) -> Result<(), TrainError> {
+    if stored == current {
+        Ok(())
+    } else {
+        Err(TrainError::Checkpoint(format!(
+            "{} was written with another configuration; resume with the same one",
+            ckpt.path.display()
+        )))
+    }
+}
+
+/// SGD with (non-Nesterov, undampened) momentum and coupled weight decay on
+/// every parameter, as MoCo and PNL use it.
+pub(crate) fn sgd(momentum: f64, weight_decay: f64) -> burn::optim::ModuleOptimizer {
+    burn::optim::SgdConfig::new()
+        .with_momentum(Some(burn::optim::momentum::MomentumConfig {
+            momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(
+            (weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(weight_decay as f32)),
+        )
+        .init()
+}
+
+/// Global average pooling of a backbone's map: `[batch, 3, H, W]` →
+/// `[batch, C]`.
+pub fn gap_features<B: reid_backbones::Backbone>(backbone: &B, images: Tensor<4>) -> Tensor<2> {
+    let map = backbone.forward_features(images);
+    let [b, c, _, _] = map.dims();
+    map.mean_dim(3).mean_dim(2).reshape([b, c])
+}
+
+/// Rows scaled to unit L2 norm (`[batch, dim]`; norms clamped at 1e-12).
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+    x.div(norm)
+}
+
+/// Checkpoint parts of a momentum pair (online + key/teacher networks),
+/// their optimiser and extra parts, in one save.
+pub(crate) fn save_parts<M: burn::module::Module>(
+    dir: &Option<CheckpointDir>,
+    pos: Position,
+    nets: [(&str, &M); 2],
+    optim: &burn::optim::ModuleOptimizer,
+    extra: &[(&str, &[u8])],
+) -> Result<Option<Checkpoint>, TrainError> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let a = crate::checkpoint::module_to_bytes(nets[0].1)?;
+    let b = crate::checkpoint::module_to_bytes(nets[1].1)?;
+    let o = crate::checkpoint::optim_to_bytes(optim)?;
+    let mut parts: Vec<(&str, &[u8])> = vec![(nets[0].0, &a), (nets[1].0, &b), ("optim.bpk", &o)];
+    parts.extend_from_slice(extra);
+    dir.save(pos.step, &parts).map(Some)
+}
+
+/// Encodes a `state.json` part.
+pub(crate) fn state_json<S: serde::Serialize>(state: &S) -> Result<Vec<u8>, TrainError> {
+    serde_json::to_vec(state)
+        .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))
+}

@@ -21,13 +21,9 @@
 //! Not reproduced: AMP and multi-GPU (shuffle-BN and the gathered queue /
 //! prototype updates are emulated on one device).
 
-use std::time::Instant;
-
 use burn::module::Module;
 use burn::nn::{Linear, Relu};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Backbone, ResNet};
@@ -40,12 +36,12 @@ use serde::{Deserialize, Serialize};
 use super::moco::seeded_linear;
 use super::views::load_view_batch;
 use super::{
-    Position, PretrainEvent, QueueMeta, RunOptions, Tracker, announce, check_finite,
-    queue_from_parts, queue_to_parts, resume_point, scalar, shuffled_batches,
+    Position, PretrainEvent, QueueMeta, Recipe, RunOptions, Tracker, check_finite, drive,
+    gap_features, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
+    save_parts, scalar, sgd, shuffled_batches, state_json,
 };
 use crate::checkpoint::{
-    Checkpoint, bytes_to_f32s, f32s_to_bytes, module_from_bytes, module_to_bytes, optim_from_bytes,
-    optim_to_bytes,
+    Checkpoint, CheckpointDir, bytes_to_f32s, f32s_to_bytes, module_from_bytes, optim_from_bytes,
 };
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
@@ -226,9 +222,7 @@ pub struct PnlNet {
 impl PnlNet {
     /// The backbone's GAP feature: `[batch, 3, H, W]` → `[batch, C]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        let map = self.backbone.forward_features(images);
-        let [b, c, _, _] = map.dims();
-        map.mean_dim(3).mean_dim(2).reshape([b, c])
+        gap_features(&self.backbone, images)
     }
 
     /// Classifier logits `[batch, classes]` and L2-normalised projections
@@ -244,8 +238,7 @@ impl PnlNet {
     /// The L2-normalised projection of a GAP feature `[batch, C]`.
     pub fn project(&self, h: Tensor<2>) -> Tensor<2> {
         let p = self.fc2.forward(self.relu.forward(self.fc1.forward(h)));
-        let norm = p.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-        p.div(norm)
+        l2_normalize(p)
     }
 }
 
@@ -294,6 +287,120 @@ struct PnlState {
     config: PnlConfig,
 }
 
+/// A PNL run's state for the shared loop.
+struct PnlRun<'a> {
+    cfg: &'a PnlConfig,
+    set: TrainSet,
+    per_epoch: usize,
+    query: PnlNet,
+    key: PnlNet,
+    optim: ModuleOptimizer,
+    queue: InfoNceQueue,
+    bank: PrototypeBank,
+    checkpoints: Option<CheckpointDir>,
+    device: Device,
+}
+
+impl Recipe for PnlRun<'_> {
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut b = shuffled_batches(
+            self.set.paths.len(),
+            self.cfg.batch_size,
+            self.cfg.seed,
+            epoch,
+        );
+        b.truncate(self.per_epoch);
+        b
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        indices: &[usize],
+    ) -> Result<LogLine, TrainError> {
+        let cfg = self.cfg;
+        let lr = cfg.lr_at(epoch);
+        let size = (cfg.size[0], cfg.size[1]);
+        let views = cfg.views();
+        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
+            let (weak, strong) = views.apply(img, rng)?;
+            Ok(vec![weak, strong])
+        };
+        let vs = load_view_batch(
+            &self.set.paths,
+            indices,
+            &[size, size],
+            &f,
+            cfg.seed,
+            step,
+            &self.device,
+        )?;
+        let labels: Vec<i64> = indices.iter().map(|&j| self.set.labels[j]).collect();
+        let labels =
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &self.device);
+        let (z, q) = self.query.forward(vs[0].clone());
+        momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
+        let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
+        let key = &self.key;
+        let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
+            key.project(key.embed(x))
+        })?
+        .detach();
+        let losses = pnl_step_losses(
+            epoch,
+            z,
+            q.clone(),
+            k.clone(),
+            &self.queue,
+            labels,
+            &self.bank,
+            &cfg.loss_config(),
+        )?;
+        let values = [
+            ("loss", scalar(&losses.total)?),
+            ("loss_cls", scalar(&losses.classification)?),
+            ("loss_inst", scalar(&losses.instance)?),
+            ("loss_proto", scalar(&losses.prototype)?),
+        ];
+        check_finite("pnl", epoch, step, &values)?;
+        let grads = GradientsParams::from_grads(losses.total.backward(), &self.query);
+        self.query = self.optim.step(lr, self.query.clone(), grads);
+        self.queue
+            .enqueue(k, Some(losses.corrected_labels.clone()))?;
+        self.bank.update(q.detach(), losses.corrected_labels)?;
+        let line = values
+            .iter()
+            .fold(LogLine::new(step, epoch), |l, (k, v)| l.with(k, *v));
+        Ok(line.with("lr", lr))
+    }
+
+    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
+        if self.checkpoints.is_none() {
+            return Ok(None);
+        }
+        let (meta, keys) = queue_to_parts(&self.queue);
+        let protos = f32s_to_bytes(&self.bank.state().prototypes);
+        let state = state_json(&PnlState {
+            position: pos,
+            queue: meta,
+            classes: self.set.num_classes,
+            config: self.cfg.clone(),
+        })?;
+        save_parts(
+            &self.checkpoints,
+            pos,
+            [("query.bpk", &self.query), ("key.bpk", &self.key)],
+            &self.optim,
+            &[
+                ("queue.bin", &keys),
+                ("prototypes.bin", &protos),
+                ("state.json", &state),
+            ],
+        )
+    }
+}
+
 /// Runs PNL pre-training on `records` (pids = noisy tracklet labels) on the
 /// autodiff version of `device`; `run` sets checkpoints, resume, the
 /// metrics log and an early stop. Deterministic given `cfg.seed` on the
@@ -322,212 +429,53 @@ where
             cfg.batch_size
         )));
     }
-    let total = per_epoch * cfg.epochs;
-    let views = cfg.views();
-    let size = (cfg.size[0], cfg.size[1]);
-    let loss_cfg = cfg.loss_config();
-
-    let mut query = init_encoder(cfg, classes, &ad)?;
+    let query = init_encoder(cfg, classes, &ad)?;
     let mut key = init_encoder(cfg, classes, &ad)?.no_grad();
     momentum_update(&mut key, &query, 0.0)?;
-    let mut optim: ModuleOptimizer = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: cfg.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .with_weight_decay(
-            (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
-        )
-        .init();
-    let mut queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
-    let mut bank = PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?;
-
-    let checkpoints = run.checkpoints();
+    let mut r = PnlRun {
+        cfg,
+        set,
+        per_epoch,
+        query,
+        key,
+        optim: sgd(cfg.momentum, cfg.weight_decay),
+        queue: InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?,
+        bank: PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?,
+        checkpoints: run.checkpoints(),
+        device: ad.clone(),
+    };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: PnlState = ckpt.read_json("state.json")?;
-        if state.config != *cfg || state.classes != classes {
-            return Err(TrainError::Checkpoint(format!(
-                "{} was written with another configuration or label set; resume with the same ones",
-                ckpt.path.display()
-            )));
-        }
-        query = module_from_bytes(query, ckpt.read("query.bpk")?, "query.bpk")?;
-        key = module_from_bytes(key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
-        optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
-        let protos = bytes_to_f32s(&ckpt.read("prototypes.bin")?, "prototypes.bin")?;
-        bank = PrototypeBank::from_state(
-            &PrototypeState {
-                classes,
-                dim: cfg.dim,
-                momentum: cfg.proto_momentum,
-                prototypes: protos,
-            },
-            &ad,
-        )?;
+        same_config(ckpt, &(&state.config, state.classes), &(cfg, classes))?;
+        r.query = module_from_bytes(r.query, ckpt.read("query.bpk")?, "query.bpk")?;
+        r.key = module_from_bytes(r.key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
+        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        r.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
+        let prototypes = bytes_to_f32s(&ckpt.read("prototypes.bin")?, "prototypes.bin")?;
+        let bank = PrototypeState {
+            classes,
+            dim: cfg.dim,
+            momentum: cfg.proto_momentum,
+            prototypes,
+        };
+        r.bank = PrototypeBank::from_state(&bank, &ad)?;
         pos = state.position;
         callback(PretrainEvent::Resumed {
             step: pos.step,
             path: &ckpt.path,
         });
     }
-    let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
-    let save = |pos: Position,
-                query: &PnlNet,
-                key: &PnlNet,
-                optim: &ModuleOptimizer,
-                queue: &InfoNceQueue,
-                bank: &PrototypeBank|
-     -> Result<Option<Checkpoint>, TrainError> {
-        let Some(dir) = &checkpoints else {
-            return Ok(None);
-        };
-        let (meta, keys) = queue_to_parts(queue);
-        let protos = f32s_to_bytes(&bank.state().prototypes);
-        let state = PnlState {
-            position: pos,
-            queue: meta,
-            classes,
-            config: cfg.clone(),
-        };
-        let state = serde_json::to_vec(&state)
-            .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))?;
-        let (q, k, o) = (
-            module_to_bytes(query)?,
-            module_to_bytes(key)?,
-            optim_to_bytes(optim)?,
-        );
-        dir.save(
-            pos.step,
-            &[
-                ("query.bpk", &q),
-                ("key.bpk", &k),
-                ("optim.bpk", &o),
-                ("queue.bin", &keys),
-                ("prototypes.bin", &protos),
-                ("state.json", &state),
-            ],
-        )
-        .map(Some)
-    };
-
-    let mut step = pos.step;
-    let mut finished = true;
-    'epochs: for epoch in pos.epoch..cfg.epochs {
-        let batches = shuffled_batches(records.len(), cfg.batch_size, cfg.seed, epoch);
-        let lr = cfg.lr_at(epoch);
-        let first = if epoch == pos.epoch {
-            pos.step_in_epoch
-        } else {
-            0
-        };
-        for (i, indices) in batches.iter().enumerate().take(per_epoch).skip(first) {
-            if run.stop_after.is_some_and(|s| step >= s) {
-                finished = false;
-                let here = Position {
-                    step,
-                    epoch,
-                    step_in_epoch: i,
-                };
-                announce(
-                    save(here, &query, &key, &optim, &queue, &bank)?,
-                    &mut callback,
-                );
-                break 'epochs;
-            }
-            let t0 = Instant::now();
-            let vs = {
-                let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
-                    let (weak, strong) = views.apply(img, rng)?;
-                    Ok(vec![weak, strong])
-                };
-                load_view_batch(&set.paths, indices, &[size, size], &f, cfg.seed, step, &ad)?
-            };
-            let labels: Vec<i64> = indices.iter().map(|&j| set.labels[j]).collect();
-            let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &ad);
-            let (z, q) = query.forward(vs[0].clone());
-            momentum_update(&mut key, &query, cfg.key_momentum)?;
-            let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
-            let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
-                key.project(key.embed(x))
-            })?
-            .detach();
-            let losses = pnl_step_losses(
-                epoch,
-                z,
-                q.clone(),
-                k.clone(),
-                &queue,
-                labels,
-                &bank,
-                &loss_cfg,
-            )?;
-            let (total_v, cls_v, inst_v, proto_v) = (
-                scalar(&losses.total)?,
-                scalar(&losses.classification)?,
-                scalar(&losses.instance)?,
-                scalar(&losses.prototype)?,
-            );
-            check_finite(
-                "pnl",
-                epoch,
-                step,
-                &[
-                    ("loss", total_v),
-                    ("cls", cls_v),
-                    ("inst", inst_v),
-                    ("proto", proto_v),
-                ],
-            )?;
-            let grads = GradientsParams::from_grads(losses.total.backward(), &query);
-            query = optim.step(lr, query, grads);
-            queue.enqueue(k, Some(losses.corrected_labels.clone()))?;
-            bank.update(q.detach(), losses.corrected_labels)?;
-            step += 1;
-            let line = LogLine::new(step - 1, epoch)
-                .with("loss", total_v)
-                .with("loss_cls", cls_v)
-                .with("loss_inst", inst_v)
-                .with("loss_proto", proto_v)
-                .with("lr", lr);
-            tracker.step(
-                line,
-                indices.len(),
-                t0.elapsed().as_secs_f64(),
-                &mut callback,
-            )?;
-            if run.checkpoint_due(step) {
-                let next = Position::after(step, epoch, i, per_epoch);
-                announce(
-                    save(next, &query, &key, &optim, &queue, &bank)?,
-                    &mut callback,
-                );
-            }
-        }
-        tracker.epoch_end(epoch, &mut callback);
-    }
-    if finished && !run.checkpoint_due(step) {
-        let end = Position {
-            step,
-            epoch: cfg.epochs,
-            step_in_epoch: 0,
-        };
-        announce(
-            save(end, &query, &key, &optim, &queue, &bank)?,
-            &mut callback,
-        );
-    }
-    // Trainable again, so it can be fine-tuned (`no_grad` persists through
-    // `Module::train`).
-    let key = key.set_require_grad(true);
+    let mut tracker = Tracker::new(run, resumed.as_ref(), per_epoch * cfg.epochs)?;
+    let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
     Ok(PnlOutput {
-        query,
-        key,
+        query: r.query,
+        // Trainable again, so it can be fine-tuned (`no_grad` persists
+        // through `Module::train`).
+        key: r.key.set_require_grad(true),
         log: tracker.log,
-        steps_done: step,
+        steps_done,
         finished,
     })
 }
