@@ -49,8 +49,8 @@ use reid::metrics::{EvalResult, Labels, Metric, pairwise_distance, top_matches};
 use reid::train::finetune::embed_records;
 use reid::train::{
     CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, LogLine, MetricsLog,
-    PretrainEvent, RunOptions, Warmup, evaluate_model, extract_features, finetune,
-    finetune_backbone, pretrain_cion,
+    PnlConfig, PretrainEvent, RunOptions, Warmup, evaluate_model, extract_features, finetune,
+    finetune_backbone, pretrain_cion_from, pretrain_pnl,
 };
 
 /// The whole toolkit on synthetic data: generate → denoise → CION
@@ -93,6 +93,14 @@ struct Args {
     /// the demo's small built-in recipe (see `configs/cion-tiny.toml`).
     #[arg(long)]
     cion_config: Option<PathBuf>,
+    /// Pre-training: `pnl+cion` (PNL on the tracker's labels, its features
+    /// for denoising, then CION from its weights), `cion` (denoise with the
+    /// untrained backbone, CION from random init) or `pnl`.
+    #[arg(long, default_value = "pnl+cion")]
+    pretrain: String,
+    /// PNL pre-training epochs (for `--pretrain pnl` and `pnl+cion`).
+    #[arg(long, default_value_t = 3)]
+    pnl_epochs: usize,
     /// Skip pre-training (fine-tune from random init only).
     #[arg(long)]
     skip_pretrain: bool,
@@ -128,6 +136,7 @@ fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
 fn denoise(
     args: &Args,
     corpus_dir: &Path,
+    model: &ResNet,
     device: &Device,
     say: &dyn Fn(String),
 ) -> anyhow::Result<(Vec<ImageRecord>, serde_json::Value)> {
@@ -140,8 +149,6 @@ fn denoise(
             ImageLocation::LmdbKey(k) => anyhow::bail!("corpus record {k} is not a file"),
         })
         .collect::<anyhow::Result<_>>()?;
-    device.seed(args.seed);
-    let model = build_backbone(&args.arch, args.base_width, 1, device)?;
     let options = ExtractOptions {
         transform: TestTransform::new(args.height, args.width),
         batch_size: 64,
@@ -149,7 +156,7 @@ fn denoise(
         normalize: false,
     };
     let t0 = Instant::now();
-    let feats = extract_features(&model, &img_paths, &options, device)?;
+    let feats = extract_features(model, &img_paths, &options, device)?;
     let cfg = DenoiseConfig {
         record_levels: true,
         ..DenoiseConfig::default()
@@ -198,10 +205,79 @@ fn denoise(
     Ok((records, serde_json::Value::Array(quality)))
 }
 
+/// PNL pre-training on the tracker's (noisy) labels; returns the query
+/// encoder's backbone (plain device, inference mode).
+fn pretrain_pnl_stage(
+    args: &Args,
+    corpus_dir: &Path,
+    device: &Device,
+    say: &dyn Fn(String),
+) -> anyhow::Result<(ResNet, PnlConfig)> {
+    let corpus = luperson_nl::parse(corpus_dir).context("parsing the generated corpus")?;
+    let records: Vec<ImageRecord> = corpus.images().cloned().collect();
+    let cfg = PnlConfig {
+        arch: args.arch.clone(),
+        base_width: args.base_width,
+        last_stride: 1,
+        size: [args.height, args.width],
+        batch_size: 32,
+        bn_groups: 4,
+        epochs: args.pnl_epochs,
+        lr: 0.05,
+        lr_milestones: vec![],
+        cls_dim: 128,
+        mlp_hidden_dim: 256,
+        dim: 64,
+        queue_size: 1024,
+        key_momentum: 0.99,
+        proto_momentum: 0.99,
+        start_proto_epoch: 1,
+        start_clean_epoch: 2,
+        start_supcont_epoch: 2,
+        seed: args.seed,
+        ..PnlConfig::default()
+    };
+    let run = RunOptions {
+        log_path: Some(args.out.join("pnl/metrics.jsonl")),
+        ..RunOptions::default()
+    };
+    say(format!(
+        "PNL pre-training: {} crops / {} tracklet labels, batch {}, {} epochs",
+        records.len(),
+        corpus.stats().tracklets,
+        cfg.batch_size,
+        cfg.epochs
+    ));
+    let t0 = Instant::now();
+    let mut bar: Option<StepBar> = None;
+    let out = pretrain_pnl(&cfg, &records, device, &run, |e| match e {
+        PretrainEvent::Step(r) => {
+            let b = bar.get_or_insert_with(|| StepBar::new("pnl", r.total_steps, r.step));
+            b.step(r.step, r.loss, r.lr, r.images_per_sec);
+        }
+        PretrainEvent::EpochEnd { epoch, mean_loss } => {
+            if let Some(b) = &bar {
+                b.println(format!("  epoch {epoch:>3}: mean loss {mean_loss:.4}"));
+            }
+        }
+        _ => {}
+    })?;
+    if let Some(b) = bar {
+        b.finish();
+    }
+    say(format!(
+        "  {} steps in {:.1} s",
+        out.steps_done,
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok((out.query.backbone.valid(), cfg))
+}
+
 /// Stage 3: CION pre-training; returns the teacher's backbone.
 fn pretrain(
     args: &Args,
     records: &[ImageRecord],
+    init: Option<ResNet>,
     device: &Device,
     say: &dyn Fn(String),
 ) -> anyhow::Result<(ResNet, CionConfig)> {
@@ -259,7 +335,7 @@ fn pretrain(
     ));
     let mut bar: Option<StepBar> = None;
     let t0 = Instant::now();
-    let out = pretrain_cion(&cfg, records, device, &run, |e| match e {
+    let out = pretrain_cion_from(&cfg, init, records, device, &run, |e| match e {
         PretrainEvent::Step(r) => {
             let b = bar.get_or_insert_with(|| StepBar::new("cion", r.total_steps, r.step));
             b.step(r.step, r.loss, r.lr, r.images_per_sec);
@@ -364,6 +440,15 @@ fn finetune_run(
     Ok((r, q, g, secs))
 }
 
+/// The table's name for the pre-trained weights.
+fn pretrained_label(args: &Args) -> &'static str {
+    match args.pretrain.as_str() {
+        "pnl" => "PNL pre-trained",
+        "cion" => "CION pre-trained",
+        _ => "PNL+CION pre-trained",
+    }
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
     let backend: Backend = args.backend.parse().map_err(|e| usage(format!("{e}")))?;
     let device = backend.device().map_err(|e| usage(format!("{e}")))?;
@@ -424,14 +509,45 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let mut pretrained = None;
     let mut denoise_quality = serde_json::Value::Null;
     let mut cion_cfg = None;
+    let mut pnl_cfg = None;
+    let (use_pnl, use_cion) = match args.pretrain.as_str() {
+        "pnl+cion" => (true, true),
+        "cion" => (false, true),
+        "pnl" => (true, false),
+        other => {
+            return Err(usage(format!(
+                "--pretrain must be pnl+cion, cion or pnl, got {other:?}"
+            )));
+        }
+    };
     if !args.skip_pretrain {
-        say("2. denoising the corpus (levels 1-3), features of the untrained backbone".into());
-        let (records, quality) = denoise(args, &corpus.dataset_dir, &device, &say)?;
-        denoise_quality = quality;
-        say("3. CION pre-training".into());
-        let (backbone, cfg) = pretrain(args, &records, &device, &say)?;
-        pretrained = Some(backbone.valid());
-        cion_cfg = Some(cfg);
+        let mut features_from = None;
+        if use_pnl {
+            say("2a. PNL pre-training on the tracker's noisy labels".into());
+            let (backbone, cfg) = pretrain_pnl_stage(args, &corpus.dataset_dir, &device, &say)?;
+            features_from = Some(backbone);
+            pnl_cfg = Some(cfg);
+        }
+        if use_cion {
+            let model = match &features_from {
+                Some(b) => b.clone(),
+                None => {
+                    device.seed(args.seed);
+                    build_backbone(&args.arch, args.base_width, 1, &device)?
+                }
+            };
+            say(format!(
+                "2. denoising the corpus (levels 1-3), features of the {} backbone",
+                if use_pnl { "PNL" } else { "untrained" }
+            ));
+            let (records, quality) = denoise(args, &corpus.dataset_dir, &model, &device, &say)?;
+            denoise_quality = quality;
+            say("3. CION pre-training".into());
+            let (backbone, cfg) = pretrain(args, &records, features_from.take(), &device, &say)?;
+            features_from = Some(backbone.valid());
+            cion_cfg = Some(cfg);
+        }
+        pretrained = features_from;
     }
 
     // The backbones' own features, before any fine-tuning.
@@ -444,7 +560,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     ));
     if let Some(b) = &pretrained {
         gap_rows.push((
-            "CION pre-trained",
+            pretrained_label(args),
             eval_backbone(&b.clone().valid(), splits, args, &device)?,
         ));
     }
@@ -495,7 +611,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     rows.push(("random init", random));
     if let Some(b) = pretrained {
         let pre = finetune_run(
-            "CION pre-trained",
+            pretrained_label(args),
             &ft,
             Some(b),
             splits,
@@ -503,7 +619,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             &device,
             &say,
         )?;
-        rows.push(("CION pre-trained", pre));
+        rows.push((pretrained_label(args), pre));
     }
 
     // Pictures.
@@ -549,6 +665,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
         "size": [args.height, args.width],
         "backend": backend.to_string(),
         "denoise_quality": denoise_quality,
+        "pretrain": args.pretrain,
+        "pnl": pnl_cfg,
         "cion": cion_cfg,
         "finetune": ft,
         "backbone_features_only": gap_rows.iter().map(|(n, r)| serde_json::json!({

@@ -230,8 +230,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 }
 
 /// Serialises every tensor of `module` (parameters with their ids, and
-/// buffers such as BatchNorm running statistics) in burn's burnpack format.
+/// buffers such as BatchNorm running statistics, pending updates included)
+/// in burn's burnpack format.
 pub fn module_to_bytes<M: Module>(module: &M) -> Result<Vec<u8>, TrainError> {
+    // burn applies a BatchNorm running-statistics update lazily (at the next
+    // use); `valid()` folds pending updates in (the state is shared with
+    // `module`), so the file holds what the next step would use and a
+    // resumed run stays bit-identical.
+    let _ = module.valid();
     let mut store = BurnpackStore::from_bytes(None);
     module
         .save_into(&mut store)

@@ -33,7 +33,7 @@ pub use finetune::{
     finetune_backbone,
 };
 pub use metrics_log::{LogLine, MetricsLog};
-pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion};
+pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion, pretrain_cion_from};
 pub use pretrain::moco::{MocoConfig, MocoNet, MocoOutput, pretrain_moco};
 pub use pretrain::pnl::{PnlConfig, PnlNet, PnlOutput, pretrain_pnl};
 pub use pretrain::{PretrainEvent, RunOptions, StepReport};

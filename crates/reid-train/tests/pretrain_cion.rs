@@ -5,6 +5,7 @@
 
 mod common;
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{loss_bits, tiny_records};
 use reid_data::sampler_identity::KSchedule;
@@ -145,6 +146,13 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         probe(&second.teacher, &device),
         probe(&full.teacher, &device)
     );
+    // Inference mode: the BatchNorm running statistics agree too.
+    for (a, b) in [
+        (&second.student, &full.student),
+        (&second.teacher, &full.teacher),
+    ] {
+        assert_eq!(probe(&a.valid(), &device), probe(&b.valid(), &device));
+    }
 
     // The resumed log file has every step once, in order, with the same values.
     let file = read_log(&run_dir.join("resumed.jsonl")).unwrap();

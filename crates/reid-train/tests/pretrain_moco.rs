@@ -4,6 +4,7 @@
 
 mod common;
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{loss_bits, tiny_records};
 use reid_train::pretrain::moco::{MocoConfig, MocoNet, pretrain_moco};
@@ -96,7 +97,17 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     joined.extend(loss_bits(&second.log));
     assert_eq!(joined, loss_bits(&full.log));
     assert_eq!(probe(&second.query, &device), probe(&full.query, &device));
+    // Inference mode: the BatchNorm running statistics agree too.
+    assert_eq!(
+        probe(&second.query.valid(), &device),
+        probe(&full.query.valid(), &device)
+    );
     assert_eq!(probe(&second.key, &device), probe(&full.key, &device));
+    // Inference mode: the BatchNorm running statistics agree too.
+    assert_eq!(
+        probe(&second.key.valid(), &device),
+        probe(&full.key.valid(), &device)
+    );
 
     let bad = MocoConfig {
         bn_groups: 9,

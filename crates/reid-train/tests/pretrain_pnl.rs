@@ -5,6 +5,7 @@
 
 mod common;
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{loss_bits, tiny_records};
 use reid_train::pretrain::pnl::{PnlConfig, PnlNet, pretrain_pnl};
@@ -108,6 +109,15 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     joined.extend(loss_bits(&second.log));
     assert_eq!(joined, loss_bits(&full.log));
     assert_eq!(probe(&second.query, &device), probe(&full.query, &device));
+    assert_eq!(
+        probe(&second.key.valid(), &device),
+        probe(&full.key.valid(), &device)
+    );
+    // Inference mode: the BatchNorm running statistics agree too.
+    assert_eq!(
+        probe(&second.query.valid(), &device),
+        probe(&full.query.valid(), &device)
+    );
 
     let bad = PnlConfig {
         alpha: 2.0,

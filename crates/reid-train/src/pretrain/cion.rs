@@ -494,6 +494,24 @@ pub fn pretrain_cion<F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
+    callback: F,
+) -> Result<CionOutput, TrainError>
+where
+    F: FnMut(PretrainEvent<'_>),
+{
+    pretrain_cion_from(cfg, None, records, device, run, callback)
+}
+
+/// [`pretrain_cion`] starting from given backbone weights (e.g. an earlier
+/// pre-training's; `cfg.arch`, `base_width` and `last_stride` must describe
+/// the same architecture) instead of a random initialisation; the head is
+/// drawn fresh. With `None` it is [`pretrain_cion`].
+pub fn pretrain_cion_from<F>(
+    cfg: &CionConfig,
+    backbone: Option<ResNet>,
+    records: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
     mut callback: F,
 ) -> Result<CionOutput, TrainError>
 where
@@ -507,7 +525,19 @@ where
         IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;
     let plan = Plan::new(cfg, &sampler)?;
     let total = plan.total();
-    let student = init_student(cfg, &ad)?;
+    let mut student = init_student(cfg, &ad)?;
+    if let Some(b) = backbone {
+        let b = b.to_device(&ad).set_require_grad(true).train();
+        if b.out_channels() != student.backbone.out_channels() {
+            return Err(TrainError::InvalidConfig(format!(
+                "the given backbone has {} output channels, the configuration's {} has {}",
+                b.out_channels(),
+                cfg.arch,
+                student.backbone.out_channels()
+            )));
+        }
+        student.backbone = b;
+    }
     // The teacher: own parameter ids, the student's weights, no gradients.
     let mut teacher = init_student(cfg, &ad)?.no_grad();
     ema_update(&mut teacher, &student, 0.0)?;
