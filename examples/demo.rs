@@ -633,7 +633,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         &reid::viz::cmc_chart(&curve_refs, 20).render(640, 420),
         &cmc_png,
     )?;
-    let (_, (_, q, g, _)) = rows.last().context("no run")?;
+    // The rank list of the best fine-tuned model.
+    let (ranked_model, (_, q, g, _)) = rows
+        .iter()
+        .max_by(|a, b| a.1.0.map.total_cmp(&b.1.0.map))
+        .context("no run")?;
     let ql = labels(&splits.query)?;
     let gl = labels(&splits.gallery)?;
     let dist = pairwise_distance(q.view(), g.view(), Metric::Cosine, false)?;
@@ -676,7 +680,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             "init": n, "mAP": r.map, "mINP": r.minp, "cmc": r.cmc.iter().take(20).collect::<Vec<_>>(),
             "seconds": secs,
         })).collect::<Vec<_>>(),
-        "pictures": {"cmc": cmc_png, "ranklist": ranklist_png},
+        "pictures": {"cmc": cmc_png, "ranklist": ranklist_png, "ranklist_model": ranked_model},
         "seconds": total,
     });
     std::fs::write(
@@ -710,9 +714,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "wrote {}, {} and {} ({:.0} s in all)",
+        "wrote {}, {} (rank lists of the {} model) and {} ({:.0} s in all)",
         cmc_png.display(),
         ranklist_png.display(),
+        ranked_model,
         args.out.join("summary.json").display(),
         total
     );

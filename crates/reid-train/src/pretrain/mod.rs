@@ -429,11 +429,9 @@ pub fn gap_features<B: reid_backbones::Backbone>(backbone: &B, images: Tensor<4>
     map.mean_dim(3).mean_dim(2).reshape([b, c])
 }
 
-/// Rows scaled to unit L2 norm (`[batch, dim]`; norms clamped at 1e-12).
-pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    x.div(norm)
-}
+/// Rows scaled to unit L2 norm (`[batch, dim]`; norms clamped at 1e-12,
+/// like `F.normalize`).
+pub use reid_backbones::head::classifier::l2_normalize;
 
 /// Checkpoint parts of a momentum pair (online + key/teacher networks),
 /// their optimiser and extra parts, in one save.
