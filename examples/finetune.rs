@@ -1,8 +1,10 @@
-//! Supervised fine-tuning with the BoT recipe (`reid_train::finetune`) on a
-//! Market-1501-style dataset, then evaluation on its query/gallery split.
+//! Supervised fine-tuning with the BoT recipe (`reid_train::finetune`) or,
+//! with `--head mgn`, MGN as LUPerson fine-tunes it
+//! (`reid_train::finetune::mgn`), on a Market-1501-style dataset, then
+//! evaluation on its query/gallery split.
 //!
 //! ```sh
-//! cargo run --release --example finetune -- (--data DIR | --synth) [--config FILE.toml|json]
+//! cargo run --release --example finetune -- (--data DIR | --synth) [--head bot|mgn] [--config FILE.toml|json]
 //!     [--epochs N] [--arch resnet18] [--base-width 16] [--height 128] [--width 64]
 //!     [--p 16] [--k 4] [--iters-per-epoch N] [--lr 3.5e-4] [--warmup-iters N]
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
@@ -41,6 +43,7 @@ use reid::data::synth::{Market1501Config, WorldConfig, write_market1501};
 use reid::data::transform::Interpolation;
 use reid::data::{ImageLocation, ImageRecord};
 use reid::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+use reid::train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use reid::train::{
     ExtractOptions, FinetuneConfig, FinetuneEvent, evaluate_model, extract_features, finetune,
 };
@@ -56,7 +59,12 @@ struct Args {
     /// Generate the default synthetic Market-1501-style set instead.
     #[arg(long)]
     synth: bool,
-    /// Recipe file (`.toml` or `.json`, fields of `FinetuneConfig`).
+    /// Head and recipe: `bot` (BNNeck, `FinetuneConfig`) or `mgn` (fast-reid
+    /// MGN as LUPerson fine-tunes it, `MgnFinetuneConfig`).
+    #[arg(long, default_value = "bot")]
+    head: String,
+    /// Recipe file (`.toml` or `.json`, fields of `FinetuneConfig`, or of
+    /// `MgnFinetuneConfig` with `--head mgn`).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Training epochs.
@@ -125,7 +133,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn read_config(path: &Path) -> anyhow::Result<FinetuneConfig> {
+fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read config {}: {e}", path.display())))?;
     let parsed = match path.extension().and_then(|e| e.to_str()) {
@@ -166,6 +174,80 @@ fn config(args: &Args) -> anyhow::Result<FinetuneConfig> {
     Ok(c)
 }
 
+fn mgn_config(args: &Args) -> anyhow::Result<MgnFinetuneConfig> {
+    let mut c = match &args.config {
+        Some(p) => read_config(p)?,
+        None => MgnFinetuneConfig::default(),
+    };
+    macro_rules! set {
+        ($($field:ident),*) => {$(
+            if let Some(v) = args.$field.clone() {
+                c.$field = v;
+            }
+        )*};
+    }
+    set!(epochs, arch, base_width, height, width, p, k, lr, seed);
+    if args.iters_per_epoch.is_some() {
+        c.iters_per_epoch = args.iters_per_epoch;
+    }
+    c.validate().map_err(|e| usage(e.to_string()))?;
+    Ok(c)
+}
+
+/// `--head mgn`: fine-tune MGN from random init and evaluate it.
+fn run_mgn(
+    args: &Args,
+    cfg: &MgnFinetuneConfig,
+    splits: &reid::data::Splits,
+    test: TestTransform,
+    device: &reid::burn::tensor::Device,
+) -> anyhow::Result<()> {
+    println!(
+        "Fine-tuning MGN ({}, base width {}) at {}x{}, P×K = {}×{}, {} epochs ({} frozen), lr {:e}, seed {}",
+        cfg.arch,
+        cfg.base_width,
+        cfg.height,
+        cfg.width,
+        cfg.p,
+        cfg.k,
+        cfg.epochs,
+        cfg.freeze_epochs,
+        cfg.lr,
+        cfg.seed
+    );
+    let t0 = Instant::now();
+    let mut losses = Vec::new();
+    let out = finetune_mgn(cfg, None, &splits.train, device, |e| match e {
+        MgnEvent::Iteration(l) => losses.push((l.loss_ce, l.loss_tri, l.lr)),
+        MgnEvent::EpochEnd { epoch, .. } => {
+            let n = losses.len().max(1) as f32;
+            let ce = losses.iter().map(|l| l.0).sum::<f32>() / n;
+            let tri = losses.iter().map(|l| l.1).sum::<f32>() / n;
+            let lr = losses.last().map_or(0.0, |l| l.2);
+            println!(
+                "  epoch {:>3}: loss_ce {ce:.4}  loss_tri {tri:.4}  lr {lr:.3e}  ({:.1} s)",
+                epoch + 1,
+                t0.elapsed().as_secs_f64()
+            );
+            losses.clear();
+        }
+    })?;
+    let r = evaluate_mgn(
+        &out.model,
+        &splits.query,
+        &splits.gallery,
+        test,
+        args.eval_batch_size,
+        device,
+    )?;
+    print_metrics("fine-tuned MGN (8 heads, post-BN)", &r);
+    if let Some(path) = &args.log {
+        std::fs::write(path, serde_json::to_string_pretty(&out.log)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
     Ok(Labels::new(
         records.iter().map(|r| r.pid).collect(),
@@ -201,25 +283,34 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if args.eval_batch_size == 0 {
         return Err(usage("--eval-batch-size must be positive"));
     }
-    let cfg = config(args)?;
+    let (cfg, mgn_cfg) = match args.head.as_str() {
+        "bot" => (Some(config(args)?), None),
+        "mgn" => (None, Some(mgn_config(args)?)),
+        other => return Err(usage(format!("--head must be bot or mgn, got {other:?}"))),
+    };
+    let (seed, height, width) = match (&cfg, &mgn_cfg) {
+        (Some(c), _) => (c.seed, c.height, c.width),
+        (_, Some(m)) => (m.seed, m.height, m.width),
+        _ => return Err(usage("no recipe")),
+    };
 
     let mut _synth_guard = None;
     let root = match (&args.data, args.synth) {
         (Some(d), false) => d.clone(),
         (None, true) => {
             let world = WorldConfig {
-                seed: cfg.seed,
-                height: cfg.height,
-                width: cfg.width,
+                seed,
+                height,
+                width,
                 overwrite: true,
                 ..WorldConfig::default()
             };
             world.validate().map_err(|e| usage(e.to_string()))?;
             let out = std::env::temp_dir().join(format!(
                 "reid-finetune-synth-{}-{}x{}-{}",
-                cfg.seed,
-                cfg.height,
-                cfg.width,
+                seed,
+                height,
+                width,
                 std::process::id()
             ));
             _synth_guard = Some(RemoveOnDrop(out.clone()));
@@ -253,7 +344,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     let test = TestTransform {
         interpolation: Interpolation::Bicubic,
-        ..TestTransform::new(cfg.height, cfg.width)
+        ..TestTransform::new(height, width)
+    };
+
+    let Some(cfg) = cfg else {
+        let mgn_cfg = mgn_cfg.context("no recipe")?;
+        return run_mgn(args, &mgn_cfg, splits, test, &device);
     };
 
     println!("Evaluation (query vs gallery, cosine distance):");

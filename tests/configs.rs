@@ -1,6 +1,7 @@
 //! The recipe files in `configs/` parse into their configurations, and the
 //! full-size ones equal the library defaults (the paper's values).
 
+use reid::train::finetune::mgn::MgnFinetuneConfig;
 use reid::train::{CionConfig, FinetuneConfig, MocoConfig, PnlConfig};
 
 fn read<T: serde::de::DeserializeOwned>(name: &str) -> T {
@@ -27,4 +28,7 @@ fn tiny_recipes_parse_and_validate() {
     read::<CionConfig>("cion-tiny.toml").validate().unwrap();
     read::<MocoConfig>("moco-tiny.toml").validate().unwrap();
     read::<PnlConfig>("pnl-tiny.toml").validate().unwrap();
+    read::<MgnFinetuneConfig>("mgn-tiny.toml")
+        .validate()
+        .unwrap();
 }

@@ -35,7 +35,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::error::BackboneError;
-use crate::head::{ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadPool};
+use crate::head::{
+    ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadOutput, HeadPool, NeckFeat,
+};
 use crate::norm::{Norm, batch_norm};
 use crate::resnet::{IbnMode, ResNetConfig, ResNetDepth, ResidualBlock};
 
@@ -256,31 +258,53 @@ fn extra_bn(bn: &Option<BatchNorm>, x: Tensor<4>) -> Tensor<4> {
 }
 
 impl Mgn {
-    /// The 8 head features `[batch, embedding_dim]` in the order b1, b2, b3,
-    /// b21, b22, b31, b32, b33 (each the head's test feature: post-BN for
-    /// fast-reid heads).
-    pub fn head_features(&self, images: Tensor<4>) -> Result<Vec<Tensor<2>>, BackboneError> {
+    /// The 8 heads in output order: b1, b2, b3, b21, b22, b31, b32, b33.
+    pub fn heads(&self) -> [&EmbeddingHead; 8] {
+        [
+            &self.b1_head,
+            &self.b2_head,
+            &self.b3_head,
+            &self.b21_head,
+            &self.b22_head,
+            &self.b31_head,
+            &self.b32_head,
+            &self.b33_head,
+        ]
+    }
+
+    /// What each of the 8 heads computes (before and after its BNNeck), in
+    /// the order of [`Mgn::heads`]; for training (logits via
+    /// [`EmbeddingHead::logits`], triplet on the features).
+    pub fn train_outputs(&self, images: Tensor<4>) -> Result<Vec<HeadOutput>, BackboneError> {
         let f = self.backbone.forward(images);
         let b1 = extra_bn(&self.heads_extra_bn_b1, self.b1.forward(f.clone()));
         let b2 = extra_bn(&self.heads_extra_bn_b2, self.b2.forward(f.clone()));
         let b3 = extra_bn(&self.heads_extra_bn_b3, self.b3.forward(f));
         let p2 = chunk_rows(b2.clone(), 2)?;
         let p3 = chunk_rows(b3.clone(), 3)?;
-        let mut out = vec![
-            self.b1_head.embed(b1),
-            self.b2_head.embed(b2),
-            self.b3_head.embed(b3),
-        ];
-        for (head, part) in [&self.b21_head, &self.b22_head].into_iter().zip(p2) {
-            out.push(head.embed(part));
-        }
-        for (head, part) in [&self.b31_head, &self.b32_head, &self.b33_head]
+        let maps = [b1, b2, b3].into_iter().chain(p2).chain(p3);
+        Ok(self
+            .heads()
             .into_iter()
-            .zip(p3)
-        {
-            out.push(head.embed(part));
-        }
-        Ok(out)
+            .zip(maps)
+            .map(|(head, map)| head.forward(map))
+            .collect())
+    }
+
+    /// The 8 head features `[batch, embedding_dim]` in the order b1, b2, b3,
+    /// b21, b22, b31, b32, b33 (each the head's test feature: post-BN for
+    /// fast-reid heads).
+    pub fn head_features(&self, images: Tensor<4>) -> Result<Vec<Tensor<2>>, BackboneError> {
+        let outs = self.train_outputs(images)?;
+        Ok(self
+            .heads()
+            .into_iter()
+            .zip(outs)
+            .map(|(head, out)| match head.test_feature {
+                NeckFeat::Before => out.before_neck,
+                NeckFeat::After => out.after_neck,
+            })
+            .collect())
     }
 
     /// The inference feature `[batch, 8·embedding_dim]` (fast-reid's

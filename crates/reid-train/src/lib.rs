@@ -16,7 +16,10 @@
 //! - [`checkpoint`]: atomic checkpoint folders, module/optimiser
 //!   serialisation; [`metrics_log`]: the JSON-lines log.
 //!
-//! MGN fine-tuning is not here yet. See `docs/training.md`.
+//! - [`finetune::mgn`]: MGN fine-tuning as LUPerson's fast-reid configs run
+//!   it (8 circle-softmax heads, soft-margin triplet, frozen trunk first).
+//!
+//! See `docs/training.md` and `docs/pretraining.md`.
 
 pub mod checkpoint;
 pub mod error;

@@ -50,7 +50,7 @@ impl Backbone for HeadEmbedder<'_> {
     }
 }
 
-fn paths(records: &[ImageRecord], split: &str) -> Result<Vec<PathBuf>, TrainError> {
+pub(crate) fn paths(records: &[ImageRecord], split: &str) -> Result<Vec<PathBuf>, TrainError> {
     records
         .iter()
         .map(|r| match &r.location {
@@ -62,7 +62,7 @@ fn paths(records: &[ImageRecord], split: &str) -> Result<Vec<PathBuf>, TrainErro
         .collect()
 }
 
-fn labels(records: &[ImageRecord]) -> Result<Labels, TrainError> {
+pub(crate) fn labels(records: &[ImageRecord]) -> Result<Labels, TrainError> {
     Ok(Labels::new(
         records.iter().map(|r| r.pid).collect(),
         records.iter().map(|r| i64::from(r.camid)).collect(),

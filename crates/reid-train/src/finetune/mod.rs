@@ -26,6 +26,7 @@ mod batch;
 mod config;
 mod eval;
 mod init;
+pub mod mgn;
 
 pub use batch::{BatchStream, TrainSet, augment_seed, load_train_batch};
 pub use config::FinetuneConfig;
@@ -252,7 +253,7 @@ where
 }
 
 /// Reads a `[1]` loss tensor back to the host.
-fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
+pub(crate) fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
     let v: Vec<f32> = t
         .clone()
         .into_data()

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a part of these helpers
 //! Shared by the pre-training tests: a tiny synthetic image set.
 
 use std::path::PathBuf;
