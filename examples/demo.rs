@@ -20,6 +20,9 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/pretrain.rs"]
+#[allow(dead_code)] // the demo uses the progress display only
+mod pretrain_common;
 #[path = "common/progress.rs"]
 mod progress;
 
@@ -30,6 +33,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use cli::usage;
+use pretrain_common::Progress;
 use progress::StepBar;
 use reid::Backend;
 use reid::backbones::{GlobalPool, ResNet, build_backbone};
@@ -49,8 +53,8 @@ use reid::metrics::{EvalResult, Labels, Metric, pairwise_distance, top_matches};
 use reid::train::finetune::embed_records;
 use reid::train::{
     CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, LogLine, MetricsLog,
-    PnlConfig, PretrainEvent, RunOptions, Warmup, evaluate_model, extract_features, finetune,
-    finetune_backbone, pretrain_cion_from, pretrain_pnl,
+    PnlConfig, RunOptions, Warmup, evaluate_model, extract_features, finetune, finetune_backbone,
+    pretrain_cion_from, pretrain_pnl,
 };
 
 /// The whole toolkit on synthetic data: generate → denoise → CION
@@ -249,22 +253,9 @@ fn pretrain_pnl_stage(
         cfg.epochs
     ));
     let t0 = Instant::now();
-    let mut bar: Option<StepBar> = None;
-    let out = pretrain_pnl(&cfg, &records, device, &run, |e| match e {
-        PretrainEvent::Step(r) => {
-            let b = bar.get_or_insert_with(|| StepBar::new("pnl", r.total_steps, r.step));
-            b.step(r.step, r.loss, r.lr, r.images_per_sec);
-        }
-        PretrainEvent::EpochEnd { epoch, mean_loss } => {
-            if let Some(b) = &bar {
-                b.println(format!("  epoch {epoch:>3}: mean loss {mean_loss:.4}"));
-            }
-        }
-        _ => {}
-    })?;
-    if let Some(b) = bar {
-        b.finish();
-    }
+    let mut progress = Progress::new("pnl");
+    let out = pretrain_pnl(&cfg, &records, device, &run, |e| progress.event(e))?;
+    progress.finish();
     say(format!(
         "  {} steps in {:.1} s",
         out.steps_done,
@@ -333,23 +324,10 @@ fn pretrain(
         2,
         cfg.local_crops
     ));
-    let mut bar: Option<StepBar> = None;
     let t0 = Instant::now();
-    let out = pretrain_cion_from(&cfg, init, records, device, &run, |e| match e {
-        PretrainEvent::Step(r) => {
-            let b = bar.get_or_insert_with(|| StepBar::new("cion", r.total_steps, r.step));
-            b.step(r.step, r.loss, r.lr, r.images_per_sec);
-        }
-        PretrainEvent::EpochEnd { epoch, mean_loss } => {
-            if let Some(b) = &bar {
-                b.println(format!("  epoch {epoch:>3}: mean loss {mean_loss:.4}"));
-            }
-        }
-        _ => {}
-    })?;
-    if let Some(b) = bar {
-        b.finish();
-    }
+    let mut progress = Progress::new("cion");
+    let out = pretrain_cion_from(&cfg, init, records, device, &run, |e| progress.event(e))?;
+    progress.finish();
     say(format!(
         "  {} steps in {:.1} s; loss first/last epoch-mean in cion/metrics.jsonl",
         out.steps_done,

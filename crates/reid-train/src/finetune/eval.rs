@@ -109,6 +109,17 @@ pub fn evaluate_model(
 ) -> Result<EvalResult, TrainError> {
     let q = embed_records(model, query, transform, batch_size, device)?;
     let g = embed_records(model, gallery, transform, batch_size, device)?;
+    cosine_eval(&q, &g, query, gallery)
+}
+
+/// Market-protocol evaluation of query/gallery embeddings (`[n, dim]` each,
+/// rows in record order) with cosine distance, fast-reid's test setting.
+pub(crate) fn cosine_eval(
+    q: &Array2<f32>,
+    g: &Array2<f32>,
+    query: &[ImageRecord],
+    gallery: &[ImageRecord],
+) -> Result<EvalResult, TrainError> {
     Ok(evaluate_features(
         q.view(),
         g.view(),

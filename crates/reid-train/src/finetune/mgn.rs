@@ -34,12 +34,12 @@ use reid_losses::{
     CrossEntropyConfig, Mining, TripletConfig, TripletDistance, cross_entropy_label_smooth,
     triplet_loss,
 };
-use reid_metrics::{EvalConfig, EvalResult, Metric, evaluate_features};
+use reid_metrics::EvalResult;
 use serde::{Deserialize, Serialize};
 
 use super::IterationLog;
 use super::batch::{BatchStream, TrainSet, load_train_batch};
-use super::eval::{labels, paths};
+use super::eval::{cosine_eval, paths};
 use super::init::reinit_weights;
 use crate::error::TrainError;
 use crate::extract::{ExtractOptions, extract_features};
@@ -451,13 +451,5 @@ pub fn evaluate_mgn(
 ) -> Result<EvalResult, TrainError> {
     let q = embed_records_mgn(model, query, transform, batch_size, device)?;
     let g = embed_records_mgn(model, gallery, transform, batch_size, device)?;
-    Ok(evaluate_features(
-        q.view(),
-        g.view(),
-        &labels(query)?,
-        &labels(gallery)?,
-        Metric::Cosine,
-        false,
-        &EvalConfig::default(),
-    )?)
+    cosine_eval(&q, &g, query, gallery)
 }
