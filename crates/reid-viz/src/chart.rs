@@ -144,10 +144,15 @@ impl LineChart {
             let (a, b) = (ylo.floor() as i64, yhi.ceil().max(ylo.floor() + 1.0) as i64);
             (a..=b).map(|e| e as f64).collect()
         } else if self.y_range.is_some() {
-            nice_ticks(ylo, yhi, 6)
+            let inside: Vec<f64> = nice_ticks(ylo, yhi, 6)
                 .into_iter()
-                .filter(|v| *v >= ylo - 1e-9 && *v <= yhi + 1e-9)
-                .collect()
+                .filter(|v| *v >= ylo.min(yhi) - 1e-9 && *v <= ylo.max(yhi) + 1e-9)
+                .collect();
+            if inside.is_empty() {
+                vec![ylo, yhi]
+            } else {
+                inside
+            }
         } else {
             nice_ticks(ylo, yhi, 6)
         };
@@ -164,9 +169,12 @@ impl LineChart {
             .unwrap_or(0);
         let (left, right) = (i64::from(label_w) + 14, i64::from(w) - 16);
         let (top, bottom) = (34i64, i64::from(h) - 36);
-        let px = |x: f64| left + ((x - x0) / (x1 - x0).max(1e-300) * (right - left) as f64) as i64;
-        let py =
-            |y: f64| bottom - ((y - y0) / (y1 - y0).max(1e-300) * (bottom - top) as f64) as i64;
+        // Offsets are clamped so that degenerate ranges never overflow.
+        let span = |a: f64, b: f64| if (b - a).abs() > 1e-300 { b - a } else { 1.0 };
+        let (sx, sy) = (span(x0, x1), span(y0, y1));
+        let off = |f: f64| f.clamp(-1e6, 1e6) as i64;
+        let px = |x: f64| left + off((x - x0) / sx * (right - left) as f64);
+        let py = |y: f64| bottom - off((y - y0) / sy * (bottom - top) as f64);
         for &v in &yt {
             let y = py(v);
             line(&mut img, (left, y), (right, y), 1, GRID);

@@ -65,8 +65,13 @@ fn a_chart_draws_its_series_on_white() {
     assert_eq!(*img.get_pixel(0, 299), Rgb([255, 255, 255]));
     let magenta = img.pixels().filter(|p| **p == Rgb([255, 0, 255])).count();
     assert!(magenta > 200, "{magenta}");
-    // Empty charts and the CMC helper render too.
+    // Empty charts, degenerate fixed ranges and the CMC helper render too.
     LineChart::default().render(10, 10);
+    LineChart {
+        y_range: Some((0.5, 0.5)),
+        ..chart.clone()
+    }
+    .render(200, 150);
     let c = cmc_chart(&[("x", &[10.0, 50.0, 90.0])], 20);
     assert_eq!(
         c.series[0].points,
