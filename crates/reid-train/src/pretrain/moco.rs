@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use super::views::load_view_batch;
 use super::{
-    Position, PretrainEvent, QueueMeta, Recipe, RunOptions, Tracker, check_finite, drive,
-    gap_features, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
-    save_parts, scalar, sgd, shuffled_batches, state_json,
+    Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
+    drive, gap_features, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
+    save_parts, scalar, sgd, state_json,
 };
 use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
@@ -255,7 +255,7 @@ struct MocoState {
 struct MocoRun<'a> {
     cfg: &'a MocoConfig,
     set: TrainSet,
-    per_epoch: usize,
+    epochs: ShuffledEpochs,
     query: MocoNet,
     key: MocoNet,
     optim: ModuleOptimizer,
@@ -266,14 +266,7 @@ struct MocoRun<'a> {
 
 impl Recipe for MocoRun<'_> {
     fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
-        let mut b = shuffled_batches(
-            self.set.paths.len(),
-            self.cfg.batch_size,
-            self.cfg.seed,
-            epoch,
-        );
-        b.truncate(self.per_epoch);
-        b
+        self.epochs.epoch(epoch)
     }
 
     fn step(
@@ -357,22 +350,19 @@ where
     cfg.validate()?;
     let ad = device.clone().autodiff();
     let set = TrainSet::new(records)?;
-    let per_epoch =
-        (records.len() / cfg.batch_size).min(cfg.max_steps_per_epoch.unwrap_or(usize::MAX));
-    if per_epoch == 0 {
-        return Err(TrainError::InvalidConfig(format!(
-            "{} images make no batch of {}",
-            records.len(),
-            cfg.batch_size
-        )));
-    }
+    let epochs = ShuffledEpochs::new(
+        records.len(),
+        cfg.batch_size,
+        cfg.max_steps_per_epoch,
+        cfg.seed,
+    )?;
     let query = init_encoder(cfg, &ad)?;
     let mut key = init_encoder(cfg, &ad)?.no_grad();
     momentum_update(&mut key, &query, 0.0)?;
     let mut r = MocoRun {
         cfg,
         set,
-        per_epoch,
+        epochs,
         query,
         key,
         optim: sgd(cfg.momentum, cfg.weight_decay),
@@ -395,7 +385,7 @@ where
             path: &ckpt.path,
         });
     }
-    let mut tracker = Tracker::new(run, resumed.as_ref(), per_epoch * cfg.epochs)?;
+    let mut tracker = Tracker::new(run, resumed.as_ref(), epochs.per_epoch * cfg.epochs)?;
     let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
     Ok(MocoOutput {
         query: r.query,

@@ -171,6 +171,42 @@ pub fn shuffled_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<
     order.chunks_exact(batch).map(<[usize]>::to_vec).collect()
 }
 
+/// The epochs of MoCo's and PNL's sampler: [`shuffled_batches`] over `n`
+/// records, capped at `per_epoch` batches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShuffledEpochs {
+    n: usize,
+    batch: usize,
+    seed: u64,
+    /// Batches run per epoch.
+    pub per_epoch: usize,
+}
+
+impl ShuffledEpochs {
+    /// `n / batch` batches per epoch, at most `cap`; an error when that is 0.
+    pub fn new(n: usize, batch: usize, cap: Option<usize>, seed: u64) -> Result<Self, TrainError> {
+        let per_epoch = (n / batch.max(1)).min(cap.unwrap_or(usize::MAX));
+        if per_epoch == 0 {
+            return Err(TrainError::InvalidConfig(format!(
+                "{n} images make no batch of {batch}"
+            )));
+        }
+        Ok(Self {
+            n,
+            batch,
+            seed,
+            per_epoch,
+        })
+    }
+
+    /// The batches of `epoch`.
+    pub fn epoch(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut b = shuffled_batches(self.n, self.batch, self.seed, epoch);
+        b.truncate(self.per_epoch);
+        b
+    }
+}
+
 /// Where a run stands: completed steps and the next batch to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Position {
