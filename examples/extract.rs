@@ -1,14 +1,21 @@
 //! Backbone features from a PyTorch checkpoint.
 //!
 //! ```sh
-//! cargo run --release --example extract -- --arch resnet50 [--ibn a|b] [--last-stride 1|2] \
+//! cargo run --release --example extract -- --arch NAME [--ibn a|b] [--last-stride 1|2] \
 //!     --weights W [--weights-format auto|torchvision|lup|cion|fastreid|safetensors] \
 //!     (--input-tensor X.npy | --images DIR) --output F.npy [--batch-size N]
 //! ```
 //!
+//! `NAME`: a ResNet trunk (`resnet18` … `resnet152`, optionally `_ibn_a` /
+//! `_ibn_b`, CION's `resnet50_ibn` = IBN-a) or any other ReIDZoo model
+//! (`ghostnet_0_5`, `convnext_tiny`, `vit_small`, `swin_base`,
+//! `fastvit_sa24`, …; `reid_backbones::ZOO` lists them).
+//!
 //! - `--input-tensor X.npy`: float32 `[N, 3, H, W]`, already normalised;
-//!   writes the global-average-pooled backbone feature `[N, C]` (float32) in
-//!   inference mode.
+//!   writes `[N, C]` (float32) in inference mode: for a ResNet the
+//!   global-average-pooled backbone feature, for the other families the
+//!   feature CION evaluates (`Embed::embed`: GhostNet GAP → `conv_head` →
+//!   ReLU, ConvNeXt `LayerNorm(GAP)`, ViT class token, Swin / FastViT GAP).
 //! - `--images DIR`: every `.jpg`/`.jpeg`/`.png` directly in `DIR`, sorted by
 //!   file name, through the standard test transform (bilinear resize to
 //!   256×128, ImageNet mean/std); the feature rows follow that order, which
@@ -17,8 +24,9 @@
 //! With a fast-reid checkpoint (`--weights-format fastreid`, or recognised as
 //! one) the trunk uses fast-reid's stem pooling (padding 0, ceil mode).
 //!
-//! Inference runs on `ResNet::fold_batch_norm`'s copy (BatchNorm folded into
-//! the convolutions; same outputs).
+//! Inference runs on the fastest equivalent form: `ResNet::fold_batch_norm`'s
+//! copy (BatchNorm folded into the convolutions), FastViT re-parameterised;
+//! same outputs.
 //!
 //! The checkpoint is checked key by key (see `reid_backbones::import`); what
 //! was loaded and what was set aside is printed to stderr. Bad arguments,
@@ -41,7 +49,10 @@ use reid::Backend;
 use reid::backbones::{Backbone, GlobalPool};
 use reid::burn::tensor::Device;
 use reid::data::batch::TestTransform;
-use reid::train::{ExtractOptions, extract_features, extract_features_from_array};
+use reid::train::{
+    ExtractOptions, extract_embeddings, extract_embeddings_from_array, extract_features,
+    extract_features_from_array,
+};
 use weights::WeightsArgs;
 
 /// Extracts global-average-pooled backbone features with PyTorch weights.
@@ -67,12 +78,14 @@ struct Args {
     backend: String,
 }
 
-fn features_of_tensor(
-    model: &impl Backbone,
-    path: &Path,
-    batch_size: usize,
-    device: &Device,
-) -> anyhow::Result<Array2<f32>> {
+/// The loaded network: a ResNet trunk (GAP of its map) or a zoo model
+/// (its own embedding).
+enum Model {
+    ResNet(reid::backbones::FusedResNet),
+    Zoo(reid::backbones::ZooModel),
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Array4<f32>> {
     let input: Array4<f32> = read_npy(path).map_err(|e| {
         usage(format!(
             "{}: expected a float32 .npy of shape [N, 3, H, W]: {e}",
@@ -87,14 +100,41 @@ fn features_of_tensor(
             input.shape()
         )));
     }
-    Ok(extract_features_from_array(
-        model,
-        input.view(),
-        batch_size,
-        GlobalPool::Avg,
-        false,
-        device,
-    )?)
+    Ok(input)
+}
+
+fn features_of_tensor(
+    model: &Model,
+    path: &Path,
+    batch_size: usize,
+    device: &Device,
+) -> anyhow::Result<Array2<f32>> {
+    let input = read_input(path)?;
+    Ok(match model {
+        Model::ResNet(m) => extract_features_from_array(
+            m,
+            input.view(),
+            batch_size,
+            GlobalPool::Avg,
+            false,
+            device,
+        )?,
+        Model::Zoo(m) => {
+            check_zoo_input(m, input.dim().2, input.dim().3)?;
+            extract_embeddings_from_array(m, input.view(), batch_size, false, device)?
+        }
+    })
+}
+
+/// A ViT needs at least one patch; other sizes are the model's business.
+fn check_zoo_input(model: &impl Backbone, h: usize, w: usize) -> anyhow::Result<()> {
+    let s = model.output_stride();
+    if h < s || w < s {
+        return Err(usage(format!(
+            "input {h}x{w} is smaller than the model's output stride {s}"
+        )));
+    }
+    Ok(())
 }
 
 fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -131,7 +171,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let device = backend.device().map_err(|e| usage(format!("{e}")))?;
     // Inference only: fold every BatchNorm into its convolution (same
     // outputs, fewer passes over the activations).
-    let model = args.model.load_resnet(&device)?.fold_batch_norm();
+    let model = if args.model.is_resnet()? {
+        Model::ResNet(args.model.load_resnet(&device)?.fold_batch_norm())
+    } else {
+        Model::Zoo(args.model.load_zoo(&device)?)
+    };
     let features = match (&args.input_tensor, &args.images) {
         (Some(x), None) => features_of_tensor(&model, x, args.batch_size, &device)?,
         (None, Some(dir)) => {
@@ -142,7 +186,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 pool: GlobalPool::Avg,
                 normalize: false,
             };
-            let features = extract_features(&model, &files, &options, &device)?;
+            let features = match &model {
+                Model::ResNet(m) => extract_features(m, &files, &options, &device)?,
+                Model::Zoo(m) => extract_embeddings(m, &files, &options, &device)?,
+            };
             let names: Vec<String> = files
                 .iter()
                 .map(|p| {

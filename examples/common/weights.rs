@@ -1,11 +1,13 @@
-//! Building a ResNet trunk from command-line options and a PyTorch (or
-//! safetensors) checkpoint, shared by the examples that load weights.
+//! Building a backbone from command-line options and a PyTorch (or
+//! safetensors) checkpoint, shared by the examples that load weights: a
+//! ResNet trunk with every ResNet option, or any other ReIDZoo model by
+//! name.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use reid::backbones::import::{ImportOptions, Layout, WeightsFormat, inspect, load_backbone};
-use reid::backbones::{Arch, IbnMode, ResNet, StemPool};
+use reid::backbones::{Arch, IbnMode, ResNet, StemPool, ZOO, ZooModel};
 use reid::burn::tensor::Device;
 
 use crate::cli::usage;
@@ -14,7 +16,8 @@ use crate::cli::usage;
 #[derive(Args, Debug, Clone)]
 pub struct WeightsArgs {
     /// Architecture: resnet18, resnet34, resnet50, resnet101, resnet152
-    /// (optionally suffixed _ibn_a / _ibn_b).
+    /// (optionally suffixed _ibn_a / _ibn_b), or a ReIDZoo name
+    /// (ghostnet_1_0, convnext_tiny, vit_small, swin_tiny, fastvit_s12, …).
     #[arg(long)]
     pub arch: Option<String>,
     /// IBN variant: a or b.
@@ -91,5 +94,54 @@ impl WeightsArgs {
             .map_err(|e| usage(format!("loading weights: {e}")))?;
         eprintln!("{report}");
         Ok(model)
+    }
+
+    /// The ReIDZoo model named by `--arch` (any family but ResNet) with the
+    /// checkpoint loaded key by key (the report goes to stderr), in its
+    /// inference form. The ResNet-only options are usage errors here.
+    #[allow(dead_code)]
+    pub fn load_zoo(&self, device: &Device) -> anyhow::Result<ZooModel> {
+        let (Some(arch), Some(weights)) = (&self.arch, &self.weights) else {
+            return Err(usage("--arch and --weights are both required"));
+        };
+        let mut model = ZooModel::build(arch, device).map_err(|e| usage(e.to_string()))?;
+        if self.ibn.is_some() || self.last_stride != 1 || self.base_width != 64 {
+            return Err(usage(format!(
+                "--ibn, --last-stride and --base-width apply to ResNet trunks only, not {arch}"
+            )));
+        }
+        let format: WeightsFormat = self
+            .weights_format
+            .parse()
+            .map_err(|e: reid::backbones::BackboneError| usage(e.to_string()))?;
+        let options = ImportOptions {
+            format,
+            allow_unexpected: self.allow_unexpected.clone(),
+            ..ImportOptions::default()
+        };
+        let report = model
+            .load(weights, &options)
+            .map_err(|e| usage(format!("loading weights: {e}")))?;
+        eprintln!("{report}");
+        Ok(model.into_inference())
+    }
+
+    /// Whether `--arch` names a ResNet trunk (the rest of the zoo goes
+    /// through [`WeightsArgs::load_zoo`]).
+    #[allow(dead_code)]
+    pub fn is_resnet(&self) -> anyhow::Result<bool> {
+        let Some(arch) = &self.arch else {
+            return Err(usage("--arch and --weights are both required"));
+        };
+        if Arch::from_name(arch).is_ok() {
+            return Ok(true);
+        }
+        if ZOO.iter().any(|e| e.name.eq_ignore_ascii_case(arch)) {
+            return Ok(false);
+        }
+        Err(usage(format!(
+            "unknown architecture {arch:?}; known: resnet18/34/50/101/152 (with _ibn_a / _ibn_b), {}",
+            ZOO.map(|e| e.name).join(", ")
+        )))
     }
 }

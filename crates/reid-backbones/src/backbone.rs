@@ -2,6 +2,8 @@
 
 use burn::tensor::Tensor;
 
+use crate::error::BackboneError;
+
 /// A feature extractor: a batch of normalised images in, a feature map out.
 ///
 /// Pooling and embedding belong to the head (see [`crate::pool`]), so that
@@ -20,4 +22,16 @@ pub trait Backbone {
 
     /// Total down-sampling factor of the feature map (32, or 16 with last stride 1).
     fn output_stride(&self) -> usize;
+}
+
+/// A model with its own pooled feature (the embedding a ReID evaluation
+/// compares), e.g. a ViT's class token or ConvNeXt's `LayerNorm(GAP)`.
+pub trait Embed {
+    /// Images `[batch, 3, height, width]` (normalised) → embeddings
+    /// `[batch, self.embedding_dim()]`, in inference mode. Errors on inputs
+    /// the model cannot take.
+    fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError>;
+
+    /// Channels of [`Embed::embed`]'s output.
+    fn embedding_dim(&self) -> usize;
 }

@@ -54,8 +54,9 @@ pub mod registry;
 pub mod resnet;
 pub mod swin;
 pub mod vit;
+pub mod zoo;
 
-pub use backbone::Backbone;
+pub use backbone::{Backbone, Embed};
 pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use error::{BackboneError, ImportError, KeyMismatch};
 pub use fastvit::{FastVit, FastVitConfig};
@@ -73,3 +74,4 @@ pub use registry::{Arch, build_backbone};
 pub use resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
 pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
 pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};
+pub use zoo::{ZOO, ZooEntry, ZooFamily, ZooModel, ZooNet, zoo_entry};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::{Array2, ArrayView2, ArrayView4, s};
-use reid_backbones::{Backbone, GlobalPool};
+use reid_backbones::{Backbone, Embed, GlobalPool};
 use reid_data::batch::TestTransform;
 
 use crate::error::TrainError;
@@ -38,21 +38,15 @@ impl Default for ExtractOptions {
 /// without autodiff so BatchNorm runs in inference mode).
 ///
 /// Returns `[paths.len(), model.out_channels()]`, row `i` for `paths[i]`.
-/// An unreadable image is an error naming the file.
+/// Images that cannot be read are an error naming the file.
 pub fn extract_features<P: AsRef<Path> + Sync>(
     model: &impl Backbone,
     paths: &[P],
     options: &ExtractOptions,
     device: &Device,
 ) -> Result<Array2<f32>, TrainError> {
-    check_batch_size(options.batch_size)?;
-    let mut out = Array2::<f32>::zeros((paths.len(), model.out_channels()));
-    for (i, chunk) in paths.chunks(options.batch_size).enumerate() {
-        let images = options.transform.load_batch(chunk, device)?;
-        let emb = embed(model, images, options.pool, options.normalize);
-        write_rows(&mut out, i * options.batch_size, emb)?;
-    }
-    Ok(out)
+    let embed = |x: Tensor<4>| Ok(pool_features(model, x, options.pool));
+    images_rows(&embed, model.out_channels(), paths, options, device)
 }
 
 /// Embeds already-transformed images `input` `[n, 3, height, width]`
@@ -66,15 +60,88 @@ pub fn extract_features_from_array(
     normalize: bool,
     device: &Device,
 ) -> Result<Array2<f32>, TrainError> {
+    let embed = |x: Tensor<4>| Ok(pool_features(model, x, pool));
+    array_rows(
+        &embed,
+        model.out_channels(),
+        input,
+        batch_size,
+        normalize,
+        device,
+    )
+}
+
+/// [`extract_features`] with the model's own pooled feature
+/// ([`Embed::embed`], e.g. a ViT's class token or ConvNeXt's
+/// `LayerNorm(GAP)`) instead of `options.pool`, which is not used.
+/// Returns `[paths.len(), model.embedding_dim()]`.
+pub fn extract_embeddings<P: AsRef<Path> + Sync>(
+    model: &impl Embed,
+    paths: &[P],
+    options: &ExtractOptions,
+    device: &Device,
+) -> Result<Array2<f32>, TrainError> {
+    let embed = |x: Tensor<4>| Ok(model.embed(x)?);
+    images_rows(&embed, model.embedding_dim(), paths, options, device)
+}
+
+/// [`extract_features_from_array`] with the model's own pooled feature
+/// ([`Embed::embed`]). Returns `[n, model.embedding_dim()]`.
+pub fn extract_embeddings_from_array(
+    model: &impl Embed,
+    input: ArrayView4<f32>,
+    batch_size: usize,
+    normalize: bool,
+    device: &Device,
+) -> Result<Array2<f32>, TrainError> {
+    let embed = |x: Tensor<4>| Ok(model.embed(x)?);
+    array_rows(
+        &embed,
+        model.embedding_dim(),
+        input,
+        batch_size,
+        normalize,
+        device,
+    )
+}
+
+/// One batch of images `[b, 3, H, W]` → embeddings `[b, dim]`.
+type EmbedFn<'a> = dyn Fn(Tensor<4>) -> Result<Tensor<2>, TrainError> + 'a;
+
+fn images_rows<P: AsRef<Path> + Sync>(
+    embed: &EmbedFn<'_>,
+    dim: usize,
+    paths: &[P],
+    options: &ExtractOptions,
+    device: &Device,
+) -> Result<Array2<f32>, TrainError> {
+    check_batch_size(options.batch_size)?;
+    let mut out = Array2::<f32>::zeros((paths.len(), dim));
+    for (i, chunk) in paths.chunks(options.batch_size).enumerate() {
+        let images = options.transform.load_batch(chunk, device)?;
+        let emb = maybe_normalize(embed(images)?, options.normalize);
+        write_rows(&mut out, i * options.batch_size, emb)?;
+    }
+    Ok(out)
+}
+
+fn array_rows(
+    embed: &EmbedFn<'_>,
+    dim: usize,
+    input: ArrayView4<f32>,
+    batch_size: usize,
+    normalize: bool,
+    device: &Device,
+) -> Result<Array2<f32>, TrainError> {
     check_batch_size(batch_size)?;
     let (n, c, h, w) = input.dim();
-    let mut out = Array2::<f32>::zeros((n, model.out_channels()));
+    let mut out = Array2::<f32>::zeros((n, dim));
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let chunk = input.slice(s![start..end, .., .., ..]);
         let data: Vec<f32> = chunk.iter().copied().collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [end - start, c, h, w]), device);
-        write_rows(&mut out, start, embed(model, x, pool, normalize))?;
+        write_rows(&mut out, start, maybe_normalize(embed(x)?, normalize))?;
     }
     Ok(out)
 }
@@ -88,9 +155,13 @@ fn check_batch_size(batch_size: usize) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Backbone → pooling → optional L2 normalisation: `[b, 3, H, W]` → `[b, C]`.
-fn embed(model: &impl Backbone, images: Tensor<4>, pool: GlobalPool, normalize: bool) -> Tensor<2> {
-    let emb = pool.forward(model.forward_features(images));
+/// Backbone → pooling: `[b, 3, H, W]` → `[b, C]`.
+fn pool_features(model: &impl Backbone, images: Tensor<4>, pool: GlobalPool) -> Tensor<2> {
+    pool.forward(model.forward_features(images))
+}
+
+/// Optional L2 normalisation of each row of `emb` `[b, C]` (norm clamped at 1e-12).
+fn maybe_normalize(emb: Tensor<2>, normalize: bool) -> Tensor<2> {
     if normalize {
         let norm = emb
             .clone()

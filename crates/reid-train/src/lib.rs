@@ -30,7 +30,10 @@ pub mod pretrain;
 pub mod schedule;
 
 pub use error::TrainError;
-pub use extract::{ExtractOptions, extract_features, extract_features_from_array};
+pub use extract::{
+    ExtractOptions, extract_embeddings, extract_embeddings_from_array, extract_features,
+    extract_features_from_array,
+};
 pub use finetune::{
     FinetuneConfig, FinetuneEvent, FinetuneOutput, IterationLog, evaluate_model, finetune,
     finetune_backbone,

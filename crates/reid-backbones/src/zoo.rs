@@ -1,0 +1,467 @@
+//! CION's ReIDZoo by name: every released structure behind one type.
+//!
+//! [`ZOO`] lists the models with the names CION's code uses (`resnet50_ibn`,
+//! `ghostnet_1_0`, `convnext_tiny`, `vit_small`, …), their family, the
+//! parameter count of the ReIDZoo table and the dimension of the feature
+//! CION evaluates. [`ZooModel::build`] makes the model of a name at its
+//! full size, [`ZooModel::load`] reads a checkpoint into it with the
+//! family's strict importer, [`ZooModel::embed`] computes the CION feature
+//! `[batch, embedding_dim]`, and [`ZooModel::into_inference`] returns the
+//! fastest equivalent form (BatchNorm folded, re-parameterised branches
+//! fused). [`ZooModel`] also implements [`Backbone`] (the family's feature
+//! map), so anything generic over a backbone takes any zoo model.
+
+use std::fmt;
+use std::path::Path;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+
+use crate::backbone::{Backbone, Embed};
+use crate::convnext::{ConvNeXt, ConvNeXtConfig};
+use crate::error::BackboneError;
+use crate::fastvit::{FastVit, FastVitConfig};
+use crate::ghostnet::{GhostNet, GhostNetConfig};
+use crate::import::{
+    ConvNeXtImportReport, FastVitImportReport, GhostNetImportReport, ImportOptions, ImportReport,
+    load_backbone, load_convnext, load_fastvit, load_ghostnet, load_swin, load_vit,
+};
+use crate::pool::GlobalPool;
+use crate::resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth};
+use crate::swin::{SwinConfig, SwinTransformer};
+use crate::vit::{ViT, ViTConfig};
+
+/// The model families of ReIDZoo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ZooFamily {
+    /// torchvision ResNet, last stride 1.
+    ResNet,
+    /// ResNet with IBN-a (CION's `_ibn` models), last stride 1.
+    ResNetIbn,
+    /// Huawei GhostNet.
+    GhostNet,
+    /// Facebook ConvNeXt.
+    ConvNeXt,
+    /// TransReID-SSL's ViT with the IBN convolutional stem.
+    ViT,
+    /// Microsoft Swin Transformer (detection-style, window 8).
+    Swin,
+    /// Apple FastViT (training form).
+    FastViT,
+}
+
+impl fmt::Display for ZooFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ResNet => "ResNet",
+            Self::ResNetIbn => "ResNet-IBN",
+            Self::GhostNet => "GhostNet",
+            Self::ConvNeXt => "ConvNeXt",
+            Self::ViT => "ViT",
+            Self::Swin => "Swin",
+            Self::FastViT => "FastViT",
+        })
+    }
+}
+
+/// One ReIDZoo model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZooEntry {
+    /// CION's architecture key (`"resnet50_ibn"`).
+    pub name: &'static str,
+    /// Its family.
+    pub family: ZooFamily,
+    /// Parameters in millions as the ReIDZoo table prints them (rounded to
+    /// two decimals); [`ZooModel::num_parameters`] counts the same way.
+    pub table_params_m: f64,
+    /// Channels of the feature CION evaluates ([`ZooModel::embed`]).
+    pub embedding_dim: usize,
+}
+
+const fn entry(
+    name: &'static str,
+    family: ZooFamily,
+    table_params_m: f64,
+    embedding_dim: usize,
+) -> ZooEntry {
+    ZooEntry {
+        name,
+        family,
+        table_params_m,
+        embedding_dim,
+    }
+}
+
+/// Every ReIDZoo model this crate builds, in the order of the ReIDZoo
+/// table.
+pub const ZOO: [ZooEntry; 23] = {
+    use ZooFamily::*;
+    [
+        entry("ghostnet_0_5", GhostNet, 1.31, 1280),
+        entry("ghostnet_1_0", GhostNet, 3.90, 1280),
+        entry("ghostnet_1_3", GhostNet, 6.08, 1280),
+        entry("fastvit_s12", FastViT, 8.45, 1024),
+        entry("fastvit_sa12", FastViT, 10.56, 1024),
+        entry("fastvit_sa24", FastViT, 20.53, 1024),
+        entry("resnet18", ResNet, 11.18, 512),
+        entry("resnet50", ResNet, 23.51, 2048),
+        entry("resnet101", ResNet, 42.50, 2048),
+        entry("resnet152", ResNet, 58.14, 2048),
+        entry("resnet18_ibn", ResNetIbn, 11.18, 512),
+        entry("resnet50_ibn", ResNetIbn, 23.51, 2048),
+        entry("resnet101_ibn", ResNetIbn, 42.50, 2048),
+        entry("resnet152_ibn", ResNetIbn, 58.14, 2048),
+        entry("convnext_tiny", ConvNeXt, 27.82, 768),
+        entry("convnext_small", ConvNeXt, 49.45, 768),
+        entry("convnext_base", ConvNeXt, 87.57, 1024),
+        entry("vit_tiny", ViT, 6.43, 192),
+        entry("vit_small", ViT, 23.39, 384),
+        entry("vit_base", ViT, 89.15, 768),
+        entry("swin_tiny", Swin, 27.53, 768),
+        entry("swin_small", Swin, 48.85, 768),
+        entry("swin_base", Swin, 86.76, 1024),
+    ]
+};
+
+/// Looks a ReIDZoo model up by name (case-insensitive). Unknown names are
+/// an error listing the known ones.
+pub fn zoo_entry(name: &str) -> Result<ZooEntry, BackboneError> {
+    ZOO.iter()
+        .find(|e| e.name.eq_ignore_ascii_case(name))
+        .copied()
+        .ok_or_else(|| BackboneError::UnknownArch {
+            name: name.to_string(),
+            known: ZOO.map(|e| e.name).join(", "),
+        })
+}
+
+/// A ReIDZoo model: its [`ZooEntry`] and the network.
+#[derive(Debug)]
+pub struct ZooModel {
+    /// Which model this is.
+    pub entry: ZooEntry,
+    /// The network.
+    pub net: ZooNet,
+}
+
+/// The network of a [`ZooModel`], one variant per family.
+#[derive(Debug)]
+pub enum ZooNet {
+    /// ResNet / ResNet-IBN (trainable form).
+    ResNet(ResNet),
+    /// ResNet / ResNet-IBN with BatchNorm folded (inference form).
+    FusedResNet(FusedResNet),
+    /// GhostNet.
+    GhostNet(GhostNet),
+    /// ConvNeXt.
+    ConvNeXt(ConvNeXt),
+    /// ViT (ICS stem).
+    ViT(ViT),
+    /// Swin Transformer.
+    Swin(SwinTransformer),
+    /// FastViT (training or re-parameterised form).
+    FastVit(FastVit),
+}
+
+/// What [`ZooModel::load`] did: the family importer's own report.
+#[derive(Debug, Clone)]
+pub enum ZooImportReport {
+    /// ResNet, ViT and Swin importers.
+    Generic(ImportReport),
+    /// The ConvNeXt importer.
+    ConvNeXt(ConvNeXtImportReport),
+    /// The GhostNet importer.
+    GhostNet(GhostNetImportReport),
+    /// The FastViT importer.
+    FastVit(FastVitImportReport),
+}
+
+impl fmt::Display for ZooImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Generic(r) => r.fmt(f),
+            Self::ConvNeXt(r) => r.fmt(f),
+            Self::GhostNet(r) => r.fmt(f),
+            Self::FastVit(r) => r.fmt(f),
+        }
+    }
+}
+
+fn resnet_config(name: &str) -> Result<ResNetConfig, BackboneError> {
+    let lower = name.to_ascii_lowercase();
+    let (base, ibn) = if let Some(b) = lower.strip_suffix("_ibn_b") {
+        (b, Some(IbnMode::B))
+    } else if let Some(b) = lower.strip_suffix("_ibn") {
+        (b, Some(IbnMode::A))
+    } else {
+        (lower.as_str(), None)
+    };
+    let depth = match base {
+        "resnet18" => ResNetDepth::R18,
+        "resnet34" => ResNetDepth::R34,
+        "resnet50" => ResNetDepth::R50,
+        "resnet101" => ResNetDepth::R101,
+        "resnet152" => ResNetDepth::R152,
+        _ => return Err(zoo_entry(name).unwrap_err()),
+    };
+    Ok(ResNetConfig::new()
+        .with_depth(depth)
+        .with_ibn(ibn)
+        .with_last_stride(1))
+}
+
+impl ZooModel {
+    /// Builds the model `name` (see [`ZOO`]) at full size with random
+    /// weights on `device`: CION's configuration (ResNet last stride 1,
+    /// ViT/Swin laid out for 256×128 inputs).
+    pub fn build(name: &str, device: &Device) -> Result<Self, BackboneError> {
+        let entry = zoo_entry(name)?;
+        let n = entry.name;
+        let net = match entry.family {
+            ZooFamily::ResNet | ZooFamily::ResNetIbn => {
+                ZooNet::ResNet(resnet_config(n)?.init(device)?)
+            }
+            ZooFamily::GhostNet => ZooNet::GhostNet(
+                match n {
+                    "ghostnet_0_5" => GhostNetConfig::w050(),
+                    "ghostnet_1_0" => GhostNetConfig::w100(),
+                    _ => GhostNetConfig::w130(),
+                }
+                .init(device)?,
+            ),
+            ZooFamily::ConvNeXt => ZooNet::ConvNeXt(
+                match n {
+                    "convnext_tiny" => ConvNeXtConfig::tiny(),
+                    "convnext_small" => ConvNeXtConfig::small(),
+                    _ => ConvNeXtConfig::base(),
+                }
+                .init(device)?,
+            ),
+            ZooFamily::ViT => ZooNet::ViT(ViTConfig::preset(n)?.init(device)?),
+            ZooFamily::Swin => ZooNet::Swin(
+                match n {
+                    "swin_tiny" => SwinConfig::tiny(),
+                    "swin_small" => SwinConfig::small(),
+                    _ => SwinConfig::base(),
+                }
+                .init(device)?,
+            ),
+            ZooFamily::FastViT => ZooNet::FastVit(
+                match n {
+                    "fastvit_s12" => FastVitConfig::s12(),
+                    "fastvit_sa12" => FastVitConfig::sa12(),
+                    _ => FastVitConfig::sa24(),
+                }
+                .init(device)?,
+            ),
+        };
+        Ok(Self { entry, net })
+    }
+
+    /// Reads the checkpoint at `path` into the model with its family's
+    /// strict importer (CION teacher checkpoints, official / timm /
+    /// torchvision state dicts, safetensors; see [`crate::import`]).
+    /// Missing, unexpected or mis-shaped keys are an error listing them.
+    /// Errors on the inference forms (load before
+    /// [`ZooModel::into_inference`]).
+    pub fn load(
+        &mut self,
+        path: impl AsRef<Path>,
+        options: &ImportOptions,
+    ) -> Result<ZooImportReport, BackboneError> {
+        let path = path.as_ref();
+        Ok(match &mut self.net {
+            ZooNet::ResNet(m) => ZooImportReport::Generic(load_backbone(m, path, options)?),
+            ZooNet::GhostNet(m) => ZooImportReport::GhostNet(load_ghostnet(m, path, options)?),
+            ZooNet::ConvNeXt(m) => ZooImportReport::ConvNeXt(load_convnext(m, path, options)?),
+            ZooNet::ViT(m) => ZooImportReport::Generic(load_vit(m, path, options)?),
+            ZooNet::Swin(m) => ZooImportReport::Generic(load_swin(m, path, options)?),
+            ZooNet::FastVit(m) => ZooImportReport::FastVit(load_fastvit(m, path, options)?),
+            ZooNet::FusedResNet(_) => {
+                return Err(BackboneError::InvalidConfig(format!(
+                    "{}: checkpoints load into the trainable ResNet, not its BatchNorm-folded \
+                     inference form; call load before into_inference",
+                    path.display()
+                )));
+            }
+        })
+    }
+
+    /// The inference form with the same outputs: ResNet with BatchNorm
+    /// folded into the convolutions, FastViT re-parameterised; the other
+    /// families unchanged.
+    pub fn into_inference(self) -> Self {
+        let net = match self.net {
+            ZooNet::ResNet(m) => ZooNet::FusedResNet(m.fold_batch_norm()),
+            ZooNet::FastVit(m) => ZooNet::FastVit(m.reparameterize()),
+            other => other,
+        };
+        Self { net, ..self }
+    }
+
+    /// Parameters counted as the ReIDZoo table counts them (trainable
+    /// weights, no BatchNorm running statistics; per family see each
+    /// model's own count): compare with [`ZooEntry::table_params_m`].
+    pub fn num_parameters(&self) -> usize {
+        match &self.net {
+            ZooNet::ResNet(m) => trainable_parameters(m),
+            ZooNet::FusedResNet(m) => trainable_parameters(m),
+            ZooNet::GhostNet(m) => m.num_parameters(),
+            ZooNet::ConvNeXt(m) => m.num_parameters(),
+            ZooNet::ViT(m) => m.reidzoo_param_count(),
+            ZooNet::Swin(m) => m.num_params(),
+            ZooNet::FastVit(m) => m.num_parameters(),
+        }
+    }
+
+    fn backbone(&self) -> &dyn Backbone {
+        match &self.net {
+            ZooNet::ResNet(m) => m,
+            ZooNet::FusedResNet(m) => m,
+            ZooNet::GhostNet(m) => m,
+            ZooNet::ConvNeXt(m) => m,
+            ZooNet::ViT(m) => m,
+            ZooNet::Swin(m) => m,
+            ZooNet::FastVit(m) => m,
+        }
+    }
+}
+
+impl Embed for ZooModel {
+    /// CION's feature in inference mode: images `[batch, 3, H, W]`
+    /// (normalised) → `[batch, embedding_dim]`. ResNet: global average of
+    /// the map; GhostNet: GAP → `conv_head` → ReLU; ConvNeXt:
+    /// `LayerNorm(GAP)`; ViT: the class token after the final norm; Swin:
+    /// GAP of `norm3`; FastViT: GAP of `conv_exp`. Errors on inputs the
+    /// model cannot take (ViT: smaller than one patch).
+    fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
+        Ok(match &self.net {
+            ZooNet::ResNet(m) => GlobalPool::Avg.forward(m.forward_features(images)),
+            ZooNet::FusedResNet(m) => GlobalPool::Avg.forward(m.forward_features(images)),
+            ZooNet::GhostNet(m) => m.forward_embedding(images),
+            ZooNet::ConvNeXt(m) => m.forward_embedding(images),
+            ZooNet::ViT(m) => m.forward_embedding(images)?,
+            ZooNet::Swin(m) => m.forward_embedding(images),
+            ZooNet::FastVit(m) => m.forward_embedding(images),
+        })
+    }
+
+    /// Channels of [`ZooModel::embed`]'s output.
+    fn embedding_dim(&self) -> usize {
+        self.entry.embedding_dim
+    }
+}
+
+impl Backbone for ZooModel {
+    /// The family's feature map `[batch, out_channels, h, w]` (inference).
+    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
+        self.backbone().forward_features(images)
+    }
+
+    fn out_channels(&self) -> usize {
+        self.backbone().out_channels()
+    }
+
+    fn output_stride(&self) -> usize {
+        self.backbone().output_stride()
+    }
+}
+
+/// Number of trainable scalars of `module`: every float tensor it visits
+/// except BatchNorm running statistics (`running_mean`, `running_var`),
+/// which burn stores beside the parameters.
+pub fn trainable_parameters<M: Module>(module: &M) -> usize {
+    let mut counter = TrainableCounter::default();
+    module.visit(&mut counter);
+    counter.count
+}
+
+#[derive(Default)]
+struct TrainableCounter {
+    path: Vec<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for TrainableCounter {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let leaf = self.path.last().map(String::as_str).unwrap_or("");
+        if !matches!(leaf, "running_mean" | "running_var") {
+            self.count += param.val().shape().num_elements();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_case_insensitively_and_unknown_names_list_the_known_ones() {
+        assert_eq!(
+            zoo_entry("ConvNeXt_Tiny").unwrap().family,
+            ZooFamily::ConvNeXt
+        );
+        assert_eq!(
+            zoo_entry("resnet50_ibn").unwrap().family,
+            ZooFamily::ResNetIbn
+        );
+        let err = zoo_entry("resnet51").unwrap_err().to_string();
+        assert!(
+            err.contains("resnet51") && err.contains("swin_base"),
+            "{err}"
+        );
+        let mut names: Vec<_> = ZOO.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ZOO.len(), "duplicate names");
+    }
+
+    /// Small members of three families: the count equals the table's figure
+    /// (rounded to 0.01 M), the embedding has the listed width, and the
+    /// inference form gives the same embedding.
+    #[test]
+    fn small_models_match_the_table_and_their_inference_forms() {
+        let device = Device::flex();
+        device.seed(3);
+        let images = Tensor::<4>::random(
+            [1, 3, 64, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        for name in ["ghostnet_0_5", "resnet18_ibn", "fastvit_s12"] {
+            let model = ZooModel::build(name, &device).unwrap();
+            let m = model.num_parameters() as f64 / 1e6;
+            assert!(
+                (m - model.entry.table_params_m).abs() < 0.005 + 1e-9,
+                "{name}: {m} M vs table {}",
+                model.entry.table_params_m
+            );
+            let a = model.embed(images.clone()).unwrap();
+            assert_eq!(a.dims(), [1, model.embedding_dim()], "{name}");
+            let b = model.into_inference().embed(images.clone()).unwrap();
+            let diff: f32 = (a.clone() - b).abs().max().into_scalar();
+            let scale: f32 = a.abs().max().into_scalar();
+            assert!(diff <= 1e-4 * scale + 1e-6, "{name}: {diff} vs {scale}");
+        }
+    }
+
+    #[test]
+    fn inference_forms_refuse_checkpoints() {
+        let device = Device::flex();
+        let mut model = ZooModel::build("resnet18", &device)
+            .unwrap()
+            .into_inference();
+        let err = model
+            .load("missing.pth", &ImportOptions::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("into_inference"), "{err}");
+    }
+}
