@@ -198,7 +198,12 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
         panic!("expected a key mismatch, got {err}")
     };
     assert_eq!(mismatch.layout, "edgenext-timm");
-    for key in ["xca.qkv.weight", "xca.temperature", "mlp.fc1.weight", "gamma_xca"] {
+    for key in [
+        "xca.qkv.weight",
+        "xca.temperature",
+        "mlp.fc1.weight",
+        "gamma_xca",
+    ] {
         let key = format!("stages.3.blocks.{last}.{key}");
         assert!(mismatch.missing.contains(&key), "{key}: {mismatch}");
     }
@@ -246,13 +251,17 @@ fn full_size_parameter_counts_match_the_reidzoo_table() {
         assert_eq!(n, exact, "{name}");
         let millions = |n: usize| (n as f64 / 1e4).round() / 100.0;
         assert_eq!(millions(n), table, "{name}");
-        assert_eq!(millions(n - 2 * m.out_channels), table, "{name} without norm");
+        assert_eq!(
+            millions(n - 2 * m.out_channels),
+            table,
+            "{name} without norm"
+        );
         println!("EdgeNeXt-{name}: {n} parameters ({} M)", millions(n));
     }
 }
 
 #[test]
-fn non_convnext_files_and_formats_are_errors() {
+fn non_edgenext_files_and_formats_are_errors() {
     let device = Device::flex();
     let mut m = model(&device);
     let resnet = dir().join("../bottleneck.pth");

@@ -147,7 +147,13 @@ impl PositionalEncodingFourier {
         let coord = |i: usize, n: usize| (i + 1) as f32 / (n as f32 + 1e-6) * scale;
         let mut data = vec![0f32; 2 * d * h * w];
         for (c, &t) in dim_t.iter().enumerate() {
-            let f = |v: f32| if c % 2 == 0 { (v / t).sin() } else { (v / t).cos() };
+            let f = |v: f32| {
+                if c % 2 == 0 {
+                    (v / t).sin()
+                } else {
+                    (v / t).cos()
+                }
+            };
             for y in 0..h {
                 for x in 0..w {
                     data[(c * h + y) * w + x] = f(coord(y, h));

@@ -119,7 +119,9 @@ impl EdgeNeXtConfig {
             }
             let (dim, heads, scales) = (self.dims[i], self.heads[i], self.d2_scales[i]);
             if heads == 0 || dim % heads != 0 {
-                return bad(format!("stage {i}: {heads} heads do not divide {dim} channels"));
+                return bad(format!(
+                    "stage {i}: {heads} heads do not divide {dim} channels"
+                ));
             }
             // The official split needs exactly `scales` groups of ⌈dim/scales⌉.
             if scales < 2 || (scales - 1) * dim.div_ceil(scales) >= dim {
@@ -376,8 +378,18 @@ mod tests {
         let ok = EdgeNeXtConfig::new([1, 2, 1, 2], [8, 12, 20, 24], [2, 2, 4, 4]);
         assert!(ok.validate().is_ok());
         assert!(ok.clone().with_heads([2, 5, 4, 4]).init(&device).is_err());
-        assert!(ok.clone().with_d2_scales([2, 1, 3, 4]).init(&device).is_err());
-        assert!(ok.clone().with_global_blocks([0, 3, 1, 1]).init(&device).is_err());
+        assert!(
+            ok.clone()
+                .with_d2_scales([2, 1, 3, 4])
+                .init(&device)
+                .is_err()
+        );
+        assert!(
+            ok.clone()
+                .with_global_blocks([0, 3, 1, 1])
+                .init(&device)
+                .is_err()
+        );
         assert!(ok.clone().with_drop_path_rate(1.0).init(&device).is_err());
         assert!(ok.with_kernel_sizes([3, 4, 7, 9]).init(&device).is_err());
     }
