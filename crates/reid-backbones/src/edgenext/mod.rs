@@ -108,7 +108,7 @@ impl EdgeNeXtConfig {
                     self.global_blocks[i], self.depths[i]
                 ));
             }
-            if self.kernel_sizes[i] % 2 == 0 {
+            if self.kernel_sizes[i].is_multiple_of(2) {
                 return bad(format!(
                     "stage {i}: kernel size {} must be odd",
                     self.kernel_sizes[i]
@@ -118,7 +118,7 @@ impl EdgeNeXtConfig {
                 continue;
             }
             let (dim, heads, scales) = (self.dims[i], self.heads[i], self.d2_scales[i]);
-            if heads == 0 || dim % heads != 0 {
+            if heads == 0 || !dim.is_multiple_of(heads) {
                 return bad(format!(
                     "stage {i}: {heads} heads do not divide {dim} channels"
                 ));
@@ -377,7 +377,9 @@ mod tests {
         let device = Device::flex();
         let ok = EdgeNeXtConfig::new([1, 2, 1, 2], [8, 12, 20, 24], [2, 2, 4, 4]);
         assert!(ok.validate().is_ok());
-        assert!(ok.clone().with_heads([2, 5, 4, 4]).init(&device).is_err());
+        let mut bad_heads = ok.clone();
+        bad_heads.heads = [2, 5, 4, 4];
+        assert!(bad_heads.init(&device).is_err());
         assert!(
             ok.clone()
                 .with_d2_scales([2, 1, 3, 4])
