@@ -36,11 +36,15 @@
 //!   re-parameterisation ([`FastVit::reparameterize`]); loaded by
 //!   [`import::load_fastvit`] (official / CION / timm names).
 //!
-//! EdgeNeXt, RepViT and VOLO are not implemented yet (see
+//! - [`edgenext`]: EdgeNeXt XS/S/B (official mmaaz60 / CION layout), with
+//!   CION's `LayerNorm(GAP)` embedding; loaded by [`import::load_edgenext`].
+//!
+//! RepViT and VOLO are not implemented yet (see
 //! `docs/backbones.md`).
 
 pub mod backbone;
 pub mod convnext;
+pub mod edgenext;
 pub mod error;
 pub mod fastvit;
 pub mod ghostnet;
@@ -58,6 +62,7 @@ pub mod zoo;
 
 pub use backbone::{Backbone, Embed};
 pub use convnext::{ConvNeXt, ConvNeXtConfig};
+pub use edgenext::{EdgeNeXt, EdgeNeXtConfig};
 pub use error::{BackboneError, ImportError, KeyMismatch};
 pub use fastvit::{FastVit, FastVitConfig};
 pub use ghostnet::{GhostNet, GhostNetConfig};

@@ -27,6 +27,7 @@
 //! Python (`model.load_state_dict(safetensors.torch.load_file(path))`).
 
 mod convnext;
+mod edgenext;
 mod fastvit;
 mod ghostnet;
 mod keys;
@@ -40,6 +41,7 @@ pub use convnext::{
     CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, KeyFate, detect_wrapper,
     load_convnext, unwrap_key,
 };
+pub use edgenext::{EdgeNeXtImportReport, EdgeNeXtLayout, load_edgenext};
 pub use fastvit::{FastVitImportReport, FastVitKeys, FastVitLayout, load_fastvit};
 pub use ghostnet::{GhostNetImportReport, ghostnet_file_key, ghostnet_model_path, load_ghostnet};
 pub use layout::{Ignored, Layout};
