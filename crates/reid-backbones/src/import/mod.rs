@@ -31,6 +31,7 @@ mod fastvit;
 mod ghostnet;
 mod keys;
 mod layout;
+mod repvit;
 mod source;
 mod strict_apply;
 mod swin;
@@ -43,6 +44,7 @@ pub use convnext::{
 pub use fastvit::{FastVitImportReport, FastVitKeys, FastVitLayout, load_fastvit};
 pub use ghostnet::{GhostNetImportReport, ghostnet_file_key, ghostnet_model_path, load_ghostnet};
 pub use layout::{Ignored, Layout};
+pub use repvit::{RepVitImportReport, RepVitKeys, RepVitLayout, load_repvit};
 pub use source::Container;
 pub use swin::{SwinKeys, load_swin};
 pub use vit::load_vit;
