@@ -108,7 +108,7 @@ fn tensor_count(m: &RepVit) -> usize {
     m.collect(None, None, true).len()
 }
 
-fn mismatch(err: BackboneError) -> Box<reid_backbones::KeyMismatch> {
+fn key_mismatch(err: BackboneError) -> Box<reid_backbones::KeyMismatch> {
     match err {
         BackboneError::KeyMismatch(m) => m,
         other => panic!("expected a key mismatch, got {other}"),
@@ -170,7 +170,7 @@ fn bare_official_checkpoint_needs_its_heads_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = mismatch(err);
+    let mismatch = key_mismatch(err);
     assert_eq!(mismatch.layout, "repvit-official");
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
     assert!(
@@ -207,7 +207,7 @@ fn timm_safetensors_matches_timm_once_the_heads_are_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = mismatch(err);
+    let mismatch = key_mismatch(err);
     assert_eq!(mismatch.layout, "repvit-timm");
     assert!(
         mismatch
@@ -249,7 +249,7 @@ fn missing_keys_are_named_and_can_be_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = mismatch(err);
+    let mismatch = key_mismatch(err);
     assert_eq!(mismatch.layout, "repvit-official");
     // The extra block is the last `features` entry.
     let n: usize = 1 + depths[0] + 3 * 2 + depths[1] + depths[2] + depths[3] - 1;
@@ -279,7 +279,7 @@ fn missing_keys_are_named_and_can_be_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = mismatch(err);
+    let mismatch = key_mismatch(err);
     let shaped: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.0.as_str()).collect();
     assert!(
         shaped.contains(&"features.1.channel_mixer.m.0.c.weight"),
