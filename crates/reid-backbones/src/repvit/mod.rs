@@ -75,7 +75,11 @@ impl RepVitConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), BackboneError> {
         let bad = |m: String| Err(BackboneError::InvalidConfig(m));
-        if self.embed_dims.iter().any(|&d| d < 2 || d % 2 != 0) {
+        if self
+            .embed_dims
+            .iter()
+            .any(|&d| d < 2 || !d.is_multiple_of(2))
+        {
             return bad(format!(
                 "RepViT channels must be even and positive (the stem halves d0), got {:?}",
                 self.embed_dims
