@@ -1,0 +1,512 @@
+//! Loading RepViT checkpoints (training form, unfused branches) strictly:
+//! THU-MIG's official names (what CION's ReIDZoo files hold) and timm's.
+//!
+//! | our module path | official | timm |
+//! |---|---|---|
+//! | `stem.conv{1,2}.*` | `features.0.{0,2}.*` | `stem.conv{1,2}.*` |
+//! | `stages.i.blocks.j.*` | `features.N.*` | same as ours |
+//! | `stages.i.downsample.pre_block.*` | `features.N.*` (the stride-1 row before the stride-2 one) | same as ours |
+//! | `….token_mixer.{conv,conv1,bn}.*` | `….token_mixer.0.{conv,conv1,bn}.*` | same as ours |
+//! | `….se.{fc1,fc2}.*` | `….token_mixer.1.{fc1,fc2}.*` | same as ours |
+//! | `….channel_mixer.conv{1,2}.*` | `….channel_mixer.m.{0,2}.*` | same as ours |
+//! | `stages.i.downsample.{spatial,channel}_downsample.*` | `features.N.token_mixer.{0,2}.*` (stride-2 row) | same as ours |
+//! | `stages.i.downsample.ffn.conv{1,2}.*` | `features.N.channel_mixer.m.{0,2}.*` (stride-2 row) | same as ours |
+//! | conv-BN `….conv.weight` / `….bn.{gamma,beta}` | `….c.weight` / `….bn.{weight,bias}` | same as official |
+//!
+//! The official flat `features` list holds the stem, then per stage (from
+//! the second) the stride-1 pre-block and the stride-2 block, then the
+//! stage's blocks; `N` is counted from the model's depths. Both layouts
+//! have the non-legacy RepVGG mixer (1×1 branch = conv with bias, no BN,
+//! outer BN); a legacy-form file (`conv1.c.weight`, `conv1.bn.*`) is a key
+//! mismatch. Wrappers are removed as for ConvNeXt ([`super::unwrap_key`]:
+//! CION `teacher` — RepViT has BN, so its keys carry `module.backbone.` —
+//! or a `model` dictionary), then a common `state_dict.`, `module.` or
+//! `backbone.` prefix; `num_batches_tracked` is set aside. The classifier
+//! and distillation heads (official `classifier.*`, timm `head.*`) are
+//! unexpected unless allowed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::convnext::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
+use super::layout::{Ignored, NUM_BATCHES_TRACKED};
+use super::source::{self, Container};
+use super::strict_apply::{Entry, apply_strict};
+use super::{ImportOptions, WeightsFormat};
+use crate::error::BackboneError;
+use crate::repvit::RepVit;
+
+/// Key naming of a RepViT checkpoint (after the wrappers are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepVitLayout {
+    /// THU-MIG/RepViT (also CION's copy): `features.N.*`, `c`/`bn`,
+    /// `token_mixer.0.*`, `channel_mixer.m.*`.
+    Official,
+    /// timm's `RepVit`: `stem.*`, `stages.i.*`.
+    Timm,
+}
+
+/// What one entry of the official `features` list is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Stem,
+    PreBlock(usize),
+    Down(usize),
+    Block(usize, usize),
+}
+
+/// Official → timm renaming inside a stride-1 block.
+const BLOCK: [(&str, &str); 6] = [
+    ("token_mixer.0.conv.", "token_mixer.conv."),
+    ("token_mixer.0.conv1.", "token_mixer.conv1."),
+    ("token_mixer.0.bn.", "token_mixer.bn."),
+    ("token_mixer.1.", "se."),
+    ("channel_mixer.m.0.", "channel_mixer.conv1."),
+    ("channel_mixer.m.2.", "channel_mixer.conv2."),
+];
+
+/// Official → timm renaming inside a stride-2 block (timm's
+/// `downsample` without its `pre_block`).
+const DOWN: [(&str, &str); 4] = [
+    ("token_mixer.0.", "spatial_downsample."),
+    ("token_mixer.2.", "channel_downsample."),
+    ("channel_mixer.m.0.", "ffn.conv1."),
+    ("channel_mixer.m.2.", "ffn.conv2."),
+];
+
+/// Official → timm renaming of the heads and the stem.
+const TOP: [(&str, &str); 4] = [
+    ("classifier.classifier.", "head.head."),
+    ("classifier.classifier_dist.", "head.head_dist."),
+    ("features.0.0.", "stem.conv1."),
+    ("features.0.2.", "stem.conv2."),
+];
+
+fn rename(rest: &str, table: &[(&str, &str)], forward: bool) -> Option<String> {
+    table.iter().find_map(|&(official, timm)| {
+        let (from, to) = if forward {
+            (official, timm)
+        } else {
+            (timm, official)
+        };
+        rest.strip_prefix(from).map(|tail| format!("{to}{tail}"))
+    })
+}
+
+/// The structure the key mapping needs: blocks per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepVitKeys {
+    /// Blocks per stage after its down-sampling.
+    pub depths: [usize; 4],
+}
+
+impl RepVitKeys {
+    /// Read from a model.
+    pub fn of(model: &RepVit) -> Self {
+        let mut depths = [0; 4];
+        for (i, s) in model.stages.iter().enumerate().take(4) {
+            depths[i] = s.blocks.len();
+        }
+        Self { depths }
+    }
+
+    /// The official `features` list.
+    fn features(&self) -> Vec<Role> {
+        let mut out = vec![Role::Stem];
+        for i in 0..4 {
+            if i > 0 {
+                out.push(Role::PreBlock(i));
+                out.push(Role::Down(i));
+            }
+            out.extend((0..self.depths[i]).map(|j| Role::Block(i, j)));
+        }
+        out
+    }
+
+    /// Official key → timm key (unknown keys are returned unchanged).
+    pub fn official_to_timm(&self, key: &str) -> String {
+        if let Some(k) = rename(key, &TOP, true) {
+            return k;
+        }
+        let mut p = key.splitn(3, '.');
+        let (Some("features"), Some(n), Some(rest)) = (p.next(), p.next(), p.next()) else {
+            return key.to_string();
+        };
+        let role = n
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| self.features().get(n).copied());
+        let renamed = match role {
+            Some(Role::Block(i, j)) => {
+                rename(rest, &BLOCK, true).map(|r| format!("stages.{i}.blocks.{j}.{r}"))
+            }
+            Some(Role::PreBlock(i)) => {
+                rename(rest, &BLOCK, true).map(|r| format!("stages.{i}.downsample.pre_block.{r}"))
+            }
+            Some(Role::Down(i)) => {
+                rename(rest, &DOWN, true).map(|r| format!("stages.{i}.downsample.{r}"))
+            }
+            _ => None,
+        };
+        renamed.unwrap_or_else(|| key.to_string())
+    }
+
+    /// Timm key → official key (inverse of [`RepVitKeys::official_to_timm`]).
+    pub fn timm_to_official(&self, key: &str) -> String {
+        if let Some(k) = rename(key, &TOP, false) {
+            return k;
+        }
+        let p: Vec<&str> = key.split('.').collect();
+        if p.len() < 4 || p[0] != "stages" {
+            return key.to_string();
+        }
+        let Ok(i) = p[1].parse::<usize>() else {
+            return key.to_string();
+        };
+        let (role, rest, table): (Role, String, &[(&str, &str)]) = match (p[2], p[3]) {
+            ("blocks", j) => match j.parse::<usize>() {
+                Ok(j) => (Role::Block(i, j), p[4..].join("."), &BLOCK),
+                Err(_) => return key.to_string(),
+            },
+            ("downsample", "pre_block") => (Role::PreBlock(i), p[4..].join("."), &BLOCK),
+            ("downsample", _) => (Role::Down(i), p[3..].join("."), &DOWN),
+            _ => return key.to_string(),
+        };
+        let n = self.features().iter().position(|&r| r == role);
+        match (n, rename(&rest, table, false)) {
+            (Some(n), Some(r)) => format!("features.{n}.{r}"),
+            _ => key.to_string(),
+        }
+    }
+
+    /// Timm key → our module path (`c` → `conv`, BN `weight`/`bias` →
+    /// `gamma`/`beta`).
+    pub fn timm_to_model(&self, key: &str) -> String {
+        let mut p: Vec<String> = key.split('.').map(String::from).collect();
+        let n = p.len();
+        if n >= 2 {
+            match (p[n - 2].as_str(), p[n - 1].as_str()) {
+                ("c", "weight" | "bias") => p[n - 2] = "conv".into(),
+                ("bn", "weight") => p[n - 1] = "gamma".into(),
+                ("bn", "bias") => p[n - 1] = "beta".into(),
+                _ => {}
+            }
+        }
+        p.join(".")
+    }
+
+    /// Our module path → timm key.
+    pub fn model_to_timm(&self, path: &str) -> String {
+        let mut p: Vec<String> = path.split('.').map(String::from).collect();
+        let n = p.len();
+        if n >= 2 {
+            match (p[n - 2].as_str(), p[n - 1].as_str()) {
+                ("conv", "weight" | "bias") => p[n - 2] = "c".into(),
+                ("bn", "gamma") => p[n - 1] = "weight".into(),
+                ("bn", "beta") => p[n - 1] = "bias".into(),
+                _ => {}
+            }
+        }
+        p.join(".")
+    }
+
+    /// A file key in `layout` → our module path.
+    pub fn to_model_path(&self, layout: RepVitLayout, key: &str) -> String {
+        match layout {
+            RepVitLayout::Official => self.timm_to_model(&self.official_to_timm(key)),
+            RepVitLayout::Timm => self.timm_to_model(key),
+        }
+    }
+
+    /// Our module path → the file key in `layout`.
+    pub fn to_file_key(&self, layout: RepVitLayout, path: &str) -> String {
+        let timm = self.model_to_timm(path);
+        match layout {
+            RepVitLayout::Official => self.timm_to_official(&timm),
+            RepVitLayout::Timm => timm,
+        }
+    }
+}
+
+impl RepVitLayout {
+    /// Lower-case name, as used in errors (`"repvit-official"`,
+    /// `"repvit-timm"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Official => "repvit-official",
+            Self::Timm => "repvit-timm",
+        }
+    }
+
+    /// Recognises the naming from keys (wrappers removed): `features.*` →
+    /// official; `stem.*` / `stages.*` → timm.
+    pub fn detect<'a>(keys: impl IntoIterator<Item = &'a String>) -> Option<Self> {
+        let mut timm = false;
+        for k in keys {
+            if k.starts_with("features.") {
+                return Some(Self::Official);
+            }
+            timm |= k.starts_with("stem.") || k.starts_with("stages.");
+        }
+        timm.then_some(Self::Timm)
+    }
+}
+
+impl fmt::Display for RepVitLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What [`load_repvit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepVitImportReport {
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// Its container.
+    pub container: Container,
+    /// Where the backbone keys were found.
+    pub wrapper: CheckpointWrapper,
+    /// Prefixes removed from every kept key after unwrapping.
+    pub stripped_prefixes: Vec<String>,
+    /// The key naming the file was read as.
+    pub layout: RepVitLayout,
+    /// Number of model tensors written from the file.
+    pub applied: usize,
+    /// Keys set aside, with the reason.
+    pub ignored: Vec<Ignored>,
+    /// Unused file keys accepted through the allow-list.
+    pub allowed_unexpected: Vec<String>,
+    /// Model parameters left at their initialisation through the allow-list.
+    pub allowed_missing: Vec<String>,
+}
+
+impl fmt::Display for RepVitImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {:?} container, {:?} wrapper, {} layout, {} tensors loaded",
+            self.path.display(),
+            self.container,
+            self.wrapper,
+            self.layout,
+            self.applied
+        )?;
+        super::strict_apply::write_report_tail(
+            f,
+            &self.ignored,
+            &self.allowed_unexpected,
+            &self.allowed_missing,
+        )
+    }
+}
+
+fn add_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String) {
+    match ignored.iter_mut().find(|g| g.reason == reason) {
+        Some(g) => g.keys.push(key),
+        None => ignored.push(Ignored {
+            reason: reason.to_string(),
+            keys: vec![key],
+        }),
+    }
+}
+
+/// Loads a RepViT checkpoint in the training form (official or timm
+/// naming; bare, CION `teacher` or `model` wrapper; `.pth` or safetensors)
+/// into `model` (not yet re-parameterised), strictly: any missing,
+/// unexpected or mis-shaped key is a [`BackboneError::KeyMismatch`] naming
+/// them in the file's layout.
+///
+/// `options.format`: [`WeightsFormat::Auto`], [`WeightsFormat::Safetensors`]
+/// (the file must be safetensors) or [`WeightsFormat::Cion`] (the file must
+/// have a `teacher` dictionary); the ResNet-only formats are an error.
+pub fn load_repvit(
+    model: &mut RepVit,
+    path: impl AsRef<Path>,
+    options: &ImportOptions,
+) -> Result<RepVitImportReport, BackboneError> {
+    let path = path.as_ref();
+    let layout_err = |message: String| BackboneError::Layout {
+        path: path.to_path_buf(),
+        message,
+    };
+    let container = Container::sniff(path)?;
+    match options.format {
+        WeightsFormat::Auto | WeightsFormat::Cion => {}
+        WeightsFormat::Safetensors if container == Container::Safetensors => {}
+        WeightsFormat::Safetensors => {
+            return Err(layout_err(format!(
+                "--weights-format safetensors, but the file is a {container:?} file"
+            )));
+        }
+        other => {
+            return Err(layout_err(format!(
+                "weights format {other:?} is a ResNet checkpoint layout; a RepViT checkpoint \
+                 is read with auto, cion or safetensors"
+            )));
+        }
+    }
+    let raw = source::read_tensors(path, container)?;
+    let wrapper = detect_wrapper(raw.keys());
+    if options.format == WeightsFormat::Cion && wrapper != CheckpointWrapper::CionTeacher {
+        return Err(layout_err(
+            "a CION checkpoint needs a `teacher` dictionary; none found".into(),
+        ));
+    }
+    let mut ignored = Vec::new();
+    let mut kept = Vec::new();
+    for (key, tensor) in raw {
+        match unwrap_key(&key, wrapper) {
+            KeyFate::Keep(k) => kept.push((k, tensor)),
+            KeyFate::Ignore(reason) => add_ignored(&mut ignored, reason, key),
+        }
+    }
+    let mut stripped_prefixes = Vec::new();
+    for prefix in ["state_dict.", "module.", "backbone."] {
+        if !kept.is_empty() && kept.iter().all(|(k, _)| k.starts_with(prefix)) {
+            for (k, _) in &mut kept {
+                *k = k[prefix.len()..].to_string();
+            }
+            stripped_prefixes.push(prefix.to_string());
+        }
+    }
+    let keys: Vec<String> = kept.iter().map(|(k, _)| k.clone()).collect();
+    let layout = RepVitLayout::detect(&keys).ok_or_else(|| {
+        let first: Vec<&String> = keys.iter().take(8).collect();
+        layout_err(format!(
+            "cannot recognise a RepViT layout (official `features.*` or timm `stem.*` / \
+             `stages.*`) in its {} backbone keys; first keys: {first:?}",
+            keys.len()
+        ))
+    })?;
+    let map = RepVitKeys::of(model);
+    let mut entries = Vec::new();
+    for (file_key, tensor) in kept {
+        if file_key.ends_with("num_batches_tracked") {
+            add_ignored(&mut ignored, NUM_BATCHES_TRACKED, file_key);
+        } else {
+            entries.push(Entry {
+                model_path: Some(map.to_model_path(layout, &file_key)),
+                file_key,
+                tensor,
+            });
+        }
+    }
+    let applied = apply_strict(model, path, layout.name(), entries, options, &|p| {
+        map.to_file_key(layout, p)
+    })?;
+    Ok(RepVitImportReport {
+        path: path.to_path_buf(),
+        container,
+        wrapper,
+        stripped_prefixes,
+        layout,
+        applied: applied.count,
+        ignored,
+        allowed_unexpected: applied.allowed_unexpected,
+        allowed_missing: applied.allowed_missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_timm_and_model_names_round_trip() {
+        // M0.9-like depths: features = stem, 2 blocks, pre, down, 2 blocks,
+        // pre (7), down (8), 14 blocks (9–22), pre (23), down (24), 2 blocks.
+        let keys = RepVitKeys {
+            depths: [2, 2, 14, 2],
+        };
+        let cases = [
+            (
+                "features.0.0.c.weight",
+                "stem.conv1.c.weight",
+                "stem.conv1.conv.weight",
+            ),
+            (
+                "features.0.2.bn.weight",
+                "stem.conv2.bn.weight",
+                "stem.conv2.bn.gamma",
+            ),
+            (
+                "features.1.token_mixer.0.conv.c.weight",
+                "stages.0.blocks.0.token_mixer.conv.c.weight",
+                "stages.0.blocks.0.token_mixer.conv.conv.weight",
+            ),
+            (
+                "features.2.token_mixer.0.conv1.bias",
+                "stages.0.blocks.1.token_mixer.conv1.bias",
+                "stages.0.blocks.1.token_mixer.conv1.bias",
+            ),
+            (
+                "features.1.token_mixer.0.bn.running_var",
+                "stages.0.blocks.0.token_mixer.bn.running_var",
+                "stages.0.blocks.0.token_mixer.bn.running_var",
+            ),
+            (
+                "features.1.token_mixer.1.fc1.weight",
+                "stages.0.blocks.0.se.fc1.weight",
+                "stages.0.blocks.0.se.fc1.weight",
+            ),
+            (
+                "features.3.channel_mixer.m.2.bn.bias",
+                "stages.1.downsample.pre_block.channel_mixer.conv2.bn.bias",
+                "stages.1.downsample.pre_block.channel_mixer.conv2.bn.beta",
+            ),
+            (
+                "features.4.token_mixer.0.c.weight",
+                "stages.1.downsample.spatial_downsample.c.weight",
+                "stages.1.downsample.spatial_downsample.conv.weight",
+            ),
+            (
+                "features.8.token_mixer.2.bn.running_mean",
+                "stages.2.downsample.channel_downsample.bn.running_mean",
+                "stages.2.downsample.channel_downsample.bn.running_mean",
+            ),
+            (
+                "features.24.channel_mixer.m.0.c.weight",
+                "stages.3.downsample.ffn.conv1.c.weight",
+                "stages.3.downsample.ffn.conv1.conv.weight",
+            ),
+            (
+                "features.22.channel_mixer.m.0.bn.weight",
+                "stages.2.blocks.13.channel_mixer.conv1.bn.weight",
+                "stages.2.blocks.13.channel_mixer.conv1.bn.gamma",
+            ),
+            (
+                "features.26.token_mixer.1.fc2.bias",
+                "stages.3.blocks.1.se.fc2.bias",
+                "stages.3.blocks.1.se.fc2.bias",
+            ),
+        ];
+        for (official, timm, ours) in cases {
+            assert_eq!(keys.official_to_timm(official), timm, "{official}");
+            assert_eq!(keys.timm_to_official(timm), official, "{timm}");
+            assert_eq!(keys.to_model_path(RepVitLayout::Official, official), ours);
+            assert_eq!(keys.to_model_path(RepVitLayout::Timm, timm), ours);
+            assert_eq!(keys.to_file_key(RepVitLayout::Official, ours), official);
+            assert_eq!(keys.to_file_key(RepVitLayout::Timm, ours), timm);
+        }
+        assert_eq!(
+            keys.official_to_timm("classifier.classifier_dist.l.weight"),
+            "head.head_dist.l.weight"
+        );
+        // Beyond the list: unchanged (reported as unexpected).
+        assert_eq!(
+            keys.official_to_timm("features.27.x.weight"),
+            "features.27.x.weight"
+        );
+        let ks = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            RepVitLayout::detect(&ks(&["features.0.0.c.weight"])),
+            Some(RepVitLayout::Official)
+        );
+        assert_eq!(
+            RepVitLayout::detect(&ks(&["stem.conv1.c.weight"])),
+            Some(RepVitLayout::Timm)
+        );
+        assert_eq!(RepVitLayout::detect(&ks(&["conv1.weight"])), None);
+    }
+}

@@ -1,0 +1,308 @@
+//! RepViT building blocks in their training form, each with its structural
+//! re-parameterisation: conv-BN pairs ([`ConvBn`], shared with FastViT), the
+//! RepVGG depth-wise token mixer [`RepVggDw`], squeeze-and-excitation
+//! [`RepVitSe`], the 1×1 FFN [`RepVitMlp`], the block [`RepVitBlock`] and
+//! the stage-entry down-sampling [`RepVitDownsample`].
+//!
+//! In inference every BN is affine, so `bn(conv(x) + conv1(x) + x)` is one
+//! k×k depth-wise convolution with bias: the 1×1 kernel is zero-padded to
+//! k×k, the identity is a 1 at each channel's centre tap, and the outer BN
+//! `x·s + t` (`s = γ/√(σ² + ε)`, `t = β − μ·s`) scales the summed kernel
+//! and maps the summed bias `b` to `b·s + t`.
+
+use burn::module::{Module, Param};
+use burn::nn::BatchNorm;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::activation::{gelu, relu, sigmoid};
+use burn::tensor::{Device, Tensor, TensorData};
+
+pub use crate::fastvit::ConvBn;
+use crate::norm::batch_norm;
+
+/// A `k×k` convolution with padding `k/2` (`Conv2d(…, padding=(k-1)//2)`).
+fn conv2d(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    groups: usize,
+    bias: bool,
+    device: &Device,
+) -> Conv2d {
+    let p = k / 2;
+    Conv2dConfig::new([c_in, c_out], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_groups(groups)
+        .with_bias(bias)
+        .init(device)
+}
+
+/// `conv` with its weight and bias replaced.
+fn with_weights(conv: &Conv2d, weight: Tensor<4>, bias: Tensor<1>) -> Conv2d {
+    let mut fused = conv.clone();
+    fused.weight = Param::from_tensor(weight);
+    fused.bias = Some(Param::from_tensor(bias));
+    fused
+}
+
+/// Zero-pads a depth-wise `[c, 1, s, s]` kernel to `[c, 1, k, k]` (centred).
+fn pad_kernel(kernel: Tensor<4>, k: usize) -> Tensor<4> {
+    let [o, i, s, _] = kernel.dims();
+    if s == k {
+        return kernel;
+    }
+    let p = (k - s) / 2;
+    Tensor::zeros([o, i, k, k], &kernel.device())
+        .slice_assign([0..o, 0..i, p..p + s, p..p + s], kernel)
+}
+
+/// The identity as a depth-wise `[c, 1, k, k]` kernel.
+fn identity_kernel(c: usize, k: usize, device: &Device) -> Tensor<4> {
+    let mut data = vec![0f32; c * k * k];
+    for i in 0..c {
+        data[(i * k + k / 2) * k + k / 2] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(data, [c, 1, k, k]), device)
+}
+
+/// timm's `make_divisible(v, 8, round_limit=0)`: `max(8, ⌊(v + 4)/8⌋·8)`.
+pub fn make_divisible(v: f64, divisor: usize) -> usize {
+    let d = divisor as f64;
+    (((v + d / 2.0) / d).floor() as usize * divisor).max(divisor)
+}
+
+/// The RepVGG depth-wise token mixer: `bn(conv(x) + conv1(x) + x)` with a
+/// k×k depth-wise conv-BN `conv`, a 1×1 depth-wise conv with bias `conv1`
+/// (no BN: the official non-legacy form, as in timm with `legacy=False`)
+/// and an outer BN. `[b, c, h, w]` → `[b, c, h, w]`. After
+/// [`RepVggDw::reparameterize`], `conv1` and `bn` are `None` and `conv` is
+/// a single k×k convolution with bias.
+#[derive(Module, Debug)]
+pub struct RepVggDw {
+    /// k×k depth-wise conv-BN (official/timm `conv.{c,bn}`).
+    pub conv: ConvBn,
+    /// 1×1 depth-wise convolution with bias; `None` once fused.
+    pub conv1: Option<Conv2d>,
+    /// Outer BatchNorm; `None` once fused.
+    pub bn: Option<BatchNorm>,
+    /// Kernel size `k`.
+    pub kernel_size: usize,
+}
+
+impl RepVggDw {
+    /// Over `c` channels with kernel `k`.
+    pub fn new(c: usize, k: usize, eps: f64, device: &Device) -> Self {
+        Self {
+            conv: ConvBn::new(c, c, k, 1, c, eps, device),
+            conv1: Some(conv2d(c, c, 1, c, true, device)),
+            bn: Some(batch_norm(c, eps, device)),
+            kernel_size: k,
+        }
+    }
+
+    /// `[b, c, h, w]` → `[b, c, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let Some(conv1) = &self.conv1 else {
+            return self.conv.forward(x);
+        };
+        let y = self.conv.forward(x.clone()) + conv1.forward(x.clone()) + x;
+        match &self.bn {
+            Some(bn) => bn.forward(y),
+            None => y,
+        }
+    }
+
+    /// The inference form: one k×k depth-wise convolution with bias.
+    pub fn reparameterize(self) -> Self {
+        let Some(conv1) = &self.conv1 else {
+            return self;
+        };
+        let k = self.kernel_size;
+        let (mut w, mut b) = self.conv.kernel_bias();
+        let [c, _, _, _] = w.dims();
+        let device = w.device();
+        w = w + pad_kernel(conv1.weight.val(), k) + identity_kernel(c, k, &device);
+        if let Some(b1) = &conv1.bias {
+            b = b + b1.val();
+        }
+        if let Some(bn) = &self.bn {
+            let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+            let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+            w = w * scale.clone().reshape([c, 1, 1, 1]);
+            b = b * scale + shift;
+        }
+        Self {
+            conv: ConvBn {
+                conv: with_weights(&self.conv.conv, w, b),
+                bn: None,
+            },
+            conv1: None,
+            bn: None,
+            kernel_size: k,
+        }
+    }
+}
+
+/// Squeeze-and-excitation (timm `SqueezeExcite(c, 0.25)`, which the
+/// official code imports): global average → 1×1 conv `c → rd` (bias) →
+/// ReLU → 1×1 conv `rd → c` (bias) → sigmoid → scale, with
+/// `rd = make_divisible(c/4, 8)`. `[b, c, h, w]` → `[b, c, h, w]`.
+#[derive(Module, Debug)]
+pub struct RepVitSe {
+    /// `c → rd`, 1×1.
+    pub fc1: Conv2d,
+    /// `rd → c`, 1×1.
+    pub fc2: Conv2d,
+}
+
+impl RepVitSe {
+    /// SE over `c` channels.
+    pub fn new(c: usize, device: &Device) -> Self {
+        let rd = make_divisible(c as f64 * 0.25, 8);
+        Self {
+            fc1: conv2d(c, rd, 1, 1, true, device),
+            fc2: conv2d(rd, c, 1, 1, true, device),
+        }
+    }
+
+    /// `[b, c, h, w]` → `[b, c, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let s = x
+            .clone()
+            .reshape([b, c, h * w])
+            .mean_dim(2)
+            .reshape([b, c, 1, 1]);
+        x * sigmoid(self.fc2.forward(relu(self.fc1.forward(s))))
+    }
+}
+
+/// The 1×1 FFN: conv-BN `c → hidden`, GELU (erf), conv-BN `hidden → c`
+/// (timm `conv1`/`conv2`, official `m.0`/`m.2`). `[b, c, h, w]` →
+/// `[b, c, h, w]` (the residual is added by the caller).
+#[derive(Module, Debug)]
+pub struct RepVitMlp {
+    /// `c → hidden`.
+    pub conv1: ConvBn,
+    /// `hidden → c`.
+    pub conv2: ConvBn,
+}
+
+impl RepVitMlp {
+    /// `c → hidden → c`.
+    pub fn new(c: usize, hidden: usize, eps: f64, device: &Device) -> Self {
+        Self {
+            conv1: ConvBn::new(c, hidden, 1, 1, 1, eps, device),
+            conv2: ConvBn::new(hidden, c, 1, 1, 1, eps, device),
+        }
+    }
+
+    /// `[b, c, h, w]` → `[b, c, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv2.forward(gelu(self.conv1.forward(x)))
+    }
+
+    /// Both BNs folded.
+    pub fn reparameterize(self) -> Self {
+        Self {
+            conv1: self.conv1.fuse(),
+            conv2: self.conv2.fuse(),
+        }
+    }
+}
+
+/// The stride-1 RepViT block: `y = se(token_mixer(x))`, then
+/// `y + channel_mixer(y)`. `[b, c, h, w]` → `[b, c, h, w]`.
+#[derive(Module, Debug)]
+pub struct RepVitBlock {
+    /// [`RepVggDw`].
+    pub token_mixer: RepVggDw,
+    /// SE on every other block of a stage (the first, third, …).
+    pub se: Option<RepVitSe>,
+    /// The FFN, residual.
+    pub channel_mixer: RepVitMlp,
+}
+
+impl RepVitBlock {
+    /// Over `c` channels, FFN hidden `hidden`, kernel `k`.
+    pub fn new(c: usize, hidden: usize, k: usize, se: bool, eps: f64, device: &Device) -> Self {
+        Self {
+            token_mixer: RepVggDw::new(c, k, eps, device),
+            se: se.then(|| RepVitSe::new(c, device)),
+            channel_mixer: RepVitMlp::new(c, hidden, eps, device),
+        }
+    }
+
+    /// `[b, c, h, w]` → `[b, c, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self.token_mixer.forward(x);
+        if let Some(se) = &self.se {
+            x = se.forward(x);
+        }
+        x.clone() + self.channel_mixer.forward(x)
+    }
+
+    /// Token mixer and FFN folded (SE stays).
+    pub fn reparameterize(self) -> Self {
+        Self {
+            token_mixer: self.token_mixer.reparameterize(),
+            se: self.se,
+            channel_mixer: self.channel_mixer.reparameterize(),
+        }
+    }
+}
+
+/// The entry of stages 2–4: a stride-1 [`RepVitBlock`] without SE
+/// (`pre_block`), a k×k stride-2 depth-wise conv-BN
+/// (`spatial_downsample`), a 1×1 conv-BN `in → out`
+/// (`channel_downsample`), then a residual FFN (`ffn`).
+/// `[b, in, h, w]` → `[b, out, ⌈h/2⌉, ⌈w/2⌉]`.
+#[derive(Module, Debug)]
+pub struct RepVitDownsample {
+    /// Stride-1 block on the input channels.
+    pub pre_block: RepVitBlock,
+    /// Depth-wise k×k, stride 2.
+    pub spatial_downsample: ConvBn,
+    /// 1×1 `in → out`.
+    pub channel_downsample: ConvBn,
+    /// Residual FFN on `out` channels.
+    pub ffn: RepVitMlp,
+}
+
+impl RepVitDownsample {
+    /// `c_in → c_out`, FFN ratio `mlp_ratio`, kernel `k`.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        mlp_ratio: usize,
+        k: usize,
+        eps: f64,
+        device: &Device,
+    ) -> Self {
+        Self {
+            pre_block: RepVitBlock::new(c_in, c_in * mlp_ratio, k, false, eps, device),
+            spatial_downsample: ConvBn::new(c_in, c_in, k, 2, c_in, eps, device),
+            channel_downsample: ConvBn::new(c_in, c_out, 1, 1, 1, eps, device),
+            ffn: RepVitMlp::new(c_out, c_out * mlp_ratio, eps, device),
+        }
+    }
+
+    /// `[b, in, h, w]` → `[b, out, ⌈h/2⌉, ⌈w/2⌉]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.pre_block.forward(x);
+        let x = self
+            .channel_downsample
+            .forward(self.spatial_downsample.forward(x));
+        x.clone() + self.ffn.forward(x)
+    }
+
+    /// Every conv-BN and the pre-block folded.
+    pub fn reparameterize(self) -> Self {
+        Self {
+            pre_block: self.pre_block.reparameterize(),
+            spatial_downsample: self.spatial_downsample.fuse(),
+            channel_downsample: self.channel_downsample.fuse(),
+            ffn: self.ffn.reparameterize(),
+        }
+    }
+}

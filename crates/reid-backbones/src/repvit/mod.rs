@@ -1,0 +1,373 @@
+//! RepViT-M0.9 / M1.0 / M1.5 (Wang et al., "RepViT: Revisiting Mobile CNN
+//! From ViT Perspective", CVPR 2024) as CION's ReIDZoo uses them: THU-MIG's
+//! official architecture in its training form (`replace_batchnorm` removed,
+//! every branch unfused), without the classifier and distillation heads;
+//! the feature is the global average of the last stage (384 / 448 / 512
+//! channels).
+//!
+//! - stem: conv-BN 3×3 s2 `3 → d0/2`, GELU, conv-BN 3×3 s2 `d0/2 → d0` —
+//!   stride 4;
+//! - stages 2–4 start with a [`RepVitDownsample`] (stride-1 block without
+//!   SE, 3×3 s2 depth-wise conv-BN, 1×1 conv-BN, residual FFN) — strides 8,
+//!   16, 32;
+//! - each stage then has `depth` [`RepVitBlock`]s (RepVGG depth-wise token
+//!   mixer, SE on the 1st, 3rd, … block, residual 1×1 FFN of ratio 2).
+//!
+//! BN eps 1e-5, GELU in erf form; no stochastic depth and no layer scale
+//! (the official blocks have neither). The [`Backbone`] map is the last
+//! stage `[batch, d3, ⌈H/32⌉, ⌈W/32⌉]`.
+//!
+//! [`RepVit::reparameterize`] returns the inference form: every conv-BN
+//! pair is one convolution and every RepVGG token mixer (k×k conv-BN, 1×1
+//! conv, identity, outer BN) one k×k depth-wise convolution; outputs agree
+//! with the training form up to float rounding. Checkpoints (official /
+//! CION / timm names, training form): [`crate::import::load_repvit`].
+
+mod blocks;
+
+pub use blocks::{RepVggDw, RepVitBlock, RepVitDownsample, RepVitMlp, RepVitSe, make_divisible};
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Tensor};
+
+use crate::backbone::Backbone;
+use crate::error::BackboneError;
+use crate::fastvit::ConvBn;
+
+/// Configuration of a [`RepVit`]; [`RepVitConfig::m0_9`],
+/// [`RepVitConfig::m1_0`] and [`RepVitConfig::m1_5`] are the ReIDZoo models.
+#[derive(Config, Debug)]
+pub struct RepVitConfig {
+    /// Blocks per stage after its down-sampling (timm `depth`;
+    /// `[2, 2, 14, 2]` for M0.9/M1.0, `[4, 4, 24, 4]` for M1.5).
+    pub depths: [usize; 4],
+    /// Channels per stage.
+    pub embed_dims: [usize; 4],
+    /// FFN expansion ratio (2).
+    #[config(default = 2)]
+    pub mlp_ratio: usize,
+    /// Depth-wise kernel size (3).
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// BatchNorm epsilon.
+    #[config(default = 1e-5)]
+    pub bn_eps: f64,
+}
+
+impl RepVitConfig {
+    /// RepViT-M0.9: channels `[48, 96, 192, 384]`, depths `[2, 2, 14, 2]`.
+    pub fn m0_9() -> Self {
+        Self::new([2, 2, 14, 2], [48, 96, 192, 384])
+    }
+
+    /// RepViT-M1.0: channels `[56, 112, 224, 448]`, depths `[2, 2, 14, 2]`.
+    pub fn m1_0() -> Self {
+        Self::new([2, 2, 14, 2], [56, 112, 224, 448])
+    }
+
+    /// RepViT-M1.5: channels `[64, 128, 256, 512]`, depths `[4, 4, 24, 4]`.
+    pub fn m1_5() -> Self {
+        Self::new([4, 4, 24, 4], [64, 128, 256, 512])
+    }
+
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), BackboneError> {
+        let bad = |m: String| Err(BackboneError::InvalidConfig(m));
+        if self
+            .embed_dims
+            .iter()
+            .any(|&d| d < 2 || !d.is_multiple_of(2))
+        {
+            return bad(format!(
+                "RepViT channels must be even and positive (the stem halves d0), got {:?}",
+                self.embed_dims
+            ));
+        }
+        if self.kernel_size.is_multiple_of(2) {
+            return bad(format!("kernel_size must be odd, got {}", self.kernel_size));
+        }
+        if self.mlp_ratio == 0 {
+            return bad("mlp_ratio must be positive".into());
+        }
+        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
+            return bad(format!(
+                "bn_eps must be finite and positive, got {}",
+                self.bn_eps
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the network (training form) on `device`.
+    pub fn init(&self, device: &Device) -> Result<RepVit, BackboneError> {
+        self.validate()?;
+        let (eps, k, r) = (self.bn_eps, self.kernel_size, self.mlp_ratio);
+        let d0 = self.embed_dims[0];
+        let stem = RepVitStem {
+            conv1: ConvBn::new(3, d0 / 2, 3, 2, 1, eps, device),
+            conv2: ConvBn::new(d0 / 2, d0, 3, 2, 1, eps, device),
+        };
+        let stages = (0..4)
+            .map(|i| {
+                let dim = self.embed_dims[i];
+                RepVitStage {
+                    downsample: (i > 0).then(|| {
+                        RepVitDownsample::new(self.embed_dims[i - 1], dim, r, k, eps, device)
+                    }),
+                    blocks: (0..self.depths[i])
+                        .map(|j| RepVitBlock::new(dim, dim * r, k, j % 2 == 0, eps, device))
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(RepVit {
+            stem,
+            stages,
+            out_channels: self.embed_dims[3],
+        })
+    }
+}
+
+/// The stem: two 3×3 stride-2 conv-BNs with GELU between (timm
+/// `stem.conv{1,2}`, official `features.0.{0,2}`).
+/// `[b, 3, H, W]` → `[b, d0, ⌈H/4⌉, ⌈W/4⌉]`.
+#[derive(Module, Debug)]
+pub struct RepVitStem {
+    /// `3 → d0/2`, 3×3 s2.
+    pub conv1: ConvBn,
+    /// `d0/2 → d0`, 3×3 s2.
+    pub conv2: ConvBn,
+}
+
+impl RepVitStem {
+    /// `[b, 3, H, W]` → `[b, d0, ⌈H/4⌉, ⌈W/4⌉]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv2.forward(gelu(self.conv1.forward(x)))
+    }
+}
+
+/// One stage: optional down-sampling (stages 2–4), then its blocks.
+#[derive(Module, Debug)]
+pub struct RepVitStage {
+    /// Absent in stage 1.
+    pub downsample: Option<RepVitDownsample>,
+    /// Stride-1 blocks, SE on even indices.
+    pub blocks: Vec<RepVitBlock>,
+}
+
+impl RepVitStage {
+    /// `[b, in, h, w]` → `[b, dim, h', w']`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = match &self.downsample {
+            Some(d) => d.forward(x),
+            None => x,
+        };
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        x
+    }
+}
+
+/// RepViT trunk: images `[batch, 3, H, W]` → map
+/// `[batch, d3, ⌈H/32⌉, ⌈W/32⌉]` (256×128 → 8×4) and embedding
+/// `[batch, d3]` (384 / 448 / 512 for M0.9 / M1.0 / M1.5).
+#[derive(Module, Debug)]
+pub struct RepVit {
+    /// The stem.
+    pub stem: RepVitStem,
+    /// The four stages.
+    pub stages: Vec<RepVitStage>,
+    /// Channels of the map and the embedding (`d3`).
+    pub out_channels: usize,
+}
+
+impl RepVit {
+    /// Stem and stages: `[batch, 3, H, W]` → `[batch, d3, ⌈H/32⌉, ⌈W/32⌉]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        let mut x = self.stem.forward(images);
+        for stage in &self.stages {
+            x = stage.forward(x);
+        }
+        x
+    }
+
+    /// CION's RepViT feature: `GAP(stages(x))`, `[batch, 3, H, W]` →
+    /// `[batch, d3]`.
+    pub fn forward_embedding(&self, images: Tensor<4>) -> Tensor<2> {
+        self.embed_features(self.forward(images))
+    }
+
+    /// Global average pooling of a map `[batch, C, h, w]` → `[batch, C]`.
+    pub fn embed_features(&self, features: Tensor<4>) -> Tensor<2> {
+        let [b, c, h, w] = features.dims();
+        features.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
+    }
+
+    /// Number of parameters (conv weights and biases, BN affine; not BN
+    /// running statistics), without the classifier and distillation heads:
+    /// the ReIDZoo table's convention (M0.9 4.72 M, M1.0 6.40 M, M1.5
+    /// 13.62 M; timm's `num_classes=0` models).
+    pub fn num_parameters(&self) -> usize {
+        use burn::store::ModuleSnapshot;
+        // burn counts BN running statistics as parameters; PyTorch does not.
+        self.collect(None, None, true)
+            .iter()
+            .filter(|t| !(t.name.ends_with(".running_mean") || t.name.ends_with(".running_var")))
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// The inference form (structural re-parameterisation): every conv-BN
+    /// pair and every RepVGG token mixer becomes one convolution with bias;
+    /// SE stays. Same outputs in inference (up to rounding); not for
+    /// training or checkpoint export in the training layout.
+    pub fn reparameterize(self) -> Self {
+        Self {
+            stem: RepVitStem {
+                conv1: self.stem.conv1.fuse(),
+                conv2: self.stem.conv2.fuse(),
+            },
+            stages: self
+                .stages
+                .into_iter()
+                .map(|s| RepVitStage {
+                    downsample: s.downsample.map(RepVitDownsample::reparameterize),
+                    blocks: s
+                        .blocks
+                        .into_iter()
+                        .map(RepVitBlock::reparameterize)
+                        .collect(),
+                })
+                .collect(),
+            out_channels: self.out_channels,
+        }
+    }
+}
+
+impl Backbone for RepVit {
+    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
+        self.forward(images)
+    }
+
+    fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    fn output_stride(&self) -> usize {
+        32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::store::ModuleSnapshot;
+    use burn::tensor::Distribution;
+
+    /// The ReIDZoo table (millions, two decimals) and timm 1.0.31's exact
+    /// counts with `num_classes=0` (no classifier / distillation heads).
+    const COUNTS: [(&str, f64, usize); 3] = [
+        ("m0_9", 4.72, 4_717_792),
+        ("m1_0", 6.40, 6_403_004),
+        ("m1_5", 13.62, 13_616_384),
+    ];
+
+    #[test]
+    fn parameter_counts_match_the_reidzoo_table() {
+        let device = Device::flex();
+        for (name, table, exact) in COUNTS {
+            let cfg = match name {
+                "m0_9" => RepVitConfig::m0_9(),
+                "m1_0" => RepVitConfig::m1_0(),
+                _ => RepVitConfig::m1_5(),
+            };
+            let m = cfg.init(&device).unwrap();
+            let n = m.num_parameters();
+            assert_eq!(n, exact, "{name}");
+            assert_eq!((n as f64 / 1e4).round() / 100.0, table, "{name}");
+        }
+    }
+
+    #[test]
+    fn shapes_paths_and_reparameterisation() {
+        let device = Device::flex();
+        let m = RepVitConfig::new([2, 1, 2, 1], [8, 16, 16, 24])
+            .init(&device)
+            .unwrap();
+        let x = Tensor::<4>::random([2, 3, 64, 32], Distribution::Default, &device);
+        let f = m.forward_features(x.clone());
+        assert_eq!(f.dims(), [2, 24, 2, 1]);
+        let e = m.forward_embedding(x.clone());
+        assert_eq!(e.dims(), [2, 24]);
+        let names: Vec<String> = m
+            .collect(None, None, true)
+            .into_iter()
+            .map(|t| t.name.clone())
+            .collect();
+        for want in [
+            "stem.conv1.conv.weight",
+            "stem.conv2.bn.gamma",
+            "stages.0.blocks.0.token_mixer.conv.conv.weight",
+            "stages.0.blocks.0.token_mixer.conv1.bias",
+            "stages.0.blocks.0.token_mixer.bn.running_var",
+            "stages.0.blocks.0.se.fc1.weight",
+            "stages.0.blocks.1.channel_mixer.conv2.bn.beta",
+            "stages.1.downsample.pre_block.token_mixer.conv.bn.gamma",
+            "stages.1.downsample.spatial_downsample.conv.weight",
+            "stages.1.downsample.channel_downsample.bn.running_mean",
+            "stages.1.downsample.ffn.conv1.conv.weight",
+        ] {
+            assert!(names.contains(&want.to_string()), "{want} not in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.starts_with("stages.0.blocks.1.se")));
+        assert!(!names.iter().any(|n| n.contains("pre_block.se")));
+        let fused = m.clone().reparameterize();
+        let names: Vec<String> = fused
+            .collect(None, None, true)
+            .into_iter()
+            .map(|t| t.name.clone())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.contains("bn") && !n.contains("token_mixer.conv1")),
+            "{names:?}"
+        );
+        let f2 = fused.forward_features(x.clone());
+        let e2 = fused.forward_embedding(x);
+        let scale: f32 = f.clone().abs().max().into_scalar();
+        let err: f32 = (f - f2).abs().max().into_scalar();
+        assert!(err <= 1e-4 * scale, "map: {err} vs {scale}");
+        let scale: f32 = e.clone().abs().max().into_scalar();
+        let err: f32 = (e - e2).abs().max().into_scalar();
+        assert!(err <= 1e-4 * scale, "embedding: {err} vs {scale}");
+    }
+
+    #[test]
+    fn divisibility_and_bad_configs() {
+        assert_eq!(make_divisible(12.0, 8), 16);
+        assert_eq!(make_divisible(28.0, 8), 32);
+        assert_eq!(make_divisible(2.0, 8), 8);
+        assert_eq!(make_divisible(96.0, 8), 96);
+        let device = Device::flex();
+        assert!(
+            RepVitConfig::new([1; 4], [8, 16, 16, 25])
+                .init(&device)
+                .is_err()
+        );
+        assert!(
+            RepVitConfig::new([1; 4], [8; 4])
+                .with_kernel_size(4)
+                .init(&device)
+                .is_err()
+        );
+        assert!(
+            RepVitConfig::new([0, 1, 0, 1], [8; 4])
+                .init(&device)
+                .is_ok()
+        );
+    }
+}
