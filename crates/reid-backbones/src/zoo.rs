@@ -19,14 +19,17 @@ use burn::tensor::{Device, Tensor};
 
 use crate::backbone::{Backbone, Embed};
 use crate::convnext::{ConvNeXt, ConvNeXtConfig};
+use crate::edgenext::{EdgeNeXt, EdgeNeXtConfig};
 use crate::error::BackboneError;
 use crate::fastvit::{FastVit, FastVitConfig};
 use crate::ghostnet::{GhostNet, GhostNetConfig};
 use crate::import::{
-    ConvNeXtImportReport, FastVitImportReport, GhostNetImportReport, ImportOptions, ImportReport,
-    load_backbone, load_convnext, load_fastvit, load_ghostnet, load_swin, load_vit,
+    ConvNeXtImportReport, EdgeNeXtImportReport, FastVitImportReport, GhostNetImportReport,
+    ImportOptions, ImportReport, RepVitImportReport, load_backbone, load_convnext, load_edgenext,
+    load_fastvit, load_ghostnet, load_repvit, load_swin, load_vit,
 };
 use crate::pool::GlobalPool;
+use crate::repvit::{RepVit, RepVitConfig};
 use crate::resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth};
 use crate::swin::{SwinConfig, SwinTransformer};
 use crate::vit::{ViT, ViTConfig};
@@ -40,6 +43,10 @@ pub enum ZooFamily {
     ResNetIbn,
     /// Huawei GhostNet.
     GhostNet,
+    /// mmaaz60 EdgeNeXt.
+    EdgeNeXt,
+    /// THU-MIG RepViT (training form).
+    RepViT,
     /// Facebook ConvNeXt.
     ConvNeXt,
     /// TransReID-SSL's ViT with the IBN convolutional stem.
@@ -56,6 +63,8 @@ impl fmt::Display for ZooFamily {
             Self::ResNet => "ResNet",
             Self::ResNetIbn => "ResNet-IBN",
             Self::GhostNet => "GhostNet",
+            Self::EdgeNeXt => "EdgeNeXt",
+            Self::RepViT => "RepViT",
             Self::ConvNeXt => "ConvNeXt",
             Self::ViT => "ViT",
             Self::Swin => "Swin",
@@ -94,12 +103,18 @@ const fn entry(
 
 /// Every ReIDZoo model this crate builds, in the order of the ReIDZoo
 /// table.
-pub const ZOO: [ZooEntry; 23] = {
+pub const ZOO: [ZooEntry; 29] = {
     use ZooFamily::*;
     [
         entry("ghostnet_0_5", GhostNet, 1.31, 1280),
         entry("ghostnet_1_0", GhostNet, 3.90, 1280),
         entry("ghostnet_1_3", GhostNet, 6.08, 1280),
+        entry("edgenext_x_small", EdgeNeXt, 2.14, 192),
+        entry("edgenext_small", EdgeNeXt, 5.28, 304),
+        entry("edgenext_base", EdgeNeXt, 17.93, 584),
+        entry("repvit_m0_9", RepViT, 4.72, 384),
+        entry("repvit_m1_0", RepViT, 6.40, 448),
+        entry("repvit_m1_5", RepViT, 13.62, 512),
         entry("fastvit_s12", FastViT, 8.45, 1024),
         entry("fastvit_sa12", FastViT, 10.56, 1024),
         entry("fastvit_sa24", FastViT, 20.53, 1024),
@@ -153,6 +168,10 @@ pub enum ZooNet {
     FusedResNet(FusedResNet),
     /// GhostNet.
     GhostNet(GhostNet),
+    /// EdgeNeXt.
+    EdgeNeXt(EdgeNeXt),
+    /// RepViT (training or re-parameterised form).
+    RepVit(RepVit),
     /// ConvNeXt.
     ConvNeXt(ConvNeXt),
     /// ViT (ICS stem).
@@ -172,6 +191,10 @@ pub enum ZooImportReport {
     ConvNeXt(ConvNeXtImportReport),
     /// The GhostNet importer.
     GhostNet(GhostNetImportReport),
+    /// The EdgeNeXt importer.
+    EdgeNeXt(EdgeNeXtImportReport),
+    /// The RepViT importer.
+    RepVit(RepVitImportReport),
     /// The FastViT importer.
     FastVit(FastVitImportReport),
 }
@@ -182,6 +205,8 @@ impl fmt::Display for ZooImportReport {
             Self::Generic(r) => r.fmt(f),
             Self::ConvNeXt(r) => r.fmt(f),
             Self::GhostNet(r) => r.fmt(f),
+            Self::EdgeNeXt(r) => r.fmt(f),
+            Self::RepVit(r) => r.fmt(f),
             Self::FastVit(r) => r.fmt(f),
         }
     }
@@ -226,6 +251,22 @@ impl ZooModel {
                     "ghostnet_0_5" => GhostNetConfig::w050(),
                     "ghostnet_1_0" => GhostNetConfig::w100(),
                     _ => GhostNetConfig::w130(),
+                }
+                .init(device)?,
+            ),
+            ZooFamily::EdgeNeXt => ZooNet::EdgeNeXt(
+                match n {
+                    "edgenext_x_small" => EdgeNeXtConfig::x_small(),
+                    "edgenext_small" => EdgeNeXtConfig::small(),
+                    _ => EdgeNeXtConfig::base(),
+                }
+                .init(device)?,
+            ),
+            ZooFamily::RepViT => ZooNet::RepVit(
+                match n {
+                    "repvit_m0_9" => RepVitConfig::m0_9(),
+                    "repvit_m1_0" => RepVitConfig::m1_0(),
+                    _ => RepVitConfig::m1_5(),
                 }
                 .init(device)?,
             ),
@@ -274,6 +315,8 @@ impl ZooModel {
             ZooNet::ResNet(m) => ZooImportReport::Generic(load_backbone(m, path, options)?),
             ZooNet::GhostNet(m) => ZooImportReport::GhostNet(load_ghostnet(m, path, options)?),
             ZooNet::ConvNeXt(m) => ZooImportReport::ConvNeXt(load_convnext(m, path, options)?),
+            ZooNet::EdgeNeXt(m) => ZooImportReport::EdgeNeXt(load_edgenext(m, path, options)?),
+            ZooNet::RepVit(m) => ZooImportReport::RepVit(load_repvit(m, path, options)?),
             ZooNet::ViT(m) => ZooImportReport::Generic(load_vit(m, path, options)?),
             ZooNet::Swin(m) => ZooImportReport::Generic(load_swin(m, path, options)?),
             ZooNet::FastVit(m) => ZooImportReport::FastVit(load_fastvit(m, path, options)?),
@@ -288,12 +331,13 @@ impl ZooModel {
     }
 
     /// The inference form with the same outputs: ResNet with BatchNorm
-    /// folded into the convolutions, FastViT re-parameterised; the other
+    /// folded into the convolutions, FastViT and RepViT re-parameterised; the other
     /// families unchanged.
     pub fn into_inference(self) -> Self {
         let net = match self.net {
             ZooNet::ResNet(m) => ZooNet::FusedResNet(m.fold_batch_norm()),
             ZooNet::FastVit(m) => ZooNet::FastVit(m.reparameterize()),
+            ZooNet::RepVit(m) => ZooNet::RepVit(m.reparameterize()),
             other => other,
         };
         Self { net, ..self }
@@ -307,6 +351,8 @@ impl ZooModel {
             ZooNet::ResNet(m) => trainable_parameters(m),
             ZooNet::FusedResNet(m) => trainable_parameters(m),
             ZooNet::GhostNet(m) => m.num_parameters(),
+            ZooNet::EdgeNeXt(m) => m.num_parameters(),
+            ZooNet::RepVit(m) => m.num_parameters(),
             ZooNet::ConvNeXt(m) => m.num_parameters(),
             ZooNet::ViT(m) => m.reidzoo_param_count(),
             ZooNet::Swin(m) => m.num_params(),
@@ -319,6 +365,8 @@ impl ZooModel {
             ZooNet::ResNet(m) => m,
             ZooNet::FusedResNet(m) => m,
             ZooNet::GhostNet(m) => m,
+            ZooNet::EdgeNeXt(m) => m,
+            ZooNet::RepVit(m) => m,
             ZooNet::ConvNeXt(m) => m,
             ZooNet::ViT(m) => m,
             ZooNet::Swin(m) => m,
@@ -331,7 +379,7 @@ impl Embed for ZooModel {
     /// CION's feature in inference mode: images `[batch, 3, H, W]`
     /// (normalised) → `[batch, embedding_dim]`. ResNet: global average of
     /// the map; GhostNet: GAP → `conv_head` → ReLU; ConvNeXt:
-    /// `LayerNorm(GAP)`; ViT: the class token after the final norm; Swin:
+    /// `LayerNorm(GAP)`; EdgeNeXt: `LayerNorm(GAP)`; RepViT: GAP; ViT: the class token after the final norm; Swin:
     /// GAP of `norm3`; FastViT: GAP of `conv_exp`. Errors on inputs the
     /// model cannot take (ViT: smaller than one patch).
     fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
@@ -339,6 +387,8 @@ impl Embed for ZooModel {
             ZooNet::ResNet(m) => GlobalPool::Avg.forward(m.forward_features(images)),
             ZooNet::FusedResNet(m) => GlobalPool::Avg.forward(m.forward_features(images)),
             ZooNet::GhostNet(m) => m.forward_embedding(images),
+            ZooNet::EdgeNeXt(m) => m.forward_embedding(images),
+            ZooNet::RepVit(m) => m.forward_embedding(images),
             ZooNet::ConvNeXt(m) => m.forward_embedding(images),
             ZooNet::ViT(m) => m.forward_embedding(images)?,
             ZooNet::Swin(m) => m.forward_embedding(images),
@@ -436,7 +486,13 @@ mod tests {
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
-        for name in ["ghostnet_0_5", "resnet18_ibn", "fastvit_s12"] {
+        for name in [
+            "ghostnet_0_5",
+            "resnet18_ibn",
+            "fastvit_s12",
+            "edgenext_x_small",
+            "repvit_m0_9",
+        ] {
             let model = ZooModel::build(name, &device).unwrap();
             let m = model.num_parameters() as f64 / 1e6;
             assert!(
