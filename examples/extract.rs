@@ -80,6 +80,8 @@ struct Args {
 
 /// The loaded network: a ResNet trunk (GAP of its map) or a zoo model
 /// (its own embedding).
+// One model per run: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Model {
     ResNet(reid::backbones::FusedResNet),
     Zoo(reid::backbones::ZooModel),

@@ -39,8 +39,14 @@
 //! - [`edgenext`]: EdgeNeXt XS/S/B (official mmaaz60 / CION layout), with
 //!   CION's `LayerNorm(GAP)` embedding; loaded by [`import::load_edgenext`].
 //!
-//! RepViT and VOLO are not implemented yet (see
-//! `docs/backbones.md`).
+//! - [`repvit`]: RepViT M0.9/M1.0/M1.5 (THU-MIG, training form) with GAP
+//!   embedding and [`RepVit::reparameterize`]; loaded by
+//!   [`import::load_repvit`].
+//! - [`zoo`]: every ReIDZoo model by CION's name ([`ZooModel`]: build,
+//!   strict load, CION embedding through [`Embed`], inference form,
+//!   table parameter count).
+//!
+//! VOLO is not implemented yet (see `docs/backbones.md`).
 
 pub mod backbone;
 pub mod convnext;

@@ -160,6 +160,9 @@ pub struct ZooModel {
 }
 
 /// The network of a [`ZooModel`], one variant per family.
+// A model is built once and lives long: the size of the enum is irrelevant
+// next to its weights, and boxing would only add indirection to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ZooNet {
     /// ResNet / ResNet-IBN (trainable form).
