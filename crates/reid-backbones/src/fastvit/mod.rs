@@ -26,7 +26,7 @@
 //! [`crate::import::load_fastvit`].
 
 mod blocks;
-mod mobileone;
+pub(crate) mod mobileone;
 
 pub use blocks::{
     Attention, AttentionBlock, ConvMlp, LayerScale, PatchEmbed, RepCpe, RepMixer, RepMixerBlock,

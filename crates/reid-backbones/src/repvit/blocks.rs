@@ -10,60 +10,15 @@
 //! `x·s + t` (`s = γ/√(σ² + ε)`, `t = β − μ·s`) scales the summed kernel
 //! and maps the summed bias `b` to `b·s + t`.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::BatchNorm;
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{gelu, relu, sigmoid};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 pub use crate::fastvit::ConvBn;
+use crate::fastvit::mobileone::{conv2d, identity_kernel, pad_kernel, with_weights};
 use crate::norm::batch_norm;
-
-/// A `k×k` convolution with padding `k/2` (`Conv2d(…, padding=(k-1)//2)`).
-fn conv2d(
-    c_in: usize,
-    c_out: usize,
-    k: usize,
-    groups: usize,
-    bias: bool,
-    device: &Device,
-) -> Conv2d {
-    let p = k / 2;
-    Conv2dConfig::new([c_in, c_out], [k, k])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_groups(groups)
-        .with_bias(bias)
-        .init(device)
-}
-
-/// `conv` with its weight and bias replaced.
-fn with_weights(conv: &Conv2d, weight: Tensor<4>, bias: Tensor<1>) -> Conv2d {
-    let mut fused = conv.clone();
-    fused.weight = Param::from_tensor(weight);
-    fused.bias = Some(Param::from_tensor(bias));
-    fused
-}
-
-/// Zero-pads a depth-wise `[c, 1, s, s]` kernel to `[c, 1, k, k]` (centred).
-fn pad_kernel(kernel: Tensor<4>, k: usize) -> Tensor<4> {
-    let [o, i, s, _] = kernel.dims();
-    if s == k {
-        return kernel;
-    }
-    let p = (k - s) / 2;
-    Tensor::zeros([o, i, k, k], &kernel.device())
-        .slice_assign([0..o, 0..i, p..p + s, p..p + s], kernel)
-}
-
-/// The identity as a depth-wise `[c, 1, k, k]` kernel.
-fn identity_kernel(c: usize, k: usize, device: &Device) -> Tensor<4> {
-    let mut data = vec![0f32; c * k * k];
-    for i in 0..c {
-        data[(i * k + k / 2) * k + k / 2] = 1.0;
-    }
-    Tensor::from_data(TensorData::new(data, [c, 1, k, k]), device)
-}
 
 /// timm's `make_divisible(v, 8, round_limit=0)`: `max(8, ⌊(v + 4)/8⌋·8)`.
 pub fn make_divisible(v: f64, divisor: usize) -> usize {
@@ -94,7 +49,7 @@ impl RepVggDw {
     pub fn new(c: usize, k: usize, eps: f64, device: &Device) -> Self {
         Self {
             conv: ConvBn::new(c, c, k, 1, c, eps, device),
-            conv1: Some(conv2d(c, c, 1, c, true, device)),
+            conv1: Some(conv2d(c, c, 1, 1, c, true, device)),
             bn: Some(batch_norm(c, eps, device)),
             kernel_size: k,
         }
@@ -121,7 +76,7 @@ impl RepVggDw {
         let (mut w, mut b) = self.conv.kernel_bias();
         let [c, _, _, _] = w.dims();
         let device = w.device();
-        w = w + pad_kernel(conv1.weight.val(), k) + identity_kernel(c, k, &device);
+        w = w + pad_kernel(conv1.weight.val(), k) + identity_kernel(c, c, k, &device);
         if let Some(b1) = &conv1.bias {
             b = b + b1.val();
         }
@@ -160,8 +115,8 @@ impl RepVitSe {
     pub fn new(c: usize, device: &Device) -> Self {
         let rd = make_divisible(c as f64 * 0.25, 8);
         Self {
-            fc1: conv2d(c, rd, 1, 1, true, device),
-            fc2: conv2d(rd, c, 1, 1, true, device),
+            fc1: conv2d(c, rd, 1, 1, 1, true, device),
+            fc2: conv2d(rd, c, 1, 1, 1, true, device),
         }
     }
 
