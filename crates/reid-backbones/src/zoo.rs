@@ -230,7 +230,13 @@ fn resnet_config(name: &str) -> Result<ResNetConfig, BackboneError> {
         "resnet50" => ResNetDepth::R50,
         "resnet101" => ResNetDepth::R101,
         "resnet152" => ResNetDepth::R152,
-        _ => return Err(zoo_entry(name).unwrap_err()),
+        _ => {
+            return Err(BackboneError::UnknownArch {
+                name: name.to_string(),
+                known: "resnet18, resnet34, resnet50, resnet101, resnet152 (with _ibn / _ibn_b)"
+                    .into(),
+            });
+        }
     };
     Ok(ResNetConfig::new()
         .with_depth(depth)
