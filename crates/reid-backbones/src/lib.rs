@@ -54,6 +54,7 @@ pub mod registry;
 pub mod resnet;
 pub mod swin;
 pub mod vit;
+pub mod volo;
 
 pub use backbone::Backbone;
 pub use convnext::{ConvNeXt, ConvNeXtConfig};
@@ -73,3 +74,4 @@ pub use registry::{Arch, build_backbone};
 pub use resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
 pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
 pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};
+pub use volo::{Volo, VoloConfig};
