@@ -46,7 +46,9 @@
 //!   strict load, CION embedding through [`Embed`], inference form,
 //!   table parameter count).
 //!
-//! VOLO is not implemented yet (see `docs/backbones.md`).
+//! - [`volo`]: VOLO D1/D2/D3 model code, **in progress**: builds with the
+//!   ReIDZoo parameter counts, but its outputs are not yet checked against
+//!   PyTorch and it has no checkpoint importer; not in [`zoo`].
 
 pub mod backbone;
 pub mod convnext;
@@ -65,6 +67,7 @@ pub mod repvit;
 pub mod resnet;
 pub mod swin;
 pub mod vit;
+pub mod volo;
 pub mod zoo;
 
 pub use backbone::{Backbone, Embed};
@@ -87,4 +90,5 @@ pub use repvit::{RepVit, RepVitConfig};
 pub use resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
 pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
 pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};
+pub use volo::{Volo, VoloConfig};
 pub use zoo::{ZOO, ZooEntry, ZooFamily, ZooModel, ZooNet, zoo_entry};

@@ -1,0 +1,221 @@
+//! VOLO's token blocks on `[batch, tokens, dim]`: the MLP, the pre-norm
+//! transformer block of stages 2–4, and CaiT's class-attention block of the
+//! post network. Linear layers keep PyTorch's `[out, in]` weights.
+
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::{Device, Distribution, Tensor};
+
+use crate::swin::TorchLinear;
+
+/// Stochastic depth on `[batch, tokens, dim]`: each sample's branch is
+/// zeroed with probability `rate` and kept ones scaled by `1 / (1 − rate)`.
+/// Only on an autodiff (training) device and for `rate > 0`; the identity
+/// otherwise.
+pub fn drop_path(x: Tensor<3>, rate: f64) -> Tensor<3> {
+    if rate <= 0.0 || !x.device().is_autodiff() {
+        return x;
+    }
+    let keep = 1.0 - rate;
+    let [b, _, _] = x.dims();
+    let mask = Tensor::<3>::random([b, 1, 1], Distribution::Bernoulli(keep), &x.device());
+    x * mask / keep
+}
+
+fn layer_norm(dim: usize, eps: f64, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(dim).with_epsilon(eps).init(device)
+}
+
+/// Two linear layers with exact (erf) GELU between them (PyTorch names
+/// `fc1`, `fc2`).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// `dim → hidden`.
+    pub fc1: TorchLinear,
+    /// `hidden → dim`.
+    pub fc2: TorchLinear,
+}
+
+impl Mlp {
+    /// `dim → hidden → dim`.
+    pub fn new(dim: usize, hidden: usize, device: &Device) -> Self {
+        Self {
+            fc1: TorchLinear::new(dim, hidden, true, device),
+            fc2: TorchLinear::new(hidden, dim, true, device),
+        }
+    }
+
+    /// `[..., dim]` → same shape.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.fc2.forward(gelu(self.fc1.forward(x)))
+    }
+}
+
+/// Multi-head self-attention (PyTorch names `qkv`, `proj`; `qkv` has no
+/// bias in VOLO), scale `head_dim^-1/2`.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// `dim → 3·dim`, output channels `[q | k | v]`.
+    pub qkv: TorchLinear,
+    /// `dim → dim`.
+    pub proj: TorchLinear,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl Attention {
+    /// `[b, n, dim]` → same shape.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, n, c] = x.dims();
+        let h = self.num_heads;
+        let hd = c / h;
+        let qkv = self.qkv.forward(x);
+        let split = |i: usize| {
+            qkv.clone()
+                .narrow(2, i * c, c)
+                .reshape([b, n, h, hd])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (split(0), split(1), split(2));
+        let attn = softmax(q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5), 3);
+        self.proj
+            .forward(attn.matmul(v).swap_dims(1, 2).reshape([b, n, c]))
+    }
+}
+
+/// VOLO's `Transformer` block: `x + attn(norm1(x))`, `x + mlp(norm2(x))`.
+#[derive(Module, Debug)]
+pub struct TransformerBlock {
+    /// LayerNorm before attention.
+    pub norm1: LayerNorm,
+    /// Self-attention.
+    pub attn: Attention,
+    /// LayerNorm before the MLP.
+    pub norm2: LayerNorm,
+    /// MLP.
+    pub mlp: Mlp,
+    /// Stochastic-depth rate (training only).
+    pub drop_path: f64,
+}
+
+impl TransformerBlock {
+    /// A block of width `dim`.
+    pub fn new(
+        dim: usize,
+        num_heads: usize,
+        mlp_hidden: usize,
+        qkv_bias: bool,
+        ln_eps: f64,
+        drop_path: f64,
+        device: &Device,
+    ) -> Self {
+        Self {
+            norm1: layer_norm(dim, ln_eps, device),
+            attn: Attention {
+                qkv: TorchLinear::new(dim, 3 * dim, qkv_bias, device),
+                proj: TorchLinear::new(dim, dim, true, device),
+                num_heads,
+            },
+            norm2: layer_norm(dim, ln_eps, device),
+            mlp: Mlp::new(dim, mlp_hidden, device),
+            drop_path,
+        }
+    }
+
+    /// `[b, n, dim]` → same shape.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let y = self.attn.forward(self.norm1.forward(x.clone()));
+        let x = x + drop_path(y, self.drop_path);
+        let y = self.mlp.forward(self.norm2.forward(x.clone()));
+        x + drop_path(y, self.drop_path)
+    }
+}
+
+/// CaiT class attention: only the class token (first) queries all tokens
+/// (PyTorch names `q`, `kv`, `proj`).
+#[derive(Module, Debug)]
+pub struct ClassAttention {
+    /// `dim → dim` query of the class token.
+    pub q: TorchLinear,
+    /// `dim → 2·dim`, output channels `[k | v]`.
+    pub kv: TorchLinear,
+    /// `dim → dim`.
+    pub proj: TorchLinear,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl ClassAttention {
+    /// `[b, 1 + n, dim]` → the new class token `[b, 1, dim]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, n, c] = x.dims();
+        let h = self.num_heads;
+        let hd = c / h;
+        let kv = self.kv.forward(x.clone());
+        let split = |i: usize| {
+            kv.clone()
+                .narrow(2, i * c, c)
+                .reshape([b, n, h, hd])
+                .swap_dims(1, 2)
+        };
+        let (k, v) = (split(0), split(1));
+        let q = self
+            .q
+            .forward(x.narrow(1, 0, 1))
+            .reshape([b, 1, h, hd])
+            .swap_dims(1, 2)
+            * (hd as f64).powf(-0.5);
+        let attn = softmax(q.matmul(k.swap_dims(2, 3)), 3);
+        self.proj
+            .forward(attn.matmul(v).swap_dims(1, 2).reshape([b, 1, c]))
+    }
+}
+
+/// A class-attention block of VOLO's `post_network`: the class token is
+/// updated by `cls + attn(norm1(x))`, then `cls + mlp(norm2(cls))`; the
+/// patch tokens pass through unchanged.
+#[derive(Module, Debug)]
+pub struct ClassBlock {
+    /// LayerNorm of all tokens before the class attention.
+    pub norm1: LayerNorm,
+    /// Class attention.
+    pub attn: ClassAttention,
+    /// LayerNorm of the class token before the MLP.
+    pub norm2: LayerNorm,
+    /// MLP.
+    pub mlp: Mlp,
+}
+
+impl ClassBlock {
+    /// A block of width `dim`.
+    pub fn new(
+        dim: usize,
+        num_heads: usize,
+        mlp_hidden: usize,
+        qkv_bias: bool,
+        ln_eps: f64,
+        device: &Device,
+    ) -> Self {
+        Self {
+            norm1: layer_norm(dim, ln_eps, device),
+            attn: ClassAttention {
+                q: TorchLinear::new(dim, dim, qkv_bias, device),
+                kv: TorchLinear::new(dim, 2 * dim, qkv_bias, device),
+                proj: TorchLinear::new(dim, dim, true, device),
+                num_heads,
+            },
+            norm2: layer_norm(dim, ln_eps, device),
+            mlp: Mlp::new(dim, mlp_hidden, device),
+        }
+    }
+
+    /// `[b, 1 + n, dim]` → same shape (class token first).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [_, n, _] = x.dims();
+        let cls = x.clone().narrow(1, 0, 1);
+        let cls = cls + self.attn.forward(self.norm1.forward(x.clone()));
+        let cls = cls.clone() + self.mlp.forward(self.norm2.forward(cls));
+        Tensor::cat(vec![cls, x.narrow(1, 1, n - 1)], 1)
+    }
+}
