@@ -27,10 +27,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{env_usize, median, python};
+use common::{env_usize, json_times, median, run_python_json};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use reid::burn::tensor::Device;
@@ -100,29 +99,25 @@ fn ours_pass(loader: &TrainLoader<TrainTransform>, n: usize, epoch: u64, device:
 
 /// One PyTorch pass (after its warm-up): seconds, or why there is none.
 fn torch_pass(list: &Path, workers: Option<usize>) -> Result<f64, String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/bench_loader_torch.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(&script)
-        .arg("--list")
-        .arg(list)
-        .args(["--batch", &BATCH.to_string()])
-        .args(["--height", &HEIGHT.to_string()])
-        .args(["--width", &WIDTH.to_string()])
-        .args(["--warmup", "1", "--runs", "1"]);
-    match workers {
-        None => cmd.args(["--mode", "single"]),
-        Some(w) => cmd.args(["--mode", "workers", "--workers", &w.to_string()]),
-    };
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("failed").to_string());
+    let mut args: Vec<String> = vec!["--list".into(), list.display().to_string()];
+    for (flag, value) in [
+        ("--batch", BATCH.to_string()),
+        ("--height", HEIGHT.to_string()),
+        ("--width", WIDTH.to_string()),
+    ] {
+        args.extend([flag.to_string(), value]);
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value =
-        serde_json::from_str(text.trim()).map_err(|e| format!("bad output {text:?}: {e}"))?;
+    args.extend(["--warmup", "1", "--runs", "1"].map(String::from));
+    match workers {
+        None => args.extend(["--mode", "single"].map(String::from)),
+        Some(w) => args.extend([
+            "--mode".into(),
+            "workers".into(),
+            "--workers".into(),
+            w.to_string(),
+        ]),
+    }
+    let json = run_python_json("bench_loader_torch.py", &args)?;
     if let Some(v) = json["torch"].as_str().filter(|_| workers.is_none()) {
         eprintln!(
             "torch {v}, torchvision {}, pillow {}",
@@ -130,11 +125,10 @@ fn torch_pass(list: &Path, workers: Option<usize>) -> Result<f64, String> {
             json["pillow"].as_str().unwrap_or("?")
         );
     }
-    json["times_s"]
-        .as_array()
-        .and_then(|a| a.first())
-        .and_then(|v| v.as_f64())
-        .ok_or_else(|| format!("no time in {text:?}"))
+    json_times(&json)?
+        .first()
+        .copied()
+        .ok_or_else(|| format!("no time in {json}"))
 }
 
 /// `BENCH_PROFILE=1`: mean time per image of each stage, one thread.

@@ -26,7 +26,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{env_usize, median, python};
+use common::{env_usize, json_times, median, python, run_python_json};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -42,29 +42,26 @@ const THREADS: usize = 2;
 
 /// One PyTorch round: per-batch times in seconds, or why there are none.
 fn torch_round(runs: usize, last_stride: usize) -> Result<Vec<f64>, String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/backbone_bench_torch.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .args(["--batch", &BATCH.to_string()])
-        .args(["--height", &HEIGHT.to_string()])
-        .args(["--width", &WIDTH.to_string()])
-        .args(["--last-stride", &last_stride.to_string()])
-        .args(["--threads", &THREADS.to_string()])
-        .args(["--warmup", "1"])
-        .args(["--runs", &runs.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("failed").to_string());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value =
-        serde_json::from_str(text.trim()).map_err(|e| format!("bad output {text:?}: {e}"))?;
-    json["times_s"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
-        .ok_or_else(|| format!("no times in {text:?}"))
+    let args: Vec<String> = [
+        "--batch",
+        &BATCH.to_string(),
+        "--height",
+        &HEIGHT.to_string(),
+        "--width",
+        &WIDTH.to_string(),
+        "--last-stride",
+        &last_stride.to_string(),
+        "--threads",
+        &THREADS.to_string(),
+        "--warmup",
+        "1",
+        "--runs",
+        &runs.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    json_times(&run_python_json("backbone_bench_torch.py", &args)?)
 }
 
 fn burn_round(model: &impl Backbone, x: &Tensor<4>, runs: usize) -> Vec<f64> {

@@ -326,6 +326,10 @@ fn pretrain(
     ));
     let t0 = Instant::now();
     let mut progress = Progress::new("cion");
+    let init = match init {
+        Some(b) => b,
+        None => reid::train::pretrain::cion::init_backbone(&cfg, device)?,
+    };
     let out = pretrain_cion_from(&cfg, init, records, device, &run, |e| progress.event(e))?;
     progress.finish();
     say(format!(

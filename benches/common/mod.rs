@@ -61,3 +61,31 @@ pub fn median(v: &mut [f64]) -> f64 {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
+
+/// Runs `tools/<script>` with `args` under [`python`] and parses the JSON
+/// line it prints; the error is the script's last stderr line (or why it
+/// could not run).
+pub fn run_python_json(script: &str, args: &[String]) -> Result<serde_json::Value, String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tools")
+        .join(script);
+    let out = std::process::Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_string());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).map_err(|e| format!("bad output {text:?}: {e}"))
+}
+
+/// The `times_s` array of a reference script's JSON output.
+pub fn json_times(json: &serde_json::Value) -> Result<Vec<f64>, String> {
+    json["times_s"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .ok_or_else(|| format!("no times in {json}"))
+}

@@ -1,8 +1,10 @@
 //! The trait every backbone implements.
 
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::Tensor;
 
 use crate::error::BackboneError;
+use crate::pool::GlobalPool;
 
 /// A feature extractor: a batch of normalised images in, a feature map out.
 ///
@@ -22,7 +24,36 @@ pub trait Backbone {
 
     /// Total down-sampling factor of the feature map (32, or 16 with last stride 1).
     fn output_stride(&self) -> usize;
+
+    /// The model's own pooled feature, the one CION evaluates and the
+    /// pre-training recipes put their projection heads on: `[batch, 3, H,
+    /// W]` → `[batch, self.pooled_dim()]`, in the module's current mode
+    /// (training statistics on an autodiff device after `train()`).
+    ///
+    /// Default: global average pooling of [`Backbone::forward_features`]
+    /// (ResNet, RepViT, Swin, FastViT). Families with their own feature
+    /// override it: GhostNet (`conv_head` → ReLU after the pooling),
+    /// ConvNeXt and EdgeNeXt (`LayerNorm` of the pooled map), ViT and VOLO
+    /// (the class token).
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        GlobalPool::Avg.forward(self.forward_features(images))
+    }
+
+    /// Channels of [`Backbone::forward_pooled`]'s output (default
+    /// [`Backbone::out_channels`]).
+    fn pooled_dim(&self) -> usize {
+        self.out_channels()
+    }
 }
+
+/// A backbone a training recipe can own: a burn [`Module`] (so it can be
+/// moved to an autodiff device, optimised, checkpointed and averaged) that
+/// is also a [`Backbone`]. Implemented for every such type; the recipes of
+/// `reid-train` are generic over it, so any family of this crate — or a
+/// user's own module — trains through the same code.
+pub trait TrainBackbone: Backbone + Module + ModuleDisplay {}
+
+impl<T: Backbone + Module + ModuleDisplay> TrainBackbone for T {}
 
 /// A model with its own pooled feature (the embedding a ReID evaluation
 /// compares), e.g. a ViT's class token or ConvNeXt's `LayerNorm(GAP)`.

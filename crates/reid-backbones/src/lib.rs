@@ -70,7 +70,7 @@ pub mod vit;
 pub mod volo;
 pub mod zoo;
 
-pub use backbone::{Backbone, Embed};
+pub use backbone::{Backbone, Embed, TrainBackbone};
 pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use edgenext::{EdgeNeXt, EdgeNeXtConfig};
 pub use error::{BackboneError, ImportError, KeyMismatch};

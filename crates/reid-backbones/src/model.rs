@@ -4,27 +4,32 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 
+use crate::backbone::TrainBackbone;
 use crate::head::{EmbeddingHead, HeadOutput};
 use crate::resnet::ResNet;
 
 /// Backbone + BNNeck head. Images are normalised outside the model (fast-reid
 /// normalises inside, with 0–255 inputs; the result is the same).
+///
+/// The trunk is any [`TrainBackbone`] (default a [`ResNet`], fast-reid's
+/// layout that [`crate::load_reid_model`] reads); the head pools its
+/// feature map `[batch, out_channels, h, w]`.
 #[derive(Module, Debug)]
-pub struct ReidModel {
+pub struct ReidModel<M: TrainBackbone = ResNet> {
     /// The trunk (fast-reid `backbone`).
-    pub backbone: ResNet,
+    pub backbone: M,
     /// The head (fast-reid `heads`).
     pub heads: EmbeddingHead,
 }
 
-impl ReidModel {
+impl<M: TrainBackbone> ReidModel<M> {
     /// `images` `[batch, 3, H, W]` → head outputs (`[batch, dim]` each).
     pub fn forward(&self, images: Tensor<4>) -> HeadOutput {
-        self.heads.forward(self.backbone.forward(images))
+        self.heads.forward(self.backbone.forward_features(images))
     }
 
     /// The test-time embedding `[batch, dim]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.heads.embed(self.backbone.forward(images))
+        self.heads.embed(self.backbone.forward_features(images))
     }
 }

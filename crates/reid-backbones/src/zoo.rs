@@ -163,7 +163,7 @@ pub struct ZooModel {
 // A model is built once and lives long: the size of the enum is irrelevant
 // next to its weights, and boxing would only add indirection to every match.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
+#[derive(Module, Debug)]
 pub enum ZooNet {
     /// ResNet / ResNet-IBN (trainable form).
     ResNet(ResNet),
@@ -368,9 +368,12 @@ impl ZooModel {
             ZooNet::FastVit(m) => m.num_parameters(),
         }
     }
+}
 
-    fn backbone(&self) -> &dyn Backbone {
-        match &self.net {
+impl ZooNet {
+    /// The network as a [`Backbone`] trait object.
+    pub fn as_backbone(&self) -> &dyn Backbone {
+        match self {
             ZooNet::ResNet(m) => m,
             ZooNet::FusedResNet(m) => m,
             ZooNet::GhostNet(m) => m,
@@ -381,6 +384,30 @@ impl ZooModel {
             ZooNet::Swin(m) => m,
             ZooNet::FastVit(m) => m,
         }
+    }
+}
+
+/// The family's own [`Backbone`]: any zoo network is a
+/// [`crate::TrainBackbone`] and trains in every recipe of `reid-train`.
+impl Backbone for ZooNet {
+    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
+        self.as_backbone().forward_features(images)
+    }
+
+    fn out_channels(&self) -> usize {
+        self.as_backbone().out_channels()
+    }
+
+    fn output_stride(&self) -> usize {
+        self.as_backbone().output_stride()
+    }
+
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        self.as_backbone().forward_pooled(images)
+    }
+
+    fn pooled_dim(&self) -> usize {
+        self.as_backbone().pooled_dim()
     }
 }
 
@@ -412,17 +439,25 @@ impl Embed for ZooModel {
 }
 
 impl Backbone for ZooModel {
-    /// The family's feature map `[batch, out_channels, h, w]` (inference).
+    /// The family's feature map `[batch, out_channels, h, w]`.
     fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.backbone().forward_features(images)
+        self.net.forward_features(images)
     }
 
     fn out_channels(&self) -> usize {
-        self.backbone().out_channels()
+        self.net.out_channels()
     }
 
     fn output_stride(&self) -> usize {
-        self.backbone().output_stride()
+        self.net.output_stride()
+    }
+
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        self.net.forward_pooled(images)
+    }
+
+    fn pooled_dim(&self) -> usize {
+        self.net.pooled_dim()
     }
 }
 

@@ -4,58 +4,24 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use std::path::PathBuf;
-
 use burn::tensor::{Device, Tensor, TensorData};
-use ndarray::ArrayD;
-use ndarray_npy::read_npy;
 use reid_backbones::import::{
     CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, ImportOptions, WeightsFormat,
     load_convnext,
 };
 use reid_backbones::{Backbone, BackboneError, ConvNeXt, ConvNeXtConfig};
-use serde_json::Value;
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones/convnext")
-}
+mod common;
 
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use common::{four, rel_err};
 
-fn npy(name: &str) -> ArrayD<f32> {
-    read_npy(dir().join(name)).unwrap()
-}
-
-fn four(v: &Value) -> [usize; 4] {
-    let a: Vec<usize> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
-    [a[0], a[1], a[2], a[3]]
-}
+fixture_fns!("convnext");
 
 fn model(device: &Device) -> ConvNeXt {
     let m = manifest();
     ConvNeXtConfig::new(four(&m["depths"]), four(&m["dims"]))
         .init(device)
         .unwrap()
-}
-
-/// Max abs error relative to the reference's max magnitude.
-fn rel_err(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &str) -> f32 {
-    assert_eq!(shape, reference.shape(), "{what}: shape");
-    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "{what}: degenerate reference");
-    let err = ours
-        .iter()
-        .zip(reference.iter())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    err / scale
 }
 
 fn load(file: &str, options: &ImportOptions) -> (ConvNeXt, ConvNeXtImportReport) {

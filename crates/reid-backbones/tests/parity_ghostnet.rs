@@ -4,45 +4,22 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use std::path::PathBuf;
-
 use burn::tensor::{Device, Tensor, TensorData};
-use ndarray::ArrayD;
-use ndarray_npy::read_npy;
 use reid_backbones::import::{
     CheckpointWrapper, GhostNetImportReport, ImportOptions, WeightsFormat, load_ghostnet,
 };
 use reid_backbones::{Backbone, BackboneError, GhostNet, GhostNetConfig};
-use serde_json::Value;
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones/ghostnet")
-}
+mod common;
 
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use common::rel_err;
 
-fn npy(name: &str) -> ArrayD<f32> {
-    read_npy(dir().join(name)).unwrap()
-}
+fixture_fns!("ghostnet");
 
 fn config() -> GhostNetConfig {
     let m = manifest();
     GhostNetConfig::new(m["width"].as_f64().unwrap())
         .with_num_features(m["num_features"].as_u64().unwrap() as usize)
-}
-
-fn rel_err(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &str) -> f32 {
-    assert_eq!(shape, reference.shape(), "{what}: shape");
-    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "{what}: degenerate reference");
-    let err = ours
-        .iter()
-        .zip(reference.iter())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    err / scale
 }
 
 fn load(file: &str, options: &ImportOptions) -> (GhostNet, GhostNetImportReport) {

@@ -40,7 +40,7 @@ pub use finetune::{
 };
 pub use metrics_log::{LogLine, MetricsLog};
 pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion, pretrain_cion_from};
-pub use pretrain::moco::{MocoConfig, MocoNet, MocoOutput, pretrain_moco};
-pub use pretrain::pnl::{PnlConfig, PnlNet, PnlOutput, pretrain_pnl};
+pub use pretrain::moco::{MocoConfig, MocoNet, MocoOutput, pretrain_moco, pretrain_moco_from};
+pub use pretrain::pnl::{PnlConfig, PnlNet, PnlOutput, pretrain_pnl, pretrain_pnl_from};
 pub use pretrain::{PretrainEvent, RunOptions, StepReport};
 pub use schedule::{Decay, LrSchedule, Warmup};

@@ -250,6 +250,11 @@ impl Backbone for ConvNeXt {
     fn output_stride(&self) -> usize {
         32
     }
+
+    /// [`ConvNeXt::forward_embedding`]: `LayerNorm` of the pooled map.
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_embedding(images)
+    }
 }
 
 #[cfg(test)]

@@ -332,6 +332,11 @@ impl Backbone for EdgeNeXt {
     fn output_stride(&self) -> usize {
         32
     }
+
+    /// [`EdgeNeXt::forward_embedding`]: `LayerNorm` of the pooled map.
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_embedding(images)
+    }
 }
 
 #[cfg(test)]

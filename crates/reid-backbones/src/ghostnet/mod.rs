@@ -252,6 +252,15 @@ impl Backbone for GhostNet {
     fn output_stride(&self) -> usize {
         32
     }
+
+    /// [`GhostNet::forward_embedding`]: GAP → `conv_head` → ReLU.
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_embedding(images)
+    }
+
+    fn pooled_dim(&self) -> usize {
+        self.conv_head.weight.dims()[0]
+    }
 }
 
 #[cfg(test)]

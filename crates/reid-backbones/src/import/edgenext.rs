@@ -25,13 +25,10 @@
 //! ([`ImportOptions::allow_unexpected`]).
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::convnext::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
-use super::layout::Ignored;
-use super::source::{self, Container};
-use super::strict_apply::{Entry, apply_strict};
-use super::{ImportOptions, WeightsFormat};
+use super::ImportOptions;
+use super::family::{FamilyImportReport, Unwrapped};
 use crate::edgenext::EdgeNeXt;
 use crate::error::BackboneError;
 
@@ -190,49 +187,8 @@ impl fmt::Display for EdgeNeXtLayout {
     }
 }
 
-/// What [`load_edgenext`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EdgeNeXtImportReport {
-    /// The checkpoint file.
-    pub path: PathBuf,
-    /// Its container.
-    pub container: Container,
-    /// Where the backbone keys were found.
-    pub wrapper: CheckpointWrapper,
-    /// Prefixes removed from every kept key after unwrapping (`"module."`,
-    /// `"backbone."`), in order.
-    pub stripped_prefixes: Vec<String>,
-    /// The key naming the file was read as.
-    pub layout: EdgeNeXtLayout,
-    /// Number of model tensors written from the file.
-    pub applied: usize,
-    /// Keys set aside by the wrapper rules, with the reason.
-    pub ignored: Vec<Ignored>,
-    /// Unused file keys accepted through the allow-list.
-    pub allowed_unexpected: Vec<String>,
-    /// Model parameters left at their initialisation through the allow-list.
-    pub allowed_missing: Vec<String>,
-}
-
-impl fmt::Display for EdgeNeXtImportReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {:?} container, {:?} wrapper, {} layout, {} tensors loaded",
-            self.path.display(),
-            self.container,
-            self.wrapper,
-            self.layout,
-            self.applied
-        )?;
-        super::strict_apply::write_report_tail(
-            f,
-            &self.ignored,
-            &self.allowed_unexpected,
-            &self.allowed_missing,
-        )
-    }
-}
+/// What [`load_edgenext`] did (the layout is a [`EdgeNeXtLayout`]).
+pub type EdgeNeXtImportReport = FamilyImportReport<EdgeNeXtLayout>;
 
 /// Loads an EdgeNeXt checkpoint (official or timm naming; bare, CION
 /// `teacher` or official `model` wrapper; `.pth` or safetensors) into
@@ -247,89 +203,22 @@ pub fn load_edgenext(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<EdgeNeXtImportReport, BackboneError> {
-    let path = path.as_ref();
-    let layout_err = |message: String| BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let container = Container::sniff(path)?;
-    match options.format {
-        WeightsFormat::Auto | WeightsFormat::Cion => {}
-        WeightsFormat::Safetensors if container == Container::Safetensors => {}
-        WeightsFormat::Safetensors => {
-            return Err(layout_err(format!(
-                "--weights-format safetensors, but the file is a {container:?} file"
-            )));
-        }
-        other => {
-            return Err(layout_err(format!(
-                "weights format {other:?} is a ResNet checkpoint layout; an EdgeNeXt checkpoint \
-                 is read with auto, cion or safetensors"
-            )));
-        }
-    }
-    let raw = source::read_tensors(path, container)?;
-    let wrapper = detect_wrapper(raw.keys());
-    if options.format == WeightsFormat::Cion && wrapper != CheckpointWrapper::CionTeacher {
-        return Err(layout_err(
-            "a CION checkpoint needs a `teacher` dictionary; none found".into(),
-        ));
-    }
-    let mut ignored: Vec<Ignored> = Vec::new();
-    let mut kept = Vec::new();
-    for (key, tensor) in raw {
-        match unwrap_key(&key, wrapper) {
-            KeyFate::Keep(k) => kept.push((k, tensor)),
-            KeyFate::Ignore(reason) => match ignored.iter_mut().find(|g| g.reason == reason) {
-                Some(g) => g.keys.push(key),
-                None => ignored.push(Ignored {
-                    reason: reason.to_string(),
-                    keys: vec![key],
-                }),
-            },
-        }
-    }
-    let mut stripped_prefixes = Vec::new();
-    for prefix in ["module.", "backbone."] {
-        if !kept.is_empty() && kept.iter().all(|(k, _)| k.starts_with(prefix)) {
-            for (k, _) in &mut kept {
-                *k = k[prefix.len()..].to_string();
-            }
-            stripped_prefixes.push(prefix.to_string());
-        }
-    }
-    let keys: Vec<String> = kept.iter().map(|(k, _)| k.clone()).collect();
-    let layout = EdgeNeXtLayout::detect(&keys).ok_or_else(|| {
-        let first: Vec<&String> = keys.iter().take(8).collect();
-        layout_err(format!(
-            "cannot recognise an EdgeNeXt layout (official `downsample_layers.*` or timm \
-             `stem.*`) in its {} backbone keys; first keys: {first:?}",
-            keys.len()
-        ))
+    let read = Unwrapped::read(path.as_ref(), options, "EdgeNeXt")?;
+    let layout = EdgeNeXtLayout::detect(&read.keys()).ok_or_else(|| {
+        read.unrecognised(
+            "EdgeNeXt",
+            "official `downsample_layers.*` or timm `stem.*`",
+        )
     })?;
     let conv_blocks = model.conv_blocks_per_stage();
-    let entries = kept
-        .into_iter()
-        .map(|(file_key, tensor)| Entry {
-            model_path: layout.to_model_path(&file_key, &conv_blocks),
-            file_key,
-            tensor,
-        })
-        .collect();
-    let applied = apply_strict(model, path, layout.name(), entries, options, &|p| {
-        layout.to_file_key(p, &conv_blocks)
-    })?;
-    Ok(EdgeNeXtImportReport {
-        path: path.to_path_buf(),
-        container,
-        wrapper,
-        stripped_prefixes,
+    read.apply(
+        model,
+        options,
         layout,
-        applied: applied.count,
-        ignored,
-        allowed_unexpected: applied.allowed_unexpected,
-        allowed_missing: applied.allowed_missing,
-    })
+        |_| None,
+        |k| layout.to_model_path(k, &conv_blocks),
+        |p| layout.to_file_key(p, &conv_blocks),
+    )
 }
 
 #[cfg(test)]

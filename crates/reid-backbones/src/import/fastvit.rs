@@ -25,13 +25,10 @@
 //! unexpected unless allowed.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::convnext::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
-use super::layout::{Ignored, NUM_BATCHES_TRACKED};
-use super::source::{self, Container};
-use super::strict_apply::{Entry, apply_strict};
-use super::{ImportOptions, WeightsFormat};
+use super::ImportOptions;
+use super::family::{FamilyImportReport, Unwrapped};
 use crate::error::BackboneError;
 use crate::fastvit::FastVit;
 
@@ -304,58 +301,8 @@ impl fmt::Display for FastVitLayout {
     }
 }
 
-/// What [`load_fastvit`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FastVitImportReport {
-    /// The checkpoint file.
-    pub path: PathBuf,
-    /// Its container.
-    pub container: Container,
-    /// Where the backbone keys were found.
-    pub wrapper: CheckpointWrapper,
-    /// Prefixes removed from every kept key after unwrapping.
-    pub stripped_prefixes: Vec<String>,
-    /// The key naming the file was read as.
-    pub layout: FastVitLayout,
-    /// Number of model tensors written from the file.
-    pub applied: usize,
-    /// Keys set aside, with the reason.
-    pub ignored: Vec<Ignored>,
-    /// Unused file keys accepted through the allow-list.
-    pub allowed_unexpected: Vec<String>,
-    /// Model parameters left at their initialisation through the allow-list.
-    pub allowed_missing: Vec<String>,
-}
-
-impl fmt::Display for FastVitImportReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {:?} container, {:?} wrapper, {} layout, {} tensors loaded",
-            self.path.display(),
-            self.container,
-            self.wrapper,
-            self.layout,
-            self.applied
-        )?;
-        super::strict_apply::write_report_tail(
-            f,
-            &self.ignored,
-            &self.allowed_unexpected,
-            &self.allowed_missing,
-        )
-    }
-}
-
-fn add_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String) {
-    match ignored.iter_mut().find(|g| g.reason == reason) {
-        Some(g) => g.keys.push(key),
-        None => ignored.push(Ignored {
-            reason: reason.to_string(),
-            keys: vec![key],
-        }),
-    }
-}
+/// What [`load_fastvit`] did (the layout is a [`FastVitLayout`]).
+pub type FastVitImportReport = FamilyImportReport<FastVitLayout>;
 
 /// Loads a FastViT checkpoint in the training form (official or timm
 /// naming; bare, CION `teacher` or `model` wrapper; `.pth` or safetensors)
@@ -371,87 +318,22 @@ pub fn load_fastvit(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<FastVitImportReport, BackboneError> {
-    let path = path.as_ref();
-    let layout_err = |message: String| BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let container = Container::sniff(path)?;
-    match options.format {
-        WeightsFormat::Auto | WeightsFormat::Cion => {}
-        WeightsFormat::Safetensors if container == Container::Safetensors => {}
-        WeightsFormat::Safetensors => {
-            return Err(layout_err(format!(
-                "--weights-format safetensors, but the file is a {container:?} file"
-            )));
-        }
-        other => {
-            return Err(layout_err(format!(
-                "weights format {other:?} is a ResNet checkpoint layout; a FastViT checkpoint \
-                 is read with auto, cion or safetensors"
-            )));
-        }
-    }
-    let raw = source::read_tensors(path, container)?;
-    let wrapper = detect_wrapper(raw.keys());
-    if options.format == WeightsFormat::Cion && wrapper != CheckpointWrapper::CionTeacher {
-        return Err(layout_err(
-            "a CION checkpoint needs a `teacher` dictionary; none found".into(),
-        ));
-    }
-    let mut ignored = Vec::new();
-    let mut kept = Vec::new();
-    for (key, tensor) in raw {
-        match unwrap_key(&key, wrapper) {
-            KeyFate::Keep(k) => kept.push((k, tensor)),
-            KeyFate::Ignore(reason) => add_ignored(&mut ignored, reason, key),
-        }
-    }
-    let mut stripped_prefixes = Vec::new();
-    for prefix in ["state_dict.", "module.", "backbone."] {
-        if !kept.is_empty() && kept.iter().all(|(k, _)| k.starts_with(prefix)) {
-            for (k, _) in &mut kept {
-                *k = k[prefix.len()..].to_string();
-            }
-            stripped_prefixes.push(prefix.to_string());
-        }
-    }
-    let keys: Vec<String> = kept.iter().map(|(k, _)| k.clone()).collect();
-    let layout = FastVitLayout::detect(&keys).ok_or_else(|| {
-        let first: Vec<&String> = keys.iter().take(8).collect();
-        layout_err(format!(
-            "cannot recognise a FastViT layout (official `patch_embed.*` / `network.*` or timm \
-             `stem.*` / `stages.*`) in its {} backbone keys; first keys: {first:?}",
-            keys.len()
-        ))
+    let read = Unwrapped::read(path.as_ref(), options, "FastViT")?;
+    let layout = FastVitLayout::detect(&read.keys()).ok_or_else(|| {
+        read.unrecognised(
+            "FastViT",
+            "official `patch_embed.*` / `network.*` or timm `stem.*` / `stages.*`",
+        )
     })?;
     let map = FastVitKeys::of(model);
-    let mut entries = Vec::new();
-    for (file_key, tensor) in kept {
-        if file_key.ends_with("num_batches_tracked") {
-            add_ignored(&mut ignored, NUM_BATCHES_TRACKED, file_key);
-        } else {
-            entries.push(Entry {
-                model_path: Some(map.to_model_path(layout, &file_key)),
-                file_key,
-                tensor,
-            });
-        }
-    }
-    let applied = apply_strict(model, path, layout.name(), entries, options, &|p| {
-        map.to_file_key(layout, p)
-    })?;
-    Ok(FastVitImportReport {
-        path: path.to_path_buf(),
-        container,
-        wrapper,
-        stripped_prefixes,
+    read.apply(
+        model,
+        options,
         layout,
-        applied: applied.count,
-        ignored,
-        allowed_unexpected: applied.allowed_unexpected,
-        allowed_missing: applied.allowed_missing,
-    })
+        |_| None,
+        |k| Some(map.to_model_path(layout, k)),
+        |p| map.to_file_key(layout, p),
+    )
 }
 
 #[cfg(test)]

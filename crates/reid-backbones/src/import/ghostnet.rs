@@ -19,14 +19,10 @@
 //! `num_batches_tracked` and thop's `total_ops` / `total_params` profiling
 //! buffers. The ImageNet `classifier.*` is unexpected unless allowed.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::convnext::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
-use super::layout::{Ignored, NUM_BATCHES_TRACKED};
-use super::source::{self, Container};
-use super::strict_apply::{Entry, apply_strict};
-use super::{ImportOptions, WeightsFormat};
+use super::ImportOptions;
+use super::family::{FamilyImportReport, Unwrapped};
 use crate::error::BackboneError;
 use crate::ghostnet::GhostNet;
 
@@ -113,55 +109,9 @@ pub fn ghostnet_file_key(model_path: &str, stages: usize) -> String {
     out.join(".")
 }
 
-/// What [`load_ghostnet`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GhostNetImportReport {
-    /// The checkpoint file.
-    pub path: PathBuf,
-    /// Its container.
-    pub container: Container,
-    /// Where the backbone keys were found.
-    pub wrapper: CheckpointWrapper,
-    /// Prefixes removed from every kept key after unwrapping, in order.
-    pub stripped_prefixes: Vec<String>,
-    /// Number of model tensors written from the file.
-    pub applied: usize,
-    /// Keys set aside, with the reason.
-    pub ignored: Vec<Ignored>,
-    /// Unused file keys accepted through the allow-list.
-    pub allowed_unexpected: Vec<String>,
-    /// Model parameters left at their initialisation through the allow-list.
-    pub allowed_missing: Vec<String>,
-}
-
-impl fmt::Display for GhostNetImportReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {:?} container, {:?} wrapper, ghostnet layout, {} tensors loaded",
-            self.path.display(),
-            self.container,
-            self.wrapper,
-            self.applied
-        )?;
-        super::strict_apply::write_report_tail(
-            f,
-            &self.ignored,
-            &self.allowed_unexpected,
-            &self.allowed_missing,
-        )
-    }
-}
-
-fn add_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String) {
-    match ignored.iter_mut().find(|g| g.reason == reason) {
-        Some(g) => g.keys.push(key),
-        None => ignored.push(Ignored {
-            reason: reason.to_string(),
-            keys: vec![key],
-        }),
-    }
-}
+/// What [`load_ghostnet`] did (GhostNet has one naming: the layout is
+/// `"ghostnet"`).
+pub type GhostNetImportReport = FamilyImportReport<&'static str>;
 
 /// Loads a GhostNet checkpoint (official / timm naming; bare, CION
 /// `teacher` or `model` wrapper; `.pth` or safetensors) into `model`,
@@ -175,87 +125,19 @@ pub fn load_ghostnet(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<GhostNetImportReport, BackboneError> {
-    let path = path.as_ref();
-    let layout_err = |message: String| BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let container = Container::sniff(path)?;
-    match options.format {
-        WeightsFormat::Auto | WeightsFormat::Cion => {}
-        WeightsFormat::Safetensors if container == Container::Safetensors => {}
-        WeightsFormat::Safetensors => {
-            return Err(layout_err(format!(
-                "--weights-format safetensors, but the file is a {container:?} file"
-            )));
-        }
-        other => {
-            return Err(layout_err(format!(
-                "weights format {other:?} is a ResNet checkpoint layout; a GhostNet checkpoint \
-                 is read with auto, cion or safetensors"
-            )));
-        }
-    }
-    let raw = source::read_tensors(path, container)?;
-    let wrapper = detect_wrapper(raw.keys());
-    if options.format == WeightsFormat::Cion && wrapper != CheckpointWrapper::CionTeacher {
-        return Err(layout_err(
-            "a CION checkpoint needs a `teacher` dictionary; none found".into(),
-        ));
-    }
-    let mut ignored = Vec::new();
-    let mut kept = Vec::new();
-    for (key, tensor) in raw {
-        match unwrap_key(&key, wrapper) {
-            KeyFate::Keep(k) => kept.push((k, tensor)),
-            KeyFate::Ignore(reason) => add_ignored(&mut ignored, reason, key),
-        }
-    }
-    let mut stripped_prefixes = Vec::new();
-    for prefix in ["state_dict.", "module.", "backbone."] {
-        if !kept.is_empty() && kept.iter().all(|(k, _)| k.starts_with(prefix)) {
-            for (k, _) in &mut kept {
-                *k = k[prefix.len()..].to_string();
-            }
-            stripped_prefixes.push(prefix.to_string());
-        }
-    }
-    if !kept.iter().any(|(k, _)| k.starts_with("conv_stem.")) {
-        let first: Vec<&String> = kept.iter().map(|(k, _)| k).take(8).collect();
-        return Err(layout_err(format!(
-            "not a GhostNet checkpoint: no `conv_stem.*` among its {} backbone keys; first \
-             keys: {first:?}",
-            kept.len()
-        )));
+    let read = Unwrapped::read(path.as_ref(), options, "GhostNet")?;
+    if !read.kept.iter().any(|(k, _)| k.starts_with("conv_stem.")) {
+        return Err(read.unrecognised("GhostNet", "official / timm `conv_stem.*`"));
     }
     let stages = model.blocks.len();
-    let mut entries = Vec::new();
-    for (file_key, tensor) in kept {
-        if file_key.ends_with("num_batches_tracked") {
-            add_ignored(&mut ignored, NUM_BATCHES_TRACKED, file_key);
-        } else if file_key.ends_with("total_ops") || file_key.ends_with("total_params") {
-            add_ignored(&mut ignored, THOP, file_key);
-        } else {
-            entries.push(Entry {
-                model_path: ghostnet_model_path(&file_key, stages),
-                file_key,
-                tensor,
-            });
-        }
-    }
-    let applied = apply_strict(model, path, "ghostnet", entries, options, &|p| {
-        ghostnet_file_key(p, stages)
-    })?;
-    Ok(GhostNetImportReport {
-        path: path.to_path_buf(),
-        container,
-        wrapper,
-        stripped_prefixes,
-        applied: applied.count,
-        ignored,
-        allowed_unexpected: applied.allowed_unexpected,
-        allowed_missing: applied.allowed_missing,
-    })
+    read.apply(
+        model,
+        options,
+        "ghostnet",
+        |k| (k.ends_with("total_ops") || k.ends_with("total_params")).then_some(THOP),
+        |k| ghostnet_model_path(k, stages),
+        |p| ghostnet_file_key(p, stages),
+    )
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 
 mod convnext;
 mod edgenext;
+mod family;
 mod fastvit;
 mod ghostnet;
 mod keys;
@@ -43,6 +44,7 @@ pub use convnext::{
     load_convnext, unwrap_key,
 };
 pub use edgenext::{EdgeNeXtImportReport, EdgeNeXtLayout, load_edgenext};
+pub use family::FamilyImportReport;
 pub use fastvit::{FastVitImportReport, FastVitKeys, FastVitLayout, load_fastvit};
 pub use ghostnet::{GhostNetImportReport, ghostnet_file_key, ghostnet_model_path, load_ghostnet};
 pub use layout::{Ignored, Layout};

@@ -399,6 +399,13 @@ impl Backbone for ViT {
     fn output_stride(&self) -> usize {
         self.patch_size
     }
+
+    /// The class token after the final norm ([`ViT::forward_embedding`]);
+    /// panics where that errors, like [`Backbone::forward_features`].
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_embedding(images)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
 #[cfg(test)]

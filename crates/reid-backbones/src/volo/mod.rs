@@ -460,6 +460,13 @@ impl Backbone for Volo {
     fn output_stride(&self) -> usize {
         OUTPUT_STRIDE
     }
+
+    /// The class token after the final norm ([`Volo::forward_embedding`]);
+    /// panics where that errors, like [`Backbone::forward_features`].
+    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_embedding(images)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
 #[cfg(test)]

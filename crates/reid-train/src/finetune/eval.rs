@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use ndarray::Array2;
-use reid_backbones::{Backbone, GlobalPool, ReidModel};
+use reid_backbones::{Backbone, GlobalPool, ReidModel, ResNet, TrainBackbone};
 use reid_data::batch::TestTransform;
 use reid_data::{ImageLocation, ImageRecord};
 use reid_metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
@@ -19,22 +19,30 @@ use crate::extract::{ExtractOptions, extract_features};
 /// head's test embedding `[batch, dim, 1, 1]`, so that
 /// [`extract_features`] (with average pooling) returns the embedding
 /// `[n, dim]` itself.
-#[derive(Debug, Clone, Copy)]
-pub struct HeadEmbedder<'a> {
-    model: &'a ReidModel,
+#[derive(Debug)]
+pub struct HeadEmbedder<'a, M: TrainBackbone = ResNet> {
+    model: &'a ReidModel<M>,
     dim: usize,
 }
 
-impl<'a> HeadEmbedder<'a> {
+impl<M: TrainBackbone> Clone for HeadEmbedder<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M: TrainBackbone> Copy for HeadEmbedder<'_, M> {}
+
+impl<'a, M: TrainBackbone> HeadEmbedder<'a, M> {
     /// Wraps `model` (use it on a plain device, i.e. after
     /// [`Module::valid`], so BatchNorm uses its running statistics).
-    pub fn new(model: &'a ReidModel) -> Self {
+    pub fn new(model: &'a ReidModel<M>) -> Self {
         let dim = model.heads.neck.gamma.val().dims()[0];
         Self { model, dim }
     }
 }
 
-impl Backbone for HeadEmbedder<'_> {
+impl<M: TrainBackbone> Backbone for HeadEmbedder<'_, M> {
     fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
         let e = self.model.embed(images);
         let [b, d] = e.dims();
@@ -46,7 +54,7 @@ impl Backbone for HeadEmbedder<'_> {
     }
 
     fn output_stride(&self) -> usize {
-        self.model.backbone.output_stride
+        self.model.backbone.output_stride()
     }
 }
 
@@ -73,8 +81,8 @@ pub(crate) fn labels(records: &[ImageRecord]) -> Result<Labels, TrainError> {
 /// validation snapshot is taken here, so an autodiff-device model from a
 /// training callback is fine), resized with `transform`, in batches of
 /// `batch_size`, on the plain version of `device`. Not L2-normalised.
-pub fn embed_records(
-    model: &ReidModel,
+pub fn embed_records<M: TrainBackbone>(
+    model: &ReidModel<M>,
     records: &[ImageRecord],
     transform: TestTransform,
     batch_size: usize,
@@ -99,8 +107,8 @@ pub fn embed_records(
 /// mAP / CMC / mINP of `model` on `query` against `gallery` with fast-reid's
 /// test settings: head test feature, cosine distance (`1 − cos`), same-id
 /// same-camera gallery entries removed, queries without a match skipped.
-pub fn evaluate_model(
-    model: &ReidModel,
+pub fn evaluate_model<M: TrainBackbone>(
+    model: &ReidModel<M>,
     query: &[ImageRecord],
     gallery: &[ImageRecord],
     transform: TestTransform,

@@ -2,7 +2,9 @@
 //! and a Strong Baseline for Deep Person Re-identification", 2019), as
 //! fast-reid runs it (`Base-bagtricks.yml`):
 //!
-//! - model: ResNet (last stride 1) → global average pooling → BNNeck (BN,
+//! - model: a backbone (a ResNet, last stride 1, from `cfg.arch`; any
+//!   [`reid_backbones::TrainBackbone`] through [`finetune_backbone`]) →
+//!   global average pooling → BNNeck (BN,
 //!   bias frozen) → bias-free linear classifier ([`ReidModel`]);
 //! - data: PK batches (`P`=16 × `K`=4) from an endless [`PkSampler`]
 //!   stream, `len // (P·K)` iterations per epoch, images decoded and
@@ -37,7 +39,7 @@ use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use reid_backbones::{Arch, Backbone, EmbeddingHeadConfig, ReidModel, ResNet};
+use reid_backbones::{Arch, EmbeddingHeadConfig, ReidModel, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::augment::TrainTransform;
 use reid_data::sampler::PkSampler;
@@ -63,7 +65,7 @@ pub struct IterationLog {
 
 /// What [`finetune`] reports to its callback.
 #[derive(Debug)]
-pub enum FinetuneEvent<'a> {
+pub enum FinetuneEvent<'a, M: TrainBackbone = ResNet> {
     /// After each optimiser step.
     Iteration(&'a IterationLog),
     /// After the last step of an epoch.
@@ -74,7 +76,7 @@ pub enum FinetuneEvent<'a> {
         log: &'a [IterationLog],
         /// The model being trained (on the autodiff device; evaluate it
         /// with [`evaluate_model`], which takes a validation snapshot).
-        model: &'a ReidModel,
+        model: &'a ReidModel<M>,
         /// Whether [`FinetuneConfig::eval_every`] asks for an evaluation now
         /// (always `true` after the last epoch when `eval_every > 0`).
         evaluate: bool,
@@ -83,10 +85,10 @@ pub enum FinetuneEvent<'a> {
 
 /// The result of [`finetune`].
 #[derive(Debug)]
-pub struct FinetuneOutput {
+pub struct FinetuneOutput<M: TrainBackbone = ResNet> {
     /// The trained model, as a validation snapshot on the plain device
     /// (BatchNorm uses running statistics).
-    pub model: ReidModel,
+    pub model: ReidModel<M>,
     /// One entry per optimiser step.
     pub log: Vec<IterationLog>,
     /// Number of training identities (rows of the classifier).
@@ -119,22 +121,25 @@ where
 }
 
 /// Fine-tunes `backbone` (e.g. pre-trained weights loaded with
-/// [`reid_backbones::load_backbone`]; `cfg.arch`, `base_width` and
-/// `last_stride` are then ignored) with a fresh BNNeck head on `train`, on
-/// the autodiff version of `device`.
+/// [`reid_backbones::load_backbone`], or any zoo model —
+/// [`reid_backbones::ZooNet`] — or other [`TrainBackbone`]; `cfg.arch`,
+/// `base_width` and `last_stride` are then ignored) with a fresh BNNeck
+/// head on the backbone's feature map, on `train`, on the autodiff version
+/// of `device`.
 ///
 /// Calls `callback` after every step and every epoch. Deterministic given
 /// `cfg.seed` on the flex backend. A NaN or infinite loss stops training
 /// with [`TrainError::NonFiniteLoss`] naming the step.
-pub fn finetune_backbone<F>(
+pub fn finetune_backbone<M, F>(
     cfg: &FinetuneConfig,
-    backbone: ResNet,
+    backbone: M,
     train: &[ImageRecord],
     device: &Device,
     callback: F,
-) -> Result<FinetuneOutput, TrainError>
+) -> Result<FinetuneOutput<M>, TrainError>
 where
-    F: FnMut(FinetuneEvent<'_>),
+    M: TrainBackbone,
+    F: FnMut(FinetuneEvent<'_, M>),
 {
     cfg.validate()?;
     let ad = device.clone().autodiff();
@@ -148,16 +153,17 @@ where
     )
 }
 
-fn run<F>(
+fn run<M, F>(
     cfg: &FinetuneConfig,
-    backbone: ResNet,
+    backbone: M,
     reinit_backbone: bool,
     train: &[ImageRecord],
     ad: &Device,
     mut callback: F,
-) -> Result<FinetuneOutput, TrainError>
+) -> Result<FinetuneOutput<M>, TrainError>
 where
-    F: FnMut(FinetuneEvent<'_>),
+    M: TrainBackbone,
+    F: FnMut(FinetuneEvent<'_, M>),
 {
     let set = TrainSet::new(train)?;
     let sampler = PkSampler::new(train, cfg.p, cfg.k, cfg.seed)?;

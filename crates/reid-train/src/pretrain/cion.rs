@@ -2,7 +2,9 @@
 //! video Identity Correlating for Person Re-identification Pre-training",
 //! NeurIPS 2024), as `CION_Pretrain/run.py` runs it.
 //!
-//! - model: a backbone (ResNet, last stride 1; GAP feature) followed by a
+//! - model: a backbone (ResNet from `cfg.arch`, last stride 1, GAP
+//!   feature; or any [`TrainBackbone`] through [`pretrain_cion_from`], with
+//!   its pooled feature) followed by a
 //!   [`DinoHead`] (MLP 2048-2048-256, L2, weight-normalised prototypes, out
 //!   65336), as student and teacher ([`CionNet`]); the teacher starts as a
 //!   copy of the student, never gets gradients, stays in train mode
@@ -34,7 +36,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, Backbone, ResNet};
+use reid_backbones::{Arch, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::sampler_identity::{IdentitySampler, KSchedule};
 use reid_data::views::multicrop::MultiCrop;
@@ -48,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use super::optim::decay_weights;
 use super::views::load_view_batch;
 use super::{
-    Position, PretrainEvent, Recipe, RunOptions, Tracker, check_finite, drive, gap_features,
+    Position, PretrainEvent, Recipe, RunOptions, Tracker, check_finite, drive, fresh_copy,
     resume_point, same_config, save_parts, scalar, state_json,
 };
 use crate::checkpoint::{
@@ -212,19 +214,23 @@ impl CionConfig {
 }
 
 /// Backbone + DINO head: CION's student or teacher.
+///
+/// The backbone is any [`TrainBackbone`] (default a [`ResNet`]); its
+/// pooled feature ([`reid_backbones::Backbone::forward_pooled`]: GAP for
+/// ResNet, the class token for ViT, …) feeds the head, as in CION.
 #[derive(Module, Debug)]
-pub struct CionNet {
-    /// The backbone; its GAP feature feeds the head.
-    pub backbone: ResNet,
+pub struct CionNet<M: TrainBackbone = ResNet> {
+    /// The backbone; its pooled feature feeds the head.
+    pub backbone: M,
     /// The projection head.
     pub head: DinoHead,
 }
 
-impl CionNet {
-    /// The backbone's globally average-pooled feature: `[batch, 3, H, W]` →
-    /// `[batch, C]`.
+impl<M: TrainBackbone> CionNet<M> {
+    /// The backbone's pooled feature: `[batch, 3, H, W]` →
+    /// `[batch, backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        gap_features(&self.backbone, images)
+        self.backbone.forward_pooled(images)
     }
 
     /// Runs the crops (each `[batch, 3, h_v, w_v]`, same batch) through the
@@ -256,13 +262,29 @@ impl CionNet {
 /// biases, its prototypes `U(±1/√bottleneck)` and magnitudes 1 (CION's
 /// initialisation).
 pub fn init_student(cfg: &CionConfig, device: &Device) -> Result<CionNet, TrainError> {
+    student_with(cfg, init_backbone(cfg, device)?, device)
+}
+
+/// The ResNet `cfg.arch` (`base_width`, `last_stride`) with weights drawn
+/// by [`reinit_weights`] from `cfg.seed`.
+pub fn init_backbone(cfg: &CionConfig, device: &Device) -> Result<ResNet, TrainError> {
     let backbone = Arch::from_name(&cfg.arch)?
         .config()
         .with_base_width(cfg.base_width)
         .with_last_stride(cfg.last_stride)
         .init(device)?;
-    let backbone = reinit_weights(backbone, cfg.seed, 0.01);
-    let head = DinoHeadConfig::new(backbone.out_channels())
+    Ok(reinit_weights(backbone, cfg.seed, 0.01))
+}
+
+/// `backbone` (any [`TrainBackbone`], on `device`, trainable) with a
+/// fresh seeded DINO head on its pooled feature (see [`init_student`]).
+pub fn student_with<M: TrainBackbone>(
+    cfg: &CionConfig,
+    backbone: M,
+    device: &Device,
+) -> Result<CionNet<M>, TrainError> {
+    let backbone = backbone.to_device(device).set_require_grad(true).train();
+    let head = DinoHeadConfig::new(backbone.pooled_dim())
         .with_hidden_dim(cfg.head_hidden_dim)
         .with_bottleneck_dim(cfg.head_bottleneck_dim)
         .with_out_dim(cfg.out_dim)
@@ -313,11 +335,11 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 
 /// The result of [`pretrain_cion`].
 #[derive(Debug)]
-pub struct CionOutput {
+pub struct CionOutput<M: TrainBackbone = ResNet> {
     /// The student after the last step (autodiff device, train mode).
-    pub student: CionNet,
+    pub student: CionNet<M>,
     /// The teacher after the last step; CION releases the teacher's backbone.
-    pub teacher: CionNet,
+    pub teacher: CionNet<M>,
     /// One log line per step run in this call.
     pub log: Vec<LogLine>,
     /// Completed steps (including those before a resume).
@@ -386,21 +408,21 @@ impl Plan {
 }
 
 /// A CION run's state for the shared loop.
-struct CionRun<'a> {
+struct CionRun<'a, M: TrainBackbone> {
     cfg: &'a CionConfig,
     set: TrainSet,
     sampler: IdentitySampler,
     plan: Plan,
     views: MultiCrop,
-    student: CionNet,
-    teacher: CionNet,
+    student: CionNet<M>,
+    teacher: CionNet<M>,
     optim: ModuleOptimizer,
     center: DinoCenter,
     checkpoints: Option<CheckpointDir>,
     device: Device,
 }
 
-impl Recipe for CionRun<'_> {
+impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
     fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
         let mut b = self.sampler.epoch(epoch as u64);
         b.truncate(self.plan.steps_per_epoch[epoch]);
@@ -499,22 +521,27 @@ pub fn pretrain_cion<F>(
 where
     F: FnMut(PretrainEvent<'_>),
 {
-    pretrain_cion_from(cfg, None, records, device, run, callback)
+    let backbone = init_backbone(cfg, device)?;
+    pretrain_cion_from(cfg, backbone, records, device, run, callback)
 }
 
-/// [`pretrain_cion`] starting from given backbone weights (e.g. an earlier
-/// pre-training's; `cfg.arch`, `base_width` and `last_stride` must describe
-/// the same architecture) instead of a random initialisation; the head is
-/// drawn fresh. With `None` it is [`pretrain_cion`].
-pub fn pretrain_cion_from<F>(
+/// [`pretrain_cion`] with a given backbone: any [`TrainBackbone`] — a zoo
+/// model ([`reid_backbones::ZooNet`]), imported or earlier pre-trained
+/// weights, a user's module — instead of the configuration's random ResNet
+/// (`cfg.arch`, `base_width` and `last_stride` are then ignored). The head
+/// is drawn fresh from `cfg.seed` on the backbone's pooled feature.
+/// Resuming needs the same backbone structure as the interrupted run (its
+/// weights come from the checkpoint).
+pub fn pretrain_cion_from<M, F>(
     cfg: &CionConfig,
-    backbone: Option<ResNet>,
+    backbone: M,
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
     mut callback: F,
-) -> Result<CionOutput, TrainError>
+) -> Result<CionOutput<M>, TrainError>
 where
+    M: TrainBackbone,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
@@ -525,22 +552,9 @@ where
         IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;
     let plan = Plan::new(cfg, &sampler)?;
     let total = plan.total();
-    let mut student = init_student(cfg, &ad)?;
-    if let Some(b) = backbone {
-        let b = b.to_device(&ad).set_require_grad(true).train();
-        if b.out_channels() != student.backbone.out_channels() {
-            return Err(TrainError::InvalidConfig(format!(
-                "the given backbone has {} output channels, the configuration's {} has {}",
-                b.out_channels(),
-                cfg.arch,
-                student.backbone.out_channels()
-            )));
-        }
-        student.backbone = b;
-    }
+    let student = student_with(cfg, backbone, &ad)?;
     // The teacher: own parameter ids, the student's weights, no gradients.
-    let mut teacher = init_student(cfg, &ad)?.no_grad();
-    ema_update(&mut teacher, &student, 0.0)?;
+    let teacher = fresh_copy(&student).no_grad();
     let mut r = CionRun {
         cfg,
         set,

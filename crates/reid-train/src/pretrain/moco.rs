@@ -1,7 +1,8 @@
 //! LUPerson's MoCo v2 pre-training (Fu et al., "Unsupervised Pre-training
 //! for Person Re-identification", CVPR 2021), as `lup_moco.py` runs it.
 //!
-//! - model: a ResNet (standard last stride 2, no IBN) with a 2-layer MLP
+//! - model: a ResNet (standard last stride 2, no IBN; any
+//!   [`TrainBackbone`] through [`pretrain_moco_from`]) with a 2-layer MLP
 //!   projection (2048-2048-128, ReLU), L2-normalised output ([`MocoNet`]);
 //!   the key encoder is a momentum copy (`m` 0.999, parameters only,
 //!   updated **before** the keys are computed), run with shuffle-BN
@@ -21,7 +22,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, Backbone, ResNet};
+use reid_backbones::{Arch, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::ViewPipeline;
 use reid_losses::moco::{InfoNceQueue, info_nce, momentum_update, shuffled_group_forward};
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::views::load_view_batch;
 use super::{
     Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
-    drive, gap_features, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
+    drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
     save_parts, scalar, sgd, state_json,
 };
 use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
@@ -159,10 +160,13 @@ impl MocoConfig {
 }
 
 /// Backbone + MLP projection: MoCo's query or key encoder.
+///
+/// The backbone is any [`TrainBackbone`] (default a [`ResNet`]); its pooled
+/// feature ([`reid_backbones::Backbone::forward_pooled`]) feeds the MLP.
 #[derive(Module, Debug)]
-pub struct MocoNet {
-    /// The backbone; its GAP feature feeds the projection.
-    pub backbone: ResNet,
+pub struct MocoNet<M: TrainBackbone = ResNet> {
+    /// The backbone; its pooled feature feeds the projection.
+    pub backbone: M,
     /// First projection layer (`[C, hidden]`).
     pub fc1: Linear,
     /// Second projection layer (`[hidden, dim]`).
@@ -170,10 +174,11 @@ pub struct MocoNet {
     relu: Relu,
 }
 
-impl MocoNet {
-    /// The backbone's GAP feature: `[batch, 3, H, W]` → `[batch, C]`.
+impl<M: TrainBackbone> MocoNet<M> {
+    /// The backbone's pooled feature: `[batch, 3, H, W]` → `[batch,
+    /// backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        gap_features(&self.backbone, images)
+        self.backbone.forward_pooled(images)
     }
 
     /// The L2-normalised projection `[batch, dim]`.
@@ -187,19 +192,35 @@ impl MocoNet {
 
 /// Builds the query encoder for `cfg` with seeded weights.
 pub fn init_encoder(cfg: &MocoConfig, device: &Device) -> Result<MocoNet, TrainError> {
+    Ok(encoder_with(cfg, init_backbone(cfg, device)?, device))
+}
+
+/// The ResNet `cfg.arch` (`base_width`, `last_stride`) with weights drawn
+/// by [`reinit_weights`] from `cfg.seed`.
+pub fn init_backbone(cfg: &MocoConfig, device: &Device) -> Result<ResNet, TrainError> {
     let backbone = Arch::from_name(&cfg.arch)?
         .config()
         .with_base_width(cfg.base_width)
         .with_last_stride(cfg.last_stride)
         .init(device)?;
-    let c = backbone.out_channels();
-    let backbone = reinit_weights(backbone, cfg.seed, 0.01);
-    Ok(MocoNet {
+    Ok(reinit_weights(backbone, cfg.seed, 0.01))
+}
+
+/// `backbone` (any [`TrainBackbone`]; moved to `device`, trainable) with
+/// the seeded 2-layer projection on its pooled feature.
+pub fn encoder_with<M: TrainBackbone>(
+    cfg: &MocoConfig,
+    backbone: M,
+    device: &Device,
+) -> MocoNet<M> {
+    let backbone = backbone.to_device(device).set_require_grad(true).train();
+    let c = backbone.pooled_dim();
+    MocoNet {
         backbone,
         fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 0, device),
         fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 1, device),
         relu: Relu::new(),
-    })
+    }
 }
 
 /// `Linear(d_in, d_out)` with PyTorch's default initialisation, weights and
@@ -231,11 +252,11 @@ pub(crate) fn seeded_linear(
 
 /// The result of [`pretrain_moco`].
 #[derive(Debug)]
-pub struct MocoOutput {
+pub struct MocoOutput<M: TrainBackbone = ResNet> {
     /// The query encoder after the last step (autodiff device).
-    pub query: MocoNet,
+    pub query: MocoNet<M>,
     /// The key encoder.
-    pub key: MocoNet,
+    pub key: MocoNet<M>,
     /// One log line per step run in this call.
     pub log: Vec<LogLine>,
     /// Completed steps (including those before a resume).
@@ -252,19 +273,19 @@ struct MocoState {
 }
 
 /// A MoCo run's state for the shared loop.
-struct MocoRun<'a> {
+struct MocoRun<'a, M: TrainBackbone> {
     cfg: &'a MocoConfig,
     set: TrainSet,
     epochs: ShuffledEpochs,
-    query: MocoNet,
-    key: MocoNet,
+    query: MocoNet<M>,
+    key: MocoNet<M>,
     optim: ModuleOptimizer,
     queue: InfoNceQueue,
     checkpoints: Option<CheckpointDir>,
     device: Device,
 }
 
-impl Recipe for MocoRun<'_> {
+impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
     fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
         self.epochs.epoch(epoch)
     }
@@ -342,9 +363,31 @@ pub fn pretrain_moco<F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    mut callback: F,
+    callback: F,
 ) -> Result<MocoOutput, TrainError>
 where
+    F: FnMut(PretrainEvent<'_>),
+{
+    cfg.validate()?;
+    let backbone = init_backbone(cfg, device)?;
+    pretrain_moco_from(cfg, backbone, records, device, run, callback)
+}
+
+/// [`pretrain_moco`] with a given backbone: any [`TrainBackbone`] (a zoo
+/// model, imported weights, a user's module) instead of the configuration's
+/// random ResNet (`cfg.arch`, `base_width`, `last_stride` are then
+/// ignored); the projection is drawn fresh from `cfg.seed` on the
+/// backbone's pooled feature. Resuming needs the same backbone structure.
+pub fn pretrain_moco_from<M, F>(
+    cfg: &MocoConfig,
+    backbone: M,
+    records: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
+    mut callback: F,
+) -> Result<MocoOutput<M>, TrainError>
+where
+    M: TrainBackbone,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
@@ -356,9 +399,9 @@ where
         cfg.max_steps_per_epoch,
         cfg.seed,
     )?;
-    let query = init_encoder(cfg, &ad)?;
-    let mut key = init_encoder(cfg, &ad)?.no_grad();
-    momentum_update(&mut key, &query, 0.0)?;
+    let query = encoder_with(cfg, backbone, &ad);
+    // The key encoder: own parameter ids, the query's values, no gradients.
+    let key = fresh_copy(&query).no_grad();
     let mut r = MocoRun {
         cfg,
         set,

@@ -465,6 +465,27 @@ pub fn gap_features<B: reid_backbones::Backbone>(backbone: &B, images: Tensor<4>
     map.mean_dim(3).mean_dim(2).reshape([b, c])
 }
 
+/// Swaps every parameter id of `module` for a fresh one, keeping the
+/// values: a copy that an optimiser treats as a different model (the key
+/// encoder or teacher built from the online network of a momentum pair).
+struct FreshIds;
+
+impl burn::module::ModuleMapper for FreshIds {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        burn::module::Param::from_mapped_value(burn::module::ParamId::new(), value, mapper)
+    }
+}
+
+/// `module` with the same values under new parameter ids (see
+/// [`FreshIds`]); used to derive a momentum encoder from the online one.
+pub(crate) fn fresh_copy<M: burn::module::Module>(module: &M) -> M {
+    module.clone().map(&mut FreshIds)
+}
+
 /// Rows scaled to unit L2 norm (`[batch, dim]`; norms clamped at 1e-12,
 /// like `F.normalize`).
 pub use reid_backbones::head::classifier::l2_normalize;

@@ -2,7 +2,8 @@
 //! Person Re-identification with Noisy Labels", CVPR 2022), as
 //! `lup_pnl.py` + `run_pnl.sh` run it.
 //!
-//! - model ([`PnlNet`]): a ResNet trunk (GAP feature `h`), a classifier
+//! - model ([`PnlNet`]): a ResNet trunk (GAP feature `h`; any
+//!   [`TrainBackbone`] through [`pretrain_pnl_from`]), a classifier
 //!   branch `z = W_c·ReLU(W_e·h)` over the noisy tracklet labels (`W_e` to
 //!   256), and a projection branch `q = normalise(W_2·ReLU(W_1·h))` (128);
 //!   the key encoder is a momentum copy (0.999) run with shuffle-BN;
@@ -26,7 +27,7 @@ use burn::nn::{Linear, Relu};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, Backbone, ResNet};
+use reid_backbones::{Arch, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::PnlViews;
 use reid_losses::moco::{InfoNceQueue, momentum_update, shuffled_group_forward};
@@ -37,7 +38,7 @@ use super::moco::seeded_linear;
 use super::views::load_view_batch;
 use super::{
     Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
-    drive, gap_features, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
+    drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
     save_parts, scalar, sgd, state_json,
 };
 use crate::checkpoint::{
@@ -204,10 +205,13 @@ impl PnlConfig {
 }
 
 /// PNL's encoder: trunk, classifier branch and projection branch.
+///
+/// The backbone is any [`TrainBackbone`] (default a [`ResNet`]); its pooled
+/// feature ([`reid_backbones::Backbone::forward_pooled`]) is `h`.
 #[derive(Module, Debug)]
-pub struct PnlNet {
-    /// The backbone (GAP feature `h`).
-    pub backbone: ResNet,
+pub struct PnlNet<M: TrainBackbone = ResNet> {
+    /// The backbone (pooled feature `h`).
+    pub backbone: M,
     /// Classifier embedding `W_e` (`[C, cls_dim]`).
     pub cls_embed: Linear,
     /// Classifier `W_c` (`[cls_dim, classes]`).
@@ -219,10 +223,11 @@ pub struct PnlNet {
     relu: Relu,
 }
 
-impl PnlNet {
-    /// The backbone's GAP feature: `[batch, 3, H, W]` → `[batch, C]`.
+impl<M: TrainBackbone> PnlNet<M> {
+    /// The backbone's pooled feature: `[batch, 3, H, W]` → `[batch,
+    /// backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        gap_features(&self.backbone, images)
+        self.backbone.forward_pooled(images)
     }
 
     /// Classifier logits `[batch, classes]` and L2-normalised projections
@@ -235,7 +240,7 @@ impl PnlNet {
         (z, self.project(h))
     }
 
-    /// The L2-normalised projection of a GAP feature `[batch, C]`.
+    /// The L2-normalised projection of a pooled feature `[batch, C]`.
     pub fn project(&self, h: Tensor<2>) -> Tensor<2> {
         let p = self.fc2.forward(self.relu.forward(self.fc1.forward(h)));
         l2_normalize(p)
@@ -248,29 +253,52 @@ pub fn init_encoder(
     classes: usize,
     device: &Device,
 ) -> Result<PnlNet, TrainError> {
+    Ok(encoder_with(
+        cfg,
+        init_backbone(cfg, device)?,
+        classes,
+        device,
+    ))
+}
+
+/// The ResNet `cfg.arch` (`base_width`, `last_stride`) with weights drawn
+/// by [`reinit_weights`] from `cfg.seed`.
+pub fn init_backbone(cfg: &PnlConfig, device: &Device) -> Result<ResNet, TrainError> {
     let backbone = Arch::from_name(&cfg.arch)?
         .config()
         .with_base_width(cfg.base_width)
         .with_last_stride(cfg.last_stride)
         .init(device)?;
-    let c = backbone.out_channels();
-    Ok(PnlNet {
-        backbone: reinit_weights(backbone, cfg.seed, 0.01),
+    Ok(reinit_weights(backbone, cfg.seed, 0.01))
+}
+
+/// `backbone` (any [`TrainBackbone`]; moved to `device`, trainable) with
+/// PNL's seeded classifier and projection branches on its pooled feature.
+pub fn encoder_with<M: TrainBackbone>(
+    cfg: &PnlConfig,
+    backbone: M,
+    classes: usize,
+    device: &Device,
+) -> PnlNet<M> {
+    let backbone = backbone.to_device(device).set_require_grad(true).train();
+    let c = backbone.pooled_dim();
+    PnlNet {
+        backbone,
         cls_embed: seeded_linear(c, cfg.cls_dim, cfg.seed, 10, device),
         cls_out: seeded_linear(cfg.cls_dim, classes, cfg.seed, 11, device),
         fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 12, device),
         fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 13, device),
         relu: Relu::new(),
-    })
+    }
 }
 
 /// The result of [`pretrain_pnl`].
 #[derive(Debug)]
-pub struct PnlOutput {
+pub struct PnlOutput<M: TrainBackbone = ResNet> {
     /// The query encoder after the last step (autodiff device).
-    pub query: PnlNet,
+    pub query: PnlNet<M>,
     /// The key encoder.
-    pub key: PnlNet,
+    pub key: PnlNet<M>,
     /// One log line per step run in this call.
     pub log: Vec<LogLine>,
     /// Completed steps (including those before a resume).
@@ -288,12 +316,12 @@ struct PnlState {
 }
 
 /// A PNL run's state for the shared loop.
-struct PnlRun<'a> {
+struct PnlRun<'a, M: TrainBackbone> {
     cfg: &'a PnlConfig,
     set: TrainSet,
     epochs: ShuffledEpochs,
-    query: PnlNet,
-    key: PnlNet,
+    query: PnlNet<M>,
+    key: PnlNet<M>,
     optim: ModuleOptimizer,
     queue: InfoNceQueue,
     bank: PrototypeBank,
@@ -301,7 +329,7 @@ struct PnlRun<'a> {
     device: Device,
 }
 
-impl Recipe for PnlRun<'_> {
+impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
     fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
         self.epochs.epoch(epoch)
     }
@@ -404,9 +432,31 @@ pub fn pretrain_pnl<F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    mut callback: F,
+    callback: F,
 ) -> Result<PnlOutput, TrainError>
 where
+    F: FnMut(PretrainEvent<'_>),
+{
+    cfg.validate()?;
+    let backbone = init_backbone(cfg, device)?;
+    pretrain_pnl_from(cfg, backbone, records, device, run, callback)
+}
+
+/// [`pretrain_pnl`] with a given backbone: any [`TrainBackbone`] (a zoo
+/// model, imported weights, a user's module) instead of the configuration's
+/// random ResNet (`cfg.arch`, `base_width`, `last_stride` are then
+/// ignored); the branches are drawn fresh from `cfg.seed` on the backbone's
+/// pooled feature. Resuming needs the same backbone structure.
+pub fn pretrain_pnl_from<M, F>(
+    cfg: &PnlConfig,
+    backbone: M,
+    records: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
+    mut callback: F,
+) -> Result<PnlOutput<M>, TrainError>
+where
+    M: TrainBackbone,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
@@ -419,9 +469,9 @@ where
         cfg.max_steps_per_epoch,
         cfg.seed,
     )?;
-    let query = init_encoder(cfg, classes, &ad)?;
-    let mut key = init_encoder(cfg, classes, &ad)?.no_grad();
-    momentum_update(&mut key, &query, 0.0)?;
+    let query = encoder_with(cfg, backbone, classes, &ad);
+    // The key encoder: own parameter ids, the query's values, no gradients.
+    let key = fresh_copy(&query).no_grad();
     let mut r = PnlRun {
         cfg,
         set,

@@ -1,0 +1,77 @@
+#![allow(dead_code)] // each parity test binary uses a part of these helpers
+//! Shared by the family parity tests: reading a family's fixture folder
+//! (`tests/fixtures/backbones/<family>/`, written by `tools/gen_*_fixtures.py`)
+//! and the relative-error measure of the tolerance.
+
+use std::path::PathBuf;
+
+use ndarray::ArrayD;
+use ndarray_npy::read_npy;
+use serde_json::Value;
+
+/// The fixture folder of `family` (`"edgenext"`, …).
+pub fn fixture_dir(family: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/backbones")
+        .join(family)
+}
+
+/// `manifest.json` of `family`'s fixtures.
+pub fn fixture_manifest(family: &str) -> Value {
+    let path = fixture_dir(family).join("manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad {}: {e}", path.display()))
+}
+
+/// A float32 `.npy` array of `family`'s fixtures.
+pub fn fixture_npy(family: &str, name: &str) -> ArrayD<f32> {
+    let path = fixture_dir(family).join(name);
+    read_npy(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `dir()`, `manifest()` and `npy(name)` for one family's fixtures.
+#[macro_export]
+macro_rules! fixture_fns {
+    ($family:literal) => {
+        #[allow(dead_code)]
+        fn dir() -> std::path::PathBuf {
+            common::fixture_dir($family)
+        }
+
+        #[allow(dead_code)]
+        fn manifest() -> serde_json::Value {
+            common::fixture_manifest($family)
+        }
+
+        #[allow(dead_code)]
+        fn npy(name: &str) -> ndarray::ArrayD<f32> {
+            common::fixture_npy($family, name)
+        }
+    };
+}
+
+/// A JSON array of 4 unsigned integers (`[1, 2, 1, 1]`).
+pub fn four(v: &Value) -> [usize; 4] {
+    let a: Vec<usize> = v
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|x| x.as_u64().expect("an unsigned integer") as usize)
+        .collect();
+    [a[0], a[1], a[2], a[3]]
+}
+
+/// Max abs error of `ours` (row-major, `shape`) relative to the
+/// reference's max magnitude; panics on a shape mismatch or an all-zero
+/// reference.
+pub fn rel_err(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &str) -> f32 {
+    assert_eq!(shape, reference.shape(), "{what}: shape");
+    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "{what}: degenerate reference");
+    let err = ours
+        .iter()
+        .zip(reference.iter())
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    err / scale
+}
