@@ -79,6 +79,7 @@ pub use ghostnet::{GhostNet, GhostNetConfig};
 pub use head::{ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadPool, NeckFeat};
 pub use import::load_swin;
 pub use import::load_vit;
+pub use import::load_volo;
 pub use import::{
     ImportOptions, ImportReport, Layout, WeightsFormat, load_backbone, load_mgn, load_reid_model,
 };
