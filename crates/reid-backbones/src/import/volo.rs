@@ -351,8 +351,8 @@ mod tests {
             assert!(keys.contains(key), "{key} not among {keys:?}");
         }
         // 3 BNs × 4, 3 convs, proj ×2, 2 outlookers × 13 (no bias on `v`),
-        // downsample ×2, pos/cls, 3 transformer blocks × 11 (no bias on
+        // downsample ×2, pos/cls, 4 transformer blocks × 11 (no bias on
         // `qkv`), 2 class blocks × 12 (none on `q`, `kv`), norm ×2.
-        assert_eq!(keys.len(), 12 + 3 + 2 + 26 + 2 + 2 + 33 + 24 + 2);
+        assert_eq!(keys.len(), 12 + 3 + 2 + 26 + 2 + 2 + 44 + 24 + 2);
     }
 }
