@@ -46,9 +46,10 @@
 //!   strict load, CION embedding through [`Embed`], inference form,
 //!   table parameter count).
 //!
-//! - [`volo`]: VOLO D1/D2/D3 model code, **in progress**: builds with the
-//!   ReIDZoo parameter counts, but its outputs are not yet checked against
-//!   PyTorch and it has no checkpoint importer; not in [`zoo`].
+//! - [`volo`]: VOLO D1/D2/D3 (sail-sg / CION layout: outlookers,
+//!   transformers, class attention), class-token embedding, DINO-style
+//!   `pos_embed` resizing; checked against timm / CION (≤ 6.3e-7 relative);
+//!   loaded by [`import::load_volo`].
 
 pub mod backbone;
 pub mod convnext;
@@ -79,6 +80,7 @@ pub use ghostnet::{GhostNet, GhostNetConfig};
 pub use head::{ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadPool, NeckFeat};
 pub use import::load_swin;
 pub use import::load_vit;
+pub use import::load_volo;
 pub use import::{
     ImportOptions, ImportReport, Layout, WeightsFormat, load_backbone, load_mgn, load_reid_model,
 };

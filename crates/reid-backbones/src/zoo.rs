@@ -25,14 +25,16 @@ use crate::fastvit::{FastVit, FastVitConfig};
 use crate::ghostnet::{GhostNet, GhostNetConfig};
 use crate::import::{
     ConvNeXtImportReport, EdgeNeXtImportReport, FastVitImportReport, GhostNetImportReport,
-    ImportOptions, ImportReport, RepVitImportReport, load_backbone, load_convnext, load_edgenext,
-    load_fastvit, load_ghostnet, load_repvit, load_swin, load_vit,
+    ImportOptions, ImportReport, RepVitImportReport, VoloImportReport, load_backbone,
+    load_convnext, load_edgenext, load_fastvit, load_ghostnet, load_repvit, load_swin, load_vit,
+    load_volo,
 };
 use crate::pool::GlobalPool;
 use crate::repvit::{RepVit, RepVitConfig};
 use crate::resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth};
 use crate::swin::{SwinConfig, SwinTransformer};
 use crate::vit::{ViT, ViTConfig};
+use crate::volo::{Volo, VoloConfig};
 
 /// The model families of ReIDZoo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +57,8 @@ pub enum ZooFamily {
     Swin,
     /// Apple FastViT (training form).
     FastViT,
+    /// sail-sg VOLO (outlookers, transformers, class attention).
+    Volo,
 }
 
 impl fmt::Display for ZooFamily {
@@ -69,6 +73,7 @@ impl fmt::Display for ZooFamily {
             Self::ViT => "ViT",
             Self::Swin => "Swin",
             Self::FastViT => "FastViT",
+            Self::Volo => "VOLO",
         })
     }
 }
@@ -103,7 +108,7 @@ const fn entry(
 
 /// Every ReIDZoo model this crate builds, in the order of the ReIDZoo
 /// table.
-pub const ZOO: [ZooEntry; 29] = {
+pub const ZOO: [ZooEntry; 32] = {
     use ZooFamily::*;
     [
         entry("ghostnet_0_5", GhostNet, 1.31, 1280),
@@ -129,6 +134,9 @@ pub const ZOO: [ZooEntry; 29] = {
         entry("convnext_tiny", ConvNeXt, 27.82, 768),
         entry("convnext_small", ConvNeXt, 49.45, 768),
         entry("convnext_base", ConvNeXt, 87.57, 1024),
+        entry("volo_d1", Volo, 25.84, 384),
+        entry("volo_d2", Volo, 57.62, 512),
+        entry("volo_d3", Volo, 85.26, 512),
         entry("vit_tiny", ViT, 6.43, 192),
         entry("vit_small", ViT, 23.39, 384),
         entry("vit_base", ViT, 89.15, 768),
@@ -183,6 +191,8 @@ pub enum ZooNet {
     Swin(SwinTransformer),
     /// FastViT (training or re-parameterised form).
     FastVit(FastVit),
+    /// VOLO.
+    Volo(Volo),
 }
 
 /// What [`ZooModel::load`] did: the family importer's own report.
@@ -200,6 +210,8 @@ pub enum ZooImportReport {
     RepVit(RepVitImportReport),
     /// The FastViT importer.
     FastVit(FastVitImportReport),
+    /// The VOLO importer.
+    Volo(VoloImportReport),
 }
 
 impl fmt::Display for ZooImportReport {
@@ -211,6 +223,7 @@ impl fmt::Display for ZooImportReport {
             Self::EdgeNeXt(r) => r.fmt(f),
             Self::RepVit(r) => r.fmt(f),
             Self::FastVit(r) => r.fmt(f),
+            Self::Volo(r) => r.fmt(f),
         }
     }
 }
@@ -247,7 +260,7 @@ fn resnet_config(name: &str) -> Result<ResNetConfig, BackboneError> {
 impl ZooModel {
     /// Builds the model `name` (see [`ZOO`]) at full size with random
     /// weights on `device`: CION's configuration (ResNet last stride 1,
-    /// ViT/Swin laid out for 256×128 inputs).
+    /// ViT/Swin/VOLO laid out for 256×128 inputs).
     pub fn build(name: &str, device: &Device) -> Result<Self, BackboneError> {
         let entry = zoo_entry(name)?;
         let n = entry.name;
@@ -304,6 +317,7 @@ impl ZooModel {
                 }
                 .init(device)?,
             ),
+            ZooFamily::Volo => ZooNet::Volo(VoloConfig::preset(n)?.init(device)?),
         };
         Ok(Self { entry, net })
     }
@@ -329,6 +343,7 @@ impl ZooModel {
             ZooNet::ViT(m) => ZooImportReport::Generic(load_vit(m, path, options)?),
             ZooNet::Swin(m) => ZooImportReport::Generic(load_swin(m, path, options)?),
             ZooNet::FastVit(m) => ZooImportReport::FastVit(load_fastvit(m, path, options)?),
+            ZooNet::Volo(m) => ZooImportReport::Volo(load_volo(m, path, options)?),
             ZooNet::FusedResNet(_) => {
                 return Err(BackboneError::InvalidConfig(format!(
                     "{}: checkpoints load into the trainable ResNet, not its BatchNorm-folded \
@@ -366,6 +381,7 @@ impl ZooModel {
             ZooNet::ViT(m) => m.reidzoo_param_count(),
             ZooNet::Swin(m) => m.num_params(),
             ZooNet::FastVit(m) => m.num_parameters(),
+            ZooNet::Volo(m) => m.num_parameters(),
         }
     }
 }
@@ -383,6 +399,7 @@ impl ZooNet {
             ZooNet::ViT(m) => m,
             ZooNet::Swin(m) => m,
             ZooNet::FastVit(m) => m,
+            ZooNet::Volo(m) => m,
         }
     }
 }
@@ -416,8 +433,9 @@ impl Embed for ZooModel {
     /// (normalised) → `[batch, embedding_dim]`. ResNet: global average of
     /// the map; GhostNet: GAP → `conv_head` → ReLU; ConvNeXt:
     /// `LayerNorm(GAP)`; EdgeNeXt: `LayerNorm(GAP)`; RepViT: GAP; ViT: the class token after the final norm; Swin:
-    /// GAP of `norm3`; FastViT: GAP of `conv_exp`. Errors on inputs the
-    /// model cannot take (ViT: smaller than one patch).
+    /// GAP of `norm3`; FastViT: GAP of `conv_exp`; VOLO: the class token
+    /// after the final norm. Errors on inputs the model cannot take (ViT:
+    /// smaller than one patch; VOLO: smaller than 16×16).
     fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
         Ok(match &self.net {
             ZooNet::ResNet(m) => GlobalPool::Avg.forward(m.forward_features(images)),
@@ -429,6 +447,7 @@ impl Embed for ZooModel {
             ZooNet::ViT(m) => m.forward_embedding(images)?,
             ZooNet::Swin(m) => m.forward_embedding(images),
             ZooNet::FastVit(m) => m.forward_embedding(images),
+            ZooNet::Volo(m) => m.forward_embedding(images)?,
         })
     }
 
@@ -516,6 +535,44 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ZOO.len(), "duplicate names");
+        // The ReIDZoo table's 32 models.
+        assert_eq!(ZOO.len(), 32);
+        let volo: Vec<_> = ZOO
+            .iter()
+            .filter(|e| e.family == ZooFamily::Volo)
+            .map(|e| (e.name, e.table_params_m, e.embedding_dim))
+            .collect();
+        assert_eq!(
+            volo,
+            [
+                ("volo_d1", 25.84, 384),
+                ("volo_d2", 57.62, 512),
+                ("volo_d3", 85.26, 512)
+            ]
+        );
+        assert_eq!(ZooFamily::Volo.to_string(), "VOLO");
+    }
+
+    /// VOLO-D1 through the zoo: the table's count, the 384-d class token,
+    /// the 1/16 feature map, and an error (not a panic) on a too-small
+    /// input.
+    #[test]
+    fn volo_d1_builds_embeds_and_rejects_tiny_inputs() {
+        let device = Device::flex();
+        device.seed(5);
+        let model = ZooModel::build("VOLO_D1", &device).unwrap();
+        assert_eq!(model.num_parameters(), 25_835_928);
+        assert_eq!((model.out_channels(), model.output_stride()), (384, 16));
+        let images = Tensor::<4>::random(
+            [1, 3, 64, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let a = model.embed(images.clone()).unwrap();
+        assert_eq!(a.dims(), [1, 384]);
+        assert_eq!(model.forward_features(images).dims(), [1, 384, 4, 2]);
+        let tiny = Tensor::<4>::zeros([1, 3, 8, 8], &device);
+        assert!(model.embed(tiny).is_err());
     }
 
     /// Small members of three families: the count equals the table's figure

@@ -38,6 +38,7 @@ mod source;
 mod strict_apply;
 mod swin;
 mod vit;
+mod volo;
 
 pub use convnext::{
     CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, KeyFate, detect_wrapper,
@@ -52,6 +53,7 @@ pub use repvit::{RepVitImportReport, RepVitKeys, RepVitLayout, load_repvit};
 pub use source::Container;
 pub use swin::{SwinKeys, load_swin};
 pub use vit::load_vit;
+pub use volo::{VoloImportReport, load_volo, volo_file_key, volo_model_path};
 
 use std::collections::BTreeMap;
 use std::fmt;
