@@ -230,9 +230,9 @@ pub type ConvNeXtImportReport = FamilyImportReport<ConvNeXtLayout>;
 /// `model`, strictly: any missing, unexpected or mis-shaped key is a
 /// [`BackboneError::KeyMismatch`] naming them in the file's layout.
 ///
-/// `options.format`: [`WeightsFormat::Auto`] (recognise everything),
-/// [`WeightsFormat::Safetensors`] (the file must be safetensors) or
-/// [`WeightsFormat::Cion`] (the file must have a `teacher` dictionary);
+/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto) (recognise everything),
+/// [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors) (the file must be safetensors) or
+/// [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must have a `teacher` dictionary);
 /// the ResNet-only formats are an error.
 pub fn load_convnext(
     model: &mut ConvNeXt,

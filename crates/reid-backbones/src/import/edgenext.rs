@@ -195,8 +195,8 @@ pub type EdgeNeXtImportReport = FamilyImportReport<EdgeNeXtLayout>;
 /// `model`, strictly: any missing, unexpected or mis-shaped key is a
 /// [`BackboneError::KeyMismatch`] naming them in the file's layout.
 ///
-/// `options.format`: [`WeightsFormat::Auto`], [`WeightsFormat::Safetensors`]
-/// (the file must be safetensors) or [`WeightsFormat::Cion`] (the file must
+/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto), [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors)
+/// (the file must be safetensors) or [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must
 /// have a `teacher` dictionary); the ResNet-only formats are an error.
 pub fn load_edgenext(
     model: &mut EdgeNeXt,

@@ -25,14 +25,10 @@
 //! `pos_embed` is checked against the configured grid (`[1, H₀/16, W₀/16,
 //! C]`): an ImageNet file (14×14) is mis-shaped for a 256×128 model.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::convnext::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
-use super::layout::{Ignored, NUM_BATCHES_TRACKED};
-use super::source::{self, Container};
-use super::strict_apply::{Entry, apply_strict};
-use super::{ImportOptions, WeightsFormat};
+use super::ImportOptions;
+use super::family::{FamilyImportReport, Unwrapped};
 use crate::error::BackboneError;
 use crate::volo::Volo;
 
@@ -113,56 +109,9 @@ pub fn volo_file_key(model_path: &str) -> String {
     out.join(".")
 }
 
-/// What [`load_volo`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VoloImportReport {
-    /// The checkpoint file.
-    pub path: PathBuf,
-    /// Its container.
-    pub container: Container,
-    /// Where the backbone keys were found.
-    pub wrapper: CheckpointWrapper,
-    /// Prefixes removed from every kept key after unwrapping
-    /// (`"state_dict."`, `"module."`, `"backbone."`), in order.
-    pub stripped_prefixes: Vec<String>,
-    /// Number of model tensors written from the file.
-    pub applied: usize,
-    /// Keys set aside, with the reason.
-    pub ignored: Vec<Ignored>,
-    /// Unused file keys accepted through the allow-list.
-    pub allowed_unexpected: Vec<String>,
-    /// Model parameters left at their initialisation through the allow-list.
-    pub allowed_missing: Vec<String>,
-}
-
-impl fmt::Display for VoloImportReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {:?} container, {:?} wrapper, volo layout, {} tensors loaded",
-            self.path.display(),
-            self.container,
-            self.wrapper,
-            self.applied
-        )?;
-        super::strict_apply::write_report_tail(
-            f,
-            &self.ignored,
-            &self.allowed_unexpected,
-            &self.allowed_missing,
-        )
-    }
-}
-
-fn add_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String) {
-    match ignored.iter_mut().find(|g| g.reason == reason) {
-        Some(g) => g.keys.push(key),
-        None => ignored.push(Ignored {
-            reason: reason.to_string(),
-            keys: vec![key],
-        }),
-    }
-}
+/// What [`load_volo`] did (VOLO has one naming, shared by sail-sg, CION
+/// and timm: the layout is `"volo"`).
+pub type VoloImportReport = FamilyImportReport<&'static str>;
 
 /// Loads a VOLO checkpoint (sail-sg / CION / timm naming; bare, CION
 /// `teacher` or `model` wrapper; `.pth` or safetensors) into `model`,
@@ -170,8 +119,8 @@ fn add_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String) {
 /// [`BackboneError::KeyMismatch`] naming them in PyTorch's naming (layout
 /// `"volo"`).
 ///
-/// `options.format`: [`WeightsFormat::Auto`], [`WeightsFormat::Safetensors`]
-/// (the file must be safetensors) or [`WeightsFormat::Cion`] (the file must
+/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto), [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors)
+/// (the file must be safetensors) or [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must
 /// have a `teacher` dictionary); the ResNet-only formats are an error, and
 /// so is a file without `patch_embed.*` / `network.*` keys.
 pub fn load_volo(
@@ -179,83 +128,19 @@ pub fn load_volo(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<VoloImportReport, BackboneError> {
-    let path = path.as_ref();
-    let layout_err = |message: String| BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let container = Container::sniff(path)?;
-    match options.format {
-        WeightsFormat::Auto | WeightsFormat::Cion => {}
-        WeightsFormat::Safetensors if container == Container::Safetensors => {}
-        WeightsFormat::Safetensors => {
-            return Err(layout_err(format!(
-                "--weights-format safetensors, but the file is a {container:?} file"
-            )));
-        }
-        other => {
-            return Err(layout_err(format!(
-                "weights format {other:?} is a ResNet checkpoint layout; a VOLO checkpoint is \
-                 read with auto, cion or safetensors"
-            )));
-        }
-    }
-    let raw = source::read_tensors(path, container)?;
-    let wrapper = detect_wrapper(raw.keys());
-    if options.format == WeightsFormat::Cion && wrapper != CheckpointWrapper::CionTeacher {
-        return Err(layout_err(
-            "a CION checkpoint needs a `teacher` dictionary; none found".into(),
-        ));
-    }
-    let mut ignored = Vec::new();
-    let mut kept = Vec::new();
-    for (key, tensor) in raw {
-        match unwrap_key(&key, wrapper) {
-            KeyFate::Keep(k) => kept.push((k, tensor)),
-            KeyFate::Ignore(reason) => add_ignored(&mut ignored, reason, key),
-        }
-    }
-    let mut stripped_prefixes = Vec::new();
-    for prefix in ["state_dict.", "module.", "backbone."] {
-        if !kept.is_empty() && kept.iter().all(|(k, _)| k.starts_with(prefix)) {
-            for (k, _) in &mut kept {
-                *k = k[prefix.len()..].to_string();
-            }
-            stripped_prefixes.push(prefix.to_string());
-        }
-    }
+    let read = Unwrapped::read(path.as_ref(), options, "VOLO")?;
     let looks_like_volo = |k: &str| k.starts_with("patch_embed.") || k.starts_with("network.");
-    if !kept.iter().any(|(k, _)| looks_like_volo(k)) {
-        let first: Vec<&String> = kept.iter().map(|(k, _)| k).take(8).collect();
-        return Err(layout_err(format!(
-            "not a VOLO checkpoint: no `patch_embed.*` or `network.*` among its {} backbone \
-             keys; first keys: {first:?}",
-            kept.len()
-        )));
+    if !read.kept.iter().any(|(k, _)| looks_like_volo(k)) {
+        return Err(read.unrecognised("VOLO", "`patch_embed.*` / `network.*`"));
     }
-    let mut entries = Vec::new();
-    for (file_key, tensor) in kept {
-        if file_key.ends_with("num_batches_tracked") {
-            add_ignored(&mut ignored, NUM_BATCHES_TRACKED, file_key);
-        } else {
-            entries.push(Entry {
-                model_path: volo_model_path(&file_key),
-                file_key,
-                tensor,
-            });
-        }
-    }
-    let applied = apply_strict(model, path, "volo", entries, options, &volo_file_key)?;
-    Ok(VoloImportReport {
-        path: path.to_path_buf(),
-        container,
-        wrapper,
-        stripped_prefixes,
-        applied: applied.count,
-        ignored,
-        allowed_unexpected: applied.allowed_unexpected,
-        allowed_missing: applied.allowed_missing,
-    })
+    read.apply(
+        model,
+        options,
+        "volo",
+        |_| None,
+        volo_model_path,
+        volo_file_key,
+    )
 }
 
 #[cfg(test)]
