@@ -44,6 +44,23 @@ pub trait Backbone {
     fn pooled_dim(&self) -> usize {
         self.out_channels()
     }
+
+    /// [`Backbone::forward_features`] of a training step, with stochastic
+    /// depth drawn from `seed` where the family draws it from a seed (ViT,
+    /// Swin: the same seed gives the same dropped paths, so a resumed run
+    /// repeats them). Default: the seed is unused (ResNet has no drop-path;
+    /// ConvNeXt and VOLO apply theirs on an autodiff device by themselves).
+    fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
+        let _ = seed;
+        self.forward_features(images)
+    }
+
+    /// [`Backbone::forward_pooled`] of a training step, with stochastic
+    /// depth drawn from `seed` (see [`Backbone::forward_features_seeded`]).
+    fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
+        let _ = seed;
+        self.forward_pooled(images)
+    }
 }
 
 /// A backbone a training recipe can own: a burn [`Module`] (so it can be

@@ -426,6 +426,14 @@ impl Backbone for ZooNet {
     fn pooled_dim(&self) -> usize {
         self.as_backbone().pooled_dim()
     }
+
+    fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
+        self.as_backbone().forward_features_seeded(images, seed)
+    }
+
+    fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
+        self.as_backbone().forward_pooled_seeded(images, seed)
+    }
 }
 
 impl Embed for ZooModel {
@@ -477,6 +485,14 @@ impl Backbone for ZooModel {
 
     fn pooled_dim(&self) -> usize {
         self.net.pooled_dim()
+    }
+
+    fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
+        self.net.forward_features_seeded(images, seed)
+    }
+
+    fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
+        self.net.forward_pooled_seeded(images, seed)
     }
 }
 

@@ -30,7 +30,10 @@ impl ModuleVisitor for Values {
     }
 }
 
+/// All float tensors of `m` (BatchNorm running statistics included, with
+/// burn's lazily applied updates folded in first by `valid()`).
 fn values<M: Module>(m: &M) -> Vec<f32> {
+    let _ = m.valid();
     let mut v = Values(Vec::new());
     m.visit(&mut v);
     v.0
@@ -103,28 +106,22 @@ fn cion_trains_a_vit_on_its_class_token() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[test]
-fn cion_on_a_zoo_net_resumes_exactly() {
-    let (dir, recs) = tiny_records("any-cion-zoo");
+/// A CION run stopped after 3 of 4 steps and resumed with a differently
+/// initialised trunk (the structure comes from `make`, the weights from the
+/// checkpoint) computes the uninterrupted run's losses and weights exactly.
+fn assert_cion_resumes_exactly<M, F>(tag: &str, cfg: &CionConfig, make: F)
+where
+    M: reid_backbones::TrainBackbone,
+    F: Fn() -> M,
+{
+    let (dir, recs) = tiny_records(tag);
     let device = Device::flex();
-    // ConvNeXt's stride 32 needs crops of at least 64×32.
-    let cfg = CionConfig {
-        local_size: [64, 32],
-        ..cion_config(2, 2)
-    };
-    let convnext = || {
-        ZooNet::ConvNeXt(
-            ConvNeXtConfig::new([1, 1, 1, 1], [4, 6, 8, 10])
-                .init(&device)
-                .unwrap(),
-        )
-    };
     let run_dir = dir.join("runs");
     // The trunk's initial weights come from burn's generator: both runs
     // start from one copy.
-    let start = convnext();
+    let start = make();
     let full = pretrain_cion_from(
-        &cfg,
+        cfg,
         start.clone(),
         &recs,
         &device,
@@ -132,6 +129,7 @@ fn cion_on_a_zoo_net_resumes_exactly() {
         |_| {},
     )
     .unwrap();
+    assert_eq!(full.steps_done, 4);
     let opts = RunOptions {
         checkpoint_dir: Some(run_dir.join("ckpt")),
         checkpoint_every: 1,
@@ -139,25 +137,93 @@ fn cion_on_a_zoo_net_resumes_exactly() {
         stop_after: Some(3),
         ..RunOptions::default()
     };
-    let first = pretrain_cion_from(&cfg, start.clone(), &recs, &device, &opts, |_| {}).unwrap();
+    let first = pretrain_cion_from(cfg, start, &recs, &device, &opts, |_| {}).unwrap();
     assert_eq!(first.steps_done, 3);
     let resume = RunOptions {
         resume: true,
         stop_after: None,
         ..opts
     };
-    // Resuming takes the structure from the given trunk and the weights
-    // from the checkpoint: start from a differently initialised one.
-    let second = pretrain_cion_from(&cfg, convnext(), &recs, &device, &resume, |_| {}).unwrap();
+    let second = pretrain_cion_from(cfg, make(), &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!(second.steps_done, 4);
     let mut joined = loss_bits(&first.log);
     joined.extend(loss_bits(&second.log));
     assert_eq!(joined, loss_bits(&full.log), "losses differ after resume");
-    assert_eq!(
+    let (a, b) = (
         values(&second.student.backbone),
-        values(&full.student.backbone)
+        values(&full.student.backbone),
+    );
+    let diffs: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    assert!(
+        diffs.is_empty(),
+        "{} of {} values differ, first at {:?}, last {:?}",
+        diffs.len(),
+        a.len(),
+        diffs.first(),
+        diffs.last()
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn cion_on_a_zoo_net_resumes_exactly() {
+    let device = Device::flex();
+    // ConvNeXt's stride 32 needs crops of at least 64×32.
+    let cfg = CionConfig {
+        local_size: [64, 32],
+        ..cion_config(2, 2)
+    };
+    assert_cion_resumes_exactly("any-cion-zoo", &cfg, || {
+        ZooNet::ConvNeXt(
+            ConvNeXtConfig::new([1, 1, 1, 1], [4, 6, 8, 10])
+                .init(&device)
+                .unwrap(),
+        )
+    });
+}
+
+#[test]
+fn vit_stochastic_depth_is_seeded_per_step_and_resumes_exactly() {
+    let device = Device::flex();
+    let vit = || {
+        ViTConfig::new()
+            .with_embed_dim(16)
+            .with_depth(3)
+            .with_num_heads(2)
+            .with_stem_hidden(4)
+            .with_img_size([64, 32])
+            .with_drop_path_rate(0.5)
+            .init(&device)
+            .unwrap()
+    };
+    let m = vit();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..4 * 3 * 64 * 32)
+                .map(|i| ((i * 7 % 23) as f32 / 11.0) - 1.0)
+                .collect::<Vec<_>>(),
+            [4, 3, 64, 32],
+        ),
+        &device,
+    );
+    let at = |seed: u64| -> Vec<f32> {
+        m.forward_pooled_seeded(x.clone(), seed)
+            .into_data()
+            .try_to_vec()
+            .unwrap()
+    };
+    assert_eq!(at(1), at(1));
+    assert_ne!(at(1), at(2), "drop-path does not act");
+    let plain: Vec<f32> = m
+        .forward_pooled(x.clone())
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_ne!(at(1), plain);
+    assert_cion_resumes_exactly("any-cion-vit-nodp", &cion_config(2, 2), || {
+        tiny_vit(&device)
+    });
+    assert_cion_resumes_exactly("any-cion-vit-dp", &cion_config(2, 2), vit);
 }
 
 #[test]

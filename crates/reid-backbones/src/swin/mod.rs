@@ -471,4 +471,14 @@ impl Backbone for SwinTransformer {
     fn output_stride(&self) -> usize {
         self.patch_embed.patch_size * 8
     }
+
+    /// [`SwinTransformer::forward_features_train`].
+    fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
+        self.forward_features_train(images, seed)
+    }
+
+    /// [`SwinTransformer::forward_embedding_train`].
+    fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
+        self.forward_embedding_train(images, seed)
+    }
 }

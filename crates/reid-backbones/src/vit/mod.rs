@@ -406,6 +406,27 @@ impl Backbone for ViT {
         self.forward_embedding(images)
             .unwrap_or_else(|e| panic!("{e}"))
     }
+
+    /// The patch-token map with stochastic depth from `seed`.
+    fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
+        let (tokens, [gh, gw]) = self
+            .forward_tokens(images, Some(seed))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let [b, _, d] = tokens.dims();
+        tokens
+            .narrow(1, 1, gh * gw)
+            .swap_dims(1, 2)
+            .reshape([b, d, gh, gw])
+    }
+
+    /// The class token with stochastic depth from `seed`.
+    fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
+        let (tokens, _) = self
+            .forward_tokens(images, Some(seed))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let [b, _, d] = tokens.dims();
+        tokens.narrow(1, 0, 1).reshape([b, d])
+    }
 }
 
 #[cfg(test)]

@@ -238,6 +238,21 @@ impl<M: TrainBackbone> CionNet<M> {
     /// BatchNorm sees CION's groups — then the head once: `[V·batch,
     /// out_dim]`, crop-major.
     pub fn forward(&self, crops: &[Tensor<4>]) -> Result<Tensor<2>, TrainError> {
+        self.forward_groups(crops, None)
+    }
+
+    /// [`CionNet::forward`] of a training step: the backbone's stochastic
+    /// depth (ViT, Swin) drawn from `seed`, a stream per crop group
+    /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
+    pub fn forward_seeded(&self, crops: &[Tensor<4>], seed: u64) -> Result<Tensor<2>, TrainError> {
+        self.forward_groups(crops, Some(seed))
+    }
+
+    fn forward_groups(
+        &self,
+        crops: &[Tensor<4>],
+        seed: Option<u64>,
+    ) -> Result<Tensor<2>, TrainError> {
         let mut feats = Vec::new();
         let mut i = 0;
         while i < crops.len() {
@@ -247,7 +262,12 @@ impl<M: TrainBackbone> CionNet<M> {
                 j += 1;
             }
             let group = Tensor::cat(crops[i..j].to_vec(), 0);
-            feats.push(self.embed(group));
+            feats.push(match seed {
+                Some(s) => self
+                    .backbone
+                    .forward_pooled_seeded(group, augment_seed(s, i, usize::MAX - 6)),
+                None => self.embed(group),
+            });
             i = j;
         }
         if feats.is_empty() {
@@ -458,7 +478,8 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
             teacher_temp: cfg.teacher_temp,
         };
         let t_out = self.teacher.forward(&vs[..2])?.detach();
-        let s_out = self.student.forward(&vs)?;
+        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
+        let s_out = self.student.forward_seeded(&vs, drop_seed)?;
         let loss =
             identity_guided_dino_loss(s_out, t_out.clone(), self.center.value(), k, &loss_cfg)?;
         let loss_v = scalar(&loss)?;

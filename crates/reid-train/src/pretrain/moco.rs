@@ -183,10 +183,20 @@ impl<M: TrainBackbone> MocoNet<M> {
 
     /// The L2-normalised projection `[batch, dim]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let h = self
-            .fc2
-            .forward(self.relu.forward(self.fc1.forward(self.embed(images))));
-        l2_normalize(h)
+        self.project(self.embed(images))
+    }
+
+    /// [`MocoNet::forward`] of a training step: the backbone's stochastic
+    /// depth (ViT, Swin) drawn from `seed`
+    /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
+    pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
+        self.project(self.backbone.forward_pooled_seeded(images, seed))
+    }
+
+    /// The L2-normalised projection of a pooled feature `[batch, C]`.
+    pub fn project(&self, h: Tensor<2>) -> Tensor<2> {
+        let p = self.fc2.forward(self.relu.forward(self.fc1.forward(h)));
+        l2_normalize(p)
     }
 }
 
@@ -314,7 +324,8 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
             step,
             &self.device,
         )?;
-        let q = self.query.forward(vs[0].clone());
+        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
+        let q = self.query.forward_seeded(vs[0].clone(), drop_seed);
         // The key encoder moves first, then computes the keys.
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);

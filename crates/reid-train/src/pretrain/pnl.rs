@@ -233,7 +233,18 @@ impl<M: TrainBackbone> PnlNet<M> {
     /// Classifier logits `[batch, classes]` and L2-normalised projections
     /// `[batch, dim]`.
     pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        let h = self.embed(images);
+        self.heads(self.embed(images))
+    }
+
+    /// [`PnlNet::forward`] of a training step: the backbone's stochastic
+    /// depth (ViT, Swin) drawn from `seed`
+    /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
+    pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> (Tensor<2>, Tensor<2>) {
+        self.heads(self.backbone.forward_pooled_seeded(images, seed))
+    }
+
+    /// Classifier logits and projections of a pooled feature `h` `[batch, C]`.
+    fn heads(&self, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let z = self
             .cls_out
             .forward(self.relu.forward(self.cls_embed.forward(h.clone())));
@@ -360,7 +371,8 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
         let labels: Vec<i64> = indices.iter().map(|&j| self.set.labels[j]).collect();
         let labels =
             Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &self.device);
-        let (z, q) = self.query.forward(vs[0].clone());
+        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
+        let (z, q) = self.query.forward_seeded(vs[0].clone(), drop_seed);
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let key = &self.key;
