@@ -28,6 +28,14 @@ impl<M: TrainBackbone> ReidModel<M> {
         self.heads.forward(self.backbone.forward_features(images))
     }
 
+    /// [`ReidModel::forward`] of a training step: the backbone's stochastic
+    /// depth (ViT, Swin) drawn from `seed`
+    /// ([`crate::Backbone::forward_features_seeded`]).
+    pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> HeadOutput {
+        self.heads
+            .forward(self.backbone.forward_features_seeded(images, seed))
+    }
+
     /// The test-time embedding `[batch, dim]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
         self.heads.embed(self.backbone.forward_features(images))
