@@ -8,7 +8,7 @@
 //!     [--epochs N] [--arch resnet18] [--base-width 16] [--height 128] [--width 64]
 //!     [--p 16] [--k 4] [--iters-per-epoch N] [--lr 3.5e-4] [--warmup-iters N]
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
-//!     [--log log.json]
+//!     [--log log.json] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
 //!     [--backend flex]
 //! ```
 //!
@@ -21,8 +21,13 @@
 //! `--baseline` first evaluates a randomly initialised backbone of the same
 //! architecture (global-average-pooled features), for comparison.
 //! `--out` writes the trained model as a burn record (burnpack);
-//! `--export-backbone` the trunk as safetensors with torchvision names. Bad
-//! arguments exit with code 2; failures while running exit with code 1.
+//! `--export-backbone` the trunk as safetensors with torchvision names.
+//! With `--head bot`, `--checkpoint-dir` writes atomic checkpoints there
+//! (every `--checkpoint-every` steps and at the end) and a `metrics.jsonl`
+//! log; `--resume` continues bit-exactly from the newest one (same recipe
+//! and dataset required); `--stop-after N` stops after N steps in total
+//! (with a checkpoint) and skips the evaluation. Bad arguments exit with
+//! code 2; failures while running exit with code 1.
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -45,7 +50,8 @@ use reid::data::{ImageLocation, ImageRecord};
 use reid::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
 use reid::train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use reid::train::{
-    ExtractOptions, FinetuneConfig, FinetuneEvent, evaluate_model, extract_features, finetune,
+    ExtractOptions, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, evaluate_model,
+    extract_features, finetune_with,
 };
 
 /// BoT fine-tuning on a Market-1501-style dataset.
@@ -116,6 +122,18 @@ struct Args {
     /// Write the per-iteration log here as JSON.
     #[arg(long)]
     log: Option<PathBuf>,
+    /// BoT: write atomic checkpoints (and `metrics.jsonl`) into this folder.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Write a checkpoint every N steps (0 = at the end only).
+    #[arg(long, default_value_t = 500, requires = "checkpoint_dir")]
+    checkpoint_every: usize,
+    /// Continue from the newest checkpoint in `--checkpoint-dir`.
+    #[arg(long, requires = "checkpoint_dir")]
+    resume: bool,
+    /// Stop after this many steps in total (a checkpoint is written there).
+    #[arg(long, requires = "checkpoint_dir")]
+    stop_after: Option<usize>,
     /// Images per forward pass at evaluation.
     #[arg(long, default_value_t = 64)]
     eval_batch_size: usize,
@@ -385,7 +403,25 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     let t0 = Instant::now();
     let mut eval_error = None;
-    let out = finetune(&cfg, &splits.train, &device, |event| {
+    let ckpt = &args.checkpoint_dir;
+    let opts = RunOptions {
+        checkpoint_dir: ckpt.clone(),
+        checkpoint_every: args.checkpoint_every,
+        keep_checkpoints: 2,
+        resume: args.resume,
+        log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
+        stop_after: args.stop_after,
+    };
+    let out = finetune_with(&cfg, &splits.train, &device, &opts, |event| {
+        match &event {
+            FinetuneEvent::Resumed { step, path } => {
+                println!("  resumed from {} ({step} steps done)", path.display());
+            }
+            FinetuneEvent::Checkpoint { step, path } => {
+                println!("  checkpoint {} ({step} steps)", path.display());
+            }
+            _ => {}
+        }
         if let FinetuneEvent::EpochEnd {
             epoch,
             log,
@@ -416,9 +452,21 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 }
             }
         }
+    })
+    .map_err(|e| match e {
+        // An unusable checkpoint (another recipe or dataset) is a usage error.
+        TrainError::Checkpoint(_) => usage(e.to_string()),
+        other => other.into(),
     })?;
     if let Some(e) = eval_error {
         return Err(e.into());
+    }
+    if !out.finished {
+        println!(
+            "Stopped after {} steps; continue with --resume",
+            out.steps_done
+        );
+        return Ok(());
     }
     let train_s = t0.elapsed().as_secs_f64();
     println!(

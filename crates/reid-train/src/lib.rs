@@ -6,7 +6,8 @@
 //!   `reid-metrics`;
 //! - [`mod@finetune`]: the BoT supervised fine-tuning recipe (BNNeck, CE with
 //!   label smoothing + batch-hard triplet, PK batches, Adam) with a
-//!   per-iteration log and fast-reid-style evaluation;
+//!   per-iteration log, fast-reid-style evaluation, and checkpoints with
+//!   exact resume ([`finetune_with`], [`RunOptions`]);
 //! - [`schedule`]: learning-rate warm-up and decay (multi-step, cosine);
 //!
 //! - [`pretrain`]: the pre-training recipes — LUPerson MoCo v2
@@ -36,7 +37,7 @@ pub use extract::{
 };
 pub use finetune::{
     FinetuneConfig, FinetuneEvent, FinetuneOutput, IterationLog, evaluate_model, finetune,
-    finetune_backbone,
+    finetune_backbone, finetune_backbone_with, finetune_with,
 };
 pub use metrics_log::{LogLine, MetricsLog};
 pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion, pretrain_cion_from};

@@ -29,8 +29,10 @@ use crate::error::TrainError;
 use crate::finetune::augment_seed;
 use crate::metrics_log::{LogLine, MetricsLog};
 
-/// How a pre-training run is operated (not what it computes): where it
-/// writes checkpoints and its metrics log, and whether it resumes.
+/// How a training run is operated (not what it computes): where it writes
+/// checkpoints and its metrics log, and whether it resumes. Taken by the
+/// pre-training recipes and by BoT fine-tuning
+/// ([`finetune_with`](crate::finetune::finetune_with)).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Checkpoint directory; `None` writes no checkpoints.
@@ -361,8 +363,15 @@ pub(crate) fn queue_from_parts(
     Ok(reid_losses::moco::InfoNceQueue::from_state(&state, device)?)
 }
 
-/// One pre-training recipe's state, as the shared loop [`drive`] sees it.
+/// One recipe's state (pre-training, or BoT fine-tuning), as the shared
+/// loop [`drive`] sees it.
 pub(crate) trait Recipe {
+    /// Called at the start of every epoch the loop enters (also the one it
+    /// resumes inside), before [`batches`](Self::batches): lets a recipe
+    /// with a stateful sampler draw the epoch's batches. Default: nothing.
+    fn begin_epoch(&mut self, _epoch: usize) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// The batches of `epoch` that are run (already capped), as record
     /// indices.
     fn batches(&self, epoch: usize) -> Vec<Vec<usize>>;
@@ -385,8 +394,22 @@ pub(crate) fn drive<R: Recipe, F: FnMut(PretrainEvent<'_>)>(
     tracker: &mut Tracker,
     callback: &mut F,
 ) -> Result<(usize, bool), TrainError> {
+    drive_with(recipe, run, start, epochs, tracker, &mut |_, e| callback(e))
+}
+
+/// [`drive`] with a callback that also sees the recipe's state at each
+/// event (fine-tuning hands its model to its own epoch-end event).
+pub(crate) fn drive_with<R: Recipe, F: FnMut(&R, PretrainEvent<'_>)>(
+    recipe: &mut R,
+    run: &RunOptions,
+    start: Position,
+    epochs: usize,
+    tracker: &mut Tracker,
+    callback: &mut F,
+) -> Result<(usize, bool), TrainError> {
     let mut step = start.step;
     for epoch in start.epoch..epochs {
+        recipe.begin_epoch(epoch)?;
         let batches = recipe.batches(epoch);
         let first = if epoch == start.epoch {
             start.step_in_epoch
@@ -400,19 +423,22 @@ pub(crate) fn drive<R: Recipe, F: FnMut(PretrainEvent<'_>)>(
                     epoch,
                     step_in_epoch: i,
                 };
-                announce(recipe.save(here)?, callback);
+                let saved = recipe.save(here)?;
+                announce(saved, &mut |e| callback(recipe, e));
                 return Ok((step, false));
             }
             let t0 = std::time::Instant::now();
             let line = recipe.step(epoch, step, indices)?;
             step += 1;
-            tracker.step(line, indices.len(), t0.elapsed().as_secs_f64(), callback)?;
+            let secs = t0.elapsed().as_secs_f64();
+            tracker.step(line, indices.len(), secs, &mut |e| callback(recipe, e))?;
             if run.checkpoint_due(step) {
                 let next = Position::after(step, epoch, i, batches.len());
-                announce(recipe.save(next)?, callback);
+                let saved = recipe.save(next)?;
+                announce(saved, &mut |e| callback(recipe, e));
             }
         }
-        tracker.epoch_end(epoch, callback);
+        tracker.epoch_end(epoch, &mut |e| callback(recipe, e));
     }
     if !run.checkpoint_due(step) {
         let end = Position {
@@ -420,7 +446,8 @@ pub(crate) fn drive<R: Recipe, F: FnMut(PretrainEvent<'_>)>(
             epoch: epochs,
             step_in_epoch: 0,
         };
-        announce(recipe.save(end)?, callback);
+        let saved = recipe.save(end)?;
+        announce(saved, &mut |e| callback(recipe, e));
     }
     Ok((step, true))
 }
@@ -490,22 +517,30 @@ pub(crate) fn fresh_copy<M: burn::module::Module>(module: &M) -> M {
 /// like `F.normalize`).
 pub use reid_backbones::head::classifier::l2_normalize;
 
-/// Checkpoint parts of a momentum pair (online + key/teacher networks),
-/// their optimiser and extra parts, in one save.
-pub(crate) fn save_parts<M: burn::module::Module>(
+/// Checkpoint parts of `N` networks of one type (the online + key/teacher
+/// networks of a momentum pair; the one fine-tuned model), their optimiser
+/// (`optim.bpk`) and extra parts, in one save.
+pub(crate) fn save_parts<M: burn::module::Module, const N: usize>(
     dir: &Option<CheckpointDir>,
     pos: Position,
-    nets: [(&str, &M); 2],
+    nets: [(&str, &M); N],
     optim: &burn::optim::ModuleOptimizer,
     extra: &[(&str, &[u8])],
 ) -> Result<Option<Checkpoint>, TrainError> {
     let Some(dir) = dir else {
         return Ok(None);
     };
-    let a = crate::checkpoint::module_to_bytes(nets[0].1)?;
-    let b = crate::checkpoint::module_to_bytes(nets[1].1)?;
+    let bytes = nets
+        .iter()
+        .map(|(_, m)| crate::checkpoint::module_to_bytes(*m))
+        .collect::<Result<Vec<_>, _>>()?;
     let o = crate::checkpoint::optim_to_bytes(optim)?;
-    let mut parts: Vec<(&str, &[u8])> = vec![(nets[0].0, &a), (nets[1].0, &b), ("optim.bpk", &o)];
+    let mut parts: Vec<(&str, &[u8])> = nets
+        .iter()
+        .zip(&bytes)
+        .map(|((name, _), b)| (*name, b.as_slice()))
+        .collect();
+    parts.push(("optim.bpk", &o));
     parts.extend_from_slice(extra);
     dir.save(pos.step, &parts).map(Some)
 }
