@@ -17,7 +17,8 @@ use reid_data::sampler_identity::KSchedule;
 use reid_train::pretrain::moco::MocoConfig;
 use reid_train::{
     CionConfig, Decay, FinetuneConfig, PnlConfig, RunOptions, Warmup, evaluate_model,
-    finetune_backbone, pretrain_cion_from, pretrain_moco_from, pretrain_pnl_from,
+    finetune_backbone, finetune_backbone_with, pretrain_cion_from, pretrain_moco_from,
+    pretrain_pnl_from,
 };
 
 /// All float tensors of a module, concatenated in visit order.
@@ -348,4 +349,55 @@ fn a_zoo_net_is_a_backbone_with_its_family_feature() {
     assert_eq!(zoo.pooled_dim(), 16);
     let via: Vec<f32> = zoo.forward_pooled(x).into_data().try_to_vec().unwrap();
     assert_eq!(direct, via);
+}
+
+#[test]
+fn bot_with_a_drop_path_vit_resumes_exactly() {
+    let (dir, recs) = tiny_records("any-bot-dp");
+    let device = Device::flex();
+    let start = ViTConfig::new()
+        .with_embed_dim(16)
+        .with_depth(3)
+        .with_num_heads(2)
+        .with_stem_hidden(4)
+        .with_img_size([64, 32])
+        .with_drop_path_rate(0.5)
+        .init(&device)
+        .unwrap();
+    let cfg = FinetuneConfig {
+        height: 64,
+        width: 32,
+        p: 4,
+        k: 2,
+        epochs: 2,
+        iters_per_epoch: Some(2),
+        lr: 1e-3,
+        decay: Decay::Constant,
+        eval_every: 0,
+        ..FinetuneConfig::default()
+    };
+    let full = finetune_backbone(&cfg, start.clone(), &recs, &device, |_| {}).unwrap();
+    let opts = RunOptions {
+        checkpoint_dir: Some(dir.join("ckpt")),
+        checkpoint_every: 1,
+        stop_after: Some(3),
+        ..RunOptions::default()
+    };
+    let first = finetune_backbone_with(&cfg, start.clone(), &recs, &device, &opts, |_| {}).unwrap();
+    let resume = RunOptions {
+        resume: true,
+        stop_after: None,
+        ..opts
+    };
+    let second = finetune_backbone_with(&cfg, start, &recs, &device, &resume, |_| {}).unwrap();
+    let bits = |l: &[reid_train::IterationLog]| -> Vec<(u32, u32)> {
+        l.iter()
+            .map(|e| (e.loss_ce.to_bits(), e.loss_tri.to_bits()))
+            .collect()
+    };
+    let mut joined = bits(&first.log);
+    joined.extend(bits(&second.log));
+    assert_eq!(joined, bits(&full.log), "losses differ after resume");
+    assert_eq!(values(&second.model), values(&full.model));
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -319,7 +319,10 @@ impl<M: TrainBackbone> Recipe for BotRun<'_, M> {
             iteration,
             &self.device,
         )?;
-        let out = self.model.forward(images);
+        // Stochastic depth (ViT, Swin) from a per-step seed: reproducible,
+        // and repeated exactly after a resume.
+        let drop_seed = augment_seed(cfg.seed, iteration, usize::MAX - 5);
+        let out = self.model.forward_seeded(images, drop_seed);
         let logits = self.model.heads.logits(&out, targets.clone())?;
         let ce = cross_entropy_label_smooth(logits, targets.clone(), &self.ce_cfg)?;
         let tri = triplet_loss(out.before_neck, targets, &self.tri_cfg)?;
