@@ -9,6 +9,7 @@
 //!     [--p 16] [--k 4] [--iters-per-epoch N] [--lr 3.5e-4] [--warmup-iters N]
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
 //!     [--log log.json] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
+//!     [--weights TRUNK.pth [--weights-format auto] [--allow-unexpected KEY]]  (--head mgn)
 //!     [--backend flex]
 //! ```
 //!
@@ -26,8 +27,16 @@
 //! (every `--checkpoint-every` steps and at the end) and a `metrics.jsonl`
 //! log; `--resume` continues bit-exactly from the newest one (same recipe
 //! and dataset required); `--stop-after N` stops after N steps in total
-//! (with a checkpoint) and skips the evaluation. Bad arguments exit with
-//! code 2; failures while running exit with code 1.
+//! (with a checkpoint) and skips the evaluation.
+//! With `--head mgn`, `--weights` initialises MGN from a pre-trained ResNet
+//! trunk (a LUPerson / LUPerson-NL / torchvision / CION / fast-reid
+//! checkpoint of the `--arch` and `--base-width` given, read as
+//! `reid_backbones::import::load_backbone` reads it; an ImageNet
+//! classifier's `fc.*` is set aside): its stem, `layer1`, `layer2` and
+//! `layer3[0]` become the shared trunk and `layer3[1:]` + `layer4` every
+//! branch, as LUPerson's fast-reid configs do; without it MGN starts from
+//! random weights. Bad arguments exit with code 2; failures while running
+//! exit with code 1.
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -40,6 +49,7 @@ use anyhow::Context;
 use clap::Parser;
 use cli::usage;
 use reid::Backend;
+use reid::backbones::import::{ImportOptions, WeightsFormat, load_backbone};
 use reid::backbones::{GlobalPool, build_backbone};
 use reid::burn::module::Module;
 use reid::data::batch::TestTransform;
@@ -48,7 +58,9 @@ use reid::data::synth::{Market1501Config, WorldConfig, write_market1501};
 use reid::data::transform::Interpolation;
 use reid::data::{ImageLocation, ImageRecord};
 use reid::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
-use reid::train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
+use reid::train::finetune::mgn::{
+    MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn, finetune_mgn_from_trunk,
+};
 use reid::train::{
     ExtractOptions, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, evaluate_model,
     extract_features, finetune_with,
@@ -137,6 +149,20 @@ struct Args {
     /// Images per forward pass at evaluation.
     #[arg(long, default_value_t = 64)]
     eval_batch_size: usize,
+    /// With `--head mgn`: a pre-trained ResNet trunk checkpoint (.pth / .pt
+    /// / .safetensors) to initialise MGN's shared trunk and its three
+    /// branches from (fast-reid's construction); its `--arch` and
+    /// `--base-width` must match.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Format of `--weights`: auto, torchvision, lup, cion, fastreid,
+    /// safetensors.
+    #[arg(long, default_value = "auto")]
+    weights_format: String,
+    /// Keys of `--weights` that may stay unused besides `fc.*` (exact, or
+    /// prefix ending in `*`); repeatable.
+    #[arg(long)]
+    allow_unexpected: Vec<String>,
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -212,7 +238,37 @@ fn mgn_config(args: &Args) -> anyhow::Result<MgnFinetuneConfig> {
     Ok(c)
 }
 
-/// `--head mgn`: fine-tune MGN from random init and evaluate it.
+/// `--weights` for MGN: the recipe's trunk with the checkpoint loaded key
+/// by key (report to stderr); bad options or weights are usage errors.
+fn load_mgn_trunk(
+    args: &Args,
+    cfg: &MgnFinetuneConfig,
+    path: &Path,
+    device: &reid::burn::tensor::Device,
+) -> anyhow::Result<reid::backbones::ResNet> {
+    let format: WeightsFormat = args
+        .weights_format
+        .parse()
+        .map_err(|e: reid::backbones::BackboneError| usage(e.to_string()))?;
+    let mut trunk = cfg
+        .model(0)
+        .and_then(|m| Ok(m.trunk.init(device)?))
+        .map_err(|e| usage(e.to_string()))?;
+    let mut allow_unexpected = vec!["fc.*".to_string()];
+    allow_unexpected.extend(args.allow_unexpected.iter().cloned());
+    let options = ImportOptions {
+        format,
+        allow_unexpected,
+        ..ImportOptions::default()
+    };
+    let report = load_backbone(&mut trunk, path, &options)
+        .map_err(|e| usage(format!("loading weights: {e}")))?;
+    eprintln!("{report}");
+    Ok(trunk)
+}
+
+/// `--head mgn`: fine-tune MGN from random init, or from the `--weights`
+/// trunk, and evaluate it.
 fn run_mgn(
     args: &Args,
     cfg: &MgnFinetuneConfig,
@@ -233,9 +289,17 @@ fn run_mgn(
         cfg.lr,
         cfg.seed
     );
+    let trunk = match &args.weights {
+        Some(path) => {
+            let trunk = load_mgn_trunk(args, cfg, path, device)?;
+            println!("  trunk and branches initialised from {}", path.display());
+            Some(trunk)
+        }
+        None => None,
+    };
     let t0 = Instant::now();
     let mut losses = Vec::new();
-    let out = finetune_mgn(cfg, None, &splits.train, device, |e| match e {
+    let callback = |e: MgnEvent<'_>| match e {
         MgnEvent::Iteration(l) => losses.push((l.loss_ce, l.loss_tri, l.lr)),
         MgnEvent::EpochEnd { epoch, .. } => {
             let n = losses.len().max(1) as f32;
@@ -249,7 +313,11 @@ fn run_mgn(
             );
             losses.clear();
         }
-    })?;
+    };
+    let out = match &trunk {
+        Some(trunk) => finetune_mgn_from_trunk(cfg, trunk, &splits.train, device, callback)?,
+        None => finetune_mgn(cfg, None, &splits.train, device, callback)?,
+    };
     let r = evaluate_mgn(
         &out.model,
         &splits.query,
@@ -302,6 +370,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
         return Err(usage("--eval-batch-size must be positive"));
     }
     let (cfg, mgn_cfg) = match args.head.as_str() {
+        "bot" if args.weights.is_some() => {
+            return Err(usage("--weights is used with --head mgn only"));
+        }
         "bot" => (Some(config(args)?), None),
         "mgn" => (None, Some(mgn_config(args)?)),
         other => return Err(usage(format!("--head must be bot or mgn, got {other:?}"))),

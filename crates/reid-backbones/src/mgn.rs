@@ -22,15 +22,28 @@
 //! layer1, layer2, layer3_0}`) and the branches' (`b1.{0,1}` →
 //! `b1.{res_conv4, res_conv5}`); `crate::import::load_mgn` maps them.
 //!
-//! Initialisation: every part is freshly initialised; fast-reid instead
-//! copies an ImageNet trunk's `layer3`/`layer4` into all branches — load a
-//! checkpoint to get trained weights.
+//! Initialisation, as fast-reid builds the model from a pre-trained trunk:
+//! [`Mgn::from_trunk`] (or [`Mgn::load_trunk`] on a built model) copies a
+//! [`ResNet`]'s stem, `layer1`, `layer2` and `layer3[0]` into `backbone`,
+//! `layer3[1:]` into every branch's `res_conv4` and `layer4` into every
+//! branch's `res_conv5`, BatchNorm running statistics included. b2 and b3
+//! take `layer4`'s weights although they run at stride 1 (fast-reid's
+//! `res_p_conv5.load_state_dict(backbone.layer4.state_dict())`: the
+//! downsample is a 1×1 convolution either way, so the shapes agree). Each
+//! branch owns its parameters (fresh [`burn::module::ParamId`]s holding
+//! copied values, as `copy.deepcopy` gives in PyTorch), so they train apart.
+//! The heads and the extra BNs stay freshly initialised. [`MgnConfig::init`]
+//! alone initialises every part randomly; [`crate::import::load_mgn`] loads
+//! a whole trained MGN instead.
+
+use std::collections::BTreeMap;
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
+use burn::store::ModuleSnapshot;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -39,7 +52,7 @@ use crate::head::{
     ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadOutput, HeadPool, NeckFeat,
 };
 use crate::norm::{Norm, batch_norm};
-use crate::resnet::{IbnMode, ResNetConfig, ResNetDepth, ResidualBlock};
+use crate::resnet::{IbnMode, ResNet, ResNetConfig, ResNetDepth, ResidualBlock};
 
 /// Configuration of an [`Mgn`].
 #[derive(Config, Debug)]
@@ -272,14 +285,27 @@ impl Mgn {
         ]
     }
 
+    /// The three branch maps `[batch, C, h, w]` in the order b1, b2, b3,
+    /// before the extra BNs: `C` = the trunk's output channels (4 × 8 ×
+    /// base width), `h × w` = the input size / 16 (b1 with last stride 2:
+    /// / 32).
+    pub fn branch_maps(&self, images: Tensor<4>) -> [Tensor<4>; 3] {
+        let f = self.backbone.forward(images);
+        [
+            self.b1.forward(f.clone()),
+            self.b2.forward(f.clone()),
+            self.b3.forward(f),
+        ]
+    }
+
     /// What each of the 8 heads computes (before and after its BNNeck), in
     /// the order of [`Mgn::heads`]; for training (logits via
     /// [`EmbeddingHead::logits`], triplet on the features).
     pub fn train_outputs(&self, images: Tensor<4>) -> Result<Vec<HeadOutput>, BackboneError> {
-        let f = self.backbone.forward(images);
-        let b1 = extra_bn(&self.heads_extra_bn_b1, self.b1.forward(f.clone()));
-        let b2 = extra_bn(&self.heads_extra_bn_b2, self.b2.forward(f.clone()));
-        let b3 = extra_bn(&self.heads_extra_bn_b3, self.b3.forward(f));
+        let [b1, b2, b3] = self.branch_maps(images);
+        let b1 = extra_bn(&self.heads_extra_bn_b1, b1);
+        let b2 = extra_bn(&self.heads_extra_bn_b2, b2);
+        let b3 = extra_bn(&self.heads_extra_bn_b3, b3);
         let p2 = chunk_rows(b2.clone(), 2)?;
         let p3 = chunk_rows(b3.clone(), 3)?;
         let maps = [b1, b2, b3].into_iter().chain(p2).chain(p3);
@@ -311,6 +337,226 @@ impl Mgn {
     /// `pred_feat`); an error when the input is too short to chunk.
     pub fn forward(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
         Ok(Tensor::cat(self.head_features(images)?, 1))
+    }
+}
+
+/// The branches, as named in parameter paths.
+const BRANCHES: [&str; 3] = ["b1", "b2", "b3"];
+
+/// Where a trunk tensor goes in an MGN: `conv1.weight` →
+/// `backbone.conv1.weight`, `layer3.0.*` → `backbone.layer3_0.*`,
+/// `layer3.i.*` (i ≥ 1) → `b{1,2,3}.res_conv4.{i-1}.*`, `layer4.*` →
+/// `b{1,2,3}.res_conv5.*`; `None` for a path outside these.
+fn mgn_targets(trunk_path: &str) -> Option<Vec<String>> {
+    let (head, rest) = trunk_path.split_once('.')?;
+    match head {
+        "conv1" | "bn1" | "layer1" | "layer2" => Some(vec![format!("backbone.{trunk_path}")]),
+        "layer3" => {
+            let (index, tail) = rest.split_once('.')?;
+            let index: usize = index.parse().ok()?;
+            Some(match index {
+                0 => vec![format!("backbone.layer3_0.{tail}")],
+                i => BRANCHES
+                    .iter()
+                    .map(|b| format!("{b}.res_conv4.{}.{tail}", i - 1))
+                    .collect(),
+            })
+        }
+        "layer4" => Some(
+            BRANCHES
+                .iter()
+                .map(|b| format!("{b}.res_conv5.{rest}"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The IBN variant a set of norms and blocks shows (`"IBN-a"`, `"IBN-b"` or
+/// `"plain BatchNorm"`), for error messages.
+fn ibn_layout<'a>(
+    stem: &Norm,
+    blocks: impl IntoIterator<Item = &'a ResidualBlock>,
+) -> &'static str {
+    let mut ibn_a = false;
+    let mut ibn_b = matches!(stem, Norm::Instance(_));
+    for b in blocks {
+        let (bn1, post) = match b {
+            ResidualBlock::Basic(b) => (&b.bn1, b.post_norm.is_some()),
+            ResidualBlock::Bottleneck(b) => (&b.bn1, b.post_norm.is_some()),
+        };
+        ibn_a |= matches!(bn1, Norm::Ibn(_));
+        ibn_b |= post;
+    }
+    match (ibn_a, ibn_b) {
+        (true, true) => "IBN-a and IBN-b mixed",
+        (true, false) => "IBN-a",
+        (false, true) => "IBN-b",
+        (false, false) => "plain BatchNorm",
+    }
+}
+
+/// How many differences an error message lists before summarising.
+const SHOWN: usize = 8;
+
+fn listed(items: &[String]) -> String {
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(", … ({} in all)", items.len()));
+    }
+    s
+}
+
+impl Mgn {
+    /// Builds an MGN from `cfg` on `device` and initialises its shared
+    /// trunk and all three branches from `trunk` (e.g. an ImageNet or
+    /// LUPerson ResNet50 loaded with [`crate::import::load_backbone`]), as
+    /// fast-reid's `MGN.__init__` does; see the module documentation and
+    /// [`Mgn::load_trunk`]. The heads and extra BNs are fresh.
+    ///
+    /// Strides, stem pooling, BN epsilon and frozen BatchNorm come from
+    /// `cfg` (they are not weights): a trunk built with last stride 2 gives
+    /// the same MGN as one with last stride 1. `trunk` may live on another
+    /// device (e.g. plain, with the MGN on its autodiff version).
+    ///
+    /// Errors: `cfg` is invalid for MGN, or `trunk` does not fit it (block
+    /// type, blocks per stage, width or IBN variant differ), with a message
+    /// naming the difference.
+    pub fn from_trunk(
+        trunk: &ResNet,
+        cfg: &MgnConfig,
+        device: &Device,
+    ) -> Result<Mgn, BackboneError> {
+        let mut mgn = cfg.init(device)?;
+        mgn.load_trunk(trunk)?;
+        Ok(mgn)
+    }
+
+    /// Copies `trunk`'s weights into this model in place: stem, `layer1`,
+    /// `layer2`, `layer3[0]` → `backbone`; `layer3[1:]` → `b{1,2,3}.res_conv4`;
+    /// `layer4` → `b{1,2,3}.res_conv5`; BatchNorm running statistics and
+    /// IBN-a InstanceNorm affines included. Every parameter keeps this
+    /// model's own [`burn::module::ParamId`] (the three branches stay
+    /// independent), its device and its gradient setting; the heads and
+    /// the extra BNs are not touched. Returns the number of tensors written.
+    ///
+    /// Errors (the model is left unchanged): the trunk's block type,
+    /// blocks per stage, stem width or IBN variant differ from this
+    /// model's, or any tensor has no place or another shape here; the
+    /// message names what differs.
+    pub fn load_trunk(&mut self, trunk: &ResNet) -> Result<usize, BackboneError> {
+        let mismatch = |m: String| {
+            BackboneError::InvalidConfig(format!("the trunk does not fit the MGN: {m}"))
+        };
+        let trunk_stages = [&trunk.layer1, &trunk.layer2, &trunk.layer3, &trunk.layer4];
+        if trunk_stages
+            .iter()
+            .flat_map(|s| s.iter())
+            .any(|b| matches!(b, ResidualBlock::Basic(_)))
+        {
+            return Err(mismatch(
+                "it has basic blocks (ResNet18/34 layout); MGN needs bottleneck blocks".into(),
+            ));
+        }
+        let trunk_blocks = trunk_stages.map(|s| s.len());
+        let mgn_blocks = [
+            self.backbone.layer1.len(),
+            self.backbone.layer2.len(),
+            1 + self.b1.res_conv4.len(),
+            self.b1.res_conv5.len(),
+        ];
+        if trunk_blocks != mgn_blocks {
+            return Err(mismatch(format!(
+                "blocks per stage: trunk {trunk_blocks:?}, MGN {mgn_blocks:?} (another depth)"
+            )));
+        }
+        let width = |c: &Conv2d| c.weight.dims()[0];
+        let (tw, mw) = (width(&trunk.conv1), width(&self.backbone.conv1));
+        if tw != mw {
+            return Err(mismatch(format!(
+                "stem width (base_width): trunk {tw}, MGN {mw}"
+            )));
+        }
+        let trunk_ibn = ibn_layout(&trunk.bn1, trunk_stages.iter().flat_map(|s| s.iter()));
+        let mgn_ibn = ibn_layout(
+            &self.backbone.bn1,
+            self.backbone
+                .layer1
+                .iter()
+                .chain(&self.backbone.layer2)
+                .chain(std::iter::once(&self.backbone.layer3_0))
+                .chain(&self.b1.res_conv4)
+                .chain(&self.b1.res_conv5),
+        );
+        if trunk_ibn != mgn_ibn {
+            return Err(mismatch(format!(
+                "normalisation: trunk {trunk_ibn}, MGN {mgn_ibn} (another IBN mode)"
+            )));
+        }
+
+        // Tensor by tensor: every trunk tensor lands on same-shaped MGN
+        // tensors, and every trunk or branch tensor of the MGN is written.
+        let expected: BTreeMap<String, Vec<usize>> = self
+            .collect(None, None, true)
+            .into_iter()
+            .map(|t| (t.name.clone(), t.shape.to_vec()))
+            .collect();
+        let mut to_apply = Vec::new();
+        let mut problems = Vec::new();
+        for tensor in trunk.collect(None, None, true) {
+            let Some(targets) = mgn_targets(&tensor.name) else {
+                problems.push(format!("{} has no place in MGN", tensor.name));
+                continue;
+            };
+            for target in targets {
+                match expected.get(&target) {
+                    None => problems.push(format!("{} → {target}: not in the MGN", tensor.name)),
+                    Some(shape) if shape.as_slice() != tensor.shape.as_slice() => {
+                        problems.push(format!(
+                            "{} → {target}: trunk {:?}, MGN {shape:?}",
+                            tensor.name,
+                            tensor.shape.as_slice()
+                        ));
+                    }
+                    Some(_) => {
+                        let mut copy = tensor.clone();
+                        copy.name = target;
+                        // Keep the target's own id: a persisted id would give
+                        // the three branches shared parameters.
+                        copy.param_id = None;
+                        to_apply.push(copy);
+                    }
+                }
+            }
+        }
+        let written: std::collections::BTreeSet<&str> =
+            to_apply.iter().map(|t| t.name.as_str()).collect();
+        let unwritten: Vec<String> = expected
+            .keys()
+            .filter(|k| {
+                let trunk_part = k.starts_with("backbone.")
+                    || BRANCHES.iter().any(|b| k.starts_with(&format!("{b}.")));
+                trunk_part && !written.contains(k.as_str())
+            })
+            .map(|k| format!("{k}: no trunk tensor"))
+            .collect();
+        problems.extend(unwritten);
+        if !problems.is_empty() {
+            return Err(mismatch(listed(&problems)));
+        }
+        let count = to_apply.len();
+        let result = self.apply(to_apply, None, None, true);
+        if !result.errors.is_empty() || result.applied.len() != count || !result.unused.is_empty() {
+            return Err(mismatch(format!(
+                "burn-store did not apply every checked tensor: {result}"
+            )));
+        }
+        Ok(count)
     }
 }
 

@@ -18,7 +18,9 @@
 //!   serialisation; [`metrics_log`]: the JSON-lines log.
 //!
 //! - [`finetune::mgn`]: MGN fine-tuning as LUPerson's fast-reid configs run
-//!   it (8 circle-softmax heads, soft-margin triplet, frozen trunk first).
+//!   it (8 circle-softmax heads, soft-margin triplet, frozen trunk first),
+//!   from random weights, a whole MGN, or a pre-trained ResNet trunk copied
+//!   into all three branches (`finetune_mgn_from_trunk`).
 //!
 //! See `docs/training.md` and `docs/pretraining.md`.
 

@@ -14,6 +14,14 @@
 //!   inference mode) for the first 10 epochs: only the heads and the extra
 //!   BNs train then.
 //!
+//! Initialisation: [`finetune_mgn_from_trunk`] starts from a pre-trained
+//! ResNet trunk (an ImageNet, LUPerson or LUPerson-NL ResNet50 imported
+//! with `reid_backbones::import::load_backbone`), copied into the shared
+//! trunk and all three branches as fast-reid's `MGN` does
+//! ([`Mgn::from_trunk`]), the heads and extra BNs seeded-random; this is
+//! how LUPerson's configs fine-tune (`MODEL.BACKBONE.PRETRAIN_PATH`).
+//! [`finetune_mgn`] starts from a whole given MGN or from random weights.
+//!
 //! Deviations: the cosine decays per epoch ([`crate::schedule`]), fast-reid's
 //! per iteration; the pixel normalisation is the LUPerson mean/std of
 //! `reid_data::normalize::LUPERSON` (the config's std differs in the third
@@ -24,7 +32,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use ndarray::Array2;
-use reid_backbones::{Arch, Backbone, Mgn, MgnConfig};
+use reid_backbones::{Arch, Backbone, Mgn, MgnConfig, ResNet};
 use reid_data::ImageRecord;
 use reid_data::augment::TrainTransform;
 use reid_data::batch::TestTransform;
@@ -237,6 +245,16 @@ fn set_trunk_frozen(model: Mgn, frozen: bool) -> Mgn {
     f(model)
 }
 
+/// Where fine-tuning starts.
+enum Start<'a> {
+    /// Seeded random weights.
+    Random,
+    /// A whole given model.
+    Model(Box<Mgn>),
+    /// A pre-trained trunk; heads and extra BNs seeded-random.
+    Trunk(&'a ResNet),
+}
+
 /// Fine-tunes MGN on `train` on the autodiff version of `device`: from
 /// `model` (e.g. loaded with `reid_backbones::import::load_mgn`; its heads
 /// must have as many classes as `train` has identities) or, with `None`, a
@@ -244,6 +262,49 @@ fn set_trunk_frozen(model: Mgn, frozen: bool) -> Mgn {
 pub fn finetune_mgn<F>(
     cfg: &MgnFinetuneConfig,
     model: Option<Mgn>,
+    train: &[ImageRecord],
+    device: &Device,
+    callback: F,
+) -> Result<MgnFinetuneOutput, TrainError>
+where
+    F: FnMut(MgnEvent<'_>),
+{
+    let start = match model {
+        Some(m) => Start::Model(Box::new(m)),
+        None => Start::Random,
+    };
+    run(cfg, start, train, device, callback)
+}
+
+/// Fine-tunes MGN on `train` on the autodiff version of `device`, starting
+/// as LUPerson's fast-reid configs do from a pre-trained ResNet `trunk`
+/// (e.g. a LUPerson or torchvision ResNet50 loaded with
+/// `reid_backbones::import::load_backbone`, on any device): the MGN of
+/// [`MgnFinetuneConfig::model`] gets the trunk's stem, `layer1`, `layer2`
+/// and `layer3[0]` in its shared part and copies of `layer3[1:]` and
+/// `layer4` in each of its three branches ([`Mgn::load_trunk`]); the 8
+/// heads and the extra BNs are drawn from `cfg.seed`. Strides come from the
+/// recipe (last stride 1), not from the trunk.
+///
+/// Errors: as [`finetune_mgn`], and a trunk that does not fit `cfg.arch` /
+/// `cfg.base_width` (other depth, width or IBN variant), named in the
+/// message.
+pub fn finetune_mgn_from_trunk<F>(
+    cfg: &MgnFinetuneConfig,
+    trunk: &ResNet,
+    train: &[ImageRecord],
+    device: &Device,
+    callback: F,
+) -> Result<MgnFinetuneOutput, TrainError>
+where
+    F: FnMut(MgnEvent<'_>),
+{
+    run(cfg, Start::Trunk(trunk), train, device, callback)
+}
+
+fn run<F>(
+    cfg: &MgnFinetuneConfig,
+    start: Start<'_>,
     train: &[ImageRecord],
     device: &Device,
     mut callback: F,
@@ -255,17 +316,24 @@ where
     let ad = device.clone().autodiff();
     let set = TrainSet::new(train)?;
     let classes = set.num_classes;
-    let model = match model {
-        Some(m) => {
+    let model = match start {
+        Start::Model(m) => {
             let c = m.b1_head.weight.as_ref().map_or(0, |w| w.dims()[0]);
             if c != classes {
                 return Err(TrainError::InvalidConfig(format!(
                     "the given MGN classifies {c} identities, the training split has {classes}"
                 )));
             }
-            m.to_device(&ad).train()
+            (*m).to_device(&ad).train()
         }
-        None => reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01),
+        Start::Random => reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01),
+        Start::Trunk(trunk) => {
+            // Seeded draws for every part, then the trunk's weights over the
+            // shared part and the branches.
+            let mut m = reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01);
+            m.load_trunk(trunk)?;
+            m
+        }
     };
     let sampler = PkSampler::new(train, cfg.p, cfg.k, cfg.seed)?;
     let ipe = cfg
@@ -452,4 +520,61 @@ pub fn evaluate_mgn(
     let q = embed_records_mgn(model, query, transform, batch_size, device)?;
     let g = embed_records_mgn(model, gallery, transform, batch_size, device)?;
     cosine_eval(&q, &g, query, gallery)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use reid_backbones::resnet::ResidualBlock;
+    use reid_backbones::{ResNetConfig, ResNetDepth};
+
+    fn conv1(b: &ResidualBlock) -> Vec<f32> {
+        let w = match b {
+            ResidualBlock::Bottleneck(b) => b.conv1.weight.val(),
+            ResidualBlock::Basic(b) => b.conv1.weight.val(),
+        };
+        w.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// `res_conv4[0].conv1` and `res_conv5[0].conv1` of b1, b2, b3.
+    fn branch_weights(m: &Mgn) -> Vec<Vec<f32>> {
+        [&m.b1, &m.b2, &m.b3]
+            .iter()
+            .flat_map(|b| [conv1(&b.res_conv4[0]), conv1(&b.res_conv5[0])])
+            .collect()
+    }
+
+    #[test]
+    fn a_step_on_one_branch_leaves_the_other_branches_alone() {
+        // From a trunk, the branches start equal but own their parameters:
+        // an optimiser step driven by b2 alone moves b2 only (shared
+        // ParamIds would move all three).
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let trunk_cfg = ResNetConfig::new()
+            .with_depth(ResNetDepth::Custom {
+                blocks: [1, 1, 2, 3],
+                bottleneck: true,
+            })
+            .with_base_width(2);
+        let trunk = trunk_cfg.init(&device).unwrap();
+        let cfg = MgnConfig::new(trunk_cfg).with_embedding_dim(4);
+        let model = Mgn::from_trunk(&trunk, &cfg, &ad).unwrap();
+        let before = branch_weights(&model);
+        assert_eq!(before[0], before[2]);
+        assert_eq!(before[0], before[4]);
+        let x = Tensor::<4>::random([2, 3, 64, 32], Distribution::Normal(0.0, 1.0), &ad);
+        let [_, b2, _] = model.branch_maps(x);
+        let grads = GradientsParams::from_grads(b2.square().mean().backward(), &model);
+        let mut optim = AdamConfig::new().init();
+        let model = optim.step(1e-2, model, grads);
+        let after = branch_weights(&model);
+        assert_eq!(after[0], before[0], "b1 res_conv4 moved");
+        assert_eq!(after[1], before[1], "b1 res_conv5 moved");
+        assert_ne!(after[2], before[2], "b2 res_conv4 did not train");
+        assert_ne!(after[3], before[3], "b2 res_conv5 did not train");
+        assert_eq!(after[4], before[4], "b3 res_conv4 moved");
+        assert_eq!(after[5], before[5], "b3 res_conv5 moved");
+    }
 }
