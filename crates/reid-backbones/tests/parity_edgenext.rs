@@ -230,27 +230,12 @@ fn full_size_parameter_counts_match_the_reidzoo_table() {
 fn non_edgenext_files_and_formats_are_errors() {
     let device = Device::flex();
     let mut m = model(&device);
-    let resnet = dir().join("../bottleneck.pth");
-    let err = load_edgenext(&mut m, &resnet, &ImportOptions::default()).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Safetensors,
-        ..ImportOptions::default()
-    };
-    let err = load_edgenext(&mut m, dir().join("official_cion.pth"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
-    let err = load_edgenext(&mut m, dir().join("timm.safetensors"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Lup,
-        ..ImportOptions::default()
-    };
-    assert!(load_edgenext(&mut m, dir().join("timm.safetensors"), &options).is_err());
-    assert!(load_edgenext(&mut m, dir().join("nope.pth"), &ImportOptions::default()).is_err());
+    common::assert_wrong_files_and_formats_are_errors(
+        &mut m,
+        |m, p, o| load_edgenext(m, p, o),
+        &dir().join("official_cion.pth"),
+        &dir().join("timm.safetensors"),
+    );
 }
 
 trait TensorCount {

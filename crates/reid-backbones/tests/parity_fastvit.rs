@@ -240,27 +240,12 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
 fn non_fastvit_files_and_formats_are_errors() {
     let device = Device::flex();
     let mut m = model(&device);
-    let resnet = dir().join("../bottleneck.pth");
-    let err = load_fastvit(&mut m, &resnet, &ImportOptions::default()).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Safetensors,
-        ..ImportOptions::default()
-    };
-    let err = load_fastvit(&mut m, dir().join("official_cion.pth"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
-    let err = load_fastvit(&mut m, dir().join("timm.safetensors"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Lup,
-        ..ImportOptions::default()
-    };
-    assert!(load_fastvit(&mut m, dir().join("timm.safetensors"), &options).is_err());
-    assert!(load_fastvit(&mut m, dir().join("nope.pth"), &ImportOptions::default()).is_err());
+    common::assert_wrong_files_and_formats_are_errors(
+        &mut m,
+        |m, p, o| load_fastvit(m, p, o),
+        &dir().join("official_cion.pth"),
+        &dir().join("timm.safetensors"),
+    );
 }
 
 /// Manual full-size check (not run by default): `FASTVIT_FULL_DIR` holds

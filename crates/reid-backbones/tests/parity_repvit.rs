@@ -257,27 +257,12 @@ fn missing_keys_are_named_and_can_be_allowed() {
 fn non_repvit_files_and_formats_are_errors() {
     let device = Device::flex();
     let mut m = model(&device);
-    let resnet = dir().join("../bottleneck.pth");
-    let err = load_repvit(&mut m, &resnet, &ImportOptions::default()).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Safetensors,
-        ..ImportOptions::default()
-    };
-    let err = load_repvit(&mut m, dir().join("official_cion.pth"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
-    let err = load_repvit(&mut m, dir().join("timm.safetensors"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Lup,
-        ..ImportOptions::default()
-    };
-    assert!(load_repvit(&mut m, dir().join("timm.safetensors"), &options).is_err());
-    assert!(load_repvit(&mut m, dir().join("nope.pth"), &ImportOptions::default()).is_err());
+    common::assert_wrong_files_and_formats_are_errors(
+        &mut m,
+        |m, p, o| load_repvit(m, p, o),
+        &dir().join("official_cion.pth"),
+        &dir().join("timm.safetensors"),
+    );
 }
 
 /// The ReIDZoo table counts the backbone without the classifier and

@@ -4,12 +4,8 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use std::path::PathBuf;
-
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor, TensorData};
-use ndarray::ArrayD;
-use ndarray_npy::read_npy;
 use reid_backbones::import::{
     CheckpointWrapper, ImportOptions, VoloImportReport, WeightsFormat, load_volo,
 };
@@ -17,18 +13,9 @@ use reid_backbones::volo::{avg_pool_ceil_nhwc, fold_nhwc, unfold_nhwc};
 use reid_backbones::{Backbone, BackboneError, Volo, VoloConfig};
 use serde_json::Value;
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones/volo")
-}
+mod common;
 
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn npy(name: &str) -> ArrayD<f32> {
-    read_npy(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+fixture_fns!("volo");
 
 fn tensor<const D: usize>(name: &str, device: &Device) -> Tensor<D> {
     let a = npy(name);
@@ -344,25 +331,10 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_pytorch_naming() {
 fn non_volo_files_and_formats_are_errors() {
     let device = Device::flex();
     let mut m = model(&device);
-    let resnet = dir().join("../bottleneck.pth");
-    let err = load_volo(&mut m, &resnet, &ImportOptions::default()).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Safetensors,
-        ..ImportOptions::default()
-    };
-    let err = load_volo(&mut m, dir().join("cion.pth"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
-    let err = load_volo(&mut m, dir().join("timm.safetensors"), &options).unwrap_err();
-    assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Lup,
-        ..ImportOptions::default()
-    };
-    assert!(load_volo(&mut m, dir().join("timm.safetensors"), &options).is_err());
-    assert!(load_volo(&mut m, dir().join("nope.pth"), &ImportOptions::default()).is_err());
+    common::assert_wrong_files_and_formats_are_errors(
+        &mut m,
+        |m, p, o| load_volo(m, p, o),
+        &dir().join("cion.pth"),
+        &dir().join("timm.safetensors"),
+    );
 }

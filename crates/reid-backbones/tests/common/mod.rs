@@ -75,3 +75,52 @@ pub fn rel_err(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     err / scale
 }
+
+/// The checks every family importer's "not this family / wrong format"
+/// test makes: a ResNet checkpoint, `--weights-format safetensors` on a
+/// `.pth` (`cion_pth`), `--weights-format cion` on a file without a
+/// `teacher` dictionary (`bare_safetensors`) are [`BackboneError::Layout`]
+/// errors; a ResNet-only format and a missing file are errors.
+pub fn assert_wrong_files_and_formats_are_errors<M, R>(
+    model: &mut M,
+    load: impl Fn(
+        &mut M,
+        &std::path::Path,
+        &reid_backbones::import::ImportOptions,
+    ) -> Result<R, reid_backbones::BackboneError>,
+    cion_pth: &std::path::Path,
+    bare_safetensors: &std::path::Path,
+) {
+    use reid_backbones::BackboneError;
+    use reid_backbones::import::{ImportOptions, WeightsFormat};
+    let with = |format| ImportOptions {
+        format,
+        ..ImportOptions::default()
+    };
+    let layout_error = |r: Result<R, BackboneError>, what: &str| match r {
+        Err(BackboneError::Layout { .. }) => {}
+        Err(e) => panic!("{what}: expected a layout error, got {e}"),
+        Ok(_) => panic!("{what}: loaded"),
+    };
+    let resnet = fixture_dir("bottleneck.pth");
+    layout_error(
+        load(model, &resnet, &ImportOptions::default()),
+        "a ResNet checkpoint",
+    );
+    layout_error(
+        load(model, cion_pth, &with(WeightsFormat::Safetensors)),
+        "safetensors format on a .pth",
+    );
+    layout_error(
+        load(model, bare_safetensors, &with(WeightsFormat::Cion)),
+        "cion format without a teacher",
+    );
+    assert!(
+        load(model, bare_safetensors, &with(WeightsFormat::Lup)).is_err(),
+        "a ResNet-only format"
+    );
+    assert!(
+        load(model, &fixture_dir("nope.pth"), &ImportOptions::default()).is_err(),
+        "a missing file"
+    );
+}
