@@ -26,7 +26,11 @@ MODELS = [  # (ReIDZoo name, timm name)
     ("ghostnet_0_5", "ghostnet_050"),
     ("repvit_m0_9", "repvit_m0_9"),
     ("edgenext_x_small", "edgenext_x_small"),
+    ("volo_d1", "volo_d1_224"),
 ]
+
+# Extra timm arguments per model (VOLO lays pos_embed out for 256x128).
+EXTRA = {"volo_d1": {"img_size": (256, 128)}}
 
 
 def cion_feature(name, model, x):
@@ -45,6 +49,7 @@ def main():
         np.save(tmp / "x.npy", x.numpy())
         for name, timm_name in MODELS:
             kwargs = {} if name.startswith("ghostnet") else {"num_classes": 0}
+            kwargs.update(EXTRA.get(name, {}))
             model = timm.create_model(timm_name, pretrained=False, **kwargs).eval()
             for m in model.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
