@@ -6,37 +6,22 @@
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` per compared tensor.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::nn::BatchNorm;
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor};
 use ndarray::ArrayD;
-use ndarray_npy::read_npy;
 use reid_backbones::import::{ImportOptions, WeightsFormat, load_backbone, load_mgn};
 use reid_backbones::resnet::ResidualBlock;
 use reid_backbones::{
     BackboneError, IbnMode, Mgn, MgnConfig, ResNet, ResNetConfig, ResNetDepth, StemPool,
 };
-use serde_json::Value;
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones/mgn_trunk")
-}
+mod common;
 
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use common::tensor4 as tensor;
 
-fn npy(name: &str) -> ArrayD<f32> {
-    read_npy(dir().join(name)).unwrap()
-}
-
-fn tensor(a: &ArrayD<f32>, device: &Device) -> Tensor<4> {
-    let data: Vec<f32> = a.iter().copied().collect();
-    Tensor::from_data(TensorData::new(data, a.shape().to_vec()), device)
-}
+fixture_fns!("mgn_trunk");
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()

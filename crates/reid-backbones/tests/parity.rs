@@ -16,26 +16,12 @@ use reid_backbones::{
     BackboneError, ClassifierKind, EmbeddingHeadConfig, IbnMode, ReidModel, ResNet, ResNetConfig,
     ResNetDepth, StemPool,
 };
-use serde_json::Value;
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones")
-}
+mod common;
 
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use common::tensor4 as tensor;
 
-fn npy(name: &str) -> ArrayD<f32> {
-    read_npy(dir().join(name)).unwrap()
-}
-
-fn tensor(a: &ArrayD<f32>, device: &Device) -> Tensor<4> {
-    let shape: Vec<usize> = a.shape().to_vec();
-    let data: Vec<f32> = a.iter().copied().collect();
-    Tensor::from_data(TensorData::new(data, shape), device)
-}
+fixture_fns!("");
 
 fn config(variant: &str) -> ResNetConfig {
     let v = &manifest()["variants"][variant];

@@ -124,3 +124,12 @@ pub fn assert_wrong_files_and_formats_are_errors<M, R>(
         "a missing file"
     );
 }
+
+/// A `[n, c, h, w]` fixture array as a tensor on `device`.
+pub fn tensor4(a: &ArrayD<f32>, device: &burn::tensor::Device) -> burn::tensor::Tensor<4> {
+    let data: Vec<f32> = a.iter().copied().collect();
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(data, a.shape().to_vec()),
+        device,
+    )
+}
