@@ -60,6 +60,19 @@ fn tiny_vit(device: &Device) -> ViT {
         .unwrap()
 }
 
+/// A 3-block ViT for 64×32 inputs with stochastic depth at rate 0.5.
+fn drop_path_vit(device: &Device) -> ViT {
+    ViTConfig::new()
+        .with_embed_dim(16)
+        .with_depth(3)
+        .with_num_heads(2)
+        .with_stem_hidden(4)
+        .with_img_size([64, 32])
+        .with_drop_path_rate(0.5)
+        .init(device)
+        .unwrap()
+}
+
 fn cion_config(epochs: usize, steps: usize) -> CionConfig {
     CionConfig {
         global_size: [64, 32],
@@ -186,17 +199,7 @@ fn cion_on_a_zoo_net_resumes_exactly() {
 #[test]
 fn vit_stochastic_depth_is_seeded_per_step_and_resumes_exactly() {
     let device = Device::flex();
-    let vit = || {
-        ViTConfig::new()
-            .with_embed_dim(16)
-            .with_depth(3)
-            .with_num_heads(2)
-            .with_stem_hidden(4)
-            .with_img_size([64, 32])
-            .with_drop_path_rate(0.5)
-            .init(&device)
-            .unwrap()
-    };
+    let vit = || drop_path_vit(&device);
     let m = vit();
     let x = Tensor::<4>::from_data(
         TensorData::new(
@@ -355,15 +358,7 @@ fn a_zoo_net_is_a_backbone_with_its_family_feature() {
 fn bot_with_a_drop_path_vit_resumes_exactly() {
     let (dir, recs) = tiny_records("any-bot-dp");
     let device = Device::flex();
-    let start = ViTConfig::new()
-        .with_embed_dim(16)
-        .with_depth(3)
-        .with_num_heads(2)
-        .with_stem_hidden(4)
-        .with_img_size([64, 32])
-        .with_drop_path_rate(0.5)
-        .init(&device)
-        .unwrap();
+    let start = drop_path_vit(&device);
     let cfg = FinetuneConfig {
         height: 64,
         width: 32,
