@@ -26,7 +26,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{env_usize, json_times, median, python, run_python_json};
+use common::{env_usize, json_times, median, python, run_python_json, torch_timing_args};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -42,25 +42,8 @@ const THREADS: usize = 2;
 
 /// One PyTorch round: per-batch times in seconds, or why there are none.
 fn torch_round(runs: usize, last_stride: usize) -> Result<Vec<f64>, String> {
-    let args: Vec<String> = [
-        "--batch",
-        &BATCH.to_string(),
-        "--height",
-        &HEIGHT.to_string(),
-        "--width",
-        &WIDTH.to_string(),
-        "--last-stride",
-        &last_stride.to_string(),
-        "--threads",
-        &THREADS.to_string(),
-        "--warmup",
-        "1",
-        "--runs",
-        &runs.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = vec!["--last-stride".into(), last_stride.to_string()];
+    args.extend(torch_timing_args(BATCH, HEIGHT, WIDTH, THREADS, runs));
     json_times(&run_python_json("backbone_bench_torch.py", &args)?)
 }
 

@@ -23,7 +23,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{env_usize, json_times, median, run_python_json};
+use common::{env_usize, json_times, median, run_python_json, torch_timing_args};
 
 use std::time::Instant;
 
@@ -50,25 +50,8 @@ const DEFAULT_MODELS: [&str; 9] = [
 
 /// One PyTorch round for `model`: per-pass times in seconds, or why none.
 fn torch_round(model: &str, runs: usize) -> Result<Vec<f64>, String> {
-    let args: Vec<String> = [
-        "--model",
-        model,
-        "--batch",
-        &BATCH.to_string(),
-        "--height",
-        &HEIGHT.to_string(),
-        "--width",
-        &WIDTH.to_string(),
-        "--threads",
-        &THREADS.to_string(),
-        "--warmup",
-        "1",
-        "--runs",
-        &runs.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = vec!["--model".into(), model.to_string()];
+    args.extend(torch_timing_args(BATCH, HEIGHT, WIDTH, THREADS, runs));
     json_times(&run_python_json("zoo_bench_torch.py", &args)?)
 }
 
@@ -110,15 +93,15 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for name in &names {
         let model = match ZooModel::build(name, &device) {
-            Ok(m) => m.into_inference(),
+            Ok(m) => m,
             Err(e) => {
                 println!("| {name} | – | – | – | – | – | – | {e} |");
                 continue;
             }
         };
-        let params = ZooModel::build(name, &device)
-            .map(|m| m.num_parameters() as f64 / 1e6)
-            .unwrap_or(f64::NAN);
+        // The table's count is the training form's; time the inference form.
+        let params = model.num_parameters() as f64 / 1e6;
+        let model = model.into_inference();
         let mut burn = Vec::new();
         let mut torch = Vec::new();
         let mut torch_err = None;

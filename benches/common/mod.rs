@@ -89,3 +89,25 @@ pub fn json_times(json: &serde_json::Value) -> Result<Vec<f64>, String> {
         .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
         .ok_or_else(|| format!("no times in {json}"))
 }
+
+/// The timing arguments the PyTorch reference scripts share: `--batch`,
+/// `--height`, `--width`, `--threads`, `--warmup 1`, `--runs`.
+pub fn torch_timing_args(
+    batch: usize,
+    height: usize,
+    width: usize,
+    threads: usize,
+    runs: usize,
+) -> Vec<String> {
+    [
+        ("--batch", batch),
+        ("--height", height),
+        ("--width", width),
+        ("--threads", threads),
+        ("--warmup", 1),
+        ("--runs", runs),
+    ]
+    .iter()
+    .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
+    .collect()
+}

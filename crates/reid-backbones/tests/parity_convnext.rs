@@ -9,7 +9,7 @@ use reid_backbones::import::{
     CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, ImportOptions, WeightsFormat,
     load_convnext,
 };
-use reid_backbones::{Backbone, BackboneError, ConvNeXt, ConvNeXtConfig};
+use reid_backbones::{Backbone, ConvNeXt, ConvNeXtConfig};
 
 mod common;
 
@@ -107,9 +107,7 @@ fn official_classifier_is_unexpected_unless_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "convnext-official");
     assert_eq!(mismatch.unexpected, vec!["head.bias", "head.weight"]);
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
@@ -140,9 +138,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "convnext-timm");
     let last = depths[3] - 1;
     assert!(

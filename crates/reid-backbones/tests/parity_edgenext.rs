@@ -9,7 +9,7 @@ use reid_backbones::import::{
     CheckpointWrapper, EdgeNeXtImportReport, EdgeNeXtLayout, ImportOptions, WeightsFormat,
     load_edgenext,
 };
-use reid_backbones::{Backbone, BackboneError, EdgeNeXt, EdgeNeXtConfig};
+use reid_backbones::{Backbone, EdgeNeXt, EdgeNeXtConfig};
 
 mod common;
 
@@ -121,9 +121,7 @@ fn official_classifier_is_unexpected_unless_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "edgenext-official");
     assert_eq!(mismatch.unexpected, vec!["head.bias", "head.weight"]);
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
@@ -160,9 +158,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "edgenext-timm");
     for key in [
         "xca.qkv.weight",

@@ -14,7 +14,7 @@ use reid_backbones::import::{
     CheckpointWrapper, FastVitImportReport, FastVitLayout, ImportOptions, WeightsFormat,
     load_fastvit,
 };
-use reid_backbones::{Backbone, BackboneError, FastVit, FastVitConfig};
+use reid_backbones::{Backbone, FastVit, FastVitConfig};
 use serde_json::Value;
 
 mod common;
@@ -151,9 +151,7 @@ fn timm_safetensors_matches_timm_once_the_classifier_is_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "fastvit-timm");
     assert_eq!(mismatch.unexpected, vec!["head.fc.bias", "head.fc.weight"]);
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
@@ -191,9 +189,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "fastvit-official");
     let last = layers[3] - 1;
     // Stage 4's blocks are `network.7` officially (RepCPE is `network.6`).
@@ -210,9 +206,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     let shaped: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.0.as_str()).collect();
     assert!(
         shaped.contains(&"network.0.0.convffn.fc1.weight"),

@@ -90,9 +90,7 @@ fn bare_checkpoint_needs_the_classifier_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(
         mismatch.unexpected,
         vec!["classifier.bias", "classifier.weight"]
@@ -125,9 +123,7 @@ fn wrong_width_lists_mis_shaped_keys_in_pytorch_naming() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "ghostnet");
     let shaped: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.0.as_str()).collect();
     assert!(shaped.contains(&"blocks.9.0.conv.weight"), "{mismatch}");

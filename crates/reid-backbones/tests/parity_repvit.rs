@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use reid_backbones::import::{
     CheckpointWrapper, ImportOptions, RepVitImportReport, RepVitLayout, WeightsFormat, load_repvit,
 };
-use reid_backbones::{Backbone, BackboneError, RepVit, RepVitConfig};
+use reid_backbones::{Backbone, RepVit, RepVitConfig};
 
 mod common;
 
@@ -74,13 +74,6 @@ fn tensor_count(m: &RepVit) -> usize {
     m.collect(None, None, true).len()
 }
 
-fn key_mismatch(err: BackboneError) -> Box<reid_backbones::KeyMismatch> {
-    match err {
-        BackboneError::KeyMismatch(m) => m,
-        other => panic!("expected a key mismatch, got {other}"),
-    }
-}
-
 #[test]
 fn official_cion_checkpoint_matches_timm_and_reparameterises() {
     let (m, report) = load("official_cion.pth", &ImportOptions::default());
@@ -136,7 +129,7 @@ fn bare_official_checkpoint_needs_its_heads_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = key_mismatch(err);
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "repvit-official");
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
     assert!(
@@ -173,7 +166,7 @@ fn timm_safetensors_matches_timm_once_the_heads_are_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = key_mismatch(err);
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "repvit-timm");
     assert!(
         mismatch
@@ -215,7 +208,7 @@ fn missing_keys_are_named_and_can_be_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = key_mismatch(err);
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "repvit-official");
     // The extra block is the last `features` entry.
     let n: usize = 1 + depths[0] + 3 * 2 + depths[1] + depths[2] + depths[3] - 1;
@@ -245,7 +238,7 @@ fn missing_keys_are_named_and_can_be_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let mismatch = key_mismatch(err);
+    let mismatch = common::key_mismatch(err);
     let shaped: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.0.as_str()).collect();
     assert!(
         shaped.contains(&"features.1.channel_mixer.m.0.c.weight"),

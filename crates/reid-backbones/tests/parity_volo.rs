@@ -10,7 +10,7 @@ use reid_backbones::import::{
     CheckpointWrapper, ImportOptions, VoloImportReport, WeightsFormat, load_volo,
 };
 use reid_backbones::volo::{avg_pool_ceil_nhwc, fold_nhwc, unfold_nhwc};
-use reid_backbones::{Backbone, BackboneError, Volo, VoloConfig};
+use reid_backbones::{Backbone, Volo, VoloConfig};
 use serde_json::Value;
 
 mod common;
@@ -154,9 +154,7 @@ fn official_heads_are_unexpected_unless_allowed() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "volo");
     let mut unexpected = mismatch.unexpected.clone();
     unexpected.sort();
@@ -177,9 +175,7 @@ fn official_heads_are_unexpected_unless_allowed() {
         ..ImportOptions::default()
     };
     let err = load_volo(&mut m, dir().join("official.pth"), &options).unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     let mut unexpected = mismatch.unexpected.clone();
     unexpected.sort();
     assert_eq!(unexpected, vec!["aux_head.bias", "aux_head.weight"]);
@@ -283,9 +279,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_pytorch_naming() {
         &ImportOptions::default(),
     )
     .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
+    let mismatch = common::key_mismatch(err);
     assert_eq!(mismatch.layout, "volo");
     for key in [
         "network.3.1.norm1.weight",

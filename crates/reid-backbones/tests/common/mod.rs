@@ -133,3 +133,13 @@ pub fn tensor4(a: &ArrayD<f32>, device: &burn::tensor::Device) -> burn::tensor::
         device,
     )
 }
+
+/// The key lists of an import error that must be a
+/// [`reid_backbones::BackboneError::KeyMismatch`]; panics with the error
+/// otherwise.
+pub fn key_mismatch(err: reid_backbones::BackboneError) -> Box<reid_backbones::KeyMismatch> {
+    match err {
+        reid_backbones::BackboneError::KeyMismatch(m) => m,
+        other => panic!("expected a key mismatch, got {other}"),
+    }
+}
