@@ -18,7 +18,10 @@
 //! after one warm-up; a burn time covers the forward pass and the read-back
 //! of the output. burn is timed twice: the trainable `ResNet`, and the
 //! inference copy with BatchNorm folded into the convolutions
-//! (`ResNet::fold_batch_norm`). The table prints the median and minimum per batch, the
+//! (`ResNet::fold_batch_norm`), and thrice: that folded network run by the
+//! host engine `HostResNet` (NHWC activations kept across layers, each
+//! convolution one GEMM over the whole batch with bias/residual/ReLU fused;
+//! what `extract` uses on the CPU). The table prints the median and minimum per batch, the
 //! images/s from the median, and the ratio of burn's median time to
 //! PyTorch's (< 1 means burn is faster). Without PyTorch the torch row says
 //! so and the bench still times burn.
@@ -32,7 +35,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use reid::backbones::{Backbone, ResNetConfig, ResNetDepth};
+use reid::backbones::{Backbone, HostResNet, ResNetConfig, ResNetDepth};
 use reid::burn::tensor::{Device, Distribution, Tensor};
 
 const BATCH: usize = 16;
@@ -233,13 +236,22 @@ fn main() {
         return;
     }
     let fused = model.fold_batch_norm();
+    let host = match HostResNet::from_fused(&fused) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("cannot build HostResNet: {e}");
+            std::process::exit(1);
+        }
+    };
     let mut burn_times = Vec::new();
     let mut fused_times = Vec::new();
+    let mut host_times = Vec::new();
     let mut torch_times = Vec::new();
     let mut torch_error = None;
     for round in 0..rounds {
         burn_times.extend(burn_round(&model, &x, runs));
         fused_times.extend(burn_round(&fused, &x, runs));
+        host_times.extend(burn_round(&host, &x, runs));
         if torch_error.is_none() {
             match torch_round(runs, last_stride) {
                 Ok(t) => torch_times.extend(t),
@@ -276,8 +288,13 @@ fn main() {
         &mut fused_times,
         torch_med,
     );
+    let host_med = row("HostResNet (NHWC + GEMM)", &mut host_times, torch_med);
     if let Some(t) = torch_med {
-        for (name, m) in [("ResNet", burn_med), ("FusedResNet", fused_med)] {
+        for (name, m) in [
+            ("ResNet", burn_med),
+            ("FusedResNet", fused_med),
+            ("HostResNet", host_med),
+        ] {
             println!(
                 "\nburn {name} / PyTorch time ratio: {:.3} (throughput {:.2}x PyTorch's)",
                 m / t,

@@ -25,8 +25,9 @@
 //! one) the trunk uses fast-reid's stem pooling (padding 0, ceil mode).
 //!
 //! Inference runs on the fastest equivalent form: `ResNet::fold_batch_norm`'s
-//! copy (BatchNorm folded into the convolutions), FastViT re-parameterised;
-//! same outputs.
+//! copy (BatchNorm folded into the convolutions), run by `HostResNet` (NHWC
+//! activations, GEMM convolutions) on the CPU backend; FastViT
+//! re-parameterised; same outputs.
 //!
 //! The checkpoint is checked key by key (see `reid_backbones::import`); what
 //! was loaded and what was set aside is printed to stderr. Bad arguments,
@@ -46,7 +47,7 @@ use cli::usage;
 use ndarray::{Array2, Array4};
 use ndarray_npy::{read_npy, write_npy};
 use reid::Backend;
-use reid::backbones::{Backbone, GlobalPool};
+use reid::backbones::{Backbone, GlobalPool, HostResNet};
 use reid::burn::tensor::Device;
 use reid::data::batch::TestTransform;
 use reid::train::{
@@ -83,6 +84,9 @@ struct Args {
 // One model per run: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Model {
+    /// On the CPU (`--backend flex`): the host engine, NHWC + GEMM.
+    Host(reid::backbones::HostResNet),
+    /// On a GPU backend: burn's BN-folded network.
     ResNet(reid::backbones::FusedResNet),
     Zoo(reid::backbones::ZooModel),
 }
@@ -112,15 +116,14 @@ fn features_of_tensor(
     device: &Device,
 ) -> anyhow::Result<Array2<f32>> {
     let input = read_input(path)?;
+    let view = input.view();
     Ok(match model {
-        Model::ResNet(m) => extract_features_from_array(
-            m,
-            input.view(),
-            batch_size,
-            GlobalPool::Avg,
-            false,
-            device,
-        )?,
+        Model::Host(m) => {
+            extract_features_from_array(m, view, batch_size, GlobalPool::Avg, false, device)?
+        }
+        Model::ResNet(m) => {
+            extract_features_from_array(m, view, batch_size, GlobalPool::Avg, false, device)?
+        }
         Model::Zoo(m) => {
             check_zoo_input(m, input.dim().2, input.dim().3)?;
             extract_embeddings_from_array(m, input.view(), batch_size, false, device)?
@@ -174,7 +177,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // Inference only: fold every BatchNorm into its convolution (same
     // outputs, fewer passes over the activations).
     let model = if args.model.is_resnet()? {
-        Model::ResNet(args.model.load_resnet(&device)?.fold_batch_norm())
+        let folded = args.model.load_resnet(&device)?.fold_batch_norm();
+        if backend == Backend::Flex {
+            Model::Host(HostResNet::from_fused(&folded)?)
+        } else {
+            Model::ResNet(folded)
+        }
     } else {
         Model::Zoo(args.model.load_zoo(&device)?)
     };
@@ -189,6 +197,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 normalize: false,
             };
             let features = match &model {
+                Model::Host(m) => extract_features(m, &files, &options, &device)?,
                 Model::ResNet(m) => extract_features(m, &files, &options, &device)?,
                 Model::Zoo(m) => extract_embeddings(m, &files, &options, &device)?,
             };

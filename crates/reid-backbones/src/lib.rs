@@ -89,7 +89,7 @@ pub use model::ReidModel;
 pub use pool::{GemPool, GlobalPool};
 pub use registry::{Arch, build_backbone};
 pub use repvit::{RepVit, RepVitConfig};
-pub use resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
+pub use resnet::{FusedResNet, HostResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
 pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
 pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};
 pub use volo::{Volo, VoloConfig};

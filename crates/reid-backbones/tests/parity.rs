@@ -13,8 +13,8 @@ use reid_backbones::import::{
     save_safetensors,
 };
 use reid_backbones::{
-    BackboneError, ClassifierKind, EmbeddingHeadConfig, IbnMode, ReidModel, ResNet, ResNetConfig,
-    ResNetDepth, StemPool,
+    Backbone, BackboneError, ClassifierKind, EmbeddingHeadConfig, HostResNet, IbnMode, ReidModel,
+    ResNet, ResNetConfig, ResNetDepth, StemPool,
 };
 
 mod common;
@@ -53,7 +53,8 @@ fn model(variant: &str, device: &Device) -> ResNet {
     config(variant).init(device).unwrap()
 }
 
-fn assert_close(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &str) {
+/// Asserts the tolerance; returns the relative error `max|Δ| / max|ref|`.
+fn assert_close(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &str) -> f32 {
     assert_eq!(shape, reference.shape(), "{what}: shape");
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
     let err = ours
@@ -65,6 +66,7 @@ fn assert_close(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: 
         err <= 1e-4 * scale,
         "{what}: max abs error {err} vs max |ref| {scale}"
     );
+    err / scale
 }
 
 fn check_features(m: &ResNet, expected: &str, what: &str, device: &Device) {
@@ -121,7 +123,80 @@ fn every_architecture_variant_matches_pytorch() {
             &npy(v["output"].as_str().unwrap()),
             &format!("{name} (BN folded)"),
         );
+        // The host engine (NHWC activations, GEMM convolutions) as well.
+        let host = HostResNet::from_fused(&fused).unwrap();
+        let input = npy("input.npy");
+        let dims: [usize; 4] = input.shape().try_into().unwrap();
+        let (v3, shape3) = host.forward_nchw(input.as_slice().unwrap(), dims).unwrap();
+        let rel = assert_close(
+            v3,
+            &shape3,
+            &npy(v["output"].as_str().unwrap()),
+            &format!("{name} (HostResNet)"),
+        );
+        eprintln!("{name}: HostResNet relative error {rel:.2e}");
     }
+}
+
+/// `HostResNet` through the `Backbone` trait: the map and the pooled feature
+/// match the burn model, repeated calls (reusing buffers) are bit-identical,
+/// and a wrong input is an error naming the expected shape.
+#[test]
+fn host_resnet_matches_burn_and_reuses_buffers_exactly() {
+    let device = Device::flex();
+    for name in ["bottleneck", "ibn_a", "ibn_b"] {
+        let (m, _) = load(
+            name,
+            manifest()["variants"][name]["weights"].as_str().unwrap(),
+            &ImportOptions::default(),
+        );
+        let host = HostResNet::from_resnet(&m).unwrap();
+        assert_eq!(host.out_channels(), m.out_channels());
+        assert_eq!(host.output_stride(), m.output_stride());
+        let x = tensor(&npy("input.npy"), &device);
+        let want: Vec<f32> = m
+            .forward_pooled(x.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let first: Vec<f32> = host
+            .forward_pooled(x.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let err = want
+            .iter()
+            .zip(&first)
+            .fold(0f32, |a, (p, q)| a.max((p - q).abs()));
+        assert!(err <= 1e-4 * scale, "{name}: pooled error {err} vs {scale}");
+        let map1: Vec<f32> = host.forward(x.clone()).into_data().try_to_vec().unwrap();
+        let again: Vec<f32> = host
+            .forward_pooled(x.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let map2: Vec<f32> = host.forward(x.clone()).into_data().try_to_vec().unwrap();
+        assert_eq!(first, again, "{name}: pooled output changed between calls");
+        assert_eq!(map1, map2, "{name}: map changed between calls");
+        host.release_buffers();
+        let map3: Vec<f32> = host.forward(x).into_data().try_to_vec().unwrap();
+        assert_eq!(map1, map3, "{name}: map changed after release_buffers");
+    }
+    let (m, _) = load(
+        "bottleneck",
+        manifest()["variants"]["bottleneck"]["weights"]
+            .as_str()
+            .unwrap(),
+        &ImportOptions::default(),
+    );
+    let host = HostResNet::from_resnet(&m).unwrap();
+    let err = host
+        .forward_nchw(&[0.0; 4 * 32 * 16], [1, 4, 32, 16])
+        .unwrap_err();
+    assert!(err.to_string().contains("expected [batch, 3"), "{err}");
+    let err = host.forward_nchw(&[0.0; 10], [1, 3, 32, 16]).unwrap_err();
+    assert!(err.to_string().contains("10 values"), "{err}");
 }
 
 #[test]

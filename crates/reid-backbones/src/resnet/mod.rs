@@ -10,9 +10,11 @@
 
 mod block;
 pub mod fused;
+pub mod host;
 
 pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock};
 pub use fused::FusedResNet;
+pub use host::HostResNet;
 
 use block::BlockIbn;
 
