@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Checks that `reid_backbones::import::save_safetensors` output loads into
-PyTorch: strict `load_state_dict` apart from `num_batches_tracked`, and the
-same outputs as the fixtures.
+"""Checks that `reid_backbones::import::save_safetensors` (and
+`save_mgn_safetensors`) output loads into PyTorch: strict `load_state_dict`
+apart from `num_batches_tracked`, and the same outputs as the fixtures.
 
     mkdir -p /tmp/export && REID_EXPORT_DIR=/tmp/export \
-        cargo test -p reid-backbones --test parity safetensors_export
+        cargo test --workspace --test parity -- safetensors_export fastreid_mgn
     .venv/bin/python tools/backbone_check_export.py /tmp/export
 """
 
@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_backbone_fixtures import OUT, ResNet  # noqa: E402
+from gen_backbone_fixtures import MGN, OUT, ResNet  # noqa: E402
 
 
 def main():
@@ -27,12 +27,20 @@ def main():
     ok = True
     for name in sorted(os.listdir(export)):
         variant = name.removesuffix(".safetensors")
-        v = manifest["variants"][variant]
-        model = ResNet(v["bottleneck"], v["blocks"], v["base_width"], v["last_stride"], v["stem"], v["ibn"]).eval()
+        if variant == "mgn":
+            m = manifest["mgn"]
+            trunk = ResNet(True, m["blocks"], m["base_width"], 1, "fastreid", None)
+            model = MGN(trunk, m["embedding_dim"], m["num_classes"]).eval()
+            v = {"output": m["output"]}
+            inp = torch.from_numpy(np.load(os.path.join(OUT, m["input"])))
+        else:
+            v = manifest["variants"][variant]
+            model = ResNet(v["bottleneck"], v["blocks"], v["base_width"], v["last_stride"], v["stem"], v["ibn"]).eval()
+            inp = x
         result = model.load_state_dict(load_file(os.path.join(export, name)), strict=False)
         missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
         with torch.inference_mode():
-            y = model(x).numpy()
+            y = model(inp).numpy()
         ref = np.load(os.path.join(OUT, v["output"]))
         err = np.abs(y - ref).max() / np.abs(ref).max()
         print(f"{variant}: missing {missing}, unexpected {result.unexpected_keys}, rel error {err:.2e}")

@@ -10,7 +10,7 @@ use ndarray::{Array1, ArrayD};
 use ndarray_npy::read_npy;
 use reid_backbones::import::{
     Container, ImportOptions, Layout, WeightsFormat, load_backbone, load_reid_model,
-    save_safetensors,
+    save_mgn_safetensors, save_safetensors,
 };
 use reid_backbones::{
     Backbone, BackboneError, ClassifierKind, EmbeddingHeadConfig, HostResNet, IbnMode, ReidModel,
@@ -529,6 +529,77 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
         "mgn",
     );
 
+    // Exported under fast-reid's names, it loads back to the same outputs.
+    let out = std::env::temp_dir().join(format!(
+        "reid-backbones-export-{}-mgn.safetensors",
+        std::process::id()
+    ));
+    save_mgn_safetensors(&mgn, &out).unwrap();
+    if let Ok(dir) = std::env::var("REID_EXPORT_DIR") {
+        std::fs::copy(&out, PathBuf::from(dir).join("mgn.safetensors")).unwrap();
+    }
+    let keys = safetensors_keys(&out);
+    let fastreid_prefix = |k: &str| {
+        [
+            "backbone.0.",
+            "backbone.1.",
+            "backbone.4.",
+            "backbone.5.",
+            "backbone.6.",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || ["b1.", "b2.", "b3."]
+                .iter()
+                .any(|b| k.starts_with(&format!("{b}0.")) || k.starts_with(&format!("{b}1.")))
+            || k.split_once('.').is_some_and(|(h, _)| h.ends_with("_head"))
+            || k.starts_with("heads_extra_bn_b")
+    };
+    let odd: Vec<&String> = keys.iter().filter(|k| !fastreid_prefix(k)).collect();
+    assert!(odd.is_empty(), "not fast-reid MGN names: {odd:?}");
+    for k in [
+        "backbone.0.weight",
+        "backbone.1.running_var",
+        "backbone.4.0.conv1.weight",
+        "backbone.6.downsample.0.weight",
+        "b1.1.0.downsample.1.weight",
+        "b3.0.0.conv2.weight",
+        "b21_head.bottleneck.0.weight",
+        "b21_head.bottleneck.1.running_mean",
+        "b33_head.weight",
+        "b1_head.pool_layer.p",
+        "heads_extra_bn_b2.bias",
+    ] {
+        assert!(keys.contains(&k.to_string()), "{k} missing from {keys:?}");
+    }
+    let trunk_cfg = Rc::new()
+        .with_depth(ResNetDepth::Custom {
+            blocks: [blocks[0], blocks[1], blocks[2], blocks[3]],
+            bottleneck: true,
+        })
+        .with_base_width(m["base_width"].as_u64().unwrap() as usize)
+        .with_stem_pool(StemPool::FastReid);
+    let mut back = MgnConfig::new(trunk_cfg)
+        .with_embedding_dim(8)
+        .with_num_classes(5)
+        .init(&device)
+        .unwrap();
+    let report = load_mgn(&mut back, &out, &ImportOptions::default()).unwrap();
+    assert_eq!(report.layout, Layout::FastReid);
+    assert!(report.ignored.is_empty(), "{report}");
+    assert_eq!(report.applied, keys.len());
+    let y = back
+        .forward(tensor(&npy("mgn_input.npy"), &device))
+        .unwrap();
+    let shape = y.dims().to_vec();
+    assert_close(
+        y.into_data().try_to_vec::<f32>().unwrap(),
+        &shape,
+        &npy("mgn.out.npy"),
+        "mgn exported and re-imported",
+    );
+    std::fs::remove_file(&out).ok();
+
     // Without the extra BN the checkpoint's heads_extra_bn_* are unexpected.
     let trunk = mgn_trunk_for_error(&blocks);
     let mut plain = MgnConfig::new(trunk)
@@ -547,6 +618,20 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
             .all(|k| k.starts_with("heads_extra_bn_b"))
     );
     assert!(km.missing.is_empty());
+}
+
+/// The tensor names in a safetensors file's header.
+fn safetensors_keys(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
 }
 
 fn mgn_trunk_for_error(blocks: &[usize]) -> ResNetConfig {

@@ -346,7 +346,41 @@ pub fn save_safetensors<M: ModuleSnapshot>(
     model: &M,
     path: impl AsRef<Path>,
 ) -> Result<(), BackboneError> {
-    let path = path.as_ref();
+    save_remapped(model, path.as_ref(), &[])
+}
+
+/// Writes an [`Mgn`] to a safetensors file under fast-reid's MGN names:
+/// `backbone.{0,1,4,5,6}.*` (the `nn.Sequential` indices of conv1, bn1,
+/// layer1, layer2 and layer3[0]), `b{1,2,3}.0.*` (`res_conv4`) and
+/// `b{1,2,3}.1.*` (`res_conv5`), `b*_head.{pool_layer.p, bottleneck.*,
+/// weight}` and, with the LUPerson fork's extra BatchNorms,
+/// `heads_extra_bn_b{1,2,3}.*`. [`load_mgn`] reads it back; in Python,
+/// fast-reid's `MGN.load_state_dict(safetensors.torch.load_file(path),
+/// strict=False)` (only the `num_batches_tracked` counters are absent).
+pub fn save_mgn_safetensors(model: &Mgn, path: impl AsRef<Path>) -> Result<(), BackboneError> {
+    let sequential = [
+        (r"^backbone\.conv1\.", "backbone.0."),
+        (r"^backbone\.bn1\.", "backbone.1."),
+        (r"^backbone\.layer1\.", "backbone.4."),
+        (r"^backbone\.layer2\.", "backbone.5."),
+        (r"^backbone\.layer3_0\.", "backbone.6."),
+        (r"^(b[123])\.res_conv4\.", "$1.0."),
+        (r"^(b[123])\.res_conv5\.", "$1.1."),
+    ];
+    let extra: Vec<(&str, String)> = sequential
+        .iter()
+        .map(|(from, to)| (*from, (*to).to_string()))
+        .collect();
+    save_remapped(model, path.as_ref(), &extra)
+}
+
+/// [`save_safetensors`]'s PyTorch naming, then `extra` (regex, replacement)
+/// pairs, all applied in order.
+fn save_remapped<M: ModuleSnapshot>(
+    model: &M,
+    path: &Path,
+    extra: &[(&str, String)],
+) -> Result<(), BackboneError> {
     let write_err = |message: String| BackboneError::Write {
         path: path.to_path_buf(),
         message,
@@ -375,7 +409,7 @@ pub fn save_safetensors<M: ModuleSnapshot>(
         ),
     ];
     let mut remapper = KeyRemapper::new();
-    for (from, to) in patterns {
+    for (from, to) in patterns.into_iter().chain(extra.iter().cloned()) {
         remapper = remapper
             .add_pattern(from, to)
             .map_err(|e| write_err(format!("{e:?}")))?;
