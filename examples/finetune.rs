@@ -482,6 +482,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         resume: args.resume,
         log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
         stop_after: args.stop_after,
+        ..RunOptions::default()
     };
     let out = finetune_with(&cfg, &splits.train, &device, &opts, |event| {
         match &event {

@@ -1,4 +1,5 @@
-//! LUPerson MoCo v2 pre-training on a LUPerson-style folder of crops.
+//! LUPerson MoCo v2 pre-training on a LUPerson-style folder of crops or
+//! LMDB.
 //!
 //! ```sh
 //! cargo run --release --example pretrain_moco -- --data LUP_DIR --out RUN_DIR \
@@ -6,7 +7,8 @@
 //!     [--backend flex|wgpu|cuda]
 //! ```
 //! `LUP_DIR` is a LUPerson image tree (see `reid_data::datasets::luperson`;
-//! `synth --kind luperson` writes one). `RUN_DIR` receives `checkpoints/`,
+//! `synth --kind luperson` writes one), or the upstream LMDB (`keys.pkl` +
+//! `data.mdb`; build with `--features lmdb`). `RUN_DIR` receives `checkpoints/`,
 //! `metrics.jsonl`, `config.json` and at the end
 //! `query_backbone.safetensors` (PyTorch names; what LUPerson releases).
 //! Bad arguments or inputs exit with code 2.
@@ -55,7 +57,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
         cfg.epochs,
         backend
     );
-    let opts = args.run.run_options(&cfg)?;
+    let mut opts = args.run.run_options(&cfg)?;
+    // Folders, or an LMDB (`keys.pkl` + `data.mdb`; build with `--features lmdb`).
+    opts.image_source = corpus.image_source().map_err(|e| usage(e.to_string()))?;
     let mut progress = Progress::new("moco");
     let out =
         pretrain_moco(&cfg, &records, &device, &opts, |e| progress.event(e)).map_err(classify)?;

@@ -6,7 +6,8 @@
 //!     [--backend flex|wgpu|cuda]
 //! ```
 //! `NL_DIR` is a LUPerson-NL tree (see `reid_data::datasets::luperson_nl`;
-//! `synth --kind luperson-nl` writes one). `RUN_DIR` receives `checkpoints/`,
+//! `synth --kind luperson-nl` writes one), or the upstream LMDB (`keys.pkl`
+//! with `pids` + `data.mdb`; build with `--features lmdb`). `RUN_DIR` receives `checkpoints/`,
 //! `metrics.jsonl`, `config.json` and at the end
 //! `query_backbone.safetensors` (PyTorch names; what LUPerson-NL releases).
 //! Bad arguments or inputs exit with code 2.
@@ -31,7 +32,7 @@ use reid::train::{PnlConfig, pretrain_pnl};
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// The LUPerson-NL corpus (folder tree).
+    /// The LUPerson-NL corpus (folder tree, or LMDB with the `lmdb` feature).
     #[arg(long)]
     data: PathBuf,
     #[command(flatten)]
@@ -55,7 +56,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
         cfg.epochs,
         backend
     );
-    let opts = args.run.run_options(&cfg)?;
+    let mut opts = args.run.run_options(&cfg)?;
+    // Folders, or an LMDB (`keys.pkl` + `data.mdb`; build with `--features lmdb`).
+    opts.image_source = corpus.image_source().map_err(|e| usage(e.to_string()))?;
     let mut progress = Progress::new("pnl");
     let out =
         pretrain_pnl(&cfg, &records, &device, &opts, |e| progress.event(e)).map_err(classify)?;

@@ -67,6 +67,7 @@ impl RunArgs {
             resume: self.resume,
             log_path: Some(self.out.join("metrics.jsonl")),
             stop_after: self.stop_after,
+            ..RunOptions::default()
         })
     }
 }

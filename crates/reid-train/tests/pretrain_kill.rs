@@ -52,6 +52,7 @@ fn options(dir: &Path, resume: bool) -> RunOptions {
         resume,
         log_path: Some(dir.join("metrics.jsonl")),
         stop_after: None,
+        ..RunOptions::default()
     }
 }
 

@@ -48,6 +48,40 @@ pub struct Tracklet {
     pub images: Vec<ImageRecord>,
 }
 
+impl Corpus {
+    /// Where this corpus's images are read from: an LMDB reader on
+    /// [`Corpus::root`] when its records are LMDB keys (cargo feature
+    /// `lmdb`), the file system otherwise.
+    ///
+    /// # Errors
+    /// The LMDB environment cannot be opened, or the records are LMDB keys
+    /// and the crate was built without the `lmdb` feature.
+    pub fn image_source(&self) -> Result<crate::loader::ImageSource> {
+        let lmdb = self
+            .videos
+            .iter()
+            .flat_map(Video::images)
+            .any(|r| matches!(r.location, crate::record::ImageLocation::LmdbKey(_)));
+        if !lmdb {
+            return Ok(crate::loader::ImageSource::files());
+        }
+        #[cfg(feature = "lmdb")]
+        {
+            let reader = super::lmdb::LmdbReader::open(&self.root)?;
+            Ok(crate::loader::ImageSource::lmdb(std::sync::Arc::new(
+                reader,
+            )))
+        }
+        #[cfg(not(feature = "lmdb"))]
+        {
+            Err(crate::error::DataError::InvalidArgument(format!(
+                "{}: the corpus is an LMDB; rebuild with the `lmdb` feature to read its images",
+                self.root.display()
+            )))
+        }
+    }
+}
+
 impl Video {
     /// Number of images (tracked and untracked).
     pub fn num_images(&self) -> usize {

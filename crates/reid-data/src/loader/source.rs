@@ -43,6 +43,18 @@ impl ImageSource {
         Self { lmdb: Some(reader) }
     }
 
+    /// Whether LMDB keys can be read (an LMDB reader is attached).
+    pub fn reads_lmdb(&self) -> bool {
+        #[cfg(feature = "lmdb")]
+        {
+            self.lmdb.is_some()
+        }
+        #[cfg(not(feature = "lmdb"))]
+        {
+            false
+        }
+    }
+
     /// How errors and statistics name `location`: the file path, or
     /// `<lmdb folder>/<key>` (`<key>` alone without a reader).
     pub fn name(&self, location: &ImageLocation) -> PathBuf {

@@ -5,22 +5,30 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use reid_data::augment::TrainTransform;
 use reid_data::batch::load_rgb;
+use reid_data::loader::{ImageSource, decode_rgb};
 use reid_data::sampler::PkSampler;
 use reid_data::{ImageLocation, ImageRecord};
 
 use crate::error::TrainError;
 
-/// The training split prepared for batching: file paths and dense class
-/// labels `0..num_classes` (pids in ascending order).
+/// The training split prepared for batching: where each image is, dense
+/// class labels `0..num_classes` (pids in ascending order), and the source
+/// that reads the images (files, or an LMDB for keys).
 #[derive(Debug, Clone)]
 pub struct TrainSet {
-    /// Image file of each record.
+    /// Each record's image: the file, or `<lmdb folder>/<key>` (the name
+    /// errors use).
     pub paths: Vec<PathBuf>,
+    /// Each record's location (file path or LMDB key).
+    pub locations: Vec<ImageLocation>,
+    /// Reads the locations.
+    pub source: ImageSource,
     /// Dense label of each record.
     pub labels: Vec<i64>,
     /// Number of distinct identities.
@@ -28,32 +36,62 @@ pub struct TrainSet {
 }
 
 impl TrainSet {
-    /// Maps `records` to paths and dense labels. An empty split or a record
-    /// that is not a file (an LMDB key) is an error naming it.
+    /// Image files and dense labels of `records`. An empty split or a
+    /// record that is an LMDB key is an error naming it (see
+    /// [`Self::with_source`]).
     pub fn new(records: &[ImageRecord]) -> Result<Self, TrainError> {
+        Self::with_source(records, ImageSource::files())
+    }
+
+    /// [`Self::new`] reading the images through `source`: LMDB keys are
+    /// allowed when it has an LMDB reader.
+    pub fn with_source(records: &[ImageRecord], source: ImageSource) -> Result<Self, TrainError> {
         if records.is_empty() {
             return Err(TrainError::InvalidConfig(
                 "the training split is empty".into(),
             ));
         }
+        if !source.reads_lmdb()
+            && let Some(k) = records.iter().find_map(|r| match &r.location {
+                ImageLocation::LmdbKey(k) => Some(k),
+                ImageLocation::Path(_) => None,
+            })
+        {
+            return Err(TrainError::InvalidConfig(format!(
+                "training record {k:?} is an LMDB key, but no LMDB image source was given \
+                 (RunOptions::image_source, from Corpus::image_source with the `lmdb` feature)"
+            )));
+        }
         let mut ids: BTreeMap<i64, i64> = records.iter().map(|r| (r.pid, 0)).collect();
         for (i, v) in ids.values_mut().enumerate() {
             *v = i as i64;
         }
-        let paths = records
-            .iter()
-            .map(|r| match &r.location {
-                ImageLocation::Path(p) => Ok(p.clone()),
-                ImageLocation::LmdbKey(k) => Err(TrainError::InvalidConfig(format!(
-                    "training record {k:?} is an LMDB key; fine-tuning reads image files only"
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let locations: Vec<ImageLocation> = records.iter().map(|r| r.location.clone()).collect();
+        let paths = locations.iter().map(|l| source.name(l)).collect();
         let labels = records.iter().map(|r| ids[&r.pid]).collect();
         Ok(Self {
             paths,
+            locations,
+            source,
             labels,
             num_classes: ids.len(),
+        })
+    }
+
+    /// Decodes image `index` to RGB (files as [`load_rgb`] reads them; LMDB
+    /// values with [`decode_rgb`]).
+    pub fn load(&self, index: usize) -> Result<RgbImage, TrainError> {
+        let location = self.locations.get(index).ok_or_else(|| {
+            TrainError::InvalidConfig(format!(
+                "image index {index} is out of range for {} images",
+                self.locations.len()
+            ))
+        })?;
+        Ok(match location {
+            ImageLocation::Path(p) => load_rgb(p)?,
+            ImageLocation::LmdbKey(_) => {
+                decode_rgb(&self.source.read(location)?, &self.source.name(location))?
+            }
         })
     }
 }
@@ -158,7 +196,7 @@ pub fn load_train_batch(
     data.par_chunks_mut(per)
         .zip(indices.par_iter().enumerate())
         .try_for_each(|(out, (slot, &idx))| -> Result<(), TrainError> {
-            let img = load_rgb(&set.paths[idx])?;
+            let img = set.load(idx)?;
             let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, iteration, slot));
             transform.write(&img, &mut rng, out);
             Ok(())

@@ -463,15 +463,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
         let views = &self.views;
         let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
         let sizes = views.crop_sizes();
-        let vs = load_view_batch(
-            &self.set.paths,
-            indices,
-            &sizes,
-            &f,
-            cfg.seed,
-            step,
-            &self.device,
-        )?;
+        let vs = load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &self.device)?;
         let loss_cfg = DinoLossConfig {
             n_crops: views.num_crops(),
             student_temp: cfg.student_temp,
@@ -567,7 +559,7 @@ where
 {
     cfg.validate()?;
     let ad = device.clone().autodiff();
-    let set = TrainSet::new(records)?;
+    let set = TrainSet::with_source(records, run.image_source.clone())?;
     let pids: Vec<i64> = records.iter().map(|r| r.pid).collect();
     let sampler =
         IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;

@@ -316,7 +316,7 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
             Ok(vec![a, b])
         };
         let vs = load_view_batch(
-            &self.set.paths,
+            &self.set,
             indices,
             &[size, size],
             &f,
@@ -403,7 +403,7 @@ where
 {
     cfg.validate()?;
     let ad = device.clone().autodiff();
-    let set = TrainSet::new(records)?;
+    let set = TrainSet::with_source(records, run.image_source.clone())?;
     let epochs = ShuffledEpochs::new(
         records.len(),
         cfg.batch_size,

@@ -23,6 +23,7 @@ use burn::tensor::Tensor;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use reid_data::loader::ImageSource;
 
 use crate::checkpoint::{Checkpoint, CheckpointDir};
 use crate::error::TrainError;
@@ -49,6 +50,12 @@ pub struct RunOptions {
     /// Stop after this many steps in total (counting steps before a
     /// resume), writing a checkpoint there; `None` = run every epoch.
     pub stop_after: Option<usize>,
+    /// Reads the pre-training images: the file system (the default), or an
+    /// LMDB for records that are LMDB keys (`Corpus::image_source`, cargo
+    /// feature `lmdb`). Not part of what a checkpoint checks: the same
+    /// images may move from folders to an LMDB between a run and its resume.
+    /// (Fine-tuning reads image files and refuses LMDB keys.)
+    pub image_source: ImageSource,
 }
 
 impl RunOptions {

@@ -360,7 +360,7 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
             Ok(vec![weak, strong])
         };
         let vs = load_view_batch(
-            &self.set.paths,
+            &self.set,
             indices,
             &[size, size],
             &f,
@@ -473,7 +473,7 @@ where
 {
     cfg.validate()?;
     let ad = device.clone().autodiff();
-    let set = TrainSet::new(records)?;
+    let set = TrainSet::with_source(records, run.image_source.clone())?;
     let classes = set.num_classes;
     let epochs = ShuffledEpochs::new(
         records.len(),

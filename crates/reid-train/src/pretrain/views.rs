@@ -6,30 +6,27 @@
 //! `(seed, step, slot)` only ([`augment_seed`]): the batch is the same
 //! whatever the thread schedule, and a resumed run draws the same views.
 
-use std::path::PathBuf;
-
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use reid_data::batch::load_rgb;
 
 use crate::error::TrainError;
-use crate::finetune::augment_seed;
+use crate::finetune::{TrainSet, augment_seed};
 
 /// Produces the views of one decoded image: one buffer per view, view `v`
 /// holding `3 · h_v · w_v` normalised floats (`[3, h_v, w_v]`, channel-major).
 pub type ViewFn<'a> =
     dyn Fn(&RgbImage, &mut ChaCha8Rng) -> Result<Vec<Vec<f32>>, reid_data::DataError> + Sync + 'a;
 
-/// Decodes `paths[indices]` in parallel and renders `sizes.len()` views of
+/// Decodes `set`'s images `indices` in parallel and renders `sizes.len()` views of
 /// each with `views`; returns one `[batch, 3, h_v, w_v]` tensor per view on
 /// `device` (view-major, rows in `indices` order). `step` and `seed` pick
 /// the random streams. An unreadable image or a view of the wrong size is
 /// an error naming the file.
 pub fn load_view_batch(
-    paths: &[PathBuf],
+    set: &TrainSet,
     indices: &[usize],
     sizes: &[(u32, u32)],
     views: &ViewFn<'_>,
@@ -37,18 +34,18 @@ pub fn load_view_batch(
     step: usize,
     device: &Device,
 ) -> Result<Vec<Tensor<4>>, TrainError> {
-    if let Some(&bad) = indices.iter().find(|&&i| i >= paths.len()) {
+    if let Some(&bad) = indices.iter().find(|&&i| i >= set.paths.len()) {
         return Err(TrainError::InvalidConfig(format!(
             "batch index {bad} is out of range for {} images",
-            paths.len()
+            set.paths.len()
         )));
     }
     let per_image: Vec<Vec<Vec<f32>>> = indices
         .par_iter()
         .enumerate()
         .map(|(slot, &idx)| -> Result<Vec<Vec<f32>>, TrainError> {
-            let path = &paths[idx];
-            let img = load_rgb(path)?;
+            let path = &set.paths[idx];
+            let img = set.load(idx)?;
             let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, step, slot));
             let out = views(&img, &mut rng)?;
             if out.len() != sizes.len()
