@@ -29,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod finetune;
 pub mod metrics_log;
+pub mod parallel;
 pub mod pretrain;
 pub mod schedule;
 
@@ -42,6 +43,7 @@ pub use finetune::{
     finetune_backbone, finetune_backbone_with, finetune_with,
 };
 pub use metrics_log::{LogLine, MetricsLog};
+pub use parallel::{DataParallel, ShardOutput, shard_ranges};
 pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion, pretrain_cion_from};
 pub use pretrain::moco::{MocoConfig, MocoNet, MocoOutput, pretrain_moco, pretrain_moco_from};
 pub use pretrain::pnl::{PnlConfig, PnlNet, PnlOutput, pretrain_pnl, pretrain_pnl_from};
