@@ -58,7 +58,7 @@ pub fn shard_ranges(
     group: usize,
     parts: usize,
 ) -> Result<Vec<Range<usize>>, TrainError> {
-    if group == 0 || parts == 0 || batch % group != 0 {
+    if group == 0 || parts == 0 || !batch.is_multiple_of(group) {
         return Err(TrainError::InvalidConfig(format!(
             "cannot shard a batch of {batch} rows in groups of {group} over {parts} devices"
         )));
