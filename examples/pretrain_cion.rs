@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run --release --example pretrain_cion -- --annos DIR_OR_annos.json --out RUN_DIR \
 //!     [--config configs/cion.toml] [--epochs N] [--batch-size N] [--seed N] \
-//!     [--checkpoint-every N] [--resume] [--stop-after N] [--backend flex|wgpu|cuda]
+//!     [--checkpoint-every N] [--resume] [--stop-after N] [--backend flex|wgpu|cuda] [--devices N]
 //! ```
 //! `RUN_DIR` receives `checkpoints/` (atomic; `--resume` continues from the
 //! newest), `metrics.jsonl` (one line per step; the `plot` example turns it
@@ -47,6 +47,10 @@ struct Args {
     /// Override: seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Data-parallel over this many devices of `--backend` (CUDA / wgpu GPUs
+    /// 0..N; each batch is cut into N shards on identity boundaries).
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
@@ -70,7 +74,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
         cfg.epochs,
         backend
     );
-    let opts = args.run.run_options(&cfg)?;
+    let mut opts = args.run.run_options(&cfg)?;
+    if args.devices > 1 {
+        opts.devices = backend
+            .devices(args.devices)
+            .map_err(|e| usage(e.to_string()))?;
+    } else if args.devices == 0 {
+        return Err(usage("--devices must be at least 1"));
+    }
     let t0 = Instant::now();
     let mut progress = Progress::new("cion");
     let out =

@@ -22,6 +22,9 @@ pub enum Backend {
 /// A backend that was asked for cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
+    /// Zero devices were asked for.
+    #[error("data-parallel training needs at least one device")]
+    NoDevices,
     /// The name is not a backend.
     #[error("unknown backend {0:?}; expected one of: flex, wgpu, wgpu-cpu, cuda")]
     Unknown(String),
@@ -95,6 +98,30 @@ impl Backend {
             });
         }
         Ok(self.device_unchecked())
+    }
+
+    /// `n` devices of this backend for data-parallel training: CUDA devices
+    /// `0..n`, wgpu discrete GPUs `0..n` (`wgpu`; `wgpu-cpu` repeats the CPU
+    /// adapter), or `n` handles on the one CPU (`flex`; for tests, no
+    /// speed-up). The first is [`Backend::device`]'s device for CUDA and
+    /// flex.
+    ///
+    /// # Errors
+    /// `n` is 0, or the backend is not compiled in.
+    pub fn devices(self, n: usize) -> Result<Vec<Device>, BackendError> {
+        if n == 0 {
+            return Err(BackendError::NoDevices);
+        }
+        let first = self.device()?;
+        Ok(match self {
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => (0..n).map(Device::cuda).collect(),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu if n > 1 => (0..n)
+                .map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)))
+                .collect(),
+            _ => vec![first; n],
+        })
     }
 
     #[allow(unreachable_code)]

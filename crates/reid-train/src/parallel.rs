@@ -21,7 +21,7 @@
 
 use std::ops::Range;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Tensor};
 
@@ -181,6 +181,34 @@ impl DataParallel {
         }
         Ok((multi, outputs))
     }
+
+    /// Sums the per-device gradients of `model`'s parameters onto the main
+    /// device (burn's [`MultiGradientsParams::remove`] per parameter), for
+    /// recipes that post-process gradients (clipping, freezing, decoupled
+    /// weight decay) before [`ModuleOptimizer::step`].
+    ///
+    /// [`ModuleOptimizer::step`]: burn::optim::ModuleOptimizer::step
+    pub fn reduce<M: Module>(&self, model: &M, mut grads: MultiGradientsParams) -> GradientsParams {
+        struct Sum<'a> {
+            grads: &'a mut MultiGradientsParams,
+            out: GradientsParams,
+            device: &'a Device,
+        }
+        impl ModuleVisitor for Sum<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some((g, _)) = self.grads.remove::<D>(param.id) {
+                    self.out.register::<D>(param.id, g.to_device(self.device));
+                }
+            }
+        }
+        let mut sum = Sum {
+            grads: &mut grads,
+            out: GradientsParams::new(),
+            device: &self.devices[0],
+        };
+        model.visit(&mut sum);
+        sum.out
+    }
 }
 
 #[cfg(test)]
@@ -265,7 +293,28 @@ mod tests {
             assert_eq!(out.iter().map(|o| o.rows).sum::<usize>(), 8);
             multi = opt2.step_multi(1e-2, multi, grads);
         }
+        // `reduce` gives the same summed gradient for a plain `step`.
+        let mut reduced = model.clone();
+        let mut opt3 = AdamConfig::new().init();
+        for _ in 0..3 {
+            let (grads, _) = dp
+                .grads(&reduced, &rows, |m, i, d| {
+                    Ok((mse(&m, d, shards[i].clone()), ()))
+                })
+                .unwrap();
+            let grads = dp.reduce(&reduced, grads);
+            reduced = opt3.step(1e-2, reduced, grads);
+        }
         let (a, b) = (weights(&single.valid()), weights(&multi.valid()));
+        let c = weights(&reduced.valid());
+        let err3 = a
+            .iter()
+            .zip(&c)
+            .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(
+            err3 < 1e-6,
+            "reduced data-parallel weights differ by {err3}"
+        );
         let err = a
             .iter()
             .zip(&b)

@@ -120,6 +120,56 @@ fn cion_trains_a_vit_on_its_class_token() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// CION with each batch sharded over two device handles (data parallelism,
+/// identity groups kept whole) follows the single-device run: the same
+/// losses and weights up to float rounding, as ConvNeXt (LayerNorm) and the
+/// DINO head have no batch-coupled layer. (With BatchNorm — ResNet, the ViT's
+/// ICS stem — each device normalises its own shard, as in PyTorch DDP
+/// without SyncBatchNorm, and the runs differ.)
+#[test]
+fn cion_data_parallel_matches_one_device() {
+    let (dir, recs) = tiny_records("any-cion-dp");
+    let device = Device::flex();
+    let vit = ConvNeXtConfig::new([1, 1, 1, 1], [4, 6, 8, 10])
+        .init(&device)
+        .unwrap();
+    let before = values(&vit);
+    let cfg = CionConfig {
+        local_size: [64, 32],
+        ..cion_config(1, 3)
+    };
+    let one = pretrain_cion_from(
+        &cfg,
+        vit.clone(),
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let run = RunOptions {
+        devices: vec![device.clone(), device.clone()],
+        ..RunOptions::default()
+    };
+    let two = pretrain_cion_from(&cfg, vit, &recs, &device, &run, |_| {}).unwrap();
+    assert_eq!(one.steps_done, 3);
+    assert_eq!(two.steps_done, 3);
+    for (a, b) in one.log.iter().zip(&two.log) {
+        let (a, b) = (a.get("loss").unwrap(), b.get("loss").unwrap());
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "losses {a} vs {b}");
+    }
+    let (w1, w2) = (values(&one.student.backbone), values(&two.student.backbone));
+    assert!(max_change(&before, &w1) > 1e-4, "the ViT was not trained");
+    let diff = max_change(&w1, &w2);
+    assert!(diff < 1e-5, "data-parallel weights differ by {diff}");
+    let t = max_change(
+        &values(&one.teacher.backbone),
+        &values(&two.teacher.backbone),
+    );
+    assert!(t < 1e-5, "teachers differ by {t}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// A CION run stopped after 3 of 4 steps and resumed with a differently
 /// initialised trunk (the structure comes from `make`, the weights from the
 /// checkpoint) computes the uninterrupted run's losses and weights exactly.

@@ -48,7 +48,7 @@ use reid_losses::schedule::{
 use serde::{Deserialize, Serialize};
 
 use super::optim::decay_weights;
-use super::views::load_view_batch;
+use super::views::{load_view_batch, load_view_shard};
 use super::{
     Position, PretrainEvent, Recipe, RunOptions, Tracker, check_finite, drive, fresh_copy,
     resume_point, same_config, save_parts, scalar, state_json,
@@ -59,6 +59,7 @@ use crate::checkpoint::{
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
+use crate::parallel::{DataParallel, shard_ranges};
 
 /// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
 /// the ResNet50-IBN command of the README). Unknown keys are an error.
@@ -440,6 +441,8 @@ struct CionRun<'a, M: TrainBackbone> {
     center: DinoCenter,
     checkpoints: Option<CheckpointDir>,
     device: Device,
+    /// Two or more devices: each batch sharded over them.
+    parallel: Option<DataParallel>,
 }
 
 impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
@@ -463,20 +466,92 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
         let views = &self.views;
         let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
         let sizes = views.crop_sizes();
-        let vs = load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &self.device)?;
         let loss_cfg = DinoLossConfig {
             n_crops: views.num_crops(),
             student_temp: cfg.student_temp,
             teacher_temp: cfg.teacher_temp,
         };
-        let t_out = self.teacher.forward(&vs[..2])?.detach();
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
-        let s_out = self.student.forward_seeded(&vs, drop_seed)?;
-        let loss =
-            identity_guided_dino_loss(s_out, t_out.clone(), self.center.value(), k, &loss_cfg)?;
-        let loss_v = scalar(&loss)?;
-        check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.student);
+        let (loss_v, mut grads, t_out) = match &self.parallel {
+            None => {
+                let vs =
+                    load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &self.device)?;
+                let t_out = self.teacher.forward(&vs[..2])?.detach();
+                let s_out = self.student.forward_seeded(&vs, drop_seed)?;
+                let loss = identity_guided_dino_loss(
+                    s_out,
+                    t_out.clone(),
+                    self.center.value(),
+                    k,
+                    &loss_cfg,
+                )?;
+                let loss_v = scalar(&loss)?;
+                check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+                let grads = GradientsParams::from_grads(loss.backward(), &self.student);
+                (loss_v, grads, t_out)
+            }
+            Some(dp) => {
+                // Identity groups of `k` images stay on one device, so the
+                // identity-guided loss of every group is the single-device one.
+                let shards = shard_ranges(indices.len(), k, dp.devices().len())?;
+                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                // One teacher copy per device, each taken by its worker (a
+                // module is `Send`, not necessarily `Sync`).
+                let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = dp
+                    .devices()
+                    .iter()
+                    .map(|d| std::sync::Mutex::new(Some(self.teacher.clone().fork(d))))
+                    .collect();
+                let centers: Vec<Tensor<2>> = dp
+                    .devices()
+                    .iter()
+                    .map(|d| self.center.value().to_device(d))
+                    .collect();
+                let set = &self.set;
+                let f = &f;
+                let (multi, outs) = dp.grads(&self.student, &rows, |student, i, d| {
+                    let r = shards[i].clone();
+                    let vs = load_view_shard(
+                        set,
+                        &indices[r.clone()],
+                        r.start,
+                        &sizes,
+                        f,
+                        cfg.seed,
+                        step,
+                        d,
+                    )?;
+                    let teacher = teachers[i]
+                        .lock()
+                        .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
+                        .take()
+                        .ok_or_else(|| TrainError::InvalidConfig("teacher copy taken".into()))?;
+                    let t_out = teacher.forward(&vs[..2])?.detach();
+                    let s_out = student.forward_seeded(&vs, drop_seed)?;
+                    let loss = identity_guided_dino_loss(
+                        s_out,
+                        t_out.clone(),
+                        centers[i].clone(),
+                        k,
+                        &loss_cfg,
+                    )?;
+                    Ok((loss, t_out))
+                })?;
+                let total = indices.len() as f64;
+                let loss_v = outs
+                    .iter()
+                    .map(|o| o.loss * o.rows as f64 / total)
+                    .sum::<f64>();
+                check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+                let t_out = Tensor::cat(
+                    outs.into_iter()
+                        .map(|o| o.extra.to_device(&self.device))
+                        .collect(),
+                    0,
+                );
+                (loss_v, dp.reduce(&self.student, multi), t_out)
+            }
+        };
         if cfg.clip_grad > 0.0 {
             grads = clip_gradients_per_param(&self.student, grads, cfg.clip_grad)?;
         }
@@ -580,6 +655,12 @@ where
         center: DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?,
         checkpoints: run.checkpoints(),
         device: ad.clone(),
+        parallel: match run.devices.len() {
+            0 | 1 => None,
+            _ => Some(DataParallel::new(
+                run.devices.iter().map(|d| d.clone().autodiff()).collect(),
+            )?),
+        },
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();

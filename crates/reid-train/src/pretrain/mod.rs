@@ -19,7 +19,7 @@ pub mod views;
 
 use std::path::PathBuf;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -56,6 +56,13 @@ pub struct RunOptions {
     /// images may move from folders to an LMDB between a run and its resume.
     /// (Fine-tuning reads image files and refuses LMDB keys.)
     pub image_source: ImageSource,
+    /// Data parallelism ([`crate::parallel::DataParallel`]): with two or
+    /// more devices, each batch is cut into one shard per device (on
+    /// identity-group boundaries) and the gradients are summed with burn's
+    /// multi-device primitive; the first device must be the recipe's own.
+    /// Empty or one device: the recipe's device alone. Used by CION
+    /// pre-training.
+    pub devices: Vec<Device>,
 }
 
 impl RunOptions {

@@ -34,6 +34,23 @@ pub fn load_view_batch(
     step: usize,
     device: &Device,
 ) -> Result<Vec<Tensor<4>>, TrainError> {
+    load_view_shard(set, indices, 0, sizes, views, seed, step, device)
+}
+
+/// [`load_view_batch`] for a shard of a batch: `indices` are the batch's
+/// slots `first_slot..first_slot + indices.len()`, whose random streams they
+/// use, so a batch cut into shards draws the views of the whole batch.
+#[allow(clippy::too_many_arguments)]
+pub fn load_view_shard(
+    set: &TrainSet,
+    indices: &[usize],
+    first_slot: usize,
+    sizes: &[(u32, u32)],
+    views: &ViewFn<'_>,
+    seed: u64,
+    step: usize,
+    device: &Device,
+) -> Result<Vec<Tensor<4>>, TrainError> {
     if let Some(&bad) = indices.iter().find(|&&i| i >= set.paths.len()) {
         return Err(TrainError::InvalidConfig(format!(
             "batch index {bad} is out of range for {} images",
@@ -46,7 +63,7 @@ pub fn load_view_batch(
         .map(|(slot, &idx)| -> Result<Vec<Vec<f32>>, TrainError> {
             let path = &set.paths[idx];
             let img = set.load(idx)?;
-            let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, step, slot));
+            let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, step, first_slot + slot));
             let out = views(&img, &mut rng)?;
             if out.len() != sizes.len()
                 || out
