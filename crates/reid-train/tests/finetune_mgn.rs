@@ -10,9 +10,9 @@ mod common;
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
-use common::tiny_records;
-use reid_backbones::{Arch, Mgn, ResNet};
+use burn::tensor::Device;
+use common::{probe_input, resnet50_trunk, step_bits, tiny_records};
+use reid_backbones::Mgn;
 use reid_data::batch::TestTransform;
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::finetune::mgn::{
@@ -20,9 +20,7 @@ use reid_train::finetune::mgn::{
     finetune_mgn_from_trunk_with, finetune_mgn_with,
 };
 use reid_train::metrics_log::read_log;
-use reid_train::{
-    Decay, FinetuneConfig, IterationLog, RunOptions, TrainError, Warmup, finetune_with,
-};
+use reid_train::{Decay, FinetuneConfig, RunOptions, TrainError, Warmup, finetune_with};
 
 fn tiny_config() -> MgnFinetuneConfig {
     MgnFinetuneConfig {
@@ -133,30 +131,11 @@ fn resume_config() -> MgnFinetuneConfig {
     }
 }
 
-/// `(iteration, epoch, ce bits, triplet bits, lr bits)` of each step.
-fn bits(log: &[IterationLog]) -> Vec<(usize, usize, u32, u32, u64)> {
-    log.iter()
-        .map(|l| {
-            (
-                l.iteration,
-                l.epoch,
-                l.loss_ce.to_bits(),
-                l.loss_tri.to_bits(),
-                l.lr.to_bits(),
-            )
-        })
-        .collect()
-}
-
 /// The inference feature of a fixed input (validation snapshot: every
 /// weight and BatchNorm running statistic of the trunk, the branches and
 /// the heads enters it) and the stem's and a classifier's raw weights.
 fn probe(model: &Mgn, device: &Device) -> Vec<u32> {
-    let n = 2 * 3 * 48 * 16;
-    let x: Vec<f32> = (0..n)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    let x = Tensor::<4>::from_data(TensorData::new(x, [2, 3, 48, 16]), device);
+    let x = probe_input(48, 16, device);
     let mut v: Vec<f32> = model.forward(x).unwrap().into_data().try_to_vec().unwrap();
     v.extend(values(model.backbone.conv1.weight.val()));
     let w = model.b33_head.weight.as_ref().unwrap().val();
@@ -244,8 +223,8 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     joined.extend(&second.log[..1]);
     joined.extend(&third.log);
     assert_eq!(
-        bits(&joined),
-        bits(&full.log),
+        step_bits(&joined),
+        step_bits(&full.log),
         "losses differ (from step 2)"
     );
     assert_eq!(probe(&third.model, &device), probe(&full.model, &device));
@@ -270,8 +249,8 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     joined.extend(&fourth.log);
     joined.extend(&fifth.log);
     assert_eq!(
-        bits(&joined),
-        bits(&full.log),
+        step_bits(&joined),
+        step_bits(&full.log),
         "losses differ (from steps 3, 5)"
     );
     assert_eq!(probe(&fifth.model, &device), probe(&full.model, &device));
@@ -287,16 +266,6 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// A ResNet50 trunk at base width 4 (burn's initialisers).
-fn trunk(device: &Device) -> ResNet {
-    Arch::from_name("resnet50")
-        .unwrap()
-        .config()
-        .with_base_width(4)
-        .init(device)
-        .unwrap()
-}
-
 #[test]
 fn a_trunk_run_resumes_and_another_config_split_or_recipe_is_refused() {
     let (dir, recs) = tiny_records("mgn-resume-cfg");
@@ -310,7 +279,7 @@ fn a_trunk_run_resumes_and_another_config_split_or_recipe_is_refused() {
         ..resume_config()
     };
     // One trunk (burn's initialisers draw from a process-global generator).
-    let trunk = trunk(&device);
+    let trunk = resnet50_trunk(4, &device);
     let full = finetune_mgn_from_trunk(&cfg, &trunk, &recs, &device, |_| {}).unwrap();
     let opts = RunOptions {
         checkpoint_dir: Some(dir.join("ckpt")),
@@ -383,7 +352,7 @@ fn a_trunk_run_resumes_and_another_config_split_or_recipe_is_refused() {
     assert_eq!((second.steps_done, second.finished), (2, true));
     let mut joined = first.log.clone();
     joined.extend(&second.log);
-    assert_eq!(bits(&joined), bits(&full.log));
+    assert_eq!(step_bits(&joined), step_bits(&full.log));
     assert_eq!(probe(&second.model, &device), probe(&full.model, &device));
     std::fs::remove_dir_all(dir).ok();
 }

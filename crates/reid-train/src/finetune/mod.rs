@@ -6,8 +6,9 @@
 //!   [`reid_backbones::TrainBackbone`] through [`finetune_backbone`]) →
 //!   global average pooling → BNNeck (BN,
 //!   bias frozen) → bias-free linear classifier ([`ReidModel`]);
-//! - data: PK batches (`P`=16 × `K`=4) from an endless [`PkSampler`]
-//!   stream, `len // (P·K)` iterations per epoch, images decoded and
+//! - data: PK batches (`P`=16 × `K`=4) from an endless
+//!   [`PkSampler`](reid_data::sampler::PkSampler) stream, `len // (P·K)`
+//!   iterations per epoch, images decoded and
 //!   augmented in parallel ([`TrainTransform::bot`]: bicubic resize, flip,
 //!   pad 10 + crop, ImageNet normalisation, random erasing);
 //! - loss: label-smoothed cross-entropy (`ε` = 0.1, fast-reid convention) on
