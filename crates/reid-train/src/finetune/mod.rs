@@ -29,9 +29,9 @@
 //! model (backbone + head), Adam's state, the PK stream's position
 //! ([`StreamState`]), the run's position and the configuration, and a
 //! resumed run computes bit-identical losses and weights to an
-//! uninterrupted one on the flex backend. MGN fine-tuning ([`mgn`]) shares this
-//! run (each recipe supplies its losses, its trainable set per epoch and
-//! any state of its own) and resumes the same way; both report
+//! uninterrupted one on the flex backend. MGN fine-tuning ([`mgn`])
+//! shares this run (each recipe supplies its losses, its trainable set per
+//! epoch and any state of its own) and resumes the same way; both report
 //! [`RunEvent`]s and return a [`RunOutput`] over their model.
 //!
 //! Not reproduced: mixed precision (AMP) and multi-GPU; the sampler's
