@@ -23,11 +23,11 @@
 //! architecture (global-average-pooled features), for comparison.
 //! `--out` writes the trained model as a burn record (burnpack);
 //! `--export-backbone` the trunk as safetensors with torchvision names.
-//! With `--head bot`, `--checkpoint-dir` writes atomic checkpoints there
+//! With either head, `--checkpoint-dir` writes atomic checkpoints there
 //! (every `--checkpoint-every` steps and at the end) and a `metrics.jsonl`
-//! log; `--resume` continues bit-exactly from the newest one (same recipe
-//! and dataset required); `--stop-after N` stops after N steps in total
-//! (with a checkpoint) and skips the evaluation.
+//! log; `--resume` continues bit-exactly from the newest one (same head,
+//! recipe and dataset required); `--stop-after N` stops after N steps in
+//! total (with a checkpoint) and skips the evaluation.
 //! With `--head mgn`, `--weights` initialises MGN from a pre-trained ResNet
 //! trunk (a LUPerson / LUPerson-NL / torchvision / CION / fast-reid
 //! checkpoint of the `--arch` and `--base-width` given, read as
@@ -59,8 +59,9 @@ use reid::data::transform::Interpolation;
 use reid::data::{ImageLocation, ImageRecord};
 use reid::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
 use reid::train::finetune::mgn::{
-    MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn, finetune_mgn_from_trunk,
+    MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn_from_trunk_with, finetune_mgn_with,
 };
+use reid::train::finetune::{IterationLog, RunEvent};
 use reid::train::{
     ExtractOptions, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, evaluate_model,
     extract_features, finetune_with,
@@ -134,7 +135,7 @@ struct Args {
     /// Write the per-iteration log here as JSON.
     #[arg(long)]
     log: Option<PathBuf>,
-    /// BoT: write atomic checkpoints (and `metrics.jsonl`) into this folder.
+    /// Write atomic checkpoints (and `metrics.jsonl`) into this folder.
     #[arg(long)]
     checkpoint_dir: Option<PathBuf>,
     /// Write a checkpoint every N steps (0 = at the end only).
@@ -298,26 +299,24 @@ fn run_mgn(
         None => None,
     };
     let t0 = Instant::now();
-    let mut losses = Vec::new();
-    let callback = |e: MgnEvent<'_>| match e {
-        MgnEvent::Iteration(l) => losses.push((l.loss_ce, l.loss_tri, l.lr)),
-        MgnEvent::EpochEnd { epoch, .. } => {
-            let n = losses.len().max(1) as f32;
-            let ce = losses.iter().map(|l| l.0).sum::<f32>() / n;
-            let tri = losses.iter().map(|l| l.1).sum::<f32>() / n;
-            let lr = losses.last().map_or(0.0, |l| l.2);
-            println!(
-                "  epoch {:>3}: loss_ce {ce:.4}  loss_tri {tri:.4}  lr {lr:.3e}  ({:.1} s)",
-                epoch + 1,
-                t0.elapsed().as_secs_f64()
-            );
-            losses.clear();
+    let opts = run_options(args);
+    let callback = |e: MgnEvent<'_>| {
+        if let RunEvent::EpochEnd { epoch, log, .. } = e {
+            print_epoch(epoch, log, t0);
+        } else {
+            print_progress(&e);
         }
     };
     let out = match &trunk {
-        Some(trunk) => finetune_mgn_from_trunk(cfg, trunk, &splits.train, device, callback)?,
-        None => finetune_mgn(cfg, None, &splits.train, device, callback)?,
-    };
+        Some(trunk) => {
+            finetune_mgn_from_trunk_with(cfg, trunk, &splits.train, device, &opts, callback)
+        }
+        None => finetune_mgn_with(cfg, None, &splits.train, device, &opts, callback),
+    }
+    .map_err(checkpoint_usage)?;
+    if stopped(out.finished, out.steps_done) {
+        return Ok(());
+    }
     let r = evaluate_mgn(
         &out.model,
         &splits.query,
@@ -332,6 +331,63 @@ fn run_mgn(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// `--checkpoint-dir`, `--checkpoint-every`, `--resume`, `--stop-after`
+/// (and `DIR/metrics.jsonl`) as run options.
+fn run_options(args: &Args) -> RunOptions {
+    let ckpt = &args.checkpoint_dir;
+    RunOptions {
+        checkpoint_dir: ckpt.clone(),
+        checkpoint_every: args.checkpoint_every,
+        keep_checkpoints: 2,
+        resume: args.resume,
+        log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
+        stop_after: args.stop_after,
+        ..RunOptions::default()
+    }
+}
+
+/// Prints a resume or a written checkpoint.
+fn print_progress<M>(event: &RunEvent<'_, M>) {
+    match event {
+        RunEvent::Resumed { step, path } => {
+            println!("  resumed from {} ({step} steps done)", path.display());
+        }
+        RunEvent::Checkpoint { step, path } => {
+            println!("  checkpoint {} ({step} steps)", path.display());
+        }
+        _ => {}
+    }
+}
+
+/// Prints the mean losses of an epoch's steps.
+fn print_epoch(epoch: usize, log: &[IterationLog], t0: Instant) {
+    let n = log.len().max(1) as f32;
+    let ce = log.iter().map(|l| l.loss_ce).sum::<f32>() / n;
+    let tri = log.iter().map(|l| l.loss_tri).sum::<f32>() / n;
+    let lr = log.last().map_or(0.0, |l| l.lr);
+    println!(
+        "  epoch {:>3}: loss_ce {ce:.4}  loss_tri {tri:.4}  lr {lr:.3e}  ({:.1} s)",
+        epoch + 1,
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// An unusable checkpoint (another recipe or dataset) is a usage error.
+fn checkpoint_usage(e: TrainError) -> anyhow::Error {
+    match e {
+        TrainError::Checkpoint(_) => usage(e.to_string()),
+        other => other.into(),
+    }
+}
+
+/// After `--stop-after`: says how to continue; `true` when the run stopped.
+fn stopped(finished: bool, steps_done: usize) -> bool {
+    if !finished {
+        println!("Stopped after {steps_done} steps; continue with --resume");
+    }
+    !finished
 }
 
 fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
@@ -474,26 +530,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     let t0 = Instant::now();
     let mut eval_error = None;
-    let ckpt = &args.checkpoint_dir;
-    let opts = RunOptions {
-        checkpoint_dir: ckpt.clone(),
-        checkpoint_every: args.checkpoint_every,
-        keep_checkpoints: 2,
-        resume: args.resume,
-        log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
-        stop_after: args.stop_after,
-        ..RunOptions::default()
-    };
+    let opts = run_options(args);
     let out = finetune_with(&cfg, &splits.train, &device, &opts, |event| {
-        match &event {
-            FinetuneEvent::Resumed { step, path } => {
-                println!("  resumed from {} ({step} steps done)", path.display());
-            }
-            FinetuneEvent::Checkpoint { step, path } => {
-                println!("  checkpoint {} ({step} steps)", path.display());
-            }
-            _ => {}
-        }
+        print_progress(&event);
         if let FinetuneEvent::EpochEnd {
             epoch,
             log,
@@ -501,15 +540,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             evaluate,
         } = event
         {
-            let n = log.len().max(1) as f32;
-            let ce = log.iter().map(|l| l.loss_ce).sum::<f32>() / n;
-            let tri = log.iter().map(|l| l.loss_tri).sum::<f32>() / n;
-            let lr = log.last().map_or(0.0, |l| l.lr);
-            println!(
-                "  epoch {:>3}: loss_ce {ce:.4}  loss_tri {tri:.4}  lr {lr:.3e}  ({:.1} s)",
-                epoch + 1,
-                t0.elapsed().as_secs_f64()
-            );
+            print_epoch(epoch, log, t0);
             if evaluate && epoch + 1 < cfg.epochs {
                 match evaluate_model(
                     model,
@@ -525,19 +556,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
             }
         }
     })
-    .map_err(|e| match e {
-        // An unusable checkpoint (another recipe or dataset) is a usage error.
-        TrainError::Checkpoint(_) => usage(e.to_string()),
-        other => other.into(),
-    })?;
+    .map_err(checkpoint_usage)?;
     if let Some(e) = eval_error {
         return Err(e.into());
     }
-    if !out.finished {
-        println!(
-            "Stopped after {} steps; continue with --resume",
-            out.steps_done
-        );
+    if stopped(out.finished, out.steps_done) {
         return Ok(());
     }
     let train_s = t0.elapsed().as_secs_f64();

@@ -511,6 +511,7 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
         })
         .with_base_width(m["base_width"].as_u64().unwrap() as usize)
         .with_stem_pool(StemPool::FastReid);
+    let trunk_cfg = trunk.clone();
     let mut mgn = MgnConfig::new(trunk)
         .with_embedding_dim(m["embedding_dim"].as_u64().unwrap() as usize)
         .with_num_classes(m["num_classes"].as_u64().unwrap() as usize)
@@ -572,13 +573,6 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
     ] {
         assert!(keys.contains(&k.to_string()), "{k} missing from {keys:?}");
     }
-    let trunk_cfg = Rc::new()
-        .with_depth(ResNetDepth::Custom {
-            blocks: [blocks[0], blocks[1], blocks[2], blocks[3]],
-            bottleneck: true,
-        })
-        .with_base_width(m["base_width"].as_u64().unwrap() as usize)
-        .with_stem_pool(StemPool::FastReid);
     let mut back = MgnConfig::new(trunk_cfg)
         .with_embedding_dim(8)
         .with_num_classes(5)

@@ -20,7 +20,8 @@
 //! - [`finetune::mgn`]: MGN fine-tuning as LUPerson's fast-reid configs run
 //!   it (8 circle-softmax heads, soft-margin triplet, frozen trunk first),
 //!   from random weights, a whole MGN, or a pre-trained ResNet trunk copied
-//!   into all three branches (`finetune_mgn_from_trunk`).
+//!   into all three branches (`finetune_mgn_from_trunk`); with checkpoints
+//!   and exact resume as BoT (`finetune_mgn_with`).
 //!
 //! See `docs/training.md` and `docs/pretraining.md`.
 

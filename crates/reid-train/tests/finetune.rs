@@ -4,9 +4,12 @@
 //! run stopped and resumed from its checkpoints computes exactly the losses
 //! and weights of an uninterrupted one.
 
+mod common;
+
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
+use common::{probe_input, step_bits};
 use reid_backbones::{ReidModel, build_backbone};
 use reid_data::batch::TestTransform;
 use reid_data::datasets::{ImageDatasetOptions, ParsedDataset, market1501};
@@ -14,8 +17,8 @@ use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::metrics_log::read_log;
 use reid_train::{
-    Decay, FinetuneConfig, FinetuneEvent, IterationLog, RunOptions, TrainError, Warmup,
-    evaluate_model, finetune, finetune_backbone, finetune_backbone_with, finetune_with,
+    Decay, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, Warmup, evaluate_model, finetune,
+    finetune_backbone, finetune_backbone_with, finetune_with,
 };
 
 /// Writes (once per test, in its own folder) a set of 8 training and 4 test
@@ -251,32 +254,11 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(e.contains("resnet51"), "{e}");
 }
 
-/// `(iteration, epoch, ce bits, triplet bits, lr bits)` of each step, for
-/// exact comparisons.
-fn bits(log: &[IterationLog]) -> Vec<(usize, usize, u32, u32, u64)> {
-    log.iter()
-        .map(|l| {
-            (
-                l.iteration,
-                l.epoch,
-                l.loss_ce.to_bits(),
-                l.loss_tri.to_bits(),
-                l.lr.to_bits(),
-            )
-        })
-        .collect()
-}
-
 /// Features before and after the BNNeck of a fixed input (the model is a
 /// validation snapshot, so BatchNorm uses its running statistics), and a
 /// few raw tensors (stem, BNNeck γ/β/running mean, classifier).
 fn probe(model: &ReidModel, device: &Device) -> Vec<u32> {
-    let n = 2 * 3 * 64 * 32;
-    let x: Vec<f32> = (0..n)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    let x = Tensor::<4>::from_data(TensorData::new(x, [2, 3, 64, 32]), device);
-    let out = model.forward(x);
+    let out = model.forward(probe_input(64, 32, device));
     let mut v: Vec<f32> = Vec::new();
     let mut add = |t: Vec<f32>| v.extend(t);
     add(out.before_neck.into_data().try_to_vec().unwrap());
@@ -367,7 +349,11 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let mut joined = first.log.clone();
     joined.extend(&second.log);
     joined.extend(&third.log);
-    assert_eq!(bits(&joined), bits(&full.log), "per-step losses differ");
+    assert_eq!(
+        step_bits(&joined),
+        step_bits(&full.log),
+        "per-step losses differ"
+    );
     assert_eq!(
         probe(&third.model, &device),
         probe(&full.model, &device),
@@ -435,7 +421,7 @@ fn a_given_backbone_resumes_and_a_changed_config_is_refused() {
     assert_eq!((second.steps_done, second.finished), (3, true));
     let mut joined = first.log.clone();
     joined.extend(&second.log);
-    assert_eq!(bits(&joined), bits(&full.log));
+    assert_eq!(step_bits(&joined), step_bits(&full.log));
     assert_eq!(probe(&second.model, &device), probe(&full.model, &device));
     std::fs::remove_dir_all(dir).ok();
 }

@@ -5,9 +5,8 @@
 mod common;
 
 use burn::tensor::Device;
-use common::tiny_records;
+use common::{resnet50_trunk, tiny_records};
 use reid_backbones::resnet::ResidualBlock;
-use reid_backbones::{Arch, ResNet};
 use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, finetune_mgn_from_trunk};
 
 fn tiny_config() -> MgnFinetuneConfig {
@@ -29,15 +28,6 @@ fn tiny_config() -> MgnFinetuneConfig {
     }
 }
 
-fn trunk(base_width: usize, device: &Device) -> ResNet {
-    Arch::from_name("resnet50")
-        .unwrap()
-        .config()
-        .with_base_width(base_width)
-        .init(device)
-        .unwrap()
-}
-
 fn conv2(b: &ResidualBlock) -> Vec<f32> {
     let w = match b {
         ResidualBlock::Bottleneck(b) => b.conv2.weight.val(),
@@ -51,7 +41,7 @@ fn branches_start_from_the_trunk_and_train_after_the_frozen_epochs() {
     let (dir, recs) = tiny_records("mgn-trunk");
     let device = Device::flex();
     let cfg = tiny_config();
-    let trunk = trunk(cfg.base_width, &device);
+    let trunk = resnet50_trunk(cfg.base_width, &device);
     let layer3_2 = conv2(&trunk.layer3[2]);
     let layer4_0 = conv2(&trunk.layer4[0]);
     let mut epochs = Vec::new();
@@ -86,7 +76,7 @@ fn a_trunk_of_another_width_is_an_error() {
     let (dir, recs) = tiny_records("mgn-trunk-bad");
     let device = Device::flex();
     let cfg = tiny_config();
-    let wide = trunk(8, &device);
+    let wide = resnet50_trunk(8, &device);
     let e = finetune_mgn_from_trunk(&cfg, &wide, &recs, &device, |_| {}).unwrap_err();
     assert!(e.to_string().contains("stem width"), "{e}");
     std::fs::remove_dir_all(dir).ok();

@@ -6,8 +6,8 @@
 mod common;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
-use common::{loss_bits, tiny_records};
+use burn::tensor::Device;
+use common::{loss_bits, probe_input, tiny_records};
 use reid_data::sampler_identity::KSchedule;
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::metrics_log::read_log;
@@ -39,12 +39,10 @@ fn tiny_config(epochs: usize, steps: usize) -> CionConfig {
 
 /// Student and teacher features of a fixed input, for weight comparisons.
 fn probe(net: &CionNet, device: &Device) -> Vec<f32> {
-    let n = 2 * 3 * 64 * 32;
-    let x: Vec<f32> = (0..n)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    let x = Tensor::<4>::from_data(TensorData::new(x, [2, 3, 64, 32]), device);
-    net.embed(x).into_data().try_to_vec::<f32>().unwrap()
+    net.embed(probe_input(64, 32, device))
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 #[test]

@@ -22,22 +22,28 @@
 //! how LUPerson's configs fine-tune (`MODEL.BACKBONE.PRETRAIN_PATH`).
 //! [`finetune_mgn`] starts from a whole given MGN or from random weights.
 //!
+//! Checkpoints and exact resume: [`finetune_mgn_with`] and
+//! [`finetune_mgn_from_trunk_with`] take [`RunOptions`] as BoT's
+//! [`finetune_with`](super::finetune_with) does, on the same shared run; a
+//! checkpoint holds the whole MGN, Adam's state, the PK stream's position,
+//! the run's position, the configuration and whether the trunk is frozen
+//! (lifted when epoch `freeze_epochs` begins, in a resumed run too), and a
+//! resumed run computes bit-identical losses and weights to an
+//! uninterrupted one on the flex backend.
+//!
 //! Deviations: the cosine decays per epoch ([`crate::schedule`]), fast-reid's
 //! per iteration; the pixel normalisation is the LUPerson mean/std of
 //! `reid_data::normalize::LUPERSON` (the config's std differs in the third
 //! decimal); no AMP, one device.
 
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use ndarray::Array2;
 use reid_backbones::{Arch, Backbone, Mgn, MgnConfig, ResNet};
 use reid_data::ImageRecord;
 use reid_data::augment::TrainTransform;
 use reid_data::batch::TestTransform;
 use reid_data::normalize::LUPERSON;
-use reid_data::sampler::PkSampler;
 use reid_losses::{
     CrossEntropyConfig, Mining, TripletConfig, TripletDistance, cross_entropy_label_smooth,
     triplet_loss,
@@ -45,12 +51,13 @@ use reid_losses::{
 use reid_metrics::EvalResult;
 use serde::{Deserialize, Serialize};
 
-use super::IterationLog;
-use super::batch::{BatchStream, TrainSet, load_train_batch};
 use super::eval::{cosine_eval, paths};
 use super::init::reinit_weights;
+use super::supervised::{Objective, Plan, Split};
+use super::{RunEvent, RunOutput};
 use crate::error::TrainError;
 use crate::extract::{ExtractOptions, extract_features};
+use crate::pretrain::RunOptions;
 use crate::schedule::{Decay, LrSchedule, Warmup};
 
 /// Every hyper-parameter of MGN fine-tuning; defaults are LUPerson's
@@ -196,53 +203,36 @@ impl MgnFinetuneConfig {
     }
 }
 
-/// What [`finetune_mgn`] reports.
-#[derive(Debug)]
-pub enum MgnEvent<'a> {
-    /// After each optimiser step (`loss_ce`: the weighted sum of the 8 CE
-    /// terms; `loss_tri`: of the 5 triplet terms).
-    Iteration(&'a IterationLog),
-    /// After the last step of an epoch.
-    EpochEnd {
-        /// 0-based epoch.
-        epoch: usize,
-        /// The model (autodiff device).
-        model: &'a Mgn,
-    },
-}
+/// What [`finetune_mgn`] / [`finetune_mgn_with`] report: a [`RunEvent`]
+/// over [`Mgn`] (`Iteration`: `loss_ce` is the weighted sum of the 8 CE
+/// terms, `loss_tri` of the 5 triplet terms; `EpochEnd::evaluate` is
+/// always `false`, MGN has no evaluation period).
+pub type MgnEvent<'a> = RunEvent<'a, Mgn>;
 
-/// The result of [`finetune_mgn`].
-#[derive(Debug)]
-pub struct MgnFinetuneOutput {
-    /// The trained model, a validation snapshot on the plain device.
-    pub model: Mgn,
-    /// One entry per step.
-    pub log: Vec<IterationLog>,
-    /// Training identities.
-    pub num_classes: usize,
-}
+/// The result of [`finetune_mgn`] / [`finetune_mgn_with`]: a [`RunOutput`]
+/// with the trained [`Mgn`].
+pub type MgnFinetuneOutput = RunOutput<Mgn>;
 
-fn set_trunk_frozen(model: Mgn, frozen: bool) -> Mgn {
-    let f = |m: Mgn| -> Mgn {
-        if frozen {
-            Mgn {
-                backbone: m.backbone.freeze(),
-                b1: m.b1.freeze(),
-                b2: m.b2.freeze(),
-                b3: m.b3.freeze(),
-                ..m
-            }
-        } else {
-            Mgn {
-                backbone: m.backbone.unfreeze(),
-                b1: m.b1.unfreeze(),
-                b2: m.b2.unfreeze(),
-                b3: m.b3.unfreeze(),
-                ..m
-            }
+/// `model` with the trunk and the three branches frozen (no gradient,
+/// BatchNorm in inference mode) or trainable.
+fn set_trunk_frozen(m: Mgn, frozen: bool) -> Mgn {
+    if frozen {
+        Mgn {
+            backbone: m.backbone.freeze(),
+            b1: m.b1.freeze(),
+            b2: m.b2.freeze(),
+            b3: m.b3.freeze(),
+            ..m
         }
-    };
-    f(model)
+    } else {
+        Mgn {
+            backbone: m.backbone.unfreeze(),
+            b1: m.b1.unfreeze(),
+            b2: m.b2.unfreeze(),
+            b3: m.b3.unfreeze(),
+            ..m
+        }
+    }
 }
 
 /// Where fine-tuning starts.
@@ -259,6 +249,7 @@ enum Start<'a> {
 /// `model` (e.g. loaded with `reid_backbones::import::load_mgn`; its heads
 /// must have as many classes as `train` has identities) or, with `None`, a
 /// model built from `cfg` with seeded random weights. See the module docs.
+/// No checkpoints ([`finetune_mgn_with`] writes them).
 pub fn finetune_mgn<F>(
     cfg: &MgnFinetuneConfig,
     model: Option<Mgn>,
@@ -269,11 +260,36 @@ pub fn finetune_mgn<F>(
 where
     F: FnMut(MgnEvent<'_>),
 {
+    finetune_mgn_with(cfg, model, train, device, &RunOptions::default(), callback)
+}
+
+/// [`finetune_mgn`] operated by `run`, as BoT's
+/// [`finetune_with`](super::finetune_with): checkpoints every
+/// [`RunOptions::checkpoint_every`] steps into
+/// [`RunOptions::checkpoint_dir`] (model, Adam, the PK stream's position,
+/// whether the trunk is frozen, the run's position and the configuration),
+/// exact resume from the newest one ([`RunOptions::resume`]; the same
+/// configuration and training split are required, otherwise
+/// [`TrainError::Checkpoint`]; the weights come from the checkpoint, so
+/// `model` only has to have the same structure), a JSON-lines metrics log
+/// and an early stop. A resumed run computes bit-identical losses and
+/// weights to an uninterrupted one on the flex backend.
+pub fn finetune_mgn_with<F>(
+    cfg: &MgnFinetuneConfig,
+    model: Option<Mgn>,
+    train: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
+    callback: F,
+) -> Result<MgnFinetuneOutput, TrainError>
+where
+    F: FnMut(MgnEvent<'_>),
+{
     let start = match model {
         Some(m) => Start::Model(Box::new(m)),
         None => Start::Random,
     };
-    run(cfg, start, train, device, callback)
+    run_mgn(cfg, start, train, device, run, callback)
 }
 
 /// Fine-tunes MGN on `train` on the autodiff version of `device`, starting
@@ -284,7 +300,8 @@ where
 /// and `layer3[0]` in its shared part and copies of `layer3[1:]` and
 /// `layer4` in each of its three branches ([`Mgn::load_trunk`]); the 8
 /// heads and the extra BNs are drawn from `cfg.seed`. Strides come from the
-/// recipe (last stride 1), not from the trunk.
+/// recipe (last stride 1), not from the trunk. No checkpoints
+/// ([`finetune_mgn_from_trunk_with`] writes them).
 ///
 /// Errors: as [`finetune_mgn`], and a trunk that does not fit `cfg.arch` /
 /// `cfg.base_width` (other depth, width or IBN variant), named in the
@@ -299,23 +316,133 @@ pub fn finetune_mgn_from_trunk<F>(
 where
     F: FnMut(MgnEvent<'_>),
 {
-    run(cfg, Start::Trunk(trunk), train, device, callback)
+    finetune_mgn_from_trunk_with(cfg, trunk, train, device, &RunOptions::default(), callback)
 }
 
-fn run<F>(
+/// [`finetune_mgn_from_trunk`] operated by `run` (checkpoints, exact
+/// resume, metrics log, early stop; see [`finetune_mgn_with`]). A resumed
+/// run takes its weights from the checkpoint; `trunk` must still fit.
+pub fn finetune_mgn_from_trunk_with<F>(
+    cfg: &MgnFinetuneConfig,
+    trunk: &ResNet,
+    train: &[ImageRecord],
+    device: &Device,
+    run: &RunOptions,
+    callback: F,
+) -> Result<MgnFinetuneOutput, TrainError>
+where
+    F: FnMut(MgnEvent<'_>),
+{
+    run_mgn(cfg, Start::Trunk(trunk), train, device, run, callback)
+}
+
+/// What an MGN checkpoint keeps besides the shared run state.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FreezeState {
+    /// The trunk and the branches are frozen.
+    trunk_frozen: bool,
+}
+
+/// MGN's losses on the shared run, and the trunk freeze.
+struct MgnObjective<'a> {
+    cfg: &'a MgnFinetuneConfig,
+    ce_cfg: CrossEntropyConfig,
+    tri_cfg: TripletConfig,
+    /// Whether the trunk and the branches are frozen now.
+    frozen: bool,
+}
+
+impl MgnObjective<'_> {
+    /// `model` frozen or not, changed only when that differs from now.
+    fn set_frozen(&mut self, model: Mgn, frozen: bool) -> Mgn {
+        if frozen == self.frozen {
+            return model;
+        }
+        self.frozen = frozen;
+        set_trunk_frozen(model, frozen)
+    }
+}
+
+impl Objective for MgnObjective<'_> {
+    type Model = Mgn;
+    type Config = MgnFinetuneConfig;
+    type Extra = FreezeState;
+
+    fn config(&self) -> &MgnFinetuneConfig {
+        self.cfg
+    }
+
+    fn losses(
+        &self,
+        model: &Mgn,
+        images: Tensor<4>,
+        targets: Tensor<1, Int>,
+        _iteration: usize,
+    ) -> Result<(Tensor<1>, Tensor<1>), TrainError> {
+        let cfg = self.cfg;
+        let outs = model.train_outputs(images)?;
+        let mut ce: Option<Tensor<1>> = None;
+        for (head, out) in model.heads().into_iter().zip(&outs) {
+            let logits = head.logits(out, targets.clone())?;
+            let l = cross_entropy_label_smooth(logits, targets.clone(), &self.ce_cfg)?
+                .mul_scalar(cfg.ce_weight);
+            ce = Some(match ce {
+                Some(s) => s.add(l),
+                None => l,
+            });
+        }
+        let feats: Vec<Tensor<2>> = outs.iter().map(|o| o.after_neck.clone()).collect();
+        let groups = [
+            feats[0].clone(),
+            feats[1].clone(),
+            feats[2].clone(),
+            Tensor::cat(feats[3..5].to_vec(), 1),
+            Tensor::cat(feats[5..8].to_vec(), 1),
+        ];
+        let mut tri: Option<Tensor<1>> = None;
+        for g in groups {
+            let l = triplet_loss(g, targets.clone(), &self.tri_cfg)?.mul_scalar(cfg.triplet_weight);
+            tri = Some(match tri {
+                Some(s) => s.add(l),
+                None => l,
+            });
+        }
+        match (ce, tri) {
+            (Some(ce), Some(tri)) => Ok((ce, tri)),
+            _ => Err(TrainError::InvalidConfig("MGN has no heads".into())),
+        }
+    }
+
+    fn begin_epoch(&mut self, model: Mgn, epoch: usize) -> Mgn {
+        self.set_frozen(model, epoch < self.cfg.freeze_epochs)
+    }
+
+    fn extra(&self) -> FreezeState {
+        FreezeState {
+            trunk_frozen: self.frozen,
+        }
+    }
+
+    fn restore(&mut self, model: Mgn, extra: FreezeState) -> Mgn {
+        self.set_frozen(model, extra.trunk_frozen)
+    }
+}
+
+fn run_mgn<F>(
     cfg: &MgnFinetuneConfig,
     start: Start<'_>,
     train: &[ImageRecord],
     device: &Device,
-    mut callback: F,
+    run: &RunOptions,
+    callback: F,
 ) -> Result<MgnFinetuneOutput, TrainError>
 where
     F: FnMut(MgnEvent<'_>),
 {
     cfg.validate()?;
     let ad = device.clone().autodiff();
-    let set = TrainSet::new(train)?;
-    let classes = set.num_classes;
+    let split = Split::new(train, cfg.p, cfg.k, cfg.seed, cfg.iters_per_epoch)?;
+    let classes = split.geometry.classes;
     let model = match start {
         Start::Model(m) => {
             let c = m.b1_head.weight.as_ref().map_or(0, |w| w.dims()[0]);
@@ -335,112 +462,30 @@ where
             m
         }
     };
-    let sampler = PkSampler::new(train, cfg.p, cfg.k, cfg.seed)?;
-    let ipe = cfg
-        .iters_per_epoch
-        .unwrap_or_else(|| sampler.iters_per_epoch_fastreid());
-    if ipe == 0 {
-        return Err(TrainError::InvalidConfig(format!(
-            "{} images make no batch of P·K = {}: set iters_per_epoch",
-            train.len(),
-            cfg.p * cfg.k
-        )));
-    }
-    let schedule = cfg.schedule(ipe);
-    schedule.validate()?;
-    let mut optim = AdamConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(
-            (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
-        )
-        .init();
-    let transform = cfg.transform();
-    let ce_cfg = CrossEntropyConfig {
-        epsilon: cfg.ce_epsilon,
-        ..CrossEntropyConfig::fast_reid()
+    let plan = Plan {
+        schedule: cfg.schedule(split.geometry.iters_per_epoch),
+        transform: cfg.transform(),
+        seed: cfg.seed,
+        weight_decay: cfg.weight_decay,
     };
-    let tri_cfg = TripletConfig {
-        margin: (cfg.triplet_margin > 0.0).then_some(cfg.triplet_margin),
-        distance: TripletDistance::Euclidean,
-        normalize_features: false,
-        mining: Mining::Hard,
+    let obj = MgnObjective {
+        cfg,
+        ce_cfg: CrossEntropyConfig {
+            epsilon: cfg.ce_epsilon,
+            ..CrossEntropyConfig::fast_reid()
+        },
+        tri_cfg: TripletConfig {
+            margin: (cfg.triplet_margin > 0.0).then_some(cfg.triplet_margin),
+            distance: TripletDistance::Euclidean,
+            normalize_features: false,
+            mining: Mining::Hard,
+        },
+        frozen: cfg.freeze_epochs > 0,
     };
-    let mut model = set_trunk_frozen(model, cfg.freeze_epochs > 0);
-    let mut stream = BatchStream::new(sampler);
-    let mut log = Vec::with_capacity(cfg.epochs * ipe);
-    for epoch in 0..cfg.epochs {
-        if epoch == cfg.freeze_epochs && epoch > 0 {
-            model = set_trunk_frozen(model, false);
-        }
-        for i in 0..ipe {
-            let iteration = epoch * ipe + i;
-            let lr = schedule.lr_at(iteration);
-            let indices = stream.next_batch()?;
-            let (images, targets) =
-                load_train_batch(&set, &indices, &transform, cfg.seed, iteration, &ad)?;
-            let outs = model.train_outputs(images)?;
-            let mut ce: Option<Tensor<1>> = None;
-            for (head, out) in model.heads().into_iter().zip(&outs) {
-                let logits = head.logits(out, targets.clone())?;
-                let l = cross_entropy_label_smooth(logits, targets.clone(), &ce_cfg)?
-                    .mul_scalar(cfg.ce_weight);
-                ce = Some(match ce {
-                    Some(s) => s.add(l),
-                    None => l,
-                });
-            }
-            let feats: Vec<Tensor<2>> = outs.iter().map(|o| o.after_neck.clone()).collect();
-            let groups = [
-                feats[0].clone(),
-                feats[1].clone(),
-                feats[2].clone(),
-                Tensor::cat(feats[3..5].to_vec(), 1),
-                Tensor::cat(feats[5..8].to_vec(), 1),
-            ];
-            let mut tri: Option<Tensor<1>> = None;
-            for g in groups {
-                let l = triplet_loss(g, targets.clone(), &tri_cfg)?.mul_scalar(cfg.triplet_weight);
-                tri = Some(match tri {
-                    Some(s) => s.add(l),
-                    None => l,
-                });
-            }
-            let (Some(ce), Some(tri)) = (ce, tri) else {
-                return Err(TrainError::InvalidConfig("MGN has no heads".into()));
-            };
-            let loss_ce = super::scalar(&ce)?;
-            let loss_tri = super::scalar(&tri)?;
-            if !(loss_ce.is_finite() && loss_tri.is_finite()) {
-                return Err(TrainError::NonFiniteLoss {
-                    epoch,
-                    iteration,
-                    loss_ce,
-                    loss_tri,
-                    lr,
-                });
-            }
-            let grads = GradientsParams::from_grads(ce.add(tri).backward(), &model);
-            model = optim.step(lr, model, grads);
-            let entry = IterationLog {
-                epoch,
-                iteration,
-                loss_ce,
-                loss_tri,
-                lr,
-            };
-            callback(MgnEvent::Iteration(&entry));
-            log.push(entry);
-        }
-        callback(MgnEvent::EpochEnd {
-            epoch,
-            model: &model,
-        });
-    }
-    Ok(MgnFinetuneOutput {
-        model: model.valid(),
-        log,
-        num_classes: classes,
-    })
+    // Frozen for the first `freeze_epochs` (fast-reid's `FREEZE_ITERS`),
+    // explicitly trainable (gradients, BatchNorm in training mode) otherwise.
+    let model = set_trunk_frozen(model, obj.frozen);
+    super::supervised::train(obj, model, split, plan, &ad, run, callback)
 }
 
 /// A [`Backbone`] view of an [`Mgn`] whose "feature map" is the inference
@@ -525,6 +570,7 @@ pub fn evaluate_mgn(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::optim::{AdamConfig, GradientsParams};
     use burn::tensor::Distribution;
     use reid_backbones::resnet::ResidualBlock;
     use reid_backbones::{ResNetConfig, ResNetDepth};

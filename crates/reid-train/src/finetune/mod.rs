@@ -6,8 +6,9 @@
 //!   [`reid_backbones::TrainBackbone`] through [`finetune_backbone`]) →
 //!   global average pooling → BNNeck (BN,
 //!   bias frozen) → bias-free linear classifier ([`ReidModel`]);
-//! - data: PK batches (`P`=16 × `K`=4) from an endless [`PkSampler`]
-//!   stream, `len // (P·K)` iterations per epoch, images decoded and
+//! - data: PK batches (`P`=16 × `K`=4) from an endless
+//!   [`PkSampler`](reid_data::sampler::PkSampler) stream, `len // (P·K)`
+//!   iterations per epoch, images decoded and
 //!   augmented in parallel ([`TrainTransform::bot`]: bicubic resize, flip,
 //!   pad 10 + crop, ImageNet normalisation, random erasing);
 //! - loss: label-smoothed cross-entropy (`ε` = 0.1, fast-reid convention) on
@@ -28,7 +29,10 @@
 //! model (backbone + head), Adam's state, the PK stream's position
 //! ([`StreamState`]), the run's position and the configuration, and a
 //! resumed run computes bit-identical losses and weights to an
-//! uninterrupted one on the flex backend.
+//! uninterrupted one on the flex backend. MGN fine-tuning ([`mgn`])
+//! shares this run (each recipe supplies its losses, its trainable set per
+//! epoch and any state of its own) and resumes the same way; both report
+//! [`RunEvent`]s and return a [`RunOutput`] over their model.
 //!
 //! Not reproduced: mixed precision (AMP) and multi-GPU; the sampler's
 //! random stream is ours (ChaCha8), not NumPy's.
@@ -38,33 +42,26 @@ mod config;
 mod eval;
 mod init;
 pub mod mgn;
+mod supervised;
 
 pub use batch::{BatchStream, StreamState, TrainSet, augment_seed, load_train_batch};
 pub use config::FinetuneConfig;
 pub use eval::{HeadEmbedder, embed_records, evaluate_model};
 pub use init::reinit_weights;
+pub use supervised::{RunEvent, RunOutput};
 
-use std::path::Path;
+use std::marker::PhantomData;
 
-use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use reid_backbones::{Arch, EmbeddingHeadConfig, ReidModel, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::augment::TrainTransform;
-use reid_data::sampler::PkSampler;
 use reid_losses::{CrossEntropyConfig, TripletConfig, cross_entropy_label_smooth, triplet_loss};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
-use crate::metrics_log::LogLine;
-use crate::pretrain::{
-    Position, PretrainEvent, Recipe, RunOptions, Tracker, drive_with, resume_point, same_config,
-    save_parts, state_json,
-};
-use crate::schedule::LrSchedule;
+use crate::pretrain::RunOptions;
+use supervised::{Objective, Plan, Split};
 
 /// One optimiser step of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -81,62 +78,14 @@ pub struct IterationLog {
     pub lr: f64,
 }
 
-/// What [`finetune`] / [`finetune_with`] report to their callback.
-#[derive(Debug)]
-pub enum FinetuneEvent<'a, M: TrainBackbone = ResNet> {
-    /// The run continues from a checkpoint of `step` completed steps
-    /// ([`finetune_with`] with [`RunOptions::resume`]); sent before the
-    /// first step.
-    Resumed {
-        /// Completed steps in the checkpoint.
-        step: usize,
-        /// Its folder.
-        path: &'a Path,
-    },
-    /// After each optimiser step.
-    Iteration(&'a IterationLog),
-    /// A checkpoint was written ([`finetune_with`] with a
-    /// [`RunOptions::checkpoint_dir`]).
-    Checkpoint {
-        /// Completed steps it holds.
-        step: usize,
-        /// Its folder.
-        path: &'a Path,
-    },
-    /// After the last step of an epoch.
-    EpochEnd {
-        /// 0-based epoch that just ended.
-        epoch: usize,
-        /// The log entries of that epoch run in this process (after a resume
-        /// inside an epoch, only the steps after the checkpoint).
-        log: &'a [IterationLog],
-        /// The model being trained (on the autodiff device; evaluate it
-        /// with [`evaluate_model`], which takes a validation snapshot).
-        model: &'a ReidModel<M>,
-        /// Whether [`FinetuneConfig::eval_every`] asks for an evaluation now
-        /// (always `true` after the last epoch when `eval_every > 0`).
-        evaluate: bool,
-    },
-}
+/// What [`finetune`] / [`finetune_with`] report to their callback: a
+/// [`RunEvent`] over the BoT model (`EpochEnd::evaluate` follows
+/// [`FinetuneConfig::eval_every`]).
+pub type FinetuneEvent<'a, M = ResNet> = RunEvent<'a, ReidModel<M>>;
 
-/// The result of [`finetune`].
-#[derive(Debug)]
-pub struct FinetuneOutput<M: TrainBackbone = ResNet> {
-    /// The trained model, as a validation snapshot on the plain device
-    /// (BatchNorm uses running statistics).
-    pub model: ReidModel<M>,
-    /// One entry per optimiser step run in this process (after a resume,
-    /// the steps after the checkpoint).
-    pub log: Vec<IterationLog>,
-    /// Number of training identities (rows of the classifier).
-    pub num_classes: usize,
-    /// Iterations per epoch that were run.
-    pub iters_per_epoch: usize,
-    /// Completed optimiser steps in total (counting steps before a resume).
-    pub steps_done: usize,
-    /// Whether every epoch ran (`false` after [`RunOptions::stop_after`]).
-    pub finished: bool,
-}
+/// The result of [`finetune`] / [`finetune_with`]: a [`RunOutput`] with the
+/// trained BoT model.
+pub type FinetuneOutput<M = ResNet> = RunOutput<ReidModel<M>>;
 
 /// Fine-tunes a randomly initialised `cfg.arch` backbone with a fresh BNNeck
 /// head on `train` (pids may be any integers; they are mapped to dense
@@ -242,141 +191,51 @@ where
     )
 }
 
-/// What a BoT checkpoint keeps in `state.json` besides the model and Adam.
-#[derive(Debug, Serialize, Deserialize)]
-struct BotState {
-    /// Where the run stands.
-    position: Position,
-    /// The PK stream at the start of `position.epoch` (its batches are
-    /// drawn again on resume).
-    stream: StreamState,
-    /// Training images, identities and iterations per epoch of the run.
-    geometry: Geometry,
-    /// The recipe.
-    config: FinetuneConfig,
-}
-
-/// The shape of the training split a run was made for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Geometry {
-    images: usize,
-    classes: usize,
-    iters_per_epoch: usize,
-}
-
-/// A BoT fine-tuning run's state for the shared loop.
-struct BotRun<'a, M: TrainBackbone> {
+/// BoT's losses on the shared run: label-smoothed CE on the BNNeck
+/// logits + batch-hard triplet before the BNNeck, weight 1 each.
+struct Bot<'a, M> {
     cfg: &'a FinetuneConfig,
-    set: TrainSet,
-    geometry: Geometry,
-    schedule: LrSchedule,
-    transform: TrainTransform,
     ce_cfg: CrossEntropyConfig,
     tri_cfg: TripletConfig,
-    model: ReidModel<M>,
-    optim: ModuleOptimizer,
-    stream: BatchStream,
-    /// The epoch whose batches are in `current`, and the stream before
-    /// they were drawn.
-    drawn: Option<(usize, StreamState)>,
-    current: Vec<Vec<usize>>,
-    /// Every step run in this process.
-    log: Vec<IterationLog>,
-    /// Index in `log` of the current epoch's first step.
-    epoch_start: usize,
-    checkpoints: Option<CheckpointDir>,
-    device: Device,
+    backbone: PhantomData<fn() -> M>,
 }
 
-impl<M: TrainBackbone> Recipe for BotRun<'_, M> {
-    fn begin_epoch(&mut self, epoch: usize) -> Result<(), TrainError> {
-        let before = self.stream.state();
-        self.current = (0..self.geometry.iters_per_epoch)
-            .map(|_| self.stream.next_batch())
-            .collect::<Result<_, _>>()?;
-        self.drawn = Some((epoch, before));
-        self.epoch_start = self.log.len();
-        Ok(())
+impl<M: TrainBackbone> Objective for Bot<'_, M> {
+    type Model = ReidModel<M>;
+    type Config = FinetuneConfig;
+    type Extra = ();
+
+    fn config(&self) -> &FinetuneConfig {
+        self.cfg
     }
 
-    fn batches(&self, _epoch: usize) -> Vec<Vec<usize>> {
-        self.current.clone()
+    fn eval_every(&self) -> usize {
+        self.cfg.eval_every
     }
 
-    fn step(
-        &mut self,
-        epoch: usize,
+    fn losses(
+        &self,
+        model: &ReidModel<M>,
+        images: Tensor<4>,
+        targets: Tensor<1, Int>,
         iteration: usize,
-        indices: &[usize],
-    ) -> Result<LogLine, TrainError> {
-        let cfg = self.cfg;
-        let lr = self.schedule.lr_at(iteration);
-        let (images, targets) = load_train_batch(
-            &self.set,
-            indices,
-            &self.transform,
-            cfg.seed,
-            iteration,
-            &self.device,
-        )?;
+    ) -> Result<(Tensor<1>, Tensor<1>), TrainError> {
         // Stochastic depth (ViT, Swin) from a per-step seed: reproducible,
         // and repeated exactly after a resume.
-        let drop_seed = augment_seed(cfg.seed, iteration, usize::MAX - 5);
-        let out = self.model.forward_seeded(images, drop_seed);
-        let logits = self.model.heads.logits(&out, targets.clone())?;
+        let drop_seed = augment_seed(self.cfg.seed, iteration, usize::MAX - 5);
+        let out = model.forward_seeded(images, drop_seed);
+        let logits = model.heads.logits(&out, targets.clone())?;
         let ce = cross_entropy_label_smooth(logits, targets.clone(), &self.ce_cfg)?;
         let tri = triplet_loss(out.before_neck, targets, &self.tri_cfg)?;
-        let loss_ce = scalar(&ce)?;
-        let loss_tri = scalar(&tri)?;
-        if !(loss_ce.is_finite() && loss_tri.is_finite()) {
-            return Err(TrainError::NonFiniteLoss {
-                epoch,
-                iteration,
-                loss_ce,
-                loss_tri,
-                lr,
-            });
-        }
-        let grads = GradientsParams::from_grads(ce.add(tri).backward(), &self.model);
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        self.log.push(IterationLog {
-            epoch,
-            iteration,
-            loss_ce,
-            loss_tri,
-            lr,
-        });
-        Ok(LogLine::new(iteration, epoch)
-            .with("loss", f64::from(loss_ce) + f64::from(loss_tri))
-            .with("loss_ce", f64::from(loss_ce))
-            .with("loss_tri", f64::from(loss_tri))
-            .with("lr", lr))
+        Ok((ce, tri))
     }
 
-    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
-        if self.checkpoints.is_none() {
-            return Ok(None);
-        }
-        // Inside (or at the start of) the drawn epoch the stream is kept as
-        // it was before that epoch: resuming draws the epoch again and
-        // skips to the next batch. After it, the stream as it is now.
-        let stream = match &self.drawn {
-            Some((epoch, before)) if *epoch == pos.epoch => before.clone(),
-            _ => self.stream.state(),
-        };
-        let state = state_json(&BotState {
-            position: pos,
-            stream,
-            geometry: self.geometry,
-            config: self.cfg.clone(),
-        })?;
-        save_parts(
-            &self.checkpoints,
-            pos,
-            [("model.bpk", &self.model)],
-            &self.optim,
-            &[("state.json", &state)],
-        )
+    fn extra(&self) {}
+
+    fn restore(&mut self, mut model: ReidModel<M>, _extra: ()) -> ReidModel<M> {
+        // The BNNeck bias stays frozen whatever the file's flags.
+        model.heads.neck.beta = model.heads.neck.beta.set_require_grad(false);
+        model
     }
 }
 
@@ -387,29 +246,15 @@ fn run_bot<M, F>(
     train: &[ImageRecord],
     ad: &Device,
     run: &RunOptions,
-    mut callback: F,
+    callback: F,
 ) -> Result<FinetuneOutput<M>, TrainError>
 where
     M: TrainBackbone,
     F: FnMut(FinetuneEvent<'_, M>),
 {
-    let set = TrainSet::new(train)?;
-    let sampler = PkSampler::new(train, cfg.p, cfg.k, cfg.seed)?;
-    let ipe = match cfg.iters_per_epoch {
-        Some(n) => n,
-        None => sampler.iters_per_epoch_fastreid(),
-    };
-    if ipe == 0 {
-        return Err(TrainError::InvalidConfig(format!(
-            "the training split has {} images, fewer than one batch of P·K = {}: set iters_per_epoch",
-            train.len(),
-            cfg.batch_size()
-        )));
-    }
-    let schedule = cfg.schedule(ipe);
-    schedule.validate()?;
-
-    let head_cfg = EmbeddingHeadConfig::fastreid(backbone.out_channels(), set.num_classes);
+    let split = Split::new(train, cfg.p, cfg.k, cfg.seed, cfg.iters_per_epoch)?;
+    let ipe = split.geometry.iters_per_epoch;
+    let head_cfg = EmbeddingHeadConfig::fastreid(backbone.out_channels(), split.geometry.classes);
     let heads = head_cfg.init(ad)?;
     // Weights from our own seeded streams (burn's generator is process-global).
     let model = if reinit_backbone {
@@ -422,111 +267,17 @@ where
         let heads = reinit_weights(heads, cfg.seed, head_cfg.classifier_std);
         ReidModel { backbone, heads }
     };
-    let optim = AdamConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(
-            (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
-        )
-        .init();
-    let geometry = Geometry {
-        images: train.len(),
-        classes: set.num_classes,
-        iters_per_epoch: ipe,
-    };
-    let mut r = BotRun {
-        cfg,
-        set,
-        geometry,
-        schedule,
+    let plan = Plan {
+        schedule: cfg.schedule(ipe),
         transform: TrainTransform::bot(cfg.height, cfg.width),
+        seed: cfg.seed,
+        weight_decay: cfg.weight_decay,
+    };
+    let bot = Bot {
+        cfg,
         ce_cfg: cfg.ce_config(),
         tri_cfg: cfg.triplet_config(),
-        model,
-        optim,
-        stream: BatchStream::new(sampler.clone()),
-        drawn: None,
-        current: Vec::new(),
-        log: Vec::with_capacity(cfg.epochs * ipe),
-        epoch_start: 0,
-        checkpoints: run.checkpoints(),
-        device: ad.clone(),
+        backbone: PhantomData,
     };
-
-    let resumed = resume_point(run)?;
-    let mut pos = Position::default();
-    if let Some(ckpt) = &resumed {
-        let state: BotState = ckpt.read_json("state.json")?;
-        same_config(ckpt, &(&state.config, state.geometry), &(cfg, geometry))?;
-        if let Some(bad) = state
-            .stream
-            .queue
-            .iter()
-            .flatten()
-            .find(|&&i| i >= train.len())
-        {
-            return Err(TrainError::Checkpoint(format!(
-                "{}: sampler position names image {bad} of a split of {}",
-                ckpt.path.display(),
-                train.len()
-            )));
-        }
-        let mut model = module_from_bytes(r.model, ckpt.read("model.bpk")?, "model.bpk")?;
-        // The BNNeck bias stays frozen whatever the file's flags.
-        model.heads.neck.beta = model.heads.neck.beta.set_require_grad(false);
-        r.model = model;
-        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        r.stream = BatchStream::from_state(sampler, state.stream);
-        pos = state.position;
-        callback(FinetuneEvent::Resumed {
-            step: pos.step,
-            path: &ckpt.path,
-        });
-    }
-
-    let mut tracker = Tracker::new(run, resumed.as_ref(), cfg.epochs * ipe)?;
-    let epochs = cfg.epochs;
-    let mut on_event = |r: &BotRun<'_, M>, e: PretrainEvent<'_>| match e {
-        PretrainEvent::Step(_) => {
-            if let Some(entry) = r.log.last() {
-                callback(FinetuneEvent::Iteration(entry));
-            }
-        }
-        PretrainEvent::EpochEnd { epoch, .. } => {
-            let last = epoch + 1 == epochs;
-            let evaluate = cfg.eval_every > 0 && ((epoch + 1) % cfg.eval_every == 0 || last);
-            callback(FinetuneEvent::EpochEnd {
-                epoch,
-                log: &r.log[r.epoch_start.min(r.log.len())..],
-                model: &r.model,
-                evaluate,
-            });
-        }
-        PretrainEvent::Checkpoint { step, path } => {
-            callback(FinetuneEvent::Checkpoint { step, path });
-        }
-        PretrainEvent::Resumed { step, path } => {
-            callback(FinetuneEvent::Resumed { step, path });
-        }
-    };
-    let (steps_done, finished) = drive_with(&mut r, run, pos, epochs, &mut tracker, &mut on_event)?;
-    Ok(FinetuneOutput {
-        model: r.model.valid(),
-        log: r.log,
-        num_classes: geometry.classes,
-        iters_per_epoch: ipe,
-        steps_done,
-        finished,
-    })
-}
-
-/// Reads a `[1]` loss tensor back to the host.
-pub(crate) fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
-    let v: Vec<f32> = t
-        .clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-    v.first()
-        .copied()
-        .ok_or_else(|| TrainError::Readback("empty loss tensor".into()))
+    supervised::train(bot, model, split, plan, ad, run, callback)
 }

@@ -32,8 +32,9 @@ use crate::metrics_log::{LogLine, MetricsLog};
 
 /// How a training run is operated (not what it computes): where it writes
 /// checkpoints and its metrics log, and whether it resumes. Taken by the
-/// pre-training recipes and by BoT fine-tuning
-/// ([`finetune_with`](crate::finetune::finetune_with)).
+/// pre-training recipes and by BoT and MGN fine-tuning
+/// ([`finetune_with`](crate::finetune::finetune_with),
+/// [`finetune_mgn_with`](crate::finetune::mgn::finetune_mgn_with)).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Checkpoint directory; `None` writes no checkpoints.
@@ -377,7 +378,7 @@ pub(crate) fn queue_from_parts(
     Ok(reid_losses::moco::InfoNceQueue::from_state(&state, device)?)
 }
 
-/// One recipe's state (pre-training, or BoT fine-tuning), as the shared
+/// One recipe's state (pre-training, or BoT / MGN fine-tuning), as the shared
 /// loop [`drive`] sees it.
 pub(crate) trait Recipe {
     /// Called at the start of every epoch the loop enters (also the one it

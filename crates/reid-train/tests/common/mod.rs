@@ -1,7 +1,11 @@
 #![allow(dead_code)] // each test binary uses a part of these helpers
-//! Shared by the pre-training tests: a tiny synthetic image set.
+//! Shared by the training tests: a tiny synthetic image set, a fixed probe
+//! input, exact step comparisons, a ResNet50 trunk.
 
 use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use reid_backbones::{Arch, ResNet};
 
 use reid_data::ImageRecord;
 use reid_data::datasets::{ImageDatasetOptions, market1501};
@@ -29,6 +33,43 @@ pub fn tiny_records(tag: &str) -> (PathBuf, Vec<ImageRecord>) {
     let report = write_market1501(&dir, &world, &cfg).unwrap();
     let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
     (dir, parsed.splits.train)
+}
+
+/// A fixed `[2, 3, height, width]` input, for weight comparisons through
+/// a forward pass.
+pub fn probe_input(height: usize, width: usize, device: &Device) -> Tensor<4> {
+    let n = 2 * 3 * height * width;
+    let x: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    Tensor::<4>::from_data(TensorData::new(x, [2, 3, height, width]), device)
+}
+
+/// `(iteration, epoch, ce bits, triplet bits, lr bits)` of each
+/// fine-tuning step, for exact comparisons.
+pub fn step_bits(log: &[reid_train::IterationLog]) -> Vec<(usize, usize, u32, u32, u64)> {
+    log.iter()
+        .map(|l| {
+            (
+                l.iteration,
+                l.epoch,
+                l.loss_ce.to_bits(),
+                l.loss_tri.to_bits(),
+                l.lr.to_bits(),
+            )
+        })
+        .collect()
+}
+
+/// A ResNet50 trunk of stem width `base_width`, drawn by burn's
+/// initialisers (build it once and clone it for runs that must agree).
+pub fn resnet50_trunk(base_width: usize, device: &Device) -> ResNet {
+    Arch::from_name("resnet50")
+        .unwrap()
+        .config()
+        .with_base_width(base_width)
+        .init(device)
+        .unwrap()
 }
 
 /// `(step, loss bits, lr bits)` of each log line, for exact comparisons.

@@ -1,0 +1,459 @@
+//! The run that the supervised fine-tuning recipes (BoT, MGN) share, on the
+//! pre-training recipes' loop ([`drive_with`]): PK batches from an endless
+//! [`BatchStream`], a cross-entropy + triplet loss from the recipe, one
+//! Adam, checkpoints (model, Adam, stream, position, configuration and the
+//! recipe's own state such as MGN's trunk freeze) and exact resume.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor};
+use reid_data::ImageRecord;
+use reid_data::augment::TrainTransform;
+use reid_data::sampler::PkSampler;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::IterationLog;
+use super::batch::{BatchStream, StreamState, TrainSet, load_train_batch};
+use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
+use crate::error::TrainError;
+use crate::metrics_log::LogLine;
+use crate::pretrain::{
+    Position, PretrainEvent, Recipe, RunOptions, Tracker, drive_with, resume_point, same_config,
+    save_parts, state_json,
+};
+use crate::schedule::LrSchedule;
+
+/// What a fine-tuning run reports to its callback.
+/// [`FinetuneEvent`](super::FinetuneEvent) (BoT) and
+/// [`MgnEvent`](super::mgn::MgnEvent) (MGN) are this enum for their models.
+#[derive(Debug)]
+pub enum RunEvent<'a, Model> {
+    /// The run continues from a checkpoint of `step` completed steps
+    /// ([`RunOptions::resume`]); sent before the first step.
+    Resumed {
+        /// Completed steps in the checkpoint.
+        step: usize,
+        /// Its folder.
+        path: &'a Path,
+    },
+    /// After each optimiser step.
+    Iteration(&'a IterationLog),
+    /// A checkpoint was written ([`RunOptions::checkpoint_dir`]).
+    Checkpoint {
+        /// Completed steps it holds.
+        step: usize,
+        /// Its folder.
+        path: &'a Path,
+    },
+    /// After the last step of an epoch.
+    EpochEnd {
+        /// 0-based epoch that just ended.
+        epoch: usize,
+        /// The log entries of that epoch run in this process (after a resume
+        /// inside an epoch, only the steps after the checkpoint).
+        log: &'a [IterationLog],
+        /// The model being trained (on the autodiff device; evaluate it
+        /// with [`evaluate_model`](super::evaluate_model) or
+        /// [`evaluate_mgn`](super::mgn::evaluate_mgn), which take a
+        /// validation snapshot).
+        model: &'a Model,
+        /// Whether the recipe's evaluation period asks for an evaluation now
+        /// (BoT: [`FinetuneConfig::eval_every`](super::FinetuneConfig::eval_every),
+        /// always `true` after the last epoch when it is `> 0`; MGN has no
+        /// period: always `false`).
+        evaluate: bool,
+    },
+}
+
+/// The result of a fine-tuning run.
+/// [`FinetuneOutput`](super::FinetuneOutput) (BoT) and
+/// [`MgnFinetuneOutput`](super::mgn::MgnFinetuneOutput) (MGN) are this
+/// struct for their models.
+#[derive(Debug)]
+pub struct RunOutput<Model> {
+    /// The trained model, as a validation snapshot on the plain device
+    /// (BatchNorm uses running statistics).
+    pub model: Model,
+    /// One entry per optimiser step run in this process (after a resume,
+    /// the steps after the checkpoint).
+    pub log: Vec<IterationLog>,
+    /// Number of training identities (rows of the classifier).
+    pub num_classes: usize,
+    /// Iterations per epoch that were run.
+    pub iters_per_epoch: usize,
+    /// Completed optimiser steps in total (counting steps before a resume).
+    pub steps_done: usize,
+    /// Whether every epoch ran (`false` after [`RunOptions::stop_after`]).
+    pub finished: bool,
+}
+
+/// What differs between the fine-tuning recipes: the model and its losses,
+/// its trainable set over the epochs, and what a checkpoint keeps of them.
+pub(crate) trait Objective {
+    /// The model trained (on the autodiff device).
+    type Model: Module + Clone;
+    /// The recipe's configuration, kept in checkpoints: a resume needs an
+    /// equal one.
+    type Config: Serialize + DeserializeOwned + PartialEq + Clone;
+    /// Recipe state beyond the model, Adam, the stream and the position
+    /// that the rest of the run depends on (MGN: whether the trunk is
+    /// frozen), kept in checkpoints.
+    type Extra: Serialize + DeserializeOwned + Default;
+
+    /// The configuration.
+    fn config(&self) -> &Self::Config;
+    /// Epochs between evaluations flagged in [`RunEvent::EpochEnd`] (0 =
+    /// never).
+    fn eval_every(&self) -> usize {
+        0
+    }
+    /// `(cross-entropy, triplet)` of a batch, each weighted as the recipe
+    /// sums them, for global step `iteration`.
+    fn losses(
+        &self,
+        model: &Self::Model,
+        images: Tensor<4>,
+        targets: Tensor<1, Int>,
+        iteration: usize,
+    ) -> Result<(Tensor<1>, Tensor<1>), TrainError>;
+    /// The start of `epoch` (also the one a resume continues inside), before
+    /// its first step: may change the trainable set. Default: nothing.
+    fn begin_epoch(&mut self, model: Self::Model, _epoch: usize) -> Self::Model {
+        model
+    }
+    /// The recipe state to save now.
+    fn extra(&self) -> Self::Extra;
+    /// Puts the saved recipe state back, on `model` just loaded from a
+    /// checkpoint.
+    fn restore(&mut self, model: Self::Model, extra: Self::Extra) -> Self::Model;
+}
+
+/// The shape of the training split a run was made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Geometry {
+    /// Training images.
+    pub images: usize,
+    /// Identities.
+    pub classes: usize,
+    /// Iterations per epoch.
+    pub iters_per_epoch: usize,
+}
+
+/// A training split ready for PK sampling: dense labels, the sampler and
+/// the run's geometry.
+pub(crate) struct Split {
+    set: TrainSet,
+    sampler: PkSampler,
+    /// Images, identities, iterations per epoch.
+    pub geometry: Geometry,
+}
+
+impl Split {
+    /// `train` sampled `p` × `k` with `seed`; `iters_per_epoch` `None` =
+    /// fast-reid's `len // (P·K)` (an error when that is 0).
+    pub fn new(
+        train: &[ImageRecord],
+        p: usize,
+        k: usize,
+        seed: u64,
+        iters_per_epoch: Option<usize>,
+    ) -> Result<Self, TrainError> {
+        let set = TrainSet::new(train)?;
+        let sampler = PkSampler::new(train, p, k, seed)?;
+        let ipe = iters_per_epoch.unwrap_or_else(|| sampler.iters_per_epoch_fastreid());
+        if ipe == 0 {
+            return Err(TrainError::InvalidConfig(format!(
+                "the training split has {} images, fewer than one batch of P·K = {}: set iters_per_epoch",
+                train.len(),
+                p * k
+            )));
+        }
+        let geometry = Geometry {
+            images: train.len(),
+            classes: set.num_classes,
+            iters_per_epoch: ipe,
+        };
+        Ok(Self {
+            set,
+            sampler,
+            geometry,
+        })
+    }
+}
+
+/// How a run trains, besides its objective and model.
+pub(crate) struct Plan {
+    /// The learning rate per step (its `epochs` is the run's length).
+    pub schedule: LrSchedule,
+    /// The training augmentation.
+    pub transform: TrainTransform,
+    /// Seed of the augmentation streams.
+    pub seed: u64,
+    /// Adam's coupled weight decay (0 = none).
+    pub weight_decay: f64,
+}
+
+/// What a fine-tuning checkpoint keeps in `state.json` besides the model
+/// and Adam.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunState<C, X> {
+    /// Where the run stands.
+    position: Position,
+    /// The PK stream at the start of `position.epoch` (its batches are
+    /// drawn again on resume).
+    stream: StreamState,
+    /// Training images, identities and iterations per epoch of the run.
+    geometry: Geometry,
+    /// The recipe.
+    config: C,
+    /// The recipe's own state (absent in BoT checkpoints).
+    #[serde(default)]
+    recipe: X,
+}
+
+/// A fine-tuning run's state for the shared loop.
+struct Supervised<O: Objective> {
+    obj: O,
+    set: TrainSet,
+    geometry: Geometry,
+    plan: Plan,
+    model: O::Model,
+    optim: ModuleOptimizer,
+    stream: BatchStream,
+    /// The epoch whose batches are in `current`, and the stream before
+    /// they were drawn.
+    drawn: Option<(usize, StreamState)>,
+    current: Vec<Vec<usize>>,
+    /// Every step run in this process.
+    log: Vec<IterationLog>,
+    /// Index in `log` of the current epoch's first step.
+    epoch_start: usize,
+    checkpoints: Option<CheckpointDir>,
+    device: Device,
+}
+
+impl<O: Objective> Recipe for Supervised<O> {
+    fn begin_epoch(&mut self, epoch: usize) -> Result<(), TrainError> {
+        let before = self.stream.state();
+        self.current = (0..self.geometry.iters_per_epoch)
+            .map(|_| self.stream.next_batch())
+            .collect::<Result<_, _>>()?;
+        self.drawn = Some((epoch, before));
+        self.epoch_start = self.log.len();
+        self.model = self.obj.begin_epoch(self.model.clone(), epoch);
+        Ok(())
+    }
+
+    fn batches(&self, _epoch: usize) -> Vec<Vec<usize>> {
+        self.current.clone()
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        iteration: usize,
+        indices: &[usize],
+    ) -> Result<LogLine, TrainError> {
+        let lr = self.plan.schedule.lr_at(iteration);
+        let (images, targets) = load_train_batch(
+            &self.set,
+            indices,
+            &self.plan.transform,
+            self.plan.seed,
+            iteration,
+            &self.device,
+        )?;
+        let (ce, tri) = self.obj.losses(&self.model, images, targets, iteration)?;
+        let loss_ce = scalar(&ce)?;
+        let loss_tri = scalar(&tri)?;
+        if !(loss_ce.is_finite() && loss_tri.is_finite()) {
+            return Err(TrainError::NonFiniteLoss {
+                epoch,
+                iteration,
+                loss_ce,
+                loss_tri,
+                lr,
+            });
+        }
+        let grads = GradientsParams::from_grads(ce.add(tri).backward(), &self.model);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.log.push(IterationLog {
+            epoch,
+            iteration,
+            loss_ce,
+            loss_tri,
+            lr,
+        });
+        Ok(LogLine::new(iteration, epoch)
+            .with("loss", f64::from(loss_ce) + f64::from(loss_tri))
+            .with("loss_ce", f64::from(loss_ce))
+            .with("loss_tri", f64::from(loss_tri))
+            .with("lr", lr))
+    }
+
+    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
+        if self.checkpoints.is_none() {
+            return Ok(None);
+        }
+        // Inside (or at the start of) the drawn epoch the stream is kept as
+        // it was before that epoch: resuming draws the epoch again and
+        // skips to the next batch. After it, the stream as it is now.
+        let stream = match &self.drawn {
+            Some((epoch, before)) if *epoch == pos.epoch => before.clone(),
+            _ => self.stream.state(),
+        };
+        let state = state_json(&RunState {
+            position: pos,
+            stream,
+            geometry: self.geometry,
+            config: self.obj.config().clone(),
+            recipe: self.obj.extra(),
+        })?;
+        save_parts(
+            &self.checkpoints,
+            pos,
+            [("model.bpk", &self.model)],
+            &self.optim,
+            &[("state.json", &state)],
+        )
+    }
+}
+
+/// Fine-tunes `model` (on `device`, an autodiff device) with `obj`'s losses
+/// on `split`, operated by `run`: checkpoints, exact resume from the newest
+/// one (same configuration and split geometry, otherwise
+/// [`TrainError::Checkpoint`]), metrics log, early stop. Reports to
+/// `callback`.
+pub(crate) fn train<O, F>(
+    obj: O,
+    model: O::Model,
+    split: Split,
+    plan: Plan,
+    device: &Device,
+    run: &RunOptions,
+    mut callback: F,
+) -> Result<RunOutput<O::Model>, TrainError>
+where
+    O: Objective,
+    F: FnMut(RunEvent<'_, O::Model>),
+{
+    plan.schedule.validate()?;
+    let Split {
+        set,
+        sampler,
+        geometry,
+    } = split;
+    let epochs = plan.schedule.epochs;
+    let ipe = geometry.iters_per_epoch;
+    let mut r = Supervised {
+        obj,
+        set,
+        geometry,
+        optim: adam(plan.weight_decay),
+        plan,
+        model,
+        stream: BatchStream::new(sampler.clone()),
+        drawn: None,
+        current: Vec::new(),
+        log: Vec::with_capacity(epochs * ipe),
+        epoch_start: 0,
+        checkpoints: run.checkpoints(),
+        device: device.clone(),
+    };
+
+    let resumed = resume_point(run)?;
+    let mut pos = Position::default();
+    if let Some(ckpt) = &resumed {
+        let state: RunState<O::Config, O::Extra> = ckpt.read_json("state.json")?;
+        same_config(
+            ckpt,
+            &(&state.config, state.geometry),
+            &(r.obj.config(), geometry),
+        )?;
+        if let Some(bad) = state
+            .stream
+            .queue
+            .iter()
+            .flatten()
+            .find(|&&i| i >= geometry.images)
+        {
+            return Err(TrainError::Checkpoint(format!(
+                "{}: sampler position names image {bad} of a split of {}",
+                ckpt.path.display(),
+                geometry.images
+            )));
+        }
+        let part = |name: &str| format!("{}/{name}", ckpt.path.display());
+        let model = module_from_bytes(r.model, ckpt.read("model.bpk")?, &part("model.bpk"))?;
+        r.model = r.obj.restore(model, state.recipe);
+        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
+        r.stream = BatchStream::from_state(sampler, state.stream);
+        pos = state.position;
+        callback(RunEvent::Resumed {
+            step: pos.step,
+            path: &ckpt.path,
+        });
+    }
+
+    let mut tracker = Tracker::new(run, resumed.as_ref(), epochs * ipe)?;
+    let eval_every = r.obj.eval_every();
+    let mut on_event = |r: &Supervised<O>, e: PretrainEvent<'_>| match e {
+        PretrainEvent::Step(_) => {
+            if let Some(entry) = r.log.last() {
+                callback(RunEvent::Iteration(entry));
+            }
+        }
+        PretrainEvent::EpochEnd { epoch, .. } => {
+            let last = epoch + 1 == epochs;
+            let evaluate = eval_every > 0 && ((epoch + 1) % eval_every == 0 || last);
+            callback(RunEvent::EpochEnd {
+                epoch,
+                log: &r.log[r.epoch_start.min(r.log.len())..],
+                model: &r.model,
+                evaluate,
+            });
+        }
+        PretrainEvent::Checkpoint { step, path } => {
+            callback(RunEvent::Checkpoint { step, path });
+        }
+        PretrainEvent::Resumed { step, path } => {
+            callback(RunEvent::Resumed { step, path });
+        }
+    };
+    let (steps_done, finished) = drive_with(&mut r, run, pos, epochs, &mut tracker, &mut on_event)?;
+    Ok(RunOutput {
+        model: r.model.valid(),
+        log: r.log,
+        num_classes: geometry.classes,
+        iters_per_epoch: ipe,
+        steps_done,
+        finished,
+    })
+}
+
+/// Adam (β 0.9/0.999, ε 1e-8) with coupled L2 weight decay on every
+/// trained parameter, as fast-reid's defaults configure it.
+fn adam(weight_decay: f64) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(
+            (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+        )
+        .init()
+}
+
+/// Reads a `[1]` loss tensor back to the host.
+fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
+    let v: Vec<f32> = t
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+    v.first()
+        .copied()
+        .ok_or_else(|| TrainError::Readback("empty loss tensor".into()))
+}
