@@ -135,7 +135,7 @@ impl DataParallel {
         let run = |i: usize, device: &Device, replica: M| -> Result<_, TrainError> {
             let (loss, extra) = step(replica.clone(), i, device)?;
             let weight = rows[i] as f64 / total as f64;
-            let value = f64::from(crate::finetune::scalar(&loss)?);
+            let value = crate::pretrain::scalar(&loss)?;
             let grads = GradientsParams::from_grads((loss * weight).backward(), &replica);
             Ok((
                 grads,
