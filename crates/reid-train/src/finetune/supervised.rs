@@ -342,6 +342,7 @@ where
     F: FnMut(RunEvent<'_, O::Model>),
 {
     plan.schedule.validate()?;
+    crate::pretrain::single_device(run, "fine-tuning")?;
     let Split {
         set,
         sampler,

@@ -402,6 +402,7 @@ where
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
+    super::single_device(run, "MoCo pre-training")?;
     let ad = device.clone().autodiff();
     let set = TrainSet::with_source(records, run.image_source.clone())?;
     let epochs = ShuffledEpochs::new(

@@ -62,7 +62,7 @@ pub struct RunOptions {
     /// identity-group boundaries) and the gradients are summed with burn's
     /// multi-device primitive; the first device must be the recipe's own.
     /// Empty or one device: the recipe's device alone. Used by CION
-    /// pre-training.
+    /// pre-training; the other recipes refuse two or more devices.
     pub devices: Vec<Device>,
 }
 
@@ -330,6 +330,18 @@ pub(crate) fn announce<F: FnMut(PretrainEvent<'_>)>(c: Option<Checkpoint>, callb
 }
 
 /// The newest checkpoint when `run` asks to resume.
+/// Refuses [`RunOptions::devices`] for a recipe that does not shard its
+/// batches (rather than silently running on one device).
+pub(crate) fn single_device(run: &RunOptions, recipe: &str) -> Result<(), TrainError> {
+    if run.devices.len() > 1 {
+        return Err(TrainError::InvalidConfig(format!(
+            "{recipe} does not run data-parallel yet ({} devices given; CION pre-training does)",
+            run.devices.len()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn resume_point(run: &RunOptions) -> Result<Option<Checkpoint>, TrainError> {
     match (run.checkpoints(), run.resume) {
         (Some(dir), true) => dir.latest(),
@@ -564,4 +576,30 @@ pub(crate) fn save_parts<M: burn::module::Module, const N: usize>(
 pub(crate) fn state_json<S: serde::Serialize>(state: &S) -> Result<Vec<u8>, TrainError> {
     serde_json::to_vec(state)
         .map_err(|e| TrainError::Checkpoint(format!("encoding state.json: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_without_sharding_refuse_several_devices() {
+        let one = RunOptions {
+            devices: vec![Device::flex()],
+            ..RunOptions::default()
+        };
+        assert!(single_device(&RunOptions::default(), "MoCo").is_ok());
+        assert!(single_device(&one, "MoCo").is_ok());
+        let two = RunOptions {
+            devices: vec![Device::flex(), Device::flex()],
+            ..RunOptions::default()
+        };
+        let err = single_device(&two, "MoCo pre-training")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("MoCo pre-training") && err.contains("2 devices"),
+            "{err}"
+        );
+    }
 }

@@ -472,6 +472,7 @@ where
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
+    super::single_device(run, "PNL pre-training")?;
     let ad = device.clone().autodiff();
     let set = TrainSet::with_source(records, run.image_source.clone())?;
     let classes = set.num_classes;
