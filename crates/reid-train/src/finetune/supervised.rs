@@ -447,14 +447,8 @@ fn adam(weight_decay: f64) -> ModuleOptimizer {
         .init()
 }
 
-/// Reads a `[1]` loss tensor back to the host.
+/// Reads a `[1]` loss tensor back to the host (as `f32`, its own type).
 fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
-    let v: Vec<f32> = t
-        .clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-    v.first()
-        .copied()
-        .ok_or_else(|| TrainError::Readback("empty loss tensor".into()))
+    // Widened from f32 by `pretrain::scalar`, so narrowing back is exact.
+    crate::pretrain::scalar(t).map(|v| v as f32)
 }
