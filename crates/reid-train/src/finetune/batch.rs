@@ -22,9 +22,6 @@ use crate::error::TrainError;
 /// that reads the images (files, or an LMDB for keys).
 #[derive(Debug, Clone)]
 pub struct TrainSet {
-    /// Each record's image: the file, or `<lmdb folder>/<key>` (the name
-    /// errors use).
-    pub paths: Vec<PathBuf>,
     /// Each record's location (file path or LMDB key).
     pub locations: Vec<ImageLocation>,
     /// Reads the locations.
@@ -67,15 +64,29 @@ impl TrainSet {
             *v = i as i64;
         }
         let locations: Vec<ImageLocation> = records.iter().map(|r| r.location.clone()).collect();
-        let paths = locations.iter().map(|l| source.name(l)).collect();
         let labels = records.iter().map(|r| ids[&r.pid]).collect();
         Ok(Self {
-            paths,
             locations,
             source,
             labels,
             num_classes: ids.len(),
         })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.locations.len()
+    }
+
+    /// Whether there are no images (never, for a set that was built).
+    pub fn is_empty(&self) -> bool {
+        self.locations.is_empty()
+    }
+
+    /// How errors name image `index`: its file, or `<lmdb folder>/<key>`
+    /// (`None` out of range).
+    pub fn name(&self, index: usize) -> Option<PathBuf> {
+        self.locations.get(index).map(|l| self.source.name(l))
     }
 
     /// Decodes image `index` to RGB (files as [`load_rgb`] reads them; LMDB

@@ -51,17 +51,16 @@ pub fn load_view_shard(
     step: usize,
     device: &Device,
 ) -> Result<Vec<Tensor<4>>, TrainError> {
-    if let Some(&bad) = indices.iter().find(|&&i| i >= set.paths.len()) {
+    if let Some(&bad) = indices.iter().find(|&&i| i >= set.len()) {
         return Err(TrainError::InvalidConfig(format!(
             "batch index {bad} is out of range for {} images",
-            set.paths.len()
+            set.len()
         )));
     }
     let per_image: Vec<Vec<Vec<f32>>> = indices
         .par_iter()
         .enumerate()
         .map(|(slot, &idx)| -> Result<Vec<Vec<f32>>, TrainError> {
-            let path = &set.paths[idx];
             let img = set.load(idx)?;
             let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, step, first_slot + slot));
             let out = views(&img, &mut rng)?;
@@ -74,7 +73,7 @@ pub fn load_view_shard(
                 return Err(TrainError::InvalidConfig(format!(
                     "the view function produced {} views of the wrong sizes for {} (expected {:?})",
                     out.len(),
-                    path.display(),
+                    set.name(idx).unwrap_or_default().display(),
                     sizes
                 )));
             }
