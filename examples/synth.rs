@@ -90,6 +90,10 @@ struct Args {
     /// Maximum persons per video (video corpora).
     #[arg(long)]
     persons_per_video: Option<u32>,
+    /// Backdrop segments a person walks past per frame (video corpora; 0:
+    /// one background per video).
+    #[arg(long)]
+    street_speed: Option<f32>,
     /// Identity-switch probability per tracklet (LUPerson-NL).
     #[arg(long)]
     switch: Option<f32>,
@@ -230,6 +234,9 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
         if let Some(n) = args.persons_per_video {
             v.persons_per_video.max = n;
             v.persons_per_video.min = v.persons_per_video.min.min(n);
+        }
+        if let Some(s) = args.street_speed {
+            v.street_speed = s;
         }
         v
     };

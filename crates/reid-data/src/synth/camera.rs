@@ -121,6 +121,38 @@ impl Camera {
         }
     }
 
+    /// This camera in front of another stretch of scene: the wall, floor and
+    /// accent colours, the texture and its period are drawn again from
+    /// `rng` (with [`Camera::random`]'s distributions); viewpoint, framing,
+    /// illumination, sensor and occlusion stay. A video's street of shop
+    /// fronts is one camera with one such backdrop per segment.
+    pub fn with_backdrop<R: Rng + ?Sized>(&self, rng: &mut R) -> Self {
+        let bg = |rng: &mut R, vmin: f32, vmax: f32| {
+            hsv_to_rgb(
+                rng.random_range(0.0..360.0),
+                rng.random_range(0.0..0.3),
+                rng.random_range(vmin..vmax),
+            )
+        };
+        let wall = bg(rng, 0.25, 0.85);
+        let floor = bg(rng, 0.2, 0.7);
+        let accent = bg(rng, 0.1, 0.9);
+        let texture = match rng.random_range(0..4) {
+            0 => Texture::Gradient,
+            1 => Texture::Stripes,
+            2 => Texture::Tiles,
+            _ => Texture::Blotches,
+        };
+        Self {
+            wall,
+            floor,
+            accent,
+            texture,
+            texture_period: rng.random_range(6.0..24.0),
+            ..self.clone()
+        }
+    }
+
     /// Draws the view of one image: the dominant view with probability
     /// [`Camera::view_prob`], otherwise one of the two others.
     pub fn sample_view<R: Rng + ?Sized>(&self, rng: &mut R) -> View {
@@ -152,5 +184,23 @@ mod tests {
             .count();
         let p = hits as f32 / n as f32;
         assert!((p - cam.view_prob).abs() < 0.05, "{p} vs {}", cam.view_prob);
+    }
+
+    #[test]
+    fn a_backdrop_changes_the_scene_only() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let cam = Camera::random(&mut rng, 0.2);
+        let other = cam.with_backdrop(&mut rng);
+        assert_ne!(other.wall, cam.wall);
+        assert_ne!(other.floor, cam.floor);
+        let same_optics = Camera {
+            wall: cam.wall,
+            floor: cam.floor,
+            accent: cam.accent,
+            texture: cam.texture,
+            texture_period: cam.texture_period,
+            ..other
+        };
+        assert_eq!(same_optics, cam);
     }
 }

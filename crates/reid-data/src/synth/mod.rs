@@ -279,6 +279,8 @@ pub(crate) enum Purpose {
     Video = 6,
     /// Distractor or junk subject `i`.
     Extra = 7,
+    /// A video's street: track `i`'s position on it, or the backdrop of a segment.
+    Street = 8,
 }
 
 fn splitmix(mut z: u64) -> u64 {

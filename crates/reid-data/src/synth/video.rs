@@ -5,7 +5,10 @@
 //! illumination, background); each person in a video walks through a
 //! contiguous range of frames (a *true track*), sampled every
 //! [`VideoConfig::frame_step`] frames. Some persons appear in several videos
-//! (the same person in another scene). The tracker ([`super::tracker`]) turns
+//! (the same person in another scene). A video is a street of shop fronts
+//! ([`VideoConfig::street_speed`]): a person walking along it passes from one
+//! backdrop to the next, so the background changes within a track and
+//! differs between the persons of one video. The tracker ([`super::tracker`]) turns
 //! the true tracks into noisy tracklets.
 
 use std::f32::consts::TAU;
@@ -42,6 +45,17 @@ pub struct VideoConfig {
     pub frame_step: u32,
     /// Frames per video.
     pub video_frames: u32,
+    /// Backdrop segments of the street a person walks past per frame (each
+    /// person's pace is this × `[0.5, 1.5]`, in either direction, from a
+    /// random place on the street). Every segment has its own wall, floor
+    /// and accent colours and texture (the video's camera keeps its
+    /// viewpoint, illumination and sensor), so the background varies
+    /// within a track and between the persons of a video, as behind people
+    /// walking past shop fronts. `0` gives every crop of a video the
+    /// camera's one background (a world in which the background names the
+    /// video); configurations written before this field read as `0`.
+    #[serde(default)]
+    pub street_speed: f32,
 }
 
 impl Default for VideoConfig {
@@ -56,6 +70,7 @@ impl Default for VideoConfig {
             track_len: Span::new(4, 14),
             frame_step: 5,
             video_frames: 400,
+            street_speed: 0.04,
         }
     }
 }
@@ -86,6 +101,12 @@ impl VideoConfig {
         self.track_len.check("frames per track", 1, 10_000)?;
         check_count("frame step", self.frame_step, 1, 10_000)?;
         check_count("frames per video", self.video_frames, 1, 9_999_999)?;
+        if !(self.street_speed.is_finite() && (0.0..=10.0).contains(&self.street_speed)) {
+            return Err(invalid(format!(
+                "street speed {} is not in [0, 10] backdrop segments per frame",
+                self.street_speed
+            )));
+        }
         if !(0.0..=1.0).contains(&self.recurrence) {
             return Err(invalid(format!(
                 "recurrence probability {} is not in [0, 1]",
@@ -123,6 +144,10 @@ pub struct TrackStyle {
     gain: f32,
     bg0: f32,
     bg_speed: f32,
+    /// Position on the street at the track's first frame, in segments.
+    street0: f32,
+    /// Segments passed per frame (signed).
+    street_speed: f32,
     /// Horizontal order of the person in the frame (sorts detections into `obj` indices).
     pub x: f32,
 }
@@ -155,6 +180,17 @@ pub struct VideoWorld {
     pub tracks: Vec<TrueTrack>,
     /// Number of distinct persons.
     pub persons: u64,
+    /// [`VideoConfig::street_speed`]: `0` when every crop shows its camera's one background.
+    pub street_speed: f32,
+}
+
+/// Street positions are drawn from `[0, STREET_SEGMENTS)`.
+const STREET_SEGMENTS: f32 = 1000.0;
+
+/// The key of segment `segment`'s backdrop stream in video `video` (apart
+/// from the per-track keys, which are small).
+fn backdrop_key(video: u32, segment: i64) -> u64 {
+    (1 << 63) | (u64::from(video) << 32) | u64::from(segment as u32)
 }
 
 /// A crop to render: a true track's frame, or a false detection.
@@ -228,11 +264,18 @@ impl VideoWorld {
                 let len = u64::from(cfg.track_len.sample(&mut rng)).min(slots);
                 let start = rng.random_range(0..=slots - len);
                 let frames = (start..start + len).map(|s| s * step).collect();
+                let mut style = TrackStyle::random(&mut rng);
+                // From a stream of its own, so `street_speed = 0` leaves the plan as it was.
+                let mut street =
+                    stream_rng(world.seed, layout, Purpose::Street, tracks.len() as u64);
+                style.street0 = street.random_range(0.0..STREET_SEGMENTS);
+                let pace = cfg.street_speed * street.random_range(0.5..1.5);
+                style.street_speed = if street.random_bool(0.5) { pace } else { -pace };
                 tracks.push(TrueTrack {
                     video: v.index,
                     person,
                     frames,
-                    style: TrackStyle::random(&mut rng),
+                    style,
                 });
             }
             for p in here {
@@ -248,6 +291,7 @@ impl VideoWorld {
             cameras,
             tracks,
             persons: next_person,
+            street_speed: cfg.street_speed,
         }
     }
 
@@ -264,13 +308,31 @@ impl VideoWorld {
     /// Renders one crop (a pure function of the crop and the world).
     pub fn render_crop(&self, crop: &Crop) -> RgbImage {
         let mut rng = stream_rng(self.world.seed, self.layout, Purpose::Image, crop.key);
-        let cam = &self.cameras[(crop.video as usize).min(self.cameras.len().saturating_sub(1))];
-        let (identity, mut shot) = match crop.track.and_then(|t| self.tracks.get(t)) {
+        let camera = &self.cameras[(crop.video as usize).min(self.cameras.len().saturating_sub(1))];
+        let track = crop.track.and_then(|t| self.tracks.get(t));
+        let dt = track.map_or(0.0, |t| {
+            crop.frame
+                .saturating_sub(t.frames.first().copied().unwrap_or(0)) as f32
+        });
+        let backdrop;
+        let cam = if self.street_speed > 0.0 {
+            let segment = match track {
+                Some(t) => (t.style.street0 + t.style.street_speed * dt).floor() as i64,
+                None => rng.random_range(0..STREET_SEGMENTS as i64),
+            };
+            backdrop = camera.with_backdrop(&mut stream_rng(
+                self.world.seed,
+                self.layout,
+                Purpose::Street,
+                backdrop_key(crop.video, segment),
+            ));
+            &backdrop
+        } else {
+            camera
+        };
+        let (identity, mut shot) = match track {
             Some(t) => {
-                let first = t.frames.first().copied().unwrap_or(0);
-                let shot = t
-                    .style
-                    .shot(cam, (crop.frame.saturating_sub(first)) as f32, &mut rng);
+                let shot = t.style.shot(cam, dt, &mut rng);
                 (Some(self.identity(t.person)), shot)
             }
             None => {
@@ -313,6 +375,8 @@ impl TrackStyle {
             gain: rng.random_range(0.9..1.1),
             bg0: rng.random_range(0.0..64.0),
             bg_speed: rng.random_range(-0.3..0.3),
+            street0: 0.0,
+            street_speed: 0.0,
             x: rng.random_range(0.0..1.0),
         }
     }
@@ -372,6 +436,93 @@ mod tests {
         assert!(
             videos_of.values().any(|v| v.len() > 1),
             "some person appears in several videos"
+        );
+    }
+
+    fn small(street_speed: f32) -> VideoWorld {
+        let cfg = VideoConfig {
+            videos: 4,
+            street_speed,
+            ..VideoConfig::default()
+        };
+        let world = WorldConfig {
+            height: 32,
+            width: 16,
+            ..WorldConfig::default()
+        };
+        VideoWorld::simulate(Layout::LupersonNl, &world, &cfg)
+    }
+
+    #[test]
+    fn the_street_leaves_the_plan_alone() {
+        for bad in [f32::NAN, -0.1, 11.0] {
+            let cfg = VideoConfig {
+                street_speed: bad,
+                ..VideoConfig::default()
+            };
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains("street speed"), "{err}");
+        }
+        let (fixed, street) = (small(0.0), small(0.05));
+        assert_eq!(fixed.cameras, street.cameras);
+        assert_eq!(fixed.tracks.len(), street.tracks.len());
+        for (a, b) in fixed.tracks.iter().zip(&street.tracks) {
+            assert_eq!(
+                (a.video, a.person, &a.frames),
+                (b.video, b.person, &b.frames)
+            );
+            assert_eq!(a.style.street_speed, 0.0);
+            assert!(b.style.street_speed.abs() >= 0.025 && b.style.street_speed.abs() <= 0.075);
+        }
+    }
+
+    /// Mean colour of the two top corners (wall, clear of the person) of
+    /// every frame of a track; the spread of that colour over the track.
+    fn corner_spread(w: &VideoWorld, t: usize) -> f32 {
+        let colours: Vec<[f32; 3]> = w.tracks[t]
+            .frames
+            .iter()
+            .map(|&frame| {
+                let img = w.render_crop(&Crop {
+                    video: w.tracks[t].video,
+                    track: Some(t),
+                    frame,
+                    key: frame,
+                });
+                let mut c = [0.0f32; 3];
+                for (x, y) in [(0, 0), (1, 0), (0, 1), (15, 0), (14, 0), (15, 1)] {
+                    for (k, v) in img.get_pixel(x, y).0.iter().enumerate() {
+                        c[k] += f32::from(*v) / 6.0;
+                    }
+                }
+                c
+            })
+            .collect();
+        let n = colours.len() as f32;
+        (0..3)
+            .map(|k| {
+                let mean = colours.iter().map(|c| c[k]).sum::<f32>() / n;
+                colours.iter().map(|c| (c[k] - mean).powi(2)).sum::<f32>() / n
+            })
+            .sum::<f32>()
+            .sqrt()
+    }
+
+    #[test]
+    fn walking_along_the_street_changes_the_backdrop() {
+        let (fixed, street) = (small(0.0), small(1.0));
+        let tracks: Vec<usize> = (0..fixed.tracks.len())
+            .filter(|&t| fixed.tracks[t].frames.len() >= 4)
+            .take(6)
+            .collect();
+        assert!(tracks.len() >= 3);
+        let mean = |w: &VideoWorld| {
+            tracks.iter().map(|&t| corner_spread(w, t)).sum::<f32>() / tracks.len() as f32
+        };
+        let (f, s) = (mean(&fixed), mean(&street));
+        assert!(
+            s > 3.0 * f,
+            "backdrop spread over a track: street {s}, fixed {f}"
         );
     }
 }
