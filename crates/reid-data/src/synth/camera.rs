@@ -71,6 +71,27 @@ pub struct Camera {
     pub occlusion_prob: f32,
 }
 
+/// Draws a scene's wall, floor and accent colours and its texture kind.
+fn scene<R: Rng + ?Sized>(rng: &mut R) -> (Rgb, Rgb, Rgb, Texture) {
+    let mut bg = |vmin: f32, vmax: f32| {
+        hsv_to_rgb(
+            rng.random_range(0.0..360.0),
+            rng.random_range(0.0..0.3),
+            rng.random_range(vmin..vmax),
+        )
+    };
+    let wall = bg(0.25, 0.85);
+    let floor = bg(0.2, 0.7);
+    let accent = bg(0.1, 0.9);
+    let texture = match rng.random_range(0..4) {
+        0 => Texture::Gradient,
+        1 => Texture::Stripes,
+        2 => Texture::Tiles,
+        _ => Texture::Blotches,
+    };
+    (wall, floor, accent, texture)
+}
+
 impl Camera {
     /// Samples a camera. `occlusion_prob` is the world's base occlusion
     /// probability; each camera scales it by `[0.5, 1.5]`.
@@ -80,22 +101,7 @@ impl Camera {
             1 => View::Back,
             _ => View::Side,
         };
-        let bg = |rng: &mut R, vmin: f32, vmax: f32| {
-            hsv_to_rgb(
-                rng.random_range(0.0..360.0),
-                rng.random_range(0.0..0.3),
-                rng.random_range(vmin..vmax),
-            )
-        };
-        let wall = bg(rng, 0.25, 0.85);
-        let floor = bg(rng, 0.2, 0.7);
-        let accent = bg(rng, 0.1, 0.9);
-        let texture = match rng.random_range(0..4) {
-            0 => Texture::Gradient,
-            1 => Texture::Stripes,
-            2 => Texture::Tiles,
-            _ => Texture::Blotches,
-        };
+        let (wall, floor, accent, texture) = scene(rng);
         Self {
             view,
             view_prob: rng.random_range(0.5..0.9),
@@ -127,22 +133,7 @@ impl Camera {
     /// illumination, sensor and occlusion stay. A video's street of shop
     /// fronts is one camera with one such backdrop per segment.
     pub fn with_backdrop<R: Rng + ?Sized>(&self, rng: &mut R) -> Self {
-        let bg = |rng: &mut R, vmin: f32, vmax: f32| {
-            hsv_to_rgb(
-                rng.random_range(0.0..360.0),
-                rng.random_range(0.0..0.3),
-                rng.random_range(vmin..vmax),
-            )
-        };
-        let wall = bg(rng, 0.25, 0.85);
-        let floor = bg(rng, 0.2, 0.7);
-        let accent = bg(rng, 0.1, 0.9);
-        let texture = match rng.random_range(0..4) {
-            0 => Texture::Gradient,
-            1 => Texture::Stripes,
-            2 => Texture::Tiles,
-            _ => Texture::Blotches,
-        };
+        let (wall, floor, accent, texture) = scene(rng);
         Self {
             wall,
             floor,
