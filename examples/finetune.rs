@@ -10,7 +10,7 @@
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
 //!     [--log log.json] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
 //!     [--weights TRUNK.pth [--weights-format auto] [--allow-unexpected KEY]]  (--head mgn)
-//!     [--backend flex]
+//!     [--backend flex] [--devices N]
 //! ```
 //!
 //! Values come from the BoT defaults (`FinetuneConfig::default()`), then the
@@ -167,6 +167,11 @@ struct Args {
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Data-parallel over this many devices of `--backend` (CUDA / wgpu
+    /// GPUs 0..N; on flex N handles of the one CPU, for tests): each PK
+    /// batch is cut into N shards of whole identities.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
 }
 
 /// Removes the synthetic dataset folder when the run ends.
@@ -299,7 +304,7 @@ fn run_mgn(
         None => None,
     };
     let t0 = Instant::now();
-    let opts = run_options(args);
+    let opts = run_options(args)?;
     let callback = |e: MgnEvent<'_>| {
         if let RunEvent::EpochEnd { epoch, log, .. } = e {
             print_epoch(epoch, log, t0);
@@ -334,18 +339,27 @@ fn run_mgn(
 }
 
 /// `--checkpoint-dir`, `--checkpoint-every`, `--resume`, `--stop-after`
-/// (and `DIR/metrics.jsonl`) as run options.
-fn run_options(args: &Args) -> RunOptions {
+/// (and `DIR/metrics.jsonl`) and `--devices` as run options.
+fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
     let ckpt = &args.checkpoint_dir;
-    RunOptions {
+    let devices = match args.devices {
+        0 | 1 => Vec::new(),
+        n => args
+            .backend
+            .parse::<Backend>()
+            .and_then(|b| b.devices(n))
+            .map_err(|e| usage(format!("--devices {n}: {e}")))?,
+    };
+    Ok(RunOptions {
         checkpoint_dir: ckpt.clone(),
         checkpoint_every: args.checkpoint_every,
         keep_checkpoints: 2,
         resume: args.resume,
         log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
         stop_after: args.stop_after,
+        devices,
         ..RunOptions::default()
-    }
+    })
 }
 
 /// Prints a resume or a written checkpoint.
@@ -421,7 +435,10 @@ fn print_metrics(name: &str, r: &EvalResult) {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let backend: Backend = args.backend.parse().map_err(|e| usage(format!("{e}")))?;
-    let device = backend.device().map_err(|e| usage(format!("{e}")))?;
+    let devices = backend
+        .devices(args.devices)
+        .map_err(|e| usage(format!("--devices {}: {e}", args.devices)))?;
+    let device = devices[0].clone();
     if args.eval_batch_size == 0 {
         return Err(usage("--eval-batch-size must be positive"));
     }
@@ -530,7 +547,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     let t0 = Instant::now();
     let mut eval_error = None;
-    let opts = run_options(args);
+    let opts = run_options(args)?;
     let out = finetune_with(&cfg, &splits.train, &device, &opts, |event| {
         print_progress(&event);
         if let FinetuneEvent::EpochEnd {

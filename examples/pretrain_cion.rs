@@ -47,10 +47,6 @@ struct Args {
     /// Override: seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Data-parallel over this many devices of `--backend` (CUDA / wgpu GPUs
-    /// 0..N; each batch is cut into N shards on identity boundaries).
-    #[arg(long, default_value_t = 1)]
-    devices: usize,
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
@@ -74,14 +70,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         cfg.epochs,
         backend
     );
-    let mut opts = args.run.run_options(&cfg)?;
-    if args.devices > 1 {
-        opts.devices = backend
-            .devices(args.devices)
-            .map_err(|e| usage(e.to_string()))?;
-    } else if args.devices == 0 {
-        return Err(usage("--devices must be at least 1"));
-    }
+    let opts = args.run.run_options(&cfg)?;
     let t0 = Instant::now();
     let mut progress = Progress::new("cion");
     let out =

@@ -1,5 +1,5 @@
 //! What the three pre-training examples share: the run flags (output
-//! folder, recipe file, checkpoints, resume, backend), reading a recipe
+//! folder, recipe file, checkpoints, resume, backend, devices), reading a recipe
 //! file, the progress display and the backbone export.
 
 use std::path::{Path, PathBuf};
@@ -34,14 +34,27 @@ pub struct RunArgs {
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     pub backend: String,
+    /// Data-parallel over this many devices of `--backend` (CUDA / wgpu
+    /// GPUs 0..N; on flex N handles of the one CPU, for tests): each batch
+    /// is cut into N shards.
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
 }
 
 impl RunArgs {
-    /// The device of `--backend`.
+    /// The main device of `--backend` (the first of `--devices`).
     pub fn device(&self) -> anyhow::Result<(Backend, Device)> {
+        let (backend, devices) = self.all_devices()?;
+        Ok((backend, devices[0].clone()))
+    }
+
+    /// `--backend` and its `--devices` devices, main device first.
+    fn all_devices(&self) -> anyhow::Result<(Backend, Vec<Device>)> {
         let backend: Backend = self.backend.parse().map_err(|e| usage(format!("{e}")))?;
-        let device = backend.device().map_err(|e| usage(format!("{e}")))?;
-        Ok((backend, device))
+        let devices = backend
+            .devices(self.devices)
+            .map_err(|e| usage(format!("--devices {}: {e}", self.devices)))?;
+        Ok((backend, devices))
     }
 
     /// The recipe: `--config` or the defaults.
@@ -67,6 +80,10 @@ impl RunArgs {
             resume: self.resume,
             log_path: Some(self.out.join("metrics.jsonl")),
             stop_after: self.stop_after,
+            devices: match self.devices {
+                0 | 1 => Vec::new(),
+                _ => self.all_devices()?.1,
+            },
             ..RunOptions::default()
         })
     }

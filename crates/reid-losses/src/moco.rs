@@ -333,6 +333,16 @@ impl InfoNceQueue {
         self.keys.device()
     }
 
+    /// A copy of the queue on `device` (keys, ids and pointer), for a
+    /// data-parallel step that reads it on every device.
+    pub fn to_device(&self, device: &Device) -> Self {
+        Self {
+            keys: self.keys.clone().to_device(device),
+            ids: self.ids.clone().to_device(device),
+            ptr: self.ptr,
+        }
+    }
+
     /// Writes `keys` (`[N, D]`, detached) and their `ids` (`[N]`; `None` =
     /// `-1`) into slots `ptr, ptr+1, …` modulo `K`, then advances `ptr` by
     /// `N` modulo `K`. The write wraps around, so `K` need not be a multiple

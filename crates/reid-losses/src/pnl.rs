@@ -178,6 +178,15 @@ impl PrototypeBank {
         self.momentum
     }
 
+    /// A copy of the bank on `device`, for a data-parallel step that reads
+    /// the prototypes on every device.
+    pub fn to_device(&self, device: &Device) -> Self {
+        Self {
+            prototypes: self.prototypes.clone().to_device(device),
+            momentum: self.momentum,
+        }
+    }
+
     /// PNL's prototype update with features `q` (`[N, D]`, detached) and
     /// labels (`[N]`, in `0..C`; PNL passes the corrected `ŷ` of the whole
     /// gathered batch): for `i = 0..N` **in order**,

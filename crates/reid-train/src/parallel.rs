@@ -21,9 +21,12 @@
 
 use std::ops::Range;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, MultiGradientsParams};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
+use reid_losses::moco::{
+    BATCH_NORM_BUFFERS, group_sizes, shuffle_permutation, shuffled_group_forward,
+};
 
 use crate::error::TrainError;
 
@@ -144,6 +147,7 @@ impl DataParallel {
                     rows: rows[i],
                     extra,
                 },
+                running_stats(&replica),
             ))
         };
         let results: Vec<Result<_, TrainError>> = if self.devices.len() == 1 {
@@ -155,31 +159,168 @@ impl DataParallel {
                     .iter()
                     .enumerate()
                     .map(|(i, device)| {
-                        let replica = model.clone().fork(device);
+                        let replica = self.replica(model, i);
                         let run = &run;
                         s.spawn(move || run(i, device, replica))
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(TrainError::InvalidConfig(
-                                "a data-parallel worker thread panicked".into(),
-                            ))
-                        })
-                    })
-                    .collect()
+                handles.into_iter().map(join_worker).collect()
             })
         };
         let mut multi = MultiGradientsParams::default();
         let mut outputs = Vec::with_capacity(results.len());
+        let mut stats = Vec::with_capacity(results.len());
         for (r, device) in results.into_iter().zip(&self.devices) {
-            let (grads, out) = r?;
+            let (grads, out, st) = r?;
             multi.grads.push((grads, device.clone()));
             outputs.push(out);
+            stats.push(st);
+        }
+        if self.devices.len() > 1 {
+            self.fold_running_stats(model, stats);
         }
         Ok((multi, outputs))
+    }
+
+    /// Shuffle-BN across the devices, as upstream MoCo runs its key
+    /// encoder: permutes the batch `x` (`[batch, …]`, on the main device)
+    /// with [`shuffle_permutation`]`(batch, seed)`, cuts it into `groups`
+    /// contiguous groups ([`group_sizes`]), runs `forward(model, group)` for
+    /// group `j` on device `j mod devices` (a copy of `model` forked there;
+    /// the devices work at once), gathers the `[group, dim]` outputs on the
+    /// main device and undoes the permutation: row `i` of the `[batch, dim]`
+    /// result is the output for row `i` of `x`. Every group sees the rows
+    /// it would see on one device, so the result is
+    /// [`shuffled_group_forward`]'s whatever the number of devices (tested).
+    /// Meant for a no-grad encoder (MoCo's and PNL's key encoders).
+    ///
+    /// # Errors
+    /// `x` is empty, `groups ∉ 1..=batch`, or `forward` returned a number of
+    /// rows other than its group's.
+    pub fn shuffled_forward<M, const D: usize, F>(
+        &self,
+        model: &M,
+        x: Tensor<D>,
+        groups: usize,
+        seed: u64,
+        forward: F,
+    ) -> Result<Tensor<2>, TrainError>
+    where
+        M: Module,
+        F: Fn(&M, Tensor<D>) -> Tensor<2> + Sync,
+    {
+        let n = x.dims()[0];
+        if self.devices.len() == 1 || n == 0 || groups == 0 || groups > n {
+            // One device, or input the single-device function refuses with
+            // its own error.
+            return Ok(shuffled_group_forward(x, groups, seed, |g| {
+                forward(model, g)
+            })?);
+        }
+        let main = &self.devices[0];
+        let perm = shuffle_permutation(n, seed);
+        let mut inverse = vec![0i64; n];
+        for (i, &p) in perm.iter().enumerate() {
+            inverse[p] = i as i64;
+        }
+        let perm: Vec<i64> = perm.iter().map(|&p| p as i64).collect();
+        let shuffled = x.select(0, Tensor::from_data(TensorData::new(perm, [n]), main));
+        let mut chunks = Vec::with_capacity(groups);
+        let mut start = 0;
+        for size in group_sizes(n, groups) {
+            chunks.push(shuffled.clone().narrow(0, start, size));
+            start += size;
+        }
+        let parts = self.devices.len();
+        type Worker = Result<(Vec<(usize, Tensor<2>)>, Vec<Tensor<1>>), TrainError>;
+        let per_device: Vec<Worker> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                    .devices
+                    .iter()
+                    .enumerate()
+                    .map(|(d, device)| {
+                        let replica = self.replica(model, d);
+                        let (chunks, forward) = (&chunks, &forward);
+                        s.spawn(move || {
+                            let mut outs = Vec::new();
+                            for j in (d..chunks.len()).step_by(parts) {
+                                let rows = chunks[j].dims()[0];
+                                let out = forward(&replica, chunks[j].clone().to_device(device));
+                                if out.dims()[0] != rows {
+                                    return Err(TrainError::InvalidConfig(format!(
+                                        "the shuffle-BN forward returned {:?} for a group of {rows} rows",
+                                        out.dims()
+                                    )));
+                                }
+                                outs.push((j, out.to_device(main)));
+                            }
+                            Ok((outs, running_stats(&replica)))
+                        })
+                    })
+                    .collect();
+            handles.into_iter().map(join_worker).collect()
+        });
+        let mut outputs: Vec<Option<Tensor<2>>> = vec![None; groups];
+        let mut stats = Vec::with_capacity(parts);
+        for r in per_device {
+            let (outs, st) = r?;
+            for (j, out) in outs {
+                outputs[j] = Some(out);
+            }
+            stats.push(st);
+        }
+        self.fold_running_stats(model, stats);
+        let outputs: Vec<Tensor<2>> = outputs.into_iter().flatten().collect();
+        let inverse = Tensor::from_data(TensorData::new(inverse, [n]), main);
+        Ok(Tensor::cat(outputs, 0).select(0, inverse))
+    }
+
+    /// A copy of `model` on device `i` for one step: the same parameters
+    /// (ids, values, trainable flags) but BatchNorm running statistics of
+    /// its own. (burn's `RunningState` is shared by clones and forks, and
+    /// threads updating one state fold their updates in an order that
+    /// depends on timing; own copies keep the run deterministic.)
+    pub fn replica<M: Module>(&self, model: &M, i: usize) -> M {
+        // `train()` rebuilds every running state around its current value.
+        model.clone().train().fork(&self.devices[i])
+    }
+
+    /// Sets `model`'s BatchNorm running statistics to the mean, over the
+    /// devices in order, of the replicas' statistics after a step
+    /// (`stats[i]`: device `i`'s [`running_stats`]): every replica started
+    /// from `model`'s, so the statistics move by the mean of the shards'
+    /// updates, as one update with the averaged batch statistics would.
+    /// Nothing happens for a model without running statistics.
+    pub fn fold_running_stats<M: Module>(&self, model: &M, stats: Vec<Vec<Tensor<1>>>) {
+        let n = stats.len();
+        let Some(count) = stats.first().map(Vec::len) else {
+            return;
+        };
+        if count == 0 {
+            return;
+        }
+        let main = &self.devices[0];
+        let mut sums: Vec<Option<Tensor<1>>> = vec![None; count];
+        for device_stats in stats {
+            for (sum, t) in sums.iter_mut().zip(device_stats) {
+                let t = t.to_device(main);
+                *sum = Some(match sum.take() {
+                    Some(acc) => acc + t,
+                    None => t,
+                });
+            }
+        }
+        let values: Vec<Tensor<1>> = sums
+            .into_iter()
+            .flatten()
+            .map(|t| t.div_scalar(n as f64))
+            .collect();
+        // `RunningState::map` writes the new value into the state it shares
+        // with `model`; the mapped copy itself is not needed.
+        let _ = model.clone().map(&mut StatWriter {
+            path: Vec::new(),
+            values: values.into_iter(),
+        });
     }
 
     /// Sums the per-device gradients of `model`'s parameters onto the main
@@ -211,12 +352,87 @@ impl DataParallel {
     }
 }
 
+/// Whether a module path names a BatchNorm running statistic.
+fn is_running_stat(path: &[String]) -> bool {
+    path.last()
+        .is_some_and(|leaf| BATCH_NORM_BUFFERS.contains(&leaf.as_str()))
+}
+
+/// The BatchNorm running statistics of `model` (fields named in
+/// [`BATCH_NORM_BUFFERS`]), flattened to `[numel]`, in walk order, with
+/// pending updates folded in first.
+pub fn running_stats<M: Module>(model: &M) -> Vec<Tensor<1>> {
+    struct Reader {
+        path: Vec<String>,
+        out: Vec<Tensor<1>>,
+    }
+    impl ModuleVisitor for Reader {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if is_running_stat(&self.path) {
+                let v = param.val().detach();
+                let numel = v.shape().num_elements();
+                self.out.push(v.reshape([numel]));
+            }
+        }
+    }
+    // `valid()` folds this thread's pending `RunningState` update in.
+    let _ = model.valid();
+    let mut reader = Reader {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    model.visit(&mut reader);
+    reader.out
+}
+
+/// Writes flattened values into the running statistics met in walk order.
+struct StatWriter {
+    path: Vec<String>,
+    values: std::vec::IntoIter<Tensor<1>>,
+}
+
+impl ModuleMapper for StatWriter {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if !is_running_stat(&self.path) {
+            return param;
+        }
+        let Some(value) = self.values.next() else {
+            return param;
+        };
+        let (id, old, mapper) = param.consume();
+        let value = value.reshape(old.shape()).to_device(&old.device());
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+/// A worker thread's result; a panic in it is an error, not a panic here.
+fn join_worker<T>(
+    h: std::thread::ScopedJoinHandle<'_, Result<T, TrainError>>,
+) -> Result<T, TrainError> {
+    h.join().unwrap_or_else(|_| {
+        Err(TrainError::InvalidConfig(
+            "a data-parallel worker thread panicked".into(),
+        ))
+    })
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::AdamConfig;
-    use burn::tensor::TensorData;
 
     fn inputs(device: &Device, rows: Range<usize>) -> (Tensor<2>, Tensor<2>) {
         let n = rows.len();
@@ -238,7 +454,8 @@ mod tests {
         (model.forward(x) - y).square().mean()
     }
 
-    fn weights(m: &Linear) -> Vec<f32> {
+    /// A linear layer's weight then bias values.
+    pub(crate) fn weights(m: &Linear) -> Vec<f32> {
         let mut w: Vec<f32> = m.weight.val().into_data().try_to_vec().unwrap();
         w.extend(
             m.bias
@@ -321,6 +538,85 @@ mod tests {
             .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
         assert!(err < 1e-6, "data-parallel weights differ by {err}");
         assert_ne!(weights(&model.valid()), a, "the steps changed the weights");
+    }
+
+    /// The groups of shuffle-BN spread over two or three device handles give
+    /// the single-device result exactly, with a forward that couples the
+    /// rows of a group (it subtracts the group mean, as BatchNorm does).
+    #[test]
+    fn shuffle_bn_over_devices_is_the_single_device_result() {
+        let device = Device::flex().autodiff();
+        let model: Linear = LinearConfig::new(5, 3).init(&device);
+        let (x, _) = inputs(&device, 0..10);
+        let coupled = |m: &Linear, g: Tensor<2>| {
+            let rows = g.dims()[0];
+            m.forward(g.clone() - g.mean_dim(0).repeat_dim(0, rows))
+        };
+        for groups in [1, 3, 4] {
+            let one = shuffled_group_forward(x.clone(), groups, 11, |g| coupled(&model, g))
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for parts in [2, 3] {
+                let dp = DataParallel::new(vec![device.clone(); parts]).unwrap();
+                let many = dp
+                    .shuffled_forward(&model, x.clone(), groups, 11, coupled)
+                    .unwrap();
+                assert_eq!(many.dims(), [10, 3]);
+                assert_eq!(
+                    many.into_data().try_to_vec::<f32>().unwrap(),
+                    one,
+                    "{groups} groups over {parts} devices"
+                );
+            }
+        }
+        let dp = DataParallel::new(vec![device.clone(); 2]).unwrap();
+        assert!(
+            dp.shuffled_forward(&model, x.clone(), 11, 1, coupled)
+                .is_err()
+        );
+        assert!(
+            dp.shuffled_forward(&model, x, 2, 1, |m: &Linear, g: Tensor<2>| m
+                .forward(g)
+                .narrow(0, 0, 1))
+                .is_err()
+        );
+    }
+
+    /// Each replica updates BatchNorm running statistics of its own; the
+    /// model's move by the mean of the shards' updates, and the same way on
+    /// every run.
+    #[test]
+    fn running_statistics_move_by_the_mean_of_the_shards() {
+        use burn::nn::{BatchNorm, BatchNormConfig};
+        let device = Device::flex().autodiff();
+        let bn: BatchNorm = BatchNormConfig::new(2).init(&device);
+        // Shard i holds rows of value 2i+1 (channel 0) and -(2i+1) (channel 1).
+        let shard = |i: usize, d: &Device| {
+            let v = (2 * i + 1) as f32;
+            let data: Vec<f32> = (0..3).flat_map(|_| [v, -v]).collect();
+            Tensor::<4>::from_data(TensorData::new(data, [3, 2, 1, 1]), d)
+        };
+        let dp = DataParallel::new(vec![device.clone(); 2]).unwrap();
+        let (_, _) = dp
+            .grads(&bn, &[3, 3], |m, i, d| {
+                Ok((m.forward(shard(i, d)).square().mean().reshape([1]), ()))
+            })
+            .unwrap();
+        let mean: Vec<f32> = bn
+            .valid()
+            .running_mean
+            .value()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        // 0.9·0 + 0.1·mean(1, 3) and its negative.
+        assert!(
+            (mean[0] - 0.2).abs() < 1e-6 && (mean[1] + 0.2).abs() < 1e-6,
+            "{mean:?}"
+        );
+        assert_eq!(running_stats(&bn).len(), 2, "running mean and variance");
     }
 
     #[test]

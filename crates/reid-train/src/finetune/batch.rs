@@ -201,6 +201,21 @@ pub fn load_train_batch(
     iteration: usize,
     device: &Device,
 ) -> Result<(Tensor<4>, Tensor<1, Int>), TrainError> {
+    load_train_shard(set, indices, 0, transform, seed, iteration, device)
+}
+
+/// [`load_train_batch`] for a shard of a batch: `indices` are the batch's
+/// slots `first_slot..first_slot + indices.len()`, whose augmentation
+/// streams they use, so the shards of a batch hold the whole batch's images.
+pub fn load_train_shard(
+    set: &TrainSet,
+    indices: &[usize],
+    first_slot: usize,
+    transform: &TrainTransform,
+    seed: u64,
+    iteration: usize,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>), TrainError> {
     let (h, w) = (transform.height as usize, transform.width as usize);
     let per = 3 * h * w;
     let mut data = vec![0f32; per * indices.len()];
@@ -208,7 +223,8 @@ pub fn load_train_batch(
         .zip(indices.par_iter().enumerate())
         .try_for_each(|(out, (slot, &idx))| -> Result<(), TrainError> {
             let img = set.load(idx)?;
-            let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, iteration, slot));
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(augment_seed(seed, iteration, first_slot + slot));
             transform.write(&img, &mut rng, out);
             Ok(())
         })?;

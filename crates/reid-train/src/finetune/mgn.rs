@@ -34,7 +34,7 @@
 //! Deviations: the cosine decays per epoch ([`crate::schedule`]), fast-reid's
 //! per iteration; the pixel normalisation is the LUPerson mean/std of
 //! `reid_data::normalize::LUPERSON` (the config's std differs in the third
-//! decimal); no AMP, one device.
+//! decimal); no AMP. Data parallel over `RunOptions::devices` like BoT.
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};

@@ -34,8 +34,9 @@
 //! epoch and any state of its own) and resumes the same way; both report
 //! [`RunEvent`]s and return a [`RunOutput`] over their model.
 //!
-//! Not reproduced: mixed precision (AMP) and multi-GPU; the sampler's
-//! random stream is ours (ChaCha8), not NumPy's.
+//! Not reproduced: mixed precision (AMP); the sampler's random stream is
+//! ours (ChaCha8), not NumPy's. Multi-GPU: [`RunOptions::devices`] shards
+//! each PK batch into whole identities per device ([`crate::parallel`]).
 
 mod batch;
 mod config;

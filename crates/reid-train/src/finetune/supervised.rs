@@ -17,13 +17,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::IterationLog;
-use super::batch::{BatchStream, StreamState, TrainSet, load_train_batch};
+use super::batch::{BatchStream, StreamState, TrainSet, load_train_batch, load_train_shard};
 use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
 use crate::metrics_log::LogLine;
+use crate::parallel::{DataParallel, shard_ranges};
 use crate::pretrain::{
-    Position, PretrainEvent, Recipe, RunOptions, Tracker, drive_with, resume_point, same_config,
-    save_parts, state_json,
+    Position, PretrainEvent, Recipe, RunOptions, Tracker, data_parallel, drive_with, resume_point,
+    same_config, save_parts, state_json,
 };
 use crate::schedule::LrSchedule;
 
@@ -150,6 +151,8 @@ pub(crate) struct Split {
     sampler: PkSampler,
     /// Images, identities, iterations per epoch.
     pub geometry: Geometry,
+    /// Images per identity in a batch (`K`).
+    group: usize,
 }
 
 impl Split {
@@ -181,6 +184,7 @@ impl Split {
             set,
             sampler,
             geometry,
+            group: k,
         })
     }
 }
@@ -234,9 +238,13 @@ struct Supervised<O: Objective> {
     epoch_start: usize,
     checkpoints: Option<CheckpointDir>,
     device: Device,
+    /// Two or more devices: each batch sharded over them.
+    parallel: Option<DataParallel>,
+    /// Images per identity in a batch (`K`): shards keep identities whole.
+    group: usize,
 }
 
-impl<O: Objective> Recipe for Supervised<O> {
+impl<O: Objective + Sync> Recipe for Supervised<O> {
     fn begin_epoch(&mut self, epoch: usize) -> Result<(), TrainError> {
         let before = self.stream.state();
         self.current = (0..self.geometry.iters_per_epoch)
@@ -259,27 +267,66 @@ impl<O: Objective> Recipe for Supervised<O> {
         indices: &[usize],
     ) -> Result<LogLine, TrainError> {
         let lr = self.plan.schedule.lr_at(iteration);
-        let (images, targets) = load_train_batch(
-            &self.set,
-            indices,
-            &self.plan.transform,
-            self.plan.seed,
-            iteration,
-            &self.device,
-        )?;
-        let (ce, tri) = self.obj.losses(&self.model, images, targets, iteration)?;
-        let loss_ce = scalar(&ce)?;
-        let loss_tri = scalar(&tri)?;
-        if !(loss_ce.is_finite() && loss_tri.is_finite()) {
-            return Err(TrainError::NonFiniteLoss {
-                epoch,
-                iteration,
-                loss_ce,
-                loss_tri,
-                lr,
-            });
-        }
-        let grads = GradientsParams::from_grads(ce.add(tri).backward(), &self.model);
+        let finite = |loss_ce: f32, loss_tri: f32| {
+            if loss_ce.is_finite() && loss_tri.is_finite() {
+                Ok(())
+            } else {
+                Err(TrainError::NonFiniteLoss {
+                    epoch,
+                    iteration,
+                    loss_ce,
+                    loss_tri,
+                    lr,
+                })
+            }
+        };
+        let (loss_ce, loss_tri, grads) = match &self.parallel {
+            None => {
+                let (images, targets) = load_train_batch(
+                    &self.set,
+                    indices,
+                    &self.plan.transform,
+                    self.plan.seed,
+                    iteration,
+                    &self.device,
+                )?;
+                let (ce, tri) = self.obj.losses(&self.model, images, targets, iteration)?;
+                let (loss_ce, loss_tri) = (scalar(&ce)?, scalar(&tri)?);
+                finite(loss_ce, loss_tri)?;
+                let grads = GradientsParams::from_grads(ce.add(tri).backward(), &self.model);
+                (loss_ce, loss_tri, grads)
+            }
+            Some(dp) => {
+                // Whole identities per device: each mines its triplets in
+                // its shard, as fast-reid does per GPU.
+                let shards = shard_ranges(indices.len(), self.group, dp.devices().len())?;
+                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                let (obj, set, plan) = (&self.obj, &self.set, &self.plan);
+                let (multi, outs) = dp.grads(&self.model, &rows, |model, i, d| {
+                    let r = shards[i].clone();
+                    let (images, targets) = load_train_shard(
+                        set,
+                        &indices[r.clone()],
+                        r.start,
+                        &plan.transform,
+                        plan.seed,
+                        iteration,
+                        d,
+                    )?;
+                    let (ce, tri) = obj.losses(&model, images, targets, iteration)?;
+                    let values = (scalar(&ce)?, scalar(&tri)?);
+                    Ok((ce.add(tri), values))
+                })?;
+                let (mut loss_ce, mut loss_tri) = (0f32, 0f32);
+                for o in &outs {
+                    let w = o.rows as f32 / indices.len() as f32;
+                    loss_ce += o.extra.0 * w;
+                    loss_tri += o.extra.1 * w;
+                }
+                finite(loss_ce, loss_tri)?;
+                (loss_ce, loss_tri, dp.reduce(&self.model, multi))
+            }
+        };
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.log.push(IterationLog {
             epoch,
@@ -338,15 +385,15 @@ pub(crate) fn train<O, F>(
     mut callback: F,
 ) -> Result<RunOutput<O::Model>, TrainError>
 where
-    O: Objective,
+    O: Objective + Sync,
     F: FnMut(RunEvent<'_, O::Model>),
 {
     plan.schedule.validate()?;
-    crate::pretrain::single_device(run, "fine-tuning")?;
     let Split {
         set,
         sampler,
         geometry,
+        group,
     } = split;
     let epochs = plan.schedule.epochs;
     let ipe = geometry.iters_per_epoch;
@@ -364,6 +411,8 @@ where
         epoch_start: 0,
         checkpoints: run.checkpoints(),
         device: device.clone(),
+        parallel: data_parallel(run, device)?,
+        group,
     };
 
     let resumed = resume_point(run)?;
@@ -451,4 +500,169 @@ fn adam(weight_decay: f64) -> ModuleOptimizer {
 fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
     // Widened from f32 by `pretrain::scalar`, so narrowing back is exact.
     crate::pretrain::scalar(t).map(|v| v as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finetune::FinetuneConfig;
+    use crate::parallel::tests::weights;
+    use crate::schedule::Decay;
+    use burn::nn::{Linear, LinearConfig};
+    use reid_data::datasets::{ImageDatasetOptions, market1501};
+    use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
+    use reid_losses::CrossEntropyConfig;
+    use reid_losses::cross_entropy_label_smooth;
+
+    /// A linear classifier on each image's channel means, with a per-row
+    /// second term: nothing couples the rows of a batch, so a sharded step
+    /// must equal the single-device one.
+    struct Probe {
+        classes: usize,
+    }
+
+    impl Objective for Probe {
+        type Model = Linear;
+        type Config = usize;
+        type Extra = ();
+
+        fn config(&self) -> &usize {
+            &self.classes
+        }
+
+        fn losses(
+            &self,
+            model: &Linear,
+            images: Tensor<4>,
+            targets: Tensor<1, Int>,
+            _iteration: usize,
+        ) -> Result<(Tensor<1>, Tensor<1>), TrainError> {
+            let [n, c, h, w] = images.dims();
+            let x = images.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
+            let logits = model.forward(x);
+            let ce = cross_entropy_label_smooth(
+                logits.clone(),
+                targets,
+                &CrossEntropyConfig::default(),
+            )?;
+            let second = logits.square().mean().mul_scalar(0.1);
+            Ok((ce, second))
+        }
+
+        fn extra(&self) {}
+
+        fn restore(&mut self, model: Linear, _extra: ()) -> Linear {
+            model
+        }
+    }
+
+    /// Fine-tuning with each PK batch sharded over two or three device
+    /// handles (identities whole, each shard's images from its batch slots'
+    /// augmentation streams, losses weighted by rows, gradients summed on
+    /// the main device, Adam with coupled weight decay) takes the
+    /// single-device steps.
+    #[test]
+    fn sharded_fine_tuning_takes_the_single_device_steps() {
+        let dir = std::env::temp_dir().join(format!("reid-supervised-dp-{}", std::process::id()));
+        let world = WorldConfig {
+            seed: 9,
+            height: 32,
+            width: 16,
+            overwrite: true,
+            ..WorldConfig::default()
+        };
+        let market = Market1501Config {
+            train_ids: 6,
+            test_ids: 2,
+            cameras: 2,
+            cams_per_id: Span::new(2, 2),
+            images_per_cam: Span::new(2, 2),
+            junk: 0,
+            distractors: 0,
+        };
+        let report = write_market1501(&dir, &world, &market).unwrap();
+        let records = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default())
+            .unwrap()
+            .splits
+            .train;
+        let train_set = records;
+        let cfg = FinetuneConfig {
+            height: 32,
+            width: 16,
+            p: 3,
+            k: 2,
+            epochs: 1,
+            iters_per_epoch: Some(3),
+            lr: 1e-2,
+            weight_decay: 5e-4,
+            decay: Decay::Constant,
+            ..FinetuneConfig::default()
+        };
+        let device = Device::flex().autodiff();
+        let model: Linear = LinearConfig::new(3, 6).init(&device);
+        let run_on = |devices: usize| {
+            let split =
+                Split::new(&train_set, cfg.p, cfg.k, cfg.seed, cfg.iters_per_epoch).unwrap();
+            let plan = Plan {
+                schedule: cfg.schedule(3),
+                transform: TrainTransform::bot(32, 16),
+                seed: cfg.seed,
+                weight_decay: cfg.weight_decay,
+            };
+            let run = RunOptions {
+                devices: vec![device.clone(); devices],
+                ..RunOptions::default()
+            };
+            train(
+                Probe { classes: 6 },
+                model.clone(),
+                split,
+                plan,
+                &device,
+                &run,
+                |_| {},
+            )
+            .unwrap()
+        };
+        let one = run_on(1);
+        assert_eq!(one.log.len(), 3);
+        for devices in [2, 3] {
+            let many = run_on(devices);
+            for (a, b) in one.log.iter().zip(&many.log) {
+                assert!((a.loss_ce - b.loss_ce).abs() < 1e-6, "{a:?} vs {b:?}");
+                assert!((a.loss_tri - b.loss_tri).abs() < 1e-6, "{a:?} vs {b:?}");
+            }
+            let diff = weights(&one.model)
+                .iter()
+                .zip(weights(&many.model))
+                .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff < 1e-6, "{devices} devices: weights differ by {diff}");
+        }
+        assert_ne!(weights(&one.model), weights(&model.valid()));
+        // Identity groups of K = 2 cannot feed more devices than P = 3.
+        let split = Split::new(&train_set, cfg.p, cfg.k, cfg.seed, cfg.iters_per_epoch).unwrap();
+        let plan = Plan {
+            schedule: cfg.schedule(3),
+            transform: TrainTransform::bot(32, 16),
+            seed: cfg.seed,
+            weight_decay: 0.0,
+        };
+        let run = RunOptions {
+            devices: vec![device.clone(); 4],
+            ..RunOptions::default()
+        };
+        let Err(err) = train(
+            Probe { classes: 6 },
+            model,
+            split,
+            plan,
+            &device,
+            &run,
+            |_| {},
+        ) else {
+            panic!("4 devices for 3 identities ran");
+        };
+        assert!(err.to_string().contains("identity groups"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
 }

@@ -27,8 +27,9 @@
 //!   upstream.
 //!
 //! Not reproduced: fp16 AMP (and so the "clipping of loss-scaled gradients"
-//! quirk, see `docs/losses.md`) and multi-GPU (the loss is per device
-//! anyway); the sampler's random stream is ours (ChaCha8).
+//! quirk, see `docs/losses.md`); the sampler's random stream is ours
+//! (ChaCha8). Multi-GPU: [`RunOptions::devices`] shards each batch on
+//! identity boundaries ([`crate::parallel`]).
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -50,8 +51,8 @@ use serde::{Deserialize, Serialize};
 use super::optim::decay_weights;
 use super::views::{load_view_batch, load_view_shard};
 use super::{
-    Position, PretrainEvent, Recipe, RunOptions, Tracker, check_finite, drive, fresh_copy,
-    resume_point, same_config, save_parts, scalar, state_json,
+    Position, PretrainEvent, Recipe, RunOptions, Tracker, check_finite, data_parallel, drive,
+    fresh_copy, resume_point, same_config, save_parts, scalar, state_json, weighted_loss,
 };
 use crate::checkpoint::{
     Checkpoint, CheckpointDir, HostTensor, module_from_bytes, optim_from_bytes,
@@ -59,7 +60,7 @@ use crate::checkpoint::{
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
-use crate::parallel::{DataParallel, shard_ranges};
+use crate::parallel::{DataParallel, running_stats, shard_ranges};
 
 /// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
 /// the ResNet50-IBN command of the README). Unknown keys are an error.
@@ -497,10 +498,8 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
                 let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
                 // One teacher copy per device, each taken by its worker (a
                 // module is `Send`, not necessarily `Sync`).
-                let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = dp
-                    .devices()
-                    .iter()
-                    .map(|d| std::sync::Mutex::new(Some(self.teacher.clone().fork(d))))
+                let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = (0..dp.devices().len())
+                    .map(|i| std::sync::Mutex::new(Some(dp.replica(&self.teacher, i))))
                     .collect();
                 let centers: Vec<Tensor<2>> = dp
                     .devices()
@@ -535,20 +534,16 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
                         k,
                         &loss_cfg,
                     )?;
-                    Ok((loss, t_out))
+                    Ok((loss, (t_out, running_stats(&teacher))))
                 })?;
-                let total = indices.len() as f64;
-                let loss_v = outs
-                    .iter()
-                    .map(|o| o.loss * o.rows as f64 / total)
-                    .sum::<f64>();
+                let loss_v = weighted_loss(&outs);
                 check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                let t_out = Tensor::cat(
-                    outs.into_iter()
-                        .map(|o| o.extra.to_device(&self.device))
-                        .collect(),
-                    0,
-                );
+                let (t_outs, t_stats): (Vec<_>, Vec<_>) = outs
+                    .into_iter()
+                    .map(|o| (o.extra.0.to_device(&self.device), o.extra.1))
+                    .unzip();
+                dp.fold_running_stats(&self.teacher, t_stats);
+                let t_out = Tensor::cat(t_outs, 0);
                 (loss_v, dp.reduce(&self.student, multi), t_out)
             }
         };
@@ -655,12 +650,7 @@ where
         center: DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?,
         checkpoints: run.checkpoints(),
         device: ad.clone(),
-        parallel: match run.devices.len() {
-            0 | 1 => None,
-            _ => Some(DataParallel::new(
-                run.devices.iter().map(|d| d.clone().autodiff()).collect(),
-            )?),
-        },
+        parallel: data_parallel(run, device)?,
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();

@@ -6,7 +6,8 @@
 //!   projection (2048-2048-128, ReLU), L2-normalised output ([`MocoNet`]);
 //!   the key encoder is a momentum copy (`m` 0.999, parameters only,
 //!   updated **before** the keys are computed), run with shuffle-BN
-//!   (`groups` batches of one device emulate the GPUs);
+//!   (`groups` batches of one device emulate the GPUs; see below for
+//!   several devices);
 //! - data: two independent draws of the LUPerson view (`ori-cj+sre`,
 //!   [`ViewPipeline::lup`]) per image, shuffled `drop_last` epochs;
 //! - loss: InfoNCE against a queue of 65,536 keys (`T` 0.1 for LUPerson);
@@ -14,7 +15,13 @@
 //!   learning rate 0.3 for the whole batch (no linear scaling), cosine per
 //!   epoch `lr·½(1 + cos(π·e/E))`, no warm-up.
 //!
-//! Not reproduced: AMP and multi-GPU (shuffle-BN is emulated on one device).
+//! Data parallel with [`RunOptions::devices`]: shuffle-BN's groups of the key
+//! encoder are spread over the devices
+//! ([`DataParallel::shuffled_forward`]; the keys are the single-device
+//! ones) and each device runs the query encoder and InfoNCE on its share of
+//! the batch, so the query's BatchNorm sees one shard as on upstream's GPUs.
+//!
+//! Not reproduced: AMP.
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, Relu};
@@ -31,13 +38,14 @@ use serde::{Deserialize, Serialize};
 use super::views::load_view_batch;
 use super::{
     Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
-    drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
-    save_parts, scalar, sgd, state_json,
+    data_parallel, drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point,
+    same_config, save_parts, scalar, sgd, state_json, weighted_loss,
 };
 use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
+use crate::parallel::{DataParallel, shard_ranges};
 
 /// Every hyper-parameter of LUPerson MoCo v2; defaults are `run_moco.sh`'s.
 /// Unknown keys are an error.
@@ -293,6 +301,8 @@ struct MocoRun<'a, M: TrainBackbone> {
     queue: InfoNceQueue,
     checkpoints: Option<CheckpointDir>,
     device: Device,
+    /// Two or more devices: each batch sharded over them.
+    parallel: Option<DataParallel>,
 }
 
 impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
@@ -325,19 +335,57 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
             &self.device,
         )?;
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
-        let q = self.query.forward_seeded(vs[0].clone(), drop_seed);
-        // The key encoder moves first, then computes the keys.
+        // The key encoder moves first, then computes the keys (the query is
+        // not touched by the update, so its forward may come before or after).
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
-        let key = &self.key;
-        let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
-            key.forward(x)
-        })?
-        .detach();
-        let loss = info_nce(q, k.clone(), self.queue.keys(), cfg.temperature)?;
-        let loss_v = scalar(&loss)?;
-        check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.query);
+        let (loss_v, grads, k) = match &self.parallel {
+            None => {
+                let q = self.query.forward_seeded(vs[0].clone(), drop_seed);
+                let key = &self.key;
+                let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
+                    key.forward(x)
+                })?
+                .detach();
+                let loss = info_nce(q, k.clone(), self.queue.keys(), cfg.temperature)?;
+                let loss_v = scalar(&loss)?;
+                check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+                let grads = GradientsParams::from_grads(loss.backward(), &self.query);
+                (loss_v, grads, k)
+            }
+            Some(dp) => {
+                // Shuffle-BN's groups spread over the devices (the keys are
+                // the single-device ones), then each device the query
+                // forward and InfoNCE of its rows, against its copy of the
+                // queue.
+                let k = dp
+                    .shuffled_forward(
+                        &self.key,
+                        vs[1].clone(),
+                        cfg.bn_groups,
+                        shuffle_seed,
+                        |key, x| key.forward(x),
+                    )?
+                    .detach();
+                let shards = shard_ranges(indices.len(), 1, dp.devices().len())?;
+                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                let queues: Vec<Tensor<2>> = dp
+                    .devices()
+                    .iter()
+                    .map(|d| self.queue.keys().to_device(d))
+                    .collect();
+                let (multi, outs) = dp.grads(&self.query, &rows, |query, i, d| {
+                    let r = shards[i].clone();
+                    let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
+                    let q = query.forward_seeded(x, drop_seed);
+                    let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
+                    Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, ()))
+                })?;
+                let loss_v = weighted_loss(&outs);
+                check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+                (loss_v, dp.reduce(&self.query, multi), k)
+            }
+        };
         self.query = self.optim.step(lr, self.query.clone(), grads);
         self.queue.enqueue(k, None)?;
         Ok(LogLine::new(step, epoch)
@@ -402,7 +450,6 @@ where
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
-    super::single_device(run, "MoCo pre-training")?;
     let ad = device.clone().autodiff();
     let set = TrainSet::with_source(records, run.image_source.clone())?;
     let epochs = ShuffledEpochs::new(
@@ -424,6 +471,7 @@ where
         queue: InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?,
         checkpoints: run.checkpoints(),
         device: ad.clone(),
+        parallel: data_parallel(run, device)?,
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();

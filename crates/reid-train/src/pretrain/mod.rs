@@ -29,6 +29,7 @@ use crate::checkpoint::{Checkpoint, CheckpointDir};
 use crate::error::TrainError;
 use crate::finetune::augment_seed;
 use crate::metrics_log::{LogLine, MetricsLog};
+use crate::parallel::DataParallel;
 
 /// How a training run is operated (not what it computes): where it writes
 /// checkpoints and its metrics log, and whether it resumes. Taken by the
@@ -61,8 +62,8 @@ pub struct RunOptions {
     /// more devices, each batch is cut into one shard per device (on
     /// identity-group boundaries) and the gradients are summed with burn's
     /// multi-device primitive; the first device must be the recipe's own.
-    /// Empty or one device: the recipe's device alone. Used by CION
-    /// pre-training; the other recipes refuse two or more devices.
+    /// Empty or one device: the recipe's device alone. Every recipe
+    /// (MoCo, PNL, CION, BoT, MGN) takes it.
     pub devices: Vec<Device>,
 }
 
@@ -329,19 +330,37 @@ pub(crate) fn announce<F: FnMut(PretrainEvent<'_>)>(c: Option<Checkpoint>, callb
     }
 }
 
-/// The newest checkpoint when `run` asks to resume.
-/// Refuses [`RunOptions::devices`] for a recipe that does not shard its
-/// batches (rather than silently running on one device).
-pub(crate) fn single_device(run: &RunOptions, recipe: &str) -> Result<(), TrainError> {
-    if run.devices.len() > 1 {
-        return Err(TrainError::InvalidConfig(format!(
-            "{recipe} does not run data-parallel yet ({} devices given; CION pre-training does)",
-            run.devices.len()
-        )));
+/// The data parallelism `run` asks for ([`RunOptions::devices`]): `None`
+/// for no or one device (the recipe runs on `device` alone), otherwise the
+/// autodiff versions of the devices, main device first.
+///
+/// # Errors
+/// The first of `run.devices` is not `device`, the recipe's own: the model
+/// lives there between steps, and the gradients are summed there.
+pub(crate) fn data_parallel(
+    run: &RunOptions,
+    device: &Device,
+) -> Result<Option<DataParallel>, TrainError> {
+    match run.devices.first() {
+        Some(first) if first != device => Err(TrainError::InvalidConfig(format!(
+            "the first data-parallel device ({first:?}) must be the recipe's device ({device:?})"
+        ))),
+        _ if run.devices.len() < 2 => Ok(None),
+        _ => Ok(Some(DataParallel::new(
+            run.devices.iter().map(|d| d.clone().autodiff()).collect(),
+        )?)),
     }
-    Ok(())
 }
 
+/// The batch's mean loss from its shards' means (weighted by their rows).
+pub(crate) fn weighted_loss<T>(outs: &[crate::parallel::ShardOutput<T>]) -> f64 {
+    let total: usize = outs.iter().map(|o| o.rows).sum();
+    outs.iter()
+        .map(|o| o.loss * o.rows as f64 / total.max(1) as f64)
+        .sum()
+}
+
+/// The newest checkpoint when `run` asks to resume.
 pub(crate) fn resume_point(run: &RunOptions) -> Result<Option<Checkpoint>, TrainError> {
     match (run.checkpoints(), run.resume) {
         (Some(dir), true) => dir.latest(),
@@ -536,6 +555,14 @@ impl burn::module::ModuleMapper for FreshIds {
 
 /// `module` with the same values under new parameter ids (see
 /// [`FreshIds`]); used to derive a momentum encoder from the online one.
+///
+/// Known limit: BatchNorm running statistics stay **shared** with
+/// `module`. burn 0.22's `RunningState` is reference-counted, and both
+/// `Clone` and `ModuleMapper` keep the one state, so the momentum encoder's
+/// forward passes and the online encoder's update the same statistics
+/// (upstream keeps two sets). Training is unaffected (BatchNorm uses batch
+/// statistics there); what a key encoder or teacher computes in evaluation
+/// mode is.
 pub(crate) fn fresh_copy<M: burn::module::Module>(module: &M) -> M {
     module.clone().map(&mut FreshIds)
 }
@@ -583,23 +610,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recipes_without_sharding_refuse_several_devices() {
-        let one = RunOptions {
-            devices: vec![Device::flex()],
-            ..RunOptions::default()
-        };
-        assert!(single_device(&RunOptions::default(), "MoCo").is_ok());
-        assert!(single_device(&one, "MoCo").is_ok());
-        let two = RunOptions {
-            devices: vec![Device::flex(), Device::flex()],
-            ..RunOptions::default()
-        };
-        let err = single_device(&two, "MoCo pre-training")
-            .unwrap_err()
-            .to_string();
+    fn data_parallelism_starts_at_two_devices() {
+        let device = Device::flex();
         assert!(
-            err.contains("MoCo pre-training") && err.contains("2 devices"),
-            "{err}"
+            data_parallel(&RunOptions::default(), &device)
+                .unwrap()
+                .is_none()
         );
+        let one = RunOptions {
+            devices: vec![device.clone()],
+            ..RunOptions::default()
+        };
+        assert!(data_parallel(&one, &device).unwrap().is_none());
+        let two = RunOptions {
+            devices: vec![device.clone(), device.clone()],
+            ..RunOptions::default()
+        };
+        let dp = data_parallel(&two, &device).unwrap().unwrap();
+        assert_eq!(dp.devices().len(), 2);
+        assert!(dp.devices().iter().all(Device::is_autodiff));
+        // burn compares devices by hardware, so the autodiff handle is the
+        // recipe's device too (flex has no second device to refuse).
+        assert!(data_parallel(&two, &device.clone().autodiff()).is_ok());
     }
 }

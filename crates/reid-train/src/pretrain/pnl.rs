@@ -19,8 +19,11 @@
 //! - optimiser: SGD (momentum 0.9, weight decay 1e-4 on every parameter),
 //!   learning rate 0.4, ×0.1 at epochs 40 and 80, 90 epochs, no warm-up.
 //!
-//! Not reproduced: AMP and multi-GPU (shuffle-BN and the gathered queue /
-//! prototype updates are emulated on one device).
+//! Not reproduced: AMP. On one device shuffle-BN is emulated; with
+//! [`RunOptions::devices`] its groups are spread over the devices and each
+//! device runs the query side of its rows, as for MoCo
+//! ([`super::moco`]); the queue and the prototypes are updated from the
+//! whole batch, in batch order.
 
 use burn::module::Module;
 use burn::nn::{Linear, Relu};
@@ -38,8 +41,8 @@ use super::moco::seeded_linear;
 use super::views::load_view_batch;
 use super::{
     Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
-    drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point, same_config,
-    save_parts, scalar, sgd, state_json,
+    data_parallel, drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point,
+    same_config, save_parts, scalar, sgd, state_json, weighted_loss,
 };
 use crate::checkpoint::{
     Checkpoint, CheckpointDir, bytes_to_f32s, f32s_to_bytes, module_from_bytes, optim_from_bytes,
@@ -47,6 +50,7 @@ use crate::checkpoint::{
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
+use crate::parallel::{DataParallel, shard_ranges};
 
 /// Every hyper-parameter of PNL; defaults are `run_pnl.sh`'s. Unknown keys
 /// are an error.
@@ -338,6 +342,19 @@ struct PnlRun<'a, M: TrainBackbone> {
     bank: PrototypeBank,
     checkpoints: Option<CheckpointDir>,
     device: Device,
+    /// Two or more devices: each batch sharded over them.
+    parallel: Option<DataParallel>,
+}
+
+/// The loss terms of a PNL step, as the metrics log names them.
+const PNL_LOSSES: [&str; 4] = ["loss", "loss_cls", "loss_inst", "loss_proto"];
+
+/// A NaN or infinite PNL loss term (`values` in [`PNL_LOSSES`] order) or
+/// learning rate is an error naming the step.
+fn check_pnl(epoch: usize, step: usize, lr: f64, values: [f64; 4]) -> Result<(), TrainError> {
+    let mut named: Vec<(&str, f64)> = PNL_LOSSES.iter().copied().zip(values).collect();
+    named.push(("lr", lr));
+    check_finite("pnl", epoch, step, &named)
 }
 
 impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
@@ -369,42 +386,107 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
             &self.device,
         )?;
         let labels: Vec<i64> = indices.iter().map(|&j| self.set.labels[j]).collect();
-        let labels =
-            Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &self.device);
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
-        let (z, q) = self.query.forward_seeded(vs[0].clone(), drop_seed);
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
-        let key = &self.key;
-        let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
-            key.project(key.embed(x))
-        })?
-        .detach();
-        let losses = pnl_step_losses(
-            epoch,
-            z,
-            q.clone(),
-            k.clone(),
-            &self.queue,
-            labels,
-            &self.bank,
-            &cfg.loss_config(),
-        )?;
-        let values = [
-            ("loss", scalar(&losses.total)?),
-            ("loss_cls", scalar(&losses.classification)?),
-            ("loss_inst", scalar(&losses.instance)?),
-            ("loss_proto", scalar(&losses.prototype)?),
-        ];
-        check_finite("pnl", epoch, step, &values)?;
-        let grads = GradientsParams::from_grads(losses.total.backward(), &self.query);
+        let loss_cfg = cfg.loss_config();
+        let (values, grads, k, q, corrected) = match &self.parallel {
+            None => {
+                let labels = Tensor::<1, Int>::from_data(
+                    TensorData::new(labels, [indices.len()]),
+                    &self.device,
+                );
+                let (z, q) = self.query.forward_seeded(vs[0].clone(), drop_seed);
+                let key = &self.key;
+                let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
+                    key.project(key.embed(x))
+                })?
+                .detach();
+                let losses = pnl_step_losses(
+                    epoch,
+                    z,
+                    q.clone(),
+                    k.clone(),
+                    &self.queue,
+                    labels,
+                    &self.bank,
+                    &loss_cfg,
+                )?;
+                let values = [
+                    scalar(&losses.total)?,
+                    scalar(&losses.classification)?,
+                    scalar(&losses.instance)?,
+                    scalar(&losses.prototype)?,
+                ];
+                check_pnl(epoch, step, lr, values)?;
+                let grads = GradientsParams::from_grads(losses.total.backward(), &self.query);
+                (values, grads, k, q.detach(), losses.corrected_labels)
+            }
+            Some(dp) => {
+                // Keys as on one device (shuffle-BN's groups spread over the
+                // devices); each device then its rows' query forward and
+                // losses against its copies of the queue and the bank, both
+                // as they were before this step. The corrected labels and
+                // queries come back in batch order for the enqueue and the
+                // (order-dependent) prototype update.
+                let k = dp
+                    .shuffled_forward(
+                        &self.key,
+                        vs[1].clone(),
+                        cfg.bn_groups,
+                        shuffle_seed,
+                        |key, x| key.project(key.embed(x)),
+                    )?
+                    .detach();
+                let shards = shard_ranges(indices.len(), 1, dp.devices().len())?;
+                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                let copies: Vec<(InfoNceQueue, PrototypeBank)> = dp
+                    .devices()
+                    .iter()
+                    .map(|d| (self.queue.to_device(d), self.bank.to_device(d)))
+                    .collect();
+                let labels = &labels;
+                let (multi, outs) = dp.grads(&self.query, &rows, |query, i, d| {
+                    let r = shards[i].clone();
+                    let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
+                    let (z, q) = query.forward_seeded(x, drop_seed);
+                    let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
+                    let y = Tensor::<1, Int>::from_data(
+                        TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
+                        d,
+                    );
+                    let (queue, bank) = &copies[i];
+                    let l = pnl_step_losses(epoch, z, q.clone(), k, queue, y, bank, &loss_cfg)?;
+                    let parts = [
+                        scalar(&l.classification)?,
+                        scalar(&l.instance)?,
+                        scalar(&l.prototype)?,
+                    ];
+                    Ok((l.total, (parts, q.detach(), l.corrected_labels)))
+                })?;
+                let mut values = [weighted_loss(&outs), 0.0, 0.0, 0.0];
+                let (mut qs, mut ys) = (Vec::new(), Vec::new());
+                for o in outs {
+                    let w = o.rows as f64 / indices.len() as f64;
+                    let (parts, q, y) = o.extra;
+                    for (v, p) in values[1..].iter_mut().zip(parts) {
+                        *v += p * w;
+                    }
+                    qs.push(q.to_device(&self.device));
+                    ys.push(y.to_device(&self.device));
+                }
+                check_pnl(epoch, step, lr, values)?;
+                let grads = dp.reduce(&self.query, multi);
+                (values, grads, k, Tensor::cat(qs, 0), Tensor::cat(ys, 0))
+            }
+        };
         self.query = self.optim.step(lr, self.query.clone(), grads);
-        self.queue
-            .enqueue(k, Some(losses.corrected_labels.clone()))?;
-        self.bank.update(q.detach(), losses.corrected_labels)?;
-        let line = values
+        self.queue.enqueue(k, Some(corrected.clone()))?;
+        self.bank.update(q, corrected)?;
+        let line = PNL_LOSSES
             .iter()
-            .fold(LogLine::new(step, epoch), |l, (k, v)| l.with(k, *v));
+            .zip(values)
+            .fold(LogLine::new(step, epoch), |l, (k, v)| l.with(k, v));
         Ok(line.with("lr", lr))
     }
 
@@ -472,7 +554,6 @@ where
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
-    super::single_device(run, "PNL pre-training")?;
     let ad = device.clone().autodiff();
     let set = TrainSet::with_source(records, run.image_source.clone())?;
     let classes = set.num_classes;
@@ -496,6 +577,7 @@ where
         bank: PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?,
         checkpoints: run.checkpoints(),
         device: ad.clone(),
+        parallel: data_parallel(run, device)?,
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
