@@ -554,17 +554,15 @@ impl burn::module::ModuleMapper for FreshIds {
 }
 
 /// `module` with the same values under new parameter ids (see
-/// [`FreshIds`]); used to derive a momentum encoder from the online one.
+/// [`FreshIds`]) and BatchNorm running statistics of its own; used to
+/// derive a momentum encoder from the online one, whose statistics then
+/// move only through its own passes, as upstream's.
 ///
-/// Known limit: BatchNorm running statistics stay **shared** with
-/// `module`. burn 0.22's `RunningState` is reference-counted, and both
-/// `Clone` and `ModuleMapper` keep the one state, so the momentum encoder's
-/// forward passes and the online encoder's update the same statistics
-/// (upstream keeps two sets). Training is unaffected (BatchNorm uses batch
-/// statistics there); what a key encoder or teacher computes in evaluation
-/// mode is.
+/// burn 0.22's `RunningState` is reference-counted: `Clone` and
+/// `ModuleMapper` keep the one state, while `Module::train` rebuilds each
+/// around its current value.
 pub(crate) fn fresh_copy<M: burn::module::Module>(module: &M) -> M {
-    module.clone().map(&mut FreshIds)
+    module.clone().train().map(&mut FreshIds)
 }
 
 /// Rows scaled to unit L2 norm (`[batch, dim]`; norms clamped at 1e-12,
@@ -632,5 +630,27 @@ mod tests {
         // burn compares devices by hardware, so the autodiff handle is the
         // recipe's device too (flex has no second device to refuse).
         assert!(data_parallel(&two, &device.clone().autodiff()).is_ok());
+    }
+
+    /// The momentum copy has parameters and BatchNorm statistics of its
+    /// own: its passes leave the online network's statistics alone.
+    #[test]
+    fn a_fresh_copy_keeps_its_own_running_statistics() {
+        use burn::module::Module;
+        let device = Device::flex().autodiff();
+        let bn: burn::nn::BatchNorm = burn::nn::BatchNormConfig::new(3).init(&device);
+        let copy = fresh_copy(&bn);
+        assert_ne!(copy.gamma.id, bn.gamma.id);
+        let _ = copy.forward(Tensor::<4>::ones([2, 3, 2, 2], &device));
+        let mean = |m: &burn::nn::BatchNorm| -> Vec<f32> {
+            m.valid()
+                .running_mean
+                .value()
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        assert_eq!(mean(&bn), vec![0.0; 3], "the online statistics moved");
+        assert_eq!(mean(&copy), vec![0.1; 3]);
     }
 }
