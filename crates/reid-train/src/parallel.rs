@@ -103,23 +103,33 @@ impl DataParallel {
         &self.devices
     }
 
-    /// Runs `step` for every shard, shard `i` on device `i` with a copy of
-    /// `model` forked there, and returns burn's per-device gradients and the
-    /// shards' outputs (in device order).
-    ///
-    /// `step(model, shard, device)` builds its shard's inputs on `device`,
-    /// runs the forward pass and returns the shard's mean loss (a
-    /// one-element tensor on `device`) with anything else it wants back;
-    /// `rows[i]` is shard `i`'s row count, which weights its loss. With one
-    /// device everything runs on the calling thread.
+    /// [`shard_ranges`] of a `batch` in identity groups of `group` rows,
+    /// one shard per device.
     ///
     /// # Errors
-    /// `rows` does not have one entry per device or sums to 0, or a `step`
-    /// failed (the first error in device order).
+    /// As [`shard_ranges`].
+    pub fn shards(&self, batch: usize, group: usize) -> Result<Vec<Range<usize>>, TrainError> {
+        shard_ranges(batch, group, self.devices.len())
+    }
+
+    /// Runs `step` for every shard, shard `i` on device `i` with a replica
+    /// of `model` there ([`replica`](Self::replica)), and returns burn's
+    /// per-device gradients and the shards' outputs (in device order).
+    ///
+    /// `step(model, shard, device)` builds shard `i`'s inputs (rows
+    /// `shards[i]` of the batch) on `device`, runs the forward pass and
+    /// returns the shard's mean loss (a one-element tensor on `device`)
+    /// with anything else it wants back; the loss is weighted by the
+    /// shard's share of the rows. With one device everything runs on the
+    /// calling thread on `model` itself.
+    ///
+    /// # Errors
+    /// `shards` does not have one entry per device or holds no row, or a
+    /// `step` failed (the first error in device order).
     pub fn grads<M, T, F>(
         &self,
         model: &M,
-        rows: &[usize],
+        shards: &[Range<usize>],
         step: F,
     ) -> Result<(MultiGradientsParams, Vec<ShardOutput<T>>), TrainError>
     where
@@ -127,27 +137,33 @@ impl DataParallel {
         T: Send,
         F: Fn(M, usize, &Device) -> Result<(Tensor<1>, T), TrainError> + Sync,
     {
-        let total: usize = rows.iter().sum();
-        if rows.len() != self.devices.len() || total == 0 {
+        let total: usize = shards.iter().map(Range::len).sum();
+        if shards.len() != self.devices.len() || total == 0 {
             return Err(TrainError::InvalidConfig(format!(
-                "{} shard sizes {rows:?} for {} devices",
-                rows.len(),
+                "{} shards {shards:?} for {} devices",
+                shards.len(),
                 self.devices.len()
             )));
         }
+        let multi_device = self.devices.len() > 1;
         let run = |i: usize, device: &Device, replica: M| -> Result<_, TrainError> {
             let (loss, extra) = step(replica.clone(), i, device)?;
-            let weight = rows[i] as f64 / total as f64;
+            let rows = shards[i].len();
+            let weight = rows as f64 / total as f64;
             let value = crate::pretrain::scalar(&loss)?;
             let grads = GradientsParams::from_grads((loss * weight).backward(), &replica);
             Ok((
                 grads,
                 ShardOutput {
                     loss: value,
-                    rows: rows[i],
+                    rows,
                     extra,
                 },
-                running_stats(&replica),
+                if multi_device {
+                    running_stats(&replica)
+                } else {
+                    Vec::new()
+                },
             ))
         };
         let results: Vec<Result<_, TrainError>> = if self.devices.len() == 1 {
@@ -176,7 +192,7 @@ impl DataParallel {
             outputs.push(out);
             stats.push(st);
         }
-        if self.devices.len() > 1 {
+        if multi_device {
             self.fold_running_stats(model, stats);
         }
         Ok((multi, outputs))
@@ -489,7 +505,6 @@ pub(crate) mod tests {
         let device = Device::flex().autodiff();
         let model: Linear = LinearConfig::new(5, 3).init(&device);
         let shards = shard_ranges(8, 2, 2).unwrap();
-        let rows: Vec<usize> = shards.iter().map(Range::len).collect();
 
         let mut single = model.clone();
         let mut opt1 = AdamConfig::new().init();
@@ -502,7 +517,7 @@ pub(crate) mod tests {
             single = opt1.step(1e-2, single, grads);
 
             let (grads, out) = dp
-                .grads(&multi, &rows, |m, i, d| {
+                .grads(&multi, &shards, |m, i, d| {
                     Ok((mse(&m, d, shards[i].clone()), i))
                 })
                 .unwrap();
@@ -515,7 +530,7 @@ pub(crate) mod tests {
         let mut opt3 = AdamConfig::new().init();
         for _ in 0..3 {
             let (grads, _) = dp
-                .grads(&reduced, &rows, |m, i, d| {
+                .grads(&reduced, &shards, |m, i, d| {
                     Ok((mse(&m, d, shards[i].clone()), ()))
                 })
                 .unwrap();
@@ -600,7 +615,7 @@ pub(crate) mod tests {
         };
         let dp = DataParallel::new(vec![device.clone(); 2]).unwrap();
         let (_, _) = dp
-            .grads(&bn, &[3, 3], |m, i, d| {
+            .grads(&bn, &[0..3, 3..6], |m, i, d| {
                 Ok((m.forward(shard(i, d)).square().mean().reshape([1]), ()))
             })
             .unwrap();
@@ -624,7 +639,7 @@ pub(crate) mod tests {
         let device = Device::flex().autodiff();
         let model: Linear = LinearConfig::new(5, 3).init(&device);
         let dp = DataParallel::new(vec![device.clone(), device.clone()]).unwrap();
-        let Err(err) = dp.grads(&model, &[4, 4], |m, i, d| {
+        let Err(err) = dp.grads(&model, &[0..4, 4..8], |m, i, d| {
             if i == 1 {
                 Err(TrainError::InvalidConfig("shard 1 broke".into()))
             } else {
@@ -635,8 +650,11 @@ pub(crate) mod tests {
         };
         assert!(err.to_string().contains("shard 1 broke"), "{err}");
         assert!(
-            dp.grads(&model, &[4], |m, _, d| Ok((mse(&m, d, 0..4), ())))
-                .is_err()
+            dp.grads(&model, std::slice::from_ref(&(0..4)), |m, _, d| Ok((
+                mse(&m, d, 0..4),
+                ()
+            )))
+            .is_err()
         );
     }
 }

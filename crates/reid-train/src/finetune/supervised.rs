@@ -21,7 +21,7 @@ use super::batch::{BatchStream, StreamState, TrainSet, load_train_batch, load_tr
 use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
 use crate::metrics_log::LogLine;
-use crate::parallel::{DataParallel, shard_ranges};
+use crate::parallel::DataParallel;
 use crate::pretrain::{
     Position, PretrainEvent, Recipe, RunOptions, Tracker, data_parallel, drive_with, resume_point,
     same_config, save_parts, state_json,
@@ -299,10 +299,9 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
             Some(dp) => {
                 // Whole identities per device: each mines its triplets in
                 // its shard, as fast-reid does per GPU.
-                let shards = shard_ranges(indices.len(), self.group, dp.devices().len())?;
-                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                let shards = dp.shards(indices.len(), self.group)?;
                 let (obj, set, plan) = (&self.obj, &self.set, &self.plan);
-                let (multi, outs) = dp.grads(&self.model, &rows, |model, i, d| {
+                let (multi, outs) = dp.grads(&self.model, &shards, |model, i, d| {
                     let r = shards[i].clone();
                     let (images, targets) = load_train_shard(
                         set,

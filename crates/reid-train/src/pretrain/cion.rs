@@ -60,7 +60,7 @@ use crate::checkpoint::{
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
-use crate::parallel::{DataParallel, running_stats, shard_ranges};
+use crate::parallel::{DataParallel, running_stats};
 
 /// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
 /// the ResNet50-IBN command of the README). Unknown keys are an error.
@@ -494,8 +494,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
             Some(dp) => {
                 // Identity groups of `k` images stay on one device, so the
                 // identity-guided loss of every group is the single-device one.
-                let shards = shard_ranges(indices.len(), k, dp.devices().len())?;
-                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                let shards = dp.shards(indices.len(), k)?;
                 // One teacher copy per device, each taken by its worker (a
                 // module is `Send`, not necessarily `Sync`).
                 let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = (0..dp.devices().len())
@@ -508,7 +507,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
                     .collect();
                 let set = &self.set;
                 let f = &f;
-                let (multi, outs) = dp.grads(&self.student, &rows, |student, i, d| {
+                let (multi, outs) = dp.grads(&self.student, &shards, |student, i, d| {
                     let r = shards[i].clone();
                     let vs = load_view_shard(
                         set,

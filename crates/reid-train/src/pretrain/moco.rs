@@ -45,7 +45,7 @@ use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
-use crate::parallel::{DataParallel, shard_ranges};
+use crate::parallel::DataParallel;
 
 /// Every hyper-parameter of LUPerson MoCo v2; defaults are `run_moco.sh`'s.
 /// Unknown keys are an error.
@@ -367,14 +367,13 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
                         |key, x| key.forward(x),
                     )?
                     .detach();
-                let shards = shard_ranges(indices.len(), 1, dp.devices().len())?;
-                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                let shards = dp.shards(indices.len(), 1)?;
                 let queues: Vec<Tensor<2>> = dp
                     .devices()
                     .iter()
                     .map(|d| self.queue.keys().to_device(d))
                     .collect();
-                let (multi, outs) = dp.grads(&self.query, &rows, |query, i, d| {
+                let (multi, outs) = dp.grads(&self.query, &shards, |query, i, d| {
                     let r = shards[i].clone();
                     let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
                     let q = query.forward_seeded(x, drop_seed);

@@ -50,7 +50,7 @@ use crate::checkpoint::{
 use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
-use crate::parallel::{DataParallel, shard_ranges};
+use crate::parallel::DataParallel;
 
 /// Every hyper-parameter of PNL; defaults are `run_pnl.sh`'s. Unknown keys
 /// are an error.
@@ -438,15 +438,14 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                         |key, x| key.project(key.embed(x)),
                     )?
                     .detach();
-                let shards = shard_ranges(indices.len(), 1, dp.devices().len())?;
-                let rows: Vec<usize> = shards.iter().map(|r| r.len()).collect();
+                let shards = dp.shards(indices.len(), 1)?;
                 let copies: Vec<(InfoNceQueue, PrototypeBank)> = dp
                     .devices()
                     .iter()
                     .map(|d| (self.queue.to_device(d), self.bank.to_device(d)))
                     .collect();
                 let labels = &labels;
-                let (multi, outs) = dp.grads(&self.query, &rows, |query, i, d| {
+                let (multi, outs) = dp.grads(&self.query, &shards, |query, i, d| {
                     let r = shards[i].clone();
                     let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
                     let (z, q) = query.forward_seeded(x, drop_seed);
