@@ -15,6 +15,7 @@
 //! ```sh
 //! cargo run --release --example demo -- [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
+//!     [--pretrain pnl+cion|cion|pnl|oracle] [--oracle-epochs N]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
 
@@ -47,7 +48,7 @@ use reid::data::synth::{
     LupersonNlConfig, Market1501Config, WorldConfig, write_luperson_nl, write_market1501,
 };
 use reid::data::{ImageLocation, ImageRecord};
-use reid::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth};
+use reid::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
 use reid::denoise::{DenoiseConfig, annos};
 use reid::metrics::{EvalResult, Labels, Metric, pairwise_distance, top_matches};
 use reid::train::finetune::embed_records;
@@ -99,12 +100,18 @@ struct Args {
     cion_config: Option<PathBuf>,
     /// Pre-training: `pnl+cion` (PNL on the tracker's labels, its features
     /// for denoising, then CION from its weights), `cion` (denoise with the
-    /// untrained backbone, CION from random init) or `pnl`.
+    /// untrained backbone, CION from random init), `pnl`, or `oracle`: BoT
+    /// (the fine-tuning recipe) on the corpus's *true* persons, read from
+    /// the generator's `synth_truth.json` — an upper bound for perfect
+    /// denoising, a diagnostic rather than a method.
     #[arg(long, default_value = "pnl+cion")]
     pretrain: String,
     /// PNL pre-training epochs (for `--pretrain pnl` and `pnl+cion`).
     #[arg(long, default_value_t = 3)]
     pnl_epochs: usize,
+    /// Epochs of `--pretrain oracle` over the corpus's true persons.
+    #[arg(long, default_value_t = 24)]
+    oracle_epochs: usize,
     /// Skip pre-training (fine-tune from random init only).
     #[arg(long)]
     skip_pretrain: bool,
@@ -422,9 +429,60 @@ fn finetune_run(
     Ok((r, q, g, secs))
 }
 
+/// The demo's BoT recipe for `epochs` epochs (LR steps at 2/3 and 9/10).
+fn bot_config(args: &Args, epochs: usize) -> FinetuneConfig {
+    FinetuneConfig {
+        arch: args.arch.clone(),
+        base_width: args.base_width,
+        height: args.height,
+        width: args.width,
+        epochs,
+        warmup: Warmup {
+            iters: 130,
+            factor: 0.1,
+        },
+        decay: Decay::MultiStep {
+            milestones: vec![epochs * 2 / 3, epochs * 9 / 10],
+            gamma: 0.1,
+        },
+        eval_every: 0,
+        seed: args.seed,
+        ..FinetuneConfig::default()
+    }
+}
+
+/// `--pretrain oracle`: BoT on the corpus crops labelled with their true
+/// persons (false detections dropped); returns the trained backbone.
+fn pretrain_oracle_stage(
+    args: &Args,
+    corpus_dir: &Path,
+    device: &Device,
+    say: &dyn Fn(String),
+) -> anyhow::Result<ResNet> {
+    let corpus = luperson_nl::parse(corpus_dir).context("parsing the generated corpus")?;
+    let records = truth_records(&corpus)?
+        .with_context(|| format!("no synth_truth.json next to {}", corpus_dir.display()))?;
+    let persons = records
+        .iter()
+        .map(|r| r.pid)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let cfg = bot_config(args, args.oracle_epochs);
+    say(format!(
+        "oracle pre-training: BoT on {} corpus crops of {persons} true persons, {} epochs",
+        records.len(),
+        cfg.epochs
+    ));
+    let t0 = Instant::now();
+    let out = finetune(&cfg, &records, device, |_| {})?;
+    say(format!("  done in {:.1} s", t0.elapsed().as_secs_f64()));
+    Ok(out.model.backbone.valid())
+}
+
 /// The table's name for the pre-trained weights.
 fn pretrained_label(args: &Args) -> &'static str {
     match args.pretrain.as_str() {
+        "oracle" => "oracle pre-trained",
         "pnl" => "PNL pre-trained",
         "cion" => "CION pre-trained",
         _ => "PNL+CION pre-trained",
@@ -495,14 +553,25 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let (use_pnl, use_cion) = match args.pretrain.as_str() {
         "pnl+cion" => (true, true),
         "cion" => (false, true),
-        "pnl" => (true, false),
+        "pnl" | "oracle" => (args.pretrain == "pnl", false),
         other => {
             return Err(usage(format!(
-                "--pretrain must be pnl+cion, cion or pnl, got {other:?}"
+                "--pretrain must be pnl+cion, cion, pnl or oracle, got {other:?}"
             )));
         }
     };
-    if !args.skip_pretrain {
+    if args.pretrain == "oracle" && args.oracle_epochs == 0 {
+        return Err(usage("--oracle-epochs must be positive"));
+    }
+    if !args.skip_pretrain && args.pretrain == "oracle" {
+        say("2. oracle pre-training on the corpus's true persons (synth_truth.json)".into());
+        pretrained = Some(pretrain_oracle_stage(
+            args,
+            &corpus.dataset_dir,
+            &device,
+            &say,
+        )?);
+    } else if !args.skip_pretrain {
         let mut features_from = None;
         if use_pnl {
             say("2a. PNL pre-training on the tracker's noisy labels".into());
@@ -558,24 +627,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
 
     // 4-5. Fine-tune twice and evaluate.
-    let ft = FinetuneConfig {
-        arch: args.arch.clone(),
-        base_width: args.base_width,
-        height: args.height,
-        width: args.width,
-        epochs: args.finetune_epochs,
-        warmup: Warmup {
-            iters: 130,
-            factor: 0.1,
-        },
-        decay: Decay::MultiStep {
-            milestones: vec![args.finetune_epochs * 2 / 3, args.finetune_epochs * 9 / 10],
-            gamma: 0.1,
-        },
-        eval_every: 0,
-        seed: args.seed,
-        ..FinetuneConfig::default()
-    };
+    let ft = bot_config(args, args.finetune_epochs);
     say(format!(
         "4. BoT fine-tuning, {} epochs each ({} at {}x{})",
         ft.epochs, ft.arch, ft.height, ft.width

@@ -142,3 +142,73 @@ pub fn synthetic_truth(corpus: &Corpus) -> Result<Option<Vec<i64>>> {
     }
     Ok(Some(out))
 }
+
+/// The corpus's crops relabelled with their true persons
+/// ([`synthetic_truth`]), false detections dropped, in row order: an
+/// oracle for perfect denoising (for diagnostics such as the demo's
+/// `--pretrain oracle`). `None` when the corpus has no truth file.
+pub fn truth_records(corpus: &Corpus) -> Result<Option<Vec<ImageRecord>>> {
+    let Some(truth) = synthetic_truth(corpus)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        corpus
+            .images()
+            .zip(truth)
+            .filter(|(_, person)| *person >= 0)
+            .map(|(r, person)| ImageRecord {
+                pid: person,
+                ..r.clone()
+            })
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod truth_tests {
+    use std::collections::BTreeSet;
+
+    use reid_data::datasets::luperson_nl;
+    use reid_data::synth::{LupersonNlConfig, WorldConfig, write_luperson_nl};
+
+    use super::*;
+
+    #[test]
+    fn truth_records_carry_the_true_persons_and_drop_false_detections() {
+        let dir = std::env::temp_dir().join(format!("reid-truth-records-{}", std::process::id()));
+        let world = WorldConfig {
+            seed: 3,
+            height: 32,
+            width: 16,
+            overwrite: true,
+            ..WorldConfig::default()
+        };
+        let mut cfg = LupersonNlConfig::default();
+        cfg.video.videos = 4;
+        let report = write_luperson_nl(&dir, &world, &cfg).unwrap();
+        let corpus = luperson_nl::parse(&report.dataset_dir).unwrap();
+        let truth = synthetic_truth(&corpus).unwrap().unwrap();
+        let records = truth_records(&corpus).unwrap().unwrap();
+        let real: Vec<i64> = truth.iter().copied().filter(|&p| p >= 0).collect();
+        assert!(
+            real.len() < truth.len(),
+            "the default tracker writes false detections"
+        );
+        assert_eq!(records.iter().map(|r| r.pid).collect::<Vec<_>>(), real);
+        // Same crops, in row order, with only the label changed.
+        let kept: Vec<&ImageRecord> = corpus
+            .images()
+            .zip(&truth)
+            .filter(|(_, p)| **p >= 0)
+            .map(|(r, _)| r)
+            .collect();
+        for (a, b) in records.iter().zip(kept) {
+            assert_eq!(a.location, b.location);
+            assert_eq!(a.camid, b.camid);
+        }
+        let persons: BTreeSet<i64> = real.iter().copied().collect();
+        let tracklets: BTreeSet<i64> = corpus.images().map(|r| r.pid).collect();
+        assert!(persons.len() < tracklets.len(), "tracklets split persons");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
