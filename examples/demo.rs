@@ -100,10 +100,12 @@ struct Args {
     cion_config: Option<PathBuf>,
     /// Pre-training: `pnl+cion` (PNL on the tracker's labels, its features
     /// for denoising, then CION from its weights), `cion` (denoise with the
-    /// untrained backbone, CION from random init), `pnl`, or `oracle`: BoT
-    /// (the fine-tuning recipe) on the corpus's *true* persons, read from
-    /// the generator's `synth_truth.json` — an upper bound for perfect
-    /// denoising, a diagnostic rather than a method.
+    /// untrained backbone, CION from random init), `pnl`, `tracklets`
+    /// (supervised: the BoT recipe on the tracker's noisy tracklet labels),
+    /// `tracklets+cion` (its features for denoising, then CION from its
+    /// weights), or `oracle`: the BoT recipe on the corpus's *true* persons,
+    /// read from the generator's `synth_truth.json` — an upper bound for
+    /// perfect denoising, a diagnostic rather than a method.
     #[arg(long, default_value = "pnl+cion")]
     pretrain: String,
     /// PNL pre-training epochs (for `--pretrain pnl` and `pnl+cion`).
@@ -112,6 +114,10 @@ struct Args {
     /// Epochs of `--pretrain oracle` over the corpus's true persons.
     #[arg(long, default_value_t = 24)]
     oracle_epochs: usize,
+    /// Epochs of `--pretrain tracklets` / `tracklets+cion` over the
+    /// tracker's labels.
+    #[arg(long, default_value_t = 6)]
+    tracklet_epochs: usize,
     /// Skip pre-training (fine-tune from random init only).
     #[arg(long)]
     skip_pretrain: bool,
@@ -451,25 +457,33 @@ fn bot_config(args: &Args, epochs: usize) -> FinetuneConfig {
     }
 }
 
-/// `--pretrain oracle`: BoT on the corpus crops labelled with their true
+/// Supervised pre-training with the BoT recipe on the corpus: on the
+/// tracker's tracklet labels (`oracle == false`), or on the crops' true
 /// persons (false detections dropped); returns the trained backbone.
-fn pretrain_oracle_stage(
+fn pretrain_supervised_stage(
     args: &Args,
     corpus_dir: &Path,
+    oracle: bool,
     device: &Device,
     say: &dyn Fn(String),
 ) -> anyhow::Result<ResNet> {
     let corpus = luperson_nl::parse(corpus_dir).context("parsing the generated corpus")?;
-    let records = truth_records(&corpus)?
-        .with_context(|| format!("no synth_truth.json next to {}", corpus_dir.display()))?;
-    let persons = records
+    let (records, what, epochs) = if oracle {
+        let records = truth_records(&corpus)?
+            .with_context(|| format!("no synth_truth.json next to {}", corpus_dir.display()))?;
+        (records, "true persons", args.oracle_epochs)
+    } else {
+        let records: Vec<ImageRecord> = corpus.images().cloned().collect();
+        (records, "tracklet labels", args.tracklet_epochs)
+    };
+    let classes = records
         .iter()
         .map(|r| r.pid)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    let cfg = bot_config(args, args.oracle_epochs);
+    let cfg = bot_config(args, epochs);
     say(format!(
-        "oracle pre-training: BoT on {} corpus crops of {persons} true persons, {} epochs",
+        "supervised pre-training: BoT on {} corpus crops, {classes} {what}, {} epochs",
         records.len(),
         cfg.epochs
     ));
@@ -479,10 +493,21 @@ fn pretrain_oracle_stage(
     Ok(out.model.backbone.valid())
 }
 
+/// The stage before CION (or the only one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum First {
+    None,
+    Pnl,
+    Tracklets,
+    Oracle,
+}
+
 /// The table's name for the pre-trained weights.
 fn pretrained_label(args: &Args) -> &'static str {
     match args.pretrain.as_str() {
         "oracle" => "oracle pre-trained",
+        "tracklets" => "tracklet pre-trained",
+        "tracklets+cion" => "tracklet+CION pre-trained",
         "pnl" => "PNL pre-trained",
         "cion" => "CION pre-trained",
         _ => "PNL+CION pre-trained",
@@ -550,34 +575,52 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let mut denoise_quality = serde_json::Value::Null;
     let mut cion_cfg = None;
     let mut pnl_cfg = None;
-    let (use_pnl, use_cion) = match args.pretrain.as_str() {
-        "pnl+cion" => (true, true),
-        "cion" => (false, true),
-        "pnl" | "oracle" => (args.pretrain == "pnl", false),
+    let (first, use_cion) = match args.pretrain.as_str() {
+        "pnl+cion" => (First::Pnl, true),
+        "cion" => (First::None, true),
+        "pnl" => (First::Pnl, false),
+        "tracklets" => (First::Tracklets, false),
+        "tracklets+cion" => (First::Tracklets, true),
+        "oracle" => (First::Oracle, false),
         other => {
             return Err(usage(format!(
-                "--pretrain must be pnl+cion, cion, pnl or oracle, got {other:?}"
+                "--pretrain must be pnl+cion, cion, pnl, tracklets, tracklets+cion or oracle, got {other:?}"
             )));
         }
     };
-    if args.pretrain == "oracle" && args.oracle_epochs == 0 {
-        return Err(usage("--oracle-epochs must be positive"));
+    if args.oracle_epochs == 0 || args.tracklet_epochs == 0 {
+        return Err(usage(
+            "--oracle-epochs and --tracklet-epochs must be positive",
+        ));
     }
-    if !args.skip_pretrain && args.pretrain == "oracle" {
-        say("2. oracle pre-training on the corpus's true persons (synth_truth.json)".into());
-        pretrained = Some(pretrain_oracle_stage(
-            args,
-            &corpus.dataset_dir,
-            &device,
-            &say,
-        )?);
-    } else if !args.skip_pretrain {
+    if !args.skip_pretrain {
         let mut features_from = None;
-        if use_pnl {
-            say("2a. PNL pre-training on the tracker's noisy labels".into());
-            let (backbone, cfg) = pretrain_pnl_stage(args, &corpus.dataset_dir, &device, &say)?;
-            features_from = Some(backbone);
-            pnl_cfg = Some(cfg);
+        match first {
+            First::None => {}
+            First::Pnl => {
+                say("2a. PNL pre-training on the tracker's noisy labels".into());
+                let (backbone, cfg) = pretrain_pnl_stage(args, &corpus.dataset_dir, &device, &say)?;
+                features_from = Some(backbone);
+                pnl_cfg = Some(cfg);
+            }
+            First::Tracklets | First::Oracle => {
+                let oracle = first == First::Oracle;
+                say(format!(
+                    "2a. supervised pre-training on the corpus's {}",
+                    if oracle {
+                        "true persons (synth_truth.json)"
+                    } else {
+                        "tracklet labels"
+                    }
+                ));
+                features_from = Some(pretrain_supervised_stage(
+                    args,
+                    &corpus.dataset_dir,
+                    oracle,
+                    &device,
+                    &say,
+                )?);
+            }
         }
         if use_cion {
             let model = match &features_from {
@@ -589,7 +632,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
             };
             say(format!(
                 "2. denoising the corpus (levels 1-3), features of the {} backbone",
-                if use_pnl { "PNL" } else { "untrained" }
+                match first {
+                    First::None => "untrained",
+                    First::Pnl => "PNL",
+                    First::Tracklets => "tracklet-supervised",
+                    First::Oracle => "oracle",
+                }
             ));
             let (records, quality) = denoise(args, &corpus.dataset_dir, &model, &device, &say)?;
             denoise_quality = quality;
