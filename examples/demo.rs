@@ -3,9 +3,10 @@
 //!
 //! 1. generate the world: a Market-1501-style set and a LUPerson-NL-style
 //!    video corpus with noisy tracklet labels (other persons);
-//! 2. denoise the corpus (levels 1–3) with features of the untrained
-//!    backbone, write CION-AL `annos.json`, score it against the truth;
-//! 3. pre-train the backbone with CION on those identities;
+//! 2. pre-train supervised on the tracker's noisy tracklet labels (BoT
+//!    recipe), denoise the corpus (levels 1–3) with its features, write
+//!    CION-AL `annos.json`, score it against the truth;
+//! 3. pre-train the backbone further with CION on those identities;
 //! 4. fine-tune with BoT on the Market-style train split twice, from random
 //!    init and from the pre-trained teacher backbone;
 //! 5. evaluate both (Market protocol) and print a table; write a CMC plot
@@ -15,7 +16,8 @@
 //! ```sh
 //! cargo run --release --example demo -- [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
-//!     [--pretrain pnl+cion|cion|pnl|oracle] [--oracle-epochs N]
+//!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|oracle]
+//!     [--tracklet-epochs N] [--oracle-epochs N]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
 
@@ -98,7 +100,7 @@ struct Args {
     /// the demo's small built-in recipe (see `configs/cion-tiny.toml`).
     #[arg(long)]
     cion_config: Option<PathBuf>,
-    /// Pre-training: `pnl+cion` (PNL on the tracker's labels, its features
+    /// Pre-training: `tracklets+cion` (the default), `pnl+cion` (PNL on the tracker's labels, its features
     /// for denoising, then CION from its weights), `cion` (denoise with the
     /// untrained backbone, CION from random init), `pnl`, `tracklets`
     /// (supervised: the BoT recipe on the tracker's noisy tracklet labels),
@@ -106,7 +108,7 @@ struct Args {
     /// weights), or `oracle`: the BoT recipe on the corpus's *true* persons,
     /// read from the generator's `synth_truth.json` — an upper bound for
     /// perfect denoising, a diagnostic rather than a method.
-    #[arg(long, default_value = "pnl+cion")]
+    #[arg(long, default_value = "tracklets+cion")]
     pretrain: String,
     /// PNL pre-training epochs (for `--pretrain pnl` and `pnl+cion`).
     #[arg(long, default_value_t = 3)]
@@ -775,8 +777,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     println!();
     println!("5. results on the synthetic Market-style test split (query vs gallery, cosine)");
-    println!("  | model                        |   mAP  | Rank-1 | Rank-5 | Rank-10 |  mINP  |");
-    println!("  |------------------------------|--------|--------|--------|---------|--------|");
+    println!(
+        "  | model                              |   mAP  | Rank-1 | Rank-5 | Rank-10 |  mINP  |"
+    );
+    println!(
+        "  |------------------------------------|--------|--------|--------|---------|--------|"
+    );
     let all: Vec<(String, &EvalResult)> = gap_rows
         .iter()
         .map(|(n, r)| (format!("{n}, no FT"), r))
@@ -785,7 +791,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     for (name, r) in all {
         let pct = |k| r.rank(k).map_or(f64::NAN, |v| 100.0 * v);
         println!(
-            "  | {:<28} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>6.1}% | {:>5.1}% |",
+            "  | {:<34} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>6.1}% | {:>5.1}% |",
             name,
             100.0 * r.map,
             pct(1),
