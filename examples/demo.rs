@@ -100,12 +100,12 @@ struct Args {
     /// the demo's small built-in recipe (see `configs/cion-tiny.toml`).
     #[arg(long)]
     cion_config: Option<PathBuf>,
-    /// Pre-training: `tracklets+cion` (the default), `pnl+cion` (PNL on the tracker's labels, its features
-    /// for denoising, then CION from its weights), `cion` (denoise with the
-    /// untrained backbone, CION from random init), `pnl`, `tracklets`
-    /// (supervised: the BoT recipe on the tracker's noisy tracklet labels),
-    /// `tracklets+cion` (its features for denoising, then CION from its
-    /// weights), or `oracle`: the BoT recipe on the corpus's *true* persons,
+    /// Pre-training: `tracklets+cion` (supervised: the BoT recipe on the
+    /// tracker's noisy tracklet labels; its features for denoising, then
+    /// CION from its weights), `tracklets` (the supervised stage only),
+    /// `pnl+cion` (the same with PNL as the first stage), `pnl`, `cion`
+    /// (denoise with the untrained backbone, CION from random init), or
+    /// `oracle`: the BoT recipe on the corpus's *true* persons,
     /// read from the generator's `synth_truth.json` — an upper bound for
     /// perfect denoising, a diagnostic rather than a method.
     #[arg(long, default_value = "tracklets+cion")]
@@ -437,8 +437,15 @@ fn finetune_run(
     Ok((r, q, g, secs))
 }
 
-/// The demo's BoT recipe for `epochs` epochs (LR steps at 2/3 and 9/10).
+/// The demo's BoT recipe for `epochs` epochs (LR steps at 2/3 and 9/10;
+/// those that coincide or fall on epoch 0 in very short runs are left out).
 fn bot_config(args: &Args, epochs: usize) -> FinetuneConfig {
+    let mut milestones: Vec<usize> = Vec::new();
+    for m in [epochs * 2 / 3, epochs * 9 / 10] {
+        if m > 0 && milestones.last() != Some(&m) {
+            milestones.push(m);
+        }
+    }
     FinetuneConfig {
         arch: args.arch.clone(),
         base_width: args.base_width,
@@ -450,7 +457,7 @@ fn bot_config(args: &Args, epochs: usize) -> FinetuneConfig {
             factor: 0.1,
         },
         decay: Decay::MultiStep {
-            milestones: vec![epochs * 2 / 3, epochs * 9 / 10],
+            milestones,
             gamma: 0.1,
         },
         eval_every: 0,
@@ -468,7 +475,7 @@ fn pretrain_supervised_stage(
     oracle: bool,
     device: &Device,
     say: &dyn Fn(String),
-) -> anyhow::Result<ResNet> {
+) -> anyhow::Result<(ResNet, FinetuneConfig)> {
     let corpus = luperson_nl::parse(corpus_dir).context("parsing the generated corpus")?;
     let (records, what, epochs) = if oracle {
         let records = truth_records(&corpus)?
@@ -492,7 +499,7 @@ fn pretrain_supervised_stage(
     let t0 = Instant::now();
     let out = finetune(&cfg, &records, device, |_| {})?;
     say(format!("  done in {:.1} s", t0.elapsed().as_secs_f64()));
-    Ok(out.model.backbone.valid())
+    Ok((out.model.backbone.valid(), cfg))
 }
 
 /// The stage before CION (or the only one).
@@ -577,6 +584,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let mut denoise_quality = serde_json::Value::Null;
     let mut cion_cfg = None;
     let mut pnl_cfg = None;
+    let mut supervised_cfg = None;
     let (first, use_cion) = match args.pretrain.as_str() {
         "pnl+cion" => (First::Pnl, true),
         "cion" => (First::None, true),
@@ -615,13 +623,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
                         "tracklet labels"
                     }
                 ));
-                features_from = Some(pretrain_supervised_stage(
-                    args,
-                    &corpus.dataset_dir,
-                    oracle,
-                    &device,
-                    &say,
-                )?);
+                let (backbone, cfg) =
+                    pretrain_supervised_stage(args, &corpus.dataset_dir, oracle, &device, &say)?;
+                features_from = Some(backbone);
+                supervised_cfg = Some(cfg);
             }
         }
         if use_cion {
@@ -755,6 +760,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         "denoise_quality": denoise_quality,
         "pretrain": args.pretrain,
         "pnl": pnl_cfg,
+        "supervised": supervised_cfg,
         "cion": cion_cfg,
         "finetune": ft,
         "backbone_features_only": gap_rows.iter().map(|(n, r)| serde_json::json!({
