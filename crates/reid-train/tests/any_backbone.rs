@@ -6,9 +6,11 @@
 
 mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{loss_bits, tiny_records};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use reid_backbones::{
     Backbone, ConvNeXtConfig, GhostNetConfig, RepVitConfig, ViT, ViTConfig, ZooNet,
 };
@@ -173,9 +175,39 @@ fn cion_data_parallel_matches_one_device() {
 /// A ConvNeXt trunk small enough for 64×32 crops (LayerNorm only: no
 /// layer couples the rows of a batch).
 fn tiny_convnext(device: &Device) -> reid_backbones::ConvNeXt {
-    ConvNeXtConfig::new([1, 1, 1, 1], [4, 6, 8, 10])
+    let trunk = ConvNeXtConfig::new([1, 1, 1, 1], [4, 6, 8, 10])
         .init(device)
-        .unwrap()
+        .unwrap();
+    trunk.map(&mut Redraw(ChaCha8Rng::seed_from_u64(7)))
+}
+
+/// Redraws every randomly initialised float tensor from its own seeded
+/// stream, so that a test's weights do not depend on burn's process-wide
+/// RNG (which tests running in parallel share): weights (rank ≥ 2)
+/// uniform in ±1/√fan_in, non-constant vectors (biases) in ±0.1; constant
+/// tensors (norm scales and shifts, layer scales) are kept.
+struct Redraw(ChaCha8Rng);
+
+impl ModuleMapper for Redraw {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, old, mapper) = param.consume();
+        let dims = old.dims();
+        let v = old.clone().into_data().try_to_vec::<f32>().unwrap();
+        if v.windows(2).all(|w| w[0] == w[1]) {
+            return Param::from_mapped_value(id, old, mapper);
+        }
+        let bound = if D >= 2 {
+            1.0 / ((v.len() / dims[0]) as f32).sqrt()
+        } else {
+            0.1
+        };
+        let new: Vec<f32> = v
+            .iter()
+            .map(|_| self.0.random_range(-bound..bound))
+            .collect();
+        let value = Tensor::from_data(TensorData::new(new, dims), &old.device());
+        Param::from_mapped_value(id, value, mapper)
+    }
 }
 
 /// PNL on 6-image batches over 2 epochs of 2 steps, with label correction
