@@ -55,8 +55,8 @@ use reid::denoise::{DenoiseConfig, annos};
 use reid::metrics::{EvalResult, Labels, Metric, pairwise_distance, top_matches};
 use reid::train::finetune::embed_records;
 use reid::train::{
-    CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, LogLine, MetricsLog,
-    PnlConfig, RunOptions, Warmup, evaluate_model, extract_features, finetune, finetune_backbone,
+    CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, PnlConfig, Precision,
+    RunOptions, Warmup, evaluate_model, extract_features, finetune_backbone_with, finetune_with,
     pretrain_cion_from, pretrain_pnl,
 };
 
@@ -129,6 +129,11 @@ struct Args {
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Float type of the backbones in every training stage: f32, bf16, or
+    /// f16 (with dynamic loss scaling); heads, losses and master weights stay
+    /// f32.
+    #[arg(long, default_value = "f32", value_parser = |s: &str| s.parse::<Precision>().map_err(|e| e.to_string()))]
+    precision: Precision,
     /// Print one JSON object at the end instead of tables.
     #[arg(long)]
     json: bool,
@@ -258,6 +263,7 @@ fn pretrain_pnl_stage(
     };
     let run = RunOptions {
         log_path: Some(args.out.join("pnl/metrics.jsonl")),
+        precision: args.precision,
         ..RunOptions::default()
     };
     say(format!(
@@ -324,6 +330,7 @@ fn pretrain(
         checkpoint_every: 100,
         keep_checkpoints: 1,
         log_path: Some(args.out.join("cion/metrics.jsonl")),
+        precision: args.precision,
         ..RunOptions::default()
     };
     say(format!(
@@ -383,21 +390,20 @@ fn eval_backbone(
 }
 
 /// Stage 4: one BoT fine-tuning run; returns the evaluated result and
-/// query/gallery embeddings.
+/// query/gallery embeddings. `run` sets the metrics log (one line per step)
+/// and the precision.
 fn finetune_run(
     label: &str,
     cfg: &FinetuneConfig,
     init: Option<ResNet>,
     splits: &reid::data::Splits,
-    log_path: &Path,
+    run: &RunOptions,
     device: &Device,
     say: &dyn Fn(String),
 ) -> anyhow::Result<(EvalResult, ndarray::Array2<f32>, ndarray::Array2<f32>, f64)> {
-    let mut log = MetricsLog::create(log_path)?;
     let mut bar: Option<StepBar> = None;
     let total = cfg.epochs * (splits.train.len() / cfg.batch_size()).max(1);
     let t0 = Instant::now();
-    let mut log_err = None;
     let callback = |e: FinetuneEvent<'_>| {
         if let FinetuneEvent::Iteration(it) = e {
             let b = bar.get_or_insert_with(|| StepBar::new(label, total, 0));
@@ -407,22 +413,12 @@ fn finetune_run(
                 it.lr,
                 0.0,
             );
-            let line = LogLine::new(it.iteration, it.epoch)
-                .with("loss_ce", f64::from(it.loss_ce))
-                .with("loss_tri", f64::from(it.loss_tri))
-                .with("lr", it.lr);
-            if let Err(err) = log.write(&line) {
-                log_err.get_or_insert(err);
-            }
         }
     };
     let out = match init {
-        None => finetune(cfg, &splits.train, device, callback)?,
-        Some(b) => finetune_backbone(cfg, b, &splits.train, device, callback)?,
+        None => finetune_with(cfg, &splits.train, device, run, callback)?,
+        Some(b) => finetune_backbone_with(cfg, b, &splits.train, device, run, callback)?,
     };
-    if let Some(e) = log_err {
-        return Err(e.into());
-    }
     let secs = t0.elapsed().as_secs_f64();
     let test = TestTransform::new(cfg.height, cfg.width);
     let r = evaluate_model(&out.model, &splits.query, &splits.gallery, test, 64, device)?;
@@ -497,7 +493,11 @@ fn pretrain_supervised_stage(
         cfg.epochs
     ));
     let t0 = Instant::now();
-    let out = finetune(&cfg, &records, device, |_| {})?;
+    let run = RunOptions {
+        precision: args.precision,
+        ..RunOptions::default()
+    };
+    let out = finetune_with(&cfg, &records, device, &run, |_| {})?;
     say(format!("  done in {:.1} s", t0.elapsed().as_secs_f64()));
     Ok((out.model.backbone.valid(), cfg))
 }
@@ -693,7 +693,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         &ft,
         None,
         splits,
-        &args.out.join("finetune-random.jsonl"),
+        &RunOptions {
+            log_path: Some(args.out.join("finetune-random.jsonl")),
+            precision: args.precision,
+            ..RunOptions::default()
+        },
         &device,
         &say,
     )?;
@@ -704,7 +708,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
             &ft,
             Some(b),
             splits,
-            &args.out.join("finetune-cion.jsonl"),
+            &RunOptions {
+                log_path: Some(args.out.join("finetune-cion.jsonl")),
+                precision: args.precision,
+                ..RunOptions::default()
+            },
             &device,
             &say,
         )?;
@@ -757,6 +765,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         "base_width": args.base_width,
         "size": [args.height, args.width],
         "backend": backend.to_string(),
+        "precision": args.precision.name(),
         "denoise_quality": denoise_quality,
         "pretrain": args.pretrain,
         "pnl": pnl_cfg,

@@ -10,7 +10,7 @@
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
 //!     [--log log.json] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
 //!     [--weights TRUNK.pth [--weights-format auto] [--allow-unexpected KEY]]  (--head mgn)
-//!     [--backend flex] [--devices N]
+//!     [--backend flex] [--devices N] [--precision f32|bf16|f16]
 //! ```
 //!
 //! Values come from the BoT defaults (`FinetuneConfig::default()`), then the
@@ -63,8 +63,8 @@ use reid::train::finetune::mgn::{
 };
 use reid::train::finetune::{IterationLog, RunEvent};
 use reid::train::{
-    ExtractOptions, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, evaluate_model,
-    extract_features, finetune_with,
+    ExtractOptions, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError,
+    evaluate_model, extract_features, finetune_with,
 };
 
 /// BoT fine-tuning on a Market-1501-style dataset.
@@ -172,6 +172,10 @@ struct Args {
     /// batch is cut into N shards of whole identities.
     #[arg(long, default_value_t = 1)]
     devices: usize,
+    /// Float type of the backbone: f32, bf16, or f16 (with dynamic loss
+    /// scaling); heads, losses and master weights stay f32.
+    #[arg(long, default_value = "f32", value_parser = |s: &str| s.parse::<Precision>().map_err(|e| e.to_string()))]
+    precision: Precision,
 }
 
 /// Removes the synthetic dataset folder when the run ends.
@@ -358,6 +362,7 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
         log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
         stop_after: args.stop_after,
         devices,
+        precision: args.precision,
         ..RunOptions::default()
     })
 }

@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run --release --example pretrain_cion -- --annos DIR_OR_annos.json --out RUN_DIR \
 //!     [--config configs/cion.toml] [--epochs N] [--batch-size N] [--seed N] \
-//!     [--checkpoint-every N] [--resume] [--stop-after N] [--backend flex|wgpu|cuda] [--devices N]
+//!     [--checkpoint-every N] [--resume] [--stop-after N] [--backend flex|wgpu|cuda] [--devices N] [--precision f32|bf16|f16]
 //! ```
 //! `RUN_DIR` receives `checkpoints/` (atomic; `--resume` continues from the
 //! newest), `metrics.jsonl` (one line per step; the `plot` example turns it

@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run --release --example pretrain_moco -- --data LUP_DIR --out RUN_DIR \
 //!     [--config configs/moco.toml] [--checkpoint-every N] [--resume] [--stop-after N] \
-//!     [--backend flex|wgpu|cuda] [--devices N]
+//!     [--backend flex|wgpu|cuda] [--devices N] [--precision f32|bf16|f16]
 //! ```
 //! `LUP_DIR` is a LUPerson image tree (see `reid_data::datasets::luperson`;
 //! `synth --kind luperson` writes one), or the upstream LMDB (`keys.pkl` +

@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo run --release --example pretrain_pnl -- --data NL_DIR --out RUN_DIR \
 //!     [--config configs/pnl.toml] [--checkpoint-every N] [--resume] [--stop-after N] \
-//!     [--backend flex|wgpu|cuda] [--devices N]
+//!     [--backend flex|wgpu|cuda] [--devices N] [--precision f32|bf16|f16]
 //! ```
 //! `NL_DIR` is a LUPerson-NL tree (see `reid_data::datasets::luperson_nl`;
 //! `synth --kind luperson-nl` writes one), or the upstream LMDB (`keys.pkl`

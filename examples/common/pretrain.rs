@@ -1,5 +1,5 @@
 //! What the three pre-training examples share: the run flags (output
-//! folder, recipe file, checkpoints, resume, backend, devices), reading a recipe
+//! folder, recipe file, checkpoints, resume, backend, devices, precision), reading a recipe
 //! file, the progress display and the backbone export.
 
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use reid::Backend;
 use reid::burn::tensor::Device;
-use reid::train::{PretrainEvent, RunOptions, TrainError};
+use reid::train::{Precision, PretrainEvent, RunOptions, TrainError};
 use serde::de::DeserializeOwned;
 
 use crate::cli::usage;
@@ -39,6 +39,15 @@ pub struct RunArgs {
     /// is cut into N shards.
     #[arg(long, default_value_t = 1)]
     pub devices: usize,
+    /// Float type of the backbone: f32, bf16, or f16 (with dynamic loss
+    /// scaling); heads, losses and master weights stay f32.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
+}
+
+/// Parses `--precision`.
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse::<Precision>().map_err(|e| e.to_string())
 }
 
 impl RunArgs {
@@ -84,6 +93,7 @@ impl RunArgs {
                 0 | 1 => Vec::new(),
                 _ => self.all_devices()?.1,
             },
+            precision: self.precision,
             ..RunOptions::default()
         })
     }

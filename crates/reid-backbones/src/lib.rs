@@ -18,6 +18,8 @@
 //! - [`import`]: loading torchvision, LUPerson, CION and fast-reid
 //!   checkpoints (`.pth` or safetensors) with strict key checking, and
 //!   exporting to safetensors with PyTorch names;
+//! - [`precision`]: mixed precision ([`Precision`]: a backbone computing in
+//!   `f16`/`bf16` with `f32` master weights, heads and losses);
 //! - [`registry`]: architectures by name (`"resnet50"`), for CLIs and configs.
 //!
 //! - [`mgn`]: fast-reid's MGN (three branches, eight heads, extra BN).
@@ -63,6 +65,7 @@ pub mod mgn;
 pub mod model;
 pub mod norm;
 pub mod pool;
+pub mod precision;
 pub mod registry;
 pub mod repvit;
 pub mod resnet;
@@ -87,6 +90,7 @@ pub use import::{
 pub use mgn::{Mgn, MgnConfig};
 pub use model::ReidModel;
 pub use pool::{GemPool, GlobalPool};
+pub use precision::Precision;
 pub use registry::{Arch, build_backbone};
 pub use repvit::{RepVit, RepVitConfig};
 pub use resnet::{FusedResNet, HostResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};

@@ -52,6 +52,7 @@ use crate::head::{
     ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadOutput, HeadPool, NeckFeat,
 };
 use crate::norm::{Norm, batch_norm};
+use crate::precision::Precision;
 use crate::resnet::{IbnMode, ResNet, ResNetConfig, ResNetDepth, ResidualBlock};
 
 /// Configuration of an [`Mgn`].
@@ -158,6 +159,11 @@ pub struct Mgn {
     pub heads_extra_bn_b2: Option<BatchNorm>,
     /// Extra BN on the b3 map.
     pub heads_extra_bn_b3: Option<BatchNorm>,
+    /// The float type the trunk and the branches compute in
+    /// ([`Precision`]; the extra BNs and the heads stay in `f32`). Not
+    /// saved with the weights.
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl MgnConfig {
@@ -240,6 +246,7 @@ impl MgnConfig {
             heads_extra_bn_b1: extra(),
             heads_extra_bn_b2: extra(),
             heads_extra_bn_b3: extra(),
+            precision: Precision::F32,
         })
     }
 }
@@ -290,11 +297,12 @@ impl Mgn {
     /// base width), `h × w` = the input size / 16 (b1 with last stride 2:
     /// / 32).
     pub fn branch_maps(&self, images: Tensor<4>) -> [Tensor<4>; 3] {
-        let f = self.backbone.forward(images);
+        let p = self.precision;
+        let f = p.run(&self.backbone, images, |m, x| m.forward(x));
         [
-            self.b1.forward(f.clone()),
-            self.b2.forward(f.clone()),
-            self.b3.forward(f),
+            p.run(&self.b1, f.clone(), |m, x| m.forward(x)),
+            p.run(&self.b2, f.clone(), |m, x| m.forward(x)),
+            p.run(&self.b3, f, |m, x| m.forward(x)),
         ]
     }
 

@@ -431,7 +431,7 @@ fn fastreid_models_load_heads_in_both_namings() {
             .with_classifier(ClassifierKind::circle())
             .init(&device)
             .unwrap();
-        let mut reid = ReidModel { backbone, heads };
+        let mut reid = ReidModel::new(backbone, heads);
         let report = load_reid_model(&mut reid, dir().join(file), &ImportOptions::default())
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(report.layout, Layout::FastReid);
@@ -673,7 +673,7 @@ fn transreid_models_load_with_their_bnneck() {
     let heads = EmbeddingHeadConfig::transreid(backbone.out_channels, 4)
         .init(&device)
         .unwrap();
-    let mut reid = ReidModel { backbone, heads };
+    let mut reid = ReidModel::new(backbone, heads);
     let report = load_reid_model(
         &mut reid,
         dir().join("transreid.pth"),

@@ -14,6 +14,8 @@
 //!   ([`pretrain_moco`]), LUPerson-NL PNL ([`pretrain_pnl`]) and CION
 //!   ([`pretrain_cion`]) — with [`RunOptions`] for checkpoints and exact
 //!   resume, a JSON-lines metrics log and progress events;
+//! - [`precision`]: mixed precision (`f16`/`bf16` backbones with `f32`
+//!   master weights, [`RunOptions::precision`]) and `f16` loss scaling;
 //! - [`checkpoint`]: atomic checkpoint folders, module/optimiser
 //!   serialisation; [`metrics_log`]: the JSON-lines log.
 //!
@@ -31,6 +33,7 @@ pub mod extract;
 pub mod finetune;
 pub mod metrics_log;
 pub mod parallel;
+pub mod precision;
 pub mod pretrain;
 pub mod schedule;
 
@@ -45,6 +48,7 @@ pub use finetune::{
 };
 pub use metrics_log::{LogLine, MetricsLog};
 pub use parallel::{DataParallel, ShardOutput, shard_ranges};
+pub use precision::{LossScaler, Precision};
 pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion, pretrain_cion_from};
 pub use pretrain::moco::{MocoConfig, MocoNet, MocoOutput, pretrain_moco, pretrain_moco_from};
 pub use pretrain::pnl::{PnlConfig, PnlNet, PnlOutput, pretrain_pnl, pretrain_pnl_from};

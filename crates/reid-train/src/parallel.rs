@@ -137,6 +137,27 @@ impl DataParallel {
         T: Send,
         F: Fn(M, usize, &Device) -> Result<(Tensor<1>, T), TrainError> + Sync,
     {
+        self.grads_scaled(model, shards, 1.0, step)
+    }
+
+    /// [`grads`](Self::grads) of the loss multiplied by `scale` (the loss
+    /// scale of an `f16` run, [`crate::precision::LossScaler`]); the
+    /// shards' reported losses are not scaled.
+    ///
+    /// # Errors
+    /// As [`grads`](Self::grads).
+    pub fn grads_scaled<M, T, F>(
+        &self,
+        model: &M,
+        shards: &[Range<usize>],
+        scale: f64,
+        step: F,
+    ) -> Result<(MultiGradientsParams, Vec<ShardOutput<T>>), TrainError>
+    where
+        M: Module,
+        T: Send,
+        F: Fn(M, usize, &Device) -> Result<(Tensor<1>, T), TrainError> + Sync,
+    {
         let total: usize = shards.iter().map(Range::len).sum();
         if shards.len() != self.devices.len() || total == 0 {
             return Err(TrainError::InvalidConfig(format!(
@@ -149,7 +170,7 @@ impl DataParallel {
         let run = |i: usize, device: &Device, replica: M| -> Result<_, TrainError> {
             let (loss, extra) = step(replica.clone(), i, device)?;
             let rows = shards[i].len();
-            let weight = rows as f64 / total as f64;
+            let weight = rows as f64 / total as f64 * scale;
             let value = crate::pretrain::scalar(&loss)?;
             let grads = GradientsParams::from_grads((loss * weight).backward(), &replica);
             Ok((

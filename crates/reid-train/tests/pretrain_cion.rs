@@ -7,35 +7,11 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use common::{loss_bits, probe_input, tiny_records};
+use common::{loss_bits, probe_input, tiny_cion, tiny_records};
 use reid_data::sampler_identity::KSchedule;
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::metrics_log::read_log;
 use reid_train::{CionConfig, CionNet, PretrainEvent, RunOptions, TrainError, pretrain_cion};
-
-fn tiny_config(epochs: usize, steps: usize) -> CionConfig {
-    CionConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        global_size: [64, 32],
-        local_size: [32, 16],
-        local_crops: 2,
-        batch_size: 8,
-        k_schedule: KSchedule {
-            epochs: vec![2, 100],
-            instances: vec![2, 4],
-        },
-        epochs,
-        max_steps_per_epoch: Some(steps),
-        lr: 0.01,
-        warmup_epochs: 0,
-        head_hidden_dim: 32,
-        head_bottleneck_dim: 16,
-        out_dim: 64,
-        seed: 7,
-        ..CionConfig::default()
-    }
-}
 
 /// Student and teacher features of a fixed input, for weight comparisons.
 fn probe(net: &CionNet, device: &Device) -> Vec<f32> {
@@ -59,7 +35,7 @@ fn loss_goes_down_on_a_tiny_set() {
         lr: 0.01,
         momentum_teacher: 1.0,
         center_momentum: 1.0,
-        ..tiny_config(6, 4)
+        ..tiny_cion(6, 4)
     };
     let mut epoch_means = Vec::new();
     let out = pretrain_cion(&cfg, &recs, &device, &RunOptions::default(), |e| {
@@ -83,7 +59,7 @@ fn loss_goes_down_on_a_tiny_set() {
 fn a_resumed_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("resume");
     let device = Device::flex();
-    let cfg = tiny_config(3, 3);
+    let cfg = tiny_cion(3, 3);
     let run_dir = dir.join("runs");
 
     // Uninterrupted: 9 steps.
@@ -162,7 +138,7 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
 fn a_changed_config_refuses_to_resume_and_bad_configs_are_errors() {
     let (dir, recs) = tiny_records("cfg");
     let device = Device::flex();
-    let cfg = tiny_config(1, 1);
+    let cfg = tiny_cion(1, 1);
     let opts = RunOptions {
         checkpoint_dir: Some(dir.join("ckpt")),
         ..RunOptions::default()

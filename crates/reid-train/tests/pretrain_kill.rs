@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
-use common::{loss_bits, tiny_records};
+use common::{loss_bits, tiny_cion, tiny_records};
 use reid_data::ImageRecord;
 use reid_data::sampler_identity::KSchedule;
 use reid_train::checkpoint::CheckpointDir;
@@ -25,22 +25,9 @@ const WORKER: &str = "REID_KILL_TEST_WORKER_DIR";
 
 fn config() -> CionConfig {
     CionConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        global_size: [64, 32],
-        local_size: [32, 16],
-        local_crops: 2,
-        batch_size: 8,
         k_schedule: KSchedule::constant(2),
-        epochs: 4,
-        max_steps_per_epoch: Some(3),
-        lr: 0.01,
-        warmup_epochs: 0,
-        head_hidden_dim: 32,
-        head_bottleneck_dim: 16,
-        out_dim: 64,
         seed: 9,
-        ..CionConfig::default()
+        ..tiny_cion(4, 3)
     }
 }
 

@@ -6,28 +6,9 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{loss_bits, tiny_records};
+use common::{loss_bits, tiny_moco, tiny_records};
 use reid_train::pretrain::moco::{MocoConfig, MocoNet, pretrain_moco};
 use reid_train::{PretrainEvent, RunOptions};
-
-fn tiny_config(epochs: usize) -> MocoConfig {
-    MocoConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        size: [64, 32],
-        batch_size: 8,
-        bn_groups: 2,
-        epochs,
-        max_steps_per_epoch: Some(4),
-        lr: 0.05,
-        mlp_hidden_dim: 32,
-        dim: 16,
-        queue_size: 24,
-        temperature: 0.2,
-        seed: 3,
-        ..MocoConfig::default()
-    }
-}
 
 fn probe(net: &MocoNet, device: &Device) -> Vec<f32> {
     let n = 2 * 3 * 64 * 32;
@@ -44,7 +25,7 @@ fn late_loss(recs: &[reid_data::ImageRecord], lr: f64) -> f64 {
         cosine: false,
         lr,
         key_momentum: 0.9,
-        ..tiny_config(8)
+        ..tiny_moco(8)
     };
     let mut means = Vec::new();
     let out = pretrain_moco(&cfg, recs, &Device::flex(), &RunOptions::default(), |e| {
@@ -76,7 +57,7 @@ fn training_lowers_info_nce_on_a_tiny_set() {
 fn a_resumed_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("moco-resume");
     let device = Device::flex();
-    let cfg = tiny_config(2);
+    let cfg = tiny_moco(2);
     let full = pretrain_moco(&cfg, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
     let opts = RunOptions {
         checkpoint_dir: Some(dir.join("ckpt")),

@@ -7,34 +7,9 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{loss_bits, tiny_records};
+use common::{loss_bits, tiny_pnl, tiny_records};
 use reid_train::pretrain::pnl::{PnlConfig, PnlNet, pretrain_pnl};
 use reid_train::{PretrainEvent, RunOptions};
-
-fn tiny_config(epochs: usize) -> PnlConfig {
-    PnlConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        size: [64, 32],
-        batch_size: 8,
-        bn_groups: 2,
-        epochs,
-        max_steps_per_epoch: Some(3),
-        lr: 0.05,
-        lr_milestones: vec![5],
-        cls_dim: 16,
-        mlp_hidden_dim: 32,
-        dim: 16,
-        queue_size: 24,
-        key_momentum: 0.9,
-        proto_momentum: 0.9,
-        start_proto_epoch: 1,
-        start_clean_epoch: 2,
-        start_supcont_epoch: 2,
-        seed: 5,
-        ..PnlConfig::default()
-    }
-}
 
 fn probe(net: &PnlNet, device: &Device) -> Vec<f32> {
     let n = 2 * 3 * 64 * 32;
@@ -52,7 +27,7 @@ fn the_classifier_loss_goes_down_and_every_stage_runs() {
         lr: 0.2,
         lr_milestones: vec![],
         max_steps_per_epoch: Some(4),
-        ..tiny_config(8)
+        ..tiny_pnl(8)
     };
     let mut epochs = 0;
     let out = pretrain_pnl(&cfg, &recs, &Device::flex(), &RunOptions::default(), |e| {
@@ -88,7 +63,7 @@ fn the_classifier_loss_goes_down_and_every_stage_runs() {
 fn a_resumed_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("pnl-resume");
     let device = Device::flex();
-    let cfg = tiny_config(3);
+    let cfg = tiny_pnl(3);
     let full = pretrain_pnl(&cfg, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
     let opts = RunOptions {
         checkpoint_dir: Some(dir.join("ckpt")),

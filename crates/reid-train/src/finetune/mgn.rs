@@ -484,7 +484,9 @@ where
     };
     // Frozen for the first `freeze_epochs` (fast-reid's `FREEZE_ITERS`),
     // explicitly trainable (gradients, BatchNorm in training mode) otherwise.
-    let model = set_trunk_frozen(model, obj.frozen);
+    let mut model = set_trunk_frozen(model, obj.frozen);
+    run.precision.check(&ad)?;
+    model.precision = run.precision;
     super::supervised::train(obj, model, split, plan, &ad, run, callback)
 }
 

@@ -260,14 +260,16 @@ where
     // Weights from our own seeded streams (burn's generator is process-global).
     let model = if reinit_backbone {
         reinit_weights(
-            ReidModel { backbone, heads },
+            ReidModel::new(backbone, heads),
             cfg.seed,
             head_cfg.classifier_std,
         )
     } else {
         let heads = reinit_weights(heads, cfg.seed, head_cfg.classifier_std);
-        ReidModel { backbone, heads }
+        ReidModel::new(backbone, heads)
     };
+    run.precision.check(ad)?;
+    let model = model.with_precision(run.precision);
     let plan = Plan {
         schedule: cfg.schedule(ipe),
         transform: TrainTransform::bot(cfg.height, cfg.width),

@@ -22,6 +22,7 @@ use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from
 use crate::error::TrainError;
 use crate::metrics_log::LogLine;
 use crate::parallel::DataParallel;
+use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
 use crate::pretrain::{
     Position, PretrainEvent, Recipe, RunOptions, Tracker, data_parallel, drive_with, resume_point,
     same_config, save_parts, state_json,
@@ -217,6 +218,9 @@ struct RunState<C, X> {
     /// The recipe's own state (absent in BoT checkpoints).
     #[serde(default)]
     recipe: X,
+    /// The loss scaler of an `f16` run.
+    #[serde(default)]
+    scaler: Option<LossScaler>,
 }
 
 /// A fine-tuning run's state for the shared loop.
@@ -242,6 +246,8 @@ struct Supervised<O: Objective> {
     parallel: Option<DataParallel>,
     /// Images per identity in a batch (`K`): shards keep identities whole.
     group: usize,
+    /// Dynamic loss scaling of an `f16` run.
+    scaler: Option<LossScaler>,
 }
 
 impl<O: Objective + Sync> Recipe for Supervised<O> {
@@ -280,6 +286,7 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
                 })
             }
         };
+        let loss_scale = step_scale(&self.scaler);
         let (loss_ce, loss_tri, grads) = match &self.parallel {
             None => {
                 let (images, targets) = load_train_batch(
@@ -293,7 +300,10 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
                 let (ce, tri) = self.obj.losses(&self.model, images, targets, iteration)?;
                 let (loss_ce, loss_tri) = (scalar(&ce)?, scalar(&tri)?);
                 finite(loss_ce, loss_tri)?;
-                let grads = GradientsParams::from_grads(ce.add(tri).backward(), &self.model);
+                let grads = GradientsParams::from_grads(
+                    ce.add(tri).mul_scalar(loss_scale).backward(),
+                    &self.model,
+                );
                 (loss_ce, loss_tri, grads)
             }
             Some(dp) => {
@@ -301,21 +311,22 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
                 // its shard, as fast-reid does per GPU.
                 let shards = dp.shards(indices.len(), self.group)?;
                 let (obj, set, plan) = (&self.obj, &self.set, &self.plan);
-                let (multi, outs) = dp.grads(&self.model, &shards, |model, i, d| {
-                    let r = shards[i].clone();
-                    let (images, targets) = load_train_shard(
-                        set,
-                        &indices[r.clone()],
-                        r.start,
-                        &plan.transform,
-                        plan.seed,
-                        iteration,
-                        d,
-                    )?;
-                    let (ce, tri) = obj.losses(&model, images, targets, iteration)?;
-                    let values = (scalar(&ce)?, scalar(&tri)?);
-                    Ok((ce.add(tri), values))
-                })?;
+                let (multi, outs) =
+                    dp.grads_scaled(&self.model, &shards, loss_scale, |model, i, d| {
+                        let r = shards[i].clone();
+                        let (images, targets) = load_train_shard(
+                            set,
+                            &indices[r.clone()],
+                            r.start,
+                            &plan.transform,
+                            plan.seed,
+                            iteration,
+                            d,
+                        )?;
+                        let (ce, tri) = obj.losses(&model, images, targets, iteration)?;
+                        let values = (scalar(&ce)?, scalar(&tri)?);
+                        Ok((ce.add(tri), values))
+                    })?;
                 let (mut loss_ce, mut loss_tri) = (0f32, 0f32);
                 for o in &outs {
                     let w = o.rows as f32 / indices.len() as f32;
@@ -326,7 +337,10 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
                 (loss_ce, loss_tri, dp.reduce(&self.model, multi))
             }
         };
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        // A step with overflowing f16 gradients leaves the model as it is.
+        if let Some(grads) = unscale(&mut self.scaler, &self.model, grads)? {
+            self.model = self.optim.step(lr, self.model.clone(), grads);
+        }
         self.log.push(IterationLog {
             epoch,
             iteration,
@@ -334,11 +348,12 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
             loss_tri,
             lr,
         });
-        Ok(LogLine::new(iteration, epoch)
+        let line = LogLine::new(iteration, epoch)
             .with("loss", f64::from(loss_ce) + f64::from(loss_tri))
             .with("loss_ce", f64::from(loss_ce))
             .with("loss_tri", f64::from(loss_tri))
-            .with("lr", lr))
+            .with("lr", lr);
+        Ok(log_scaler(line, &self.scaler, loss_scale))
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
@@ -358,6 +373,7 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
             geometry: self.geometry,
             config: self.obj.config().clone(),
             recipe: self.obj.extra(),
+            scaler: self.scaler.clone(),
         })?;
         save_parts(
             &self.checkpoints,
@@ -412,6 +428,7 @@ where
         device: device.clone(),
         parallel: data_parallel(run, device)?,
         group,
+        scaler: LossScaler::for_run(run),
     };
 
     let resumed = resume_point(run)?;
@@ -441,6 +458,9 @@ where
         r.model = r.obj.restore(model, state.recipe);
         r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
         r.stream = BatchStream::from_state(sampler, state.stream);
+        if r.scaler.is_some() && state.scaler.is_some() {
+            r.scaler = state.scaler;
+        }
         pos = state.position;
         callback(RunEvent::Resumed {
             step: pos.step,

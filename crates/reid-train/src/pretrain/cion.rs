@@ -26,9 +26,13 @@
 //!   of `epochs · (steps of epoch 0)` values, reused past their end, as
 //!   upstream.
 //!
-//! Not reproduced: fp16 AMP (and so the "clipping of loss-scaled gradients"
-//! quirk, see `docs/losses.md`); the sampler's random stream is ours
-//! (ChaCha8). Multi-GPU: [`RunOptions::devices`] shards each batch on
+//! Mixed precision: upstream trains in fp16 AMP with a `GradScaler`;
+//! [`RunOptions::precision`] `f16` runs the backbone in half precision with
+//! the same dynamic loss scaling ([`crate::precision`]) and, by default,
+//! CION's clipping of the *loss-scaled* gradients
+//! ([`CionConfig::clip_scaled_gradients`], see `docs/losses.md`); the
+//! default `f32` clips the true gradients, as DINO intends. The sampler's
+//! random stream is ours (ChaCha8). Multi-GPU: [`RunOptions::devices`] shards each batch on
 //! identity boundaries ([`crate::parallel`]).
 
 use burn::module::{Module, Param};
@@ -37,7 +41,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, ResNet, TrainBackbone};
+use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::sampler_identity::{IdentitySampler, KSchedule};
 use reid_data::views::multicrop::MultiCrop;
@@ -61,6 +65,7 @@ use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
 use crate::parallel::{DataParallel, running_stats};
+use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
 
 /// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
 /// the ResNet50-IBN command of the README). Unknown keys are an error.
@@ -101,6 +106,12 @@ pub struct CionConfig {
     pub momentum_teacher: f64,
     /// Per-parameter gradient-norm clip (3.0); 0 = off.
     pub clip_grad: f64,
+    /// With `f16` loss scaling ([`RunOptions::precision`]): clip the
+    /// *loss-scaled* gradients, as CION's `run.py` does (`true`, the
+    /// default: every tensor then ends at norm `3/S` before AdamW), or the
+    /// true gradients, as DINO does (`false`). Without a loss scaler the
+    /// true gradients are clipped either way.
+    pub clip_scaled_gradients: bool,
     /// Epochs during which the head's last layer is not updated (1).
     pub freeze_last_layer: usize,
     /// Head MLP hidden size (2048).
@@ -139,6 +150,7 @@ impl Default for CionConfig {
             weight_decay_end: 0.4,
             momentum_teacher: 0.996,
             clip_grad: 3.0,
+            clip_scaled_gradients: true,
             freeze_last_layer: 1,
             head_hidden_dim: 2048,
             head_bottleneck_dim: 256,
@@ -226,13 +238,18 @@ pub struct CionNet<M: TrainBackbone = ResNet> {
     pub backbone: M,
     /// The projection head.
     pub head: DinoHead,
+    /// The float type the backbone computes in ([`Precision`]; the
+    /// heads and the losses stay in `f32`). Not saved with the weights.
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl<M: TrainBackbone> CionNet<M> {
     /// The backbone's pooled feature: `[batch, 3, H, W]` →
     /// `[batch, backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.backbone.forward_pooled(images)
+        self.precision
+            .run(&self.backbone, images, |b, x| b.forward_pooled(x))
     }
 
     /// Runs the crops (each `[batch, 3, h_v, w_v]`, same batch) through the
@@ -265,9 +282,12 @@ impl<M: TrainBackbone> CionNet<M> {
             }
             let group = Tensor::cat(crops[i..j].to_vec(), 0);
             feats.push(match seed {
-                Some(s) => self
-                    .backbone
-                    .forward_pooled_seeded(group, augment_seed(s, i, usize::MAX - 6)),
+                Some(s) => {
+                    let seed = augment_seed(s, i, usize::MAX - 6);
+                    self.precision.run(&self.backbone, group, |b, x| {
+                        b.forward_pooled_seeded(x, seed)
+                    })
+                }
                 None => self.embed(group),
             });
             i = j;
@@ -312,7 +332,11 @@ pub fn student_with<M: TrainBackbone>(
         .with_out_dim(cfg.out_dim)
         .init(device)?;
     let head = seeded_head(head, cfg.seed, device);
-    Ok(CionNet { backbone, head })
+    Ok(CionNet {
+        backbone,
+        head,
+        precision: Precision::F32,
+    })
 }
 
 /// Redraws the head's random weights from streams of `seed`.
@@ -376,6 +400,9 @@ struct CionState {
     position: Position,
     center: HostTensor,
     config: CionConfig,
+    /// The loss scaler of an `f16` run.
+    #[serde(default)]
+    scaler: Option<LossScaler>,
 }
 
 /// Per-epoch step counts and the schedules, fixed for a run.
@@ -444,6 +471,8 @@ struct CionRun<'a, M: TrainBackbone> {
     device: Device,
     /// Two or more devices: each batch sharded over them.
     parallel: Option<DataParallel>,
+    /// Dynamic loss scaling of an `f16` run.
+    scaler: Option<LossScaler>,
 }
 
 impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
@@ -473,6 +502,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
             teacher_temp: cfg.teacher_temp,
         };
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
+        let loss_scale = step_scale(&self.scaler);
         let (loss_v, mut grads, t_out) = match &self.parallel {
             None => {
                 let vs =
@@ -488,7 +518,10 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
                 )?;
                 let loss_v = scalar(&loss)?;
                 check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                let grads = GradientsParams::from_grads(loss.backward(), &self.student);
+                let grads = GradientsParams::from_grads(
+                    loss.mul_scalar(loss_scale).backward(),
+                    &self.student,
+                );
                 (loss_v, grads, t_out)
             }
             Some(dp) => {
@@ -507,34 +540,37 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
                     .collect();
                 let set = &self.set;
                 let f = &f;
-                let (multi, outs) = dp.grads(&self.student, &shards, |student, i, d| {
-                    let r = shards[i].clone();
-                    let vs = load_view_shard(
-                        set,
-                        &indices[r.clone()],
-                        r.start,
-                        &sizes,
-                        f,
-                        cfg.seed,
-                        step,
-                        d,
-                    )?;
-                    let teacher = teachers[i]
-                        .lock()
-                        .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
-                        .take()
-                        .ok_or_else(|| TrainError::InvalidConfig("teacher copy taken".into()))?;
-                    let t_out = teacher.forward(&vs[..2])?.detach();
-                    let s_out = student.forward_seeded(&vs, drop_seed)?;
-                    let loss = identity_guided_dino_loss(
-                        s_out,
-                        t_out.clone(),
-                        centers[i].clone(),
-                        k,
-                        &loss_cfg,
-                    )?;
-                    Ok((loss, (t_out, running_stats(&teacher))))
-                })?;
+                let (multi, outs) =
+                    dp.grads_scaled(&self.student, &shards, loss_scale, |student, i, d| {
+                        let r = shards[i].clone();
+                        let vs = load_view_shard(
+                            set,
+                            &indices[r.clone()],
+                            r.start,
+                            &sizes,
+                            f,
+                            cfg.seed,
+                            step,
+                            d,
+                        )?;
+                        let teacher = teachers[i]
+                            .lock()
+                            .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
+                            .take()
+                            .ok_or_else(|| {
+                                TrainError::InvalidConfig("teacher copy taken".into())
+                            })?;
+                        let t_out = teacher.forward(&vs[..2])?.detach();
+                        let s_out = student.forward_seeded(&vs, drop_seed)?;
+                        let loss = identity_guided_dino_loss(
+                            s_out,
+                            t_out.clone(),
+                            centers[i].clone(),
+                            k,
+                            &loss_cfg,
+                        )?;
+                        Ok((loss, (t_out, running_stats(&teacher))))
+                    })?;
                 let loss_v = weighted_loss(&outs);
                 check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
                 let (t_outs, t_stats): (Vec<_>, Vec<_>) = outs
@@ -546,22 +582,35 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
                 (loss_v, dp.reduce(&self.student, multi), t_out)
             }
         };
-        if cfg.clip_grad > 0.0 {
+        // With a loss scaler the gradients are still scaled here; CION's
+        // run.py clips them so (`clip_scaled_gradients`), DINO after
+        // unscaling.
+        let clip_scaled = self.scaler.is_some() && cfg.clip_scaled_gradients;
+        if cfg.clip_grad > 0.0 && clip_scaled {
             grads = clip_gradients_per_param(&self.student, grads, cfg.clip_grad)?;
         }
-        if epoch < cfg.freeze_last_layer {
-            self.student.head.cancel_last_layer_gradients(&mut grads);
+        let grads = unscale(&mut self.scaler, &self.student, grads)?;
+        // A step with overflowing f16 gradients updates nothing but the
+        // teacher and the center, as GradScaler skips `optimizer.step`.
+        if let Some(mut grads) = grads {
+            if cfg.clip_grad > 0.0 && !clip_scaled {
+                grads = clip_gradients_per_param(&self.student, grads, cfg.clip_grad)?;
+            }
+            if epoch < cfg.freeze_last_layer {
+                self.student.head.cancel_last_layer_gradients(&mut grads);
+            }
+            let student = decay_weights(self.student.clone(), &grads, lr * wd);
+            self.student = self.optim.step(lr, student, grads);
         }
-        let student = decay_weights(self.student.clone(), &grads, lr * wd);
-        self.student = self.optim.step(lr, student, grads);
         ema_update(&mut self.teacher, &self.student, m)?;
         self.center.update(t_out)?;
-        Ok(LogLine::new(step, epoch)
+        let line = LogLine::new(step, epoch)
             .with("loss", loss_v)
             .with("lr", lr)
             .with("wd", wd)
             .with("teacher_momentum", m)
-            .with("k", k as f64))
+            .with("k", k as f64);
+        Ok(log_scaler(line, &self.scaler, loss_scale))
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
@@ -572,6 +621,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
             position: pos,
             center: HostTensor::from_tensor(&self.center.value())?,
             config: self.cfg.clone(),
+            scaler: self.scaler.clone(),
         })?;
         save_parts(
             &self.checkpoints,
@@ -634,9 +684,12 @@ where
         IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;
     let plan = Plan::new(cfg, &sampler)?;
     let total = plan.total();
-    let student = student_with(cfg, backbone, &ad)?;
+    run.precision.check(device)?;
+    let mut student = student_with(cfg, backbone, &ad)?;
+    student.precision = run.precision;
     // The teacher: own parameter ids, the student's weights, no gradients.
-    let teacher = fresh_copy(&student).no_grad();
+    let mut teacher = fresh_copy(&student).no_grad();
+    teacher.precision = run.precision;
     let mut r = CionRun {
         cfg,
         set,
@@ -650,6 +703,7 @@ where
         checkpoints: run.checkpoints(),
         device: ad.clone(),
         parallel: data_parallel(run, device)?,
+        scaler: LossScaler::for_run(run),
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
@@ -661,6 +715,9 @@ where
             module_from_bytes(r.teacher, ckpt.read("teacher.bpk")?, "teacher.bpk")?.no_grad();
         r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
         r.center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
+        if r.scaler.is_some() && state.scaler.is_some() {
+            r.scaler = state.scaler;
+        }
         pos = state.position;
         callback(PretrainEvent::Resumed {
             step: pos.step,

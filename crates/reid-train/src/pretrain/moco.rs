@@ -29,7 +29,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, ResNet, TrainBackbone};
+use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::ViewPipeline;
 use reid_losses::moco::{InfoNceQueue, info_nce, momentum_update, shuffled_group_forward};
@@ -46,6 +46,7 @@ use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
 use crate::parallel::DataParallel;
+use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
 
 /// Every hyper-parameter of LUPerson MoCo v2; defaults are `run_moco.sh`'s.
 /// Unknown keys are an error.
@@ -180,13 +181,18 @@ pub struct MocoNet<M: TrainBackbone = ResNet> {
     /// Second projection layer (`[hidden, dim]`).
     pub fc2: Linear,
     relu: Relu,
+    /// The float type the backbone computes in ([`Precision`]; the
+    /// heads and the losses stay in `f32`). Not saved with the weights.
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl<M: TrainBackbone> MocoNet<M> {
     /// The backbone's pooled feature: `[batch, 3, H, W]` → `[batch,
     /// backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.backbone.forward_pooled(images)
+        self.precision
+            .run(&self.backbone, images, |b, x| b.forward_pooled(x))
     }
 
     /// The L2-normalised projection `[batch, dim]`.
@@ -198,7 +204,9 @@ impl<M: TrainBackbone> MocoNet<M> {
     /// depth (ViT, Swin) drawn from `seed`
     /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
     pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
-        self.project(self.backbone.forward_pooled_seeded(images, seed))
+        self.project(self.precision.run(&self.backbone, images, |b, x| {
+            b.forward_pooled_seeded(x, seed)
+        }))
     }
 
     /// The L2-normalised projection of a pooled feature `[batch, C]`.
@@ -238,6 +246,7 @@ pub fn encoder_with<M: TrainBackbone>(
         fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 0, device),
         fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 1, device),
         relu: Relu::new(),
+        precision: Precision::F32,
     }
 }
 
@@ -288,6 +297,9 @@ struct MocoState {
     position: Position,
     queue: QueueMeta,
     config: MocoConfig,
+    /// The loss scaler of an `f16` run.
+    #[serde(default)]
+    scaler: Option<LossScaler>,
 }
 
 /// A MoCo run's state for the shared loop.
@@ -303,6 +315,8 @@ struct MocoRun<'a, M: TrainBackbone> {
     device: Device,
     /// Two or more devices: each batch sharded over them.
     parallel: Option<DataParallel>,
+    /// Dynamic loss scaling of an `f16` run.
+    scaler: Option<LossScaler>,
 }
 
 impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
@@ -339,6 +353,7 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
         // not touched by the update, so its forward may come before or after).
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
+        let loss_scale = step_scale(&self.scaler);
         let (loss_v, grads, k) = match &self.parallel {
             None => {
                 let q = self.query.forward_seeded(vs[0].clone(), drop_seed);
@@ -350,7 +365,10 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
                 let loss = info_nce(q, k.clone(), self.queue.keys(), cfg.temperature)?;
                 let loss_v = scalar(&loss)?;
                 check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                let grads = GradientsParams::from_grads(loss.backward(), &self.query);
+                let grads = GradientsParams::from_grads(
+                    loss.mul_scalar(loss_scale).backward(),
+                    &self.query,
+                );
                 (loss_v, grads, k)
             }
             Some(dp) => {
@@ -373,23 +391,28 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
                     .iter()
                     .map(|d| self.queue.keys().to_device(d))
                     .collect();
-                let (multi, outs) = dp.grads(&self.query, &shards, |query, i, d| {
-                    let r = shards[i].clone();
-                    let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
-                    let q = query.forward_seeded(x, drop_seed);
-                    let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-                    Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, ()))
-                })?;
+                let (multi, outs) =
+                    dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
+                        let r = shards[i].clone();
+                        let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
+                        let q = query.forward_seeded(x, drop_seed);
+                        let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
+                        Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, ()))
+                    })?;
                 let loss_v = weighted_loss(&outs);
                 check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
                 (loss_v, dp.reduce(&self.query, multi), k)
             }
         };
-        self.query = self.optim.step(lr, self.query.clone(), grads);
+        // A step with overflowing f16 gradients leaves the query as it is.
+        if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
+            self.query = self.optim.step(lr, self.query.clone(), grads);
+        }
         self.queue.enqueue(k, None)?;
-        Ok(LogLine::new(step, epoch)
+        let line = LogLine::new(step, epoch)
             .with("loss", loss_v)
-            .with("lr", lr))
+            .with("lr", lr);
+        Ok(log_scaler(line, &self.scaler, loss_scale))
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
@@ -401,6 +424,7 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
             position: pos,
             queue: meta,
             config: self.cfg.clone(),
+            scaler: self.scaler.clone(),
         })?;
         save_parts(
             &self.checkpoints,
@@ -457,9 +481,12 @@ where
         cfg.max_steps_per_epoch,
         cfg.seed,
     )?;
-    let query = encoder_with(cfg, backbone, &ad);
+    run.precision.check(device)?;
+    let mut query = encoder_with(cfg, backbone, &ad);
+    query.precision = run.precision;
     // The key encoder: own parameter ids, the query's values, no gradients.
-    let key = fresh_copy(&query).no_grad();
+    let mut key = fresh_copy(&query).no_grad();
+    key.precision = run.precision;
     let mut r = MocoRun {
         cfg,
         set,
@@ -471,6 +498,7 @@ where
         checkpoints: run.checkpoints(),
         device: ad.clone(),
         parallel: data_parallel(run, device)?,
+        scaler: LossScaler::for_run(run),
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
@@ -481,6 +509,9 @@ where
         r.key = module_from_bytes(r.key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
         r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
         r.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
+        if r.scaler.is_some() && state.scaler.is_some() {
+            r.scaler = state.scaler;
+        }
         pos = state.position;
         callback(PretrainEvent::Resumed {
             step: pos.step,

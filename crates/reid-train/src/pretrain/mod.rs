@@ -30,6 +30,7 @@ use crate::error::TrainError;
 use crate::finetune::augment_seed;
 use crate::metrics_log::{LogLine, MetricsLog};
 use crate::parallel::DataParallel;
+use crate::precision::Precision;
 
 /// How a training run is operated (not what it computes): where it writes
 /// checkpoints and its metrics log, and whether it resumes. Taken by the
@@ -65,6 +66,15 @@ pub struct RunOptions {
     /// Empty or one device: the recipe's device alone. Every recipe
     /// (MoCo, PNL, CION, BoT, MGN) takes it.
     pub devices: Vec<Device>,
+    /// The float type the backbone computes in ([`Precision`], default
+    /// `f32`); heads, losses, optimiser state and the master weights stay
+    /// in `f32`. `f16` adds dynamic loss scaling
+    /// ([`crate::precision::LossScaler`]); the device's backend must support
+    /// the type (an error otherwise). Every recipe takes it.
+    pub precision: Precision,
+    /// The first loss scale of an `f16` run (`None`: 2¹⁶, `GradScaler`'s
+    /// default); the scale then adapts.
+    pub init_loss_scale: Option<f64>,
 }
 
 impl RunOptions {

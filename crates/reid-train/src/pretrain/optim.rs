@@ -65,6 +65,27 @@ impl ModuleMapper for Decay<'_> {
     }
 }
 
+/// Multiplies the gradient of every parameter of `module` present in
+/// `grads` by `factor` (loss scaling and unscaling). Computed on the
+/// device.
+pub fn scale_grads<M: Module>(module: &M, grads: GradientsParams, factor: f64) -> GradientsParams {
+    struct Scale {
+        grads: GradientsParams,
+        factor: f64,
+    }
+    impl burn::module::ModuleVisitor for Scale {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads
+                    .register::<D>(param.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    let mut s = Scale { grads, factor };
+    module.visit(&mut s);
+    s.grads
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ use burn::nn::{Linear, Relu};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, ResNet, TrainBackbone};
+use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::PnlViews;
 use reid_losses::moco::{InfoNceQueue, momentum_update, shuffled_group_forward};
@@ -51,6 +51,7 @@ use crate::error::TrainError;
 use crate::finetune::{TrainSet, augment_seed, reinit_weights};
 use crate::metrics_log::LogLine;
 use crate::parallel::DataParallel;
+use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
 
 /// Every hyper-parameter of PNL; defaults are `run_pnl.sh`'s. Unknown keys
 /// are an error.
@@ -225,13 +226,18 @@ pub struct PnlNet<M: TrainBackbone = ResNet> {
     /// Projection `W_2` (`[hidden, dim]`).
     pub fc2: Linear,
     relu: Relu,
+    /// The float type the backbone computes in ([`Precision`]; the
+    /// heads and the losses stay in `f32`). Not saved with the weights.
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl<M: TrainBackbone> PnlNet<M> {
     /// The backbone's pooled feature: `[batch, 3, H, W]` → `[batch,
     /// backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.backbone.forward_pooled(images)
+        self.precision
+            .run(&self.backbone, images, |b, x| b.forward_pooled(x))
     }
 
     /// Classifier logits `[batch, classes]` and L2-normalised projections
@@ -244,7 +250,9 @@ impl<M: TrainBackbone> PnlNet<M> {
     /// depth (ViT, Swin) drawn from `seed`
     /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
     pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> (Tensor<2>, Tensor<2>) {
-        self.heads(self.backbone.forward_pooled_seeded(images, seed))
+        self.heads(self.precision.run(&self.backbone, images, |b, x| {
+            b.forward_pooled_seeded(x, seed)
+        }))
     }
 
     /// Classifier logits and projections of a pooled feature `h` `[batch, C]`.
@@ -304,6 +312,7 @@ pub fn encoder_with<M: TrainBackbone>(
         fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 12, device),
         fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 13, device),
         relu: Relu::new(),
+        precision: Precision::F32,
     }
 }
 
@@ -328,6 +337,9 @@ struct PnlState {
     queue: QueueMeta,
     classes: usize,
     config: PnlConfig,
+    /// The loss scaler of an `f16` run.
+    #[serde(default)]
+    scaler: Option<LossScaler>,
 }
 
 /// A PNL run's state for the shared loop.
@@ -344,6 +356,8 @@ struct PnlRun<'a, M: TrainBackbone> {
     device: Device,
     /// Two or more devices: each batch sharded over them.
     parallel: Option<DataParallel>,
+    /// Dynamic loss scaling of an `f16` run.
+    scaler: Option<LossScaler>,
 }
 
 /// The loss terms of a PNL step, as the metrics log names them.
@@ -390,6 +404,7 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let loss_cfg = cfg.loss_config();
+        let loss_scale = step_scale(&self.scaler);
         let (values, grads, k, q, corrected) = match &self.parallel {
             None => {
                 let labels = Tensor::<1, Int>::from_data(
@@ -419,7 +434,10 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                     scalar(&losses.prototype)?,
                 ];
                 check_pnl(epoch, step, lr, values)?;
-                let grads = GradientsParams::from_grads(losses.total.backward(), &self.query);
+                let grads = GradientsParams::from_grads(
+                    losses.total.mul_scalar(loss_scale).backward(),
+                    &self.query,
+                );
                 (values, grads, k, q.detach(), losses.corrected_labels)
             }
             Some(dp) => {
@@ -445,24 +463,25 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                     .map(|d| (self.queue.to_device(d), self.bank.to_device(d)))
                     .collect();
                 let labels = &labels;
-                let (multi, outs) = dp.grads(&self.query, &shards, |query, i, d| {
-                    let r = shards[i].clone();
-                    let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
-                    let (z, q) = query.forward_seeded(x, drop_seed);
-                    let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-                    let y = Tensor::<1, Int>::from_data(
-                        TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
-                        d,
-                    );
-                    let (queue, bank) = &copies[i];
-                    let l = pnl_step_losses(epoch, z, q.clone(), k, queue, y, bank, &loss_cfg)?;
-                    let parts = [
-                        scalar(&l.classification)?,
-                        scalar(&l.instance)?,
-                        scalar(&l.prototype)?,
-                    ];
-                    Ok((l.total, (parts, q.detach(), l.corrected_labels)))
-                })?;
+                let (multi, outs) =
+                    dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
+                        let r = shards[i].clone();
+                        let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
+                        let (z, q) = query.forward_seeded(x, drop_seed);
+                        let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
+                        let y = Tensor::<1, Int>::from_data(
+                            TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
+                            d,
+                        );
+                        let (queue, bank) = &copies[i];
+                        let l = pnl_step_losses(epoch, z, q.clone(), k, queue, y, bank, &loss_cfg)?;
+                        let parts = [
+                            scalar(&l.classification)?,
+                            scalar(&l.instance)?,
+                            scalar(&l.prototype)?,
+                        ];
+                        Ok((l.total, (parts, q.detach(), l.corrected_labels)))
+                    })?;
                 let mut values = [weighted_loss(&outs), 0.0, 0.0, 0.0];
                 let (mut qs, mut ys) = (Vec::new(), Vec::new());
                 for o in outs {
@@ -479,14 +498,17 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                 (values, grads, k, Tensor::cat(qs, 0), Tensor::cat(ys, 0))
             }
         };
-        self.query = self.optim.step(lr, self.query.clone(), grads);
+        // A step with overflowing f16 gradients leaves the query as it is.
+        if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
+            self.query = self.optim.step(lr, self.query.clone(), grads);
+        }
         self.queue.enqueue(k, Some(corrected.clone()))?;
         self.bank.update(q, corrected)?;
         let line = PNL_LOSSES
             .iter()
             .zip(values)
             .fold(LogLine::new(step, epoch), |l, (k, v)| l.with(k, v));
-        Ok(line.with("lr", lr))
+        Ok(log_scaler(line.with("lr", lr), &self.scaler, loss_scale))
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
@@ -500,6 +522,7 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
             queue: meta,
             classes: self.set.num_classes,
             config: self.cfg.clone(),
+            scaler: self.scaler.clone(),
         })?;
         save_parts(
             &self.checkpoints,
@@ -562,7 +585,9 @@ where
         cfg.max_steps_per_epoch,
         cfg.seed,
     )?;
-    let query = encoder_with(cfg, backbone, classes, &ad);
+    run.precision.check(device)?;
+    let mut query = encoder_with(cfg, backbone, classes, &ad);
+    query.precision = run.precision;
     // The key encoder: own parameter ids, the query's values, no gradients.
     let key = fresh_copy(&query).no_grad();
     let mut r = PnlRun {
@@ -577,6 +602,7 @@ where
         checkpoints: run.checkpoints(),
         device: ad.clone(),
         parallel: data_parallel(run, device)?,
+        scaler: LossScaler::for_run(run),
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
@@ -587,6 +613,9 @@ where
         r.key = module_from_bytes(r.key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
         r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
         r.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
+        if r.scaler.is_some() && state.scaler.is_some() {
+            r.scaler = state.scaler;
+        }
         let prototypes = bytes_to_f32s(&ckpt.read("prototypes.bin")?, "prototypes.bin")?;
         let bank = PrototypeState {
             classes,

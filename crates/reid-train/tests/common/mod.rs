@@ -9,7 +9,9 @@ use reid_backbones::{Arch, ResNet};
 
 use reid_data::ImageRecord;
 use reid_data::datasets::{ImageDatasetOptions, market1501};
+use reid_data::sampler_identity::KSchedule;
 use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
+use reid_train::{CionConfig, MocoConfig, PnlConfig};
 
 /// 8 identities × 4–9 images at 64×32 pixels (a Market-style train split).
 pub fn tiny_records(tag: &str) -> (PathBuf, Vec<ImageRecord>) {
@@ -84,4 +86,75 @@ pub fn loss_bits(lines: &[reid_train::LogLine]) -> Vec<(usize, u64, u64)> {
             )
         })
         .collect()
+}
+
+/// The tiny CION recipe of the training tests (ResNet18 at width 4, 64×32).
+pub fn tiny_cion(epochs: usize, steps: usize) -> CionConfig {
+    CionConfig {
+        arch: "resnet18".into(),
+        base_width: 4,
+        global_size: [64, 32],
+        local_size: [32, 16],
+        local_crops: 2,
+        batch_size: 8,
+        k_schedule: KSchedule {
+            epochs: vec![2, 100],
+            instances: vec![2, 4],
+        },
+        epochs,
+        max_steps_per_epoch: Some(steps),
+        lr: 0.01,
+        warmup_epochs: 0,
+        head_hidden_dim: 32,
+        head_bottleneck_dim: 16,
+        out_dim: 64,
+        seed: 7,
+        ..CionConfig::default()
+    }
+}
+
+/// The tiny MOCO recipe of the training tests (ResNet18 at width 4, 64×32).
+pub fn tiny_moco(epochs: usize) -> MocoConfig {
+    MocoConfig {
+        arch: "resnet18".into(),
+        base_width: 4,
+        size: [64, 32],
+        batch_size: 8,
+        bn_groups: 2,
+        epochs,
+        max_steps_per_epoch: Some(4),
+        lr: 0.05,
+        mlp_hidden_dim: 32,
+        dim: 16,
+        queue_size: 24,
+        temperature: 0.2,
+        seed: 3,
+        ..MocoConfig::default()
+    }
+}
+
+/// The tiny PNL recipe of the training tests (ResNet18 at width 4, 64×32).
+pub fn tiny_pnl(epochs: usize) -> PnlConfig {
+    PnlConfig {
+        arch: "resnet18".into(),
+        base_width: 4,
+        size: [64, 32],
+        batch_size: 8,
+        bn_groups: 2,
+        epochs,
+        max_steps_per_epoch: Some(3),
+        lr: 0.05,
+        lr_milestones: vec![5],
+        cls_dim: 16,
+        mlp_hidden_dim: 32,
+        dim: 16,
+        queue_size: 24,
+        key_momentum: 0.9,
+        proto_momentum: 0.9,
+        start_proto_epoch: 1,
+        start_clean_epoch: 2,
+        start_supcont_epoch: 2,
+        seed: 5,
+        ..PnlConfig::default()
+    }
 }
