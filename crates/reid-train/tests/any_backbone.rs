@@ -8,7 +8,7 @@ mod common;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{loss_bits, tiny_records};
+use common::{loss_bits, tiny_cion, tiny_records};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{
@@ -75,22 +75,12 @@ fn drop_path_vit(device: &Device) -> ViT {
         .unwrap()
 }
 
+/// The shared tiny CION recipe at K = 2 (its `arch` and `base_width` are
+/// unused: the backbone is given).
 fn cion_config(epochs: usize, steps: usize) -> CionConfig {
     CionConfig {
-        global_size: [64, 32],
-        local_size: [32, 16],
-        local_crops: 2,
-        batch_size: 8,
         k_schedule: KSchedule::constant(2),
-        epochs,
-        max_steps_per_epoch: Some(steps),
-        lr: 0.01,
-        warmup_epochs: 0,
-        head_hidden_dim: 32,
-        head_bottleneck_dim: 16,
-        out_dim: 64,
-        seed: 7,
-        ..CionConfig::default()
+        ..tiny_cion(epochs, steps)
     }
 }
 
