@@ -16,7 +16,7 @@
 //! ```sh
 //! cargo run --release --example demo -- [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
-//!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|oracle]
+//!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|oracle]
 //!     [--tracklet-epochs N] [--oracle-epochs N]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
@@ -104,7 +104,9 @@ struct Args {
     /// tracker's noisy tracklet labels; its features for denoising, then
     /// CION from its weights), `tracklets` (the supervised stage only),
     /// `pnl+cion` (the same with PNL as the first stage), `pnl`, `cion`
-    /// (denoise with the untrained backbone, CION from random init), or
+    /// (denoise with the untrained backbone, CION from random init),
+    /// `cion-oracle` (CION from random init on the corpus's true persons, a
+    /// diagnostic of CION without denoising errors), or
     /// `oracle`: the BoT recipe on the corpus's *true* persons,
     /// read from the generator's `synth_truth.json` — an upper bound for
     /// perfect denoising, a diagnostic rather than a method.
@@ -519,6 +521,7 @@ fn pretrained_label(args: &Args) -> &'static str {
         "tracklets+cion" => "tracklet+CION pre-trained",
         "pnl" => "PNL pre-trained",
         "cion" => "CION pre-trained",
+        "cion-oracle" => "CION (true ids) pre-trained",
         _ => "PNL+CION pre-trained",
     }
 }
@@ -588,13 +591,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let (first, use_cion) = match args.pretrain.as_str() {
         "pnl+cion" => (First::Pnl, true),
         "cion" => (First::None, true),
+        "cion-oracle" => (First::None, true),
         "pnl" => (First::Pnl, false),
         "tracklets" => (First::Tracklets, false),
         "tracklets+cion" => (First::Tracklets, true),
         "oracle" => (First::Oracle, false),
         other => {
             return Err(usage(format!(
-                "--pretrain must be pnl+cion, cion, pnl, tracklets, tracklets+cion or oracle, got {other:?}"
+                "--pretrain must be pnl+cion, cion, cion-oracle, pnl, tracklets, tracklets+cion or oracle, got {other:?}"
             )));
         }
     };
@@ -646,7 +650,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     First::Oracle => "oracle",
                 }
             ));
-            let (records, quality) = denoise(args, &corpus.dataset_dir, &model, &device, &say)?;
+            let (records, quality) = if args.pretrain == "cion-oracle" {
+                say(
+                    "   (cion-oracle: the corpus's true persons replace the denoised identities)"
+                        .into(),
+                );
+                let corpus = luperson_nl::parse(&corpus.dataset_dir)?;
+                let records =
+                    truth_records(&corpus)?.context("no synth_truth.json in the corpus")?;
+                (records, serde_json::Value::Null)
+            } else {
+                denoise(args, &corpus.dataset_dir, &model, &device, &say)?
+            };
             denoise_quality = quality;
             say("3. CION pre-training".into());
             let (backbone, cfg) = pretrain(args, &records, features_from.take(), &device, &say)?;

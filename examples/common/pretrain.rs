@@ -121,12 +121,17 @@ pub fn read_recipe<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
 pub struct Progress {
     label: &'static str,
     bar: Option<StepBar>,
+    warned: Option<&'static str>,
 }
 
 impl Progress {
     /// Progress of the recipe `label`.
     pub fn new(label: &'static str) -> Self {
-        Self { label, bar: None }
+        Self {
+            label,
+            bar: None,
+            warned: None,
+        }
     }
 
     /// Handles one event.
@@ -141,6 +146,15 @@ impl Progress {
                     .bar
                     .get_or_insert_with(|| StepBar::new(label, r.total_steps, r.step));
                 b.step(r.step, r.loss, r.lr, r.images_per_sec);
+                let warning = r.warning();
+                if warning.is_some() && warning != self.warned {
+                    self.line(format!(
+                        "warning at step {}: {}",
+                        r.step,
+                        warning.unwrap_or_default()
+                    ));
+                }
+                self.warned = warning;
             }
             PretrainEvent::EpochEnd { epoch, mean_loss } => {
                 self.line(format!("epoch {epoch:>3}: mean loss {mean_loss:.4}"));

@@ -51,7 +51,7 @@ use crate::error::BackboneError;
 use crate::head::{
     ClassifierKind, EmbeddingHead, EmbeddingHeadConfig, HeadOutput, HeadPool, NeckFeat,
 };
-use crate::norm::{Norm, batch_norm};
+use crate::norm::{Norm, TorchBatchNorm, batch_norm};
 use crate::precision::Precision;
 use crate::resnet::{IbnMode, ResNet, ResNetConfig, ResNetDepth, ResidualBlock};
 
@@ -272,7 +272,7 @@ fn chunk_rows(x: Tensor<4>, n: usize) -> Result<Vec<Tensor<4>>, BackboneError> {
 
 fn extra_bn(bn: &Option<BatchNorm>, x: Tensor<4>) -> Tensor<4> {
     match bn {
-        Some(bn) => bn.forward(x),
+        Some(bn) => bn.forward_torch(x),
         None => x,
     }
 }

@@ -18,6 +18,63 @@ pub(crate) fn batch_norm(channels: usize, eps: f64, device: &Device) -> BatchNor
         .init(device)
 }
 
+/// BatchNorm with PyTorch's running statistics.
+///
+/// burn 0.22's `BatchNorm::forward` moves `running_var` towards the *biased*
+/// batch variance; PyTorch's `BatchNorm{1,2}d` (and so every upstream model)
+/// towards the *unbiased* one, `var · n/(n − 1)` with `n` the values per
+/// channel (`batch · h · w`). The normalisation itself uses the biased
+/// variance in both. The difference reaches a few per cent of `running_var`
+/// on small maps (found by the CION step parity test,
+/// `reid-train/tests/cion_step_parity.rs`), and running statistics are what
+/// evaluation and fine-tuning start from. [`TorchBatchNorm::forward_torch`]
+/// is burn's forward with PyTorch's update; every BatchNorm of this crate's
+/// models goes through it.
+pub trait TorchBatchNorm {
+    /// `[batch, channels, …]` → same shape: batch statistics and the
+    /// PyTorch running-statistics update on an autodiff device with the
+    /// layer's training flag on; running statistics otherwise (as burn).
+    fn forward_torch<const D: usize>(&self, x: Tensor<D>) -> Tensor<D>;
+}
+
+impl TorchBatchNorm for BatchNorm {
+    fn forward_torch<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let device = x.device();
+        if !(device.is_autodiff() && self.training.is_enabled()) {
+            return self.forward(x);
+        }
+        let dims = x.dims();
+        let n = dims.iter().product::<usize>() / dims.get(1).copied().unwrap_or(1).max(1);
+        let result = burn::tensor::module::batch_norm_train(
+            x,
+            self.gamma.val(),
+            self.beta.val(),
+            self.epsilon,
+        );
+        let unbias = if n > 1 {
+            n as f64 / (n - 1) as f64
+        } else {
+            1.0
+        };
+        let m = self.momentum;
+        let mean = self
+            .running_mean
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - m)
+            .add(result.mean.detach().mul_scalar(m));
+        let var = self
+            .running_var
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - m)
+            .add(result.variance.detach().mul_scalar(m * unbias));
+        self.running_mean.update(mean.detach());
+        self.running_var.update(var.detach());
+        result.output
+    }
+}
+
 /// An affine InstanceNorm (`InstanceNorm2d(c, affine=True)`).
 pub(crate) fn instance_norm(channels: usize, eps: f64, device: &Device) -> InstanceNorm {
     InstanceNormConfig::new(channels)
@@ -81,7 +138,7 @@ impl Ibn {
         let a = instance_norm_forward(&self.instance_norm, x.clone().narrow(1, 0, self.half));
         let b = self
             .batch_norm
-            .forward(x.narrow(1, self.half, c - self.half));
+            .forward_torch(x.narrow(1, self.half, c - self.half));
         Tensor::cat(vec![a, b], 1)
     }
 }
@@ -105,7 +162,7 @@ impl Norm {
     /// `[batch, channels, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Batch(bn) => bn.forward(x),
+            Self::Batch(bn) => bn.forward_torch(x),
             Self::Ibn(ibn) => ibn.forward(x),
             Self::Instance(inorm) => instance_norm_forward(inorm, x),
         }

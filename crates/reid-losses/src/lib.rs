@@ -43,7 +43,9 @@ pub use dino::{
     dino_loss, identity_guided_dino_loss,
 };
 pub use error::LossError;
-pub use moco::{InfoNceQueue, QueueState, info_nce, momentum_update, shuffled_group_forward};
+pub use moco::{
+    InfoNceQueue, QueueState, info_nce, instance_accuracy, momentum_update, shuffled_group_forward,
+};
 pub use pnl::{
     PnlLossConfig, PnlStepLosses, PrototypeBank, PrototypeState, correct_labels,
     label_guided_instance_loss, pnl_step_losses, proto_logits,

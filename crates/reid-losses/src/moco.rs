@@ -128,6 +128,39 @@ pub fn info_nce(
     Ok(log_softmax(logits, 1).narrow(1, 0, 1).neg().mean())
 }
 
+/// Instance-discrimination accuracy of a MoCo step, as `lup_moco.py` logs
+/// it (`acc1`, `acc5`): the fraction of queries whose own key scores among
+/// the top `k` of `[q·k, q·queueᵀ]`, for each `k` in `top` (e.g. `[1, 5]`).
+/// Shapes as [`info_nce`]; the temperature does not change the ranking.
+/// A negative that ties the positive counts against it.
+///
+/// # Errors
+/// As [`info_nce`] (with temperature 1).
+pub fn instance_accuracy(
+    q: Tensor<2>,
+    k: Tensor<2>,
+    queue: Tensor<2>,
+    top: &[usize],
+) -> Result<Vec<f64>, LossError> {
+    check_contrastive(NCE, &q, &k, &queue, 1.0)?;
+    let (q, k, queue) = (q.detach(), k.detach(), queue.detach());
+    let n = q.dims()[0];
+    let pos = (q.clone() * k).sum_dim(1);
+    let neg = q.matmul(queue.transpose());
+    // Rank of the positive: how many negatives score at least as high.
+    let rank: Vec<i64> = neg
+        .greater_equal(pos)
+        .int()
+        .sum_dim(1)
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    Ok(top
+        .iter()
+        .map(|&t| rank.iter().filter(|&&r| (r as usize) < t).count() as f64 / n as f64)
+        .collect())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Seeded host-side randomness (SplitMix64), identical on every backend.
 
@@ -660,4 +693,21 @@ where
         start += size;
     }
     Ok(Tensor::cat(outputs, 0).select(0, inverse))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_accuracy_ranks_the_positive() {
+        let d = Device::default();
+        let t = |v: Vec<f32>, r: usize| Tensor::<2>::from_data(TensorData::new(v, [r, 2]), &d);
+        // Query 0 matches its key best; query 1's key is beaten by one negative.
+        let q = t(vec![1.0, 0.0, 0.0, 1.0], 2);
+        let k = t(vec![1.0, 0.0, 0.6, 0.8], 2);
+        let queue = t(vec![0.0, 1.0, -1.0, 0.0, 0.5, 0.5], 3);
+        let acc = instance_accuracy(q, k, queue, &[1, 2, 5]).unwrap();
+        assert_eq!(acc, vec![0.5, 1.0, 1.0]);
+    }
 }

@@ -325,9 +325,17 @@ fn moco_and_pnl_data_parallel_match_one_device() {
         "the prototype loss is off"
     );
     let w = values(&a.query.backbone);
-    assert!(max_change(&before, &w) > 1e-4, "PNL did not train");
+    let change = max_change(&before, &w);
+    assert!(change > 1e-4, "PNL did not train");
     let diff = max_change(&w, &values(&b.query.backbone));
-    assert!(diff < 1e-5, "PNL data-parallel weights differ by {diff}");
+    // Summation order only: 1.4e-5 after 4 steps with LUPerson-NL's head
+    // initialisation (kaiming fan-out projection, 2026-12-06), 2.9e-6 with
+    // the smaller default one before.
+    eprintln!("PNL data-parallel: weights moved {change:.3e}, runs differ by {diff:.3e}");
+    assert!(
+        diff < 5e-5 && diff < 1e-2 * change,
+        "PNL data-parallel weights differ by {diff} (moved {change})"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

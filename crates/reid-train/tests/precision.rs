@@ -81,7 +81,10 @@ fn check_run(
                 got[0],
                 reference[0]
             );
-            assert!(worst < 0.15, "{what} bf16: {got:?} vs f32 {reference:?}");
+            // 0.15 until 2026-12-06; with torchvision's convolution
+            // initialisation (2.4x larger 3x3 kernels) the tiny MGN run's
+            // bf16 curve drifts up to 0.155 from f32 by its fifth step.
+            assert!(worst < 0.2, "{what} bf16: {got:?} vs f32 {reference:?}");
             assert!(
                 scales.iter().all(Option::is_none),
                 "bf16 needs no loss scale"
@@ -244,7 +247,10 @@ fn moco_and_pnl_in_half_precision_track_f32() {
     );
     for precision in [Precision::Bf16, Precision::F16] {
         let out = pretrain_moco(&moco, &recs, &device, &with_precision(precision), |_| {}).unwrap();
-        check_run("moco", precision, &out.log, &reference, 2e-2, 65536.0);
+        // InfoNCE at temperature 0.07 magnifies bf16's rounding of the
+        // features: 3.2e-2 at the first step with torchvision's
+        // initialisation (1.8e-3 with burn's smaller default).
+        check_run("moco", precision, &out.log, &reference, 5e-2, 65536.0);
         assert!(dtypes(&out.query).iter().all(|&d| d == DType::F32));
     }
     let pnl = tiny_pnl(2);

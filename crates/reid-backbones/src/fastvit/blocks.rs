@@ -12,6 +12,7 @@ use super::mobileone::{
     with_weights,
 };
 use crate::convnext::drop_path;
+use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 
 /// Per-channel layer scale, PyTorch `gamma` `[dim, 1, 1]` (timm
@@ -407,7 +408,7 @@ impl AttentionBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self
             .layer_scale_1
-            .forward(self.token_mixer.forward(self.norm.forward(x.clone())));
+            .forward(self.token_mixer.forward(self.norm.forward_torch(x.clone())));
         let x = x + drop_path(y, self.drop_path);
         let y = self.layer_scale_2.forward(self.mlp.forward(x.clone()));
         x + drop_path(y, self.drop_path)

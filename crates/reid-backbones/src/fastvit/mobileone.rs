@@ -16,6 +16,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::activation::{gelu, relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 
 /// A `k×k` convolution with padding `k/2` (PyTorch's `Conv2d(…, padding=k//2)`).
@@ -109,7 +110,7 @@ impl ConvBn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.conv.forward(x);
         match &self.bn {
-            Some(bn) => bn.forward(y),
+            Some(bn) => bn.forward_torch(y),
             None => y,
         }
     }
@@ -267,7 +268,8 @@ impl MobileOneBlock {
         if let Some(conv) = &self.reparam_conv {
             return conv.forward(x);
         }
-        let mut out: Option<Tensor<4>> = self.identity.as_ref().map(|bn| bn.forward(x.clone()));
+        let mut out: Option<Tensor<4>> =
+            self.identity.as_ref().map(|bn| bn.forward_torch(x.clone()));
         let mut add = |y: Tensor<4>| {
             out = Some(match out.take() {
                 Some(o) => o + y,

@@ -8,6 +8,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 
 /// A bias-free `k×k` convolution with "same" padding `(k−1)/2`.
@@ -70,8 +71,10 @@ impl GhostModule {
     /// `[b, in, h, w]` → `[b, out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = |t: Tensor<4>| if self.relu { relu(t) } else { t };
-        let x1 = act(self.primary_bn.forward(self.primary_conv.forward(x)));
-        let x2 = act(self.cheap_bn.forward(self.cheap_conv.forward(x1.clone())));
+        let x1 = act(self.primary_bn.forward_torch(self.primary_conv.forward(x)));
+        let x2 = act(self
+            .cheap_bn
+            .forward_torch(self.cheap_conv.forward(x1.clone())));
         let [b, _, h, w] = x1.dims();
         Tensor::cat(vec![x1, x2], 1).slice([0..b, 0..self.out_channels, 0..h, 0..w])
     }
@@ -178,16 +181,17 @@ impl GhostBottleneck {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut y = self.ghost1.forward(x.clone());
         if let (Some(conv), Some(bn)) = (&self.conv_dw, &self.bn_dw) {
-            y = bn.forward(conv.forward(y));
+            y = bn.forward_torch(conv.forward(y));
         }
         if let Some(se) = &self.se {
             y = se.forward(y);
         }
         let y = self.ghost2.forward(y);
         let short = match &self.shortcut {
-            Some(s) => s
-                .pw_bn
-                .forward(s.pw_conv.forward(s.dw_bn.forward(s.dw_conv.forward(x)))),
+            Some(s) => s.pw_bn.forward_torch(
+                s.pw_conv
+                    .forward(s.dw_bn.forward_torch(s.dw_conv.forward(x))),
+            ),
             None => x,
         };
         y + short
@@ -215,6 +219,6 @@ impl ConvBnAct {
 
     /// `[b, in, h, w]` → `[b, out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn1.forward(self.conv.forward(x)))
+        relu(self.bn1.forward_torch(self.conv.forward(x)))
     }
 }

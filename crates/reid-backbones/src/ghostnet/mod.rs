@@ -26,6 +26,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
+use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 
 /// One bottleneck of the published table: `(kernel, expansion channels,
@@ -189,7 +190,7 @@ impl GhostNet {
     /// `[batch, 3, H, W]` → `[batch, out_channels, H/32, W/32]` (after the
     /// last conv-BN-ReLU, before pooling).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.bn1.forward(self.conv_stem.forward(images)));
+        let mut x = relu(self.bn1.forward_torch(self.conv_stem.forward(images)));
         for block in self.blocks.iter().flatten() {
             x = block.forward(x);
         }

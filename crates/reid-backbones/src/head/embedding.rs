@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::classifier::ClassifierKind;
 use crate::error::BackboneError;
-use crate::norm::batch_norm;
+use crate::norm::{TorchBatchNorm, batch_norm};
 use crate::pool::{GemPool, GemPoolConfig, GlobalPool};
 
 /// Pooling of the head.
@@ -184,7 +184,7 @@ impl EmbeddingHead {
             x = conv.forward(x);
         }
         let [_, d, _, _] = x.dims();
-        let after = self.neck.forward(x.clone()).reshape([b, d]);
+        let after = self.neck.forward_torch(x.clone()).reshape([b, d]);
         HeadOutput {
             before_neck: x.reshape([b, d]),
             after_neck: after,

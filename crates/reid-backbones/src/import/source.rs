@@ -31,8 +31,11 @@ pub enum Container {
 
 impl Container {
     /// Recognises the container from the file's first bytes: `PK\x03\x04`
-    /// (zip) or `0x80` (pickle protocol marker) for PyTorch; an 8-byte
-    /// little-endian header length followed by `{` for safetensors.
+    /// (zip) for PyTorch; an 8-byte little-endian header length followed by
+    /// `{` for safetensors; else `0x80` (pickle protocol marker) for a
+    /// legacy PyTorch pickle. Safetensors is tested before the pickle
+    /// marker: a header length whose low byte is `0x80` (e.g. 6,528 bytes)
+    /// starts with that byte too.
     pub fn sniff(path: &Path) -> Result<Self, BackboneError> {
         let read_err = |e: std::io::Error| BackboneError::Read {
             path: path.to_path_buf(),
@@ -48,10 +51,12 @@ impl Container {
             }
             n += got;
         }
-        if n >= 4 && head[..4] == *b"PK\x03\x04" || n >= 1 && head[0] == 0x80 {
+        if n >= 4 && head[..4] == *b"PK\x03\x04" {
             Ok(Self::Pytorch)
         } else if n == 9 && head[8] == b'{' {
             Ok(Self::Safetensors)
+        } else if n >= 1 && head[0] == 0x80 {
+            Ok(Self::Pytorch)
         } else {
             Err(BackboneError::Read {
                 path: path.to_path_buf(),
@@ -88,5 +93,35 @@ pub(crate) fn read_tensors(
                 .cloned()
                 .map_err(|e| err(e.to_string()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sniff_bytes(name: &str, bytes: &[u8]) -> Result<Container, BackboneError> {
+        let path = std::env::temp_dir().join(format!("reid-sniff-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let c = Container::sniff(&path);
+        let _ = std::fs::remove_file(&path);
+        c
+    }
+
+    #[test]
+    fn safetensors_with_a_0x80_header_length_is_not_a_pickle() {
+        // A 6,528-byte header: length 0x1980 starts with the byte 0x80.
+        let mut bytes = 0x1980u64.to_le_bytes().to_vec();
+        bytes.push(b'{');
+        assert_eq!(sniff_bytes("st", &bytes).unwrap(), Container::Safetensors);
+        assert_eq!(
+            sniff_bytes("pickle", &[0x80, 0x02, 0x8a, 0x0a]).unwrap(),
+            Container::Pytorch
+        );
+        assert_eq!(
+            sniff_bytes("zip", b"PK\x03\x04rest").unwrap(),
+            Container::Pytorch
+        );
+        assert!(sniff_bytes("other", b"hello").is_err());
     }
 }

@@ -18,6 +18,7 @@ use burn::tensor::{Device, Tensor};
 
 pub use crate::fastvit::ConvBn;
 use crate::fastvit::mobileone::{conv2d, identity_kernel, pad_kernel, with_weights};
+use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 
 /// timm's `make_divisible(v, 8, round_limit=0)`: `max(8, ⌊(v + 4)/8⌋·8)`.
@@ -62,7 +63,7 @@ impl RepVggDw {
         };
         let y = self.conv.forward(x.clone()) + conv1.forward(x.clone()) + x;
         match &self.bn {
-            Some(bn) => bn.forward(y),
+            Some(bn) => bn.forward_torch(y),
             None => y,
         }
     }

@@ -6,7 +6,9 @@ use burn::nn::{BatchNorm, InstanceNorm, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::norm::{Ibn, Norm, batch_norm, freeze_batch_norm, instance_norm, instance_norm_forward};
+use crate::norm::{
+    Ibn, Norm, TorchBatchNorm, batch_norm, freeze_batch_norm, instance_norm, instance_norm_forward,
+};
 
 fn conv(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
     let p = k / 2;
@@ -49,7 +51,7 @@ impl Downsample {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward_torch(self.conv.forward(x))
     }
 
     fn freeze_batch_norm(self) -> Self {
@@ -165,7 +167,7 @@ impl ResidualBlock {
                     None => x.clone(),
                 };
                 let y = relu(b.bn1.forward(b.conv1.forward(x)));
-                let y = b.bn2.forward(b.conv2.forward(y));
+                let y = b.bn2.forward_torch(b.conv2.forward(y));
                 relu(post(&b.post_norm, y + identity))
             }
             Self::Bottleneck(b) => {
@@ -174,8 +176,8 @@ impl ResidualBlock {
                     None => x.clone(),
                 };
                 let y = relu(b.bn1.forward(b.conv1.forward(x)));
-                let y = relu(b.bn2.forward(b.conv2.forward(y)));
-                let y = b.bn3.forward(b.conv3.forward(y));
+                let y = relu(b.bn2.forward_torch(b.conv2.forward(y)));
+                let y = b.bn3.forward_torch(b.conv3.forward(y));
                 relu(post(&b.post_norm, y + identity))
             }
         }

@@ -25,6 +25,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d, Relu};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::norm::TorchBatchNorm;
 use crate::norm::{Ibn, batch_norm};
 
 /// Stride of the ICS stem's first convolution.
@@ -50,7 +51,7 @@ impl StemLayer {
         match self {
             Self::Conv(conv) => conv.forward(x),
             Self::Ibn(ibn) => ibn.forward(x),
-            Self::Batch(bn) => bn.forward(x),
+            Self::Batch(bn) => bn.forward_torch(x),
             Self::Relu(_) => relu(x),
         }
     }

@@ -143,7 +143,7 @@ fn pair_weights(batch: usize, k: usize, v: usize) -> Vec<f32> {
 }
 
 /// Checks the inputs and returns `(B, D)`.
-fn validate(
+pub(super) fn validate(
     student: &Tensor<2>,
     teacher: &Tensor<2>,
     center: &Tensor<2>,

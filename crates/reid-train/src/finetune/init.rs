@@ -9,8 +9,12 @@
 //! distributions as burn's (and PyTorch's) defaults:
 //!
 //! - rank-4 parameters (convolution kernels `[out, in/groups, kh, kw]`):
-//!   `U(−1/√fan_in, 1/√fan_in)`, `fan_in = in/groups · kh · kw` (burn's
-//!   `KaimingUniform` with gain `1/√3`);
+//!   `N(0, 2/fan_out)`, `fan_out = out · kh · kw` — torchvision's ResNet
+//!   initialisation (`kaiming_normal_(mode="fan_out",
+//!   nonlinearity="relu")`, torchvision `models/resnet.py`), which the
+//!   IBN-Net and fast-reid ResNets share (`normal_(0, √(2/n))`, `n = k·k·out`).
+//!   Until 2026-12-06 this drew `U(±1/√fan_in)` (burn's default), about
+//!   2.4× smaller for a ResNet's 3×3 convolutions;
 //! - rank-2 parameters (classifier weights `[classes, dim]`):
 //!   `N(0, std²)`;
 //! - other ranks (BatchNorm γ/β, GeM `p`): unchanged (they are constants).
@@ -36,11 +40,10 @@ impl Reinit {
         self.index += 1;
         match dims.len() {
             4 => {
-                let fan_in = (dims[1] * dims[2] * dims[3]).max(1) as f64;
-                let bound = 1.0 / fan_in.sqrt();
+                let std = conv_std(dims);
                 Some(
                     (0..n)
-                        .map(|_| rng.random_range(-bound..bound) as f32)
+                        .map(|_| (standard_normal(&mut rng) * std) as f32)
                         .collect(),
                 )
             }
@@ -52,6 +55,13 @@ impl Reinit {
             _ => None,
         }
     }
+}
+
+/// Standard deviation of a convolution kernel `[out, in/groups, kh, kw]`
+/// under torchvision's ResNet initialisation: `√(2 / (out · kh · kw))`.
+pub fn conv_std(dims: &[usize]) -> f64 {
+    let fan_out = dims.first().copied().unwrap_or(1) * dims.iter().skip(2).product::<usize>();
+    (2.0 / fan_out.max(1) as f64).sqrt()
 }
 
 /// One standard-normal draw (Box–Muller).
@@ -105,8 +115,60 @@ mod tests {
         let vc: Vec<f32> = c.weight.val().into_data().try_to_vec().unwrap();
         assert_eq!(va, vb);
         assert_ne!(va, vc);
-        let bound = 1.0 / (4.0f32 * 9.0).sqrt();
-        assert!(va.iter().all(|v| v.abs() <= bound));
-        assert!(va.iter().any(|v| v.abs() > 0.5 * bound));
+        assert_eq!(conv_std(&[8, 4, 3, 3]), (2.0f64 / 72.0).sqrt());
+    }
+
+    /// Every convolution of a ResNet50-IBN-a trunk is drawn with torchvision's
+    /// `kaiming_normal_(mode="fan_out")` std, `√(2/(out·kh·kw))`, within the
+    /// sampling error of its element count; BatchNorm/InstanceNorm weights are
+    /// 1 and biases 0.
+    #[test]
+    fn resnet_layers_match_the_reference_std() {
+        use reid_backbones::Arch;
+        let device = Device::flex();
+        let net = Arch::from_name("resnet50_ibn_a")
+            .unwrap()
+            .config()
+            .with_base_width(16)
+            .init(&device)
+            .unwrap();
+        let net = reinit_weights(net, 3, 0.01);
+        struct Check(usize, usize);
+        impl burn::module::ModuleVisitor for Check {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let dims = param.lazy_shape().to_vec();
+                let v: Vec<f64> = param.val().into_data().iter::<f64>().collect();
+                let n = v.len() as f64;
+                let mean = v.iter().sum::<f64>() / n;
+                let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                if D == 4 {
+                    let want = conv_std(&dims);
+                    // The sample std of n normal draws has relative error ~1/√(2n).
+                    let tol = 5.0 / (2.0 * n).sqrt() + 1e-3;
+                    assert!(
+                        (std / want - 1.0).abs() < tol,
+                        "conv {dims:?}: std {std} vs {want} (tol {tol})"
+                    );
+                    assert!(
+                        mean.abs() < 5.0 * want / n.sqrt() + 1e-6,
+                        "conv {dims:?}: mean {mean}"
+                    );
+                    self.0 += 1;
+                } else if D == 1 {
+                    // Norm weights are all 1 or all 0 (biases): constant.
+                    assert!(std < 1e-12, "norm parameter {dims:?} not constant");
+                    assert!(
+                        mean == 0.0 || mean == 1.0,
+                        "norm parameter {dims:?}: {mean}"
+                    );
+                    self.1 += 1;
+                }
+            }
+        }
+        let mut check = Check(0, 0);
+        net.visit(&mut check);
+        // 53 convolutions in a ResNet50 trunk (stem, 16 blocks × 3, 4 shortcuts).
+        assert_eq!(check.0, 53);
+        assert!(check.1 > 0);
     }
 }

@@ -45,7 +45,10 @@ use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::sampler_identity::{IdentitySampler, KSchedule};
 use reid_data::views::multicrop::MultiCrop;
-use reid_losses::dino::{DinoCenter, DinoHead, DinoHeadConfig, DinoLossConfig, WeightNormLinear};
+use reid_losses::dino::{
+    CollapseMonitor, DinoCenter, DinoHead, DinoHeadConfig, DinoLossConfig, WeightNormLinear,
+    dino_diagnostics,
+};
 use reid_losses::identity_guided_dino_loss;
 use reid_losses::schedule::{
     clip_gradients_per_param, cosine_schedule, ema_update, schedule_at, teacher_momentum_schedule,
@@ -84,6 +87,11 @@ pub struct CionConfig {
     pub local_size: [u32; 2],
     /// Local crops per image (8).
     pub local_crops: usize,
+    /// Area range of the global crops, as a fraction of the image
+    /// (`--global_crops_scale`, (0.8, 1.0)).
+    pub global_crops_scale: [f64; 2],
+    /// Area range of the local crops (`--local_crops_scale`, (0.05, 0.8)).
+    pub local_crops_scale: [f64; 2],
     /// Images per batch (120 per GPU upstream); a multiple of every `K`.
     pub batch_size: usize,
     /// Instances per identity by epoch (2/4/6/8 from epochs 0/40/60/80).
@@ -122,8 +130,17 @@ pub struct CionConfig {
     pub out_dim: usize,
     /// Student temperature (0.1).
     pub student_temp: f64,
-    /// Teacher temperature (0.04).
+    /// Teacher temperature (0.04) after the warm-up.
     pub teacher_temp: f64,
+    /// Teacher temperature at step 0 of a warm-up (DINO's
+    /// `warmup_teacher_temp`, 0.04). `run.py` parses this but its loss
+    /// never reads it; here it takes effect when
+    /// `warmup_teacher_temp_epochs > 0`.
+    pub warmup_teacher_temp: f64,
+    /// Epochs of the linear teacher-temperature warm-up from
+    /// `warmup_teacher_temp` to `teacher_temp`, then constant (0: none, as
+    /// CION). Indexed per step, like the other schedules.
+    pub warmup_teacher_temp_epochs: usize,
     /// Center momentum (0.9).
     pub center_momentum: f64,
     /// Seed of the weights, the sampler and the augmentations (0).
@@ -139,6 +156,8 @@ impl Default for CionConfig {
             global_size: [256, 128],
             local_size: [128, 64],
             local_crops: 8,
+            global_crops_scale: [0.8, 1.0],
+            local_crops_scale: [0.05, 0.8],
             batch_size: 120,
             k_schedule: KSchedule::default(),
             epochs: 100,
@@ -157,6 +176,8 @@ impl Default for CionConfig {
             out_dim: 65336,
             student_temp: 0.1,
             teacher_temp: 0.04,
+            warmup_teacher_temp: 0.04,
+            warmup_teacher_temp_epochs: 0,
             center_momentum: 0.9,
             seed: 0,
         }
@@ -186,6 +207,7 @@ impl CionConfig {
             ("lr", self.lr),
             ("student_temp", self.student_temp),
             ("teacher_temp", self.teacher_temp),
+            ("warmup_teacher_temp", self.warmup_teacher_temp),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(format!("{name} must be positive, got {v}"));
@@ -198,6 +220,22 @@ impl CionConfig {
             if !(0.0..=1.0).contains(&v) {
                 return bad(format!("{name} must be in [0, 1], got {v}"));
             }
+        }
+        for (name, [lo, hi]) in [
+            ("global_crops_scale", self.global_crops_scale),
+            ("local_crops_scale", self.local_crops_scale),
+        ] {
+            if !(lo > 0.0 && lo <= hi && hi <= 1.0) {
+                return bad(format!(
+                    "{name} must satisfy 0 < min <= max <= 1, got [{lo}, {hi}]"
+                ));
+            }
+        }
+        if self.warmup_teacher_temp_epochs > self.epochs {
+            return bad(format!(
+                "warmup_teacher_temp_epochs {} exceeds epochs {}",
+                self.warmup_teacher_temp_epochs, self.epochs
+            ));
         }
         if !(self.clip_grad.is_finite() && self.clip_grad >= 0.0) {
             return bad(format!("clip_grad must be >= 0, got {}", self.clip_grad));
@@ -217,12 +255,16 @@ impl CionConfig {
         let mut mc = MultiCrop::cion(self.local_crops);
         let [gh, gw] = self.global_size;
         let [lh, lw] = self.local_size;
+        let [g0, g1] = self.global_crops_scale;
+        let [l0, l1] = self.local_crops_scale;
         for p in [&mut mc.global1, &mut mc.global2] {
             p.crop.height = gh;
             p.crop.width = gw;
+            p.crop.scale = (g0, g1);
         }
         mc.local.crop.height = lh;
         mc.local.crop.width = lw;
+        mc.local.crop.scale = (l0, l1);
         mc
     }
 }
@@ -411,15 +453,21 @@ struct Plan {
     lr: Vec<f64>,
     wd: Vec<f64>,
     momentum: Vec<f64>,
+    /// Teacher temperature per step (DINO's warm-up, then constant).
+    teacher_temp: Vec<f64>,
 }
 
 impl Plan {
-    fn new(cfg: &CionConfig, sampler: &IdentitySampler) -> Result<Self, TrainError> {
+    /// Steps of each epoch of a run over `sampler`.
+    fn epoch_steps(cfg: &CionConfig, sampler: &IdentitySampler) -> Vec<usize> {
         let cap = cfg.max_steps_per_epoch.unwrap_or(usize::MAX);
-        let steps_per_epoch: Vec<usize> = (0..cfg.epochs)
+        (0..cfg.epochs)
             .map(|e| sampler.epoch(e as u64).len().min(cap))
-            .collect();
-        let first = steps_per_epoch[0];
+            .collect()
+    }
+
+    fn new(cfg: &CionConfig, steps_per_epoch: Vec<usize>) -> Result<Self, TrainError> {
+        let first = steps_per_epoch.first().copied().unwrap_or(0);
         if first == 0 {
             return Err(TrainError::InvalidConfig(format!(
                 "the identity sampler yields no batch of {} images in epoch 0",
@@ -443,11 +491,25 @@ impl Plan {
             0.0,
         )?;
         let momentum = teacher_momentum_schedule(cfg.momentum_teacher, cfg.epochs, first)?;
+        // DINO's `np.linspace(warmup, final, warmup_epochs)` is per epoch;
+        // here, as every other schedule of the recipe, per step.
+        let warm = cfg.warmup_teacher_temp_epochs * first;
+        let teacher_temp = (0..cfg.epochs * first)
+            .map(|i| {
+                if i < warm {
+                    let t = i as f64 / warm as f64;
+                    cfg.warmup_teacher_temp + t * (cfg.teacher_temp - cfg.warmup_teacher_temp)
+                } else {
+                    cfg.teacher_temp
+                }
+            })
+            .collect();
         Ok(Self {
             steps_per_epoch,
             lr,
             wd,
             momentum,
+            teacher_temp,
         })
     }
 
@@ -456,132 +518,151 @@ impl Plan {
     }
 }
 
-/// A CION run's state for the shared loop.
-struct CionRun<'a, M: TrainBackbone> {
-    cfg: &'a CionConfig,
-    set: TrainSet,
-    sampler: IdentitySampler,
+/// CION's networks, optimiser and loss state, stepped on given crops: the
+/// composed training step of `run.py`'s `train_one_epoch` (schedules by
+/// global step, forward of teacher and student, identity-guided loss,
+/// backward, per-tensor clipping, last-layer freeze, decoupled weight decay,
+/// AdamW, teacher EMA, center update), without the data pipeline.
+/// [`pretrain_cion_from`] drives one over the sampler's batches; use it
+/// directly to train on crops of your own or to check a step against
+/// upstream (`tests/cion_step_parity.rs`).
+pub struct CionTrainer<M: TrainBackbone = ResNet> {
+    cfg: CionConfig,
     plan: Plan,
-    views: MultiCrop,
-    student: CionNet<M>,
-    teacher: CionNet<M>,
+    /// The student (trained by AdamW).
+    pub student: CionNet<M>,
+    /// The teacher (EMA of the student, train mode, no gradients).
+    pub teacher: CionNet<M>,
     optim: ModuleOptimizer,
-    center: DinoCenter,
-    checkpoints: Option<CheckpointDir>,
+    /// The teacher-output center.
+    pub center: DinoCenter,
     device: Device,
-    /// Two or more devices: each batch sharded over them.
-    parallel: Option<DataParallel>,
     /// Dynamic loss scaling of an `f16` run.
     scaler: Option<LossScaler>,
+    /// Flags a uniform or one-hot teacher that lasts (restarts on resume).
+    monitor: CollapseMonitor,
 }
 
-impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
-    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
-        let mut b = self.sampler.epoch(epoch as u64);
-        b.truncate(self.plan.steps_per_epoch[epoch]);
-        b
+impl<M: TrainBackbone> CionTrainer<M> {
+    /// A trainer for `cfg` with `steps_per_epoch[e]` steps in epoch `e`
+    /// (the schedules are arrays of `epochs × steps_per_epoch[0]` values, as
+    /// upstream's); `student` is used as given (its weights, on the autodiff
+    /// `device`), and the teacher starts as its copy with parameter ids and
+    /// BatchNorm statistics of its own.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidConfig`] for an invalid `cfg`, or when
+    /// `steps_per_epoch` is empty, shorter than `cfg.epochs` or starts at 0.
+    pub fn new(
+        cfg: &CionConfig,
+        student: CionNet<M>,
+        steps_per_epoch: Vec<usize>,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        if steps_per_epoch.len() < cfg.epochs {
+            return Err(TrainError::InvalidConfig(format!(
+                "steps_per_epoch has {} entries for {} epochs",
+                steps_per_epoch.len(),
+                cfg.epochs
+            )));
+        }
+        let plan = Plan::new(cfg, steps_per_epoch)?;
+        let teacher = fresh_copy(&student).no_grad();
+        Ok(Self {
+            cfg: cfg.clone(),
+            plan,
+            student,
+            teacher,
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            center: DinoCenter::new(cfg.out_dim, device).with_momentum(cfg.center_momentum)?,
+            device: device.clone(),
+            scaler: None,
+            monitor: CollapseMonitor::default(),
+        })
     }
 
-    fn step(
+    /// Global steps of the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.plan.total()
+    }
+
+    /// The loss settings of global step `step` (teacher temperature warm-up
+    /// included), for `n_crops` crops per image.
+    fn loss_config(&self, step: usize, n_crops: usize) -> DinoLossConfig {
+        DinoLossConfig {
+            n_crops,
+            student_temp: self.cfg.student_temp,
+            teacher_temp: schedule_at(&self.plan.teacher_temp, step)
+                .unwrap_or(self.cfg.teacher_temp),
+        }
+    }
+
+    /// One training step (global step `step` of epoch `epoch`, 0-based) on
+    /// `crops`: the 2 global crops first, then the local ones, each
+    /// `[batch, 3, h, w]` with the batch identity-major (`K` consecutive
+    /// images per identity, `k` = `K`). Returns the step's log line (loss,
+    /// schedules, collapse diagnostics).
+    ///
+    /// # Errors
+    /// [`TrainError`] for inconsistent crops, a batch not divisible by `k`,
+    /// or a non-finite loss.
+    pub fn step(
         &mut self,
         epoch: usize,
         step: usize,
-        indices: &[usize],
+        crops: &[Tensor<4>],
+        k: usize,
     ) -> Result<LogLine, TrainError> {
-        let cfg = self.cfg;
-        let k = self.sampler.k(epoch as u64);
+        if crops.len() < 2 {
+            return Err(TrainError::InvalidConfig(format!(
+                "a CION step needs the 2 global crops and any local ones, got {} crops",
+                crops.len()
+            )));
+        }
+        let loss_cfg = self.loss_config(step, crops.len());
+        let drop_seed = augment_seed(self.cfg.seed, step, usize::MAX - 5);
+        let loss_scale = step_scale(&self.scaler);
+        let t_out = self.teacher.forward(&crops[..2])?.detach();
+        let s_out = self.student.forward_seeded(crops, drop_seed)?;
+        let loss = identity_guided_dino_loss(
+            s_out.clone(),
+            t_out.clone(),
+            self.center.value(),
+            k,
+            &loss_cfg,
+        )?;
+        let loss_v = scalar(&loss)?;
+        let lr = schedule_at(&self.plan.lr, step).unwrap_or(0.0);
+        check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+        let grads =
+            GradientsParams::from_grads(loss.mul_scalar(loss_scale).backward(), &self.student);
+        self.finish(epoch, step, k, loss_v, grads, t_out, s_out.detach())
+    }
+
+    /// The part of a step after the gradients: clipping (of the scaled or
+    /// the true gradients), unscaling, last-layer freeze, weight decay and
+    /// AdamW (skipped when f16 gradients overflowed), the teacher EMA, the
+    /// center update and the log line. `t_out` `[2B, D]` and `s_out` `[V·B,
+    /// D]` are the step's outputs in single-device (crop-major) order.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        k: usize,
+        loss_v: f64,
+        mut grads: GradientsParams,
+        t_out: Tensor<2>,
+        s_out: Tensor<2>,
+    ) -> Result<LogLine, TrainError> {
+        let cfg = &self.cfg;
         let lr = schedule_at(&self.plan.lr, step).unwrap_or(0.0);
         let wd = schedule_at(&self.plan.wd, step).unwrap_or(0.0);
         let m = schedule_at(&self.plan.momentum, step).unwrap_or(1.0);
-        let views = &self.views;
-        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
-        let sizes = views.crop_sizes();
-        let loss_cfg = DinoLossConfig {
-            n_crops: views.num_crops(),
-            student_temp: cfg.student_temp,
-            teacher_temp: cfg.teacher_temp,
-        };
-        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
         let loss_scale = step_scale(&self.scaler);
-        let (loss_v, mut grads, t_out) = match &self.parallel {
-            None => {
-                let vs =
-                    load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &self.device)?;
-                let t_out = self.teacher.forward(&vs[..2])?.detach();
-                let s_out = self.student.forward_seeded(&vs, drop_seed)?;
-                let loss = identity_guided_dino_loss(
-                    s_out,
-                    t_out.clone(),
-                    self.center.value(),
-                    k,
-                    &loss_cfg,
-                )?;
-                let loss_v = scalar(&loss)?;
-                check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                let grads = GradientsParams::from_grads(
-                    loss.mul_scalar(loss_scale).backward(),
-                    &self.student,
-                );
-                (loss_v, grads, t_out)
-            }
-            Some(dp) => {
-                // Identity groups of `k` images stay on one device, so the
-                // identity-guided loss of every group is the single-device one.
-                let shards = dp.shards(indices.len(), k)?;
-                // One teacher copy per device, each taken by its worker (a
-                // module is `Send`, not necessarily `Sync`).
-                let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = (0..dp.devices().len())
-                    .map(|i| std::sync::Mutex::new(Some(dp.replica(&self.teacher, i))))
-                    .collect();
-                let centers: Vec<Tensor<2>> = dp
-                    .devices()
-                    .iter()
-                    .map(|d| self.center.value().to_device(d))
-                    .collect();
-                let set = &self.set;
-                let f = &f;
-                let (multi, outs) =
-                    dp.grads_scaled(&self.student, &shards, loss_scale, |student, i, d| {
-                        let r = shards[i].clone();
-                        let vs = load_view_shard(
-                            set,
-                            &indices[r.clone()],
-                            r.start,
-                            &sizes,
-                            f,
-                            cfg.seed,
-                            step,
-                            d,
-                        )?;
-                        let teacher = teachers[i]
-                            .lock()
-                            .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
-                            .take()
-                            .ok_or_else(|| {
-                                TrainError::InvalidConfig("teacher copy taken".into())
-                            })?;
-                        let t_out = teacher.forward(&vs[..2])?.detach();
-                        let s_out = student.forward_seeded(&vs, drop_seed)?;
-                        let loss = identity_guided_dino_loss(
-                            s_out,
-                            t_out.clone(),
-                            centers[i].clone(),
-                            k,
-                            &loss_cfg,
-                        )?;
-                        Ok((loss, (t_out, running_stats(&teacher))))
-                    })?;
-                let loss_v = weighted_loss(&outs);
-                check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                let (t_outs, t_stats): (Vec<_>, Vec<_>) = outs
-                    .into_iter()
-                    .map(|o| (o.extra.0.to_device(&self.device), o.extra.1))
-                    .unzip();
-                dp.fold_running_stats(&self.teacher, t_stats);
-                let t_out = Tensor::cat(t_outs, 0);
-                (loss_v, dp.reduce(&self.student, multi), t_out)
-            }
-        };
+        let n_crops = s_out.dims()[0] / (t_out.dims()[0] / 2).max(1);
+        let loss_cfg = self.loss_config(step, n_crops);
         // With a loss scaler the gradients are still scaled here; CION's
         // run.py clips them so (`clip_scaled_gradients`), DINO after
         // unscaling.
@@ -602,6 +683,8 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
             let student = decay_weights(self.student.clone(), &grads, lr * wd);
             self.student = self.optim.step(lr, student, grads);
         }
+        let diag = dino_diagnostics(s_out, t_out.clone(), self.center.value(), &loss_cfg)?;
+        let collapse = self.monitor.observe(&diag);
         ema_update(&mut self.teacher, &self.student, m)?;
         self.center.update(t_out)?;
         let line = LogLine::new(step, epoch)
@@ -609,8 +692,138 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
             .with("lr", lr)
             .with("wd", wd)
             .with("teacher_momentum", m)
-            .with("k", k as f64);
+            .with("teacher_temp", loss_cfg.teacher_temp)
+            .with("k", k as f64)
+            .with("teacher_entropy", diag.teacher_entropy)
+            .with("teacher_mean_entropy", diag.teacher_mean_entropy)
+            .with("kl_teacher_student", diag.kl_teacher_student)
+            .with("center_norm", diag.center_norm)
+            .with("collapse", collapse.map_or(0.0, |c| c.code()));
         Ok(log_scaler(line, &self.scaler, loss_scale))
+    }
+
+    /// The student and the teacher, consuming the trainer.
+    pub fn into_networks(self) -> (CionNet<M>, CionNet<M>) {
+        (self.student, self.teacher)
+    }
+}
+
+/// A CION run's state for the shared loop.
+struct CionRun<'a, M: TrainBackbone> {
+    cfg: &'a CionConfig,
+    set: TrainSet,
+    sampler: IdentitySampler,
+    views: MultiCrop,
+    trainer: CionTrainer<M>,
+    checkpoints: Option<CheckpointDir>,
+    /// Two or more devices: each batch sharded over them.
+    parallel: Option<DataParallel>,
+}
+
+/// Concatenates per-device outputs that are each crop-major (`[crops·b_i,
+/// D]`, row `v·b_i + j`) into one crop-major `[crops·Σb_i, D]` in device
+/// order, as a single device would have produced them.
+fn crop_major_cat(parts: Vec<Tensor<2>>, crops: usize) -> Tensor<2> {
+    let dim = parts[0].dims()[1];
+    let parts: Vec<Tensor<3>> = parts
+        .into_iter()
+        .map(|t| {
+            let rows = t.dims()[0] / crops;
+            t.reshape([crops, rows, dim])
+        })
+        .collect();
+    let joined = Tensor::cat(parts, 1);
+    let rows = joined.dims()[1];
+    joined.reshape([crops * rows, dim])
+}
+
+impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut b = self.sampler.epoch(epoch as u64);
+        b.truncate(self.trainer.plan.steps_per_epoch[epoch]);
+        b
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        indices: &[usize],
+    ) -> Result<LogLine, TrainError> {
+        let cfg = self.cfg;
+        let k = self.sampler.k(epoch as u64);
+        let views = &self.views;
+        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
+        let sizes = views.crop_sizes();
+        let t = &mut self.trainer;
+        let Some(dp) = &self.parallel else {
+            let vs = load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &t.device)?;
+            return t.step(epoch, step, &vs, k);
+        };
+        let loss_cfg = t.loss_config(step, views.num_crops());
+        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
+        let loss_scale = step_scale(&t.scaler);
+        let lr = schedule_at(&t.plan.lr, step).unwrap_or(0.0);
+        // Identity groups of `k` images stay on one device, so the
+        // identity-guided loss of every group is the single-device one.
+        let shards = dp.shards(indices.len(), k)?;
+        // One teacher copy per device, each taken by its worker (a module is
+        // `Send`, not necessarily `Sync`).
+        let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = (0..dp.devices().len())
+            .map(|i| std::sync::Mutex::new(Some(dp.replica(&t.teacher, i))))
+            .collect();
+        let centers: Vec<Tensor<2>> = dp
+            .devices()
+            .iter()
+            .map(|d| t.center.value().to_device(d))
+            .collect();
+        let set = &self.set;
+        let f = &f;
+        let (multi, outs) = dp.grads_scaled(&t.student, &shards, loss_scale, |student, i, d| {
+            let r = shards[i].clone();
+            let vs = load_view_shard(
+                set,
+                &indices[r.clone()],
+                r.start,
+                &sizes,
+                f,
+                cfg.seed,
+                step,
+                d,
+            )?;
+            let teacher = teachers[i]
+                .lock()
+                .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
+                .take()
+                .ok_or_else(|| TrainError::InvalidConfig("teacher copy taken".into()))?;
+            let t_out = teacher.forward(&vs[..2])?.detach();
+            let s_out = student.forward_seeded(&vs, drop_seed)?;
+            let loss = identity_guided_dino_loss(
+                s_out.clone(),
+                t_out.clone(),
+                centers[i].clone(),
+                k,
+                &loss_cfg,
+            )?;
+            let s_out = s_out.detach();
+            Ok((loss, (t_out, s_out, running_stats(&teacher))))
+        })?;
+        let loss_v = weighted_loss(&outs);
+        check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+        let mut t_outs = Vec::new();
+        let mut s_outs = Vec::new();
+        let mut t_stats = Vec::new();
+        for o in outs {
+            let (to, so, stats) = o.extra;
+            t_outs.push(to.to_device(&t.device));
+            s_outs.push(so.to_device(&t.device));
+            t_stats.push(stats);
+        }
+        dp.fold_running_stats(&t.teacher, t_stats);
+        let t_out = crop_major_cat(t_outs, 2);
+        let s_out = crop_major_cat(s_outs, loss_cfg.n_crops);
+        let grads = dp.reduce(&t.student, multi);
+        t.finish(epoch, step, k, loss_v, grads, t_out, s_out)
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
@@ -619,18 +832,18 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
         }
         let state = state_json(&CionState {
             position: pos,
-            center: HostTensor::from_tensor(&self.center.value())?,
+            center: HostTensor::from_tensor(&self.trainer.center.value())?,
             config: self.cfg.clone(),
-            scaler: self.scaler.clone(),
+            scaler: self.trainer.scaler.clone(),
         })?;
         save_parts(
             &self.checkpoints,
             pos,
             [
-                ("student.bpk", &self.student),
-                ("teacher.bpk", &self.teacher),
+                ("student.bpk", &self.trainer.student),
+                ("teacher.bpk", &self.trainer.teacher),
             ],
-            &self.optim,
+            &self.trainer.optim,
             &[("state.json", &state)],
         )
     }
@@ -682,41 +895,36 @@ where
     let pids: Vec<i64> = records.iter().map(|r| r.pid).collect();
     let sampler =
         IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;
-    let plan = Plan::new(cfg, &sampler)?;
-    let total = plan.total();
     run.precision.check(device)?;
     let mut student = student_with(cfg, backbone, &ad)?;
     student.precision = run.precision;
-    // The teacher: own parameter ids, the student's weights, no gradients.
-    let mut teacher = fresh_copy(&student).no_grad();
-    teacher.precision = run.precision;
+    let mut trainer = CionTrainer::new(cfg, student, Plan::epoch_steps(cfg, &sampler), &ad)?;
+    trainer.teacher.precision = run.precision;
+    trainer.scaler = LossScaler::for_run(run);
+    let total = trainer.total_steps();
     let mut r = CionRun {
         cfg,
         set,
         sampler,
-        plan,
         views: cfg.multi_crop(),
-        student,
-        teacher,
-        optim: AdamConfig::new().with_epsilon(1e-8).init(),
-        center: DinoCenter::new(cfg.out_dim, &ad).with_momentum(cfg.center_momentum)?,
+        trainer,
         checkpoints: run.checkpoints(),
-        device: ad.clone(),
         parallel: data_parallel(run, device)?,
-        scaler: LossScaler::for_run(run),
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: CionState = ckpt.read_json("state.json")?;
         same_config(ckpt, &state.config, cfg)?;
-        r.student = module_from_bytes(r.student, ckpt.read("student.bpk")?, "student.bpk")?;
-        r.teacher =
-            module_from_bytes(r.teacher, ckpt.read("teacher.bpk")?, "teacher.bpk")?.no_grad();
-        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        r.center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
-        if r.scaler.is_some() && state.scaler.is_some() {
-            r.scaler = state.scaler;
+        let t = &mut r.trainer;
+        t.student = module_from_bytes(t.student.clone(), ckpt.read("student.bpk")?, "student.bpk")?;
+        t.teacher = module_from_bytes(t.teacher.clone(), ckpt.read("teacher.bpk")?, "teacher.bpk")?
+            .no_grad();
+        let optim = std::mem::replace(&mut t.optim, AdamConfig::new().init());
+        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        t.center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
+        if t.scaler.is_some() && state.scaler.is_some() {
+            t.scaler = state.scaler;
         }
         pos = state.position;
         callback(PretrainEvent::Resumed {
@@ -726,11 +934,12 @@ where
     }
     let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
     let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
+    let (student, teacher) = r.trainer.into_networks();
     Ok(CionOutput {
-        student: r.student,
+        student,
         // Trainable again, so it can be fine-tuned (`no_grad` persists
         // through `Module::train`).
-        teacher: r.teacher.set_require_grad(true),
+        teacher: teacher.set_require_grad(true),
         log: tracker.log,
         steps_done,
         finished,

@@ -32,7 +32,9 @@ use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::ViewPipeline;
-use reid_losses::moco::{InfoNceQueue, info_nce, momentum_update, shuffled_group_forward};
+use reid_losses::moco::{
+    InfoNceQueue, info_nce, instance_accuracy, momentum_update, shuffled_group_forward,
+};
 use serde::{Deserialize, Serialize};
 
 use super::views::load_view_batch;
@@ -243,32 +245,89 @@ pub fn encoder_with<M: TrainBackbone>(
     let c = backbone.pooled_dim();
     MocoNet {
         backbone,
-        fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 0, device),
-        fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 1, device),
+        fc1: seeded_linear(
+            c,
+            cfg.mlp_hidden_dim,
+            cfg.seed,
+            0,
+            LinearInit::Torch,
+            device,
+        ),
+        fc2: seeded_linear(
+            cfg.mlp_hidden_dim,
+            cfg.dim,
+            cfg.seed,
+            1,
+            LinearInit::Torch,
+            device,
+        ),
         relu: Relu::new(),
         precision: Precision::F32,
     }
 }
 
-/// `Linear(d_in, d_out)` with PyTorch's default initialisation, weights and
-/// biases `U(±1/√d_in)`, drawn from a stream of `(seed, index)`.
+/// How [`seeded_linear`] draws a layer (PyTorch layout `[out, in]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum LinearInit {
+    /// `nn.Linear`'s default: weight and bias `U(±1/√in)` (MoCo's MLP).
+    Torch,
+    /// `kaiming_normal_(mode="fan_out")`: weight `N(0, 2/out)`; the bias
+    /// keeps `nn.Linear`'s `U(±1/√in)` or, with `zero_bias`, is 0
+    /// (LUPerson-NL's `MoCoEncoder`: `fc1`, `fc2` keep the default bias,
+    /// `embed_fc` gets 0).
+    KaimingFanOut {
+        /// Bias 0 instead of the default.
+        zero_bias: bool,
+    },
+    /// Weight `N(0, std²)`, bias 0 (LUPerson-NL's classifier, std 0.001).
+    Normal(f64),
+}
+
+/// `Linear(d_in, d_out)` drawn as `init` from a ChaCha8 stream of `(seed,
+/// index)` (deterministic whatever other threads do).
 pub(crate) fn seeded_linear(
     d_in: usize,
     d_out: usize,
     seed: u64,
     index: usize,
+    init: LinearInit,
     device: &Device,
 ) -> Linear {
     let mut rng = ChaCha8Rng::seed_from_u64(augment_seed(seed, usize::MAX - 4, index));
     let bound = 1.0 / (d_in as f64).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> {
+    let uniform = |n: usize, rng: &mut ChaCha8Rng| -> Vec<f32> {
         (0..n)
             .map(|_| rng.random_range(-bound..bound) as f32)
             .collect()
     };
-    let w = draw(d_in * d_out);
-    let b = draw(d_out);
+    let normal = |n: usize, std: f64, rng: &mut ChaCha8Rng| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+                let u2: f64 = rng.random();
+                ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * std) as f32
+            })
+            .collect()
+    };
+    let (w, b) = match init {
+        LinearInit::Torch => {
+            let w = uniform(d_in * d_out, &mut rng);
+            (w, uniform(d_out, &mut rng))
+        }
+        LinearInit::KaimingFanOut { zero_bias } => {
+            let w = normal(d_in * d_out, (2.0 / d_out as f64).sqrt(), &mut rng);
+            let b = if zero_bias {
+                vec![0.0; d_out]
+            } else {
+                uniform(d_out, &mut rng)
+            };
+            (w, b)
+        }
+        LinearInit::Normal(std) => (normal(d_in * d_out, std, &mut rng), vec![0.0; d_out]),
+    };
     Linear {
+        // Drawn in burn's `[in, out]` layout; the distributions are
+        // element-wise, so the layout does not change them.
         weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device)),
         bias: Some(Param::from_tensor(Tensor::from_data(
             TensorData::new(b, [d_out]),
@@ -354,9 +413,10 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let loss_scale = step_scale(&self.scaler);
-        let (loss_v, grads, k) = match &self.parallel {
+        let (loss_v, grads, k, q_rows) = match &self.parallel {
             None => {
                 let q = self.query.forward_seeded(vs[0].clone(), drop_seed);
+                let q_rows = q.clone().detach();
                 let key = &self.key;
                 let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
                     key.forward(x)
@@ -369,7 +429,7 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
                     loss.mul_scalar(loss_scale).backward(),
                     &self.query,
                 );
-                (loss_v, grads, k)
+                (loss_v, grads, k, q_rows)
             }
             Some(dp) => {
                 // Shuffle-BN's groups spread over the devices (the keys are
@@ -396,22 +456,33 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
                         let r = shards[i].clone();
                         let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
                         let q = query.forward_seeded(x, drop_seed);
+                        let q_rows = q.clone().detach();
                         let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-                        Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, ()))
+                        Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, q_rows))
                     })?;
                 let loss_v = weighted_loss(&outs);
                 check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                (loss_v, dp.reduce(&self.query, multi), k)
+                let q_rows = Tensor::cat(
+                    outs.into_iter()
+                        .map(|o| o.extra.to_device(&self.device))
+                        .collect(),
+                    0,
+                );
+                (loss_v, dp.reduce(&self.query, multi), k, q_rows)
             }
         };
         // A step with overflowing f16 gradients leaves the query as it is.
         if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
             self.query = self.optim.step(lr, self.query.clone(), grads);
         }
+        // Accuracy against the queue the step used (before the enqueue).
+        let acc = instance_accuracy(q_rows, k.clone(), self.queue.keys(), &[1, 5])?;
         self.queue.enqueue(k, None)?;
         let line = LogLine::new(step, epoch)
             .with("loss", loss_v)
-            .with("lr", lr);
+            .with("lr", lr)
+            .with("acc1", acc[0])
+            .with("acc5", acc[1]);
         Ok(log_scaler(line, &self.scaler, loss_scale))
     }
 

@@ -123,6 +123,22 @@ pub struct StepReport {
     pub line: LogLine,
 }
 
+impl StepReport {
+    /// A warning the step's values call for: CION's collapse monitor
+    /// (`collapse` 1 = uniform, 2 = one-hot teacher, lasting 50 steps; see
+    /// [`reid_losses::dino::CollapseMonitor`]).
+    pub fn warning(&self) -> Option<&'static str> {
+        let code = self.line.get("collapse")?;
+        [
+            reid_losses::dino::Collapse::Uniform,
+            reid_losses::dino::Collapse::OneHot,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+        .map(|c| c.describe())
+    }
+}
+
 /// Events of a pre-training run, for progress display.
 #[derive(Debug)]
 pub enum PretrainEvent<'a> {

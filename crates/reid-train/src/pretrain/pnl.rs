@@ -37,7 +37,7 @@ use reid_losses::moco::{InfoNceQueue, momentum_update, shuffled_group_forward};
 use reid_losses::pnl::{PnlLossConfig, PrototypeBank, PrototypeState, pnl_step_losses};
 use serde::{Deserialize, Serialize};
 
-use super::moco::seeded_linear;
+use super::moco::{LinearInit, seeded_linear};
 use super::views::load_view_batch;
 use super::{
     Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
@@ -295,8 +295,16 @@ pub fn init_backbone(cfg: &PnlConfig, device: &Device) -> Result<ResNet, TrainEr
     Ok(reinit_weights(backbone, cfg.seed, 0.01))
 }
 
+/// `embed_fc`: `kaiming_normal_(mode="fan_out")`, bias 0.
+const FAN_OUT_ZERO_BIAS: LinearInit = LinearInit::KaimingFanOut { zero_bias: true };
+/// `fc1`, `fc2`: `kaiming_normal_(mode="fan_out")`, `nn.Linear`'s bias.
+const FAN_OUT: LinearInit = LinearInit::KaimingFanOut { zero_bias: false };
+/// `classifier`: `normal_(std=0.001)`, bias 0.
+const CLASSIFIER: LinearInit = LinearInit::Normal(0.001);
+
 /// `backbone` (any [`TrainBackbone`]; moved to `device`, trainable) with
-/// PNL's seeded classifier and projection branches on its pooled feature.
+/// PNL's seeded classifier and projection branches on its pooled feature,
+/// initialised as LUPerson-NL's `MoCoEncoder`.
 pub fn encoder_with<M: TrainBackbone>(
     cfg: &PnlConfig,
     backbone: M,
@@ -307,10 +315,11 @@ pub fn encoder_with<M: TrainBackbone>(
     let c = backbone.pooled_dim();
     PnlNet {
         backbone,
-        cls_embed: seeded_linear(c, cfg.cls_dim, cfg.seed, 10, device),
-        cls_out: seeded_linear(cfg.cls_dim, classes, cfg.seed, 11, device),
-        fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 12, device),
-        fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 13, device),
+        // LUPerson-NL `PNL/libs/encoder.py` (`MoCoEncoder.__init__`).
+        cls_embed: seeded_linear(c, cfg.cls_dim, cfg.seed, 10, FAN_OUT_ZERO_BIAS, device),
+        cls_out: seeded_linear(cfg.cls_dim, classes, cfg.seed, 11, CLASSIFIER, device),
+        fc1: seeded_linear(c, cfg.mlp_hidden_dim, cfg.seed, 12, FAN_OUT, device),
+        fc2: seeded_linear(cfg.mlp_hidden_dim, cfg.dim, cfg.seed, 13, FAN_OUT, device),
         relu: Relu::new(),
         precision: Precision::F32,
     }
@@ -340,6 +349,21 @@ struct PnlState {
     /// The loss scaler of an `f16` run.
     #[serde(default)]
     scaler: Option<LossScaler>,
+}
+
+/// The classifier's accuracy against the given (tracklet) labels, and how
+/// many of the batch's labels the correction changed. `predicted` is the
+/// arg-max `[N, 1]`, `corrected` the labels the losses used `[N]`.
+fn label_agreement(
+    given: &[i64],
+    predicted: &Tensor<2, Int>,
+    corrected: &Tensor<1, Int>,
+) -> (f64, usize) {
+    let p: Vec<i64> = predicted.to_data().iter::<i64>().collect();
+    let c: Vec<i64> = corrected.to_data().iter::<i64>().collect();
+    let hits = given.iter().zip(&p).filter(|(g, p)| g == p).count();
+    let changed = given.iter().zip(&c).filter(|(g, c)| g != c).count();
+    (hits as f64 / given.len().max(1) as f64, changed)
 }
 
 /// A PNL run's state for the shared loop.
@@ -400,18 +424,20 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
             &self.device,
         )?;
         let labels: Vec<i64> = indices.iter().map(|&j| self.set.labels[j]).collect();
+        let given = labels.clone();
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let loss_cfg = cfg.loss_config();
         let loss_scale = step_scale(&self.scaler);
-        let (values, grads, k, q, corrected) = match &self.parallel {
+        let (values, grads, k, q, corrected, predicted) = match &self.parallel {
             None => {
                 let labels = Tensor::<1, Int>::from_data(
                     TensorData::new(labels, [indices.len()]),
                     &self.device,
                 );
                 let (z, q) = self.query.forward_seeded(vs[0].clone(), drop_seed);
+                let predicted = z.clone().detach().argmax(1);
                 let key = &self.key;
                 let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
                     key.project(key.embed(x))
@@ -438,7 +464,14 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                     losses.total.mul_scalar(loss_scale).backward(),
                     &self.query,
                 );
-                (values, grads, k, q.detach(), losses.corrected_labels)
+                (
+                    values,
+                    grads,
+                    k,
+                    q.detach(),
+                    losses.corrected_labels,
+                    predicted,
+                )
             }
             Some(dp) => {
                 // Keys as on one device (shuffle-BN's groups spread over the
@@ -468,6 +501,7 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                         let r = shards[i].clone();
                         let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
                         let (z, q) = query.forward_seeded(x, drop_seed);
+                        let predicted = z.clone().detach().argmax(1);
                         let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
                         let y = Tensor::<1, Int>::from_data(
                             TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
@@ -480,35 +514,47 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                             scalar(&l.instance)?,
                             scalar(&l.prototype)?,
                         ];
-                        Ok((l.total, (parts, q.detach(), l.corrected_labels)))
+                        Ok((l.total, (parts, q.detach(), l.corrected_labels, predicted)))
                     })?;
                 let mut values = [weighted_loss(&outs), 0.0, 0.0, 0.0];
-                let (mut qs, mut ys) = (Vec::new(), Vec::new());
+                let (mut qs, mut ys, mut ps) = (Vec::new(), Vec::new(), Vec::new());
                 for o in outs {
                     let w = o.rows as f64 / indices.len() as f64;
-                    let (parts, q, y) = o.extra;
+                    let (parts, q, y, p) = o.extra;
                     for (v, p) in values[1..].iter_mut().zip(parts) {
                         *v += p * w;
                     }
                     qs.push(q.to_device(&self.device));
                     ys.push(y.to_device(&self.device));
+                    ps.push(p.to_device(&self.device));
                 }
                 check_pnl(epoch, step, lr, values)?;
                 let grads = dp.reduce(&self.query, multi);
-                (values, grads, k, Tensor::cat(qs, 0), Tensor::cat(ys, 0))
+                (
+                    values,
+                    grads,
+                    k,
+                    Tensor::cat(qs, 0),
+                    Tensor::cat(ys, 0),
+                    Tensor::cat(ps, 0),
+                )
             }
         };
         // A step with overflowing f16 gradients leaves the query as it is.
         if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
             self.query = self.optim.step(lr, self.query.clone(), grads);
         }
+        let (accuracy, relabelled) = label_agreement(&given, &predicted, &corrected);
         self.queue.enqueue(k, Some(corrected.clone()))?;
         self.bank.update(q, corrected)?;
         let line = PNL_LOSSES
             .iter()
             .zip(values)
-            .fold(LogLine::new(step, epoch), |l, (k, v)| l.with(k, v));
-        Ok(log_scaler(line.with("lr", lr), &self.scaler, loss_scale))
+            .fold(LogLine::new(step, epoch), |l, (k, v)| l.with(k, v))
+            .with("lr", lr)
+            .with("cls_acc", accuracy)
+            .with("corrected", relabelled as f64);
+        Ok(log_scaler(line, &self.scaler, loss_scale))
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
