@@ -156,6 +156,7 @@ fn head(prefix: &str, device: &Device) -> DinoHead {
     let (vs, v) = &t["last_layer.weight_v"];
     DinoHead {
         mlp,
+        bn: Vec::new(),
         last_layer: WeightNormLinear::new(tensor2(gs, g, device), tensor2(vs, v, device)),
     }
 }

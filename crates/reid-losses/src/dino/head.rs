@@ -5,6 +5,9 @@
 //! normalisation (`x / max(‖x‖, 1e-12)`) → weight-normalised bias-free last
 //! layer `W = g · V / ‖V‖` (row-wise) → `[N, out_dim]`. With `nlayers = 1`
 //! the MLP is a single `Linear(in, bottleneck)`. GELU is the exact (erf) form.
+//! With `use_bn` (`use_bn_in_head`), a BatchNorm follows every hidden
+//! `Linear`, before its GELU (its running statistics follow burn's biased
+//! update; CION never evaluates the head).
 //!
 //! **Initialisation** (as the released head): MLP weights truncated normal
 //! with std 0.02 (PyTorch's `trunc_normal_` default bounds ±2 are absolute,
@@ -28,7 +31,7 @@
 //! `MultiCropWrapper` (plus `module.` for the DDP teacher).
 
 use burn::module::{Module, Param, ParamId};
-use burn::nn::Linear;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -57,6 +60,10 @@ pub struct DinoHeadConfig {
     pub nlayers: usize,
     /// Standard deviation of the truncated-normal MLP weights (default 0.02).
     pub init_std: f64,
+    /// BatchNorm after every hidden `Linear`, before its GELU (DINO's and
+    /// CION's `use_bn_in_head`; default off, as released). γ = 1, β = 0,
+    /// momentum 0.1, ε 1e-5; batch statistics on an autodiff device.
+    pub use_bn: bool,
 }
 
 impl DinoHeadConfig {
@@ -70,7 +77,14 @@ impl DinoHeadConfig {
             out_dim: CION_OUT_DIM,
             nlayers: 3,
             init_std: 0.02,
+            use_bn: false,
         }
+    }
+
+    /// Sets [`DinoHeadConfig::use_bn`].
+    pub fn with_bn(mut self, use_bn: bool) -> Self {
+        self.use_bn = use_bn;
+        self
     }
 
     /// Sets the hidden width.
@@ -142,8 +156,16 @@ impl DinoHeadConfig {
             device,
         );
         let weight_g = Tensor::ones([self.out_dim, 1], device);
+        let bn = if self.use_bn {
+            (1..self.nlayers)
+                .map(|_| BatchNormConfig::new(self.hidden_dim).init(device))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(DinoHead {
             mlp,
+            bn,
             last_layer: WeightNormLinear::new(weight_g, weight_v),
         })
     }
@@ -212,6 +234,9 @@ impl WeightNormLinear {
 pub struct DinoHead {
     /// The MLP's `Linear` layers (GELU between them, none after the last).
     pub mlp: Vec<Linear>,
+    /// With `use_bn`: one BatchNorm per hidden layer (`mlp.len() − 1`),
+    /// applied before the GELU; empty otherwise (no parameters saved).
+    pub bn: Vec<BatchNorm>,
     /// The weight-normalised prototype layer.
     pub last_layer: WeightNormLinear,
 }
@@ -247,6 +272,9 @@ impl DinoHead {
         for (i, layer) in self.mlp.iter().enumerate() {
             h = layer.forward(h);
             if i < last {
+                if let Some(bn) = self.bn.get(i) {
+                    h = bn.forward(h);
+                }
                 h = gelu(h);
             }
         }
@@ -268,5 +296,40 @@ impl DinoHead {
         for id in self.last_layer_param_ids() {
             let _ = grads.remove::<2>(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    /// With `use_bn`, every hidden layer is batch-normalised before its
+    /// GELU: inputs that differ only by a shared offset and a common scale
+    /// give the same output rows as the centred inputs, while without it
+    /// the offset dominates.
+    #[test]
+    fn batch_norm_in_the_head_removes_what_every_image_shares() {
+        let device = Device::flex().autodiff();
+        let cfg = DinoHeadConfig::new(4)
+            .with_hidden_dim(8)
+            .with_bottleneck_dim(4)
+            .with_out_dim(6);
+        let with = cfg.clone().with_bn(true).init(&device).unwrap();
+        assert_eq!(with.bn.len(), 2);
+        assert!(cfg.init(&device).unwrap().bn.is_empty());
+        let x: Vec<f32> = (0..16).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+        let base = Tensor::<2>::from_data(TensorData::new(x, [4, 4]), &device);
+        let shifted = base.clone().add_scalar(100.0);
+        let a: Vec<f32> = with.forward(base).unwrap().into_data().iter().collect();
+        let b: Vec<f32> = with.forward(shifted).unwrap().into_data().iter().collect();
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            diff < 1e-3,
+            "the shared offset changed the output by {diff}"
+        );
     }
 }

@@ -128,6 +128,9 @@ pub struct CionConfig {
     pub head_bottleneck_dim: usize,
     /// Head output size, the number of prototypes (65336, as released).
     pub out_dim: usize,
+    /// BatchNorm after the head's hidden layers (`--use_bn_in_head`,
+    /// false).
+    pub use_bn_in_head: bool,
     /// Student temperature (0.1).
     pub student_temp: f64,
     /// Teacher temperature (0.04) after the warm-up.
@@ -174,6 +177,7 @@ impl Default for CionConfig {
             head_hidden_dim: 2048,
             head_bottleneck_dim: 256,
             out_dim: 65336,
+            use_bn_in_head: false,
             student_temp: 0.1,
             teacher_temp: 0.04,
             warmup_teacher_temp: 0.04,
@@ -372,6 +376,7 @@ pub fn student_with<M: TrainBackbone>(
         .with_hidden_dim(cfg.head_hidden_dim)
         .with_bottleneck_dim(cfg.head_bottleneck_dim)
         .with_out_dim(cfg.out_dim)
+        .with_bn(cfg.use_bn_in_head)
         .init(device)?;
     let head = seeded_head(head, cfg.seed, device);
     Ok(CionNet {
@@ -410,6 +415,8 @@ fn seeded_head(head: DinoHead, seed: u64, device: &Device) -> DinoHead {
     });
     DinoHead {
         mlp,
+        // BatchNorm layers (`use_bn_in_head`) start at γ = 1, β = 0.
+        bn: head.bn,
         last_layer: WeightNormLinear::new(Tensor::ones([out, 1], device), v),
     }
 }
