@@ -64,8 +64,9 @@ pub fn conv_std(dims: &[usize]) -> f64 {
     (2.0 / fan_out.max(1) as f64).sqrt()
 }
 
-/// One standard-normal draw (Box–Muller).
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+/// One standard-normal draw (Box–Muller), shared by every seeded
+/// initialisation of the crate.
+pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

@@ -49,6 +49,7 @@ pub use batch::{BatchStream, StreamState, TrainSet, augment_seed, load_train_bat
 pub use config::FinetuneConfig;
 pub use eval::{HeadEmbedder, embed_records, evaluate_model};
 pub use init::reinit_weights;
+pub(crate) use init::standard_normal;
 pub use supervised::{RunEvent, RunOutput};
 
 use std::marker::PhantomData;

@@ -65,7 +65,7 @@ use crate::checkpoint::{
     Checkpoint, CheckpointDir, HostTensor, module_from_bytes, optim_from_bytes,
 };
 use crate::error::TrainError;
-use crate::finetune::{TrainSet, augment_seed, reinit_weights};
+use crate::finetune::{TrainSet, augment_seed, reinit_weights, standard_normal};
 use crate::metrics_log::LogLine;
 use crate::parallel::{DataParallel, running_stats};
 use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
@@ -400,7 +400,7 @@ fn seeded_head(head: DinoHead, seed: u64, device: &Device) -> DinoHead {
         .map(|(i, l)| {
             let [din, dout] = l.weight.dims();
             let w = draw(i, [din, dout], &|r| {
-                (normal(r) * 0.02).clamp(-2.0, 2.0) as f32
+                (standard_normal(r) * 0.02).clamp(-2.0, 2.0) as f32
             });
             Linear {
                 weight: Param::from_tensor(w),
@@ -419,13 +419,6 @@ fn seeded_head(head: DinoHead, seed: u64, device: &Device) -> DinoHead {
         bn: head.bn,
         last_layer: WeightNormLinear::new(Tensor::ones([out, 1], device), v),
     }
-}
-
-/// One standard-normal draw (Box–Muller).
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// The result of [`pretrain_cion`].

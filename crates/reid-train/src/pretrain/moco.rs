@@ -45,7 +45,7 @@ use super::{
 };
 use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
-use crate::finetune::{TrainSet, augment_seed, reinit_weights};
+use crate::finetune::{TrainSet, augment_seed, reinit_weights, standard_normal};
 use crate::metrics_log::LogLine;
 use crate::parallel::DataParallel;
 use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
@@ -302,11 +302,7 @@ pub(crate) fn seeded_linear(
     };
     let normal = |n: usize, std: f64, rng: &mut ChaCha8Rng| -> Vec<f32> {
         (0..n)
-            .map(|_| {
-                let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-                let u2: f64 = rng.random();
-                ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * std) as f32
-            })
+            .map(|_| (standard_normal(rng) * std) as f32)
             .collect()
     };
     let (w, b) = match init {
