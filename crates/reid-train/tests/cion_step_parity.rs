@@ -350,3 +350,23 @@ fn twelve_cion_steps_match_cion_run_py() {
          {floored} tensors at PyTorch's own float32 noise"
     );
 }
+
+/// Crops of other batch sizes or a batch that is not whole identities are
+/// errors naming the problem, not panics.
+#[test]
+fn inconsistent_crops_are_errors() {
+    let exp = expected();
+    let cfg = config(&exp["config"]);
+    let width = exp["config"]["width"].as_u64().unwrap() as usize;
+    let device = Device::flex().autodiff();
+    let init = backbone(width, "init_backbone.safetensors", &Device::flex());
+    let student = student_with(&cfg, init, &device).unwrap();
+    let mut trainer = CionTrainer::new(&cfg, student, vec![2; cfg.epochs], &device).unwrap();
+    let crop = |b: usize| Tensor::<4>::zeros([b, 3, 48, 24], &device);
+    let e = trainer.step(0, 0, &[crop(8), crop(6)], 2).unwrap_err();
+    assert!(e.to_string().contains("crop 1"), "{e}");
+    let e = trainer.step(0, 0, &[crop(6), crop(6)], 4).unwrap_err();
+    assert!(e.to_string().contains("K = 4"), "{e}");
+    let e = trainer.step(0, 0, &[crop(8)], 2).unwrap_err();
+    assert!(e.to_string().contains("2 global crops"), "{e}");
+}

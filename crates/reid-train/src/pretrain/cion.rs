@@ -620,6 +620,22 @@ impl<M: TrainBackbone> CionTrainer<M> {
                 crops.len()
             )));
         }
+        let batch = crops[0].dims()[0];
+        if let Some((i, c)) = crops
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.dims()[0] != batch || c.dims()[1] != 3)
+        {
+            return Err(TrainError::InvalidConfig(format!(
+                "crop {i} has shape {:?}; every crop must be [{batch}, 3, h, w] like crop 0",
+                c.dims()
+            )));
+        }
+        if k == 0 || batch == 0 || !batch.is_multiple_of(k) {
+            return Err(TrainError::InvalidConfig(format!(
+                "a batch of {batch} images is not whole identities of K = {k}"
+            )));
+        }
         let loss_cfg = self.loss_config(step, crops.len());
         let drop_seed = augment_seed(self.cfg.seed, step, usize::MAX - 5);
         let loss_scale = step_scale(&self.scaler);
