@@ -34,7 +34,9 @@
 //! Deviations: the cosine decays per epoch ([`crate::schedule`]), fast-reid's
 //! per iteration; the pixel normalisation is the LUPerson mean/std of
 //! `reid_data::normalize::LUPERSON` (the config's std differs in the third
-//! decimal); no AMP. Data parallel over `RunOptions::devices` like BoT.
+//! decimal). Mixed precision through [`RunOptions::precision`](crate::RunOptions)
+//! (`bf16`, or `f16` with dynamic loss scaling), as BoT. Data parallel over
+//! `RunOptions::devices` like BoT.
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};

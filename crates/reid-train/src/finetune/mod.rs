@@ -34,8 +34,9 @@
 //! epoch and any state of its own) and resumes the same way; both report
 //! [`RunEvent`]s and return a [`RunOutput`] over their model.
 //!
-//! Not reproduced: mixed precision (AMP); the sampler's random stream is
-//! ours (ChaCha8), not NumPy's. Multi-GPU: [`RunOptions::devices`] shards
+//! Mixed precision (fast-reid's AMP): [`RunOptions::precision`] `bf16`, or
+//! `f16` with dynamic loss scaling ([`crate::precision`]). The sampler's
+//! random stream is ours (ChaCha8), not NumPy's. Multi-GPU: [`RunOptions::devices`] shards
 //! each PK batch into whole identities per device ([`crate::parallel`]).
 
 mod batch;

@@ -21,7 +21,8 @@
 //! ones) and each device runs the query encoder and InfoNCE on its share of
 //! the batch, so the query's BatchNorm sees one shard as on upstream's GPUs.
 //!
-//! Not reproduced: AMP.
+//! Mixed precision through [`RunOptions::precision`] (`bf16`, or `f16` with
+//! dynamic loss scaling, [`crate::precision`]).
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, Relu};

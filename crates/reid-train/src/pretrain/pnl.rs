@@ -19,7 +19,9 @@
 //! - optimiser: SGD (momentum 0.9, weight decay 1e-4 on every parameter),
 //!   learning rate 0.4, ×0.1 at epochs 40 and 80, 90 epochs, no warm-up.
 //!
-//! Not reproduced: AMP. On one device shuffle-BN is emulated; with
+//! Mixed precision through [`RunOptions::precision`] (`bf16`, or `f16` with
+//! dynamic loss scaling, [`crate::precision`]). On one device shuffle-BN is
+//! emulated; with
 //! [`RunOptions::devices`] its groups are spread over the devices and each
 //! device runs the query side of its rows, as for MoCo
 //! ([`super::moco`]); the queue and the prototypes are updated from the
