@@ -2,7 +2,7 @@
 """Write the fixtures of `crates/reid-losses/tests/parity_cion.rs`.
 
 Our own PyTorch re-implementation of the CION objectives as described in
-`/work/shared/design/references/cion.md` §2.1 (DINO head), §2.3 (loss),
+CION_ReIDZoo (Zplusdragon/CION_ReIDZoo @ 7ac6fd7: `CION_Pretrain/models/Head.py`, `CION_Pretrain/loss.py`, `CION_Pretrain/run.py`, `CION_Pretrain/utils.py`): the DINO head, the loss,
 §2.4 (schedules, EMA, clipping), and of fast-reid's adaptive label smoothing
 (`fastreid-torchreid.md` §3.2). Float32 inputs, float64 maths.
 Output: `tests/fixtures/losses/cion.json`.

@@ -2,7 +2,7 @@
 """Write value-and-gradient fixtures for `crates/reid-losses/tests/parity.rs`.
 
 Our own PyTorch reference of each formula in
-`/work/shared/design/references/fastreid-torchreid.md` §3 (not upstream code).
+fast-reid (JDAI-CV/fast-reid @ c9bc3ce) and torchreid (KaiyangZhou/deep-person-reid @ f8cd150) losses (not upstream code).
 Output: `tests/fixtures/losses/losses.json`, float32 inputs, float64 maths for
 the reference values. Run: `.venv/bin/python tools/gen_loss_fixtures.py`.
 """

@@ -3,7 +3,7 @@
 
 Our own straightforward PyTorch reference of the LUPerson MoCo v2 and the
 LUPerson-NL PNL objectives as described in
-`/work/shared/design/references/luperson.md` §2 and §3.4 (not upstream code):
+LUPerson (DengpanFu/LUPerson @ d5fa344: `lup_moco/lup_moco.py`, `lup_moco/libs/moco_builder.py`) and LUPerson-NL (DengpanFu/LUPerson-NL @ 6b9298e: `PNL/lup_pnl.py`, `PNL/libs/pnl_builder.py`, `PNL/libs/encoder.py`) (not upstream code):
 InfoNCE over a key queue, the queue's ring-buffer enqueue, the sequential
 prototype update, the prototype-based label correction, the label-guided
 instance loss and the full per-step PNL loss.

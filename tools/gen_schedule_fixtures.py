@@ -2,7 +2,7 @@
 """Write learning-rate schedule fixtures for `crates/reid-train/tests/schedule_parity.rs`.
 
 Our own re-creation of fast-reid's trainer behaviour as described in
-`/work/shared/design/references/fastreid-torchreid.md` (BoT preset) and
+fast-reid (JDAI-CV/fast-reid @ c9bc3ce) and torchreid (KaiyangZhou/deep-person-reid @ f8cd150) (BoT preset, `configs/Base-bagtricks.yml`) and
 `luperson.md` §4.2-4.3 (not upstream code): PyTorch's own `MultiStepLR` /
 `CosineAnnealingLR` (chained forms) are stepped once per epoch after warm-up,
 and a linear warm-up `LambdaLR` (factor f*(1-a)+a, a = i/W) once per iteration

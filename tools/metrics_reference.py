@@ -3,7 +3,7 @@
 
 Written for this project from the published descriptions of torchreid's
 `evaluate_rank` / `eval_cuhk03` / `re_ranking` and fast-reid's mINP and AQE
-(see /work/shared/design/references/fastreid-torchreid.md, section 2).
+(as fast-reid (JDAI-CV/fast-reid @ c9bc3ce) and torchreid (KaiyangZhou/deep-person-reid @ f8cd150): `fastreid/evaluation/rank.py`).
 It follows the torchreid protocol literally: one argsort per query (here
 `kind="stable"`, so ties are ordered by gallery index), then cumulative sums.
 
