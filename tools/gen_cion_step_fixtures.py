@@ -105,7 +105,7 @@ def tiny_resnet_ibn(ResNet_IBN, BasicBlock_IBN, width):
     m.layer4 = m._make_layer(BasicBlock_IBN, 8 * width, 1, stride=1, ibn=None)
     m.avgpool = nn.AdaptiveAvgPool2d(1)
     m.embed_dim = 8 * width * BasicBlock_IBN.expansion
-    for mod in m.modules():  # ResNet_IBN.py lines 135-141
+    for mod in m.modules():  # ResNet_IBN.py lines 138-144
         if isinstance(mod, nn.Conv2d):
             n = mod.kernel_size[0] * mod.kernel_size[1] * mod.out_channels
             mod.weight.data.normal_(0, math.sqrt(2.0 / n))
@@ -129,7 +129,7 @@ def run(mods, init, global_q, local_q, dtype):
     state dict `init`; returns (student, teacher, loss, per-step log)."""
     GradualIdentityDINOLoss, DINOHead, BasicBlock_IBN, ResNet_IBN, utils = mods
     c = CFG
-    # run.py lines 231-246: student and teacher, MultiCropWrapper, same weights.
+    # run.py lines 214-226: student and teacher, MultiCropWrapper, same weights.
     student = tiny_resnet_ibn(ResNet_IBN, BasicBlock_IBN, c["width"])
     teacher = tiny_resnet_ibn(ResNet_IBN, BasicBlock_IBN, c["width"])
     embed_dim = student.embed_dim
@@ -140,21 +140,21 @@ def run(mods, init, global_q, local_q, dtype):
     student = utils.MultiCropWrapper(student, student_head).to(dtype)
     teacher = utils.MultiCropWrapper(teacher, teacher_head).to(dtype)
     student.load_state_dict(init)
-    # run.py line 258 (teacher_without_ddp.load_state_dict(student.module.state_dict())).
+    # run.py line 240 (teacher_without_ddp.load_state_dict(student.module.state_dict())).
     teacher.load_state_dict(student.state_dict())
-    for p in teacher.parameters():  # run.py lines 260-261
+    for p in teacher.parameters():  # run.py lines 242-243
         p.requires_grad = False
 
-    # run.py lines 265-266: the loss.
+    # run.py line 247: the loss.
     loss_fn = GradualIdentityDINOLoss(
         out_dim=c["out_dim"], ncrops=c["local_crops"] + 2,
         teacher_temp=c["teacher_temp"], student_temp=c["student_temp"],
         center_momentum=c["center_momentum"],
         gepochs=c["gradual_epochs"], ginstances=c["gradual_instances"],
     ).to(dtype)
-    # run.py lines 269-273: AdamW over get_params_groups.
+    # run.py lines 250-253: AdamW over get_params_groups.
     optimizer = torch.optim.AdamW(utils.get_params_groups(student))
-    # run.py lines 287-300: schedules.
+    # run.py lines 268-281: schedules.
     n_it = c["steps_per_epoch"]
     lr_schedule = utils.cosine_scheduler(
         c["lr"] * c["batch_size"] / 256.0, c["min_lr"], c["epochs"], n_it,
@@ -169,26 +169,26 @@ def run(mods, init, global_q, local_q, dtype):
     log = []
     for epoch in range(c["epochs"]):
         for it_in_epoch in range(n_it):
-            it = n_it * epoch + it_in_epoch  # run.py line 139
-            # run.py lines 140-148: lr and weight decay of this iteration.
+            it = n_it * epoch + it_in_epoch  # run.py line 131
+            # run.py lines 132-141: lr and weight decay of this iteration.
             for i, param_group in enumerate(optimizer.param_groups):
                 param_group["lr"] = lr_schedule[it] if it < len(lr_schedule) else lr_schedule[-1]
                 if i == 0:
                     param_group["weight_decay"] = wd_schedule[it] if it < len(wd_schedule) else wd_schedule[-1]
             images = [global_crops[it, 0], global_crops[it, 1]] + [
                 local_crops[it, v] for v in range(c["local_crops"])]
-            # run.py lines 154-159 (autocast off): teacher on the 2 global crops, student on all.
+            # run.py lines 147-151 (autocast off): teacher on the 2 global crops, student on all.
             teacher_output = teacher(images[:2])
             student_output = student(images)
             loss = loss_fn([student_output, teacher_output], epoch)
-            assert math.isfinite(loss.item())  # run.py lines 161-163
-            # run.py lines 166-173 (fp16_scaler is None).
+            assert math.isfinite(loss.item())  # run.py lines 154-156
+            # run.py lines 159-167 (fp16_scaler is None).
             optimizer.zero_grad()
             loss.backward()
             utils.clip_gradients(student, c["clip_grad"])
             utils.cancel_gradients_last_layer(epoch, student, c["freeze_last_layer"])
             optimizer.step()
-            # run.py lines 181-188: teacher EMA.
+            # run.py lines 178-184: teacher EMA.
             with torch.no_grad():
                 m = momentum_schedule[it] if it < len(momentum_schedule) else momentum_schedule[-1]
                 for param_q, param_k in zip(student.parameters(), teacher.parameters()):
