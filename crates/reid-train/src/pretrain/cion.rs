@@ -653,32 +653,32 @@ impl<M: TrainBackbone> CionTrainer<M> {
         check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
         let grads =
             GradientsParams::from_grads(loss.mul_scalar(loss_scale).backward(), &self.student);
-        self.finish(epoch, step, k, loss_v, grads, t_out, s_out.detach())
+        let outputs = (t_out, s_out.detach());
+        self.finish(epoch, step, k, &loss_cfg, loss_v, grads, outputs)
     }
 
     /// The part of a step after the gradients: clipping (of the scaled or
     /// the true gradients), unscaling, last-layer freeze, weight decay and
     /// AdamW (skipped when f16 gradients overflowed), the teacher EMA, the
-    /// center update and the log line. `t_out` `[2B, D]` and `s_out` `[V·B,
-    /// D]` are the step's outputs in single-device (crop-major) order.
+    /// center update and the log line. `outputs` are the step's teacher
+    /// `[2B, D]` and student `[V·B, D]` outputs in single-device
+    /// (crop-major) order, `loss_cfg` the loss settings the step used.
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &mut self,
         epoch: usize,
         step: usize,
         k: usize,
+        loss_cfg: &DinoLossConfig,
         loss_v: f64,
         mut grads: GradientsParams,
-        t_out: Tensor<2>,
-        s_out: Tensor<2>,
+        (t_out, s_out): (Tensor<2>, Tensor<2>),
     ) -> Result<LogLine, TrainError> {
         let cfg = &self.cfg;
         let lr = schedule_at(&self.plan.lr, step).unwrap_or(0.0);
         let wd = schedule_at(&self.plan.wd, step).unwrap_or(0.0);
         let m = schedule_at(&self.plan.momentum, step).unwrap_or(1.0);
         let loss_scale = step_scale(&self.scaler);
-        let n_crops = s_out.dims()[0] / (t_out.dims()[0] / 2).max(1);
-        let loss_cfg = self.loss_config(step, n_crops);
         // With a loss scaler the gradients are still scaled here; CION's
         // run.py clips them so (`clip_scaled_gradients`), DINO after
         // unscaling.
@@ -699,7 +699,7 @@ impl<M: TrainBackbone> CionTrainer<M> {
             let student = decay_weights(self.student.clone(), &grads, lr * wd);
             self.student = self.optim.step(lr, student, grads);
         }
-        let diag = dino_diagnostics(s_out, t_out.clone(), self.center.value(), &loss_cfg)?;
+        let diag = dino_diagnostics(s_out, t_out.clone(), self.center.value(), loss_cfg)?;
         let collapse = self.monitor.observe(&diag);
         ema_update(&mut self.teacher, &self.student, m)?;
         self.center.update(t_out)?;
@@ -839,7 +839,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
         let t_out = crop_major_cat(t_outs, 2);
         let s_out = crop_major_cat(s_outs, loss_cfg.n_crops);
         let grads = dp.reduce(&t.student, multi);
-        t.finish(epoch, step, k, loss_v, grads, t_out, s_out)
+        t.finish(epoch, step, k, &loss_cfg, loss_v, grads, (t_out, s_out))
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
