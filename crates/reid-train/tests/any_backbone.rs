@@ -485,6 +485,41 @@ fn cion_on_a_zoo_net_resumes_exactly() {
     });
 }
 
+/// CION's teacher drops paths as its student does (`teacher_drop_path`,
+/// on by default as upstream): switching it off changes the first step's
+/// loss of a ViT with stochastic depth, and the teacher's draws are
+/// repeatable.
+#[test]
+fn cion_teacher_stochastic_depth_follows_its_switch() {
+    let (dir, recs) = tiny_records("any-cion-teacher-dp");
+    let device = Device::flex();
+    let vit = drop_path_vit(&device);
+    let first_loss = |teacher_drop_path: bool| -> f64 {
+        let cfg = CionConfig {
+            teacher_drop_path,
+            ..cion_config(1, 1)
+        };
+        let out = pretrain_cion_from(
+            &cfg,
+            vit.clone(),
+            &recs,
+            &device,
+            &RunOptions::default(),
+            |_| {},
+        )
+        .unwrap();
+        out.log[0].get("loss").unwrap()
+    };
+    let on = first_loss(true);
+    assert_eq!(on.to_bits(), first_loss(true).to_bits());
+    assert_ne!(
+        on,
+        first_loss(false),
+        "the teacher's drop-path does not act"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn vit_stochastic_depth_is_seeded_per_step_and_resumes_exactly() {
     let device = Device::flex();

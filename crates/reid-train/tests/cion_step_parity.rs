@@ -13,13 +13,14 @@
 //! The run crosses the learning-rate warm-up (steps 0–3), the head's
 //! last-layer unfreeze (step 6) and a change of K from 2 to 4 (step 8).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::nn::Linear;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use common::parity::{close, compare, crop, expected, floats, linear, tensor2, tensors};
 use ndarray::{Array, IxDyn};
 use ndarray_npy::NpzReader;
 use reid_backbones::{IbnMode, ImportOptions, ResNet, ResNetConfig, ResNetDepth, load_backbone};
@@ -31,11 +32,6 @@ use serde_json::Value;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cion_step")
-}
-
-fn expected() -> Value {
-    let text = std::fs::read_to_string(dir().join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 /// The fixture's configuration as ours (run.py's argument values).
@@ -102,54 +98,17 @@ fn backbone(width: usize, file: &str, device: &Device) -> ResNet {
     net
 }
 
-/// The head tensors of `heads.safetensors` under `prefix` (PyTorch layout).
-fn head_tensors(prefix: &str) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(dir().join("heads.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .filter_map(|(name, view)| {
-            let rest = name.strip_prefix(prefix)?.to_string();
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            Some((rest, (view.shape().to_vec(), values)))
-        })
-        .collect()
-}
-
-fn tensor2(shape: &[usize], values: &[f32], device: &Device) -> Tensor<2> {
-    Tensor::from_data(
-        TensorData::new(values.to_vec(), [shape[0], shape[1]]),
-        device,
-    )
-}
-
-/// `[rows, cols]` row-major → `[cols, rows]` row-major.
-fn transpose(shape: &[usize], values: &[f32]) -> Vec<f32> {
-    let (r, c) = (shape[0], shape[1]);
-    (0..c * r).map(|i| values[(i % r) * c + i / r]).collect()
-}
-
 /// A [`DinoHead`] holding the fixture's head `prefix` (`init.`, `student.`, …).
 fn head(prefix: &str, device: &Device) -> DinoHead {
-    let t = head_tensors(prefix);
+    let t = tensors(&dir().join("heads.safetensors"), prefix);
     let mlp = [0, 2, 4]
         .iter()
         .map(|i| {
-            let (ws, w) = &t[&format!("mlp.{i}.weight")];
-            let (_, b) = &t[&format!("mlp.{i}.bias")];
-            Linear {
-                // PyTorch [out, in] → burn [in, out], transposed on the host
-                // so the parameter is a leaf.
-                weight: Param::from_tensor(tensor2(&[ws[1], ws[0]], &transpose(ws, w), device)),
-                bias: Some(Param::from_tensor(Tensor::from_data(
-                    TensorData::new(b.clone(), [b.len()]),
-                    device,
-                ))),
-            }
+            linear(
+                &t[&format!("mlp.{i}.weight")],
+                &t[&format!("mlp.{i}.bias")],
+                device,
+            )
         })
         .collect();
     let (gs, g) = &t["last_layer.weight_g"];
@@ -161,102 +120,9 @@ fn head(prefix: &str, device: &Device) -> DinoHead {
     }
 }
 
-/// Every float tensor of `module` (parameters and BatchNorm statistics), in
-/// walk order, with its path.
-fn floats<M: Module>(module: &M) -> Vec<(String, Vec<f32>)> {
-    struct Collect {
-        path: Vec<String>,
-        out: Vec<(String, Vec<f32>)>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let v = param.val().into_data().iter::<f32>().collect();
-            self.out.push((self.path.join("."), v));
-        }
-    }
-    let mut c = Collect {
-        path: Vec::new(),
-        out: Vec::new(),
-    };
-    module.visit(&mut c);
-    c.out
-}
-
-/// `max |a − b| / max |b|` of two tensors.
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    let scale = b.iter().fold(0f64, |m, x| m.max(x.abs() as f64)).max(1e-12);
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0f64, |m, (x, y)| m.max((*x as f64 - *y as f64).abs()));
-    diff / scale
-}
-
-/// Compares our tensors with PyTorch's float32 result, tensor by tensor:
-/// `max |ours − torch| / max |torch|` must be ≤ 1e-4, or — for tensors whose
-/// values are rounding noise (a BatchNorm bias whose gradient cancels, which
-/// Adam's normalised step turns into full-size moves) — no larger than
-/// twice PyTorch's own float32 error against its float64 run of the same
-/// steps. Returns the worst `ours vs torch` ratio and how many tensors
-/// needed the noise floor.
-fn compare(
-    what: &str,
-    ours: &[(String, Vec<f32>)],
-    torch32: &[(String, Vec<f32>)],
-    torch64: &[(String, Vec<f32>)],
-) -> (f64, usize) {
-    assert_eq!(ours.len(), torch32.len(), "{what}: tensor count");
-    assert_eq!(ours.len(), torch64.len(), "{what}: tensor count (float64)");
-    let verbose = std::env::var("CION_PARITY_VERBOSE").is_ok();
-    let (mut worst, mut floored) = (0f64, 0);
-    for (((name, a), (_, b)), (_, c)) in ours.iter().zip(torch32).zip(torch64) {
-        assert_eq!(a.len(), b.len(), "{what} {name}: size");
-        let rel = rel_err(a, b);
-        let (ours64, torch_noise) = (rel_err(a, c), rel_err(b, c));
-        if verbose {
-            eprintln!(
-                "{what} {name}: vs torch f32 {rel:.2e}; vs f64 ours {ours64:.2e}, torch f32 {torch_noise:.2e}"
-            );
-        }
-        if rel > 1e-4 {
-            floored += 1;
-            assert!(
-                ours64 <= 2.0 * torch_noise + 1e-6,
-                "{what} {name}: {rel:.3e} from torch float32, {ours64:.3e} from float64 \
-                 (torch float32 itself: {torch_noise:.3e})"
-            );
-        }
-        worst = worst.max(rel);
-    }
-    (worst, floored)
-}
-
-/// `[steps, crops, B, 3, h, w]` bytes → the crops of `step`, `(q − 128)/64`.
-fn crops_of(array: &Array<u8, IxDyn>, step: usize, device: &Device) -> Vec<Tensor<4>> {
-    let s = array.shape();
-    let (n, b, h, w) = (s[1], s[2], s[4], s[5]);
-    (0..n)
-        .map(|v| {
-            let values: Vec<f32> = array
-                .index_axis(ndarray::Axis(0), step)
-                .index_axis(ndarray::Axis(0), v)
-                .iter()
-                .map(|&q| (q as f32 - 128.0) / 64.0)
-                .collect();
-            Tensor::from_data(TensorData::new(values, [b, 3, h, w]), device)
-        })
-        .collect()
-}
-
 #[test]
 fn twelve_cion_steps_match_cion_run_py() {
-    let exp = expected();
+    let exp = expected(&dir());
     let cfg = config(&exp["config"]);
     let width = exp["config"]["width"].as_u64().unwrap() as usize;
     let spe = exp["config"]["steps_per_epoch"].as_u64().unwrap() as usize;
@@ -279,15 +145,16 @@ fn twelve_cion_steps_match_cion_run_py() {
     for (i, want) in steps.iter().enumerate() {
         let epoch = want["epoch"].as_u64().unwrap() as usize;
         let k = want["k"].as_u64().unwrap() as usize;
-        let mut crops = crops_of(&global, i, &device);
-        crops.extend(crops_of(&local, i, &device));
+        let mut crops: Vec<_> = (0..global.shape()[1])
+            .map(|v| crop(&global, &[i, v], &device))
+            .collect();
+        crops.extend((0..local.shape()[1]).map(|v| crop(&local, &[i, v], &device)));
         let line = trainer.step(epoch, i, &crops, k).unwrap();
         for key in ["loss", "lr", "wd", "teacher_momentum"] {
-            let (got, w) = (line.get(key).unwrap(), want[key].as_f64().unwrap());
-            let rel = (got - w).abs() / w.abs().max(1e-12);
-            assert!(
-                rel <= 1e-4 || (got - w).abs() <= 1e-12,
-                "step {i} {key}: ours {got} upstream {w} (rel {rel:.2e})"
+            let rel = close(
+                &format!("step {i} {key}"),
+                line.get(key).unwrap(),
+                want[key].as_f64().unwrap(),
             );
             if key == "loss" {
                 worst_loss = worst_loss.max(rel);
@@ -355,7 +222,7 @@ fn twelve_cion_steps_match_cion_run_py() {
 /// errors naming the problem, not panics.
 #[test]
 fn inconsistent_crops_are_errors() {
-    let exp = expected();
+    let exp = expected(&dir());
     let cfg = config(&exp["config"]);
     let width = exp["config"]["width"].as_u64().unwrap() as usize;
     let device = Device::flex().autodiff();

@@ -33,7 +33,11 @@
 //! ([`CionConfig::clip_scaled_gradients`], see `docs/losses.md`); the
 //! default `f32` clips the true gradients, as DINO intends. The sampler's
 //! random stream is ours (ChaCha8). Multi-GPU: [`RunOptions::devices`] shards each batch on
-//! identity boundaries ([`crate::parallel`]).
+//! identity boundaries ([`crate::parallel`]). BatchNorm: upstream converts
+//! every BatchNorm to `SyncBatchNorm` (statistics over all GPUs' crops); on
+//! one device ours normalises over the whole batch, which is the same thing
+//! for that batch, while with several devices each normalises its shard
+//! (there is no cross-device BatchNorm here).
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -146,6 +150,14 @@ pub struct CionConfig {
     pub warmup_teacher_temp_epochs: usize,
     /// Center momentum (0.9).
     pub center_momentum: f64,
+    /// Stochastic depth in the teacher too (`true`, as CION: its teacher is
+    /// built by the same `model_zoo` constructor as the student and never
+    /// put in eval mode, so e.g. Swin's drop-path rate 0.1 is active in
+    /// both). `false` runs the teacher without it, as DINO does (DINO builds
+    /// its teacher without `drop_path_rate`). Only families with a nonzero
+    /// rate are affected (ResNet has none). Drawn from a seed of its own per
+    /// step, so a resumed run repeats it.
+    pub teacher_drop_path: bool,
     /// Seed of the weights, the sampler and the augmentations (0).
     pub seed: u64,
 }
@@ -183,6 +195,7 @@ impl Default for CionConfig {
             warmup_teacher_temp: 0.04,
             warmup_teacher_temp_epochs: 0,
             center_momentum: 0.9,
+            teacher_drop_path: true,
             seed: 0,
         }
     }
@@ -598,6 +611,14 @@ impl<M: TrainBackbone> CionTrainer<M> {
         }
     }
 
+    /// The seed of the teacher's stochastic depth at step `step`, `None`
+    /// when [`CionConfig::teacher_drop_path`] is off.
+    fn teacher_seed(&self, step: usize) -> Option<u64> {
+        self.cfg
+            .teacher_drop_path
+            .then(|| augment_seed(self.cfg.seed, step, usize::MAX - 6))
+    }
+
     /// One training step (global step `step` of epoch `epoch`, 0-based) on
     /// `crops`: the 2 global crops first, then the local ones, each
     /// `[batch, 3, h, w]` with the batch identity-major (`K` consecutive
@@ -639,7 +660,7 @@ impl<M: TrainBackbone> CionTrainer<M> {
         let loss_cfg = self.loss_config(step, crops.len());
         let drop_seed = augment_seed(self.cfg.seed, step, usize::MAX - 5);
         let loss_scale = step_scale(&self.scaler);
-        let t_out = self.teacher.forward(&crops[..2])?.detach();
+        let t_out = teacher_forward(&self.teacher, &crops[..2], self.teacher_seed(step))?;
         let s_out = self.student.forward_seeded(crops, drop_seed)?;
         let loss = identity_guided_dino_loss(
             s_out.clone(),
@@ -724,6 +745,20 @@ impl<M: TrainBackbone> CionTrainer<M> {
     }
 }
 
+/// The teacher's output `[crops·B, out_dim]` (detached) on global crops,
+/// with its stochastic depth drawn from `seed` (none without one).
+fn teacher_forward<M: TrainBackbone>(
+    teacher: &CionNet<M>,
+    crops: &[Tensor<4>],
+    seed: Option<u64>,
+) -> Result<Tensor<2>, TrainError> {
+    let out = match seed {
+        Some(seed) => teacher.forward_seeded(crops, seed)?,
+        None => teacher.forward(crops)?,
+    };
+    Ok(out.detach())
+}
+
 /// A CION run's state for the shared loop.
 struct CionRun<'a, M: TrainBackbone> {
     cfg: &'a CionConfig,
@@ -780,6 +815,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
         let loss_scale = step_scale(&t.scaler);
         let lr = schedule_at(&t.plan.lr, step).unwrap_or(0.0);
+        let teacher_seed = t.teacher_seed(step);
         // Identity groups of `k` images stay on one device, so the
         // identity-guided loss of every group is the single-device one.
         let shards = dp.shards(indices.len(), k)?;
@@ -812,7 +848,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
                 .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
                 .take()
                 .ok_or_else(|| TrainError::InvalidConfig("teacher copy taken".into()))?;
-            let t_out = teacher.forward(&vs[..2])?.detach();
+            let t_out = teacher_forward(&teacher, &vs[..2], teacher_seed)?;
             let s_out = student.forward_seeded(&vs, drop_seed)?;
             let loss = identity_guided_dino_loss(
                 s_out.clone(),

@@ -358,116 +358,126 @@ struct MocoState {
     scaler: Option<LossScaler>,
 }
 
-/// A MoCo run's state for the shared loop.
-struct MocoRun<'a, M: TrainBackbone> {
-    cfg: &'a MocoConfig,
-    set: TrainSet,
-    epochs: ShuffledEpochs,
-    query: MocoNet<M>,
-    key: MocoNet<M>,
+/// One MoCo v2 training step, composed as `lup_moco.py` + `moco_builder.py`
+/// run it, without the data pipeline: the key encoder's momentum update,
+/// the query forward, the shuffle-BN key forward, InfoNCE against the
+/// queue, SGD (coupled weight decay) and the enqueue of the keys.
+///
+/// [`pretrain_moco`] drives it over a dataset; a caller with its own
+/// batches (or a parity test against upstream) calls [`MocoTrainer::step`].
+pub struct MocoTrainer<M: TrainBackbone = ResNet> {
+    cfg: MocoConfig,
+    /// The query encoder (trained by SGD).
+    pub query: MocoNet<M>,
+    /// The key encoder (momentum copy of the query's parameters, no
+    /// gradients; its BatchNorm statistics are its own).
+    pub key: MocoNet<M>,
     optim: ModuleOptimizer,
-    queue: InfoNceQueue,
-    checkpoints: Option<CheckpointDir>,
+    /// The queue of negative keys (`[K, dim]`).
+    pub queue: InfoNceQueue,
     device: Device,
-    /// Two or more devices: each batch sharded over them.
-    parallel: Option<DataParallel>,
     /// Dynamic loss scaling of an `f16` run.
     scaler: Option<LossScaler>,
 }
 
-impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
-    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
-        self.epochs.epoch(epoch)
+impl<M: TrainBackbone> MocoTrainer<M> {
+    /// A trainer for `cfg`: `query` is used as given (its weights, on the
+    /// autodiff `device`), the key encoder starts as its copy with
+    /// parameter ids of its own, and `queue` holds the initial negatives
+    /// (e.g. [`InfoNceQueue::new`] from `cfg.seed`, or upstream's).
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidConfig`] for an invalid `cfg` or a queue whose
+    /// size or key dimension is not `cfg.queue_size` × `cfg.dim`.
+    pub fn new(
+        cfg: &MocoConfig,
+        query: MocoNet<M>,
+        queue: InfoNceQueue,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        if queue.size() != cfg.queue_size || queue.dim() != cfg.dim {
+            return Err(TrainError::InvalidConfig(format!(
+                "the queue holds {} keys of dimension {}; the configuration asks for \
+                 queue_size {} and dim {}",
+                queue.size(),
+                queue.dim(),
+                cfg.queue_size,
+                cfg.dim
+            )));
+        }
+        let mut key = fresh_copy(&query).no_grad();
+        key.precision = query.precision;
+        Ok(Self {
+            cfg: cfg.clone(),
+            query,
+            key,
+            optim: sgd(cfg.momentum, cfg.weight_decay),
+            queue,
+            device: device.clone(),
+            scaler: None,
+        })
     }
 
-    fn step(
+    /// One training step (global step `step` of epoch `epoch`, 0-based):
+    /// `q_images` (`[batch, 3, h, w]`) through the query encoder,
+    /// `k_images` (the other view of the same images, same shape) through
+    /// the key encoder with shuffle-BN over `cfg.bn_groups` groups. Returns
+    /// the step's log line (`loss`, `lr`, and `acc1`, `acc5` as fractions
+    /// of the batch).
+    ///
+    /// # Errors
+    /// [`TrainError`] for views of different shapes or a non-finite loss.
+    pub fn step(
         &mut self,
         epoch: usize,
         step: usize,
-        indices: &[usize],
+        q_images: Tensor<4>,
+        k_images: Tensor<4>,
     ) -> Result<LogLine, TrainError> {
-        let cfg = self.cfg;
+        if q_images.dims() != k_images.dims() || q_images.dims()[1] != 3 {
+            return Err(TrainError::InvalidConfig(format!(
+                "a MoCo step needs two views of shape [batch, 3, h, w], got {:?} and {:?}",
+                q_images.dims(),
+                k_images.dims()
+            )));
+        }
+        let cfg = &self.cfg;
         let lr = cfg.lr_at(epoch);
-        let size = (cfg.size[0], cfg.size[1]);
-        let view = cfg.view();
-        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
-            let a = view.apply(img, rng)?;
-            let b = view.apply(img, rng)?;
-            Ok(vec![a, b])
-        };
-        let vs = load_view_batch(
-            &self.set,
-            indices,
-            &[size, size],
-            &f,
-            cfg.seed,
-            step,
-            &self.device,
-        )?;
-        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
         // The key encoder moves first, then computes the keys (the query is
         // not touched by the update, so its forward may come before or after).
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
+        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let loss_scale = step_scale(&self.scaler);
-        let (loss_v, grads, k, q_rows) = match &self.parallel {
-            None => {
-                let q = self.query.forward_seeded(vs[0].clone(), drop_seed);
-                let q_rows = q.clone().detach();
-                let key = &self.key;
-                let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
-                    key.forward(x)
-                })?
-                .detach();
-                let loss = info_nce(q, k.clone(), self.queue.keys(), cfg.temperature)?;
-                let loss_v = scalar(&loss)?;
-                check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                let grads = GradientsParams::from_grads(
-                    loss.mul_scalar(loss_scale).backward(),
-                    &self.query,
-                );
-                (loss_v, grads, k, q_rows)
-            }
-            Some(dp) => {
-                // Shuffle-BN's groups spread over the devices (the keys are
-                // the single-device ones), then each device the query
-                // forward and InfoNCE of its rows, against its copy of the
-                // queue.
-                let k = dp
-                    .shuffled_forward(
-                        &self.key,
-                        vs[1].clone(),
-                        cfg.bn_groups,
-                        shuffle_seed,
-                        |key, x| key.forward(x),
-                    )?
-                    .detach();
-                let shards = dp.shards(indices.len(), 1)?;
-                let queues: Vec<Tensor<2>> = dp
-                    .devices()
-                    .iter()
-                    .map(|d| self.queue.keys().to_device(d))
-                    .collect();
-                let (multi, outs) =
-                    dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
-                        let r = shards[i].clone();
-                        let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
-                        let q = query.forward_seeded(x, drop_seed);
-                        let q_rows = q.clone().detach();
-                        let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-                        Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, q_rows))
-                    })?;
-                let loss_v = weighted_loss(&outs);
-                check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-                let q_rows = Tensor::cat(
-                    outs.into_iter()
-                        .map(|o| o.extra.to_device(&self.device))
-                        .collect(),
-                    0,
-                );
-                (loss_v, dp.reduce(&self.query, multi), k, q_rows)
-            }
-        };
+        let q = self.query.forward_seeded(q_images, drop_seed);
+        let q_rows = q.clone().detach();
+        let key = &self.key;
+        let k = shuffled_group_forward(k_images, cfg.bn_groups, shuffle_seed, |x| key.forward(x))?
+            .detach();
+        let loss = info_nce(q, k.clone(), self.queue.keys(), cfg.temperature)?;
+        let loss_v = scalar(&loss)?;
+        check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+        let grads =
+            GradientsParams::from_grads(loss.mul_scalar(loss_scale).backward(), &self.query);
+        self.finish(epoch, step, loss_v, grads, k, q_rows)
+    }
+
+    /// The part of a step after the gradients: unscaling, the SGD update
+    /// (skipped when f16 gradients overflowed), the accuracy against the
+    /// queue the step used, the enqueue of the keys `k` (`[batch, dim]`, in
+    /// batch order) and the log line. `q_rows` are the step's queries.
+    fn finish(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        loss_v: f64,
+        grads: GradientsParams,
+        k: Tensor<2>,
+        q_rows: Tensor<2>,
+    ) -> Result<LogLine, TrainError> {
+        let lr = self.cfg.lr_at(epoch);
+        let loss_scale = step_scale(&self.scaler);
         // A step with overflowing f16 gradients leaves the query as it is.
         if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
             self.query = self.optim.step(lr, self.query.clone(), grads);
@@ -483,22 +493,116 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
         Ok(log_scaler(line, &self.scaler, loss_scale))
     }
 
+    /// The query and the key encoder, consuming the trainer.
+    pub fn into_networks(self) -> (MocoNet<M>, MocoNet<M>) {
+        (self.query, self.key)
+    }
+}
+
+/// A MoCo run's state for the shared loop.
+struct MocoRun<'a, M: TrainBackbone> {
+    cfg: &'a MocoConfig,
+    set: TrainSet,
+    epochs: ShuffledEpochs,
+    trainer: MocoTrainer<M>,
+    checkpoints: Option<CheckpointDir>,
+    /// Two or more devices: each batch sharded over them.
+    parallel: Option<DataParallel>,
+}
+
+impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        self.epochs.epoch(epoch)
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        indices: &[usize],
+    ) -> Result<LogLine, TrainError> {
+        let cfg = self.cfg;
+        let size = (cfg.size[0], cfg.size[1]);
+        let view = cfg.view();
+        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
+            let a = view.apply(img, rng)?;
+            let b = view.apply(img, rng)?;
+            Ok(vec![a, b])
+        };
+        let t = &mut self.trainer;
+        let mut vs = load_view_batch(
+            &self.set,
+            indices,
+            &[size, size],
+            &f,
+            cfg.seed,
+            step,
+            &t.device,
+        )?;
+        let (Some(k_images), Some(q_images)) = (vs.pop(), vs.pop()) else {
+            return Err(TrainError::InvalidConfig(
+                "MoCo views: two per image".into(),
+            ));
+        };
+        let Some(dp) = &self.parallel else {
+            return t.step(epoch, step, q_images, k_images);
+        };
+        let lr = cfg.lr_at(epoch);
+        momentum_update(&mut t.key, &t.query, cfg.key_momentum)?;
+        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
+        let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
+        let loss_scale = step_scale(&t.scaler);
+        // Shuffle-BN's groups spread over the devices (the keys are the
+        // single-device ones), then each device the query forward and
+        // InfoNCE of its rows, against its copy of the queue.
+        let k = dp
+            .shuffled_forward(&t.key, k_images, cfg.bn_groups, shuffle_seed, |key, x| {
+                key.forward(x)
+            })?
+            .detach();
+        let shards = dp.shards(indices.len(), 1)?;
+        let queues: Vec<Tensor<2>> = dp
+            .devices()
+            .iter()
+            .map(|d| t.queue.keys().to_device(d))
+            .collect();
+        let (multi, outs) = dp.grads_scaled(&t.query, &shards, loss_scale, |query, i, d| {
+            let r = shards[i].clone();
+            let x = q_images.clone().narrow(0, r.start, r.len()).to_device(d);
+            let q = query.forward_seeded(x, drop_seed);
+            let q_rows = q.clone().detach();
+            let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
+            Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, q_rows))
+        })?;
+        let loss_v = weighted_loss(&outs);
+        check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
+        let q_rows = Tensor::cat(
+            outs.into_iter()
+                .map(|o| o.extra.to_device(&t.device))
+                .collect(),
+            0,
+        );
+        let grads = dp.reduce(&t.query, multi);
+        t.finish(epoch, step, loss_v, grads, k, q_rows)
+    }
+
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
         if self.checkpoints.is_none() {
             return Ok(None);
         }
-        let (meta, keys) = queue_to_parts(&self.queue);
+        let t = &self.trainer;
+        let (meta, keys) = queue_to_parts(&t.queue);
         let state = state_json(&MocoState {
             position: pos,
             queue: meta,
             config: self.cfg.clone(),
-            scaler: self.scaler.clone(),
+            scaler: t.scaler.clone(),
         })?;
         save_parts(
             &self.checkpoints,
             pos,
-            [("query.bpk", &self.query), ("key.bpk", &self.key)],
-            &self.optim,
+            [("query.bpk", &t.query), ("key.bpk", &t.key)],
+            &t.optim,
             &[("queue.bin", &keys), ("state.json", &state)],
         )
     }
@@ -552,33 +656,30 @@ where
     run.precision.check(device)?;
     let mut query = encoder_with(cfg, backbone, &ad);
     query.precision = run.precision;
-    // The key encoder: own parameter ids, the query's values, no gradients.
-    let mut key = fresh_copy(&query).no_grad();
-    key.precision = run.precision;
+    let queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
+    let mut trainer = MocoTrainer::new(cfg, query, queue, &ad)?;
+    trainer.scaler = LossScaler::for_run(run);
     let mut r = MocoRun {
         cfg,
         set,
         epochs,
-        query,
-        key,
-        optim: sgd(cfg.momentum, cfg.weight_decay),
-        queue: InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?,
+        trainer,
         checkpoints: run.checkpoints(),
-        device: ad.clone(),
         parallel: data_parallel(run, device)?,
-        scaler: LossScaler::for_run(run),
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: MocoState = ckpt.read_json("state.json")?;
         same_config(ckpt, &state.config, cfg)?;
-        r.query = module_from_bytes(r.query, ckpt.read("query.bpk")?, "query.bpk")?;
-        r.key = module_from_bytes(r.key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
-        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        r.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
-        if r.scaler.is_some() && state.scaler.is_some() {
-            r.scaler = state.scaler;
+        let t = &mut r.trainer;
+        t.query = module_from_bytes(t.query.clone(), ckpt.read("query.bpk")?, "query.bpk")?;
+        t.key = module_from_bytes(t.key.clone(), ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
+        let optim = std::mem::replace(&mut t.optim, sgd(cfg.momentum, cfg.weight_decay));
+        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        t.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
+        if t.scaler.is_some() && state.scaler.is_some() {
+            t.scaler = state.scaler;
         }
         pos = state.position;
         callback(PretrainEvent::Resumed {
@@ -588,11 +689,12 @@ where
     }
     let mut tracker = Tracker::new(run, resumed.as_ref(), epochs.per_epoch * cfg.epochs)?;
     let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
+    let (query, key) = r.trainer.into_networks();
     Ok(MocoOutput {
-        query: r.query,
+        query,
         // Trainable again, so it can be fine-tuned (`no_grad` persists
         // through `Module::train`).
-        key: r.key.set_require_grad(true),
+        key: key.set_require_grad(true),
         log: tracker.log,
         steps_done,
         finished,

@@ -2,6 +2,8 @@
 //! Shared by the training tests: a tiny synthetic image set, a fixed probe
 //! input, exact step comparisons, a ResNet50 trunk.
 
+pub mod parity;
+
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
