@@ -17,7 +17,7 @@
 //! cargo run --release --example demo -- [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
 //!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|oracle]
-//!     [--tracklet-epochs N] [--oracle-epochs N]
+//!     [--tracklet-epochs N] [--oracle-epochs N] [--eval-every N]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
 
@@ -96,6 +96,11 @@ struct Args {
     /// BoT fine-tuning epochs (each run).
     #[arg(long, default_value_t = 24)]
     finetune_epochs: usize,
+    /// Also evaluate the fine-tuned models every N epochs (0: only at the
+    /// end); every evaluation goes into their metrics logs
+    /// (`finetune-*.jsonl`) for `plot`'s mAP curve.
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
     /// CION recipe file (`.toml`/`.json`, fields of `CionConfig`) replacing
     /// the demo's small built-in recipe (see `configs/cion-tiny.toml`).
     #[arg(long)]
@@ -392,7 +397,8 @@ fn eval_backbone(
 }
 
 /// Stage 4: one BoT fine-tuning run; returns the evaluated result and
-/// query/gallery embeddings. `run` sets the metrics log (one line per step)
+/// query/gallery embeddings. `run` sets the metrics log (one line per step,
+/// and one per evaluation: every `cfg.eval_every` epochs and the final one)
 /// and the precision.
 fn finetune_run(
     label: &str,
@@ -406,8 +412,13 @@ fn finetune_run(
     let mut bar: Option<StepBar> = None;
     let total = cfg.epochs * (splits.train.len() / cfg.batch_size()).max(1);
     let t0 = Instant::now();
-    let callback = |e: FinetuneEvent<'_>| {
-        if let FinetuneEvent::Iteration(it) = e {
+    let test = TestTransform::new(cfg.height, cfg.width);
+    // The final evaluation is made at the last epoch's end, so the metrics
+    // log has it; periodic ones are logged and shown beside the bar.
+    let mut evaluated: anyhow::Result<Option<EvalResult>> = Ok(None);
+    let mut eval_secs = 0.0;
+    let callback = |e: FinetuneEvent<'_>| match e {
+        FinetuneEvent::Iteration(it) => {
             let b = bar.get_or_insert_with(|| StepBar::new(label, total, 0));
             b.step(
                 it.iteration,
@@ -416,14 +427,45 @@ fn finetune_run(
                 0.0,
             );
         }
+        FinetuneEvent::EpochEnd {
+            epoch,
+            model,
+            evaluate,
+            metrics,
+            ..
+        } => {
+            let last = epoch + 1 == cfg.epochs;
+            if !(evaluate || last) || evaluated.is_err() {
+                return;
+            }
+            let t_eval = Instant::now();
+            evaluated = evaluate_model(model, &splits.query, &splits.gallery, test, 64, device)
+                .map(|r| {
+                    metrics.record(&r);
+                    if !last {
+                        say(format!(
+                            "  {label}, after epoch {}: mAP {:.1} %, Rank-1 {:.1} %",
+                            epoch + 1,
+                            100.0 * r.map,
+                            100.0 * r.rank(1).unwrap_or(0.0)
+                        ));
+                    }
+                    last.then_some(r)
+                })
+                .map_err(Into::into);
+            eval_secs += t_eval.elapsed().as_secs_f64();
+        }
+        _ => {}
     };
     let out = match init {
         None => finetune_with(cfg, &splits.train, device, run, callback)?,
         Some(b) => finetune_backbone_with(cfg, b, &splits.train, device, run, callback)?,
     };
-    let secs = t0.elapsed().as_secs_f64();
-    let test = TestTransform::new(cfg.height, cfg.width);
-    let r = evaluate_model(&out.model, &splits.query, &splits.gallery, test, 64, device)?;
+    let secs = t0.elapsed().as_secs_f64() - eval_secs;
+    let r = match evaluated? {
+        Some(r) => r,
+        None => evaluate_model(&out.model, &splits.query, &splits.gallery, test, 64, device)?,
+    };
     let q = embed_records(&out.model, &splits.query, test, 64, device)?;
     let g = embed_records(&out.model, &splits.gallery, test, 64, device)?;
     say(format!(
@@ -693,11 +735,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
         ));
     }
     if args.no_finetune {
+        // `say` is silent under --json: the rows still have to come out.
+        if args.json {
+            let rows: Vec<_> = gap_rows
+                .iter()
+                .map(|(n, r)| serde_json::json!({"init": n, "mAP": r.map, "rank1": r.rank(1)}))
+                .collect();
+            println!("{}", serde_json::json!({ "backbone_features_only": rows }));
+        }
         return Ok(());
     }
 
     // 4-5. Fine-tune twice and evaluate.
-    let ft = bot_config(args, args.finetune_epochs);
+    let ft = FinetuneConfig {
+        eval_every: args.eval_every,
+        ..bot_config(args, args.finetune_epochs)
+    };
     say(format!(
         "4. BoT fine-tuning, {} epochs each ({} at {}x{})",
         ft.epochs, ft.arch, ft.height, ft.width

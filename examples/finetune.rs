@@ -23,11 +23,15 @@
 //! architecture (global-average-pooled features), for comparison.
 //! `--out` writes the trained model as a burn record (burnpack);
 //! `--export-backbone` the trunk as safetensors with torchvision names.
-//! With either head, `--checkpoint-dir` writes atomic checkpoints there
+//! With either head, `--eval-every N` also evaluates every N epochs, and
+//! `--checkpoint-dir` writes atomic checkpoints there
 //! (every `--checkpoint-every` steps and at the end) and a `metrics.jsonl`
-//! log; `--resume` continues bit-exactly from the newest one (same head,
-//! recipe and dataset required); `--stop-after N` stops after N steps in
-//! total (with a checkpoint) and skips the evaluation.
+//! log: one line per step, and one per evaluation (`mAP`, `rank1`, `rank5`,
+//! `rank10`, `mINP` at the epoch's last step; the final evaluation too), so
+//! `plot` draws the mAP curve; `--resume` continues bit-exactly from the
+//! newest one (same head, recipe and dataset required); `--stop-after N`
+//! stops after N steps in total (with a checkpoint) and skips the final
+//! evaluation.
 //! With `--head mgn`, `--weights` initialises MGN from a pre-trained ResNet
 //! trunk (a LUPerson / LUPerson-NL / torchvision / CION / fast-reid
 //! checkpoint of the `--arch` and `--base-width` given, read as
@@ -63,7 +67,7 @@ use reid::train::finetune::mgn::{
 };
 use reid::train::finetune::{IterationLog, RunEvent};
 use reid::train::{
-    ExtractOptions, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError,
+    EpochMetrics, ExtractOptions, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError,
     evaluate_model, extract_features, finetune_with,
 };
 
@@ -119,7 +123,8 @@ struct Args {
     /// Seed of the weights, sampler, augmentation and synthetic world.
     #[arg(long)]
     seed: Option<u64>,
-    /// Evaluate on query/gallery every N epochs (0: only at the end).
+    /// Evaluate on query/gallery every N epochs (0: only at the end; BoT:
+    /// the recipe's `eval_every`, default 30; MGN: default 0).
     #[arg(long)]
     eval_every: Option<usize>,
     /// Also evaluate a randomly initialised backbone first.
@@ -309,9 +314,29 @@ fn run_mgn(
     };
     let t0 = Instant::now();
     let opts = run_options(args)?;
+    let every = args.eval_every.unwrap_or(0);
+    let mut evals = Evaluations::default();
     let callback = |e: MgnEvent<'_>| {
-        if let RunEvent::EpochEnd { epoch, log, .. } = e {
+        if let RunEvent::EpochEnd {
+            epoch,
+            log,
+            model,
+            metrics,
+            ..
+        } = e
+        {
             print_epoch(epoch, log, t0);
+            let periodic = every > 0 && (epoch + 1) % every == 0;
+            evals.at_epoch_end(epoch, cfg.epochs, periodic, metrics, || {
+                evaluate_mgn(
+                    model,
+                    &splits.query,
+                    &splits.gallery,
+                    test,
+                    args.eval_batch_size,
+                    device,
+                )
+            });
         } else {
             print_progress(&e);
         }
@@ -323,23 +348,86 @@ fn run_mgn(
         None => finetune_mgn_with(cfg, None, &splits.train, device, &opts, callback),
     }
     .map_err(checkpoint_usage)?;
+    let last = evals.finish()?;
     if stopped(out.finished, out.steps_done) {
         return Ok(());
     }
-    let r = evaluate_mgn(
-        &out.model,
-        &splits.query,
-        &splits.gallery,
-        test,
-        args.eval_batch_size,
-        device,
-    )?;
+    // Evaluated at the last epoch's end (and logged there), unless this
+    // process resumed a finished run.
+    let (r, _) = match last {
+        Some(last) => last,
+        None => timed(|| {
+            evaluate_mgn(
+                &out.model,
+                &splits.query,
+                &splits.gallery,
+                test,
+                args.eval_batch_size,
+                device,
+            )
+        })?,
+    };
     print_metrics("fine-tuned MGN (8 heads, post-BN)", &r);
     if let Some(path) = &args.log {
         std::fs::write(path, serde_json::to_string_pretty(&out.log)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The evaluations a run's epoch-end callback makes: periodic ones printed
+/// as they come, the one after the last epoch kept for the final report;
+/// each recorded in the event's `metrics` (so the metrics log has it).
+#[derive(Default)]
+struct Evaluations {
+    /// The evaluation after the last epoch and its duration in seconds.
+    last: Option<(EvalResult, f64)>,
+    /// The first failure (training goes on; reported at the end).
+    error: Option<TrainError>,
+}
+
+impl Evaluations {
+    /// At the end of `epoch` (of `epochs`): evaluates with `eval` when
+    /// `periodic` or after the last epoch, and records the result.
+    fn at_epoch_end(
+        &mut self,
+        epoch: usize,
+        epochs: usize,
+        periodic: bool,
+        metrics: &mut EpochMetrics,
+        eval: impl FnOnce() -> Result<EvalResult, TrainError>,
+    ) {
+        let last = epoch + 1 == epochs;
+        if !(periodic || last) || self.error.is_some() {
+            return;
+        }
+        match timed(eval) {
+            Ok((r, secs)) => {
+                metrics.record(&r);
+                if last {
+                    self.last = Some((r, secs));
+                } else {
+                    print_metrics(&format!("after epoch {}", epoch + 1), &r);
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// The evaluation after the last epoch (`None` when that epoch did not
+    /// end in this process), or the first failure.
+    fn finish(self) -> Result<Option<(EvalResult, f64)>, TrainError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.last),
+        }
+    }
+}
+
+/// `f()` and the seconds it took.
+fn timed<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<(T, f64), E> {
+    let t0 = Instant::now();
+    f().map(|v| (v, t0.elapsed().as_secs_f64()))
 }
 
 /// `--checkpoint-dir`, `--checkpoint-every`, `--resume`, `--stop-after`
@@ -551,7 +639,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         cfg.arch, cfg.base_width, cfg.height, cfg.width, cfg.p, cfg.k, cfg.epochs, cfg.lr, cfg.seed
     );
     let t0 = Instant::now();
-    let mut eval_error = None;
+    let mut evals = Evaluations::default();
     let opts = run_options(args)?;
     let out = finetune_with(&cfg, &splits.train, &device, &opts, |event| {
         print_progress(&event);
@@ -560,32 +648,28 @@ fn run(args: &Args) -> anyhow::Result<()> {
             log,
             model,
             evaluate,
+            metrics,
         } = event
         {
             print_epoch(epoch, log, t0);
-            if evaluate && epoch + 1 < cfg.epochs {
-                match evaluate_model(
+            evals.at_epoch_end(epoch, cfg.epochs, evaluate, metrics, || {
+                evaluate_model(
                     model,
                     &splits.query,
                     &splits.gallery,
                     test,
                     args.eval_batch_size,
                     &device,
-                ) {
-                    Ok(r) => print_metrics(&format!("after epoch {}", epoch + 1), &r),
-                    Err(e) => eval_error = Some(e),
-                }
-            }
+                )
+            });
         }
     })
     .map_err(checkpoint_usage)?;
-    if let Some(e) = eval_error {
-        return Err(e.into());
-    }
+    let last = evals.finish()?;
     if stopped(out.finished, out.steps_done) {
         return Ok(());
     }
-    let train_s = t0.elapsed().as_secs_f64();
+    let train_s = t0.elapsed().as_secs_f64() - last.as_ref().map_or(0.0, |(_, secs)| *secs);
     println!(
         "Trained {} iterations ({} per epoch, {} identities) in {train_s:.1} s",
         out.log.len(),
@@ -593,17 +677,23 @@ fn run(args: &Args) -> anyhow::Result<()> {
         out.num_classes
     );
 
-    let t0 = Instant::now();
-    let r = evaluate_model(
-        &out.model,
-        &splits.query,
-        &splits.gallery,
-        test,
-        args.eval_batch_size,
-        &device,
-    )?;
+    // Evaluated at the last epoch's end (and logged there), unless this
+    // process resumed a finished run.
+    let (r, secs) = match last {
+        Some(last) => last,
+        None => timed(|| {
+            evaluate_model(
+                &out.model,
+                &splits.query,
+                &splits.gallery,
+                test,
+                args.eval_batch_size,
+                &device,
+            )
+        })?,
+    };
     print_metrics("fine-tuned (BNNeck)", &r);
-    println!("  ({:.1} s)", t0.elapsed().as_secs_f64());
+    println!("  ({secs:.1} s)");
 
     if let Some(path) = &args.log {
         std::fs::write(path, serde_json::to_string_pretty(&out.log)?)

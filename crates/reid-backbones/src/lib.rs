@@ -46,7 +46,9 @@
 //!   [`import::load_repvit`].
 //! - [`zoo`]: every ReIDZoo model by CION's name ([`ZooModel`]: build,
 //!   strict load, CION embedding through [`Embed`], inference form,
-//!   table parameter count).
+//!   table parameter count, [`ZooModel::from_scratch`]).
+//! - [`init`]: seeded from-scratch initialisation of each family as CION's
+//!   model code initialises it ([`init::init_from_scratch`]).
 //!
 //! - [`volo`]: VOLO D1/D2/D3 (sail-sg / CION layout: outlookers,
 //!   transformers, class attention), class-token embedding, DINO-style
@@ -61,6 +63,7 @@ pub mod fastvit;
 pub mod ghostnet;
 pub mod head;
 pub mod import;
+pub mod init;
 pub mod mgn;
 pub mod model;
 pub mod norm;

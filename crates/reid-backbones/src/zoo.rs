@@ -4,9 +4,11 @@
 //! `ghostnet_1_0`, `convnext_tiny`, `vit_small`, …), their family, the
 //! parameter count of the ReIDZoo table and the dimension of the feature
 //! CION evaluates. [`ZooModel::build`] makes the model of a name at its
-//! full size, [`ZooModel::load`] reads a checkpoint into it with the
-//! family's strict importer, [`ZooModel::embed`] computes the CION feature
-//! `[batch, embedding_dim]`, and [`ZooModel::into_inference`] returns the
+//! full size ([`ZooModel::from_scratch`]: with the seeded initialisation
+//! of CION's model code, [`crate::init`]), [`ZooModel::load`] reads a
+//! checkpoint into it with the family's strict importer,
+//! [`ZooModel::embed`] computes the CION feature `[batch, embedding_dim]`,
+//! and [`ZooModel::into_inference`] returns the
 //! fastest equivalent form (BatchNorm folded, re-parameterised branches
 //! fused). [`ZooModel`] also implements [`Backbone`] (the family's feature
 //! map), so anything generic over a backbone takes any zoo model.
@@ -322,6 +324,23 @@ impl ZooModel {
         Ok(Self { entry, net })
     }
 
+    /// [`ZooModel::build`] with every weight drawn as CION's model code
+    /// draws it when training from scratch, from streams seeded by `seed`
+    /// (see [`crate::init`]; bit-identical for the same `seed`, on any
+    /// thread).
+    pub fn from_scratch(name: &str, seed: u64, device: &Device) -> Result<Self, BackboneError> {
+        Self::build(name, device)?.init_from_scratch(seed)
+    }
+
+    /// The model with every weight redrawn from `seed` by its family's
+    /// from-scratch rules ([`ZooNet::init_from_scratch`]).
+    pub fn init_from_scratch(self, seed: u64) -> Result<Self, BackboneError> {
+        Ok(Self {
+            net: self.net.init_from_scratch(seed)?,
+            ..self
+        })
+    }
+
     /// Reads the checkpoint at `path` into the model with its family's
     /// strict importer (CION teacher checkpoints, official / timm /
     /// torchvision state dicts, safetensors; see [`crate::import`]).
@@ -387,6 +406,33 @@ impl ZooModel {
 }
 
 impl ZooNet {
+    /// The network with every weight redrawn from `seed` as CION's model
+    /// code initialises its family (rules: [`crate::init`]; ResNet and
+    /// ResNet-IBN as torchvision, bit-identical to `reid_train`'s
+    /// `reinit_weights`). Errors on the BatchNorm-folded ResNet (initialise
+    /// the trainable form, then fold).
+    pub fn init_from_scratch(self, seed: u64) -> Result<Self, BackboneError> {
+        use crate::init::init_from_scratch as init;
+        Ok(match self {
+            ZooNet::ResNet(m) => ZooNet::ResNet(init(m, ZooFamily::ResNet, seed)?),
+            ZooNet::GhostNet(m) => ZooNet::GhostNet(init(m, ZooFamily::GhostNet, seed)?),
+            ZooNet::EdgeNeXt(m) => ZooNet::EdgeNeXt(init(m, ZooFamily::EdgeNeXt, seed)?),
+            ZooNet::RepVit(m) => ZooNet::RepVit(init(m, ZooFamily::RepViT, seed)?),
+            ZooNet::ConvNeXt(m) => ZooNet::ConvNeXt(init(m, ZooFamily::ConvNeXt, seed)?),
+            ZooNet::ViT(m) => ZooNet::ViT(init(m, ZooFamily::ViT, seed)?),
+            ZooNet::Swin(m) => ZooNet::Swin(init(m, ZooFamily::Swin, seed)?),
+            ZooNet::FastVit(m) => ZooNet::FastVit(init(m, ZooFamily::FastViT, seed)?),
+            ZooNet::Volo(m) => ZooNet::Volo(init(m, ZooFamily::Volo, seed)?),
+            ZooNet::FusedResNet(_) => {
+                return Err(BackboneError::InvalidConfig(
+                    "the BatchNorm-folded ResNet has no from-scratch initialisation; \
+                     initialise the trainable form, then call into_inference"
+                        .into(),
+                ));
+            }
+        })
+    }
+
     /// The network as a [`Backbone`] trait object.
     pub fn as_backbone(&self) -> &dyn Backbone {
         match self {

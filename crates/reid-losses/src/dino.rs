@@ -21,4 +21,6 @@ mod loss;
 pub use center::DinoCenter;
 pub use diagnostics::{Collapse, CollapseMonitor, DinoDiagnostics, dino_diagnostics};
 pub use head::{CION_OUT_DIM, DinoHead, DinoHeadConfig, WeightNormLinear};
-pub use loss::{DinoLossConfig, dino_loss, identity_guided_dino_loss};
+pub use loss::{
+    DinoLossConfig, dino_loss, identity_guided_dino_loss, sinkhorn_targets, teacher_targets,
+};

@@ -247,6 +247,7 @@ fn loss_inputs(fx: &Value, device: &Device) -> LossInputs {
             n_crops: v,
             student_temp: l["student_temp"].as_f64().unwrap(),
             teacher_temp: l["teacher_temp"].as_f64().unwrap(),
+            sinkhorn_iterations: 0,
         },
     }
 }

@@ -46,7 +46,7 @@ pub use finetune::{
     FinetuneConfig, FinetuneEvent, FinetuneOutput, IterationLog, evaluate_model, finetune,
     finetune_backbone, finetune_backbone_with, finetune_with,
 };
-pub use metrics_log::{LogLine, MetricsLog};
+pub use metrics_log::{EVAL_KEYS, EpochMetrics, LogLine, MetricsLog};
 pub use parallel::{DataParallel, ShardOutput, shard_ranges};
 pub use precision::{LossScaler, Precision};
 pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion, pretrain_cion_from};

@@ -3,14 +3,27 @@
 //! flushed after every line so a killed run keeps what it logged.
 //! `reid-viz` (`plot_log`, the `plot` example) turns it into PNG curves.
 //!
+//! Fine-tuning also writes one line per evaluation that its caller records
+//! at the end of an epoch ([`EpochMetrics`], filled in
+//! [`RunEvent::EpochEnd`](crate::finetune::RunEvent::EpochEnd)), with the
+//! epoch's last step and the names of [`EVAL_KEYS`]:
+//! `{"step": 8, "epoch": 2, "mAP": 0.41, "rank1": 0.47, "rank5": 0.69,
+//! "rank10": 0.78, "mINP": 0.21}` (fractions in `[0, 1]`), after that
+//! step's own line.
+//!
 //! On resume from a checkpoint of `n` steps, [`MetricsLog::resume`] keeps
 //! the lines with `step < n` and drops the rest (steps that ran after the
-//! checkpoint and will run again), so the log has no repeated step.
+//! checkpoint and will run again), so the log has no repeated step. An
+//! evaluation line carries its epoch's last step, so it is kept exactly when
+//! that epoch ended before the checkpoint (and its end is not run again),
+//! and dropped with the epoch's steps otherwise (the resumed run writes it
+//! again when the epoch ends).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use reid_metrics::EvalResult;
 use serde_json::{Map, Value};
 
 use crate::checkpoint::write_atomic;
@@ -68,6 +81,78 @@ impl LogLine {
             m.insert(k.clone(), val);
         }
         Value::Object(m).to_string()
+    }
+}
+
+/// The names under which an evaluation is logged, in the order
+/// [`eval_values`] lists them (the log's JSON objects have their keys
+/// sorted): mean average precision, Rank-1, Rank-5 and Rank-10
+/// accuracy (CMC), mean inverse negative penalty; all fractions in
+/// `[0, 1]`. `reid-viz` draws these together (`evaluation.png`).
+pub const EVAL_KEYS: [&str; 5] = ["mAP", "rank1", "rank5", "rank10", "mINP"];
+
+/// The logged values of an evaluation, named as in [`EVAL_KEYS`]
+/// (`rank5` / `rank10` only when the CMC reaches that rank, e.g. not with a
+/// gallery of fewer images).
+pub fn eval_values(result: &EvalResult) -> Vec<(String, f64)> {
+    let mut out = vec![(EVAL_KEYS[0].to_string(), result.map)];
+    for (key, k) in EVAL_KEYS[1..4].iter().zip([1, 5, 10]) {
+        if let Some(v) = result.rank(k) {
+            out.push((key.to_string(), v));
+        }
+    }
+    out.push((EVAL_KEYS[4].to_string(), result.minp));
+    out
+}
+
+/// Values to log for an epoch that has just ended, filled by the caller of
+/// a fine-tuning run in
+/// [`RunEvent::EpochEnd`](crate::finetune::RunEvent::EpochEnd) (typically
+/// with an evaluation, [`EpochMetrics::record`]). When not empty after the
+/// event, the run writes them as one line of its metrics log at the epoch's
+/// last step, and returns them in
+/// [`RunOutput::evaluations`](crate::finetune::RunOutput::evaluations).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EpochMetrics {
+    values: Vec<(String, f64)>,
+}
+
+impl EpochMetrics {
+    /// Records an evaluation's mAP, Rank-1/5/10 and mINP ([`eval_values`]).
+    pub fn record(&mut self, result: &EvalResult) {
+        for (name, value) in eval_values(result) {
+            self.insert(&name, value);
+        }
+    }
+
+    /// Sets the value named `name` (replacing an earlier one of that name).
+    ///
+    /// # Panics
+    /// If `name` is `step` or `epoch`, the line's own keys.
+    pub fn insert(&mut self, name: &str, value: f64) {
+        assert!(
+            name != "step" && name != "epoch",
+            "{name:?} is a key of every log line, not a metric name"
+        );
+        match self.values.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((name.to_string(), value)),
+        }
+    }
+
+    /// The values recorded so far, in insertion order.
+    pub fn values(&self) -> &[(String, f64)] {
+        &self.values
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The values, leaving this empty.
+    pub(crate) fn take(&mut self) -> Vec<(String, f64)> {
+        std::mem::take(&mut self.values)
     }
 }
 

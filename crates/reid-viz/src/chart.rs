@@ -29,16 +29,26 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Line colour; `None` takes the next colour of [`PALETTE`].
     pub color: Option<Rgb<u8>>,
+    /// A small square at every point, for sparse values such as
+    /// evaluations (a series of one point always gets one).
+    pub markers: bool,
 }
 
 impl Series {
-    /// A series with the palette's colour.
+    /// A series with the palette's colour, without markers.
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Self {
             name: name.into(),
             points,
             color: None,
+            markers: false,
         }
+    }
+
+    /// The same series with a marker at every point.
+    pub fn with_markers(mut self) -> Self {
+        self.markers = true;
+        self
     }
 }
 
@@ -226,8 +236,10 @@ impl LineChart {
                     c,
                 );
             }
-            if let [only] = p.as_slice() {
-                fill_rect(&mut img, px(only.0) - 2, py(only.1) - 2, 5, 5, c);
+            if s.markers || p.len() == 1 {
+                for &(x, y) in p {
+                    fill_rect(&mut img, px(x) - 2, py(y) - 2, 5, 5, c);
+                }
             }
         }
         // Legend, top right inside the plot.

@@ -7,7 +7,8 @@
 //! - [`ranklist`]: queries with their top-N gallery images framed green
 //!   (same identity) or red;
 //! - [`log`]: JSON-lines metrics logs (as written by `reid-train`) to one
-//!   PNG curve per metric;
+//!   PNG curve per metric, and fine-tuning's evaluations (mAP, Rank-k,
+//!   mINP) in one chart;
 //! - [`font`]: a built-in 5×7 bitmap font for labels.
 //!
 //! PNGs are written atomically ([`save_png`]).
@@ -26,7 +27,9 @@ pub use chart::{LineChart, Series, nice_ticks};
 pub use cmc::cmc_chart;
 pub use draw::save_png;
 pub use error::VizError;
-pub use log::{MetricsSeries, plot_log, read_log_series};
+pub use log::{
+    EVAL_METRICS, EVALUATION_FILE, MetricsSeries, evaluation_chart, plot_log, read_log_series,
+};
 pub use ranklist::{RankListStyle, RankRow, rank_list, rank_list_with};
 
 /// Result alias of the crate.

@@ -1,6 +1,12 @@
 //! JSON-lines metrics logs (one object per line with an integer `"step"`,
 //! e.g. `{"step":12,"epoch":0,"loss":3.2,"lr":0.001}`, as `reid-train`
 //! writes them) to series and PNG curves.
+//!
+//! A log may mix lines of different keys: fine-tuning writes one line per
+//! step and, at the end of an evaluated epoch, one evaluation line
+//! (`{"step":8,"epoch":2,"mAP":0.41,"rank1":0.47,…}`, [`EVAL_METRICS`]).
+//! Each metric's curve takes the lines that have it and skips the others;
+//! the evaluation metrics are also drawn together ([`evaluation_chart`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +17,42 @@ use crate::{Result, VizError};
 
 /// Every numeric key of a log (but `step`) as `(step, value)` points.
 pub type MetricsSeries = BTreeMap<String, Vec<(f64, f64)>>;
+
+/// The keys of an evaluation line as `reid-train` writes them (its
+/// `metrics_log::EVAL_KEYS`; fractions in `[0, 1]`) and their legend labels,
+/// in drawing order.
+pub const EVAL_METRICS: [(&str, &str); 5] = [
+    ("mAP", "mAP"),
+    ("rank1", "Rank-1"),
+    ("rank5", "Rank-5"),
+    ("rank10", "Rank-10"),
+    ("mINP", "mINP"),
+];
+
+/// The file [`plot_log`] writes the [`evaluation_chart`] to.
+pub const EVALUATION_FILE: &str = "evaluation.png";
+
+/// The evaluation metrics of a log ([`EVAL_METRICS`], those present) in one
+/// chart: percent against step, a marker at each evaluation, y from 0 to
+/// 100. `None` when the log has none of them.
+pub fn evaluation_chart(series: &MetricsSeries) -> Option<LineChart> {
+    let curves: Vec<Series> = EVAL_METRICS
+        .iter()
+        .filter_map(|(key, label)| {
+            let points = series.get(*key)?;
+            let percent = points.iter().map(|&(x, y)| (x, 100.0 * y)).collect();
+            Some(Series::new(*label, percent).with_markers())
+        })
+        .collect();
+    (!curves.is_empty()).then(|| LineChart {
+        title: "evaluation".into(),
+        x_label: "step".into(),
+        y_label: "%".into(),
+        series: curves,
+        y_range: Some((0.0, 100.0)),
+        log_y: false,
+    })
+}
 
 /// Reads a metrics log. Blank lines are skipped; non-numeric values are
 /// ignored; a line that is not a JSON object with a numeric `step` is an
@@ -79,9 +121,13 @@ fn file_name(key: &str) -> String {
 }
 
 /// Writes one PNG per metric of the log at `path` into `out_dir`
-/// (`<key>.png`); `keys` limits the metrics (an unknown key is an error).
-/// Curves with more than 50 points get a moving average beside the raw
-/// values. Returns the files written.
+/// (`<key>.png`, in key order); `keys` limits the metrics (an unknown key is
+/// an error). Each curve has the lines holding its metric; curves with more
+/// than 50 points get a moving average beside the raw values, and a metric
+/// on fewer lines than the most frequent one (an evaluation every few
+/// epochs) a marker at every point. Without `keys`, a log with evaluation
+/// lines also gets [`EVALUATION_FILE`], the [`evaluation_chart`] (written
+/// last). Returns the files written.
 pub fn plot_log(path: &Path, out_dir: &Path, keys: Option<&[&str]>) -> Result<Vec<PathBuf>> {
     let series = read_log_series(path)?;
     let wanted: Vec<String> = match keys {
@@ -99,14 +145,17 @@ pub fn plot_log(path: &Path, out_dir: &Path, keys: Option<&[&str]>) -> Result<Ve
         }
         None => series.keys().filter(|k| *k != "epoch").cloned().collect(),
     };
+    let most = series.values().map(Vec::len).max().unwrap_or(0);
     let mut written = Vec::new();
     for key in wanted {
         let points = &series[&key];
+        let mut curve = Series::new("", points.clone());
+        curve.markers = points.len() < most;
         let mut chart = LineChart {
             title: key.clone(),
             x_label: "step".into(),
             y_label: key.clone(),
-            series: vec![Series::new("", points.clone())],
+            series: vec![curve],
             ..LineChart::default()
         };
         if points.len() > 50 {
@@ -122,5 +171,114 @@ pub fn plot_log(path: &Path, out_dir: &Path, keys: Option<&[&str]>) -> Result<Ve
         save_png(&chart.render(800, 480), &file)?;
         written.push(file);
     }
+    if keys.is_none()
+        && let Some(chart) = evaluation_chart(&series)
+    {
+        let file = out_dir.join(EVALUATION_FILE);
+        save_png(&chart.render(800, 480), &file)?;
+        written.push(file);
+    }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fine-tuning log: 3 epochs of 3 steps, an evaluation after epochs
+    /// 1 and 3 (the second without `rank10`, a `null` mINP).
+    fn mixed_log(dir: &Path) -> PathBuf {
+        let mut text = String::new();
+        for step in 0..9 {
+            let epoch = step / 3;
+            text.push_str(&format!(
+                "{{\"step\":{step},\"epoch\":{epoch},\"loss\":{},\"lr\":0.001}}\n",
+                5.0 - step as f64 * 0.25
+            ));
+            if step == 2 {
+                text.push_str(
+                    "{\"step\":2,\"epoch\":0,\"mAP\":0.2,\"rank1\":0.25,\"rank5\":0.5,\"rank10\":0.6,\"mINP\":0.1}\n",
+                );
+            }
+            if step == 8 {
+                text.push_str(
+                    "{\"step\":8,\"epoch\":2,\"mAP\":0.4,\"rank1\":0.5,\"rank5\":0.75,\"mINP\":null}\n",
+                );
+            }
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let log = dir.join("metrics.jsonl");
+        std::fs::write(&log, text).unwrap();
+        log
+    }
+
+    fn tmp(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("reid-viz-log-{tag}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn each_curve_takes_the_lines_that_have_its_metric() {
+        let dir = tmp("series");
+        let series = read_log_series(&mixed_log(&dir)).unwrap();
+        assert_eq!(series["loss"].len(), 9);
+        assert_eq!(series["epoch"].len(), 11);
+        assert_eq!(series["mAP"], vec![(2.0, 0.2), (8.0, 0.4)]);
+        assert_eq!(series["rank10"], vec![(2.0, 0.6)]);
+        assert_eq!(series["mINP"], vec![(2.0, 0.1)], "null is no point");
+
+        let chart = evaluation_chart(&series).unwrap();
+        let names: Vec<&str> = chart.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["mAP", "Rank-1", "Rank-5", "Rank-10", "mINP"]);
+        assert_eq!(chart.series[1].points, vec![(2.0, 25.0), (8.0, 50.0)]);
+        assert!(chart.series.iter().all(|s| s.markers));
+        assert_eq!(chart.y_range, Some((0.0, 100.0)));
+
+        // Only the metrics that are there; none at all: no chart.
+        let mut partial = series.clone();
+        partial.retain(|k, _| k == "loss" || k == "rank1");
+        let chart = evaluation_chart(&partial).unwrap();
+        assert_eq!(chart.series.len(), 1);
+        partial.remove("rank1");
+        assert!(evaluation_chart(&partial).is_none());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn plots_of_a_log_with_evaluations_are_deterministic() {
+        let dir = tmp("plot");
+        let log = mixed_log(&dir);
+        let files = plot_log(&log, &dir.join("a"), None).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "loss.png",
+                "lr.png",
+                "mAP.png",
+                "mINP.png",
+                "rank1.png",
+                "rank10.png",
+                "rank5.png",
+                EVALUATION_FILE
+            ]
+        );
+        let again = plot_log(&log, &dir.join("b"), None).unwrap();
+        for (a, b) in files.iter().zip(&again) {
+            assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+        }
+        // The evaluation picture marks its points.
+        let chart = evaluation_chart(&read_log_series(&log).unwrap()).unwrap();
+        let mut plain = chart.clone();
+        plain.series.iter_mut().for_each(|s| s.markers = false);
+        assert_ne!(chart.render(800, 480), plain.render(800, 480));
+        let written = image::open(files.last().unwrap()).unwrap().to_rgb8();
+        assert_eq!(written, chart.render(800, 480));
+        // Asked-for keys only: no evaluation picture.
+        let some = plot_log(&log, &dir.join("c"), Some(&["mAP"])).unwrap();
+        assert_eq!(some.len(), 1);
+        std::fs::remove_dir_all(dir).ok();
+    }
 }

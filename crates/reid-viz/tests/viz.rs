@@ -57,6 +57,7 @@ fn a_chart_draws_its_series_on_white() {
                 .chain([(20.0, f64::NAN)])
                 .collect(),
             color: Some(Rgb([255, 0, 255])),
+            markers: false,
         }],
         ..LineChart::default()
     };

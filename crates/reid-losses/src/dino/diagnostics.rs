@@ -17,7 +17,7 @@
 //! flags either collapse when it lasts for a window of steps.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::activation::log_softmax;
 
 use super::DinoLossConfig;
 use crate::LossError;
@@ -28,8 +28,10 @@ const NAME: &str = "dino_diagnostics";
 /// norm).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DinoDiagnostics {
-    /// Mean over the teacher's rows of the entropy of `P_t = softmax((z_t −
-    /// c)/τ_t)`: `ln D` for a uniform teacher, 0 for a one-hot one.
+    /// Mean over the teacher's rows of the entropy of its targets `P_t`
+    /// (`softmax((z_t − c)/τ_t)`, or the Sinkhorn–Knopp targets,
+    /// [`super::teacher_targets`]): `ln D` for a uniform teacher, 0 for a
+    /// one-hot one.
     pub teacher_entropy: f64,
     /// Entropy of the batch-mean teacher distribution `mean_rows(P_t)`: low
     /// when every image puts its mass on the same dimensions.
@@ -65,9 +67,8 @@ pub fn dino_diagnostics(
     let (batch, dim) = super::loss::validate(&student, &teacher, &center, 1, config)?;
     let v = config.n_crops;
     let center_norm = scalar(center.clone().powf_scalar(2.0).sum().sqrt())?;
-    let logits = (teacher.detach() - center.detach()).div_scalar(config.teacher_temp);
-    let p = softmax(logits.clone(), 1);
-    let log_p = log_softmax(logits, 1);
+    let p = super::loss::teacher_targets(teacher, center.clone(), config);
+    let log_p = p.clone().clamp_min(f32::MIN_POSITIVE).log();
     // Σ_d p·ln p per row: [2B, 1].
     let neg_entropy_rows = (p.clone() * log_p).sum_dim(1);
     let teacher_entropy = -scalar(neg_entropy_rows.clone().mean())?;

@@ -38,6 +38,13 @@ pub struct DinoLossConfig {
     pub student_temp: f64,
     /// Teacher temperature `τ_t` (default 0.04; CION has no warm-up of it).
     pub teacher_temp: f64,
+    /// How the teacher's targets are normalised: 0 (default, CION and DINO)
+    /// centers them, `P = softmax((z_t − c)/τ_t)`; `n > 0` replaces the
+    /// centering by `n` Sinkhorn–Knopp iterations over the teacher's `2B`
+    /// rows ([`sinkhorn_targets`]; SwAV, DINOv2), which keeps every
+    /// prototype's share of the batch equal, so the targets can be neither
+    /// the same for every image nor uniform. Not part of CION.
+    pub sinkhorn_iterations: usize,
 }
 
 impl Default for DinoLossConfig {
@@ -46,8 +53,50 @@ impl Default for DinoLossConfig {
             n_crops: 10,
             student_temp: 0.1,
             teacher_temp: 0.04,
+            sinkhorn_iterations: 0,
         }
     }
+}
+
+/// The teacher's target distributions `[2B, D]` (no gradient): centered
+/// softmax `softmax((z_t − c)/τ_t)` (`center` `[1, D]`), or Sinkhorn–Knopp
+/// targets when `config.sinkhorn_iterations > 0` (the center is then
+/// unused). Shapes are not checked here; the losses check them.
+pub fn teacher_targets(
+    teacher: Tensor<2>,
+    center: Tensor<2>,
+    config: &DinoLossConfig,
+) -> Tensor<2> {
+    if config.sinkhorn_iterations > 0 {
+        sinkhorn_targets(teacher, config.teacher_temp, config.sinkhorn_iterations)
+    } else {
+        softmax(
+            (teacher.detach() - center.detach()).div_scalar(config.teacher_temp),
+            1,
+        )
+    }
+}
+
+/// Sinkhorn–Knopp targets of `logits` `[rows, D]` at temperature `temp`,
+/// after `iterations` alternating normalisations (SwAV, Caron et al. 2020;
+/// DINOv2's `sinkhorn_knopp_teacher`): start from `exp(logits/temp)`
+/// (shifted by its maximum, which the normalisations cancel), then
+/// repeatedly make every column (prototype) sum to `rows/D` and every row
+/// sum to 1. Returns `[rows, D]` with rows summing to 1 (no gradient).
+pub fn sinkhorn_targets(logits: Tensor<2>, temp: f64, iterations: usize) -> Tensor<2> {
+    let [rows, dim] = logits.dims();
+    let logits = logits.detach();
+    let max = logits.clone().max();
+    let mut q = (logits - max.unsqueeze::<2>()).div_scalar(temp).exp();
+    for _ in 0..iterations {
+        // Columns: each prototype gets rows/D of the total mass.
+        let col = q.clone().sum_dim(0).clamp_min(f32::MIN_POSITIVE);
+        q = q.div(col).mul_scalar(rows as f64 / dim as f64);
+        // Rows: each sample one unit.
+        let row = q.clone().sum_dim(1).clamp_min(f32::MIN_POSITIVE);
+        q = q.div(row);
+    }
+    q
 }
 
 /// CION's identity-guided self-distillation loss (see the module docs).
@@ -79,7 +128,7 @@ pub fn identity_guided_dino_loss(
     let n = batch / k;
     let device = student.device();
 
-    let p = softmax((teacher - center).div_scalar(config.teacher_temp), 1).detach();
+    let p = teacher_targets(teacher, center, config).detach();
     let s = log_softmax(student.div_scalar(config.student_temp), 1);
     // [2, N, K, D] -> [N, 2·K, D]; [V, N, K, D] -> [N, V·K, D].
     let p = p
@@ -214,4 +263,81 @@ pub(super) fn validate(
         });
     }
     Ok((batch, dim))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn rows(t: Tensor<2>) -> Vec<Vec<f64>> {
+        let [r, d] = t.dims();
+        let v: Vec<f64> = t.into_data().iter::<f64>().collect();
+        (0..r).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
+    }
+
+    /// Sinkhorn–Knopp targets are distributions whose prototype shares are
+    /// equal, even when every image has the same logits (where the plain
+    /// softmax gives every image the same target) — and they match a
+    /// float64 reference of the same iterations.
+    #[test]
+    fn sinkhorn_targets_balance_prototypes() {
+        let device = Device::default();
+        let (r, d) = (6, 3);
+        let logits: Vec<f32> = (0..r * d)
+            .map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.3)
+            .collect();
+        let t = Tensor::<2>::from_data(TensorData::new(logits.clone(), [r, d]), &device);
+        let q = rows(sinkhorn_targets(t, 0.5, 50));
+        for row in &q {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+        }
+        for c in 0..d {
+            let col: f64 = q.iter().map(|row| row[c]).sum();
+            assert!(
+                (col - r as f64 / d as f64).abs() < 1e-3,
+                "column {c}: {col}"
+            );
+        }
+        // float64 reference, 3 iterations.
+        let mut m: Vec<Vec<f64>> = (0..r)
+            .map(|i| {
+                (0..d)
+                    .map(|j| (logits[i * d + j] as f64 / 0.5).exp())
+                    .collect()
+            })
+            .collect();
+        for _ in 0..3 {
+            for j in 0..d {
+                let s: f64 = m.iter().map(|row| row[j]).sum();
+                m.iter_mut()
+                    .for_each(|row| row[j] *= r as f64 / d as f64 / s);
+            }
+            for row in m.iter_mut() {
+                let s: f64 = row.iter().sum();
+                row.iter_mut().for_each(|x| *x /= s);
+            }
+        }
+        let t = Tensor::<2>::from_data(TensorData::new(logits, [r, d]), &device);
+        for (a, b) in rows(sinkhorn_targets(t, 0.5, 3)).iter().zip(&m) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+            }
+        }
+    }
+
+    /// With one iteration count of 0 the targets are the centered softmax.
+    #[test]
+    fn zero_iterations_is_the_centered_softmax() {
+        let device = Device::default();
+        let t = Tensor::<2>::from_data(
+            TensorData::new(vec![0.1f32, 0.5, -0.2, 0.3], [2, 2]),
+            &device,
+        );
+        let c = Tensor::<2>::from_data(TensorData::new(vec![0.05f32, -0.05], [1, 2]), &device);
+        let cfg = DinoLossConfig::default();
+        let want = softmax((t.clone() - c.clone()).div_scalar(cfg.teacher_temp), 1);
+        let got = teacher_targets(t, c, &cfg);
+        assert_eq!(rows(got), rows(want));
+    }
 }

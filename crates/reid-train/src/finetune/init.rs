@@ -18,13 +18,20 @@
 //! - rank-2 parameters (classifier weights `[classes, dim]`):
 //!   `N(0, std²)`;
 //! - other ranks (BatchNorm γ/β, GeM `p`): unchanged (they are constants).
+//!
+//! [`zoo_from_scratch`] builds any ReIDZoo model for training from scratch:
+//! ResNets through [`reinit_weights`], every other family with the rules of
+//! CION's own model code (`reid_backbones::init`), which draw from the same
+//! per-tensor streams.
 
 use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use reid_backbones::{ZooModel, ZooNet};
 
 use super::batch::augment_seed;
+use crate::error::TrainError;
 
 struct Reinit {
     seed: u64,
@@ -98,6 +105,21 @@ pub fn reinit_weights<M: Module>(module: M, seed: u64, linear_std: f64) -> M {
     })
 }
 
+/// The ReIDZoo model `name` (CION's names, `reid_backbones::ZOO`) at full
+/// size on `device`, with its initial weights drawn from `seed` for
+/// training from scratch: ResNet / ResNet-IBN (last stride 1) by
+/// [`reinit_weights`], as the ResNet recipes draw their trunks; the other
+/// families as CION's model code initialises them
+/// ([`ZooNet::init_from_scratch`]). Deterministic whatever other threads
+/// do. Hand it to `finetune_backbone`, `pretrain_cion_from`,
+/// `pretrain_moco_from` or `pretrain_pnl_from`.
+pub fn zoo_from_scratch(name: &str, seed: u64, device: &Device) -> Result<ZooNet, TrainError> {
+    Ok(match ZooModel::build(name, device)?.net {
+        ZooNet::ResNet(m) => ZooNet::ResNet(reinit_weights(m, seed, 0.01)),
+        net => net.init_from_scratch(seed)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +139,32 @@ mod tests {
         assert_eq!(va, vb);
         assert_ne!(va, vc);
         assert_eq!(conv_std(&[8, 4, 3, 3]), (2.0f64 / 72.0).sqrt());
+    }
+
+    /// `reid_backbones`' ResNet rule draws the trunk `reinit_weights` draws,
+    /// bit for bit, and `zoo_from_scratch` gives the other families
+    /// `ZooModel::from_scratch`'s weights.
+    #[test]
+    fn zoo_models_from_scratch_match_both_initialisations() {
+        use reid_backbones::ZooModel;
+        let device = Device::flex();
+        let bits = |net: &ZooNet| -> Vec<u32> {
+            struct Bits(Vec<u32>);
+            impl burn::module::ModuleVisitor for Bits {
+                fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                    let v = param.val().into_data();
+                    self.0.extend(v.iter::<f32>().map(f32::to_bits));
+                }
+            }
+            let mut b = Bits(Vec::new());
+            net.visit(&mut b);
+            b.0
+        };
+        for (name, seed) in [("resnet18_ibn", 4), ("ghostnet_0_5", 5)] {
+            let ours = zoo_from_scratch(name, seed, &device).unwrap();
+            let zoo = ZooModel::from_scratch(name, seed, &device).unwrap().net;
+            assert!(bits(&ours) == bits(&zoo), "{name}");
+        }
     }
 
     /// Every convolution of a ResNet50-IBN-a trunk is drawn with torchvision's

@@ -208,7 +208,9 @@ impl MgnFinetuneConfig {
 /// What [`finetune_mgn`] / [`finetune_mgn_with`] report: a [`RunEvent`]
 /// over [`Mgn`] (`Iteration`: `loss_ce` is the weighted sum of the 8 CE
 /// terms, `loss_tri` of the 5 triplet terms; `EpochEnd::evaluate` is
-/// always `false`, MGN has no evaluation period).
+/// always `false`, MGN has no evaluation period: the caller evaluates with
+/// [`evaluate_mgn`] when it likes and records the result in
+/// `EpochEnd::metrics` for the metrics log).
 pub type MgnEvent<'a> = RunEvent<'a, Mgn>;
 
 /// The result of [`finetune_mgn`] / [`finetune_mgn_with`]: a [`RunOutput`]

@@ -29,9 +29,12 @@
 //! model (backbone + head), Adam's state, the PK stream's position
 //! ([`StreamState`]), the run's position and the configuration, and a
 //! resumed run computes bit-identical losses and weights to an
-//! uninterrupted one on the flex backend. MGN fine-tuning ([`mgn`])
-//! shares this run (each recipe supplies its losses, its trainable set per
-//! epoch and any state of its own) and resumes the same way; both report
+//! uninterrupted one on the flex backend. What the caller records at an
+//! epoch's end (`RunEvent::EpochEnd::metrics`, e.g. an [`evaluate_model`]
+//! result) is written to the metrics log as one line at the epoch's last
+//! step, and kept exactly by a resume. MGN fine-tuning ([`mgn`]) shares
+//! this run (each recipe supplies its losses, its trainable set per epoch
+//! and any state of its own) and resumes the same way; both report
 //! [`RunEvent`]s and return a [`RunOutput`] over their model.
 //!
 //! Mixed precision (fast-reid's AMP): [`RunOptions::precision`] `bf16`, or
@@ -49,8 +52,8 @@ mod supervised;
 pub use batch::{BatchStream, StreamState, TrainSet, augment_seed, load_train_batch};
 pub use config::FinetuneConfig;
 pub use eval::{HeadEmbedder, embed_records, evaluate_model};
-pub use init::reinit_weights;
 pub(crate) use init::standard_normal;
+pub use init::{reinit_weights, zoo_from_scratch};
 pub use supervised::{RunEvent, RunOutput};
 
 use std::marker::PhantomData;
@@ -83,7 +86,8 @@ pub struct IterationLog {
 
 /// What [`finetune`] / [`finetune_with`] report to their callback: a
 /// [`RunEvent`] over the BoT model (`EpochEnd::evaluate` follows
-/// [`FinetuneConfig::eval_every`]).
+/// [`FinetuneConfig::eval_every`]; an evaluation recorded in
+/// `EpochEnd::metrics` goes into the metrics log).
 pub type FinetuneEvent<'a, M = ResNet> = RunEvent<'a, ReidModel<M>>;
 
 /// The result of [`finetune`] / [`finetune_with`]: a [`RunOutput`] with the

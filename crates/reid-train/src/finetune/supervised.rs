@@ -20,7 +20,7 @@ use super::IterationLog;
 use super::batch::{BatchStream, StreamState, TrainSet, load_train_batch, load_train_shard};
 use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
 use crate::error::TrainError;
-use crate::metrics_log::LogLine;
+use crate::metrics_log::{EpochMetrics, LogLine};
 use crate::parallel::DataParallel;
 use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
 use crate::pretrain::{
@@ -68,6 +68,15 @@ pub enum RunEvent<'a, Model> {
         /// always `true` after the last epoch when it is `> 0`; MGN has no
         /// period: always `false`).
         evaluate: bool,
+        /// Where the caller records what it measured for this epoch
+        /// (`metrics.record(&result)` after an evaluation; empty when
+        /// given). What it holds when the callback returns is written to
+        /// the metrics log ([`RunOptions::log_path`]) as one line at the
+        /// epoch's last step, before a checkpoint at that step, and
+        /// returned in [`RunOutput::evaluations`]. Record the final
+        /// evaluation here too (the model after the last epoch is the
+        /// run's result), so that the log has it and a resume keeps it.
+        metrics: &'a mut EpochMetrics,
     },
 }
 
@@ -91,6 +100,10 @@ pub struct RunOutput<Model> {
     pub steps_done: usize,
     /// Whether every epoch ran (`false` after [`RunOptions::stop_after`]).
     pub finished: bool,
+    /// The values recorded in [`RunEvent::EpochEnd::metrics`] in this
+    /// process, one line per epoch that recorded any (the lines written to
+    /// the metrics log: the epoch's last step, the epoch, the values).
+    pub evaluations: Vec<LogLine>,
 }
 
 /// What differs between the fine-tuning recipes: the model and its losses,
@@ -248,6 +261,8 @@ struct Supervised<O: Objective> {
     group: usize,
     /// Dynamic loss scaling of an `f16` run.
     scaler: Option<LossScaler>,
+    /// What the caller recorded in the last `EpochEnd` event.
+    epoch_metrics: EpochMetrics,
 }
 
 impl<O: Objective + Sync> Recipe for Supervised<O> {
@@ -383,6 +398,10 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
             &[("state.json", &state)],
         )
     }
+
+    fn epoch_values(&mut self, _epoch: usize) -> Vec<(String, f64)> {
+        self.epoch_metrics.take()
+    }
 }
 
 /// Fine-tunes `model` (on `device`, an autodiff device) with `obj`'s losses
@@ -429,6 +448,7 @@ where
         parallel: data_parallel(run, device)?,
         group,
         scaler: LossScaler::for_run(run),
+        epoch_metrics: EpochMetrics::default(),
     };
 
     let resumed = resume_point(run)?;
@@ -470,7 +490,7 @@ where
 
     let mut tracker = Tracker::new(run, resumed.as_ref(), epochs * ipe)?;
     let eval_every = r.obj.eval_every();
-    let mut on_event = |r: &Supervised<O>, e: PretrainEvent<'_>| match e {
+    let mut on_event = |r: &mut Supervised<O>, e: PretrainEvent<'_>| match e {
         PretrainEvent::Step(_) => {
             if let Some(entry) = r.log.last() {
                 callback(RunEvent::Iteration(entry));
@@ -479,12 +499,15 @@ where
         PretrainEvent::EpochEnd { epoch, .. } => {
             let last = epoch + 1 == epochs;
             let evaluate = eval_every > 0 && ((epoch + 1) % eval_every == 0 || last);
+            let mut metrics = EpochMetrics::default();
             callback(RunEvent::EpochEnd {
                 epoch,
                 log: &r.log[r.epoch_start.min(r.log.len())..],
                 model: &r.model,
                 evaluate,
+                metrics: &mut metrics,
             });
+            r.epoch_metrics = metrics;
         }
         PretrainEvent::Checkpoint { step, path } => {
             callback(RunEvent::Checkpoint { step, path });
@@ -501,6 +524,7 @@ where
         iters_per_epoch: ipe,
         steps_done,
         finished,
+        evaluations: tracker.epoch_lines,
     })
 }
 

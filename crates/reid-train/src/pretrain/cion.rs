@@ -158,6 +158,11 @@ pub struct CionConfig {
     /// rate are affected (ResNet has none). Drawn from a seed of its own per
     /// step, so a resumed run repeats it.
     pub teacher_drop_path: bool,
+    /// Sinkhorn–Knopp iterations replacing the teacher's centering (0 =
+    /// centering, as CION; 3 as SwAV and DINOv2). Not part of CION: an
+    /// option for small batches, where the centered teacher collapses (see
+    /// `docs/pretraining.md`). The center is still updated and logged.
+    pub sinkhorn_iterations: usize,
     /// Seed of the weights, the sampler and the augmentations (0).
     pub seed: u64,
 }
@@ -196,6 +201,7 @@ impl Default for CionConfig {
             warmup_teacher_temp_epochs: 0,
             center_momentum: 0.9,
             teacher_drop_path: true,
+            sinkhorn_iterations: 0,
             seed: 0,
         }
     }
@@ -608,6 +614,7 @@ impl<M: TrainBackbone> CionTrainer<M> {
             student_temp: self.cfg.student_temp,
             teacher_temp: schedule_at(&self.plan.teacher_temp, step)
                 .unwrap_or(self.cfg.teacher_temp),
+            sinkhorn_iterations: self.cfg.sinkhorn_iterations,
         }
     }
 

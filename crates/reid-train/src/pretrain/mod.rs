@@ -288,6 +288,8 @@ pub(crate) struct Tracker {
     log_file: Option<MetricsLog>,
     /// One line per step run in this process.
     pub log: Vec<LogLine>,
+    /// The epoch-end lines (evaluations) recorded in this process.
+    pub epoch_lines: Vec<LogLine>,
     total: usize,
     epoch_losses: Vec<f64>,
 }
@@ -302,6 +304,7 @@ impl Tracker {
         Ok(Self {
             log_file: run.open_log(resumed.map(|c| c.step))?,
             log: Vec::new(),
+            epoch_lines: Vec::new(),
             total,
             epoch_losses: Vec::new(),
         })
@@ -343,6 +346,26 @@ impl Tracker {
             callback(PretrainEvent::EpochEnd { epoch, mean_loss });
         }
         self.epoch_losses.clear();
+    }
+
+    /// Writes `values` recorded for `epoch`, whose last step was `step`, as
+    /// one line of the log (after that step's own line).
+    pub fn epoch_values(
+        &mut self,
+        step: usize,
+        epoch: usize,
+        values: Vec<(String, f64)>,
+    ) -> Result<(), TrainError> {
+        let line = LogLine {
+            step,
+            epoch,
+            values,
+        };
+        if let Some(f) = self.log_file.as_mut() {
+            f.write(&line)?;
+        }
+        self.epoch_lines.push(line);
+        Ok(())
     }
 }
 
@@ -453,6 +476,13 @@ pub(crate) trait Recipe {
     -> Result<LogLine, TrainError>;
     /// Writes a checkpoint at `pos` (`None` when checkpoints are off).
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError>;
+    /// Values to log for `epoch`, which has just ended (asked after its
+    /// `EpochEnd` event; fine-tuning: what the caller recorded in it),
+    /// written by [`drive_with`] as one line at the epoch's last step.
+    /// Default: none.
+    fn epoch_values(&mut self, _epoch: usize) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// The loop every recipe shares: epochs from `start`, batches, the early
@@ -470,8 +500,14 @@ pub(crate) fn drive<R: Recipe, F: FnMut(PretrainEvent<'_>)>(
 }
 
 /// [`drive`] with a callback that also sees the recipe's state at each
-/// event (fine-tuning hands its model to its own epoch-end event).
-pub(crate) fn drive_with<R: Recipe, F: FnMut(&R, PretrainEvent<'_>)>(
+/// event (fine-tuning hands its model to its own epoch-end event and keeps
+/// what its caller records there for [`Recipe::epoch_values`]).
+///
+/// At the end of an epoch: the `EpochEnd` event, then the epoch's values
+/// ([`Recipe::epoch_values`], one log line), then a checkpoint due at the
+/// epoch's last step, so that a run resumed from that checkpoint finds the
+/// epoch's line in the log.
+pub(crate) fn drive_with<R: Recipe, F: FnMut(&mut R, PretrainEvent<'_>)>(
     recipe: &mut R,
     run: &RunOptions,
     start: Position,
@@ -488,6 +524,7 @@ pub(crate) fn drive_with<R: Recipe, F: FnMut(&R, PretrainEvent<'_>)>(
         } else {
             0
         };
+        let mut boundary_checkpoint = None;
         for (i, indices) in batches.iter().enumerate().skip(first) {
             if run.stop_after.is_some_and(|s| step >= s) {
                 let here = Position {
@@ -506,11 +543,24 @@ pub(crate) fn drive_with<R: Recipe, F: FnMut(&R, PretrainEvent<'_>)>(
             tracker.step(line, indices.len(), secs, &mut |e| callback(recipe, e))?;
             if run.checkpoint_due(step) {
                 let next = Position::after(step, epoch, i, batches.len());
-                let saved = recipe.save(next)?;
-                announce(saved, &mut |e| callback(recipe, e));
+                if next.epoch > epoch {
+                    // After the epoch's own line, below.
+                    boundary_checkpoint = Some(next);
+                } else {
+                    let saved = recipe.save(next)?;
+                    announce(saved, &mut |e| callback(recipe, e));
+                }
             }
         }
         tracker.epoch_end(epoch, &mut |e| callback(recipe, e));
+        let values = recipe.epoch_values(epoch);
+        if !values.is_empty() {
+            tracker.epoch_values(step.saturating_sub(1), epoch, values)?;
+        }
+        if let Some(next) = boundary_checkpoint {
+            let saved = recipe.save(next)?;
+            announce(saved, &mut |e| callback(recipe, e));
+        }
     }
     if !run.checkpoint_due(step) {
         let end = Position {
