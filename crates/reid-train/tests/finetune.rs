@@ -6,45 +6,16 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use burn::tensor::Device;
-use common::{probe_input, step_bits};
+use common::{probe_input, step_bits, tiny_market};
 use reid_backbones::{ReidModel, build_backbone};
 use reid_data::batch::TestTransform;
-use reid_data::datasets::{ImageDatasetOptions, ParsedDataset, market1501};
-use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::metrics_log::read_log;
 use reid_train::{
     Decay, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, Warmup, evaluate_model, finetune,
     finetune_backbone, finetune_backbone_with, finetune_with,
 };
-
-/// Writes (once per test, in its own folder) a set of 8 training and 4 test
-/// identities at 64×32 pixels and parses it.
-fn tiny_market(tag: &str) -> (PathBuf, ParsedDataset) {
-    let dir = std::env::temp_dir().join(format!("reid-finetune-{tag}-{}", std::process::id()));
-    let world = WorldConfig {
-        seed: 3,
-        height: 64,
-        width: 32,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
-    let cfg = Market1501Config {
-        train_ids: 8,
-        test_ids: 4,
-        cameras: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(2, 3),
-        junk: 0,
-        distractors: 0,
-    };
-    let report = write_market1501(&dir, &world, &cfg).unwrap();
-    let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
-    (dir, parsed)
-}
 
 /// ResNet18 at width 8 on 64×32 inputs, P×K = 4×4, constant rate after a
 /// short warm-up.
@@ -72,7 +43,7 @@ fn tiny_config(epochs: usize, iters: usize) -> FinetuneConfig {
 
 #[test]
 fn loss_goes_down_and_the_model_evaluates() {
-    let (dir, data) = tiny_market("loss");
+    let (dir, data) = tiny_market("ft-loss");
     let device = Device::flex();
     let mut cfg = tiny_config(8, 8);
     cfg.eval_every = 2;
@@ -146,7 +117,7 @@ fn loss_goes_down_and_the_model_evaluates() {
 
 #[test]
 fn a_seed_gives_an_identical_log() {
-    let (dir, data) = tiny_market("seed");
+    let (dir, data) = tiny_market("ft-seed");
     let device = Device::flex();
     let cfg = tiny_config(2, 3);
     let run = |cfg: &FinetuneConfig| {
@@ -167,7 +138,7 @@ fn a_seed_gives_an_identical_log() {
 
 #[test]
 fn a_diverging_run_is_an_error_naming_the_step() {
-    let (dir, data) = tiny_market("nan");
+    let (dir, data) = tiny_market("ft-nan");
     let device = Device::flex();
     let cfg = FinetuneConfig {
         lr: 1e30,
@@ -194,7 +165,7 @@ fn a_diverging_run_is_an_error_naming_the_step() {
 
 #[test]
 fn a_given_backbone_is_trained_from_its_weights() {
-    let (dir, data) = tiny_market("given");
+    let (dir, data) = tiny_market("ft-given");
     let device = Device::flex();
     let backbone = build_backbone("resnet18", 8, 1, &device).unwrap();
     let before: Vec<f32> = backbone
@@ -283,7 +254,7 @@ fn probe(model: &ReidModel, device: &Device) -> Vec<u32> {
 
 #[test]
 fn a_resumed_run_equals_an_uninterrupted_one() {
-    let (dir, data) = tiny_market("resume");
+    let (dir, data) = tiny_market("ft-resume");
     let train = &data.splits.train;
     let device = Device::flex();
     // 3 epochs × 3 iterations; the PK stream crosses sampler rounds inside
@@ -375,7 +346,7 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
 
 #[test]
 fn a_given_backbone_resumes_and_a_changed_config_is_refused() {
-    let (dir, data) = tiny_market("resume-cfg");
+    let (dir, data) = tiny_market("ft-resume-cfg");
     let train = &data.splits.train;
     let device = Device::flex();
     let cfg = tiny_config(1, 3);

@@ -6,44 +6,21 @@
 //! same log as an uninterrupted one, with every evaluation once; a
 //! checkpoint at an epoch's end comes after that epoch's evaluation line.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use burn::tensor::Device;
+use common::tiny_market;
 use reid_data::ImageRecord;
 use reid_data::batch::TestTransform;
-use reid_data::datasets::{ImageDatasetOptions, ParsedDataset, market1501};
-use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
+use reid_data::datasets::ParsedDataset;
 use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn_with};
 use reid_train::metrics_log::{EVAL_KEYS, read_log};
 use reid_train::{
     Decay, FinetuneConfig, FinetuneEvent, FinetuneOutput, LogLine, MetricsLog, RunOptions, Warmup,
     evaluate_model, finetune_with,
 };
-
-/// 8 training and 4 test identities at 64×32 pixels in a folder of the
-/// test's own (the set of `tests/finetune.rs`).
-fn tiny_market(tag: &str) -> (PathBuf, ParsedDataset) {
-    let dir = std::env::temp_dir().join(format!("reid-evallog-{tag}-{}", std::process::id()));
-    let world = WorldConfig {
-        seed: 3,
-        height: 64,
-        width: 32,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
-    let cfg = Market1501Config {
-        train_ids: 8,
-        test_ids: 4,
-        cameras: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(2, 3),
-        junk: 0,
-        distractors: 0,
-    };
-    let report = write_market1501(&dir, &world, &cfg).unwrap();
-    let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
-    (dir, parsed)
-}
 
 /// ResNet18 at width 8, P×K = 4×4, `epochs` × 3 steps, evaluated after
 /// every epoch.
@@ -158,7 +135,7 @@ fn check_eval_values(line: &LogLine) {
 
 #[test]
 fn evaluations_are_logged_and_a_resumed_run_writes_the_same_log() {
-    let (dir, data) = tiny_market("bot");
+    let (dir, data) = tiny_market("evallog-bot");
     let cfg = tiny_bot(3);
 
     // Uninterrupted, with a log.
@@ -331,7 +308,7 @@ fn a_resume_keeps_the_evaluations_of_the_epochs_before_the_checkpoint() {
 /// likes, here after every epoch, and the log has those lines.
 #[test]
 fn mgn_evaluations_are_logged() {
-    let (dir, data) = tiny_market("mgn");
+    let (dir, data) = tiny_market("evallog-mgn");
     let cfg = MgnFinetuneConfig {
         base_width: 4,
         embedding_dim: 16,

@@ -19,6 +19,11 @@
 //! - optimiser: SGD (momentum 0.9, weight decay 1e-4 on every parameter),
 //!   learning rate 0.4, ×0.1 at epochs 40 and 80, 90 epochs, no warm-up.
 //!
+//! [`PnlTrainer`] is the training step itself (networks, optimiser, queue,
+//! prototypes; no data pipeline), which [`pretrain_pnl_from`] drives;
+//! `tests/pnl_step_parity.rs` checks twelve of its steps against
+//! LUPerson-NL's own code.
+//!
 //! Mixed precision through [`RunOptions::precision`] (`bf16`, or `f16` with
 //! dynamic loss scaling, [`crate::precision`]). On one device shuffle-BN is
 //! emulated; with
@@ -368,24 +373,6 @@ fn label_agreement(
     (hits as f64 / given.len().max(1) as f64, changed)
 }
 
-/// A PNL run's state for the shared loop.
-struct PnlRun<'a, M: TrainBackbone> {
-    cfg: &'a PnlConfig,
-    set: TrainSet,
-    epochs: ShuffledEpochs,
-    query: PnlNet<M>,
-    key: PnlNet<M>,
-    optim: ModuleOptimizer,
-    queue: InfoNceQueue,
-    bank: PrototypeBank,
-    checkpoints: Option<CheckpointDir>,
-    device: Device,
-    /// Two or more devices: each batch sharded over them.
-    parallel: Option<DataParallel>,
-    /// Dynamic loss scaling of an `f16` run.
-    scaler: Option<LossScaler>,
-}
-
 /// The loss terms of a PNL step, as the metrics log names them.
 const PNL_LOSSES: [&str; 4] = ["loss", "loss_cls", "loss_inst", "loss_proto"];
 
@@ -397,36 +384,146 @@ fn check_pnl(epoch: usize, step: usize, lr: f64, values: [f64; 4]) -> Result<(),
     check_finite("pnl", epoch, step, &named)
 }
 
-impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
-    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
-        self.epochs.epoch(epoch)
+/// PNL's networks, optimiser, key queue and prototypes, stepped on given
+/// views: the composed training step of LUPerson-NL's `lup_pnl.py` `train`
+/// and `PNL.forward` (`PNL/libs/pnl_builder.py`) without the data pipeline
+/// — the epoch's learning rate, the query forward on the weak view, the
+/// key-encoder momentum update, the shuffle-BN key forward on the strong
+/// view, the instance, classification and prototype losses with the label
+/// correction ([`pnl_step_losses`]), backward, SGD, then the enqueue of the
+/// keys with the corrected labels and the prototype update. Optionally
+/// data-parallel ([`PnlTrainer::with_data_parallel`]) and loss-scaled
+/// ([`PnlTrainer::with_loss_scaler`]).
+///
+/// [`pretrain_pnl_from`] drives one over the sampler's batches; use it
+/// directly to train on views of your own or to check a step against
+/// upstream (`tests/pnl_step_parity.rs`).
+pub struct PnlTrainer<M: TrainBackbone = ResNet> {
+    cfg: PnlConfig,
+    /// The query encoder (trained by SGD).
+    pub query: PnlNet<M>,
+    /// The key encoder (momentum copy of the query, no gradients).
+    pub key: PnlNet<M>,
+    optim: ModuleOptimizer,
+    /// The key queue, each key with its (corrected) label.
+    pub queue: InfoNceQueue,
+    /// The class prototypes.
+    pub bank: PrototypeBank,
+    device: Device,
+    /// Two or more devices: each batch sharded over them.
+    parallel: Option<DataParallel>,
+    /// Dynamic loss scaling of an `f16` run.
+    scaler: Option<LossScaler>,
+}
+
+impl<M: TrainBackbone> PnlTrainer<M> {
+    /// A trainer for `cfg` starting from `query` (used as given, on the
+    /// autodiff `device`), the key `queue` and the prototype `bank`; the key
+    /// encoder starts as the query's copy with parameter ids and BatchNorm
+    /// statistics of its own (as upstream copies the parameters into a
+    /// fresh encoder), the SGD state empty.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidConfig`] for an invalid `cfg`, or a queue or
+    /// bank whose sizes are not the configuration's (`queue_size`, `dim`)
+    /// and the classifier's (classes).
+    pub fn new(
+        cfg: &PnlConfig,
+        query: PnlNet<M>,
+        queue: InfoNceQueue,
+        bank: PrototypeBank,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        let classes = query.cls_out.weight.dims()[1];
+        if queue.size() != cfg.queue_size || queue.dim() != cfg.dim {
+            return Err(TrainError::InvalidConfig(format!(
+                "the queue holds {} keys of dimension {}; the configuration says {} of {}",
+                queue.size(),
+                queue.dim(),
+                cfg.queue_size,
+                cfg.dim
+            )));
+        }
+        if bank.classes() != classes || bank.dim() != cfg.dim {
+            return Err(TrainError::InvalidConfig(format!(
+                "the prototype bank holds {} prototypes of dimension {}; the classifier has {} \
+                 classes and the configuration dimension {}",
+                bank.classes(),
+                bank.dim(),
+                classes,
+                cfg.dim
+            )));
+        }
+        // The key encoder: own parameter ids, the query's values, no gradients.
+        let key = fresh_copy(&query).no_grad();
+        Ok(Self {
+            cfg: cfg.clone(),
+            query,
+            key,
+            optim: sgd(cfg.momentum, cfg.weight_decay),
+            queue,
+            bank,
+            device: device.clone(),
+            parallel: None,
+            scaler: None,
+        })
     }
 
-    fn step(
+    /// The same trainer sharding each batch over `parallel`'s devices
+    /// (`None`: one device); see the module documentation.
+    pub fn with_data_parallel(mut self, parallel: Option<DataParallel>) -> Self {
+        self.parallel = parallel;
+        self
+    }
+
+    /// The same trainer with dynamic loss scaling (`f16` runs; `None`:
+    /// none).
+    pub fn with_loss_scaler(mut self, scaler: Option<LossScaler>) -> Self {
+        self.scaler = scaler;
+        self
+    }
+
+    /// One training step (global step `step` of epoch `epoch`, 0-based) on
+    /// the query encoder's `weak` views and the key encoder's `strong` views
+    /// (`[batch, 3, h, w]` each, on the trainer's device) of images with the
+    /// dataset's (noisy) `labels`. The learning rate is `cfg.lr_at(epoch)`;
+    /// which losses run and whether labels are corrected follow the
+    /// configuration's start epochs. Returns the step's log line: `loss`,
+    /// `loss_cls`, `loss_inst`, `loss_proto`, `lr`, `cls_acc` (classifier
+    /// against the given labels) and `corrected` (labels the correction
+    /// changed).
+    ///
+    /// # Errors
+    /// [`TrainError`] for views of other batch sizes than `labels`, labels
+    /// out of range, or a non-finite loss.
+    pub fn step(
         &mut self,
         epoch: usize,
         step: usize,
-        indices: &[usize],
+        weak: Tensor<4>,
+        strong: Tensor<4>,
+        labels: &[i64],
     ) -> Result<LogLine, TrainError> {
-        let cfg = self.cfg;
+        let n = labels.len();
+        for (name, view) in [("weak", &weak), ("strong", &strong)] {
+            let d = view.dims();
+            if d[0] != n || d[1] != 3 || n == 0 {
+                return Err(TrainError::InvalidConfig(format!(
+                    "the {name} views have shape {d:?}; a PNL step needs [{n}, 3, h, w] for its \
+                     {n} labels"
+                )));
+            }
+        }
+        let classes = self.query.cls_out.weight.dims()[1];
+        if let Some(y) = labels.iter().find(|&&y| y < 0 || y as usize >= classes) {
+            return Err(TrainError::InvalidConfig(format!(
+                "label {y} is outside the classifier's {classes} classes"
+            )));
+        }
+        let cfg = &self.cfg;
         let lr = cfg.lr_at(epoch);
-        let size = (cfg.size[0], cfg.size[1]);
-        let views = cfg.views();
-        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
-            let (weak, strong) = views.apply(img, rng)?;
-            Ok(vec![weak, strong])
-        };
-        let vs = load_view_batch(
-            &self.set,
-            indices,
-            &[size, size],
-            &f,
-            cfg.seed,
-            step,
-            &self.device,
-        )?;
-        let labels: Vec<i64> = indices.iter().map(|&j| self.set.labels[j]).collect();
-        let given = labels.clone();
+        let given = labels.to_vec();
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
@@ -435,13 +532,13 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
         let (values, grads, k, q, corrected, predicted) = match &self.parallel {
             None => {
                 let labels = Tensor::<1, Int>::from_data(
-                    TensorData::new(labels, [indices.len()]),
+                    TensorData::new(labels.to_vec(), [n]),
                     &self.device,
                 );
-                let (z, q) = self.query.forward_seeded(vs[0].clone(), drop_seed);
+                let (z, q) = self.query.forward_seeded(weak, drop_seed);
                 let predicted = z.clone().detach().argmax(1);
                 let key = &self.key;
-                let k = shuffled_group_forward(vs[1].clone(), cfg.bn_groups, shuffle_seed, |x| {
+                let k = shuffled_group_forward(strong, cfg.bn_groups, shuffle_seed, |x| {
                     key.project(key.embed(x))
                 })?
                 .detach();
@@ -483,25 +580,20 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                 // queries come back in batch order for the enqueue and the
                 // (order-dependent) prototype update.
                 let k = dp
-                    .shuffled_forward(
-                        &self.key,
-                        vs[1].clone(),
-                        cfg.bn_groups,
-                        shuffle_seed,
-                        |key, x| key.project(key.embed(x)),
-                    )?
+                    .shuffled_forward(&self.key, strong, cfg.bn_groups, shuffle_seed, |key, x| {
+                        key.project(key.embed(x))
+                    })?
                     .detach();
-                let shards = dp.shards(indices.len(), 1)?;
+                let shards = dp.shards(n, 1)?;
                 let copies: Vec<(InfoNceQueue, PrototypeBank)> = dp
                     .devices()
                     .iter()
                     .map(|d| (self.queue.to_device(d), self.bank.to_device(d)))
                     .collect();
-                let labels = &labels;
                 let (multi, outs) =
                     dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
                         let r = shards[i].clone();
-                        let x = vs[0].clone().narrow(0, r.start, r.len()).to_device(d);
+                        let x = weak.clone().narrow(0, r.start, r.len()).to_device(d);
                         let (z, q) = query.forward_seeded(x, drop_seed);
                         let predicted = z.clone().detach().argmax(1);
                         let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
@@ -521,7 +613,7 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
                 let mut values = [weighted_loss(&outs), 0.0, 0.0, 0.0];
                 let (mut qs, mut ys, mut ps) = (Vec::new(), Vec::new(), Vec::new());
                 for o in outs {
-                    let w = o.rows as f64 / indices.len() as f64;
+                    let w = o.rows as f64 / n as f64;
                     let (parts, q, y, p) = o.extra;
                     for (v, p) in values[1..].iter_mut().zip(parts) {
                         *v += p * w;
@@ -559,24 +651,74 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
         Ok(log_scaler(line, &self.scaler, loss_scale))
     }
 
+    /// The query and key encoders, consuming the trainer.
+    pub fn into_networks(self) -> (PnlNet<M>, PnlNet<M>) {
+        (self.query, self.key)
+    }
+}
+
+/// A PNL run's state for the shared loop.
+struct PnlRun<'a, M: TrainBackbone> {
+    cfg: &'a PnlConfig,
+    set: TrainSet,
+    epochs: ShuffledEpochs,
+    trainer: PnlTrainer<M>,
+    checkpoints: Option<CheckpointDir>,
+}
+
+impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        self.epochs.epoch(epoch)
+    }
+
+    fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        indices: &[usize],
+    ) -> Result<LogLine, TrainError> {
+        let cfg = self.cfg;
+        let size = (cfg.size[0], cfg.size[1]);
+        let views = cfg.views();
+        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
+            let (weak, strong) = views.apply(img, rng)?;
+            Ok(vec![weak, strong])
+        };
+        let vs = load_view_batch(
+            &self.set,
+            indices,
+            &[size, size],
+            &f,
+            cfg.seed,
+            step,
+            &self.trainer.device,
+        )?;
+        let labels: Vec<i64> = indices.iter().map(|&j| self.set.labels[j]).collect();
+        let [weak, strong]: [Tensor<4>; 2] = vs.try_into().map_err(|v: Vec<Tensor<4>>| {
+            TrainError::InvalidConfig(format!("PNL loads 2 views per image, got {}", v.len()))
+        })?;
+        self.trainer.step(epoch, step, weak, strong, &labels)
+    }
+
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
         if self.checkpoints.is_none() {
             return Ok(None);
         }
-        let (meta, keys) = queue_to_parts(&self.queue);
-        let protos = f32s_to_bytes(&self.bank.state().prototypes);
+        let t = &self.trainer;
+        let (meta, keys) = queue_to_parts(&t.queue);
+        let protos = f32s_to_bytes(&t.bank.state().prototypes);
         let state = state_json(&PnlState {
             position: pos,
             queue: meta,
             classes: self.set.num_classes,
             config: self.cfg.clone(),
-            scaler: self.scaler.clone(),
+            scaler: t.scaler.clone(),
         })?;
         save_parts(
             &self.checkpoints,
             pos,
-            [("query.bpk", &self.query), ("key.bpk", &self.key)],
-            &self.optim,
+            [("query.bpk", &t.query), ("key.bpk", &t.key)],
+            &t.optim,
             &[
                 ("queue.bin", &keys),
                 ("prototypes.bin", &protos),
@@ -636,33 +778,31 @@ where
     run.precision.check(device)?;
     let mut query = encoder_with(cfg, backbone, classes, &ad);
     query.precision = run.precision;
-    // The key encoder: own parameter ids, the query's values, no gradients.
-    let key = fresh_copy(&query).no_grad();
+    let queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
+    let bank = PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?;
+    let trainer = PnlTrainer::new(cfg, query, queue, bank, &ad)?
+        .with_data_parallel(data_parallel(run, device)?)
+        .with_loss_scaler(LossScaler::for_run(run));
     let mut r = PnlRun {
         cfg,
         set,
         epochs,
-        query,
-        key,
-        optim: sgd(cfg.momentum, cfg.weight_decay),
-        queue: InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?,
-        bank: PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?,
+        trainer,
         checkpoints: run.checkpoints(),
-        device: ad.clone(),
-        parallel: data_parallel(run, device)?,
-        scaler: LossScaler::for_run(run),
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: PnlState = ckpt.read_json("state.json")?;
         same_config(ckpt, &(&state.config, state.classes), &(cfg, classes))?;
-        r.query = module_from_bytes(r.query, ckpt.read("query.bpk")?, "query.bpk")?;
-        r.key = module_from_bytes(r.key, ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
-        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
-        r.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
-        if r.scaler.is_some() && state.scaler.is_some() {
-            r.scaler = state.scaler;
+        let t = &mut r.trainer;
+        t.query = module_from_bytes(t.query.clone(), ckpt.read("query.bpk")?, "query.bpk")?;
+        t.key = module_from_bytes(t.key.clone(), ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
+        let optim = std::mem::replace(&mut t.optim, sgd(cfg.momentum, cfg.weight_decay));
+        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        t.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
+        if t.scaler.is_some() && state.scaler.is_some() {
+            t.scaler = state.scaler;
         }
         let prototypes = bytes_to_f32s(&ckpt.read("prototypes.bin")?, "prototypes.bin")?;
         let bank = PrototypeState {
@@ -671,7 +811,7 @@ where
             momentum: cfg.proto_momentum,
             prototypes,
         };
-        r.bank = PrototypeBank::from_state(&bank, &ad)?;
+        t.bank = PrototypeBank::from_state(&bank, &ad)?;
         pos = state.position;
         callback(PretrainEvent::Resumed {
             step: pos.step,
@@ -680,11 +820,12 @@ where
     }
     let mut tracker = Tracker::new(run, resumed.as_ref(), epochs.per_epoch * cfg.epochs)?;
     let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
+    let (query, key) = r.trainer.into_networks();
     Ok(PnlOutput {
-        query: r.query,
+        query,
         // Trainable again, so it can be fine-tuned (`no_grad` persists
         // through `Module::train`).
-        key: r.key.set_require_grad(true),
+        key: key.set_require_grad(true),
         log: tracker.log,
         steps_done,
         finished,

@@ -10,10 +10,36 @@ use burn::tensor::{Device, Tensor, TensorData};
 use reid_backbones::{Arch, ResNet};
 
 use reid_data::ImageRecord;
-use reid_data::datasets::{ImageDatasetOptions, market1501};
+use reid_data::datasets::{ImageDatasetOptions, ParsedDataset, market1501};
 use reid_data::sampler_identity::KSchedule;
 use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid_train::{CionConfig, MocoConfig, PnlConfig};
+
+/// Writes (once per test, in a folder of its own named by `tag`) a
+/// Market-style set of 8 training and 4 test identities at 64×32 pixels
+/// and parses it.
+pub fn tiny_market(tag: &str) -> (PathBuf, ParsedDataset) {
+    let dir = std::env::temp_dir().join(format!("reid-market-{tag}-{}", std::process::id()));
+    let world = WorldConfig {
+        seed: 3,
+        height: 64,
+        width: 32,
+        overwrite: true,
+        ..WorldConfig::default()
+    };
+    let cfg = Market1501Config {
+        train_ids: 8,
+        test_ids: 4,
+        cameras: 3,
+        cams_per_id: Span::new(2, 3),
+        images_per_cam: Span::new(2, 3),
+        junk: 0,
+        distractors: 0,
+    };
+    let report = write_market1501(&dir, &world, &cfg).unwrap();
+    let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
+    (dir, parsed)
+}
 
 /// 8 identities × 4–9 images at 64×32 pixels (a Market-style train split).
 pub fn tiny_records(tag: &str) -> (PathBuf, Vec<ImageRecord>) {
