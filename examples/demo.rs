@@ -417,14 +417,19 @@ fn finetune_run(
     // log has it; periodic ones are logged and shown beside the bar.
     let mut evaluated: anyhow::Result<Option<EvalResult>> = Ok(None);
     let mut eval_secs = 0.0;
+    let mut last_step = Instant::now();
     let callback = |e: FinetuneEvent<'_>| match e {
         FinetuneEvent::Iteration(it) => {
             let b = bar.get_or_insert_with(|| StepBar::new(label, total, 0));
+            // Images per second of this step (it printed 0 before).
+            let now = Instant::now();
+            let secs = now.duration_since(last_step).as_secs_f64().max(1e-9);
+            last_step = now;
             b.step(
                 it.iteration,
                 f64::from(it.loss_ce + it.loss_tri),
                 it.lr,
-                0.0,
+                cfg.batch_size() as f64 / secs,
             );
         }
         FinetuneEvent::EpochEnd {

@@ -11,11 +11,13 @@
 //! | [`denoise`] | CION's progressive multi-level denoising of noisy tracklets |
 //! | [`metrics`] | distances, CMC / mAP / mINP, re-ranking (no burn dependency) |
 //! | [`train`] | pre-training and fine-tuning recipes |
+//! | [`study`] | the pre-training study: every method under one compute budget, then BoT, over seeds |
 //!
 //! Backends are cargo features of this crate: `flex` (default, pure-Rust CPU),
 //! `wgpu` and `cuda`. The device is chosen at run time with [`backend::Backend`].
 
 pub mod backend;
+pub mod study;
 
 pub use backend::{Backend, BackendError};
 pub use burn;

@@ -3,6 +3,7 @@
 //! Small, dependency-light pictures for re-identification runs, drawn with
 //! our own rasteriser on `image` buffers (RGB8, sizes in pixels):
 //! - [`chart`]: line charts with axes, "nice" ticks, legend and title;
+//! - [`bar`]: bar charts with error whiskers (e.g. mean ± std over seeds);
 //! - [`cmc`]: CMC curves of several models in one chart;
 //! - [`ranklist`]: queries with their top-N gallery images framed green
 //!   (same identity) or red;
@@ -15,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bar;
 pub mod chart;
 pub mod cmc;
 pub mod draw;
@@ -23,6 +25,7 @@ pub mod font;
 pub mod log;
 pub mod ranklist;
 
+pub use bar::{Bar, BarChart};
 pub use chart::{LineChart, Series, nice_ticks};
 pub use cmc::cmc_chart;
 pub use draw::save_png;
