@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use common::parity::{close, compare, crop, expected, floats, linear, tensor2, tensors};
+use common::parity::{Tally, close, compare, crop, expected, floats, linear, tensor2, tensors};
 use ndarray::{Array, IxDyn};
 use ndarray_npy::NpzReader;
 use reid_backbones::{IbnMode, ImportOptions, ResNet, ResNetConfig, ResNetDepth, load_backbone};
@@ -176,12 +176,13 @@ fn twelve_cion_steps_match_cion_run_py() {
         .iter()
         .map(|v| v.as_f64().unwrap() as f32)
         .collect();
-    let (mut worst, mut floored) = compare(
+    let mut tally = Tally::default();
+    tally.add(compare(
         "center",
         &[("center".into(), ours_center)],
         &[("center".into(), center)],
         &[("center".into(), center64)],
-    );
+    ));
     let (student, teacher) = trainer.into_networks();
     for (name, net) in [("student", &student), ("teacher", &teacher)] {
         let want = backbone(
@@ -194,7 +195,7 @@ fn twelve_cion_steps_match_cion_run_py() {
             &format!("final_{name}64_backbone.safetensors"),
             &Device::flex(),
         );
-        for (w, f) in [
+        for r in [
             compare(
                 &format!("{name} backbone"),
                 &floats(&net.backbone.clone().valid()),
@@ -208,14 +209,10 @@ fn twelve_cion_steps_match_cion_run_py() {
                 &floats(&head(&format!("{name}64."), &device)),
             ),
         ] {
-            worst = worst.max(w);
-            floored += f;
+            tally.add(r);
         }
     }
-    eprintln!(
-        "worst per-step loss rel. error {worst_loss:.2e}; worst final tensor {worst:.2e}; \
-         {floored} tensors at PyTorch's own float32 noise"
-    );
+    tally.report(worst_loss, "");
 }
 
 /// Crops of other batch sizes or a batch that is not whole identities are

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::Device;
-use common::parity::{close, compare, crop, expected, floats, linear, tensors, transpose};
+use common::parity::{Tally, close, compare, crop, expected, floats, linear, tensors, transpose};
 use ndarray::{Array, IxDyn};
 use ndarray_npy::NpzReader;
 use reid_backbones::{ImportOptions, ResNet, ResNetConfig, ResNetDepth, load_backbone};
@@ -151,19 +151,20 @@ fn twelve_moco_steps_match_lup_moco() {
         exp["queue_ptr"].as_u64().unwrap() as usize,
         "queue pointer"
     );
-    let (mut worst, mut floored) = compare(
+    let mut tally = Tally::default();
+    tally.add(compare(
         "queue",
         &[("queue".into(), queue.keys)],
         &[("queue".into(), queue_keys("final"))],
         &[("queue".into(), queue_keys("final64"))],
-    );
+    ));
     let (query, key) = trainer.into_networks();
     for (name, net) in [("query", &query), ("key", &key)] {
         let want = backbone(width, &format!("final_{name}_backbone.safetensors"));
         let want64 = backbone(width, &format!("final_{name}64_backbone.safetensors"));
         let mut ours_head = floats(&net.fc1);
         ours_head.extend(floats(&net.fc2));
-        for (w, f) in [
+        for r in [
             compare(
                 &format!("{name} backbone"),
                 &floats(&net.backbone.clone().valid()),
@@ -177,14 +178,10 @@ fn twelve_moco_steps_match_lup_moco() {
                 &head_floats(&format!("{name}64"), &device),
             ),
         ] {
-            worst = worst.max(w);
-            floored += f;
+            tally.add(r);
         }
     }
-    eprintln!(
-        "worst per-step loss rel. error {worst_loss:.2e}; worst final tensor {worst:.2e}; \
-         {floored} tensors at PyTorch's own float32 noise"
-    );
+    tally.report(worst_loss, "");
 }
 
 /// Views of other shapes and a queue of another size are errors naming the

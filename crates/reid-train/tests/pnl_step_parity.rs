@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::parity::{compare, expected, floats, transpose};
+use common::parity::{Tally, compare, expected, floats, transpose};
 use ndarray::{Array, Axis, IxDyn};
 use ndarray_npy::NpzReader;
 use reid_backbones::{
@@ -350,7 +350,8 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
             f32s(raw)
         }
     };
-    let (mut worst, mut floored) = compare(
+    let mut tally = Tally::default();
+    tally.add(compare(
         "buffers",
         &[
             ("queue".into(), state.keys),
@@ -364,7 +365,7 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
             ("queue".into(), upstream("queue", &fin64)),
             ("prototypes".into(), upstream("prototypes", &fin64)),
         ],
-    );
+    ));
 
     // The final encoders: trunks (parameters and BatchNorm statistics) and
     // branches.
@@ -393,7 +394,7 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
                 .iter()
                 .flat_map(|l| floats(*l))
                 .collect();
-        for (w, f) in [
+        for r in [
             compare(
                 &format!("{prefix} trunk"),
                 &floats(&net.backbone.clone().valid()),
@@ -407,14 +408,10 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
                 &heads(&fin64),
             ),
         ] {
-            worst = worst.max(w);
-            floored += f;
+            tally.add(r);
         }
     }
-    eprintln!(
-        "worst per-step loss rel. error {worst_loss:.2e}; worst final tensor {worst:.2e}; \
-         {floored} tensors at PyTorch's own float32 noise; {corrected_total} labels corrected"
-    );
+    tally.report(worst_loss, &format!("; {corrected_total} labels corrected"));
 }
 
 /// Views of other batch sizes than the labels, or labels out of range, are

@@ -15,13 +15,13 @@ use reid_data::sampler_identity::KSchedule;
 use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid_train::{CionConfig, MocoConfig, PnlConfig};
 
-/// Writes (once per test, in a folder of its own named by `tag`) a
-/// Market-style set of 8 training and 4 test identities at 64×32 pixels
-/// and parses it.
-pub fn tiny_market(tag: &str) -> (PathBuf, ParsedDataset) {
-    let dir = std::env::temp_dir().join(format!("reid-market-{tag}-{}", std::process::id()));
+/// Writes (once per test, in a folder of its own named by `kind` and
+/// `tag`) a Market-style set of 8 training and `test_ids` test identities
+/// at 64×32 pixels from world seed `seed`, and parses it.
+fn write_tiny(kind: &str, tag: &str, seed: u64, test_ids: u32) -> (PathBuf, ParsedDataset) {
+    let dir = std::env::temp_dir().join(format!("reid-{kind}-{tag}-{}", std::process::id()));
     let world = WorldConfig {
-        seed: 3,
+        seed,
         height: 64,
         width: 32,
         overwrite: true,
@@ -29,7 +29,7 @@ pub fn tiny_market(tag: &str) -> (PathBuf, ParsedDataset) {
     };
     let cfg = Market1501Config {
         train_ids: 8,
-        test_ids: 4,
+        test_ids,
         cameras: 3,
         cams_per_id: Span::new(2, 3),
         images_per_cam: Span::new(2, 3),
@@ -41,27 +41,15 @@ pub fn tiny_market(tag: &str) -> (PathBuf, ParsedDataset) {
     (dir, parsed)
 }
 
+/// 8 training and 4 test identities at 64×32 pixels (the fine-tuning
+/// tests' set), in a folder of its own named by `tag`.
+pub fn tiny_market(tag: &str) -> (PathBuf, ParsedDataset) {
+    write_tiny("market", tag, 3, 4)
+}
+
 /// 8 identities × 4–9 images at 64×32 pixels (a Market-style train split).
 pub fn tiny_records(tag: &str) -> (PathBuf, Vec<ImageRecord>) {
-    let dir = std::env::temp_dir().join(format!("reid-pretrain-{tag}-{}", std::process::id()));
-    let world = WorldConfig {
-        seed: 5,
-        height: 64,
-        width: 32,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
-    let cfg = Market1501Config {
-        train_ids: 8,
-        test_ids: 2,
-        cameras: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(2, 3),
-        junk: 0,
-        distractors: 0,
-    };
-    let report = write_market1501(&dir, &world, &cfg).unwrap();
-    let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
+    let (dir, parsed) = write_tiny("pretrain", tag, 5, 2);
     (dir, parsed.splits.train)
 }
 

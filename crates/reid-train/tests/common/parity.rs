@@ -166,3 +166,31 @@ pub fn crop(array: &Array<u8, IxDyn>, index: &[usize], device: &Device) -> Tenso
     let values: Vec<f32> = view.iter().map(|&q| (q as f32 - 128.0) / 64.0).collect();
     Tensor::from_data(TensorData::new(values, [s[0], s[1], s[2], s[3]]), device)
 }
+
+/// The worst [`compare`] ratio and the noise-floor count over several
+/// calls.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Worst `max |ours − torch| / max |torch|` so far.
+    pub worst: f64,
+    /// Tensors that needed the float64 noise floor so far.
+    pub floored: usize,
+}
+
+impl Tally {
+    /// Adds one [`compare`] result.
+    pub fn add(&mut self, (worst, floored): (f64, usize)) {
+        self.worst = self.worst.max(worst);
+        self.floored += floored;
+    }
+
+    /// Prints the run's figures (the worst per-step loss error too), with
+    /// `extra` appended.
+    pub fn report(&self, worst_loss: f64, extra: &str) {
+        eprintln!(
+            "worst per-step loss rel. error {worst_loss:.2e}; worst final tensor {:.2e}; \
+             {} tensors at PyTorch's own float32 noise{extra}",
+            self.worst, self.floored
+        );
+    }
+}
