@@ -95,7 +95,10 @@ impl BarChart {
         };
         let (y0, y1) = match self.y_range {
             Some((a, b)) => (a, b),
-            None => (ticks[0], *ticks.last().unwrap_or(&1.0)),
+            None => (
+                ticks.first().copied().unwrap_or(0.0),
+                ticks.last().copied().unwrap_or(1.0),
+            ),
         };
         let label_w = ticks
             .iter()
