@@ -192,6 +192,19 @@ impl Watch {
     }
 }
 
+/// The run options of a training stage in `dir`: checkpoints in
+/// `dir/checkpoints` (resumed when there), the log `dir/metrics.jsonl`.
+fn stage_run(cfg: &StudyConfig, dir: &Path) -> RunOptions {
+    RunOptions {
+        checkpoint_dir: Some(dir.join("checkpoints")),
+        checkpoint_every: cfg.checkpoint_every,
+        keep_checkpoints: 1,
+        resume: true,
+        log_path: Some(dir.join("metrics.jsonl")),
+        ..RunOptions::default()
+    }
+}
+
 /// Runs a row's pre-training in `dir` (checkpoints in `dir/checkpoints`,
 /// resumed when there; log `dir/metrics.jsonl`) and saves the backbone the
 /// row hands on (MoCo / PNL: the query encoder's; CION: the teacher's;
@@ -204,14 +217,7 @@ pub(crate) fn pretrain(
     device: &Device,
     on_step: &mut dyn FnMut(usize, usize, f64),
 ) -> Result<PretrainResult, StudyError> {
-    let run = RunOptions {
-        checkpoint_dir: Some(dir.join("checkpoints")),
-        checkpoint_every: cfg.checkpoint_every,
-        keep_checkpoints: 1,
-        resume: true,
-        log_path: Some(dir.join("metrics.jsonl")),
-        ..RunOptions::default()
-    };
+    let run = stage_run(cfg, dir);
     let mut w = Watch::default();
     let (backbone, steps) = match &plan.config {
         RowConfig::Moco(c) => {
@@ -467,14 +473,7 @@ pub(crate) fn finetune(
     device: &Device,
     on_step: &mut dyn FnMut(usize, usize, f64),
 ) -> Result<FinetuneResult, StudyError> {
-    let run = RunOptions {
-        checkpoint_dir: Some(dir.join("checkpoints")),
-        checkpoint_every: cfg.checkpoint_every,
-        keep_checkpoints: 1,
-        resume: true,
-        log_path: Some(dir.join("metrics.jsonl")),
-        ..RunOptions::default()
-    };
+    let run = stage_run(cfg, dir);
     let per_epoch = ft
         .iters_per_epoch
         .unwrap_or((splits.train.len() / ft.batch_size()).max(1));

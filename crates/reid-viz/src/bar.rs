@@ -5,13 +5,9 @@
 
 use image::{Rgb, RgbImage};
 
-use crate::chart::{PALETTE, format_tick, nice_ticks};
+use crate::chart::{BLACK, GRID, PALETTE, WHITE, format_tick, nice_ticks};
 use crate::draw::{fill_rect, line};
 use crate::font::{draw_text, text_width};
-
-const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
-const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
-const GRID: Rgb<u8> = Rgb([225, 225, 225]);
 
 /// One bar.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,9 +16,12 @@ pub const PALETTE: [Rgb<u8>; 6] = [
     Rgb([140, 86, 75]),
 ];
 
-const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
-const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
-const GRID: Rgb<u8> = Rgb([225, 225, 225]);
+/// Background colour of the charts.
+pub(crate) const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
+/// Axes and text colour of the charts.
+pub(crate) const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
+/// Grid-line colour of the charts.
+pub(crate) const GRID: Rgb<u8> = Rgb([225, 225, 225]);
 
 /// One curve: `(x, y)` points in drawing order.
 #[derive(Debug, Clone, PartialEq)]
