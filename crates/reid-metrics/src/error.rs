@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use crate::npy::NpyProblem;
+
 /// Everything that can go wrong while evaluating.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetricsError {
     /// Two inputs that must agree in size do not.
     #[error("shape mismatch: {what}: expected {expected}, got {got}")]
@@ -39,12 +42,12 @@ pub enum MetricsError {
         /// Why it is wrong.
         reason: String,
     },
-    /// A `.npy` file could not be read or has the wrong dtype/shape.
-    #[error("{path}: {reason}")]
+    /// A `.npy` file could not be read or written, or is not what was expected.
+    #[error("{}: {problem}", path.display())]
     Npy {
         /// The file.
         path: PathBuf,
-        /// What was expected and what went wrong.
-        reason: String,
+        /// What was expected and what was found.
+        problem: NpyProblem,
     },
 }

@@ -1,0 +1,179 @@
+//! The data part of a `.npy` file: a bounded read of exactly the bytes the
+//! header's shape needs, decoding, layout and the finiteness check.
+
+use std::io::Read;
+
+use ndarray::{Array, ArrayViewD, Dimension, ShapeBuilder};
+
+use super::header::{Dtype, Element, NpyHeader};
+use super::problem::NpyProblem;
+
+/// Reads the data that follows the header. `held` is the file's size when
+/// known: then the size is checked before any byte is read or allocated.
+/// Otherwise at most one byte more than needed is read, into a buffer that
+/// grows with what the reader really holds.
+pub(super) fn read_data<R: Read>(
+    r: &mut R,
+    head: &NpyHeader,
+    dtype: Dtype,
+    held: Option<u64>,
+) -> Result<Vec<u8>, NpyProblem> {
+    let needed = head
+        .num_elements()
+        .and_then(|n| n.checked_mul(dtype.item_size() as u128));
+    let size_err = |got: u64| NpyProblem::Size {
+        shape: head.shape.clone(),
+        dtype,
+        needed,
+        held: got,
+        header_bytes: head.header_bytes,
+    };
+    let data_held = held.map(|h| h.saturating_sub(head.header_bytes));
+    if let Some(h) = data_held
+        && needed != Some(u128::from(h))
+    {
+        return Err(size_err(h));
+    }
+    // From here `needed` fits the file (when its size is known) or is bounded
+    // by the reader's real length.
+    let limit = needed.map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
+    let capacity = data_held.map_or(0, |h| usize::try_from(h).unwrap_or(0));
+    let mut bytes = Vec::with_capacity(capacity);
+    r.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| NpyProblem::Io {
+            action: "read",
+            message: e.to_string(),
+        })?;
+    if needed != Some(bytes.len() as u128) {
+        return Err(size_err(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Decodes float32/float64 bytes to f32 (float64 values are rounded).
+pub(super) fn decode_floats(bytes: &[u8], dtype: Dtype) -> Vec<f32> {
+    let be = dtype.big_endian;
+    match dtype.element {
+        Element::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| {
+                let b = [c[0], c[1], c[2], c[3]];
+                if be {
+                    f32::from_be_bytes(b)
+                } else {
+                    f32::from_le_bytes(b)
+                }
+            })
+            .collect(),
+        _ => bytes
+            .chunks_exact(8)
+            .map(|c| f64_at(c, be) as f32)
+            .collect(),
+    }
+}
+
+/// The float64 stored in the first 8 bytes of `c`.
+fn f64_at(c: &[u8], be: bool) -> f64 {
+    let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+    if be {
+        f64::from_be_bytes(b)
+    } else {
+        f64::from_le_bytes(b)
+    }
+}
+
+/// Decodes int32/int64 bytes to i64.
+pub(super) fn decode_ints(bytes: &[u8], dtype: Dtype) -> Vec<i64> {
+    let be = dtype.big_endian;
+    match dtype.element {
+        Element::I32 => bytes
+            .chunks_exact(4)
+            .map(|c| {
+                let b = [c[0], c[1], c[2], c[3]];
+                i64::from(if be {
+                    i32::from_be_bytes(b)
+                } else {
+                    i32::from_le_bytes(b)
+                })
+            })
+            .collect(),
+        _ => bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+                if be {
+                    i64::from_be_bytes(b)
+                } else {
+                    i64::from_le_bytes(b)
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Arranges `values` (in file order) as an array of `shape` in standard (C)
+/// layout; `fortran` says the file stores them column-major.
+pub(super) fn shaped<Sh, D>(
+    shape: Sh,
+    fortran: bool,
+    values: Vec<f32>,
+) -> Result<Array<f32, D>, NpyProblem>
+where
+    Sh: ShapeBuilder<Dim = D>,
+    D: Dimension,
+{
+    let arr = Array::from_shape_vec(shape.set_f(fortran), values).map_err(|e| {
+        NpyProblem::HeaderField {
+            field: "shape",
+            expected: "a shape whose element count fits in memory addresses",
+            got: e.to_string(),
+        }
+    })?;
+    Ok(if fortran {
+        arr.as_standard_layout().into_owned()
+    } else {
+        arr
+    })
+}
+
+/// Fails on the first NaN or infinite value (in row-major order), naming its
+/// index and the value in the file (a finite float64 beyond the float32 range
+/// is reported as such).
+pub(super) fn check_finite(
+    arr: ArrayViewD<'_, f32>,
+    bytes: &[u8],
+    dtype: Dtype,
+    fortran: bool,
+) -> Result<(), NpyProblem> {
+    let Some((idx, &v)) = arr.indexed_iter().find(|(_, v)| !v.is_finite()) else {
+        return Ok(());
+    };
+    let idx: Vec<usize> = idx.slice().to_vec();
+    let dims = arr.shape();
+    let value = if dtype.element == Element::F64 {
+        let mut flat = 0usize;
+        if fortran {
+            for k in (0..dims.len()).rev() {
+                flat = flat * dims[k] + idx[k];
+            }
+        } else {
+            for k in 0..dims.len() {
+                flat = flat * dims[k] + idx[k];
+            }
+        }
+        let original = f64_at(&bytes[flat * 8..flat * 8 + 8], dtype.big_endian);
+        if original.is_finite() {
+            format!("{original:e} (beyond the float32 range)")
+        } else {
+            original.to_string()
+        }
+    } else {
+        v.to_string()
+    };
+    let parts: Vec<String> = idx.iter().map(usize::to_string).collect();
+    Err(NpyProblem::NonFinite {
+        index: format!("[{}]", parts.join(", ")),
+        value,
+    })
+}
