@@ -62,6 +62,28 @@ pub fn normalize_rows(x: ArrayView2<f32>) -> Array2<f32> {
     out
 }
 
+/// Checks that features `[n, dim]` can be compared: at least one row, a
+/// feature dimension of at least 1, and no NaN or infinite value. `what` names
+/// the input in the error ([`MetricsError::Empty`] or [`MetricsError::NonFinite`]).
+///
+/// Zero-dimensional features would make every distance 0 and every ranking a
+/// tie, and NaN would silently order last: both are refused rather than
+/// turned into metrics.
+pub fn check_features(x: ArrayView2<f32>, what: &str) -> Result<()> {
+    let (n, dim) = x.dim();
+    if n == 0 {
+        return Err(MetricsError::Empty(format!(
+            "{what}: 0 rows (shape [0, {dim}])"
+        )));
+    }
+    if dim == 0 {
+        return Err(MetricsError::Empty(format!(
+            "{what}: feature dimension 0 (shape [{n}, 0])"
+        )));
+    }
+    check_finite(x, what)
+}
+
 /// Checks that every value of `x` is finite; `what` names the input in the error.
 pub fn check_finite(x: ArrayView2<f32>, what: &str) -> Result<()> {
     match x.iter().position(|v| !v.is_finite()) {
@@ -90,14 +112,15 @@ pub struct PreparedFeatures<'a> {
 
 impl<'a> PreparedFeatures<'a> {
     /// Prepares features `[n, dim]` for `metric`; `normalize` L2-normalises them first
-    /// (always done for [`Metric::Cosine`]). Fails on NaN or infinite values.
+    /// (always done for [`Metric::Cosine`]). Fails on NaN or infinite values, on
+    /// zero rows and on a feature dimension of 0 ([`check_features`]).
     pub fn new(
         feats: ArrayView2<'a, f32>,
         metric: Metric,
         normalize: bool,
         what: &str,
     ) -> Result<Self> {
-        check_finite(feats, what)?;
+        check_features(feats, what)?;
         let feats: CowArray<'a, f32, Ix2> = if normalize || metric == Metric::Cosine {
             normalize_rows(feats).into()
         } else {
@@ -214,7 +237,9 @@ impl<'p, 'a> DistanceTiler<'p, 'a> {
 /// Full distance matrix between queries `[nq, dim]` and gallery `[ng, dim]`, `[nq, ng]`.
 ///
 /// `normalize` L2-normalises both sides first (implied by [`Metric::Cosine`]).
-/// Computed in parallel tiles of [`TILE_ROWS`] query rows.
+/// Computed in parallel tiles of [`TILE_ROWS`] query rows. Empty inputs, a
+/// feature dimension of 0 and NaN or infinite values are errors
+/// ([`check_features`]).
 pub fn pairwise_distance(
     q: ArrayView2<f32>,
     g: ArrayView2<f32>,

@@ -6,6 +6,8 @@ use crate::{MetricsError, Result};
 
 /// Averages the features of images `[n, dim]` and of their horizontal flips
 /// `[n, dim]`: `(a + b) / 2` in f32, before any normalisation (as fast-reid does).
+/// A NaN in either input propagates to the output (the distance and evaluation
+/// functions then refuse it); nothing is dropped.
 pub fn flip_average(feats: ArrayView2<f32>, flipped: ArrayView2<f32>) -> Result<Array2<f32>> {
     if feats.dim() != flipped.dim() {
         return Err(MetricsError::ShapeMismatch {

@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, concatenate, s};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::distance::{TILE_ROWS, check_finite, normalize_rows};
+use crate::distance::{TILE_ROWS, check_features, normalize_rows};
 use crate::topk::smallest_k;
 use crate::{MetricsError, Result};
 
@@ -38,7 +38,8 @@ impl Default for AqeConfig {
 }
 
 /// Expands query features `[Q, dim]` and gallery features `[G, dim]`; returns the new
-/// `([Q, dim], [G, dim])` (not normalised, as fast-reid returns them).
+/// `([Q, dim], [G, dim])` (not normalised, as fast-reid returns them). Empty
+/// sets, a feature dimension of 0 and NaN or infinite values are errors.
 pub fn average_query_expansion(
     q: ArrayView2<f32>,
     g: ArrayView2<f32>,
@@ -50,8 +51,8 @@ pub fn average_query_expansion(
             reason: "must be at least 1".into(),
         });
     }
-    check_finite(q, "query features")?;
-    check_finite(g, "gallery features")?;
+    check_features(q, "query features")?;
+    check_features(g, "gallery features")?;
     let mut all = concatenate(Axis(0), &[q, g]).map_err(|_| MetricsError::ShapeMismatch {
         what: "feature dimension of query vs gallery".into(),
         expected: q.ncols(),

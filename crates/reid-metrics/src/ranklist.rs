@@ -22,8 +22,9 @@ pub struct RankedMatch {
 /// matches or errors by the evaluation either).
 ///
 /// # Errors
-/// [`MetricsError::ShapeMismatch`] when the labels do not fit `dist`.
-/// NaN distances are not an error; they sort last.
+/// [`MetricsError::ShapeMismatch`] when the labels do not fit `dist`;
+/// [`MetricsError::NonFinite`] when a distance is NaN (it has no place in a
+/// ranking; infinite distances sort last).
 pub fn top_matches(
     dist: ArrayView2<f32>,
     query: &Labels,
@@ -45,6 +46,12 @@ pub fn top_matches(
     }
     let mut out = Vec::with_capacity(nq);
     for (qi, row) in dist.outer_iter().enumerate() {
+        if let Some(j) = row.iter().position(|v| v.is_nan()) {
+            return Err(MetricsError::NonFinite {
+                what: format!("distance matrix, query row {qi}"),
+                index: j,
+            });
+        }
         let (qp, qc) = (query.pids()[qi], query.camids()[qi]);
         let mut order: Vec<usize> = (0..ng)
             .filter(|&j| !(gallery.pids()[j] == qp && gallery.camids()[j] == qc))

@@ -31,7 +31,7 @@ use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2, concatenate};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::distance::{DistanceTiler, Metric, PreparedFeatures, TILE_ROWS};
+use crate::distance::{DistanceTiler, Metric, PreparedFeatures, TILE_ROWS, check_features};
 use crate::rank::{EvalConfig, EvalResult, RowScorer, aggregate, check_labels};
 use crate::scorer::Scratch;
 use crate::topk::{np_sum_f32, smallest_k};
@@ -632,6 +632,7 @@ pub fn re_ranking(
 
 /// Re-ranks from features: distances `D` between all `Q + G` features (`metric`,
 /// optional L2 normalisation) are computed tile by tile, never stored whole.
+/// Empty sets, a feature dimension of 0 and NaN or infinite values are errors.
 ///
 /// `q` is `[Q, dim]`, `g` is `[G, dim]`; returns `[Q, G]`.
 pub fn re_ranking_features(
@@ -641,9 +642,8 @@ pub fn re_ranking_features(
     normalize: bool,
     cfg: &RerankConfig,
 ) -> Result<Array2<f32>> {
-    if g.nrows() == 0 {
-        return Err(MetricsError::Empty("gallery".into()));
-    }
+    check_features(q, "query features")?;
+    check_features(g, "gallery features")?;
     let all = stack(q, g)?;
     let pa = PreparedFeatures::new(all.view(), metric, normalize, "features")?;
     let src = FeatureSource {
@@ -683,6 +683,8 @@ pub fn evaluate_reranked_features(
     ecfg: &EvalConfig,
 ) -> Result<EvalResult> {
     check_labels(q.nrows(), g.nrows(), query, gallery)?;
+    check_features(q, "query features")?;
+    check_features(g, "gallery features")?;
     let all = stack(q, g)?;
     let pa = PreparedFeatures::new(all.view(), metric, normalize, "features")?;
     let src = FeatureSource {

@@ -319,3 +319,111 @@ fn npy_reader_accepts_both_dtypes_and_names_the_file_on_errors() {
     assert!(e.contains("i32.npy"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Zero-dimensional or empty features and NaN are errors in every entry point
+/// that takes features or distances: never metrics computed from nothing, never
+/// a NaN silently ranked last.
+#[test]
+fn empty_zero_dimensional_and_nan_inputs_are_errors_everywhere() {
+    use reid_metrics::cuhk03::{Cuhk03Config, single_gallery_shot};
+    use reid_metrics::qe::{AqeConfig, average_query_expansion};
+    use reid_metrics::top_matches;
+
+    let q = Labels::new(vec![0, 1, 2, 3], vec![0; 4]).unwrap();
+    let g = Labels::new((0..10).map(|i| i % 4).collect(), vec![1; 10]).unwrap();
+    let cfg = EvalConfig::default();
+    let rcfg = RerankConfig::default();
+    let empty_err = |r: reid_metrics::Result<_>, what: &str| match r {
+        Err(MetricsError::Empty(m)) => assert!(m.contains(what), "{m}"),
+        Err(e) => panic!("expected an empty-input error about {what}, got {e}"),
+        Ok(_) => panic!("expected an empty-input error about {what}, got a result"),
+    };
+
+    // Feature dimension 0: every distance would be 0 and every ranking a tie.
+    let (q0, g0) = (Array2::<f32>::zeros((4, 0)), Array2::<f32>::zeros((10, 0)));
+    for metric in [Metric::Euclidean, Metric::Cosine] {
+        empty_err(
+            evaluate_features(q0.view(), g0.view(), &q, &g, metric, false, &cfg).map(|_| ()),
+            "feature dimension 0",
+        );
+        empty_err(
+            pairwise_distance(q0.view(), g0.view(), metric, true).map(|_| ()),
+            "feature dimension 0",
+        );
+        empty_err(
+            re_ranking_features(q0.view(), g0.view(), metric, false, &rcfg).map(|_| ()),
+            "feature dimension 0",
+        );
+        empty_err(
+            evaluate_reranked_features(q0.view(), g0.view(), &q, &g, metric, false, &rcfg, &cfg)
+                .map(|_| ()),
+            "feature dimension 0",
+        );
+    }
+    empty_err(
+        average_query_expansion(q0.view(), g0.view(), &AqeConfig::default()).map(|_| ()),
+        "feature dimension 0",
+    );
+    // No rows.
+    let (qf, gf) = (Array2::<f32>::ones((4, 3)), Array2::<f32>::ones((10, 3)));
+    let none = Array2::<f32>::zeros((0, 3));
+    empty_err(
+        pairwise_distance(none.view(), gf.view(), Metric::Euclidean, false).map(|_| ()),
+        "query features: 0 rows",
+    );
+    empty_err(
+        re_ranking_features(none.view(), gf.view(), Metric::Euclidean, false, &rcfg).map(|_| ()),
+        "query features: 0 rows",
+    );
+    let no_labels = Labels::new(vec![], vec![]).unwrap();
+    empty_err(
+        evaluate_features(
+            none.view(),
+            gf.view(),
+            &no_labels,
+            &g,
+            Metric::Cosine,
+            false,
+            &cfg,
+        )
+        .map(|_| ()),
+        "query",
+    );
+
+    // NaN in features: an error naming the input, from every path.
+    let mut qn = qf.clone();
+    qn[[2, 1]] = f32::NAN;
+    let nonfinite = |r: reid_metrics::Result<()>, what: &str| match r {
+        Err(MetricsError::NonFinite { what: w, .. }) => assert!(w.contains(what), "{w}"),
+        Err(e) => panic!("expected a non-finite error about {what}, got {e}"),
+        Ok(()) => panic!("expected a non-finite error about {what}, got a result"),
+    };
+    nonfinite(
+        evaluate_features(qn.view(), gf.view(), &q, &g, Metric::Cosine, true, &cfg).map(|_| ()),
+        "query features",
+    );
+    nonfinite(
+        pairwise_distance(gf.view(), qn.view(), Metric::Euclidean, false).map(|_| ()),
+        "gallery features",
+    );
+    nonfinite(
+        re_ranking_features(qn.view(), gf.view(), Metric::Euclidean, false, &rcfg).map(|_| ()),
+        "query features",
+    );
+    nonfinite(
+        average_query_expansion(qf.view(), qn.view(), &AqeConfig::default()).map(|_| ()),
+        "gallery features",
+    );
+    // NaN in distances: evaluation, CUHK03 and rank lists refuse it.
+    let mut d = Array2::<f32>::from_shape_fn((4, 10), |(i, j)| (i * 10 + j) as f32);
+    d[[1, 7]] = f32::NAN;
+    nonfinite(evaluate(d.view(), &q, &g, &cfg).map(|_| ()), "query row 1");
+    nonfinite(
+        single_gallery_shot(d.view(), &q, &g, &Cuhk03Config::default()).map(|_| ()),
+        "query row 1",
+    );
+    nonfinite(top_matches(d.view(), &q, &g, 3).map(|_| ()), "query row 1");
+    // Flip averaging propagates NaN rather than dropping it.
+    let avg = reid_metrics::flip::flip_average(qn.view(), qf.view()).unwrap();
+    assert!(avg[[2, 1]].is_nan());
+}
