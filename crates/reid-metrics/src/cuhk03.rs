@@ -19,7 +19,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::rank::{ApKind, EvalResult, QueryScore, check_labels};
+use crate::query_score::{ApKind, QueryScore};
+use crate::rank::{EvalResult, check_labels};
 use crate::{Labels, MetricsError, Result};
 
 /// Options of the single-gallery-shot protocol.

@@ -19,26 +19,60 @@ pub const NORM_EPS: f32 = 1e-12;
 /// Query rows per tile in the blocked products (a tile is `[TILE_ROWS, n_gallery]` f32).
 pub const TILE_ROWS: usize = 32;
 
-/// Distance between feature vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
-    /// Squared Euclidean distance `‖q − g‖²` (what torchreid and fast-reid call "euclidean").
+/// Which distance between feature vectors is computed (smaller = more similar).
+///
+/// In configuration files and on the command line the names are `"euclidean"`
+/// (squared Euclidean, what torchreid and fast-reid call "euclidean";
+/// `"squared_euclidean"` is accepted too) and `"cosine"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Distance {
+    /// Squared Euclidean distance `‖q − g‖² = ‖q‖² + ‖g‖² − 2 q·g`, no square
+    /// root (what torchreid and fast-reid call "euclidean"); in squared feature units.
     #[default]
-    Euclidean,
-    /// Cosine distance `1 − cos(q, g)`, in `[0, 2]`.
+    #[serde(rename = "euclidean", alias = "squared_euclidean")]
+    SquaredEuclidean,
+    /// Cosine distance `1 − q̂·ĝ` of the L2-normalised features, in `[0, 2]`.
+    #[serde(rename = "cosine")]
     Cosine,
 }
 
-impl std::str::FromStr for Metric {
+/// The former name of [`Distance`], kept so that existing callers
+/// (`Metric::Euclidean`, `Metric::Cosine`) keep compiling.
+pub type Metric = Distance;
+
+impl Distance {
+    /// The former name of [`Distance::SquaredEuclidean`] (it was always the
+    /// squared distance); usable in expressions and `match` patterns.
+    #[allow(non_upper_case_globals)]
+    pub const Euclidean: Distance = Distance::SquaredEuclidean;
+
+    /// The name used in configuration files and on the command line:
+    /// `"euclidean"` or `"cosine"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Distance::SquaredEuclidean => "euclidean",
+            Distance::Cosine => "cosine",
+        }
+    }
+}
+
+impl std::fmt::Display for Distance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Distance {
     type Err = MetricsError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "euclidean" => Ok(Metric::Euclidean),
-            "cosine" => Ok(Metric::Cosine),
+            "euclidean" | "squared_euclidean" => Ok(Distance::SquaredEuclidean),
+            "cosine" => Ok(Distance::Cosine),
             other => Err(MetricsError::InvalidParameter {
                 name: "metric",
-                reason: format!("expected \"euclidean\" or \"cosine\", got {other:?}"),
+                reason: format!(
+                    "expected \"euclidean\" (squared Euclidean), \"squared_euclidean\" or \"cosine\", got {other:?}"
+                ),
             }),
         }
     }
@@ -112,16 +146,16 @@ pub struct PreparedFeatures<'a> {
 
 impl<'a> PreparedFeatures<'a> {
     /// Prepares features `[n, dim]` for `metric`; `normalize` L2-normalises them first
-    /// (always done for [`Metric::Cosine`]). Fails on NaN or infinite values, on
+    /// (always done for [`Distance::Cosine`]). Fails on NaN or infinite values, on
     /// zero rows and on a feature dimension of 0 ([`check_features`]).
     pub fn new(
         feats: ArrayView2<'a, f32>,
-        metric: Metric,
+        metric: Distance,
         normalize: bool,
         what: &str,
     ) -> Result<Self> {
         check_features(feats, what)?;
-        let feats: CowArray<'a, f32, Ix2> = if normalize || metric == Metric::Cosine {
+        let feats: CowArray<'a, f32, Ix2> = if normalize || metric == Distance::Cosine {
             normalize_rows(feats).into()
         } else {
             feats.into()
@@ -156,7 +190,7 @@ impl<'a> PreparedFeatures<'a> {
 pub struct DistanceTiler<'p, 'a> {
     query: &'p PreparedFeatures<'a>,
     gallery: &'p PreparedFeatures<'a>,
-    metric: Metric,
+    metric: Distance,
 }
 
 impl<'p, 'a> DistanceTiler<'p, 'a> {
@@ -164,7 +198,7 @@ impl<'p, 'a> DistanceTiler<'p, 'a> {
     pub fn new(
         query: &'p PreparedFeatures<'a>,
         gallery: &'p PreparedFeatures<'a>,
-        metric: Metric,
+        metric: Distance,
     ) -> Result<Self> {
         if query.dim() != gallery.dim() {
             return Err(MetricsError::ShapeMismatch {
@@ -202,7 +236,7 @@ impl<'p, 'a> DistanceTiler<'p, 'a> {
             return;
         };
         match self.metric {
-            Metric::Euclidean => {
+            Distance::SquaredEuclidean => {
                 general_mat_mul(-2.0, &q, &g.t(), 0.0, &mut c);
                 let qn = &self.query.sq_norms[rows];
                 let gn = &self.gallery.sq_norms[cols];
@@ -212,7 +246,7 @@ impl<'p, 'a> DistanceTiler<'p, 'a> {
                     }
                 }
             }
-            Metric::Cosine => {
+            Distance::Cosine => {
                 general_mat_mul(-1.0, &q, &g.t(), 0.0, &mut c);
                 c.mapv_inplace(|v| 1.0 + v);
             }
@@ -226,24 +260,24 @@ impl<'p, 'a> DistanceTiler<'p, 'a> {
         let g = self.gallery.feats.row(gi);
         let dot = q.dot(&g);
         match self.metric {
-            Metric::Euclidean => {
+            Distance::SquaredEuclidean => {
                 (self.query.sq_norms[qi] + self.gallery.sq_norms[gi]) + (-2.0 * dot)
             }
-            Metric::Cosine => 1.0 + (-dot),
+            Distance::Cosine => 1.0 + (-dot),
         }
     }
 }
 
 /// Full distance matrix between queries `[nq, dim]` and gallery `[ng, dim]`, `[nq, ng]`.
 ///
-/// `normalize` L2-normalises both sides first (implied by [`Metric::Cosine`]).
+/// `normalize` L2-normalises both sides first (implied by [`Distance::Cosine`]).
 /// Computed in parallel tiles of [`TILE_ROWS`] query rows. Empty inputs, a
 /// feature dimension of 0 and NaN or infinite values are errors
 /// ([`check_features`]).
 pub fn pairwise_distance(
     q: ArrayView2<f32>,
     g: ArrayView2<f32>,
-    metric: Metric,
+    metric: Distance,
     normalize: bool,
 ) -> Result<Array2<f32>> {
     let pq = PreparedFeatures::new(q, metric, normalize, "query features")?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::npy::NpyProblem;
+use crate::npy::problem::NpyProblem;
 
 /// Everything that can go wrong while evaluating.
 #[derive(Debug, thiserror::Error)]

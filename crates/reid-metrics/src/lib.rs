@@ -6,7 +6,7 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`distance`] | squared-Euclidean and cosine distances, L2 normalisation, blocked tiles |
+//! | [`distance`] | [`Distance`] (squared Euclidean or cosine), L2 normalisation, blocked tiles |
 //! | [`rank`] | the Market-1501 / DukeMTMC / MSMT17 protocol: CMC, mAP (non-interpolated or trapezoid), mINP |
 //! | [`cuhk03`] | the CUHK03 single-gallery-shot protocol (seeded repeated draws) |
 //! | [`rerank`] | k-reciprocal re-ranking (Zhong et al. 2017) with sparse, bounded memory |
@@ -28,13 +28,14 @@ pub mod flip;
 pub mod labels;
 pub mod npy;
 pub mod qe;
+mod query_score;
 pub mod rank;
 pub mod ranklist;
 pub mod rerank;
 mod scorer;
 mod topk;
 
-pub use distance::{Metric, normalize_rows, pairwise_distance};
+pub use distance::{Distance, Metric, normalize_rows, pairwise_distance};
 pub use error::MetricsError;
 pub use labels::Labels;
 pub use rank::{ApKind, EvalConfig, EvalResult, QueryScore, evaluate, evaluate_features};

@@ -20,21 +20,10 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::distance::{DistanceTiler, Metric, PreparedFeatures, TILE_ROWS};
+use crate::distance::{Distance, DistanceTiler, PreparedFeatures, TILE_ROWS};
+pub use crate::query_score::{ApKind, QueryScore};
 use crate::scorer::{GalleryIndex, Scratch, score_query};
 use crate::{Labels, MetricsError, Result};
-
-/// Which average precision to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ApKind {
-    /// `AP = (1/n) Σ_k P@rank_k`, as torchreid and fast-reid compute it.
-    #[default]
-    NonInterpolated,
-    /// The official Market-1501 script's trapezoid rule:
-    /// `AP = (1/n) Σ_k (P_{k−1} + P_k)/2` with `P_{k−1} = k / rank_k` (1 at rank 0).
-    Trapezoid,
-}
 
 /// Options of the ranking protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,19 +45,6 @@ impl Default for EvalConfig {
             junk_pid: None,
         }
     }
-}
-
-/// Score of one valid query.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct QueryScore {
-    /// Average precision, in `[0, 1]`.
-    pub ap: f64,
-    /// Inverse negative penalty `num_matches / (rank of the hardest match + 1)`, in `(0, 1]`.
-    pub inp: f64,
-    /// 0-based rank of the first true match in the filtered ranking.
-    pub first_match_rank: usize,
-    /// Number of true matches after filtering.
-    pub num_matches: usize,
 }
 
 /// Result of an evaluation. All figures are fractions in `[0, 1]`.
@@ -252,7 +228,7 @@ pub fn evaluate_features(
     g: ArrayView2<f32>,
     query: &Labels,
     gallery: &Labels,
-    metric: Metric,
+    metric: Distance,
     normalize: bool,
     cfg: &EvalConfig,
 ) -> Result<EvalResult> {

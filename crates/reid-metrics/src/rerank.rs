@@ -22,7 +22,7 @@
 //! `N · 100` entries) and one block of about 4 M floats (16 MB) per worker thread.
 //!
 //! Note (as in torchreid): the input distances are squared again, so with
-//! [`Metric::Euclidean`] (already squared) the "original distance" is the fourth
+//! [`Distance::SquaredEuclidean`] (already squared) the "original distance" is the fourth
 //! power of the Euclidean distance. With features, `D` is taken to be symmetric.
 
 use std::ops::Range;
@@ -31,7 +31,7 @@ use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2, concatenate};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::distance::{DistanceTiler, Metric, PreparedFeatures, TILE_ROWS, check_features};
+use crate::distance::{Distance, DistanceTiler, PreparedFeatures, TILE_ROWS, check_features};
 use crate::rank::{EvalConfig, EvalResult, RowScorer, aggregate, check_labels};
 use crate::scorer::Scratch;
 use crate::topk::{np_sum_f32, smallest_k};
@@ -638,7 +638,7 @@ pub fn re_ranking(
 pub fn re_ranking_features(
     q: ArrayView2<f32>,
     g: ArrayView2<f32>,
-    metric: Metric,
+    metric: Distance,
     normalize: bool,
     cfg: &RerankConfig,
 ) -> Result<Array2<f32>> {
@@ -677,7 +677,7 @@ pub fn evaluate_reranked_features(
     g: ArrayView2<f32>,
     query: &Labels,
     gallery: &Labels,
-    metric: Metric,
+    metric: Distance,
     normalize: bool,
     cfg: &RerankConfig,
     ecfg: &EvalConfig,

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use crate::rank::{ApKind, QueryScore};
+use crate::query_score::{ApKind, QueryScore};
 
 /// Gallery items grouped by person id, plus the camera of each item.
 #[derive(Debug, Clone)]

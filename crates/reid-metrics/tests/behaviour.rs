@@ -427,3 +427,42 @@ fn empty_zero_dimensional_and_nan_inputs_are_errors_everywhere() {
     let avg = reid_metrics::flip::flip_average(qn.view(), qf.view()).unwrap();
     assert!(avg[[2, 1]].is_nan());
 }
+
+/// `Distance` says what it computes; the former `Metric` / `Metric::Euclidean`
+/// names and the configuration strings keep working.
+#[test]
+fn the_distance_keeps_its_former_names() {
+    use reid_metrics::Distance;
+    assert_eq!(Metric::Euclidean, Distance::SquaredEuclidean);
+    assert_eq!(Metric::default(), Distance::SquaredEuclidean);
+    // The former variant name still works as a pattern.
+    let describe = |m: Metric| match m {
+        Metric::Euclidean => "squared",
+        Metric::Cosine => "cosine",
+    };
+    assert_eq!(describe(Distance::SquaredEuclidean), "squared");
+    for (text, want) in [
+        ("euclidean", Distance::SquaredEuclidean),
+        ("squared_euclidean", Distance::SquaredEuclidean),
+        ("cosine", Distance::Cosine),
+    ] {
+        assert_eq!(text.parse::<Distance>().unwrap(), want);
+        let json: Distance = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+        assert_eq!(json, want);
+    }
+    assert_eq!(
+        serde_json::to_string(&Distance::SquaredEuclidean).unwrap(),
+        "\"euclidean\""
+    );
+    assert_eq!(Distance::Cosine.to_string(), "cosine");
+    let e = "l2".parse::<Distance>().unwrap_err().to_string();
+    assert!(
+        e.contains("squared Euclidean") && e.contains("\"l2\""),
+        "{e}"
+    );
+    // It is the squared distance: (3, 4) is 25 from the origin.
+    let q = ndarray::arr2(&[[3.0f32, 4.0]]);
+    let g = ndarray::arr2(&[[0.0f32, 0.0]]);
+    let d = pairwise_distance(q.view(), g.view(), Distance::SquaredEuclidean, false).unwrap();
+    assert_eq!(d[[0, 0]], 25.0);
+}

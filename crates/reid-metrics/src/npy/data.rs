@@ -5,7 +5,8 @@ use std::io::Read;
 
 use ndarray::{Array, ArrayViewD, Dimension, ShapeBuilder};
 
-use super::header::{Dtype, Element, NpyHeader};
+use super::dtype::{Dtype, Element};
+use super::header::NpyHeader;
 use super::problem::NpyProblem;
 
 /// Reads the data that follows the header. `held` is the file's size when

@@ -11,6 +11,7 @@
 //! [`MetricsError::Npy`] with the file's path and an [`NpyProblem`].
 
 mod data;
+pub mod dtype;
 pub mod header;
 pub mod problem;
 mod write;
@@ -20,7 +21,8 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 
-pub use header::{Dtype, Element, MAX_HEADER_LEN, NpyHeader, format_shape};
+pub use dtype::{Dtype, Element, format_shape};
+pub use header::{MAX_HEADER_LEN, NpyHeader};
 pub use problem::NpyProblem;
 
 use crate::{MetricsError, Result};

@@ -1,7 +1,7 @@
 //! What can be wrong with a `.npy` file, in our words (the file's path is added
 //! by [`crate::MetricsError::Npy`]).
 
-use super::header::{Dtype, format_shape};
+use super::dtype::{Dtype, format_shape};
 
 /// One problem found while reading or writing a `.npy` file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

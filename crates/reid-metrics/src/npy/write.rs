@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::header::{Dtype, MAGIC, format_shape};
+use super::dtype::{Dtype, format_shape};
+use super::header::MAGIC;
 use super::problem::NpyProblem;
 
 /// The preamble and header of a C-order file of `dtype` and `shape`, padded
