@@ -2,7 +2,7 @@
 
 use image::{Rgb, RgbImage};
 use reid_viz::chart::format_tick;
-use reid_viz::font::{has_glyph, text_width};
+use reid_viz::font::{draw_text, has_glyph, text_width};
 use reid_viz::ranklist::{MATCH, MISMATCH};
 use reid_viz::{
     LineChart, RankListStyle, RankRow, Series, VizError, cmc_chart, nice_ticks, plot_log,
@@ -23,6 +23,31 @@ fn the_font_covers_labels_and_measures_text() {
     assert!(!has_glyph('€'));
     assert_eq!(text_width("mAP", 1), 18);
     assert_eq!(text_width("mAP", 2), 36);
+}
+
+fn text_image(text: &str) -> RgbImage {
+    let mut img = RgbImage::from_pixel(80, 10, Rgb([255, 255, 255]));
+    draw_text(&mut img, 0, 0, text, Rgb([0, 0, 0]), 1);
+    img
+}
+
+#[test]
+fn lower_case_letters_have_their_own_glyphs() {
+    for c in 'a'..='z' {
+        let upper = c.to_ascii_uppercase();
+        assert_ne!(
+            text_image(&c.to_string()),
+            text_image(&upper.to_string()),
+            "{c} draws as {upper}"
+        );
+    }
+    assert_ne!(text_image("mAP"), text_image("MAP"));
+    // Descenders use the cell's eighth row; capitals never do.
+    let ink_in_row_7 = |s: &str| (0..6).any(|x| *text_image(s).get_pixel(x, 7) == Rgb([0, 0, 0]));
+    for c in ['g', 'j', 'p', 'q', 'y'] {
+        assert!(ink_in_row_7(&c.to_string()), "{c}");
+        assert!(!ink_in_row_7(&c.to_ascii_uppercase().to_string()), "{c}");
+    }
 }
 
 #[test]
