@@ -1,13 +1,25 @@
 //! Bar charts: one bar per labelled value, with optional error whiskers
 //! (e.g. ± one standard deviation over seeds), the value printed above each
-//! bar, a y axis with "nice" ticks, on a white background. Deterministic:
-//! the same chart renders to the same pixels.
+//! bar, a y axis with "nice" ticks, on a white background; as PNG or SVG
+//! from the same [`Scene`]. Deterministic: the same chart renders to the same
+//! pixels and bytes.
+//!
+//! A bar whose value is not finite draws no bar and prints `n/a`; a whisker
+//! that is not finite is left out. [`BarChart::save`] refuses a chart with no
+//! bar or no finite value ([`VizError::NoData`]) rather than writing an
+//! empty picture; [`BarChart::render`] draws it with "no data" in the plot.
+
+use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use crate::chart::{BLACK, GRID, PALETTE, WHITE, format_tick, nice_ticks};
-use crate::draw::{fill_rect, line};
-use crate::font::{draw_text, text_width};
+use crate::chart::{BLACK, GRID, MIN_SIZE, NOTE, PALETTE, WHITE, format_tick, nice_ticks};
+use crate::font::{text_height, text_width};
+use crate::output::{Format, clamp_size, save_scene};
+use crate::raster::rasterize;
+use crate::scene::{Item, Scene};
+use crate::svg::to_svg;
+use crate::{Result, VizError};
 
 /// One bar.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,19 +64,57 @@ pub struct BarChart {
     /// The bars, left to right.
     pub bars: Vec<Bar>,
     /// Fixed y range; `None` spans 0 (or the lowest value, when negative)
-    /// to the highest value or whisker end.
+    /// to the highest value or whisker end. Must be finite and non-empty.
     pub y_range: Option<(f64, f64)>,
     /// Decimals of the values printed above the bars.
     pub decimals: usize,
 }
 
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
 impl BarChart {
-    /// Renders the chart into a `width × height` RGB image (at least
-    /// 160 × 120 pixels).
-    pub fn render(&self, width: u32, height: u32) -> RgbImage {
-        let (w, h) = (width.max(160), height.max(120));
-        let mut img = RgbImage::from_pixel(w, h, WHITE);
-        let finite = |v: f64| v.is_finite().then_some(v);
+    /// The fixed range when it is usable.
+    fn fixed_range(&self) -> Option<(f64, f64)> {
+        self.y_range
+            .filter(|(a, b)| a.is_finite() && b.is_finite() && a != b)
+    }
+
+    /// Checks that the chart has a bar with a finite value and a valid fixed range.
+    ///
+    /// # Errors
+    /// [`VizError::NoData`] without bars or when every value is NaN or
+    /// infinite; [`VizError::Invalid`] for a fixed range that is not finite
+    /// or empty.
+    pub fn check(&self) -> Result<()> {
+        let what = format!("bar chart {:?}", self.title);
+        if self.y_range.is_some() && self.fixed_range().is_none() {
+            return Err(VizError::Invalid(format!(
+                "{what}: y_range {:?} must be two different finite values",
+                self.y_range
+            )));
+        }
+        if self.bars.is_empty() {
+            return Err(VizError::NoData {
+                what,
+                reason: "it has no bars".into(),
+            });
+        }
+        if self.bars.iter().all(|b| !b.value.is_finite()) {
+            return Err(VizError::NoData {
+                what,
+                reason: format!("all {} bar values are NaN or infinite", self.bars.len()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The chart as drawing items on a `width × height` picture (at least
+    /// 160 × 120, at most [`crate::output::MAX_SIDE`] per side).
+    pub fn scene(&self, width: u32, height: u32) -> Scene {
+        let (w, h) = clamp_size(width, height, MIN_SIZE);
+        let mut scene = Scene::new(w, h, WHITE);
         let (mut lo, mut hi) = (0.0f64, f64::MIN);
         for b in &self.bars {
             let Some(v) = finite(b.value) else { continue };
@@ -72,10 +122,11 @@ impl BarChart {
             lo = lo.min(v - wk);
             hi = hi.max(v + wk);
         }
-        if hi <= lo {
+        if hi <= lo || !(hi - lo).is_finite() {
             hi = lo + 1.0;
         }
-        let ticks = match self.y_range {
+        let fixed = self.fixed_range();
+        let ticks = match fixed {
             Some((a, b)) => {
                 let inside: Vec<f64> = nice_ticks(a, b, 6)
                     .into_iter()
@@ -89,8 +140,8 @@ impl BarChart {
             }
             None => nice_ticks(lo, hi, 6),
         };
-        let (y0, y1) = match self.y_range {
-            Some((a, b)) => (a, b),
+        let (y0, y1) = match fixed {
+            Some(r) => r,
             None => (
                 ticks.first().copied().unwrap_or(0.0),
                 ticks.last().copied().unwrap_or(1.0),
@@ -101,65 +152,120 @@ impl BarChart {
             .map(|v| text_width(&format_tick(*v), 1))
             .max()
             .unwrap_or(0);
-        let (left, right) = (i64::from(label_w) + 14, i64::from(w) - 16);
-        let (top, bottom) = (40i64, i64::from(h) - 30);
+        let (left, right) = (f64::from(label_w) + 14.0, f64::from(w) - 16.0);
+        let (top, bottom) = (40.0f64, f64::from(h) - 30.0);
         let span = if (y1 - y0).abs() > 1e-300 {
             y1 - y0
         } else {
             1.0
         };
-        let py =
-            |y: f64| bottom - ((y - y0) / span * (bottom - top) as f64).clamp(-1e6, 1e6) as i64;
+        let py = |y: f64| (bottom - ((y - y0) / span).clamp(-1e4, 1e4) * (bottom - top)).floor();
         for &v in &ticks {
             let y = py(v);
-            line(&mut img, (left, y), (right, y), 1, GRID);
+            scene.hline(left as i64, right as i64, y as i64, GRID);
             let s = format_tick(v);
-            draw_text(
-                &mut img,
-                left - 6 - i64::from(text_width(&s, 1)),
-                y - 3,
-                &s,
-                BLACK,
-                1,
-            );
+            let tw = f64::from(text_width(&s, 1));
+            scene.text(left - 6.0 - tw, y - 3.0, s, BLACK, 1);
         }
-        let n = self.bars.len().max(1) as i64;
-        let slot = (right - left) / n;
-        let bar_w = (slot * 3 / 5).max(2);
+        let n = self.bars.len().max(1) as f64;
+        let slot = ((right - left) / n).floor();
+        let bar_w = (slot * 3.0 / 5.0).floor().max(2.0);
         let base = py(0.0f64.clamp(y0.min(y1), y0.max(y1)));
         for (i, b) in self.bars.iter().enumerate() {
-            let cx = left + slot * i as i64 + slot / 2;
+            let cx = left + slot * i as f64 + (slot / 2.0).floor();
             let c = b.color.unwrap_or(PALETTE[i % PALETTE.len()]);
+            let mut items = Vec::new();
             let (text, text_y) = match finite(b.value) {
                 Some(v) => {
                     let y = py(v);
                     let (ya, yb) = (y.min(base), y.max(base));
-                    let bar_h = (yb - ya).max(1) as u32;
-                    fill_rect(&mut img, cx - bar_w / 2, ya, bar_w as u32, bar_h, c);
+                    items.push(Item::Rect {
+                        x: cx - (bar_w / 2.0).floor(),
+                        y: ya,
+                        w: bar_w,
+                        h: (yb - ya).max(1.0),
+                        color: c,
+                    });
                     let mut above = ya;
                     if let Some(wk) = b.whisker.and_then(finite).map(f64::abs) {
                         let (ta, tb) = (py(v + wk), py(v - wk));
-                        let cap = (bar_w / 4).max(2);
-                        line(&mut img, (cx, ta), (cx, tb), 1, BLACK);
-                        line(&mut img, (cx - cap, ta), (cx + cap, ta), 1, BLACK);
-                        line(&mut img, (cx - cap, tb), (cx + cap, tb), 1, BLACK);
+                        let cap = (bar_w / 4.0).floor().max(2.0);
+                        let x = cx + 0.5;
+                        for (a, z) in [
+                            ((x, ta + 0.5), (x, tb + 0.5)),
+                            ((x - cap, ta + 0.5), (x + cap, ta + 0.5)),
+                            ((x - cap, tb + 0.5), (x + cap, tb + 0.5)),
+                        ] {
+                            items.push(Item::Polyline {
+                                points: vec![a, z],
+                                width: 1.0,
+                                color: BLACK,
+                            });
+                        }
                         above = above.min(ta);
                     }
-                    (format!("{v:.*}", self.decimals), above)
+                    (format!("{v:.*}", self.decimals.min(12)), above)
                 }
                 None => ("n/a".to_string(), base),
             };
-            let tw = i64::from(text_width(&text, 1));
-            draw_text(&mut img, cx - tw / 2, text_y - 11, &text, BLACK, 1);
-            let lw = i64::from(text_width(&b.label, 1));
-            draw_text(&mut img, cx - lw / 2, bottom + 8, &b.label, BLACK, 1);
+            let tw = f64::from(text_width(&text, 1));
+            items.push(Item::Text {
+                x: cx - (tw / 2.0).floor(),
+                y: text_y - 11.0,
+                text,
+                color: BLACK,
+                scale: 1,
+            });
+            scene.items.push(Item::Group {
+                name: b.label.clone(),
+                items,
+            });
+            let lw = f64::from(text_width(&b.label, 1));
+            scene.text(cx - (lw / 2.0).floor(), bottom + 8.0, &b.label, BLACK, 1);
         }
-        line(&mut img, (left, top), (left, bottom), 1, BLACK);
-        line(&mut img, (left, base), (right, base), 1, BLACK);
-        let tw = i64::from(text_width(&self.title, 2));
-        draw_text(&mut img, (i64::from(w) - tw) / 2, 6, &self.title, BLACK, 2);
-        draw_text(&mut img, 4, top - 12, &self.y_label, BLACK, 1);
-        img
+        scene.vline(left as i64, top as i64, bottom as i64, BLACK);
+        scene.hline(left as i64, right as i64, base as i64, BLACK);
+        let tw = f64::from(text_width(&self.title, 2));
+        scene.text(
+            ((f64::from(w) - tw) / 2.0).floor(),
+            6.0,
+            &self.title,
+            BLACK,
+            2,
+        );
+        scene.text(4.0, top - 12.0, &self.y_label, BLACK, 1);
+        if self.bars.iter().all(|b| !b.value.is_finite()) {
+            let note = "no data";
+            let nw = f64::from(text_width(note, 2));
+            let ny = (top + bottom) / 2.0 - f64::from(text_height(2)) / 2.0;
+            scene.text(
+                ((left + right - nw) / 2.0).floor(),
+                ny.floor(),
+                note,
+                NOTE,
+                2,
+            );
+        }
+        scene
+    }
+
+    /// Renders the chart into a `width × height` RGB image (at least
+    /// 160 × 120 pixels). Always draws; see the module documentation.
+    pub fn render(&self, width: u32, height: u32) -> RgbImage {
+        rasterize(&self.scene(width, height))
+    }
+
+    /// The chart as an SVG document (the same items as [`Self::render`]).
+    pub fn render_svg(&self, width: u32, height: u32) -> String {
+        to_svg(&self.scene(width, height))
+    }
+
+    /// Writes the chart to `path` as `format` (atomically), after
+    /// [`Self::check`]: a chart with nothing to draw is an error, not an
+    /// empty file.
+    pub fn save(&self, path: &Path, format: Format, width: u32, height: u32) -> Result<()> {
+        self.check().map_err(|e| e.for_file(path))?;
+        save_scene(&self.scene(width, height), path, format)
     }
 }
 
@@ -192,10 +298,13 @@ mod tests {
         }
         // The third bar has no value: its colour is not drawn.
         assert!(!a.pixels().any(|p| *p == PALETTE[2]));
+        let svg = chart().render_svg(400, 240);
+        assert!(svg.contains(r#"data-name="scratch""#) && svg.contains(">n/a</text>"));
+        assert_eq!(svg, chart().render_svg(400, 240));
     }
 
     #[test]
-    fn empty_and_tiny_charts_do_not_panic() {
+    fn empty_and_tiny_charts_do_not_panic_and_are_not_saved() {
         let img = BarChart::default().render(1, 1);
         assert_eq!(img.dimensions(), (160, 120));
         let neg = BarChart {
@@ -203,5 +312,31 @@ mod tests {
             ..BarChart::default()
         };
         let _ = neg.render(200, 150);
+        assert!(neg.check().is_ok());
+        assert!(matches!(
+            BarChart::default().check(),
+            Err(VizError::NoData { .. })
+        ));
+        let all_nan = BarChart {
+            bars: vec![Bar::new("a", f64::NAN), Bar::new("b", f64::INFINITY)],
+            ..BarChart::default()
+        };
+        let e = all_nan.check().unwrap_err().to_string();
+        assert!(e.contains("all 2 bar values are NaN or infinite"), "{e}");
+        let bad_range = BarChart {
+            y_range: Some((f64::NAN, 1.0)),
+            ..chart()
+        };
+        assert!(matches!(bad_range.check(), Err(VizError::Invalid(_))));
+        let _ = bad_range.render(200, 150);
+        let huge = BarChart {
+            bars: vec![
+                Bar::new("a", 1e308).with_whisker(1e308),
+                Bar::new("b", -1e308),
+            ],
+            decimals: usize::MAX,
+            ..BarChart::default()
+        };
+        assert_eq!(huge.render(u32::MAX, 10).dimensions(), (8192, 120));
     }
 }

@@ -1,10 +1,13 @@
-//! Pixel primitives (clipped) and atomic PNG writing.
+//! Pixel primitives (clipped, not anti-aliased: frames and cells of rank
+//! lists) and atomic PNG writing. Charts draw through [`crate::scene`] and
+//! [`crate::raster`], whose lines are anti-aliased.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use crate::{Result, VizError};
+use crate::Result;
+use crate::output::{png_bytes, write_atomic};
 
 /// Sets one pixel; coordinates outside the image are ignored.
 pub fn put(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>) {
@@ -19,9 +22,12 @@ pub fn put(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>) {
 
 /// Fills the rectangle `[x, x + w) × [y, y + h)` (clipped).
 pub fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: u32, h: u32, c: Rgb<u8>) {
-    for yy in y..y + i64::from(h) {
-        for xx in x..x + i64::from(w) {
-            put(img, xx, yy, c);
+    let (iw, ih) = (i64::from(img.width()), i64::from(img.height()));
+    let (x0, x1) = (x.clamp(0, iw), x.saturating_add(i64::from(w)).clamp(0, iw));
+    let (y0, y1) = (y.clamp(0, ih), y.saturating_add(i64::from(h)).clamp(0, ih));
+    for yy in y0..y1 {
+        for xx in x0..x1 {
+            img.put_pixel(xx as u32, yy as u32, c);
         }
     }
 }
@@ -35,8 +41,9 @@ pub fn frame(img: &mut RgbImage, x: i64, y: i64, w: u32, h: u32, thickness: u32,
     fill_rect(img, x + i64::from(w) - i64::from(t), y, t, h, c);
 }
 
-/// Draws a line from `(x0, y0)` to `(x1, y1)` (Bresenham) with a square pen
-/// of `width` pixels.
+/// Draws an aliased line from `(x0, y0)` to `(x1, y1)` (Bresenham) with a
+/// square pen of `width` pixels. For anti-aliased lines, draw a
+/// [`crate::scene::Scene`] with [`crate::raster::rasterize`].
 pub fn line(
     img: &mut RgbImage,
     (x0, y0): (i64, i64),
@@ -47,7 +54,7 @@ pub fn line(
     let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
     let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
     let (mut x, mut y, mut err) = (x0, y0, dx + dy);
-    let w = i64::from(width.max(1));
+    let w = i64::from(width.clamp(1, 64));
     let off = (w - 1) / 2;
     loop {
         for a in 0..w {
@@ -73,17 +80,5 @@ pub fn line(
 /// Writes `img` as a PNG at `path` atomically (a sibling `.tmp` file is
 /// written, then renamed). Creates the parent folder.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
-    let err = |p: &Path, e: String| VizError::Io {
-        path: p.to_path_buf(),
-        message: e,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| err(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| err(path, e.to_string()))
+    write_atomic(path, &png_bytes(img, path)?)
 }

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Errors of reading logs and writing pictures; each names the file.
+/// Errors of reading logs and writing pictures; each names the file or chart.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VizError {
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
@@ -26,4 +27,27 @@ pub enum VizError {
     /// An argument is out of range.
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// A chart or log has nothing to draw (no series, no bars, only NaN or
+    /// infinite values, a log without metrics); no file is written.
+    #[error("{what}: nothing to draw: {reason}")]
+    NoData {
+        /// The chart (and file) or log concerned.
+        what: String,
+        /// Why there is nothing to draw.
+        reason: String,
+    },
+}
+
+impl VizError {
+    /// The same error, naming the file it was about to be written to.
+    pub fn for_file(self, path: &std::path::Path) -> Self {
+        match self {
+            VizError::NoData { what, reason } => VizError::NoData {
+                what: format!("{} ({what})", path.display()),
+                reason,
+            },
+            VizError::Invalid(m) => VizError::Invalid(format!("{}: {m}", path.display())),
+            other => other,
+        }
+    }
 }

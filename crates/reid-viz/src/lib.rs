@@ -1,18 +1,24 @@
 //! # reid-viz
 //!
-//! Small, dependency-light pictures for re-identification runs, drawn with
-//! our own rasteriser on `image` buffers (RGB8, sizes in pixels):
+//! Small, dependency-light pictures for re-identification runs, drawn by
+//! our own code (sizes in pixels), deterministic (the same input gives the
+//! same bytes):
 //! - [`chart`]: line charts with axes, "nice" ticks, legend and title;
 //! - [`bar`]: bar charts with error whiskers (e.g. mean ± std over seeds);
 //! - [`cmc`]: CMC curves of several models in one chart;
 //! - [`ranklist`]: queries with their top-N gallery images framed green
 //!   (same identity) or red;
 //! - [`log`]: JSON-lines metrics logs (as written by `reid-train`) to one
-//!   PNG curve per metric, and fine-tuning's evaluations (mAP, Rank-k,
+//!   curve per metric, and fine-tuning's evaluations (mAP, Rank-k,
 //!   mINP) in one chart;
-//! - [`font`]: a built-in 5×7 bitmap font for labels.
+//! - [`scene`], [`raster`], [`svg`]: charts are built once as drawing items,
+//!   then rendered to PNG (anti-aliased lines, RGB8 on `image` buffers) or
+//!   to SVG ([`Format`]);
+//! - [`font`]: a built-in 5×7 bitmap font with lower case, for labels.
 //!
-//! PNGs are written atomically ([`save_png`]).
+//! Files are written atomically ([`save_png`], [`LineChart::save`]). Charts
+//! with nothing to draw are an error when saved ([`VizError::NoData`]),
+//! never a silently empty file.
 
 #![warn(missing_docs)]
 
@@ -23,7 +29,12 @@ pub mod draw;
 pub mod error;
 pub mod font;
 pub mod log;
+pub mod output;
 pub mod ranklist;
+pub mod raster;
+pub mod scene;
+pub mod svg;
+pub mod ticks;
 
 pub use bar::{Bar, BarChart};
 pub use chart::{LineChart, Series, nice_ticks};
@@ -31,9 +42,12 @@ pub use cmc::cmc_chart;
 pub use draw::save_png;
 pub use error::VizError;
 pub use log::{
-    EVAL_METRICS, EVALUATION_FILE, MetricsSeries, evaluation_chart, plot_log, read_log_series,
+    EVAL_METRICS, EVALUATION_FILE, LogContents, MetricsSeries, PlotOptions, PlotReport,
+    evaluation_chart, plot_log, plot_log_with, read_log, read_log_series,
 };
+pub use output::Format;
 pub use ranklist::{RankListStyle, RankRow, rank_list, rank_list_with};
+pub use scene::Scene;
 
 /// Result alias of the crate.
 pub type Result<T> = std::result::Result<T, VizError>;

@@ -1,6 +1,6 @@
 //! JSON-lines metrics logs (one object per line with an integer `"step"`,
 //! e.g. `{"step":12,"epoch":0,"loss":3.2,"lr":0.001}`, as `reid-train`
-//! writes them) to series and PNG curves.
+//! writes them) to series and curves (PNG or SVG).
 //!
 //! A log may mix lines of different keys: fine-tuning writes one line per
 //! step and, at the end of an evaluated epoch, one evaluation line
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::chart::{LineChart, Series};
-use crate::draw::save_png;
+use crate::output::Format;
 use crate::{Result, VizError};
 
 /// Every numeric key of a log (but `step`) as `(step, value)` points.
@@ -54,16 +54,32 @@ pub fn evaluation_chart(series: &MetricsSeries) -> Option<LineChart> {
     })
 }
 
+/// A metrics log as read: its series and whether its last line was torn.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogContents {
+    /// Every numeric key (but `step`) as `(step, value)` points.
+    pub series: MetricsSeries,
+    /// 1-based number of a last line that is cut short (no final newline and
+    /// not valid JSON: a run stopped while writing it), which was skipped —
+    /// as resuming a run tolerates it.
+    pub torn_last_line: Option<usize>,
+    /// Number of lines read (blank lines and a torn last line not counted).
+    pub lines: usize,
+}
+
 /// Reads a metrics log. Blank lines are skipped; non-numeric values are
 /// ignored; a line that is not a JSON object with a numeric `step` is an
-/// error naming the file and line.
-pub fn read_log_series(path: &Path) -> Result<MetricsSeries> {
+/// error naming the file and line — except a torn last line (see
+/// [`LogContents::torn_last_line`]).
+pub fn read_log(path: &Path) -> Result<LogContents> {
     let text = std::fs::read_to_string(path).map_err(|e| VizError::Io {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut out = MetricsSeries::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut out = LogContents::default();
+    let all: Vec<&str> = text.lines().collect();
+    let last_non_blank = all.iter().rposition(|l| !l.trim().is_empty());
+    for (i, line) in all.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
@@ -72,8 +88,14 @@ pub fn read_log_series(path: &Path) -> Result<MetricsSeries> {
             line: i + 1,
             message: message.into(),
         };
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|_| bad("expected a JSON object"))?;
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(_) if Some(i) == last_non_blank && !text.ends_with('\n') => {
+                out.torn_last_line = Some(i + 1);
+                continue;
+            }
+            Err(_) => return Err(bad("expected a JSON object")),
+        };
         let obj = value
             .as_object()
             .ok_or_else(|| bad("expected a JSON object"))?;
@@ -81,20 +103,26 @@ pub fn read_log_series(path: &Path) -> Result<MetricsSeries> {
             .get("step")
             .and_then(serde_json::Value::as_f64)
             .ok_or_else(|| bad("expected a numeric \"step\""))?;
+        out.lines += 1;
         for (k, v) in obj {
             if k == "step" {
                 continue;
             }
             if let Some(v) = v.as_f64() {
-                out.entry(k.clone()).or_default().push((step, v));
+                out.series.entry(k.clone()).or_default().push((step, v));
             }
         }
     }
     Ok(out)
 }
 
+/// The series of a metrics log ([`read_log`] without the line counts).
+pub fn read_log_series(path: &Path) -> Result<MetricsSeries> {
+    read_log(path).map(|c| c.series)
+}
+
 /// Centred moving average over `window` points (shorter at the ends).
-fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+pub(crate) fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
     let half = window / 2;
     (0..points.len())
         .map(|i| {
@@ -108,7 +136,7 @@ fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
 
 /// File name for a metric: ASCII letters, digits, `-` and `_` kept, others
 /// replaced by `_`.
-fn file_name(key: &str) -> String {
+pub(crate) fn file_name(key: &str) -> String {
     key.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -120,32 +148,110 @@ fn file_name(key: &str) -> String {
         .collect()
 }
 
-/// Writes one PNG per metric of the log at `path` into `out_dir`
-/// (`<key>.png`, in key order); `keys` limits the metrics (an unknown key is
-/// an error). Each curve has the lines holding its metric; curves with more
-/// than 50 points get a moving average beside the raw values, and a metric
-/// on fewer lines than the most frequent one (an evaluation every few
-/// epochs) a marker at every point. Without `keys`, a log with evaluation
-/// lines also gets [`EVALUATION_FILE`], the [`evaluation_chart`] (written
-/// last). Returns the files written.
-pub fn plot_log(path: &Path, out_dir: &Path, keys: Option<&[&str]>) -> Result<Vec<PathBuf>> {
-    let series = read_log_series(path)?;
-    let wanted: Vec<String> = match keys {
+/// Options of [`plot_log_with`] and [`crate::runs::plot_runs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlotOptions {
+    /// Picture format (and file extension).
+    pub format: Format,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Default for PlotOptions {
+    /// PNG, 800 × 480 pixels.
+    fn default() -> Self {
+        Self {
+            format: Format::Png,
+            width: 800,
+            height: 480,
+        }
+    }
+}
+
+/// What [`plot_log_with`] wrote.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlotReport {
+    /// The files written, in writing order.
+    pub files: Vec<PathBuf>,
+    /// 1-based number of a torn last line that was skipped, if any.
+    pub torn_last_line: Option<usize>,
+}
+
+/// The metrics to draw: `keys` (each must exist; at least one), or every
+/// metric but `epoch`. `what` names the log(s) in errors.
+pub(crate) fn wanted_keys<'a>(
+    what: &str,
+    available: impl Iterator<Item = &'a String> + Clone,
+    keys: Option<&[&str]>,
+) -> Result<Vec<String>> {
+    match keys {
+        Some([]) => Err(VizError::Invalid(format!(
+            "{what}: no metric asked for (an empty key list)"
+        ))),
         Some(k) => {
             for key in k {
-                if !series.contains_key(*key) {
+                if !available.clone().any(|a| a == key) {
                     return Err(VizError::Invalid(format!(
-                        "{} has no metric {key:?}; it has {:?}",
-                        path.display(),
-                        series.keys().collect::<Vec<_>>()
+                        "{what} has no metric {key:?}; it has {:?}",
+                        available.clone().collect::<Vec<_>>()
                     )));
                 }
             }
-            k.iter().map(|s| s.to_string()).collect()
+            Ok(k.iter().map(|s| s.to_string()).collect())
         }
-        None => series.keys().filter(|k| *k != "epoch").cloned().collect(),
-    };
+        None => {
+            let all: Vec<String> = available.filter(|k| *k != "epoch").cloned().collect();
+            if all.is_empty() {
+                return Err(VizError::NoData {
+                    what: what.to_string(),
+                    reason: "no numeric metric besides \"step\" and \"epoch\"".into(),
+                });
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// Writes one PNG per metric of the log at `path` into `out_dir`
+/// (`<key>.png`, in key order); `keys` limits the metrics (an unknown key is
+/// an error). See [`plot_log_with`]; this is it with [`PlotOptions::default`].
+pub fn plot_log(path: &Path, out_dir: &Path, keys: Option<&[&str]>) -> Result<Vec<PathBuf>> {
+    plot_log_with(path, out_dir, keys, &PlotOptions::default()).map(|r| r.files)
+}
+
+/// Writes one picture per metric of the log at `path` into `out_dir`
+/// (`<key>.<png|svg>`, in key order); `keys` limits the metrics (an unknown
+/// key or an empty list is an error). Each curve has the lines holding its
+/// metric; curves with more than 50 points get a moving average beside the
+/// raw values, and a metric on fewer lines than the most frequent one (an
+/// evaluation every few epochs) a marker at every point. Without `keys`, a
+/// log with evaluation lines also gets the [`evaluation_chart`]
+/// ([`EVALUATION_FILE`] with the format's extension, written last).
+///
+/// # Errors
+/// [`VizError::NoData`] for a log without lines or without any metric
+/// besides `step` and `epoch` (nothing is written); [`VizError::BadLine`]
+/// for a malformed line; [`VizError::Io`] naming the file.
+pub fn plot_log_with(
+    path: &Path,
+    out_dir: &Path,
+    keys: Option<&[&str]>,
+    options: &PlotOptions,
+) -> Result<PlotReport> {
+    let log = read_log(path)?;
+    let what = path.display().to_string();
+    if log.lines == 0 {
+        return Err(VizError::NoData {
+            what,
+            reason: "the log has no complete line".into(),
+        });
+    }
+    let series = &log.series;
+    let wanted = wanted_keys(&what, series.keys(), keys)?;
     let most = series.values().map(Vec::len).max().unwrap_or(0);
+    let ext = options.format.extension();
     let mut written = Vec::new();
     for key in wanted {
         let points = &series[&key];
@@ -167,18 +273,22 @@ pub fn plot_log(path: &Path, out_dir: &Path, keys: Option<&[&str]>) -> Result<Ve
                 moving_average(points, w),
             ));
         }
-        let file = out_dir.join(format!("{}.png", file_name(&key)));
-        save_png(&chart.render(800, 480), &file)?;
+        let file = out_dir.join(format!("{}.{ext}", file_name(&key)));
+        chart.save(&file, options.format, options.width, options.height)?;
         written.push(file);
     }
     if keys.is_none()
-        && let Some(chart) = evaluation_chart(&series)
+        && let Some(chart) = evaluation_chart(series)
     {
-        let file = out_dir.join(EVALUATION_FILE);
-        save_png(&chart.render(800, 480), &file)?;
+        let stem = EVALUATION_FILE.trim_end_matches(".png");
+        let file = out_dir.join(format!("{stem}.{ext}"));
+        chart.save(&file, options.format, options.width, options.height)?;
         written.push(file);
     }
-    Ok(written)
+    Ok(PlotReport {
+        files: written,
+        torn_last_line: log.torn_last_line,
+    })
 }
 
 #[cfg(test)]

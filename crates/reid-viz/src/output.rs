@@ -1,0 +1,103 @@
+//! Picture files: the format (PNG or SVG) and atomic writing (a sibling
+//! `.tmp` file, then a rename; the parent folder is created).
+
+use std::path::{Path, PathBuf};
+
+use crate::raster::rasterize;
+use crate::scene::Scene;
+use crate::svg::to_svg;
+use crate::{Result, VizError};
+
+/// The largest picture side accepted by the charts, in pixels.
+pub const MAX_SIDE: u32 = 8192;
+
+/// Picture file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// PNG, RGB8, drawn by our rasteriser (anti-aliased lines, bitmap font).
+    #[default]
+    Png,
+    /// SVG 1.1 text: the same items as vectors, text in a monospace font.
+    Svg,
+}
+
+impl Format {
+    /// The file extension, without the dot: `"png"` or `"svg"`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Svg => "svg",
+        }
+    }
+
+    /// The format a path's extension names (`.png` or `.svg`, any case).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "png" => Some(Format::Png),
+            "svg" => Some(Format::Svg),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = VizError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "png" => Ok(Format::Png),
+            "svg" => Ok(Format::Svg),
+            other => Err(VizError::Invalid(format!(
+                "picture format: expected \"png\" or \"svg\", got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically, creating the parent folder.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let err = |p: &Path, e: std::io::Error| VizError::Io {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(&tmp, e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(path, e)
+    })
+}
+
+/// PNG bytes of an image.
+pub(crate) fn png_bytes(img: &image::RgbImage, path: &Path) -> Result<Vec<u8>> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, image::ImageFormat::Png)
+        .map_err(|e| VizError::Io {
+            path: path.to_path_buf(),
+            message: format!("cannot encode the PNG: {e}"),
+        })?;
+    Ok(buf.into_inner())
+}
+
+/// Writes `scene` to `path` in `format`, atomically.
+pub fn save_scene(scene: &Scene, path: &Path, format: Format) -> Result<()> {
+    let bytes = match format {
+        Format::Png => png_bytes(&rasterize(scene), path)?,
+        Format::Svg => to_svg(scene).into_bytes(),
+    };
+    write_atomic(path, &bytes)
+}
+
+/// `width × height` clamped to what the charts draw: at least `min`, at most
+/// [`MAX_SIDE`] per side.
+pub(crate) fn clamp_size(width: u32, height: u32, min: (u32, u32)) -> (u32, u32) {
+    (width.clamp(min.0, MAX_SIDE), height.clamp(min.1, MAX_SIDE))
+}
