@@ -6,6 +6,7 @@
 //! - [`chart`]: line charts with axes, "nice" ticks, legend and title;
 //! - [`bar`]: bar charts with error whiskers (e.g. mean ± std over seeds);
 //! - [`cmc`]: CMC curves of several models in one chart;
+//! - [`runs`]: one metric of several runs overlaid, with a legend;
 //! - [`ranklist`]: queries with their top-N gallery images framed green
 //!   (same identity) or red;
 //! - [`log`]: JSON-lines metrics logs (as written by `reid-train`) to one
@@ -32,6 +33,7 @@ pub mod log;
 pub mod output;
 pub mod ranklist;
 pub mod raster;
+pub mod runs;
 pub mod scene;
 pub mod svg;
 pub mod ticks;
@@ -47,6 +49,7 @@ pub use log::{
 };
 pub use output::Format;
 pub use ranklist::{RankListStyle, RankRow, rank_list, rank_list_with};
+pub use runs::{Run, overlay_chart, plot_runs};
 pub use scene::Scene;
 
 /// Result alias of the crate.
