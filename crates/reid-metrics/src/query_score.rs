@@ -1,6 +1,6 @@
 //! What scoring one query produces, and which average precision it uses: the
-//! types shared by the protocol ([`crate::rank`], [`crate::cuhk03`]) and the
-//! per-query scorer, so that imports go one way (`rank` → `scorer` → here).
+//! types shared by the protocol (modules `rank`, `cuhk03`) and the per-query
+//! scorer, so that imports go one way (`rank` → `scorer` → here).
 
 use serde::{Deserialize, Serialize};
 

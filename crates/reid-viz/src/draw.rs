@@ -1,6 +1,6 @@
 //! Pixel primitives (clipped, not anti-aliased: frames and cells of rank
-//! lists) and atomic PNG writing. Charts draw through [`crate::scene`] and
-//! [`crate::raster`], whose lines are anti-aliased.
+//! lists) and atomic PNG writing. Charts draw through the `scene` and
+//! `raster` modules, whose lines are anti-aliased.
 
 use std::path::Path;
 
@@ -42,8 +42,8 @@ pub fn frame(img: &mut RgbImage, x: i64, y: i64, w: u32, h: u32, thickness: u32,
 }
 
 /// Draws an aliased line from `(x0, y0)` to `(x1, y1)` (Bresenham) with a
-/// square pen of `width` pixels. For anti-aliased lines, draw a
-/// [`crate::scene::Scene`] with [`crate::raster::rasterize`].
+/// square pen of `width` pixels. For anti-aliased lines, draw a `Scene`
+/// (module `scene`) with `raster::rasterize`.
 pub fn line(
     img: &mut RgbImage,
     (x0, y0): (i64, i64),

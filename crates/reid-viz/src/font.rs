@@ -124,6 +124,15 @@ pub fn text_height(scale: u32) -> u32 {
     CELL_H * scale.max(1)
 }
 
+/// Sets one pixel; coordinates outside the image are ignored.
+fn put(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>) {
+    if let (Ok(x), Ok(y)) = (u32::try_from(x), u32::try_from(y))
+        && let Some(p) = img.get_pixel_mut_checked(x, y)
+    {
+        *p = c;
+    }
+}
+
 /// Draws `text` with its top-left corner at `(x, y)`; pixels outside the
 /// image are clipped.
 pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb<u8>, scale: u32) {
@@ -138,7 +147,7 @@ pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb<u8>,
                 }
                 for dy in 0..s {
                     for dx in 0..s {
-                        crate::draw::put(img, gx + col * s + dx, y + r as i64 * s + dy, color);
+                        put(img, gx + col * s + dx, y + r as i64 * s + dy, color);
                     }
                 }
             }

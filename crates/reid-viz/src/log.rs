@@ -148,7 +148,7 @@ pub(crate) fn file_name(key: &str) -> String {
         .collect()
 }
 
-/// Options of [`plot_log_with`] and [`crate::runs::plot_runs`].
+/// Options of [`plot_log_with`] and of `runs::plot_runs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlotOptions {
     /// Picture format (and file extension).

@@ -1,5 +1,5 @@
 //! A picture as a list of drawing items in pixel coordinates, rendered the
-//! same way to a PNG ([`crate::raster`]) or an SVG ([`crate::svg`]): the charts
+//! same way to a PNG (module `raster`) or an SVG (module `svg`): the charts
 //! build a [`Scene`] once, so both formats show the same chart.
 //!
 //! Coordinates are `f64` pixels with `(0, 0)` the top-left corner of the
@@ -33,7 +33,7 @@ pub enum Item {
         /// Stroke colour.
         color: Rgb<u8>,
     },
-    /// Text in the built-in font ([`crate::font`]), top-left corner at `(x, y)`.
+    /// Text in the built-in font (module `font`), top-left corner at `(x, y)`.
     Text {
         /// Left edge, pixels (rounded to a whole pixel in PNG).
         x: f64,
