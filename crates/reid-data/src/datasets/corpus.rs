@@ -56,6 +56,9 @@ impl Corpus {
     /// # Errors
     /// The LMDB environment cannot be opened, or the records are LMDB keys
     /// and the crate was built without the `lmdb` feature.
+    ///
+    /// Needs the cargo feature `burn` (the loader's module).
+    #[cfg(feature = "burn")]
     pub fn image_source(&self) -> Result<crate::loader::ImageSource> {
         let lmdb = self
             .videos
