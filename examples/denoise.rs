@@ -22,10 +22,8 @@
 //! `synth_truth.json`), the quality after each level is printed. Bad
 //! arguments or inputs exit with code 2.
 
-#[path = "common/cli.rs"]
-mod cli;
-#[path = "common/weights.rs"]
-mod weights;
+use reid::cli::exit as cli;
+use reid::cli::weights;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -9,40 +9,6 @@
 //! convention). Warnings go to stderr. Exit codes: 0 success, 2 wrong layout
 //! (the message names the path expected) or bad arguments, 1 other errors.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use clap::Parser;
-use clap::builder::PossibleValuesParser;
-use reid_data::datasets::{inspect, names};
-
-#[derive(Parser, Debug)]
-#[command(about = "Statistics of a ReID dataset: images, identities and cameras per split")]
-struct Args {
-    /// Dataset name.
-    #[arg(long, value_parser = PossibleValuesParser::new(names()))]
-    dataset: String,
-    /// The dataset's folder, or a folder above it.
-    #[arg(long)]
-    root: PathBuf,
-    /// Print JSON instead of the table.
-    #[arg(long)]
-    json: bool,
-}
-
-fn main() -> ExitCode {
-    let args = Args::parse();
-    match inspect::inspect(&args.dataset, &args.root, args.json) {
-        Ok(report) => {
-            for w in &report.warnings {
-                eprintln!("warning: {w}");
-            }
-            print!("{}", report.output);
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::from(u8::try_from(inspect::exit_code(&err)).unwrap_or(1))
-        }
-    }
+fn main() -> std::process::ExitCode {
+    reid::cli::inspect::main()
 }

@@ -11,65 +11,9 @@
 //! `metrics.jsonl`, `config.json` and at the end
 //! `query_backbone.safetensors` (PyTorch names; what LUPerson-NL releases).
 //! Bad arguments or inputs exit with code 2.
+//!
+//! The same program as `pretrain --recipe pnl` (and `reid pretrain pnl`).
 
-#[path = "common/cli.rs"]
-mod cli;
-#[path = "common/pretrain.rs"]
-mod pretrain;
-#[path = "common/progress.rs"]
-mod progress;
-
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use clap::Parser;
-use cli::usage;
-use pretrain::{Progress, RunArgs, classify, export_backbone};
-use reid::data::datasets::luperson_nl;
-use reid::train::{PnlConfig, pretrain_pnl};
-
-/// PNL pre-training.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Args {
-    /// The LUPerson-NL corpus (folder tree, or LMDB with the `lmdb` feature).
-    #[arg(long)]
-    data: PathBuf,
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-fn run(args: &Args) -> anyhow::Result<()> {
-    let (backend, device) = args.run.device()?;
-    let cfg: PnlConfig = args.run.recipe()?;
-    cfg.validate().map_err(|e| usage(e.to_string()))?;
-    let corpus = luperson_nl::parse(&args.data).map_err(|e| usage(e.to_string()))?;
-    let records: Vec<_> = corpus.images().cloned().collect();
-    println!(
-        "{}: {} images; {} at {}x{}, batch {}, {} epochs, backend {}",
-        args.data.display(),
-        records.len(),
-        cfg.arch,
-        cfg.size[0],
-        cfg.size[1],
-        cfg.batch_size,
-        cfg.epochs,
-        backend
-    );
-    let mut opts = args.run.run_options(&cfg)?;
-    // Folders, or an LMDB (`keys.pkl` + `data.mdb`; build with `--features lmdb`).
-    opts.image_source = corpus.image_source().map_err(|e| usage(e.to_string()))?;
-    let mut progress = Progress::new("pnl");
-    let out =
-        pretrain_pnl(&cfg, &records, &device, &opts, |e| progress.event(e)).map_err(classify)?;
-    progress.finish();
-    if out.finished {
-        export_backbone(&args.run.out, "query", &out.query.backbone)?;
-    }
-    println!("{} steps", out.steps_done);
-    Ok(())
-}
-
-fn main() -> ExitCode {
-    cli::exit(run(&Args::parse()))
+fn main() -> std::process::ExitCode {
+    reid::cli::pretrain::main_for(reid::cli::pretrain::Recipe::Pnl)
 }

@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 /// A compute backend, as named on command lines (`--backend flex`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Backend {
     /// burn-flex: pure-Rust CPU backend (cargo feature `flex`, the default).
     Flex,

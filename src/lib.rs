@@ -17,6 +17,8 @@
 //! `wgpu` and `cuda`. The device is chosen at run time with [`backend::Backend`].
 
 pub mod backend;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod study;
 
 pub use backend::{Backend, BackendError};

@@ -58,6 +58,15 @@ pub enum TrainError {
         /// The loss values and learning rate of the step.
         detail: String,
     },
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the metrics log failed.
     #[error("metrics log {path}: {message}")]
     Log {

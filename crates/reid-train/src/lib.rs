@@ -27,16 +27,19 @@
 //!
 //! See `docs/training.md` and `docs/pretraining.md`.
 
-pub mod checkpoint;
+pub mod config;
+pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod finetune;
-pub mod metrics_log;
-pub mod parallel;
-pub mod precision;
+pub mod init;
+pub mod input;
 pub mod pretrain;
 pub mod schedule;
 
+pub use engine::{checkpoint, metrics_log, parallel, precision};
+
+pub use engine::{PretrainEvent, RunOptions, StepReport};
 pub use error::TrainError;
 pub use extract::{
     ExtractOptions, extract_embeddings, extract_embeddings_from_array, extract_features,
@@ -52,5 +55,4 @@ pub use precision::{LossScaler, Precision};
 pub use pretrain::cion::{CionConfig, CionNet, CionOutput, pretrain_cion, pretrain_cion_from};
 pub use pretrain::moco::{MocoConfig, MocoNet, MocoOutput, pretrain_moco, pretrain_moco_from};
 pub use pretrain::pnl::{PnlConfig, PnlNet, PnlOutput, pretrain_pnl, pretrain_pnl_from};
-pub use pretrain::{PretrainEvent, RunOptions, StepReport};
 pub use schedule::{Decay, LrSchedule, Warmup};

@@ -54,12 +54,12 @@ use reid_metrics::EvalResult;
 use serde::{Deserialize, Serialize};
 
 use super::eval::{cosine_eval, paths};
-use super::init::reinit_weights;
 use super::supervised::{Objective, Plan, Split};
 use super::{RunEvent, RunOutput};
+use crate::engine::RunOptions;
 use crate::error::TrainError;
 use crate::extract::{ExtractOptions, extract_features};
-use crate::pretrain::RunOptions;
+use crate::init::reinit_weights;
 use crate::schedule::{Decay, LrSchedule, Warmup};
 
 /// Every hyper-parameter of MGN fine-tuning; defaults are LUPerson's

@@ -42,18 +42,16 @@
 //! random stream is ours (ChaCha8), not NumPy's. Multi-GPU: [`RunOptions::devices`] shards
 //! each PK batch into whole identities per device ([`crate::parallel`]).
 
-mod batch;
 mod config;
 mod eval;
-mod init;
 pub mod mgn;
 mod supervised;
 
-pub use batch::{BatchStream, StreamState, TrainSet, augment_seed, load_train_batch};
+pub use crate::engine::seed::augment_seed;
+pub use crate::init::{reinit_weights, zoo_from_scratch};
+pub use crate::input::{BatchStream, StreamState, TrainSet, load_train_batch};
 pub use config::FinetuneConfig;
 pub use eval::{HeadEmbedder, embed_records, evaluate_model};
-pub(crate) use init::standard_normal;
-pub use init::{reinit_weights, zoo_from_scratch};
 pub use supervised::{RunEvent, RunOutput};
 
 use std::marker::PhantomData;
@@ -65,8 +63,8 @@ use reid_data::augment::TrainTransform;
 use reid_losses::{CrossEntropyConfig, TripletConfig, cross_entropy_label_smooth, triplet_loss};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::RunOptions;
 use crate::error::TrainError;
-use crate::pretrain::RunOptions;
 use supervised::{Objective, Plan, Split};
 
 /// One optimiser step of the log.

@@ -17,16 +17,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::IterationLog;
-use super::batch::{BatchStream, StreamState, TrainSet, load_train_batch, load_train_shard};
-use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
+use crate::engine::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
+use crate::engine::drive::{Position, Recipe, Tracker, drive_with};
+use crate::engine::events::PretrainEvent;
+use crate::engine::metrics_log::{EpochMetrics, LogLine};
+use crate::engine::options::RunOptions;
+use crate::engine::parallel::{DataParallel, data_parallel};
+use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
+use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
 use crate::error::TrainError;
-use crate::metrics_log::{EpochMetrics, LogLine};
-use crate::parallel::DataParallel;
-use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
-use crate::pretrain::{
-    Position, PretrainEvent, Recipe, RunOptions, Tracker, data_parallel, drive_with, resume_point,
-    same_config, save_parts, state_json,
-};
+use crate::input::{BatchStream, StreamState, TrainSet, load_train_batch, load_train_shard};
 use crate::schedule::LrSchedule;
 
 /// What a fine-tuning run reports to its callback.
@@ -542,14 +542,14 @@ fn adam(weight_decay: f64) -> ModuleOptimizer {
 /// Reads a `[1]` loss tensor back to the host (as `f32`, its own type).
 fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
     // Widened from f32 by `pretrain::scalar`, so narrowing back is exact.
-    crate::pretrain::scalar(t).map(|v| v as f32)
+    crate::engine::step::scalar(t).map(|v| v as f32)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::parallel::tests::weights;
     use crate::finetune::FinetuneConfig;
-    use crate::parallel::tests::weights;
     use crate::schedule::Decay;
     use burn::nn::{Linear, LinearConfig};
     use reid_data::datasets::{ImageDatasetOptions, market1501};

@@ -59,20 +59,24 @@ use reid_losses::schedule::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::optim::decay_weights;
-use super::views::{load_view_batch, load_view_shard};
-use super::{
-    Position, PretrainEvent, Recipe, RunOptions, Tracker, check_finite, data_parallel, drive,
-    fresh_copy, resume_point, same_config, save_parts, scalar, state_json, weighted_loss,
-};
-use crate::checkpoint::{
+use super::fresh_copy;
+use crate::engine::checkpoint::{
     Checkpoint, CheckpointDir, HostTensor, module_from_bytes, optim_from_bytes,
 };
+use crate::engine::drive::{Position, Recipe, Tracker, drive};
+use crate::engine::events::PretrainEvent;
+use crate::engine::metrics_log::LogLine;
+use crate::engine::optim::decay_weights;
+use crate::engine::options::RunOptions;
+use crate::engine::parallel::{DataParallel, data_parallel, running_stats, weighted_loss};
+use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
+use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
+use crate::engine::seed::augment_seed;
+use crate::engine::step::{check_finite, scalar};
 use crate::error::TrainError;
-use crate::finetune::{TrainSet, augment_seed, reinit_weights, standard_normal};
-use crate::metrics_log::LogLine;
-use crate::parallel::{DataParallel, running_stats};
-use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
+use crate::init::{reinit_weights, standard_normal};
+use crate::input::TrainSet;
+use crate::input::views::{load_view_batch, load_view_shard};
 
 /// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
 /// the ResNet50-IBN command of the README). Unknown keys are an error.

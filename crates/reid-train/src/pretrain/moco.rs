@@ -38,18 +38,22 @@ use reid_losses::moco::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::views::load_view_batch;
-use super::{
-    Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
-    data_parallel, drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point,
-    same_config, save_parts, scalar, sgd, state_json, weighted_loss,
-};
-use crate::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
+use super::{QueueMeta, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts};
+use crate::engine::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
+use crate::engine::drive::{Position, Recipe, Tracker, drive};
+use crate::engine::events::PretrainEvent;
+use crate::engine::metrics_log::LogLine;
+use crate::engine::optim::sgd;
+use crate::engine::options::RunOptions;
+use crate::engine::parallel::{DataParallel, data_parallel, weighted_loss};
+use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
+use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
+use crate::engine::seed::{ShuffledEpochs, augment_seed};
+use crate::engine::step::{check_finite, scalar};
 use crate::error::TrainError;
-use crate::finetune::{TrainSet, augment_seed, reinit_weights, standard_normal};
-use crate::metrics_log::LogLine;
-use crate::parallel::DataParallel;
-use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
+use crate::init::{reinit_weights, standard_normal};
+use crate::input::TrainSet;
+use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of LUPerson MoCo v2; defaults are `run_moco.sh`'s.
 /// Unknown keys are an error.

@@ -45,20 +45,24 @@ use reid_losses::pnl::{PnlLossConfig, PrototypeBank, PrototypeState, pnl_step_lo
 use serde::{Deserialize, Serialize};
 
 use super::moco::{LinearInit, seeded_linear};
-use super::views::load_view_batch;
-use super::{
-    Position, PretrainEvent, QueueMeta, Recipe, RunOptions, ShuffledEpochs, Tracker, check_finite,
-    data_parallel, drive, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts, resume_point,
-    same_config, save_parts, scalar, sgd, state_json, weighted_loss,
-};
-use crate::checkpoint::{
+use super::{QueueMeta, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts};
+use crate::engine::checkpoint::{
     Checkpoint, CheckpointDir, bytes_to_f32s, f32s_to_bytes, module_from_bytes, optim_from_bytes,
 };
+use crate::engine::drive::{Position, Recipe, Tracker, drive};
+use crate::engine::events::PretrainEvent;
+use crate::engine::metrics_log::LogLine;
+use crate::engine::optim::sgd;
+use crate::engine::options::RunOptions;
+use crate::engine::parallel::{DataParallel, data_parallel, weighted_loss};
+use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
+use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
+use crate::engine::seed::{ShuffledEpochs, augment_seed};
+use crate::engine::step::{check_finite, scalar};
 use crate::error::TrainError;
-use crate::finetune::{TrainSet, augment_seed, reinit_weights};
-use crate::metrics_log::LogLine;
-use crate::parallel::DataParallel;
-use crate::precision::{LossScaler, log_scaler, step_scale, unscale};
+use crate::init::reinit_weights;
+use crate::input::TrainSet;
+use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of PNL; defaults are `run_pnl.sh`'s. Unknown keys
 /// are an error.

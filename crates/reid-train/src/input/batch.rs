@@ -15,6 +15,7 @@ use reid_data::loader::{ImageSource, decode_rgb};
 use reid_data::sampler::PkSampler;
 use reid_data::{ImageLocation, ImageRecord};
 
+use crate::engine::seed::augment_seed;
 use crate::error::TrainError;
 
 /// The training split prepared for batching: where each image is, dense
@@ -173,21 +174,6 @@ pub struct StreamState {
     pub next_round: u64,
     /// Batches of the current round not yet taken, in order.
     pub queue: Vec<Vec<usize>>,
-}
-
-/// SplitMix64 finaliser: a well-mixed 64-bit value of `x`.
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// The augmentation seed of slot `slot` of iteration `iteration`: a
-/// function of `(seed, iteration, slot)` only, so the batch is the same
-/// whatever the thread schedule.
-pub fn augment_seed(seed: u64, iteration: usize, slot: usize) -> u64 {
-    splitmix(splitmix(splitmix(seed) ^ iteration as u64) ^ slot as u64)
 }
 
 /// Decodes and augments the images `indices` of `set` in parallel into

@@ -1,5 +1,5 @@
 //! Mixed precision in the training loops: the [`Precision`] a recipe's
-//! backbone computes in ([`RunOptions::precision`](crate::pretrain::RunOptions::precision),
+//! backbone computes in ([`RunOptions::precision`](super::options::RunOptions::precision),
 //! see [`reid_backbones::precision`]) and, for `f16`, dynamic loss scaling
 //! ([`LossScaler`], the rule of PyTorch's `torch.cuda.amp.GradScaler` with
 //! its defaults).
@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 pub use reid_backbones::Precision;
 
+use super::metrics_log::LogLine;
+use super::optim::scale_grads;
 use crate::error::TrainError;
-use crate::metrics_log::LogLine;
-use crate::pretrain::optim::scale_grads;
 
 /// Dynamic loss scaling (PyTorch's `GradScaler` rule and defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,8 +64,8 @@ impl LossScaler {
     /// The scaler of a run with these options: [`LossScaler::for_precision`]
     /// starting at [`RunOptions::init_loss_scale`] when that is set.
     ///
-    /// [`RunOptions::init_loss_scale`]: crate::pretrain::RunOptions::init_loss_scale
-    pub fn for_run(run: &crate::pretrain::RunOptions) -> Option<Self> {
+    /// [`RunOptions::init_loss_scale`]: super::options::RunOptions::init_loss_scale
+    pub fn for_run(run: &super::options::RunOptions) -> Option<Self> {
         Self::for_precision(run.precision).map(|s| Self {
             scale: run.init_loss_scale.unwrap_or(s.scale),
             ..s
@@ -159,7 +159,7 @@ pub fn grads_finite<M: Module>(module: &M, grads: &GradientsParams) -> Result<bo
     module.visit(&mut sum);
     match sum.total {
         None => Ok(true),
-        Some(t) => Ok(crate::pretrain::scalar(&t)?.is_finite()),
+        Some(t) => Ok(super::step::scalar(&t)?.is_finite()),
     }
 }
 

@@ -12,8 +12,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use super::batch::TrainSet;
+use crate::engine::seed::augment_seed;
 use crate::error::TrainError;
-use crate::finetune::{TrainSet, augment_seed};
 
 /// Produces the views of one decoded image: one buffer per view, view `v`
 /// holding `3 · h_v · w_v` normalised floats (`[3, h_v, w_v]`, channel-major).

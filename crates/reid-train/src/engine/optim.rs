@@ -86,6 +86,22 @@ pub fn scale_grads<M: Module>(module: &M, grads: GradientsParams, factor: f64) -
     s.grads
 }
 
+/// SGD with (non-Nesterov, undampened) momentum and coupled weight decay on
+/// every parameter, as MoCo and PNL use it.
+pub(crate) fn sgd(momentum: f64, weight_decay: f64) -> burn::optim::ModuleOptimizer {
+    burn::optim::SgdConfig::new()
+        .with_momentum(Some(burn::optim::momentum::MomentumConfig {
+            momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(
+            (weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(weight_decay as f32)),
+        )
+        .init()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

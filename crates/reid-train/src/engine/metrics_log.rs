@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use reid_metrics::EvalResult;
 use serde_json::{Map, Value};
 
-use crate::checkpoint::write_atomic;
+use super::checkpoint::write_atomic;
 use crate::error::TrainError;
 
 /// An open JSON-lines metrics log.

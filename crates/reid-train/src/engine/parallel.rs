@@ -141,7 +141,7 @@ impl DataParallel {
     }
 
     /// [`grads`](Self::grads) of the loss multiplied by `scale` (the loss
-    /// scale of an `f16` run, [`crate::precision::LossScaler`]); the
+    /// scale of an `f16` run, [`LossScaler`](super::precision::LossScaler)); the
     /// shards' reported losses are not scaled.
     ///
     /// # Errors
@@ -171,7 +171,7 @@ impl DataParallel {
             let (loss, extra) = step(replica.clone(), i, device)?;
             let rows = shards[i].len();
             let weight = rows as f64 / total as f64 * scale;
-            let value = crate::pretrain::scalar(&loss)?;
+            let value = super::step::scalar(&loss)?;
             let grads = GradientsParams::from_grads((loss * weight).backward(), &replica);
             Ok((
                 grads,
@@ -465,8 +465,65 @@ fn join_worker<T>(
     })
 }
 
+/// The data parallelism `run` asks for ([`RunOptions::devices`]): `None`
+/// for no or one device (the recipe runs on `device` alone), otherwise the
+/// autodiff versions of the devices, main device first.
+///
+/// # Errors
+/// The first of `run.devices` is not `device`, the recipe's own: the model
+/// lives there between steps, and the gradients are summed there.
+pub(crate) fn data_parallel(
+    run: &super::options::RunOptions,
+    device: &Device,
+) -> Result<Option<DataParallel>, TrainError> {
+    match run.devices.first() {
+        Some(first) if first != device => Err(TrainError::InvalidConfig(format!(
+            "the first data-parallel device ({first:?}) must be the recipe's device ({device:?})"
+        ))),
+        _ if run.devices.len() < 2 => Ok(None),
+        _ => Ok(Some(DataParallel::new(
+            run.devices.iter().map(|d| d.clone().autodiff()).collect(),
+        )?)),
+    }
+}
+
+/// The batch's mean loss from its shards' means (weighted by their rows).
+pub(crate) fn weighted_loss<T>(outs: &[ShardOutput<T>]) -> f64 {
+    let total: usize = outs.iter().map(|o| o.rows).sum();
+    outs.iter()
+        .map(|o| o.loss * o.rows as f64 / total.max(1) as f64)
+        .sum()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::super::options::RunOptions;
+
+    #[test]
+    fn data_parallelism_starts_at_two_devices() {
+        let device = Device::flex();
+        assert!(
+            data_parallel(&RunOptions::default(), &device)
+                .unwrap()
+                .is_none()
+        );
+        let one = RunOptions {
+            devices: vec![device.clone()],
+            ..RunOptions::default()
+        };
+        assert!(data_parallel(&one, &device).unwrap().is_none());
+        let two = RunOptions {
+            devices: vec![device.clone(), device.clone()],
+            ..RunOptions::default()
+        };
+        let dp = data_parallel(&two, &device).unwrap().unwrap();
+        assert_eq!(dp.devices().len(), 2);
+        assert!(dp.devices().iter().all(Device::is_autodiff));
+        // burn compares devices by hardware, so the autodiff handle is the
+        // recipe's device too (flex has no second device to refuse).
+        assert!(data_parallel(&two, &device.clone().autodiff()).is_ok());
+    }
+
     use super::*;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::AdamConfig;

@@ -5,12 +5,12 @@
 
 use std::path::PathBuf;
 
+use crate::backbones::import::{ImportOptions, Layout, WeightsFormat, inspect, load_backbone};
+use crate::backbones::{Arch, IbnMode, ResNet, StemPool, ZOO, ZooModel};
+use crate::burn::tensor::Device;
 use clap::Args;
-use reid::backbones::import::{ImportOptions, Layout, WeightsFormat, inspect, load_backbone};
-use reid::backbones::{Arch, IbnMode, ResNet, StemPool, ZOO, ZooModel};
-use reid::burn::tensor::Device;
 
-use crate::cli::usage;
+use super::exit::usage;
 
 /// Which trunk to build and which checkpoint to load into it.
 #[derive(Args, Debug, Clone)]
@@ -73,7 +73,7 @@ impl WeightsArgs {
         let format: WeightsFormat = self
             .weights_format
             .parse()
-            .map_err(|e: reid::backbones::BackboneError| usage(e.to_string()))?;
+            .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
         // fast-reid trunks pool their stem without padding, in ceil mode.
         let fastreid = format == WeightsFormat::FastReid
             || (format == WeightsFormat::Auto
@@ -113,7 +113,7 @@ impl WeightsArgs {
         let format: WeightsFormat = self
             .weights_format
             .parse()
-            .map_err(|e: reid::backbones::BackboneError| usage(e.to_string()))?;
+            .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
         let options = ImportOptions {
             format,
             allow_unexpected: self.allow_unexpected.clone(),

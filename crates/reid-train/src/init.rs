@@ -30,7 +30,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{ZooModel, ZooNet};
 
-use super::batch::augment_seed;
+use crate::engine::seed::augment_seed;
 use crate::error::TrainError;
 
 struct Reinit {

@@ -1,0 +1,724 @@
+//! Supervised fine-tuning with the BoT recipe (`reid_train::finetune`) or,
+//! with `--head mgn`, MGN as LUPerson fine-tunes it
+//! (`reid_train::finetune::mgn`), on a Market-1501-style dataset, then
+//! evaluation on its query/gallery split.
+//!
+//! ```sh
+//! reid finetune (--data DIR | --synth) [--head bot|mgn] [--config FILE.toml|json]
+//!     [--epochs N] [--arch resnet18] [--base-width 16] [--height 128] [--width 64]
+//!     [--p 16] [--k 4] [--iters-per-epoch N] [--lr 3.5e-4] [--warmup-iters N]
+//!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
+//!     [--log log.json] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
+//!     [--weights TRUNK.pth [--weights-format auto] [--allow-unexpected KEY]]  (--head mgn)
+//!     [--backend flex] [--devices N] [--precision f32|bf16|f16]
+//! ```
+//!
+//! Values come from the BoT defaults (`FinetuneConfig::default()`), then the
+//! config file, then the flags given. `--synth` writes the default synthetic
+//! Market-1501-style set (`reid_data::synth`, 100 + 100 identities) at
+//! `--height × --width` into a temporary folder (one per process, removed at
+//! the end). Prints the loss per epoch,
+//! then mAP / Rank-k (fast-reid protocol: BNNeck feature, cosine distance).
+//! `--baseline` first evaluates a randomly initialised backbone of the same
+//! architecture (global-average-pooled features), for comparison.
+//! `--out` writes the trained model as a burn record (burnpack);
+//! `--export-backbone` the trunk as safetensors with torchvision names.
+//! With either head, `--eval-every N` also evaluates every N epochs, and
+//! `--checkpoint-dir` writes atomic checkpoints there
+//! (every `--checkpoint-every` steps and at the end) and a `metrics.jsonl`
+//! log: one line per step, and one per evaluation (`mAP`, `rank1`, `rank5`,
+//! `rank10`, `mINP` at the epoch's last step; the final evaluation too), so
+//! `plot` draws the mAP curve; `--resume` continues bit-exactly from the
+//! newest one (same head, recipe and dataset required); `--stop-after N`
+//! stops after N steps in total (with a checkpoint) and skips the final
+//! evaluation.
+//! With `--head mgn`, `--weights` initialises MGN from a pre-trained ResNet
+//! trunk (a LUPerson / LUPerson-NL / torchvision / CION / fast-reid
+//! checkpoint of the `--arch` and `--base-width` given, read as
+//! `reid_backbones::import::load_backbone` reads it; an ImageNet
+//! classifier's `fc.*` is set aside): its stem, `layer1`, `layer2` and
+//! `layer3[0]` become the shared trunk and `layer3[1:]` + `layer4` every
+//! branch, as LUPerson's fast-reid configs do; without it MGN starts from
+//! random weights. Bad arguments exit with code 2; failures while running
+//! exit with code 1.
+//!
+//! The `finetune` example and `reid finetune` run this module.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::exit::usage;
+use crate::Backend;
+use crate::backbones::import::{ImportOptions, WeightsFormat, load_backbone};
+use crate::backbones::{GlobalPool, build_backbone};
+use crate::burn::module::Module;
+use crate::data::batch::TestTransform;
+use crate::data::datasets::{ImageDatasetOptions, market1501};
+use crate::data::synth::{Market1501Config, WorldConfig, write_market1501};
+use crate::data::transform::Interpolation;
+use crate::data::{ImageLocation, ImageRecord};
+use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+use crate::train::finetune::mgn::{
+    MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn_from_trunk_with, finetune_mgn_with,
+};
+use crate::train::finetune::{IterationLog, RunEvent};
+use crate::train::{
+    EpochMetrics, ExtractOptions, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError,
+    evaluate_model, extract_features, finetune_with,
+};
+use anyhow::Context;
+use clap::Parser;
+
+/// BoT fine-tuning on a Market-1501-style dataset.
+#[derive(Parser, Debug)]
+#[command(version)]
+pub struct Args {
+    /// Root of a Market-1501-style dataset (the folder holding
+    /// `Market-1501-v15.09.15/` or that folder itself).
+    #[arg(long, conflicts_with = "synth")]
+    data: Option<PathBuf>,
+    /// Generate the default synthetic Market-1501-style set instead.
+    #[arg(long)]
+    synth: bool,
+    /// Head and recipe: `bot` (BNNeck, `FinetuneConfig`) or `mgn` (fast-reid
+    /// MGN as LUPerson fine-tunes it, `MgnFinetuneConfig`).
+    #[arg(long, default_value = "bot")]
+    head: String,
+    /// Recipe file (`.toml` or `.json`, fields of `FinetuneConfig`, or of
+    /// `MgnFinetuneConfig` with `--head mgn`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Training epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Backbone (resnet18 … resnet152, with _ibn_a / _ibn_b).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Channels of the backbone's stem (64 in the published models).
+    #[arg(long)]
+    base_width: Option<usize>,
+    /// Input height in pixels (also the synthetic image height).
+    #[arg(long)]
+    height: Option<u32>,
+    /// Input width in pixels (also the synthetic image width).
+    #[arg(long)]
+    width: Option<u32>,
+    /// Identities per batch.
+    #[arg(long)]
+    p: Option<usize>,
+    /// Images per identity.
+    #[arg(long)]
+    k: Option<usize>,
+    /// Iterations per epoch (default: images // (P·K)).
+    #[arg(long)]
+    iters_per_epoch: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Warm-up length in iterations.
+    #[arg(long)]
+    warmup_iters: Option<usize>,
+    /// Seed of the weights, sampler, augmentation and synthetic world.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Evaluate on query/gallery every N epochs (0: only at the end; BoT:
+    /// the recipe's `eval_every`, default 30; MGN: default 0).
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Also evaluate a randomly initialised backbone first.
+    #[arg(long)]
+    baseline: bool,
+    /// Write the trained model here (burn record, burnpack format).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write the trained trunk here as safetensors with torchvision names
+    /// (loadable by `extract`/`denoise --weights-format safetensors` and PyTorch).
+    #[arg(long)]
+    export_backbone: Option<PathBuf>,
+    /// Write the per-iteration log here as JSON.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Write atomic checkpoints (and `metrics.jsonl`) into this folder.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Write a checkpoint every N steps (0 = at the end only).
+    #[arg(long, default_value_t = 500, requires = "checkpoint_dir")]
+    checkpoint_every: usize,
+    /// Continue from the newest checkpoint in `--checkpoint-dir`.
+    #[arg(long, requires = "checkpoint_dir")]
+    resume: bool,
+    /// Stop after this many steps in total (a checkpoint is written there).
+    #[arg(long, requires = "checkpoint_dir")]
+    stop_after: Option<usize>,
+    /// Images per forward pass at evaluation.
+    #[arg(long, default_value_t = 64)]
+    eval_batch_size: usize,
+    /// With `--head mgn`: a pre-trained ResNet trunk checkpoint (.pth / .pt
+    /// / .safetensors) to initialise MGN's shared trunk and its three
+    /// branches from (fast-reid's construction); its `--arch` and
+    /// `--base-width` must match.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Format of `--weights`: auto, torchvision, lup, cion, fastreid,
+    /// safetensors.
+    #[arg(long, default_value = "auto")]
+    weights_format: String,
+    /// Keys of `--weights` that may stay unused besides `fc.*` (exact, or
+    /// prefix ending in `*`); repeatable.
+    #[arg(long)]
+    allow_unexpected: Vec<String>,
+    /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Data-parallel over this many devices of `--backend` (CUDA / wgpu
+    /// GPUs 0..N; on flex N handles of the one CPU, for tests): each PK
+    /// batch is cut into N shards of whole identities.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
+    /// Float type of the backbone: f32, bf16, or f16 (with dynamic loss
+    /// scaling); heads, losses and master weights stay f32.
+    #[arg(long, default_value = "f32", value_parser = |s: &str| s.parse::<Precision>().map_err(|e| e.to_string()))]
+    precision: Precision,
+}
+
+/// Removes the synthetic dataset folder when the run ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read config {}: {e}", path.display())))?;
+    let parsed = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => serde_json::from_str(&text).map_err(|e| e.to_string()),
+        Some("toml") => toml::from_str(&text).map_err(|e| e.to_string()),
+        _ => {
+            return Err(usage(format!(
+                "config {} must end in .toml or .json",
+                path.display()
+            )));
+        }
+    };
+    parsed.map_err(|e| usage(format!("bad config {}: {e}", path.display())))
+}
+
+fn config(args: &Args) -> anyhow::Result<FinetuneConfig> {
+    let mut c = match &args.config {
+        Some(p) => read_config(p)?,
+        None => FinetuneConfig::default(),
+    };
+    macro_rules! set {
+        ($($field:ident),*) => {$(
+            if let Some(v) = args.$field.clone() {
+                c.$field = v;
+            }
+        )*};
+    }
+    set!(
+        epochs, arch, base_width, height, width, p, k, lr, seed, eval_every
+    );
+    if args.iters_per_epoch.is_some() {
+        c.iters_per_epoch = args.iters_per_epoch;
+    }
+    if let Some(w) = args.warmup_iters {
+        c.warmup.iters = w;
+    }
+    c.validate().map_err(|e| usage(e.to_string()))?;
+    Ok(c)
+}
+
+fn mgn_config(args: &Args) -> anyhow::Result<MgnFinetuneConfig> {
+    let mut c = match &args.config {
+        Some(p) => read_config(p)?,
+        None => MgnFinetuneConfig::default(),
+    };
+    macro_rules! set {
+        ($($field:ident),*) => {$(
+            if let Some(v) = args.$field.clone() {
+                c.$field = v;
+            }
+        )*};
+    }
+    set!(epochs, arch, base_width, height, width, p, k, lr, seed);
+    if args.iters_per_epoch.is_some() {
+        c.iters_per_epoch = args.iters_per_epoch;
+    }
+    c.validate().map_err(|e| usage(e.to_string()))?;
+    Ok(c)
+}
+
+/// `--weights` for MGN: the recipe's trunk with the checkpoint loaded key
+/// by key (report to stderr); bad options or weights are usage errors.
+fn load_mgn_trunk(
+    args: &Args,
+    cfg: &MgnFinetuneConfig,
+    path: &Path,
+    device: &crate::burn::tensor::Device,
+) -> anyhow::Result<crate::backbones::ResNet> {
+    let format: WeightsFormat = args
+        .weights_format
+        .parse()
+        .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
+    let mut trunk = cfg
+        .model(0)
+        .and_then(|m| Ok(m.trunk.init(device)?))
+        .map_err(|e| usage(e.to_string()))?;
+    let mut allow_unexpected = vec!["fc.*".to_string()];
+    allow_unexpected.extend(args.allow_unexpected.iter().cloned());
+    let options = ImportOptions {
+        format,
+        allow_unexpected,
+        ..ImportOptions::default()
+    };
+    let report = load_backbone(&mut trunk, path, &options)
+        .map_err(|e| usage(format!("loading weights: {e}")))?;
+    eprintln!("{report}");
+    Ok(trunk)
+}
+
+/// `--head mgn`: fine-tune MGN from random init, or from the `--weights`
+/// trunk, and evaluate it.
+fn run_mgn(
+    args: &Args,
+    cfg: &MgnFinetuneConfig,
+    splits: &crate::data::Splits,
+    test: TestTransform,
+    device: &crate::burn::tensor::Device,
+) -> anyhow::Result<()> {
+    println!(
+        "Fine-tuning MGN ({}, base width {}) at {}x{}, P×K = {}×{}, {} epochs ({} frozen), lr {:e}, seed {}",
+        cfg.arch,
+        cfg.base_width,
+        cfg.height,
+        cfg.width,
+        cfg.p,
+        cfg.k,
+        cfg.epochs,
+        cfg.freeze_epochs,
+        cfg.lr,
+        cfg.seed
+    );
+    let trunk = match &args.weights {
+        Some(path) => {
+            let trunk = load_mgn_trunk(args, cfg, path, device)?;
+            println!("  trunk and branches initialised from {}", path.display());
+            Some(trunk)
+        }
+        None => None,
+    };
+    let t0 = Instant::now();
+    let opts = run_options(args)?;
+    let every = args.eval_every.unwrap_or(0);
+    let mut evals = Evaluations::default();
+    let callback = |e: MgnEvent<'_>| {
+        if let RunEvent::EpochEnd {
+            epoch,
+            log,
+            model,
+            metrics,
+            ..
+        } = e
+        {
+            print_epoch(epoch, log, t0);
+            let periodic = every > 0 && (epoch + 1) % every == 0;
+            evals.at_epoch_end(epoch, cfg.epochs, periodic, metrics, || {
+                evaluate_mgn(
+                    model,
+                    &splits.query,
+                    &splits.gallery,
+                    test,
+                    args.eval_batch_size,
+                    device,
+                )
+            });
+        } else {
+            print_progress(&e);
+        }
+    };
+    let out = match &trunk {
+        Some(trunk) => {
+            finetune_mgn_from_trunk_with(cfg, trunk, &splits.train, device, &opts, callback)
+        }
+        None => finetune_mgn_with(cfg, None, &splits.train, device, &opts, callback),
+    }
+    .map_err(checkpoint_usage)?;
+    let last = evals.finish()?;
+    if stopped(out.finished, out.steps_done) {
+        return Ok(());
+    }
+    // Evaluated at the last epoch's end (and logged there), unless this
+    // process resumed a finished run.
+    let (r, _) = match last {
+        Some(last) => last,
+        None => timed(|| {
+            evaluate_mgn(
+                &out.model,
+                &splits.query,
+                &splits.gallery,
+                test,
+                args.eval_batch_size,
+                device,
+            )
+        })?,
+    };
+    print_metrics("fine-tuned MGN (8 heads, post-BN)", &r);
+    if let Some(path) = &args.log {
+        std::fs::write(path, serde_json::to_string_pretty(&out.log)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The evaluations a run's epoch-end callback makes: periodic ones printed
+/// as they come, the one after the last epoch kept for the final report;
+/// each recorded in the event's `metrics` (so the metrics log has it).
+#[derive(Default)]
+struct Evaluations {
+    /// The evaluation after the last epoch and its duration in seconds.
+    last: Option<(EvalResult, f64)>,
+    /// The first failure (training goes on; reported at the end).
+    error: Option<TrainError>,
+}
+
+impl Evaluations {
+    /// At the end of `epoch` (of `epochs`): evaluates with `eval` when
+    /// `periodic` or after the last epoch, and records the result.
+    fn at_epoch_end(
+        &mut self,
+        epoch: usize,
+        epochs: usize,
+        periodic: bool,
+        metrics: &mut EpochMetrics,
+        eval: impl FnOnce() -> Result<EvalResult, TrainError>,
+    ) {
+        let last = epoch + 1 == epochs;
+        if !(periodic || last) || self.error.is_some() {
+            return;
+        }
+        match timed(eval) {
+            Ok((r, secs)) => {
+                metrics.record(&r);
+                if last {
+                    self.last = Some((r, secs));
+                } else {
+                    print_metrics(&format!("after epoch {}", epoch + 1), &r);
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// The evaluation after the last epoch (`None` when that epoch did not
+    /// end in this process), or the first failure.
+    fn finish(self) -> Result<Option<(EvalResult, f64)>, TrainError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.last),
+        }
+    }
+}
+
+/// `f()` and the seconds it took.
+fn timed<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<(T, f64), E> {
+    let t0 = Instant::now();
+    f().map(|v| (v, t0.elapsed().as_secs_f64()))
+}
+
+/// `--checkpoint-dir`, `--checkpoint-every`, `--resume`, `--stop-after`
+/// (and `DIR/metrics.jsonl`) and `--devices` as run options.
+fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
+    let ckpt = &args.checkpoint_dir;
+    let devices = match args.devices {
+        0 | 1 => Vec::new(),
+        n => args
+            .backend
+            .parse::<Backend>()
+            .and_then(|b| b.devices(n))
+            .map_err(|e| usage(format!("--devices {n}: {e}")))?,
+    };
+    Ok(RunOptions {
+        checkpoint_dir: ckpt.clone(),
+        checkpoint_every: args.checkpoint_every,
+        keep_checkpoints: 2,
+        resume: args.resume,
+        log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
+        stop_after: args.stop_after,
+        devices,
+        precision: args.precision,
+        ..RunOptions::default()
+    })
+}
+
+/// Prints a resume or a written checkpoint.
+fn print_progress<M>(event: &RunEvent<'_, M>) {
+    match event {
+        RunEvent::Resumed { step, path } => {
+            println!("  resumed from {} ({step} steps done)", path.display());
+        }
+        RunEvent::Checkpoint { step, path } => {
+            println!("  checkpoint {} ({step} steps)", path.display());
+        }
+        _ => {}
+    }
+}
+
+/// Prints the mean losses of an epoch's steps.
+fn print_epoch(epoch: usize, log: &[IterationLog], t0: Instant) {
+    let n = log.len().max(1) as f32;
+    let ce = log.iter().map(|l| l.loss_ce).sum::<f32>() / n;
+    let tri = log.iter().map(|l| l.loss_tri).sum::<f32>() / n;
+    let lr = log.last().map_or(0.0, |l| l.lr);
+    println!(
+        "  epoch {:>3}: loss_ce {ce:.4}  loss_tri {tri:.4}  lr {lr:.3e}  ({:.1} s)",
+        epoch + 1,
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// An unusable checkpoint (another recipe or dataset) is a usage error.
+fn checkpoint_usage(e: TrainError) -> anyhow::Error {
+    match e {
+        TrainError::Checkpoint(_) => usage(e.to_string()),
+        other => other.into(),
+    }
+}
+
+/// After `--stop-after`: says how to continue; `true` when the run stopped.
+fn stopped(finished: bool, steps_done: usize) -> bool {
+    if !finished {
+        println!("Stopped after {steps_done} steps; continue with --resume");
+    }
+    !finished
+}
+
+fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
+    Ok(Labels::new(
+        records.iter().map(|r| r.pid).collect(),
+        records.iter().map(|r| i64::from(r.camid)).collect(),
+    )?)
+}
+
+fn paths(records: &[ImageRecord]) -> anyhow::Result<Vec<PathBuf>> {
+    records
+        .iter()
+        .map(|r| match &r.location {
+            ImageLocation::Path(p) => Ok(p.clone()),
+            ImageLocation::LmdbKey(k) => anyhow::bail!("record {k} is not a file"),
+        })
+        .collect()
+}
+
+fn print_metrics(name: &str, r: &EvalResult) {
+    let pct = |k: usize| r.rank(k).map_or(f64::NAN, |v| 100.0 * v);
+    println!(
+        "  {name:<22} mAP {:>5.1} %  Rank-1 {:>5.1} %  Rank-5 {:>5.1} %  Rank-10 {:>5.1} %  mINP {:>5.1} %",
+        100.0 * r.map,
+        pct(1),
+        pct(5),
+        pct(10),
+        100.0 * r.minp
+    );
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let backend: Backend = args.backend.parse().map_err(|e| usage(format!("{e}")))?;
+    let devices = backend
+        .devices(args.devices)
+        .map_err(|e| usage(format!("--devices {}: {e}", args.devices)))?;
+    let device = devices[0].clone();
+    if args.eval_batch_size == 0 {
+        return Err(usage("--eval-batch-size must be positive"));
+    }
+    let (cfg, mgn_cfg) = match args.head.as_str() {
+        "bot" if args.weights.is_some() => {
+            return Err(usage("--weights is used with --head mgn only"));
+        }
+        "bot" => (Some(config(args)?), None),
+        "mgn" => (None, Some(mgn_config(args)?)),
+        other => return Err(usage(format!("--head must be bot or mgn, got {other:?}"))),
+    };
+    let (seed, height, width) = match (&cfg, &mgn_cfg) {
+        (Some(c), _) => (c.seed, c.height, c.width),
+        (_, Some(m)) => (m.seed, m.height, m.width),
+        _ => return Err(usage("no recipe")),
+    };
+
+    let mut _synth_guard = None;
+    let root = match (&args.data, args.synth) {
+        (Some(d), false) => d.clone(),
+        (None, true) => {
+            let world = WorldConfig {
+                seed,
+                height,
+                width,
+                overwrite: true,
+                ..WorldConfig::default()
+            };
+            world.validate().map_err(|e| usage(e.to_string()))?;
+            let out = std::env::temp_dir().join(format!(
+                "reid-finetune-synth-{}-{}x{}-{}",
+                seed,
+                height,
+                width,
+                std::process::id()
+            ));
+            _synth_guard = Some(RemoveOnDrop(out.clone()));
+            let t0 = Instant::now();
+            let report = write_market1501(&out, &world, &Market1501Config::default())
+                .context("generating the synthetic Market-1501-style dataset")?;
+            println!(
+                "Synthetic Market-1501-style set written to {} in {:.1} s",
+                report.dataset_dir.display(),
+                t0.elapsed().as_secs_f64()
+            );
+            report.dataset_dir
+        }
+        _ => return Err(usage("give exactly one of --data DIR or --synth")),
+    };
+    let parsed = market1501::parse(&root, &ImageDatasetOptions::default())
+        .map_err(|e| usage(format!("cannot read the dataset: {e}")))?;
+    let splits = &parsed.splits;
+    let stats = splits.stats();
+    println!(
+        "train {} ids / {} images, query {} / {}, gallery {} / {}",
+        stats.train.ids,
+        stats.train.images,
+        stats.query.ids,
+        stats.query.images,
+        stats.gallery.ids,
+        stats.gallery.images
+    );
+    for w in &parsed.warnings {
+        println!("  warning: {w}");
+    }
+    let test = TestTransform {
+        interpolation: Interpolation::Bicubic,
+        ..TestTransform::new(height, width)
+    };
+
+    let Some(cfg) = cfg else {
+        let mgn_cfg = mgn_cfg.context("no recipe")?;
+        return run_mgn(args, &mgn_cfg, splits, test, &device);
+    };
+
+    println!("Evaluation (query vs gallery, cosine distance):");
+    if args.baseline {
+        let t0 = Instant::now();
+        device.seed(cfg.seed);
+        let model = build_backbone(&cfg.arch, cfg.base_width, cfg.last_stride, &device)
+            .map_err(|e| usage(e.to_string()))?;
+        let opts = ExtractOptions {
+            transform: test,
+            batch_size: args.eval_batch_size,
+            pool: GlobalPool::Avg,
+            normalize: false,
+        };
+        let q = extract_features(&model, &paths(&splits.query)?, &opts, &device)?;
+        let g = extract_features(&model, &paths(&splits.gallery)?, &opts, &device)?;
+        let r = evaluate_features(
+            q.view(),
+            g.view(),
+            &labels(&splits.query)?,
+            &labels(&splits.gallery)?,
+            Metric::Cosine,
+            false,
+            &EvalConfig::default(),
+        )?;
+        print_metrics("random init (GAP)", &r);
+        println!("  ({:.1} s)", t0.elapsed().as_secs_f64());
+    }
+
+    println!(
+        "Fine-tuning {} (base width {}) at {}x{}, P×K = {}×{}, {} epochs, lr {:e}, seed {}",
+        cfg.arch, cfg.base_width, cfg.height, cfg.width, cfg.p, cfg.k, cfg.epochs, cfg.lr, cfg.seed
+    );
+    let t0 = Instant::now();
+    let mut evals = Evaluations::default();
+    let opts = run_options(args)?;
+    let out = finetune_with(&cfg, &splits.train, &device, &opts, |event| {
+        print_progress(&event);
+        if let FinetuneEvent::EpochEnd {
+            epoch,
+            log,
+            model,
+            evaluate,
+            metrics,
+        } = event
+        {
+            print_epoch(epoch, log, t0);
+            evals.at_epoch_end(epoch, cfg.epochs, evaluate, metrics, || {
+                evaluate_model(
+                    model,
+                    &splits.query,
+                    &splits.gallery,
+                    test,
+                    args.eval_batch_size,
+                    &device,
+                )
+            });
+        }
+    })
+    .map_err(checkpoint_usage)?;
+    let last = evals.finish()?;
+    if stopped(out.finished, out.steps_done) {
+        return Ok(());
+    }
+    let train_s = t0.elapsed().as_secs_f64() - last.as_ref().map_or(0.0, |(_, secs)| *secs);
+    println!(
+        "Trained {} iterations ({} per epoch, {} identities) in {train_s:.1} s",
+        out.log.len(),
+        out.iters_per_epoch,
+        out.num_classes
+    );
+
+    // Evaluated at the last epoch's end (and logged there), unless this
+    // process resumed a finished run.
+    let (r, secs) = match last {
+        Some(last) => last,
+        None => timed(|| {
+            evaluate_model(
+                &out.model,
+                &splits.query,
+                &splits.gallery,
+                test,
+                args.eval_batch_size,
+                &device,
+            )
+        })?,
+    };
+    print_metrics("fine-tuned (BNNeck)", &r);
+    println!("  ({secs:.1} s)");
+
+    if let Some(path) = &args.log {
+        std::fs::write(path, serde_json::to_string_pretty(&out.log)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.out {
+        out.model
+            .clone()
+            .save_file(path)
+            .map_err(|e| anyhow::anyhow!("writing the model to {}: {e:?}", path.display()))?;
+        println!("Model written to {}", path.display());
+    }
+    if let Some(path) = &args.export_backbone {
+        crate::backbones::import::save_safetensors(&out.model.backbone, path)
+            .with_context(|| format!("exporting the trunk to {}", path.display()))?;
+        println!("Trunk written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs the program on parsed arguments; returns its exit code.
+pub fn execute(args: Args) -> ExitCode {
+    super::exit::exit(run(&args))
+}
+
+/// The whole program: parses the process arguments and runs.
+pub fn main() -> ExitCode {
+    execute(<Args as clap::Parser>::parse())
+}

@@ -1,0 +1,367 @@
+//! Writes synthetic ReID datasets (Market-1501-, DukeMTMC-reID-, MSMT17-,
+//! CUHK03-NP-, LUPerson-NL- and LUPerson-style) with ground-truth sidecars.
+//!
+//! ```text
+//! reid synth --out /tmp/synth --kind all --seed 0
+//! ```
+//!
+//! Exit status: 0 on success, 2 for bad arguments (clap usage errors, invalid
+//! values, an existing non-empty output folder without `--force`), 1 for
+//! other failures (I/O).
+//!
+//! The `synth` example and `reid synth` run this module.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+use reid_data::DataError;
+use reid_data::synth;
+use reid_data::synth::{
+    Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
+    MsmtVersion, PartStats, SynthReport, WorldConfig, write_cuhk03_np, write_dukemtmc,
+    write_luperson, write_luperson_nl, write_market1501, write_msmt17,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Market1501,
+    Dukemtmc,
+    Msmt17,
+    #[value(name = "cuhk03-np")]
+    Cuhk03Np,
+    #[value(name = "luperson-nl")]
+    LupersonNl,
+    Luperson,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Version {
+    V1,
+    V2,
+}
+
+/// Generate synthetic person re-identification datasets.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Args {
+    /// Output directory; each dataset gets its own folder inside it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Which layout to write.
+    #[arg(long, value_enum, default_value_t = Kind::All)]
+    kind: Kind,
+    /// World seed (same seed, same bytes).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 128)]
+    height: u32,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 64)]
+    width: u32,
+    /// Training identities (image datasets; default: each layout's own).
+    #[arg(long)]
+    train_ids: Option<u32>,
+    /// Test identities (image datasets; default: each layout's own).
+    #[arg(long)]
+    test_ids: Option<u32>,
+    /// Cameras (Market ≤ 6, Duke ≤ 8, MSMT17 ≤ 15, CUHK03-NP = 2).
+    #[arg(long)]
+    cameras: Option<u32>,
+    /// Junk images (Market-1501).
+    #[arg(long)]
+    junk: Option<u32>,
+    /// Distractor images (Market-1501) or distractor identities (DukeMTMC-reID).
+    #[arg(long)]
+    distractors: Option<u32>,
+    /// MSMT17 folder variant.
+    #[arg(long, value_enum, default_value_t = Version::V1)]
+    msmt_version: Version,
+    /// Videos (video corpora).
+    #[arg(long)]
+    videos: Option<u32>,
+    /// Countries (video corpora).
+    #[arg(long)]
+    countries: Option<u32>,
+    /// Cities per country (video corpora).
+    #[arg(long)]
+    cities: Option<u32>,
+    /// Maximum persons per video (video corpora).
+    #[arg(long)]
+    persons_per_video: Option<u32>,
+    /// Backdrop segments a person walks past per frame (video corpora; 0:
+    /// one background per video).
+    #[arg(long)]
+    street_speed: Option<f32>,
+    /// Identity-switch probability per tracklet (LUPerson-NL).
+    #[arg(long)]
+    switch: Option<f32>,
+    /// Fragmentation probability per detection (LUPerson-NL).
+    #[arg(long)]
+    fragment: Option<f32>,
+    /// Base occlusion probability.
+    #[arg(long, default_value_t = 0.2)]
+    occlusion: f32,
+    /// JPEG quality (1–100).
+    #[arg(long, default_value_t = 90)]
+    quality: u8,
+    /// Replace existing output folders (only ones this generator wrote).
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs the program on parsed arguments; returns its exit code.
+pub fn execute(args: Args) -> ExitCode {
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e.downcast_ref::<DataError>() {
+                Some(DataError::InvalidArgument(_)) => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let world = WorldConfig {
+        seed: args.seed,
+        height: args.height,
+        width: args.width,
+        occlusion: args.occlusion,
+        jpeg_quality: args.quality,
+        overwrite: args.force,
+    };
+    world.validate()?;
+    let kinds: Vec<Kind> = if args.kind == Kind::All {
+        vec![
+            Kind::Market1501,
+            Kind::Dukemtmc,
+            Kind::Msmt17,
+            Kind::Cuhk03Np,
+            Kind::LupersonNl,
+            Kind::Luperson,
+        ]
+    } else {
+        vec![args.kind]
+    };
+    // Validate every config before writing anything.
+    let plans: Vec<Plan> = kinds
+        .iter()
+        .map(|&k| plan(args, k))
+        .collect::<Result<_, DataError>>()?;
+    // Refuse before writing anything when a dataset folder is already there.
+    if !args.force {
+        for p in &plans {
+            let dir = args.out.join(p.folder());
+            let non_empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+            if non_empty {
+                return Err(DataError::InvalidArgument(format!(
+                    "output folder {} exists and is not empty; pass --force to replace it",
+                    dir.display()
+                ))
+                .into());
+            }
+        }
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| DataError::io(&args.out, e))?;
+    let total = Instant::now();
+    for p in &plans {
+        let t = Instant::now();
+        let report = match p {
+            Plan::Market(c) => write_market1501(&args.out, &world, c)?,
+            Plan::Duke(c) => write_dukemtmc(&args.out, &world, c)?,
+            Plan::Msmt(c) => write_msmt17(&args.out, &world, c)?,
+            Plan::Cuhk(c) => write_cuhk03_np(&args.out, &world, c)?,
+            Plan::Nl(c) => write_luperson_nl(&args.out, &world, c)?,
+            Plan::Lup(c) => write_luperson(&args.out, &world, c)?,
+        };
+        print_report(&report, t.elapsed().as_secs_f64());
+    }
+    println!("total: {:.2} s", total.elapsed().as_secs_f64());
+    Ok(())
+}
+
+enum Plan {
+    Market(Market1501Config),
+    Duke(DukeConfig),
+    Msmt(Msmt17Config),
+    Cuhk(Cuhk03Config),
+    Nl(LupersonNlConfig),
+    Lup(LupersonConfig),
+}
+
+impl Plan {
+    /// The dataset folder this plan writes inside `--out`.
+    fn folder(&self) -> &'static str {
+        match self {
+            Plan::Market(_) => synth::market::FOLDER,
+            Plan::Duke(_) => synth::duke::FOLDER,
+            Plan::Msmt(c) => c.version.folders().0,
+            Plan::Cuhk(_) => synth::cuhk03::FOLDER,
+            Plan::Nl(_) => synth::luperson::NL_FOLDER,
+            Plan::Lup(_) => synth::luperson::LUP_FOLDER,
+        }
+    }
+}
+
+fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
+    macro_rules! ids {
+        ($c:ident) => {
+            if let Some(n) = args.train_ids {
+                $c.train_ids = n;
+            }
+            if let Some(n) = args.test_ids {
+                $c.test_ids = n;
+            }
+            if let Some(n) = args.cameras {
+                $c.cameras = n;
+            }
+        };
+    }
+    let video = |mut v: reid_data::synth::VideoConfig| {
+        if let Some(n) = args.videos {
+            v.videos = n;
+        }
+        if let Some(n) = args.countries {
+            v.countries = n;
+        }
+        if let Some(n) = args.cities {
+            v.cities_per_country = n;
+        }
+        if let Some(n) = args.persons_per_video {
+            v.persons_per_video.max = n;
+            v.persons_per_video.min = v.persons_per_video.min.min(n);
+        }
+        if let Some(s) = args.street_speed {
+            v.street_speed = s;
+        }
+        v
+    };
+    let plan = match kind {
+        Kind::Market1501 => {
+            let mut c = Market1501Config::default();
+            ids!(c);
+            if let Some(n) = args.cameras {
+                c.cams_per_id.max = c.cams_per_id.max.min(n).max(c.cams_per_id.min);
+            }
+            if let Some(n) = args.junk {
+                c.junk = n;
+            }
+            if let Some(n) = args.distractors {
+                c.distractors = n;
+            }
+            c.validate()?;
+            Plan::Market(c)
+        }
+        Kind::Dukemtmc => {
+            let mut c = DukeConfig::default();
+            ids!(c);
+            if let Some(n) = args.cameras {
+                c.cams_per_id.max = c.cams_per_id.max.min(n).max(c.cams_per_id.min);
+            }
+            if let Some(n) = args.distractors {
+                c.distractor_ids = n;
+            }
+            c.validate()?;
+            Plan::Duke(c)
+        }
+        Kind::Msmt17 => {
+            let mut c = Msmt17Config::default();
+            ids!(c);
+            if let Some(n) = args.cameras {
+                c.cams_per_id.max = c.cams_per_id.max.min(n).max(c.cams_per_id.min);
+            }
+            c.version = match args.msmt_version {
+                Version::V1 => MsmtVersion::V1,
+                Version::V2 => MsmtVersion::V2,
+            };
+            c.validate()?;
+            Plan::Msmt(c)
+        }
+        Kind::Cuhk03Np => {
+            let mut c = Cuhk03Config::default();
+            ids!(c);
+            c.validate()?;
+            Plan::Cuhk(c)
+        }
+        Kind::LupersonNl => {
+            let mut c = LupersonNlConfig {
+                video: video(Default::default()),
+                ..Default::default()
+            };
+            if let Some(p) = args.switch {
+                c.noise.switch = p;
+            }
+            if let Some(p) = args.fragment {
+                c.noise.fragment = p;
+            }
+            c.validate()?;
+            Plan::Nl(c)
+        }
+        Kind::Luperson => {
+            let c = LupersonConfig {
+                video: video(Default::default()),
+                ..Default::default()
+            };
+            c.validate()?;
+            Plan::Lup(c)
+        }
+        Kind::All => unreachable!("expanded by the caller"),
+    };
+    Ok(plan)
+}
+
+fn print_report(r: &SynthReport, secs: f64) {
+    println!(
+        "{}: {} images written to {} in {secs:.2} s",
+        r.layout.name(),
+        r.images_written,
+        r.dataset_dir.display()
+    );
+    for part in &r.parts {
+        match part.stats {
+            PartStats::Images(s) => {
+                println!("  {} ({})", part.name, part.dir.display());
+                println!("    subset   | # ids | # images | # cameras");
+                for (name, st) in [
+                    ("train", s.train),
+                    ("query", s.query),
+                    ("gallery", s.gallery),
+                ] {
+                    println!(
+                        "    {name:<8} | {:>5} | {:>8} | {:>9}",
+                        st.ids, st.images, st.cams
+                    );
+                }
+            }
+            PartStats::Corpus(s) => {
+                println!(
+                    "  {}: {} videos, {} tracklets, {} images",
+                    part.name, s.videos, s.tracklets, s.images
+                );
+            }
+        }
+    }
+    if let Some(n) = &r.noise {
+        println!(
+            "  tracker noise: {:.1} % of crops mislabeled, {} of {} tracklets mixed, {:.2} tracklets per true track, {} false detections, {} of {} persons in several videos",
+            100.0 * n.mislabeled_fraction,
+            n.mixed_tracklets,
+            n.tracklets,
+            n.tracklets_per_track,
+            n.false_detections,
+            n.persons_in_several_videos,
+            n.persons
+        );
+    }
+}
+
+/// The whole program: parses the process arguments and runs.
+pub fn main() -> ExitCode {
+    execute(<Args as clap::Parser>::parse())
+}
