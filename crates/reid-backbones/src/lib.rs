@@ -41,9 +41,9 @@
 //! - [`edgenext`]: EdgeNeXt XS/S/B (official mmaaz60 / CION layout), with
 //!   CION's `LayerNorm(GAP)` embedding; loaded by [`import::load_edgenext`].
 //!
-//! - [`repvit`]: RepViT M0.9/M1.0/M1.5 (THU-MIG, training form) with GAP
-//!   embedding and [`RepVit::reparameterize`]; loaded by
-//!   [`import::load_repvit`].
+//! - [`repvit`]: RepViT M0.9/M1.0/M1.5 (THU-MIG, training form; timm's or
+//!   CION's squeeze-and-excitation, [`RepVitSeKind`]) with GAP embedding
+//!   and [`RepVit::reparameterize`]; loaded by [`import::load_repvit`].
 //! - [`zoo`]: every ReIDZoo model by CION's name ([`ZooModel`]: build,
 //!   strict load, CION embedding through [`Embed`], inference form,
 //!   table parameter count, [`ZooModel::from_scratch`]).
@@ -95,7 +95,7 @@ pub use model::ReidModel;
 pub use pool::{GemPool, GlobalPool};
 pub use precision::Precision;
 pub use registry::{Arch, build_backbone};
-pub use repvit::{RepVit, RepVitConfig};
+pub use repvit::{RepVit, RepVitConfig, RepVitSeKind};
 pub use resnet::{FusedResNet, HostResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
 pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
 pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};

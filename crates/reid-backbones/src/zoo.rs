@@ -49,7 +49,7 @@ pub enum ZooFamily {
     GhostNet,
     /// mmaaz60 EdgeNeXt.
     EdgeNeXt,
-    /// THU-MIG RepViT (training form).
+    /// THU-MIG RepViT (training form) with CION's squeeze-and-excitation.
     RepViT,
     /// Facebook ConvNeXt.
     ConvNeXt,
@@ -286,14 +286,9 @@ impl ZooModel {
                 }
                 .init(device)?,
             ),
-            ZooFamily::RepViT => ZooNet::RepVit(
-                match n {
-                    "repvit_m0_9" => RepVitConfig::m0_9(),
-                    "repvit_m1_0" => RepVitConfig::m1_0(),
-                    _ => RepVitConfig::m1_5(),
-                }
-                .init(device)?,
-            ),
+            // CION's RepViT.py (its own SE); a checkpoint with timm's SE
+            // switches the model when loaded (`load_repvit`).
+            ZooFamily::RepViT => ZooNet::RepVit(RepVitConfig::preset(n)?.init(device)?),
             ZooFamily::ConvNeXt => ZooNet::ConvNeXt(
                 match n {
                     "convnext_tiny" => ConvNeXtConfig::tiny(),

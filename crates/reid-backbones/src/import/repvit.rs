@@ -1,5 +1,6 @@
 //! Loading RepViT checkpoints (training form, unfused branches) strictly:
-//! THU-MIG's official names (what CION's ReIDZoo files hold) and timm's.
+//! THU-MIG's official names, CION's (the official names with CION's own SE,
+//! what CION's ReIDZoo files hold) and timm's.
 //!
 //! | our module path | official | timm |
 //! |---|---|---|
@@ -7,7 +8,7 @@
 //! | `stages.i.blocks.j.*` | `features.N.*` | same as ours |
 //! | `stages.i.downsample.pre_block.*` | `features.N.*` (the stride-1 row before the stride-2 one) | same as ours |
 //! | `….token_mixer.{conv,conv1,bn}.*` | `….token_mixer.0.{conv,conv1,bn}.*` | same as ours |
-//! | `….se.{fc1,fc2}.*` | `….token_mixer.1.{fc1,fc2}.*` | same as ours |
+//! | `….se.{fc1,fc2}.*` | `….token_mixer.1.{fc1,fc2}.*` (CION: `….token_mixer.1.{conv_reduce,conv_expand}.*`) | same as ours |
 //! | `….channel_mixer.conv{1,2}.*` | `….channel_mixer.m.{0,2}.*` | same as ours |
 //! | `stages.i.downsample.{spatial,channel}_downsample.*` | `features.N.token_mixer.{0,2}.*` (stride-2 row) | same as ours |
 //! | `stages.i.downsample.ffn.conv{1,2}.*` | `features.N.channel_mixer.m.{0,2}.*` (stride-2 row) | same as ours |
@@ -24,6 +25,14 @@
 //! `backbone.` prefix; `num_batches_tracked` is set aside. The classifier
 //! and distillation heads (official `classifier.*`, timm `head.*`) are
 //! unexpected unless allowed.
+//!
+//! **The SE kind follows the file.** A file whose SE keys are
+//! `conv_reduce`/`conv_expand` ([`RepVitLayout::Cion`]) needs CION's SE
+//! ([`RepVitSeKind::Cion`]: hard-sigmoid gate, other widths); one with
+//! `fc1`/`fc2` needs timm's. [`load_repvit`] rebuilds the model's SEs as
+//! the file's kind when they differ ([`RepVit::with_se_kind`]) before the
+//! strict load, so `ZooModel::build("repvit_m0_9")` loads CION's and the
+//! official files alike; a file with no SE key leaves the model's kind.
 
 use std::fmt;
 use std::path::Path;
@@ -31,14 +40,18 @@ use std::path::Path;
 use super::ImportOptions;
 use super::family::{FamilyImportReport, Unwrapped};
 use crate::error::BackboneError;
-use crate::repvit::RepVit;
+use crate::repvit::{RepVit, RepVitSeKind};
 
 /// Key naming of a RepViT checkpoint (after the wrappers are removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepVitLayout {
-    /// THU-MIG/RepViT (also CION's copy): `features.N.*`, `c`/`bn`,
-    /// `token_mixer.0.*`, `channel_mixer.m.*`.
+    /// THU-MIG/RepViT: `features.N.*`, `c`/`bn`, `token_mixer.0.*`,
+    /// `channel_mixer.m.*`, SE `token_mixer.1.{fc1,fc2}.*` (timm's SE).
     Official,
+    /// CION's `RepViT.py`: the official naming with CION's own SE,
+    /// `token_mixer.1.{conv_reduce,conv_expand}.*`
+    /// ([`RepVitSeKind::Cion`]).
+    Cion,
     /// timm's `RepVit`: `stem.*`, `stages.i.*`.
     Timm,
 }
@@ -78,6 +91,31 @@ const TOP: [(&str, &str); 4] = [
     ("features.0.0.", "stem.conv1."),
     ("features.0.2.", "stem.conv2."),
 ];
+
+/// CION → official renaming of the SE inside a `features.N.` entry.
+const CION_SE: [(&str, &str); 2] = [
+    (".token_mixer.1.conv_reduce.", ".token_mixer.1.fc1."),
+    (".token_mixer.1.conv_expand.", ".token_mixer.1.fc2."),
+];
+
+/// Applies the first matching `(cion, official)` pair of `table` to a
+/// `features.*` key (CION → official when `forward`).
+fn rename_se(key: &str, table: &[(&str, &str)], forward: bool) -> String {
+    if !key.starts_with("features.") {
+        return key.to_string();
+    }
+    for &(cion, official) in table {
+        let (from, to) = if forward {
+            (cion, official)
+        } else {
+            (official, cion)
+        };
+        if key.contains(from) {
+            return key.replacen(from, to, 1);
+        }
+    }
+    key.to_string()
+}
 
 fn rename(rest: &str, table: &[(&str, &str)], forward: bool) -> Option<String> {
     table.iter().find_map(|&(official, timm)| {
@@ -211,6 +249,9 @@ impl RepVitKeys {
     pub fn to_model_path(&self, layout: RepVitLayout, key: &str) -> String {
         match layout {
             RepVitLayout::Official => self.timm_to_model(&self.official_to_timm(key)),
+            RepVitLayout::Cion => {
+                self.timm_to_model(&self.official_to_timm(&rename_se(key, &CION_SE, true)))
+            }
             RepVitLayout::Timm => self.timm_to_model(key),
         }
     }
@@ -220,6 +261,7 @@ impl RepVitKeys {
         let timm = self.model_to_timm(path);
         match layout {
             RepVitLayout::Official => self.timm_to_official(&timm),
+            RepVitLayout::Cion => rename_se(&self.timm_to_official(&timm), &CION_SE, false),
             RepVitLayout::Timm => timm,
         }
     }
@@ -227,25 +269,51 @@ impl RepVitKeys {
 
 impl RepVitLayout {
     /// Lower-case name, as used in errors (`"repvit-official"`,
-    /// `"repvit-timm"`).
+    /// `"repvit-cion"`, `"repvit-timm"`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Official => "repvit-official",
+            Self::Cion => "repvit-cion",
             Self::Timm => "repvit-timm",
         }
     }
 
-    /// Recognises the naming from keys (wrappers removed): `features.*` →
-    /// official; `stem.*` / `stages.*` → timm.
+    /// Recognises the naming from keys (wrappers removed): `features.*`
+    /// with a `….token_mixer.1.conv_reduce.*` key → CION; other
+    /// `features.*` → official; `stem.*` / `stages.*` → timm.
     pub fn detect<'a>(keys: impl IntoIterator<Item = &'a String>) -> Option<Self> {
-        let mut timm = false;
+        let (mut official, mut cion, mut timm) = (false, false, false);
         for k in keys {
             if k.starts_with("features.") {
-                return Some(Self::Official);
+                official = true;
+                cion |= k.contains(".token_mixer.1.conv_reduce.");
             }
             timm |= k.starts_with("stem.") || k.starts_with("stages.");
         }
-        timm.then_some(Self::Timm)
+        match (official, cion, timm) {
+            (true, true, _) => Some(Self::Cion),
+            (true, false, _) => Some(Self::Official),
+            (false, _, true) => Some(Self::Timm),
+            _ => None,
+        }
+    }
+
+    /// The SE kind a file in this naming needs, if its keys show any SE
+    /// (`keys`: the file's keys with the wrappers removed): CION's for
+    /// [`RepVitLayout::Cion`], timm's when an `fc1` SE key is present, else
+    /// `None` (no SE in the file: the model's kind stays).
+    pub fn se_kind<'a>(self, keys: impl IntoIterator<Item = &'a String>) -> Option<RepVitSeKind> {
+        match self {
+            Self::Cion => Some(RepVitSeKind::Cion),
+            Self::Official => keys
+                .into_iter()
+                .any(|k| k.starts_with("features.") && k.contains(".token_mixer.1.fc1."))
+                .then_some(RepVitSeKind::Timm),
+            Self::Timm => keys
+                .into_iter()
+                .any(|k| k.contains(".se.fc1."))
+                .then_some(RepVitSeKind::Timm),
+        }
     }
 }
 
@@ -258,11 +326,13 @@ impl fmt::Display for RepVitLayout {
 /// What [`load_repvit`] did (the layout is a [`RepVitLayout`]).
 pub type RepVitImportReport = FamilyImportReport<RepVitLayout>;
 
-/// Loads a RepViT checkpoint in the training form (official or timm
+/// Loads a RepViT checkpoint in the training form (official, CION or timm
 /// naming; bare, CION `teacher` or `model` wrapper; `.pth` or safetensors)
 /// into `model` (not yet re-parameterised), strictly: any missing,
 /// unexpected or mis-shaped key is a [`BackboneError::KeyMismatch`] naming
-/// them in the file's layout.
+/// them in the file's layout. The model's SEs become the kind the file's
+/// keys show ([`RepVitLayout::se_kind`]; see the module documentation);
+/// on an error `model` is left as it was.
 ///
 /// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto), [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors)
 /// (the file must be safetensors) or [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must
@@ -273,21 +343,30 @@ pub fn load_repvit(
     options: &ImportOptions,
 ) -> Result<RepVitImportReport, BackboneError> {
     let read = Unwrapped::read(path.as_ref(), options, "RepViT")?;
-    let layout = RepVitLayout::detect(&read.keys()).ok_or_else(|| {
+    let keys = read.keys();
+    let layout = RepVitLayout::detect(&keys).ok_or_else(|| {
         read.unrecognised(
             "RepViT",
-            "official `features.*` or timm `stem.*` / `stages.*`",
+            "official / CION `features.*` or timm `stem.*` / `stages.*`",
         )
     })?;
     let map = RepVitKeys::of(model);
-    read.apply(
-        model,
+    let mut target = match layout.se_kind(&keys) {
+        Some(kind) if model.se_kind().is_some_and(|k| k != kind) => {
+            model.clone().with_se_kind(kind)
+        }
+        _ => model.clone(),
+    };
+    let report = read.apply(
+        &mut target,
         options,
         layout,
         |_| None,
         |k| Some(map.to_model_path(layout, k)),
         |p| map.to_file_key(layout, p),
-    )
+    )?;
+    *model = target;
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -390,5 +469,54 @@ mod tests {
             Some(RepVitLayout::Timm)
         );
         assert_eq!(RepVitLayout::detect(&ks(&["conv1.weight"])), None);
+    }
+
+    #[test]
+    fn cion_se_names_detection_and_kind() {
+        let keys = RepVitKeys {
+            depths: [2, 2, 14, 2],
+        };
+        for (cion, ours) in [
+            (
+                "features.1.token_mixer.1.conv_reduce.weight",
+                "stages.0.blocks.0.se.fc1.weight",
+            ),
+            (
+                "features.26.token_mixer.1.conv_expand.bias",
+                "stages.3.blocks.1.se.fc2.bias",
+            ),
+            (
+                "features.1.token_mixer.0.conv.c.weight",
+                "stages.0.blocks.0.token_mixer.conv.conv.weight",
+            ),
+        ] {
+            assert_eq!(keys.to_model_path(RepVitLayout::Cion, cion), ours);
+            assert_eq!(keys.to_file_key(RepVitLayout::Cion, ours), cion);
+        }
+        // A timm SE name in a CION file stays unexpected.
+        assert_eq!(
+            keys.to_model_path(RepVitLayout::Cion, "features.1.token_mixer.1.fc1.weight"),
+            "stages.0.blocks.0.se.fc1.weight"
+        );
+        let ks = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cion = ks(&[
+            "features.0.0.c.weight",
+            "features.1.token_mixer.1.conv_reduce.weight",
+        ]);
+        assert_eq!(RepVitLayout::detect(&cion), Some(RepVitLayout::Cion));
+        assert_eq!(RepVitLayout::Cion.se_kind(&cion), Some(RepVitSeKind::Cion));
+        let official = ks(&[
+            "features.0.0.c.weight",
+            "features.1.token_mixer.1.fc1.weight",
+        ]);
+        assert_eq!(
+            RepVitLayout::Official.se_kind(&official),
+            Some(RepVitSeKind::Timm)
+        );
+        let no_se = ks(&["features.0.0.c.weight"]);
+        assert_eq!(RepVitLayout::Official.se_kind(&no_se), None);
+        let timm = ks(&["stages.0.blocks.0.se.fc1.weight"]);
+        assert_eq!(RepVitLayout::Timm.se_kind(&timm), Some(RepVitSeKind::Timm));
+        assert_eq!(RepVitLayout::Cion.to_string(), "repvit-cion");
     }
 }

@@ -1,8 +1,9 @@
 //! RepViT building blocks in their training form, each with its structural
 //! re-parameterisation: conv-BN pairs ([`ConvBn`], shared with FastViT), the
 //! RepVGG depth-wise token mixer [`RepVggDw`], squeeze-and-excitation
-//! [`RepVitSe`], the 1×1 FFN [`RepVitMlp`], the block [`RepVitBlock`] and
-//! the stage-entry down-sampling [`RepVitDownsample`].
+//! [`RepVitSe`] (timm's or CION's, [`RepVitSeKind`]), the 1×1 FFN
+//! [`RepVitMlp`], the block [`RepVitBlock`] and the stage-entry
+//! down-sampling [`RepVitDownsample`].
 //!
 //! In inference every BN is affine, so `bn(conv(x) + conv1(x) + x)` is one
 //! k×k depth-wise convolution with bias: the 1×1 kernel is zero-padded to
@@ -15,6 +16,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{gelu, relu, sigmoid};
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 pub use crate::fastvit::ConvBn;
 use crate::fastvit::mobileone::{conv2d, identity_kernel, pad_kernel, with_weights};
@@ -25,6 +27,42 @@ use crate::norm::batch_norm;
 pub fn make_divisible(v: f64, divisor: usize) -> usize {
     let d = divisor as f64;
     (((v + d / 2.0) / d).floor() as usize * divisor).max(divisor)
+}
+
+/// The MobileNet rounding CION's `RepViT.py` uses for its SE
+/// (`_make_divisible(v, divisor)` with the minimum `divisor`):
+/// `r = max(d, ⌊(v + d/2)/d⌋·d)`, plus `d` when `r < 0.9·v`.
+pub fn make_divisible_min90(v: f64, divisor: usize) -> usize {
+    let r = make_divisible(v, divisor);
+    if (r as f64) < 0.9 * v { r + divisor } else { r }
+}
+
+/// Which squeeze-and-excitation a RepViT uses. Both are global average →
+/// 1×1 conv `c → rd` (bias) → ReLU → 1×1 conv `rd → c` (bias) → gate →
+/// scale; they differ in the gate, in `rd` and in their checkpoint keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RepVitSeKind {
+    /// timm's `SqueezeExcite(c, 0.25)`, which the official THU-MIG code and
+    /// timm's `RepVit` use: sigmoid gate, `rd = make_divisible(c/4, 8)`
+    /// ([`make_divisible`]), keys `fc1` / `fc2`.
+    #[default]
+    Timm,
+    /// CION's own `SqueezeExcite` in its `RepViT.py` (pre-training and
+    /// fine-tuning copies alike): hard-sigmoid gate `relu6(x + 3)/6`,
+    /// `rd = make_divisible(c/4, 4)` with the 90 % rule
+    /// ([`make_divisible_min90`]), keys `conv_reduce` / `conv_expand`.
+    /// Differs in `rd` from timm at `c` = 8, 16, 40, 48, 112, ….
+    Cion,
+}
+
+impl RepVitSeKind {
+    /// The reduced width `rd` of an SE over `c` channels.
+    pub fn reduced_channels(self, c: usize) -> usize {
+        match self {
+            Self::Timm => make_divisible(c as f64 * 0.25, 8),
+            Self::Cion => make_divisible_min90(c as f64 * 0.25, 4),
+        }
+    }
 }
 
 /// The RepVGG depth-wise token mixer: `bn(conv(x) + conv1(x) + x)` with a
@@ -99,26 +137,35 @@ impl RepVggDw {
     }
 }
 
-/// Squeeze-and-excitation (timm `SqueezeExcite(c, 0.25)`, which the
-/// official code imports): global average → 1×1 conv `c → rd` (bias) →
-/// ReLU → 1×1 conv `rd → c` (bias) → sigmoid → scale, with
-/// `rd = make_divisible(c/4, 8)`. `[b, c, h, w]` → `[b, c, h, w]`.
+/// Squeeze-and-excitation of a [`RepVitSeKind`]: global average → 1×1
+/// conv `c → rd` (bias) → ReLU → 1×1 conv `rd → c` (bias) → gate (sigmoid,
+/// or `relu6(x + 3)/6` for [`RepVitSeKind::Cion`]) → scale, with `rd` from
+/// [`RepVitSeKind::reduced_channels`]. `[b, c, h, w]` → `[b, c, h, w]`.
 #[derive(Module, Debug)]
 pub struct RepVitSe {
-    /// `c → rd`, 1×1.
+    /// `c → rd`, 1×1 (timm `fc1`, CION `conv_reduce`).
     pub fc1: Conv2d,
-    /// `rd → c`, 1×1.
+    /// `rd → c`, 1×1 (timm `fc2`, CION `conv_expand`).
     pub fc2: Conv2d,
+    /// Gate and width rule; not saved with the weights.
+    #[module(skip)]
+    pub kind: RepVitSeKind,
 }
 
 impl RepVitSe {
-    /// SE over `c` channels.
-    pub fn new(c: usize, device: &Device) -> Self {
-        let rd = make_divisible(c as f64 * 0.25, 8);
+    /// SE of `kind` over `c` channels.
+    pub fn new(c: usize, kind: RepVitSeKind, device: &Device) -> Self {
+        let rd = kind.reduced_channels(c);
         Self {
             fc1: conv2d(c, rd, 1, 1, 1, true, device),
             fc2: conv2d(rd, c, 1, 1, 1, true, device),
+            kind,
         }
+    }
+
+    /// Channels `c` it gates.
+    pub fn channels(&self) -> usize {
+        self.fc2.weight.dims()[0]
     }
 
     /// `[b, c, h, w]` → `[b, c, h, w]`.
@@ -129,7 +176,12 @@ impl RepVitSe {
             .reshape([b, c, h * w])
             .mean_dim(2)
             .reshape([b, c, 1, 1]);
-        x * sigmoid(self.fc2.forward(relu(self.fc1.forward(s))))
+        let s = self.fc2.forward(relu(self.fc1.forward(s)));
+        let gate = match self.kind {
+            RepVitSeKind::Timm => sigmoid(s),
+            RepVitSeKind::Cion => s.add_scalar(3.0).clamp(0.0, 6.0).div_scalar(6.0),
+        };
+        x * gate
     }
 }
 
@@ -180,11 +232,19 @@ pub struct RepVitBlock {
 }
 
 impl RepVitBlock {
-    /// Over `c` channels, FFN hidden `hidden`, kernel `k`.
-    pub fn new(c: usize, hidden: usize, k: usize, se: bool, eps: f64, device: &Device) -> Self {
+    /// Over `c` channels, FFN hidden `hidden`, kernel `k`, with an SE of
+    /// kind `se` or none.
+    pub fn new(
+        c: usize,
+        hidden: usize,
+        k: usize,
+        se: Option<RepVitSeKind>,
+        eps: f64,
+        device: &Device,
+    ) -> Self {
         Self {
             token_mixer: RepVggDw::new(c, k, eps, device),
-            se: se.then(|| RepVitSe::new(c, device)),
+            se: se.map(|kind| RepVitSe::new(c, kind, device)),
             channel_mixer: RepVitMlp::new(c, hidden, eps, device),
         }
     }
@@ -236,7 +296,7 @@ impl RepVitDownsample {
         device: &Device,
     ) -> Self {
         Self {
-            pre_block: RepVitBlock::new(c_in, c_in * mlp_ratio, k, false, eps, device),
+            pre_block: RepVitBlock::new(c_in, c_in * mlp_ratio, k, None, eps, device),
             spatial_downsample: ConvBn::new(c_in, c_in, k, 2, c_in, eps, device),
             channel_downsample: ConvBn::new(c_in, c_out, 1, 1, 1, eps, device),
             ffn: RepVitMlp::new(c_out, c_out * mlp_ratio, eps, device),

@@ -13,6 +13,17 @@
 //! - each stage then has `depth` [`RepVitBlock`]s (RepVGG depth-wise token
 //!   mixer, SE on the 1st, 3rd, … block, residual 1×1 FFN of ratio 2).
 //!
+//! The SE comes in two kinds ([`RepVitSeKind`], [`RepVitConfig::se`]):
+//! timm's `SqueezeExcite` (the official code's and timm's; sigmoid gate,
+//! width rounded to 8, keys `fc1`/`fc2`) and the one CION's own `RepViT.py`
+//! defines (CION_ReIDZoo 7ac6fd7, `CION_Pretrain/models/RepViT.py`, the
+//! same in `CION_Finetune/TransReID/model/backbones/RepViT.py`):
+//! hard-sigmoid gate `relu6(x + 3)/6`, width rounded to 4, keys
+//! `conv_reduce`/`conv_expand`. CION's released checkpoints need the
+//! latter; [`crate::import::load_repvit`] switches a model to the kind
+//! its checkpoint's keys show ([`RepVit::with_se_kind`]). Everything else
+//! of the two definitions is the same network.
+//!
 //! BN eps 1e-5, GELU in erf form; no stochastic depth and no layer scale
 //! (the official blocks have neither). The [`Backbone`] map is the last
 //! stage `[batch, d3, ⌈H/32⌉, ⌈W/32⌉]`.
@@ -25,7 +36,10 @@
 
 mod blocks;
 
-pub use blocks::{RepVggDw, RepVitBlock, RepVitDownsample, RepVitMlp, RepVitSe, make_divisible};
+pub use blocks::{
+    RepVggDw, RepVitBlock, RepVitDownsample, RepVitMlp, RepVitSe, RepVitSeKind, make_divisible,
+    make_divisible_min90,
+};
 
 use burn::config::Config;
 use burn::module::Module;
@@ -54,6 +68,10 @@ pub struct RepVitConfig {
     /// BatchNorm epsilon.
     #[config(default = 1e-5)]
     pub bn_eps: f64,
+    /// Squeeze-and-excitation kind: [`RepVitSeKind::Timm`] (official /
+    /// timm, the default) or [`RepVitSeKind::Cion`] (CION's `RepViT.py`).
+    #[config(default = "RepVitSeKind::Timm")]
+    pub se: RepVitSeKind,
 }
 
 impl RepVitConfig {
@@ -70,6 +88,30 @@ impl RepVitConfig {
     /// RepViT-M1.5: channels `[64, 128, 256, 512]`, depths `[4, 4, 24, 4]`.
     pub fn m1_5() -> Self {
         Self::new([4, 4, 24, 4], [64, 128, 256, 512])
+    }
+
+    /// A ReIDZoo preset by CION's name (`"repvit_m0_9"`, `"repvit_m1_0"`,
+    /// `"repvit_m1_5"`, case-insensitive) as CION's `RepViT.py` defines it
+    /// ([`RepVitSeKind::Cion`]); a `_timm` suffix (`"repvit_m0_9_timm"`)
+    /// gives the official / timm SE instead.
+    pub fn preset(name: &str) -> Result<Self, BackboneError> {
+        let lower = name.to_ascii_lowercase();
+        let (base, se) = match lower.strip_suffix("_timm") {
+            Some(b) => (b, RepVitSeKind::Timm),
+            None => (lower.as_str(), RepVitSeKind::Cion),
+        };
+        let cfg = match base {
+            "repvit_m0_9" => Self::m0_9(),
+            "repvit_m1_0" => Self::m1_0(),
+            "repvit_m1_5" => Self::m1_5(),
+            _ => {
+                return Err(BackboneError::UnknownArch {
+                    name: name.to_string(),
+                    known: "repvit_m0_9, repvit_m1_0, repvit_m1_5 (each also with _timm)".into(),
+                });
+            }
+        };
+        Ok(cfg.with_se(se))
     }
 
     /// Checks the configuration.
@@ -117,7 +159,10 @@ impl RepVitConfig {
                         RepVitDownsample::new(self.embed_dims[i - 1], dim, r, k, eps, device)
                     }),
                     blocks: (0..self.depths[i])
-                        .map(|j| RepVitBlock::new(dim, dim * r, k, j % 2 == 0, eps, device))
+                        .map(|j| {
+                            let se = (j % 2 == 0).then_some(self.se);
+                            RepVitBlock::new(dim, dim * r, k, se, eps, device)
+                        })
                         .collect(),
                 }
             })
@@ -206,10 +251,50 @@ impl RepVit {
         features.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
     }
 
+    /// The SE kind of its blocks (`None` when no block has an SE, i.e.
+    /// every depth is 0).
+    pub fn se_kind(&self) -> Option<RepVitSeKind> {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.blocks)
+            .find_map(|b| b.se.as_ref().map(|se| se.kind))
+    }
+
+    /// The same network with every SE rebuilt as `kind` (freshly
+    /// initialised where the kind changes: the widths differ, so no weight
+    /// carries over; load a checkpoint afterwards). Unchanged when its SEs
+    /// already are of `kind`.
+    pub fn with_se_kind(self, kind: RepVitSeKind) -> Self {
+        let stages = self
+            .stages
+            .into_iter()
+            .map(|stage| RepVitStage {
+                downsample: stage.downsample,
+                blocks: stage
+                    .blocks
+                    .into_iter()
+                    .map(|block| RepVitBlock {
+                        se: block.se.map(|se| {
+                            if se.kind == kind {
+                                se
+                            } else {
+                                RepVitSe::new(se.channels(), kind, &se.fc1.weight.device())
+                            }
+                        }),
+                        ..block
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self { stages, ..self }
+    }
+
     /// Number of parameters (conv weights and biases, BN affine; not BN
     /// running statistics), without the classifier and distillation heads:
     /// the ReIDZoo table's convention (M0.9 4.72 M, M1.0 6.40 M, M1.5
-    /// 13.62 M; timm's `num_classes=0` models).
+    /// 13.62 M). Exactly: timm's `num_classes=0` models 4,717,792 /
+    /// 6,403,004 / 13,616,384; CION's `RepViT.py` (narrower SE at 48 and
+    /// 112 channels) 4,717,404 / 6,402,104 / 13,616,384.
     pub fn num_parameters(&self) -> usize {
         use burn::store::ModuleSnapshot;
         // burn counts BN running statistics as parameters; PyTorch does not.
@@ -288,6 +373,79 @@ mod tests {
             let n = m.num_parameters();
             assert_eq!(n, exact, "{name}");
             assert_eq!((n as f64 / 1e4).round() / 100.0, table, "{name}");
+        }
+    }
+
+    /// CION's `RepViT.py` models (counted with PyTorch by
+    /// `tools/gen_cion_repvit_fixtures.py`): same table figures.
+    #[test]
+    fn cion_presets_count_as_cions_code() {
+        let device = Device::flex();
+        for (name, table, exact) in [
+            ("repvit_m0_9", 4.72, 4_717_404),
+            ("REPVIT_M1_0", 6.40, 6_402_104),
+            ("repvit_m1_5", 13.62, 13_616_384),
+        ] {
+            let cfg = RepVitConfig::preset(name).unwrap();
+            assert_eq!(cfg.se, RepVitSeKind::Cion);
+            let m = cfg.init(&device).unwrap();
+            assert_eq!(m.se_kind(), Some(RepVitSeKind::Cion));
+            let n = m.num_parameters();
+            assert_eq!(n, exact, "{name}");
+            assert_eq!((n as f64 / 1e4).round() / 100.0, table, "{name}");
+            // Switching kinds gives timm's count, and back CION's.
+            let timm = m.with_se_kind(RepVitSeKind::Timm);
+            assert_eq!(timm.se_kind(), Some(RepVitSeKind::Timm));
+            let back = timm.with_se_kind(RepVitSeKind::Cion);
+            assert_eq!(back.num_parameters(), exact, "{name}");
+        }
+        let timm = RepVitConfig::preset("repvit_m1_0_timm").unwrap();
+        assert_eq!(timm.se, RepVitSeKind::Timm);
+        assert_eq!(timm.init(&device).unwrap().num_parameters(), 6_403_004);
+        assert!(matches!(
+            RepVitConfig::preset("repvit_m2_3"),
+            Err(BackboneError::UnknownArch { .. })
+        ));
+    }
+
+    #[test]
+    fn se_widths_of_both_kinds() {
+        // (c, timm rd, CION rd)
+        for (c, timm, cion) in [
+            (8, 8, 4),
+            (16, 8, 4),
+            (40, 8, 12),
+            (48, 16, 12),
+            (56, 16, 16),
+            (96, 24, 24),
+            (112, 32, 28),
+            (448, 112, 112),
+        ] {
+            assert_eq!(RepVitSeKind::Timm.reduced_channels(c), timm, "{c}");
+            assert_eq!(RepVitSeKind::Cion.reduced_channels(c), cion, "{c}");
+        }
+        // The 90 % rule: 10 → ⌊12/8⌋·8 = 8 < 9 → 16.
+        assert_eq!(make_divisible(10.0, 8), 8);
+        assert_eq!(make_divisible_min90(10.0, 8), 16);
+        assert_eq!(make_divisible_min90(1.0, 4), 4);
+    }
+
+    /// The hard-sigmoid gate of CION's SE: with zero conv weights the gate
+    /// is `relu6(b + 3)/6` of the expand bias `b`, saturating at 0 and 1.
+    #[test]
+    fn cion_se_gate_is_the_hard_sigmoid() {
+        let device = Device::flex();
+        let mut se = RepVitSe::new(4, RepVitSeKind::Cion, &device);
+        se.fc2.weight = se.fc2.weight.map(|w| w.zeros_like());
+        let bias = Tensor::<1>::from_floats([-4.0, -1.5, 0.0, 4.0], &device);
+        se.fc2.bias = se.fc2.bias.map(|b| b.map(|_| bias.clone()));
+        let x = Tensor::<4>::ones([1, 4, 2, 2], &device);
+        let y: Vec<f32> = se.forward(x).into_data().try_to_vec().unwrap();
+        let want = [0.0, 0.25, 0.5, 1.0];
+        for (c, w) in want.iter().enumerate() {
+            for v in &y[c * 4..c * 4 + 4] {
+                assert!((v - w).abs() < 1e-6, "channel {c}: {v} vs {w}");
+            }
         }
     }
 
