@@ -98,6 +98,16 @@ impl DataParallel {
         Ok(Self { devices })
     }
 
+    /// One device: every batch runs whole on `device`, on the calling
+    /// thread ([`grads`](Self::grads) and
+    /// [`shuffled_forward`](Self::shuffled_forward) then compute what the
+    /// recipes' single-device steps compute, to the bit).
+    pub fn single(device: &Device) -> Self {
+        Self {
+            devices: vec![device.clone()],
+        }
+    }
+
     /// The devices, main device first.
     pub fn devices(&self) -> &[Device] {
         &self.devices
@@ -465,8 +475,9 @@ fn join_worker<T>(
     })
 }
 
-/// The data parallelism `run` asks for ([`RunOptions::devices`]): `None`
-/// for no or one device (the recipe runs on `device` alone), otherwise the
+/// The data parallelism `run` asks for ([`RunOptions::devices`]): the
+/// autodiff version of `device` alone for no or one device (a
+/// data-parallel run of one, [`DataParallel::single`]), otherwise the
 /// autodiff versions of the devices, main device first.
 ///
 /// # Errors
@@ -475,15 +486,17 @@ fn join_worker<T>(
 pub(crate) fn data_parallel(
     run: &super::options::RunOptions,
     device: &Device,
-) -> Result<Option<DataParallel>, TrainError> {
+) -> Result<DataParallel, TrainError> {
     match run.devices.first() {
         Some(first) if first != device => Err(TrainError::InvalidConfig(format!(
             "the first data-parallel device ({first:?}) must be the recipe's device ({device:?})"
         ))),
-        _ if run.devices.len() < 2 => Ok(None),
-        _ => Ok(Some(DataParallel::new(
-            run.devices.iter().map(|d| d.clone().autodiff()).collect(),
-        )?)),
+        _ if run.devices.len() < 2 => Ok(DataParallel::single(&if device.is_autodiff() {
+            device.clone()
+        } else {
+            device.clone().autodiff()
+        })),
+        _ => DataParallel::new(run.devices.iter().map(|d| d.clone().autodiff()).collect()),
     }
 }
 
@@ -502,21 +515,19 @@ pub(crate) mod tests {
     #[test]
     fn data_parallelism_starts_at_two_devices() {
         let device = Device::flex();
-        assert!(
-            data_parallel(&RunOptions::default(), &device)
-                .unwrap()
-                .is_none()
-        );
+        let alone = data_parallel(&RunOptions::default(), &device).unwrap();
+        assert_eq!(alone.devices().len(), 1);
+        assert!(alone.devices()[0].is_autodiff());
         let one = RunOptions {
             devices: vec![device.clone()],
             ..RunOptions::default()
         };
-        assert!(data_parallel(&one, &device).unwrap().is_none());
+        assert_eq!(data_parallel(&one, &device).unwrap().devices().len(), 1);
         let two = RunOptions {
             devices: vec![device.clone(), device.clone()],
             ..RunOptions::default()
         };
-        let dp = data_parallel(&two, &device).unwrap().unwrap();
+        let dp = data_parallel(&two, &device).unwrap();
         assert_eq!(dp.devices().len(), 2);
         assert!(dp.devices().iter().all(Device::is_autodiff));
         // burn compares devices by hardware, so the autodiff handle is the

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor};
 use reid_data::ImageRecord;
 use reid_data::augment::TrainTransform;
@@ -26,7 +26,7 @@ use crate::engine::parallel::{DataParallel, data_parallel};
 use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
 use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
 use crate::error::TrainError;
-use crate::input::{BatchStream, StreamState, TrainSet, load_train_batch, load_train_shard};
+use crate::input::{BatchStream, StreamState, TrainSet, load_train_shard};
 use crate::schedule::LrSchedule;
 
 /// What a fine-tuning run reports to its callback.
@@ -254,9 +254,8 @@ struct Supervised<O: Objective> {
     /// Index in `log` of the current epoch's first step.
     epoch_start: usize,
     checkpoints: Option<CheckpointDir>,
-    device: Device,
-    /// Two or more devices: each batch sharded over them.
-    parallel: Option<DataParallel>,
+    /// The devices each batch is sharded over (one: `device`).
+    parallel: DataParallel,
     /// Images per identity in a batch (`K`): shards keep identities whole.
     group: usize,
     /// Dynamic loss scaling of an `f16` run.
@@ -302,56 +301,34 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
             }
         };
         let loss_scale = step_scale(&self.scaler);
-        let (loss_ce, loss_tri, grads) = match &self.parallel {
-            None => {
-                let (images, targets) = load_train_batch(
-                    &self.set,
-                    indices,
-                    &self.plan.transform,
-                    self.plan.seed,
-                    iteration,
-                    &self.device,
-                )?;
-                let (ce, tri) = self.obj.losses(&self.model, images, targets, iteration)?;
-                let (loss_ce, loss_tri) = (scalar(&ce)?, scalar(&tri)?);
-                finite(loss_ce, loss_tri)?;
-                let grads = GradientsParams::from_grads(
-                    ce.add(tri).mul_scalar(loss_scale).backward(),
-                    &self.model,
-                );
-                (loss_ce, loss_tri, grads)
-            }
-            Some(dp) => {
-                // Whole identities per device: each mines its triplets in
-                // its shard, as fast-reid does per GPU.
-                let shards = dp.shards(indices.len(), self.group)?;
-                let (obj, set, plan) = (&self.obj, &self.set, &self.plan);
-                let (multi, outs) =
-                    dp.grads_scaled(&self.model, &shards, loss_scale, |model, i, d| {
-                        let r = shards[i].clone();
-                        let (images, targets) = load_train_shard(
-                            set,
-                            &indices[r.clone()],
-                            r.start,
-                            &plan.transform,
-                            plan.seed,
-                            iteration,
-                            d,
-                        )?;
-                        let (ce, tri) = obj.losses(&model, images, targets, iteration)?;
-                        let values = (scalar(&ce)?, scalar(&tri)?);
-                        Ok((ce.add(tri), values))
-                    })?;
-                let (mut loss_ce, mut loss_tri) = (0f32, 0f32);
-                for o in &outs {
-                    let w = o.rows as f32 / indices.len() as f32;
-                    loss_ce += o.extra.0 * w;
-                    loss_tri += o.extra.1 * w;
-                }
-                finite(loss_ce, loss_tri)?;
-                (loss_ce, loss_tri, dp.reduce(&self.model, multi))
-            }
-        };
+        // Whole identities per device: each mines its triplets in its
+        // shard, as fast-reid does per GPU.
+        let dp = &self.parallel;
+        let shards = dp.shards(indices.len(), self.group)?;
+        let (obj, set, plan) = (&self.obj, &self.set, &self.plan);
+        let (multi, outs) = dp.grads_scaled(&self.model, &shards, loss_scale, |model, i, d| {
+            let r = shards[i].clone();
+            let (images, targets) = load_train_shard(
+                set,
+                &indices[r.clone()],
+                r.start,
+                &plan.transform,
+                plan.seed,
+                iteration,
+                d,
+            )?;
+            let (ce, tri) = obj.losses(&model, images, targets, iteration)?;
+            let values = (scalar(&ce)?, scalar(&tri)?);
+            Ok((ce.add(tri), values))
+        })?;
+        let (mut loss_ce, mut loss_tri) = (0f32, 0f32);
+        for o in &outs {
+            let w = o.rows as f32 / indices.len() as f32;
+            loss_ce += o.extra.0 * w;
+            loss_tri += o.extra.1 * w;
+        }
+        finite(loss_ce, loss_tri)?;
+        let grads = dp.reduce(&self.model, multi);
         // A step with overflowing f16 gradients leaves the model as it is.
         if let Some(grads) = unscale(&mut self.scaler, &self.model, grads)? {
             self.model = self.optim.step(lr, self.model.clone(), grads);
@@ -444,7 +421,6 @@ where
         log: Vec::with_capacity(epochs * ipe),
         epoch_start: 0,
         checkpoints: run.checkpoints(),
-        device: device.clone(),
         parallel: data_parallel(run, device)?,
         group,
         scaler: LossScaler::for_run(run),

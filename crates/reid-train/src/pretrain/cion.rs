@@ -72,11 +72,11 @@ use crate::engine::parallel::{DataParallel, data_parallel, running_stats, weight
 use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
 use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
 use crate::engine::seed::augment_seed;
-use crate::engine::step::{check_finite, scalar};
+use crate::engine::step::check_finite;
 use crate::error::TrainError;
 use crate::init::{reinit_weights, standard_normal};
 use crate::input::TrainSet;
-use crate::input::views::{load_view_batch, load_view_shard};
+use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
 /// the ResNet50-IBN command of the README). Unknown keys are an error.
@@ -564,6 +564,8 @@ pub struct CionTrainer<M: TrainBackbone = ResNet> {
     scaler: Option<LossScaler>,
     /// Flags a uniform or one-hot teacher that lasts (restarts on resume).
     monitor: CollapseMonitor,
+    /// The devices each batch is sharded over (one: the trainer's device).
+    parallel: DataParallel,
 }
 
 impl<M: TrainBackbone> CionTrainer<M> {
@@ -602,7 +604,18 @@ impl<M: TrainBackbone> CionTrainer<M> {
             device: device.clone(),
             scaler: None,
             monitor: CollapseMonitor::default(),
+            parallel: DataParallel::single(device),
         })
+    }
+
+    /// The same trainer sharding each batch over `parallel`'s devices in
+    /// whole identity groups (the first device must be the trainer's;
+    /// `None`: the trainer's device alone). Each device runs a copy of the
+    /// teacher and the student's forward and loss on its groups; the
+    /// teacher's BatchNorm statistics are averaged over the devices.
+    pub fn with_data_parallel(mut self, parallel: Option<DataParallel>) -> Self {
+        self.parallel = parallel.unwrap_or_else(|| DataParallel::single(&self.device));
+        self
     }
 
     /// Global steps of the whole run.
@@ -671,22 +684,62 @@ impl<M: TrainBackbone> CionTrainer<M> {
         let loss_cfg = self.loss_config(step, crops.len());
         let drop_seed = augment_seed(self.cfg.seed, step, usize::MAX - 5);
         let loss_scale = step_scale(&self.scaler);
-        let t_out = teacher_forward(&self.teacher, &crops[..2], self.teacher_seed(step))?;
-        let s_out = self.student.forward_seeded(crops, drop_seed)?;
-        let loss = identity_guided_dino_loss(
-            s_out.clone(),
-            t_out.clone(),
-            self.center.value(),
-            k,
-            &loss_cfg,
-        )?;
-        let loss_v = scalar(&loss)?;
         let lr = schedule_at(&self.plan.lr, step).unwrap_or(0.0);
+        let teacher_seed = self.teacher_seed(step);
+        let dp = &self.parallel;
+        // Identity groups of `k` images stay on one device, so the
+        // identity-guided loss of every group is the single-device one.
+        let shards = dp.shards(batch, k)?;
+        // One teacher copy per device, each taken by its worker (a module is
+        // `Send`, not necessarily `Sync`).
+        let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = (0..dp.devices().len())
+            .map(|i| std::sync::Mutex::new(Some(dp.replica(&self.teacher, i))))
+            .collect();
+        let centers: Vec<Tensor<2>> = dp
+            .devices()
+            .iter()
+            .map(|d| self.center.value().to_device(d))
+            .collect();
+        let (multi, outs) =
+            dp.grads_scaled(&self.student, &shards, loss_scale, |student, i, d| {
+                let r = shards[i].clone();
+                let vs: Vec<Tensor<4>> = crops
+                    .iter()
+                    .map(|c| c.clone().narrow(0, r.start, r.len()).to_device(d))
+                    .collect();
+                let teacher = teachers[i]
+                    .lock()
+                    .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
+                    .take()
+                    .ok_or_else(|| TrainError::InvalidConfig("teacher copy taken".into()))?;
+                let t_out = teacher_forward(&teacher, &vs[..2], teacher_seed)?;
+                let s_out = student.forward_seeded(&vs, drop_seed)?;
+                let loss = identity_guided_dino_loss(
+                    s_out.clone(),
+                    t_out.clone(),
+                    centers[i].clone(),
+                    k,
+                    &loss_cfg,
+                )?;
+                let s_out = s_out.detach();
+                Ok((loss, (t_out, s_out, running_stats(&teacher))))
+            })?;
+        let loss_v = weighted_loss(&outs);
         check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-        let grads =
-            GradientsParams::from_grads(loss.mul_scalar(loss_scale).backward(), &self.student);
-        let outputs = (t_out, s_out.detach());
-        self.finish(epoch, step, k, &loss_cfg, loss_v, grads, outputs)
+        let mut t_outs = Vec::new();
+        let mut s_outs = Vec::new();
+        let mut t_stats = Vec::new();
+        for o in outs {
+            let (to, so, stats) = o.extra;
+            t_outs.push(to.to_device(&self.device));
+            s_outs.push(so.to_device(&self.device));
+            t_stats.push(stats);
+        }
+        dp.fold_running_stats(&self.teacher, t_stats);
+        let t_out = crop_major_cat(t_outs, 2);
+        let s_out = crop_major_cat(s_outs, loss_cfg.n_crops);
+        let grads = dp.reduce(&self.student, multi);
+        self.finish(epoch, step, k, &loss_cfg, loss_v, grads, (t_out, s_out))
     }
 
     /// The part of a step after the gradients: clipping (of the scaled or
@@ -778,8 +831,6 @@ struct CionRun<'a, M: TrainBackbone> {
     views: MultiCrop,
     trainer: CionTrainer<M>,
     checkpoints: Option<CheckpointDir>,
-    /// Two or more devices: each batch sharded over them.
-    parallel: Option<DataParallel>,
 }
 
 /// Concatenates per-device outputs that are each crop-major (`[crops·b_i,
@@ -818,75 +869,8 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
         let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
         let sizes = views.crop_sizes();
         let t = &mut self.trainer;
-        let Some(dp) = &self.parallel else {
-            let vs = load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &t.device)?;
-            return t.step(epoch, step, &vs, k);
-        };
-        let loss_cfg = t.loss_config(step, views.num_crops());
-        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
-        let loss_scale = step_scale(&t.scaler);
-        let lr = schedule_at(&t.plan.lr, step).unwrap_or(0.0);
-        let teacher_seed = t.teacher_seed(step);
-        // Identity groups of `k` images stay on one device, so the
-        // identity-guided loss of every group is the single-device one.
-        let shards = dp.shards(indices.len(), k)?;
-        // One teacher copy per device, each taken by its worker (a module is
-        // `Send`, not necessarily `Sync`).
-        let teachers: Vec<std::sync::Mutex<Option<CionNet<M>>>> = (0..dp.devices().len())
-            .map(|i| std::sync::Mutex::new(Some(dp.replica(&t.teacher, i))))
-            .collect();
-        let centers: Vec<Tensor<2>> = dp
-            .devices()
-            .iter()
-            .map(|d| t.center.value().to_device(d))
-            .collect();
-        let set = &self.set;
-        let f = &f;
-        let (multi, outs) = dp.grads_scaled(&t.student, &shards, loss_scale, |student, i, d| {
-            let r = shards[i].clone();
-            let vs = load_view_shard(
-                set,
-                &indices[r.clone()],
-                r.start,
-                &sizes,
-                f,
-                cfg.seed,
-                step,
-                d,
-            )?;
-            let teacher = teachers[i]
-                .lock()
-                .map_err(|_| TrainError::InvalidConfig("teacher copy poisoned".into()))?
-                .take()
-                .ok_or_else(|| TrainError::InvalidConfig("teacher copy taken".into()))?;
-            let t_out = teacher_forward(&teacher, &vs[..2], teacher_seed)?;
-            let s_out = student.forward_seeded(&vs, drop_seed)?;
-            let loss = identity_guided_dino_loss(
-                s_out.clone(),
-                t_out.clone(),
-                centers[i].clone(),
-                k,
-                &loss_cfg,
-            )?;
-            let s_out = s_out.detach();
-            Ok((loss, (t_out, s_out, running_stats(&teacher))))
-        })?;
-        let loss_v = weighted_loss(&outs);
-        check_finite("cion", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-        let mut t_outs = Vec::new();
-        let mut s_outs = Vec::new();
-        let mut t_stats = Vec::new();
-        for o in outs {
-            let (to, so, stats) = o.extra;
-            t_outs.push(to.to_device(&t.device));
-            s_outs.push(so.to_device(&t.device));
-            t_stats.push(stats);
-        }
-        dp.fold_running_stats(&t.teacher, t_stats);
-        let t_out = crop_major_cat(t_outs, 2);
-        let s_out = crop_major_cat(s_outs, loss_cfg.n_crops);
-        let grads = dp.reduce(&t.student, multi);
-        t.finish(epoch, step, k, &loss_cfg, loss_v, grads, (t_out, s_out))
+        let vs = load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &t.device)?;
+        t.step(epoch, step, &vs, k)
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
@@ -961,7 +945,8 @@ where
     run.precision.check(device)?;
     let mut student = student_with(cfg, backbone, &ad)?;
     student.precision = run.precision;
-    let mut trainer = CionTrainer::new(cfg, student, Plan::epoch_steps(cfg, &sampler), &ad)?;
+    let mut trainer = CionTrainer::new(cfg, student, Plan::epoch_steps(cfg, &sampler), &ad)?
+        .with_data_parallel(Some(data_parallel(run, device)?));
     trainer.teacher.precision = run.precision;
     trainer.scaler = LossScaler::for_run(run);
     let total = trainer.total_steps();
@@ -972,7 +957,6 @@ where
         views: cfg.multi_crop(),
         trainer,
         checkpoints: run.checkpoints(),
-        parallel: data_parallel(run, device)?,
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();

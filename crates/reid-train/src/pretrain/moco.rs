@@ -26,16 +26,14 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, Relu};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::ViewPipeline;
-use reid_losses::moco::{
-    InfoNceQueue, info_nce, instance_accuracy, momentum_update, shuffled_group_forward,
-};
+use reid_losses::moco::{InfoNceQueue, info_nce, instance_accuracy, momentum_update};
 use serde::{Deserialize, Serialize};
 
 use super::{QueueMeta, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts};
@@ -49,7 +47,7 @@ use crate::engine::parallel::{DataParallel, data_parallel, weighted_loss};
 use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
 use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
 use crate::engine::seed::{ShuffledEpochs, augment_seed};
-use crate::engine::step::{check_finite, scalar};
+use crate::engine::step::check_finite;
 use crate::error::TrainError;
 use crate::init::{reinit_weights, standard_normal};
 use crate::input::TrainSet;
@@ -382,6 +380,8 @@ pub struct MocoTrainer<M: TrainBackbone = ResNet> {
     device: Device,
     /// Dynamic loss scaling of an `f16` run.
     scaler: Option<LossScaler>,
+    /// The devices each batch is sharded over (one: the trainer's device).
+    parallel: DataParallel,
 }
 
 impl<M: TrainBackbone> MocoTrainer<M> {
@@ -420,7 +420,18 @@ impl<M: TrainBackbone> MocoTrainer<M> {
             queue,
             device: device.clone(),
             scaler: None,
+            parallel: DataParallel::single(device),
         })
+    }
+
+    /// The same trainer sharding each batch over `parallel`'s devices
+    /// (the first must be the trainer's; `None`: the trainer's device
+    /// alone). The keys are computed as on one device (shuffle-BN's groups
+    /// spread over the devices); each device runs the query forward and
+    /// InfoNCE of its rows against its copy of the queue.
+    pub fn with_data_parallel(mut self, parallel: Option<DataParallel>) -> Self {
+        self.parallel = parallel.unwrap_or_else(|| DataParallel::single(&self.device));
+        self
     }
 
     /// One training step (global step `step` of epoch `epoch`, 0-based):
@@ -448,40 +459,46 @@ impl<M: TrainBackbone> MocoTrainer<M> {
         }
         let cfg = &self.cfg;
         let lr = cfg.lr_at(epoch);
+        let n = q_images.dims()[0];
         // The key encoder moves first, then computes the keys (the query is
         // not touched by the update, so its forward may come before or after).
         momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let loss_scale = step_scale(&self.scaler);
-        let q = self.query.forward_seeded(q_images, drop_seed);
-        let q_rows = q.clone().detach();
-        let key = &self.key;
-        let k = shuffled_group_forward(k_images, cfg.bn_groups, shuffle_seed, |x| key.forward(x))?
+        let dp = &self.parallel;
+        let k = dp
+            .shuffled_forward(
+                &self.key,
+                k_images,
+                cfg.bn_groups,
+                shuffle_seed,
+                |key, x| key.forward(x),
+            )?
             .detach();
-        let loss = info_nce(q, k.clone(), self.queue.keys(), cfg.temperature)?;
-        let loss_v = scalar(&loss)?;
+        let shards = dp.shards(n, 1)?;
+        let queues: Vec<Tensor<2>> = dp
+            .devices()
+            .iter()
+            .map(|d| self.queue.keys().to_device(d))
+            .collect();
+        let (multi, outs) = dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
+            let r = shards[i].clone();
+            let x = q_images.clone().narrow(0, r.start, r.len()).to_device(d);
+            let q = query.forward_seeded(x, drop_seed);
+            let q_rows = q.clone().detach();
+            let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
+            Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, q_rows))
+        })?;
+        let loss_v = weighted_loss(&outs);
         check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-        let grads =
-            GradientsParams::from_grads(loss.mul_scalar(loss_scale).backward(), &self.query);
-        self.finish(epoch, step, loss_v, grads, k, q_rows)
-    }
-
-    /// The part of a step after the gradients: unscaling, the SGD update
-    /// (skipped when f16 gradients overflowed), the accuracy against the
-    /// queue the step used, the enqueue of the keys `k` (`[batch, dim]`, in
-    /// batch order) and the log line. `q_rows` are the step's queries.
-    fn finish(
-        &mut self,
-        epoch: usize,
-        step: usize,
-        loss_v: f64,
-        grads: GradientsParams,
-        k: Tensor<2>,
-        q_rows: Tensor<2>,
-    ) -> Result<LogLine, TrainError> {
-        let lr = self.cfg.lr_at(epoch);
-        let loss_scale = step_scale(&self.scaler);
+        let q_rows = Tensor::cat(
+            outs.into_iter()
+                .map(|o| o.extra.to_device(&self.device))
+                .collect(),
+            0,
+        );
+        let grads = dp.reduce(&self.query, multi);
         // A step with overflowing f16 gradients leaves the query as it is.
         if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
             self.query = self.optim.step(lr, self.query.clone(), grads);
@@ -510,8 +527,6 @@ struct MocoRun<'a, M: TrainBackbone> {
     epochs: ShuffledEpochs,
     trainer: MocoTrainer<M>,
     checkpoints: Option<CheckpointDir>,
-    /// Two or more devices: each batch sharded over them.
-    parallel: Option<DataParallel>,
 }
 
 impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
@@ -548,46 +563,7 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
                 "MoCo views: two per image".into(),
             ));
         };
-        let Some(dp) = &self.parallel else {
-            return t.step(epoch, step, q_images, k_images);
-        };
-        let lr = cfg.lr_at(epoch);
-        momentum_update(&mut t.key, &t.query, cfg.key_momentum)?;
-        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
-        let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
-        let loss_scale = step_scale(&t.scaler);
-        // Shuffle-BN's groups spread over the devices (the keys are the
-        // single-device ones), then each device the query forward and
-        // InfoNCE of its rows, against its copy of the queue.
-        let k = dp
-            .shuffled_forward(&t.key, k_images, cfg.bn_groups, shuffle_seed, |key, x| {
-                key.forward(x)
-            })?
-            .detach();
-        let shards = dp.shards(indices.len(), 1)?;
-        let queues: Vec<Tensor<2>> = dp
-            .devices()
-            .iter()
-            .map(|d| t.queue.keys().to_device(d))
-            .collect();
-        let (multi, outs) = dp.grads_scaled(&t.query, &shards, loss_scale, |query, i, d| {
-            let r = shards[i].clone();
-            let x = q_images.clone().narrow(0, r.start, r.len()).to_device(d);
-            let q = query.forward_seeded(x, drop_seed);
-            let q_rows = q.clone().detach();
-            let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-            Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, q_rows))
-        })?;
-        let loss_v = weighted_loss(&outs);
-        check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
-        let q_rows = Tensor::cat(
-            outs.into_iter()
-                .map(|o| o.extra.to_device(&t.device))
-                .collect(),
-            0,
-        );
-        let grads = dp.reduce(&t.query, multi);
-        t.finish(epoch, step, loss_v, grads, k, q_rows)
+        t.step(epoch, step, q_images, k_images)
     }
 
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
@@ -661,7 +637,8 @@ where
     let mut query = encoder_with(cfg, backbone, &ad);
     query.precision = run.precision;
     let queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
-    let mut trainer = MocoTrainer::new(cfg, query, queue, &ad)?;
+    let mut trainer = MocoTrainer::new(cfg, query, queue, &ad)?
+        .with_data_parallel(Some(data_parallel(run, device)?));
     trainer.scaler = LossScaler::for_run(run);
     let mut r = MocoRun {
         cfg,
@@ -669,7 +646,6 @@ where
         epochs,
         trainer,
         checkpoints: run.checkpoints(),
-        parallel: data_parallel(run, device)?,
     };
     let resumed = resume_point(run)?;
     let mut pos = Position::default();

@@ -34,13 +34,13 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, Relu};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::PnlViews;
-use reid_losses::moco::{InfoNceQueue, momentum_update, shuffled_group_forward};
+use reid_losses::moco::{InfoNceQueue, momentum_update};
 use reid_losses::pnl::{PnlLossConfig, PrototypeBank, PrototypeState, pnl_step_losses};
 use serde::{Deserialize, Serialize};
 
@@ -415,7 +415,7 @@ pub struct PnlTrainer<M: TrainBackbone = ResNet> {
     pub bank: PrototypeBank,
     device: Device,
     /// Two or more devices: each batch sharded over them.
-    parallel: Option<DataParallel>,
+    parallel: DataParallel,
     /// Dynamic loss scaling of an `f16` run.
     scaler: Option<LossScaler>,
 }
@@ -469,7 +469,7 @@ impl<M: TrainBackbone> PnlTrainer<M> {
             queue,
             bank,
             device: device.clone(),
-            parallel: None,
+            parallel: DataParallel::single(device),
             scaler: None,
         })
     }
@@ -477,7 +477,7 @@ impl<M: TrainBackbone> PnlTrainer<M> {
     /// The same trainer sharding each batch over `parallel`'s devices
     /// (`None`: one device); see the module documentation.
     pub fn with_data_parallel(mut self, parallel: Option<DataParallel>) -> Self {
-        self.parallel = parallel;
+        self.parallel = parallel.unwrap_or_else(|| DataParallel::single(&self.device));
         self
     }
 
@@ -533,111 +533,59 @@ impl<M: TrainBackbone> PnlTrainer<M> {
         let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let loss_cfg = cfg.loss_config();
         let loss_scale = step_scale(&self.scaler);
-        let (values, grads, k, q, corrected, predicted) = match &self.parallel {
-            None => {
-                let labels = Tensor::<1, Int>::from_data(
-                    TensorData::new(labels.to_vec(), [n]),
-                    &self.device,
-                );
-                let (z, q) = self.query.forward_seeded(weak, drop_seed);
-                let predicted = z.clone().detach().argmax(1);
-                let key = &self.key;
-                let k = shuffled_group_forward(strong, cfg.bn_groups, shuffle_seed, |x| {
-                    key.project(key.embed(x))
-                })?
-                .detach();
-                let losses = pnl_step_losses(
-                    epoch,
-                    z,
-                    q.clone(),
-                    k.clone(),
-                    &self.queue,
-                    labels,
-                    &self.bank,
-                    &loss_cfg,
-                )?;
-                let values = [
-                    scalar(&losses.total)?,
-                    scalar(&losses.classification)?,
-                    scalar(&losses.instance)?,
-                    scalar(&losses.prototype)?,
-                ];
-                check_pnl(epoch, step, lr, values)?;
-                let grads = GradientsParams::from_grads(
-                    losses.total.mul_scalar(loss_scale).backward(),
-                    &self.query,
-                );
-                (
-                    values,
-                    grads,
-                    k,
-                    q.detach(),
-                    losses.corrected_labels,
-                    predicted,
-                )
+        let dp = &self.parallel;
+        // Keys as on one device (shuffle-BN's groups spread over the
+        // devices); each device then its rows' query forward and
+        // losses against its copies of the queue and the bank, both
+        // as they were before this step. The corrected labels and
+        // queries come back in batch order for the enqueue and the
+        // (order-dependent) prototype update.
+        let k = dp
+            .shuffled_forward(&self.key, strong, cfg.bn_groups, shuffle_seed, |key, x| {
+                key.project(key.embed(x))
+            })?
+            .detach();
+        let shards = dp.shards(n, 1)?;
+        let copies: Vec<(InfoNceQueue, PrototypeBank)> = dp
+            .devices()
+            .iter()
+            .map(|d| (self.queue.to_device(d), self.bank.to_device(d)))
+            .collect();
+        let (multi, outs) = dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
+            let r = shards[i].clone();
+            let x = weak.clone().narrow(0, r.start, r.len()).to_device(d);
+            let (z, q) = query.forward_seeded(x, drop_seed);
+            let predicted = z.clone().detach().argmax(1);
+            let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
+            let y = Tensor::<1, Int>::from_data(
+                TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
+                d,
+            );
+            let (queue, bank) = &copies[i];
+            let l = pnl_step_losses(epoch, z, q.clone(), k, queue, y, bank, &loss_cfg)?;
+            let parts = [
+                scalar(&l.classification)?,
+                scalar(&l.instance)?,
+                scalar(&l.prototype)?,
+            ];
+            Ok((l.total, (parts, q.detach(), l.corrected_labels, predicted)))
+        })?;
+        let mut values = [weighted_loss(&outs), 0.0, 0.0, 0.0];
+        let (mut qs, mut ys, mut ps) = (Vec::new(), Vec::new(), Vec::new());
+        for o in outs {
+            let w = o.rows as f64 / n as f64;
+            let (parts, q, y, p) = o.extra;
+            for (v, p) in values[1..].iter_mut().zip(parts) {
+                *v += p * w;
             }
-            Some(dp) => {
-                // Keys as on one device (shuffle-BN's groups spread over the
-                // devices); each device then its rows' query forward and
-                // losses against its copies of the queue and the bank, both
-                // as they were before this step. The corrected labels and
-                // queries come back in batch order for the enqueue and the
-                // (order-dependent) prototype update.
-                let k = dp
-                    .shuffled_forward(&self.key, strong, cfg.bn_groups, shuffle_seed, |key, x| {
-                        key.project(key.embed(x))
-                    })?
-                    .detach();
-                let shards = dp.shards(n, 1)?;
-                let copies: Vec<(InfoNceQueue, PrototypeBank)> = dp
-                    .devices()
-                    .iter()
-                    .map(|d| (self.queue.to_device(d), self.bank.to_device(d)))
-                    .collect();
-                let (multi, outs) =
-                    dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
-                        let r = shards[i].clone();
-                        let x = weak.clone().narrow(0, r.start, r.len()).to_device(d);
-                        let (z, q) = query.forward_seeded(x, drop_seed);
-                        let predicted = z.clone().detach().argmax(1);
-                        let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-                        let y = Tensor::<1, Int>::from_data(
-                            TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
-                            d,
-                        );
-                        let (queue, bank) = &copies[i];
-                        let l = pnl_step_losses(epoch, z, q.clone(), k, queue, y, bank, &loss_cfg)?;
-                        let parts = [
-                            scalar(&l.classification)?,
-                            scalar(&l.instance)?,
-                            scalar(&l.prototype)?,
-                        ];
-                        Ok((l.total, (parts, q.detach(), l.corrected_labels, predicted)))
-                    })?;
-                let mut values = [weighted_loss(&outs), 0.0, 0.0, 0.0];
-                let (mut qs, mut ys, mut ps) = (Vec::new(), Vec::new(), Vec::new());
-                for o in outs {
-                    let w = o.rows as f64 / n as f64;
-                    let (parts, q, y, p) = o.extra;
-                    for (v, p) in values[1..].iter_mut().zip(parts) {
-                        *v += p * w;
-                    }
-                    qs.push(q.to_device(&self.device));
-                    ys.push(y.to_device(&self.device));
-                    ps.push(p.to_device(&self.device));
-                }
-                check_pnl(epoch, step, lr, values)?;
-                let grads = dp.reduce(&self.query, multi);
-                (
-                    values,
-                    grads,
-                    k,
-                    Tensor::cat(qs, 0),
-                    Tensor::cat(ys, 0),
-                    Tensor::cat(ps, 0),
-                )
-            }
-        };
+            qs.push(q.to_device(&self.device));
+            ys.push(y.to_device(&self.device));
+            ps.push(p.to_device(&self.device));
+        }
+        check_pnl(epoch, step, lr, values)?;
+        let grads = dp.reduce(&self.query, multi);
+        let (q, corrected, predicted) =
+            (Tensor::cat(qs, 0), Tensor::cat(ys, 0), Tensor::cat(ps, 0));
         // A step with overflowing f16 gradients leaves the query as it is.
         if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
             self.query = self.optim.step(lr, self.query.clone(), grads);
@@ -785,7 +733,7 @@ where
     let queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
     let bank = PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?;
     let trainer = PnlTrainer::new(cfg, query, queue, bank, &ad)?
-        .with_data_parallel(data_parallel(run, device)?)
+        .with_data_parallel(Some(data_parallel(run, device)?))
         .with_loss_scaler(LossScaler::for_run(run));
     let mut r = PnlRun {
         cfg,
