@@ -8,7 +8,12 @@
 //!   BatchNorm in its stem, so CION's teacher is DDP-wrapped) or
 //!   `backbone.` removed; DINO head, student, optimizer set aside.
 //! - [`Layout::TransReid`]: a model fine-tuned by CION's TransReID code
-//!   (`base.<key>`; `bottleneck.*`, `classifier.weight` set aside).
+//!   (`base.<key>`; `bottleneck.*`, `classifier.weight` set aside). Such a
+//!   model resized its position embedding at every input size (see
+//!   [`PosEmbedInterpolation::DinoScaleFactorAlways`]); a model with the
+//!   default DINO rule is switched to that rule when such a file loads, so
+//!   its feature is the one CION's test code evaluated (`NECK_FEAT:
+//!   'before'`: the backbone's CLS token).
 //! - [`Layout::Torchvision`] (for the ViT: "a bare state dict"): the official
 //!   TransReID-SSL / CION names, which coincide with timm's for the blocks,
 //!   `cls_token`, `pos_embed` and `norm`; an optional DataParallel `module.`
@@ -32,7 +37,7 @@ use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
 use super::layout::{self, Extracted, Target};
 use super::{Container, ImportOptions, ImportReport, Layout, WeightsFormat, allowed, keys, source};
 use crate::error::{BackboneError, KeyMismatch};
-use crate::vit::ViT;
+use crate::vit::{PosEmbedInterpolation, ViT};
 
 /// Recognises a ViT checkpoint layout: `teacher.` → CION, `base.` →
 /// TransReID, anything else → a bare state dict.
@@ -170,6 +175,11 @@ pub fn load_vit(
         return Err(layout_err(format!(
             "burn-store did not apply every checked tensor: {result}"
         )));
+    }
+    if layout == Layout::TransReid
+        && model.pos_interpolation() == PosEmbedInterpolation::DinoScaleFactor
+    {
+        model.set_pos_interpolation(PosEmbedInterpolation::DinoScaleFactorAlways);
     }
     Ok(ImportReport {
         path: path.to_path_buf(),

@@ -114,8 +114,10 @@ pub struct ViT {
     pub img_size: [usize; 2],
     /// Total patch size (16).
     pub patch_size: usize,
-    /// `pos_embed` resize rule, stored as [`ViT::dino_interpolation`].
-    pub dino_interpolation: bool,
+    /// `pos_embed` resize rule ([`ViT::pos_interpolation`]); not saved
+    /// with the weights.
+    #[module(skip)]
+    pub pos_rule: PosEmbedInterpolation,
 }
 
 impl ViTConfig {
@@ -245,7 +247,7 @@ impl ViTConfig {
             grid,
             img_size: self.img_size,
             patch_size: self.patch_size,
-            dino_interpolation: self.pos_interpolation == PosEmbedInterpolation::DinoScaleFactor,
+            pos_rule: self.pos_interpolation,
         })
     }
 }
@@ -253,11 +255,15 @@ impl ViTConfig {
 impl ViT {
     /// The `pos_embed` resize rule.
     pub fn pos_interpolation(&self) -> PosEmbedInterpolation {
-        if self.dino_interpolation {
-            PosEmbedInterpolation::DinoScaleFactor
-        } else {
-            PosEmbedInterpolation::Size
-        }
+        self.pos_rule
+    }
+
+    /// Sets the `pos_embed` resize rule (e.g.
+    /// [`PosEmbedInterpolation::DinoScaleFactorAlways`] for a model
+    /// fine-tuned by CION's TransReID code; [`crate::import::load_vit`] does
+    /// that for TransReID files).
+    pub fn set_pos_interpolation(&mut self, rule: PosEmbedInterpolation) {
+        self.pos_rule = rule;
     }
 
     /// The position embedding `[1, 1 + h·w, dim]` for an input of
@@ -270,6 +276,7 @@ impl ViT {
             PosEmbedInterpolation::DinoScaleFactor => {
                 image_hw == self.img_size && grid == self.grid
             }
+            PosEmbedInterpolation::DinoScaleFactorAlways => false,
             PosEmbedInterpolation::Size => grid == self.grid,
         };
         if same {

@@ -29,6 +29,17 @@ pub enum PosEmbedInterpolation {
     /// uses `H // 16`, the same number except when `H mod 16 = 15`, where
     /// upstream's shapes do not match and it fails.)
     DinoScaleFactor,
+    /// [`PosEmbedInterpolation::DinoScaleFactor`] at **every** input size,
+    /// the configured one included: a ViT fine-tuned by CION's TransReID
+    /// code (CION_ReIDZoo 7ac6fd7,
+    /// `CION_Finetune/TransReID/model/backbones/Vision_Transformer.py`)
+    /// gets its `img_size` as yacs' list `[256, 128]`, and its "no resize"
+    /// test `self.img_size == (h, w)` compares that list with a tuple, which
+    /// is never equal. The resize to the same grid is not the identity (the
+    /// scale factor is `(h + 0.1)/h`): the position embedding such a model
+    /// was fine-tuned and tested with. [`crate::import::load_vit`] selects
+    /// it for TransReID files.
+    DinoScaleFactorAlways,
     /// Bicubic resize to the size `(h, w)` (`F.interpolate(size=(h, w),
     /// mode="bicubic", align_corners=False)`); the embedding is used as is
     /// when the token grid matches.
@@ -78,7 +89,7 @@ pub fn bicubic_matrix(in_size: usize, out_size: usize, source_scale: f64) -> Vec
 /// `from` to `to` under `mode`.
 pub fn source_scales(from: [usize; 2], to: [usize; 2], mode: PosEmbedInterpolation) -> [f64; 2] {
     let scale = |f: usize, t: usize| match mode {
-        PosEmbedInterpolation::DinoScaleFactor => {
+        PosEmbedInterpolation::DinoScaleFactor | PosEmbedInterpolation::DinoScaleFactorAlways => {
             // PyTorch receives s = (t + 0.1) / f and uses 1 / s.
             1.0 / ((t as f64 + DINO_SCALE_OFFSET) / f as f64)
         }
