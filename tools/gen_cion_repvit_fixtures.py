@@ -45,6 +45,14 @@ Files:
   (`tools/cion_reidzoo.py`): `student`, `teacher` (`module.backbone.*` +
   `module.head.*`), `optimizer`, `epoch`, `args` (pickled
   `argparse.Namespace`), `Loss`, `fp16_scaler`.
+* `transreid.pth`: that checkpoint fine-tuned as CION's TransReID code
+  writes it: CION's own `make_model.build_model` (PRETRAIN_CHOICE 'self',
+  so its `load_param` reads `cion_pretrain.pth`; BNNeck, `NECK_FEAT
+  'before'` as in every CION config), parameters moved by 0.02 N and BN
+  variances by up to 5 %, `model.state_dict()` saved (`base.*`,
+  `bottleneck.*`, `classifier.weight`; legacy container);
+  `transreid_features.npy` / `transreid_embedding.npy`: its map and
+  `model(x)` in eval mode (= `base(x)`, the feature CION evaluates).
 * `manifest.json`: versions, configuration, CION's parameter counts of the
   reduced model and of `repvit_m0_9/m1_0/m1_5`.
 """
@@ -53,6 +61,8 @@ import argparse
 import json
 import os
 import sys
+
+from types import SimpleNamespace as NS
 
 import numpy as np
 import torch
@@ -153,6 +163,46 @@ def main():
         "num_params_backbone": backbone_params(teacher),
         "cion_num_params": counts,
     }
+    # A fine-tuned checkpoint as CION's TransReID code writes it:
+    # `make_model.build_model` with PRETRAIN_CHOICE 'self' (its `load_param`
+    # reads the file above), every parameter and BN statistic moved a
+    # little ("fine-tuning"), `model.state_dict()` saved.
+    torch.serialization.add_safe_globals([argparse.Namespace])  # CION used torch < 2.6
+    sys.path.insert(0, os.path.join(a.cion, "CION_Finetune", "TransReID"))
+    import model  # noqa: F401  CION's TransReID package (imports every backbone)
+
+    make_model = sys.modules["model.make_model"]
+    cfg = NS(
+        MODEL=NS(PRETRAIN_PATH=os.path.join(OUT, "cion_pretrain.pth"), PRETRAIN_CHOICE="self",
+                 COS_LAYER=False, NECK="bnneck", REDUCE_FEAT_DIM=False, FEAT_DIM=512, DROPOUT_RATE=0.0,
+                 NAME="repvit_m0_9", ID_LOSS_TYPE="softmax"),
+        TEST=NS(NECK_FEAT="before"),
+        INPUT=NS(SIZE_TRAIN=[64, 32]),
+    )
+    torch.manual_seed(5)
+    tr = make_model.build_model(5, cfg, {"repvit_m0_9": lambda image_size: fine.RepViT(cfgs)})
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for p in tr.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=g))
+        for m in tr.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_var.mul_(1.0 + 0.05 * torch.rand(m.running_var.shape, generator=g))
+    tr.eval()
+    with torch.no_grad():
+        tr_emb = tr(x)
+        h = x
+        for f in tr.base.features:
+            h = f(h)
+        tr_feats = h
+    assert (tr_emb - tr_feats.mean((2, 3))).abs().max().item() <= 1e-6 * tr_emb.abs().max().item()
+    torch.save(tr.state_dict(), os.path.join(OUT, "transreid.pth"), _use_new_zipfile_serialization=False)
+    np.save(os.path.join(OUT, "transreid_features.npy"), tr_feats.numpy().astype(np.float32))
+    np.save(os.path.join(OUT, "transreid_embedding.npy"), tr_emb.numpy().astype(np.float32))
+    manifest["transreid"] = "transreid.pth"
+    manifest["transreid_features"] = "transreid_features.npy"
+    manifest["transreid_embedding"] = "transreid_embedding.npy"
+
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
     total = sum(os.path.getsize(os.path.join(OUT, n)) for n in os.listdir(OUT))

@@ -45,13 +45,19 @@ fn load(se: RepVitSeKind, options: &ImportOptions) -> (RepVit, RepVitImportRepor
 
 /// Feature map and embedding errors of `m` against the fixtures.
 fn check(m: &RepVit, what: &str) -> (f32, f32) {
+    check_against(m, what, "features.npy", "embedding.npy")
+}
+
+/// Feature map and embedding errors of `m` against `features` /
+/// `embedding`.
+fn check_against(m: &RepVit, what: &str, features_npy: &str, embedding_npy: &str) -> (f32, f32) {
     let x = tensor4(&npy("input.npy"), &Device::flex());
     let features = m.forward_features(x.clone());
     let fshape = features.dims().to_vec();
     let f_err = rel_err(
         features.into_data().try_to_vec::<f32>().unwrap(),
         &fshape,
-        &npy("features.npy"),
+        &npy(features_npy),
         what,
     );
     let emb = m.forward_embedding(x);
@@ -59,7 +65,7 @@ fn check(m: &RepVit, what: &str) -> (f32, f32) {
     let e_err = rel_err(
         emb.into_data().try_to_vec::<f32>().unwrap(),
         &eshape,
-        &npy("embedding.npy"),
+        &npy(embedding_npy),
         what,
     );
     println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
@@ -104,6 +110,54 @@ fn cion_checkpoint_selects_cions_se_and_matches_cions_code() {
     let (m, report) = load(RepVitSeKind::Cion, &options);
     assert_eq!(report.layout, RepVitLayout::Cion);
     check(&m, "CION checkpoint, CION-SE model");
+}
+
+/// The fine-tuned checkpoint CION's TransReID code writes (`base.*`,
+/// `bottleneck.*`, `classifier.weight`), built by CION's own
+/// `make_model.build_model` from the pre-training file: the backbone loads,
+/// the head is set aside, and the feature is `model(x)` in eval mode (CION's
+/// `NECK_FEAT: 'before'`).
+#[test]
+fn cion_transreid_fine_tuned_checkpoint_loads_and_matches() {
+    let device = Device::flex();
+    for format in [WeightsFormat::Auto, WeightsFormat::TransReid] {
+        let mut m = config().init(&device).unwrap();
+        let options = ImportOptions {
+            format,
+            ..ImportOptions::default()
+        };
+        let report = load_repvit(&mut m, dir().join("transreid.pth"), &options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.wrapper, CheckpointWrapper::TransReid);
+        assert_eq!(report.layout, RepVitLayout::Cion);
+        assert_eq!(m.se_kind(), Some(RepVitSeKind::Cion));
+        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+        for want in [
+            "classifier.weight",
+            "bottleneck.weight",
+            "bottleneck.running_var",
+        ] {
+            assert!(ignored.contains(&&want.to_string()), "{want}: {report}");
+        }
+        check_against(
+            &m,
+            "CION TransReID fine-tuned checkpoint",
+            "transreid_features.npy",
+            "transreid_embedding.npy",
+        );
+    }
+    // `--weights-format transreid` on the pre-training file: no `base.*`.
+    let mut m = config().init(&device).unwrap();
+    let options = ImportOptions {
+        format: WeightsFormat::TransReid,
+        ..ImportOptions::default()
+    };
+    match load_repvit(&mut m, checkpoint(), &options) {
+        Err(reid_backbones::BackboneError::Layout { message, .. }) => {
+            assert!(message.contains("TransReID"), "{message}")
+        }
+        other => panic!("expected a layout error, got {other:?}"),
+    }
 }
 
 /// The official / timm SE stays available: a CION-SE model loading the

@@ -165,6 +165,13 @@ pub enum CheckpointWrapper {
     CionTeacher,
     /// The `model` dictionary of the official ImageNet release.
     Model,
+    /// A model fine-tuned by CION's TransReID code (`make_model.build_model`
+    /// saved with `model.state_dict()`): the backbone under `base.`, the
+    /// BNNeck `bottleneck.*`, the classifier `classifier.weight` (and
+    /// `fcneck.weight` with `REDUCE_FEAT_DIM`). CION's test feature
+    /// (`NECK_FEAT: 'before'`) is the backbone's own output, so the head is
+    /// set aside.
+    TransReid,
     /// A bare state dict (possibly with a common `module.` / `backbone.`
     /// prefix).
     Bare,
@@ -183,16 +190,21 @@ const CION_HEAD: &str = "CION teacher DINO head";
 const CION_OUTSIDE: &str =
     "CION training state outside the teacher (student, optimizer, loss center, scaler)";
 const MODEL_OUTSIDE: &str = "training state outside `model` (EMA copy, optimizer)";
+const TRANSREID_HEAD: &str =
+    "TransReID head (BNNeck, classifier, fcneck; CION tests with the feature before it)";
 
 /// Which wrapper the file's `keys` show: a `teacher.` subtree →
 /// [`CheckpointWrapper::CionTeacher`]; a `model.` subtree →
-/// [`CheckpointWrapper::Model`]; otherwise [`CheckpointWrapper::Bare`].
+/// [`CheckpointWrapper::Model`]; `base.` and `bottleneck.` subtrees →
+/// [`CheckpointWrapper::TransReid`]; otherwise [`CheckpointWrapper::Bare`].
 pub fn detect_wrapper<'a>(keys: impl IntoIterator<Item = &'a String> + Clone) -> CheckpointWrapper {
     let any = |p: &str| keys.clone().into_iter().any(|k| k.starts_with(p));
     if any("teacher.") {
         CheckpointWrapper::CionTeacher
     } else if any("model.") {
         CheckpointWrapper::Model
+    } else if any("base.") && any("bottleneck.") {
+        CheckpointWrapper::TransReid
     } else {
         CheckpointWrapper::Bare
     }
@@ -202,6 +214,9 @@ pub fn detect_wrapper<'a>(keys: impl IntoIterator<Item = &'a String> + Clone) ->
 /// CION teacher keys containing `backbone` lose `module.backbone.` or
 /// `backbone.` (as CION's fine-tuning code strips them), other teacher keys
 /// are the DINO head; keys outside the wrapper are training state.
+/// TransReID: `base.` is removed, the head (`bottleneck.*`,
+/// `classifier.*`, `fcneck.*`) set aside, any other key kept as it is (and
+/// then reported as unexpected).
 pub fn unwrap_key(key: &str, wrapper: CheckpointWrapper) -> KeyFate {
     match wrapper {
         CheckpointWrapper::CionTeacher => match key.strip_prefix("teacher.") {
@@ -217,6 +232,16 @@ pub fn unwrap_key(key: &str, wrapper: CheckpointWrapper) -> KeyFate {
         CheckpointWrapper::Model => match key.strip_prefix("model.") {
             Some(rest) => KeyFate::Keep(rest.to_string()),
             None => KeyFate::Ignore(MODEL_OUTSIDE),
+        },
+        CheckpointWrapper::TransReid => match key.strip_prefix("base.") {
+            Some(rest) => KeyFate::Keep(rest.to_string()),
+            None if ["bottleneck.", "classifier.", "fcneck."]
+                .iter()
+                .any(|p| key.starts_with(p)) =>
+            {
+                KeyFate::Ignore(TRANSREID_HEAD)
+            }
+            None => KeyFate::Keep(key.to_string()),
         },
         CheckpointWrapper::Bare => KeyFate::Keep(key.to_string()),
     }
@@ -354,6 +379,22 @@ mod tests {
                 KeyFate::Ignore(MODEL_OUTSIDE),
             ),
             ("module.norm.bias", Bare, keep("module.norm.bias")),
+            (
+                "base.features.0.0.c.weight",
+                TransReid,
+                keep("features.0.0.c.weight"),
+            ),
+            (
+                "bottleneck.running_mean",
+                TransReid,
+                KeyFate::Ignore(TRANSREID_HEAD),
+            ),
+            (
+                "classifier.weight",
+                TransReid,
+                KeyFate::Ignore(TRANSREID_HEAD),
+            ),
+            ("other.weight", TransReid, keep("other.weight")),
         ];
         for (key, wrapper, fate) in cases {
             assert_eq!(unwrap_key(key, wrapper), fate, "{key}");
@@ -365,5 +406,11 @@ mod tests {
         );
         assert_eq!(detect_wrapper(&ks(&["model.norm.weight"])), Model);
         assert_eq!(detect_wrapper(&ks(&["backbone.norm.weight"])), Bare);
+        assert_eq!(
+            detect_wrapper(&ks(&["base.norm.weight", "bottleneck.weight"])),
+            TransReid
+        );
+        // `base.` alone is not enough.
+        assert_eq!(detect_wrapper(&ks(&["base.norm.weight"])), Bare);
     }
 }

@@ -106,14 +106,15 @@ pub(crate) struct Unwrapped {
 impl Unwrapped {
     /// Reads `path` for the family `family` (`"ConvNeXt"`, in messages):
     /// `options.format` must be [`WeightsFormat::Auto`],
-    /// [`WeightsFormat::Safetensors`] (the file must be safetensors) or
-    /// [`WeightsFormat::Cion`] (the file must have a `teacher` dictionary);
-    /// the ResNet-only formats are an error. Then the wrapper is removed
+    /// [`WeightsFormat::Safetensors`] (the file must be safetensors),
+    /// [`WeightsFormat::Cion`] (the file must have a `teacher` dictionary) or
+    /// [`WeightsFormat::TransReid`] (`base.*` + `bottleneck.*`); the
+    /// ResNet-only formats are an error. Then the wrapper is removed
     /// ([`unwrap_key`]) and the prefixes common to every kept key.
     pub fn read(path: &Path, options: &ImportOptions, family: &str) -> Result<Self, BackboneError> {
         let container = Container::sniff(path)?;
         match options.format {
-            WeightsFormat::Auto | WeightsFormat::Cion => {}
+            WeightsFormat::Auto | WeightsFormat::Cion | WeightsFormat::TransReid => {}
             WeightsFormat::Safetensors if container == Container::Safetensors => {}
             WeightsFormat::Safetensors => {
                 return Err(layout_error(
@@ -126,7 +127,7 @@ impl Unwrapped {
                     path,
                     format!(
                         "weights format {other:?} is a ResNet checkpoint layout; a {family} \
-                         checkpoint is read with auto, cion or safetensors"
+                         checkpoint is read with auto, cion, transreid or safetensors"
                     ),
                 ));
             }
@@ -137,6 +138,12 @@ impl Unwrapped {
             return Err(layout_error(
                 path,
                 "a CION checkpoint needs a `teacher` dictionary; none found".into(),
+            ));
+        }
+        if options.format == WeightsFormat::TransReid && wrapper != CheckpointWrapper::TransReid {
+            return Err(layout_error(
+                path,
+                "a TransReID checkpoint needs `base.*` and `bottleneck.*` keys; none found".into(),
             ));
         }
         let mut ignored = Vec::new();
