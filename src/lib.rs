@@ -19,6 +19,7 @@
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod demo;
 pub mod study;
 
 pub use backend::{Backend, BackendError};

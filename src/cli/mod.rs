@@ -49,6 +49,8 @@ pub struct Cli {
 }
 
 /// The subcommands of `reid`; `reid <subcommand> --help` lists the flags.
+// Parsed once per process: the size of the largest flag set does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Generate synthetic datasets (Market-1501, DukeMTMC-reID, MSMT17,

@@ -1,0 +1,490 @@
+//! The demo's stages: denoising, the pre-training stages, evaluation of a
+//! backbone's own features, and one BoT fine-tuning run.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::Array2;
+
+use super::{DemoConfig, DemoError, DemoEvent};
+use crate::backbones::{GlobalPool, ResNet};
+use crate::burn::module::Module;
+use crate::burn::tensor::Device;
+use crate::data::batch::TestTransform;
+use crate::data::datasets::cional::CionAl;
+use crate::data::datasets::luperson_nl;
+use crate::data::sampler_identity::KSchedule;
+use crate::data::{ImageLocation, ImageRecord, Splits};
+use crate::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
+use crate::denoise::{DenoiseConfig, annos};
+use crate::metrics::{EvalConfig, EvalResult, Labels, Metric};
+use crate::train::finetune::embed_records;
+use crate::train::{
+    CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, PnlConfig, RunOptions,
+    Warmup, evaluate_model, extract_features, finetune_backbone_with, finetune_with,
+    pretrain_cion_from, pretrain_pnl,
+};
+
+/// The events callback of the demo.
+pub(crate) type Events<'c> = dyn FnMut(DemoEvent<'_>) + 'c;
+
+/// Sends a line of progress text.
+pub(crate) fn say(events: &mut Events<'_>, line: String) {
+    events(DemoEvent::Line(line));
+}
+
+/// The file paths of `records` (an LMDB key is an error).
+pub(crate) fn paths(records: &[ImageRecord]) -> Result<Vec<PathBuf>, DemoError> {
+    records
+        .iter()
+        .map(|r| match &r.location {
+            ImageLocation::Path(p) => Ok(p.clone()),
+            ImageLocation::LmdbKey(k) => Err(DemoError::InvalidConfig(format!(
+                "record {k} is an LMDB key, not a file"
+            ))),
+        })
+        .collect()
+}
+
+/// The pids and camera ids of `records`.
+pub(crate) fn labels(records: &[ImageRecord]) -> Result<Labels, DemoError> {
+    Ok(Labels::new(
+        records.iter().map(|r| r.pid).collect(),
+        records.iter().map(|r| i64::from(r.camid)).collect(),
+    )?)
+}
+
+/// Distinct pids of `records`.
+fn identities(records: &[ImageRecord]) -> usize {
+    records.iter().map(|r| r.pid).collect::<BTreeSet<_>>().len()
+}
+
+/// Features of `model` → levels 1–3 → `annos.json` of the chosen level;
+/// returns its records and the quality of every level (JSON, empty without
+/// a truth file).
+pub(crate) fn denoise(
+    cfg: &DemoConfig,
+    corpus_dir: &Path,
+    model: &ResNet,
+    device: &Device,
+    events: &mut Events<'_>,
+) -> Result<(Vec<ImageRecord>, serde_json::Value), DemoError> {
+    let corpus = luperson_nl::parse(corpus_dir)?;
+    let stats = corpus.stats();
+    let img_paths = paths(&corpus.images().cloned().collect::<Vec<_>>())?;
+    let options = ExtractOptions {
+        transform: TestTransform::new(cfg.height, cfg.width),
+        batch_size: 64,
+        pool: GlobalPool::Avg,
+        normalize: false,
+    };
+    let t0 = Instant::now();
+    let feats = extract_features(model, &img_paths, &options, device)?;
+    let dcfg = DenoiseConfig {
+        record_levels: true,
+        ..DenoiseConfig::default()
+    };
+    let blocks = corpus_blocks(&corpus, feats.view())?;
+    let out = crate::denoise::run(&dcfg, blocks, |_| {})?;
+    let annos_path = corpus.root.join("annos.json");
+    let chosen = match (cfg.denoise_level, &out.levels) {
+        (3, _) => &out.labels,
+        (2, Some(l)) => &l.level2,
+        (1, Some(l)) => &l.level1,
+        _ => {
+            return Err(DemoError::InvalidConfig(
+                "denoise_level must be 1, 2 or 3".into(),
+            ));
+        }
+    };
+    let written = annos::write(&annos_path, chosen, &corpus_paths(&corpus))?;
+    say(
+        events,
+        format!(
+            "denoised {} videos / {} tracklets / {} crops; level {} labels: {} crops kept, in {:.1} s -> {}",
+            stats.videos,
+            stats.tracklets,
+            stats.images,
+            cfg.denoise_level,
+            written,
+            t0.elapsed().as_secs_f64(),
+            annos_path.display()
+        ),
+    );
+    let mut quality = Vec::new();
+    if let (Some(truth), Some(levels)) = (synthetic_truth(&corpus)?, &out.levels) {
+        say(
+            events,
+            format!(
+                "  {:<8} {:>9} {:>7} {:>6} {:>5}",
+                "labels", "precision", "recall", "F", "ids"
+            ),
+        );
+        for (name, l) in [
+            ("tracker", &levels.raw),
+            ("level 1", &levels.level1),
+            ("level 2", &levels.level2),
+            ("level 3", &out.labels),
+        ] {
+            let q = crate::denoise::score(l, &truth)?;
+            say(
+                events,
+                format!(
+                    "  {:<8} {:>9.3} {:>7.3} {:>6.3} {:>5}",
+                    name, q.precision, q.recall, q.f_score, q.identities
+                ),
+            );
+            quality.push(serde_json::json!({"labels": name, "quality": q}));
+        }
+    }
+    let records = CionAl::open(&annos_path)?.records();
+    Ok((records, serde_json::Value::Array(quality)))
+}
+
+/// The corpus's true persons (`synth_truth.json`) as records.
+pub(crate) fn true_persons(corpus_dir: &Path) -> Result<Vec<ImageRecord>, DemoError> {
+    let corpus = luperson_nl::parse(corpus_dir)?;
+    truth_records(&corpus)?.ok_or_else(|| {
+        DemoError::InvalidConfig(format!(
+            "no synth_truth.json next to {}",
+            corpus_dir.display()
+        ))
+    })
+}
+
+/// PNL pre-training on the tracker's (noisy) labels; returns the query
+/// encoder's backbone (plain device, inference mode).
+pub(crate) fn pretrain_pnl_stage(
+    cfg: &DemoConfig,
+    corpus_dir: &Path,
+    device: &Device,
+    events: &mut Events<'_>,
+) -> Result<(ResNet, PnlConfig), DemoError> {
+    let corpus = luperson_nl::parse(corpus_dir)?;
+    let records: Vec<ImageRecord> = corpus.images().cloned().collect();
+    let pcfg = PnlConfig {
+        arch: cfg.arch.clone(),
+        base_width: cfg.base_width,
+        last_stride: 1,
+        size: [cfg.height, cfg.width],
+        batch_size: 32,
+        bn_groups: 4,
+        epochs: cfg.pnl_epochs,
+        lr: 0.05,
+        lr_milestones: vec![],
+        cls_dim: 128,
+        mlp_hidden_dim: 256,
+        dim: 64,
+        queue_size: 1024,
+        key_momentum: 0.99,
+        proto_momentum: 0.99,
+        start_proto_epoch: 1,
+        start_clean_epoch: 2,
+        start_supcont_epoch: 2,
+        seed: cfg.seed,
+        ..PnlConfig::default()
+    };
+    let run = RunOptions {
+        log_path: Some(cfg.out.join("pnl/metrics.jsonl")),
+        precision: cfg.precision,
+        ..RunOptions::default()
+    };
+    say(
+        events,
+        format!(
+            "PNL pre-training: {} crops / {} tracklet labels, batch {}, {} epochs",
+            records.len(),
+            corpus.stats().tracklets,
+            pcfg.batch_size,
+            pcfg.epochs
+        ),
+    );
+    let t0 = Instant::now();
+    let out = pretrain_pnl(&pcfg, &records, device, &run, |e| {
+        events(DemoEvent::Pretrain {
+            stage: "pnl",
+            event: e,
+        });
+    })?;
+    say(
+        events,
+        format!(
+            "  {} steps in {:.1} s",
+            out.steps_done,
+            t0.elapsed().as_secs_f64()
+        ),
+    );
+    Ok((out.query.backbone.valid(), pcfg))
+}
+
+/// The demo's small CION recipe (or the configured one, with the demo's
+/// seed).
+pub(crate) fn cion_config(cfg: &DemoConfig) -> CionConfig {
+    if let Some(c) = &cfg.cion {
+        return CionConfig {
+            seed: cfg.seed,
+            ..c.clone()
+        };
+    }
+    let [h, w] = [cfg.height, cfg.width];
+    CionConfig {
+        arch: cfg.arch.clone(),
+        base_width: cfg.base_width,
+        global_size: [h, w],
+        local_size: [h / 2, w / 2],
+        local_crops: 4,
+        batch_size: 32,
+        // The first stage of CION's K schedule (K = 2 for epochs 0-39 of
+        // 100): a run this short stays in it (see docs/pretraining.md).
+        k_schedule: KSchedule::constant(2),
+        epochs: cfg.pretrain_epochs,
+        lr: 1.6e-2,
+        warmup_epochs: 1.min(cfg.pretrain_epochs),
+        momentum_teacher: 0.95,
+        head_hidden_dim: 512,
+        head_bottleneck_dim: 128,
+        out_dim: 1024,
+        seed: cfg.seed,
+        ..CionConfig::default()
+    }
+}
+
+/// CION pre-training on `records` from `init` (random when `None`);
+/// returns the teacher's backbone.
+pub(crate) fn pretrain_cion_stage(
+    cfg: &DemoConfig,
+    records: &[ImageRecord],
+    init: Option<ResNet>,
+    device: &Device,
+    events: &mut Events<'_>,
+) -> Result<(ResNet, CionConfig), DemoError> {
+    let ccfg = cion_config(cfg);
+    ccfg.validate()?;
+    let run = RunOptions {
+        checkpoint_dir: Some(cfg.out.join("cion/checkpoints")),
+        checkpoint_every: 100,
+        keep_checkpoints: 1,
+        log_path: Some(cfg.out.join("cion/metrics.jsonl")),
+        precision: cfg.precision,
+        ..RunOptions::default()
+    };
+    say(
+        events,
+        format!(
+            "CION pre-training: {} images / {} identities, batch {}, {} epochs, 2 + {} crops",
+            records.len(),
+            identities(records),
+            ccfg.batch_size,
+            ccfg.epochs,
+            ccfg.local_crops
+        ),
+    );
+    let t0 = Instant::now();
+    let init = match init {
+        Some(b) => b,
+        None => crate::train::pretrain::cion::init_backbone(&ccfg, device)?,
+    };
+    let out = pretrain_cion_from(&ccfg, init, records, device, &run, |e| {
+        events(DemoEvent::Pretrain {
+            stage: "cion",
+            event: e,
+        });
+    })?;
+    say(
+        events,
+        format!(
+            "  {} steps in {:.1} s; loss first/last epoch-mean in cion/metrics.jsonl",
+            out.steps_done,
+            t0.elapsed().as_secs_f64()
+        ),
+    );
+    Ok((out.teacher.backbone, ccfg))
+}
+
+/// A backbone's own global-average-pooled features on the test split
+/// (no fine-tuning): how much identity the weights carry by themselves.
+pub(crate) fn eval_backbone(
+    model: &ResNet,
+    splits: &Splits,
+    cfg: &DemoConfig,
+    device: &Device,
+) -> Result<EvalResult, DemoError> {
+    let options = ExtractOptions {
+        transform: TestTransform::new(cfg.height, cfg.width),
+        batch_size: 64,
+        pool: GlobalPool::Avg,
+        normalize: true,
+    };
+    let q = extract_features(model, &paths(&splits.query)?, &options, device)?;
+    let g = extract_features(model, &paths(&splits.gallery)?, &options, device)?;
+    Ok(crate::metrics::evaluate_features(
+        q.view(),
+        g.view(),
+        &labels(&splits.query)?,
+        &labels(&splits.gallery)?,
+        Metric::Cosine,
+        false,
+        &EvalConfig::default(),
+    )?)
+}
+
+/// One evaluated fine-tuning run: the result, the query and gallery
+/// embeddings (`[n, dim]`) and the training time in seconds.
+pub(crate) type Finetuned = (EvalResult, Array2<f32>, Array2<f32>, f64);
+
+/// One BoT fine-tuning run from `init` (random when `None`), evaluated at
+/// its last epoch (and every `ft.eval_every` epochs, into the log `run`
+/// names).
+pub(crate) fn finetune_run(
+    label: &'static str,
+    ft: &FinetuneConfig,
+    init: Option<ResNet>,
+    splits: &Splits,
+    run: &RunOptions,
+    device: &Device,
+    events: &mut Events<'_>,
+) -> Result<Finetuned, DemoError> {
+    let total = ft.epochs * (splits.train.len() / ft.batch_size()).max(1);
+    let t0 = Instant::now();
+    let test = TestTransform::new(ft.height, ft.width);
+    // The final evaluation is made at the last epoch's end, so the metrics
+    // log has it; periodic ones are logged and reported as lines.
+    let mut evaluated: Result<Option<EvalResult>, DemoError> = Ok(None);
+    let mut eval_secs = 0.0;
+    let mut last_step = Instant::now();
+    let callback = |e: FinetuneEvent<'_>| match e {
+        FinetuneEvent::Iteration(it) => {
+            let now = Instant::now();
+            let secs = now.duration_since(last_step).as_secs_f64().max(1e-9);
+            last_step = now;
+            events(DemoEvent::FinetuneStep {
+                label,
+                step: it.iteration,
+                total,
+                loss: f64::from(it.loss_ce + it.loss_tri),
+                lr: it.lr,
+                images_per_sec: ft.batch_size() as f64 / secs,
+            });
+        }
+        FinetuneEvent::EpochEnd {
+            epoch,
+            model,
+            evaluate,
+            metrics,
+            ..
+        } => {
+            let last = epoch + 1 == ft.epochs;
+            if !(evaluate || last) || evaluated.is_err() {
+                return;
+            }
+            let t_eval = Instant::now();
+            evaluated = evaluate_model(model, &splits.query, &splits.gallery, test, 64, device)
+                .map(|r| {
+                    metrics.record(&r);
+                    if !last {
+                        events(DemoEvent::Line(format!(
+                            "  {label}, after epoch {}: mAP {:.1} %, Rank-1 {:.1} %",
+                            epoch + 1,
+                            100.0 * r.map,
+                            100.0 * r.rank(1).unwrap_or(0.0)
+                        )));
+                    }
+                    last.then_some(r)
+                })
+                .map_err(Into::into);
+            eval_secs += t_eval.elapsed().as_secs_f64();
+        }
+        _ => {}
+    };
+    let out = match init {
+        None => finetune_with(ft, &splits.train, device, run, callback)?,
+        Some(b) => finetune_backbone_with(ft, b, &splits.train, device, run, callback)?,
+    };
+    let secs = t0.elapsed().as_secs_f64() - eval_secs;
+    let r = match evaluated? {
+        Some(r) => r,
+        None => evaluate_model(&out.model, &splits.query, &splits.gallery, test, 64, device)?,
+    };
+    let q = embed_records(&out.model, &splits.query, test, 64, device)?;
+    let g = embed_records(&out.model, &splits.gallery, test, 64, device)?;
+    say(
+        events,
+        format!(
+            "  {label}: mAP {:.1} %, Rank-1 {:.1} % ({:.0} s)",
+            100.0 * r.map,
+            100.0 * r.rank(1).unwrap_or(0.0),
+            secs
+        ),
+    );
+    Ok((r, q, g, secs))
+}
+
+/// The demo's BoT recipe for `epochs` epochs (LR steps at 2/3 and 9/10;
+/// those that coincide or fall on epoch 0 in very short runs are left out).
+pub(crate) fn bot_config(cfg: &DemoConfig, epochs: usize) -> FinetuneConfig {
+    let mut milestones: Vec<usize> = Vec::new();
+    for m in [epochs * 2 / 3, epochs * 9 / 10] {
+        if m > 0 && milestones.last() != Some(&m) {
+            milestones.push(m);
+        }
+    }
+    FinetuneConfig {
+        arch: cfg.arch.clone(),
+        base_width: cfg.base_width,
+        height: cfg.height,
+        width: cfg.width,
+        epochs,
+        warmup: Warmup {
+            iters: 130,
+            factor: 0.1,
+        },
+        decay: Decay::MultiStep {
+            milestones,
+            gamma: 0.1,
+        },
+        eval_every: 0,
+        seed: cfg.seed,
+        ..FinetuneConfig::default()
+    }
+}
+
+/// Supervised pre-training with the BoT recipe on the corpus: on the
+/// tracker's tracklet labels (`oracle == false`), or on the crops' true
+/// persons (false detections dropped); returns the trained backbone.
+pub(crate) fn pretrain_supervised_stage(
+    cfg: &DemoConfig,
+    corpus_dir: &Path,
+    oracle: bool,
+    device: &Device,
+    events: &mut Events<'_>,
+) -> Result<(ResNet, FinetuneConfig), DemoError> {
+    let (records, what, epochs) = if oracle {
+        (true_persons(corpus_dir)?, "true persons", cfg.oracle_epochs)
+    } else {
+        let corpus = luperson_nl::parse(corpus_dir)?;
+        let records: Vec<ImageRecord> = corpus.images().cloned().collect();
+        (records, "tracklet labels", cfg.tracklet_epochs)
+    };
+    let ft = bot_config(cfg, epochs);
+    say(
+        events,
+        format!(
+            "supervised pre-training: BoT on {} corpus crops, {} {what}, {} epochs",
+            records.len(),
+            identities(&records),
+            ft.epochs
+        ),
+    );
+    let t0 = Instant::now();
+    let run = RunOptions {
+        precision: cfg.precision,
+        ..RunOptions::default()
+    };
+    let out = finetune_with(&ft, &records, device, &run, |_| {})?;
+    say(
+        events,
+        format!("  done in {:.1} s", t0.elapsed().as_secs_f64()),
+    );
+    Ok((out.model.backbone.valid(), ft))
+}
