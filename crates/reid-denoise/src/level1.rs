@@ -19,6 +19,7 @@ use crate::group::Group;
 
 /// Parameters of level 1.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Level1Config {
     /// Largest allowed distance of a crop to its tracklet centroid (in the
     /// metric's units, or in units of the calibrated scale).

@@ -28,6 +28,7 @@ use crate::union_find::UnionFind;
 
 /// Parameters of level 2.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Level2Config {
     /// Largest distance of an outlier to the centroid of the tracklet it joins.
     pub reassign_radius: f32,

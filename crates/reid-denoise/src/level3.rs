@@ -41,6 +41,7 @@ pub const BLOCK_ROWS: usize = 256;
 
 /// Parameters of level 3.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Level3Config {
     /// Videos per Sliding Range window (≥ 1; 1 disables cross-video linking).
     pub window: usize,

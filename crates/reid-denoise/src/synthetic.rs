@@ -25,7 +25,13 @@ use crate::block::VideoBlock;
 use crate::error::{DenoiseError, Result};
 
 /// Shape and noise of the synthetic corpus.
+///
+/// The fields after `recurrence_span` make the corpus harder (per-video
+/// appearance shift, look-alike persons); they default to off, and with them
+/// off the generator produces exactly the corpus it produced before they
+/// existed (they draw from their own random streams).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SyntheticConfig {
     /// Seed of everything.
     pub seed: u64,
@@ -51,6 +57,24 @@ pub struct SyntheticConfig {
     pub recurrence: f64,
     /// How many previous videos recurring persons come from.
     pub recurrence_span: usize,
+    /// Norm of a per-video appearance shift (camera, light, background)
+    /// added to every crop of the video, false detections included; a
+    /// random direction per video. 0 = off (default).
+    #[serde(default)]
+    pub video_shift: f32,
+    /// Probability that a new person is a look-alike of a person seen in the
+    /// last `recurrence_span` videos or earlier in the same video. 0 = off
+    /// (default).
+    #[serde(default)]
+    pub lookalike_prob: f64,
+    /// Cosine similarity between a look-alike's prototype and the prototype
+    /// of the person it resembles, in `[0, 1)`.
+    #[serde(default = "default_lookalike_similarity")]
+    pub lookalike_similarity: f32,
+}
+
+fn default_lookalike_similarity() -> f32 {
+    0.7
 }
 
 impl Default for SyntheticConfig {
@@ -68,6 +92,9 @@ impl Default for SyntheticConfig {
             false_detection_prob: 0.03,
             recurrence: 0.3,
             recurrence_span: 8,
+            video_shift: 0.0,
+            lookalike_prob: 0.0,
+            lookalike_similarity: default_lookalike_similarity(),
         }
     }
 }
@@ -96,10 +123,26 @@ impl SyntheticConfig {
             ("switch_prob", self.switch_prob),
             ("false_detection_prob", self.false_detection_prob),
             ("recurrence", self.recurrence),
+            ("lookalike_prob", self.lookalike_prob),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return bad(format!("{n} must be in [0, 1], got {p}"));
             }
+        }
+        for (n, v) in [
+            ("track_spread", self.track_spread),
+            ("crop_noise", self.crop_noise),
+            ("video_shift", self.video_shift),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("{n} must be a non-negative number, got {v}"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.lookalike_similarity) {
+            return bad(format!(
+                "lookalike_similarity must be in [0, 1), got {}",
+                self.lookalike_similarity
+            ));
         }
         Ok(())
     }
@@ -139,6 +182,12 @@ pub fn prototype(seed: u64, person: u64, dim: usize) -> Vec<f32> {
     v
 }
 
+/// The random stream of the harder-corpus knobs of video `v` (separate from
+/// the base stream, so the knobs off reproduce the base corpus exactly).
+fn knob_rng(seed: u64, v: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v ^ 0x005e_ed0f_5417_u64)
+}
+
 /// The streaming generator: yields one video block and its truth at a time.
 pub struct SyntheticCorpus {
     cfg: SyntheticConfig,
@@ -147,6 +196,8 @@ pub struct SyntheticCorpus {
     next_person: u64,
     next_tracklet: u64,
     recent: std::collections::VecDeque<Vec<u64>>,
+    /// Prototypes of look-alike persons (and of the persons they copy), by person.
+    lookalikes: std::collections::HashMap<u64, Vec<f32>>,
 }
 
 impl SyntheticCorpus {
@@ -160,7 +211,42 @@ impl SyntheticCorpus {
             next_person: 0,
             next_tracklet: 0,
             recent: Default::default(),
+            lookalikes: Default::default(),
         })
+    }
+
+    /// The prototype of `person` `[dim]`: [`prototype`], or the look-alike's
+    /// own prototype.
+    fn prototype_of(&self, person: u64) -> Vec<f32> {
+        match self.lookalikes.get(&person) {
+            Some(p) => p.clone(),
+            None => prototype(self.cfg.seed, person, self.cfg.dim),
+        }
+    }
+
+    /// Makes `person` a look-alike of `model`: a unit prototype at cosine
+    /// `lookalike_similarity` from `model`'s.
+    fn make_lookalike(&mut self, person: u64, model: u64) {
+        let c = self.cfg;
+        let base = self.prototype_of(model);
+        let fresh = prototype(c.seed, person, c.dim);
+        // The part of `fresh` orthogonal to `base`, normalised.
+        let along: f32 = base.iter().zip(&fresh).map(|(a, b)| a * b).sum();
+        let mut ortho: Vec<f32> = fresh
+            .iter()
+            .zip(&base)
+            .map(|(f, b)| f - along * b)
+            .collect();
+        crate::distance::l2_normalize(&mut ortho);
+        let s = c.lookalike_similarity;
+        let t = (1.0 - s * s).max(0.0).sqrt();
+        let p: Vec<f32> = base
+            .iter()
+            .zip(&ortho)
+            .map(|(b, o)| s * b + t * o)
+            .collect();
+        self.lookalikes.insert(model, base);
+        self.lookalikes.insert(person, p);
     }
 
     /// The next video and the true person of each of its crops (`-1` false detection).
@@ -173,17 +259,35 @@ impl SyntheticCorpus {
         let mut rng = ChaCha8Rng::seed_from_u64(c.seed.wrapping_mul(0x1000_0000_01b3) ^ v);
         let n_persons = rng.random_range(c.persons_per_video.0..=c.persons_per_video.1);
         let pool: Vec<u64> = self.recent.iter().flatten().copied().collect();
+        let mut knobs = knob_rng(c.seed, v);
         let mut persons = Vec::with_capacity(n_persons);
         for _ in 0..n_persons {
             let p = if !pool.is_empty() && rng.random_bool(c.recurrence) {
                 pool[rng.random_range(0..pool.len())]
             } else {
                 self.next_person += 1;
-                self.next_person - 1
+                let p = self.next_person - 1;
+                if c.lookalike_prob > 0.0 && knobs.random_bool(c.lookalike_prob) {
+                    let models = pool.len() + persons.len();
+                    if models > 0 {
+                        let k = knobs.random_range(0..models);
+                        let model = if k < pool.len() {
+                            pool[k]
+                        } else {
+                            persons[k - pool.len()]
+                        };
+                        self.make_lookalike(p, model);
+                    }
+                }
+                p
             };
             if !persons.contains(&p) {
                 persons.push(p);
             }
+        }
+        let mut shift = vec![0.0f32; c.dim];
+        if c.video_shift > 0.0 {
+            gaussian(&mut knobs, c.dim, c.video_shift, &mut shift);
         }
         // Tracks: (person, start frame, length).
         let mut tracks: Vec<(u64, u64, usize)> = persons
@@ -212,7 +316,7 @@ impl SyntheticCorpus {
         let mut offset = vec![0.0f32; c.dim];
         let mut noise = vec![0.0f32; c.dim];
         for (t, &(person, start, len)) in tracks.iter().enumerate() {
-            let proto = prototype(c.seed, person, c.dim);
+            let proto = self.prototype_of(person);
             gaussian(&mut rng, c.dim, c.track_spread, &mut offset);
             let (a, mut b) = labels_per_track[t];
             if nt > 1 && rng.random_bool(c.switch_prob) {
@@ -233,6 +337,9 @@ impl SyntheticCorpus {
                     }
                     person as i64
                 };
+                if c.video_shift > 0.0 {
+                    crate::distance::add_into(&mut f, &shift);
+                }
                 crops.push((label, frame, truth, f));
             }
         }
@@ -257,8 +364,16 @@ impl SyntheticCorpus {
             features: Array2::from_shape_vec((n, c.dim), feats).ok()?,
         };
         self.recent.push_back(persons);
-        if self.recent.len() > c.recurrence_span {
-            self.recent.pop_front();
+        if self.recent.len() > c.recurrence_span
+            && let Some(gone) = self.recent.pop_front()
+            && !self.lookalikes.is_empty()
+        {
+            // A person out of the recent pool never appears again.
+            for p in gone {
+                if !self.recent.iter().any(|v| v.contains(&p)) {
+                    self.lookalikes.remove(&p);
+                }
+            }
         }
         self.video += 1;
         self.row += n as u64;

@@ -1,0 +1,182 @@
+//! Per-video normalisation and the target-precision calibration on small
+//! harder synthetic corpora (strong per-video shift; features that barely
+//! separate persons).
+
+use reid_denoise::synthetic::{SyntheticConfig, SyntheticCorpus};
+use reid_denoise::{
+    CalibrationStatus, DenoiseConfig, DenoiseOutput, Level3Config, Quality, VideoBlock,
+    VideoNormalization, run, score,
+};
+
+fn corpus(cfg: SyntheticConfig) -> (Vec<VideoBlock>, Vec<i64>) {
+    let mut g = SyntheticCorpus::new(cfg).unwrap();
+    let mut blocks = Vec::new();
+    let mut truth = Vec::new();
+    while let Some((b, t)) = g.next_video() {
+        blocks.push(b);
+        truth.extend(t);
+    }
+    (blocks, truth)
+}
+
+fn config() -> DenoiseConfig {
+    DenoiseConfig {
+        record_levels: true,
+        chunk_videos: 7,
+        level3: Level3Config {
+            window: 8,
+            stride: 4,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The labelling after each level and at the end, scored.
+fn scores(out: &DenoiseOutput, truth: &[i64]) -> [Quality; 4] {
+    let lv = out.levels.as_ref().unwrap();
+    [&lv.raw, &lv.level1, &lv.level2, &out.labels].map(|l| score(l, truth).unwrap())
+}
+
+fn show(name: &str, q: &[Quality; 4]) {
+    for (level, q) in ["tracker", "level 1", "level 2", "level 3"].iter().zip(q) {
+        eprintln!(
+            "{name} {level}: P {:.3} R {:.3} F {:.3} ids {}",
+            q.precision, q.recall, q.f_score, q.identities
+        );
+    }
+}
+
+/// 40 videos in which every crop of a video carries the same appearance
+/// shift, as strong as the persons' own appearance.
+fn shifted() -> SyntheticConfig {
+    SyntheticConfig {
+        videos: 40,
+        dim: 32,
+        persons_per_video: (6, 16),
+        video_shift: 1.0,
+        ..Default::default()
+    }
+}
+
+/// Features that barely separate persons: the per-crop noise is 2.5 times
+/// a person's appearance.
+fn weak() -> SyntheticConfig {
+    SyntheticConfig {
+        videos: 40,
+        dim: 32,
+        persons_per_video: (6, 16),
+        crop_noise: 2.5,
+        track_spread: 0.3,
+        video_shift: 0.5,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn centring_and_calibration_link_across_a_strong_video_shift() {
+    let (blocks, truth) = corpus(shifted());
+    let out = run(&config(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
+    let q = scores(&out, &truth);
+    show("shifted, defaults", &q);
+    assert!(q[3].precision >= 0.95, "{:?}", q[3]);
+    assert!(q[3].f_score >= 0.9, "{:?}", q[3]);
+    assert!(q[3].f_score > q[0].f_score);
+    let c = out.report.calibration;
+    assert_eq!(c.target_precision, Some(0.95));
+    assert_eq!(c.link.status, CalibrationStatus::Calibrated);
+    assert!(c.link.threshold > 0.0 && c.link.expected_precision >= 0.95);
+    assert!(c.link.negatives.count > 0 && c.link.positives.count > 0);
+    assert!(c.link.accepted > 0 && c.link.candidates > c.link.accepted as u64);
+    // The known positives (halves of one track) are far closer than the
+    // link threshold: multiples of their spread link too little.
+    assert!(c.link.positives.p90 < c.link.threshold);
+
+    // Without the normalisation and the calibration (the former pipeline),
+    // the shift hides the persons: little is linked.
+    let mut old = config();
+    old.normalization.mode = VideoNormalization::None;
+    old.calibration.target_precision = None;
+    let before = scores(
+        &run(&old, blocks.into_iter().map(Ok), |_| {}).unwrap(),
+        &truth,
+    );
+    show("shifted, former pipeline", &before);
+    assert!(q[3].f_score > before[3].f_score + 0.1);
+}
+
+#[test]
+fn weak_features_never_end_below_the_tracker() {
+    let (blocks, truth) = corpus(weak());
+    let out = run(&config(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
+    let q = scores(&out, &truth);
+    show("weak, defaults", &q);
+    for level in &q[1..] {
+        assert!(level.f_score >= q[0].f_score, "{level:?} vs {:?}", q[0]);
+    }
+    let c = out.report.calibration;
+    assert_eq!(c.link.status, CalibrationStatus::TargetUnreachable);
+    assert_eq!(c.link.threshold, 0.0);
+    assert!(c.link.best_precision < 0.95);
+    assert_eq!(out.report.level3.links, 0);
+
+    // Fixed multiples of the within-tracklet spread merge strangers here.
+    let mut fixed = config();
+    fixed.calibration.target_precision = None;
+    let f = scores(
+        &run(&fixed, blocks.into_iter().map(Ok), |_| {}).unwrap(),
+        &truth,
+    );
+    show("weak, fixed thresholds", &f);
+    assert!(f[3].f_score < q[0].f_score);
+}
+
+#[test]
+fn the_calibration_does_not_depend_on_the_chunking() {
+    let (blocks, _) = corpus(shifted());
+    let a = run(&config(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
+    let mut cfg = config();
+    cfg.chunk_videos = 1;
+    let b = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    assert_eq!(a.labels, b.labels);
+    assert_eq!(a.report.calibration, b.report.calibration);
+}
+
+#[test]
+fn without_known_negatives_the_fixed_thresholds_are_kept() {
+    // Distinct frames everywhere: no two crops of a video share one.
+    let (mut blocks, _) = corpus(shifted());
+    for b in &mut blocks {
+        let base = b.first_row;
+        for (i, f) in b.frames.iter_mut().enumerate() {
+            *f = base + i as u64;
+        }
+    }
+    let out = run(&config(), blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let c = out.report.calibration;
+    assert_eq!(c.merge.status, CalibrationStatus::TooFewNegatives);
+    assert_eq!(c.link.status, CalibrationStatus::TooFewNegatives);
+    let fixed = config().scaled(out.report.scale);
+    assert_eq!(c.link.threshold, fixed.level3.link_threshold);
+    assert_eq!(c.merge.threshold, fixed.level2.merge_threshold);
+}
+
+#[test]
+fn configuration_files_without_the_new_sections_still_parse() {
+    let mut json = serde_json::to_value(DenoiseConfig::default()).unwrap();
+    let obj = json.as_object_mut().unwrap();
+    obj.remove("normalization");
+    obj.remove("calibration");
+    let cfg: DenoiseConfig = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(cfg, DenoiseConfig::default());
+    json["colour"] = serde_json::json!(1);
+    assert!(serde_json::from_value::<DenoiseConfig>(json).is_err());
+    let mut json = serde_json::to_value(DenoiseConfig::default()).unwrap();
+    json["level3"]["linkthreshold"] = serde_json::json!(1.0);
+    assert!(serde_json::from_value::<DenoiseConfig>(json).is_err());
+    let mut cfg = DenoiseConfig::default();
+    cfg.calibration.target_precision = Some(1.5);
+    assert!(cfg.validate().is_err());
+    cfg.calibration.target_precision = Some(f32::NAN);
+    assert!(cfg.validate().is_err());
+}
