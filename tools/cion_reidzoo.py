@@ -118,8 +118,9 @@ def pretrain_modules(cion_root):
 
 
 def randomise_(module, generator):
-    """Seeded non-trivial weights: every parameter N(0, 1) scaled to the
-    PyTorch default magnitude, BatchNorm weight 1 + 0.2 N, bias 0.1 N,
+    """Seeded non-trivial weights: every convolution / linear weight
+    N(0, 1/fan_in), biases 0.1 N; BatchNorm and LayerNorm (also a model's
+    own `LayerNorm` class) weight 1 + 0.2 N, bias 0.1 N; BatchNorm
     running mean 0.1 N, running var U(0.5, 1.5)."""
     with torch.no_grad():
         for m in module.modules():
@@ -128,7 +129,9 @@ def randomise_(module, generator):
                 m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=generator))
                 m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=generator))
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) + 0.5)
-            elif isinstance(m, (nn.LayerNorm, nn.GroupNorm)) and m.weight is not None:
+            elif (isinstance(m, (nn.LayerNorm, nn.GroupNorm)) or type(m).__name__ == "LayerNorm") \
+                    and getattr(m, "weight", None) is not None:
+                # (also the models' own channels-first LayerNorm classes)
                 m.weight.copy_(1.0 + 0.2 * torch.randn(m.weight.shape, generator=generator))
                 m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=generator))
             elif isinstance(m, (nn.Conv2d, nn.Linear)):
