@@ -54,7 +54,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::BackboneError;
-use crate::zoo::ZooFamily;
+use crate::family::ZooFamily;
 
 /// How one float tensor is initialised.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -59,6 +59,7 @@ pub mod backbone;
 pub mod convnext;
 pub mod edgenext;
 pub mod error;
+pub mod family;
 pub mod fastvit;
 pub mod ghostnet;
 pub mod head;

@@ -23,6 +23,7 @@ use crate::backbone::{Backbone, Embed};
 use crate::convnext::{ConvNeXt, ConvNeXtConfig};
 use crate::edgenext::{EdgeNeXt, EdgeNeXtConfig};
 use crate::error::BackboneError;
+pub use crate::family::ZooFamily;
 use crate::fastvit::{FastVit, FastVitConfig};
 use crate::ghostnet::{GhostNet, GhostNetConfig};
 use crate::import::{
@@ -37,48 +38,6 @@ use crate::resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth};
 use crate::swin::{SwinConfig, SwinTransformer};
 use crate::vit::{ViT, ViTConfig};
 use crate::volo::{Volo, VoloConfig};
-
-/// The model families of ReIDZoo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ZooFamily {
-    /// torchvision ResNet, last stride 1.
-    ResNet,
-    /// ResNet with IBN-a (CION's `_ibn` models), last stride 1.
-    ResNetIbn,
-    /// Huawei GhostNet.
-    GhostNet,
-    /// mmaaz60 EdgeNeXt.
-    EdgeNeXt,
-    /// THU-MIG RepViT (training form) with CION's squeeze-and-excitation.
-    RepViT,
-    /// Facebook ConvNeXt.
-    ConvNeXt,
-    /// TransReID-SSL's ViT with the IBN convolutional stem.
-    ViT,
-    /// Microsoft Swin Transformer (detection-style, window 8).
-    Swin,
-    /// Apple FastViT (training form).
-    FastViT,
-    /// sail-sg VOLO (outlookers, transformers, class attention).
-    Volo,
-}
-
-impl fmt::Display for ZooFamily {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::ResNet => "ResNet",
-            Self::ResNetIbn => "ResNet-IBN",
-            Self::GhostNet => "GhostNet",
-            Self::EdgeNeXt => "EdgeNeXt",
-            Self::RepViT => "RepViT",
-            Self::ConvNeXt => "ConvNeXt",
-            Self::ViT => "ViT",
-            Self::Swin => "Swin",
-            Self::FastViT => "FastViT",
-            Self::Volo => "VOLO",
-        })
-    }
-}
 
 /// One ReIDZoo model.
 #[derive(Debug, Clone, Copy, PartialEq)]

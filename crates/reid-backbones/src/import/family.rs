@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::Tensor as PackTensor;
 
-use super::convnext::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
 use super::layout::{Ignored, NUM_BATCHES_TRACKED};
 use super::source::{self, Container};
 use super::strict_apply::{Entry, apply_strict, write_report_tail};
+use super::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
 use super::{ImportOptions, WeightsFormat};
 use crate::error::BackboneError;
 

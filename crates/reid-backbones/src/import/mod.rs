@@ -39,6 +39,7 @@ mod strict_apply;
 mod swin;
 mod vit;
 mod volo;
+mod wrapper;
 
 pub use convnext::{
     CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, KeyFate, detect_wrapper,
