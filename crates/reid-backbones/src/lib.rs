@@ -55,6 +55,8 @@
 //!   `pos_embed` resizing; checked against timm / CION (≤ 6.3e-7 relative);
 //!   loaded by [`import::load_volo`].
 
+#![warn(missing_docs)]
+
 pub mod backbone;
 pub mod convnext;
 pub mod edgenext;

@@ -17,6 +17,8 @@
 //!
 //! Errors are [`DataError`]; every one names the file or directory involved.
 
+#![warn(missing_docs)]
+
 pub mod augment;
 #[cfg(feature = "burn")]
 pub mod batch;

@@ -21,6 +21,8 @@
 //! See `docs/losses.md` for the formulas and the upstream quirks reproduced
 //! (each with its switch).
 
+#![warn(missing_docs)]
+
 pub mod center;
 pub mod circle;
 pub mod cross_entropy;
