@@ -61,7 +61,7 @@ impl Default for Level3Config {
             window: 64,
             stride: 32,
             link_threshold: 2.5,
-            mutual_top_k: 2,
+            mutual_top_k: 4,
             min_images: 2,
         }
     }

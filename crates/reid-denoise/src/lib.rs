@@ -20,13 +20,15 @@
 //! - [`quality`]: pairwise precision/recall, purity against ground truth;
 //! - [`annos`]: CION-AL style `annos.json` output;
 //! - [`source`], [`npy`]: corpora with in-memory or streamed `.npy` features;
-//! - [`synthetic`]: a feature-level synthetic corpus with truth (tests, benchmark).
+//! - [`synthetic`]: a feature-level synthetic corpus with truth (tests,
+//!   benchmark), and [`corpora`]: its named difficulty settings.
 //!
 //! Features are `[crops, dim]` `f32` rows in corpus order; no burn dependency.
 
 pub mod annos;
 pub mod block;
 pub mod calibrate;
+pub mod corpora;
 pub mod decoy;
 pub mod distance;
 mod error;

@@ -97,6 +97,7 @@ fn centring_and_calibration_link_across_a_strong_video_shift() {
     let mut old = config();
     old.normalization.mode = VideoNormalization::None;
     old.calibration.target_precision = None;
+    old.level3.mutual_top_k = 2;
     let before = scores(
         &run(&old, blocks.into_iter().map(Ok), |_| {}).unwrap(),
         &truth,
