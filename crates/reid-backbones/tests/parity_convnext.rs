@@ -4,16 +4,16 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use reid_backbones::import::{
     CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, ImportOptions, WeightsFormat,
     load_convnext,
 };
-use reid_backbones::{Backbone, ConvNeXt, ConvNeXtConfig};
+use reid_backbones::{ConvNeXt, ConvNeXtConfig};
 
 mod common;
 
-use common::{four, rel_err};
+use common::four;
 
 fixture_fns!("convnext");
 
@@ -34,35 +34,13 @@ fn load(file: &str, options: &ImportOptions) -> (ConvNeXt, ConvNeXtImportReport)
 
 /// Feature map and embedding errors of `m` against the fixtures.
 fn check(m: &ConvNeXt, what: &str) -> (f32, f32) {
-    let device = Device::flex();
-    let x = npy("input.npy");
-    let x: Tensor<4> = Tensor::from_data(
-        TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),
-        &device,
-    );
-    let features = m.forward_features(x.clone());
-    let fshape = features.dims().to_vec();
-    let f_err = rel_err(
-        features.clone().into_data().try_to_vec::<f32>().unwrap(),
-        &fshape,
-        &npy("features.npy"),
+    common::check_forward(
+        "convnext",
+        m,
         what,
-    );
-    let emb = m.forward_embedding(x);
-    let eshape = emb.dims().to_vec();
-    let e_err = rel_err(
-        emb.into_data().try_to_vec::<f32>().unwrap(),
-        &eshape,
-        &npy("embedding.npy"),
-        what,
-    );
-    // The embedding computed from the map equals the end-to-end one.
-    let e2 = m.embed_features(features);
-    assert_eq!(e2.dims().to_vec(), eshape);
-    assert!(f_err <= 1e-4, "{what}: feature map rel. error {f_err}");
-    assert!(e_err <= 1e-4, "{what}: embedding rel. error {e_err}");
-    println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
-    (f_err, e_err)
+        |m, x| m.forward_embedding(x),
+        Some(&|m: &ConvNeXt, f| m.embed_features(f)),
+    )
 }
 
 #[test]

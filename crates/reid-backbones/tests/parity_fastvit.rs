@@ -59,37 +59,7 @@ fn load(file: &str, options: &ImportOptions) -> (FastVit, FastVitImportReport) {
 
 /// Feature map and embedding errors of `m` against the fixtures.
 fn check(m: &FastVit, what: &str) -> (f32, f32) {
-    let device = Device::flex();
-    let x = npy("input.npy");
-    let x: Tensor<4> = Tensor::from_data(
-        TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),
-        &device,
-    );
-    let features = m.forward_features(x.clone());
-    let fshape = features.dims().to_vec();
-    let f_err = rel_err(
-        features.into_data().try_to_vec::<f32>().unwrap(),
-        &fshape,
-        &npy("features.npy"),
-        what,
-    );
-    let emb = m.forward_embedding(x);
-    let eshape = emb.dims().to_vec();
-    let e_err = rel_err(
-        emb.into_data().try_to_vec::<f32>().unwrap(),
-        &eshape,
-        &npy("embedding.npy"),
-        what,
-    );
-    assert!(f_err <= 1e-4, "{what}: feature map rel. error {f_err}");
-    assert!(e_err <= 1e-4, "{what}: embedding rel. error {e_err}");
-    println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
-    (f_err, e_err)
-}
-
-fn tensor_count(m: &FastVit) -> usize {
-    use burn::store::ModuleSnapshot;
-    m.collect(None, None, true).len()
+    common::check_forward("fastvit", m, what, |m, x| m.forward_embedding(x), None)
 }
 
 #[test]
@@ -97,7 +67,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
     let (m, report) = load("official_cion.pth", &ImportOptions::default());
     assert_eq!(report.layout, FastVitLayout::Official);
     assert_eq!(report.wrapper, CheckpointWrapper::CionTeacher);
-    assert_eq!(report.applied, tensor_count(&m));
+    assert_eq!(report.applied, common::tensor_count(&m));
     let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
     for key in [
         "teacher.module.head.mlp.0.weight",
@@ -115,7 +85,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
     // The inference form computes the same function.
     let fused = m.clone().reparameterize();
     check(&fused, "official, re-parameterised");
-    assert!(tensor_count(&fused) < report.applied);
+    assert!(common::tensor_count(&fused) < report.applied);
     let x = npy("input.npy");
     let x: Tensor<4> = Tensor::from_data(
         TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),

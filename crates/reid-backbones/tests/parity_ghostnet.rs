@@ -4,15 +4,13 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use reid_backbones::import::{
     CheckpointWrapper, GhostNetImportReport, ImportOptions, WeightsFormat, load_ghostnet,
 };
-use reid_backbones::{Backbone, BackboneError, GhostNet, GhostNetConfig};
+use reid_backbones::{BackboneError, GhostNet, GhostNetConfig};
 
 mod common;
-
-use common::rel_err;
 
 fixture_fns!("ghostnet");
 
@@ -30,32 +28,9 @@ fn load(file: &str, options: &ImportOptions) -> (GhostNet, GhostNetImportReport)
     (m, report)
 }
 
+/// Feature map and embedding of `m` against the fixtures.
 fn check(m: &GhostNet, what: &str) {
-    let device = Device::flex();
-    let x = npy("input.npy");
-    let x: Tensor<4> = Tensor::from_data(
-        TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),
-        &device,
-    );
-    let features = m.forward_features(x.clone());
-    let fshape = features.dims().to_vec();
-    let f_err = rel_err(
-        features.into_data().try_to_vec::<f32>().unwrap(),
-        &fshape,
-        &npy("features.npy"),
-        what,
-    );
-    let emb = m.forward_embedding(x);
-    let eshape = emb.dims().to_vec();
-    let e_err = rel_err(
-        emb.into_data().try_to_vec::<f32>().unwrap(),
-        &eshape,
-        &npy("embedding.npy"),
-        what,
-    );
-    println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
-    assert!(f_err <= 1e-4, "{what}: feature map rel. error {f_err}");
-    assert!(e_err <= 1e-4, "{what}: embedding rel. error {e_err}");
+    common::check_forward("ghostnet", m, what, |m, x| m.forward_embedding(x), None);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use reid_backbones::{Backbone, RepVit, RepVitConfig};
 
 mod common;
 
-use common::{four, rel_err};
+use common::four;
 
 fixture_fns!("repvit");
 
@@ -46,32 +46,7 @@ fn input() -> Tensor<4> {
 
 /// Feature map and embedding errors of `m` against the fixtures.
 fn check(m: &RepVit, what: &str) -> (f32, f32) {
-    let x = input();
-    let features = m.forward_features(x.clone());
-    let fshape = features.dims().to_vec();
-    let f_err = rel_err(
-        features.into_data().try_to_vec::<f32>().unwrap(),
-        &fshape,
-        &npy("features.npy"),
-        what,
-    );
-    let emb = m.forward_embedding(x);
-    let eshape = emb.dims().to_vec();
-    let e_err = rel_err(
-        emb.into_data().try_to_vec::<f32>().unwrap(),
-        &eshape,
-        &npy("embedding.npy"),
-        what,
-    );
-    assert!(f_err <= 1e-4, "{what}: feature map rel. error {f_err}");
-    assert!(e_err <= 1e-4, "{what}: embedding rel. error {e_err}");
-    println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
-    (f_err, e_err)
-}
-
-fn tensor_count(m: &RepVit) -> usize {
-    use burn::store::ModuleSnapshot;
-    m.collect(None, None, true).len()
+    common::check_forward("repvit", m, what, |m, x| m.forward_embedding(x), None)
 }
 
 #[test]
@@ -79,7 +54,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
     let (m, report) = load("official_cion.pth", &ImportOptions::default());
     assert_eq!(report.layout, RepVitLayout::Official);
     assert_eq!(report.wrapper, CheckpointWrapper::CionTeacher);
-    assert_eq!(report.applied, tensor_count(&m));
+    assert_eq!(report.applied, common::tensor_count(&m));
     let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
     for key in [
         "teacher.module.head.mlp.0.weight",
@@ -97,7 +72,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
     // The inference form computes the same function.
     let fused = m.clone().reparameterize();
     check(&fused, "official, re-parameterised");
-    assert!(tensor_count(&fused) < report.applied);
+    assert!(common::tensor_count(&fused) < report.applied);
     let x = input();
     let (a, b) = (m.forward_features(x.clone()), fused.forward_features(x));
     let scale: f32 = a.clone().abs().max().into_scalar();

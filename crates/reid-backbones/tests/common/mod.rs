@@ -143,3 +143,59 @@ pub fn key_mismatch(err: reid_backbones::BackboneError) -> Box<reid_backbones::K
         other => panic!("expected a key mismatch, got {other}"),
     }
 }
+
+/// The errors of a tensor against a reference array (see [`rel_err`]).
+pub fn tensor_err<const D: usize>(
+    ours: burn::tensor::Tensor<D>,
+    reference: &ArrayD<f32>,
+    what: &str,
+) -> f32 {
+    let shape = ours.dims().to_vec();
+    rel_err(
+        ours.into_data().try_to_vec::<f32>().unwrap(),
+        &shape,
+        reference,
+        what,
+    )
+}
+
+/// A head computed from a feature map: `[batch, c, h, w]` → `[batch, dim]`.
+pub type FromMap<'a, M> = &'a dyn Fn(&M, burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2>;
+
+/// The forward check of every family: `m`'s feature map and embedding
+/// (`embedding(m, x)`) on `family`'s `input.npy` against `features.npy`
+/// and `embedding.npy`, each within 1e-4 of the reference's magnitude;
+/// with `from_map`, the embedding computed from the map must have the
+/// end-to-end one's shape. Returns `(map error, embedding error)`.
+pub fn check_forward<M: reid_backbones::Backbone>(
+    family: &str,
+    m: &M,
+    what: &str,
+    embedding: impl Fn(&M, burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2>,
+    from_map: Option<FromMap<'_, M>>,
+) -> (f32, f32) {
+    let x = tensor4(
+        &fixture_npy(family, "input.npy"),
+        &burn::tensor::Device::flex(),
+    );
+    let features = m.forward_features(x.clone());
+    let emb = embedding(m, x);
+    if let Some(f) = from_map {
+        assert_eq!(
+            f(m, features.clone()).dims(),
+            emb.dims(),
+            "{what}: embedding from the map"
+        );
+    }
+    let f_err = tensor_err(features, &fixture_npy(family, "features.npy"), what);
+    let e_err = tensor_err(emb, &fixture_npy(family, "embedding.npy"), what);
+    println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
+    assert!(f_err <= 1e-4, "{what}: feature map rel. error {f_err}");
+    assert!(e_err <= 1e-4, "{what}: embedding rel. error {e_err}");
+    (f_err, e_err)
+}
+
+/// Parameter and buffer tensors of `m`.
+pub fn tensor_count<M: burn::store::ModuleSnapshot>(m: &M) -> usize {
+    m.collect(None, None, true).len()
+}
