@@ -30,9 +30,10 @@ use crate::union_find::UnionFind;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Level2Config {
-    /// Largest distance of an outlier to the centroid of the tracklet it joins.
+    /// Largest distance of an outlier to the centroid of the tracklet it
+    /// joins (0 = no re-assignment).
     pub reassign_radius: f32,
-    /// Groups with centroids closer than this are merged.
+    /// Groups with centroids closer than this are merged (0 = no merging).
     pub merge_threshold: f32,
     /// Forbid two crops of the same frame in one identity (default true).
     pub forbid_frame_overlap: bool,
@@ -115,7 +116,7 @@ pub fn denoise_video(
         let mut best: Option<(usize, f32)> = None;
         for (gi, c) in centroids.iter().enumerate() {
             let d = metric.distance(x, c);
-            if d > cfg.reassign_radius {
+            if d > cfg.reassign_radius || cfg.reassign_radius == 0.0 {
                 continue;
             }
             if cfg.forbid_frame_overlap && groups[gi].has_frame(frame) {
@@ -144,7 +145,7 @@ pub fn denoise_video(
     for a in 0..n {
         for b in a + 1..n {
             let d = metric.distance(&centroids[a], &centroids[b]);
-            if d <= cfg.merge_threshold {
+            if d <= cfg.merge_threshold && cfg.merge_threshold > 0.0 {
                 pairs.push((d, a, b));
             }
         }

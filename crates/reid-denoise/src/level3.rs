@@ -47,7 +47,7 @@ pub struct Level3Config {
     pub window: usize,
     /// Videos the window moves by (1 ≤ stride ≤ window).
     pub stride: usize,
-    /// Largest centroid distance of a Linking Relation.
+    /// Largest centroid distance of a Linking Relation (0 = no linking).
     pub link_threshold: f32,
     /// Mutual nearest-neighbour rank required of a relation (0 = off).
     pub mutual_top_k: usize,
@@ -242,7 +242,7 @@ impl Linker {
             .filter(|v| v.pos >= start && v.pos < end)
             .collect();
         let n: usize = vids.iter().map(|v| v.elements.len()).sum();
-        if n < 2 || vids.len() < 2 {
+        if n < 2 || vids.len() < 2 || self.cfg.link_threshold == 0.0 {
             return;
         }
         let mut cent = Array2::<f32>::zeros((n, self.dim));
