@@ -16,6 +16,8 @@
 //! Backends are cargo features of this crate: `flex` (default, pure-Rust CPU),
 //! `wgpu` and `cuda`. The device is chosen at run time with [`backend::Backend`].
 
+#![warn(missing_docs)]
+
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -24,6 +24,7 @@ use reid_metrics::npy::{read_ids, read_matrix};
 use reid_metrics::rerank::{evaluate_reranked, evaluate_reranked_features};
 use reid_metrics::{ApKind, EvalConfig, Labels, Metric, RerankConfig, evaluate, evaluate_features};
 
+/// The flags of `evaluate`.
 #[derive(Parser, Debug)]
 #[command(about = "Evaluate ReID features or distances (CMC / mAP / mINP, optional re-ranking)")]
 pub struct Args {

@@ -18,6 +18,7 @@ use clap::Parser;
 use clap::builder::PossibleValuesParser;
 use reid_data::datasets::{inspect, names};
 
+/// The flags of `inspect`.
 #[derive(Parser, Debug)]
 #[command(about = "Statistics of a ReID dataset: images, identities and cameras per split")]
 pub struct Args {

@@ -77,6 +77,7 @@ pub enum Command {
         /// The recipe.
         #[arg(value_enum)]
         recipe: pretrain::Recipe,
+        /// The data and run flags.
         #[command(flatten)]
         args: pretrain::PretrainArgs,
     },

@@ -48,6 +48,7 @@ pub struct PretrainArgs {
     /// holding one (CION).
     #[arg(long, visible_alias = "annos")]
     pub data: PathBuf,
+    /// The run folder, recipe file, checkpoints, backend, devices, precision.
     #[command(flatten)]
     pub run: RunArgs,
     /// Shorthand for `--set epochs=N`.

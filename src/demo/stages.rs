@@ -15,7 +15,7 @@ use crate::data::batch::TestTransform;
 use crate::data::datasets::cional::CionAl;
 use crate::data::datasets::luperson_nl;
 use crate::data::sampler_identity::KSchedule;
-use crate::data::{ImageLocation, ImageRecord, Splits};
+use crate::data::{ImageRecord, Splits};
 use crate::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
 use crate::denoise::{DenoiseConfig, annos};
 use crate::metrics::{EvalConfig, EvalResult, Labels, Metric};
@@ -36,23 +36,12 @@ pub(crate) fn say(events: &mut Events<'_>, line: String) {
 
 /// The file paths of `records` (an LMDB key is an error).
 pub(crate) fn paths(records: &[ImageRecord]) -> Result<Vec<PathBuf>, DemoError> {
-    records
-        .iter()
-        .map(|r| match &r.location {
-            ImageLocation::Path(p) => Ok(p.clone()),
-            ImageLocation::LmdbKey(k) => Err(DemoError::InvalidConfig(format!(
-                "record {k} is an LMDB key, not a file"
-            ))),
-        })
-        .collect()
+    Ok(crate::train::input::image_paths(records, "demo")?)
 }
 
 /// The pids and camera ids of `records`.
 pub(crate) fn labels(records: &[ImageRecord]) -> Result<Labels, DemoError> {
-    Ok(Labels::new(
-        records.iter().map(|r| r.pid).collect(),
-        records.iter().map(|r| i64::from(r.camid)).collect(),
-    )?)
+    Ok(crate::train::input::eval_labels(records)?)
 }
 
 /// Distinct pids of `records`.

@@ -16,7 +16,7 @@ use crate::data::datasets::cional::CionAl;
 use crate::data::datasets::{Corpus, ImageDatasetOptions, luperson_nl, market1501};
 use crate::data::sampler_identity::IdentitySampler;
 use crate::data::synth::{WorldConfig, write_luperson_nl, write_market1501};
-use crate::data::{ImageLocation, ImageRecord, Splits};
+use crate::data::{ImageRecord, Splits};
 use crate::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
 use crate::denoise::{DenoiseConfig, Quality, annos};
 use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
@@ -403,22 +403,11 @@ impl From<&EvalResult> for Scores {
 }
 
 fn record_paths(records: &[ImageRecord]) -> Result<Vec<PathBuf>, StudyError> {
-    records
-        .iter()
-        .map(|r| match &r.location {
-            ImageLocation::Path(p) => Ok(p.clone()),
-            ImageLocation::LmdbKey(k) => Err(StudyError::InvalidConfig(format!(
-                "record {k} is not a file"
-            ))),
-        })
-        .collect()
+    Ok(crate::train::input::image_paths(records, "study")?)
 }
 
 fn labels(records: &[ImageRecord]) -> Result<Labels, StudyError> {
-    Ok(Labels::new(
-        records.iter().map(|r| r.pid).collect(),
-        records.iter().map(|r| i64::from(r.camid)).collect(),
-    )?)
+    Ok(crate::train::input::eval_labels(records)?)
 }
 
 /// A backbone's own features (global average pooling, L2-normalised,

@@ -27,6 +27,8 @@
 //!
 //! See `docs/training.md` and `docs/pretraining.md`.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -2,18 +2,17 @@
 //! fast-reid way: the head's test feature (the BNNeck output for BoT),
 //! cosine distance, Market-1501 protocol.
 
-use std::path::PathBuf;
-
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use ndarray::Array2;
 use reid_backbones::{Backbone, GlobalPool, ReidModel, ResNet, TrainBackbone};
+use reid_data::ImageRecord;
 use reid_data::batch::TestTransform;
-use reid_data::{ImageLocation, ImageRecord};
-use reid_metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+use reid_metrics::{EvalConfig, EvalResult, Metric, evaluate_features};
 
 use crate::error::TrainError;
 use crate::extract::{ExtractOptions, extract_features};
+use crate::input::{eval_labels, image_paths};
 
 /// A [`Backbone`] view of a whole [`ReidModel`] whose "feature map" is the
 /// head's test embedding `[batch, dim, 1, 1]`, so that
@@ -58,25 +57,6 @@ impl<M: TrainBackbone> Backbone for HeadEmbedder<'_, M> {
     }
 }
 
-pub(crate) fn paths(records: &[ImageRecord], split: &str) -> Result<Vec<PathBuf>, TrainError> {
-    records
-        .iter()
-        .map(|r| match &r.location {
-            ImageLocation::Path(p) => Ok(p.clone()),
-            ImageLocation::LmdbKey(k) => Err(TrainError::InvalidConfig(format!(
-                "{split} record {k:?} is an LMDB key, not an image file"
-            ))),
-        })
-        .collect()
-}
-
-pub(crate) fn labels(records: &[ImageRecord]) -> Result<Labels, TrainError> {
-    Ok(Labels::new(
-        records.iter().map(|r| r.pid).collect(),
-        records.iter().map(|r| i64::from(r.camid)).collect(),
-    )?)
-}
-
 /// Test embeddings `[records.len(), dim]` of `records` with `model` (its
 /// validation snapshot is taken here, so an autodiff-device model from a
 /// training callback is fine), resized with `transform`, in batches of
@@ -98,7 +78,7 @@ pub fn embed_records<M: TrainBackbone>(
     let device = device.clone().inner();
     extract_features(
         &HeadEmbedder::new(&model),
-        &paths(records, "evaluation")?,
+        &image_paths(records, "evaluation")?,
         &options,
         &device,
     )
@@ -131,8 +111,8 @@ pub(crate) fn cosine_eval(
     Ok(evaluate_features(
         q.view(),
         g.view(),
-        &labels(query)?,
-        &labels(gallery)?,
+        &eval_labels(query)?,
+        &eval_labels(gallery)?,
         Metric::Cosine,
         false,
         &EvalConfig::default(),

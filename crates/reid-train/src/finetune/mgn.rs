@@ -53,13 +53,14 @@ use reid_losses::{
 use reid_metrics::EvalResult;
 use serde::{Deserialize, Serialize};
 
-use super::eval::{cosine_eval, paths};
+use super::eval::cosine_eval;
 use super::supervised::{Objective, Plan, Split};
 use super::{RunEvent, RunOutput};
 use crate::engine::RunOptions;
 use crate::error::TrainError;
 use crate::extract::{ExtractOptions, extract_features};
 use crate::init::reinit_weights;
+use crate::input::image_paths;
 use crate::schedule::{Decay, LrSchedule, Warmup};
 
 /// Every hyper-parameter of MGN fine-tuning; defaults are LUPerson's
@@ -552,7 +553,7 @@ pub fn embed_records_mgn(
     let device = device.clone().inner();
     extract_features(
         &MgnEmbedder { model: &model, dim },
-        &paths(records, "evaluation")?,
+        &image_paths(records, "evaluation")?,
         &options,
         &device,
     )

@@ -124,32 +124,12 @@ impl Default for MocoConfig {
 impl MocoConfig {
     /// Checks ranges; the error names the field.
     pub fn validate(&self) -> Result<(), TrainError> {
+        contrast_shape!(self).validate()?;
         let bad = |m: String| Err(TrainError::InvalidConfig(m));
-        if self.epochs == 0 || self.batch_size == 0 || self.queue_size == 0 || self.dim == 0 {
-            return bad("epochs, batch_size, queue_size and dim must be >= 1".into());
-        }
-        if self.bn_groups == 0 || self.bn_groups > self.batch_size {
-            return bad(format!(
-                "bn_groups must be in 1..=batch_size, got {}",
-                self.bn_groups
-            ));
-        }
-        if self.max_steps_per_epoch == Some(0) || self.size.contains(&0) {
-            return bad("max_steps_per_epoch and size must be positive".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("lr must be positive, got {}", self.lr));
-        }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return bad(format!(
                 "temperature must be positive, got {}",
                 self.temperature
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.key_momentum) {
-            return bad(format!(
-                "key_momentum must be in [0, 1], got {}",
-                self.key_momentum
             ));
         }
         Ok(())

@@ -14,6 +14,24 @@
 //! checkpoint parts. [`RunOptions`], [`PretrainEvent`] and [`StepReport`]
 //! are the engine's, re-exported here.
 
+/// The [`ContrastShape`] of a MoCo or PNL configuration (both name these
+/// fields alike).
+macro_rules! contrast_shape {
+    ($c:expr) => {
+        $crate::pretrain::ContrastShape {
+            epochs: $c.epochs,
+            batch_size: $c.batch_size,
+            queue_size: $c.queue_size,
+            dim: $c.dim,
+            bn_groups: $c.bn_groups,
+            max_steps_per_epoch: $c.max_steps_per_epoch,
+            size: $c.size,
+            lr: $c.lr,
+            key_momentum: $c.key_momentum,
+        }
+    };
+}
+
 pub mod cion;
 pub mod moco;
 pub mod pnl;
@@ -108,6 +126,49 @@ pub(crate) fn fresh_copy<M: burn::module::Module>(module: &M) -> M {
 /// Rows scaled to unit L2 norm (`[batch, dim]`; norms clamped at 1e-12,
 /// like `F.normalize`).
 pub use reid_backbones::head::classifier::l2_normalize;
+
+/// The settings MoCo and PNL share, checked the same way for both: the
+/// error names the field.
+pub(crate) struct ContrastShape {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub queue_size: usize,
+    pub dim: usize,
+    pub bn_groups: usize,
+    pub max_steps_per_epoch: Option<usize>,
+    pub size: [u32; 2],
+    pub lr: f64,
+    pub key_momentum: f64,
+}
+
+impl ContrastShape {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::InvalidConfig(m));
+        if self.epochs == 0 || self.batch_size == 0 || self.queue_size == 0 || self.dim == 0 {
+            return bad("epochs, batch_size, queue_size and dim must be >= 1".into());
+        }
+        if self.bn_groups == 0 || self.bn_groups > self.batch_size {
+            return bad(format!(
+                "bn_groups must be in 1..=batch_size, got {}",
+                self.bn_groups
+            ));
+        }
+        if self.max_steps_per_epoch == Some(0) || self.size.contains(&0) {
+            return bad("max_steps_per_epoch and size must be positive".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be positive, got {}", self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.key_momentum) {
+            return bad(format!(
+                "key_momentum must be in [0, 1], got {}",
+                self.key_momentum
+            ));
+        }
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {
