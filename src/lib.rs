@@ -22,10 +22,12 @@ pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod demo;
+pub mod error;
 pub mod study;
 
 pub use backend::{Backend, BackendError};
 pub use burn;
+pub use error::PipelineError;
 pub use reid_backbones as backbones;
 pub use reid_data as data;
 pub use reid_denoise as denoise;

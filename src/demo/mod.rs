@@ -346,52 +346,5 @@ impl DemoOutput {
     }
 }
 
-/// Why the demo stopped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DemoError {
-    /// A setting is invalid (a usage error).
-    #[error("invalid demo configuration: {0}")]
-    InvalidConfig(String),
-    /// Writing or reading a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A dataset or the synthetic world failed.
-    #[error(transparent)]
-    Data(#[from] crate::data::DataError),
-    /// A backbone could not be built.
-    #[error(transparent)]
-    Backbone(#[from] crate::backbones::BackboneError),
-    /// Training or extraction failed.
-    #[error(transparent)]
-    Train(#[from] crate::train::TrainError),
-    /// Denoising failed.
-    #[error(transparent)]
-    Denoise(#[from] crate::denoise::DenoiseError),
-    /// Evaluation failed.
-    #[error(transparent)]
-    Metrics(#[from] crate::metrics::MetricsError),
-    /// Drawing a picture failed.
-    #[error(transparent)]
-    Viz(#[from] crate::viz::VizError),
-}
-
-impl DemoError {
-    /// Whether the caller's settings or inputs are at fault (exit code 2 in
-    /// the programs) rather than the environment.
-    pub fn is_usage(&self) -> bool {
-        use crate::train::TrainError;
-        matches!(
-            self,
-            DemoError::InvalidConfig(_)
-                | DemoError::Train(TrainError::InvalidConfig(_))
-                | DemoError::Backbone(_)
-        )
-    }
-}
+/// Why the demo stopped (the facade's [`PipelineError`](crate::PipelineError)).
+pub type DemoError = crate::PipelineError;

@@ -33,11 +33,11 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::Backend;
 use crate::backbones::ResNet;
 use crate::burn::tensor::Device;
 use crate::data::ImageRecord;
 use crate::train::checkpoint::write_atomic;
-use crate::{Backend, BackendError};
 
 pub use config::{Plan, RECIPE_FILES, Recipes, Row, RowConfig, StudyConfig};
 pub use report::{RowReport, SeedResult, Stat, StudyReport};
@@ -45,89 +45,8 @@ pub use stages::{DenoiseResult, FinetuneResult, PretrainResult, Scores, WorldInf
 
 use stages::World;
 
-/// Why the study stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum StudyError {
-    /// A study setting, or a recipe setting derived from it, is invalid
-    /// (a usage error).
-    #[error("invalid study configuration: {0}")]
-    InvalidConfig(String),
-    /// A recipe file does not parse into its configuration (a usage error).
-    #[error("recipe file {file}: {message}")]
-    Recipe {
-        /// The file.
-        file: String,
-        /// The parser's message.
-        message: String,
-    },
-    /// A finished stage's record was written with other settings: the
-    /// output folder belongs to another study (a usage error).
-    #[error(
-        "{path} was written by a study with other settings for stage {stage}; use another --out or delete that stage's folder"
-    )]
-    Stale {
-        /// The stage.
-        stage: String,
-        /// Its record.
-        path: PathBuf,
-    },
-    /// The backend cannot be used (a usage error).
-    #[error(transparent)]
-    Backend(#[from] BackendError),
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A stage record is not valid JSON.
-    #[error("{path}: {message}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
-    /// Generating or reading the data failed.
-    #[error(transparent)]
-    Data(#[from] crate::data::DataError),
-    /// Building a backbone failed.
-    #[error(transparent)]
-    Backbone(#[from] crate::backbones::BackboneError),
-    /// A training run or feature extraction failed.
-    #[error(transparent)]
-    Train(#[from] crate::train::TrainError),
-    /// Denoising failed.
-    #[error(transparent)]
-    Denoise(#[from] crate::denoise::DenoiseError),
-    /// Evaluation failed.
-    #[error(transparent)]
-    Metrics(#[from] crate::metrics::MetricsError),
-    /// Drawing the chart failed.
-    #[error(transparent)]
-    Viz(#[from] crate::viz::VizError),
-}
-
-impl StudyError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    /// Whether the error is the caller's input (settings, recipe files,
-    /// backend, a foreign output folder) rather than a failure while
-    /// running: command lines exit with code 2 for these, 1 otherwise.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Self::InvalidConfig(_) | Self::Recipe { .. } | Self::Stale { .. } | Self::Backend(_)
-        )
-    }
-}
+/// Why the study stopped (the facade's [`PipelineError`](crate::PipelineError)).
+pub type StudyError = crate::PipelineError;
 
 /// How a study is operated (not what it computes).
 #[derive(Debug, Clone)]
