@@ -32,6 +32,7 @@ use crate::record::ImageRecord;
 /// `< epochs[0]` use `instances[0]`, epochs in `[epochs[i-1], epochs[i])`
 /// use `instances[i]`, and epochs past the last boundary keep the last `K`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KSchedule {
     /// Exclusive end epoch of each stage, strictly increasing (0-based epochs).
     pub epochs: Vec<u64>,

@@ -39,11 +39,36 @@ pub fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The image files directly inside `dir` (see [`is_image_file`]), sorted.
+///
+/// Nothing named like an image is dropped silently: an entry whose name is
+/// not UTF-8 but ends in an image extension is a [`DataError::Malformed`],
+/// and a symbolic link with an image name that leads nowhere (dangling, or
+/// a loop) is a [`DataError::Io`] naming it. Folders named like images are
+/// not images and are passed over.
 pub fn sorted_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(sorted_entries(dir)?
-        .into_iter()
-        .filter(|p| p.is_file() && is_image_file(p))
-        .collect())
+    let mut out = Vec::new();
+    for p in sorted_entries(dir)? {
+        let Some(name) = p.file_name() else { continue };
+        if name.to_str().is_none() {
+            let lossy = name.to_string_lossy();
+            if !lossy.starts_with('.') && is_image_file(Path::new(lossy.as_ref())) {
+                return Err(DataError::Malformed {
+                    path: p,
+                    expected: "a UTF-8 file name (rename the file)".into(),
+                });
+            }
+            continue;
+        }
+        if !is_image_file(&p) {
+            continue;
+        }
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => out.push(p),
+            Ok(_) => {}
+            Err(e) => return Err(DataError::io(&p, e)),
+        }
+    }
+    Ok(out)
 }
 
 /// The sub-directories of `dir` whose names do not start with `.`, sorted.
