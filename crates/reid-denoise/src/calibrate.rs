@@ -1,10 +1,14 @@
 //! Calibration of the merge (level 2) and link (level 3) thresholds for a
 //! target precision, on pairs the corpus itself labels.
 //!
-//! - **Known negatives**: two groups of one video that have a crop in the
-//!   same frame are two persons (a person is in a frame once). For merging,
-//!   the pairs of level-1 tracklets of a video that share a frame; for
-//!   linking, the pairs of level-2 identities of a video that share a frame.
+//! - **Known negatives**: two detections in the same frame of one video are
+//!   two persons (a person is in a frame once). For merging, the pairs of
+//!   level-1 tracklets of a video that share a frame; for linking, the pairs
+//!   of level-2 identities of a video that share a frame; each pair's
+//!   distance is taken between the centroids of the two groups' crops in
+//!   the frames they share ([`shared_frames_distance`]), so that a group
+//!   into which the tracker mixed the other person elsewhere (an identity
+//!   switch) still gives a true negative.
 //! - **Known positives** (reported, not used for the choice): the two
 //!   halves of one tracklet or identity (consecutive crops, mostly one
 //!   person). They are far closer than a person seen in two videos, which
@@ -261,6 +265,37 @@ fn halves_distance(block: &VideoBlock, g: &Group, metric: Metric) -> Option<f32>
     Some(metric.distance(&ca, &cb))
 }
 
+/// The known-negative distance of two groups of one video that share a
+/// frame: the distance between the centroids of their crops *in the
+/// frames they share* — in each of those frames the two crops are two
+/// persons, even when a tracker error mixed another person into one of the
+/// groups elsewhere. `None` when they share no frame.
+pub fn shared_frames_distance(
+    block: &VideoBlock,
+    a: &Group,
+    b: &Group,
+    metric: Metric,
+) -> Option<f32> {
+    if !a.frames_overlap(b) {
+        return None;
+    }
+    let dim = block.dim();
+    let centroid = |g: &Group, other: &Group| {
+        let mut sum = vec![0.0; dim];
+        let mut n = 0;
+        for &m in &g.members {
+            if other.has_frame(block.frames[m as usize]) {
+                crate::distance::add_into(&mut sum, block.row(m as usize));
+                n += 1;
+            }
+        }
+        let mut c = vec![0.0; dim];
+        metric.centroid_from_sum(&sum, n, &mut c);
+        c
+    };
+    Some(metric.distance(&centroid(a, b), &centroid(b, a)))
+}
+
 /// The merge sample of one video: its level-1 tracklets' centroid distances,
 /// split into known negatives (sharing a frame) and candidates.
 pub fn merge_sample(block: &VideoBlock, tracklets: &[Group], metric: Metric) -> PairSample {
@@ -271,8 +306,8 @@ pub fn merge_sample(block: &VideoBlock, tracklets: &[Group], metric: Metric) -> 
             .extend(halves_distance(block, &tracklets[a], metric));
         for b in a + 1..tracklets.len() {
             let d = metric.distance(&centroids[a], &centroids[b]);
-            if tracklets[a].frames_overlap(&tracklets[b]) {
-                s.negatives.push(d);
+            if let Some(n) = shared_frames_distance(block, &tracklets[a], &tracklets[b], metric) {
+                s.negatives.push(n);
             } else {
                 s.candidates.push(d);
                 s.bulk.push(d);
@@ -322,10 +357,8 @@ pub fn link_sample(
         for (a, g) in v.identities.iter().enumerate() {
             s.positives.extend(halves_distance(v.block, g, metric));
             for h in &v.identities[a + 1..] {
-                if g.frames_overlap(h) {
-                    s.negatives
-                        .push(metric.distance(&g.centroid(metric), &h.centroid(metric)));
-                }
+                s.negatives
+                    .extend(shared_frames_distance(v.block, g, h, metric));
             }
             pos.push(v.pos);
             rows.extend(g.centroid(metric));
@@ -393,6 +426,43 @@ mod tests {
         assert!(!compared(3, 3, 4, 2));
         // window = stride: disjoint windows.
         assert!(compared(4, 7, 4, 4) && !compared(3, 4, 4, 4));
+    }
+
+    #[test]
+    fn shared_frames_give_a_true_negative_despite_a_switch() {
+        // Group A: person X (e0) in frames 0 and 1, then person Y (e1) in
+        // frames 5 and 6 (an identity switch); group B: person Y in frames 0, 1.
+        let rows = [
+            [1.0, 0.0],
+            [1.0, 0.0],
+            [0.0, 1.0],
+            [0.0, 1.0],
+            [0.0, 1.0],
+            [0.0, 1.0],
+        ];
+        let block = VideoBlock {
+            video: 0,
+            first_row: 0,
+            tracklets: vec![Some(0), Some(0), Some(0), Some(0), Some(1), Some(1)],
+            frames: vec![0, 1, 5, 6, 0, 1],
+            features: ndarray::Array2::from_shape_fn((6, 2), |(i, j)| rows[i][j]),
+        };
+        let mut a = Group::empty(2);
+        let mut b = Group::empty(2);
+        for i in 0..4 {
+            a.add(i, block.frames[i as usize], block.row(i as usize));
+        }
+        for i in 4..6 {
+            b.add(i, block.frames[i as usize], block.row(i as usize));
+        }
+        let m = Metric::Cosine;
+        let shared = shared_frames_distance(&block, &a, &b, m).unwrap();
+        assert!((shared - 1.0).abs() < 1e-6, "{shared}");
+        let whole = m.distance(&a.centroid(m), &b.centroid(m));
+        assert!(whole < 0.5, "{whole}");
+        let mut c = Group::empty(2);
+        c.add(2, 5, block.row(2));
+        assert_eq!(shared_frames_distance(&block, &b, &c, m), None);
     }
 
     #[test]
