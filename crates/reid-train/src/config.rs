@@ -66,7 +66,11 @@ impl Override {
     /// on the way.
     fn apply(&self, root: &mut Value) -> Result<(), TrainError> {
         let mut node = root;
-        let (last, parents) = self.path.split_last().expect("parse refuses an empty key");
+        let Some((last, parents)) = self.path.split_last() else {
+            return Err(TrainError::InvalidConfig(
+                "an override needs a key (key.path=value)".into(),
+            ));
+        };
         for (i, part) in parents.iter().enumerate() {
             let obj = node.as_object_mut().ok_or_else(|| self.not_a_table(i))?;
             node = obj
@@ -187,6 +191,12 @@ mod tests {
         );
         assert!(Override::parse("novalue").is_err());
         assert!(Override::parse("a..b=1").is_err());
+        // A hand-built override without a key is an error, not a panic.
+        let keyless = Override {
+            path: Vec::new(),
+            value: Value::from(1),
+        };
+        assert!(load_recipe::<CionConfig>(None, &[keyless]).is_err());
     }
 
     #[test]
