@@ -5,14 +5,22 @@
 //! REID_DENOISE_SIZES=100000,1000000 cargo bench --bench denoise
 //! ```
 //!
-//! Each size runs in a child process (so peak memory, `VmHWM`, is per size):
-//! `reid::denoise::synthetic` streams a LUPerson-NL-shaped corpus of
-//! 256-d features (10–30 persons per video, tracks of 6–40 crops, so about 460
-//! crops per video as in LUPerson-NL's 10M crops / 21K videos) into
-//! `reid::denoise::run` with the default configuration (window 64 videos,
-//! stride 32). Generating the features is timed separately and is part of
-//! the wall time; the table also scores the result against the generator's truth.
+//! Each size and configuration runs in a child process (so peak memory,
+//! `VmHWM`, is per run): `reid::denoise::synthetic` streams a
+//! LUPerson-NL-shaped corpus of 256-d features (10–30 persons per video,
+//! tracks of 6–40 crops, so about 460 crops per video as in LUPerson-NL's 10M
+//! crops / 21K videos) into `reid::denoise::run`, with the default
+//! configuration (per-video mean-centring; merge and link thresholds for
+//! target precision 0.95, calibrated on the first 64 videos; window 64
+//! videos, stride 32, mutual top-4) and, with `REID_DENOISE_FORMER=1`, also
+//! the former one (no normalisation, fixed thresholds, mutual top-2).
+//! Generating the features is timed separately and is part of the wall
+//! time; the table also scores the result against the generator's truth.
 //! There is no reference implementation to compare with (CION released none).
+//!
+//! ```sh
+//! REID_DENOISE_SIZES=100000,1000000 REID_DENOISE_FORMER=1 cargo bench --bench denoise
+//! ```
 
 #[path = "common/mod.rs"]
 mod common;
@@ -23,13 +31,25 @@ use std::process::Command;
 use std::time::Instant;
 
 use reid::denoise::synthetic::{SyntheticConfig, SyntheticCorpus};
-use reid::denoise::{DenoiseConfig, REMOVED, score};
+use reid::denoise::{DenoiseConfig, REMOVED, VideoNormalization, score};
 use serde_json::{Value, json};
 
 const CHILD_ENV: &str = "REID_DENOISE_BENCH_CHILD";
+const CONFIG_ENV: &str = "REID_DENOISE_BENCH_CONFIG";
 const CROPS_PER_VIDEO: f64 = 460.0;
 
-fn child(images: u64) {
+/// The configuration named `name`: "default" or "former".
+fn denoise_config(name: &str) -> DenoiseConfig {
+    let mut c = DenoiseConfig::default();
+    if name == "former" {
+        c.normalization.mode = VideoNormalization::None;
+        c.calibration.target_precision = None;
+        c.level3.mutual_top_k = 2;
+    }
+    c
+}
+
+fn child(images: u64, config: &str) {
     let cfg = SyntheticConfig {
         seed: 1,
         videos: ((images as f64 / CROPS_PER_VIDEO).round() as usize).max(1),
@@ -52,8 +72,7 @@ fn child(images: u64) {
         })
     });
     let t0 = Instant::now();
-    let out =
-        reid::denoise::run(&DenoiseConfig::default(), source, |_| {}).expect("denoising runs");
+    let out = reid::denoise::run(&denoise_config(config), source, |_| {}).expect("denoising runs");
     let wall = t0.elapsed().as_secs_f64();
     let q = score(&out.labels, &truth).expect("scored");
     let raw_ids = out.report.level1.tracklets_in;
@@ -73,14 +92,21 @@ fn child(images: u64) {
             "precision": q.precision,
             "recall": q.recall,
             "links": out.report.level3.links,
+            "config": config,
+            "calibration": out.report.calibration,
         })
     );
 }
 
 fn main() {
     if let Ok(n) = std::env::var(CHILD_ENV) {
-        child(n.parse().expect("image count"));
+        let config = std::env::var(CONFIG_ENV).unwrap_or_else(|_| "default".into());
+        child(n.parse().expect("image count"), &config);
         return;
+    }
+    let mut configs = vec!["default"];
+    if std::env::var("REID_DENOISE_FORMER").is_ok_and(|v| v == "1") {
+        configs.insert(0, "former");
     }
     let sizes: Vec<u64> = std::env::var("REID_DENOISE_SIZES")
         .unwrap_or_else(|_| "100000,1000000,10000000".into())
@@ -89,12 +115,27 @@ fn main() {
         .collect();
     let exe = std::env::current_exe().expect("own path");
     println!(
-        "{:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>6} {:>6}",
-        "images", "videos", "wall s", "gen s", "denoise s", "peak MB", "tracklets", "ids", "P", "F"
+        "{:>8} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>6} {:>6} {:>9}",
+        "config",
+        "images",
+        "videos",
+        "wall s",
+        "gen s",
+        "denoise s",
+        "peak MB",
+        "tracklets",
+        "ids",
+        "P",
+        "F",
+        "link thr"
     );
-    for n in sizes {
+    for (n, config) in sizes
+        .iter()
+        .flat_map(|&n| configs.iter().map(move |&c| (n, c)))
+    {
         let out = Command::new(&exe)
             .env(CHILD_ENV, n.to_string())
+            .env(CONFIG_ENV, config)
             .output()
             .expect("spawn child");
         let line = String::from_utf8_lossy(&out.stdout);
@@ -107,8 +148,12 @@ fn main() {
             continue;
         };
         let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let link = v["calibration"]["link"]["threshold"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
         println!(
-            "{:>10} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.0} {:>10} {:>9} {:>6.3} {:>6.3}",
+            "{:>8} {:>10} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.0} {:>10} {:>9} {:>6.3} {:>6.3} {:>9.4}",
+            config,
             f("images"),
             f("videos"),
             f("wall_seconds"),
@@ -118,7 +163,8 @@ fn main() {
             f("tracklets"),
             f("identities"),
             f("precision"),
-            f("f_score")
+            f("f_score"),
+            link
         );
     }
 }

@@ -14,9 +14,16 @@
 //!   standard test transform (`--height`/`--width`, default 256×128).
 //! - `--out annos.json`: CION-AL style `[{"file_path","id"}]`, sorted by id,
 //!   paths relative to the corpus folder.
-//! - Stage parameters: see `--help` and `docs/denoise.md`. With the default
-//!   `--scale calibrated` the distance thresholds are multiples of the typical
-//!   spread of one tracklet's crops, measured on the first videos.
+//! - Stage parameters: see `--help` and `docs/denoise.md`. Every video's
+//!   features are mean-centred first (`--normalization`). The merge and link
+//!   thresholds are set for `--target-precision` (default 0.95) from pairs
+//!   the corpus labels itself (two crops of one frame are two persons),
+//!   measured on the first `--calibration-videos`; when the target cannot be
+//!   reached, the stage joins nothing and says so. `--target-precision 0`
+//!   (or giving `--merge-threshold`/`--link-threshold` alone) keeps fixed
+//!   thresholds; with the default `--scale calibrated` the other thresholds
+//!   are multiples of the typical spread of one tracklet's crops, measured
+//!   on the first videos.
 //!
 //! When the corpus was written by `reid_data::synth` (it has a
 //! `synth_truth.json`), the quality after each level is printed. Bad
@@ -35,8 +42,11 @@ use reid::Backend;
 use reid::backbones::GlobalPool;
 use reid::data::batch::TestTransform;
 use reid::data::datasets::luperson_nl;
+use reid::denoise::calibrate::ThresholdCalibration;
 use reid::denoise::source::{corpus_blocks, corpus_npy_blocks, corpus_paths, synthetic_truth};
-use reid::denoise::{DenoiseConfig, DenoiseError, DenoiseOutput, Metric, ThresholdScale, annos};
+use reid::denoise::{
+    DenoiseConfig, DenoiseError, DenoiseOutput, Metric, ThresholdScale, VideoNormalization, annos,
+};
 use reid::train::{ExtractOptions, extract_features};
 use weights::WeightsArgs;
 
@@ -76,6 +86,16 @@ struct Args {
     /// Thresholds as multiples of the measured spread (calibrated) or as raw distances (absolute).
     #[arg(long, default_value = "calibrated")]
     scale: String,
+    /// Per-video feature normalisation: none, center or whiten.
+    #[arg(long, default_value = "center")]
+    normalization: String,
+    /// Pairwise precision the merges and links must reach, in (0, 1]; 0 keeps
+    /// the fixed thresholds (default 0.95).
+    #[arg(long)]
+    target_precision: Option<f32>,
+    /// Videos at the start of the corpus the calibration is measured on.
+    #[arg(long)]
+    calibration_videos: Option<usize>,
     /// Level 1: largest crop-to-centroid distance in a tracklet.
     #[arg(long)]
     radius: Option<f32>,
@@ -124,11 +144,38 @@ fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
             )));
         }
     };
+    let mode = VideoNormalization::from_name(&args.normalization).ok_or_else(|| {
+        usage(format!(
+            "--normalization must be none, center or whiten, got {:?}",
+            args.normalization
+        ))
+    })?;
     let mut c = DenoiseConfig {
         metric,
         scale,
         ..DenoiseConfig::default()
     };
+    c.normalization.mode = mode;
+    let fixed_given = args.merge_threshold.is_some() || args.link_threshold.is_some();
+    match args.target_precision {
+        Some(p) if p == 0.0 => c.calibration.target_precision = None,
+        Some(p) if fixed_given => {
+            return Err(usage(format!(
+                "--target-precision {p} sets the merge and link thresholds; give --merge-threshold/--link-threshold with --target-precision 0"
+            )));
+        }
+        Some(p) => c.calibration.target_precision = Some(p),
+        None if fixed_given => {
+            eprintln!(
+                "note: fixed --merge-threshold/--link-threshold given: no target-precision calibration"
+            );
+            c.calibration.target_precision = None;
+        }
+        None => {}
+    }
+    if let Some(v) = args.calibration_videos {
+        c.calibration.videos = v;
+    }
     if let Some(v) = args.radius {
         c.level1.radius = v;
     }
@@ -251,6 +298,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
         r.level3.identities_removed,
         r.level3.images_removed
     );
+    let c = &r.calibration;
+    match c.target_precision {
+        Some(p) => println!(
+            "calibration on {} videos for target precision {p}:",
+            c.videos
+        ),
+        None => println!("calibration off (fixed thresholds):"),
+    }
+    print_calibration("merge", &c.merge);
+    print_calibration("link", &c.link);
     println!(
         "wrote {} ({} images, {} identities) in {:.1} s",
         args.out.display(),
@@ -296,6 +353,28 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
     }
     Ok(())
+}
+
+/// One threshold's calibration: status, threshold and the distance quantiles.
+fn print_calibration(name: &str, t: &ThresholdCalibration) {
+    println!(
+        "  {name:<5} {:?}: threshold {:.4}; known negatives {} (0.1 % {:.4}, 1 % {:.4}, median {:.4}); \
+         known positives {} (median {:.4}, 99 % {:.4}); {} of {} candidate pairs accepted, \
+         expected precision {:.3} (best reachable {:.3})",
+        t.status,
+        t.threshold,
+        t.negatives.count,
+        t.negatives.p0_1,
+        t.negatives.p1,
+        t.negatives.p50,
+        t.positives.count,
+        t.positives.p50,
+        t.positives.p99,
+        t.accepted,
+        t.candidates,
+        t.expected_precision,
+        t.best_precision
+    );
 }
 
 fn main() -> ExitCode {
