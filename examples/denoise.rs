@@ -158,7 +158,7 @@ fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
     c.normalization.mode = mode;
     let fixed_given = args.merge_threshold.is_some() || args.link_threshold.is_some();
     match args.target_precision {
-        Some(p) if p == 0.0 => c.calibration.target_precision = None,
+        Some(0.0) => c.calibration.target_precision = None,
         Some(p) if fixed_given => {
             return Err(usage(format!(
                 "--target-precision {p} sets the merge and link thresholds; give --merge-threshold/--link-threshold with --target-precision 0"
