@@ -45,7 +45,8 @@ use reid::data::datasets::luperson_nl;
 use reid::denoise::calibrate::ThresholdCalibration;
 use reid::denoise::source::{corpus_blocks, corpus_npy_blocks, corpus_paths, synthetic_truth};
 use reid::denoise::{
-    DenoiseConfig, DenoiseError, DenoiseOutput, Metric, ThresholdScale, VideoNormalization, annos,
+    CalibrationStatus, DenoiseConfig, DenoiseError, DenoiseOutput, Metric, ThresholdScale,
+    VideoNormalization, annos,
 };
 use reid::train::{ExtractOptions, extract_features};
 use weights::WeightsArgs;
@@ -357,6 +358,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
 
 /// One threshold's calibration: status, threshold and the distance quantiles.
 fn print_calibration(name: &str, t: &ThresholdCalibration) {
+    if t.status == CalibrationStatus::Fixed {
+        println!("  {name:<5} fixed threshold {:.4}", t.threshold);
+        return;
+    }
     println!(
         "  {name:<5} {:?}: threshold {:.4}; known negatives {} (0.1 % {:.4}, 1 % {:.4}, median {:.4}); \
          known positives {} (median {:.4}, 99 % {:.4}); {} of {} candidate pairs accepted, \
