@@ -84,6 +84,12 @@ impl Progress {
             PretrainEvent::Resumed { step, path } => {
                 println!("resumed from {} ({step} steps done)", path.display());
             }
+            PretrainEvent::Fresh { dir } => {
+                println!(
+                    "note: --resume: {} holds no checkpoint; starting a fresh run",
+                    dir.display()
+                );
+            }
             PretrainEvent::Step(r) => {
                 let label = self.label;
                 let b = self

@@ -63,7 +63,7 @@ impl Warmup {
 
 /// How the learning rate decays after warm-up; stepped once per epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Decay {
     /// Multiply by `gamma` at each milestone (in decay steps, i.e. epochs
     /// after warm-up; see the module docs). BoT: `[40, 90]`, `γ` = 0.1.

@@ -11,6 +11,13 @@
 //! `latest`, never a torn one; stale temporary folders are removed by the
 //! next save.
 //!
+//! Every save also writes [`CHECKSUMS`], the size and a 64-bit checksum of
+//! each part; [`Checkpoint::read`] verifies a part against it, so a file
+//! changed on disk after the save (a flipped bit, a truncation) is an error
+//! naming the file instead of a silent load. A save that fails (a full disk)
+//! removes its temporary folder, so the next save or resume on that disk
+//! is not blocked by it.
+//!
 //! Modules go through burn's burnpack format ([`module_to_bytes`],
 //! [`module_from_bytes`]), which keeps each parameter's id, so an optimiser
 //! record saved with [`optim_to_bytes`] finds its parameters again after a
@@ -30,6 +37,9 @@ use crate::error::TrainError;
 
 /// Name of the file that names the newest complete checkpoint folder.
 pub const LATEST: &str = "latest";
+
+/// Name of the part listing every other part's size and checksum.
+pub const CHECKSUMS: &str = "checksums.json";
 
 /// Prefix of a checkpoint folder's name; the step follows, zero-padded.
 const PREFIX: &str = "step-";
@@ -55,6 +65,60 @@ pub struct Checkpoint {
 
 fn io_err(path: &Path, what: &str, e: std::io::Error) -> TrainError {
     TrainError::Checkpoint(format!("{what} {}: {e}", path.display()))
+}
+
+/// A failure to write a checkpoint (the environment's: a full disk, an
+/// unwritable folder); keeps the system's error for the exit-code rule.
+fn write_err(path: &Path, e: std::io::Error) -> TrainError {
+    TrainError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// The size and checksum of one checkpoint part, as [`CHECKSUMS`] stores
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartChecksum {
+    /// Length in bytes.
+    pub bytes: u64,
+    /// [`checksum`] of the content, 16 lower-case hex digits.
+    pub fnv1a64: String,
+}
+
+impl PartChecksum {
+    /// The entry for `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.len() as u64,
+            fnv1a64: format!("{:016x}", checksum(bytes)),
+        }
+    }
+}
+
+/// A 64-bit FNV-1a checksum over little-endian 8-byte words (the last,
+/// partial word zero-padded), seeded with the length. Every step is a
+/// bijection of the running state, so any change confined to one word (a
+/// flipped bit, a changed byte) always changes the result; a truncation
+/// changes the length.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = (OFFSET ^ bytes.len() as u64).wrapping_mul(PRIME);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(PRIME);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(PRIME);
+    }
+    h
 }
 
 impl CheckpointDir {
@@ -83,24 +147,28 @@ impl CheckpointDir {
                 )));
             }
         }
-        fs::create_dir_all(&self.root).map_err(|e| io_err(&self.root, "creating", e))?;
+        if parts.iter().any(|(name, _)| *name == CHECKSUMS) {
+            return Err(TrainError::Checkpoint(format!(
+                "the checkpoint part name {CHECKSUMS:?} is reserved for the checksums"
+            )));
+        }
+        fs::create_dir_all(&self.root).map_err(|e| write_err(&self.root, e))?;
         self.remove_stale_tmp()?;
         let name = format!("{PREFIX}{step:09}");
         let final_dir = self.root.join(&name);
         let tmp_dir = self.root.join(format!("{name}{TMP_SUFFIX}"));
-        fs::create_dir_all(&tmp_dir).map_err(|e| io_err(&tmp_dir, "creating", e))?;
-        for (part, bytes) in parts {
-            let path = tmp_dir.join(part);
-            let mut f = File::create(&path).map_err(|e| io_err(&path, "creating", e))?;
-            f.write_all(bytes)
-                .map_err(|e| io_err(&path, "writing", e))?;
-            f.sync_all().map_err(|e| io_err(&path, "flushing", e))?;
+        if let Err(e) = write_parts(&tmp_dir, parts) {
+            // A failed save (a full disk) leaves nothing behind.
+            let _ = fs::remove_dir_all(&tmp_dir);
+            return Err(e);
         }
-        sync_dir(&tmp_dir)?;
         if final_dir.exists() {
-            fs::remove_dir_all(&final_dir).map_err(|e| io_err(&final_dir, "replacing", e))?;
+            fs::remove_dir_all(&final_dir).map_err(|e| write_err(&final_dir, e))?;
         }
-        fs::rename(&tmp_dir, &final_dir).map_err(|e| io_err(&final_dir, "renaming into", e))?;
+        if let Err(e) = fs::rename(&tmp_dir, &final_dir) {
+            let _ = fs::remove_dir_all(&tmp_dir);
+            return Err(write_err(&final_dir, e));
+        }
         sync_dir(&self.root)?;
         write_atomic(&self.root.join(LATEST), name.as_bytes())?;
         self.prune()?;
@@ -156,12 +224,12 @@ impl CheckpointDir {
     }
 
     fn remove_stale_tmp(&self) -> Result<(), TrainError> {
-        let entries = fs::read_dir(&self.root).map_err(|e| io_err(&self.root, "listing", e))?;
+        let entries = fs::read_dir(&self.root).map_err(|e| write_err(&self.root, e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(PREFIX) && name.ends_with(TMP_SUFFIX) {
                 let p = entry.path();
-                fs::remove_dir_all(&p).map_err(|e| io_err(&p, "removing stale", e))?;
+                fs::remove_dir_all(&p).map_err(|e| write_err(&p, e))?;
             }
         }
         Ok(())
@@ -171,7 +239,7 @@ impl CheckpointDir {
         let all = self.complete()?;
         if all.len() > self.keep {
             for c in &all[..all.len() - self.keep] {
-                fs::remove_dir_all(&c.path).map_err(|e| io_err(&c.path, "pruning", e))?;
+                fs::remove_dir_all(&c.path).map_err(|e| write_err(&c.path, e))?;
             }
         }
         Ok(())
@@ -179,10 +247,74 @@ impl CheckpointDir {
 }
 
 impl Checkpoint {
-    /// Reads one part of the checkpoint.
+    /// Reads one part of the checkpoint and verifies it against the
+    /// checkpoint's [`CHECKSUMS`] (checkpoints written before checksums
+    /// existed have none and are read as they are).
+    ///
+    /// # Errors
+    /// [`TrainError::Checkpoint`] naming the file when it cannot be read,
+    /// is not listed in the checksums, or differs from what was written.
     pub fn read(&self, part: &str) -> Result<Vec<u8>, TrainError> {
         let path = self.path.join(part);
-        fs::read(&path).map_err(|e| io_err(&path, "reading checkpoint part", e))
+        let bytes = fs::read(&path).map_err(|e| io_err(&path, "reading checkpoint part", e))?;
+        if let Some(sums) = self.checksums()? {
+            let Some(want) = sums.get(part) else {
+                return Err(TrainError::Checkpoint(format!(
+                    "{}: not listed in {CHECKSUMS} of its checkpoint; the checkpoint was changed after it was written",
+                    path.display()
+                )));
+            };
+            let got = PartChecksum::of(&bytes);
+            if &got != want {
+                return Err(TrainError::Checkpoint(format!(
+                    "{}: damaged or changed after it was written ({} bytes with checksum {}, expected {} bytes with checksum {}); \
+                     delete the folder {} to resume from the checkpoint before it",
+                    path.display(),
+                    got.bytes,
+                    got.fnv1a64,
+                    want.bytes,
+                    want.fnv1a64,
+                    self.path.display()
+                )));
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// The checkpoint's [`CHECKSUMS`], or `None` when it has none.
+    ///
+    /// # Errors
+    /// [`TrainError::Checkpoint`] when the file exists but cannot be read
+    /// or decoded.
+    pub fn checksums(
+        &self,
+    ) -> Result<Option<std::collections::BTreeMap<String, PartChecksum>>, TrainError> {
+        let path = self.path.join(CHECKSUMS);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path, "reading", e)),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            TrainError::Checkpoint(format!(
+                "{}: not a checksum list ({e}); the checkpoint is damaged",
+                path.display()
+            ))
+        })
+    }
+
+    /// Verifies every part listed in the checkpoint's [`CHECKSUMS`] (see
+    /// [`Self::read`]).
+    ///
+    /// # Errors
+    /// As [`Self::read`], for the first part that fails.
+    pub fn verify(&self) -> Result<(), TrainError> {
+        if let Some(sums) = self.checksums()? {
+            for part in sums.keys() {
+                self.read(part)?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads one part that was written as JSON and decodes it.
@@ -192,6 +324,25 @@ impl Checkpoint {
             TrainError::Checkpoint(format!("decoding {}: {e}", self.path.join(part).display()))
         })
     }
+}
+
+/// Writes `parts` and their [`CHECKSUMS`] into a new folder `dir`, each
+/// file flushed to disk, then the folder.
+fn write_parts(dir: &Path, parts: &[(&str, &[u8])]) -> Result<(), TrainError> {
+    fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+    let sums: std::collections::BTreeMap<&str, PartChecksum> = parts
+        .iter()
+        .map(|(name, bytes)| (*name, PartChecksum::of(bytes)))
+        .collect();
+    let manifest = serde_json::to_vec_pretty(&sums)
+        .map_err(|e| TrainError::Checkpoint(format!("encoding {CHECKSUMS}: {e}")))?;
+    for (part, bytes) in parts.iter().chain([&(CHECKSUMS, manifest.as_slice())]) {
+        let path = dir.join(part);
+        let mut f = File::create(&path).map_err(|e| write_err(&path, e))?;
+        f.write_all(bytes).map_err(|e| write_err(&path, e))?;
+        f.sync_all().map_err(|e| write_err(&path, e))?;
+    }
+    sync_dir(dir)
 }
 
 fn parse_step(name: &str) -> Option<usize> {
@@ -217,12 +368,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, "creating", e))?;
-        f.write_all(bytes).map_err(|e| io_err(&tmp, "writing", e))?;
-        f.sync_all().map_err(|e| io_err(&tmp, "flushing", e))?;
+    let written = (|| {
+        let mut f = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| write_err(&tmp, e))?;
+        f.sync_all().map_err(|e| write_err(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| write_err(path, e))
+    })();
+    if written.is_err() {
+        // Nothing half-written stays behind.
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, path).map_err(|e| io_err(path, "renaming into", e))?;
+    written?;
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;
     }
@@ -259,14 +415,42 @@ pub fn module_from_bytes<M: Module>(
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)))
         .allow_partial(true)
         .validate(false);
-    let result = module
-        .load_from(&mut store)
-        .map_err(|e| TrainError::Checkpoint(format!("{what}: {e}")))?;
+    let result = module.load_from(&mut store).map_err(|e| {
+        TrainError::Checkpoint(format!(
+            "{what}: not a model record this program can read ({e})"
+        ))
+    })?;
     if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
-        let missing: Vec<&str> = result.missing.iter().map(|(k, _)| k.as_str()).collect();
+        let list = |v: Vec<String>| {
+            let n = v.len();
+            let mut shown: Vec<String> = v.into_iter().take(8).collect();
+            if n > shown.len() {
+                shown.push(format!("… {} more", n - shown.len()));
+            }
+            shown.join(", ")
+        };
+        let mut parts = Vec::new();
+        if !result.missing.is_empty() {
+            parts.push(format!(
+                "tensors missing from the file: {}",
+                list(result.missing.iter().map(|(k, _)| k.clone()).collect())
+            ));
+        }
+        if !result.unused.is_empty() {
+            parts.push(format!(
+                "tensors the model does not have: {}",
+                list(result.unused.clone())
+            ));
+        }
+        if !result.errors.is_empty() {
+            parts.push(format!(
+                "tensors that do not fit: {}",
+                list(result.errors.iter().map(ToString::to_string).collect())
+            ));
+        }
         return Err(TrainError::Checkpoint(format!(
-            "{what} does not match the model: missing {missing:?}, unexpected {:?}, errors {:?}",
-            result.unused, result.errors
+            "{what} does not match the model ({}); resume with the same architecture",
+            parts.join("; ")
         )));
     }
     Ok(module)

@@ -49,6 +49,12 @@ pub enum PretrainEvent<'a> {
         /// Its folder.
         path: &'a std::path::Path,
     },
+    /// The run was asked to resume but found no checkpoint in `dir`: it
+    /// starts from step 0 (sent before the first step).
+    Fresh {
+        /// The checkpoint directory that holds no checkpoint.
+        dir: &'a std::path::Path,
+    },
     /// After each optimiser step.
     Step(&'a StepReport),
     /// A checkpoint was written.

@@ -491,6 +491,8 @@ where
         PretrainEvent::Resumed { step, path } => {
             callback(RunEvent::Resumed { step, path });
         }
+        // Sent by the pre-training recipes only.
+        PretrainEvent::Fresh { .. } => {}
     };
     let (steps_done, finished) = drive_with(&mut r, run, pos, epochs, &mut tracker, &mut on_event)?;
     Ok(RunOutput {

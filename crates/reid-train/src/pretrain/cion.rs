@@ -70,7 +70,10 @@ use crate::engine::optim::decay_weights;
 use crate::engine::options::RunOptions;
 use crate::engine::parallel::{DataParallel, data_parallel, running_stats, weighted_loss};
 use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
-use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
+use crate::engine::resume::{
+    DataFingerprint, nothing_to_resume, resume_point, same_config, same_data, save_parts,
+    state_json,
+};
 use crate::engine::seed::augment_seed;
 use crate::engine::step::check_finite;
 use crate::error::TrainError;
@@ -465,6 +468,10 @@ struct CionState {
     position: Position,
     center: HostTensor,
     config: CionConfig,
+    /// The training set the run was started on (absent in checkpoints
+    /// written before fingerprints).
+    #[serde(default)]
+    data: Option<DataFingerprint>,
     /// The loss scaler of an `f16` run.
     #[serde(default)]
     scaler: Option<LossScaler>,
@@ -831,6 +838,8 @@ struct CionRun<'a, M: TrainBackbone> {
     views: MultiCrop,
     trainer: CionTrainer<M>,
     checkpoints: Option<CheckpointDir>,
+    /// The training set's fingerprint, kept in every checkpoint.
+    data: DataFingerprint,
 }
 
 /// Concatenates per-device outputs that are each crop-major (`[crops·b_i,
@@ -881,6 +890,7 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
             position: pos,
             center: HostTensor::from_tensor(&self.trainer.center.value())?,
             config: self.cfg.clone(),
+            data: Some(self.data.clone()),
             scaler: self.trainer.scaler.clone(),
         })?;
         save_parts(
@@ -957,18 +967,32 @@ where
         views: cfg.multi_crop(),
         trainer,
         checkpoints: run.checkpoints(),
+        data: DataFingerprint::of(records),
     };
     let resumed = resume_point(run)?;
+    if let Some(dir) = nothing_to_resume(run)? {
+        callback(PretrainEvent::Fresh { dir });
+    }
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: CionState = ckpt.read_json("state.json")?;
+        same_data(ckpt, state.data.as_ref(), &r.data)?;
         same_config(ckpt, &state.config, cfg)?;
+        let part = |name: &str| ckpt.path.join(name).display().to_string();
         let t = &mut r.trainer;
-        t.student = module_from_bytes(t.student.clone(), ckpt.read("student.bpk")?, "student.bpk")?;
-        t.teacher = module_from_bytes(t.teacher.clone(), ckpt.read("teacher.bpk")?, "teacher.bpk")?
-            .no_grad();
+        t.student = module_from_bytes(
+            t.student.clone(),
+            ckpt.read("student.bpk")?,
+            &part("student.bpk"),
+        )?;
+        t.teacher = module_from_bytes(
+            t.teacher.clone(),
+            ckpt.read("teacher.bpk")?,
+            &part("teacher.bpk"),
+        )?
+        .no_grad();
         let optim = std::mem::replace(&mut t.optim, AdamConfig::new().init());
-        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
         t.center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
         if t.scaler.is_some() && state.scaler.is_some() {
             t.scaler = state.scaler;

@@ -56,7 +56,10 @@ use crate::engine::optim::sgd;
 use crate::engine::options::RunOptions;
 use crate::engine::parallel::{DataParallel, data_parallel, weighted_loss};
 use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
-use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
+use crate::engine::resume::{
+    DataFingerprint, nothing_to_resume, resume_point, same_config, same_data, save_parts,
+    state_json,
+};
 use crate::engine::seed::{ShuffledEpochs, augment_seed};
 use crate::engine::step::{check_finite, scalar};
 use crate::error::TrainError;
@@ -341,6 +344,10 @@ struct PnlState {
     queue: QueueMeta,
     classes: usize,
     config: PnlConfig,
+    /// The training set the run was started on (absent in checkpoints
+    /// written before fingerprints).
+    #[serde(default)]
+    data: Option<DataFingerprint>,
     /// The loss scaler of an `f16` run.
     #[serde(default)]
     scaler: Option<LossScaler>,
@@ -600,6 +607,8 @@ struct PnlRun<'a, M: TrainBackbone> {
     epochs: ShuffledEpochs,
     trainer: PnlTrainer<M>,
     checkpoints: Option<CheckpointDir>,
+    /// The training set's fingerprint, kept in every checkpoint.
+    data: DataFingerprint,
 }
 
 impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
@@ -648,6 +657,7 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
             queue: meta,
             classes: self.set.num_classes,
             config: self.cfg.clone(),
+            data: Some(self.data.clone()),
             scaler: t.scaler.clone(),
         })?;
         save_parts(
@@ -725,17 +735,32 @@ where
         epochs,
         trainer,
         checkpoints: run.checkpoints(),
+        data: DataFingerprint::of(records),
     };
     let resumed = resume_point(run)?;
+    if let Some(dir) = nothing_to_resume(run)? {
+        callback(PretrainEvent::Fresh { dir });
+    }
     let mut pos = Position::default();
     if let Some(ckpt) = &resumed {
         let state: PnlState = ckpt.read_json("state.json")?;
-        same_config(ckpt, &(&state.config, state.classes), &(cfg, classes))?;
+        same_data(ckpt, state.data.as_ref(), &r.data)?;
+        same_config(ckpt, &state.config, cfg)?;
+        if state.classes != classes {
+            return Err(TrainError::Checkpoint(format!(
+                "{} was written for a training set of {} tracklet labels, this run has {classes}: \
+                 resume with the same data, or start a fresh run in another folder",
+                ckpt.path.display(),
+                state.classes
+            )));
+        }
+        let part = |name: &str| ckpt.path.join(name).display().to_string();
         let t = &mut r.trainer;
-        t.query = module_from_bytes(t.query.clone(), ckpt.read("query.bpk")?, "query.bpk")?;
-        t.key = module_from_bytes(t.key.clone(), ckpt.read("key.bpk")?, "key.bpk")?.no_grad();
+        t.query = module_from_bytes(t.query.clone(), ckpt.read("query.bpk")?, &part("query.bpk"))?;
+        t.key =
+            module_from_bytes(t.key.clone(), ckpt.read("key.bpk")?, &part("key.bpk"))?.no_grad();
         let optim = std::mem::replace(&mut t.optim, sgd(cfg.momentum, cfg.weight_decay));
-        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, "optim.bpk")?;
+        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
         t.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
         if t.scaler.is_some() && state.scaler.is_some() {
             t.scaler = state.scaler;
