@@ -342,7 +342,9 @@ fn load_into<M: ModuleSnapshot>(
 /// (torchvision / IBN-Net / fast-reid), loadable in Python with
 /// `model.load_state_dict(safetensors.torch.load_file(path), strict=False)`
 /// (strict loading also works except for the `num_batches_tracked`
-/// counters, which burn does not keep).
+/// counters, which burn does not keep). The file is byte-reproducible: the
+/// same weights give the same bytes (tensors sorted by name, one metadata
+/// entry `format: pt`).
 pub fn save_safetensors<M: ModuleSnapshot>(
     model: &M,
     path: impl AsRef<Path>,
@@ -415,9 +417,14 @@ fn save_remapped<M: ModuleSnapshot>(
             .add_pattern(from, to)
             .map_err(|e| write_err(format!("{e:?}")))?;
     }
+    // One metadata entry: burn's default three live in a hash map, whose
+    // order (and so the file's bytes) would change from run to run. The
+    // tensors are written sorted by name.
     let mut store = SafetensorsStore::from_file(path)
         .skip_enum_variants(true)
         .overwrite(true)
+        .clear_metadata()
+        .metadata("format", "pt")
         .remap(remapper);
     model
         .save_into(&mut store)

@@ -337,7 +337,21 @@ fn gemm_rows(lhs: &[f32], rhs: &[f32], dst: &mut [f32], rows: usize, n: usize, k
     }
 }
 
-/// `dst[r, j] += bias[j] (+ residual[r, j])`, then `max(0, ·)` when `relu`.
+/// ReLU as PyTorch computes it: negative values become 0, NaN stays NaN
+/// (`f32::max` would turn it into 0 and hide it).
+#[inline]
+pub fn relu(y: f32) -> f32 {
+    if y < 0.0 { 0.0 } else { y }
+}
+
+/// The larger of `acc` and `x` as PyTorch's max-pooling takes it: NaN wins
+/// (`f32::max` would drop it).
+#[inline]
+fn max_nan(acc: f32, x: f32) -> f32 {
+    if x > acc || x.is_nan() { x } else { acc }
+}
+
+/// `dst[r, j] += bias[j] (+ residual[r, j])`, then [`relu`] when `relu`.
 fn epilogue(dst: &mut [f32], bias: &[f32], residual: Option<&[f32]>, relu: bool) {
     let n = bias.len();
     let rows_per_task = (16384 / n.max(1)).max(1);
@@ -349,7 +363,7 @@ fn epilogue(dst: &mut [f32], bias: &[f32], residual: Option<&[f32]>, relu: bool)
                 for (drow, rrow) in d.chunks_exact_mut(n).zip(r.chunks_exact(n)) {
                     for ((v, b), x) in drow.iter_mut().zip(bias).zip(rrow) {
                         let y = *v + b + x;
-                        *v = if relu { y.max(0.0) } else { y };
+                        *v = if relu { self::relu(y) } else { y };
                     }
                 }
             }),
@@ -357,7 +371,7 @@ fn epilogue(dst: &mut [f32], bias: &[f32], residual: Option<&[f32]>, relu: bool)
             for drow in d.chunks_exact_mut(n) {
                 for (v, b) in drow.iter_mut().zip(bias) {
                     let y = *v + b;
-                    *v = if relu { y.max(0.0) } else { y };
+                    *v = if relu { self::relu(y) } else { y };
                 }
             }
         }),
@@ -418,7 +432,7 @@ impl MaxPool {
                             }
                             let s = ((b * x.height + iy as usize) * x.width + ix as usize) * c;
                             for (v, s) in d.iter_mut().zip(&x.data[s..s + c]) {
-                                *v = v.max(*s);
+                                *v = max_nan(*v, *s);
                             }
                         }
                     }
@@ -488,7 +502,7 @@ impl InstanceNorm {
                 }
                 if relu {
                     for v in px.iter_mut() {
-                        *v = v.max(0.0);
+                        *v = self::relu(*v);
                     }
                 }
             }
@@ -629,6 +643,33 @@ mod tests {
         let y = fr.forward(&a6, &mut ws);
         assert_eq!((y.height, y.width), (3, 3));
         assert_eq!(y.data[8], 35.0);
+    }
+
+    #[test]
+    fn relu_and_max_pooling_keep_nan_as_pytorch_does() {
+        assert!(relu(f32::NAN).is_nan());
+        assert_eq!(relu(-2.0), 0.0);
+        assert_eq!(relu(3.0), 3.0);
+        let mut ws = Workspace::default();
+        // A NaN anywhere in a window makes that window's maximum NaN, wherever
+        // it comes in the scan (first, middle, last).
+        for at in [0usize, 12, 24] {
+            let mut x: Vec<f32> = (0..25).map(|v| v as f32).collect();
+            x[at] = f32::NAN;
+            let a = Act::from_nchw(&x, [1, 1, 5, 5], &mut ws);
+            let pool = MaxPool {
+                kernel: [5, 5],
+                stride: [1, 1],
+                padding: [0, 0],
+                ceil_mode: false,
+            };
+            assert!(pool.forward(&a, &mut ws).data[0].is_nan(), "NaN at {at}");
+        }
+        // The fused epilogue: bias + ReLU keeps NaN too.
+        let mut dst = vec![f32::NAN, -1.0];
+        epilogue(&mut dst, &[0.5, 0.5], None, true);
+        assert!(dst[0].is_nan());
+        assert_eq!(dst[1], 0.0);
     }
 
     #[test]
