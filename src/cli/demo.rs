@@ -216,10 +216,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
         pretrain: None,
         finetune: None,
     };
-    let out = run_demo(&cfg, &device, &mut |e| display.event(e)).map_err(|e| match e {
-        e if e.is_usage() => usage(e.to_string()),
-        e => anyhow::Error::new(e),
-    })?;
+    let out = run_demo(&cfg, &device, &mut |e| display.event(e))
+        .map_err(super::exit::classify_pipeline)?;
     display.close();
     let Some(summary) = &out.summary else {
         // `--no-finetune`: the backbone-only rows.

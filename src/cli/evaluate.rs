@@ -10,7 +10,9 @@
 //! or `--distmat D.npy` (`[n_query, n_gallery]`) instead of `--query/--gallery`
 //! (re-ranking then also needs `--distmat-qq` and `--distmat-gg`).
 //! Features: float32/float64 `[n, dim]`; ids: int64/int32 `[n]`.
-//! Bad input (mismatched lengths, wrong dtypes, NaN, empty gallery) exits with code 2.
+//! Bad input (mismatched lengths, wrong dtypes, NaN, empty or
+//! zero-dimensional arrays, an all-zero feature under the cosine distance,
+//! no valid query) exits with code 2, naming the file.
 //!
 //! The `evaluate` example and `reid evaluate` run this module.
 
@@ -104,6 +106,19 @@ fn labels(pids: &Path, camids: &Path, n: usize, rows_of: &str) -> Result<Labels>
     Ok(Labels::new(p, c)?)
 }
 
+/// Under the cosine distance (or `--normalize`) a row of zeros has no
+/// direction: its distance to everything would be the same made-up value
+/// (1), and the ranking an artefact of tie-breaking. Refused, naming it.
+fn check_directions(x: &ndarray::Array2<f32>, path: &Path) -> Result<()> {
+    if let Some(i) = x.outer_iter().position(|r| r.iter().all(|&v| v == 0.0)) {
+        bail!(
+            "{}: row {i} is all zeros; under the cosine distance (or --normalize) a feature needs a direction (use --metric euclidean, or check how the features were made)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 fn run(cli: &Args) -> Result<serde_json::Value> {
     let metric: Metric = cli.metric.parse()?;
     let ecfg = EvalConfig {
@@ -171,6 +186,10 @@ fn run(cli: &Args) -> Result<serde_json::Value> {
         };
         let qf = read_matrix(qp)?;
         let gf = read_matrix(gp)?;
+        if metric == Metric::Cosine || cli.normalize {
+            check_directions(&qf, qp)?;
+            check_directions(&gf, gp)?;
+        }
         if gf.nrows() == 0 {
             bail!("{}: the gallery is empty (0 rows)", gp.display());
         }
@@ -236,21 +255,19 @@ fn run(cli: &Args) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Null)
 }
 
-/// Runs the program on parsed arguments; returns its exit code.
+/// Runs the program on parsed arguments; returns its exit code. Every
+/// failure here is the input's (files, shapes, values): exit code 2.
 pub fn execute(args: Args) -> ExitCode {
     let cli = args;
-    match run(&cli) {
+    super::exit::exit(match run(&cli) {
         Ok(v) => {
             if cli.json {
                 println!("{v}");
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+        Err(e) => Err(super::exit::usage(super::exit::describe(&e))),
+    })
 }
 
 /// The whole program: parses the process arguments and runs.

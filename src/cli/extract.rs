@@ -38,7 +38,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::exit::usage;
+use super::exit::{check_output_file, classify, classify_metrics, usage};
+use super::images::{OnCorrupt, Skipped, check_images, image_files};
 use super::weights::WeightsArgs;
 use crate::Backend;
 use crate::backbones::{Backbone, GlobalPool, HostResNet};
@@ -50,8 +51,7 @@ use crate::train::{
 };
 use anyhow::Context;
 use clap::Parser;
-use ndarray::{Array2, Array4};
-use ndarray_npy::{read_npy, write_npy};
+use ndarray::{Array2, Array4, Ix4};
 
 /// Extracts global-average-pooled backbone features with PyTorch weights.
 #[derive(Parser, Debug)]
@@ -74,6 +74,11 @@ pub struct Args {
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// An image of `--images` that cannot be decoded: `error` stops (exit
+    /// 2), `skip` leaves it out (no feature row, not in `F.npy.txt`) and
+    /// names it in the summary.
+    #[arg(long, value_enum, default_value_t = OnCorrupt::Error)]
+    on_corrupt: OnCorrupt,
 }
 
 /// The loaded network: a ResNet trunk (GAP of its map) or a zoo model
@@ -88,22 +93,48 @@ enum Model {
     Zoo(crate::backbones::ZooModel),
 }
 
+impl Model {
+    /// The model's output stride: the smallest input side it accepts.
+    fn output_stride(&self) -> usize {
+        match self {
+            Model::Host(m) => m.output_stride(),
+            Model::ResNet(m) => m.output_stride(),
+            Model::Zoo(m) => m.output_stride(),
+        }
+    }
+}
+
+/// Reads `--input-tensor`: float32/float64 `[N, 3, H, W]`, every value
+/// finite. The header is checked against the file size before anything is
+/// allocated.
 fn read_input(path: &Path) -> anyhow::Result<Array4<f32>> {
-    let input: Array4<f32> = read_npy(path).map_err(|e| {
+    let input = reid_metrics::npy::read_float_array(path).map_err(classify_metrics)?;
+    let shape = input.shape().to_vec();
+    let input = input.into_dimensionality::<Ix4>().map_err(|_| {
         usage(format!(
-            "{}: expected a float32 .npy of shape [N, 3, H, W]: {e}",
+            "{}: expected a float32 array of shape [N, 3, H, W], got shape {shape:?}",
             path.display()
         ))
     })?;
-    let (_, c, h, w) = input.dim();
-    if c != 3 || h == 0 || w == 0 {
+    if input.dim().1 != 3 {
         return Err(usage(format!(
-            "{}: expected shape [N, 3, H, W], got {:?}",
-            path.display(),
-            input.shape()
+            "{}: expected shape [N, 3, H, W] (3 colour channels), got {shape:?}",
+            path.display()
         )));
     }
     Ok(input)
+}
+
+/// Every engine (the host engine, burn's ResNet, a zoo model) takes the
+/// same inputs: at least one output-stride cell in each direction.
+fn check_input_size(model: &Model, h: usize, w: usize, source: &str) -> anyhow::Result<()> {
+    let s = model.output_stride();
+    if h < s || w < s {
+        return Err(usage(format!(
+            "{source}: input {h}x{w} (height x width) is smaller than the model's output stride {s}: expected height and width of at least {s}"
+        )));
+    }
+    Ok(())
 }
 
 fn features_of_tensor(
@@ -113,91 +144,108 @@ fn features_of_tensor(
     device: &Device,
 ) -> anyhow::Result<Array2<f32>> {
     let input = read_input(path)?;
+    let (_, _, h, w) = input.dim();
+    check_input_size(model, h, w, &path.display().to_string())?;
     let view = input.view();
-    Ok(match model {
+    match model {
         Model::Host(m) => {
-            extract_features_from_array(m, view, batch_size, GlobalPool::Avg, false, device)?
+            extract_features_from_array(m, view, batch_size, GlobalPool::Avg, false, device)
         }
         Model::ResNet(m) => {
-            extract_features_from_array(m, view, batch_size, GlobalPool::Avg, false, device)?
+            extract_features_from_array(m, view, batch_size, GlobalPool::Avg, false, device)
         }
-        Model::Zoo(m) => {
-            check_zoo_input(m, input.dim().2, input.dim().3)?;
-            extract_embeddings_from_array(m, input.view(), batch_size, false, device)?
-        }
-    })
+        Model::Zoo(m) => extract_embeddings_from_array(m, view, batch_size, false, device),
+    }
+    .map_err(classify)
 }
 
-/// A ViT needs at least one patch; other sizes are the model's business.
-fn check_zoo_input(model: &impl Backbone, h: usize, w: usize) -> anyhow::Result<()> {
-    let s = model.output_stride();
-    if h < s || w < s {
+/// The features of the images in `dir` (after `policy`), the files they
+/// belong to, and what was skipped.
+fn features_of_images(
+    model: &Model,
+    dir: &Path,
+    args: &Args,
+    device: &Device,
+) -> anyhow::Result<(Array2<f32>, Vec<PathBuf>, Skipped)> {
+    let files = image_files(dir, &["jpg", "jpeg", "png"], "--images")?;
+    let (kept, skipped) = check_images(&files, args.on_corrupt)?;
+    let files: Vec<PathBuf> = kept.into_iter().map(|i| files[i].clone()).collect();
+    if files.is_empty() {
         return Err(usage(format!(
-            "input {h}x{w} is smaller than the model's output stride {s}"
+            "--images {}: every image is corrupt ({} skipped)",
+            dir.display(),
+            skipped.count()
+        )));
+    }
+    let transform = TestTransform::new(256, 128);
+    check_input_size(
+        model,
+        transform.height as usize,
+        transform.width as usize,
+        "the test transform",
+    )?;
+    let options = ExtractOptions {
+        transform,
+        batch_size: args.batch_size,
+        pool: GlobalPool::Avg,
+        normalize: false,
+    };
+    let features = match model {
+        Model::Host(m) => extract_features(m, &files, &options, device),
+        Model::ResNet(m) => extract_features(m, &files, &options, device),
+        Model::Zoo(m) => extract_embeddings(m, &files, &options, device),
+    }
+    .map_err(classify)?;
+    Ok((features, files, skipped))
+}
+
+/// A NaN or infinite feature is an error: it comes from non-finite weights
+/// or an overflow, never from valid input, and must not reach a file that
+/// looks normal.
+fn check_finite(features: &Array2<f32>, weights: &Path) -> anyhow::Result<()> {
+    if let Some(((row, col), v)) = features.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(usage(format!(
+            "feature [{row}, {col}] is {v}: the weights {} or the input hold NaN or infinite values, or the network overflows",
+            weights.display()
         )));
     }
     Ok(())
-}
-
-fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| usage(format!("--images {}: {e}", dir.display())))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("listing {}", dir.display()))?
-            .path();
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        if path.is_file() && matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        return Err(usage(format!(
-            "--images {}: no .jpg/.jpeg/.png files",
-            dir.display()
-        )));
-    }
-    Ok(files)
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         return Err(usage("--batch-size must be positive"));
     }
-    let backend: Backend = args.backend.parse().map_err(|e| usage(format!("{e}")))?;
-    let device = backend.device().map_err(|e| usage(format!("{e}")))?;
+    check_output_file(&args.output, "--output")?;
+    let backend: Backend = args
+        .backend
+        .parse()
+        .map_err(|e| usage(format!("--backend: {e}")))?;
+    let device = backend
+        .device()
+        .map_err(|e| usage(format!("--backend {}: {e}", args.backend)))?;
     // Inference only: fold every BatchNorm into its convolution (same
     // outputs, fewer passes over the activations).
     let model = if args.model.is_resnet()? {
         let folded = args.model.load_resnet(&device)?.fold_batch_norm();
         if backend == Backend::Flex {
-            Model::Host(HostResNet::from_fused(&folded)?)
+            Model::Host(HostResNet::from_fused(&folded).map_err(super::exit::classify_backbone)?)
         } else {
             Model::ResNet(folded)
         }
     } else {
         Model::Zoo(args.model.load_zoo(&device)?)
     };
-    let features = match (&args.input_tensor, &args.images) {
-        (Some(x), None) => features_of_tensor(&model, x, args.batch_size, &device)?,
+    let weights = args.model.weights.clone().unwrap_or_default();
+    let (features, skipped) = match (&args.input_tensor, &args.images) {
+        (Some(x), None) => (
+            features_of_tensor(&model, x, args.batch_size, &device)?,
+            Skipped::default(),
+        ),
         (None, Some(dir)) => {
-            let files = image_files(dir)?;
-            let options = ExtractOptions {
-                transform: TestTransform::new(256, 128),
-                batch_size: args.batch_size,
-                pool: GlobalPool::Avg,
-                normalize: false,
-            };
-            let features = match &model {
-                Model::Host(m) => extract_features(m, &files, &options, &device)?,
-                Model::ResNet(m) => extract_features(m, &files, &options, &device)?,
-                Model::Zoo(m) => extract_embeddings(m, &files, &options, &device)?,
-            };
+            let (features, files, skipped) = features_of_images(&model, dir, args, &device)?;
+            // Before the list is written: nothing is written for NaN.
+            check_finite(&features, &weights)?;
             let names: Vec<String> = files
                 .iter()
                 .map(|p| {
@@ -210,11 +258,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
             let list = PathBuf::from(format!("{}.txt", args.output.display()));
             std::fs::write(&list, names.join("\n") + "\n")
                 .with_context(|| format!("writing {}", list.display()))?;
-            features
+            (features, skipped)
         }
         _ => return Err(usage("give exactly one of --input-tensor and --images")),
     };
-    write_npy(&args.output, &features)
+    check_finite(&features, &weights)?;
+    reid_metrics::npy::write_matrix(&args.output, features.view())
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
         "wrote {} features of dimension {} to {}",
@@ -222,6 +271,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
         features.ncols(),
         args.output.display()
     );
+    let summary = skipped.summary("--images");
+    if !summary.is_empty() {
+        eprintln!("{summary}");
+    }
     Ok(())
 }
 

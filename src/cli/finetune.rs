@@ -39,8 +39,15 @@
 //! classifier's `fc.*` is set aside): its stem, `layer1`, `layer2` and
 //! `layer3[0]` become the shared trunk and `layer3[1:]` + `layer4` every
 //! branch, as LUPerson's fast-reid configs do; without it MGN starts from
-//! random weights. Bad arguments exit with code 2; failures while running
-//! exit with code 1.
+//! random weights.
+//!
+//! Every image of the dataset is decoded before training (a truncated JPEG
+//! is corrupt): `--on-corrupt error` (the default) stops at the first
+//! corrupt one, naming it; `--on-corrupt skip` leaves them out of their
+//! split and prints how many and which. `--resume` without a checkpoint
+//! says so and starts a fresh run. Exit codes follow `reid::cli::exit`: 2
+//! for bad arguments, recipe values, inputs, checkpoints of another run or
+//! a diverging run; 1 when the environment fails (a full disk).
 //!
 //! The `finetune` example and `reid finetune` run this module.
 
@@ -48,16 +55,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::exit::usage;
+use super::exit::{
+    check_output_file, classify, classify_backbone, classify_data, classify_metrics, usage,
+};
+use super::images::{OnCorrupt, Skipped, check_images};
 use crate::Backend;
 use crate::backbones::import::{ImportOptions, WeightsFormat, load_backbone};
 use crate::backbones::{GlobalPool, build_backbone};
 use crate::burn::module::Module;
+use crate::data::ImageRecord;
 use crate::data::batch::TestTransform;
 use crate::data::datasets::{ImageDatasetOptions, market1501};
 use crate::data::synth::{Market1501Config, WorldConfig, write_market1501};
 use crate::data::transform::Interpolation;
-use crate::data::{ImageLocation, ImageRecord};
 use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
 use crate::train::finetune::mgn::{
     MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn_from_trunk_with, finetune_mgn_with,
@@ -180,6 +190,11 @@ pub struct Args {
     /// scaling); heads, losses and master weights stay f32.
     #[arg(long, default_value = "f32", value_parser = |s: &str| s.parse::<Precision>().map_err(|e| e.to_string()))]
     precision: Precision,
+    /// A dataset image that cannot be decoded (every image is checked
+    /// before training): `error` stops (exit 2, naming it), `skip` leaves
+    /// it out of its split and the summary counts and names it.
+    #[arg(long, value_enum, default_value_t = OnCorrupt::Error)]
+    on_corrupt: OnCorrupt,
 }
 
 /// Removes the synthetic dataset folder when the run ends.
@@ -346,8 +361,8 @@ fn run_mgn(
         }
         None => finetune_mgn_with(cfg, None, &splits.train, device, &opts, callback),
     }
-    .map_err(checkpoint_usage)?;
-    let last = evals.finish()?;
+    .map_err(classify)?;
+    let last = evals.finish().map_err(classify)?;
     if stopped(out.finished, out.steps_done) {
         return Ok(());
     }
@@ -364,7 +379,8 @@ fn run_mgn(
                 args.eval_batch_size,
                 device,
             )
-        })?,
+        })
+        .map_err(classify)?,
     };
     print_metrics("fine-tuned MGN (8 heads, post-BN)", &r);
     if let Some(path) = &args.log {
@@ -480,14 +496,6 @@ fn print_epoch(epoch: usize, log: &[IterationLog], t0: Instant) {
     );
 }
 
-/// An unusable checkpoint (another recipe or dataset) is a usage error.
-fn checkpoint_usage(e: TrainError) -> anyhow::Error {
-    match e {
-        TrainError::Checkpoint(_) => usage(e.to_string()),
-        other => other.into(),
-    }
-}
-
 /// After `--stop-after`: says how to continue; `true` when the run stopped.
 fn stopped(finished: bool, steps_done: usize) -> bool {
     if !finished {
@@ -496,21 +504,30 @@ fn stopped(finished: bool, steps_done: usize) -> bool {
     !finished
 }
 
-fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
-    Ok(Labels::new(
-        records.iter().map(|r| r.pid).collect(),
-        records.iter().map(|r| i64::from(r.camid)).collect(),
-    )?)
+/// Leaves the corrupt images of `split` out under [`OnCorrupt::Skip`];
+/// under [`OnCorrupt::Error`] the first one is an error naming it.
+fn drop_corrupt(split: &mut Vec<ImageRecord>, policy: OnCorrupt) -> anyhow::Result<Skipped> {
+    let files = paths(split, "dataset")?;
+    let (kept, skipped) = check_images(&files, policy)?;
+    if kept.len() != split.len() {
+        let mut keep = vec![false; split.len()];
+        for i in kept {
+            keep[i] = true;
+        }
+        let mut flags = keep.into_iter();
+        split.retain(|_| flags.next().unwrap_or(false));
+    }
+    Ok(skipped)
 }
 
-fn paths(records: &[ImageRecord]) -> anyhow::Result<Vec<PathBuf>> {
-    records
-        .iter()
-        .map(|r| match &r.location {
-            ImageLocation::Path(p) => Ok(p.clone()),
-            ImageLocation::LmdbKey(k) => anyhow::bail!("record {k} is not a file"),
-        })
-        .collect()
+/// The labels of `records` for evaluation.
+fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
+    crate::train::input::eval_labels(records).map_err(classify)
+}
+
+/// The image files of `records` (`split` names them in errors).
+fn paths(records: &[ImageRecord], split: &str) -> anyhow::Result<Vec<PathBuf>> {
+    crate::train::input::image_paths(records, split).map_err(classify)
 }
 
 fn print_metrics(name: &str, r: &EvalResult) {
@@ -530,9 +547,33 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let devices = backend
         .devices(args.devices)
         .map_err(|e| usage(format!("--devices {}: {e}", args.devices)))?;
-    let device = devices[0].clone();
+    let device = devices
+        .first()
+        .cloned()
+        .ok_or_else(|| usage(format!("--devices {}: expected at least 1", args.devices)))?;
     if args.eval_batch_size == 0 {
         return Err(usage("--eval-batch-size must be positive"));
+    }
+    for (path, flag) in [
+        (&args.out, "--out"),
+        (&args.export_backbone, "--export-backbone"),
+        (&args.log, "--log"),
+    ] {
+        if let Some(p) = path {
+            check_output_file(p, flag)?;
+        }
+    }
+    if let Some(dir) = &args.checkpoint_dir
+        && args.resume
+        && crate::train::checkpoint::CheckpointDir::new(dir.clone(), 1)
+            .latest()
+            .map_err(classify)?
+            .is_none()
+    {
+        println!(
+            "note: --resume: {} holds no checkpoint; starting a fresh run",
+            dir.display()
+        );
     }
     let (cfg, mgn_cfg) = match args.head.as_str() {
         "bot" if args.weights.is_some() => {
@@ -580,9 +621,33 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
         _ => return Err(usage("give exactly one of --data DIR or --synth")),
     };
-    let parsed = market1501::parse(&root, &ImageDatasetOptions::default())
-        .map_err(|e| usage(format!("cannot read the dataset: {e}")))?;
-    let splits = &parsed.splits;
+    let parsed =
+        market1501::parse(&root, &ImageDatasetOptions::default()).map_err(classify_data)?;
+    let mut splits = parsed.splits.clone();
+    let mut skipped = Vec::new();
+    for (name, split) in [
+        ("the train split", &mut splits.train),
+        ("the query", &mut splits.query),
+        ("the gallery", &mut splits.gallery),
+    ] {
+        let s = drop_corrupt(split, args.on_corrupt)?;
+        if s.count() > 0 {
+            skipped.push((name, s));
+        }
+    }
+    for (name, s) in &skipped {
+        println!("{}", s.summary(name));
+    }
+    if splits.train.is_empty() || splits.query.is_empty() || splits.gallery.is_empty() {
+        return Err(usage(format!(
+            "{}: after leaving out the corrupt images a split is empty (train {}, query {}, gallery {} images)",
+            root.display(),
+            splits.train.len(),
+            splits.query.len(),
+            splits.gallery.len()
+        )));
+    }
+    let splits = &splits;
     let stats = splits.stats();
     println!(
         "train {} ids / {} images, query {} / {}, gallery {} / {}",
@@ -611,15 +676,17 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let t0 = Instant::now();
         device.seed(cfg.seed);
         let model = build_backbone(&cfg.arch, cfg.base_width, cfg.last_stride, &device)
-            .map_err(|e| usage(e.to_string()))?;
+            .map_err(classify_backbone)?;
         let opts = ExtractOptions {
             transform: test,
             batch_size: args.eval_batch_size,
             pool: GlobalPool::Avg,
             normalize: false,
         };
-        let q = extract_features(&model, &paths(&splits.query)?, &opts, &device)?;
-        let g = extract_features(&model, &paths(&splits.gallery)?, &opts, &device)?;
+        let q = extract_features(&model, &paths(&splits.query, "query")?, &opts, &device)
+            .map_err(classify)?;
+        let g = extract_features(&model, &paths(&splits.gallery, "gallery")?, &opts, &device)
+            .map_err(classify)?;
         let r = evaluate_features(
             q.view(),
             g.view(),
@@ -628,7 +695,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
             Metric::Cosine,
             false,
             &EvalConfig::default(),
-        )?;
+        )
+        .map_err(classify_metrics)?;
         print_metrics("random init (GAP)", &r);
         println!("  ({:.1} s)", t0.elapsed().as_secs_f64());
     }
@@ -663,8 +731,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
             });
         }
     })
-    .map_err(checkpoint_usage)?;
-    let last = evals.finish()?;
+    .map_err(classify)?;
+    let last = evals.finish().map_err(classify)?;
     if stopped(out.finished, out.steps_done) {
         return Ok(());
     }
@@ -689,7 +757,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 args.eval_batch_size,
                 &device,
             )
-        })?,
+        })
+        .map_err(classify)?,
     };
     print_metrics("fine-tuned (BNNeck)", &r);
     println!("  ({secs:.1} s)");
@@ -702,11 +771,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         out.model
             .clone()
             .save_file(path)
-            .map_err(|e| anyhow::anyhow!("writing the model to {}: {e:?}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("writing the model to {}: {e}", path.display()))?;
         println!("Model written to {}", path.display());
     }
     if let Some(path) = &args.export_backbone {
         crate::backbones::import::save_safetensors(&out.model.backbone, path)
+            .map_err(classify_backbone)
             .with_context(|| format!("exporting the trunk to {}", path.display()))?;
         println!("Trunk written to {}", path.display());
     }

@@ -10,7 +10,9 @@
 //!   [`evaluate`], [`pretrain`] (`moco`, `pnl`, `cion`), [`finetune`],
 //!   [`study`], [`plot`], [`demo`]; each has `execute(args)` (what the
 //!   `reid` subcommand runs) and `main()` (what its example runs);
-//! - [`weights`]: the weight-loading flags of `extract` and `denoise`.
+//! - [`weights`]: the weight-loading flags of `extract` and `denoise`;
+//! - [`images`]: `--on-corrupt error|skip` and the image listings and
+//!   checks of the programs that read images.
 //!
 //! The programs report errors with `anyhow` (what they print is the whole
 //! chain); the library crates keep their typed errors.
@@ -20,6 +22,7 @@ pub mod evaluate;
 pub mod exit;
 pub mod extract;
 pub mod finetune;
+pub mod images;
 pub mod inspect;
 pub mod plot;
 pub mod pretrain;
@@ -35,12 +38,32 @@ use clap::{Parser, Subcommand};
 
 pub use exit::{UsageError, classify, exit, usage};
 
+/// Parses `args` (the program name first) as the `reid` command and runs
+/// it, as the binary does: clap's own errors (an unknown flag, a missing
+/// value) print the usage and give exit code 2, `--help` and `--version`
+/// exit code 0. For tests that run the programs in-process.
+pub fn run_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => cli.execute(),
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
+    }
+}
+
 /// The `reid` command.
 #[derive(Parser, Debug)]
 #[command(
     name = "reid",
     version,
-    about = "Person re-identification toolkit on burn"
+    about = "Person re-identification toolkit on burn",
+    subcommand_required = true,
+    arg_required_else_help = false
 )]
 pub struct Cli {
     /// What to do.

@@ -7,7 +7,11 @@
 //! ```sh
 //! reid plot --log RUN/metrics.jsonl --out RUN/plots [--keys loss,lr]
 //! ```
-//! Bad arguments or a malformed log exit with code 2.
+//! A log that cannot be read, is malformed, or has nothing to draw (no
+//! line, no metric besides `step` and `epoch`) exits with code 2 and says
+//! why; a torn last line (a run stopped while writing it) is left out with
+//! a note, as a resume leaves it out. Failing to write a picture exits
+//! with code 1.
 //!
 //! The `plot` example and `reid plot` run this module.
 
@@ -33,13 +37,34 @@ pub struct Args {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(usage(format!(
+            "--out {}: is a file; expected a folder for the pictures",
+            args.out.display()
+        )));
+    }
     let keys: Option<Vec<&str>> = args
         .keys
         .as_ref()
         .map(|k| k.iter().map(String::as_str).collect());
-    let files = crate::viz::plot_log(&args.log, &args.out, keys.as_deref())
-        .map_err(|e| usage(e.to_string()))?;
-    for f in files {
+    let report = crate::viz::plot_log_with(
+        &args.log,
+        &args.out,
+        keys.as_deref(),
+        &crate::viz::PlotOptions::default(),
+    )
+    .map_err(|e| match &e {
+        // Writing a picture failed: the environment's (a full disk).
+        crate::viz::VizError::Io { path, .. } if path != &args.log => anyhow::Error::new(e),
+        _ => usage(e.to_string()),
+    })?;
+    if let Some(line) = report.torn_last_line {
+        eprintln!(
+            "note: {}: line {line} is cut short (a run stopped while writing it) and was left out, as a resume leaves it out",
+            args.log.display()
+        );
+    }
+    for f in &report.files {
         println!("wrote {}", f.display());
     }
     Ok(())

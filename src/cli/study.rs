@@ -143,17 +143,7 @@ fn run(args: &Args) -> Result<(), StudyError> {
 
 /// Runs the program on parsed arguments; returns its exit code.
 pub fn execute(args: Args) -> ExitCode {
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            if e.is_usage() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-    }
+    super::exit::exit(run(&args).map_err(super::exit::classify_pipeline))
 }
 
 /// The whole program: parses the process arguments and runs.

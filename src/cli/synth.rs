@@ -5,9 +5,10 @@
 //! reid synth --out /tmp/synth --kind all --seed 0
 //! ```
 //!
-//! Exit status: 0 on success, 2 for bad arguments (clap usage errors, invalid
-//! values, an existing non-empty output folder without `--force`), 1 for
-//! other failures (I/O).
+//! Exit status (`reid::cli::exit`): 0 on success, 2 for bad arguments
+//! (clap usage errors, invalid values, an existing non-empty output folder
+//! without `--force`, an output path that is not a writable folder), 1 when
+//! the environment fails (a full disk).
 //!
 //! The `synth` example and `reid synth` run this module.
 
@@ -115,16 +116,13 @@ pub struct Args {
 
 /// Runs the program on parsed arguments; returns its exit code.
 pub fn execute(args: Args) -> ExitCode {
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e.downcast_ref::<DataError>() {
-                Some(DataError::InvalidArgument(_)) => ExitCode::from(2),
-                _ => ExitCode::from(1),
-            }
-        }
-    }
+    super::exit::exit(run(&args).map_err(|e| match e.downcast::<DataError>() {
+        // Invalid values and an existing output folder are the user's; a
+        // failure to write is the environment's, unless the path given
+        // cannot be written at all (not a folder, no permission).
+        Ok(d) => super::exit::classify_data(d),
+        Err(other) => other,
+    }))
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {

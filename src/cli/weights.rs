@@ -3,14 +3,78 @@
 //! ResNet trunk with every ResNet option, or any other ReIDZoo model by
 //! name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::backbones::import::{ImportOptions, Layout, WeightsFormat, inspect, load_backbone};
 use crate::backbones::{Arch, IbnMode, ResNet, StemPool, ZOO, ZooModel};
-use crate::burn::tensor::Device;
+use crate::burn::module::{Module, ModuleMapper, Param};
+use crate::burn::store::ModuleSnapshot;
+use crate::burn::tensor::{DType, Device, FloatDType, Tensor};
 use clap::Args;
 
 use super::exit::usage;
+
+/// A parameter name as PyTorch writes it (burn calls BatchNorm's affine
+/// parameters `gamma`/`beta` and the downsample pair `conv`/`bn`).
+fn torch_name(burn: &str) -> String {
+    let mut name = burn
+        .replace(".downsample.conv.", ".downsample.0.")
+        .replace(".downsample.bn.", ".downsample.1.");
+    for (from, to) in [(".gamma", ".weight"), (".beta", ".bias")] {
+        if let Some(stem) = name.strip_suffix(from) {
+            name = format!("{stem}{to}");
+        }
+    }
+    name
+}
+
+/// Casts every float parameter that a checkpoint stored in another float
+/// type (float16, bfloat16, float64) to float32, as PyTorch's
+/// `load_state_dict` copies such a tensor into a float32 parameter: the
+/// engines and [`check_finite_weights`] then see float32 only.
+struct ToF32;
+
+impl ModuleMapper for ToF32 {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            if t.dtype() == DType::F32 {
+                t
+            } else {
+                t.cast(FloatDType::F32)
+            }
+        })
+    }
+}
+
+/// `model` with every float parameter in float32 ([`ToF32`]).
+pub fn to_f32<M: Module>(model: M) -> M {
+    model.map(&mut ToF32)
+}
+
+/// Fails on the first NaN or infinite value among `model`'s float32
+/// tensors, naming the tensor as the checkpoint names it: a network with
+/// such a weight computes features that are NaN (or, through a ReLU or a
+/// max-pool, normal-looking numbers), never valid ones.
+pub fn check_finite_weights<M: ModuleSnapshot>(model: &M, weights: &Path) -> anyhow::Result<()> {
+    for t in model.collect(None, None, true) {
+        if t.dtype != DType::F32 {
+            continue;
+        }
+        let Ok(bytes) = t.to_bytes() else { continue };
+        let bad = bytes.chunks_exact(4).enumerate().find_map(|(i, c)| {
+            let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            (!v.is_finite()).then_some((i, v))
+        });
+        if let Some((i, v)) = bad {
+            return Err(usage(format!(
+                "{}: tensor {} holds {v} (element {i}); the weights must be finite",
+                weights.display(),
+                torch_name(&t.name)
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Which trunk to build and which checkpoint to load into it.
 #[derive(Args, Debug, Clone)]
@@ -93,6 +157,8 @@ impl WeightsArgs {
         let report = load_backbone(&mut model, weights, &options)
             .map_err(|e| usage(format!("loading weights: {e}")))?;
         eprintln!("{report}");
+        let model = to_f32(model);
+        check_finite_weights(&model, weights)?;
         Ok(model)
     }
 
@@ -123,6 +189,8 @@ impl WeightsArgs {
             .load(weights, &options)
             .map_err(|e| usage(format!("loading weights: {e}")))?;
         eprintln!("{report}");
+        model.net = to_f32(model.net);
+        check_finite_weights(&model.net, weights)?;
         Ok(model.into_inference())
     }
 
