@@ -66,6 +66,16 @@ impl VideoBlock {
                     col,
                 });
             }
+            // Under the cosine distance a row of zeros has no direction:
+            // it would stay zero and sit at distance 1 from everything,
+            // and whatever it joined would be made up.
+            if metric == Metric::Cosine && slice.iter().all(|&v| v == 0.0) {
+                return Err(DenoiseError::Inconsistent(format!(
+                    "feature row {} (video {}) is all zeros: under the cosine distance a feature needs a direction (use the Euclidean distance, or check how the features were made)",
+                    self.first_row + i as u64,
+                    self.video
+                )));
+            }
             metric.prepare(slice);
         }
         Ok(())
@@ -77,5 +87,33 @@ impl VideoBlock {
         let d = self.features.ncols();
         let all = self.features.as_slice().unwrap_or(&[]);
         &all[i * d..(i + 1) * d]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(features: Array2<f32>) -> VideoBlock {
+        let n = features.nrows();
+        VideoBlock {
+            video: 4,
+            first_row: 100,
+            tracklets: vec![Some(1); n],
+            frames: (0..n as u64).collect(),
+            features,
+        }
+    }
+
+    #[test]
+    fn a_zero_row_has_no_direction_under_cosine_but_is_a_point_under_euclidean() {
+        let x = Array2::from_shape_vec((3, 2), vec![1.0, 0.0, 0.0, 0.0, 0.5, 0.5]).unwrap();
+        let e = block(x.clone()).prepare(Metric::Cosine).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("feature row 101 (video 4) is all zeros"),
+            "{text}"
+        );
+        block(x).prepare(Metric::Euclidean).unwrap();
     }
 }

@@ -175,6 +175,7 @@ pub struct DenoiseOutput {
 /// Estimates the calibrated scale from prepared blocks (see [`ThresholdScale::Calibrated`]).
 pub fn estimate_scale(blocks: &[VideoBlock], metric: Metric) -> Option<f32> {
     let mut medians = Vec::new();
+    let (mut norms, mut counted) = (0.0f64, 0usize);
     for b in blocks {
         let mut by: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
         for (i, t) in b.tracklets.iter().enumerate() {
@@ -189,6 +190,10 @@ pub fn estimate_scale(blocks: &[VideoBlock], metric: Metric) -> Option<f32> {
             }
             let mut c = vec![0.0; b.dim()];
             metric.centroid_from_sum(&sum, rows.len(), &mut c);
+            for &i in rows {
+                norms += crate::distance::dot(b.row(i), b.row(i)).sqrt() as f64;
+                counted += 1;
+            }
             let mut d: Vec<f32> = rows
                 .iter()
                 .map(|&i| metric.distance(b.row(i), &c))
@@ -202,7 +207,31 @@ pub fn estimate_scale(blocks: &[VideoBlock], metric: Metric) -> Option<f32> {
     }
     medians.sort_by(f32::total_cmp);
     let m = medians[medians.len() / 2];
-    (m > 0.0).then_some(m)
+    // A spread this small against the features' own size is rounding of
+    // identical features, not a scale (rows are unit vectors under cosine).
+    let mean_norm = match metric {
+        Metric::Cosine => 1.0,
+        Metric::Euclidean => (norms / counted.max(1) as f64) as f32,
+    };
+    (m > SPREAD_FLOOR * mean_norm).then_some(m)
+}
+
+/// The smallest typical tracklet spread, relative to the mean length of the
+/// feature rows, that [`estimate_scale`] takes as a scale (under cosine an
+/// angle of about 0.26° between a crop and its centroid); below it the
+/// features of a tracklet's crops are identical up to rounding.
+pub const SPREAD_FLOOR: f32 = 1e-5;
+
+/// Whether some block has a tracklet of at least `n` crops.
+fn has_tracklet_of(blocks: &[VideoBlock], n: usize) -> bool {
+    blocks.iter().any(|b| {
+        let mut count: std::collections::BTreeMap<u64, usize> = Default::default();
+        b.tracklets.iter().flatten().any(|t| {
+            let c = count.entry(*t).or_default();
+            *c += 1;
+            *c >= n
+        })
+    })
 }
 
 struct VideoResult {
@@ -450,9 +479,11 @@ where
     if !first.is_empty() {
         if config.scale == ThresholdScale::Calibrated {
             let s = estimate_scale(&first, config.metric).ok_or_else(|| {
-                DenoiseError::Inconsistent(
-                    "cannot calibrate thresholds: the first chunk has no tracklet with 3 or more crops (use absolute thresholds)".into(),
-                )
+                DenoiseError::Inconsistent(if has_tracklet_of(&first, 3) {
+                    "cannot calibrate thresholds: the crops of every tracklet in the first chunk have identical features (no spread beyond rounding); the features do not tell images apart (constant or degenerate features?)".into()
+                } else {
+                    "cannot calibrate thresholds: the first chunk has no tracklet with 3 or more crops (use absolute thresholds)".into()
+                })
             })?;
             st.report.scale = s;
             cfg = config.scaled(s);

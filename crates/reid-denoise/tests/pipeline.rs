@@ -219,6 +219,29 @@ fn bad_inputs_are_clear_errors() {
 }
 
 #[test]
+fn constant_features_are_an_error_that_says_so_under_both_metrics() {
+    for metric in [Metric::Cosine, Metric::Euclidean] {
+        let (mut blocks, _) = corpus(SyntheticConfig {
+            videos: 3,
+            dim: 8,
+            ..Default::default()
+        });
+        for b in &mut blocks {
+            b.features.fill(0.25);
+        }
+        let cfg = DenoiseConfig {
+            metric,
+            ..recorded()
+        };
+        let err = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap_err();
+        assert!(
+            err.to_string().contains("identical features"),
+            "{metric:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn euclidean_metric_also_improves() {
     let (blocks, truth) = corpus(small());
     let mut cfg = recorded();
