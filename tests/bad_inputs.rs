@@ -2174,6 +2174,221 @@ fn pretrain_cases(f: &Fixtures) -> Vec<Vec<Case>> {
     vec![quick, resume, others]
 }
 
+/// The images of a corpus folder tree, counted recursively.
+fn count_images(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                count_images(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|e| e == "jpg"))
+            }
+        })
+        .sum()
+}
+
+fn denoise_cases(f: &Fixtures) -> Vec<Case> {
+    use Class::*;
+    let corpus = f.nl.join("LUPerson-NL");
+    let n = count_images(&corpus);
+    assert!(n > 0, "no images in {}", corpus.display());
+    let dim = 8;
+    let feats = |name: &str, values: &[f32]| {
+        f.file(
+            &format!("dn-{name}.npy"),
+            npy("<f4", &format!("({n}, {dim})"), false, &f32s(values)),
+        )
+    };
+    let good = feats("good", &noise(n * dim, 11));
+    let zeros = feats("zeros", &vec![0.0; n * dim]);
+    let constant = feats("const", &vec![0.5; n * dim]);
+    let mut nan = noise(n * dim, 12);
+    nan[3 * dim + 1] = f32::NAN;
+    let nan = feats("nan", &nan);
+    let short = f.file(
+        "dn-short.npy",
+        npy(
+            "<f4",
+            &format!("({}, {dim})", n - 1),
+            false,
+            &f32s(&noise((n - 1) * dim, 13)),
+        ),
+    );
+    let huge = f.file(
+        "dn-huge.npy",
+        npy("<f4", "(1000000000000, 8)", false, &f32s(&noise(16, 14))),
+    );
+    let out = a(&f.p("dn-out/annos.json"));
+    std::fs::create_dir_all(f.p("dn-out")).unwrap();
+    let with = |extra: Vec<OsString>| -> Vec<OsString> {
+        let mut v = vec![
+            s("denoise"),
+            s("--corpus"),
+            a(&corpus),
+            s("--out"),
+            out.clone(),
+        ];
+        v.extend(extra);
+        v
+    };
+    let features = |p: &Path, more: &[&str]| {
+        let mut v = vec![s("--features"), a(p)];
+        v.extend(more.iter().map(|x| s(x)));
+        with(v)
+    };
+    let model = |more: &[&str]| {
+        let mut v = vec![
+            s("--arch"),
+            s("resnet18"),
+            s("--base-width"),
+            s("4"),
+            s("--weights"),
+            a(&f.weights),
+        ];
+        v.extend(more.iter().map(|x| s(x)));
+        with(v)
+    };
+    vec![
+        Case::new(
+            "denoise/good-features",
+            Good,
+            &features(&good, &[]),
+            0,
+            &["wrote"],
+        ),
+        Case::new(
+            "denoise/good-weights",
+            Good,
+            &model(&["--height", "32", "--width", "16"]),
+            0,
+            &["wrote"],
+        ),
+        Case::new(
+            "denoise/zero-features-cosine",
+            Empty,
+            &features(&zeros, &[]),
+            2,
+            &["row 0", "all zeros", "cosine"],
+        ),
+        Case::new(
+            "denoise/zero-features-euclidean",
+            Empty,
+            &features(&zeros, &["--metric", "euclidean"]),
+            2,
+            &["identical features"],
+        ),
+        Case::new(
+            "denoise/constant-features-cosine",
+            Message,
+            &features(&constant, &[]),
+            2,
+            &["identical features"],
+        ),
+        Case::new(
+            "denoise/constant-features-euclidean",
+            Message,
+            &features(&constant, &["--metric", "euclidean"]),
+            2,
+            &["identical features"],
+        ),
+        Case::new(
+            "denoise/nan-feature",
+            NaN,
+            &features(&nan, &[]),
+            2,
+            &["non-finite", "row 3"],
+        ),
+        Case::new(
+            "denoise/too-few-rows",
+            Malformed,
+            &features(&short, &[]),
+            2,
+            &["dn-short.npy"],
+        ),
+        Case::new(
+            "denoise/huge-header",
+            Abort,
+            &features(&huge, &[]),
+            2,
+            &["dn-huge.npy"],
+        ),
+        Case::new(
+            "denoise/features-missing",
+            ExitCode,
+            &features(&f.p("dn-nope.npy"), &[]),
+            2,
+            &["dn-nope.npy"],
+        ),
+        Case::new(
+            "denoise/height-0",
+            Panic,
+            &model(&["--height", "0"]),
+            2,
+            &["--height 0", "output stride"],
+        ),
+        Case::new(
+            "denoise/width-below-stride",
+            Panic,
+            &model(&["--height", "32", "--width", "8"]),
+            2,
+            &["--width 8", "output stride 16"],
+        ),
+        Case::new(
+            "denoise/huge-size",
+            Abort,
+            &model(&["--height", "100000", "--width", "100000"]),
+            2,
+            &["--height 100000", "too large"],
+        ),
+        Case::new(
+            "denoise/no-features-no-weights",
+            Arguments,
+            &with(vec![]),
+            2,
+            &["--features"],
+        ),
+        Case::new(
+            "denoise/corpus-missing",
+            ExitCode,
+            &[
+                s("denoise"),
+                s("--corpus"),
+                a(&f.p("dn-no-corpus")),
+                s("--features"),
+                a(&good),
+                s("--out"),
+                out.clone(),
+            ],
+            2,
+            &["--corpus", "dn-no-corpus", "no such"],
+        ),
+        Case::new(
+            "denoise/target-precision-1.5",
+            Arguments,
+            &features(&good, &["--target-precision", "1.5"]),
+            2,
+            &["precision"],
+        ),
+        Case::new(
+            "denoise/out-folder-missing",
+            ExitCode,
+            &[
+                s("denoise"),
+                s("--corpus"),
+                a(&corpus),
+                s("--features"),
+                a(&good),
+                s("--out"),
+                a(&f.p("dn-nowhere/sub/annos.json")),
+            ],
+            2,
+            &["--out", "dn-nowhere", "does not exist"],
+        ),
+    ]
+}
+
 fn study_demo_cases(f: &Fixtures) -> Vec<Case> {
     use Class::*;
     let out = a(&f.p("study-out"));
@@ -2258,6 +2473,7 @@ fn the_bad_input_corpus() {
         .chain(extract_cases(&f))
         .chain(evaluate_cases(&f))
         .chain(plot_cases(&f))
+        .chain(denoise_cases(&f))
         .chain(study_demo_cases(&f))
     {
         groups.push(vec![c]);

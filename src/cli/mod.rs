@@ -7,7 +7,7 @@
 //!   files and `--set key.path=value` overrides;
 //! - [`progress`]: progress bars and event display;
 //! - one module per program: [`synth`], [`inspect`], [`extract`],
-//!   [`evaluate`], [`pretrain`] (`moco`, `pnl`, `cion`), [`finetune`],
+//!   [`denoise`], [`evaluate`], [`pretrain`] (`moco`, `pnl`, `cion`), [`finetune`],
 //!   [`study`], [`plot`], [`demo`]; each has `execute(args)` (what the
 //!   `reid` subcommand runs) and `main()` (what its example runs);
 //! - [`weights`]: the weight-loading flags of `extract` and `denoise`;
@@ -18,6 +18,7 @@
 //! chain); the library crates keep their typed errors.
 
 pub mod demo;
+pub mod denoise;
 pub mod evaluate;
 pub mod exit;
 pub mod extract;
@@ -89,6 +90,10 @@ pub enum Command {
     ///
     /// Example: `reid extract --arch resnet50 --weights lup_moco.pth --images crops/ --out feats.npy`
     Extract(extract::Args),
+    /// Denoise a LUPerson-NL corpus's tracklet labels into identities (CION's levels 1-3).
+    ///
+    /// Example: `reid denoise --corpus data/LUPerson-NL --features feats.npy --out annos.json`
+    Denoise(denoise::Args),
     /// Evaluate features (query/gallery) with the ReID metrics.
     ///
     /// Example: `reid evaluate --query q.npy --gallery g.npy --query-pids qp.npy …`
@@ -129,6 +134,7 @@ impl Cli {
             Command::Synth(a) => synth::execute(a),
             Command::Inspect(a) => inspect::execute(a),
             Command::Extract(a) => extract::execute(a),
+            Command::Denoise(a) => denoise::execute(a),
             Command::Evaluate(a) => evaluate::execute(a),
             Command::Pretrain { recipe, args } => exit(pretrain::run(recipe, &args)),
             Command::Finetune(a) => finetune::execute(a),
