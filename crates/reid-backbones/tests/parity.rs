@@ -82,7 +82,7 @@ fn load(
     file: &str,
     options: &ImportOptions,
 ) -> (ResNet, reid_backbones::ImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(variant, &device);
     let report =
         load_backbone(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -91,7 +91,7 @@ fn load(
 
 #[test]
 fn every_architecture_variant_matches_pytorch() {
-    let device = Device::flex();
+    let device = common::device();
     let variants = manifest()["variants"].as_object().unwrap().clone();
     assert!(variants.len() >= 6);
     for (name, v) in variants {
@@ -143,7 +143,7 @@ fn every_architecture_variant_matches_pytorch() {
 /// and a wrong input is an error naming the expected shape.
 #[test]
 fn host_resnet_matches_burn_and_reuses_buffers_exactly() {
-    let device = Device::flex();
+    let device = common::device();
     for name in ["bottleneck", "ibn_a", "ibn_b"] {
         let (m, _) = load(
             name,
@@ -201,7 +201,7 @@ fn host_resnet_matches_burn_and_reuses_buffers_exactly() {
 
 #[test]
 fn every_checkpoint_layout_loads_to_the_same_outputs() {
-    let device = Device::flex();
+    let device = common::device();
     let layouts = manifest()["layouts"].as_object().unwrap().clone();
     let expected_layout = |file: &str| match file {
         f if f.starts_with("lup") => Layout::Lup,
@@ -262,7 +262,7 @@ fn snapshots_report_what_they_set_aside() {
 
 #[test]
 fn explicit_formats_override_detection_and_mismatches_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let opts = |format| ImportOptions {
         format,
         ..ImportOptions::default()
@@ -371,7 +371,7 @@ fn allow_lists_let_listed_keys_through_and_report_them() {
     // Plain-BN weights into an IBN-b model of the same blocks: the stem's
     // running statistics have no place (InstanceNorm), and the post-add
     // InstanceNorms of layer1[1] / layer2[1] have no tensors.
-    let device = Device::flex();
+    let device = common::device();
     let cfg = config("bottleneck").with_ibn(Some(IbnMode::B));
     let mut m = cfg.init(&device).unwrap();
     let path = dir().join("bottleneck.safetensors");
@@ -421,7 +421,7 @@ fn allow_lists_let_listed_keys_through_and_report_them() {
 
 #[test]
 fn fastreid_models_load_heads_in_both_namings() {
-    let device = Device::flex();
+    let device = common::device();
     let m = manifest();
     let num_classes = m["fastreid_head"]["num_classes"].as_u64().unwrap() as usize;
     let labels: Array1<i64> = read_npy(dir().join("fastreid_labels.npy")).unwrap();
@@ -460,7 +460,7 @@ fn fastreid_models_load_heads_in_both_namings() {
 
 #[test]
 fn safetensors_export_round_trips() {
-    let device = Device::flex();
+    let device = common::device();
     for variant in ["bottleneck", "ibn_a", "ibn_b"] {
         let (m, _) = load(
             variant,
@@ -496,7 +496,7 @@ fn safetensors_export_round_trips() {
 fn fastreid_mgn_with_extra_bn_matches_pytorch() {
     use reid_backbones::import::load_mgn;
     use reid_backbones::{MgnConfig, ResNetConfig as Rc};
-    let device = Device::flex();
+    let device = common::device();
     let m = &manifest()["mgn"];
     let blocks: Vec<usize> = m["blocks"]
         .as_array()
@@ -641,7 +641,7 @@ fn mgn_trunk_for_error(blocks: &[usize]) -> ResNetConfig {
 #[test]
 fn burnpack_records_round_trip() {
     use burn::store::{BurnpackStore, ModuleSnapshot};
-    let device = Device::flex();
+    let device = common::device();
     for variant in ["ibn_a", "ibn_b"] {
         let (m, _) = load(
             variant,
@@ -668,7 +668,7 @@ fn burnpack_records_round_trip() {
 
 #[test]
 fn transreid_models_load_with_their_bnneck() {
-    let device = Device::flex();
+    let device = common::device();
     let backbone = model("bottleneck", &device);
     let heads = EmbeddingHeadConfig::transreid(backbone.out_channels, 4)
         .init(&device)

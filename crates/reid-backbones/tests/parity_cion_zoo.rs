@@ -99,7 +99,7 @@ fn net(family: &str, c: &Value, device: &Device) -> ZooNet {
 
 #[test]
 fn cion_checkpoints_of_six_families_load_and_embed_as_cions_code() {
-    let device = Device::flex();
+    let device = common::device();
     let mut worst = 0f32;
     for family in [
         "convnext", "edgenext", "fastvit", "ghostnet", "swin", "volo",

@@ -25,7 +25,7 @@ fn model(device: &Device) -> ConvNeXt {
 }
 
 fn load(file: &str, options: &ImportOptions) -> (ConvNeXt, ConvNeXtImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let report =
         load_convnext(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -77,7 +77,7 @@ fn timm_safetensors_matches_timm() {
 
 #[test]
 fn official_classifier_is_unexpected_unless_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let err = load_convnext(
         &mut m,
@@ -101,7 +101,7 @@ fn official_classifier_is_unexpected_unless_allowed() {
 
 #[test]
 fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
-    let device = Device::flex();
+    let device = common::device();
     let m = manifest();
     let dims = four(&m["dims"]);
     let mut depths = four(&m["depths"]);
@@ -148,7 +148,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
 
 #[test]
 fn non_convnext_files_and_formats_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     common::assert_wrong_files_and_formats_are_errors(
         &mut m,

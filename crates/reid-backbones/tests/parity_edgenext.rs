@@ -38,7 +38,7 @@ fn model(device: &Device) -> EdgeNeXt {
 }
 
 fn load(file: &str, options: &ImportOptions) -> (EdgeNeXt, EdgeNeXtImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let report =
         load_edgenext(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -91,7 +91,7 @@ fn timm_safetensors_matches_timm() {
 
 #[test]
 fn official_classifier_is_unexpected_unless_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let err = load_edgenext(
         &mut m,
@@ -115,7 +115,7 @@ fn official_classifier_is_unexpected_unless_allowed() {
 
 #[test]
 fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
-    let device = Device::flex();
+    let device = common::device();
     let base = config();
     // A second SDTA block in stage 4 (missing in the file: its PyTorch index
     // follows the file's SDTA block), and a wider stage 1 (mis-shaped).
@@ -180,7 +180,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
 /// final norm (2·C parameters): both counts round to the same figures.
 #[test]
 fn full_size_parameter_counts_match_the_reidzoo_table() {
-    let device = Device::flex();
+    let device = common::device();
     for (cfg, table, exact, name) in [
         (EdgeNeXtConfig::x_small(), 2.14, 2_143_804, "XS"),
         (EdgeNeXtConfig::small(), 5.28, 5_281_832, "S"),
@@ -202,7 +202,7 @@ fn full_size_parameter_counts_match_the_reidzoo_table() {
 
 #[test]
 fn non_edgenext_files_and_formats_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     common::assert_wrong_files_and_formats_are_errors(
         &mut m,

@@ -50,7 +50,7 @@ fn model(device: &Device) -> FastVit {
 }
 
 fn load(file: &str, options: &ImportOptions) -> (FastVit, FastVitImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let report =
         load_fastvit(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -89,7 +89,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
     let x = npy("input.npy");
     let x: Tensor<4> = Tensor::from_data(
         TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),
-        &Device::flex(),
+        &common::device(),
     );
     let (a, b) = (m.forward_features(x.clone()), fused.forward_features(x));
     let scale: f32 = a.clone().abs().max().into_scalar();
@@ -113,7 +113,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
 
 #[test]
 fn timm_safetensors_matches_timm_once_the_classifier_is_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let err = load_fastvit(
         &mut m,
@@ -143,7 +143,7 @@ fn timm_safetensors_matches_timm_once_the_classifier_is_allowed() {
 
 #[test]
 fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
-    let device = Device::flex();
+    let device = common::device();
     let cfg = config();
     let mut layers = cfg.layers;
     layers[3] += 1;
@@ -202,7 +202,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
 
 #[test]
 fn non_fastvit_files_and_formats_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     common::assert_wrong_files_and_formats_are_errors(
         &mut m,
@@ -222,7 +222,7 @@ fn full_size_presets_match_timm() {
     let Ok(root) = std::env::var("FASTVIT_FULL_DIR") else {
         return;
     };
-    let device = Device::flex();
+    let device = common::device();
     for (name, cfg) in [
         ("fastvit_s12", FastVitConfig::s12()),
         ("fastvit_sa12", FastVitConfig::sa12()),

@@ -4,7 +4,6 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use burn::tensor::Device;
 use reid_backbones::import::{
     CheckpointWrapper, GhostNetImportReport, ImportOptions, WeightsFormat, load_ghostnet,
 };
@@ -21,7 +20,7 @@ fn config() -> GhostNetConfig {
 }
 
 fn load(file: &str, options: &ImportOptions) -> (GhostNet, GhostNetImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config().init(&device).unwrap();
     let report =
         load_ghostnet(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -57,7 +56,7 @@ fn cion_checkpoint_matches_timm() {
 
 #[test]
 fn bare_checkpoint_needs_the_classifier_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config().init(&device).unwrap();
     let err = load_ghostnet(
         &mut m,
@@ -87,7 +86,7 @@ fn bare_checkpoint_needs_the_classifier_allowed() {
 
 #[test]
 fn wrong_width_lists_mis_shaped_keys_in_pytorch_naming() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = GhostNetConfig::new(0.1)
         .with_num_features(16)
         .init(&device)
@@ -116,7 +115,7 @@ fn wrong_width_lists_mis_shaped_keys_in_pytorch_naming() {
 
 #[test]
 fn non_ghostnet_files_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config().init(&device).unwrap();
     let convnext = dir().join("../convnext/timm.safetensors");
     let err = load_ghostnet(&mut m, &convnext, &ImportOptions::default()).unwrap_err();

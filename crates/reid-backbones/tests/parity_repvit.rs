@@ -29,7 +29,7 @@ fn model(device: &Device) -> RepVit {
 }
 
 fn load(file: &str, options: &ImportOptions) -> (RepVit, RepVitImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let report =
         load_repvit(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -40,7 +40,7 @@ fn input() -> Tensor<4> {
     let x = npy("input.npy");
     Tensor::from_data(
         TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),
-        &Device::flex(),
+        &common::device(),
     )
 }
 
@@ -96,7 +96,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
 
 #[test]
 fn bare_official_checkpoint_needs_its_heads_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let err = load_repvit(
         &mut m,
@@ -133,7 +133,7 @@ fn bare_official_checkpoint_needs_its_heads_allowed() {
 
 #[test]
 fn timm_safetensors_matches_timm_once_the_heads_are_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let err = load_repvit(
         &mut m,
@@ -168,7 +168,7 @@ fn timm_safetensors_matches_timm_once_the_heads_are_allowed() {
 
 #[test]
 fn missing_keys_are_named_and_can_be_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let cfg = config();
     let mut depths = cfg.depths;
     depths[3] += 1;
@@ -223,7 +223,7 @@ fn missing_keys_are_named_and_can_be_allowed() {
 
 #[test]
 fn non_repvit_files_and_formats_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     common::assert_wrong_files_and_formats_are_errors(
         &mut m,
@@ -239,7 +239,7 @@ fn non_repvit_files_and_formats_are_errors() {
 /// `num_classes=0` counts 4,717,792 / 6,403,004 / 13,616,384.
 #[test]
 fn full_size_parameter_counts_match_the_reidzoo_table() {
-    let device = Device::flex();
+    let device = common::device();
     for (cfg, table, exact, channels) in [
         (RepVitConfig::m0_9(), 4.72, 4_717_792, 384),
         (RepVitConfig::m1_0(), 6.40, 6_403_004, 448),

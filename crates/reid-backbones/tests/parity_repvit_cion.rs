@@ -14,7 +14,7 @@
 //! checkpoints (~95 MB) are written outside the repository by the generator's
 //! `--full DIR`, and the test reads `REID_CION_REPVIT_FULL=DIR`.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use reid_backbones::import::{
     CheckpointWrapper, ImportOptions, RepVitImportReport, RepVitLayout, WeightsFormat, load_repvit,
 };
@@ -36,7 +36,7 @@ fn checkpoint() -> std::path::PathBuf {
 }
 
 fn load(se: RepVitSeKind, options: &ImportOptions) -> (RepVit, RepVitImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config().with_se(se).init(&device).unwrap();
     assert_eq!(m.se_kind(), Some(se));
     let report = load_repvit(&mut m, checkpoint(), options).unwrap_or_else(|e| panic!("{e}"));
@@ -51,7 +51,7 @@ fn check(m: &RepVit, what: &str) -> (f32, f32) {
 /// Feature map and embedding errors of `m` against `features` /
 /// `embedding`.
 fn check_against(m: &RepVit, what: &str, features_npy: &str, embedding_npy: &str) -> (f32, f32) {
-    let x = tensor4(&npy("input.npy"), &Device::flex());
+    let x = tensor4(&npy("input.npy"), &common::device());
     let features = m.forward_features(x.clone());
     let fshape = features.dims().to_vec();
     let f_err = rel_err(
@@ -119,7 +119,7 @@ fn cion_checkpoint_selects_cions_se_and_matches_cions_code() {
 /// `NECK_FEAT: 'before'`).
 #[test]
 fn cion_transreid_fine_tuned_checkpoint_loads_and_matches() {
-    let device = Device::flex();
+    let device = common::device();
     for format in [WeightsFormat::Auto, WeightsFormat::TransReid] {
         let mut m = config().init(&device).unwrap();
         let options = ImportOptions {
@@ -165,7 +165,7 @@ fn cion_transreid_fine_tuned_checkpoint_loads_and_matches() {
 /// to timm's SE and matches timm.
 #[test]
 fn official_checkpoints_switch_a_cion_model_back_to_timms_se() {
-    let device = Device::flex();
+    let device = common::device();
     let m = common::fixture_manifest("repvit");
     let mut model = RepVitConfig::new(four(&m["depths"]), four(&m["embed_dims"]))
         .with_se(RepVitSeKind::Cion)
@@ -196,7 +196,7 @@ fn official_checkpoints_switch_a_cion_model_back_to_timms_se() {
 /// kind (nothing is changed on an error).
 #[test]
 fn mismatches_name_cion_keys_and_leave_the_model_unchanged() {
-    let device = Device::flex();
+    let device = common::device();
     let cfg = config();
     let mut depths = cfg.depths;
     depths[3] += 1;
@@ -227,7 +227,7 @@ fn full_size_cion_checkpoints_through_the_zoo() {
     let read = |name: &str| -> ndarray::ArrayD<f32> {
         ndarray_npy::read_npy(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     };
-    let device = Device::flex();
+    let device = common::device();
     let x = tensor4(&read("input.npy"), &device);
     for name in ["repvit_m0_9", "repvit_m1_0", "repvit_m1_5"] {
         let mut model = ZooModel::build(name, &device).unwrap();

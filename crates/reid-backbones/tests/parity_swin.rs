@@ -5,6 +5,8 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
+mod common;
+
 use std::path::PathBuf;
 
 use burn::store::ModuleSnapshot;
@@ -79,7 +81,7 @@ fn load(
     file: &str,
     options: &ImportOptions,
 ) -> (SwinTransformer, reid_backbones::ImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config(model).init(&device).unwrap();
     let report =
         load_swin(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -87,7 +89,7 @@ fn load(
 }
 
 fn check(m: &SwinTransformer, input_file: &str, expected: &str) {
-    let device = Device::flex();
+    let device = common::device();
     let x = input(input_file, &device);
     rel_err(
         m.forward_features(x.clone()),
@@ -120,7 +122,7 @@ fn official_layout_matches_pytorch_with_padded_windows() {
 
 #[test]
 fn timm_layout_loads_with_its_classifier_allowed() {
-    let strict = config("tiny8").init(&Device::flex()).unwrap();
+    let strict = config("tiny8").init(&common::device()).unwrap();
     let mut strict = strict;
     let err = load_swin(
         &mut strict,
@@ -169,7 +171,7 @@ fn wrong_window_size_is_refused_naming_the_key() {
     // mini was trained with window 4; a window-8 model must refuse it.
     let mut m = config("mini")
         .with_window_size(8)
-        .init(&Device::flex())
+        .init(&common::device())
         .unwrap();
     let err = load_swin(&mut m, dir().join("mini.pth"), &ImportOptions::default()).unwrap_err();
     let text = err.to_string();
@@ -181,7 +183,7 @@ fn missing_and_mis_shaped_keys_are_listed() {
     // tiny4 weights into a model with a different depth and width.
     let mut m = config("tiny4")
         .with_depths([1, 1, 2, 1])
-        .init(&Device::flex())
+        .init(&common::device())
         .unwrap();
     let err = load_swin(
         &mut m,
@@ -208,7 +210,7 @@ fn export_round_trips_through_safetensors() {
     let out = std::env::temp_dir().join(format!("swin_tiny4_{}.safetensors", std::process::id()));
     save_safetensors(&m, &out).unwrap();
     let (m2, report) = {
-        let device = Device::flex();
+        let device = common::device();
         let mut m2 = config("tiny4").init(&device).unwrap();
         let r = load_swin(&mut m2, &out, &ImportOptions::default()).unwrap();
         (m2, r)
@@ -224,7 +226,7 @@ fn preset_parameter_counts_match_the_reidzoo_table() {
     // Everything the module holds: patch embedding (+ norm), blocks (with the
     // relative position bias tables), patch merging, norm3; no classifier, no
     // relative_position_index buffers.
-    let device = Device::flex();
+    let device = common::device();
     for (variant, exact, dim) in [
         (SwinVariant::Tiny, 27_527_082, 768),
         (SwinVariant::Small, 48_853_050, 768),
@@ -243,7 +245,7 @@ fn preset_parameter_counts_match_the_reidzoo_table() {
 
 #[test]
 fn full_size_swin_t_runs_at_256x128() {
-    let device = Device::flex();
+    let device = common::device();
     let m = SwinConfig::tiny().init(&device).unwrap();
     let x = Tensor::<4>::random(
         [1, 3, 256, 128],
@@ -259,7 +261,7 @@ fn full_size_swin_t_runs_at_256x128() {
 #[test]
 fn stochastic_depth_is_seeded_and_off_at_inference() {
     let (m, _) = load("mini", "mini.pth", &ImportOptions::default());
-    let device = Device::flex();
+    let device = common::device();
     let x = input("input.npy", &device);
     let v = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
     let inference = v(m.forward_embedding(x.clone()));
@@ -284,7 +286,7 @@ fn stochastic_depth_is_seeded_and_off_at_inference() {
 
 #[test]
 fn invalid_configurations_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     for cfg in [
         SwinConfig::new().with_num_heads([5, 6, 12, 24]),
         SwinConfig::new().with_depths([2, 0, 6, 2]),

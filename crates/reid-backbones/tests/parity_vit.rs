@@ -5,6 +5,8 @@
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
+mod common;
+
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -84,7 +86,7 @@ fn assert_close(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: 
 }
 
 fn loaded(file: &str, options: &ImportOptions, interp: PosEmbedInterpolation) -> ViT {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config()
         .with_pos_interpolation(interp)
         .init(&device)
@@ -94,7 +96,7 @@ fn loaded(file: &str, options: &ImportOptions, interp: PosEmbedInterpolation) ->
 }
 
 fn check_case(m: &ViT, case: &str) -> f32 {
-    let device = Device::flex();
+    let device = common::device();
     let c = &manifest()["cases"][case];
     let x = formula_input(&usizes(&c["input_shape"]), &device);
     let emb = m.forward_embedding(x.clone()).unwrap();
@@ -133,7 +135,7 @@ fn every_case_matches_pytorch() {
 
 #[test]
 fn bicubic_pos_embed_resize_matches_pytorch() {
-    let device = Device::flex();
+    let device = common::device();
     let m = loaded(
         "vit.pth",
         &ImportOptions::default(),
@@ -173,7 +175,7 @@ fn checkpoint_layouts_load_the_same_weights() {
         ("vit.pth", Layout::Torchvision, Container::Pytorch),
     ];
     for (file, layout, container) in cases {
-        let device = Device::flex();
+        let device = common::device();
         let mut m = config().init(&device).unwrap();
         let options = if container == Container::Safetensors {
             // The timm classifier is unexpected unless allowed.
@@ -231,7 +233,7 @@ fn checkpoint_layouts_load_the_same_weights() {
 
 #[test]
 fn forced_formats_and_mismatches_are_reported() {
-    let device = Device::flex();
+    let device = common::device();
     // Forcing the CION layout on a bare dict: no teacher.
     let mut m = config().init(&device).unwrap();
     let forced = ImportOptions {
@@ -299,7 +301,7 @@ fn forced_formats_and_mismatches_are_reported() {
 
 #[test]
 fn full_size_parameter_counts_match_the_generator() {
-    let device = Device::flex();
+    let device = common::device();
     let counts = &manifest()["full_size_params"];
     for (name, cfg) in [
         ("vit_tiny", ViTConfig::tiny()),
@@ -322,7 +324,7 @@ fn full_size_parameter_counts_match_the_generator() {
 
 #[test]
 fn load_time_bilinear_resize_matches_the_finetuning_code() {
-    let device = Device::flex();
+    let device = common::device();
     let m = loaded(
         "vit.pth",
         &ImportOptions::default(),

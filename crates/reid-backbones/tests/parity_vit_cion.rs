@@ -11,7 +11,6 @@
 //! pre-training and fine-tuning code. Tolerance: `max |ours − torch| ≤
 //! 1e-4 · max |torch|`.
 
-use burn::tensor::Device;
 use reid_backbones::import::{ImportOptions, Layout, load_vit};
 use reid_backbones::{PosEmbedInterpolation, ViT, ViTConfig};
 
@@ -39,7 +38,7 @@ fn config() -> ViTConfig {
 }
 
 fn feature_error(m: &ViT, input: &str, reference: &str) -> f32 {
-    let x = tensor4(&npy(input), &Device::flex());
+    let x = tensor4(&npy(input), &common::device());
     let e = m.forward_embedding(x).unwrap();
     let shape = e.dims().to_vec();
     rel_err(
@@ -52,7 +51,7 @@ fn feature_error(m: &ViT, input: &str, reference: &str) -> f32 {
 
 #[test]
 fn transreid_checkpoint_resizes_pos_embed_as_cions_fine_tuned_model() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config().init(&device).unwrap();
     assert_eq!(
         m.pos_interpolation(),
@@ -98,7 +97,7 @@ fn transreid_checkpoint_resizes_pos_embed_as_cions_fine_tuned_model() {
 /// replaces the pre-training DINO rule.
 #[test]
 fn an_explicit_size_rule_is_kept() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = config()
         .with_pos_interpolation(PosEmbedInterpolation::Size)
         .init(&device)

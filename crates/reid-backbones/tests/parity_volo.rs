@@ -73,7 +73,7 @@ fn rel_err<const D: usize>(ours: Tensor<D>, reference: &str, what: &str) -> f32 
 }
 
 fn load(file: &str, options: &ImportOptions) -> (Volo, VoloImportReport) {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let report =
         load_volo(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -83,7 +83,7 @@ fn load(file: &str, options: &ImportOptions) -> (Volo, VoloImportReport) {
 /// The outlooker map, all tokens, the class-token embedding and the patch
 /// feature map of `m` against the fixtures.
 fn check(m: &Volo, what: &str) {
-    let device = Device::flex();
+    let device = common::device();
     let x: Tensor<4> = tensor("input.npy", &device);
     let stage1 = m.outlookers.iter().fold(
         m.patch_embed.forward(x.clone()).permute([0, 2, 3, 1]),
@@ -146,7 +146,7 @@ fn timm_safetensors_matches_timm() {
 
 #[test]
 fn official_heads_are_unexpected_unless_allowed() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     let err = load_volo(
         &mut m,
@@ -211,7 +211,7 @@ fn resized_pos_embed_and_odd_grids_match_cion() {
         "resize_pos.npy",
         "resized pos_embed",
     );
-    let device = Device::flex();
+    let device = common::device();
     let x: Tensor<4> = tensor("resize_input.npy", &device);
     let (tokens, grid) = m.forward_tokens(x).unwrap();
     assert_eq!(grid, [3, 2]);
@@ -231,7 +231,7 @@ fn resized_pos_embed_and_odd_grids_match_cion() {
 
 #[test]
 fn unfold_fold_and_ceil_pooling_match_pytorch() {
-    let device = Device::flex();
+    let device = common::device();
     let m = manifest();
     let x: Tensor<4> = tensor("ops_x.npy", &device);
     for case in m["ops_cases"].as_array().unwrap() {
@@ -261,7 +261,7 @@ fn unfold_fold_and_ceil_pooling_match_pytorch() {
 
 #[test]
 fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_pytorch_naming() {
-    let device = Device::flex();
+    let device = common::device();
     let base = config();
     // One more block in stage 3 (missing in the file), a wider stage 1 and
     // a taller pos_embed grid (mis-shaped).
@@ -323,7 +323,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_pytorch_naming() {
 
 #[test]
 fn non_volo_files_and_formats_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let mut m = model(&device);
     common::assert_wrong_files_and_formats_are_errors(
         &mut m,

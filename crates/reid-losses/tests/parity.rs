@@ -29,7 +29,7 @@ fn input(case: &Value, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
 
 /// Runs `f` on an autodiff device and checks loss and input gradient against the case.
 fn check(case: &Value, f: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>) {
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let name = case["name"].as_str().unwrap();
     let (x, y) = input(case, &device);
     let x = x.require_grad();
@@ -106,7 +106,7 @@ fn labels(v: &[i64], device: &Device) -> Tensor<1, Int> {
 
 #[test]
 fn label_out_of_range_is_an_error() {
-    let device = Device::flex();
+    let device = common::device();
     let logits = Tensor::<2>::zeros([3, 4], &device);
     let err = cross_entropy_label_smooth(
         logits.clone(),
@@ -134,7 +134,7 @@ fn label_out_of_range_is_an_error() {
 
 #[test]
 fn batch_mismatch_is_an_error() {
-    let device = Device::flex();
+    let device = common::device();
     let err = cross_entropy_label_smooth(
         Tensor::<2>::zeros([3, 4], &device),
         labels(&[0, 1], &device),
@@ -160,7 +160,7 @@ fn batch_mismatch_is_an_error() {
 
 #[test]
 fn bad_parameters_are_errors() {
-    let device = Device::flex();
+    let device = common::device();
     let bad_eps = CrossEntropyConfig {
         epsilon: 1.5,
         ..CrossEntropyConfig::default()
@@ -211,7 +211,7 @@ fn bad_parameters_are_errors() {
 fn fast_reid_divides_by_nonzero_losses() {
     // With ε = 0 and one confidently right sample whose loss underflows to
     // exactly 0, fast-reid divides by 1 instead of 2.
-    let device = Device::flex();
+    let device = common::device();
     let logits = Tensor::<2>::from_data(
         TensorData::new(vec![200.0f32, -200.0, 0.0, 0.0], [2, 2]),
         &device,
@@ -237,7 +237,7 @@ fn fast_reid_divides_by_nonzero_losses() {
 fn center_loss_matches_torch() {
     let all = cases();
     let case = all.iter().find(|c| c["kind"] == "center").unwrap();
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let shape: Vec<usize> = ints(&case["centers_shape"])
         .iter()
         .map(|&s| s as usize)
@@ -297,7 +297,7 @@ fn max_diff(got: &[f32], want: &[f32]) -> f32 {
 fn circle_softmax_matches_torch() {
     let all = cases();
     let case = all.iter().find(|c| c["kind"] == "circle_softmax").unwrap();
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let shape: Vec<usize> = ints(&case["weight_shape"])
         .iter()
         .map(|&s| s as usize)
@@ -337,7 +337,7 @@ fn circle_softmax_matches_torch() {
 fn pairwise_circle_matches_torch() {
     let mut seen = 0;
     for case in cases().iter().filter(|c| c["kind"] == "pair_circle") {
-        let device = Device::flex().autodiff();
+        let device = common::device().autodiff();
         let (x, y) = input(case, &device);
         let x = x.require_grad();
         let gamma = case["gamma"].as_f64().unwrap();
@@ -358,7 +358,7 @@ fn pairwise_circle_matches_torch() {
         seen += 1;
     }
     assert_eq!(seen, 2);
-    let device = Device::flex();
+    let device = common::device();
     let bad = pairwise_circle_loss(
         Tensor::<2>::ones([3, 2], &device),
         labels(&[0, 1], &device),

@@ -136,7 +136,7 @@ fn head_param(head: &DinoHead, name: &str) -> Vec<f32> {
 fn dino_head_forward_and_backward_match_torch() {
     let fx = fixture("cion.json");
     let h = &fx["head"];
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let head = load_head(&h["params"], &device);
     let x = tensor2(&h["input"], [5, 8], &device).require_grad();
     let y = head.forward(x.clone()).unwrap();
@@ -172,7 +172,7 @@ fn dino_head_forward_and_backward_match_torch() {
 
 #[test]
 fn dino_head_init_and_last_layer_helpers() {
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let config = DinoHeadConfig::new(6)
         .with_hidden_dim(10)
         .with_bottleneck_dim(4)
@@ -255,7 +255,7 @@ fn loss_inputs(fx: &Value, device: &Device) -> LossInputs {
 #[test]
 fn identity_guided_loss_matches_torch() {
     let fx = fixture("cion.json");
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let mut seen = 0;
     for case in fx["loss"]["cases"].as_array().unwrap() {
         let k = case["instances"].as_u64().unwrap() as usize;
@@ -287,7 +287,7 @@ fn identity_guided_loss_matches_torch() {
 #[test]
 fn k1_is_plain_dino() {
     let fx = fixture("cion.json");
-    let device = Device::flex();
+    let device = common::device();
     let inp = loss_inputs(&fx, &device);
     let a: f32 = dino_loss(
         inp.student.clone(),
@@ -308,7 +308,7 @@ fn k1_is_plain_dino() {
 #[test]
 fn center_update_matches_torch() {
     let fx = fixture("cion.json");
-    let device = Device::flex();
+    let device = common::device();
     let inp = loss_inputs(&fx, &device);
     let mut center = DinoCenter::from_tensor(inp.center, 0.9).unwrap();
     center.update(inp.teacher).unwrap();
@@ -328,7 +328,7 @@ fn center_update_matches_torch() {
 #[test]
 fn loss_input_errors() {
     let fx = fixture("cion.json");
-    let device = Device::flex();
+    let device = common::device();
     let inp = loss_inputs(&fx, &device);
     let run = |student: Tensor<2>, teacher: Tensor<2>, center: Tensor<2>, k, config| {
         identity_guided_dino_loss(student, teacher, center, k, &config).unwrap_err()
@@ -488,7 +488,7 @@ fn schedules_match_numpy() {
 #[test]
 fn ema_matches_torch() {
     let fx = fixture("cion.json");
-    let device = Device::flex();
+    let device = common::device();
     let params = &fx["head"]["params"];
     let mut teacher = load_head(params, &device);
     let student = load_head(&with_data(params, &fx["ema"]["student"]), &device);
@@ -520,7 +520,7 @@ struct WithNorm {
 
 #[test]
 fn ema_leaves_batch_norm_statistics_alone() {
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let make = || WithNorm {
         fc: LinearConfig::new(3, 4).init(&device),
         bn: BatchNormConfig::new(4).init(&device),
@@ -558,7 +558,7 @@ fn ema_leaves_batch_norm_statistics_alone() {
 fn per_param_clipping_matches_torch() {
     let fx = fixture("cion.json");
     let c = &fx["clip"];
-    let device = Device::flex();
+    let device = common::device();
     let head = load_head(&fx["head"]["params"], &device);
     let mut grads = GradientsParams::new();
     let shapes = &fx["head"]["params"];
@@ -605,7 +605,7 @@ fn per_param_clipping_matches_torch() {
 fn adaptive_smoothing_matches_torch() {
     let fx = fixture("cion.json");
     let a = &fx["adaptive_ce"];
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let labels: Vec<i64> = a["labels"]
         .as_array()
         .unwrap()

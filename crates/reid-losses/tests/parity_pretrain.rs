@@ -65,7 +65,7 @@ fn info_nce_matches_torch() {
     let fx = fixture("pretrain.json");
     let f = &fx["info_nce"];
     let (n, d, size) = (usize_of(&f["n"]), usize_of(&f["dim"]), usize_of(&f["size"]));
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     for case in f["cases"].as_array().unwrap() {
         let t = case["temperature"].as_f64().unwrap();
         let q = mat(&f["q"], n, d, &device).require_grad();
@@ -95,7 +95,7 @@ fn label_guided_instance_loss_matches_torch() {
     let f = &fx["info_nce"];
     let g = &fx["label_guided"];
     let (n, d, size) = (usize_of(&f["n"]), usize_of(&f["dim"]), usize_of(&f["size"]));
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let mut seen = 0;
     for case in g["cases"].as_array().unwrap() {
         let t = case["temperature"].as_f64().unwrap();
@@ -128,7 +128,7 @@ fn label_guided_without_flag_is_info_nce() {
     let f = &fx["info_nce"];
     let g = &fx["label_guided"];
     let (n, d, size) = (usize_of(&f["n"]), usize_of(&f["dim"]), usize_of(&f["size"]));
-    let device = Device::flex();
+    let device = common::device();
     let a = info_nce(
         mat(&f["q"], n, d, &device),
         mat(&f["k"], n, d, &device),
@@ -162,7 +162,7 @@ fn queue_enqueue_wraps_like_torch() {
         ids: ints(&init["ids"]),
         ptr: usize_of(&init["ptr"]),
     };
-    for device in [Device::flex(), Device::flex().autodiff()] {
+    for device in [common::device(), common::device().autodiff()] {
         let mut queue = InfoNceQueue::from_state(&state, &device).unwrap();
         assert_eq!(queue.state(), state);
         for (step, s) in e["steps"].as_array().unwrap().iter().enumerate() {
@@ -184,7 +184,7 @@ fn queue_enqueue_wraps_like_torch() {
 
 #[test]
 fn queue_init_is_seeded_unit_rows() {
-    let device = Device::flex();
+    let device = common::device();
     let a = InfoNceQueue::new(50, 16, 3, &device).unwrap();
     let b = InfoNceQueue::new(50, 16, 3, &device).unwrap();
     let c = InfoNceQueue::new(50, 16, 4, &device).unwrap();
@@ -206,7 +206,7 @@ fn queue_init_is_seeded_unit_rows() {
 
 #[test]
 fn queue_rejects_bad_input() {
-    let device = Device::flex();
+    let device = common::device();
     let mut queue = InfoNceQueue::new(8, 4, 0, &device).unwrap();
     let err = queue
         .enqueue(Tensor::<2>::zeros([3, 5], &device), None)
@@ -243,7 +243,7 @@ fn prototype_update_matches_sequential_torch() {
     let fx = fixture("pretrain.json");
     let p = &fx["prototypes"];
     let (c, d) = (usize_of(&p["classes"]), usize_of(&p["dim"]));
-    let device = Device::flex();
+    let device = common::device();
     let qs = p["q"].as_array().unwrap();
     let ls = p["labels"].as_array().unwrap();
     for case in p["cases"].as_array().unwrap() {
@@ -308,7 +308,7 @@ fn correct_labels_matches_torch() {
     let c = usize_of(&f["classes"]);
     let y = ints(&f["labels"]);
     let n = y.len();
-    let device = Device::flex();
+    let device = common::device();
     let mut relabelled = 0;
     for case in f["cases"].as_array().unwrap() {
         let alpha = case["alpha"].as_f64().unwrap();
@@ -405,7 +405,7 @@ fn pnl_step_matches_torch() {
         usize_of(&s["dim"]),
         usize_of(&s["classes"]),
     );
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let (queue, bank) = step_state(s, &device);
     let y = ints(&s["labels"]);
     let mut seen = 0;
@@ -486,7 +486,7 @@ fn pnl_step_rejects_bad_input() {
         usize_of(&s["dim"]),
         usize_of(&s["classes"]),
     );
-    let device = Device::flex();
+    let device = common::device();
     let (queue, bank) = step_state(s, &device);
     let y = ints(&s["labels"]);
     let run = |z: Tensor<2>, q: Tensor<2>, y: &[i64], config: PnlLossConfig| {
@@ -622,7 +622,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 #[test]
 fn momentum_update_touches_parameters_only() {
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let online = Tiny::new(&device);
     let mut ema = Tiny::new(&device).no_grad();
     // Give the key encoder non-default running statistics (train-mode BN).
@@ -690,7 +690,7 @@ fn momentum_update_touches_parameters_only() {
 
 #[test]
 fn momentum_update_rejects_other_modules() {
-    let device = Device::flex();
+    let device = common::device();
     let mut a = Tiny::new(&device);
     let b = Tiny {
         linear: LinearConfig::new(4, 5).init(&device),
@@ -733,7 +733,7 @@ fn batch(n: usize, device: &Device) -> Tensor<2> {
 
 #[test]
 fn shuffled_group_forward_restores_order() {
-    let device = Device::flex();
+    let device = common::device();
     let x = batch(10, &device);
     for groups in [1, 3, 10] {
         let y = shuffled_group_forward(x.clone(), groups, 42, |g| g.mul_scalar(2.0)).unwrap();
@@ -754,7 +754,7 @@ fn shuffled_group_forward_restores_order() {
 
 #[test]
 fn shuffled_group_forward_one_group_equals_plain_forward() {
-    let device = Device::flex().autodiff();
+    let device = common::device().autodiff();
     let model = Tiny::new(&device).no_grad();
     let x = batch(8, &device);
     let plain = values(model.forward(x.clone()));
@@ -768,7 +768,7 @@ fn shuffled_group_forward_one_group_equals_plain_forward() {
 
 #[test]
 fn shuffled_group_forward_uses_per_group_statistics() {
-    let device = Device::flex();
+    let device = common::device();
     let x = batch(9, &device);
     let seed = 5;
     // Subtract each group's mean, a stand-in for train-mode BatchNorm.

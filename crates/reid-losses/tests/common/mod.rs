@@ -44,3 +44,22 @@ pub fn usizes(v: &Value) -> Vec<usize> {
         .map(|x| x.as_u64().unwrap() as usize)
         .collect()
 }
+
+/// The device the parity tests run on: `Device::flex()`, unless
+/// `REID_TEST_BACKEND` names another backend (`cuda`, `wgpu`): then burn's
+/// default device, which `BURN_DEVICE` (set to the same name) pins. Build
+/// the tests with that backend compiled in (`--features burn/cuda` or
+/// `burn/wgpu`); `tools/gpu_check.sh` does both.
+pub fn device() -> burn::tensor::Device {
+    match std::env::var("REID_TEST_BACKEND") {
+        Ok(name) if !name.is_empty() && name != "flex" => {
+            let pinned = std::env::var("BURN_DEVICE").unwrap_or_default();
+            assert!(
+                pinned.eq_ignore_ascii_case(&name),
+                "REID_TEST_BACKEND={name} needs BURN_DEVICE={name} (got {pinned:?})"
+            );
+            burn::tensor::Device::default()
+        }
+        _ => burn::tensor::Device::flex(),
+    }
+}
