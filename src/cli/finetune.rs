@@ -8,7 +8,7 @@
 //!     [--epochs N] [--arch resnet18] [--base-width 16] [--height 128] [--width 64]
 //!     [--p 16] [--k 4] [--iters-per-epoch N] [--lr 3.5e-4] [--warmup-iters N]
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
-//!     [--log log.json] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
+//!     [--log log.jsonl] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
 //!     [--weights TRUNK.pth [--weights-format auto] [--allow-unexpected KEY]]  (--head mgn)
 //!     [--backend flex] [--devices N] [--precision f32|bf16|f16]
 //! ```
@@ -146,7 +146,10 @@ pub struct Args {
     /// (loadable by `extract`/`denoise --weights-format safetensors` and PyTorch).
     #[arg(long)]
     export_backbone: Option<PathBuf>,
-    /// Write the per-iteration log here as JSON.
+    /// Write the metrics log here: JSON lines, one per step (`step`,
+    /// `epoch`, losses, `lr`) and one per evaluation (`mAP`, `rank1`, …),
+    /// the format `plot` reads (without it, `--checkpoint-dir`'s
+    /// `metrics.jsonl`).
     #[arg(long)]
     log: Option<PathBuf>,
     /// Write atomic checkpoints (and `metrics.jsonl`) into this folder.
@@ -383,10 +386,6 @@ fn run_mgn(
         .map_err(classify)?,
     };
     print_metrics("fine-tuned MGN (8 heads, post-BN)", &r);
-    if let Some(path) = &args.log {
-        std::fs::write(path, serde_json::to_string_pretty(&out.log)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
     Ok(())
 }
 
@@ -462,7 +461,10 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
         checkpoint_every: args.checkpoint_every,
         keep_checkpoints: 2,
         resume: args.resume,
-        log_path: ckpt.as_ref().map(|d| d.join("metrics.jsonl")),
+        log_path: args
+            .log
+            .clone()
+            .or_else(|| ckpt.as_ref().map(|d| d.join("metrics.jsonl"))),
         stop_after: args.stop_after,
         devices,
         precision: args.precision,
@@ -763,10 +765,6 @@ fn run(args: &Args) -> anyhow::Result<()> {
     print_metrics("fine-tuned (BNNeck)", &r);
     println!("  ({secs:.1} s)");
 
-    if let Some(path) = &args.log {
-        std::fs::write(path, serde_json::to_string_pretty(&out.log)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
     if let Some(path) = &args.out {
         out.model
             .clone()
