@@ -1,7 +1,7 @@
 //! The programs (cargo feature `cli`): the `reid` command and the examples
 //! are thin wrappers over these modules, so one implementation serves both.
 //!
-//! - [`exit`]: the exit-code rule (2: wrong arguments or input; 1: the
+//! - [`mod@exit`]: the exit-code rule (2: wrong arguments or input; 1: the
 //!   environment failed) and error classification;
 //! - [`run_args`]: the flags every training program shares, with recipe
 //!   files and `--set key.path=value` overrides;

@@ -46,7 +46,7 @@ impl ModuleMapper for ToF32 {
     }
 }
 
-/// `model` with every float parameter in float32 ([`ToF32`]).
+/// `model` with every float parameter in float32 (`ToF32`).
 pub fn to_f32<M: Module>(model: M) -> M {
     model.map(&mut ToF32)
 }

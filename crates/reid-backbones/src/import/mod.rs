@@ -354,7 +354,7 @@ pub fn save_safetensors<M: ModuleSnapshot>(
 
 /// Writes an [`Mgn`] to a safetensors file under fast-reid's MGN names:
 /// `backbone.{0,1,4,5,6}.*` (the `nn.Sequential` indices of conv1, bn1,
-/// layer1, layer2 and layer3[0]), `b{1,2,3}.0.*` (`res_conv4`) and
+/// layer1, layer2 and `layer3[0]`), `b{1,2,3}.0.*` (`res_conv4`) and
 /// `b{1,2,3}.1.*` (`res_conv5`), `b*_head.{pool_layer.p, bottleneck.*,
 /// weight}` and, with the LUPerson fork's extra BatchNorms,
 /// `heads_extra_bn_b{1,2,3}.*`. [`load_mgn`] reads it back; in Python,

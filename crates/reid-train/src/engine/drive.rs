@@ -1,7 +1,7 @@
-//! The loop every recipe shares ([`drive`], [`drive_with`]) over a
-//! [`Recipe`]: epochs and batches from a [`Position`], the early stop,
+//! The loop every recipe shares (`drive`, `drive_with`) over a
+//! `Recipe`: epochs and batches from a [`Position`], the early stop,
 //! periodic, epoch-boundary and final checkpoints, the metrics log and
-//! progress events ([`Tracker`]).
+//! progress events (`Tracker`).
 
 use super::checkpoint::Checkpoint;
 use super::events::{PretrainEvent, StepReport};

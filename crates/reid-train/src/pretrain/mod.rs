@@ -10,7 +10,7 @@
 //!   per-parameter gradient clipping, last layer frozen in epoch 0);
 //!
 //! and what only they share: the momentum copy of a network
-//! ([`fresh_copy`]), pooled features ([`gap_features`]) and the queue's
+//! (`fresh_copy`), pooled features ([`gap_features`]) and the queue's
 //! checkpoint parts. [`RunOptions`], [`PretrainEvent`] and [`StepReport`]
 //! are the engine's, re-exported here.
 
