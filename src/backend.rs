@@ -22,6 +22,7 @@ pub enum Backend {
 
 /// A backend that was asked for cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackendError {
     /// Zero devices were asked for.
     #[error("data-parallel training needs at least one device")]

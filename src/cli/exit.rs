@@ -93,6 +93,8 @@ pub fn classify(e: TrainError) -> anyhow::Error {
             by(user, e)
         }
         TrainError::Readback(_) | TrainError::Log { .. } => anyhow::Error::new(e),
+        // A kind added later: the environment's until classified here.
+        _ => anyhow::Error::new(e),
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Errors raised when building, loading or saving a backbone.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackboneError {
     /// The architecture name is not in the registry.
     #[error("unknown architecture {name:?}; known: {known}")]

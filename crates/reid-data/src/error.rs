@@ -5,6 +5,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong while reading, generating or loading data.
 /// Each variant names the file or directory involved and what was expected.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataError {
     /// An I/O operation on `path` failed.
     #[error("{path}: {source}")]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 /// Errors raised by the denoising pipeline. Every variant says what was
 /// expected; file errors name the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DenoiseError {
     /// A parameter is out of its valid range.
     #[error("invalid parameter: {0}")]

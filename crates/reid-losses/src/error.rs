@@ -5,6 +5,7 @@
 /// Every loss validates its inputs on the host before any tensor math, so a
 /// bad input gives one of these instead of a panic or a silent broadcast.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LossError {
     /// Two inputs disagree on the batch size (first dimension).
     #[error("{loss}: batch size mismatch: {what_a} has {a} rows but {what_b} has {b}")]

@@ -2,6 +2,7 @@
 
 /// Errors raised by feature extraction and the training recipes.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrainError {
     /// A configuration value is out of its valid range.
     #[error("invalid configuration: {0}")]
