@@ -26,6 +26,7 @@ fn full_size_recipes_are_the_defaults() {
 #[test]
 fn tiny_recipes_parse_and_validate() {
     read::<CionConfig>("cion-tiny.toml").validate().unwrap();
+    read::<CionConfig>("cion-small.toml").validate().unwrap();
     read::<MocoConfig>("moco-tiny.toml").validate().unwrap();
     read::<PnlConfig>("pnl-tiny.toml").validate().unwrap();
     read::<MgnFinetuneConfig>("mgn-tiny.toml")
