@@ -1721,7 +1721,41 @@ fn finetune_cases(f: &Fixtures) -> Vec<Vec<Case>> {
         v
     };
     let ckpt = f.p("ft-ckpt");
+    let ft_log = f.p("ft-log.jsonl");
     let training = vec![
+        Case::new(
+            "finetune/log-json-lines",
+            Good,
+            &ft(&[s("--log"), a(&ft_log)]),
+            0,
+            &["mAP"],
+        )
+        .with_check({
+            let ft_log = ft_log.clone();
+            move |_| {
+                // The engine's JSON-lines log (what `plot` reads): a `step`
+                // on every line, counting from 0, and the final evaluation
+                // on the last one; not a JSON array with `iteration` keys.
+                let text = std::fs::read_to_string(&ft_log).map_err(|e| e.to_string())?;
+                let mut last = None;
+                for (i, line) in text.lines().enumerate() {
+                    let v: serde_json::Value =
+                        serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+                    let step = v["step"]
+                        .as_u64()
+                        .ok_or_else(|| format!("line {}: no step: {line}", i + 1))?;
+                    if last.is_none() && step != 0 {
+                        return Err(format!("the log starts at step {step}"));
+                    }
+                    last = Some(v);
+                }
+                match last {
+                    Some(v) if v["mAP"].is_number() => {}
+                    _ => return Err("no evaluation (mAP) on the last line".into()),
+                }
+                Ok(())
+            }
+        }),
         Case::new(
             "finetune/corrupt-image",
             ExitCode,
