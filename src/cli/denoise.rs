@@ -347,6 +347,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         ),
         None => println!("calibration off (fixed thresholds):"),
     }
+    print_calibration("re-assign", &c.reassign);
     print_calibration("merge", &c.merge);
     print_calibration("link", &c.link);
     println!(

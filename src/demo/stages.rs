@@ -101,6 +101,25 @@ pub(crate) fn denoise(
             annos_path.display()
         ),
     );
+    let c = &out.report.calibration;
+    if let Some(target) = c.target_precision {
+        let t = |t: &crate::denoise::calibrate::ThresholdCalibration| {
+            format!(
+                "{:?} {:.3} (expected precision {:.2}, best {:.2})",
+                t.status, t.threshold, t.expected_precision, t.best_precision
+            )
+        };
+        say(
+            events,
+            format!(
+                "  thresholds for precision {target} on {} videos: re-assign {}; merge {}; link {}",
+                c.videos,
+                t(&c.reassign),
+                t(&c.merge),
+                t(&c.link)
+            ),
+        );
+    }
     let mut quality = Vec::new();
     if let (Some(truth), Some(levels)) = (synthetic_truth(&corpus)?, &out.levels) {
         say(

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
 use crate::calibrate::{
-    CalibrationConfig, CalibrationReport, PairSample, VideoIdentities, link_sample, merge_sample,
+    CalibrationConfig, CalibrationReport, CalibrationStatus, PairSample, VideoIdentities,
+    link_sample, merge_sample, reassign_sample,
 };
 use crate::distance::Metric;
 use crate::error::{DenoiseError, Result};
@@ -421,11 +422,24 @@ fn first_chunk(
         .par_iter()
         .map(|b| denoise_tracklets(b, &cfg.level1, cfg.metric))
         .collect();
-    let mut merge = PairSample::default();
+    let (mut reassign, mut merge) = (PairSample::default(), PairSample::default());
     for (b, o) in chunk.iter().zip(&l1) {
+        reassign.extend(reassign_sample(b, &o.tracklets, &o.outliers, cfg.metric));
         merge.extend(merge_sample(b, &o.tracklets, cfg.metric));
     }
+    report.reassign = reassign.calibrate(target, cfg.level2.reassign_radius);
+    // The calibrated distance narrows the radius, never widens it: a crop
+    // farther than the level-1 radius from a centroid is not one of its
+    // tracklet's crops however the candidates are spread.
+    if report.reassign.status == CalibrationStatus::Calibrated {
+        report.reassign.threshold = report.reassign.threshold.min(cfg.level2.reassign_radius);
+    }
     report.merge = merge.calibrate(target, cfg.level2.merge_threshold);
+    if report.merge.status == CalibrationStatus::TargetUnreachable {
+        report.reassign.status = CalibrationStatus::MergeUnreachable;
+        report.reassign.threshold = 0.0;
+    }
+    cfg.level2.reassign_radius = report.reassign.threshold;
     cfg.level2.merge_threshold = report.merge.threshold;
     let results: Vec<VideoResult> = chunk
         .par_iter()
@@ -492,6 +506,7 @@ where
         let (results, calibrated) = first_chunk(&first, cfg, record, &mut calibration);
         cfg = calibrated;
         if calibration.target_precision.is_none() {
+            calibration.reassign.threshold = cfg.level2.reassign_radius;
             calibration.merge.threshold = cfg.level2.merge_threshold;
             calibration.link.threshold = cfg.level3.link_threshold;
         }

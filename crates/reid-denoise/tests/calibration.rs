@@ -106,6 +106,39 @@ fn centring_and_calibration_link_across_a_strong_video_shift() {
     assert!(q[3].f_score > before[3].f_score + 0.1);
 }
 
+/// Features in which the crop noise drowns the persons: no merge can reach
+/// the target, and then no single crop is re-assigned either (a dropped
+/// crop would join a stranger), so level 2 keeps level 1's precision.
+#[test]
+fn features_without_persons_reassign_nothing() {
+    let (blocks, truth) = corpus(SyntheticConfig {
+        crop_noise: 12.0,
+        ..weak()
+    });
+    let out = run(&config(), blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let q = scores(&out, &truth);
+    show("no persons, defaults", &q);
+    let c = out.report.calibration;
+    assert_eq!(c.merge.status, CalibrationStatus::TargetUnreachable);
+    assert_eq!(c.reassign.status, CalibrationStatus::MergeUnreachable);
+    assert_eq!(c.reassign.threshold, 0.0);
+    assert_eq!(out.report.level2.images_reassigned, 0);
+    assert!(out.report.level2.images_removed > 0);
+    // Removing a crop may cost a true pair, never add a false one.
+    for level in &q[1..] {
+        assert!(
+            level.precision >= q[0].precision - 1e-3,
+            "{level:?} vs {:?}",
+            q[0]
+        );
+        assert!(
+            level.f_score >= q[0].f_score - 1e-3,
+            "{level:?} vs {:?}",
+            q[0]
+        );
+    }
+}
+
 #[test]
 fn weak_features_never_end_below_the_tracker() {
     let (blocks, truth) = corpus(weak());
@@ -120,6 +153,7 @@ fn weak_features_never_end_below_the_tracker() {
     assert_eq!(c.link.threshold, 0.0);
     assert!(c.link.best_precision < 0.95);
     assert_eq!(out.report.level3.links, 0);
+    assert!(q[2].precision >= q[1].precision, "{:?} vs {:?}", q[2], q[1]);
 
     // Fixed multiples of the within-tracklet spread merge strangers here.
     let mut fixed = config();
