@@ -97,6 +97,18 @@ pub struct Args {
     /// one background per video).
     #[arg(long)]
     street_speed: Option<f32>,
+    /// Probability that a person slot is filled by someone seen in an
+    /// earlier video (video corpora).
+    #[arg(long)]
+    recurrence: Option<f32>,
+    /// Probability that a new person is a look-alike of an earlier one:
+    /// the same garments in slightly other shades (video corpora; default 0).
+    #[arg(long)]
+    lookalikes: Option<f32>,
+    /// Strength of each video's colour cast (gain and white balance) relative
+    /// to the default ranges, in [0, 4] (video corpora; default 1).
+    #[arg(long)]
+    appearance_shift: Option<f32>,
     /// Identity-switch probability per tracklet (LUPerson-NL).
     #[arg(long)]
     switch: Option<f32>,
@@ -237,6 +249,15 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
         }
         if let Some(s) = args.street_speed {
             v.street_speed = s;
+        }
+        if let Some(p) = args.recurrence {
+            v.recurrence = p;
+        }
+        if let Some(p) = args.lookalikes {
+            v.lookalikes = p;
+        }
+        if let Some(s) = args.appearance_shift {
+            v.appearance_shift = s;
         }
         v
     };

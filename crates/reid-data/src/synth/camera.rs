@@ -127,6 +127,20 @@ impl Camera {
         }
     }
 
+    /// This camera with its gain's and white balance's deviations from
+    /// neutral (1) multiplied by `strength` (the per-video colour cast made
+    /// stronger or weaker; `1` returns it unchanged). Gains stay ≥ 0.05.
+    pub fn with_shift_strength(mut self, strength: f32) -> Self {
+        if strength != 1.0 {
+            let scale = |g: f32| (1.0 + (g - 1.0) * strength).max(0.05);
+            self.gain = scale(self.gain);
+            for c in &mut self.white_balance {
+                *c = scale(*c);
+            }
+        }
+        self
+    }
+
     /// This camera in front of another stretch of scene: the wall, floor and
     /// accent colours, the texture and its period are drawn again from
     /// `rng` (with [`Camera::random`]'s distributions); viewpoint, framing,

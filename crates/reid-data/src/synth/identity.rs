@@ -196,6 +196,34 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// This person (body, skin, hair, shoes, accessories) in `other`'s
+    /// garments — kinds, pattern, sleeves — with each garment colour
+    /// channel moved by a uniform draw in `±shade` from `rng` (clamped to
+    /// `[0, 1]`).
+    pub fn dressed_like<R: Rng + ?Sized>(
+        mut self,
+        other: &Identity,
+        shade: f32,
+        rng: &mut R,
+    ) -> Self {
+        let mut nudge = |c: Rgb| -> Rgb {
+            let mut out = c;
+            for v in &mut out {
+                *v = (*v + rng.random_range(-shade..=shade)).clamp(0.0, 1.0);
+            }
+            out
+        };
+        self.upper = nudge(other.upper);
+        self.upper_second = nudge(other.upper_second);
+        self.lower = nudge(other.lower);
+        self.upper_pattern = other.upper_pattern;
+        self.short_sleeves = other.short_sleeves;
+        self.lower_kind = other.lower_kind;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,6 +281,8 @@ pub(crate) enum Purpose {
     Extra = 7,
     /// A video's street: track `i`'s position on it, or the backdrop of a segment.
     Street = 8,
+    /// Which new persons are look-alikes, and of whom.
+    Lookalike = 9,
 }
 
 fn splitmix(mut z: u64) -> u64 {

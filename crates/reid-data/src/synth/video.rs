@@ -56,7 +56,31 @@ pub struct VideoConfig {
     /// video); configurations written before this field read as `0`.
     #[serde(default)]
     pub street_speed: f32,
+    /// Probability that a new person (one not recurring) is a look-alike of
+    /// a person already seen: the same garments — kinds, pattern, sleeves —
+    /// in colours moved by at most [`LOOKALIKE_SHADE`] per channel, with
+    /// body, skin, hair, shoes and accessories drawn anew (two people in
+    /// the same uniform or the same popular outfit). `0` (the default, and
+    /// what configurations written before this field read as) draws every
+    /// person independently.
+    #[serde(default)]
+    pub lookalikes: f32,
+    /// Strength of each video's appearance shift: every video's camera has
+    /// a gain and a white balance (one colour cast on all its crops); their
+    /// deviations from neutral are multiplied by this (`1`, the default,
+    /// keeps [`super::Camera::random`]'s ranges, gain `[0.7, 1.2]` and
+    /// white balance `[0.88, 1.12]` per channel; `2` doubles them). In
+    /// `[0, 4]`.
+    #[serde(default = "one")]
+    pub appearance_shift: f32,
 }
+
+fn one() -> f32 {
+    1.0
+}
+
+/// The largest change of a look-alike's garment colours per channel (of 1).
+pub const LOOKALIKE_SHADE: f32 = 0.06;
 
 impl Default for VideoConfig {
     /// About 12 videos × 5 persons × 9 frames ≈ 550 crops.
@@ -71,6 +95,8 @@ impl Default for VideoConfig {
             frame_step: 5,
             video_frames: 400,
             street_speed: 0.04,
+            lookalikes: 0.0,
+            appearance_shift: 1.0,
         }
     }
 }
@@ -111,6 +137,18 @@ impl VideoConfig {
             return Err(invalid(format!(
                 "recurrence probability {} is not in [0, 1]",
                 self.recurrence
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.lookalikes) {
+            return Err(invalid(format!(
+                "look-alike probability {} is not in [0, 1]",
+                self.lookalikes
+            )));
+        }
+        if !(0.0..=4.0).contains(&self.appearance_shift) {
+            return Err(invalid(format!(
+                "appearance shift {} is not in [0, 4]",
+                self.appearance_shift
             )));
         }
         Ok(())
@@ -182,6 +220,10 @@ pub struct VideoWorld {
     pub persons: u64,
     /// [`VideoConfig::street_speed`]: `0` when every crop shows its camera's one background.
     pub street_speed: f32,
+    /// Per person, the earlier person it is a look-alike of
+    /// ([`VideoConfig::lookalikes`]); `None` for an independent person.
+    /// Empty when there are no look-alikes.
+    pub lookalike_of: Vec<Option<u64>>,
 }
 
 /// Street positions are drawn from `[0, STREET_SEGMENTS)`.
@@ -235,8 +277,12 @@ impl VideoWorld {
                     &mut stream_rng(world.seed, layout, Purpose::Camera, v),
                     world.occlusion,
                 )
+                .with_shift_strength(cfg.appearance_shift)
             })
             .collect();
+        // From a stream of its own, so `lookalikes = 0` leaves the plan as it was.
+        let mut alike = stream_rng(world.seed, layout, Purpose::Lookalike, 0);
+        let mut lookalike_of: Vec<Option<u64>> = Vec::new();
         let step = u64::from(cfg.frame_step);
         let slots = (u64::from(cfg.video_frames) - 1) / step + 1;
         let mut seen: Vec<u64> = Vec::new();
@@ -257,6 +303,11 @@ impl VideoWorld {
                     }
                 }
                 let person = person.unwrap_or_else(|| {
+                    if cfg.lookalikes > 0.0 {
+                        let of = (!seen.is_empty() && alike.random_bool(f64::from(cfg.lookalikes)))
+                            .then(|| seen[alike.random_range(0..seen.len())]);
+                        lookalike_of.push(of);
+                    }
                     next_person += 1;
                     next_person - 1
                 });
@@ -292,17 +343,20 @@ impl VideoWorld {
             tracks,
             persons: next_person,
             street_speed: cfg.street_speed,
+            lookalike_of,
         }
     }
 
-    /// Person `p`'s identity.
+    /// Person `p`'s identity (for a look-alike, the garments of the person
+    /// it resembles in shades of its own, and its own body).
     pub fn identity(&self, p: u64) -> Identity {
-        Identity::random(&mut stream_rng(
-            self.world.seed,
-            self.layout,
-            Purpose::Identity,
-            p,
-        ))
+        let mut rng = stream_rng(self.world.seed, self.layout, Purpose::Identity, p);
+        let own = Identity::random(&mut rng);
+        match self.lookalike_of.get(p as usize).copied().flatten() {
+            // A look-alike of a look-alike resembles the first one's garments.
+            Some(of) => own.dressed_like(&self.identity(of), LOOKALIKE_SHADE, &mut rng),
+            None => own,
+        }
     }
 
     /// Renders one crop (a pure function of the crop and the world).
@@ -524,5 +578,85 @@ mod tests {
             s > 3.0 * f,
             "backdrop spread over a track: street {s}, fixed {f}"
         );
+    }
+
+    #[test]
+    fn lookalikes_wear_an_earlier_persons_garments_and_leave_the_plan_alone() {
+        for (field, bad) in [("look-alike", -0.1f32), ("look-alike", f32::NAN)] {
+            let cfg = VideoConfig {
+                lookalikes: bad,
+                ..VideoConfig::default()
+            };
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let world = WorldConfig::default();
+        let cfg = VideoConfig {
+            videos: 12,
+            ..VideoConfig::default()
+        };
+        let plain = VideoWorld::simulate(Layout::LupersonNl, &world, &cfg);
+        let alike = VideoWorld::simulate(
+            Layout::LupersonNl,
+            &world,
+            &VideoConfig {
+                lookalikes: 0.5,
+                ..cfg.clone()
+            },
+        );
+        assert!(plain.lookalike_of.is_empty());
+        assert_eq!(plain.tracks.len(), alike.tracks.len());
+        for (a, b) in plain.tracks.iter().zip(&alike.tracks) {
+            assert_eq!((a.person, &a.frames), (b.person, &b.frames));
+        }
+        let pairs: Vec<(u64, u64)> = (0..alike.persons)
+            .filter_map(|p| alike.lookalike_of[p as usize].map(|of| (p, of)))
+            .collect();
+        assert!(pairs.len() > 5, "{} look-alikes", pairs.len());
+        for (p, of) in pairs {
+            assert!(of < p);
+            let (me, them) = (alike.identity(p), alike.identity(of));
+            assert_eq!(me.upper_pattern, them.upper_pattern);
+            assert_eq!(me.lower_kind, them.lower_kind);
+            for (x, y) in [(me.upper, them.upper), (me.lower, them.lower)] {
+                for c in 0..3 {
+                    assert!((x[c] - y[c]).abs() <= LOOKALIKE_SHADE + 1e-6);
+                }
+            }
+            // Their own body and face.
+            assert_eq!(me.stature, plain.identity(p).stature);
+        }
+    }
+
+    #[test]
+    fn the_appearance_shift_scales_each_videos_colour_cast() {
+        let bad = VideoConfig {
+            appearance_shift: 5.0,
+            ..VideoConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("appearance shift")
+        );
+        let world = WorldConfig::default();
+        let base = VideoWorld::simulate(Layout::LupersonNl, &world, &VideoConfig::default());
+        let strong = VideoWorld::simulate(
+            Layout::LupersonNl,
+            &world,
+            &VideoConfig {
+                appearance_shift: 2.0,
+                ..VideoConfig::default()
+            },
+        );
+        for (a, b) in base.cameras.iter().zip(&strong.cameras) {
+            assert!(((b.gain - 1.0) - 2.0 * (a.gain - 1.0)).abs() < 1e-5);
+            for c in 0..3 {
+                let (x, y) = (a.white_balance[c], b.white_balance[c]);
+                assert!(((y - 1.0) - 2.0 * (x - 1.0)).abs() < 1e-5);
+            }
+            assert_eq!(a.wall, b.wall);
+        }
     }
 }
