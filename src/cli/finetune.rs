@@ -146,6 +146,12 @@ pub struct Args {
     /// (loadable by `extract`/`denoise --weights-format safetensors` and PyTorch).
     #[arg(long)]
     export_backbone: Option<PathBuf>,
+    /// Write the whole trained model (trunk + BNNeck, and the classifier as
+    /// `heads.weight`) here as safetensors with fast-reid names, the
+    /// architecture recorded in the file's metadata: `reid evaluate
+    /// --dataset … --weights FILE` reads it back (BoT head).
+    #[arg(long)]
+    export_model: Option<PathBuf>,
     /// Write the metrics log here: JSON lines, one per step (`step`,
     /// `epoch`, losses, `lr`) and one per evaluation (`mAP`, `rank1`, …),
     /// the format `plot` reads (without it, `--checkpoint-dir`'s
@@ -559,6 +565,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     for (path, flag) in [
         (&args.out, "--out"),
         (&args.export_backbone, "--export-backbone"),
+        (&args.export_model, "--export-model"),
         (&args.log, "--log"),
     ] {
         if let Some(p) = path {
@@ -582,6 +589,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
             return Err(usage("--weights is used with --head mgn only"));
         }
         "bot" => (Some(config(args)?), None),
+        "mgn" if args.export_model.is_some() => {
+            return Err(usage(
+                "--export-model writes BoT models (--head bot); MGN is not exported yet",
+            ));
+        }
         "mgn" => (None, Some(mgn_config(args)?)),
         other => return Err(usage(format!("--head must be bot or mgn, got {other:?}"))),
     };
@@ -777,6 +789,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .map_err(classify_backbone)
             .with_context(|| format!("exporting the trunk to {}", path.display()))?;
         println!("Trunk written to {}", path.display());
+    }
+    if let Some(path) = &args.export_model {
+        crate::backbones::save_safetensors_with_metadata(
+            &out.model,
+            path,
+            &super::model_file::describe_bot(&cfg),
+        )
+        .map_err(classify_backbone)
+        .with_context(|| format!("exporting the model to {}", path.display()))?;
+        println!("Model written to {}", path.display());
     }
     Ok(())
 }

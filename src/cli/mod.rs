@@ -19,12 +19,14 @@
 
 pub mod demo;
 pub mod denoise;
+pub mod eval_dataset;
 pub mod evaluate;
 pub mod exit;
 pub mod extract;
 pub mod finetune;
 pub mod images;
 pub mod inspect;
+pub mod model_file;
 pub mod plot;
 pub mod pretrain;
 pub mod progress;

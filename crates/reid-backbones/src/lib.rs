@@ -92,6 +92,7 @@ pub use import::load_vit;
 pub use import::load_volo;
 pub use import::{
     ImportOptions, ImportReport, Layout, WeightsFormat, load_backbone, load_mgn, load_reid_model,
+    safetensors_metadata, save_safetensors_with_metadata,
 };
 pub use mgn::{Mgn, MgnConfig};
 pub use model::ReidModel;

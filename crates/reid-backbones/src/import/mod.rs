@@ -349,7 +349,62 @@ pub fn save_safetensors<M: ModuleSnapshot>(
     model: &M,
     path: impl AsRef<Path>,
 ) -> Result<(), BackboneError> {
-    save_remapped(model, path.as_ref(), &[])
+    save_remapped(model, path.as_ref(), &[], &[])
+}
+
+/// [`save_safetensors`] with `metadata` (key, value) entries added to the
+/// file's header next to `format: pt` (in the order given; written sorted
+/// by the safetensors writer). The whole-model export of fine-tuning
+/// records how to rebuild the model there (`reid.arch`, `reid.base_width`,
+/// `reid.stem_pool`, …), which [`safetensors_metadata`] reads back.
+pub fn save_safetensors_with_metadata<M: ModuleSnapshot>(
+    model: &M,
+    path: impl AsRef<Path>,
+    metadata: &[(&str, String)],
+) -> Result<(), BackboneError> {
+    save_remapped(model, path.as_ref(), &[], metadata)
+}
+
+/// The `__metadata__` entries of a safetensors file's header (empty when it
+/// has none). Only the header is read; it must be valid JSON of at most
+/// 100 MB, as the safetensors format requires.
+pub fn safetensors_metadata(
+    path: impl AsRef<Path>,
+) -> Result<BTreeMap<String, String>, BackboneError> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let err = |message: String| BackboneError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|e| err(format!("reading the safetensors header length: {e}")))?;
+    let len = u64::from_le_bytes(len);
+    let file_len = file.metadata().map_err(|e| err(e.to_string()))?.len();
+    if len > 100_000_000 || len > file_len.saturating_sub(8) {
+        return Err(err(format!(
+            "not a safetensors file: header length {len} bytes (file {file_len} bytes)"
+        )));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| err(format!("reading the safetensors header: {e}")))?;
+    let header: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| err(format!("the safetensors header is not JSON: {e}")))?;
+    let mut out = BTreeMap::new();
+    if let Some(meta) = header.get("__metadata__").and_then(|m| m.as_object()) {
+        for (k, v) in meta {
+            let Some(v) = v.as_str() else {
+                return Err(err(format!(
+                    "safetensors metadata entry {k:?} is not a string"
+                )));
+            };
+            out.insert(k.clone(), v.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// Writes an [`Mgn`] to a safetensors file under fast-reid's MGN names:
@@ -374,7 +429,7 @@ pub fn save_mgn_safetensors(model: &Mgn, path: impl AsRef<Path>) -> Result<(), B
         .iter()
         .map(|(from, to)| (*from, (*to).to_string()))
         .collect();
-    save_remapped(model, path.as_ref(), &extra)
+    save_remapped(model, path.as_ref(), &extra, &[])
 }
 
 /// [`save_safetensors`]'s PyTorch naming, then `extra` (regex, replacement)
@@ -383,6 +438,7 @@ fn save_remapped<M: ModuleSnapshot>(
     model: &M,
     path: &Path,
     extra: &[(&str, String)],
+    metadata: &[(&str, String)],
 ) -> Result<(), BackboneError> {
     let write_err = |message: String| BackboneError::Write {
         path: path.to_path_buf(),
@@ -428,7 +484,49 @@ fn save_remapped<M: ModuleSnapshot>(
         .remap(remapper);
     model
         .save_into(&mut store)
-        .map_err(|e| write_err(e.to_string()))
+        .map_err(|e| write_err(e.to_string()))?;
+    if metadata.is_empty() {
+        return Ok(());
+    }
+    add_header_metadata(path, metadata).map_err(write_err)
+}
+
+/// Adds `entries` to the `__metadata__` of the safetensors file at `path`,
+/// rewriting its header with sorted keys (burn keeps metadata in a hash
+/// map, whose order would make the bytes differ from run to run), padded
+/// with spaces to a multiple of 8 bytes as the format recommends; the file
+/// is replaced through a temporary file in the same folder.
+fn add_header_metadata(path: &Path, entries: &[(&str, String)]) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .filter(|&n| n <= bytes.len() - 8)
+        .ok_or("the written file has no safetensors header")?;
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + len]).map_err(|e| e.to_string())?;
+    let obj = header
+        .as_object_mut()
+        .ok_or("the written safetensors header is not an object")?;
+    let meta = obj
+        .entry("__metadata__")
+        .or_insert_with(|| serde_json::Value::Object(Default::default()))
+        .as_object_mut()
+        .ok_or("the written safetensors metadata is not an object")?;
+    for (k, v) in entries {
+        meta.insert((*k).to_string(), serde_json::Value::String(v.clone()));
+    }
+    let mut text = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - len);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + len..]);
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, &out).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))
 }
 
 /// The layout a file would be read as under [`WeightsFormat::Auto`], and

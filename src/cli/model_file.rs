@@ -1,0 +1,261 @@
+//! Whole ReID models in safetensors files: what fine-tuning records about
+//! the model in the file's metadata, and rebuilding the model (trunk +
+//! BNNeck) from such a file, a fast-reid BoT checkpoint or a TransReID one
+//! for evaluation.
+//!
+//! The metadata entries (`finetune --export-model`): `reid.model` (`bot`),
+//! `reid.arch` (`resnet50`, `resnet50_ibn_a`, …), `reid.base_width`,
+//! `reid.last_stride`, `reid.stem_pool` (`torchvision` or `fastreid`),
+//! `reid.height` / `reid.width` (the training input size, pixels) and
+//! `reid.feature` (`bnneck`: the head's output after the BNNeck, which
+//! fine-tuning evaluates with). Command-line flags override each.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::backbones::import::{ImportOptions, Layout, WeightsFormat, inspect};
+use crate::backbones::{
+    Arch, EmbeddingHeadConfig, IbnMode, NeckFeat, ReidModel, ResNet, StemPool, load_reid_model,
+    safetensors_metadata,
+};
+use crate::burn::tensor::Device;
+use crate::train::finetune::FinetuneConfig;
+
+use super::exit::usage;
+use super::weights::{check_finite_weights, to_f32};
+
+/// The metadata entries that describe a BoT model fine-tuned with `cfg`
+/// (a torchvision-pooled ResNet trunk, as `finetune` builds it).
+pub fn describe_bot(cfg: &FinetuneConfig) -> Vec<(&'static str, String)> {
+    vec![
+        ("reid.model", "bot".into()),
+        ("reid.arch", cfg.arch.clone()),
+        ("reid.base_width", cfg.base_width.to_string()),
+        ("reid.last_stride", cfg.last_stride.to_string()),
+        ("reid.stem_pool", "torchvision".into()),
+        ("reid.height", cfg.height.to_string()),
+        ("reid.width", cfg.width.to_string()),
+        ("reid.feature", "bnneck".into()),
+    ]
+}
+
+/// Which feature of the model is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Feature {
+    /// The head's output after the BNNeck (fast-reid's BoT test feature).
+    Bnneck,
+    /// The pooled trunk feature before the BNNeck (TransReID's test feature).
+    Pool,
+}
+
+/// How to build the model; each field `None` falls back to the file's
+/// metadata, then to the default named in its flag's help.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSpec {
+    /// `--arch`.
+    pub arch: Option<String>,
+    /// `--ibn` (a or b).
+    pub ibn: Option<String>,
+    /// `--last-stride`.
+    pub last_stride: Option<usize>,
+    /// `--base-width`.
+    pub base_width: Option<usize>,
+    /// `--feature`.
+    pub feature: Option<Feature>,
+    /// `--height`, `--width`.
+    pub size: [Option<u32>; 2],
+    /// `--weights-format`.
+    pub format: String,
+}
+
+/// A model rebuilt from a file, and the input size to feed it.
+pub struct LoadedModel {
+    /// Trunk + BNNeck (no classifier), on the device it was built on.
+    pub model: ReidModel<ResNet>,
+    /// Input `[height, width]` in pixels.
+    pub size: [u32; 2],
+    /// The feature its head returns.
+    pub feature: Feature,
+    /// Where each setting came from, for the report (`flag`, `file`, `default`).
+    pub described: Vec<String>,
+}
+
+/// A value from the flag, else the metadata entry `key` parsed, else
+/// `default`; records which one in `described`.
+fn pick<T: std::str::FromStr + std::fmt::Display + Clone>(
+    flag: Option<T>,
+    meta: &BTreeMap<String, String>,
+    key: &str,
+    default: Option<T>,
+    file: &Path,
+    described: &mut Vec<String>,
+) -> anyhow::Result<Option<T>> {
+    let name = key.trim_start_matches("reid.");
+    if let Some(v) = flag {
+        described.push(format!("{name} {v} (flag)"));
+        return Ok(Some(v));
+    }
+    if let Some(text) = meta.get(key) {
+        let v: T = text.parse().map_err(|_| {
+            usage(format!(
+                "{}: metadata entry {key} = {text:?} is not a valid {name}",
+                file.display()
+            ))
+        })?;
+        described.push(format!("{name} {v} (file)"));
+        return Ok(Some(v));
+    }
+    if let Some(v) = &default {
+        described.push(format!("{name} {v} (default)"));
+    }
+    Ok(default)
+}
+
+/// Builds the ResNet BoT model that `weights` holds and loads it key by key:
+/// a file written by `finetune --export-model`, a fast-reid BoT checkpoint
+/// (`backbone.*` + `heads.*`) or a TransReID one (`base.*` +
+/// `bottleneck.*`). The classifier (`heads.weight`) is not needed and is
+/// left unused. Bad flags, files or weights are usage errors (exit code 2).
+pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Result<LoadedModel> {
+    let format: WeightsFormat = spec
+        .format
+        .parse()
+        .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
+    let (container, layout) =
+        inspect(weights).map_err(|e| usage(format!("loading weights: {e}")))?;
+    let meta = match container {
+        crate::backbones::import::Container::Safetensors => {
+            safetensors_metadata(weights).map_err(|e| usage(format!("loading weights: {e}")))?
+        }
+        _ => BTreeMap::new(),
+    };
+    if let Some(kind) = meta.get("reid.model")
+        && kind != "bot"
+    {
+        return Err(usage(format!(
+            "{}: metadata says reid.model = {kind:?}; evaluation reads BoT models (`bot`)",
+            weights.display()
+        )));
+    }
+    let mut described = Vec::new();
+    let arch: String = pick(
+        spec.arch.clone(),
+        &meta,
+        "reid.arch",
+        None,
+        weights,
+        &mut described,
+    )?
+    .ok_or_else(|| {
+        usage(format!(
+            "{}: the file does not name its architecture; pass --arch (e.g. resnet50)",
+            weights.display()
+        ))
+    })?;
+    let base_width = pick(
+        spec.base_width,
+        &meta,
+        "reid.base_width",
+        Some(64),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(64);
+    let last_stride = pick(
+        spec.last_stride,
+        &meta,
+        "reid.last_stride",
+        Some(1),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(1);
+    let height = pick(
+        spec.size[0],
+        &meta,
+        "reid.height",
+        Some(256),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(256);
+    let width = pick(
+        spec.size[1],
+        &meta,
+        "reid.width",
+        Some(128),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(128);
+    let feature = match (spec.feature, meta.get("reid.feature").map(String::as_str)) {
+        (Some(f), _) => f,
+        (None, Some("pool")) => Feature::Pool,
+        (None, Some("bnneck") | None) => Feature::Bnneck,
+        (None, Some(other)) => {
+            return Err(usage(format!(
+                "{}: metadata entry reid.feature = {other:?} is not bnneck or pool",
+                weights.display()
+            )));
+        }
+    };
+    described.push(format!("feature {feature:?}").to_lowercase());
+    if base_width == 0 || height == 0 || width == 0 {
+        return Err(usage("--base-width, --height and --width must be positive"));
+    }
+    let parsed = Arch::from_name(&arch).map_err(|e| usage(e.to_string()))?;
+    let mut config = parsed
+        .config()
+        .with_last_stride(last_stride)
+        .with_base_width(base_width);
+    match spec.ibn.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => {}
+        Some("a") => config = config.with_ibn(Some(IbnMode::A)),
+        Some("b") => config = config.with_ibn(Some(IbnMode::B)),
+        Some(other) => return Err(usage(format!("--ibn must be a or b, got {other:?}"))),
+    }
+    // Our own exports say how the stem pools; fast-reid's trunks pool
+    // without padding, in ceil mode.
+    let stem = match meta.get("reid.stem_pool").map(String::as_str) {
+        Some("torchvision") => StemPool::Torchvision,
+        Some("fastreid") => StemPool::FastReid,
+        Some(other) => {
+            return Err(usage(format!(
+                "{}: metadata entry reid.stem_pool = {other:?} is not torchvision or fastreid",
+                weights.display()
+            )));
+        }
+        None if format == WeightsFormat::FastReid
+            || (format == WeightsFormat::Auto && layout == Some(Layout::FastReid)) =>
+        {
+            StemPool::FastReid
+        }
+        None => StemPool::Torchvision,
+    };
+    described.push(format!("stem pool {stem:?}").to_lowercase());
+    config = config.with_stem_pool(stem);
+    let trunk = config.init(device).map_err(|e| usage(e.to_string()))?;
+    let head =
+        EmbeddingHeadConfig::fastreid(trunk.out_channels, 0).with_test_feature(match feature {
+            Feature::Bnneck => NeckFeat::After,
+            Feature::Pool => NeckFeat::Before,
+        });
+    let head = head.init(device).map_err(|e| usage(e.to_string()))?;
+    let mut model = ReidModel::new(trunk, head);
+    let options = ImportOptions {
+        format,
+        allow_unexpected: vec!["heads.weight".into()],
+        ..ImportOptions::default()
+    };
+    let report = load_reid_model(&mut model, weights, &options)
+        .map_err(|e| usage(format!("loading weights: {e}")))?;
+    eprintln!("{report}");
+    let model = to_f32(model);
+    check_finite_weights(&model, weights)?;
+    Ok(LoadedModel {
+        model,
+        size: [height, width],
+        feature,
+        described,
+    })
+}

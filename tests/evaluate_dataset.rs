@@ -1,0 +1,145 @@
+//! The evaluate-a-model workflow end to end, through the `reid` binary:
+//! fine-tune BoT on a synthetic Market-1501-style set, export the whole
+//! model, evaluate it with `reid evaluate --dataset … --weights …`, and get
+//! the mAP that fine-tuning reported (to 1e-6), plus the files `--out`
+//! promises; then the same command with a wrong architecture is a clear
+//! error with exit code 2.
+
+use std::path::Path;
+use std::process::Command;
+
+fn reid() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reid"))
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("the reid binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
+    let d = &std::env::temp_dir().join(format!("reid-evaluate-dataset-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(d);
+    std::fs::create_dir_all(d).unwrap();
+    let (code, _, err) = run(reid()
+        .args(["synth", "--kind", "market1501", "--height", "64"])
+        .args(["--width", "32", "--out"])
+        .arg(d));
+    assert_eq!(code, 0, "{err}");
+    let root = d.join("Market-1501-v15.09.15");
+    let model = d.join("model.safetensors");
+    let log = d.join("ft.jsonl");
+    let (code, out, err) = run(reid()
+        .args(["finetune", "--data"])
+        .arg(&root)
+        .args(["--epochs", "1", "--arch", "resnet18", "--base-width", "8"])
+        .args(["--height", "64", "--width", "32", "--export-model"])
+        .arg(&model)
+        .arg("--log")
+        .arg(&log));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let reported = json_lines(&log)
+        .into_iter()
+        .rev()
+        .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
+        .expect("the log holds the final evaluation");
+
+    let ev = d.join("ev");
+    let (code, out, err) = run(reid()
+        .args(["evaluate", "--dataset", "market1501", "--root"])
+        .arg(&root)
+        .arg("--weights")
+        .arg(&model)
+        .arg("--out")
+        .arg(&ev)
+        .arg("--json"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let map = summary["mAP"].as_f64().unwrap();
+    assert!(
+        (map - reported).abs() <= 1e-6,
+        "evaluate: {map}, fine-tuning: {reported}"
+    );
+    // Nothing but the file told it the architecture and the input size.
+    let described = summary["model"].to_string();
+    for what in [
+        "arch resnet18 (file)",
+        "base_width 8 (file)",
+        "height 64 (file)",
+    ] {
+        assert!(described.contains(what), "{described}");
+    }
+    for f in [
+        "metrics.json",
+        "query.npy",
+        "gallery.npy",
+        "query_pids.npy",
+        "query_camids.npy",
+        "gallery_pids.npy",
+        "gallery_camids.npy",
+        "cmc.png",
+        "ranklist.png",
+    ] {
+        assert!(ev.join(f).is_file(), "{f} missing");
+    }
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(written["mAP"], summary["mAP"]);
+
+    // The saved features give the same mAP through the features mode.
+    let (code, out, err) = run(reid()
+        .arg("evaluate")
+        .arg("--query")
+        .arg(ev.join("query.npy"))
+        .arg("--gallery")
+        .arg(ev.join("gallery.npy"))
+        .arg("--query-pids")
+        .arg(ev.join("query_pids.npy"))
+        .arg("--query-camids")
+        .arg(ev.join("query_camids.npy"))
+        .arg("--gallery-pids")
+        .arg(ev.join("gallery_pids.npy"))
+        .arg("--gallery-camids")
+        .arg(ev.join("gallery_camids.npy"))
+        .args(["--metric", "cosine", "--json"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let again: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!((again["mAP"].as_f64().unwrap() - map).abs() <= 1e-9);
+
+    // Flip averaging changes the features, so the result (a real second pass).
+    let (code, out, err) = run(reid()
+        .args(["evaluate", "--dataset", "market1501", "--root"])
+        .arg(&root)
+        .arg("--weights")
+        .arg(&model)
+        .args(["--flip", "--json"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let flipped: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(flipped["flip"], true);
+    assert_ne!(flipped["mAP"], summary["mAP"]);
+
+    // A wrong architecture is the user's error, naming the tensors.
+    let (code, _, err) = run(reid()
+        .args(["evaluate", "--dataset", "market1501", "--root"])
+        .arg(&root)
+        .arg("--weights")
+        .arg(&model)
+        .args(["--arch", "resnet50"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("heads.bottleneck.0.weight"), "{err}");
+    std::fs::remove_dir_all(d).unwrap();
+}
