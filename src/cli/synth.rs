@@ -109,6 +109,10 @@ pub struct Args {
     /// to the default ranges, in [0, 4] (video corpora; default 1).
     #[arg(long)]
     appearance_shift: Option<f32>,
+    /// Multiplier of each video's sensor noise, in [0, 10] (video corpora;
+    /// default 1).
+    #[arg(long)]
+    sensor_noise: Option<f32>,
     /// Identity-switch probability per tracklet (LUPerson-NL).
     #[arg(long)]
     switch: Option<f32>,
@@ -258,6 +262,9 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
         }
         if let Some(s) = args.appearance_shift {
             v.appearance_shift = s;
+        }
+        if let Some(s) = args.sensor_noise {
+            v.sensor_noise = s;
         }
         v
     };

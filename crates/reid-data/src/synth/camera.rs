@@ -141,6 +141,13 @@ impl Camera {
         self
     }
 
+    /// This camera with its sensor noise multiplied by `factor` (`1`
+    /// returns it unchanged).
+    pub fn with_noise_scaled(mut self, factor: f32) -> Self {
+        self.noise *= factor;
+        self
+    }
+
     /// This camera in front of another stretch of scene: the wall, floor and
     /// accent colours, the texture and its period are drawn again from
     /// `rng` (with [`Camera::random`]'s distributions); viewpoint, framing,

@@ -73,6 +73,12 @@ pub struct VideoConfig {
     /// `[0, 4]`.
     #[serde(default = "one")]
     pub appearance_shift: f32,
+    /// Multiplier of each video camera's sensor noise (per-pixel standard
+    /// deviation drawn in `[0.008, 0.04]` of full scale by
+    /// [`super::Camera::random`]): crop noise, in `[0, 10]`; `1` (the
+    /// default) keeps the drawn level.
+    #[serde(default = "one")]
+    pub sensor_noise: f32,
 }
 
 fn one() -> f32 {
@@ -97,6 +103,7 @@ impl Default for VideoConfig {
             street_speed: 0.04,
             lookalikes: 0.0,
             appearance_shift: 1.0,
+            sensor_noise: 1.0,
         }
     }
 }
@@ -143,6 +150,12 @@ impl VideoConfig {
             return Err(invalid(format!(
                 "look-alike probability {} is not in [0, 1]",
                 self.lookalikes
+            )));
+        }
+        if !(0.0..=10.0).contains(&self.sensor_noise) {
+            return Err(invalid(format!(
+                "sensor noise multiplier {} is not in [0, 10]",
+                self.sensor_noise
             )));
         }
         if !(0.0..=4.0).contains(&self.appearance_shift) {
@@ -278,6 +291,7 @@ impl VideoWorld {
                     world.occlusion,
                 )
                 .with_shift_strength(cfg.appearance_shift)
+                .with_noise_scaled(cfg.sensor_noise)
             })
             .collect();
         // From a stream of its own, so `lookalikes = 0` leaves the plan as it was.
@@ -657,6 +671,18 @@ mod tests {
                 assert!(((y - 1.0) - 2.0 * (x - 1.0)).abs() < 1e-5);
             }
             assert_eq!(a.wall, b.wall);
+        }
+        let noisy = VideoWorld::simulate(
+            Layout::LupersonNl,
+            &world,
+            &VideoConfig {
+                sensor_noise: 3.0,
+                ..VideoConfig::default()
+            },
+        );
+        for (a, b) in base.cameras.iter().zip(&noisy.cameras) {
+            assert!((b.noise - 3.0 * a.noise).abs() < 1e-6);
+            assert_eq!(a.gain, b.gain);
         }
     }
 }
