@@ -1540,11 +1540,18 @@ fn finetune_cases(f: &Fixtures) -> Vec<Vec<Case>> {
             &["--head", "arc"],
         ),
         Case::new(
-            "finetune/weights-with-bot",
+            "finetune/weights-of-another-depth",
             Arguments,
-            &ft(&[s("--weights"), a(&f.weights)]),
+            &ft(&[
+                s("--weights"),
+                a(&f.weights),
+                s("--arch"),
+                s("resnet34"),
+                s("--base-width"),
+                s("4"),
+            ]),
             2,
-            &["--head mgn"],
+            &["does not match", "missing keys"],
         ),
         Case::new(
             "finetune/config-missing",

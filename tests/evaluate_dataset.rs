@@ -3,7 +3,8 @@
 //! model, evaluate it with `reid evaluate --dataset … --weights …`, and get
 //! the mAP that fine-tuning reported (to 1e-6), plus the files `--out`
 //! promises; then the same command with a wrong architecture is a clear
-//! error with exit code 2.
+//! error with exit code 2, and the exported model starts a BoT run with
+//! `finetune --weights`.
 
 use std::path::Path;
 use std::process::Command;
@@ -141,5 +142,24 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
         .args(["--arch", "resnet50"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("heads.bottleneck.0.weight"), "{err}");
+
+    // The exported model is also a starting point for BoT (its trunk under
+    // a fresh head), and a trunk of another depth is refused.
+    let (code, out, err) = run(reid()
+        .args(["finetune", "--data"])
+        .arg(&root)
+        .args(["--epochs", "1", "--arch", "resnet18", "--base-width", "8"])
+        .args(["--height", "64", "--width", "32", "--weights"])
+        .arg(&model));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("100 tensors loaded"), "{err}");
+    let (code, _, err) = run(reid()
+        .args(["finetune", "--data"])
+        .arg(&root)
+        .args(["--epochs", "1", "--arch", "resnet34", "--base-width", "8"])
+        .args(["--height", "64", "--width", "32", "--weights"])
+        .arg(&model));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing keys"), "{err}");
     std::fs::remove_dir_all(d).unwrap();
 }

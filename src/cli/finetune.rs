@@ -9,7 +9,7 @@
 //!     [--p 16] [--k 4] [--iters-per-epoch N] [--lr 3.5e-4] [--warmup-iters N]
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
 //!     [--log log.jsonl] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--stop-after N]
-//!     [--weights TRUNK.pth [--weights-format auto] [--allow-unexpected KEY]]  (--head mgn)
+//!     [--weights TRUNK.pth [--weights-format auto] [--allow-unexpected KEY]]
 //!     [--backend flex] [--devices N] [--precision f32|bf16|f16]
 //! ```
 //!
@@ -32,6 +32,9 @@
 //! newest one (same head, recipe and dataset required); `--stop-after N`
 //! stops after N steps in total (with a checkpoint) and skips the final
 //! evaluation.
+//! With `--head bot`, `--weights` starts from a pre-trained ResNet trunk
+//! (the same checkpoints as below, or a model written by `--export-model`)
+//! under a fresh BNNeck head instead of random init.
 //! With `--head mgn`, `--weights` initialises MGN from a pre-trained ResNet
 //! trunk (a LUPerson / LUPerson-NL / torchvision / CION / fast-reid
 //! checkpoint of the `--arch` and `--base-width` given, read as
@@ -75,7 +78,7 @@ use crate::train::finetune::mgn::{
 use crate::train::finetune::{IterationLog, RunEvent};
 use crate::train::{
     EpochMetrics, ExtractOptions, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError,
-    evaluate_model, extract_features, finetune_with,
+    evaluate_model, extract_features, finetune_backbone_with, finetune_with,
 };
 use anyhow::Context;
 use clap::Parser;
@@ -173,10 +176,12 @@ pub struct Args {
     /// Images per forward pass at evaluation.
     #[arg(long, default_value_t = 64)]
     eval_batch_size: usize,
-    /// With `--head mgn`: a pre-trained ResNet trunk checkpoint (.pth / .pt
-    /// / .safetensors) to initialise MGN's shared trunk and its three
-    /// branches from (fast-reid's construction); its `--arch` and
-    /// `--base-width` must match.
+    /// A pre-trained ResNet trunk checkpoint (.pth / .pt / .safetensors:
+    /// torchvision, LUPerson MoCo, CION, fast-reid, or a trunk exported by
+    /// `pretrain` / `--export-backbone`) to start from: with `--head bot`
+    /// the trunk under a fresh BNNeck head, with `--head mgn` MGN's shared
+    /// trunk and its three branches (fast-reid's construction). Its
+    /// `--arch` and `--base-width` must match.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// Format of `--weights`: auto, torchvision, lup, cion, fastreid,
@@ -302,6 +307,64 @@ fn load_mgn_trunk(
     let report = load_backbone(&mut trunk, path, &options)
         .map_err(|e| usage(format!("loading weights: {e}")))?;
     eprintln!("{report}");
+    Ok(trunk)
+}
+
+/// `--weights` for BoT: the recipe's ResNet trunk (`arch`, `base_width`,
+/// `last_stride`; fast-reid's stem pooling for a fast-reid checkpoint) with
+/// the checkpoint loaded key by key (report to stderr); bad options or
+/// weights are usage errors.
+fn load_bot_trunk(
+    args: &Args,
+    cfg: &FinetuneConfig,
+    path: &Path,
+    device: &crate::burn::tensor::Device,
+) -> anyhow::Result<crate::backbones::ResNet> {
+    let format: WeightsFormat = args
+        .weights_format
+        .parse()
+        .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
+    let mut config = crate::backbones::Arch::from_name(&cfg.arch)
+        .map_err(|e| usage(e.to_string()))?
+        .config()
+        .with_base_width(cfg.base_width)
+        .with_last_stride(cfg.last_stride);
+    let (container, layout) = crate::backbones::import::inspect(path)
+        .map_err(|e| usage(format!("loading weights: {e}")))?;
+    // A model exported by `--export-model` says how its stem pools.
+    let recorded = match container {
+        crate::backbones::import::Container::Safetensors => {
+            crate::backbones::safetensors_metadata(path)
+                .map_err(|e| usage(format!("loading weights: {e}")))?
+                .get("reid.stem_pool")
+                .cloned()
+        }
+        _ => None,
+    };
+    let fastreid = match recorded.as_deref() {
+        Some(pool) => pool == "fastreid",
+        None => {
+            format == WeightsFormat::FastReid
+                || (format == WeightsFormat::Auto
+                    && layout == Some(crate::backbones::Layout::FastReid))
+        }
+    };
+    if fastreid {
+        config = config.with_stem_pool(crate::backbones::StemPool::FastReid);
+    }
+    let mut trunk = config.init(device).map_err(|e| usage(e.to_string()))?;
+    let mut allow_unexpected = vec!["fc.*".to_string()];
+    allow_unexpected.extend(args.allow_unexpected.iter().cloned());
+    let options = ImportOptions {
+        format,
+        allow_unexpected,
+        ..ImportOptions::default()
+    };
+    let report = load_backbone(&mut trunk, path, &options)
+        .map_err(|e| usage(format!("loading weights: {e}")))?;
+    eprintln!("{report}");
+    let trunk = super::weights::to_f32(trunk);
+    super::weights::check_finite_weights(&trunk, path)?;
     Ok(trunk)
 }
 
@@ -585,9 +648,6 @@ fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     let (cfg, mgn_cfg) = match args.head.as_str() {
-        "bot" if args.weights.is_some() => {
-            return Err(usage("--weights is used with --head mgn only"));
-        }
         "bot" => (Some(config(args)?), None),
         "mgn" if args.export_model.is_some() => {
             return Err(usage(
@@ -722,7 +782,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut evals = Evaluations::default();
     let opts = run_options(args)?;
-    let out = finetune_with(&cfg, &splits.train, &device, &opts, |event| {
+    let callback = |event: FinetuneEvent<'_>| {
         print_progress(&event);
         if let FinetuneEvent::EpochEnd {
             epoch,
@@ -744,7 +804,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 )
             });
         }
-    })
+    };
+    let out = match &args.weights {
+        Some(path) => {
+            let trunk = load_bot_trunk(args, &cfg, path, &device)?;
+            finetune_backbone_with(&cfg, trunk, &splits.train, &device, &opts, callback)
+        }
+        None => finetune_with(&cfg, &splits.train, &device, &opts, callback),
+    }
     .map_err(classify)?;
     let last = evals.finish().map_err(classify)?;
     if stopped(out.finished, out.steps_done) {
