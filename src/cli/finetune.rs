@@ -281,78 +281,22 @@ fn mgn_config(args: &Args) -> anyhow::Result<MgnFinetuneConfig> {
     Ok(c)
 }
 
-/// `--weights` for MGN: the recipe's trunk with the checkpoint loaded key
-/// by key (report to stderr); bad options or weights are usage errors.
-fn load_mgn_trunk(
-    args: &Args,
-    cfg: &MgnFinetuneConfig,
-    path: &Path,
-    device: &crate::burn::tensor::Device,
-) -> anyhow::Result<crate::backbones::ResNet> {
-    let format: WeightsFormat = args
-        .weights_format
+/// `--weights-format` parsed.
+fn weights_format(args: &Args) -> anyhow::Result<WeightsFormat> {
+    args.weights_format
         .parse()
-        .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
-    let mut trunk = cfg
-        .model(0)
-        .and_then(|m| Ok(m.trunk.init(device)?))
-        .map_err(|e| usage(e.to_string()))?;
-    let mut allow_unexpected = vec!["fc.*".to_string()];
-    allow_unexpected.extend(args.allow_unexpected.iter().cloned());
-    let options = ImportOptions {
-        format,
-        allow_unexpected,
-        ..ImportOptions::default()
-    };
-    let report = load_backbone(&mut trunk, path, &options)
-        .map_err(|e| usage(format!("loading weights: {e}")))?;
-    eprintln!("{report}");
-    Ok(trunk)
+        .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))
 }
 
-/// `--weights` for BoT: the recipe's ResNet trunk (`arch`, `base_width`,
-/// `last_stride`; fast-reid's stem pooling for a fast-reid checkpoint) with
-/// the checkpoint loaded key by key (report to stderr); bad options or
-/// weights are usage errors.
-fn load_bot_trunk(
+/// Loads the checkpoint `path` into `trunk` key by key (an ImageNet
+/// classifier's `fc.*` and `--allow-unexpected` keys may stay unused; the
+/// report goes to stderr); bad weights are usage errors.
+fn load_trunk(
     args: &Args,
-    cfg: &FinetuneConfig,
+    mut trunk: crate::backbones::ResNet,
+    format: WeightsFormat,
     path: &Path,
-    device: &crate::burn::tensor::Device,
 ) -> anyhow::Result<crate::backbones::ResNet> {
-    let format: WeightsFormat = args
-        .weights_format
-        .parse()
-        .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
-    let mut config = crate::backbones::Arch::from_name(&cfg.arch)
-        .map_err(|e| usage(e.to_string()))?
-        .config()
-        .with_base_width(cfg.base_width)
-        .with_last_stride(cfg.last_stride);
-    let (container, layout) = crate::backbones::import::inspect(path)
-        .map_err(|e| usage(format!("loading weights: {e}")))?;
-    // A model exported by `--export-model` says how its stem pools.
-    let recorded = match container {
-        crate::backbones::import::Container::Safetensors => {
-            crate::backbones::safetensors_metadata(path)
-                .map_err(|e| usage(format!("loading weights: {e}")))?
-                .get("reid.stem_pool")
-                .cloned()
-        }
-        _ => None,
-    };
-    let fastreid = match recorded.as_deref() {
-        Some(pool) => pool == "fastreid",
-        None => {
-            format == WeightsFormat::FastReid
-                || (format == WeightsFormat::Auto
-                    && layout == Some(crate::backbones::Layout::FastReid))
-        }
-    };
-    if fastreid {
-        config = config.with_stem_pool(crate::backbones::StemPool::FastReid);
-    }
-    let mut trunk = config.init(device).map_err(|e| usage(e.to_string()))?;
     let mut allow_unexpected = vec!["fc.*".to_string()];
     allow_unexpected.extend(args.allow_unexpected.iter().cloned());
     let options = ImportOptions {
@@ -366,6 +310,43 @@ fn load_bot_trunk(
     let trunk = super::weights::to_f32(trunk);
     super::weights::check_finite_weights(&trunk, path)?;
     Ok(trunk)
+}
+
+/// `--weights` for MGN: the recipe's trunk with the checkpoint loaded.
+fn load_mgn_trunk(
+    args: &Args,
+    cfg: &MgnFinetuneConfig,
+    path: &Path,
+    device: &crate::burn::tensor::Device,
+) -> anyhow::Result<crate::backbones::ResNet> {
+    let format = weights_format(args)?;
+    let trunk = cfg
+        .model(0)
+        .and_then(|m| Ok(m.trunk.init(device)?))
+        .map_err(|e| usage(e.to_string()))?;
+    load_trunk(args, trunk, format, path)
+}
+
+/// `--weights` for BoT: the recipe's ResNet trunk (`arch`, `base_width`,
+/// `last_stride`; the stem pooling the file records, or fast-reid's for a
+/// fast-reid checkpoint) with the checkpoint loaded.
+fn load_bot_trunk(
+    args: &Args,
+    cfg: &FinetuneConfig,
+    path: &Path,
+    device: &crate::burn::tensor::Device,
+) -> anyhow::Result<crate::backbones::ResNet> {
+    let format = weights_format(args)?;
+    let (meta, layout) = super::model_file::file_metadata(path)?;
+    let trunk = crate::backbones::Arch::from_name(&cfg.arch)
+        .map_err(|e| usage(e.to_string()))?
+        .config()
+        .with_base_width(cfg.base_width)
+        .with_last_stride(cfg.last_stride)
+        .with_stem_pool(super::model_file::stem_pool(&meta, format, layout, path)?)
+        .init(device)
+        .map_err(|e| usage(e.to_string()))?;
+    load_trunk(args, trunk, format, path)
 }
 
 /// `--head mgn`: fine-tune MGN from random init, or from the `--weights`

@@ -121,14 +121,7 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         .format
         .parse()
         .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
-    let (container, layout) =
-        inspect(weights).map_err(|e| usage(format!("loading weights: {e}")))?;
-    let meta = match container {
-        crate::backbones::import::Container::Safetensors => {
-            safetensors_metadata(weights).map_err(|e| usage(format!("loading weights: {e}")))?
-        }
-        _ => BTreeMap::new(),
-    };
+    let (meta, layout) = file_metadata(weights)?;
     if let Some(kind) = meta.get("reid.model")
         && kind != "bot"
     {
@@ -214,24 +207,7 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         Some("b") => config = config.with_ibn(Some(IbnMode::B)),
         Some(other) => return Err(usage(format!("--ibn must be a or b, got {other:?}"))),
     }
-    // Our own exports say how the stem pools; fast-reid's trunks pool
-    // without padding, in ceil mode.
-    let stem = match meta.get("reid.stem_pool").map(String::as_str) {
-        Some("torchvision") => StemPool::Torchvision,
-        Some("fastreid") => StemPool::FastReid,
-        Some(other) => {
-            return Err(usage(format!(
-                "{}: metadata entry reid.stem_pool = {other:?} is not torchvision or fastreid",
-                weights.display()
-            )));
-        }
-        None if format == WeightsFormat::FastReid
-            || (format == WeightsFormat::Auto && layout == Some(Layout::FastReid)) =>
-        {
-            StemPool::FastReid
-        }
-        None => StemPool::Torchvision,
-    };
+    let stem = stem_pool(&meta, format, layout, weights)?;
     described.push(format!("stem pool {stem:?}").to_lowercase());
     config = config.with_stem_pool(stem);
     let trunk = config.init(device).map_err(|e| usage(e.to_string()))?;
@@ -257,5 +233,45 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         size: [height, width],
         feature,
         described,
+    })
+}
+
+/// A checkpoint's `reid.*` metadata (empty unless it is a safetensors file
+/// that has some) and the layout it would be read as.
+pub fn file_metadata(path: &Path) -> anyhow::Result<(BTreeMap<String, String>, Option<Layout>)> {
+    let (container, layout) = inspect(path).map_err(|e| usage(format!("loading weights: {e}")))?;
+    let meta = match container {
+        crate::backbones::import::Container::Safetensors => {
+            safetensors_metadata(path).map_err(|e| usage(format!("loading weights: {e}")))?
+        }
+        _ => BTreeMap::new(),
+    };
+    Ok((meta, layout))
+}
+
+/// How the stem of the trunk in `path` pools: as its `reid.stem_pool`
+/// metadata says (our exports), else fast-reid's way (no padding, ceil
+/// mode) for a fast-reid checkpoint, else torchvision's.
+pub fn stem_pool(
+    meta: &BTreeMap<String, String>,
+    format: WeightsFormat,
+    layout: Option<Layout>,
+    path: &Path,
+) -> anyhow::Result<StemPool> {
+    Ok(match meta.get("reid.stem_pool").map(String::as_str) {
+        Some("torchvision") => StemPool::Torchvision,
+        Some("fastreid") => StemPool::FastReid,
+        Some(other) => {
+            return Err(usage(format!(
+                "{}: metadata entry reid.stem_pool = {other:?} is not torchvision or fastreid",
+                path.display()
+            )));
+        }
+        None if format == WeightsFormat::FastReid
+            || (format == WeightsFormat::Auto && layout == Some(Layout::FastReid)) =>
+        {
+            StemPool::FastReid
+        }
+        None => StemPool::Torchvision,
     })
 }
