@@ -4,7 +4,8 @@
 //! the mAP that fine-tuning reported (to 1e-6), plus the files `--out`
 //! promises; then the same command with a wrong architecture is a clear
 //! error with exit code 2, and the exported model starts a BoT run with
-//! `finetune --weights`.
+//! `finetune --weights`. The same images given as list files
+//! (`--dataset lists`) train to the same mAP.
 
 use std::path::Path;
 use std::process::Command;
@@ -58,6 +59,61 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
         .rev()
         .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
         .expect("the log holds the final evaluation");
+
+    // The same images as your own dataset (list files `path pid camid`,
+    // in the Market parser's order): the same run, the same mAP.
+    let lists = d.join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    for (dir, list) in [
+        ("bounding_box_train", "train.txt"),
+        ("query", "query.txt"),
+        ("bounding_box_test", "gallery.txt"),
+    ] {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".jpg"))
+            .collect();
+        names.sort();
+        let mut text = String::from("# path pid camid\n");
+        for n in names {
+            let pid: i64 = n.split('_').next().unwrap().parse().unwrap();
+            let cam: u32 = n.split("_c").nth(1).unwrap()[..1].parse().unwrap();
+            let path = root.join(dir).join(&n);
+            text += &format!("{} {pid} {}\n", path.display(), cam - 1);
+        }
+        std::fs::write(lists.join(list), text).unwrap();
+    }
+    let log_lists = d.join("ft-lists.jsonl");
+    let (code, out, err) = run(reid()
+        .args(["finetune", "--dataset", "lists", "--data"])
+        .arg(&lists)
+        .args(["--epochs", "1", "--arch", "resnet18", "--base-width", "8"])
+        .args(["--height", "64", "--width", "32", "--log"])
+        .arg(&log_lists));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let from_lists = json_lines(&log_lists)
+        .into_iter()
+        .rev()
+        .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
+        .unwrap();
+    assert_eq!(from_lists, reported);
+    let (code, out, err) = run(reid()
+        .args(["inspect", "--dataset", "lists", "--json", "--root"])
+        .arg(&lists));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, _) = run(reid()
+        .args(["inspect", "--dataset", "market1501", "--json", "--root"])
+        .arg(&root));
+    assert_eq!(code, 0);
+    let market: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let (_, out, _) = run(reid()
+        .args(["inspect", "--dataset", "lists", "--json", "--root"])
+        .arg(&lists));
+    let own: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for split in ["train", "query", "gallery"] {
+        assert_eq!(own[split], market[split], "{split}: {own} vs {market}");
+    }
 
     let ev = d.join("ev");
     let (code, out, err) = run(reid()

@@ -159,7 +159,7 @@ pub struct Args {
 }
 
 /// The registry's datasets with a query/gallery split.
-fn image_datasets() -> Vec<&'static str> {
+pub fn image_datasets() -> Vec<&'static str> {
     crate::data::datasets::REGISTRY
         .iter()
         .filter(|e| !e.is_corpus)

@@ -1,10 +1,11 @@
 //! Supervised fine-tuning with the BoT recipe (`reid_train::finetune`) or,
 //! with `--head mgn`, MGN as LUPerson fine-tunes it
-//! (`reid_train::finetune::mgn`), on a Market-1501-style dataset, then
-//! evaluation on its query/gallery split.
+//! (`reid_train::finetune::mgn`), on a dataset (Market-1501 by default;
+//! `--dataset` names any other with a query/gallery split, `lists` your
+//! own list files), then evaluation on its query/gallery split.
 //!
 //! ```sh
-//! reid finetune (--data DIR | --synth) [--head bot|mgn] [--config FILE.toml|json]
+//! reid finetune (--data DIR [--dataset market1501] | --synth) [--head bot|mgn] [--config FILE.toml|json]
 //!     [--epochs N] [--arch resnet18] [--base-width 16] [--height 128] [--width 64]
 //!     [--p 16] [--k 4] [--iters-per-epoch N] [--lr 3.5e-4] [--warmup-iters N]
 //!     [--seed 0] [--eval-every N] [--baseline] [--out model.bpk] [--export-backbone trunk.safetensors]
@@ -68,7 +69,7 @@ use crate::backbones::{GlobalPool, build_backbone};
 use crate::burn::module::Module;
 use crate::data::ImageRecord;
 use crate::data::batch::TestTransform;
-use crate::data::datasets::{ImageDatasetOptions, market1501};
+use crate::data::datasets::ImageDatasetOptions;
 use crate::data::synth::{Market1501Config, WorldConfig, write_market1501};
 use crate::data::transform::Interpolation;
 use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
@@ -87,10 +88,17 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version)]
 pub struct Args {
-    /// Root of a Market-1501-style dataset (the folder holding
-    /// `Market-1501-v15.09.15/` or that folder itself).
+    /// Root of the dataset (for market1501 the folder holding
+    /// `Market-1501-v15.09.15/` or that folder itself; for `--dataset lists`
+    /// the folder with `train.txt`, `query.txt` and `gallery.txt`).
     #[arg(long, conflicts_with = "synth")]
     data: Option<PathBuf>,
+    /// Which dataset `--data` holds: any registry dataset with a
+    /// query/gallery split (market1501, dukemtmc, msmt17, cuhk03-labeled,
+    /// cuhk03-detected, lists for your own list files, cional).
+    #[arg(long, default_value = "market1501", conflicts_with = "synth",
+          value_parser = clap::builder::PossibleValuesParser::new(super::evaluate::image_datasets()))]
+    dataset: String,
     /// Generate the default synthetic Market-1501-style set instead.
     #[arg(long)]
     synth: bool,
@@ -676,8 +684,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
         _ => return Err(usage("give exactly one of --data DIR or --synth")),
     };
-    let parsed =
-        market1501::parse(&root, &ImageDatasetOptions::default()).map_err(classify_data)?;
+    let parsed = match crate::data::datasets::entry(&args.dataset)
+        .map_err(classify_data)?
+        .load(&root, &ImageDatasetOptions::default())
+        .map_err(classify_data)?
+    {
+        crate::data::datasets::Loaded::Images(p) => p,
+        crate::data::datasets::Loaded::Corpus(_) => {
+            return Err(usage(format!(
+                "--dataset {}: a video corpus has no query/gallery split",
+                args.dataset
+            )));
+        }
+    };
+    for w in &parsed.warnings {
+        eprintln!("warning: {w}");
+    }
     let mut splits = parsed.splits.clone();
     let mut skipped = Vec::new();
     for (name, split) in [

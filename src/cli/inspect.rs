@@ -4,7 +4,9 @@
 //! reid inspect --dataset market1501 --root datasets/ [--json]
 //! ```
 //! `--dataset`: market1501 | dukemtmc | msmt17 | cuhk03-labeled |
-//! cuhk03-detected | luperson | luperson-nl | cional. `--root` may be the
+//! cuhk03-detected | lists (your own: `train.txt`, `query.txt`,
+//! `gallery.txt` of `path pid camid` lines under `--root`) | luperson |
+//! luperson-nl | cional. `--root` may be the
 //! dataset's own folder or a folder above it (fast-reid or torchreid
 //! convention). Warnings go to stderr. Exit codes (`reid::cli::exit`): 0
 //! success; 2 for a wrong layout (the message names the path expected), a

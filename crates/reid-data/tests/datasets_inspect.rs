@@ -23,6 +23,7 @@ fn registry_knows_every_cli_name() {
             "msmt17",
             "cuhk03-labeled",
             "cuhk03-detected",
+            "lists",
             "luperson",
             "luperson-nl",
             "cional"
@@ -31,7 +32,7 @@ fn registry_knows_every_cli_name() {
     assert!(by_name("luperson-nl").unwrap().is_corpus);
     assert!(!by_name("market1501").unwrap().is_corpus);
     assert!(by_name("market").is_none());
-    assert_eq!(REGISTRY.len(), 8);
+    assert_eq!(REGISTRY.len(), 9);
 }
 
 #[test]

@@ -40,6 +40,7 @@ pub mod cuhk03;
 pub mod dukemtmc;
 mod folder;
 pub mod inspect;
+pub mod lists;
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
 pub mod luperson;
@@ -131,7 +132,7 @@ fn cuhk03_with(kind: Cuhk03Kind, root: &Path, common: &ImageDatasetOptions) -> R
 }
 
 /// Every dataset, in the order of the CLI's help.
-pub const REGISTRY: [DatasetEntry; 8] = [
+pub const REGISTRY: [DatasetEntry; 9] = [
     DatasetEntry {
         name: "market1501",
         display: "Market-1501",
@@ -167,6 +168,12 @@ pub const REGISTRY: [DatasetEntry; 8] = [
         display: "CUHK03-NP (detected)",
         is_corpus: false,
         load: |r, o| cuhk03_with(Cuhk03Kind::Detected, r, o),
+    },
+    DatasetEntry {
+        name: "lists",
+        display: "your own (train.txt / query.txt / gallery.txt)",
+        is_corpus: false,
+        load: |r, o| lists::parse(r, o).map(Loaded::Images),
     },
     DatasetEntry {
         name: "luperson",
