@@ -14,6 +14,25 @@ fn reid() -> Command {
     Command::new(env!("CARGO_BIN_EXE_reid"))
 }
 
+/// `reid finetune` for one epoch of a ResNet (base width 8) at 64×32 on the
+/// dataset at `data`, then `extra`.
+fn finetune(arch: &str, data: &Path, extra: &[&std::ffi::OsStr]) -> Command {
+    let mut c = reid();
+    c.args([
+        "finetune",
+        "--epochs",
+        "1",
+        "--arch",
+        arch,
+        "--base-width",
+        "8",
+    ])
+    .args(["--height", "64", "--width", "32", "--data"])
+    .arg(data)
+    .args(extra);
+    c
+}
+
 fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("the reid binary runs");
     (
@@ -45,14 +64,16 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
     let root = d.join("Market-1501-v15.09.15");
     let model = d.join("model.safetensors");
     let log = d.join("ft.jsonl");
-    let (code, out, err) = run(reid()
-        .args(["finetune", "--data"])
-        .arg(&root)
-        .args(["--epochs", "1", "--arch", "resnet18", "--base-width", "8"])
-        .args(["--height", "64", "--width", "32", "--export-model"])
-        .arg(&model)
-        .arg("--log")
-        .arg(&log));
+    let (code, out, err) = run(&mut finetune(
+        "resnet18",
+        &root,
+        &[
+            "--export-model".as_ref(),
+            model.as_ref(),
+            "--log".as_ref(),
+            log.as_ref(),
+        ],
+    ));
     assert_eq!(code, 0, "{out}\n{err}");
     let reported = json_lines(&log)
         .into_iter()
@@ -85,12 +106,16 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
         std::fs::write(lists.join(list), text).unwrap();
     }
     let log_lists = d.join("ft-lists.jsonl");
-    let (code, out, err) = run(reid()
-        .args(["finetune", "--dataset", "lists", "--data"])
-        .arg(&lists)
-        .args(["--epochs", "1", "--arch", "resnet18", "--base-width", "8"])
-        .args(["--height", "64", "--width", "32", "--log"])
-        .arg(&log_lists));
+    let (code, out, err) = run(&mut finetune(
+        "resnet18",
+        &lists,
+        &[
+            "--dataset".as_ref(),
+            "lists".as_ref(),
+            "--log".as_ref(),
+            log_lists.as_ref(),
+        ],
+    ));
     assert_eq!(code, 0, "{out}\n{err}");
     let from_lists = json_lines(&log_lists)
         .into_iter()
@@ -201,20 +226,18 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
 
     // The exported model is also a starting point for BoT (its trunk under
     // a fresh head), and a trunk of another depth is refused.
-    let (code, out, err) = run(reid()
-        .args(["finetune", "--data"])
-        .arg(&root)
-        .args(["--epochs", "1", "--arch", "resnet18", "--base-width", "8"])
-        .args(["--height", "64", "--width", "32", "--weights"])
-        .arg(&model));
+    let (code, out, err) = run(&mut finetune(
+        "resnet18",
+        &root,
+        &["--weights".as_ref(), model.as_ref()],
+    ));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("100 tensors loaded"), "{err}");
-    let (code, _, err) = run(reid()
-        .args(["finetune", "--data"])
-        .arg(&root)
-        .args(["--epochs", "1", "--arch", "resnet34", "--base-width", "8"])
-        .args(["--height", "64", "--width", "32", "--weights"])
-        .arg(&model));
+    let (code, _, err) = run(&mut finetune(
+        "resnet34",
+        &root,
+        &["--weights".as_ref(), model.as_ref()],
+    ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing keys"), "{err}");
     std::fs::remove_dir_all(d).unwrap();
