@@ -412,14 +412,15 @@ fn cion_rows() -> Vec<Row> {
 
 const DEPTH_IBN: &[&str] = &["MODEL.BACKBONE.DEPTH", "MODEL.BACKBONE.WITH_IBN"];
 
-fn bot_rows() -> Vec<Row> {
+/// The rows BoT and MGN share: fields both recipes take from fast-reid's
+/// `MODEL`, `INPUT`, `DATALOADER` and `SOLVER` sections the same way.
+fn fastreid_common_rows() -> Vec<Row> {
     vec![
         same("arch", DEPTH_IBN, fastreid_arch),
         ours_only(
             "base_width",
             "the published ResNets' stem width; no upstream setting",
         ),
-        same("last_stride", &["MODEL.BACKBONE.LAST_STRIDE"], id),
         same("height", &["INPUT.SIZE_TRAIN"], first),
         same("width", &["INPUT.SIZE_TRAIN"], second),
         same(
@@ -432,6 +433,13 @@ fn bot_rows() -> Vec<Row> {
         ours_only("iters_per_epoch", "None = fast-reid's len(train) // batch"),
         same("lr", &["SOLVER.BASE_LR"], id),
         same("weight_decay", &["SOLVER.WEIGHT_DECAY"], id),
+    ]
+}
+
+fn bot_rows() -> Vec<Row> {
+    let mut rows = fastreid_common_rows();
+    rows.extend([
+        same("last_stride", &["MODEL.BACKBONE.LAST_STRIDE"], id),
         same("weight_decay", &["SOLVER.WEIGHT_DECAY_BIAS"], id),
         differs(
             "warmup.iters",
@@ -483,30 +491,15 @@ fn bot_rows() -> Vec<Row> {
             id,
             "ours trains biases at the base rate (fast-reid v1); the fork's Base-bagtricks doubles it",
         ),
-    ]
+    ]);
+    rows
 }
 
 fn mgn_rows() -> Vec<Row> {
-    vec![
-        same("arch", DEPTH_IBN, fastreid_arch),
-        ours_only(
-            "base_width",
-            "the published ResNets' stem width; no upstream setting",
-        ),
+    let mut rows = fastreid_common_rows();
+    rows.extend([
         same("extra_bn", &["MODEL.BACKBONE.EXTRA_BN"], id),
         same("embedding_dim", &["MODEL.HEADS.EMBEDDING_DIM"], id),
-        same("height", &["INPUT.SIZE_TRAIN"], first),
-        same("width", &["INPUT.SIZE_TRAIN"], second),
-        same(
-            "p",
-            &["SOLVER.IMS_PER_BATCH", "DATALOADER.NUM_INSTANCE"],
-            quotient,
-        ),
-        same("k", &["DATALOADER.NUM_INSTANCE"], id),
-        same("epochs", &["SOLVER.MAX_ITER"], id),
-        ours_only("iters_per_epoch", "None = fast-reid's len(train) // batch"),
-        same("lr", &["SOLVER.BASE_LR"], id),
-        same("weight_decay", &["SOLVER.WEIGHT_DECAY"], id),
         same("warmup_epochs", &["SOLVER.WARMUP_ITERS"], id),
         same("warmup_factor", &["SOLVER.WARMUP_FACTOR"], id),
         same("delay_epochs", &["SOLVER.DELAY_ITERS"], id),
@@ -602,7 +595,8 @@ fn mgn_rows() -> Vec<Row> {
             per_255,
             "ours normalises with the pre-training's LUPerson std; the config's differs (first channel 0.2505 vs 0.2660)",
         ),
-    ]
+    ]);
+    rows
 }
 
 fn lup_stat(v: [f32; 3]) -> Value {

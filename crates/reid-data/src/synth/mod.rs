@@ -321,6 +321,17 @@ pub(crate) fn check_count(what: &str, n: u32, min: u32, max: u32) -> Result<()> 
     Ok(())
 }
 
+/// `value` must lie in `[lo, hi]` (NaN never does); the error says
+/// "`what` `value` is not in [lo, hi]`unit`".
+pub(crate) fn check_range(what: &str, value: f32, lo: f32, hi: f32, unit: &str) -> Result<()> {
+    if !(lo..=hi).contains(&value) {
+        return Err(invalid(format!(
+            "{what} {value} is not in [{lo}, {hi}]{unit}"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

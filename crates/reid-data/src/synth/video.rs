@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::camera::{Camera, View};
 use super::identity::Identity;
 use super::render::{Occlusion, Shot, render};
-use super::{Layout, Purpose, Span, WorldConfig, check_count, invalid, stream_rng};
+use super::{Layout, Purpose, Span, WorldConfig, check_count, check_range, invalid, stream_rng};
 use crate::error::Result;
 
 /// The shape of a video corpus.
@@ -134,36 +134,17 @@ impl VideoConfig {
         self.track_len.check("frames per track", 1, 10_000)?;
         check_count("frame step", self.frame_step, 1, 10_000)?;
         check_count("frames per video", self.video_frames, 1, 9_999_999)?;
-        if !(self.street_speed.is_finite() && (0.0..=10.0).contains(&self.street_speed)) {
-            return Err(invalid(format!(
-                "street speed {} is not in [0, 10] backdrop segments per frame",
-                self.street_speed
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.recurrence) {
-            return Err(invalid(format!(
-                "recurrence probability {} is not in [0, 1]",
-                self.recurrence
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.lookalikes) {
-            return Err(invalid(format!(
-                "look-alike probability {} is not in [0, 1]",
-                self.lookalikes
-            )));
-        }
-        if !(0.0..=10.0).contains(&self.sensor_noise) {
-            return Err(invalid(format!(
-                "sensor noise multiplier {} is not in [0, 10]",
-                self.sensor_noise
-            )));
-        }
-        if !(0.0..=4.0).contains(&self.appearance_shift) {
-            return Err(invalid(format!(
-                "appearance shift {} is not in [0, 4]",
-                self.appearance_shift
-            )));
-        }
+        check_range(
+            "street speed",
+            self.street_speed,
+            0.0,
+            10.0,
+            " backdrop segments per frame",
+        )?;
+        check_range("recurrence probability", self.recurrence, 0.0, 1.0, "")?;
+        check_range("look-alike probability", self.lookalikes, 0.0, 1.0, "")?;
+        check_range("sensor noise multiplier", self.sensor_noise, 0.0, 10.0, "")?;
+        check_range("appearance shift", self.appearance_shift, 0.0, 4.0, "")?;
         Ok(())
     }
 }
