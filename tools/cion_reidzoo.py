@@ -52,17 +52,28 @@ def _to_2tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
 
 
-def install_stubs():
+def install_stubs(force=False):
     """Registers stand-ins for the timm pieces CION's model files import, and
-    for `data.dataloader` (imported by `run.py`, not needed here)."""
-    if "timm" in sys.modules and not getattr(sys.modules["timm"], "_reid_stub", False):
-        return  # a real timm is installed and imported: use it
-    try:
-        import timm  # noqa: F401
+    for `data.dataloader` (imported by `run.py`, not needed here).
 
-        return
-    except ImportError:
-        pass
+    Without `force` a real timm, when installed, is used instead. `force`
+    (call it before anything imports timm) installs the stand-ins anyway:
+    the weights a generator leaves at their initialisation then do not
+    depend on timm's version (timm's `trunc_normal_` draws other numbers
+    than torch's)."""
+    if "timm" in sys.modules and not getattr(sys.modules["timm"], "_reid_stub", False):
+        if force:
+            raise RuntimeError("install_stubs(force=True) after a real timm was imported")
+        return  # a real timm is installed and imported: use it
+    if "timm" in sys.modules:
+        return  # the stand-ins are installed
+    if not force:
+        try:
+            import timm  # noqa: F401
+
+            return
+        except ImportError:
+            pass
 
     def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
         return torch.nn.init.trunc_normal_(tensor, mean=mean, std=std, a=a, b=b)

@@ -9,10 +9,20 @@
 //! the teacher backbone. (RepViT: `parity_repvit_cion.rs`; ViT:
 //! `parity_vit_cion.rs`.)
 //!
+//! Each family also has a fine-tuned file (`transreid.pth`): the
+//! pre-training file read by CION's own TransReID `make_model.build_model`
+//! (the backbone class of `CION_Finetune/TransReID/model/backbones/`),
+//! moved a little and saved as CION's TransReID code saves it (`base.*`,
+//! `bottleneck.*`, `classifier.weight`). It loads through the shared
+//! TransReID wrapper, recognised from its keys and with `--weights-format
+//! transreid`, and its embedding must match `model(x)` in eval mode (= the
+//! backbone's output: every CION config tests with `NECK_FEAT: 'before'`).
+//!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|`.
 
 use burn::tensor::Device;
-use reid_backbones::import::ImportOptions;
+use reid_backbones::BackboneError;
+use reid_backbones::import::{ImportOptions, WeightsFormat};
 use reid_backbones::zoo::{ZooModel, ZooNet, zoo_entry};
 use reid_backbones::{
     ConvNeXtConfig, EdgeNeXtConfig, Embed, FastVitConfig, GhostNetConfig, VoloConfig,
@@ -97,49 +107,126 @@ fn net(family: &str, c: &Value, device: &Device) -> ZooNet {
     }
 }
 
+const FAMILIES: [&str; 6] = [
+    "convnext", "edgenext", "fastvit", "ghostnet", "swin", "volo",
+];
+
+/// `family`'s reduced network under its zoo entry, its parameter count
+/// checked against CION's module's.
+fn zoo_model(family: &str) -> ZooModel {
+    let m = common::fixture_manifest(&format!("cion_zoo/{family}"));
+    let entry = zoo_entry(m["arch"].as_str().unwrap()).unwrap();
+    let model = ZooModel {
+        entry,
+        net: net(family, &m["config"], &common::device()),
+    };
+    assert_eq!(
+        model.num_parameters() as u64,
+        m["num_params_backbone"].as_u64().unwrap(),
+        "{family}: parameter count"
+    );
+    model
+}
+
+/// Loads `file` of `family`'s fixtures the way `extract` does (`format`),
+/// checks the report names `set_aside`, and returns the embedding's
+/// relative error against `reference`.
+fn load_and_embed(
+    family: &str,
+    file: &str,
+    format: WeightsFormat,
+    set_aside: &str,
+    reference: &str,
+) -> f32 {
+    let fixtures = format!("cion_zoo/{family}");
+    let mut model = zoo_model(family);
+    let options = ImportOptions {
+        format,
+        ..ImportOptions::default()
+    };
+    let report = model
+        .load(common::fixture_dir(&fixtures).join(file), &options)
+        .unwrap_or_else(|e| panic!("{family} {file}: {e}"));
+    let text = report.to_string();
+    assert!(text.contains(set_aside), "{family} {file}: {text}");
+    let model = model.into_inference();
+    let x = tensor4(
+        &common::fixture_npy(&fixtures, "input.npy"),
+        &common::device(),
+    );
+    let emb = model.embed(x).unwrap();
+    let shape = emb.dims().to_vec();
+    let err = rel_err(
+        emb.into_data().try_to_vec::<f32>().unwrap(),
+        &shape,
+        &common::fixture_npy(&fixtures, reference),
+        family,
+    );
+    assert!(err <= 1e-4, "{family} {file} ({format:?}): {err}");
+    err
+}
+
 #[test]
 fn cion_checkpoints_of_six_families_load_and_embed_as_cions_code() {
-    let device = common::device();
     let mut worst = 0f32;
-    for family in [
-        "convnext", "edgenext", "fastvit", "ghostnet", "swin", "volo",
-    ] {
-        let dir = common::fixture_dir("cion_zoo").join(family);
+    for family in FAMILIES {
         let m = common::fixture_manifest(&format!("cion_zoo/{family}"));
-        let entry = zoo_entry(m["arch"].as_str().unwrap()).unwrap();
-        let mut model = ZooModel {
-            entry,
-            net: net(family, &m["config"], &device),
-        };
-        assert_eq!(
-            model.num_parameters() as u64,
-            m["num_params_backbone"].as_u64().unwrap(),
-            "{family}: parameter count"
-        );
-        let report = model
-            .load(dir.join("cion_pretrain.pth"), &ImportOptions::default())
-            .unwrap_or_else(|e| panic!("{family}: {e}"));
-        let text = report.to_string();
-        assert!(text.contains("CION teacher DINO head"), "{family}: {text}");
-        let model = model.into_inference();
-        let x = tensor4(
-            &common::fixture_npy(&format!("cion_zoo/{family}"), "input.npy"),
-            &device,
-        );
-        let emb = model.embed(x).unwrap();
-        let shape = emb.dims().to_vec();
-        let err = rel_err(
-            emb.into_data().try_to_vec::<f32>().unwrap(),
-            &shape,
-            &common::fixture_npy(&format!("cion_zoo/{family}"), "embedding.npy"),
+        let err = load_and_embed(
             family,
+            "cion_pretrain.pth",
+            WeightsFormat::Auto,
+            "CION teacher DINO head",
+            "embedding.npy",
         );
         println!(
             "{family} ({}): CION checkpoint, zoo path, embedding rel. error {err:.3e}",
             m["source"].as_str().unwrap()
         );
-        assert!(err <= 1e-4, "{family}: {err}");
         worst = worst.max(err);
+    }
+    println!("worst relative error {worst:.3e}");
+}
+
+#[test]
+fn cion_transreid_fine_tuned_files_of_six_families_load_and_embed_as_cions_code() {
+    let mut worst = 0f32;
+    for family in FAMILIES {
+        let m = common::fixture_manifest(&format!("cion_zoo/{family}"));
+        let t = &m["transreid"];
+        for format in [WeightsFormat::Auto, WeightsFormat::TransReid] {
+            let err = load_and_embed(
+                family,
+                t["file"].as_str().unwrap(),
+                format,
+                "TransReID head",
+                t["embedding"].as_str().unwrap(),
+            );
+            println!(
+                "{family} ({}; {format:?}): fine-tuned checkpoint, zoo path, embedding rel. \
+                 error {err:.3e}",
+                t["source"].as_str().unwrap()
+            );
+            worst = worst.max(err);
+        }
+        // `--weights-format transreid` on the pre-training file: no
+        // `base.*`, an error naming the file.
+        let mut model = zoo_model(family);
+        let pretrain = common::fixture_dir(&format!("cion_zoo/{family}")).join("cion_pretrain.pth");
+        let options = ImportOptions {
+            format: WeightsFormat::TransReid,
+            ..ImportOptions::default()
+        };
+        match model.load(&pretrain, &options) {
+            Err(e @ BackboneError::Layout { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("cion_pretrain.pth") && text.contains("base."),
+                    "{family}: {text}"
+                );
+            }
+            Err(e) => panic!("{family}: expected a layout error, got {e}"),
+            Ok(_) => panic!("{family}: a pre-training file loaded as TransReID"),
+        }
     }
     println!("worst relative error {worst:.3e}");
 }

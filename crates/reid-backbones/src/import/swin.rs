@@ -13,6 +13,12 @@
 //!   checkpoints) or `state_dict.` (mmdetection), with a DataParallel
 //!   `module.` prefix, and/or a `backbone.` prefix (detector checkpoints:
 //!   the non-backbone modules are then set aside).
+//! - [`Layout::TransReid`]: a model fine-tuned by CION's TransReID code
+//!   (`make_model.build_model` saved with `model.state_dict()`), read through
+//!   the wrapper every family shares ([`CheckpointWrapper::TransReid`]):
+//!   `base.` removed; the head (`bottleneck.*`, `classifier.*`, `fcneck.*`)
+//!   set aside, since every CION config tests with `NECK_FEAT: 'before'`, the
+//!   feature of `base(x)`. Recognised by `base.*` + `bottleneck.*` keys.
 //!
 //! Key naming, detected from where the patch-merging layers sit:
 //!
@@ -32,8 +38,9 @@ use std::path::Path;
 use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::{DType, Tensor as PackTensor};
 
-use super::layout::{self, Extracted, Ignored, Target};
+use super::layout::{self, Extracted, Ignored, NUM_BATCHES_TRACKED, Target};
 use super::strict_apply::{Entry, apply_strict};
+use super::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
 use super::{Container, ImportOptions, ImportReport, Layout, WeightsFormat, keys, source};
 use crate::error::BackboneError;
 use crate::swin::{SwinTransformer, relative_position_index};
@@ -167,10 +174,46 @@ fn extract_bare(raw: BTreeMap<String, PackTensor>) -> Result<Extracted, String> 
     Ok(extracted)
 }
 
+/// A TransReID fine-tuned model: the shared wrapper rule
+/// ([`unwrap_key`] under [`CheckpointWrapper::TransReid`]) after a
+/// DataParallel `module.` prefix common to every key is removed.
+fn extract_transreid(raw: BTreeMap<String, PackTensor>) -> Extracted {
+    let all_module = !raw.is_empty() && raw.keys().all(|k| k.starts_with("module."));
+    let mut ignored: Vec<Ignored> = Vec::new();
+    let mut note = |reason: &str, key: String| match ignored.iter_mut().find(|g| g.reason == reason)
+    {
+        Some(g) => g.keys.push(key),
+        None => ignored.push(Ignored {
+            reason: reason.to_string(),
+            keys: vec![key],
+        }),
+    };
+    let mut tensors = BTreeMap::new();
+    for (file_key, mut t) in raw {
+        let key = if all_module {
+            file_key["module.".len()..].to_string()
+        } else {
+            file_key.clone()
+        };
+        match unwrap_key(&key, CheckpointWrapper::TransReid) {
+            KeyFate::Ignore(reason) => note(reason, file_key),
+            KeyFate::Keep(k) if k.ends_with("num_batches_tracked") => {
+                note(NUM_BATCHES_TRACKED, file_key)
+            }
+            KeyFate::Keep(k) => {
+                t.name = k.clone();
+                tensors.insert(k, t);
+            }
+        }
+    }
+    Extracted { tensors, ignored }
+}
+
 /// Loads a checkpoint into a Swin backbone; see the module documentation.
 /// `options.format`: `Auto` / `Safetensors` recognise the wrapper,
-/// `Torchvision` means a bare state dict, `Cion` forces the CION layout;
-/// `Lup`, `FastReid` and `TransReid` are errors.
+/// `Torchvision` means a bare state dict, `Cion` forces the CION layout,
+/// `TransReid` a CION TransReID fine-tuned model (the file must have
+/// `base.*` and `bottleneck.*` keys); `Lup` and `FastReid` are errors.
 pub fn load_swin(
     model: &mut SwinTransformer,
     path: impl AsRef<Path>,
@@ -188,25 +231,42 @@ pub fn load_swin(
         )));
     }
     let raw = source::read_tensors(path, container)?;
+    // (`module.` of DataParallel around a TransReID model is allowed)
+    let unprefixed: Vec<String> = raw
+        .keys()
+        .map(|k| k.strip_prefix("module.").unwrap_or(k).to_string())
+        .collect();
+    let wrapper = detect_wrapper(&unprefixed);
     let layout = match options.format {
         WeightsFormat::Auto | WeightsFormat::Safetensors => {
             if raw.keys().any(|k| k.starts_with("teacher.")) {
                 Layout::Cion
+            } else if wrapper == CheckpointWrapper::TransReid {
+                Layout::TransReid
             } else {
                 Layout::Torchvision
             }
         }
         WeightsFormat::Torchvision => Layout::Torchvision,
         WeightsFormat::Cion => Layout::Cion,
+        WeightsFormat::TransReid if wrapper == CheckpointWrapper::TransReid => Layout::TransReid,
+        WeightsFormat::TransReid => {
+            return Err(layout_err(
+                "--weights-format transreid: a TransReID checkpoint needs `base.*` and \
+                 `bottleneck.*` keys; none found"
+                    .into(),
+            ));
+        }
         other => {
             return Err(layout_err(format!(
                 "format {other:?} has no Swin checkpoints; use auto, torchvision (bare state \
-                 dict), cion or safetensors"
+                 dict), cion, transreid or safetensors"
             )));
         }
     };
     let mut extracted = match layout {
         Layout::Cion => layout::extract(raw, Layout::Cion, Target::Trunk),
+        Layout::TransReid => Ok(extract_transreid(raw)),
         _ => extract_bare(raw),
     }
     .map_err(layout_err)?;
