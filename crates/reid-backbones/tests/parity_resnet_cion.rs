@@ -1,0 +1,114 @@
+//! ResNet-IBN and MGN as CION's own code builds them, on the fixtures of
+//! `tools/gen_cion_resnet_fixtures.py` (`tests/fixtures/backbones/resnet_cion/`):
+//!
+//! - a CION pre-training checkpoint of CION's `ResNet_IBN` (CION_ReIDZoo
+//!   7ac6fd7, `CION_Pretrain/models/ResNet_IBN.py`, `resnet50_ibn_a`);
+//! - an MGN built by CION's fast-reid (`CION_Finetune/FastReID`:
+//!   `get_cfg` + CION's `configs/CMDM/market1501_mgn_R50ibn_cion.yml`,
+//!   `build_model`, which read that pre-training file as CION's runs do),
+//!   saved by fast-reid's `Checkpointer`.
+//!
+//! CION's classes fix the width at 64; the generator narrows it in memory
+//! (channel literals ÷ 32, see the generator), so both are ResNet-50-IBN-a
+//! networks (blocks `[3, 4, 6, 3]`) at base width 2.
+//!
+//! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|`.
+
+use reid_backbones::import::{ImportOptions, Layout, WeightsFormat, load_backbone, load_mgn};
+use reid_backbones::zoo::{ZooModel, ZooNet, zoo_entry};
+use reid_backbones::{Backbone, Embed, IbnMode, MgnConfig, ResNetConfig, ResNetDepth, StemPool};
+use serde_json::Value;
+
+mod common;
+
+use common::{four, tensor_err, tensor4};
+
+fixture_fns!("resnet_cion");
+
+/// The trunk a manifest entry describes. CION's ResNets (pre-training and
+/// its fast-reid, `fastreid/modeling/backbones/resnet.py`) pool the stem
+/// with padding 1, torchvision's rule.
+fn trunk(m: &Value) -> ResNetConfig {
+    assert_eq!(m["ibn"].as_str(), Some("a"));
+    ResNetConfig::new()
+        .with_depth(ResNetDepth::Custom {
+            blocks: four(&m["blocks"]),
+            bottleneck: true,
+        })
+        .with_base_width(m["base_width"].as_u64().unwrap() as usize)
+        .with_last_stride(m["last_stride"].as_u64().unwrap() as usize)
+        .with_stem_pool(StemPool::Torchvision)
+        .with_ibn(Some(IbnMode::A))
+}
+
+#[test]
+fn cion_resnet_ibn_pretraining_checkpoint_matches_cions_code() {
+    let device = common::device();
+    let m = &manifest()["pretrain"];
+    let file = dir().join(m["file"].as_str().unwrap());
+    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
+    let reference = npy(m["embedding"].as_str().unwrap());
+
+    // As a backbone (`load_backbone`): the teacher, DINO head set aside.
+    for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
+        // (the strict load checks every tensor's presence and shape)
+        let mut net = trunk(m).init(&device).unwrap();
+        let options = ImportOptions {
+            format,
+            ..ImportOptions::default()
+        };
+        let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.layout, Layout::Cion);
+        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+        assert!(
+            ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()),
+            "{report}"
+        );
+        let err = tensor_err(net.forward_pooled(x.clone()), &reference, "ResNet-IBN");
+        println!("CION ResNet50-IBN-a ({format:?}): GAP feature rel. error {err:.3e}");
+        assert!(err <= 1e-4, "{err}");
+    }
+
+    // The zoo path `extract --arch resnet50_ibn` takes (BN folded for
+    // inference), with the narrowed network under the zoo entry.
+    let mut zoo = ZooModel {
+        entry: zoo_entry("resnet50_ibn").unwrap(),
+        net: ZooNet::ResNet(trunk(m).init(&device).unwrap()),
+    };
+    zoo.load(&file, &ImportOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let emb = zoo.into_inference().embed(x).unwrap();
+    let err = tensor_err(emb, &reference, "ResNet-IBN, zoo");
+    println!("CION ResNet50-IBN-a, zoo path: embedding rel. error {err:.3e}");
+    assert!(err <= 1e-4, "{err}");
+}
+
+#[test]
+fn cion_fastreid_mgn_checkpoint_matches_cions_fastreid() {
+    let device = common::device();
+    let m = &manifest()["mgn"];
+    let mut mgn = MgnConfig::new(trunk(m))
+        .with_embedding_dim(m["embedding_dim"].as_u64().unwrap() as usize)
+        .with_num_classes(m["num_classes"].as_u64().unwrap() as usize)
+        .with_extra_bn(m["extra_bn"].as_bool().unwrap())
+        .init(&device)
+        .unwrap();
+    let file = dir().join(m["file"].as_str().unwrap());
+    for format in [WeightsFormat::Auto, WeightsFormat::FastReid] {
+        let options = ImportOptions {
+            format,
+            ..ImportOptions::default()
+        };
+        let report = load_mgn(&mut mgn, &file, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.layout, Layout::FastReid);
+        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+        for want in ["pixel_mean", "pixel_std"] {
+            assert!(ignored.contains(&&want.to_string()), "{want}: {report}");
+        }
+        let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
+        let feat = mgn.forward(x).unwrap();
+        let err = tensor_err(feat, &npy(m["feature"].as_str().unwrap()), "MGN");
+        println!("CION fast-reid MGN R50-IBN ({format:?}): feature rel. error {err:.3e}");
+        assert!(err <= 1e-4, "{err}");
+    }
+}
