@@ -128,6 +128,25 @@ def pretrain_modules(cion_root):
     return utils, head, loss
 
 
+def _same(a, b):
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype \
+            and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a.keys()) == list(b.keys()) and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def unchanged(path, obj):
+    """Whether `path` holds what `torch.save(obj)` would write (same keys in
+    the same order, equal tensors and values). Generators keep such a file
+    instead of writing it again: the legacy container is not
+    byte-reproducible."""
+    if not os.path.exists(path):
+        return False
+    return _same(torch.load(path, map_location="cpu", weights_only=False), obj)
+
+
 def randomise_(module, generator):
     """Seeded non-trivial weights: every convolution / linear weight
     N(0, 1/fan_in), biases 0.1 N; BatchNorm and LayerNorm (also a model's

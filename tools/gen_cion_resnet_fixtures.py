@@ -141,7 +141,8 @@ def main():
         emb = teacher(x)
     pre_path = os.path.join(OUT, "cion_pretrain.pth")
     slim = {k: save_dict[k] for k in ("teacher", "epoch", "args")}
-    torch.save(slim, pre_path, _use_new_zipfile_serialization=False)
+    if not cion_reidzoo.unchanged(pre_path, slim):  # (kept when unchanged)
+        torch.save(slim, pre_path, _use_new_zipfile_serialization=False)
     np.save(os.path.join(OUT, "input.npy"), x.numpy().astype(np.float32))
     np.save(os.path.join(OUT, "embedding.npy"), emb.numpy().astype(np.float32))
     print("ResNet50-IBN-a (width 2): embedding %s |e|max %.3g, %d params" % (

@@ -58,8 +58,8 @@ feature CION evaluates), `transreid.pth` and `transreid_embedding.npy`
 `model.base(x)`: the feature CION evaluates), `manifest.json`
 (configuration, CION source files, parameter count).
 
-An existing `cion_pretrain.pth` whose tensors equal the new ones is kept as
-it is (the legacy container is not byte-reproducible).
+An existing `cion_pretrain.pth` or `transreid.pth` whose content equals the
+new one is kept as it is (the legacy container is not byte-reproducible).
 """
 
 import argparse
@@ -135,16 +135,6 @@ def families():
     return out
 
 
-def same_checkpoint(path, save_dict):
-    """Whether `path` holds a checkpoint with the same teacher tensors."""
-    if not os.path.exists(path):
-        return False
-    old = torch.load(path, map_location="cpu", weights_only=False)
-    new = save_dict["teacher"]
-    return old.keys() == save_dict.keys() and old["teacher"].keys() == new.keys() and all(
-        torch.equal(old["teacher"][k], new[k]) for k in new)
-
-
 def fine_tune(make_model, name, arch, make, fine_module, pretrain_path, x, seed):
     """The CION pre-training file at `pretrain_path` fine-tuned by CION's
     TransReID `make_model.build_model` (see the module documentation);
@@ -218,14 +208,15 @@ def main():
         os.makedirs(d, exist_ok=True)
         slim = {k: save_dict[k] for k in ("teacher", "epoch", "args")}
         pre_path = os.path.join(d, "cion_pretrain.pth")
-        if not same_checkpoint(pre_path, slim):
+        if not cion_reidzoo.unchanged(pre_path, slim):
             torch.save(slim, pre_path, _use_new_zipfile_serialization=False)
         np.save(os.path.join(d, "input.npy"), x.numpy().astype(np.float32))
         np.save(os.path.join(d, "embedding.npy"), emb.numpy().astype(np.float32))
 
         tr, tr_emb = fine_tune(make_model, name, arch, make, fine, pre_path, x, seed=300 + i)
         tr_path = os.path.join(d, "transreid.pth")
-        torch.save(tr.state_dict(), tr_path, _use_new_zipfile_serialization=False)
+        if not cion_reidzoo.unchanged(tr_path, tr.state_dict()):
+            torch.save(tr.state_dict(), tr_path, _use_new_zipfile_serialization=False)
         np.save(os.path.join(d, "transreid_embedding.npy"), tr_emb.numpy().astype(np.float32))
         added = os.path.getsize(tr_path) + os.path.getsize(os.path.join(d, "transreid_embedding.npy"))
         total_added += added
