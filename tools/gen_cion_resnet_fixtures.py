@@ -18,7 +18,8 @@ Width. CION's classes fix the ResNet width at 64 (a ResNet-50 MGN would be
 a ~270 MB fixture), so the generator narrows it in memory: `narrowed_class`
 parses the upstream file with `ast`, divides the integer channel literals in
 one class's `__init__` by 32 (64/128/256/512 -> 2/4/8/16 in
-`ResNet_IBN.__init__` of `CION_Pretrain/models/ResNet_IBN.py` and in
+`ResNet_IBN.__init__` of `CION_Pretrain/models/ResNet_IBN.py` and of
+`CION_Finetune/TransReID/model/backbones/ResNet_IBN.py`, and in
 `ResNet.__init__` of `CION_Finetune/FastReID/fastreid/modeling/backbones/
 resnet.py`; 512/1024/2048 -> 16/32/64 in `MGN.__init__` of
 `.../fastreid/modeling/meta_arch/mgn.py`), and executes the changed class
@@ -42,7 +43,20 @@ Steps:
    legacy container), InstanceNorm affines randomised too;
    `embedding.npy`: CION's `forward` (GAP, flattened) of the teacher on
    `input.npy` `[2, 3, 64, 32]`.
-2. `mgn.pth`: CION's fast-reid MGN from CION's own config
+2. `transreid.pth`: a ResNet18-IBN-a fine-tuned as CION's TransReID code
+   does it (ResNet-18: basic blocks, fewer and smaller tensors than a
+   ResNet-50, whose file would be 169 KB): a CION pre-training checkpoint
+   of CION's `resnet18_ibn_a()` (as in step 1, written to a temporary
+   directory only), read by CION's
+   `CION_Finetune/TransReID/model/make_model.py` `build_model` with the
+   fine-tuning file's own `resnet18_ibn_a` factory
+   (`CION_Finetune/TransReID/model/backbones/ResNet_IBN.py`, narrowed the
+   same way), `PRETRAIN_CHOICE 'self'` (its `load_param` reads that file
+   strictly), BNNeck, `NECK_FEAT 'before'`, 5 identities; moved by 0.02 N,
+   BN statistics a little; `model.state_dict()` saved (`base.*`,
+   `bottleneck.*`, `classifier.weight`; legacy container);
+   `transreid_embedding.npy`: `model(x)` in eval mode (= `base(x)`).
+3. `mgn.pth`: CION's fast-reid MGN from CION's own config
    `configs/CMDM/market1501_mgn_R50ibn_cion.yml` (`_BASE_` chain
    Base-MGN -> Base-Strongerbaseline -> Base-bagtricks: R50-IBN, last
    stride 1, `EXTRA_BN: True`, GeM-P pooling, 1x1 embedding conv, BNNeck,
@@ -59,7 +73,7 @@ Steps:
    operations). `mgn_feat.npy` `[2, 64]`: `model(pixels)` in eval mode (the
    8 heads' post-BN features concatenated, what fast-reid's evaluator
    receives). The 8x2 branch maps split 4/4 and 3/3/2.
-3. `manifest.json`: versions, configuration, the replaced literals,
+4. `manifest.json`: versions, configuration, the replaced literals,
    parameter counts.
 """
 
@@ -148,7 +162,54 @@ def main():
     print("ResNet50-IBN-a (width 2): embedding %s |e|max %.3g, %d params" % (
         tuple(emb.shape), emb.abs().max().item(), sum(p.numel() for p in teacher.parameters())))
 
-    # 2. MGN with CION's fast-reid, from CION's config, reading that file.
+    # 2. Fine-tuned by CION's TransReID code from that file.
+    from types import SimpleNamespace as NS
+
+    sys.path.insert(0, os.path.join(cion, "CION_Finetune", "TransReID"))
+    cion_reidzoo.install_stubs()
+    import model  # noqa: F401  CION's TransReID package (imports every backbone)
+
+    make_model = sys.modules["model.make_model"]
+    fine = sys.modules["model.backbones.ResNet_IBN"]
+    replaced += narrowed_class(fine, "ResNet_IBN", RESNET_WIDTHS, cion)
+    tmp_dir = tempfile.mkdtemp()
+    save18, teacher18, _ = cion_reidzoo.pretrain_checkpoint(
+        cion, "resnet18_ibn", ibn.resnet18_ibn_a, seed=44, calibration=calib)
+    randomise_instance_norms_(teacher18, torch.Generator().manual_seed(47))
+    for k, v in teacher18.state_dict().items():
+        save18["teacher"]["module.backbone." + k] = v.detach().clone()
+    pre18 = os.path.join(tmp_dir, "resnet18_ibn_cion.pth")
+    torch.save({k: save18[k] for k in ("teacher", "epoch", "args")}, pre18)
+    tcfg = NS(
+        MODEL=NS(PRETRAIN_PATH=pre18, PRETRAIN_CHOICE="self", COS_LAYER=False, NECK="bnneck",
+                 REDUCE_FEAT_DIM=False, FEAT_DIM=512, DROPOUT_RATE=0.0, NAME="resnet18_ibn",
+                 ID_LOSS_TYPE="softmax"),
+        TEST=NS(NECK_FEAT="before"),
+        INPUT=NS(SIZE_TRAIN=[64, 32]),
+    )
+    torch.manual_seed(45)
+    tr = make_model.build_model(5, tcfg, {"resnet18_ibn": fine.resnet18_ibn_a})
+    assert type(tr.base) is fine.ResNet_IBN and tr.in_planes == 16
+    shutil.rmtree(tmp_dir)
+    g = torch.Generator().manual_seed(46)
+    with torch.no_grad():
+        for p in tr.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=g))
+        for m in tr.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.add_(0.02 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.mul_(1.0 + 0.05 * torch.rand(m.running_var.shape, generator=g))
+    tr.eval()
+    with torch.no_grad():
+        tr_emb = tr(x)
+        assert torch.equal(tr_emb, tr.base(x))
+    tr_path = os.path.join(OUT, "transreid.pth")
+    if not cion_reidzoo.unchanged(tr_path, tr.state_dict()):
+        torch.save(tr.state_dict(), tr_path, _use_new_zipfile_serialization=False)
+    np.save(os.path.join(OUT, "transreid_embedding.npy"), tr_emb.numpy().astype(np.float32))
+    print("TransReID fine-tuned: embedding |e|max %.3g" % tr_emb.abs().max().item())
+
+    # 3. MGN with CION's fast-reid, from CION's config, reading that file.
     sys.path.insert(0, os.path.join(cion, "CION_Finetune", "FastReID"))
     from fastreid.config import get_cfg
     from fastreid.modeling import build_model
@@ -213,6 +274,14 @@ def main():
             "file": "cion_pretrain.pth", "input": "input.npy", "embedding": "embedding.npy",
             "blocks": [3, 4, 6, 3], "base_width": 2, "ibn": "a", "last_stride": 1,
             "num_params_backbone": sum(p.numel() for p in teacher.parameters()),
+        },
+        "transreid": {
+            "source": "CION_ReIDZoo %s, CION_Finetune/TransReID/model/make_model.py build_model, "
+                      "CION_Finetune/TransReID/model/backbones/ResNet_IBN.py resnet18_ibn_a"
+                      % cion_reidzoo.CION_COMMIT,
+            "file": "transreid.pth", "input": "input.npy", "embedding": "transreid_embedding.npy",
+            "blocks": [2, 2, 2, 2], "bottleneck": False, "base_width": 2, "ibn": "a", "last_stride": 1,
+            "num_classes": 5,
         },
         "mgn": {
             "source": "CION_ReIDZoo %s, %s with CION_Finetune/FastReID (fastreid.modeling.build_model, "

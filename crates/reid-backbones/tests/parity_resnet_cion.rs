@@ -3,14 +3,19 @@
 //!
 //! - a CION pre-training checkpoint of CION's `ResNet_IBN` (CION_ReIDZoo
 //!   7ac6fd7, `CION_Pretrain/models/ResNet_IBN.py`, `resnet50_ibn_a`);
+//! - a ResNet18-IBN-a fine-tuned by CION's TransReID code
+//!   (`CION_Finetune/TransReID/model/make_model.py` `build_model` with the
+//!   backbone of `CION_Finetune/TransReID/model/backbones/ResNet_IBN.py`,
+//!   from a CION pre-training file): `base.*`, `bottleneck.*`,
+//!   `classifier.weight`;
 //! - an MGN built by CION's fast-reid (`CION_Finetune/FastReID`:
 //!   `get_cfg` + CION's `configs/CMDM/market1501_mgn_R50ibn_cion.yml`,
 //!   `build_model`, which read that pre-training file as CION's runs do),
 //!   saved by fast-reid's `Checkpointer`.
 //!
 //! CION's classes fix the width at 64; the generator narrows it in memory
-//! (channel literals ÷ 32, see the generator), so both are ResNet-50-IBN-a
-//! networks (blocks `[3, 4, 6, 3]`) at base width 2.
+//! (channel literals ÷ 32, see the generator): ResNet-50-IBN-a networks
+//! (blocks `[3, 4, 6, 3]`) and a ResNet-18-IBN-a at base width 2.
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|`.
 
@@ -33,7 +38,7 @@ fn trunk(m: &Value) -> ResNetConfig {
     ResNetConfig::new()
         .with_depth(ResNetDepth::Custom {
             blocks: four(&m["blocks"]),
-            bottleneck: true,
+            bottleneck: m["bottleneck"].as_bool().unwrap_or(true),
         })
         .with_base_width(m["base_width"].as_u64().unwrap() as usize)
         .with_last_stride(m["last_stride"].as_u64().unwrap() as usize)
@@ -81,6 +86,32 @@ fn cion_resnet_ibn_pretraining_checkpoint_matches_cions_code() {
     let err = tensor_err(emb, &reference, "ResNet-IBN, zoo");
     println!("CION ResNet50-IBN-a, zoo path: embedding rel. error {err:.3e}");
     assert!(err <= 1e-4, "{err}");
+}
+
+#[test]
+fn cion_transreid_fine_tuned_resnet_ibn_matches_cions_build_model() {
+    let device = common::device();
+    let m = &manifest()["transreid"];
+    let file = dir().join(m["file"].as_str().unwrap());
+    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
+    let reference = npy(m["embedding"].as_str().unwrap());
+    for format in [WeightsFormat::Auto, WeightsFormat::TransReid] {
+        let mut net = trunk(m).init(&device).unwrap();
+        let options = ImportOptions {
+            format,
+            ..ImportOptions::default()
+        };
+        let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.layout, Layout::TransReid);
+        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+        for want in ["classifier.weight", "bottleneck.running_var"] {
+            assert!(ignored.contains(&&want.to_string()), "{want}: {report}");
+        }
+        // CION tests with `NECK_FEAT: 'before'`: the backbone's GAP feature.
+        let err = tensor_err(net.forward_pooled(x.clone()), &reference, "TransReID");
+        println!("CION TransReID ResNet18-IBN-a ({format:?}): feature rel. error {err:.3e}");
+        assert!(err <= 1e-4, "{err}");
+    }
 }
 
 #[test]
