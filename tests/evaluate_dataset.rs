@@ -242,3 +242,102 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
     assert!(err.contains("missing keys"), "{err}");
     std::fs::remove_dir_all(d).unwrap();
 }
+
+/// `reid export`: the fine-tuned IBN-a model in inference form (BatchNorms
+/// folded) computes the source model's features; the training form
+/// evaluates to the same mAP as the source file; the folded file is refused
+/// by `evaluate` with a message naming what it is; a re-parameterised zoo
+/// family is refused. (The PyTorch / ONNX / onnxruntime side of the route
+/// is `tools/onnx_export_check.py`, see docs/deployment.md.)
+#[test]
+fn a_fine_tuned_model_exports_for_deployment() {
+    let d = &std::env::temp_dir().join(format!("reid-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(d);
+    std::fs::create_dir_all(d).unwrap();
+    let (code, _, err) = run(reid()
+        .args(["synth", "--kind", "market1501", "--height", "64"])
+        .args(["--width", "32", "--out"])
+        .arg(d));
+    assert_eq!(code, 0, "{err}");
+    let root = d.join("Market-1501-v15.09.15");
+    let model = d.join("model.safetensors");
+    let (code, out, err) = run(&mut finetune(
+        "resnet18_ibn_a",
+        &root,
+        &["--export-model".as_ref(), model.as_ref()],
+    ));
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let x = d.join("x.npy");
+    let values: Vec<f32> = (0..2 * 3 * 64 * 32)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect();
+    ndarray_npy::write_npy(
+        &x,
+        &ndarray::Array4::from_shape_vec((2, 3, 64, 32), values).unwrap(),
+    )
+    .unwrap();
+    let folded = d.join("deploy.safetensors");
+    let feats = d.join("deploy.npy");
+    let (code, out, err) = run(reid()
+        .arg("export")
+        .arg("--weights")
+        .arg(&model)
+        .arg("--out")
+        .arg(&folded)
+        .arg("--input-tensor")
+        .arg(&x)
+        .arg("--features")
+        .arg(&feats)
+        .arg("--json"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["form"], "folded");
+    let rel = report["max_rel_diff_vs_source"].as_f64().unwrap();
+    assert!(rel < 1e-5, "folded vs source: {rel}");
+    let f: ndarray::Array2<f32> = ndarray_npy::read_npy(&feats).unwrap();
+    assert_eq!(f.dim(), (2, 64));
+    assert!(f.iter().all(|v| v.is_finite()));
+
+    // The folded file is for deployment, not for evaluation or training.
+    let (code, _, err) = run(reid()
+        .args(["evaluate", "--dataset", "market1501", "--root"])
+        .arg(&root)
+        .arg("--weights")
+        .arg(&folded));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("reid.form = folded"), "{err}");
+
+    // The training form evaluates exactly as the source file.
+    let trained = d.join("trained.safetensors");
+    let (code, out, err) = run(reid()
+        .arg("export")
+        .arg("--weights")
+        .arg(&model)
+        .arg("--out")
+        .arg(&trained)
+        .args(["--form", "trained"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let map_of = |weights: &Path| {
+        let (code, out, err) = run(reid()
+            .args(["evaluate", "--dataset", "market1501", "--root"])
+            .arg(&root)
+            .arg("--weights")
+            .arg(weights)
+            .arg("--json"));
+        assert_eq!(code, 0, "{out}\n{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        v["mAP"].as_f64().unwrap()
+    };
+    assert_eq!(map_of(&trained), map_of(&model));
+
+    // FastViT's inference form is re-parameterised: refused, exit 2.
+    let (code, _, err) = run(reid()
+        .args(["export", "--arch", "fastvit_s12", "--weights"])
+        .arg(&model)
+        .arg("--out")
+        .arg(d.join("fastvit.safetensors")));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("re-parameterised"), "{err}");
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -7,7 +7,7 @@
 //!   files and `--set key.path=value` overrides;
 //! - [`progress`]: progress bars and event display;
 //! - one module per program: [`synth`], [`inspect`], [`extract`],
-//!   [`denoise`], [`evaluate`], [`pretrain`] (`moco`, `pnl`, `cion`), [`finetune`],
+//!   [`denoise`], [`evaluate`], [`export`], [`pretrain`] (`moco`, `pnl`, `cion`), [`finetune`],
 //!   [`study`], [`plot`], [`demo`]; each has `execute(args)` (what the
 //!   `reid` subcommand runs) and `main()` (what its example runs);
 //! - [`weights`]: the weight-loading flags of `extract` and `denoise`;
@@ -22,6 +22,7 @@ pub mod denoise;
 pub mod eval_dataset;
 pub mod evaluate;
 pub mod exit;
+pub mod export;
 pub mod extract;
 pub mod finetune;
 pub mod images;
@@ -100,6 +101,10 @@ pub enum Command {
     ///
     /// Example: `reid evaluate --query q.npy --gallery g.npy --query-pids qp.npy …`
     Evaluate(evaluate::Args),
+    /// Export a BoT model for deployment (BatchNorms folded, fast-reid names).
+    ///
+    /// Example: `reid export --weights model.safetensors --out deploy.safetensors`
+    Export(export::Args),
     /// Pre-train a backbone with MoCo (LUPerson), PNL (LUPerson-NL) or CION.
     ///
     /// Example: `reid pretrain cion --annos denoised/annos.json --out runs/cion --config configs/cion.toml`
@@ -138,6 +143,7 @@ impl Cli {
             Command::Extract(a) => extract::execute(a),
             Command::Denoise(a) => denoise::execute(a),
             Command::Evaluate(a) => evaluate::execute(a),
+            Command::Export(a) => export::execute(a),
             Command::Pretrain { recipe, args } => exit(pretrain::run(recipe, &args)),
             Command::Finetune(a) => finetune::execute(a),
             Command::Study(a) => study::execute(a),

@@ -78,6 +78,9 @@ pub struct LoadedModel {
     pub feature: Feature,
     /// Where each setting came from, for the report (`flag`, `file`, `default`).
     pub described: Vec<String>,
+    /// The resolved settings as `reid.*` metadata entries (what
+    /// [`describe_bot`] writes), for files derived from this model.
+    pub metadata: Vec<(&'static str, String)>,
 }
 
 /// A value from the flag, else the metadata entry `key` parsed, else
@@ -127,6 +130,13 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
     {
         return Err(usage(format!(
             "{}: metadata says reid.model = {kind:?}; evaluation reads BoT models (`bot`)",
+            weights.display()
+        )));
+    }
+    if meta.get("reid.form").map(String::as_str) == Some("folded") {
+        return Err(usage(format!(
+            "{}: an inference-form export (reid.form = folded, BatchNorms folded away); \
+             evaluation and `reid export` read the training form (`finetune --export-model`)",
             weights.display()
         )));
     }
@@ -197,6 +207,10 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         return Err(usage("--base-width, --height and --width must be positive"));
     }
     let parsed = Arch::from_name(&arch).map_err(|e| usage(e.to_string()))?;
+    let arch_name = match spec.ibn.as_deref().map(str::to_ascii_lowercase) {
+        Some(mode) if !arch.contains("_ibn") => format!("{arch}_ibn_{mode}"),
+        _ => arch.clone(),
+    };
     let mut config = parsed
         .config()
         .with_last_stride(last_stride)
@@ -228,11 +242,36 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
     eprintln!("{report}");
     let model = to_f32(model);
     check_finite_weights(&model, weights)?;
+    let metadata = vec![
+        ("reid.model", "bot".to_string()),
+        ("reid.arch", arch_name),
+        ("reid.base_width", base_width.to_string()),
+        ("reid.last_stride", last_stride.to_string()),
+        (
+            "reid.stem_pool",
+            match stem {
+                StemPool::FastReid => "fastreid",
+                StemPool::Torchvision => "torchvision",
+            }
+            .to_string(),
+        ),
+        ("reid.height", height.to_string()),
+        ("reid.width", width.to_string()),
+        (
+            "reid.feature",
+            match feature {
+                Feature::Bnneck => "bnneck",
+                Feature::Pool => "pool",
+            }
+            .to_string(),
+        ),
+    ];
     Ok(LoadedModel {
         model,
         size: [height, width],
         feature,
         described,
+        metadata,
     })
 }
 

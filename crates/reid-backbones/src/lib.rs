@@ -92,7 +92,7 @@ pub use import::load_vit;
 pub use import::load_volo;
 pub use import::{
     ImportOptions, ImportReport, Layout, WeightsFormat, load_backbone, load_mgn, load_reid_model,
-    safetensors_metadata, save_safetensors_with_metadata,
+    safetensors_metadata, save_folded_safetensors, save_safetensors_with_metadata,
 };
 pub use mgn::{Mgn, MgnConfig};
 pub use model::ReidModel;
@@ -100,7 +100,9 @@ pub use pool::{GemPool, GlobalPool};
 pub use precision::Precision;
 pub use registry::{Arch, build_backbone};
 pub use repvit::{RepVit, RepVitConfig, RepVitSeKind};
-pub use resnet::{FusedResNet, HostResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool};
+pub use resnet::{
+    FoldedReidModel, FusedResNet, HostResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool,
+};
 pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
 pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};
 pub use volo::{Volo, VoloConfig};

@@ -62,7 +62,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use burn::store::burn_pack::Tensor as PackTensor;
-use burn::store::{KeyRemapper, ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
 
 use crate::error::{BackboneError, KeyMismatch};
 use crate::mgn::Mgn;
@@ -365,6 +365,63 @@ pub fn save_safetensors_with_metadata<M: ModuleSnapshot>(
     save_remapped(model, path.as_ref(), &[], metadata)
 }
 
+/// Writes a BoT model in inference form ([`crate::ReidModel::fold_batch_norm`])
+/// to a safetensors file under fast-reid's names, with `metadata` entries
+/// as in [`save_safetensors_with_metadata`].
+///
+/// Every convolution whose BatchNorm was folded gets a `bias` and loses its
+/// norm: `backbone.conv1.{weight,bias}`,
+/// `backbone.layer{1-4}.{i}.conv{1,2,3}.{weight,bias}`,
+/// `backbone.layer{1-4}.{i}.downsample.0.{weight,bias}`. What cannot be
+/// folded keeps its fast-reid name: IBN-a's `bn1.IN.*` / `bn1.BN.*` (the
+/// convolution before it keeps no bias), IBN-b's stem `bn1.*` and
+/// post-add `IN.*`, and the head (`heads.bottleneck.0.*`, the BNNeck, whose
+/// running statistics stay). `tools/onnx_export_check.py` loads the file
+/// strictly into the matching PyTorch module and checks its ONNX export.
+pub fn save_folded_safetensors(
+    model: &crate::ReidModel<crate::ResNet>,
+    path: impl AsRef<Path>,
+    metadata: &[(&str, String)],
+) -> Result<(), BackboneError> {
+    let trunk = &model.backbone;
+    let stages = [
+        trunk.layer1.len(),
+        trunk.layer2.len(),
+        trunk.layer3.len(),
+        trunk.layer4.len(),
+    ];
+    let mut extra = vec![
+        (
+            r"^backbone\.stem\.conv\.".to_string(),
+            "backbone.conv1.".to_string(),
+        ),
+        (
+            r"^backbone\.stem\.norm\.".to_string(),
+            "backbone.bn1.".to_string(),
+        ),
+    ];
+    let mut global = 0;
+    for (stage, &n) in stages.iter().enumerate() {
+        for i in 0..n {
+            extra.push((
+                format!(r"^backbone\.blocks\.{global}\."),
+                format!("backbone.layer{}.{i}.", stage + 1),
+            ));
+            global += 1;
+        }
+    }
+    for j in 0..3 {
+        extra.push((format!(r"\.convs\.{j}\.conv\."), format!(".conv{}.", j + 1)));
+        extra.push((format!(r"\.convs\.{j}\.norm\."), format!(".bn{}.", j + 1)));
+    }
+    extra.push((
+        r"\.downsample\.(weight|bias)$".into(),
+        ".downsample.0.$1".into(),
+    ));
+    let extra: Vec<(&str, String)> = extra.iter().map(|(a, b)| (a.as_str(), b.clone())).collect();
+    save_remapped(&model.fold_batch_norm(), path.as_ref(), &extra, metadata)
+}
+
 /// The `__metadata__` entries of a safetensors file's header (empty when it
 /// has none). Only the header is read; it must be valid JSON of at most
 /// 100 MB, as the safetensors format requires.
@@ -481,7 +538,10 @@ fn save_remapped<M: ModuleSnapshot>(
         .overwrite(true)
         .clear_metadata()
         .metadata("format", "pt")
-        .remap(remapper);
+        .remap(remapper)
+        // PyTorch's orientation (`Linear` weights `[out, in]`), as every
+        // loader reads it back through `PyTorchToBurnAdapter`.
+        .with_to_adapter(BurnToPyTorchAdapter);
     model
         .save_into(&mut store)
         .map_err(|e| write_err(e.to_string()))?;

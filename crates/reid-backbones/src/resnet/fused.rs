@@ -202,3 +202,36 @@ impl Backbone for FusedResNet {
         self.output_stride
     }
 }
+
+/// A whole BoT model in inference form: the trunk with every BatchNorm
+/// folded ([`FusedResNet`]) and the unchanged embedding head (pooling and
+/// BNNeck). Built by [`crate::ReidModel::fold_batch_norm`]; written with
+/// fast-reid names by [`crate::import::save_folded_safetensors`].
+#[derive(Module, Debug)]
+pub struct FoldedReidModel {
+    /// The folded trunk (fast-reid `backbone`).
+    pub backbone: FusedResNet,
+    /// The head (fast-reid `heads`): pooling, embedding, BNNeck.
+    pub heads: crate::EmbeddingHead,
+}
+
+impl FoldedReidModel {
+    /// The test-time embedding `[batch, dim]` of `images`
+    /// `[batch, 3, H, W]`: the same feature as the source model's
+    /// [`crate::ReidModel::embed`], up to float rounding.
+    pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        self.heads.embed(self.backbone.forward(images))
+    }
+}
+
+impl crate::ReidModel<ResNet> {
+    /// The model in inference form: every BatchNorm of the trunk folded into
+    /// its convolution (see the [module documentation](self)); the head is
+    /// kept as it is.
+    pub fn fold_batch_norm(&self) -> FoldedReidModel {
+        FoldedReidModel {
+            backbone: self.backbone.fold_batch_norm(),
+            heads: self.heads.clone(),
+        }
+    }
+}

@@ -13,7 +13,7 @@ pub mod fused;
 pub mod host;
 
 pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock};
-pub use fused::FusedResNet;
+pub use fused::{FoldedReidModel, FusedResNet};
 pub use host::HostResNet;
 
 use block::BlockIbn;
