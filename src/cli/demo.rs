@@ -16,7 +16,8 @@
 //! ```sh
 //! reid demo [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
-//!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|oracle]
+//!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|
+//!                cion-oracle-video|oracle]
 //!     [--tracklet-epochs N] [--oracle-epochs N] [--eval-every N]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
@@ -87,7 +88,9 @@ pub struct Args {
     /// `pnl+cion` (the same with PNL as the first stage), `pnl`, `cion`
     /// (denoise with the untrained backbone, CION from random init),
     /// `cion-oracle` (CION from random init on the corpus's true persons, a
-    /// diagnostic of CION without denoising errors), or
+    /// diagnostic of CION without denoising errors), `cion-oracle-video`
+    /// (the same with one identity per person and video: no cross-video
+    /// link), or
     /// `oracle`: the BoT recipe on the corpus's *true* persons,
     /// read from the generator's `synth_truth.json` — an upper bound for
     /// perfect denoising, a diagnostic rather than a method.

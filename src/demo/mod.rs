@@ -77,6 +77,13 @@ pub enum PretrainPlan {
     #[serde(rename = "cion-oracle")]
     #[cfg_attr(feature = "cli", value(name = "cion-oracle"))]
     CionOracle,
+    /// CION from random init on the true persons *within each video* (a
+    /// person seen in two videos is two identities): perfect tracking with no
+    /// cross-video link, the diagnostic that separates what CION gains from
+    /// clean tracklets from what it gains from linking videos.
+    #[serde(rename = "cion-oracle-video")]
+    #[cfg_attr(feature = "cli", value(name = "cion-oracle-video"))]
+    CionOracleVideo,
     /// The BoT recipe on the corpus's true persons (`synth_truth.json`): an
     /// upper bound for perfect denoising, a diagnostic rather than a method.
     #[serde(rename = "oracle")]
@@ -86,13 +93,14 @@ pub enum PretrainPlan {
 
 impl PretrainPlan {
     /// Every plan, in the order of the documentation.
-    pub const ALL: [PretrainPlan; 7] = [
+    pub const ALL: [PretrainPlan; 8] = [
         PretrainPlan::TrackletsCion,
         PretrainPlan::Tracklets,
         PretrainPlan::PnlCion,
         PretrainPlan::Pnl,
         PretrainPlan::Cion,
         PretrainPlan::CionOracle,
+        PretrainPlan::CionOracleVideo,
         PretrainPlan::Oracle,
     ];
 
@@ -105,6 +113,7 @@ impl PretrainPlan {
             PretrainPlan::Pnl => "pnl",
             PretrainPlan::Cion => "cion",
             PretrainPlan::CionOracle => "cion-oracle",
+            PretrainPlan::CionOracleVideo => "cion-oracle-video",
             PretrainPlan::Oracle => "oracle",
         }
     }
@@ -118,6 +127,7 @@ impl PretrainPlan {
             PretrainPlan::Pnl => "PNL pre-trained",
             PretrainPlan::Cion => "CION pre-trained",
             PretrainPlan::CionOracle => "CION (true ids) pre-trained",
+            PretrainPlan::CionOracleVideo => "CION (true ids per video) pre-trained",
             PretrainPlan::PnlCion => "PNL+CION pre-trained",
         }
     }
@@ -130,6 +140,7 @@ impl PretrainPlan {
                 | PretrainPlan::PnlCion
                 | PretrainPlan::Cion
                 | PretrainPlan::CionOracle
+                | PretrainPlan::CionOracleVideo
         )
     }
 }

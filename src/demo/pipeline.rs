@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::stages::{
     Events, bot_config, denoise, eval_backbone, finetune_run, labels, paths, pretrain_cion_stage,
-    pretrain_pnl_stage, pretrain_supervised_stage, say, true_persons,
+    pretrain_pnl_stage, pretrain_supervised_stage, say, split_by_video, true_persons,
 };
 use super::{DemoConfig, DemoError, DemoOutput, DemoRow, PretrainPlan};
 use crate::backbones::{ResNet, build_backbone};
@@ -294,7 +294,7 @@ fn pretrain(
                 },
             ))
         }
-        PretrainPlan::Cion | PretrainPlan::CionOracle => None,
+        PretrainPlan::Cion | PretrainPlan::CionOracle | PretrainPlan::CionOracleVideo => None,
     };
     if !plan.uses_cion() {
         out.backbone = first.map(|(b, _)| b);
@@ -320,6 +320,12 @@ fn pretrain(
             "   (cion-oracle: the corpus's true persons replace the denoised identities)".into(),
         );
         true_persons(corpus_dir)?
+    } else if plan == PretrainPlan::CionOracleVideo {
+        say(
+            events,
+            "   (cion-oracle-video: the true persons, one identity per person and video)".into(),
+        );
+        split_by_video(true_persons(corpus_dir)?)
     } else {
         let (records, quality) = denoise(cfg, corpus_dir, &model, device, events)?;
         out.denoise_quality = quality;

@@ -161,6 +161,21 @@ pub(crate) fn true_persons(corpus_dir: &Path) -> Result<Vec<ImageRecord>, DemoEr
     })
 }
 
+/// The same records with one identity per (video, person): a person seen in
+/// two videos becomes two identities, numbered from 0 in order of first
+/// appearance. Records without a video keep one shared "video".
+pub(crate) fn split_by_video(records: Vec<ImageRecord>) -> Vec<ImageRecord> {
+    let mut ids = std::collections::HashMap::new();
+    records
+        .into_iter()
+        .map(|mut r| {
+            let next = ids.len() as i64;
+            r.pid = *ids.entry((r.video, r.pid)).or_insert(next);
+            r
+        })
+        .collect()
+}
+
 /// PNL pre-training on the tracker's (noisy) labels; returns the query
 /// encoder's backbone (plain device, inference mode).
 pub(crate) fn pretrain_pnl_stage(
@@ -495,4 +510,20 @@ pub(crate) fn pretrain_supervised_stage(
         format!("  done in {:.1} s", t0.elapsed().as_secs_f64()),
     );
     Ok((out.model.backbone.valid(), ft))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_by_video_gives_one_identity_per_person_and_video() {
+        let rec = |pid, video| ImageRecord {
+            video: Some(video),
+            ..ImageRecord::new("x.png", pid, 0)
+        };
+        let out = split_by_video(vec![rec(7, 0), rec(7, 1), rec(7, 0), rec(3, 1), rec(7, 1)]);
+        let pids: Vec<i64> = out.iter().map(|r| r.pid).collect();
+        assert_eq!(pids, [0, 1, 0, 2, 1]);
+    }
 }
