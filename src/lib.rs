@@ -15,6 +15,49 @@
 //!
 //! Backends are cargo features of this crate: `flex` (default, pure-Rust CPU),
 //! `wgpu` and `cuda`. The device is chosen at run time with [`backend::Backend`].
+//!
+//! # Example
+//!
+//! The crates used together through the facade: a device from a backend
+//! name, a (tiny, randomly initialised) ResNet18 from [`backbones`],
+//! embeddings from [`train`]'s extractor, and an evaluation by [`metrics`].
+//! The gallery's first three crops are the queries again, seen by another
+//! camera, so each query finds itself at Rank-1:
+//!
+//! ```
+//! use ndarray::{Array4, s};
+//! use reid::Backend;
+//! use reid::backbones::{GlobalPool, ResNetConfig, ResNetDepth};
+//! use reid::metrics::{Distance, EvalConfig, Labels, evaluate_features};
+//! use reid::train::extract_features_from_array;
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let backend: Backend = "flex".parse()?; // or "cuda", "wgpu" when compiled in
+//!     let device = backend.device()?;
+//!     let model = ResNetConfig::new()
+//!         .with_depth(ResNetDepth::R18)
+//!         .with_base_width(4)
+//!         .init(&device)?;
+//!
+//!     // Five normalised 64×32 gallery crops, [n, 3, height, width].
+//!     let gallery = Array4::from_shape_fn((5, 3, 64, 32), |(n, c, y, x)| {
+//!         ((n * 131 + c * 17 + y * 5 + x) as f32 * 0.37).sin()
+//!     });
+//!     let query = gallery.slice(s![..3, .., .., ..]).to_owned();
+//!     let embed = |images: &Array4<f32>| {
+//!         extract_features_from_array(&model, images.view(), 8, GlobalPool::Avg, true, &device)
+//!     };
+//!     let (q, g) = (embed(&query)?, embed(&gallery)?);
+//!     assert_eq!(q.dim(), (3, 32)); // [n, channels]
+//!
+//!     let query_ids = Labels::new(vec![0, 1, 2], vec![0; 3])?;
+//!     let gallery_ids = Labels::new(vec![0, 1, 2, 3, 4], vec![1; 5])?;
+//!     let cfg = EvalConfig::default();
+//!     let result = evaluate_features(q.view(), g.view(), &query_ids, &gallery_ids, Distance::Cosine, false, &cfg)?;
+//!     assert_eq!(result.rank(1), Some(1.0));
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -20,6 +20,38 @@
 //!
 //! See `docs/losses.md` for the formulas and the upstream quirks reproduced
 //! (each with its switch).
+//!
+//! # Example
+//!
+//! BoT's batch-hard triplet loss (margin 0.3, Euclidean) on a PK batch of
+//! two identities with two images each, on an autodiff device so that the
+//! gradient reaches the features:
+//!
+//! ```
+//! use burn::tensor::{Device, Int, Tensor, TensorData};
+//! use reid_losses::{TripletConfig, triplet_loss};
+//!
+//! fn main() -> Result<(), reid_losses::LossError> {
+//!     let device = Device::flex().autodiff();
+//!     let features = Tensor::<2>::from_data(
+//!         TensorData::new(vec![0.0f32, 0.0, 0.0, 2.0, 1.0, 0.0, 1.0, 2.0], [4, 2]),
+//!         &device,
+//!     )
+//!     .require_grad();
+//!     let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 0, 1, 1], [4]), &device);
+//!
+//!     let loss = triplet_loss(features.clone(), labels, &TripletConfig::default())?;
+//!     // Every anchor: hardest positive at distance 2, hardest negative at 1,
+//!     // so the loss is 2 − 1 + 0.3.
+//!     let value: f32 = loss.clone().into_scalar();
+//!     assert!((value - 1.3).abs() < 1e-5);
+//!
+//!     let grads = loss.backward();
+//!     let grad = features.grad(&grads).expect("features require a gradient");
+//!     assert_eq!(grad.dims(), [4, 2]);
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

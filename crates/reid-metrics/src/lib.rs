@@ -18,6 +18,40 @@
 //! Ranking ties are broken by gallery index (a stable order), see [`rank`].
 //! The numbers follow torchreid's `evaluate_rank` and `re_ranking`; see
 //! `docs/metrics.md` in the repository for the exact rules.
+//!
+//! # Example
+//!
+//! Three queries against a gallery of five, seen by another camera: each
+//! query's nearest gallery feature is its own identity, so Rank-1 and mAP
+//! are 1.
+//!
+//! ```
+//! use ndarray::array;
+//! use reid_metrics::{Distance, EvalConfig, Labels, evaluate_features};
+//!
+//! fn main() -> Result<(), reid_metrics::MetricsError> {
+//!     let query = array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0]];
+//!     let gallery = array![[0.9f32, 0.1], [0.1, 0.9], [1.0, 0.9], [-1.0, 0.0], [0.0, -1.0]];
+//!     // Person and camera ids of each row.
+//!     let query_ids = Labels::new(vec![1, 2, 3], vec![0, 0, 0])?;
+//!     let gallery_ids = Labels::new(vec![1, 2, 3, 4, 5], vec![1, 1, 1, 1, 1])?;
+//!
+//!     let result = evaluate_features(
+//!         query.view(),
+//!         gallery.view(),
+//!         &query_ids,
+//!         &gallery_ids,
+//!         Distance::SquaredEuclidean,
+//!         false, // no L2 normalisation
+//!         &EvalConfig::default(),
+//!     )?;
+//!     assert_eq!(result.num_valid_queries, 3);
+//!     assert_eq!(result.rank(1), Some(1.0));
+//!     assert!((result.map - 1.0).abs() < 1e-12);
+//!     assert_eq!(result.cmc.len(), 5); // capped at the gallery size
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

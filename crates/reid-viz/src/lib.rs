@@ -20,6 +20,35 @@
 //! Files are written atomically ([`save_png`], [`LineChart::save`]). Charts
 //! with nothing to draw are an error when saved ([`VizError::NoData`]),
 //! never a silently empty file.
+//!
+//! # Example
+//!
+//! A training-loss curve rendered to an in-memory RGB image and to SVG text
+//! ([`LineChart::save`] writes either to a file):
+//!
+//! ```
+//! use reid_viz::{LineChart, Series};
+//!
+//! fn main() -> Result<(), reid_viz::VizError> {
+//!     let loss: Vec<(f64, f64)> = (0..20).map(|step| (step as f64, 3.0 / (1.0 + step as f64))).collect();
+//!     let chart = LineChart {
+//!         title: "BoT fine-tuning".into(),
+//!         x_label: "step".into(),
+//!         y_label: "loss".into(),
+//!         series: vec![Series::new("loss", loss)],
+//!         ..Default::default()
+//!     };
+//!     chart.check()?; // something to draw, valid range
+//!
+//!     let image = chart.render(320, 200);
+//!     assert_eq!(image.dimensions(), (320, 200));
+//!     assert!(image.pixels().any(|p| p.0 != [255, 255, 255])); // not blank
+//!
+//!     let svg = chart.render_svg(320, 200);
+//!     assert!(svg.starts_with("<svg") && svg.contains("BoT fine-tuning"));
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
