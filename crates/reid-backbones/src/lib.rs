@@ -54,6 +54,36 @@
 //!   transformers, class attention), class-token embedding, DINO-style
 //!   `pos_embed` resizing; checked against timm / CION (≤ 6.3e-7 relative);
 //!   loaded by [`import::load_volo`].
+//!
+//! # Example
+//!
+//! A ResNet18 trunk with the ReID last stride of 1 (a base width of 4
+//! instead of the published 64, to keep the example fast) turns a batch of
+//! person crops into a feature map and a pooled embedding:
+//!
+//! ```
+//! use burn::tensor::{Device, Distribution, Tensor};
+//! use reid_backbones::{Backbone, ResNetConfig, ResNetDepth};
+//!
+//! fn main() -> Result<(), reid_backbones::BackboneError> {
+//!     let device = Device::flex();
+//!     let resnet = ResNetConfig::new()
+//!         .with_depth(ResNetDepth::R18)
+//!         .with_base_width(4)
+//!         .init(&device)?;
+//!
+//!     // One normalised 64×32 crop, [batch, 3, height, width].
+//!     let images = Tensor::<4>::random([1, 3, 64, 32], Distribution::Normal(0.0, 1.0), &device);
+//!     let map = resnet.forward_features(images.clone());
+//!     assert_eq!(resnet.out_channels(), 32); // 8 × base width (basic blocks)
+//!     assert_eq!(resnet.output_stride(), 16); // last stride 1
+//!     assert_eq!(map.dims(), [1, 32, 4, 2]);
+//!
+//!     let embedding = resnet.forward_pooled(images); // global average pooling
+//!     assert_eq!(embedding.dims(), [1, 32]);
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
