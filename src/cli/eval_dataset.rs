@@ -25,10 +25,11 @@ use crate::metrics::{
 };
 use crate::train::extract::{ExtractOptions, extract_features};
 use crate::train::finetune::HeadEmbedder;
+use crate::train::finetune::mgn::embed_records_mgn;
 use crate::train::input::{eval_labels, image_paths};
 
 use super::exit::{classify, classify_data, classify_metrics, usage};
-use super::model_file::{ModelSpec, load_bot};
+use super::model_file::{ModelSpec, is_mgn, load_bot, load_mgn_model};
 
 /// What the dataset mode needs besides the evaluation settings.
 pub struct DatasetRun<'a> {
@@ -56,6 +57,16 @@ pub struct DatasetRun<'a> {
     pub backend: Backend,
     /// Output folder (metrics.json, features, pictures).
     pub out: Option<&'a Path>,
+}
+
+/// fast-reid's test transform, as fine-tuning evaluates with it: bicubic
+/// resize to `[height, width]` (`T.Resize(size, interpolation=3)`),
+/// ImageNet normalisation.
+fn test_transform(size: [u32; 2]) -> TestTransform {
+    TestTransform {
+        interpolation: crate::data::transform::Interpolation::Bicubic,
+        ..TestTransform::new(size[0], size[1])
+    }
 }
 
 /// `inner` fed horizontally flipped images.
@@ -122,18 +133,35 @@ pub fn run(r: &DatasetRun<'_>) -> Result<serde_json::Value> {
         .backend
         .device()
         .map_err(|e| usage(format!("--backend: {e}")))?;
-    let loaded = load_bot(r.weights, &r.spec, &device)?;
-    eprintln!("model: {}", loaded.described.join(", "));
-    let model = loaded.model.valid();
-    let options = ExtractOptions {
-        transform: TestTransform::new(loaded.size[0], loaded.size[1]),
-        batch_size: r.batch_size,
-        pool: crate::backbones::GlobalPool::Avg,
-        normalize: false,
+    let (mut q, mut g, described) = if is_mgn(r.weights)? {
+        if r.flip {
+            return Err(usage(
+                "--flip: MGN is evaluated without flip averaging (as LUPerson's MGN configs test it)",
+            ));
+        }
+        let loaded = load_mgn_model(r.weights, &r.spec, &device)?;
+        eprintln!("model: MGN, {}", loaded.described.join(", "));
+        let transform = test_transform(loaded.size);
+        let run = |records: &[ImageRecord]| {
+            embed_records_mgn(&loaded.model, records, transform, r.batch_size, &device)
+                .map_err(classify)
+        };
+        (run(query)?, run(gallery)?, loaded.described)
+    } else {
+        let loaded = load_bot(r.weights, &r.spec, &device)?;
+        eprintln!("model: {}", loaded.described.join(", "));
+        let model = loaded.model.valid();
+        let options = ExtractOptions {
+            transform: test_transform(loaded.size),
+            batch_size: r.batch_size,
+            pool: crate::backbones::GlobalPool::Avg,
+            normalize: false,
+        };
+        let plain = device.clone().inner();
+        let q = embed(&model, query, "query", &options, r.flip, &plain)?;
+        let g = embed(&model, gallery, "gallery", &options, r.flip, &plain)?;
+        (q, g, loaded.described)
     };
-    let plain = device.clone().inner();
-    let mut q = embed(&model, query, "query", &options, r.flip, &plain)?;
-    let mut g = embed(&model, gallery, "gallery", &options, r.flip, &plain)?;
     let extract_s = t0.elapsed().as_secs_f64();
     if let Some(cfg) = &r.aqe {
         (q, g) = average_query_expansion(q.view(), g.view(), cfg).map_err(classify_metrics)?;
@@ -151,7 +179,7 @@ pub fn run(r: &DatasetRun<'_>) -> Result<serde_json::Value> {
         "dataset": r.dataset,
         "root": parsed.root,
         "weights": r.weights,
-        "model": loaded.described,
+        "model": described,
         "queries": query.len(),
         "gallery": gallery.len(),
         "flip": r.flip,

@@ -444,6 +444,16 @@ fn run_mgn(
         .map_err(classify)?,
     };
     print_metrics("fine-tuned MGN (8 heads, post-BN)", &r);
+    if let Some(path) = &args.export_model {
+        crate::backbones::save_mgn_safetensors_with_metadata(
+            &out.model,
+            path,
+            &super::model_file::describe_mgn(cfg),
+        )
+        .map_err(classify_backbone)
+        .with_context(|| format!("exporting the model to {}", path.display()))?;
+        println!("Model written to {}", path.display());
+    }
     Ok(())
 }
 
@@ -638,11 +648,6 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     let (cfg, mgn_cfg) = match args.head.as_str() {
         "bot" => (Some(config(args)?), None),
-        "mgn" if args.export_model.is_some() => {
-            return Err(usage(
-                "--export-model writes BoT models (--head bot); MGN is not exported yet",
-            ));
-        }
         "mgn" => (None, Some(mgn_config(args)?)),
         other => return Err(usage(format!("--head must be bot or mgn, got {other:?}"))),
     };

@@ -15,11 +15,12 @@ use std::path::Path;
 
 use crate::backbones::import::{ImportOptions, Layout, WeightsFormat, inspect};
 use crate::backbones::{
-    Arch, EmbeddingHeadConfig, IbnMode, NeckFeat, ReidModel, ResNet, StemPool, load_reid_model,
-    safetensors_metadata,
+    Arch, EmbeddingHeadConfig, IbnMode, Mgn, MgnConfig, NeckFeat, ReidModel, ResNet, StemPool,
+    load_mgn, load_reid_model, safetensors_metadata,
 };
 use crate::burn::tensor::Device;
 use crate::train::finetune::FinetuneConfig;
+use crate::train::finetune::mgn::MgnFinetuneConfig;
 
 use super::exit::usage;
 use super::weights::{check_finite_weights, to_f32};
@@ -37,6 +38,170 @@ pub fn describe_bot(cfg: &FinetuneConfig) -> Vec<(&'static str, String)> {
         ("reid.width", cfg.width.to_string()),
         ("reid.feature", "bnneck".into()),
     ]
+}
+
+/// The metadata entries that describe an MGN fine-tuned with `cfg`
+/// (fast-reid's MGN names; `reid.embedding_dim`, `reid.extra_bn` besides
+/// the trunk's entries).
+pub fn describe_mgn(cfg: &MgnFinetuneConfig) -> Vec<(&'static str, String)> {
+    vec![
+        ("reid.model", "mgn".into()),
+        ("reid.arch", cfg.arch.clone()),
+        ("reid.base_width", cfg.base_width.to_string()),
+        ("reid.last_stride", "1".into()),
+        ("reid.stem_pool", "torchvision".into()),
+        ("reid.height", cfg.height.to_string()),
+        ("reid.width", cfg.width.to_string()),
+        ("reid.embedding_dim", cfg.embedding_dim.to_string()),
+        ("reid.extra_bn", cfg.extra_bn.to_string()),
+        ("reid.feature", "mgn".into()),
+    ]
+}
+
+/// An MGN rebuilt from a file, and the input size to feed it.
+pub struct LoadedMgn {
+    /// The network (trunk, three branches, eight heads), classifiers unused.
+    pub model: Mgn,
+    /// Input `[height, width]` in pixels.
+    pub size: [u32; 2],
+    /// Where each setting came from (`flag`, `file`, `default`).
+    pub described: Vec<String>,
+}
+
+/// Whether `weights` holds an MGN: its `reid.model` metadata says `mgn`,
+/// or (a fast-reid checkpoint without our metadata) it has MGN's head
+/// keys (`b21_head.*`).
+pub fn is_mgn(weights: &Path) -> anyhow::Result<bool> {
+    let (meta, _) = file_metadata(weights)?;
+    if let Some(kind) = meta.get("reid.model") {
+        return Ok(kind == "mgn");
+    }
+    Ok(crate::backbones::import::checkpoint_keys(weights)
+        .map_err(|e| usage(format!("loading weights: {e}")))?
+        .iter()
+        .any(|k| k.split('.').any(|part| part == "b21_head")))
+}
+
+/// Builds the MGN that `weights` holds (a `finetune --head mgn
+/// --export-model` file or a fast-reid MGN checkpoint, LUPerson fork names)
+/// and loads it key by key; the eight classifiers (`b*_head.weight`) are
+/// not needed and stay unused. Bad flags, files or weights are usage
+/// errors (exit code 2).
+pub fn load_mgn_model(
+    weights: &Path,
+    spec: &ModelSpec,
+    device: &Device,
+) -> anyhow::Result<LoadedMgn> {
+    let format: WeightsFormat = spec
+        .format
+        .parse()
+        .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
+    let (meta, layout) = file_metadata(weights)?;
+    let mut described = Vec::new();
+    let arch: String = pick(
+        spec.arch.clone(),
+        &meta,
+        "reid.arch",
+        None,
+        weights,
+        &mut described,
+    )?
+    .ok_or_else(|| {
+        usage(format!(
+            "{}: the file does not name its architecture; pass --arch (e.g. resnet50_ibn_a)",
+            weights.display()
+        ))
+    })?;
+    let base_width = pick(
+        spec.base_width,
+        &meta,
+        "reid.base_width",
+        Some(64),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(64);
+    let height = pick(
+        spec.size[0],
+        &meta,
+        "reid.height",
+        Some(384),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(384);
+    let width = pick(
+        spec.size[1],
+        &meta,
+        "reid.width",
+        Some(128),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(128);
+    let embedding_dim = pick(
+        None,
+        &meta,
+        "reid.embedding_dim",
+        Some(256),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(256);
+    let extra_bn = pick(
+        None,
+        &meta,
+        "reid.extra_bn",
+        Some(true),
+        weights,
+        &mut described,
+    )?
+    .unwrap_or(true);
+    if spec.feature.is_some() {
+        return Err(usage(
+            "--feature applies to BoT models; MGN is evaluated with its eight heads' BNNeck features",
+        ));
+    }
+    if base_width == 0 || height == 0 || width == 0 || embedding_dim == 0 {
+        return Err(usage(
+            "--base-width, --height, --width and reid.embedding_dim must be positive",
+        ));
+    }
+    let mut trunk = Arch::from_name(&arch)
+        .map_err(|e| usage(e.to_string()))?
+        .config()
+        .with_base_width(base_width)
+        .with_last_stride(spec.last_stride.unwrap_or(1));
+    match spec.ibn.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => {}
+        Some("a") => trunk = trunk.with_ibn(Some(IbnMode::A)),
+        Some("b") => trunk = trunk.with_ibn(Some(IbnMode::B)),
+        Some(other) => return Err(usage(format!("--ibn must be a or b, got {other:?}"))),
+    }
+    let stem = stem_pool(&meta, format, layout, weights)?;
+    described.push(format!("stem pool {stem:?}").to_lowercase());
+    let config = MgnConfig::new(trunk.with_stem_pool(stem))
+        .with_embedding_dim(embedding_dim)
+        .with_extra_bn(extra_bn);
+    let mut model = config.init(device).map_err(|e| usage(e.to_string()))?;
+    let options = ImportOptions {
+        format,
+        allow_unexpected: ["b1", "b2", "b21", "b22", "b3", "b31", "b32", "b33"]
+            .iter()
+            .map(|b| format!("{b}_head.weight"))
+            .collect(),
+        ..ImportOptions::default()
+    };
+    let report = load_mgn(&mut model, weights, &options)
+        .map_err(|e| usage(format!("loading weights: {e}")))?;
+    eprintln!("{report}");
+    let model = to_f32(model);
+    check_finite_weights(&model, weights)?;
+    Ok(LoadedMgn {
+        model,
+        size: [height, width],
+        described,
+    })
 }
 
 /// Which feature of the model is evaluated.
@@ -129,7 +294,7 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         && kind != "bot"
     {
         return Err(usage(format!(
-            "{}: metadata says reid.model = {kind:?}; evaluation reads BoT models (`bot`)",
+            "{}: metadata says reid.model = {kind:?}; this reads BoT models (`bot`)",
             weights.display()
         )));
     }

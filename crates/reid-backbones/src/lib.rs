@@ -121,8 +121,9 @@ pub use import::load_swin;
 pub use import::load_vit;
 pub use import::load_volo;
 pub use import::{
-    ImportOptions, ImportReport, Layout, WeightsFormat, load_backbone, load_mgn, load_reid_model,
-    safetensors_metadata, save_folded_safetensors, save_safetensors_with_metadata,
+    ImportOptions, ImportReport, Layout, WeightsFormat, checkpoint_keys, load_backbone, load_mgn,
+    load_reid_model, safetensors_metadata, save_folded_safetensors,
+    save_mgn_safetensors_with_metadata, save_safetensors_with_metadata,
 };
 pub use mgn::{Mgn, MgnConfig};
 pub use model::ReidModel;

@@ -473,6 +473,17 @@ pub fn safetensors_metadata(
 /// fast-reid's `MGN.load_state_dict(safetensors.torch.load_file(path),
 /// strict=False)` (only the `num_batches_tracked` counters are absent).
 pub fn save_mgn_safetensors(model: &Mgn, path: impl AsRef<Path>) -> Result<(), BackboneError> {
+    save_mgn_safetensors_with_metadata(model, path, &[])
+}
+
+/// [`save_mgn_safetensors`] with `metadata` (key, value) entries in the
+/// file's header, as [`save_safetensors_with_metadata`] writes them
+/// (`finetune --head mgn --export-model` records how to rebuild the model).
+pub fn save_mgn_safetensors_with_metadata(
+    model: &Mgn,
+    path: impl AsRef<Path>,
+    metadata: &[(&str, String)],
+) -> Result<(), BackboneError> {
     let sequential = [
         (r"^backbone\.conv1\.", "backbone.0."),
         (r"^backbone\.bn1\.", "backbone.1."),
@@ -486,7 +497,7 @@ pub fn save_mgn_safetensors(model: &Mgn, path: impl AsRef<Path>) -> Result<(), B
         .iter()
         .map(|(from, to)| (*from, (*to).to_string()))
         .collect();
-    save_remapped(model, path.as_ref(), &extra, &[])
+    save_remapped(model, path.as_ref(), &extra, metadata)
 }
 
 /// [`save_safetensors`]'s PyTorch naming, then `extra` (regex, replacement)
@@ -587,6 +598,18 @@ fn add_header_metadata(path: &Path, entries: &[(&str, String)]) -> Result<(), St
     let tmp = path.with_extension("safetensors.tmp");
     std::fs::write(&tmp, &out).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))
+}
+
+/// The tensor names of a checkpoint (PyTorch `.pth` / `.pt`, safetensors),
+/// sorted, as the file spells them (nested dictionaries such as fast-reid's
+/// `model` flattened with dots).
+pub fn checkpoint_keys(path: impl AsRef<Path>) -> Result<Vec<String>, BackboneError> {
+    let path = path.as_ref();
+    let container = Container::sniff(path)?;
+    let raw = source::read_tensors(path, container)?;
+    let mut keys: Vec<String> = raw.keys().cloned().collect();
+    keys.sort();
+    Ok(keys)
 }
 
 /// The layout a file would be read as under [`WeightsFormat::Auto`], and
