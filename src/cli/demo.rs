@@ -17,7 +17,7 @@
 //! reid demo [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
 //!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|
-//!                cion-oracle-video|oracle]
+//!                cion-oracle-video|cion-oracle-tracklets|oracle]
 //!     [--tracklet-epochs N] [--oracle-epochs N] [--eval-every N]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
@@ -90,7 +90,8 @@ pub struct Args {
     /// `cion-oracle` (CION from random init on the corpus's true persons, a
     /// diagnostic of CION without denoising errors), `cion-oracle-video`
     /// (the same with one identity per person and video: no cross-video
-    /// link), or
+    /// link), `cion-oracle-tracklets` (the tracker's tracklets, each split
+    /// by true person: no switch, the tracker's fragmentation), or
     /// `oracle`: the BoT recipe on the corpus's *true* persons,
     /// read from the generator's `synth_truth.json` — an upper bound for
     /// perfect denoising, a diagnostic rather than a method.

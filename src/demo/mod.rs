@@ -84,6 +84,13 @@ pub enum PretrainPlan {
     #[serde(rename = "cion-oracle-video")]
     #[cfg_attr(feature = "cli", value(name = "cion-oracle-video"))]
     CionOracleVideo,
+    /// CION from random init on the tracker's tracklets made pure: each
+    /// tracklet split by true person (no identity switch, the tracker's
+    /// fragmentation kept). With `cion-oracle-video` it separates what
+    /// switches and what fragmentation cost CION.
+    #[serde(rename = "cion-oracle-tracklets")]
+    #[cfg_attr(feature = "cli", value(name = "cion-oracle-tracklets"))]
+    CionOracleTracklets,
     /// The BoT recipe on the corpus's true persons (`synth_truth.json`): an
     /// upper bound for perfect denoising, a diagnostic rather than a method.
     #[serde(rename = "oracle")]
@@ -93,7 +100,7 @@ pub enum PretrainPlan {
 
 impl PretrainPlan {
     /// Every plan, in the order of the documentation.
-    pub const ALL: [PretrainPlan; 8] = [
+    pub const ALL: [PretrainPlan; 9] = [
         PretrainPlan::TrackletsCion,
         PretrainPlan::Tracklets,
         PretrainPlan::PnlCion,
@@ -101,6 +108,7 @@ impl PretrainPlan {
         PretrainPlan::Cion,
         PretrainPlan::CionOracle,
         PretrainPlan::CionOracleVideo,
+        PretrainPlan::CionOracleTracklets,
         PretrainPlan::Oracle,
     ];
 
@@ -114,6 +122,7 @@ impl PretrainPlan {
             PretrainPlan::Cion => "cion",
             PretrainPlan::CionOracle => "cion-oracle",
             PretrainPlan::CionOracleVideo => "cion-oracle-video",
+            PretrainPlan::CionOracleTracklets => "cion-oracle-tracklets",
             PretrainPlan::Oracle => "oracle",
         }
     }
@@ -128,6 +137,7 @@ impl PretrainPlan {
             PretrainPlan::Cion => "CION pre-trained",
             PretrainPlan::CionOracle => "CION (true ids) pre-trained",
             PretrainPlan::CionOracleVideo => "CION (true ids per video) pre-trained",
+            PretrainPlan::CionOracleTracklets => "CION (pure tracklets) pre-trained",
             PretrainPlan::PnlCion => "PNL+CION pre-trained",
         }
     }
@@ -141,6 +151,7 @@ impl PretrainPlan {
                 | PretrainPlan::Cion
                 | PretrainPlan::CionOracle
                 | PretrainPlan::CionOracleVideo
+                | PretrainPlan::CionOracleTracklets
         )
     }
 }

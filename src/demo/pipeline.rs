@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::stages::{
     Events, bot_config, denoise, eval_backbone, finetune_run, labels, paths, pretrain_cion_stage,
-    pretrain_pnl_stage, pretrain_supervised_stage, say, split_by_video, true_persons,
+    pretrain_pnl_stage, pretrain_supervised_stage, say, split_by, true_persons,
 };
 use super::{DemoConfig, DemoError, DemoOutput, DemoRow, PretrainPlan};
 use crate::backbones::{ResNet, build_backbone};
@@ -294,7 +294,10 @@ fn pretrain(
                 },
             ))
         }
-        PretrainPlan::Cion | PretrainPlan::CionOracle | PretrainPlan::CionOracleVideo => None,
+        PretrainPlan::Cion
+        | PretrainPlan::CionOracle
+        | PretrainPlan::CionOracleVideo
+        | PretrainPlan::CionOracleTracklets => None,
     };
     if !plan.uses_cion() {
         out.backbone = first.map(|(b, _)| b);
@@ -325,7 +328,13 @@ fn pretrain(
             events,
             "   (cion-oracle-video: the true persons, one identity per person and video)".into(),
         );
-        split_by_video(true_persons(corpus_dir)?)
+        split_by(true_persons(corpus_dir)?, |r| (r.video, None))
+    } else if plan == PretrainPlan::CionOracleTracklets {
+        say(
+            events,
+            "   (cion-oracle-tracklets: the tracker's tracklets, each split by true person)".into(),
+        );
+        split_by(true_persons(corpus_dir)?, |r| (r.video, r.tracklet))
     } else {
         let (records, quality) = denoise(cfg, corpus_dir, &model, device, events)?;
         out.denoise_quality = quality;

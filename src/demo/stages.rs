@@ -161,16 +161,20 @@ pub(crate) fn true_persons(corpus_dir: &Path) -> Result<Vec<ImageRecord>, DemoEr
     })
 }
 
-/// The same records with one identity per (video, person): a person seen in
-/// two videos becomes two identities, numbered from 0 in order of first
-/// appearance. Records without a video keep one shared "video".
-pub(crate) fn split_by_video(records: Vec<ImageRecord>) -> Vec<ImageRecord> {
+/// The same records with one identity per (`group(record)`, person): with
+/// `(video, None)` a person seen in two videos becomes two identities, with
+/// `(video, tracklet)` each tracklet is split by person. Identities are
+/// numbered from 0 in order of first appearance.
+pub(crate) fn split_by(
+    records: Vec<ImageRecord>,
+    group: impl Fn(&ImageRecord) -> (Option<u32>, Option<u64>),
+) -> Vec<ImageRecord> {
     let mut ids = std::collections::HashMap::new();
     records
         .into_iter()
         .map(|mut r| {
             let next = ids.len() as i64;
-            r.pid = *ids.entry((r.video, r.pid)).or_insert(next);
+            r.pid = *ids.entry((group(&r), r.pid)).or_insert(next);
             r
         })
         .collect()
@@ -517,13 +521,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_by_video_gives_one_identity_per_person_and_video() {
-        let rec = |pid, video| ImageRecord {
+    fn split_by_gives_one_identity_per_person_and_group() {
+        let rec = |pid, video, tracklet| ImageRecord {
             video: Some(video),
+            tracklet: Some(tracklet),
             ..ImageRecord::new("x.png", pid, 0)
         };
-        let out = split_by_video(vec![rec(7, 0), rec(7, 1), rec(7, 0), rec(3, 1), rec(7, 1)]);
-        let pids: Vec<i64> = out.iter().map(|r| r.pid).collect();
-        assert_eq!(pids, [0, 1, 0, 2, 1]);
+        let records = vec![
+            rec(7, 0, 1),
+            rec(7, 1, 2),
+            rec(7, 0, 3),
+            rec(3, 1, 2),
+            rec(7, 1, 2),
+        ];
+        let pids = |out: Vec<ImageRecord>| out.iter().map(|r| r.pid).collect::<Vec<_>>();
+        let by_video = split_by(records.clone(), |r| (r.video, None));
+        assert_eq!(pids(by_video), [0, 1, 0, 2, 1]);
+        let by_tracklet = split_by(records, |r| (r.video, r.tracklet));
+        assert_eq!(pids(by_tracklet), [0, 1, 2, 3, 1]);
     }
 }
