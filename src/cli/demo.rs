@@ -67,6 +67,10 @@ pub struct Args {
     /// or 3 (all levels are scored either way).
     #[arg(long, default_value_t = 3)]
     denoise_level: u8,
+    /// Pairwise precision that denoising's merges, links and re-assignments
+    /// must reach, in (0, 1] (calibrated on same-frame negatives).
+    #[arg(long, default_value_t = 0.95)]
+    denoise_target_precision: f32,
     /// CION pre-training epochs.
     #[arg(long, default_value_t = 4)]
     pretrain_epochs: usize,
@@ -141,6 +145,7 @@ fn config(args: &Args) -> anyhow::Result<DemoConfig> {
         width: args.width,
         videos: args.videos,
         denoise_level: args.denoise_level,
+        denoise_target_precision: args.denoise_target_precision,
         pretrain_epochs: args.pretrain_epochs,
         finetune_epochs: args.finetune_epochs,
         eval_every: args.eval_every,

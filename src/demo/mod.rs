@@ -199,6 +199,11 @@ pub struct DemoConfig {
     /// Identities used for CION: the output of denoising level 1, 2 or 3
     /// (all levels are scored either way).
     pub denoise_level: u8,
+    /// Pairwise precision denoising's merges, links and re-assignments
+    /// must reach (calibrated on the corpus's same-frame negatives), in
+    /// `(0, 1]`; 0.95 by default (see `reid_denoise::calibrate`).
+    #[serde(default = "default_target_precision")]
+    pub denoise_target_precision: f32,
     /// CION pre-training epochs.
     pub pretrain_epochs: usize,
     /// BoT fine-tuning epochs (each run).
@@ -239,6 +244,7 @@ impl Default for DemoConfig {
             width: 64,
             videos: 60,
             denoise_level: 3,
+            denoise_target_precision: default_target_precision(),
             pretrain_epochs: 4,
             finetune_epochs: 24,
             eval_every: 0,
@@ -255,6 +261,10 @@ impl Default for DemoConfig {
     }
 }
 
+fn default_target_precision() -> f32 {
+    0.95
+}
+
 impl DemoConfig {
     /// Checks the settings before anything runs.
     ///
@@ -267,6 +277,9 @@ impl DemoConfig {
         }
         if self.oracle_epochs == 0 || self.tracklet_epochs == 0 || self.pnl_epochs == 0 {
             return bad("oracle_epochs, tracklet_epochs and pnl_epochs must be positive");
+        }
+        if !(self.denoise_target_precision > 0.0 && self.denoise_target_precision <= 1.0) {
+            return bad("denoise_target_precision must be in (0, 1]");
         }
         if !(1..=3).contains(&self.denoise_level) {
             return bad("denoise_level must be 1, 2 or 3");

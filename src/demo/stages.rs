@@ -70,10 +70,11 @@ pub(crate) fn denoise(
     };
     let t0 = Instant::now();
     let feats = extract_features(model, &img_paths, &options, device)?;
-    let dcfg = DenoiseConfig {
+    let mut dcfg = DenoiseConfig {
         record_levels: true,
         ..DenoiseConfig::default()
     };
+    dcfg.calibration.target_precision = Some(cfg.denoise_target_precision);
     let blocks = corpus_blocks(&corpus, feats.view())?;
     let out = crate::denoise::run(&dcfg, blocks, |_| {})?;
     let annos_path = corpus.root.join("annos.json");
