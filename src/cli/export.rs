@@ -247,7 +247,7 @@ fn print_report(args: &Args, report: &serde_json::Value) {
     }
 }
 
-/// Runs the program; errors carry their exit code (see [`super::exit`]).
+/// Runs the program; errors carry their exit code (see [`mod@super::exit`]).
 pub fn run(args: &Args) -> Result<()> {
     let device: Device = Backend::Flex
         .device()
