@@ -51,9 +51,8 @@ fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
-    let d = &std::env::temp_dir().join(format!("reid-evaluate-dataset-{}", std::process::id()));
+/// A fresh folder `d` holding a synthetic Market-1501 set at 64×32; its root.
+fn synth_market(d: &Path) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(d);
     std::fs::create_dir_all(d).unwrap();
     let (code, _, err) = run(reid()
@@ -61,7 +60,25 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
         .args(["--width", "32", "--out"])
         .arg(d));
     assert_eq!(code, 0, "{err}");
-    let root = d.join("Market-1501-v15.09.15");
+    d.join("Market-1501-v15.09.15")
+}
+
+/// `reid evaluate --dataset market1501 --root root --weights weights --json`.
+fn evaluate_json(root: &Path, weights: &Path) -> serde_json::Value {
+    let (code, out, err) = run(reid()
+        .args(["evaluate", "--dataset", "market1501", "--root"])
+        .arg(root)
+        .arg("--weights")
+        .arg(weights)
+        .arg("--json"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+#[test]
+fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
+    let d = &std::env::temp_dir().join(format!("reid-evaluate-dataset-{}", std::process::id()));
+    let root = synth_market(d);
     let model = d.join("model.safetensors");
     let log = d.join("ft.jsonl");
     let (code, out, err) = run(&mut finetune(
@@ -252,14 +269,7 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
 #[test]
 fn a_fine_tuned_model_exports_for_deployment() {
     let d = &std::env::temp_dir().join(format!("reid-export-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(d);
-    std::fs::create_dir_all(d).unwrap();
-    let (code, _, err) = run(reid()
-        .args(["synth", "--kind", "market1501", "--height", "64"])
-        .args(["--width", "32", "--out"])
-        .arg(d));
-    assert_eq!(code, 0, "{err}");
-    let root = d.join("Market-1501-v15.09.15");
+    let root = synth_market(d);
     let model = d.join("model.safetensors");
     let (code, out, err) = run(&mut finetune(
         "resnet18_ibn_a",
@@ -318,18 +328,10 @@ fn a_fine_tuned_model_exports_for_deployment() {
         .arg(&trained)
         .args(["--form", "trained"]));
     assert_eq!(code, 0, "{out}\n{err}");
-    let map_of = |weights: &Path| {
-        let (code, out, err) = run(reid()
-            .args(["evaluate", "--dataset", "market1501", "--root"])
-            .arg(&root)
-            .arg("--weights")
-            .arg(weights)
-            .arg("--json"));
-        assert_eq!(code, 0, "{out}\n{err}");
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        v["mAP"].as_f64().unwrap()
-    };
-    assert_eq!(map_of(&trained), map_of(&model));
+    assert_eq!(
+        evaluate_json(&root, &trained)["mAP"],
+        evaluate_json(&root, &model)["mAP"]
+    );
 
     // FastViT's inference form is re-parameterised: refused, exit 2.
     let (code, _, err) = run(reid()
@@ -349,14 +351,7 @@ fn a_fine_tuned_model_exports_for_deployment() {
 #[test]
 fn a_fine_tuned_mgn_evaluates_to_the_same_map_through_evaluate_dataset() {
     let d = &std::env::temp_dir().join(format!("reid-evaluate-mgn-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(d);
-    std::fs::create_dir_all(d).unwrap();
-    let (code, _, err) = run(reid()
-        .args(["synth", "--kind", "market1501", "--height", "64"])
-        .args(["--width", "32", "--out"])
-        .arg(d));
-    assert_eq!(code, 0, "{err}");
-    let root = d.join("Market-1501-v15.09.15");
+    let root = synth_market(d);
     let recipe = d.join("mgn.toml");
     std::fs::write(
         &recipe,
@@ -388,14 +383,7 @@ fn a_fine_tuned_mgn_evaluates_to_the_same_map_through_evaluate_dataset() {
         .rev()
         .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
         .expect("the log holds the final evaluation");
-    let (code, out, err) = run(reid()
-        .args(["evaluate", "--dataset", "market1501", "--root"])
-        .arg(&root)
-        .arg("--weights")
-        .arg(&model)
-        .arg("--json"));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let summary = evaluate_json(&root, &model);
     let map = summary["mAP"].as_f64().unwrap();
     assert!(
         (map - reported).abs() <= 1e-6,

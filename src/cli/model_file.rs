@@ -98,47 +98,7 @@ pub fn load_mgn_model(
         .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
     let (meta, layout) = file_metadata(weights)?;
     let mut described = Vec::new();
-    let arch: String = pick(
-        spec.arch.clone(),
-        &meta,
-        "reid.arch",
-        None,
-        weights,
-        &mut described,
-    )?
-    .ok_or_else(|| {
-        usage(format!(
-            "{}: the file does not name its architecture; pass --arch (e.g. resnet50_ibn_a)",
-            weights.display()
-        ))
-    })?;
-    let base_width = pick(
-        spec.base_width,
-        &meta,
-        "reid.base_width",
-        Some(64),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(64);
-    let height = pick(
-        spec.size[0],
-        &meta,
-        "reid.height",
-        Some(384),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(384);
-    let width = pick(
-        spec.size[1],
-        &meta,
-        "reid.width",
-        Some(128),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(128);
+    let t = TrunkSettings::resolve(spec, &meta, weights, [384, 128], &mut described)?;
     let embedding_dim = pick(
         None,
         &meta,
@@ -162,22 +122,10 @@ pub fn load_mgn_model(
             "--feature applies to BoT models; MGN is evaluated with its eight heads' BNNeck features",
         ));
     }
-    if base_width == 0 || height == 0 || width == 0 || embedding_dim == 0 {
-        return Err(usage(
-            "--base-width, --height, --width and reid.embedding_dim must be positive",
-        ));
+    if embedding_dim == 0 {
+        return Err(usage("reid.embedding_dim must be positive"));
     }
-    let mut trunk = Arch::from_name(&arch)
-        .map_err(|e| usage(e.to_string()))?
-        .config()
-        .with_base_width(base_width)
-        .with_last_stride(spec.last_stride.unwrap_or(1));
-    match spec.ibn.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => {}
-        Some("a") => trunk = trunk.with_ibn(Some(IbnMode::A)),
-        Some("b") => trunk = trunk.with_ibn(Some(IbnMode::B)),
-        Some(other) => return Err(usage(format!("--ibn must be a or b, got {other:?}"))),
-    }
+    let trunk = t.config(spec)?;
     let stem = stem_pool(&meta, format, layout, weights)?;
     described.push(format!("stem pool {stem:?}").to_lowercase());
     let config = MgnConfig::new(trunk.with_stem_pool(stem))
@@ -199,7 +147,7 @@ pub fn load_mgn_model(
     check_finite_weights(&model, weights)?;
     Ok(LoadedMgn {
         model,
-        size: [height, width],
+        size: [t.height, t.width],
         described,
     })
 }
@@ -279,6 +227,105 @@ fn pick<T: std::str::FromStr + std::fmt::Display + Clone>(
     Ok(default)
 }
 
+/// The ResNet settings every model file needs: flag, else metadata, else
+/// the default (`[height, width]` default `size`); `described` records
+/// which.
+struct TrunkSettings {
+    arch: String,
+    base_width: usize,
+    last_stride: usize,
+    height: u32,
+    width: u32,
+}
+
+impl TrunkSettings {
+    fn resolve(
+        spec: &ModelSpec,
+        meta: &BTreeMap<String, String>,
+        weights: &Path,
+        size: [u32; 2],
+        described: &mut Vec<String>,
+    ) -> anyhow::Result<Self> {
+        let arch: String = pick(
+            spec.arch.clone(),
+            meta,
+            "reid.arch",
+            None,
+            weights,
+            described,
+        )?
+        .ok_or_else(|| {
+            usage(format!(
+                "{}: the file does not name its architecture; pass --arch (e.g. resnet50_ibn_a)",
+                weights.display()
+            ))
+        })?;
+        let base_width = pick(
+            spec.base_width,
+            meta,
+            "reid.base_width",
+            Some(64),
+            weights,
+            described,
+        )?
+        .unwrap_or(64);
+        let last_stride = pick(
+            spec.last_stride,
+            meta,
+            "reid.last_stride",
+            Some(1),
+            weights,
+            described,
+        )?
+        .unwrap_or(1);
+        let height = pick(
+            spec.size[0],
+            meta,
+            "reid.height",
+            Some(size[0]),
+            weights,
+            described,
+        )?
+        .unwrap_or(size[0]);
+        let width = pick(
+            spec.size[1],
+            meta,
+            "reid.width",
+            Some(size[1]),
+            weights,
+            described,
+        )?
+        .unwrap_or(size[1]);
+        if base_width == 0 || height == 0 || width == 0 {
+            return Err(usage("--base-width, --height and --width must be positive"));
+        }
+        Ok(Self {
+            arch,
+            base_width,
+            last_stride,
+            height,
+            width,
+        })
+    }
+
+    /// The trunk's configuration, `--ibn` applied.
+    fn config(&self, spec: &ModelSpec) -> anyhow::Result<crate::backbones::ResNetConfig> {
+        let config = Arch::from_name(&self.arch)
+            .map_err(|e| usage(e.to_string()))?
+            .config()
+            .with_last_stride(self.last_stride)
+            .with_base_width(self.base_width);
+        Ok(
+            match spec.ibn.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None => config,
+                Some("a") => config.with_ibn(Some(IbnMode::A)),
+                Some("b") => config.with_ibn(Some(IbnMode::B)),
+                Some(other) => return Err(usage(format!("--ibn must be a or b, got {other:?}"))),
+            },
+        )
+    }
+}
+
 /// Builds the ResNet BoT model that `weights` holds and loads it key by key:
 /// a file written by `finetune --export-model`, a fast-reid BoT checkpoint
 /// (`backbone.*` + `heads.*`) or a TransReID one (`base.*` +
@@ -306,56 +353,7 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         )));
     }
     let mut described = Vec::new();
-    let arch: String = pick(
-        spec.arch.clone(),
-        &meta,
-        "reid.arch",
-        None,
-        weights,
-        &mut described,
-    )?
-    .ok_or_else(|| {
-        usage(format!(
-            "{}: the file does not name its architecture; pass --arch (e.g. resnet50)",
-            weights.display()
-        ))
-    })?;
-    let base_width = pick(
-        spec.base_width,
-        &meta,
-        "reid.base_width",
-        Some(64),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(64);
-    let last_stride = pick(
-        spec.last_stride,
-        &meta,
-        "reid.last_stride",
-        Some(1),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(1);
-    let height = pick(
-        spec.size[0],
-        &meta,
-        "reid.height",
-        Some(256),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(256);
-    let width = pick(
-        spec.size[1],
-        &meta,
-        "reid.width",
-        Some(128),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(128);
+    let t = TrunkSettings::resolve(spec, &meta, weights, [256, 128], &mut described)?;
     let feature = match (spec.feature, meta.get("reid.feature").map(String::as_str)) {
         (Some(f), _) => f,
         (None, Some("pool")) => Feature::Pool,
@@ -368,24 +366,11 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         }
     };
     described.push(format!("feature {feature:?}").to_lowercase());
-    if base_width == 0 || height == 0 || width == 0 {
-        return Err(usage("--base-width, --height and --width must be positive"));
-    }
-    let parsed = Arch::from_name(&arch).map_err(|e| usage(e.to_string()))?;
     let arch_name = match spec.ibn.as_deref().map(str::to_ascii_lowercase) {
-        Some(mode) if !arch.contains("_ibn") => format!("{arch}_ibn_{mode}"),
-        _ => arch.clone(),
+        Some(mode) if !t.arch.contains("_ibn") => format!("{}_ibn_{mode}", t.arch),
+        _ => t.arch.clone(),
     };
-    let mut config = parsed
-        .config()
-        .with_last_stride(last_stride)
-        .with_base_width(base_width);
-    match spec.ibn.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => {}
-        Some("a") => config = config.with_ibn(Some(IbnMode::A)),
-        Some("b") => config = config.with_ibn(Some(IbnMode::B)),
-        Some(other) => return Err(usage(format!("--ibn must be a or b, got {other:?}"))),
-    }
+    let mut config = t.config(spec)?;
     let stem = stem_pool(&meta, format, layout, weights)?;
     described.push(format!("stem pool {stem:?}").to_lowercase());
     config = config.with_stem_pool(stem);
@@ -410,8 +395,8 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
     let metadata = vec![
         ("reid.model", "bot".to_string()),
         ("reid.arch", arch_name),
-        ("reid.base_width", base_width.to_string()),
-        ("reid.last_stride", last_stride.to_string()),
+        ("reid.base_width", t.base_width.to_string()),
+        ("reid.last_stride", t.last_stride.to_string()),
         (
             "reid.stem_pool",
             match stem {
@@ -420,8 +405,8 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
             }
             .to_string(),
         ),
-        ("reid.height", height.to_string()),
-        ("reid.width", width.to_string()),
+        ("reid.height", t.height.to_string()),
+        ("reid.width", t.width.to_string()),
         (
             "reid.feature",
             match feature {
@@ -433,7 +418,7 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
     ];
     Ok(LoadedModel {
         model,
-        size: [height, width],
+        size: [t.height, t.width],
         feature,
         described,
         metadata,

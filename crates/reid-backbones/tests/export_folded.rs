@@ -12,7 +12,7 @@ use reid_backbones::{
 
 mod common;
 
-use common::tensor4 as tensor;
+use common::{safetensors_keys, tensor4 as tensor};
 
 fixture_fns!("");
 
@@ -144,17 +144,4 @@ fn folded_bot_models_compute_the_same_feature_and_keep_fast_reid_names() {
             }
         }
     }
-}
-
-fn safetensors_keys(path: &std::path::Path) -> Vec<String> {
-    let bytes = std::fs::read(path).unwrap();
-    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
-    header
-        .as_object()
-        .unwrap()
-        .keys()
-        .filter(|k| *k != "__metadata__")
-        .cloned()
-        .collect()
 }

@@ -19,7 +19,7 @@ use reid_backbones::{
 
 mod common;
 
-use common::tensor4 as tensor;
+use common::{safetensors_keys, tensor4 as tensor};
 
 fixture_fns!("");
 
@@ -615,18 +615,6 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
 }
 
 /// The tensor names in a safetensors file's header.
-fn safetensors_keys(path: &std::path::Path) -> Vec<String> {
-    let bytes = std::fs::read(path).unwrap();
-    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
-    header
-        .as_object()
-        .unwrap()
-        .keys()
-        .filter(|k| *k != "__metadata__")
-        .cloned()
-        .collect()
-}
 
 fn mgn_trunk_for_error(blocks: &[usize]) -> ResNetConfig {
     ResNetConfig::new()

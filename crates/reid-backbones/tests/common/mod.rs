@@ -218,3 +218,17 @@ pub fn device() -> burn::tensor::Device {
         _ => burn::tensor::Device::flex(),
     }
 }
+
+/// The tensor names in a safetensors file's header (without `__metadata__`).
+pub fn safetensors_keys(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
+}
