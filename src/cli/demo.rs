@@ -17,7 +17,7 @@
 //! reid demo [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
 //!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|
-//!                cion-oracle-video|cion-oracle-tracklets|oracle]
+//!                cion-oracle-video|cion-oracle-tracklets|cion-twice|oracle]
 //!     [--tracklet-epochs N] [--oracle-epochs N] [--eval-every N]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
@@ -95,7 +95,9 @@ pub struct Args {
     /// diagnostic of CION without denoising errors), `cion-oracle-video`
     /// (the same with one identity per person and video: no cross-video
     /// link), `cion-oracle-tracklets` (the tracker's tracklets, each split
-    /// by true person: no switch, the tracker's fragmentation), or
+    /// by true person: no switch, the tracker's fragmentation), `cion-twice`
+    /// (`cion`, then denoising with its backbone's features and a second
+    /// CION from random init), or
     /// `oracle`: the BoT recipe on the corpus's *true* persons,
     /// read from the generator's `synth_truth.json` — an upper bound for
     /// perfect denoising, a diagnostic rather than a method.

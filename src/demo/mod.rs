@@ -91,6 +91,12 @@ pub enum PretrainPlan {
     #[serde(rename = "cion-oracle-tracklets")]
     #[cfg_attr(feature = "cli", value(name = "cion-oracle-tracklets"))]
     CionOracleTracklets,
+    /// `cion`, then denoising again with the CION backbone's features and a
+    /// second CION from random init on those identities: whether CION's
+    /// own features denoise better than untrained ones.
+    #[serde(rename = "cion-twice")]
+    #[cfg_attr(feature = "cli", value(name = "cion-twice"))]
+    CionTwice,
     /// The BoT recipe on the corpus's true persons (`synth_truth.json`): an
     /// upper bound for perfect denoising, a diagnostic rather than a method.
     #[serde(rename = "oracle")]
@@ -100,7 +106,7 @@ pub enum PretrainPlan {
 
 impl PretrainPlan {
     /// Every plan, in the order of the documentation.
-    pub const ALL: [PretrainPlan; 9] = [
+    pub const ALL: [PretrainPlan; 10] = [
         PretrainPlan::TrackletsCion,
         PretrainPlan::Tracklets,
         PretrainPlan::PnlCion,
@@ -109,6 +115,7 @@ impl PretrainPlan {
         PretrainPlan::CionOracle,
         PretrainPlan::CionOracleVideo,
         PretrainPlan::CionOracleTracklets,
+        PretrainPlan::CionTwice,
         PretrainPlan::Oracle,
     ];
 
@@ -123,6 +130,7 @@ impl PretrainPlan {
             PretrainPlan::CionOracle => "cion-oracle",
             PretrainPlan::CionOracleVideo => "cion-oracle-video",
             PretrainPlan::CionOracleTracklets => "cion-oracle-tracklets",
+            PretrainPlan::CionTwice => "cion-twice",
             PretrainPlan::Oracle => "oracle",
         }
     }
@@ -138,6 +146,7 @@ impl PretrainPlan {
             PretrainPlan::CionOracle => "CION (true ids) pre-trained",
             PretrainPlan::CionOracleVideo => "CION (true ids per video) pre-trained",
             PretrainPlan::CionOracleTracklets => "CION (pure tracklets) pre-trained",
+            PretrainPlan::CionTwice => "CION (second round) pre-trained",
             PretrainPlan::PnlCion => "PNL+CION pre-trained",
         }
     }
@@ -152,6 +161,7 @@ impl PretrainPlan {
                 | PretrainPlan::CionOracle
                 | PretrainPlan::CionOracleVideo
                 | PretrainPlan::CionOracleTracklets
+                | PretrainPlan::CionTwice
         )
     }
 }

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use super::stages::{
     Events, bot_config, denoise, eval_backbone, finetune_run, labels, paths, pretrain_cion_stage,
-    pretrain_pnl_stage, pretrain_supervised_stage, say, split_by, true_persons,
+    pretrain_cion_stage_in, pretrain_pnl_stage, pretrain_supervised_stage, say, split_by,
+    true_persons,
 };
 use super::{DemoConfig, DemoError, DemoOutput, DemoRow, PretrainPlan};
 use crate::backbones::{ResNet, build_backbone};
@@ -297,7 +298,8 @@ fn pretrain(
         PretrainPlan::Cion
         | PretrainPlan::CionOracle
         | PretrainPlan::CionOracleVideo
-        | PretrainPlan::CionOracleTracklets => None,
+        | PretrainPlan::CionOracleTracklets
+        | PretrainPlan::CionTwice => None,
     };
     if !plan.uses_cion() {
         out.backbone = first.map(|(b, _)| b);
@@ -341,7 +343,18 @@ fn pretrain(
         records
     };
     say(events, "3. CION pre-training".into());
-    let (backbone, c) = pretrain_cion_stage(cfg, &records, first.map(|(b, _)| b), device, events)?;
+    let (mut backbone, mut c) =
+        pretrain_cion_stage(cfg, &records, first.map(|(b, _)| b), device, events)?;
+    if plan == PretrainPlan::CionTwice {
+        say(
+            events,
+            "3b. denoising again, features of the CION backbone; CION from random init on them"
+                .into(),
+        );
+        let (records, quality) = denoise(cfg, corpus_dir, &backbone.valid(), device, events)?;
+        out.denoise_quality = quality;
+        (backbone, c) = pretrain_cion_stage_in(cfg, &records, None, device, events, "cion2")?;
+    }
     out.backbone = Some(backbone.valid());
     out.cion = Some(c);
     Ok(out)

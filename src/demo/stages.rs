@@ -287,13 +287,26 @@ pub(crate) fn pretrain_cion_stage(
     device: &Device,
     events: &mut Events<'_>,
 ) -> Result<(ResNet, CionConfig), DemoError> {
+    pretrain_cion_stage_in(cfg, records, init, device, events, "cion")
+}
+
+/// [`pretrain_cion_stage`] with its checkpoints and log under `out/dir`
+/// (a second round of CION keeps its own).
+pub(crate) fn pretrain_cion_stage_in(
+    cfg: &DemoConfig,
+    records: &[ImageRecord],
+    init: Option<ResNet>,
+    device: &Device,
+    events: &mut Events<'_>,
+    dir: &str,
+) -> Result<(ResNet, CionConfig), DemoError> {
     let ccfg = cion_config(cfg);
     ccfg.validate()?;
     let run = RunOptions {
-        checkpoint_dir: Some(cfg.out.join("cion/checkpoints")),
+        checkpoint_dir: Some(cfg.out.join(dir).join("checkpoints")),
         checkpoint_every: 100,
         keep_checkpoints: 1,
-        log_path: Some(cfg.out.join("cion/metrics.jsonl")),
+        log_path: Some(cfg.out.join(dir).join("metrics.jsonl")),
         precision: cfg.precision,
         ..RunOptions::default()
     };
@@ -322,7 +335,7 @@ pub(crate) fn pretrain_cion_stage(
     say(
         events,
         format!(
-            "  {} steps in {:.1} s; loss first/last epoch-mean in cion/metrics.jsonl",
+            "  {} steps in {:.1} s; loss first/last epoch-mean in {dir}/metrics.jsonl",
             out.steps_done,
             t0.elapsed().as_secs_f64()
         ),
