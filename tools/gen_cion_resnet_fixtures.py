@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the CION ResNet-IBN / MGN parity fixtures of `reid-backbones` into
+"""Writes the CION ResNet(-IBN) / MGN parity fixtures of `reid-backbones` into
 tests/fixtures/backbones/resnet_cion/, from CION's own code.
 
 Run from the repository root with the tools venv (yacs and termcolor, which
@@ -8,18 +8,21 @@ checkout (commit 7ac6fd7):
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/gen_cion_resnet_fixtures.py --cion /tmp/cion
 
-Both networks are built with CION's classes, imported from the checkout (not
+The networks are built with CION's classes, imported from the checkout (not
 copied): the pre-training `ResNet_IBN` of `CION_Pretrain/models/ResNet_IBN.py`
-and, for the MGN runs, the fast-reid of `CION_Finetune/FastReID` (its config
+and `ResNet` of `CION_Pretrain/models/ResNet.py` and, for the MGN runs, the fast-reid of `CION_Finetune/FastReID` (its config
 system `fastreid.config.get_cfg`, `fastreid.modeling.build_model`, its
 `Checkpointer`).
 
 Width. CION's classes fix the ResNet width at 64 (a ResNet-50 MGN would be
 a ~270 MB fixture), so the generator narrows it in memory: `narrowed_class`
 parses the upstream file with `ast`, divides the integer channel literals in
-one class's `__init__` by 32 (64/128/256/512 -> 2/4/8/16 in
+the body of one class's `__init__` by 32 (64/128/256/512 -> 2/4/8/16 in
 `ResNet_IBN.__init__` of `CION_Pretrain/models/ResNet_IBN.py` and of
-`CION_Finetune/TransReID/model/backbones/ResNet_IBN.py`, and in
+`CION_Finetune/TransReID/model/backbones/ResNet_IBN.py`, in `ResNet.__init__`
+of `CION_Pretrain/models/ResNet.py` (lines 148, 165-167, 169, 172; the
+default `width_per_group: int = 64` on line 139 is a signature default, not
+the body, and stays: it is the reference of the blocks' width ratio), and in
 `ResNet.__init__` of `CION_Finetune/FastReID/fastreid/modeling/backbones/
 resnet.py`; 512/1024/2048 -> 16/32/64 in `MGN.__init__` of
 `.../fastreid/modeling/meta_arch/mgn.py`), and executes the changed class
@@ -73,7 +76,12 @@ Steps:
    operations). `mgn_feat.npy` `[2, 64]`: `model(pixels)` in eval mode (the
    8 heads' post-BN features concatenated, what fast-reid's evaluator
    receives). The 8x2 branch maps split 4/4 and 3/3/2.
-4. `manifest.json`: versions, configuration, the replaced literals,
+4. `cion_pretrain_plain.pth`: CION's plain `resnet50()` of
+   `CION_Pretrain/models/ResNet.py` (torchvision's `Bottleneck`, no IBN,
+   last stride 1 hard-coded) at base width 2, written as a CION
+   pre-training checkpoint like step 1 (seed 60);
+   `plain_embedding.npy`: its `forward` (GAP, flattened) on `input.npy`.
+5. `manifest.json`: versions, configuration, the replaced literals,
    parameter counts.
 """
 
@@ -112,7 +120,9 @@ def narrowed_class(module, class_name, widths, cion_root):
     init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
     rel = os.path.relpath(path, cion_root)
     done = []
-    for node in ast.walk(init):
+    # (the body only: a default such as `width_per_group: int = 64` of
+    # `ResNet.py` is a ratio's reference, not a channel count)
+    for node in (n for stmt in init.body for n in ast.walk(stmt)):
         if isinstance(node, ast.Constant) and type(node.value) is int and node.value in widths:
             done.append([rel, node.lineno, node.value, widths[node.value]])
             node.value = widths[node.value]
@@ -264,6 +274,24 @@ def main():
     print("MGN: feature %s |f|max %.3g, %d params" % (
         tuple(feat.shape), feat.abs().max().item(), sum(p.numel() for p in mgn.parameters())))
 
+    # 4. CION pre-training checkpoint of a narrowed plain ResNet-50.
+    plain = cion_reidzoo.import_file(cion, "CION_Pretrain/models/ResNet.py", "cion_pretrain_resnet")
+    replaced += narrowed_class(plain, "ResNet", RESNET_WIDTHS, cion)
+    save_plain, teacher_plain, has_bn = cion_reidzoo.pretrain_checkpoint(
+        cion, "resnet50", plain.resnet50, seed=60, calibration=calib)
+    assert has_bn and teacher_plain.embed_dim == 64
+    assert not any(isinstance(m, nn.InstanceNorm2d) for m in teacher_plain.modules())
+    with torch.no_grad():
+        emb_plain = teacher_plain(x)
+    plain_path = os.path.join(OUT, "cion_pretrain_plain.pth")
+    slim = {k: save_plain[k] for k in ("teacher", "epoch", "args")}
+    if not cion_reidzoo.unchanged(plain_path, slim):
+        torch.save(slim, plain_path, _use_new_zipfile_serialization=False)
+    np.save(os.path.join(OUT, "plain_embedding.npy"), emb_plain.numpy().astype(np.float32))
+    print("ResNet-50 (width 2): embedding %s |e|max %.3g, %d params" % (
+        tuple(emb_plain.shape), emb_plain.abs().max().item(),
+        sum(p.numel() for p in teacher_plain.parameters())))
+
     manifest = {
         "versions": {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
                      "cion_reidzoo": cion_reidzoo.CION_COMMIT},
@@ -274,6 +302,12 @@ def main():
             "file": "cion_pretrain.pth", "input": "input.npy", "embedding": "embedding.npy",
             "blocks": [3, 4, 6, 3], "base_width": 2, "ibn": "a", "last_stride": 1,
             "num_params_backbone": sum(p.numel() for p in teacher.parameters()),
+        },
+        "pretrain_plain": {
+            "source": "CION_ReIDZoo %s, CION_Pretrain/models/ResNet.py resnet50" % cion_reidzoo.CION_COMMIT,
+            "file": "cion_pretrain_plain.pth", "input": "input.npy", "embedding": "plain_embedding.npy",
+            "blocks": [3, 4, 6, 3], "base_width": 2, "ibn": None, "last_stride": 1,
+            "num_params_backbone": sum(p.numel() for p in teacher_plain.parameters()),
         },
         "transreid": {
             "source": "CION_ReIDZoo %s, CION_Finetune/TransReID/model/make_model.py build_model, "

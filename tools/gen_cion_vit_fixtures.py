@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the CION ViT fine-tuning fixtures of `reid-backbones` into
-tests/fixtures/backbones/vit_cion/, from CION's own code.
+"""Writes the CION ViT pre-training and fine-tuning fixtures of
+`reid-backbones` into tests/fixtures/backbones/vit_cion/, from CION's own
+code.
 
 Run from the repository root with the tools venv and a CION_ReIDZoo checkout
 (commit 7ac6fd7):
@@ -33,7 +34,21 @@ timm pieces stubbed by `tools/cion_reidzoo.py`):
    'bnneck'`, `NECK_FEAT 'before'` (every CION config);
 3. "fine-tuning": every parameter moved by 0.05 N, the BNNeck given random
    statistics, then `model.state_dict()` saved as TransReID's processor
-   saves it.
+   saves it;
+4. a CION pre-training checkpoint kept as a fixture. CION's class fixes the
+   ICS stem at 64 channels (`hidden_dim=64` passed to `PatchEmbed_VOLO` in
+   `TransReID_ViT.__init__`, line 248 of
+   `CION_Pretrain/models/Vision_Transformer.py`), which makes the file
+   ~600 KB, so the pre-training file is imported a second time and that
+   literal narrowed in memory to 8 (`narrowed_class` of
+   `gen_cion_resnet_fixtures.py`: `ast` on the upstream file, the changed
+   class executed in the module's namespace; nothing written to the
+   checkout or stored here; the replacement is listed in the manifest).
+   Steps 1-3 use the class unchanged. The reduced network as in step 1
+   (dim 16, depth 2, 2 heads, tuple `img_size` (64, 32)), written by
+   `tools/cion_reidzoo.py` (seed 20; `pos_embed`, `cls_token` and the
+   stem's InstanceNorm affines redrawn), `teacher`, `epoch` and the pickled
+   `args` only, legacy container.
 
 Files:
 
@@ -44,6 +59,10 @@ Files:
   CLS token after the final norm), what CION's evaluator receives;
 * `feat_tuple.npy`: the same network with `img_size` a tuple (no resize at
   64x32), to measure what the quirk changes;
+* `cion_pretrain.pth` (step 4; `module.backbone.*` + DINO head `module.head.*`
+  in `teacher`), `pretrain_embedding.npy`, `pretrain_embedding_large.npy`:
+  the teacher backbone's `forward` (CLS token after the final norm) on
+  `input.npy` and `input_large.npy` (the latter resized DINO's way);
 * `manifest.json`.
 """
 
@@ -60,13 +79,16 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # (no tools/__pycache__ from the imports below)
 import cion_reidzoo  # noqa: E402
+from gen_cion_resnet_fixtures import narrowed_class, randomise_instance_norms_  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones",
                    "vit_cion")
 
 DIM, DEPTH, HEADS = 16, 2, 2
 IMG = (64, 32)
+STEM_HIDDEN = 8  # the kept pre-training checkpoint's ICS stem (CION: 64)
 
 
 def vit(module, img_size):
@@ -143,12 +165,45 @@ def main():
 
     sd = model.state_dict()
     os.makedirs(OUT, exist_ok=True)
-    torch.save(sd, os.path.join(OUT, "transreid.pth"), _use_new_zipfile_serialization=False)
+    tr_path = os.path.join(OUT, "transreid.pth")
+    if not cion_reidzoo.unchanged(tr_path, sd):  # (kept when unchanged)
+        torch.save(sd, tr_path, _use_new_zipfile_serialization=False)
     np.save(os.path.join(OUT, "input.npy"), x.numpy().astype(np.float32))
     np.save(os.path.join(OUT, "input_large.npy"), x_large.numpy().astype(np.float32))
     np.save(os.path.join(OUT, "feat.npy"), feat.numpy().astype(np.float32))
     np.save(os.path.join(OUT, "feat_large.npy"), feat_large.numpy().astype(np.float32))
     np.save(os.path.join(OUT, "feat_tuple.npy"), feat_tuple.numpy().astype(np.float32))
+    # 4. A CION pre-training checkpoint kept as a fixture, with the ICS stem
+    # narrowed in memory (CION's class fixes `hidden_dim=64`, which makes the
+    # file ~600 KB): a second import of the pre-training file, so that steps
+    # 1-3 above use CION's class as it is.
+    narrow = cion_reidzoo.import_file(a.cion, "CION_Pretrain/models/Vision_Transformer.py",
+                                      "cion_pretrain_vit_narrow")
+    replaced = narrowed_class(narrow, "TransReID_ViT", {64: STEM_HIDDEN}, os.path.abspath(a.cion))
+    save_n, teacher_n, has_bn = cion_reidzoo.pretrain_checkpoint(
+        a.cion, "vit_small", lambda: vit(narrow, IMG), seed=20, calibration=calib)
+    assert has_bn and teacher_n.patch_embed.conv[0].out_channels == STEM_HIDDEN
+    assert isinstance(teacher_n.img_size, tuple)  # (pre-training: no resize at 64x32)
+    with torch.no_grad():
+        teacher_n.pos_embed.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(21))
+        teacher_n.cls_token.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(22))
+    randomise_instance_norms_(teacher_n, torch.Generator().manual_seed(23))
+    for k, v in teacher_n.state_dict().items():
+        save_n["teacher"]["module.backbone." + k] = v.detach().clone()
+    with torch.no_grad():
+        emb_pre = teacher_n(x)
+        emb_pre_large = teacher_n(x_large)
+    pre_kept = os.path.join(OUT, "cion_pretrain.pth")
+    slim = {k: save_n[k] for k in ("teacher", "epoch", "args")}
+    if not cion_reidzoo.unchanged(pre_kept, slim):  # (kept when unchanged)
+        torch.save(slim, pre_kept, _use_new_zipfile_serialization=False)
+    np.save(os.path.join(OUT, "pretrain_embedding.npy"), emb_pre.numpy().astype(np.float32))
+    np.save(os.path.join(OUT, "pretrain_embedding_large.npy"), emb_pre_large.numpy().astype(np.float32))
+    for r in replaced:
+        print("  %s:%d %d -> %d" % tuple(r))
+    print("pre-training checkpoint (stem %d): embedding |e|max %.3g, %d params" % (
+        STEM_HIDDEN, emb_pre.abs().max().item(), sum(p.numel() for p in teacher_n.parameters())))
+
     manifest = {
         "versions": {
             "python": sys.version.split()[0],
@@ -165,6 +220,16 @@ def main():
         "img_size": list(IMG),
         "keys": sorted(sd.keys())[:3] + ["..."],
         "list_vs_tuple_rel_difference": quirk,
+        "pretrain": {
+            "source": "CION_ReIDZoo %s, CION_Pretrain/models/Vision_Transformer.py TransReID_ViT, "
+                      "written as CION_Pretrain/run.py writes a checkpoint" % cion_reidzoo.CION_COMMIT,
+            "file": "cion_pretrain.pth",
+            "input": "input.npy", "embedding": "pretrain_embedding.npy",
+            "input_large": "input_large.npy", "embedding_large": "pretrain_embedding_large.npy",
+            "stem_hidden": STEM_HIDDEN,
+            "replaced_literals": replaced,
+            "num_params_backbone": sum(p.numel() for p in teacher_n.parameters()),
+        },
     }
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)

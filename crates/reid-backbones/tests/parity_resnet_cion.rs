@@ -3,6 +3,8 @@
 //!
 //! - a CION pre-training checkpoint of CION's `ResNet_IBN` (CION_ReIDZoo
 //!   7ac6fd7, `CION_Pretrain/models/ResNet_IBN.py`, `resnet50_ibn_a`);
+//! - one of CION's plain `ResNet` (`CION_Pretrain/models/ResNet.py`,
+//!   `resnet50`);
 //! - a ResNet18-IBN-a fine-tuned by CION's TransReID code
 //!   (`CION_Finetune/TransReID/model/make_model.py` `build_model` with the
 //!   backbone of `CION_Finetune/TransReID/model/backbones/ResNet_IBN.py`,
@@ -14,7 +16,7 @@
 //!   saved by fast-reid's `Checkpointer`.
 //!
 //! CION's classes fix the width at 64; the generator narrows it in memory
-//! (channel literals ÷ 32, see the generator): ResNet-50-IBN-a networks
+//! (channel literals ÷ 32, see the generator): ResNet-50(-IBN-a) networks
 //! (blocks `[3, 4, 6, 3]`) and a ResNet-18-IBN-a at base width 2.
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|`.
@@ -34,7 +36,11 @@ fixture_fns!("resnet_cion");
 /// its fast-reid, `fastreid/modeling/backbones/resnet.py`) pool the stem
 /// with padding 1, torchvision's rule.
 fn trunk(m: &Value) -> ResNetConfig {
-    assert_eq!(m["ibn"].as_str(), Some("a"));
+    let ibn = match m["ibn"].as_str() {
+        Some("a") => Some(IbnMode::A),
+        None => None,
+        Some(other) => panic!("IBN mode {other}"),
+    };
     ResNetConfig::new()
         .with_depth(ResNetDepth::Custom {
             blocks: four(&m["blocks"]),
@@ -43,7 +49,7 @@ fn trunk(m: &Value) -> ResNetConfig {
         .with_base_width(m["base_width"].as_u64().unwrap() as usize)
         .with_last_stride(m["last_stride"].as_u64().unwrap() as usize)
         .with_stem_pool(StemPool::Torchvision)
-        .with_ibn(Some(IbnMode::A))
+        .with_ibn(ibn)
 }
 
 #[test]
@@ -85,6 +91,52 @@ fn cion_resnet_ibn_pretraining_checkpoint_matches_cions_code() {
     let emb = zoo.into_inference().embed(x).unwrap();
     let err = tensor_err(emb, &reference, "ResNet-IBN, zoo");
     println!("CION ResNet50-IBN-a, zoo path: embedding rel. error {err:.3e}");
+    assert!(err <= 1e-4, "{err}");
+}
+
+/// CION's plain ResNet (`ResNet.py`, torchvision's blocks, no IBN, last
+/// stride 1): its pre-training checkpoint through `load_backbone` and the
+/// zoo path of `extract --arch resnet50`.
+#[test]
+fn cion_plain_resnet_pretraining_checkpoint_matches_cions_code() {
+    let device = common::device();
+    let m = &manifest()["pretrain_plain"];
+    assert!(m["ibn"].is_null());
+    let file = dir().join(m["file"].as_str().unwrap());
+    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
+    let reference = npy(m["embedding"].as_str().unwrap());
+    for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
+        let mut net = trunk(m).init(&device).unwrap();
+        let options = ImportOptions {
+            format,
+            ..ImportOptions::default()
+        };
+        let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.layout, Layout::Cion);
+        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+        assert!(
+            ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()),
+            "{report}"
+        );
+        let err = tensor_err(net.forward_pooled(x.clone()), &reference, "ResNet");
+        println!("CION ResNet-50 ({format:?}): GAP feature rel. error {err:.3e}");
+        assert!(err <= 1e-4, "{err}");
+    }
+
+    let mut zoo = ZooModel {
+        entry: zoo_entry("resnet50").unwrap(),
+        net: ZooNet::ResNet(trunk(m).init(&device).unwrap()),
+    };
+    assert_eq!(
+        zoo.num_parameters() as u64,
+        m["num_params_backbone"].as_u64().unwrap(),
+        "parameter count of CION's module"
+    );
+    zoo.load(&file, &ImportOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let emb = zoo.into_inference().embed(x).unwrap();
+    let err = tensor_err(emb, &reference, "ResNet, zoo");
+    println!("CION ResNet-50, zoo path: embedding rel. error {err:.3e}");
     assert!(err <= 1e-4, "{err}");
 }
 

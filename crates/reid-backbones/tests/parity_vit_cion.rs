@@ -8,10 +8,18 @@
 //!
 //! Fixtures: `tools/gen_cion_vit_fixtures.py --cion PATH`
 //! (`tests/fixtures/backbones/vit_cion/`), built with CION's own
-//! pre-training and fine-tuning code. Tolerance: `max |ours − torch| ≤
-//! 1e-4 · max |torch|`.
+//! pre-training and fine-tuning code. Besides the fine-tuned file, a CION
+//! pre-training checkpoint (`cion_pretrain.pth`: teacher dictionary with
+//! `module.backbone.` keys, DINO head, pickled `args`) of CION's
+//! pre-training `TransReID_ViT` (CION_ReIDZoo 7ac6fd7,
+//! `CION_Pretrain/models/Vision_Transformer.py`) with its ICS stem narrowed
+//! in memory from 64 to 8 channels (line 248, `hidden_dim=64`; see the
+//! generator), read as `extract --arch vit_small --weights FILE` reads it.
+//! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|`.
 
-use reid_backbones::import::{ImportOptions, Layout, load_vit};
+use reid_backbones::Embed;
+use reid_backbones::import::{ImportOptions, Layout, WeightsFormat, load_vit};
+use reid_backbones::zoo::{ZooModel, ZooNet, zoo_entry};
 use reid_backbones::{PosEmbedInterpolation, ViT, ViTConfig};
 
 mod common;
@@ -109,4 +117,77 @@ fn an_explicit_size_rule_is_kept() {
     )
     .unwrap();
     assert_eq!(m.pos_interpolation(), PosEmbedInterpolation::Size);
+}
+
+/// The reduced network of the pre-training fixture (its narrowed stem).
+fn pretrain_config() -> ViTConfig {
+    let stem = manifest()["pretrain"]["stem_hidden"].as_u64().unwrap() as usize;
+    config().with_stem_hidden(stem)
+}
+
+/// A CION pre-training checkpoint, read by `load_vit` (auto-detected and
+/// `WeightsFormat::Cion`) and by the zoo path of `extract --arch vit_small`:
+/// the teacher's `module.backbone.` prefix cut, the DINO head and the other
+/// entries set aside, the pickled `args` skipped, and CION's pre-training
+/// position rule kept (no resize at the trained size).
+#[test]
+fn cion_pretraining_checkpoint_matches_cions_vit() {
+    let device = common::device();
+    let p = &manifest()["pretrain"];
+    let file = dir().join(p["file"].as_str().unwrap());
+    let s = |k: &str| p[k].as_str().unwrap();
+    for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
+        let mut m = pretrain_config().init(&device).unwrap();
+        assert_eq!(
+            m.num_weights() as u64,
+            p["num_params_backbone"].as_u64().unwrap(),
+            "parameter count of CION's module"
+        );
+        let options = ImportOptions {
+            format,
+            ..ImportOptions::default()
+        };
+        let report = load_vit(&mut m, &file, &options).unwrap_or_else(|e| panic!("{e}"));
+        println!("{report}");
+        assert_eq!(report.layout, Layout::Cion, "{report}");
+        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
+        assert!(
+            ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()),
+            "{report}"
+        );
+        assert_eq!(
+            m.pos_interpolation(),
+            PosEmbedInterpolation::DinoScaleFactor
+        );
+        let at_size = feature_error(&m, s("input"), s("embedding"));
+        let larger = feature_error(&m, s("input_large"), s("embedding_large"));
+        println!(
+            "CION pre-training ViT ({format:?}): CLS feature rel. error {at_size:.3e} at 64x32, \
+             {larger:.3e} at 96x48"
+        );
+        assert!(at_size <= 1e-4 && larger <= 1e-4, "{at_size} {larger}");
+    }
+
+    // The zoo path (`ZooModel::load`, `into_inference`, `embed`), with the
+    // reduced network under the `vit_small` entry.
+    let mut zoo = ZooModel {
+        entry: zoo_entry("vit_small").unwrap(),
+        net: ZooNet::ViT(pretrain_config().init(&device).unwrap()),
+    };
+    let report = zoo
+        .load(&file, &ImportOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = report.to_string();
+    assert!(text.contains("CION teacher DINO head"), "{text}");
+    let x = tensor4(&npy(s("input")), &device);
+    let emb = zoo.into_inference().embed(x).unwrap();
+    let shape = emb.dims().to_vec();
+    let err = rel_err(
+        emb.into_data().try_to_vec::<f32>().unwrap(),
+        &shape,
+        &npy(s("embedding")),
+        "zoo",
+    );
+    println!("CION pre-training ViT, zoo path: embedding rel. error {err:.3e}");
+    assert!(err <= 1e-4, "{err}");
 }
