@@ -614,8 +614,6 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
     assert!(km.missing.is_empty());
 }
 
-/// The tensor names in a safetensors file's header.
-
 fn mgn_trunk_for_error(blocks: &[usize]) -> ResNetConfig {
     ResNetConfig::new()
         .with_depth(ResNetDepth::Custom {
