@@ -52,15 +52,17 @@ fn trunk(m: &Value) -> ResNetConfig {
         .with_ibn(ibn)
 }
 
-#[test]
-fn cion_resnet_ibn_pretraining_checkpoint_matches_cions_code() {
+/// A CION pre-training checkpoint (manifest entry `key`) through
+/// `load_backbone` (auto-detected and `Cion`: the teacher, DINO head set
+/// aside) and through the zoo path of `extract --arch zoo_name` (BN folded
+/// for inference, the narrowed network under the zoo entry), each within
+/// 1e-4 of CION's GAP feature.
+fn check_pretraining_checkpoint(key: &str, zoo_name: &str, what: &str) {
     let device = common::device();
-    let m = &manifest()["pretrain"];
+    let m = &manifest()[key];
     let file = dir().join(m["file"].as_str().unwrap());
     let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
     let reference = npy(m["embedding"].as_str().unwrap());
-
-    // As a backbone (`load_backbone`): the teacher, DINO head set aside.
     for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
         // (the strict load checks every tensor's presence and shape)
         let mut net = trunk(m).init(&device).unwrap();
@@ -75,23 +77,32 @@ fn cion_resnet_ibn_pretraining_checkpoint_matches_cions_code() {
             ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()),
             "{report}"
         );
-        let err = tensor_err(net.forward_pooled(x.clone()), &reference, "ResNet-IBN");
-        println!("CION ResNet50-IBN-a ({format:?}): GAP feature rel. error {err:.3e}");
+        let err = tensor_err(net.forward_pooled(x.clone()), &reference, what);
+        println!("CION {what} ({format:?}): GAP feature rel. error {err:.3e}");
         assert!(err <= 1e-4, "{err}");
     }
-
-    // The zoo path `extract --arch resnet50_ibn` takes (BN folded for
-    // inference), with the narrowed network under the zoo entry.
     let mut zoo = ZooModel {
-        entry: zoo_entry("resnet50_ibn").unwrap(),
+        entry: zoo_entry(zoo_name).unwrap(),
         net: ZooNet::ResNet(trunk(m).init(&device).unwrap()),
     };
+    if let Some(n) = m["num_params_backbone"].as_u64() {
+        assert_eq!(
+            zoo.num_parameters() as u64,
+            n,
+            "parameter count of CION's module"
+        );
+    }
     zoo.load(&file, &ImportOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let emb = zoo.into_inference().embed(x).unwrap();
-    let err = tensor_err(emb, &reference, "ResNet-IBN, zoo");
-    println!("CION ResNet50-IBN-a, zoo path: embedding rel. error {err:.3e}");
+    let err = tensor_err(emb, &reference, what);
+    println!("CION {what}, zoo path: embedding rel. error {err:.3e}");
     assert!(err <= 1e-4, "{err}");
+}
+
+#[test]
+fn cion_resnet_ibn_pretraining_checkpoint_matches_cions_code() {
+    check_pretraining_checkpoint("pretrain", "resnet50_ibn", "ResNet50-IBN-a");
 }
 
 /// CION's plain ResNet (`ResNet.py`, torchvision's blocks, no IBN, last
@@ -99,45 +110,8 @@ fn cion_resnet_ibn_pretraining_checkpoint_matches_cions_code() {
 /// zoo path of `extract --arch resnet50`.
 #[test]
 fn cion_plain_resnet_pretraining_checkpoint_matches_cions_code() {
-    let device = common::device();
-    let m = &manifest()["pretrain_plain"];
-    assert!(m["ibn"].is_null());
-    let file = dir().join(m["file"].as_str().unwrap());
-    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
-    let reference = npy(m["embedding"].as_str().unwrap());
-    for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
-        let mut net = trunk(m).init(&device).unwrap();
-        let options = ImportOptions {
-            format,
-            ..ImportOptions::default()
-        };
-        let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(report.layout, Layout::Cion);
-        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-        assert!(
-            ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()),
-            "{report}"
-        );
-        let err = tensor_err(net.forward_pooled(x.clone()), &reference, "ResNet");
-        println!("CION ResNet-50 ({format:?}): GAP feature rel. error {err:.3e}");
-        assert!(err <= 1e-4, "{err}");
-    }
-
-    let mut zoo = ZooModel {
-        entry: zoo_entry("resnet50").unwrap(),
-        net: ZooNet::ResNet(trunk(m).init(&device).unwrap()),
-    };
-    assert_eq!(
-        zoo.num_parameters() as u64,
-        m["num_params_backbone"].as_u64().unwrap(),
-        "parameter count of CION's module"
-    );
-    zoo.load(&file, &ImportOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let emb = zoo.into_inference().embed(x).unwrap();
-    let err = tensor_err(emb, &reference, "ResNet, zoo");
-    println!("CION ResNet-50, zoo path: embedding rel. error {err:.3e}");
-    assert!(err <= 1e-4, "{err}");
+    assert!(manifest()["pretrain_plain"]["ibn"].is_null());
+    check_pretraining_checkpoint("pretrain_plain", "resnet50", "ResNet-50");
 }
 
 #[test]
