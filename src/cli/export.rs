@@ -295,7 +295,7 @@ pub fn run(args: &Args) -> Result<()> {
     });
     if let (Some(x), Some(features)) = (input, &args.features) {
         let (b, c, h, w) = x.dim();
-        let data = TensorData::new(x.into_raw_vec_and_offset().0, [b, c, h, w]);
+        let data = TensorData::new(x.iter().copied().collect::<Vec<f32>>(), [b, c, h, w]);
         let images = Tensor::<4>::from_data(data, &device);
         let source = to_array(model.embed(images.clone()))?;
         let exported = match args.form {
