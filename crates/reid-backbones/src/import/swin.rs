@@ -122,18 +122,23 @@ fn int_values(t: &PackTensor) -> Result<Vec<i64>, String> {
     })
 }
 
-/// A bare state dict: pick the nested model dictionary, strip `module.`
-/// and `backbone.`.
-fn extract_bare(raw: BTreeMap<String, PackTensor>) -> Result<Extracted, String> {
-    let mut ignored: Vec<Ignored> = Vec::new();
-    let mut note = |reason: &str, key: String| match ignored.iter_mut().find(|g| g.reason == reason)
-    {
+/// Records `key` as set aside for `reason`, grouped with the keys set aside
+/// for the same reason.
+fn note_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String) {
+    match ignored.iter_mut().find(|g| g.reason == reason) {
         Some(g) => g.keys.push(key),
         None => ignored.push(Ignored {
             reason: reason.to_string(),
             keys: vec![key],
         }),
-    };
+    }
+}
+
+/// A bare state dict: pick the nested model dictionary, strip `module.`
+/// and `backbone.`.
+fn extract_bare(raw: BTreeMap<String, PackTensor>) -> Result<Extracted, String> {
+    let mut ignored: Vec<Ignored> = Vec::new();
+    let mut note = |reason: &str, key: String| note_ignored(&mut ignored, reason, key);
     let nest = ["state_dict.", "model."].into_iter().find(|p| {
         raw.keys()
             .any(|k| k.starts_with(p) && k.contains("patch_embed."))
@@ -180,14 +185,7 @@ fn extract_bare(raw: BTreeMap<String, PackTensor>) -> Result<Extracted, String> 
 fn extract_transreid(raw: BTreeMap<String, PackTensor>) -> Extracted {
     let all_module = !raw.is_empty() && raw.keys().all(|k| k.starts_with("module."));
     let mut ignored: Vec<Ignored> = Vec::new();
-    let mut note = |reason: &str, key: String| match ignored.iter_mut().find(|g| g.reason == reason)
-    {
-        Some(g) => g.keys.push(key),
-        None => ignored.push(Ignored {
-            reason: reason.to_string(),
-            keys: vec![key],
-        }),
-    };
+    let mut note = |reason: &str, key: String| note_ignored(&mut ignored, reason, key);
     let mut tensors = BTreeMap::new();
     for (file_key, mut t) in raw {
         let key = if all_module {
