@@ -4,7 +4,7 @@
 apart from `num_batches_tracked`, and the same outputs as the fixtures.
 
     mkdir -p /tmp/export && REID_EXPORT_DIR=/tmp/export \
-        cargo test --workspace --test parity -- safetensors_export fastreid_mgn
+        cargo test -p reid-backbones --test integration -- parity::safetensors_export parity::fastreid_mgn
     .venv/bin/python tools/backbone_check_export.py /tmp/export
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the fixtures of `crates/reid-losses/tests/parity_cion.rs`.
+"""Write the fixtures of `crates/reid-losses/tests/integration/parity_cion.rs`.
 
 Our own PyTorch re-implementation of the CION objectives as described in
 CION_ReIDZoo (Zplusdragon/CION_ReIDZoo @ 7ac6fd7: `CION_Pretrain/models/Head.py`, `CION_Pretrain/loss.py`, `CION_Pretrain/run.py`, `CION_Pretrain/utils.py`): the DINO head, the loss,

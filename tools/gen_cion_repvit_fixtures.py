@@ -8,7 +8,7 @@ Run from the repository root with the tools venv and a CION_ReIDZoo checkout
     OMP_NUM_THREADS=1 .venv/bin/python tools/gen_cion_repvit_fixtures.py --cion /tmp/cion
 
 and, for the opt-in full-size test (`REID_CION_REPVIT_FULL=DIR cargo test -p
-reid-backbones --test parity_repvit_cion -- --ignored`), with the three
+reid-backbones --test integration parity_repvit_cion:: -- --ignored`), with the three
 full-size checkpoints written outside the repository (about 95 MB):
 
     .venv/bin/python tools/gen_cion_repvit_fixtures.py --cion /tmp/cion --full DIR

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the fixtures of `crates/reid-train/tests/cion_step_parity.rs`: twelve
+"""Write the fixtures of `crates/reid-train/tests/integration/cion_step_parity.rs`: twelve
 whole CION training steps computed by CION's own code.
 
 Reference: CION_ReIDZoo (github.com/Zplusdragon/CION_ReIDZoo, commit 7ac6fd7),

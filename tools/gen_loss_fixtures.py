@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write value-and-gradient fixtures for `crates/reid-losses/tests/parity.rs`.
+"""Write value-and-gradient fixtures for `crates/reid-losses/tests/integration/parity.rs`.
 
 Our own PyTorch reference of each formula in
 fast-reid (JDAI-CV/fast-reid @ c9bc3ce) and torchreid (KaiyangZhou/deep-person-reid @ f8cd150) losses (not upstream code).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the fixtures of `crates/reid-train/tests/moco_step_parity.rs`: twelve
+"""Write the fixtures of `crates/reid-train/tests/integration/moco_step_parity.rs`: twelve
 whole MoCo v2 training steps computed by LUPerson's own code.
 
 Reference: LUPerson (github.com/DengpanFu/LUPerson, commit d5fa344), imported

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the fixtures of `crates/reid-train/tests/pnl_step_parity.rs`: twelve
+"""Write the fixtures of `crates/reid-train/tests/integration/pnl_step_parity.rs`: twelve
 whole PNL training steps computed by LUPerson-NL's own code.
 
 Reference: LUPerson-NL (github.com/DengpanFu/LUPerson-NL, commit 6b9298e),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write fixtures for `crates/reid-losses/tests/parity_pretrain.rs`.
+"""Write fixtures for `crates/reid-losses/tests/integration/parity_pretrain.rs`.
 
 Our own straightforward PyTorch reference of the LUPerson MoCo v2 and the
 LUPerson-NL PNL objectives as described in

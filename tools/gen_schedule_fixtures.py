@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write learning-rate schedule fixtures for `crates/reid-train/tests/schedule_parity.rs`.
+"""Write learning-rate schedule fixtures for `crates/reid-train/tests/integration/schedule_parity.rs`.
 
 Our own re-creation of fast-reid's trainer behaviour as described in
 fast-reid (JDAI-CV/fast-reid @ c9bc3ce) and torchreid (KaiyangZhou/deep-person-reid @ f8cd150) (BoT preset, `configs/Base-bagtricks.yml`) and

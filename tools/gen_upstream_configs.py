@@ -17,7 +17,7 @@ typed in: argparse defaults with Python's `ast` (call by call when a file
 does not parse as a whole, as CION's run.py does not), the launch scripts'
 flags with `shlex`, fast-reid YAMLs with PyYAML and their `_BASE_` chain,
 and a few constants hard-coded in the training code (named below) with
-`ast` too. tests/configs.rs compares the result with our configs field by
+`ast` too. tests/integration/configs.rs compares the result with our configs field by
 field. Needs Python 3 and PyYAML (tools/requirements.txt).
 """
 
@@ -493,7 +493,7 @@ def main():
         "generator": "tools/gen_upstream_configs.py",
         "note": "Upstream values of the settings our full-size recipes hold; "
         "`from` names the file (and the flag or default) each came from. "
-        "Compared with configs/*.toml by tests/configs.rs.",
+        "Compared with configs/*.toml by tests/integration/configs.rs.",
         "recipes": {
             "moco": {
                 "source": src(lup, ["lup_moco/lup_moco.py", "lup_moco/scripts/run_moco.sh", "lup_moco/libs/transform.py"], moco_broken),

@@ -66,16 +66,17 @@ out=$(cd "$out" && pwd)
 report=$out/report.md
 status=0
 
-# The parity binaries run on the GPU: every backbone family and every loss
+# The parity tests run on the GPU: every backbone family and every loss
 # (the dry run: the ResNet family and the ReID losses only, which CI has
-# already run in full on flex).
+# already run in full on flex). Each entry is <package>:<module> of that
+# package's one integration-test binary (`tests/integration/<module>.rs`).
 parity_tests=(reid-backbones:parity reid-backbones:parity_vit reid-backbones:parity_swin
   reid-backbones:parity_volo reid-backbones:parity_convnext reid-backbones:parity_edgenext
   reid-backbones:parity_fastvit reid-backbones:parity_ghostnet reid-backbones:parity_repvit
   reid-backbones:parity_cion_zoo reid-losses:parity reid-losses:parity_cion
   reid-losses:parity_pretrain)
 [ "$dry" = 1 ] && parity_tests=(reid-backbones:parity reid-losses:parity)
-# GPU_CHECK_TESTS=pkg:test,... picks others (a CUDA binary carries LLVM: see
+# GPU_CHECK_TESTS=pkg:module,... picks others (a CUDA binary carries LLVM: see
 # docs/gpu.md for the sizes).
 [ -n "${GPU_CHECK_TESTS:-}" ] && IFS=, read -ra parity_tests <<< "$GPU_CHECK_TESTS"
 
@@ -98,10 +99,7 @@ make_bundle() {
   local feature
   feature=$(features_for "$backend")
   mkdir -p "$dest"
-  local pkgs=() tests=() t
-  for t in "${parity_tests[@]}"; do
-    pkgs+=("${t%%:*}"); tests+=(--test "${t#*:}")
-  done
+  local tests=(--test integration) t
   local json=$dest/cargo-messages.json
   if [ "$profile" = dev ]; then
     # What CI's `cargo test --workspace` has built: the same features, the
@@ -120,12 +118,12 @@ make_bundle() {
   fi
   local line exe name manifest pkg stage=$dest/stage
   local wanted=(reid.train)
-  for t in "${parity_tests[@]}"; do wanted+=("${t%%:*}.${t#*:}"); done
+  for t in "${parity_tests[@]}"; do wanted+=("${t%%:*}.integration"); done
   rm -rf "$stage" "$dest/bundle.tar.xz"
   mkdir -p "$stage"
   : > "$dest/manifest"
   # One JSON message per built target: keep those with an executable, named
-  # <package>.<target> (two packages have a `parity` test).
+  # <package>.<target> (every package's test binary is named `integration`).
   while read -r line; do
     exe=$(printf '%s' "$line" | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
     [ -n "$exe" ] || continue
@@ -135,7 +133,7 @@ make_bundle() {
     name=$(basename "$exe")
     name=$pkg.${name%-*}
     # Only what was asked for: `--workspace` also builds the binaries the
-    # tests run and same-named tests of other packages (reid-metrics' parity).
+    # tests run and the integration tests of the other packages.
     case " ${wanted[*]} " in *" $name "*) ;; *) continue ;; esac
     cp "$exe" "$stage/$name"
     strip "$stage/$name" 2>/dev/null || true
@@ -254,10 +252,11 @@ unpack_bundle "$bundle" || { log "- cannot unpack $bundle"; exit 1; }
 section "Parity tests ($backend)"
 for t in "${parity_tests[@]}"; do
   name=${t#*:}
-  exe=$out/bin/${t%%:*}.$name
+  exe=$out/bin/${t%%:*}.integration
   [ -x "$exe" ] || { log "- **${t}**: no binary in the bundle"; status=1; continue; }
+  # The module's tests only: test names start with `<module>::`.
   run_step "$t" "$out/test-${t%%:*}-$name.log" \
-    env REID_TEST_BACKEND="$backend" BURN_DEVICE="$backend" "$exe" --test-threads=1
+    env REID_TEST_BACKEND="$backend" BURN_DEVICE="$backend" "$exe" "$name::" --test-threads=1
 done
 
 section "Training benchmark ($backend vs PyTorch on $torch_device)"

@@ -26,7 +26,7 @@ pub(crate) fn batch_norm(channels: usize, eps: f64, device: &Device) -> BatchNor
 /// channel (`batch · h · w`). The normalisation itself uses the biased
 /// variance in both. The difference reaches a few per cent of `running_var`
 /// on small maps (found by the CION step parity test,
-/// `reid-train/tests/cion_step_parity.rs`), and running statistics are what
+/// `reid-train/tests/integration/cion_step_parity.rs`), and running statistics are what
 /// evaluation and fine-tuning start from. [`TorchBatchNorm::forward_torch`]
 /// is burn's forward with PyTorch's update; every BatchNorm of this crate's
 /// models goes through it.

@@ -4,19 +4,19 @@
 //! device, with or without autodiff (`Device::flex().autodiff()` for training).
 //!
 //! Implemented (value-and-gradient parity with PyTorch references in
-//! `tests/parity.rs`):
+//! `tests/integration/parity.rs`):
 //! - [`cross_entropy`]: label smoothing in the torchreid/BoT and fast-reid conventions;
 //! - [`triplet`]: batch-hard or softmax-weighted triplet (Euclidean / cosine,
 //!   margin or soft margin, optional feature normalisation);
 //! - [`center`]: BoT's center loss;
 //! - [`circle`]: circle-softmax classifier logits and the pair-wise circle loss;
 //! - [`dino`]: CION's DINO head, identity-guided self-distillation loss and
-//!   center (`tests/parity_cion.rs`);
+//!   center (`tests/integration/parity_cion.rs`);
 //! - [`schedule`]: cosine schedules, teacher EMA, per-tensor gradient clipping;
 //! - [`moco`]: LUPerson's MoCo v2 — InfoNCE, the key queue, the key-encoder
-//!   momentum update and single-device shuffle-BN (`tests/parity_pretrain.rs`);
+//!   momentum update and single-device shuffle-BN (`tests/integration/parity_pretrain.rs`);
 //! - [`pnl`]: LUPerson-NL's PNL — prototype bank, label correction,
-//!   label-guided contrastive loss and the per-step losses (`tests/parity_pretrain.rs`).
+//!   label-guided contrastive loss and the per-step losses (`tests/integration/parity_pretrain.rs`).
 //!
 //! See `docs/losses.md` for the formulas and the upstream quirks reproduced
 //! (each with its switch).

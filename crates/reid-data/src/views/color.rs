@@ -6,7 +6,7 @@
 //!
 //! Every function takes and returns an 8-bit RGB image (`height × width × 3`)
 //! and reproduces Pillow's integer / single-precision arithmetic, so outputs
-//! equal Pillow's byte for byte (see `tests/views_parity.rs`).
+//! equal Pillow's byte for byte (see `tests/integration/views_parity.rs`).
 
 use image::{Rgb, RgbImage};
 use rand::Rng;

@@ -555,7 +555,7 @@ impl Plan {
 /// AdamW, teacher EMA, center update), without the data pipeline.
 /// [`pretrain_cion_from`] drives one over the sampler's batches; use it
 /// directly to train on crops of your own or to check a step against
-/// upstream (`tests/cion_step_parity.rs`).
+/// upstream (`tests/integration/cion_step_parity.rs`).
 pub struct CionTrainer<M: TrainBackbone = ResNet> {
     cfg: CionConfig,
     plan: Plan,

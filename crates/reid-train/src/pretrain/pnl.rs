@@ -21,7 +21,7 @@
 //!
 //! [`PnlTrainer`] is the training step itself (networks, optimiser, queue,
 //! prototypes; no data pipeline), which [`pretrain_pnl_from`] drives;
-//! `tests/pnl_step_parity.rs` checks twelve of its steps against
+//! `tests/integration/pnl_step_parity.rs` checks twelve of its steps against
 //! LUPerson-NL's own code.
 //!
 //! Mixed precision through [`RunOptions::precision`] (`bf16`, or `f16` with
@@ -392,7 +392,7 @@ fn check_pnl(epoch: usize, step: usize, lr: f64, values: [f64; 4]) -> Result<(),
 ///
 /// [`pretrain_pnl_from`] drives one over the sampler's batches; use it
 /// directly to train on views of your own or to check a step against
-/// upstream (`tests/pnl_step_parity.rs`).
+/// upstream (`tests/integration/pnl_step_parity.rs`).
 pub struct PnlTrainer<M: TrainBackbone = ResNet> {
     cfg: PnlConfig,
     /// The query encoder (trained by SGD).

@@ -1,0 +1,372 @@
+//! Value and gradient parity with the PyTorch references of
+//! `tools/gen_loss_fixtures.py` (`tests/fixtures/losses/losses.json`), and the
+//! input validation of every loss. Tolerance: 1e-5 absolute.
+
+use crate::common;
+
+use common::{TOL, fixture, floats, ints};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use reid_losses::{
+    CrossEntropyConfig, LossError, Mining, SmoothingConvention, TripletConfig, TripletDistance,
+    center_loss, circle_softmax_logits, cross_entropy_label_smooth, pairwise_circle_loss,
+    triplet_loss,
+};
+use serde_json::Value;
+
+fn cases() -> Vec<Value> {
+    fixture("losses.json")["cases"].as_array().unwrap().clone()
+}
+
+fn input(case: &Value, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    let shape: Vec<usize> = ints(&case["shape"]).iter().map(|&s| s as usize).collect();
+    let x = Tensor::<2>::from_data(TensorData::new(floats(&case["input"]), shape), device);
+    let labels = ints(&case["labels"]);
+    let n = labels.len();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
+    (x, y)
+}
+
+/// Runs `f` on an autodiff device and checks loss and input gradient against the case.
+fn check(case: &Value, f: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>) {
+    let device = common::device().autodiff();
+    let name = case["name"].as_str().unwrap();
+    let (x, y) = input(case, &device);
+    let x = x.require_grad();
+    let loss = f(x.clone(), y);
+    let value: Vec<f32> = loss.to_data().try_to_vec::<f32>().unwrap();
+    let want = case["loss"].as_f64().unwrap() as f32;
+    assert!(
+        (value[0] - want).abs() <= TOL,
+        "{name}: loss {} vs torch {want}",
+        value[0]
+    );
+    let grads = loss.backward();
+    let grad: Vec<f32> = x
+        .grad(&grads)
+        .unwrap()
+        .to_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let want = floats(&case["grad"]);
+    assert_eq!(grad.len(), want.len(), "{name}: grad length");
+    let worst = grad
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= TOL, "{name}: max |grad − torch| = {worst}");
+}
+
+#[test]
+fn cross_entropy_matches_torch() {
+    let mut seen = 0;
+    for case in cases().iter().filter(|c| c["kind"] == "ce") {
+        let config = CrossEntropyConfig {
+            epsilon: case["epsilon"].as_f64().unwrap(),
+            convention: match case["convention"].as_str().unwrap() {
+                "torchreid" => SmoothingConvention::Torchreid,
+                _ => SmoothingConvention::FastReid,
+            },
+            divide_by_nonzero: case["divide_by_nonzero"].as_bool().unwrap(),
+        };
+        check(case, |x, y| {
+            cross_entropy_label_smooth(x, y, &config).unwrap()
+        });
+        seen += 1;
+    }
+    assert_eq!(seen, 9);
+}
+
+#[test]
+fn triplet_matches_torch() {
+    let mut seen = 0;
+    for case in cases().iter().filter(|c| c["kind"] == "triplet") {
+        let config = TripletConfig {
+            margin: case["margin"].as_f64(),
+            distance: match case["distance"].as_str().unwrap() {
+                "euclidean" => TripletDistance::Euclidean,
+                _ => TripletDistance::Cosine,
+            },
+            normalize_features: case["normalize"].as_bool().unwrap(),
+            mining: match case["mining"].as_str().unwrap() {
+                "hard" => Mining::Hard,
+                _ => Mining::SoftmaxWeighted,
+            },
+        };
+        check(case, |x, y| triplet_loss(x, y, &config).unwrap());
+        seen += 1;
+    }
+    assert_eq!(seen, 24);
+}
+
+fn labels(v: &[i64], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
+}
+
+#[test]
+fn label_out_of_range_is_an_error() {
+    let device = common::device();
+    let logits = Tensor::<2>::zeros([3, 4], &device);
+    let err = cross_entropy_label_smooth(
+        logits.clone(),
+        labels(&[0, 4, 1], &device),
+        &CrossEntropyConfig::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        LossError::LabelOutOfRange {
+            index: 1,
+            label: 4,
+            num_classes: 4,
+            ..
+        }
+    ));
+    let err = cross_entropy_label_smooth(
+        logits,
+        labels(&[0, -1, 1], &device),
+        &CrossEntropyConfig::fast_reid(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, LossError::LabelOutOfRange { label: -1, .. }));
+}
+
+#[test]
+fn batch_mismatch_is_an_error() {
+    let device = common::device();
+    let err = cross_entropy_label_smooth(
+        Tensor::<2>::zeros([3, 4], &device),
+        labels(&[0, 1], &device),
+        &CrossEntropyConfig::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, LossError::BatchMismatch { a: 3, b: 2, .. }));
+    let err = triplet_loss(
+        Tensor::<2>::zeros([3, 4], &device),
+        labels(&[0, 1, 1, 0], &device),
+        &TripletConfig::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, LossError::BatchMismatch { a: 3, b: 4, .. }));
+    let err = triplet_loss(
+        Tensor::<2>::zeros([0, 4], &device),
+        labels(&[], &device),
+        &TripletConfig::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, LossError::Empty { .. }));
+}
+
+#[test]
+fn bad_parameters_are_errors() {
+    let device = common::device();
+    let bad_eps = CrossEntropyConfig {
+        epsilon: 1.5,
+        ..CrossEntropyConfig::default()
+    };
+    let err = cross_entropy_label_smooth(
+        Tensor::<2>::zeros([2, 3], &device),
+        labels(&[0, 1], &device),
+        &bad_eps,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        LossError::InvalidParameter {
+            name: "epsilon",
+            ..
+        }
+    ));
+    let err = cross_entropy_label_smooth(
+        Tensor::<2>::zeros([2, 1], &device),
+        labels(&[0, 0], &device),
+        &CrossEntropyConfig::fast_reid(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        LossError::InvalidParameter {
+            name: "classes",
+            ..
+        }
+    ));
+    let bad_margin = TripletConfig {
+        margin: Some(-0.3),
+        ..TripletConfig::default()
+    };
+    let err = triplet_loss(
+        Tensor::<2>::ones([2, 3], &device),
+        labels(&[0, 1], &device),
+        &bad_margin,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        LossError::InvalidParameter { name: "margin", .. }
+    ));
+}
+
+#[test]
+fn fast_reid_divides_by_nonzero_losses() {
+    // With ε = 0 and one confidently right sample whose loss underflows to
+    // exactly 0, fast-reid divides by 1 instead of 2.
+    let device = common::device();
+    let logits = Tensor::<2>::from_data(
+        TensorData::new(vec![200.0f32, -200.0, 0.0, 0.0], [2, 2]),
+        &device,
+    );
+    let y = labels(&[0, 0], &device);
+    let mut config = CrossEntropyConfig {
+        epsilon: 0.0,
+        ..CrossEntropyConfig::fast_reid()
+    };
+    let quirk: f32 = cross_entropy_label_smooth(logits.clone(), y.clone(), &config)
+        .unwrap()
+        .into_scalar();
+    config.divide_by_nonzero = false;
+    let clean: f32 = cross_entropy_label_smooth(logits, y, &config)
+        .unwrap()
+        .into_scalar();
+    let ln2 = std::f32::consts::LN_2;
+    assert!((quirk - ln2).abs() < 1e-6, "quirk {quirk}");
+    assert!((clean - ln2 / 2.0).abs() < 1e-6, "clean {clean}");
+}
+
+#[test]
+fn center_loss_matches_torch() {
+    let all = cases();
+    let case = all.iter().find(|c| c["kind"] == "center").unwrap();
+    let device = common::device().autodiff();
+    let shape: Vec<usize> = ints(&case["centers_shape"])
+        .iter()
+        .map(|&s| s as usize)
+        .collect();
+    let centers = Tensor::<2>::from_data(TensorData::new(floats(&case["centers"]), shape), &device)
+        .require_grad();
+    let (x, y) = input(case, &device);
+    let x = x.require_grad();
+    let loss = center_loss(x.clone(), centers.clone(), y).unwrap();
+    let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
+    let want = case["loss"].as_f64().unwrap() as f32;
+    assert!(
+        (value - want).abs() <= TOL * want.abs().max(1.0),
+        "center loss {value} vs {want}"
+    );
+    let grads = loss.backward();
+    for (t, key) in [(&x, "grad"), (&centers, "centers_grad")] {
+        let got: Vec<f32> = t.grad(&grads).unwrap().to_data().try_to_vec().unwrap();
+        let want = floats(&case[key]);
+        assert_eq!(got.len(), want.len());
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= TOL, "center {key}: max |diff| = {worst}");
+    }
+    let bad = center_loss(
+        Tensor::<2>::zeros([2, 4], &device),
+        Tensor::<2>::zeros([3, 5], &device),
+        labels(&[0, 1], &device),
+    );
+    assert!(matches!(
+        bad,
+        Err(LossError::BatchMismatch { a: 4, b: 5, .. })
+    ));
+    let bad = center_loss(
+        Tensor::<2>::zeros([2, 4], &device),
+        Tensor::<2>::zeros([3, 4], &device),
+        labels(&[0, 3], &device),
+    );
+    assert!(matches!(
+        bad,
+        Err(LossError::LabelOutOfRange { label: 3, .. })
+    ));
+}
+
+fn max_diff(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
+}
+
+#[test]
+fn circle_softmax_matches_torch() {
+    let all = cases();
+    let case = all.iter().find(|c| c["kind"] == "circle_softmax").unwrap();
+    let device = common::device().autodiff();
+    let shape: Vec<usize> = ints(&case["weight_shape"])
+        .iter()
+        .map(|&s| s as usize)
+        .collect();
+    let w = Tensor::<2>::from_data(TensorData::new(floats(&case["weight"]), shape), &device)
+        .require_grad();
+    let (x, y) = input(case, &device);
+    let x = x.require_grad();
+    let logits = circle_softmax_logits(x.clone(), w.clone(), y.clone(), 64.0, 0.35).unwrap();
+    let loss = cross_entropy_label_smooth(logits, y, &CrossEntropyConfig::default()).unwrap();
+    let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
+    let want = case["loss"].as_f64().unwrap() as f32;
+    assert!(
+        (value - want).abs() <= TOL * want.abs().max(1.0),
+        "circle softmax {value} vs {want}"
+    );
+    let grads = loss.backward();
+    for (t, key) in [(&x, "grad"), (&w, "weight_grad")] {
+        let got: Vec<f32> = t.grad(&grads).unwrap().to_data().try_to_vec().unwrap();
+        let worst = max_diff(&got, &floats(&case[key]));
+        assert!(worst <= TOL, "circle softmax {key}: max |diff| = {worst}");
+    }
+    let bad = circle_softmax_logits(
+        Tensor::<2>::zeros([2, 4], &device),
+        Tensor::<2>::zeros([3, 4], &device),
+        labels(&[0, 7], &device),
+        64.0,
+        0.35,
+    );
+    assert!(matches!(
+        bad,
+        Err(LossError::LabelOutOfRange { label: 7, .. })
+    ));
+}
+
+#[test]
+fn pairwise_circle_matches_torch() {
+    let mut seen = 0;
+    for case in cases().iter().filter(|c| c["kind"] == "pair_circle") {
+        let device = common::device().autodiff();
+        let (x, y) = input(case, &device);
+        let x = x.require_grad();
+        let gamma = case["gamma"].as_f64().unwrap();
+        let loss = pairwise_circle_loss(x.clone(), y, 0.25, gamma).unwrap();
+        let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
+        let want = case["loss"].as_f64().unwrap() as f32;
+        assert!(
+            (value - want).abs() <= TOL * want.abs().max(1.0),
+            "pair circle γ={gamma}: {value} vs {want}"
+        );
+        let grads = loss.backward();
+        let got: Vec<f32> = x.grad(&grads).unwrap().to_data().try_to_vec().unwrap();
+        let worst = max_diff(&got, &floats(&case["grad"]));
+        assert!(
+            worst <= TOL,
+            "pair circle γ={gamma}: max |grad diff| = {worst}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+    let device = common::device();
+    let bad = pairwise_circle_loss(
+        Tensor::<2>::ones([3, 2], &device),
+        labels(&[0, 1], &device),
+        0.25,
+        128.0,
+    );
+    assert!(matches!(
+        bad,
+        Err(LossError::BatchMismatch { a: 3, b: 2, .. })
+    ));
+}

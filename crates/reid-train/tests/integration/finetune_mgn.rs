@@ -1,0 +1,358 @@
+//! MGN fine-tuning on a tiny synthetic Market-style set: the trunk and the
+//! branches stay frozen for `freeze_epochs` while the heads train, then
+//! everything trains; the loss goes down; the model evaluates; bad
+//! configurations are errors; a run stopped and resumed from its
+//! checkpoints (inside the frozen epochs, at their end, after them)
+//! computes exactly the losses and weights of an uninterrupted one, and a
+//! checkpoint of another configuration, split or recipe is refused.
+
+use crate::common;
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use common::{probe_input, resnet50_trunk, step_bits, tiny_records};
+use reid_backbones::Mgn;
+use reid_data::batch::TestTransform;
+use reid_train::checkpoint::CheckpointDir;
+use reid_train::finetune::mgn::{
+    MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn, finetune_mgn_from_trunk,
+    finetune_mgn_from_trunk_with, finetune_mgn_with,
+};
+use reid_train::metrics_log::read_log;
+use reid_train::{Decay, FinetuneConfig, RunOptions, TrainError, Warmup, finetune_with};
+
+fn tiny_config() -> MgnFinetuneConfig {
+    MgnFinetuneConfig {
+        base_width: 4,
+        embedding_dim: 16,
+        height: 96,
+        width: 32,
+        p: 4,
+        k: 4,
+        epochs: 5,
+        iters_per_epoch: Some(3),
+        lr: 1e-3,
+        warmup_epochs: 1,
+        delay_epochs: 3,
+        freeze_epochs: 2,
+        seed: 4,
+        ..MgnFinetuneConfig::default()
+    }
+}
+
+fn values(t: burn::tensor::Tensor<4>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn the_trunk_is_frozen_first_then_everything_trains() {
+    let (dir, recs) = tiny_records("mgn");
+    let device = Device::flex();
+    let cfg = tiny_config();
+    let mut trunk = Vec::new();
+    let mut head = Vec::new();
+    let out = finetune_mgn(&cfg, None, &recs, &device, |e| {
+        if let MgnEvent::EpochEnd { model, .. } = e {
+            trunk.push(values(model.backbone.conv1.weight.val()));
+            head.push(
+                model
+                    .b1_head
+                    .embedding
+                    .as_ref()
+                    .map(|c| values(c.weight.val()))
+                    .unwrap(),
+            );
+        }
+    })
+    .unwrap();
+    assert_eq!(out.log.len(), 15);
+    // Epochs 0 and 1: the trunk does not move, the heads do.
+    assert_eq!(trunk[0], trunk[1]);
+    assert_ne!(head[0], head[1]);
+    // From epoch 2 on the trunk trains too.
+    assert_ne!(trunk[1], trunk[2]);
+    let mean = |e: usize| {
+        let l: Vec<f32> = out
+            .log
+            .iter()
+            .filter(|l| l.epoch == e)
+            .map(|l| l.loss_ce + l.loss_tri)
+            .collect();
+        l.iter().sum::<f32>() / l.len() as f32
+    };
+    assert!(mean(4) < mean(0), "loss {} -> {}", mean(0), mean(4));
+    // The model evaluates (query = gallery = the training images here).
+    let r = evaluate_mgn(
+        &out.model,
+        &recs,
+        &recs,
+        TestTransform::new(96, 32),
+        16,
+        &device,
+    )
+    .unwrap();
+    assert!(r.map.is_finite() && r.map > 0.0);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_configurations_are_errors() {
+    let (dir, recs) = tiny_records("mgn-bad");
+    let device = Device::flex();
+    let short = MgnFinetuneConfig {
+        height: 32,
+        ..tiny_config()
+    };
+    let e = finetune_mgn(&short, None, &recs, &device, |_| {}).unwrap_err();
+    assert!(e.to_string().contains("48"), "{e}");
+    let basic = MgnFinetuneConfig {
+        arch: "resnet18".into(),
+        ..tiny_config()
+    };
+    assert!(finetune_mgn(&basic, None, &recs, &device, |_| {}).is_err());
+    assert!(serde_json::from_str::<MgnFinetuneConfig>(r#"{"heads": 8}"#).is_err());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The smallest MGN input (3 rows on the stride-16 branch maps), 3 epochs
+/// × 2 steps, the first epoch frozen.
+fn resume_config() -> MgnFinetuneConfig {
+    MgnFinetuneConfig {
+        height: 48,
+        width: 16,
+        epochs: 3,
+        iters_per_epoch: Some(2),
+        warmup_epochs: 1,
+        delay_epochs: 1,
+        freeze_epochs: 1,
+        seed: 9,
+        ..tiny_config()
+    }
+}
+
+/// The inference feature of a fixed input (validation snapshot: every
+/// weight and BatchNorm running statistic of the trunk, the branches and
+/// the heads enters it) and the stem's and a classifier's raw weights.
+fn probe(model: &Mgn, device: &Device) -> Vec<u32> {
+    let x = probe_input(48, 16, device);
+    let mut v: Vec<f32> = model.forward(x).unwrap().into_data().try_to_vec().unwrap();
+    v.extend(values(model.backbone.conv1.weight.val()));
+    let w = model.b33_head.weight.as_ref().unwrap().val();
+    v.extend(w.into_data().try_to_vec::<f32>().unwrap());
+    v.into_iter().map(f32::to_bits).collect()
+}
+
+/// `trunk_frozen` in a checkpoint's `state.json`.
+fn frozen_in(ckpt: &Path) -> bool {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).unwrap()).unwrap();
+    state["recipe"]["trunk_frozen"].as_bool().unwrap()
+}
+
+/// A copy of checkpoint folder `ckpt` as the only one of a new directory.
+fn copy_checkpoint(ckpt: &Path, to: &Path) {
+    let dst = to.join(ckpt.file_name().unwrap());
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(ckpt).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
+    let (dir, recs) = tiny_records("mgn-resume");
+    let device = Device::flex();
+    let cfg = resume_config();
+    let full = finetune_mgn(&cfg, None, &recs, &device, |_| {}).unwrap();
+    assert_eq!(
+        (full.steps_done, full.log.len(), full.finished),
+        (6, 6, true)
+    );
+
+    // Stopped after 1 step: inside the frozen epoch 0.
+    let ckpt_dir = dir.join("ckpt");
+    let opts = RunOptions {
+        checkpoint_dir: Some(ckpt_dir.clone()),
+        checkpoint_every: 2,
+        keep_checkpoints: 2,
+        log_path: Some(dir.join("metrics.jsonl")),
+        stop_after: Some(1),
+        ..RunOptions::default()
+    };
+    let first = finetune_mgn_with(&cfg, None, &recs, &device, &opts, |_| {}).unwrap();
+    assert_eq!((first.steps_done, first.finished), (1, false));
+    let ckpts = CheckpointDir::new(&ckpt_dir, 2);
+    assert!(frozen_in(&ckpts.latest().unwrap().unwrap().path));
+
+    // Resumed, stopped after 3 (inside epoch 1, unfrozen); on the way the
+    // periodic checkpoint after step 2 holds the end of the frozen epoch.
+    let mut resumed_at = Vec::new();
+    let mut written = Vec::new();
+    let resume = RunOptions {
+        resume: true,
+        stop_after: Some(3),
+        ..opts.clone()
+    };
+    let second = finetune_mgn_with(&cfg, None, &recs, &device, &resume, |e| match e {
+        MgnEvent::Resumed { step, .. } => resumed_at.push(step),
+        MgnEvent::Checkpoint { step, .. } => written.push(step),
+        _ => {}
+    })
+    .unwrap();
+    assert_eq!((second.steps_done, second.finished), (3, false));
+    assert_eq!((resumed_at, written), (vec![1], vec![2, 3]));
+    let [at2, at3] = ckpts.complete().unwrap().try_into().unwrap();
+    assert_eq!((at2.step, at3.step), (2, 3));
+    assert!(frozen_in(&at2.path), "saved before epoch 1 began");
+    assert!(!frozen_in(&at3.path), "saved inside epoch 1");
+
+    // From the end of the frozen epoch (a copy of that checkpoint) to the
+    // end: the resumed run unfreezes when epoch 1 begins.
+    let boundary = dir.join("boundary");
+    copy_checkpoint(&at2.path, &boundary);
+    let from_boundary = RunOptions {
+        checkpoint_dir: Some(boundary),
+        resume: true,
+        ..RunOptions::default()
+    };
+    let third = finetune_mgn_with(&cfg, None, &recs, &device, &from_boundary, |_| {}).unwrap();
+    assert_eq!((third.steps_done, third.finished), (6, true));
+    let mut joined = first.log.clone();
+    joined.extend(&second.log[..1]);
+    joined.extend(&third.log);
+    assert_eq!(
+        step_bits(&joined),
+        step_bits(&full.log),
+        "losses differ (from step 2)"
+    );
+    assert_eq!(probe(&third.model, &device), probe(&full.model, &device));
+
+    // From step 3 (unfrozen, inside epoch 1) to step 5 (inside epoch 2),
+    // then to the end.
+    let resume = RunOptions {
+        stop_after: Some(5),
+        ..resume
+    };
+    let fourth = finetune_mgn_with(&cfg, None, &recs, &device, &resume, |_| {}).unwrap();
+    assert_eq!((fourth.steps_done, fourth.finished), (5, false));
+    assert!(!frozen_in(&ckpts.latest().unwrap().unwrap().path));
+    let resume = RunOptions {
+        stop_after: None,
+        ..resume
+    };
+    let fifth = finetune_mgn_with(&cfg, None, &recs, &device, &resume, |_| {}).unwrap();
+    assert_eq!((fifth.steps_done, fifth.finished), (6, true));
+    let mut joined = first.log.clone();
+    joined.extend(&second.log);
+    joined.extend(&fourth.log);
+    joined.extend(&fifth.log);
+    assert_eq!(
+        step_bits(&joined),
+        step_bits(&full.log),
+        "losses differ (from steps 3, 5)"
+    );
+    assert_eq!(probe(&fifth.model, &device), probe(&full.model, &device));
+
+    // The metrics log has every step once, with the same losses.
+    let file = read_log(&dir.join("metrics.jsonl")).unwrap();
+    let steps: Vec<usize> = file.iter().map(|l| l.step).collect();
+    assert_eq!(steps, (0..6).collect::<Vec<_>>());
+    for (line, step) in file.iter().zip(&full.log) {
+        assert_eq!(line.get("loss_ce"), Some(f64::from(step.loss_ce)));
+        assert_eq!(line.get("loss_tri"), Some(f64::from(step.loss_tri)));
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_trunk_run_resumes_and_another_config_split_or_recipe_is_refused() {
+    let (dir, recs) = tiny_records("mgn-resume-cfg");
+    let device = Device::flex();
+    // 2 epochs × 1 step, the first frozen, no warm-up.
+    let cfg = MgnFinetuneConfig {
+        epochs: 2,
+        iters_per_epoch: Some(1),
+        warmup_epochs: 0,
+        delay_epochs: 0,
+        ..resume_config()
+    };
+    // One trunk (burn's initialisers draw from a process-global generator).
+    let trunk = resnet50_trunk(4, &device);
+    let full = finetune_mgn_from_trunk(&cfg, &trunk, &recs, &device, |_| {}).unwrap();
+    let opts = RunOptions {
+        checkpoint_dir: Some(dir.join("ckpt")),
+        checkpoint_every: 1,
+        stop_after: Some(1),
+        ..RunOptions::default()
+    };
+    let first = finetune_mgn_from_trunk_with(&cfg, &trunk, &recs, &device, &opts, |_| {}).unwrap();
+    assert_eq!((first.steps_done, first.finished), (1, false));
+
+    let resume = RunOptions {
+        resume: true,
+        stop_after: None,
+        ..opts
+    };
+    let refused = |e: TrainError| matches!(e, TrainError::Checkpoint(ref m) if m.contains("another configuration"));
+    // Another freeze length, another training split (one image fewer).
+    let other = MgnFinetuneConfig {
+        freeze_epochs: 0,
+        ..cfg.clone()
+    };
+    let err =
+        finetune_mgn_from_trunk_with(&other, &trunk, &recs, &device, &resume, |_| {}).unwrap_err();
+    assert!(refused(err));
+    let err = finetune_mgn_from_trunk_with(&cfg, &trunk, &recs[1..], &device, &resume, |_| {})
+        .unwrap_err();
+    assert!(refused(err));
+    // A BoT run's checkpoint is not an MGN one, and the other way round.
+    let bot = FinetuneConfig {
+        arch: "resnet18".into(),
+        base_width: 4,
+        height: 64,
+        width: 32,
+        p: 4,
+        k: 4,
+        epochs: 1,
+        iters_per_epoch: Some(2),
+        warmup: Warmup {
+            iters: 1,
+            factor: 0.1,
+        },
+        decay: Decay::Constant,
+        eval_every: 0,
+        ..FinetuneConfig::default()
+    };
+    let bot_opts = RunOptions {
+        checkpoint_dir: Some(dir.join("bot")),
+        stop_after: Some(1),
+        ..RunOptions::default()
+    };
+    finetune_with(&bot, &recs, &device, &bot_opts, |_| {}).unwrap();
+    let bot_resume = RunOptions {
+        resume: true,
+        ..bot_opts
+    };
+    let err = finetune_mgn_from_trunk_with(&cfg, &trunk, &recs, &device, &bot_resume, |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(err, TrainError::Checkpoint(ref m) if m.contains("state.json")),
+        "{err}"
+    );
+    let err = finetune_with(&bot, &recs, &device, &resume, |_| {}).unwrap_err();
+    assert!(
+        matches!(err, TrainError::Checkpoint(ref m) if m.contains("state.json")),
+        "{err}"
+    );
+
+    let second =
+        finetune_mgn_from_trunk_with(&cfg, &trunk, &recs, &device, &resume, |_| {}).unwrap();
+    assert_eq!((second.steps_done, second.finished), (2, true));
+    let mut joined = first.log.clone();
+    joined.extend(&second.log);
+    assert_eq!(step_bits(&joined), step_bits(&full.log));
+    assert_eq!(probe(&second.model, &device), probe(&full.model, &device));
+    std::fs::remove_dir_all(dir).ok();
+}

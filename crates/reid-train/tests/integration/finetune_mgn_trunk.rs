@@ -1,0 +1,83 @@
+//! MGN fine-tuning from a pre-trained trunk (`finetune_mgn_from_trunk`): the
+//! shared trunk and the three branches start as copies of the trunk and stay
+//! so while frozen, then train; a trunk of another width is an error.
+
+use crate::common;
+
+use burn::tensor::Device;
+use common::{resnet50_trunk, tiny_records};
+use reid_backbones::resnet::ResidualBlock;
+use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, finetune_mgn_from_trunk};
+
+fn tiny_config() -> MgnFinetuneConfig {
+    MgnFinetuneConfig {
+        base_width: 4,
+        embedding_dim: 16,
+        height: 96,
+        width: 32,
+        p: 4,
+        k: 4,
+        epochs: 2,
+        iters_per_epoch: Some(2),
+        lr: 1e-3,
+        warmup_epochs: 1,
+        delay_epochs: 1,
+        freeze_epochs: 1,
+        seed: 5,
+        ..MgnFinetuneConfig::default()
+    }
+}
+
+fn conv2(b: &ResidualBlock) -> Vec<f32> {
+    let w = match b {
+        ResidualBlock::Bottleneck(b) => b.conv2.weight.val(),
+        ResidualBlock::Basic(b) => b.conv2.weight.val(),
+    };
+    w.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn branches_start_from_the_trunk_and_train_after_the_frozen_epochs() {
+    let (dir, recs) = tiny_records("mgn-trunk");
+    let device = Device::flex();
+    let cfg = tiny_config();
+    let trunk = resnet50_trunk(cfg.base_width, &device);
+    let layer3_2 = conv2(&trunk.layer3[2]);
+    let layer4_0 = conv2(&trunk.layer4[0]);
+    let mut epochs = Vec::new();
+    let out = finetune_mgn_from_trunk(&cfg, &trunk, &recs, &device, |e| {
+        if let MgnEvent::EpochEnd { model, .. } = e {
+            epochs.push(
+                [&model.b1, &model.b2, &model.b3]
+                    .map(|b| (conv2(&b.res_conv4[1]), conv2(&b.res_conv5[0]))),
+            );
+        }
+    })
+    .unwrap();
+    assert_eq!(out.log.len(), 4);
+    assert!(out.log.iter().all(|l| l.loss_ce.is_finite()));
+    // Epoch 0 is frozen: every branch still holds the trunk's weights.
+    for (res_conv4, res_conv5) in &epochs[0] {
+        assert_eq!(res_conv4, &layer3_2);
+        assert_eq!(res_conv5, &layer4_0);
+    }
+    // Then each branch trains on its own.
+    for (res_conv4, res_conv5) in &epochs[1] {
+        assert_ne!(res_conv4, &layer3_2);
+        assert_ne!(res_conv5, &layer4_0);
+    }
+    assert_ne!(epochs[1][0].1, epochs[1][1].1, "b1 and b2 moved together");
+    assert_ne!(epochs[1][1].1, epochs[1][2].1, "b2 and b3 moved together");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_trunk_of_another_width_is_an_error() {
+    let (dir, recs) = tiny_records("mgn-trunk-bad");
+    let device = Device::flex();
+    let cfg = tiny_config();
+    let wide = resnet50_trunk(8, &device);
+    let e = finetune_mgn_from_trunk(&cfg, &wide, &recs, &device, |_| {}).unwrap_err();
+    assert!(e.to_string().contains("stem width"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,16 @@
+//! Integration tests of `reid`, linked into one test binary.
+//!
+//! Each test binary links burn and every dependency, so one per crate (not
+//! one per file) keeps the test build small: CI's disk and link time grow
+//! with the number of binaries. Each module is one former test file; run
+//! one with a filter, e.g. `cargo test -p reid --test integration <module>::`.
+
+mod architecture;
+mod bad_inputs;
+mod bad_inputs_props;
+mod configs;
+mod demo;
+mod evaluate_dataset;
+mod kill_resume;
+mod pipeline;
+mod study;
