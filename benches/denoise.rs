@@ -50,15 +50,13 @@ fn denoise_config(name: &str) -> DenoiseConfig {
 }
 
 fn child(images: u64, config: &str) {
-    let cfg = SyntheticConfig {
-        seed: 1,
-        videos: ((images as f64 / CROPS_PER_VIDEO).round() as usize).max(1),
-        persons_per_video: (10, 30),
-        track_len: (6, 40),
-        dim: 256,
-        recurrence_span: 32,
-        ..Default::default()
-    };
+    let cfg = SyntheticConfig::default()
+        .with_seed(1)
+        .with_videos(((images as f64 / CROPS_PER_VIDEO).round() as usize).max(1))
+        .with_persons_per_video((10, 30))
+        .with_track_len((6, 40))
+        .with_dim(256)
+        .with_recurrence_span(32);
     let mut generator = SyntheticCorpus::new(cfg).expect("valid synthetic config");
     let mut truth: Vec<i64> = Vec::new();
     let mut gen_seconds = 0.0;

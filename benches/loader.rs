@@ -47,11 +47,9 @@ const WIDTH: u32 = 128;
 fn make_images(dir: &Path, n: usize) -> Result<Vec<PathBuf>, String> {
     let world = WorldConfig::default();
     let ids = (n as u32 / 10).clamp(10, 4000);
-    let cfg = Market1501Config {
-        train_ids: ids,
-        test_ids: ids,
-        ..Market1501Config::default()
-    };
+    let cfg = Market1501Config::default()
+        .with_train_ids(ids)
+        .with_test_ids(ids);
     let report = write_market1501(dir, &world, &cfg).map_err(|e| e.to_string())?;
     let mut src = Vec::new();
     for part in ["bounding_box_train", "bounding_box_test", "query"] {

@@ -36,7 +36,7 @@
 //!   and CION's multi-crop through `load_view_batch`, on synthetic
 //!   Market-1501 images (128×64 JPEGs) written to a temp folder.
 //! - **recipe** (BoT only; `BENCH_RECIPE=0` skips it): the interval between
-//!   two steps of `finetune_backbone` itself on those images (input
+//!   two steps of `finetune` itself on those images (input
 //!   included), as a check of the composed step.
 //!
 //! PyTorch: the same phases, ended by `loss.item()` / `cuda.synchronize`.
@@ -63,6 +63,7 @@
 mod common;
 
 use common::{env_usize, median, run_python_json, vm_hwm_mb};
+use reid::train::RunOptions;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -311,22 +312,19 @@ fn synth_records(row: &Row, ids: usize) -> AnyResult<(PathBuf, Vec<ImageRecord>)
         row.name
     ));
     let (h, w) = if row.tiny { (64, 32) } else { (128, 64) };
-    let world = WorldConfig {
-        seed: 3,
-        height: h,
-        width: w,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
-    let market = Market1501Config {
-        train_ids: ids.max(4) as u32,
-        test_ids: 2,
-        cameras: 2,
-        cams_per_id: Span::new(2, 2),
-        images_per_cam: Span::new(2, 2),
-        junk: 0,
-        distractors: 0,
-    };
+    let world = WorldConfig::default()
+        .with_seed(3)
+        .with_height(h)
+        .with_width(w)
+        .with_overwrite(true);
+    let market = Market1501Config::default()
+        .with_train_ids(ids.max(4) as u32)
+        .with_test_ids(2)
+        .with_cameras(2)
+        .with_cams_per_id(Span::new(2, 2))
+        .with_images_per_cam(Span::new(2, 2))
+        .with_junk(0)
+        .with_distractors(0);
     let report = write_market1501(&dir, &world, &market)?;
     let records = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default())?
         .splits
@@ -382,13 +380,11 @@ fn bot_steps<M: TrainBackbone>(
     backbone: M,
 ) -> AnyResult<Value> {
     let ad = device.clone().autodiff();
-    let cfg = FinetuneConfig {
-        height: row.height as u32,
-        width: row.width as u32,
-        p: row.p,
-        k: row.k,
-        ..FinetuneConfig::default()
-    };
+    let cfg = FinetuneConfig::default()
+        .with_height(row.height as u32)
+        .with_width(row.width as u32)
+        .with_p(row.p)
+        .with_k(row.k);
     let recipe_backbone = backbone.clone();
     let bb = backbone.to_device(&ad).train();
     let heads = EmbeddingHeadConfig::fastreid(bb.out_channels(), BOT_CLASSES).init(&ad)?;
@@ -450,18 +446,24 @@ fn bot_steps<M: TrainBackbone>(
     let mut recipe = Vec::new();
     if o.recipe {
         let steps = o.warmup + o.runs + 1;
-        let rcfg = FinetuneConfig {
-            epochs: 1,
-            iters_per_epoch: Some(steps),
-            eval_every: 0,
-            ..cfg.clone()
-        };
+        let rcfg = cfg
+            .clone()
+            .with_epochs(1)
+            .with_iters_per_epoch(Some(steps))
+            .with_eval_every(0);
         let mut stamps = Vec::with_capacity(steps);
-        reid::train::finetune_backbone(&rcfg, recipe_backbone, &records, device, |e| {
-            if let reid::train::finetune::RunEvent::Iteration(_) = e {
-                stamps.push(Instant::now());
-            }
-        })?;
+        reid::train::finetune(
+            &rcfg,
+            recipe_backbone,
+            &records,
+            device,
+            &RunOptions::default(),
+            |e| {
+                if let reid::train::finetune::RunEvent::Iteration(_) = e {
+                    stamps.push(Instant::now());
+                }
+            },
+        )?;
         recipe = stamps
             .windows(2)
             .skip(o.warmup)
@@ -479,17 +481,14 @@ fn bot_steps<M: TrainBackbone>(
 
 fn moco_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
     let ad = device.clone().autodiff();
-    let cfg = MocoConfig {
-        base_width: row.base_width,
-        size: [row.height as u32, row.width as u32],
-        batch_size: row.batch,
-        // One process upstream: shuffle-BN is a permutation of the batch.
-        bn_groups: 1,
-        queue_size: row.queue,
-        mlp_hidden_dim: if row.tiny { 64 } else { 2048 },
-        dim: if row.tiny { 16 } else { 128 },
-        ..MocoConfig::default()
-    };
+    let cfg = MocoConfig::default()
+        .with_base_width(row.base_width)
+        .with_size([row.height as u32, row.width as u32])
+        .with_batch_size(row.batch)
+        .with_bn_groups(1)
+        .with_queue_size(row.queue)
+        .with_mlp_hidden_dim(if row.tiny { 64 } else { 2048 })
+        .with_dim(if row.tiny { 16 } else { 128 });
     let query = moco::encoder_with(&cfg, resnet("resnet50", row, cfg.last_stride, device)?, &ad);
     let queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, 0, &ad)?;
     let mut trainer = MocoTrainer::new(&cfg, query, queue, &ad)?;
@@ -590,18 +589,16 @@ fn moco_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
 
 fn cion_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
     let ad = device.clone().autodiff();
-    let cfg = CionConfig {
-        arch: "resnet50".into(),
-        base_width: row.base_width,
-        global_size: [row.height as u32, row.width as u32],
-        local_size: [row.local[0] as u32, row.local[1] as u32],
-        local_crops: row.local_crops,
-        batch_size: row.batch,
-        out_dim: row.out_dim,
-        head_hidden_dim: if row.tiny { 64 } else { 2048 },
-        head_bottleneck_dim: if row.tiny { 32 } else { 256 },
-        ..CionConfig::default()
-    };
+    let cfg = CionConfig::default()
+        .with_arch("resnet50".into())
+        .with_base_width(row.base_width)
+        .with_global_size([row.height as u32, row.width as u32])
+        .with_local_size([row.local[0] as u32, row.local[1] as u32])
+        .with_local_crops(row.local_crops)
+        .with_batch_size(row.batch)
+        .with_out_dim(row.out_dim)
+        .with_head_hidden_dim(if row.tiny { 64 } else { 2048 })
+        .with_head_bottleneck_dim(if row.tiny { 32 } else { 256 });
     let student = cion::student_with(&cfg, resnet("resnet50", row, cfg.last_stride, device)?, &ad)?;
     let spe = 1000;
     let mut trainer = CionTrainer::new(&cfg, student, vec![spe; cfg.epochs], &ad)?;
@@ -634,12 +631,11 @@ fn cion_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
         }
     }
     // Its phases, replicated on the trainer's networks and center.
-    let loss_cfg = DinoLossConfig {
-        n_crops: crops.len(),
-        student_temp: cfg.student_temp,
-        teacher_temp: cfg.teacher_temp,
-        sinkhorn_iterations: 0,
-    };
+    let loss_cfg = DinoLossConfig::default()
+        .with_n_crops(crops.len())
+        .with_student_temp(cfg.student_temp)
+        .with_teacher_temp(cfg.teacher_temp)
+        .with_sinkhorn_iterations(0);
     let mut adamw = AdamConfig::new().with_epsilon(1e-8).init();
     let (lr, wd, m) = (cfg.peak_lr(), cfg.weight_decay, cfg.momentum_teacher);
     let mut phases = Phases::default();
@@ -972,7 +968,7 @@ fn print_tables(o: &Opts, results: &[RowResult], load_start: &str, load_end: &st
         );
     }
     println!(
-        "\nWhere the time goes (median s per step; ours: fwd / bwd / opt of the replicated step, input = the recipe's decode + augmentation of the step's images, run before the step; recipe = interval between steps of `finetune_backbone`, input included; peak RSS of each side's process, MB)\n"
+        "\nWhere the time goes (median s per step; ours: fwd / bwd / opt of the replicated step, input = the recipe's decode + augmentation of the step's images, run before the step; recipe = interval between steps of `finetune`, input included; peak RSS of each side's process, MB)\n"
     );
     println!(
         "| row | ours fwd | ours bwd | ours opt | ours input | recipe step | torch fwd | torch bwd | torch opt | ours MB | torch MB |"

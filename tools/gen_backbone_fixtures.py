@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the parity fixtures of `reid-backbones` into tests/fixtures/backbones/.
+"""Writes the parity fixtures of `reid-backbones` into crates/reid-backbones/tests/fixtures/backbones/.
 
 Run from the repository root with the tools venv:
 
@@ -86,7 +86,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones")
 
 
 class IBN(nn.Module):

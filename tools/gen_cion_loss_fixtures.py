@@ -5,7 +5,7 @@ Our own PyTorch re-implementation of the CION objectives as described in
 CION_ReIDZoo (Zplusdragon/CION_ReIDZoo @ 7ac6fd7: `CION_Pretrain/models/Head.py`, `CION_Pretrain/loss.py`, `CION_Pretrain/run.py`, `CION_Pretrain/utils.py`): the DINO head, the loss,
 §2.4 (schedules, EMA, clipping), and of fast-reid's adaptive label smoothing
 (`fastreid-torchreid.md` §3.2). Float32 inputs, float64 maths.
-Output: `tests/fixtures/losses/cion.json`.
+Output: `crates/reid-losses/tests/fixtures/losses/cion.json`.
 Run: `.venv/bin/python tools/gen_cion_loss_fixtures.py`.
 """
 import json
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "losses")
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "reid-losses", "tests", "fixtures", "losses")
 SEED = 11
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the CION-RepViT parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/repvit_cion/, from CION's own `RepViT.py`.
+crates/reid-backbones/tests/fixtures/backbones/repvit_cion/, from CION's own `RepViT.py`.
 
 Run from the repository root with the tools venv and a CION_ReIDZoo checkout
 (commit 7ac6fd7; e.g. `git -C <mirror> archive 7ac6fd7 | tar -x -C /tmp/cion`):
@@ -70,7 +70,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cion_reidzoo  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones",
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones",
                    "repvit_cion")
 
 DIMS = (8, 8, 16, 16)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the CION ResNet(-IBN) / MGN parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/resnet_cion/, from CION's own code.
+crates/reid-backbones/tests/fixtures/backbones/resnet_cion/, from CION's own code.
 
 Run from the repository root with the tools venv (yacs and termcolor, which
 CION's fast-reid imports, are in tools/requirements.txt) and a CION_ReIDZoo
@@ -100,7 +100,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cion_reidzoo  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones",
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones",
                    "resnet_cion")
 NARROW = 32
 RESNET_WIDTHS = {w: w // NARROW for w in (64, 128, 256, 512)}

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the CION ViT pre-training and fine-tuning fixtures of
-`reid-backbones` into tests/fixtures/backbones/vit_cion/, from CION's own
+`reid-backbones` into crates/reid-backbones/tests/fixtures/backbones/vit_cion/, from CION's own
 code.
 
 Run from the repository root with the tools venv and a CION_ReIDZoo checkout
@@ -83,7 +83,7 @@ sys.dont_write_bytecode = True  # (no tools/__pycache__ from the imports below)
 import cion_reidzoo  # noqa: E402
 from gen_cion_resnet_fixtures import narrowed_class, randomise_instance_norms_  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones",
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones",
                    "vit_cion")
 
 DIM, DEPTH, HEADS = 16, 2, 2

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes CION-format pre-training checkpoints of six ReIDZoo families, built
-from CION's own model files, into tests/fixtures/backbones/cion_zoo/<family>/.
+from CION's own model files, into crates/reid-backbones/tests/fixtures/backbones/cion_zoo/<family>/.
 
 Run from the repository root with the tools venv and a CION_ReIDZoo checkout
 (commit 7ac6fd7):
@@ -75,7 +75,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cion_reidzoo  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones",
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones",
                    "cion_zoo")
 
 

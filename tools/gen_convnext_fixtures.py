@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the ConvNeXt parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/convnext/.
+crates/reid-backbones/tests/fixtures/backbones/convnext/.
 
 Run from the repository root with the tools venv:
 
@@ -48,7 +48,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones", "convnext")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "convnext")
 
 DEPTHS = [1, 1, 2, 1]
 DIMS = [8, 12, 16, 20]

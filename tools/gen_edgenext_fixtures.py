@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the EdgeNeXt parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/edgenext/.
+crates/reid-backbones/tests/fixtures/backbones/edgenext/.
 
 Run from the repository root with the tools venv:
 
@@ -53,7 +53,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones", "edgenext")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "edgenext")
 
 DEPTHS = [1, 2, 1, 1]
 DIMS = [8, 12, 16, 16]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the FastViT parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/fastvit/.
+crates/reid-backbones/tests/fixtures/backbones/fastvit/.
 
 Run from the repository root with the tools venv:
 
@@ -52,7 +52,7 @@ import timm
 import torch
 from timm.models.fastvit import checkpoint_filter_fn
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones", "fastvit")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "fastvit")
 
 LAYERS = (1, 1, 1, 1)
 DIMS = (8, 16, 16, 16)

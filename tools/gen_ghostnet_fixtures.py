@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the GhostNet parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/ghostnet/.
+crates/reid-backbones/tests/fixtures/backbones/ghostnet/.
 
 Run from the repository root with the tools venv:
 
@@ -46,7 +46,7 @@ import torch
 import torch.nn as nn
 from timm.models.ghostnet import _create_ghostnet
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones", "ghostnet")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "ghostnet")
 
 WIDTH = 0.05
 NUM_FEATURES = 16

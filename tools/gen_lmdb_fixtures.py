@@ -53,7 +53,7 @@ def write(env_dir, items):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(__file__), "..", "tests", "fixtures", "lmdb")
+        os.path.dirname(__file__), "..", "crates", "reid-data", "tests", "fixtures", "lmdb")
     shutil.rmtree(out, ignore_errors=True)
     manifest = {"python_lmdb": lmdb.__version__, "pickle_protocol": pickle.DEFAULT_PROTOCOL}
 

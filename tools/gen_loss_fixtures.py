@@ -3,7 +3,7 @@
 
 Our own PyTorch reference of each formula in
 fast-reid (JDAI-CV/fast-reid @ c9bc3ce) and torchreid (KaiyangZhou/deep-person-reid @ f8cd150) losses (not upstream code).
-Output: `tests/fixtures/losses/losses.json`, float32 inputs, float64 maths for
+Output: `crates/reid-losses/tests/fixtures/losses/losses.json`, float32 inputs, float64 maths for
 the reference values. Run: `.venv/bin/python tools/gen_loss_fixtures.py`.
 """
 import json
@@ -12,7 +12,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "losses")
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "reid-losses", "tests", "fixtures", "losses")
 
 
 def ce(logits, labels, eps, convention, divide_by_nonzero=True):

@@ -4,7 +4,7 @@
     /work/main/.venv/bin/python tools/gen_metrics_fixtures.py
 
 Writes small .npy inputs and `expected.json` (reference numbers from
-tools/metrics_reference.py) into tests/fixtures/metrics/. Deterministic (seeded).
+tools/metrics_reference.py) into crates/reid-metrics/tests/fixtures/metrics/. Deterministic (seeded).
 """
 import json
 import os
@@ -16,7 +16,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import metrics_reference as ref  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "metrics")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-metrics", "tests", "fixtures", "metrics")
 
 
 def save(name, arr):

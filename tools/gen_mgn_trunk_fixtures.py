@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the fixtures of `Mgn::from_trunk` into tests/fixtures/backbones/mgn_trunk/.
+"""Writes the fixtures of `Mgn::from_trunk` into crates/reid-backbones/tests/fixtures/backbones/mgn_trunk/.
 
 Run from the repository root with the tools venv:
 
@@ -54,7 +54,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_backbone_fixtures import MGN, GemP, ResNet, randomize  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones", "mgn_trunk")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "mgn_trunk")
 
 BLOCKS = [1, 1, 3, 3]
 WIDTH = 2

@@ -9,7 +9,7 @@ prototype update, the prototype-based label correction, the label-guided
 instance loss and the full per-step PNL loss.
 
 Inputs are float32; the reference maths run in float64. Output:
-`tests/fixtures/losses/pretrain.json`. Run:
+`crates/reid-losses/tests/fixtures/losses/pretrain.json`. Run:
 `.venv/bin/python tools/gen_pretrain_loss_fixtures.py`.
 """
 import json
@@ -19,7 +19,7 @@ import numpy
 import torch
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "losses")
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "reid-losses", "tests", "fixtures", "losses")
 SEED = 11
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the RepViT parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/repvit/.
+crates/reid-backbones/tests/fixtures/backbones/repvit/.
 
 Run from the repository root with the tools venv:
 
@@ -57,7 +57,7 @@ import torch
 import torch.nn as nn
 from timm.layers import SqueezeExcite
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones", "repvit")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "repvit")
 
 DIMS = (8, 8, 16, 16)
 DEPTHS = (2, 0, 0, 1)

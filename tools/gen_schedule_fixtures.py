@@ -9,7 +9,7 @@ and a linear warm-up `LambdaLR` (factor f*(1-a)+a, a = i/W) once per iteration
 while i <= W. The lr recorded for iteration i is the optimiser's lr at the
 time of the step of iteration i.
 
-Output: `tests/fixtures/schedule/schedules.json`.
+Output: `crates/reid-train/tests/fixtures/schedule/schedules.json`.
 Run: `.venv/bin/python tools/gen_schedule_fixtures.py`.
 """
 import json
@@ -18,7 +18,7 @@ import os
 
 import torch
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "schedule")
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "reid-train", "tests", "fixtures", "schedule")
 
 
 def trace(case):

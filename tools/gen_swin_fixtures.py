@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the Swin parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/swin/.
+crates/reid-backbones/tests/fixtures/backbones/swin/.
 
 Run from the repository root with the tools venv:
 
@@ -64,7 +64,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "backbones", "swin")
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "swin")
 
 
 # ---------------------------------------------------------------- reference

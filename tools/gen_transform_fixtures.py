@@ -1,6 +1,6 @@
 """Generate PIL resize fixtures for reid-data's transform parity tests.
 
-Writes small PNGs into tests/fixtures/transforms/:
+Writes small PNGs into crates/reid-data/tests/fixtures/transforms/:
   src_<name>.png                    the source image (seeded, smooth + noise)
   <name>_<filter>_<H>x<W>.png       PIL Image.resize((W, H), filter) of it
 and manifest.json listing every case and the package versions used.
@@ -16,7 +16,7 @@ import numpy as np
 import PIL
 from PIL import Image
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "transforms")
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "reid-data", "tests", "fixtures", "transforms")
 
 
 def make_image(rng, h, w):

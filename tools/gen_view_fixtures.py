@@ -1,6 +1,6 @@
 """Generate PIL / torchvision fixtures for reid-data's pre-training view ops.
 
-Writes small PNGs into tests/fixtures/views/:
+Writes small PNGs into crates/reid-data/tests/fixtures/views/:
   src_<name>.png          seeded source images (smooth gradients + noise, saturated
                           patches, grey patches, pure black / white)
   <name>_<op>_<tag>.png   torchvision-on-PIL / Pillow output of one op with fixed
@@ -30,7 +30,7 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from PIL import Image, ImageFilter, ImageOps
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "views")
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "reid-data", "tests", "fixtures", "views")
 
 
 def make_image(rng, h, w):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the parity fixtures of the ICS ViT (`reid_backbones::vit`) into
-tests/fixtures/backbones/vit/.
+crates/reid-backbones/tests/fixtures/backbones/vit/.
 
 Run from the repository root with the tools venv:
 
@@ -68,7 +68,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "backbones" / "vit"
+OUT = Path(__file__).resolve().parent.parent / "crates" / "reid-backbones" / "tests" / "fixtures" / "backbones" / "vit"
 
 DIM, DEPTH, HEADS, HIDDEN, PATCH, IMG = 16, 2, 2, 5, 16, (64, 32)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the VOLO parity fixtures of `reid-backbones` into
-tests/fixtures/backbones/volo/.
+crates/reid-backbones/tests/fixtures/backbones/volo/.
 
 Run from the repository root with the tools venv:
 
@@ -73,7 +73,7 @@ import torch
 import torch.nn.functional as F
 from timm.models.volo import VOLO
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "backbones", "volo")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "reid-backbones", "tests", "fixtures", "backbones", "volo")
 
 LAYERS = [1, 1, 1, 1]
 EMBED_DIMS = [8, 16, 16, 16]

@@ -153,11 +153,9 @@ fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
             args.normalization
         ))
     })?;
-    let mut c = DenoiseConfig {
-        metric,
-        scale,
-        ..DenoiseConfig::default()
-    };
+    let mut c = DenoiseConfig::default()
+        .with_metric(metric)
+        .with_scale(scale);
     c.normalization.mode = mode;
     let fixed_given = args.merge_threshold.is_some() || args.link_threshold.is_some();
     match args.target_precision {
@@ -303,12 +301,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<_>>()?;
             eprintln!("extracting features of {} images", paths.len());
-            let options = ExtractOptions {
-                transform: TestTransform::new(args.height, args.width),
-                batch_size: args.batch_size,
-                pool: GlobalPool::Avg,
-                normalize: false,
-            };
+            let options = ExtractOptions::default()
+                .with_transform(TestTransform::new(args.height, args.width))
+                .with_batch_size(args.batch_size)
+                .with_pool(GlobalPool::Avg)
+                .with_normalize(false);
             let features =
                 extract_features(&model, &paths, &options, &device).map_err(cli::classify)?;
             eprintln!("  done in {:.1} s", t0.elapsed().as_secs_f64());

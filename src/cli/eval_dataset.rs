@@ -151,12 +151,11 @@ pub fn run(r: &DatasetRun<'_>) -> Result<serde_json::Value> {
         let loaded = load_bot(r.weights, &r.spec, &device)?;
         eprintln!("model: {}", loaded.described.join(", "));
         let model = loaded.model.valid();
-        let options = ExtractOptions {
-            transform: test_transform(loaded.size),
-            batch_size: r.batch_size,
-            pool: crate::backbones::GlobalPool::Avg,
-            normalize: false,
-        };
+        let options = ExtractOptions::default()
+            .with_transform(test_transform(loaded.size))
+            .with_batch_size(r.batch_size)
+            .with_pool(crate::backbones::GlobalPool::Avg)
+            .with_normalize(false);
         let plain = device.clone().inner();
         let q = embed(&model, query, "query", &options, r.flip, &plain)?;
         let g = embed(&model, gallery, "gallery", &options, r.flip, &plain)?;

@@ -213,20 +213,18 @@ fn run(cli: &Args) -> Result<serde_json::Value> {
         "euclidean"
     };
     let metric: Metric = cli.metric.as_deref().unwrap_or(default_metric).parse()?;
-    let ecfg = EvalConfig {
-        max_rank: cli.max_rank,
-        ap: if cli.trapezoid_ap {
+    let ecfg = EvalConfig::default()
+        .with_max_rank(cli.max_rank)
+        .with_ap(if cli.trapezoid_ap {
             ApKind::Trapezoid
         } else {
             ApKind::NonInterpolated
-        },
-        junk_pid: None,
-    };
-    let rcfg = RerankConfig {
-        k1: cli.k1,
-        k2: cli.k2,
-        lambda: cli.lambda,
-    };
+        })
+        .with_junk_pid(None);
+    let rcfg = RerankConfig::default()
+        .with_k1(cli.k1)
+        .with_k2(cli.k2)
+        .with_lambda(cli.lambda);
     if let (Some(dataset), Some(root), Some(weights)) = (&cli.dataset, &cli.root, &cli.weights) {
         if cli.batch_size == 0 {
             bail!("--batch-size must be positive");

@@ -184,12 +184,11 @@ fn features_of_images(
         transform.width as usize,
         "the test transform",
     )?;
-    let options = ExtractOptions {
-        transform,
-        batch_size: args.batch_size,
-        pool: GlobalPool::Avg,
-        normalize: false,
-    };
+    let options = ExtractOptions::default()
+        .with_transform(transform)
+        .with_batch_size(args.batch_size)
+        .with_pool(GlobalPool::Avg)
+        .with_normalize(false);
     let features = match model {
         Model::Host(m) => extract_features(m, &files, &options, device),
         Model::ResNet(m) => extract_features(m, &files, &options, device),

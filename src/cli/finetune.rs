@@ -55,6 +55,8 @@
 //!
 //! The `finetune` example and `reid finetune` run this module.
 
+use crate::train::FromConfig;
+use crate::train::MgnStart;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -73,13 +75,11 @@ use crate::data::datasets::ImageDatasetOptions;
 use crate::data::synth::{Market1501Config, WorldConfig, write_market1501};
 use crate::data::transform::Interpolation;
 use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
-use crate::train::finetune::mgn::{
-    MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn_from_trunk_with, finetune_mgn_with,
-};
+use crate::train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use crate::train::finetune::{IterationLog, RunEvent};
 use crate::train::{
     EpochMetrics, ExtractOptions, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError,
-    evaluate_model, extract_features, finetune_backbone_with, finetune_with,
+    evaluate_model, extract_features, finetune,
 };
 use anyhow::Context;
 use clap::Parser;
@@ -307,11 +307,9 @@ fn load_trunk(
 ) -> anyhow::Result<crate::backbones::ResNet> {
     let mut allow_unexpected = vec!["fc.*".to_string()];
     allow_unexpected.extend(args.allow_unexpected.iter().cloned());
-    let options = ImportOptions {
-        format,
-        allow_unexpected,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default()
+        .with_format(format)
+        .with_allow_unexpected(allow_unexpected);
     let report = load_backbone(&mut trunk, path, &options)
         .map_err(|e| usage(format!("loading weights: {e}")))?;
     eprintln!("{report}");
@@ -417,10 +415,22 @@ fn run_mgn(
         }
     };
     let out = match &trunk {
-        Some(trunk) => {
-            finetune_mgn_from_trunk_with(cfg, trunk, &splits.train, device, &opts, callback)
-        }
-        None => finetune_mgn_with(cfg, None, &splits.train, device, &opts, callback),
+        Some(trunk) => finetune_mgn(
+            cfg,
+            MgnStart::Trunk(trunk),
+            &splits.train,
+            device,
+            &opts,
+            callback,
+        ),
+        None => finetune_mgn(
+            cfg,
+            MgnStart::Random,
+            &splits.train,
+            device,
+            &opts,
+            callback,
+        ),
     }
     .map_err(classify)?;
     let last = evals.finish().map_err(classify)?;
@@ -524,20 +534,19 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
             .and_then(|b| b.devices(n))
             .map_err(|e| usage(format!("--devices {n}: {e}")))?,
     };
-    Ok(RunOptions {
-        checkpoint_dir: ckpt.clone(),
-        checkpoint_every: args.checkpoint_every,
-        keep_checkpoints: 2,
-        resume: args.resume,
-        log_path: args
-            .log
-            .clone()
-            .or_else(|| ckpt.as_ref().map(|d| d.join("metrics.jsonl"))),
-        stop_after: args.stop_after,
-        devices,
-        precision: args.precision,
-        ..RunOptions::default()
-    })
+    Ok(RunOptions::default()
+        .with_checkpoint_dir(ckpt.clone())
+        .with_checkpoint_every(args.checkpoint_every)
+        .with_keep_checkpoints(2)
+        .with_resume(args.resume)
+        .with_log_path(
+            args.log
+                .clone()
+                .or_else(|| ckpt.as_ref().map(|d| d.join("metrics.jsonl"))),
+        )
+        .with_stop_after(args.stop_after)
+        .with_devices(devices)
+        .with_precision(args.precision))
 }
 
 /// Prints a resume or a written checkpoint.
@@ -661,13 +670,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let root = match (&args.data, args.synth) {
         (Some(d), false) => d.clone(),
         (None, true) => {
-            let world = WorldConfig {
-                seed,
-                height,
-                width,
-                overwrite: true,
-                ..WorldConfig::default()
-            };
+            let world = WorldConfig::default()
+                .with_seed(seed)
+                .with_height(height)
+                .with_width(width)
+                .with_overwrite(true);
             world.validate().map_err(|e| usage(e.to_string()))?;
             let out = std::env::temp_dir().join(format!(
                 "reid-finetune-synth-{}-{}x{}-{}",
@@ -759,12 +766,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         device.seed(cfg.seed);
         let model = build_backbone(&cfg.arch, cfg.base_width, cfg.last_stride, &device)
             .map_err(classify_backbone)?;
-        let opts = ExtractOptions {
-            transform: test,
-            batch_size: args.eval_batch_size,
-            pool: GlobalPool::Avg,
-            normalize: false,
-        };
+        let opts = ExtractOptions::default()
+            .with_transform(test)
+            .with_batch_size(args.eval_batch_size)
+            .with_pool(GlobalPool::Avg)
+            .with_normalize(false);
         let q = extract_features(&model, &paths(&splits.query, "query")?, &opts, &device)
             .map_err(classify)?;
         let g = extract_features(&model, &paths(&splits.gallery, "gallery")?, &opts, &device)
@@ -816,9 +822,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let out = match &args.weights {
         Some(path) => {
             let trunk = load_bot_trunk(args, &cfg, path, &device)?;
-            finetune_backbone_with(&cfg, trunk, &splits.train, &device, &opts, callback)
+            finetune(&cfg, trunk, &splits.train, &device, &opts, callback)
         }
-        None => finetune_with(&cfg, &splits.train, &device, &opts, callback),
+        None => finetune(&cfg, FromConfig, &splits.train, &device, &opts, callback),
     }
     .map_err(classify)?;
     let last = evals.finish().map_err(classify)?;

@@ -132,14 +132,14 @@ pub fn load_mgn_model(
         .with_embedding_dim(embedding_dim)
         .with_extra_bn(extra_bn);
     let mut model = config.init(device).map_err(|e| usage(e.to_string()))?;
-    let options = ImportOptions {
-        format,
-        allow_unexpected: ["b1", "b2", "b21", "b22", "b3", "b31", "b32", "b33"]
-            .iter()
-            .map(|b| format!("{b}_head.weight"))
-            .collect(),
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default()
+        .with_format(format)
+        .with_allow_unexpected(
+            ["b1", "b2", "b21", "b22", "b3", "b31", "b32", "b33"]
+                .iter()
+                .map(|b| format!("{b}_head.weight"))
+                .collect(),
+        );
     let report = load_mgn(&mut model, weights, &options)
         .map_err(|e| usage(format!("loading weights: {e}")))?;
     eprintln!("{report}");
@@ -382,11 +382,9 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         });
     let head = head.init(device).map_err(|e| usage(e.to_string()))?;
     let mut model = ReidModel::new(trunk, head);
-    let options = ImportOptions {
-        format,
-        allow_unexpected: vec!["heads.weight".into()],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default()
+        .with_format(format)
+        .with_allow_unexpected(vec!["heads.weight".into()]);
     let report = load_reid_model(&mut model, weights, &options)
         .map_err(|e| usage(format!("loading weights: {e}")))?;
     eprintln!("{report}");

@@ -109,14 +109,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .keys
         .as_ref()
         .map(|k| k.iter().map(String::as_str).collect());
-    let options = crate::viz::PlotOptions {
-        format: match args.format {
+    let options = crate::viz::PlotOptions::default()
+        .with_format(match args.format {
             PictureFormat::Png => crate::viz::Format::Png,
             PictureFormat::Svg => crate::viz::Format::Svg,
-        },
-        width: args.width,
-        height: args.height,
-    };
+        })
+        .with_width(args.width)
+        .with_height(args.height);
     let is_log = |path: &Path| args.log.iter().any(|l| l == path);
     let classify = |e: crate::viz::VizError| match &e {
         // Writing a picture failed: the environment's (a full disk).

@@ -16,6 +16,7 @@
 //! and `student_backbone` for CION). Bad arguments or inputs exit with
 //! code 2.
 
+use reid_train::FromConfig;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -112,8 +113,10 @@ pub fn run(recipe: Recipe, args: &PretrainArgs) -> anyhow::Result<()> {
                 describe(&cfg.arch, cfg.size, cfg.batch_size, cfg.epochs);
                 let mut opts = args.run.run_options(&cfg)?;
                 opts.image_source = source;
-                let o = pretrain_moco(&cfg, &records, &device, &opts, |e| progress.event(e))
-                    .map_err(classify)?;
+                let o = pretrain_moco(&cfg, FromConfig, &records, &device, &opts, |e| {
+                    progress.event(e)
+                })
+                .map_err(classify)?;
                 (o.finished, o.steps_done, vec![("query", o.query.backbone)])
             } else {
                 let cfg: PnlConfig = args.run.recipe(&extra)?;
@@ -121,8 +124,10 @@ pub fn run(recipe: Recipe, args: &PretrainArgs) -> anyhow::Result<()> {
                 describe(&cfg.arch, cfg.size, cfg.batch_size, cfg.epochs);
                 let mut opts = args.run.run_options(&cfg)?;
                 opts.image_source = source;
-                let o = pretrain_pnl(&cfg, &records, &device, &opts, |e| progress.event(e))
-                    .map_err(classify)?;
+                let o = pretrain_pnl(&cfg, FromConfig, &records, &device, &opts, |e| {
+                    progress.event(e)
+                })
+                .map_err(classify)?;
                 (o.finished, o.steps_done, vec![("query", o.query.backbone)])
             };
             progress.finish();
@@ -142,8 +147,10 @@ pub fn run(recipe: Recipe, args: &PretrainArgs) -> anyhow::Result<()> {
             describe(&cfg.arch, cfg.global_size, cfg.batch_size, cfg.epochs);
             let opts = args.run.run_options(&cfg)?;
             let mut progress = Progress::new("cion");
-            let o = pretrain_cion(&cfg, &records, &device, &opts, |e| progress.event(e))
-                .map_err(classify)?;
+            let o = pretrain_cion(&cfg, FromConfig, &records, &device, &opts, |e| {
+                progress.event(e)
+            })
+            .map_err(classify)?;
             progress.finish();
             (
                 o.finished,

@@ -93,19 +93,17 @@ impl RunArgs {
         let path = self.out.join("config.json");
         std::fs::write(&path, serde_json::to_vec_pretty(config)?)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-        Ok(RunOptions {
-            checkpoint_dir: Some(self.out.join("checkpoints")),
-            checkpoint_every: self.checkpoint_every,
-            keep_checkpoints: 2,
-            resume: self.resume,
-            log_path: Some(self.out.join("metrics.jsonl")),
-            stop_after: self.stop_after,
-            devices: match self.devices {
+        Ok(RunOptions::default()
+            .with_checkpoint_dir(Some(self.out.join("checkpoints")))
+            .with_checkpoint_every(self.checkpoint_every)
+            .with_keep_checkpoints(2)
+            .with_resume(self.resume)
+            .with_log_path(Some(self.out.join("metrics.jsonl")))
+            .with_stop_after(self.stop_after)
+            .with_devices(match self.devices {
                 0 | 1 => Vec::new(),
                 _ => self.all_devices()?.1,
-            },
-            precision: self.precision,
-            ..RunOptions::default()
-        })
+            })
+            .with_precision(self.precision))
     }
 }

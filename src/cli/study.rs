@@ -107,10 +107,7 @@ fn run(args: &Args) -> Result<(), StudyError> {
         cfg.finetune_epochs,
         args.out.display()
     );
-    let opts = StudyOptions {
-        out: args.out.clone(),
-        backend,
-    };
+    let opts = StudyOptions::new(args.out.clone(), backend);
     let mut last_line = Instant::now();
     let report = run_study(&cfg, &opts, |e| match e {
         StudyEvent::Start {

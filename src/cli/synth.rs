@@ -142,14 +142,13 @@ pub fn execute(args: Args) -> ExitCode {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let world = WorldConfig {
-        seed: args.seed,
-        height: args.height,
-        width: args.width,
-        occlusion: args.occlusion,
-        jpeg_quality: args.quality,
-        overwrite: args.force,
-    };
+    let world = WorldConfig::default()
+        .with_seed(args.seed)
+        .with_height(args.height)
+        .with_width(args.width)
+        .with_occlusion(args.occlusion)
+        .with_jpeg_quality(args.quality)
+        .with_overwrite(args.force);
     world.validate()?;
     let kinds: Vec<Kind> = if args.kind == Kind::All {
         vec![
@@ -316,10 +315,7 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
             Plan::Cuhk(c)
         }
         Kind::LupersonNl => {
-            let mut c = LupersonNlConfig {
-                video: video(Default::default()),
-                ..Default::default()
-            };
+            let mut c = LupersonNlConfig::default().with_video(video(Default::default()));
             if let Some(p) = args.switch {
                 c.noise.switch = p;
             }
@@ -330,10 +326,7 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
             Plan::Nl(c)
         }
         Kind::Luperson => {
-            let c = LupersonConfig {
-                video: video(Default::default()),
-                ..Default::default()
-            };
+            let c = LupersonConfig::default().with_video(video(Default::default()));
             c.validate()?;
             Plan::Lup(c)
         }

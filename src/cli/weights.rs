@@ -149,11 +149,9 @@ impl WeightsArgs {
             config = config.with_stem_pool(StemPool::FastReid);
         }
         let mut model = config.init(device).map_err(|e| usage(e.to_string()))?;
-        let options = ImportOptions {
-            format,
-            allow_unexpected: self.allow_unexpected.clone(),
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default()
+            .with_format(format)
+            .with_allow_unexpected(self.allow_unexpected.clone());
         let report = load_backbone(&mut model, weights, &options)
             .map_err(|e| usage(format!("loading weights: {e}")))?;
         eprintln!("{report}");
@@ -180,11 +178,9 @@ impl WeightsArgs {
             .weights_format
             .parse()
             .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))?;
-        let options = ImportOptions {
-            format,
-            allow_unexpected: self.allow_unexpected.clone(),
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default()
+            .with_format(format)
+            .with_allow_unexpected(self.allow_unexpected.clone());
         let report = model
             .load(weights, &options)
             .map_err(|e| usage(format!("loading weights: {e}")))?;

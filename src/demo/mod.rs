@@ -20,7 +20,7 @@
 //! ```no_run
 //! use reid::demo::{DemoConfig, DemoEvent, run_demo};
 //!
-//! let cfg = DemoConfig { finetune_epochs: 2, ..DemoConfig::default() };
+//! let cfg = DemoConfig::default().with_finetune_epochs(2);
 //! let device = reid::burn::tensor::Device::flex();
 //! let out = run_demo(&cfg, &device, &mut |e| {
 //!     if let DemoEvent::Line(s) = e {
@@ -36,6 +36,7 @@
 mod pipeline;
 mod stages;
 
+use derive_setters::Setters;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -190,7 +191,9 @@ impl FromStr for PretrainPlan {
 }
 
 /// Everything the demo does, with the README command's defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct DemoConfig {
     /// Output folder: the generated data, logs, checkpoints and pictures.
     pub out: PathBuf,

@@ -40,13 +40,11 @@ pub fn run_demo(
     })?;
 
     // 1. The world.
-    let world = WorldConfig {
-        seed: cfg.seed,
-        height: cfg.height,
-        width: cfg.width,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
+    let world = WorldConfig::default()
+        .with_seed(cfg.seed)
+        .with_height(cfg.height)
+        .with_width(cfg.width)
+        .with_overwrite(true);
     world
         .validate()
         .map_err(|e| DemoError::InvalidConfig(e.to_string()))?;
@@ -61,10 +59,7 @@ pub fn run_demo(
     nl_cfg
         .validate()
         .map_err(|e| DemoError::InvalidConfig(e.to_string()))?;
-    let corpus_world = WorldConfig {
-        seed: cfg.seed.wrapping_add(1000),
-        ..world.clone()
-    };
+    let corpus_world = world.clone().with_seed(cfg.seed.wrapping_add(1000));
     let corpus = write_luperson_nl(&cfg.out.join("corpus"), &corpus_world, &nl_cfg)?;
     let parsed = market1501::parse(&market.dataset_dir, &ImageDatasetOptions::default())?;
     let splits = &parsed.splits;
@@ -131,10 +126,7 @@ pub fn run_demo(
     }
 
     // 4. Fine-tune twice and evaluate.
-    let ft = FinetuneConfig {
-        eval_every: cfg.eval_every,
-        ..bot_config(cfg, cfg.finetune_epochs)
-    };
+    let ft = bot_config(cfg, cfg.finetune_epochs).with_eval_every(cfg.eval_every);
     say(
         events,
         format!(
@@ -142,10 +134,10 @@ pub fn run_demo(
             ft.epochs, ft.arch, ft.height, ft.width
         ),
     );
-    let run_options = |log: &str| RunOptions {
-        log_path: Some(cfg.out.join(log)),
-        precision: cfg.precision,
-        ..RunOptions::default()
+    let run_options = |log: &str| {
+        RunOptions::default()
+            .with_log_path(Some(cfg.out.join(log)))
+            .with_precision(cfg.precision)
     };
     let mut runs = vec![(
         "random init",

@@ -1,6 +1,7 @@
 //! The demo's stages: denoising, the pre-training stages, evaluation of a
 //! backbone's own features, and one BoT fine-tuning run.
 
+use crate::train::FromConfig;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,8 +23,7 @@ use crate::metrics::{EvalConfig, EvalResult, Labels, Metric};
 use crate::train::finetune::embed_records;
 use crate::train::{
     CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, PnlConfig, RunOptions,
-    Warmup, evaluate_model, extract_features, finetune_backbone_with, finetune_with,
-    pretrain_cion_from, pretrain_pnl,
+    Warmup, evaluate_model, extract_features, finetune, pretrain_cion, pretrain_pnl,
 };
 
 /// The events callback of the demo.
@@ -62,18 +62,14 @@ pub(crate) fn denoise(
     let corpus = luperson_nl::parse(corpus_dir)?;
     let stats = corpus.stats();
     let img_paths = paths(&corpus.images().cloned().collect::<Vec<_>>())?;
-    let options = ExtractOptions {
-        transform: TestTransform::new(cfg.height, cfg.width),
-        batch_size: 64,
-        pool: GlobalPool::Avg,
-        normalize: false,
-    };
+    let options = ExtractOptions::default()
+        .with_transform(TestTransform::new(cfg.height, cfg.width))
+        .with_batch_size(64)
+        .with_pool(GlobalPool::Avg)
+        .with_normalize(false);
     let t0 = Instant::now();
     let feats = extract_features(model, &img_paths, &options, device)?;
-    let mut dcfg = DenoiseConfig {
-        record_levels: true,
-        ..DenoiseConfig::default()
-    };
+    let mut dcfg = DenoiseConfig::default().with_record_levels(true);
     dcfg.calibration.target_precision = Some(cfg.denoise_target_precision);
     let blocks = corpus_blocks(&corpus, feats.view())?;
     let out = crate::denoise::run(&dcfg, blocks, |_| {})?;
@@ -191,33 +187,29 @@ pub(crate) fn pretrain_pnl_stage(
 ) -> Result<(ResNet, PnlConfig), DemoError> {
     let corpus = luperson_nl::parse(corpus_dir)?;
     let records: Vec<ImageRecord> = corpus.images().cloned().collect();
-    let pcfg = PnlConfig {
-        arch: cfg.arch.clone(),
-        base_width: cfg.base_width,
-        last_stride: 1,
-        size: [cfg.height, cfg.width],
-        batch_size: 32,
-        bn_groups: 4,
-        epochs: cfg.pnl_epochs,
-        lr: 0.05,
-        lr_milestones: vec![],
-        cls_dim: 128,
-        mlp_hidden_dim: 256,
-        dim: 64,
-        queue_size: 1024,
-        key_momentum: 0.99,
-        proto_momentum: 0.99,
-        start_proto_epoch: 1,
-        start_clean_epoch: 2,
-        start_supcont_epoch: 2,
-        seed: cfg.seed,
-        ..PnlConfig::default()
-    };
-    let run = RunOptions {
-        log_path: Some(cfg.out.join("pnl/metrics.jsonl")),
-        precision: cfg.precision,
-        ..RunOptions::default()
-    };
+    let pcfg = PnlConfig::default()
+        .with_arch(cfg.arch.clone())
+        .with_base_width(cfg.base_width)
+        .with_last_stride(1)
+        .with_size([cfg.height, cfg.width])
+        .with_batch_size(32)
+        .with_bn_groups(4)
+        .with_epochs(cfg.pnl_epochs)
+        .with_lr(0.05)
+        .with_lr_milestones(vec![])
+        .with_cls_dim(128)
+        .with_mlp_hidden_dim(256)
+        .with_dim(64)
+        .with_queue_size(1024)
+        .with_key_momentum(0.99)
+        .with_proto_momentum(0.99)
+        .with_start_proto_epoch(1)
+        .with_start_clean_epoch(2)
+        .with_start_supcont_epoch(2)
+        .with_seed(cfg.seed);
+    let run = RunOptions::default()
+        .with_log_path(Some(cfg.out.join("pnl/metrics.jsonl")))
+        .with_precision(cfg.precision);
     say(
         events,
         format!(
@@ -229,7 +221,7 @@ pub(crate) fn pretrain_pnl_stage(
         ),
     );
     let t0 = Instant::now();
-    let out = pretrain_pnl(&pcfg, &records, device, &run, |e| {
+    let out = pretrain_pnl(&pcfg, FromConfig, &records, device, &run, |e| {
         events(DemoEvent::Pretrain {
             stage: "pnl",
             event: e,
@@ -250,32 +242,25 @@ pub(crate) fn pretrain_pnl_stage(
 /// seed).
 pub(crate) fn cion_config(cfg: &DemoConfig) -> CionConfig {
     if let Some(c) = &cfg.cion {
-        return CionConfig {
-            seed: cfg.seed,
-            ..c.clone()
-        };
+        return c.clone().with_seed(cfg.seed);
     }
     let [h, w] = [cfg.height, cfg.width];
-    CionConfig {
-        arch: cfg.arch.clone(),
-        base_width: cfg.base_width,
-        global_size: [h, w],
-        local_size: [h / 2, w / 2],
-        local_crops: 4,
-        batch_size: 32,
-        // The first stage of CION's K schedule (K = 2 for epochs 0-39 of
-        // 100): a run this short stays in it (see docs/pretraining.md).
-        k_schedule: KSchedule::constant(2),
-        epochs: cfg.pretrain_epochs,
-        lr: 1.6e-2,
-        warmup_epochs: 1.min(cfg.pretrain_epochs),
-        momentum_teacher: 0.95,
-        head_hidden_dim: 512,
-        head_bottleneck_dim: 128,
-        out_dim: 1024,
-        seed: cfg.seed,
-        ..CionConfig::default()
-    }
+    CionConfig::default()
+        .with_arch(cfg.arch.clone())
+        .with_base_width(cfg.base_width)
+        .with_global_size([h, w])
+        .with_local_size([h / 2, w / 2])
+        .with_local_crops(4)
+        .with_batch_size(32)
+        .with_k_schedule(KSchedule::constant(2))
+        .with_epochs(cfg.pretrain_epochs)
+        .with_lr(1.6e-2)
+        .with_warmup_epochs(1.min(cfg.pretrain_epochs))
+        .with_momentum_teacher(0.95)
+        .with_head_hidden_dim(512)
+        .with_head_bottleneck_dim(128)
+        .with_out_dim(1024)
+        .with_seed(cfg.seed)
 }
 
 /// CION pre-training on `records` from `init` (random when `None`);
@@ -302,14 +287,12 @@ pub(crate) fn pretrain_cion_stage_in(
 ) -> Result<(ResNet, CionConfig), DemoError> {
     let ccfg = cion_config(cfg);
     ccfg.validate()?;
-    let run = RunOptions {
-        checkpoint_dir: Some(cfg.out.join(dir).join("checkpoints")),
-        checkpoint_every: 100,
-        keep_checkpoints: 1,
-        log_path: Some(cfg.out.join(dir).join("metrics.jsonl")),
-        precision: cfg.precision,
-        ..RunOptions::default()
-    };
+    let run = RunOptions::default()
+        .with_checkpoint_dir(Some(cfg.out.join(dir).join("checkpoints")))
+        .with_checkpoint_every(100)
+        .with_keep_checkpoints(1)
+        .with_log_path(Some(cfg.out.join(dir).join("metrics.jsonl")))
+        .with_precision(cfg.precision);
     say(
         events,
         format!(
@@ -326,7 +309,7 @@ pub(crate) fn pretrain_cion_stage_in(
         Some(b) => b,
         None => crate::train::pretrain::cion::init_backbone(&ccfg, device)?,
     };
-    let out = pretrain_cion_from(&ccfg, init, records, device, &run, |e| {
+    let out = pretrain_cion(&ccfg, init, records, device, &run, |e| {
         events(DemoEvent::Pretrain {
             stage: "cion",
             event: e,
@@ -351,12 +334,11 @@ pub(crate) fn eval_backbone(
     cfg: &DemoConfig,
     device: &Device,
 ) -> Result<EvalResult, DemoError> {
-    let options = ExtractOptions {
-        transform: TestTransform::new(cfg.height, cfg.width),
-        batch_size: 64,
-        pool: GlobalPool::Avg,
-        normalize: true,
-    };
+    let options = ExtractOptions::default()
+        .with_transform(TestTransform::new(cfg.height, cfg.width))
+        .with_batch_size(64)
+        .with_pool(GlobalPool::Avg)
+        .with_normalize(true);
     let q = extract_features(model, &paths(&splits.query)?, &options, device)?;
     let g = extract_features(model, &paths(&splits.gallery)?, &options, device)?;
     Ok(crate::metrics::evaluate_features(
@@ -439,8 +421,8 @@ pub(crate) fn finetune_run(
         _ => {}
     };
     let out = match init {
-        None => finetune_with(ft, &splits.train, device, run, callback)?,
-        Some(b) => finetune_backbone_with(ft, b, &splits.train, device, run, callback)?,
+        None => finetune(ft, FromConfig, &splits.train, device, run, callback)?,
+        Some(b) => finetune(ft, b, &splits.train, device, run, callback)?,
     };
     let secs = t0.elapsed().as_secs_f64() - eval_secs;
     let r = match evaluated? {
@@ -470,24 +452,22 @@ pub(crate) fn bot_config(cfg: &DemoConfig, epochs: usize) -> FinetuneConfig {
             milestones.push(m);
         }
     }
-    FinetuneConfig {
-        arch: cfg.arch.clone(),
-        base_width: cfg.base_width,
-        height: cfg.height,
-        width: cfg.width,
-        epochs,
-        warmup: Warmup {
+    FinetuneConfig::default()
+        .with_arch(cfg.arch.clone())
+        .with_base_width(cfg.base_width)
+        .with_height(cfg.height)
+        .with_width(cfg.width)
+        .with_epochs(epochs)
+        .with_warmup(Warmup {
             iters: 130,
             factor: 0.1,
-        },
-        decay: Decay::MultiStep {
+        })
+        .with_decay(Decay::MultiStep {
             milestones,
             gamma: 0.1,
-        },
-        eval_every: 0,
-        seed: cfg.seed,
-        ..FinetuneConfig::default()
-    }
+        })
+        .with_eval_every(0)
+        .with_seed(cfg.seed)
 }
 
 /// Supervised pre-training with the BoT recipe on the corpus: on the
@@ -518,11 +498,8 @@ pub(crate) fn pretrain_supervised_stage(
         ),
     );
     let t0 = Instant::now();
-    let run = RunOptions {
-        precision: cfg.precision,
-        ..RunOptions::default()
-    };
-    let out = finetune_with(&ft, &records, device, &run, |_| {})?;
+    let run = RunOptions::default().with_precision(cfg.precision);
+    let out = finetune(&ft, FromConfig, &records, device, &run, |_| {})?;
     say(
         events,
         format!("  done in {:.1} s", t0.elapsed().as_secs_f64()),

@@ -293,16 +293,13 @@ impl StudyConfig {
             iters: 2,
             factor: 0.1,
         };
-        let corpus = LupersonNlConfig {
-            video: VideoConfig {
-                countries: 1,
-                cities_per_country: 1,
-                videos: 4,
-                persons_per_video: Span::new(3, 4),
-                ..VideoConfig::default()
-            },
-            ..LupersonNlConfig::default()
-        };
+        let corpus = LupersonNlConfig::default().with_video(
+            VideoConfig::default()
+                .with_countries(1)
+                .with_cities_per_country(1)
+                .with_videos(4)
+                .with_persons_per_video(Span::new(3, 4)),
+        );
         Self {
             size: "toy".into(),
             height: 64,
@@ -310,15 +307,14 @@ impl StudyConfig {
             arch: "resnet18".into(),
             base_width: 4,
             world_seed: 0,
-            market: Market1501Config {
-                train_ids: 8,
-                test_ids: 6,
-                cameras: 3,
-                cams_per_id: Span::new(2, 3),
-                images_per_cam: Span::new(1, 2),
-                junk: 2,
-                distractors: 2,
-            },
+            market: Market1501Config::default()
+                .with_train_ids(8)
+                .with_test_ids(6)
+                .with_cameras(3)
+                .with_cams_per_id(Span::new(2, 3))
+                .with_images_per_cam(Span::new(1, 2))
+                .with_junk(2)
+                .with_distractors(2),
             corpus,
             seeds: vec![0],
             rows: Row::ALL.to_vec(),
@@ -387,15 +383,15 @@ impl StudyConfig {
     }
 
     fn bot_base(&self, seed: u64) -> FinetuneConfig {
-        FinetuneConfig {
-            arch: self.arch.clone(),
-            base_width: self.base_width,
-            last_stride: 1,
-            height: self.height,
-            width: self.width,
-            seed,
-            ..self.recipes.bot.clone()
-        }
+        self.recipes
+            .bot
+            .clone()
+            .with_arch(self.arch.clone())
+            .with_base_width(self.base_width)
+            .with_last_stride(1)
+            .with_height(self.height)
+            .with_width(self.width)
+            .with_seed(seed)
     }
 
     /// Derives a pre-training row's configuration for `seed` from the
@@ -435,16 +431,15 @@ impl StudyConfig {
                 let r = &self.recipes.moco;
                 let pps = 2.0 * r.batch_size as f64;
                 let (steps, epochs, cap) = self.steps(pps, natural(r.batch_size));
-                let cfg = MocoConfig {
-                    arch: self.arch.clone(),
-                    base_width: self.base_width,
-                    last_stride: 1,
-                    size: [self.height, self.width],
-                    epochs,
-                    max_steps_per_epoch: Some(cap),
-                    seed,
-                    ..r.clone()
-                };
+                let cfg = r
+                    .clone()
+                    .with_arch(self.arch.clone())
+                    .with_base_width(self.base_width)
+                    .with_last_stride(1)
+                    .with_size([self.height, self.width])
+                    .with_epochs(epochs)
+                    .with_max_steps_per_epoch(Some(cap))
+                    .with_seed(seed);
                 cfg.validate().map_err(invalid)?;
                 Ok(Plan::new(RowConfig::Moco(cfg), pps, steps, epochs, cap))
             }
@@ -454,20 +449,19 @@ impl StudyConfig {
                 let (steps, epochs, cap) = self.steps(pps, natural(r.batch_size));
                 let from = r.epochs.max(1);
                 let start = |e: usize| scale_start(e, from, epochs);
-                let cfg = PnlConfig {
-                    arch: self.arch.clone(),
-                    base_width: self.base_width,
-                    last_stride: 1,
-                    size: [self.height, self.width],
-                    epochs,
-                    max_steps_per_epoch: Some(cap),
-                    lr_milestones: scale_milestones(&r.lr_milestones, from, epochs),
-                    start_clean_epoch: start(r.start_clean_epoch),
-                    start_supcont_epoch: start(r.start_supcont_epoch),
-                    start_proto_epoch: start(r.start_proto_epoch),
-                    seed,
-                    ..r.clone()
-                };
+                let cfg = r
+                    .clone()
+                    .with_arch(self.arch.clone())
+                    .with_base_width(self.base_width)
+                    .with_last_stride(1)
+                    .with_size([self.height, self.width])
+                    .with_epochs(epochs)
+                    .with_max_steps_per_epoch(Some(cap))
+                    .with_lr_milestones(scale_milestones(&r.lr_milestones, from, epochs))
+                    .with_start_clean_epoch(start(r.start_clean_epoch))
+                    .with_start_supcont_epoch(start(r.start_supcont_epoch))
+                    .with_start_proto_epoch(start(r.start_proto_epoch))
+                    .with_seed(seed);
                 cfg.validate().map_err(invalid)?;
                 Ok(Plan::new(RowConfig::Pnl(cfg), pps, steps, epochs, cap))
             }
@@ -493,25 +487,24 @@ impl StudyConfig {
                     }
                 }
                 let warmup_epochs = scale_epoch(r.warmup_epochs, from, epochs).min(epochs);
-                let cfg = CionConfig {
-                    arch: self.arch.clone(),
-                    base_width: self.base_width,
-                    last_stride: 1,
-                    global_size: [self.height, self.width],
-                    local_size: local,
-                    epochs,
-                    max_steps_per_epoch: Some(cap),
-                    warmup_epochs,
-                    freeze_last_layer: scale_epoch(r.freeze_last_layer, from, epochs),
-                    warmup_teacher_temp_epochs: scale_epoch(
+                let cfg = r
+                    .clone()
+                    .with_arch(self.arch.clone())
+                    .with_base_width(self.base_width)
+                    .with_last_stride(1)
+                    .with_global_size([self.height, self.width])
+                    .with_local_size(local)
+                    .with_epochs(epochs)
+                    .with_max_steps_per_epoch(Some(cap))
+                    .with_warmup_epochs(warmup_epochs)
+                    .with_freeze_last_layer(scale_epoch(r.freeze_last_layer, from, epochs))
+                    .with_warmup_teacher_temp_epochs(scale_epoch(
                         r.warmup_teacher_temp_epochs,
                         from,
                         epochs,
-                    ),
-                    k_schedule,
-                    seed,
-                    ..r.clone()
-                };
+                    ))
+                    .with_k_schedule(k_schedule)
+                    .with_seed(seed);
                 cfg.validate().map_err(invalid)?;
                 let rc = if row == Row::Cion {
                     RowConfig::Cion(cfg)
@@ -528,14 +521,13 @@ impl StudyConfig {
                     iters: scale_epoch(base.warmup.iters, base.epochs, epochs),
                     ..base.warmup
                 };
-                let cfg = FinetuneConfig {
-                    decay: scale_decay(&base.decay, base.epochs, epochs),
-                    warmup,
-                    epochs,
-                    iters_per_epoch: Some(cap),
-                    eval_every: 0,
-                    ..base
-                };
+                let decay = scale_decay(&base.decay, base.epochs, epochs);
+                let cfg = base
+                    .with_decay(decay)
+                    .with_warmup(warmup)
+                    .with_epochs(epochs)
+                    .with_iters_per_epoch(Some(cap))
+                    .with_eval_every(0);
                 cfg.validate().map_err(invalid)?;
                 Ok(Plan::new(
                     RowConfig::Supervised(cfg),

@@ -50,12 +50,23 @@ pub type StudyError = crate::PipelineError;
 
 /// How a study is operated (not what it computes).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StudyOptions {
     /// Output folder: the world, every stage's records and checkpoints,
     /// and the report. Re-using it resumes the study.
     pub out: PathBuf,
     /// Compute backend (must be compiled in).
     pub backend: Backend,
+}
+
+impl StudyOptions {
+    /// A study writing to (and resuming from) `out` on `backend`.
+    pub fn new(out: impl Into<PathBuf>, backend: Backend) -> Self {
+        Self {
+            out: out.into(),
+            backend,
+        }
+    }
 }
 
 /// What a stage does.

@@ -3,6 +3,7 @@
 //! and evaluate. Each returns what its stage record stores; caching and
 //! progress are [`super`]'s.
 
+use crate::train::FromConfig;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,8 +24,7 @@ use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
 use crate::train::checkpoint::{module_from_bytes, module_to_bytes, write_atomic};
 use crate::train::{
     ExtractOptions, FinetuneConfig, FinetuneEvent, PretrainEvent, RunOptions, evaluate_model,
-    extract_features, finetune_backbone_with, finetune_with, pretrain_cion, pretrain_moco,
-    pretrain_pnl,
+    extract_features, finetune as finetune_bot, pretrain_cion, pretrain_moco, pretrain_pnl,
 };
 
 use super::config::{Plan, RowConfig, StudyConfig};
@@ -74,13 +74,11 @@ pub(crate) fn relative(base: &Path, path: &Path) -> PathBuf {
 /// (replacing earlier generator output there), as the demo does.
 pub(crate) fn generate_world(cfg: &StudyConfig, out: &Path) -> Result<WorldInfo, StudyError> {
     let dir = out.join("world");
-    let world = WorldConfig {
-        seed: cfg.world_seed,
-        height: cfg.height,
-        width: cfg.width,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
+    let world = WorldConfig::default()
+        .with_seed(cfg.world_seed)
+        .with_height(cfg.height)
+        .with_width(cfg.width)
+        .with_overwrite(true);
     world
         .validate()
         .map_err(|e| StudyError::InvalidConfig(e.to_string()))?;
@@ -88,10 +86,7 @@ pub(crate) fn generate_world(cfg: &StudyConfig, out: &Path) -> Result<WorldInfo,
         .validate()
         .map_err(|e| StudyError::InvalidConfig(e.to_string()))?;
     let market = write_market1501(&dir.join("market"), &world, &cfg.market)?;
-    let corpus_world = WorldConfig {
-        seed: cfg.world_seed.wrapping_add(1000),
-        ..world
-    };
+    let corpus_world = world.with_seed(cfg.world_seed.wrapping_add(1000));
     let corpus = write_luperson_nl(&dir.join("corpus"), &corpus_world, &cfg.corpus)?;
     let market_dir = relative(out, &market.dataset_dir);
     let corpus_dir = relative(out, &corpus.dataset_dir);
@@ -195,14 +190,12 @@ impl Watch {
 /// The run options of a training stage in `dir`: checkpoints in
 /// `dir/checkpoints` (resumed when there), the log `dir/metrics.jsonl`.
 fn stage_run(cfg: &StudyConfig, dir: &Path) -> RunOptions {
-    RunOptions {
-        checkpoint_dir: Some(dir.join("checkpoints")),
-        checkpoint_every: cfg.checkpoint_every,
-        keep_checkpoints: 1,
-        resume: true,
-        log_path: Some(dir.join("metrics.jsonl")),
-        ..RunOptions::default()
-    }
+    RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("checkpoints")))
+        .with_checkpoint_every(cfg.checkpoint_every)
+        .with_keep_checkpoints(1)
+        .with_resume(true)
+        .with_log_path(Some(dir.join("metrics.jsonl")))
 }
 
 /// Runs a row's pre-training in `dir` (checkpoints in `dir/checkpoints`,
@@ -221,20 +214,26 @@ pub(crate) fn pretrain(
     let mut w = Watch::default();
     let (backbone, steps) = match &plan.config {
         RowConfig::Moco(c) => {
-            let out = pretrain_moco(c, records, device, &run, |e| w.event(&e, on_step))?;
+            let out = pretrain_moco(c, FromConfig, records, device, &run, |e| {
+                w.event(&e, on_step)
+            })?;
             (out.query.backbone.valid(), out.steps_done)
         }
         RowConfig::Pnl(c) => {
-            let out = pretrain_pnl(c, records, device, &run, |e| w.event(&e, on_step))?;
+            let out = pretrain_pnl(c, FromConfig, records, device, &run, |e| {
+                w.event(&e, on_step)
+            })?;
             (out.query.backbone.valid(), out.steps_done)
         }
         RowConfig::Cion(c) | RowConfig::CionOracle(c) => {
-            let out = pretrain_cion(c, records, device, &run, |e| w.event(&e, on_step))?;
+            let out = pretrain_cion(c, FromConfig, records, device, &run, |e| {
+                w.event(&e, on_step)
+            })?;
             (out.teacher.backbone.valid(), out.steps_done)
         }
         RowConfig::Supervised(c) => {
             let total = c.epochs * c.iters_per_epoch.unwrap_or(1);
-            let out = finetune_with(c, records, device, &run, |e| {
+            let out = finetune_bot(c, FromConfig, records, device, &run, |e| {
                 if let FinetuneEvent::Iteration(it) = e {
                     on_step(it.iteration + 1, total, f64::from(it.loss_ce + it.loss_tri));
                 }
@@ -322,17 +321,13 @@ pub(crate) fn denoise(
 ) -> Result<DenoiseResult, StudyError> {
     let corpus = &world.corpus;
     let paths = record_paths(&corpus.images().cloned().collect::<Vec<_>>())?;
-    let options = ExtractOptions {
-        transform: TestTransform::new(cfg.height, cfg.width),
-        batch_size: cfg.eval_batch,
-        pool: GlobalPool::Avg,
-        normalize: false,
-    };
+    let options = ExtractOptions::default()
+        .with_transform(TestTransform::new(cfg.height, cfg.width))
+        .with_batch_size(cfg.eval_batch)
+        .with_pool(GlobalPool::Avg)
+        .with_normalize(false);
     let feats = extract_features(backbone, &paths, &options, device)?;
-    let dcfg = DenoiseConfig {
-        record_levels: true,
-        ..DenoiseConfig::default()
-    };
+    let dcfg = DenoiseConfig::default().with_record_levels(true);
     let blocks = corpus_blocks(corpus, feats.view())?;
     let out = crate::denoise::run(&dcfg, blocks, |_| {})?;
     let levels = out
@@ -419,12 +414,11 @@ pub(crate) fn eval_backbone(
     splits: &Splits,
     device: &Device,
 ) -> Result<Scores, StudyError> {
-    let options = ExtractOptions {
-        transform: TestTransform::new(cfg.height, cfg.width),
-        batch_size: cfg.eval_batch,
-        pool: GlobalPool::Avg,
-        normalize: true,
-    };
+    let options = ExtractOptions::default()
+        .with_transform(TestTransform::new(cfg.height, cfg.width))
+        .with_batch_size(cfg.eval_batch)
+        .with_pool(GlobalPool::Avg)
+        .with_normalize(true);
     let q = extract_features(backbone, &record_paths(&splits.query)?, &options, device)?;
     let g = extract_features(backbone, &record_paths(&splits.gallery)?, &options, device)?;
     let r = evaluate_features(
@@ -474,8 +468,8 @@ pub(crate) fn finetune(
     };
     let t0 = Instant::now();
     let out = match init {
-        None => finetune_with(ft, &splits.train, device, &run, callback)?,
-        Some(b) => finetune_backbone_with(ft, b, &splits.train, device, &run, callback)?,
+        None => finetune_bot(ft, FromConfig, &splits.train, device, &run, callback)?,
+        Some(b) => finetune_bot(ft, b, &splits.train, device, &run, callback)?,
     };
     let train_seconds = t0.elapsed().as_secs_f64();
     let test = TestTransform::new(cfg.height, cfg.width);

@@ -7,17 +7,15 @@ use reid::demo::{DemoConfig, DemoEvent, PretrainPlan, run_demo};
 fn toy(name: &str) -> DemoConfig {
     let out = std::env::temp_dir().join(format!("reid-demo-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    DemoConfig {
-        out,
-        base_width: 4,
-        height: 32,
-        width: 16,
-        videos: 6,
-        pretrain_epochs: 1,
-        finetune_epochs: 1,
-        tracklet_epochs: 1,
-        ..DemoConfig::default()
-    }
+    DemoConfig::default()
+        .with_out(out)
+        .with_base_width(4)
+        .with_height(32)
+        .with_width(16)
+        .with_videos(6)
+        .with_pretrain_epochs(1)
+        .with_finetune_epochs(1)
+        .with_tracklet_epochs(1)
 }
 
 #[test]
@@ -99,18 +97,9 @@ fn the_demo_runs_every_stage_and_writes_its_outputs() {
 fn bad_settings_are_refused_before_anything_runs() {
     let device = reid::burn::tensor::Device::flex();
     for cfg in [
-        DemoConfig {
-            denoise_level: 4,
-            ..toy("bad-level")
-        },
-        DemoConfig {
-            finetune_epochs: 0,
-            ..toy("bad-epochs")
-        },
-        DemoConfig {
-            height: 4,
-            ..toy("bad-size")
-        },
+        toy("bad-level").with_denoise_level(4),
+        toy("bad-epochs").with_finetune_epochs(0),
+        toy("bad-size").with_height(4),
     ] {
         let e = run_demo(&cfg, &device, &mut |_| {}).unwrap_err();
         assert!(e.is_usage(), "{e}");

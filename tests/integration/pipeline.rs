@@ -41,21 +41,18 @@ fn labels(records: &[ImageRecord]) -> Labels {
 #[test]
 fn synthetic_market_through_backbone_and_evaluation() {
     let out = tmp("pipeline");
-    let world = WorldConfig {
-        seed: 3,
-        height: 64,
-        width: 32,
-        ..WorldConfig::default()
-    };
-    let cfg = Market1501Config {
-        train_ids: 4,
-        test_ids: 6,
-        cameras: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(1, 2),
-        junk: 3,
-        distractors: 2,
-    };
+    let world = WorldConfig::default()
+        .with_seed(3)
+        .with_height(64)
+        .with_width(32);
+    let cfg = Market1501Config::default()
+        .with_train_ids(4)
+        .with_test_ids(6)
+        .with_cameras(3)
+        .with_cams_per_id(Span::new(2, 3))
+        .with_images_per_cam(Span::new(1, 2))
+        .with_junk(3)
+        .with_distractors(2);
     let report = write_market1501(&out, &world, &cfg).unwrap();
     let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
     assert_eq!(Some(parsed.splits.stats()), report.dataset_stats());
@@ -68,12 +65,11 @@ fn synthetic_market_through_backbone_and_evaluation() {
         .with_base_width(4)
         .init(&device)
         .unwrap();
-    let options = ExtractOptions {
-        transform: TestTransform::new(64, 32),
-        batch_size: 8,
-        pool: GlobalPool::Avg,
-        normalize: true,
-    };
+    let options = ExtractOptions::default()
+        .with_transform(TestTransform::new(64, 32))
+        .with_batch_size(8)
+        .with_pool(GlobalPool::Avg)
+        .with_normalize(true);
     let query = &parsed.splits.query;
     let gallery = &parsed.splits.gallery;
     let q = extract_features(&model, &paths(query), &options, &device).unwrap();

@@ -21,10 +21,7 @@ fn tmp(name: &str) -> PathBuf {
 /// Runs the study; returns the report, the finished stages and whether any
 /// stage started or stepped.
 fn run(cfg: &StudyConfig, out: &Path) -> (Result<StudyReport, StudyError>, Vec<StageDone>, bool) {
-    let opts = StudyOptions {
-        out: out.to_path_buf(),
-        backend: Backend::Flex,
-    };
+    let opts = StudyOptions::new(out, Backend::Flex);
     let mut done = Vec::new();
     let mut started = false;
     let report = run_study(cfg, &opts, |e| match e {

@@ -29,16 +29,15 @@
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let out = tempfile::tempdir()?;
-//!     let world = WorldConfig { height: 32, width: 16, ..Default::default() };
-//!     let sizes = Market1501Config {
-//!         train_ids: 4,
-//!         test_ids: 3,
-//!         cameras: 2,
-//!         cams_per_id: Span::new(2, 2),
-//!         images_per_cam: Span::new(1, 1),
-//!         junk: 0,
-//!         distractors: 0,
-//!     };
+//!     let world = WorldConfig::default().with_height(32).with_width(16);
+//!     let sizes = Market1501Config::default()
+//!         .with_train_ids(4)
+//!         .with_test_ids(3)
+//!         .with_cameras(2)
+//!         .with_cams_per_id(Span::new(2, 2))
+//!         .with_images_per_cam(Span::new(1, 1))
+//!         .with_junk(0)
+//!         .with_distractors(0);
 //!     let report = write_market1501(out.path(), &world, &sizes)?;
 //!
 //!     let parsed = market1501::parse(out.path(), &ImageDatasetOptions::default())?;

@@ -167,10 +167,7 @@ fn main() {
 fn main_inner() -> Result<(), String> {
     let a = parse()?;
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
-    let defaults = DenoiseConfig {
-        record_levels: true,
-        ..DenoiseConfig::default()
-    };
+    let defaults = DenoiseConfig::default().with_record_levels(true);
     let mut former = defaults;
     former.normalization.mode = VideoNormalization::None;
     former.calibration.target_precision = None;

@@ -43,6 +43,7 @@
 //! videos (whatever the chunking), with the features as the stages see them
 //! (prepared and normalised per video).
 
+use derive_setters::Setters;
 use ndarray::{Array2, Axis, s};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -54,7 +55,9 @@ use crate::error::{DenoiseError, Result};
 use crate::group::Group;
 
 /// Parameters of the calibration.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationConfig {
     /// Pairwise precision the merges and links must reach, in `(0, 1]`;

@@ -8,6 +8,7 @@
 //! dissolved. Removed crops and untracked crops go to the video's outlier pool,
 //! where level 2 may re-assign them.
 
+use derive_setters::Setters;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,9 @@ use crate::error::{DenoiseError, Result};
 use crate::group::Group;
 
 /// Parameters of level 1.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(deny_unknown_fields)]
 pub struct Level1Config {
     /// Largest allowed distance of a crop to its tracklet centroid (in the

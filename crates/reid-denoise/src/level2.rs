@@ -17,6 +17,7 @@
 //!    centroids are at least `merge_threshold` apart, except pairs kept apart by
 //!    the frame rule.
 
+use derive_setters::Setters;
 use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
@@ -27,7 +28,9 @@ use crate::level1::Level1Output;
 use crate::union_find::UnionFind;
 
 /// Parameters of level 2.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(deny_unknown_fields)]
 pub struct Level2Config {
     /// Largest distance of an outlier to the centroid of the tracklet it

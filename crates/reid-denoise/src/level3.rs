@@ -25,6 +25,7 @@
 //! video × dim` floats) plus one running sum per identity (`dim` floats); the
 //! per-image features never reach this level.
 
+use derive_setters::Setters;
 use std::collections::VecDeque;
 
 use ndarray::{Array2, ArrayView2, Axis, s};
@@ -40,7 +41,9 @@ use crate::union_find::UnionFind;
 pub const BLOCK_ROWS: usize = 256;
 
 /// Parameters of level 3.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(deny_unknown_fields)]
 pub struct Level3Config {
     /// Videos per Sliding Range window (≥ 1; 1 disables cross-video linking).

@@ -15,6 +15,7 @@
 //! Each video is normalised from its own crops only, so the step streams
 //! (one pass per chunk of videos) and does not depend on the chunking.
 
+use derive_setters::Setters;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,9 @@ impl VideoNormalization {
 }
 
 /// Parameters of the per-video normalisation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(deny_unknown_fields)]
 pub struct NormalizationConfig {
     /// The normalisation.

@@ -11,6 +11,7 @@
 //! window, plus 4 bytes per crop for the output labels (and 12 more per crop
 //! when `record_levels` is on).
 
+use derive_setters::Setters;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +47,9 @@ pub enum ThresholdScale {
 /// synthetic corpora (`docs/denoise.md`). Configuration files may leave out
 /// `normalization` and `calibration` (their defaults apply); unknown keys
 /// are errors.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(deny_unknown_fields)]
 pub struct DenoiseConfig {
     /// Distance used by every level.

@@ -15,6 +15,7 @@
 //!
 //! Generation streams: one video at a time, memory independent of the corpus.
 
+use derive_setters::Setters;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,9 @@ use crate::error::{DenoiseError, Result};
 /// appearance shift, look-alike persons); they default to off, and with them
 /// off the generator produces exactly the corpus it produced before they
 /// existed (they draw from their own random streams).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(deny_unknown_fields)]
 pub struct SyntheticConfig {
     /// Seed of everything.

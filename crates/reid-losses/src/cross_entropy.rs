@@ -22,6 +22,7 @@
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
+use derive_setters::Setters;
 
 use crate::LossError;
 use crate::validate::{batch_matches, host_labels, labels_in_range, param_in};
@@ -45,7 +46,9 @@ pub enum SmoothingConvention {
 }
 
 /// Settings of [`cross_entropy_label_smooth`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct CrossEntropyConfig {
     /// Smoothing `ε` in `[0, 1]` (default 0.1), or [`ADAPTIVE_EPSILON`]
     /// (`−1`) for fast-reid's adaptive smoothing (fast-reid convention only).

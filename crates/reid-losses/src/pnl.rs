@@ -23,6 +23,7 @@
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use derive_setters::Setters;
 
 use crate::LossError;
 use crate::cross_entropy::{CrossEntropyConfig, cross_entropy_label_smooth};
@@ -399,7 +400,9 @@ pub fn label_guided_instance_loss(
 }
 
 /// Settings of [`pnl_step_losses`]; defaults are LUPerson-NL's `run_pnl.sh`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct PnlLossConfig {
     /// Classifier weight `α` in the correction score (0.5).
     pub alpha: f64,

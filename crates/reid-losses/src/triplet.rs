@@ -18,6 +18,7 @@
 
 use burn::tensor::activation::softplus;
 use burn::tensor::{Int, Tensor};
+use derive_setters::Setters;
 
 use crate::LossError;
 use crate::validate::{batch_matches, host_labels, param_in};
@@ -46,7 +47,9 @@ pub enum Mining {
 }
 
 /// Settings of [`triplet_loss`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct TripletConfig {
     /// Margin `m` (default 0.3); `None` selects the soft margin
     /// `log(1 + exp(d_ap − d_an))` (fast-reid with `MARGIN <= 0`).

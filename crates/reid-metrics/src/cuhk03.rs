@@ -11,6 +11,7 @@
 //! result is deterministic and independent of the thread count. Ties in distance
 //! are broken by gallery index.
 
+use derive_setters::Setters;
 use std::collections::HashMap;
 
 use ndarray::ArrayView2;
@@ -24,7 +25,9 @@ use crate::rank::{EvalResult, check_labels};
 use crate::{Labels, MetricsError, Result};
 
 /// Options of the single-gallery-shot protocol.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct Cuhk03Config {
     /// Length of the CMC curve (50); capped at the gallery size.
     pub max_rank: usize,

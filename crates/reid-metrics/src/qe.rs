@@ -7,6 +7,7 @@
 //! round starting from the previous round's features. Similarities are computed in
 //! tiles, never as a full `N × N` matrix.
 
+use derive_setters::Setters;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, concatenate, s};
 use rayon::prelude::*;
@@ -17,7 +18,9 @@ use crate::topk::smallest_k;
 use crate::{MetricsError, Result};
 
 /// Parameters of average query expansion.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct AqeConfig {
     /// Number of neighbours averaged, the row itself included (fast-reid `QE_K`, 5).
     pub k: usize,

@@ -16,6 +16,7 @@
 //! CMC, mAP and mINP are means over valid queries. The CMC has
 //! `min(max_rank, n_gallery)` entries. No full sort is done: see the `scorer` module.
 
+use derive_setters::Setters;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,9 @@ use crate::scorer::{GalleryIndex, Scratch, score_query};
 use crate::{Labels, MetricsError, Result};
 
 /// Options of the ranking protocol.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct EvalConfig {
     /// Length of the CMC curve (50 in torchreid/fast-reid); capped at the gallery size.
     pub max_rank: usize,

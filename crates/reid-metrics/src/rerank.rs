@@ -25,6 +25,7 @@
 //! [`Distance::SquaredEuclidean`] (already squared) the "original distance" is the fourth
 //! power of the Euclidean distance. With features, `D` is taken to be symmetric.
 
+use derive_setters::Setters;
 use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2, concatenate};
@@ -38,7 +39,9 @@ use crate::topk::{np_sum_f32, smallest_k};
 use crate::{Labels, MetricsError, Result};
 
 /// Parameters of k-reciprocal re-ranking (the paper's defaults: 20, 6, 0.3).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct RerankConfig {
     /// k₁, the size of the k-reciprocal neighbourhood (20).
     pub k1: usize,

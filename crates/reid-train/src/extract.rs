@@ -1,6 +1,7 @@
 //! Embeddings of a list of images: decode → test transform → backbone →
 //! global pooling → (optional) L2 normalisation, batch by batch.
 
+use derive_setters::Setters;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -11,7 +12,9 @@ use reid_data::batch::TestTransform;
 use crate::error::TrainError;
 
 /// How [`extract_features`] turns images into embeddings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct ExtractOptions {
     /// Resize + normalisation applied to every image.
     pub transform: TestTransform,

@@ -111,8 +111,8 @@ pub fn reinit_weights<M: Module>(module: M, seed: u64, linear_std: f64) -> M {
 /// [`reinit_weights`], as the ResNet recipes draw their trunks; the other
 /// families as CION's model code initialises them
 /// ([`ZooNet::init_from_scratch`]). Deterministic whatever other threads
-/// do. Hand it to `finetune_backbone`, `pretrain_cion_from`,
-/// `pretrain_moco_from` or `pretrain_pnl_from`.
+/// do. Hand it to any recipe ([`crate::finetune()`], [`crate::pretrain_moco`],
+/// [`crate::pretrain_pnl`], [`crate::pretrain_cion`]) as its backbone.
 pub fn zoo_from_scratch(name: &str, seed: u64, device: &Device) -> Result<ZooNet, TrainError> {
     Ok(match ZooModel::build(name, device)?.net {
         ZooNet::ResNet(m) => ZooNet::ResNet(reinit_weights(m, seed, 0.01)),

@@ -8,6 +8,7 @@
 //! Each metric's curve takes the lines that have it and skips the others;
 //! the evaluation metrics are also drawn together ([`evaluation_chart`]).
 
+use derive_setters::Setters;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -149,7 +150,9 @@ pub(crate) fn file_name(key: &str) -> String {
 }
 
 /// Options of [`plot_log_with`] and of `runs::plot_runs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct PlotOptions {
     /// Picture format (and file extension).
     pub format: Format,

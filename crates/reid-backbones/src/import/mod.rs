@@ -56,6 +56,7 @@ pub use swin::{SwinKeys, load_swin};
 pub use vit::load_vit;
 pub use volo::{VoloImportReport, load_volo, volo_file_key, volo_model_path};
 
+use derive_setters::Setters;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -127,7 +128,12 @@ impl FromStr for WeightsFormat {
 }
 
 /// Options of [`load_backbone`] / [`load_reid_model`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `#[non_exhaustive]`: start from [`Default`] and use the `with_<field>`
+/// setters (`ImportOptions::default().with_format(WeightsFormat::Safetensors)`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// Container / layout; [`WeightsFormat::Auto`] recognises both.
     pub format: WeightsFormat,

@@ -104,13 +104,13 @@ fn mgn_from_trunk_matches_fastreid_construction() {
             }
             // With the fixture's heads and extra BNs, the whole inference
             // feature matches too.
-            let options = ImportOptions {
-                format: WeightsFormat::FastReid,
-                allow_missing: ["backbone.*", "b1.*", "b2.*", "b3.*"]
-                    .map(String::from)
-                    .to_vec(),
-                ..ImportOptions::default()
-            };
+            let options = ImportOptions::default()
+                .with_format(WeightsFormat::FastReid)
+                .with_allow_missing(
+                    ["backbone.*", "b1.*", "b2.*", "b3.*"]
+                        .map(String::from)
+                        .to_vec(),
+                );
             load_mgn(&mut mgn, dir().join(m["heads"].as_str().unwrap()), &options)
                 .unwrap_or_else(|e| panic!("{e}"));
             let feat = mgn.forward(x.clone()).unwrap();

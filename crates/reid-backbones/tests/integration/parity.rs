@@ -212,14 +212,11 @@ fn every_checkpoint_layout_loads_to_the_same_outputs() {
     };
     for (file, variant) in layouts {
         let variant = variant.as_str().unwrap();
-        let options = ImportOptions {
-            allow_unexpected: if file.contains("_fc") {
-                vec!["fc.*".into()]
-            } else {
-                vec![]
-            },
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_allow_unexpected(if file.contains("_fc") {
+            vec!["fc.*".into()]
+        } else {
+            vec![]
+        });
         let (m, report) = load(variant, &file, &options);
         assert_eq!(report.layout, expected_layout(&file), "{file}");
         check_features(&m, &format!("{variant}.out.npy"), &file, &device);
@@ -263,10 +260,7 @@ fn snapshots_report_what_they_set_aside() {
 #[test]
 fn explicit_formats_override_detection_and_mismatches_are_errors() {
     let device = common::device();
-    let opts = |format| ImportOptions {
-        format,
-        ..ImportOptions::default()
-    };
+    let opts = |format| ImportOptions::default().with_format(format);
     // A fast-reid checkpoint forced through the torchvision layout: every
     // key is unexpected (`backbone.…`) and every parameter missing.
     let mut m = model("bottleneck_fr", &device);
@@ -389,11 +383,10 @@ fn allow_lists_let_listed_keys_through_and_report_them() {
             "layer2.1.IN.weight"
         ]
     );
-    let options = ImportOptions {
-        allow_unexpected: vec!["bn1.running_*".into()],
-        allow_missing: vec!["layer1.1.IN.*".into(), "layer2.1.IN.*".into()],
-        format: WeightsFormat::Auto,
-    };
+    let options = ImportOptions::default()
+        .with_allow_unexpected(vec!["bn1.running_*".into()])
+        .with_allow_missing(vec!["layer1.1.IN.*".into(), "layer2.1.IN.*".into()])
+        .with_format(WeightsFormat::Auto);
     let report = load_backbone(&mut m, &path, &options).unwrap();
     assert_eq!(report.container, Container::Safetensors);
     assert_eq!(report.allowed_unexpected.len(), 2);

@@ -140,10 +140,7 @@ fn load_and_embed(
 ) -> f32 {
     let fixtures = format!("cion_zoo/{family}");
     let mut model = zoo_model(family);
-    let options = ImportOptions {
-        format,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(format);
     let report = model
         .load(common::fixture_dir(&fixtures).join(file), &options)
         .unwrap_or_else(|e| panic!("{family} {file}: {e}"));
@@ -212,10 +209,7 @@ fn cion_transreid_fine_tuned_files_of_six_families_load_and_embed_as_cions_code(
         // `base.*`, an error naming the file.
         let mut model = zoo_model(family);
         let pretrain = common::fixture_dir(&format!("cion_zoo/{family}")).join("cion_pretrain.pth");
-        let options = ImportOptions {
-            format: WeightsFormat::TransReid,
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_format(WeightsFormat::TransReid);
         match model.load(&pretrain, &options) {
             Err(e @ BackboneError::Layout { .. }) => {
                 let text = e.to_string();

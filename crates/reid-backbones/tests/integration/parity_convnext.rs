@@ -58,10 +58,7 @@ fn official_cion_checkpoint_matches_timm() {
     }
     check(&m, "official (CION teacher)");
     // Forcing the CION format gives the same result.
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
     let (m, _) = load("official_cion.pth", &options);
     check(&m, "official (CION, forced)");
 }
@@ -90,10 +87,7 @@ fn official_classifier_is_unexpected_unless_allowed() {
     assert_eq!(mismatch.unexpected, vec!["head.bias", "head.weight"]);
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
 
-    let options = ImportOptions {
-        allow_unexpected: vec!["head.*".into()],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_allow_unexpected(vec!["head.*".into()]);
     let (m, report) = load("official_bare.safetensors", &options);
     assert_eq!(report.allowed_unexpected, vec!["head.bias", "head.weight"]);
     check(&m, "official (bare safetensors)");
@@ -138,10 +132,8 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_the_file_naming() {
 
     // Allowing the missing block loads the rest… if nothing is mis-shaped.
     let mut deeper = ConvNeXtConfig::new(depths, dims).init(&device).unwrap();
-    let options = ImportOptions {
-        allow_missing: vec![format!("stages.3.blocks.{last}.*")],
-        ..ImportOptions::default()
-    };
+    let options =
+        ImportOptions::default().with_allow_missing(vec![format!("stages.3.blocks.{last}.*")]);
     let report = load_convnext(&mut deeper, dir().join("timm.safetensors"), &options).unwrap();
     assert_eq!(report.allowed_missing.len(), 9, "{report}");
 }

@@ -103,10 +103,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
         "fused vs unfused: {diff} (scale {scale})"
     );
 
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
     let (m, _) = load("official_cion.pth", &options);
     check(&m, "official (CION, forced)");
 }
@@ -126,10 +123,7 @@ fn timm_safetensors_matches_timm_once_the_classifier_is_allowed() {
     assert_eq!(mismatch.unexpected, vec!["head.fc.bias", "head.fc.weight"]);
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
 
-    let options = ImportOptions {
-        allow_unexpected: vec!["head.*".into()],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_allow_unexpected(vec!["head.*".into()]);
     let (m, report) = load("timm.safetensors", &options);
     assert_eq!(report.layout, FastVitLayout::Timm);
     assert_eq!(report.wrapper, CheckpointWrapper::Bare);

@@ -35,10 +35,7 @@ fn check(m: &GhostNet, what: &str) {
 #[test]
 fn cion_checkpoint_matches_timm() {
     for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
-        let options = ImportOptions {
-            format,
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_format(format);
         let (m, report) = load("cion.safetensors", &options);
         assert_eq!(report.wrapper, CheckpointWrapper::CionTeacher);
         let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
@@ -71,10 +68,7 @@ fn bare_checkpoint_needs_the_classifier_allowed() {
     );
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
 
-    let options = ImportOptions {
-        allow_unexpected: vec!["classifier.*".into()],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_allow_unexpected(vec!["classifier.*".into()]);
     let (m, report) = load("bare.safetensors", &options);
     assert_eq!(report.wrapper, CheckpointWrapper::Bare);
     let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
@@ -120,10 +114,7 @@ fn non_ghostnet_files_are_errors() {
     let convnext = dir().join("../convnext/timm.safetensors");
     let err = load_ghostnet(&mut m, &convnext, &ImportOptions::default()).unwrap_err();
     assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
     let err = load_ghostnet(&mut m, dir().join("bare.safetensors"), &options).unwrap_err();
     assert!(matches!(err, BackboneError::Layout { .. }), "{err}");
 }

@@ -86,10 +86,7 @@ fn official_cion_checkpoint_matches_timm_and_reparameterises() {
         "fused vs unfused: {diff} (scale {scale})"
     );
 
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
     let (m, _) = load("official_cion.pth", &options);
     check(&m, "official (CION, forced)");
 }
@@ -120,10 +117,7 @@ fn bare_official_checkpoint_needs_its_heads_allowed() {
             .all(|k| k.starts_with("classifier.")),
         "{mismatch}"
     );
-    let options = ImportOptions {
-        allow_unexpected: vec!["classifier.*".into()],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_allow_unexpected(vec!["classifier.*".into()]);
     let (m, report) = load("official.pth", &options);
     assert_eq!(report.layout, RepVitLayout::Official);
     assert_eq!(report.wrapper, CheckpointWrapper::Bare);
@@ -151,11 +145,9 @@ fn timm_safetensors_matches_timm_once_the_heads_are_allowed() {
     assert!(mismatch.unexpected.iter().all(|k| k.starts_with("head.")));
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
 
-    let options = ImportOptions {
-        allow_unexpected: vec!["head.*".into()],
-        format: WeightsFormat::Safetensors,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default()
+        .with_allow_unexpected(vec!["head.*".into()])
+        .with_format(WeightsFormat::Safetensors);
     let (m, report) = load("timm.safetensors", &options);
     assert_eq!(report.layout, RepVitLayout::Timm);
     assert_eq!(
@@ -198,10 +190,7 @@ fn missing_keys_are_named_and_can_be_allowed() {
             .any(|k| k.contains("token_mixer.1.")),
         "{mismatch}"
     );
-    let options = ImportOptions {
-        allow_missing: vec![format!("features.{n}.*")],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_allow_missing(vec![format!("features.{n}.*")]);
     let report = load_repvit(&mut m, dir().join("official_cion.pth"), &options).unwrap();
     assert!(report.allowed_missing.contains(&want), "{report}");
 

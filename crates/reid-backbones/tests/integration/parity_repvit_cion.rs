@@ -103,10 +103,7 @@ fn cion_checkpoint_selects_cions_se_and_matches_cions_code() {
     check(&m.reparameterize(), "CION checkpoint, re-parameterised");
 
     // Built with CION's SE explicitly: nothing to switch; forced format.
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
     let (m, report) = load(RepVitSeKind::Cion, &options);
     assert_eq!(report.layout, RepVitLayout::Cion);
     check(&m, "CION checkpoint, CION-SE model");
@@ -122,10 +119,7 @@ fn cion_transreid_fine_tuned_checkpoint_loads_and_matches() {
     let device = common::device();
     for format in [WeightsFormat::Auto, WeightsFormat::TransReid] {
         let mut m = config().init(&device).unwrap();
-        let options = ImportOptions {
-            format,
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_format(format);
         let report = load_repvit(&mut m, dir().join("transreid.pth"), &options)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(report.wrapper, CheckpointWrapper::TransReid);
@@ -148,10 +142,7 @@ fn cion_transreid_fine_tuned_checkpoint_loads_and_matches() {
     }
     // `--weights-format transreid` on the pre-training file: no `base.*`.
     let mut m = config().init(&device).unwrap();
-    let options = ImportOptions {
-        format: WeightsFormat::TransReid,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(WeightsFormat::TransReid);
     match load_repvit(&mut m, checkpoint(), &options) {
         Err(reid_backbones::BackboneError::Layout { message, .. }) => {
             assert!(message.contains("TransReID"), "{message}")

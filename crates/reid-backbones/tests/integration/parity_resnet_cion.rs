@@ -66,10 +66,7 @@ fn check_pretraining_checkpoint(key: &str, zoo_name: &str, what: &str) {
     for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
         // (the strict load checks every tensor's presence and shape)
         let mut net = trunk(m).init(&device).unwrap();
-        let options = ImportOptions {
-            format,
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_format(format);
         let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(report.layout, Layout::Cion);
         let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
@@ -123,10 +120,7 @@ fn cion_transreid_fine_tuned_resnet_ibn_matches_cions_build_model() {
     let reference = npy(m["embedding"].as_str().unwrap());
     for format in [WeightsFormat::Auto, WeightsFormat::TransReid] {
         let mut net = trunk(m).init(&device).unwrap();
-        let options = ImportOptions {
-            format,
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_format(format);
         let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(report.layout, Layout::TransReid);
         let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
@@ -152,10 +146,7 @@ fn cion_fastreid_mgn_checkpoint_matches_cions_fastreid() {
         .unwrap();
     let file = dir().join(m["file"].as_str().unwrap());
     for format in [WeightsFormat::Auto, WeightsFormat::FastReid] {
-        let options = ImportOptions {
-            format,
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_format(format);
         let report = load_mgn(&mut mgn, &file, &options).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(report.layout, Layout::FastReid);
         let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();

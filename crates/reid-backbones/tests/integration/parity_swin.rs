@@ -19,7 +19,7 @@ use reid_backbones::{Backbone, BackboneError};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones/swin")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backbones/swin")
 }
 
 fn npy(name: &str) -> ArrayD<f32> {
@@ -136,10 +136,7 @@ fn timm_layout_loads_with_its_classifier_allowed() {
     assert_eq!(mismatch.unexpected, vec!["head.fc.bias", "head.fc.weight"]);
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
 
-    let options = ImportOptions {
-        allow_unexpected: vec!["head.*".into()],
-        ..Default::default()
-    };
+    let options = ImportOptions::default().with_allow_unexpected(vec!["head.*".into()]);
     let (m, report) = load("tiny8", "tiny8_timm.safetensors", &options);
     assert_eq!(report.container, Container::Safetensors);
     assert_eq!(report.allowed_unexpected.len(), 2);

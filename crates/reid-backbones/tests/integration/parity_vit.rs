@@ -18,7 +18,7 @@ use reid_backbones::{Backbone, BackboneError, PosEmbedInterpolation, ViT, ViTCon
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones/vit")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backbones/vit")
 }
 
 fn manifest() -> Value {
@@ -185,10 +185,7 @@ fn checkpoint_layouts_load_the_same_weights() {
                 panic!("{file}: expected a key mismatch")
             };
             assert_eq!(km.unexpected, ["head.bias", "head.weight"], "{km}");
-            ImportOptions {
-                allow_unexpected: vec!["head.*".into()],
-                ..Default::default()
-            }
+            ImportOptions::default().with_allow_unexpected(vec!["head.*".into()])
         } else {
             ImportOptions::default()
         };
@@ -236,18 +233,12 @@ fn forced_formats_and_mismatches_are_reported() {
     let device = common::device();
     // Forcing the CION layout on a bare dict: no teacher.
     let mut m = config().init(&device).unwrap();
-    let forced = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..Default::default()
-    };
+    let forced = ImportOptions::default().with_format(WeightsFormat::Cion);
     assert!(matches!(
         load_vit(&mut m, dir().join("vit.pth"), &forced),
         Err(BackboneError::Layout { .. })
     ));
-    let lup = ImportOptions {
-        format: WeightsFormat::Lup,
-        ..Default::default()
-    };
+    let lup = ImportOptions::default().with_format(WeightsFormat::Lup);
     assert!(load_vit(&mut m, dir().join("vit.pth"), &lup).is_err());
 
     // A wider model: every tensor mis-shaped or missing, listed by PyTorch name.
@@ -275,10 +266,7 @@ fn forced_formats_and_mismatches_are_reported() {
     };
     assert_eq!(km.missing.len(), 12, "{km}");
     assert!(km.missing.contains(&"blocks.2.attn.qkv.weight".to_string()));
-    let allow = ImportOptions {
-        allow_missing: vec!["blocks.2.*".into()],
-        ..Default::default()
-    };
+    let allow = ImportOptions::default().with_allow_missing(vec!["blocks.2.*".into()]);
     let report = load_vit(&mut deep, dir().join("vit.pth"), &allow).unwrap();
     assert_eq!(report.allowed_missing.len(), 12);
 
@@ -292,10 +280,7 @@ fn forced_formats_and_mismatches_are_reported() {
         panic!("expected a key mismatch")
     };
     assert!(km.unexpected.contains(&"blocks.1.mlp.fc1.bias".to_string()));
-    let allow = ImportOptions {
-        allow_unexpected: vec!["blocks.1.*".into()],
-        ..Default::default()
-    };
+    let allow = ImportOptions::default().with_allow_unexpected(vec!["blocks.1.*".into()]);
     assert!(load_vit(&mut shallow, dir().join("vit.pth"), &allow).is_ok());
 }
 

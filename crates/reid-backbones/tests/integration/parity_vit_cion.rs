@@ -143,10 +143,7 @@ fn cion_pretraining_checkpoint_matches_cions_vit() {
             p["num_params_backbone"].as_u64().unwrap(),
             "parameter count of CION's module"
         );
-        let options = ImportOptions {
-            format,
-            ..ImportOptions::default()
-        };
+        let options = ImportOptions::default().with_format(format);
         let report = load_vit(&mut m, &file, &options).unwrap_or_else(|e| panic!("{e}"));
         println!("{report}");
         assert_eq!(report.layout, Layout::Cion, "{report}");

@@ -126,10 +126,7 @@ fn cion_teacher_checkpoint_matches_timm() {
         assert!(ignored.contains(&&key.to_string()), "{key}: {report}");
     }
     check(&m, "CION teacher (.pth)");
-    let options = ImportOptions {
-        format: WeightsFormat::Cion,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
     let (m, _) = load("cion.pth", &options);
     check(&m, "CION teacher (forced format)");
 }
@@ -170,20 +167,15 @@ fn official_heads_are_unexpected_unless_allowed() {
     assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
 
     // One head allowed is not enough.
-    let options = ImportOptions {
-        allow_unexpected: vec!["head.*".into()],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_allow_unexpected(vec!["head.*".into()]);
     let err = load_volo(&mut m, dir().join("official.pth"), &options).unwrap_err();
     let mismatch = common::key_mismatch(err);
     let mut unexpected = mismatch.unexpected.clone();
     unexpected.sort();
     assert_eq!(unexpected, vec!["aux_head.bias", "aux_head.weight"]);
 
-    let options = ImportOptions {
-        allow_unexpected: vec!["head.*".into(), "aux_head.*".into()],
-        ..ImportOptions::default()
-    };
+    let options =
+        ImportOptions::default().with_allow_unexpected(vec!["head.*".into(), "aux_head.*".into()]);
     let (m, report) = load("official.pth", &options);
     let mut allowed = report.allowed_unexpected.clone();
     allowed.sort();
@@ -313,10 +305,7 @@ fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_pytorch_naming() {
     let mut cfg = base;
     cfg.layers = layers;
     let mut deeper = cfg.init(&device).unwrap();
-    let options = ImportOptions {
-        allow_missing: vec!["network.3.1.*".into()],
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_allow_missing(vec!["network.3.1.*".into()]);
     let report = load_volo(&mut deeper, dir().join("timm.safetensors"), &options).unwrap();
     assert_eq!(report.allowed_missing.len(), 11, "{report}");
 }

@@ -19,6 +19,7 @@
 //!
 //! The raw `cuhk-03.mat` (MATLAB v7.3 / HDF5) import is not provided.
 
+use derive_setters::Setters;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -65,7 +66,9 @@ impl Cuhk03Kind {
 }
 
 /// Options of the CUHK03-NP parser.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct Cuhk03Options {
     /// Labeled or detected boxes.
     pub kind: Cuhk03Kind,

@@ -29,6 +29,7 @@
 //! [`DataError::Layout`]: crate::DataError::Layout
 //! [`DataError::Malformed`]: crate::DataError::Malformed
 
+use derive_setters::Setters;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
@@ -59,7 +60,9 @@ pub use published::ExpectFull;
 pub use relabel::RelabelOrder;
 
 /// Options shared by the train/query/gallery parsers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct ImageDatasetOptions {
     /// When to compare the counts with the published ones (default: `Auto`,
     /// i.e. only for sets within ±10 % of the published total).

@@ -19,6 +19,7 @@
 //! and `<root>/msmt17/MSMT17_Vx` (torchreid); V1 is tried before V2 as
 //! upstream does, unless [`Msmt17Options::version`] pins one.
 
+use derive_setters::Setters;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
@@ -75,7 +76,9 @@ impl Msmt17Version {
 }
 
 /// Options of the MSMT17 parser.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct Msmt17Options {
     /// Append `list_val.txt` to train (upstream keeps val out unless `combineall`).
     pub merge_val: bool,

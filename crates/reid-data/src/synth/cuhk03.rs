@@ -7,6 +7,7 @@
 //! same shots as `labeled`, but with a detector's looser, jittered box, and a
 //! few boxes the detector missed.
 
+use derive_setters::Setters;
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
@@ -27,7 +28,9 @@ pub const FOLDER: &str = "cuhk03-np";
 pub const MAX_CAMERAS: u32 = 2;
 
 /// Sizes of a CUHK03-NP-style dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct Cuhk03Config {
     /// Training identities (767 in the real set).
     pub train_ids: u32,

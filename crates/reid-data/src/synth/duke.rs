@@ -5,6 +5,7 @@
 //! identity per camera; the gallery holds the rest plus distractor
 //! identities that appear only in the gallery. There is no junk.
 
+use derive_setters::Setters;
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
@@ -22,7 +23,9 @@ pub const MAX_CAMERAS: u32 = 8;
 const MAX_FRAME: u64 = 9_999_999;
 
 /// Sizes of a DukeMTMC-reID-style dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct DukeConfig {
     /// Training identities (702 in the real set).
     pub train_ids: u32,

@@ -11,6 +11,7 @@
 //! corpus, so sorted order is corpus order). The sidecar lists the true
 //! person of every crop.
 
+use derive_setters::Setters;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +32,9 @@ pub const NL_FOLDER: &str = "LUPerson-NL";
 pub const LUP_FOLDER: &str = "LUPerson";
 
 /// A LUPerson-NL-style corpus: videos plus the tracker's noise.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct LupersonNlConfig {
     /// The corpus shape.
     pub video: VideoConfig,
@@ -48,7 +51,9 @@ impl LupersonNlConfig {
 }
 
 /// A LUPerson-style unlabeled corpus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct LupersonConfig {
     /// The corpus shape.
     pub video: VideoConfig,

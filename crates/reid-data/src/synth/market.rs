@@ -6,6 +6,7 @@
 //! identity per camera and the gallery the rest; the gallery also holds junk
 //! boxes (pid `-1`, dropped by parsers) and distractors (pid `0000`, kept).
 
+use derive_setters::Setters;
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
@@ -24,7 +25,9 @@ pub const MAX_CAMERAS: u32 = 6;
 const MAX_FRAME: u64 = 999_999;
 
 /// Sizes of a Market-1501-style dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct Market1501Config {
     /// Training identities (751 in the real set).
     pub train_ids: u32,

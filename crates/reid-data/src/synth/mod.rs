@@ -43,6 +43,7 @@ pub mod tracker;
 pub mod truth;
 pub mod video;
 
+use derive_setters::Setters;
 use std::path::PathBuf;
 
 use rand::SeedableRng;
@@ -65,7 +66,9 @@ pub use video::VideoConfig;
 
 /// Settings shared by every layout: the seed, the image size, the realism
 /// knobs and the output policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct WorldConfig {
     /// The seed every random draw derives from.
     pub seed: u64,

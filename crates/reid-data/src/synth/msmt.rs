@@ -10,6 +10,7 @@
 //! `list_train.txt` alone (upstream parsers add `list_val.txt` only with
 //! `combineall`); the val list's statistics are in the sidecar's `extra`.
 
+use derive_setters::Setters;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -44,7 +45,9 @@ impl MsmtVersion {
 }
 
 /// Sizes of an MSMT17-style dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct Msmt17Config {
     /// Folder variant.
     pub version: MsmtVersion,

@@ -11,6 +11,7 @@
 //! differs between the persons of one video. The tracker ([`super::tracker`]) turns
 //! the true tracks into noisy tracklets.
 
+use derive_setters::Setters;
 use std::f32::consts::TAU;
 use std::path::PathBuf;
 
@@ -25,7 +26,9 @@ use super::{Layout, Purpose, Span, WorldConfig, check_count, check_range, invali
 use crate::error::Result;
 
 /// The shape of a video corpus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct VideoConfig {
     /// Countries (folders `country00`, …), 1..=100.
     pub countries: u32,

@@ -116,10 +116,7 @@ fn market_counts_junk_distractors_relabel_and_camids() {
 fn market_fastreid_relabel_order_is_lexicographic() {
     let tmp = tempfile::tempdir().unwrap();
     write_market(tmp.path());
-    let opts = ImageDatasetOptions {
-        relabel: RelabelOrder::FastReid,
-        ..Default::default()
-    };
+    let opts = ImageDatasetOptions::default().with_relabel(RelabelOrder::FastReid);
     let d = market1501::parse(tmp.path(), &opts).unwrap();
     // "1000" < "2" < "7"
     let by_name: Vec<(String, i64)> = d.splits.train.iter().map(|r| (name_of(r), r.pid)).collect();
@@ -205,10 +202,7 @@ fn market_bad_names_and_cameras_are_errors_naming_the_file() {
 fn market_forced_count_check_warns_with_both_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     write_market(tmp.path());
-    let opts = ImageDatasetOptions {
-        expect_full: ExpectFull::Always,
-        ..Default::default()
-    };
+    let opts = ImageDatasetOptions::default().with_expect_full(ExpectFull::Always);
     let d = market1501::parse(tmp.path(), &opts).unwrap();
     assert!(
         d.warnings.contains(
@@ -298,9 +292,10 @@ fn cuhk03_np_folders_both_kinds_and_roots() {
     let lab = write_cuhk(tmp.path(), "labeled");
     let det = write_cuhk(tmp.path(), "detected");
     fs::write(det.join("query").join("0022_c1_01.png"), b"").unwrap();
-    let opts = |kind| Cuhk03Options {
-        kind,
-        common: ImageDatasetOptions::default(),
+    let opts = |kind| {
+        Cuhk03Options::default()
+            .with_kind(kind)
+            .with_common(ImageDatasetOptions::default())
     };
     let l = cuhk03::parse(tmp.path(), &opts(Cuhk03Kind::Labeled)).unwrap();
     assert_eq!(l.root, lab);

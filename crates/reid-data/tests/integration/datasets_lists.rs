@@ -79,14 +79,7 @@ fn msmt17_v1_lists_camids_and_val_merge() {
     let cams: Vec<u32> = d.splits.train.iter().map(|r| r.camid).collect();
     assert_eq!(cams, vec![0, 2, 14]);
     assert!(d.warnings.is_empty());
-    let merged = msmt17::parse(
-        &ds,
-        &Msmt17Options {
-            merge_val: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let merged = msmt17::parse(&ds, &Msmt17Options::default().with_merge_val(true)).unwrap();
     assert_eq!(merged.splits.train.len(), 4);
     assert_eq!(merged.num_train_ids, 3);
 }
@@ -106,10 +99,7 @@ fn msmt17_v2_folders_and_version_pinning() {
     );
     let err = msmt17::parse(
         tmp.path(),
-        &Msmt17Options {
-            version: Some(Msmt17Version::V1),
-            ..Default::default()
-        },
+        &Msmt17Options::default().with_version(Some(Msmt17Version::V1)),
     )
     .unwrap_err();
     assert!(

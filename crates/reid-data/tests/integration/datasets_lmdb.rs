@@ -121,7 +121,7 @@ mod python_written {
     fn fixture_copy() -> tempfile::TempDir {
         // Copied so that opening the environment (which may create lock.mdb)
         // never touches the repository.
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/lmdb");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lmdb");
         let tmp = tempfile::tempdir().unwrap();
         for rel in [
             "LUPerson/data.mdb",

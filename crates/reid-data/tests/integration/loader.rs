@@ -27,21 +27,18 @@ const W: u32 = 16;
 /// by the caller) and the training records.
 fn market(seed: u64) -> (tempfile::TempDir, Vec<ImageRecord>) {
     let dir = tempfile::tempdir().unwrap();
-    let world = WorldConfig {
-        seed,
-        height: 48,
-        width: 24,
-        ..WorldConfig::default()
-    };
-    let cfg = Market1501Config {
-        train_ids: 6,
-        test_ids: 2,
-        cameras: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(2, 3),
-        junk: 0,
-        distractors: 0,
-    };
+    let world = WorldConfig::default()
+        .with_seed(seed)
+        .with_height(48)
+        .with_width(24);
+    let cfg = Market1501Config::default()
+        .with_train_ids(6)
+        .with_test_ids(2)
+        .with_cameras(3)
+        .with_cams_per_id(Span::new(2, 3))
+        .with_images_per_cam(Span::new(2, 3))
+        .with_junk(0)
+        .with_distractors(0);
     write_market1501(dir.path(), &world, &cfg).unwrap();
     let parsed = market1501::parse(dir.path(), &ImageDatasetOptions::default()).unwrap();
     (dir, parsed.splits.train)

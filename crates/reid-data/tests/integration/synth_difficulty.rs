@@ -63,10 +63,7 @@ fn crude_descriptor_rank1_is_above_chance_and_below_perfect() {
         .unwrap_or(0);
     let r = write_market1501(
         &out,
-        &WorldConfig {
-            seed,
-            ..WorldConfig::default()
-        },
+        &WorldConfig::default().with_seed(seed),
         &Market1501Config::default(),
     )
     .unwrap();

@@ -28,33 +28,27 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn world(seed: u64) -> WorldConfig {
-    WorldConfig {
-        seed,
-        height: 32,
-        width: 16,
-        ..WorldConfig::default()
-    }
+    WorldConfig::default()
+        .with_seed(seed)
+        .with_height(32)
+        .with_width(16)
 }
 
 fn video() -> VideoConfig {
-    VideoConfig {
-        videos: 6,
-        persons_per_video: Span::new(2, 5),
-        track_len: Span::new(2, 6),
-        ..VideoConfig::default()
-    }
+    VideoConfig::default()
+        .with_videos(6)
+        .with_persons_per_video(Span::new(2, 5))
+        .with_track_len(Span::new(2, 6))
 }
 
 #[test]
 fn market1501_synth_matches_parser() {
     let out = tmp("market");
-    let cfg = Market1501Config {
-        train_ids: 8,
-        test_ids: 7,
-        junk: 5,
-        distractors: 4,
-        ..Market1501Config::default()
-    };
+    let cfg = Market1501Config::default()
+        .with_train_ids(8)
+        .with_test_ids(7)
+        .with_junk(5)
+        .with_distractors(4);
     let r = write_market1501(&out, &world(1), &cfg).unwrap();
     let parsed = datasets::market1501::parse(&out, &ImageDatasetOptions::default()).unwrap();
     assert_eq!(parsed.splits.stats(), r.dataset_stats().unwrap());
@@ -73,12 +67,10 @@ fn market1501_synth_matches_parser() {
 #[test]
 fn dukemtmc_synth_matches_parser() {
     let out = tmp("duke");
-    let cfg = DukeConfig {
-        train_ids: 8,
-        test_ids: 6,
-        distractor_ids: 3,
-        ..DukeConfig::default()
-    };
+    let cfg = DukeConfig::default()
+        .with_train_ids(8)
+        .with_test_ids(6)
+        .with_distractor_ids(3);
     let r = write_dukemtmc(&out, &world(2), &cfg).unwrap();
     let parsed = datasets::dukemtmc::parse(&out, &ImageDatasetOptions::default()).unwrap();
     assert_eq!(parsed.splits.stats(), r.dataset_stats().unwrap());
@@ -92,18 +84,13 @@ fn msmt17_v1_and_v2_synth_match_parser() {
         (MsmtVersion::V1, Msmt17Version::V1),
         (MsmtVersion::V2, Msmt17Version::V2),
     ] {
-        let cfg = Msmt17Config {
-            version,
-            train_ids: 7,
-            test_ids: 6,
-            val_fraction: 0.2,
-            ..Msmt17Config::default()
-        };
+        let cfg = Msmt17Config::default()
+            .with_version(version)
+            .with_train_ids(7)
+            .with_test_ids(6)
+            .with_val_fraction(0.2);
         let r = write_msmt17(&out, &world(3), &cfg).unwrap();
-        let opts = Msmt17Options {
-            version: Some(parser_version),
-            ..Msmt17Options::default()
-        };
+        let opts = Msmt17Options::default().with_version(Some(parser_version));
         let parsed = datasets::msmt17::parse(&out, &opts).unwrap();
         assert_eq!(
             parsed.splits.stats(),
@@ -111,14 +98,7 @@ fn msmt17_v1_and_v2_synth_match_parser() {
             "{version:?}"
         );
         // With val merged, train = list_train + list_val.
-        let merged = datasets::msmt17::parse(
-            &out,
-            &Msmt17Options {
-                merge_val: true,
-                ..opts
-            },
-        )
-        .unwrap();
+        let merged = datasets::msmt17::parse(&out, &opts.with_merge_val(true)).unwrap();
         let truth = SynthTruth::read(&r.dataset_dir).unwrap();
         let val = truth.extra.iter().find(|(n, _)| n == "val").unwrap().1;
         assert_eq!(
@@ -132,21 +112,18 @@ fn msmt17_v1_and_v2_synth_match_parser() {
 #[test]
 fn cuhk03_np_synth_matches_parser_for_both_kinds() {
     let out = tmp("cuhk");
-    let cfg = Cuhk03Config {
-        train_ids: 7,
-        test_ids: 5,
-        detection_miss: 0.3,
-        ..Cuhk03Config::default()
-    };
+    let cfg = Cuhk03Config::default()
+        .with_train_ids(7)
+        .with_test_ids(5)
+        .with_detection_miss(0.3);
     let r = write_cuhk03_np(&out, &world(4), &cfg).unwrap();
     for (i, kind) in [Cuhk03Kind::Labeled, Cuhk03Kind::Detected]
         .into_iter()
         .enumerate()
     {
-        let opts = Cuhk03Options {
-            kind,
-            common: ImageDatasetOptions::default(),
-        };
+        let opts = Cuhk03Options::default()
+            .with_kind(kind)
+            .with_common(ImageDatasetOptions::default());
         let parsed = datasets::cuhk03::parse(&out, &opts).unwrap();
         let PartStats::Images(expected) = r.parts[i].stats else {
             panic!("not an image part")
@@ -166,10 +143,7 @@ fn file_name(r: &ImageRecord) -> String {
 #[test]
 fn luperson_nl_synth_matches_parser() {
     let out = tmp("nl");
-    let cfg = LupersonNlConfig {
-        video: video(),
-        ..LupersonNlConfig::default()
-    };
+    let cfg = LupersonNlConfig::default().with_video(video());
     let r = write_luperson_nl(&out, &world(5), &cfg).unwrap();
     let corpus = datasets::luperson_nl::parse(&out).unwrap();
     assert_eq!(corpus.stats(), r.corpus_stats().unwrap());
@@ -199,10 +173,7 @@ fn luperson_nl_synth_matches_parser() {
 #[test]
 fn luperson_synth_matches_parser() {
     let out = tmp("lup");
-    let cfg = LupersonConfig {
-        video: video(),
-        ..LupersonConfig::default()
-    };
+    let cfg = LupersonConfig::default().with_video(video());
     let r = write_luperson(&out, &world(6), &cfg).unwrap();
     let corpus = datasets::luperson::parse(&out).unwrap();
     assert_eq!(corpus.stats(), r.corpus_stats().unwrap());

@@ -22,68 +22,56 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn tiny_world(seed: u64) -> WorldConfig {
-    WorldConfig {
-        seed,
-        height: 64,
-        width: 32,
-        ..WorldConfig::default()
-    }
+    WorldConfig::default()
+        .with_seed(seed)
+        .with_height(64)
+        .with_width(32)
 }
 
 fn tiny_market() -> Market1501Config {
-    Market1501Config {
-        train_ids: 6,
-        test_ids: 5,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(1, 2),
-        junk: 4,
-        distractors: 3,
-        ..Market1501Config::default()
-    }
+    Market1501Config::default()
+        .with_train_ids(6)
+        .with_test_ids(5)
+        .with_cams_per_id(Span::new(2, 3))
+        .with_images_per_cam(Span::new(1, 2))
+        .with_junk(4)
+        .with_distractors(3)
 }
 
 fn tiny_duke() -> DukeConfig {
-    DukeConfig {
-        train_ids: 5,
-        test_ids: 5,
-        distractor_ids: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(1, 2),
-        ..DukeConfig::default()
-    }
+    DukeConfig::default()
+        .with_train_ids(5)
+        .with_test_ids(5)
+        .with_distractor_ids(3)
+        .with_cams_per_id(Span::new(2, 3))
+        .with_images_per_cam(Span::new(1, 2))
 }
 
 fn tiny_msmt(version: MsmtVersion) -> Msmt17Config {
-    Msmt17Config {
-        version,
-        train_ids: 6,
-        test_ids: 5,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(1, 3),
-        val_fraction: 0.2,
-        ..Msmt17Config::default()
-    }
+    Msmt17Config::default()
+        .with_version(version)
+        .with_train_ids(6)
+        .with_test_ids(5)
+        .with_cams_per_id(Span::new(2, 3))
+        .with_images_per_cam(Span::new(1, 3))
+        .with_val_fraction(0.2)
 }
 
 fn tiny_cuhk() -> Cuhk03Config {
-    Cuhk03Config {
-        train_ids: 5,
-        test_ids: 4,
-        images_per_view: Span::new(2, 3),
-        detection_miss: 0.3,
-        ..Cuhk03Config::default()
-    }
+    Cuhk03Config::default()
+        .with_train_ids(5)
+        .with_test_ids(4)
+        .with_images_per_view(Span::new(2, 3))
+        .with_detection_miss(0.3)
 }
 
 fn tiny_video() -> VideoConfig {
-    VideoConfig {
-        countries: 2,
-        cities_per_country: 2,
-        videos: 5,
-        persons_per_video: Span::new(2, 4),
-        track_len: Span::new(2, 5),
-        ..VideoConfig::default()
-    }
+    VideoConfig::default()
+        .with_countries(2)
+        .with_cities_per_country(2)
+        .with_videos(5)
+        .with_persons_per_video(Span::new(2, 4))
+        .with_track_len(Span::new(2, 5))
 }
 
 /// Writes every layout into `out` with `world`.
@@ -97,19 +85,13 @@ fn write_everything(out: &Path, world: &WorldConfig) -> Vec<SynthReport> {
         write_luperson_nl(
             out,
             world,
-            &LupersonNlConfig {
-                video: tiny_video(),
-                ..LupersonNlConfig::default()
-            },
+            &LupersonNlConfig::default().with_video(tiny_video()),
         )
         .unwrap(),
         write_luperson(
             out,
             world,
-            &LupersonConfig {
-                video: tiny_video(),
-                ..LupersonConfig::default()
-            },
+            &LupersonConfig::default().with_video(tiny_video()),
         )
         .unwrap(),
     ]
@@ -487,10 +469,7 @@ fn video_dirs(dir: &Path) -> Vec<(usize, usize, PathBuf)> {
 #[test]
 fn luperson_nl_tracklets_and_truth() {
     let out = tmp("nl");
-    let cfg = LupersonNlConfig {
-        video: tiny_video(),
-        ..LupersonNlConfig::default()
-    };
+    let cfg = LupersonNlConfig::default().with_video(tiny_video());
     let r = write_luperson_nl(&out, &tiny_world(7), &cfg).unwrap();
     let dir = out.join("LUPerson-NL");
     let videos = video_dirs(&dir);
@@ -567,11 +546,7 @@ fn luperson_nl_tracklets_and_truth() {
 #[test]
 fn luperson_nl_default_corpus_is_realistically_noisy() {
     let out = tmp("nl-default");
-    let world = WorldConfig {
-        height: 32,
-        width: 16,
-        ..WorldConfig::default()
-    };
+    let world = WorldConfig::default().with_height(32).with_width(16);
     let r = write_luperson_nl(&out, &world, &LupersonNlConfig::default()).unwrap();
     let n = r.noise.unwrap();
     assert!(
@@ -592,10 +567,7 @@ fn luperson_nl_default_corpus_is_realistically_noisy() {
 #[test]
 fn luperson_keys_follow_the_converter() {
     let out = tmp("lup");
-    let cfg = LupersonConfig {
-        video: tiny_video(),
-        ..LupersonConfig::default()
-    };
+    let cfg = LupersonConfig::default().with_video(tiny_video());
     let r = write_luperson(&out, &tiny_world(8), &cfg).unwrap();
     let dir = out.join("LUPerson");
     let mut images = 0;
@@ -648,11 +620,7 @@ fn existing_output_is_refused_unless_overwrite() {
     let err = write_market1501(&out, &world, &cfg).unwrap_err();
     assert!(matches!(err, DataError::InvalidArgument(_)));
     assert!(err.to_string().contains("not empty"), "{err}");
-    let again = WorldConfig {
-        overwrite: true,
-        seed: 10,
-        ..world.clone()
-    };
+    let again = world.clone().with_overwrite(true).with_seed(10);
     write_market1501(&out, &again, &cfg).unwrap();
     assert_eq!(
         SynthTruth::read(&out.join("Market-1501-v15.09.15"))
@@ -679,84 +647,32 @@ fn bad_configs_are_invalid_arguments() {
         other => panic!("expected InvalidArgument, got {other:?}"),
     };
     is_invalid(
-        write_market1501(
-            &out,
-            &w,
-            &Market1501Config {
-                train_ids: 0,
-                ..tiny_market()
-            },
-        ),
+        write_market1501(&out, &w, &tiny_market().with_train_ids(0)),
         "train identities",
     );
     is_invalid(
-        write_market1501(
-            &out,
-            &w,
-            &Market1501Config {
-                cameras: 7,
-                ..tiny_market()
-            },
-        ),
+        write_market1501(&out, &w, &tiny_market().with_cameras(7)),
         "cameras",
     );
     is_invalid(
-        write_market1501(
-            &out,
-            &w,
-            &Market1501Config {
-                cameras: 0,
-                ..tiny_market()
-            },
-        ),
+        write_market1501(&out, &w, &tiny_market().with_cameras(0)),
         "cameras",
     );
     is_invalid(
-        write_dukemtmc(
-            &out,
-            &w,
-            &DukeConfig {
-                cameras: 9,
-                ..tiny_duke()
-            },
-        ),
+        write_dukemtmc(&out, &w, &tiny_duke().with_cameras(9)),
         "cameras",
     );
     is_invalid(
-        write_msmt17(
-            &out,
-            &w,
-            &Msmt17Config {
-                cameras: 16,
-                ..tiny_msmt(MsmtVersion::V1)
-            },
-        ),
+        write_msmt17(&out, &w, &tiny_msmt(MsmtVersion::V1).with_cameras(16)),
         "cameras",
     );
     is_invalid(
-        write_cuhk03_np(
-            &out,
-            &w,
-            &Cuhk03Config {
-                cameras: 3,
-                ..tiny_cuhk()
-            },
-        ),
+        write_cuhk03_np(&out, &w, &tiny_cuhk().with_cameras(3)),
         "views",
     );
-    let small = WorldConfig {
-        height: 8,
-        width: 4,
-        ..w.clone()
-    };
+    let small = w.clone().with_height(8).with_width(4);
     is_invalid(write_market1501(&out, &small, &tiny_market()), "too small");
-    let no_videos = LupersonNlConfig {
-        video: VideoConfig {
-            videos: 0,
-            ..tiny_video()
-        },
-        ..LupersonNlConfig::default()
-    };
+    let no_videos = LupersonNlConfig::default().with_video(tiny_video().with_videos(0));
     is_invalid(write_luperson_nl(&out, &w, &no_videos), "videos");
     // Nothing was written for refused configs.
     assert!(fs::read_dir(&out).unwrap().next().is_none());

@@ -6,7 +6,7 @@ use image::RgbImage;
 use reid_data::transform::{Interpolation, resize, resize_image_crate};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/transforms")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/transforms")
 }
 
 fn load(name: &str) -> RgbImage {

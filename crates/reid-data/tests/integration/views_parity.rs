@@ -15,7 +15,7 @@ use reid_data::views::{ViewParams, ViewPipeline, gaussian_blur};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/views")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/views")
 }
 
 fn load(name: &str) -> RgbImage {

@@ -20,16 +20,10 @@ fn corpus(cfg: SyntheticConfig) -> (Vec<VideoBlock>, Vec<i64>) {
 }
 
 fn config() -> DenoiseConfig {
-    DenoiseConfig {
-        record_levels: true,
-        chunk_videos: 7,
-        level3: Level3Config {
-            window: 8,
-            stride: 4,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
+    DenoiseConfig::default()
+        .with_record_levels(true)
+        .with_chunk_videos(7)
+        .with_level3(Level3Config::default().with_window(8).with_stride(4))
 }
 
 /// The labelling after each level and at the end, scored.
@@ -50,27 +44,23 @@ fn show(name: &str, q: &[Quality; 4]) {
 /// 40 videos in which every crop of a video carries the same appearance
 /// shift, as strong as the persons' own appearance.
 fn shifted() -> SyntheticConfig {
-    SyntheticConfig {
-        videos: 40,
-        dim: 32,
-        persons_per_video: (6, 16),
-        video_shift: 1.0,
-        ..Default::default()
-    }
+    SyntheticConfig::default()
+        .with_videos(40)
+        .with_dim(32)
+        .with_persons_per_video((6, 16))
+        .with_video_shift(1.0)
 }
 
 /// Features that barely separate persons: the per-crop noise is 2.5 times
 /// a person's appearance.
 fn weak() -> SyntheticConfig {
-    SyntheticConfig {
-        videos: 40,
-        dim: 32,
-        persons_per_video: (6, 16),
-        crop_noise: 2.5,
-        track_spread: 0.3,
-        video_shift: 0.5,
-        ..Default::default()
-    }
+    SyntheticConfig::default()
+        .with_videos(40)
+        .with_dim(32)
+        .with_persons_per_video((6, 16))
+        .with_crop_noise(2.5)
+        .with_track_spread(0.3)
+        .with_video_shift(0.5)
 }
 
 #[test]
@@ -111,10 +101,7 @@ fn centring_and_calibration_link_across_a_strong_video_shift() {
 /// crop would join a stranger), so level 2 keeps level 1's precision.
 #[test]
 fn features_without_persons_reassign_nothing() {
-    let (blocks, truth) = corpus(SyntheticConfig {
-        crop_noise: 12.0,
-        ..weak()
-    });
+    let (blocks, truth) = corpus(weak().with_crop_noise(12.0));
     let out = run(&config(), blocks.into_iter().map(Ok), |_| {}).unwrap();
     let q = scores(&out, &truth);
     show("no persons, defaults", &q);

@@ -18,24 +18,18 @@ fn corpus(cfg: SyntheticConfig) -> (Vec<VideoBlock>, Vec<i64>) {
 }
 
 fn small() -> SyntheticConfig {
-    SyntheticConfig {
-        videos: 40,
-        dim: 32,
-        ..Default::default()
-    }
+    SyntheticConfig::default().with_videos(40).with_dim(32)
 }
 
 fn recorded() -> DenoiseConfig {
-    DenoiseConfig {
-        record_levels: true,
-        chunk_videos: 7,
-        level3: reid_denoise::Level3Config {
-            window: 8,
-            stride: 4,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
+    DenoiseConfig::default()
+        .with_record_levels(true)
+        .with_chunk_videos(7)
+        .with_level3(
+            reid_denoise::Level3Config::default()
+                .with_window(8)
+                .with_stride(4),
+        )
 }
 
 #[test]
@@ -138,10 +132,9 @@ fn level1_prunes_an_outlier_and_dissolves_a_broken_pair() {
         features: ndarray::Array2::from_shape_fn((7, 3), |(i, j)| rows[i][j]),
     };
     b.prepare(Metric::Cosine).unwrap();
-    let cfg = reid_denoise::Level1Config {
-        radius: 0.1,
-        min_tracklet_size: 2,
-    };
+    let cfg = reid_denoise::Level1Config::default()
+        .with_radius(0.1)
+        .with_min_tracklet_size(2);
     let out = level1::denoise_tracklets(&b, &cfg, Metric::Cosine);
     assert_eq!(out.tracklets.len(), 1);
     assert_eq!(out.tracklets[0].members, vec![0, 1, 2, 3]);
@@ -149,11 +142,10 @@ fn level1_prunes_an_outlier_and_dissolves_a_broken_pair() {
     assert_eq!(out.stats.tracklets_dissolved, 1);
     assert_eq!(out.stats.images_pruned, 3);
     // Level 2 re-assigns nothing far away, and removes the three outliers.
-    let l2cfg = reid_denoise::Level2Config {
-        reassign_radius: 0.1,
-        merge_threshold: 0.1,
-        forbid_frame_overlap: true,
-    };
+    let l2cfg = reid_denoise::Level2Config::default()
+        .with_reassign_radius(0.1)
+        .with_merge_threshold(0.1)
+        .with_forbid_frame_overlap(true);
     let l2 = level2::denoise_video(&b, out, &l2cfg, Metric::Cosine);
     assert_eq!(l2.identities.len(), 1);
     assert_eq!(l2.removed, vec![4, 5, 6]);
@@ -173,39 +165,27 @@ fn level2_merges_fragments_but_never_two_crops_of_one_frame() {
     };
     b.prepare(Metric::Cosine).unwrap();
     let l1 = level1::denoise_tracklets(&b, &reid_denoise::Level1Config::default(), Metric::Cosine);
-    let cfg = reid_denoise::Level2Config {
-        reassign_radius: 0.5,
-        merge_threshold: 0.5,
-        forbid_frame_overlap: true,
-    };
+    let cfg = reid_denoise::Level2Config::default()
+        .with_reassign_radius(0.5)
+        .with_merge_threshold(0.5)
+        .with_forbid_frame_overlap(true);
     let l2 = level2::denoise_video(&b, l1.clone(), &cfg, Metric::Cosine);
     assert_eq!(l2.identities.len(), 2, "0 and 1 overlap in frame 5");
     assert_eq!(l2.stats.tracklets_merged, 1);
-    let free = reid_denoise::Level2Config {
-        forbid_frame_overlap: false,
-        ..cfg
-    };
+    let free = cfg.with_forbid_frame_overlap(false);
     let l2 = level2::denoise_video(&b, l1, &free, Metric::Cosine);
     assert_eq!(l2.identities.len(), 1);
 }
 
 #[test]
 fn bad_inputs_are_clear_errors() {
-    let (mut blocks, _) = corpus(SyntheticConfig {
-        videos: 3,
-        dim: 8,
-        ..Default::default()
-    });
+    let (mut blocks, _) = corpus(SyntheticConfig::default().with_videos(3).with_dim(8));
     blocks[1].features[[0, 3]] = f32::NAN;
     let first = blocks[1].first_row;
     let err = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap_err();
     assert!(err.to_string().contains(&format!("row {first}")), "{err}");
 
-    let (mut blocks, _) = corpus(SyntheticConfig {
-        videos: 3,
-        dim: 8,
-        ..Default::default()
-    });
+    let (mut blocks, _) = corpus(SyntheticConfig::default().with_videos(3).with_dim(8));
     blocks.swap(1, 2);
     let err = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap_err();
     assert!(err.to_string().contains("row order"), "{err}");
@@ -221,18 +201,11 @@ fn bad_inputs_are_clear_errors() {
 #[test]
 fn constant_features_are_an_error_that_says_so_under_both_metrics() {
     for metric in [Metric::Cosine, Metric::Euclidean] {
-        let (mut blocks, _) = corpus(SyntheticConfig {
-            videos: 3,
-            dim: 8,
-            ..Default::default()
-        });
+        let (mut blocks, _) = corpus(SyntheticConfig::default().with_videos(3).with_dim(8));
         for b in &mut blocks {
             b.features.fill(0.25);
         }
-        let cfg = DenoiseConfig {
-            metric,
-            ..recorded()
-        };
+        let cfg = recorded().with_metric(metric);
         let err = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap_err();
         assert!(
             err.to_string().contains("identical features"),

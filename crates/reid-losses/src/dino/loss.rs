@@ -22,6 +22,7 @@
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Tensor, TensorData};
+use derive_setters::Setters;
 
 use crate::LossError;
 
@@ -29,7 +30,9 @@ const NAME: &str = "identity_guided_dino_loss";
 
 /// Settings of [`identity_guided_dino_loss`] and [`dino_loss`]; defaults are
 /// CION's.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct DinoLossConfig {
     /// Number of student crops `V` per image: 2 global + local ones
     /// (default 10 = 2 + 8). At least 2.

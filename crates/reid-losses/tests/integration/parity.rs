@@ -62,14 +62,13 @@ fn check(case: &Value, f: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>) {
 fn cross_entropy_matches_torch() {
     let mut seen = 0;
     for case in cases().iter().filter(|c| c["kind"] == "ce") {
-        let config = CrossEntropyConfig {
-            epsilon: case["epsilon"].as_f64().unwrap(),
-            convention: match case["convention"].as_str().unwrap() {
+        let config = CrossEntropyConfig::default()
+            .with_epsilon(case["epsilon"].as_f64().unwrap())
+            .with_convention(match case["convention"].as_str().unwrap() {
                 "torchreid" => SmoothingConvention::Torchreid,
                 _ => SmoothingConvention::FastReid,
-            },
-            divide_by_nonzero: case["divide_by_nonzero"].as_bool().unwrap(),
-        };
+            })
+            .with_divide_by_nonzero(case["divide_by_nonzero"].as_bool().unwrap());
         check(case, |x, y| {
             cross_entropy_label_smooth(x, y, &config).unwrap()
         });
@@ -82,18 +81,17 @@ fn cross_entropy_matches_torch() {
 fn triplet_matches_torch() {
     let mut seen = 0;
     for case in cases().iter().filter(|c| c["kind"] == "triplet") {
-        let config = TripletConfig {
-            margin: case["margin"].as_f64(),
-            distance: match case["distance"].as_str().unwrap() {
+        let config = TripletConfig::default()
+            .with_margin(case["margin"].as_f64())
+            .with_distance(match case["distance"].as_str().unwrap() {
                 "euclidean" => TripletDistance::Euclidean,
                 _ => TripletDistance::Cosine,
-            },
-            normalize_features: case["normalize"].as_bool().unwrap(),
-            mining: match case["mining"].as_str().unwrap() {
+            })
+            .with_normalize_features(case["normalize"].as_bool().unwrap())
+            .with_mining(match case["mining"].as_str().unwrap() {
                 "hard" => Mining::Hard,
                 _ => Mining::SoftmaxWeighted,
-            },
-        };
+            });
         check(case, |x, y| triplet_loss(x, y, &config).unwrap());
         seen += 1;
     }
@@ -161,10 +159,7 @@ fn batch_mismatch_is_an_error() {
 #[test]
 fn bad_parameters_are_errors() {
     let device = common::device();
-    let bad_eps = CrossEntropyConfig {
-        epsilon: 1.5,
-        ..CrossEntropyConfig::default()
-    };
+    let bad_eps = CrossEntropyConfig::default().with_epsilon(1.5);
     let err = cross_entropy_label_smooth(
         Tensor::<2>::zeros([2, 3], &device),
         labels(&[0, 1], &device),
@@ -191,10 +186,7 @@ fn bad_parameters_are_errors() {
             ..
         }
     ));
-    let bad_margin = TripletConfig {
-        margin: Some(-0.3),
-        ..TripletConfig::default()
-    };
+    let bad_margin = TripletConfig::default().with_margin(Some(-0.3));
     let err = triplet_loss(
         Tensor::<2>::ones([2, 3], &device),
         labels(&[0, 1], &device),
@@ -217,10 +209,7 @@ fn fast_reid_divides_by_nonzero_losses() {
         &device,
     );
     let y = labels(&[0, 0], &device);
-    let mut config = CrossEntropyConfig {
-        epsilon: 0.0,
-        ..CrossEntropyConfig::fast_reid()
-    };
+    let mut config = CrossEntropyConfig::fast_reid().with_epsilon(0.0);
     let quirk: f32 = cross_entropy_label_smooth(logits.clone(), y.clone(), &config)
         .unwrap()
         .into_scalar();

@@ -243,12 +243,11 @@ fn loss_inputs(fx: &Value, device: &Device) -> LossInputs {
         student: tensor2(&l["student"], [v * b, d], device),
         teacher: tensor2(&l["teacher"], [2 * b, d], device),
         center: tensor2(&l["center"], [1, d], device),
-        config: DinoLossConfig {
-            n_crops: v,
-            student_temp: l["student_temp"].as_f64().unwrap(),
-            teacher_temp: l["teacher_temp"].as_f64().unwrap(),
-            sinkhorn_iterations: 0,
-        },
+        config: DinoLossConfig::default()
+            .with_n_crops(v)
+            .with_student_temp(l["student_temp"].as_f64().unwrap())
+            .with_teacher_temp(l["teacher_temp"].as_f64().unwrap())
+            .with_sinkhorn_iterations(0),
     }
 }
 
@@ -357,10 +356,7 @@ fn loss_input_errors() {
     );
     assert!(matches!(err, LossError::InvalidShape { .. }));
     // Crop count inconsistent with the student rows.
-    let config = DinoLossConfig {
-        n_crops: 5,
-        ..inp.config
-    };
+    let config = inp.config.with_n_crops(5);
     let err = run(
         inp.student.clone(),
         inp.teacher.clone(),
@@ -403,11 +399,10 @@ fn loss_input_errors() {
         LossError::InvalidShape { what: "center", .. }
     ));
     for (student_temp, teacher_temp) in [(0.0, 0.04), (0.1, -0.04), (f64::NAN, 0.04)] {
-        let config = DinoLossConfig {
-            student_temp,
-            teacher_temp,
-            ..inp.config
-        };
+        let config = inp
+            .config
+            .with_student_temp(student_temp)
+            .with_teacher_temp(teacher_temp);
         let err = run(
             inp.student.clone(),
             inp.teacher.clone(),
@@ -417,10 +412,7 @@ fn loss_input_errors() {
         );
         assert!(matches!(err, LossError::InvalidParameter { .. }), "{err}");
     }
-    let config = DinoLossConfig {
-        n_crops: 1,
-        ..inp.config
-    };
+    let config = inp.config.with_n_crops(1);
     let err = run(
         inp.student.narrow(0, 0, 6),
         inp.teacher,
@@ -639,15 +631,11 @@ fn adaptive_smoothing_matches_torch() {
     let logits = Tensor::<2>::zeros([2, 3], &device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1], [2]), &device);
     for config in [
-        CrossEntropyConfig {
-            epsilon: -1.0,
-            convention: SmoothingConvention::Torchreid,
-            divide_by_nonzero: true,
-        },
-        CrossEntropyConfig {
-            epsilon: -0.5,
-            ..CrossEntropyConfig::fast_reid()
-        },
+        CrossEntropyConfig::default()
+            .with_epsilon(-1.0)
+            .with_convention(SmoothingConvention::Torchreid)
+            .with_divide_by_nonzero(true),
+        CrossEntropyConfig::fast_reid().with_epsilon(-0.5),
     ] {
         let err = cross_entropy_label_smooth(logits.clone(), y.clone(), &config).unwrap_err();
         assert!(matches!(

@@ -352,17 +352,16 @@ fn correct_labels_matches_torch() {
 fn pnl_config(v: &Value) -> PnlLossConfig {
     let f = |k: &str| v[k].as_f64().unwrap();
     let u = |k: &str| v[k].as_u64().unwrap() as usize;
-    PnlLossConfig {
-        alpha: f("alpha"),
-        threshold: f("threshold"),
-        temperature: f("temperature"),
-        start_clean_epoch: u("start_clean_epoch"),
-        start_supcont_epoch: u("start_supcont_epoch"),
-        start_proto_epoch: u("start_proto_epoch"),
-        w_cls: f("w_cls"),
-        w_inst: f("w_inst"),
-        w_proto: f("w_proto"),
-    }
+    PnlLossConfig::default()
+        .with_alpha(f("alpha"))
+        .with_threshold(f("threshold"))
+        .with_temperature(f("temperature"))
+        .with_start_clean_epoch(u("start_clean_epoch"))
+        .with_start_supcont_epoch(u("start_supcont_epoch"))
+        .with_start_proto_epoch(u("start_proto_epoch"))
+        .with_w_cls(f("w_cls"))
+        .with_w_inst(f("w_inst"))
+        .with_w_proto(f("w_proto"))
 }
 
 /// The step fixture's queue and bank on `device`.
@@ -525,21 +524,9 @@ fn pnl_step_rejects_bad_input() {
         LossError::BatchMismatch { .. }
     ));
     for (config, name) in [
-        (
-            PnlLossConfig {
-                temperature: 0.0,
-                ..ok
-            },
-            "temperature",
-        ),
-        (PnlLossConfig { alpha: -0.1, ..ok }, "alpha"),
-        (
-            PnlLossConfig {
-                w_proto: f64::NAN,
-                ..ok
-            },
-            "w_proto",
-        ),
+        (ok.with_temperature(0.0), "temperature"),
+        (ok.with_alpha(-0.1), "alpha"),
+        (ok.with_w_proto(f64::NAN), "w_proto"),
     ] {
         let err = run(z(), q(), &y, config);
         assert!(

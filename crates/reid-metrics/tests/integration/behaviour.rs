@@ -95,15 +95,11 @@ fn exact_scorer_equals_brute_force_stable_sort_with_ties_and_junk() {
         let (d, q, g) = random_problem(&mut rng, 25, ng, 6, 3, levels);
         for cfg in [
             EvalConfig::default(),
-            EvalConfig {
-                max_rank: 5,
-                ap: ApKind::Trapezoid,
-                junk_pid: Some(-1),
-            },
-            EvalConfig {
-                max_rank: 1,
-                ..EvalConfig::default()
-            },
+            EvalConfig::default()
+                .with_max_rank(5)
+                .with_ap(ApKind::Trapezoid)
+                .with_junk_pid(Some(-1)),
+            EvalConfig::default().with_max_rank(1),
         ] {
             let (cmc, map, minp, nv) = brute(&d, &q, &g, &cfg);
             match evaluate(d.view(), &q, &g, &cfg) {
@@ -272,10 +268,7 @@ fn bad_inputs_give_errors_not_panics() {
         Err(MetricsError::NoValidQuery)
     ));
     // Bad parameters.
-    let bad = EvalConfig {
-        max_rank: 0,
-        ..EvalConfig::default()
-    };
+    let bad = EvalConfig::default().with_max_rank(0);
     assert!(evaluate(d.view(), &q, &g, &bad).is_err());
     let qq = Array2::<f32>::zeros((4, 4));
     let gg = Array2::<f32>::zeros((9, 9));
@@ -284,10 +277,7 @@ fn bad_inputs_give_errors_not_panics() {
         Err(MetricsError::ShapeMismatch { .. })
     ));
     let gg = Array2::<f32>::ones((10, 10));
-    let bad_r = RerankConfig {
-        lambda: 1.5,
-        ..RerankConfig::default()
-    };
+    let bad_r = RerankConfig::default().with_lambda(1.5);
     assert!(re_ranking(d.view(), qq.view(), gg.view(), &bad_r).is_err());
     // Feature dimension mismatch.
     let a = Array2::<f32>::zeros((4, 3));

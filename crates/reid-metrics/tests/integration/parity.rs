@@ -16,7 +16,7 @@ use reid_metrics::{
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/metrics")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics")
 }
 
 fn mat(name: &str) -> Array2<f32> {
@@ -95,10 +95,7 @@ fn evaluate_matches_reference_euclidean_cosine_and_max_rank() {
         1e-9,
         "cosine",
     );
-    let cfg10 = EvalConfig {
-        max_rank: 10,
-        ..EvalConfig::default()
-    };
+    let cfg10 = EvalConfig::default().with_max_rank(10);
     check(
         &evaluate(mat("distmat_euclidean.npy").view(), &q, &g, &cfg10).unwrap(),
         &e["euclidean_max_rank_10"],
@@ -112,20 +109,14 @@ fn evaluate_trapezoid_ap_and_junk_pid_match_reference() {
     let (q, g) = market();
     let e = expected();
     let d = mat("distmat_euclidean.npy");
-    let trap = EvalConfig {
-        ap: ApKind::Trapezoid,
-        ..EvalConfig::default()
-    };
+    let trap = EvalConfig::default().with_ap(ApKind::Trapezoid);
     check(
         &evaluate(d.view(), &q, &g, &trap).unwrap(),
         &e["trapezoid"],
         1e-9,
         "trapezoid",
     );
-    let junk = EvalConfig {
-        junk_pid: Some(-1),
-        ..EvalConfig::default()
-    };
+    let junk = EvalConfig::default().with_junk_pid(Some(-1));
     check(
         &evaluate(d.view(), &q, &g, &junk).unwrap(),
         &e["junk_minus_one"],
@@ -208,20 +199,18 @@ fn rerank_from_distance_matrices_matches_reference() {
             "rerank_default",
         ),
         (
-            RerankConfig {
-                k1: 7,
-                k2: 3,
-                lambda: 0.5,
-            },
+            RerankConfig::default()
+                .with_k1(7)
+                .with_k2(3)
+                .with_lambda(0.5),
             Some("rerank_k7_k3.npy"),
             "rerank_k7_k3",
         ),
         (
-            RerankConfig {
-                k1: 20,
-                k2: 1,
-                lambda: 0.3,
-            },
+            RerankConfig::default()
+                .with_k1(20)
+                .with_k2(1)
+                .with_lambda(0.3),
             None,
             "rerank_k2_1",
         ),
@@ -289,10 +278,7 @@ fn cuhk03_single_shot_matches_reference_in_expectation_and_is_seeded() {
     let d = mat("cuhk03_multi_distmat.npy");
     let (q, g) = (labels("cuhk03_multi_", "q"), labels("cuhk03_multi_", "g"));
     let e = expected();
-    let cfg = Cuhk03Config {
-        num_repeats: 2000,
-        ..Cuhk03Config::default()
-    };
+    let cfg = Cuhk03Config::default().with_num_repeats(2000);
     let r = single_gallery_shot(d.view(), &q, &g, &cfg).unwrap();
     let exp = &e["cuhk03_multi_2000"];
     assert_close(
@@ -316,7 +302,7 @@ fn cuhk03_single_shot_matches_reference_in_expectation_and_is_seeded() {
     let a = single_gallery_shot(d.view(), &q, &g, &small).unwrap();
     let b = single_gallery_shot(d.view(), &q, &g, &small).unwrap();
     assert_eq!(a, b, "same seed, same result");
-    let c = single_gallery_shot(d.view(), &q, &g, &Cuhk03Config { seed: 7, ..small }).unwrap();
+    let c = single_gallery_shot(d.view(), &q, &g, &small.with_seed(7)).unwrap();
     assert_ne!(a.cmc, c.cmc, "another seed draws differently");
 }
 

@@ -9,7 +9,9 @@
 //! - [`parallel`]: data parallelism over devices (and shuffle-BN);
 //! - [`precision`]: mixed precision and `f16` loss scaling;
 //! - [`optim`]: decoupled weight decay, gradient scaling and the SGD of
-//!   MoCo and PNL; [`step`]: loss read-back and finiteness checks.
+//!   MoCo and PNL; [`step`]: loss read-back and finiteness checks;
+//! - [`source`]: where a recipe's backbone comes from ([`FromConfig`] or a
+//!   given one).
 //!
 //! `pretrain` and `finetune` depend on this module and on `input` and
 //! `init`, never on each other (see `docs/architecture.md`).
@@ -24,9 +26,11 @@ pub mod parallel;
 pub mod precision;
 pub mod resume;
 pub mod seed;
+pub mod source;
 pub mod step;
 
 pub use drive::Position;
 pub use events::{PretrainEvent, StepReport};
 pub use options::RunOptions;
 pub use seed::{augment_seed, shuffled_batches};
+pub use source::{BackboneConfig, BackboneSource, FromConfig, StartingBackbone};

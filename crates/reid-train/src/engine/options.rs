@@ -1,6 +1,7 @@
 //! [`RunOptions`]: how a run is operated (checkpoints, resume, metrics log,
 //! early stop, devices, precision), shared by every recipe.
 
+use derive_setters::Setters;
 use std::path::PathBuf;
 
 use burn::tensor::Device;
@@ -14,9 +15,25 @@ use crate::error::TrainError;
 /// How a training run is operated (not what it computes): where it writes
 /// checkpoints and its metrics log, and whether it resumes. Taken by the
 /// pre-training recipes and by BoT and MGN fine-tuning
-/// ([`finetune_with`](crate::finetune::finetune_with),
-/// [`finetune_mgn_with`](crate::finetune::mgn::finetune_mgn_with)).
-#[derive(Debug, Clone, Default)]
+/// ([`finetune`](crate::finetune()),
+/// [`finetune_mgn`](crate::finetune::mgn::finetune_mgn)).
+///
+/// The struct is `#[non_exhaustive]` (a field added later breaks no
+/// caller): start from [`Default`] and set fields with the `with_<field>`
+/// setters, or assign the public fields.
+///
+/// ```
+/// use reid_train::RunOptions;
+///
+/// let opts = RunOptions::default()
+///     .with_checkpoint_dir(Some("run/checkpoints".into()))
+///     .with_checkpoint_every(100)
+///     .with_resume(true);
+/// assert!(opts.resume && opts.checkpoint_due(200));
+/// ```
+#[derive(Debug, Clone, Default, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct RunOptions {
     /// Checkpoint directory; `None` writes no checkpoints.
     pub checkpoint_dir: Option<PathBuf>,

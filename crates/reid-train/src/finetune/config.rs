@@ -2,6 +2,7 @@
 //! serialisable (TOML / JSON), with fast-reid's `Base-bagtricks.yml` values
 //! as defaults.
 
+use derive_setters::Setters;
 use reid_losses::{CrossEntropyConfig, Mining, TripletConfig, TripletDistance};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,9 @@ use crate::schedule::{Decay, LrSchedule, Warmup};
 /// The BoT recipe (Luo et al. 2019, as configured in fast-reid's
 /// `Base-bagtricks.yml`). Every field has a default, so a config file only
 /// needs the values it changes. Unknown keys are an error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(default, deny_unknown_fields)]
 pub struct FinetuneConfig {
     /// Backbone name for [`reid_backbones::build_backbone`] (`resnet50`).
@@ -145,21 +148,17 @@ impl FinetuneConfig {
     /// The cross-entropy settings: fast-reid's convention (`1 − ε` on the
     /// true class, `ε/(K−1)` elsewhere).
     pub fn ce_config(&self) -> CrossEntropyConfig {
-        CrossEntropyConfig {
-            epsilon: self.ce_epsilon,
-            ..CrossEntropyConfig::fast_reid()
-        }
+        CrossEntropyConfig::fast_reid().with_epsilon(self.ce_epsilon)
     }
 
     /// The triplet settings: batch-hard, Euclidean, no feature
     /// normalisation (fast-reid `NORM_FEAT: False`).
     pub fn triplet_config(&self) -> TripletConfig {
-        TripletConfig {
-            margin: (self.triplet_margin > 0.0).then_some(self.triplet_margin),
-            distance: TripletDistance::Euclidean,
-            normalize_features: false,
-            mining: Mining::Hard,
-        }
+        TripletConfig::default()
+            .with_margin((self.triplet_margin > 0.0).then_some(self.triplet_margin))
+            .with_distance(TripletDistance::Euclidean)
+            .with_normalize_features(false)
+            .with_mining(Mining::Hard)
     }
 }
 

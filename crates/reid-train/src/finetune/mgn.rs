@@ -14,17 +14,17 @@
 //!   inference mode) for the first 10 epochs: only the heads and the extra
 //!   BNs train then.
 //!
-//! Initialisation: [`finetune_mgn_from_trunk`] starts from a pre-trained
+//! Initialisation: [`finetune_mgn`] with [`MgnStart::Trunk`] starts from a pre-trained
 //! ResNet trunk (an ImageNet, LUPerson or LUPerson-NL ResNet50 imported
 //! with `reid_backbones::import::load_backbone`), copied into the shared
 //! trunk and all three branches as fast-reid's `MGN` does
 //! ([`Mgn::from_trunk`]), the heads and extra BNs seeded-random; this is
 //! how LUPerson's configs fine-tune (`MODEL.BACKBONE.PRETRAIN_PATH`).
-//! [`finetune_mgn`] starts from a whole given MGN or from random weights.
+//! [`MgnStart::Model`] starts from a whole given MGN, [`MgnStart::Random`]
+//! from random weights.
 //!
-//! Checkpoints and exact resume: [`finetune_mgn_with`] and
-//! [`finetune_mgn_from_trunk_with`] take [`RunOptions`] as BoT's
-//! [`finetune_with`](super::finetune_with) does, on the same shared run; a
+//! Checkpoints and exact resume: [`finetune_mgn`] takes [`RunOptions`] as BoT's
+//! [`finetune`](super::finetune) does, on the same shared run; a
 //! checkpoint holds the whole MGN, Adam's state, the PK stream's position,
 //! the run's position, the configuration and whether the trunk is frozen
 //! (lifted when epoch `freeze_epochs` begins, in a resumed run too), and a
@@ -40,6 +40,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
+use derive_setters::Setters;
 use ndarray::Array2;
 use reid_backbones::{Arch, Backbone, Mgn, MgnConfig, ResNet};
 use reid_data::ImageRecord;
@@ -65,7 +66,9 @@ use crate::schedule::{Decay, LrSchedule, Warmup};
 
 /// Every hyper-parameter of MGN fine-tuning; defaults are LUPerson's
 /// fast-reid MGN config. Unknown keys are an error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(default, deny_unknown_fields)]
 pub struct MgnFinetuneConfig {
     /// Trunk name (`resnet50`; a bottleneck ResNet).
@@ -206,7 +209,7 @@ impl MgnFinetuneConfig {
     }
 }
 
-/// What [`finetune_mgn`] / [`finetune_mgn_with`] report: a [`RunEvent`]
+/// What [`finetune_mgn`] reports: a [`RunEvent`]
 /// over [`Mgn`] (`Iteration`: `loss_ce` is the weighted sum of the 8 CE
 /// terms, `loss_tri` of the 5 triplet terms; `EpochEnd::evaluate` is
 /// always `false`, MGN has no evaluation period: the caller evaluates with
@@ -214,7 +217,7 @@ impl MgnFinetuneConfig {
 /// `EpochEnd::metrics` for the metrics log).
 pub type MgnEvent<'a> = RunEvent<'a, Mgn>;
 
-/// The result of [`finetune_mgn`] / [`finetune_mgn_with`]: a [`RunOutput`]
+/// The result of [`finetune_mgn`]: a [`RunOutput`]
 /// with the trained [`Mgn`].
 pub type MgnFinetuneOutput = RunOutput<Mgn>;
 
@@ -240,48 +243,45 @@ fn set_trunk_frozen(m: Mgn, frozen: bool) -> Mgn {
     }
 }
 
-/// Where fine-tuning starts.
-enum Start<'a> {
-    /// Seeded random weights.
+/// Where MGN fine-tuning starts.
+#[derive(Debug)]
+pub enum MgnStart<'a> {
+    /// The MGN of [`MgnFinetuneConfig::model`] with weights drawn from
+    /// `cfg.seed`.
     Random,
-    /// A whole given model.
+    /// A whole given model (e.g. loaded with
+    /// `reid_backbones::import::load_mgn`; its heads must have as many
+    /// classes as the training split has identities).
     Model(Box<Mgn>),
-    /// A pre-trained trunk; heads and extra BNs seeded-random.
+    /// A pre-trained ResNet trunk, as LUPerson's fast-reid configs start
+    /// (e.g. a LUPerson or torchvision ResNet50 loaded with
+    /// `reid_backbones::import::load_backbone`, on any device): the MGN of
+    /// [`MgnFinetuneConfig::model`] gets the trunk's stem, `layer1`,
+    /// `layer2` and `layer3[0]` in its shared part and copies of
+    /// `layer3[1:]` and `layer4` in each of its three branches
+    /// ([`Mgn::load_trunk`]); the 8 heads and the extra BNs are drawn from
+    /// `cfg.seed`. Strides come from the recipe (last stride 1), not from
+    /// the trunk; a trunk that does not fit `cfg.arch` / `cfg.base_width`
+    /// (other depth, width or IBN variant) is an error naming the mismatch.
     Trunk(&'a ResNet),
 }
 
-/// Fine-tunes MGN on `train` on the autodiff version of `device`: from
-/// `model` (e.g. loaded with `reid_backbones::import::load_mgn`; its heads
-/// must have as many classes as `train` has identities) or, with `None`, a
-/// model built from `cfg` with seeded random weights. See the module docs.
-/// No checkpoints ([`finetune_mgn_with`] writes them).
-pub fn finetune_mgn<F>(
-    cfg: &MgnFinetuneConfig,
-    model: Option<Mgn>,
-    train: &[ImageRecord],
-    device: &Device,
-    callback: F,
-) -> Result<MgnFinetuneOutput, TrainError>
-where
-    F: FnMut(MgnEvent<'_>),
-{
-    finetune_mgn_with(cfg, model, train, device, &RunOptions::default(), callback)
-}
-
-/// [`finetune_mgn`] operated by `run`, as BoT's
-/// [`finetune_with`](super::finetune_with): checkpoints every
+/// Fine-tunes MGN on `train` on the autodiff version of `device`, from
+/// `start` (see [`MgnStart`]), operated by `run` as BoT's
+/// [`finetune`](super::finetune) is: checkpoints every
 /// [`RunOptions::checkpoint_every`] steps into
 /// [`RunOptions::checkpoint_dir`] (model, Adam, the PK stream's position,
 /// whether the trunk is frozen, the run's position and the configuration),
 /// exact resume from the newest one ([`RunOptions::resume`]; the same
 /// configuration and training split are required, otherwise
-/// [`TrainError::Checkpoint`]; the weights come from the checkpoint, so
-/// `model` only has to have the same structure), a JSON-lines metrics log
-/// and an early stop. A resumed run computes bit-identical losses and
-/// weights to an uninterrupted one on the flex backend.
-pub fn finetune_mgn_with<F>(
+/// [`TrainError::Checkpoint`]; the weights come from the checkpoint, so a
+/// given model or trunk only has to have the same structure), a JSON-lines
+/// metrics log and an early stop (`RunOptions::default()` for none). A
+/// resumed run computes bit-identical losses and weights to an
+/// uninterrupted one on the flex backend. See the module docs.
+pub fn finetune_mgn<F>(
     cfg: &MgnFinetuneConfig,
-    model: Option<Mgn>,
+    start: MgnStart<'_>,
     train: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
@@ -290,55 +290,7 @@ pub fn finetune_mgn_with<F>(
 where
     F: FnMut(MgnEvent<'_>),
 {
-    let start = match model {
-        Some(m) => Start::Model(Box::new(m)),
-        None => Start::Random,
-    };
     run_mgn(cfg, start, train, device, run, callback)
-}
-
-/// Fine-tunes MGN on `train` on the autodiff version of `device`, starting
-/// as LUPerson's fast-reid configs do from a pre-trained ResNet `trunk`
-/// (e.g. a LUPerson or torchvision ResNet50 loaded with
-/// `reid_backbones::import::load_backbone`, on any device): the MGN of
-/// [`MgnFinetuneConfig::model`] gets the trunk's stem, `layer1`, `layer2`
-/// and `layer3[0]` in its shared part and copies of `layer3[1:]` and
-/// `layer4` in each of its three branches ([`Mgn::load_trunk`]); the 8
-/// heads and the extra BNs are drawn from `cfg.seed`. Strides come from the
-/// recipe (last stride 1), not from the trunk. No checkpoints
-/// ([`finetune_mgn_from_trunk_with`] writes them).
-///
-/// Errors: as [`finetune_mgn`], and a trunk that does not fit `cfg.arch` /
-/// `cfg.base_width` (other depth, width or IBN variant), named in the
-/// message.
-pub fn finetune_mgn_from_trunk<F>(
-    cfg: &MgnFinetuneConfig,
-    trunk: &ResNet,
-    train: &[ImageRecord],
-    device: &Device,
-    callback: F,
-) -> Result<MgnFinetuneOutput, TrainError>
-where
-    F: FnMut(MgnEvent<'_>),
-{
-    finetune_mgn_from_trunk_with(cfg, trunk, train, device, &RunOptions::default(), callback)
-}
-
-/// [`finetune_mgn_from_trunk`] operated by `run` (checkpoints, exact
-/// resume, metrics log, early stop; see [`finetune_mgn_with`]). A resumed
-/// run takes its weights from the checkpoint; `trunk` must still fit.
-pub fn finetune_mgn_from_trunk_with<F>(
-    cfg: &MgnFinetuneConfig,
-    trunk: &ResNet,
-    train: &[ImageRecord],
-    device: &Device,
-    run: &RunOptions,
-    callback: F,
-) -> Result<MgnFinetuneOutput, TrainError>
-where
-    F: FnMut(MgnEvent<'_>),
-{
-    run_mgn(cfg, Start::Trunk(trunk), train, device, run, callback)
 }
 
 /// What an MGN checkpoint keeps besides the shared run state.
@@ -435,7 +387,7 @@ impl Objective for MgnObjective<'_> {
 
 fn run_mgn<F>(
     cfg: &MgnFinetuneConfig,
-    start: Start<'_>,
+    start: MgnStart<'_>,
     train: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
@@ -449,7 +401,7 @@ where
     let split = Split::new(train, cfg.p, cfg.k, cfg.seed, cfg.iters_per_epoch)?;
     let classes = split.geometry.classes;
     let model = match start {
-        Start::Model(m) => {
+        MgnStart::Model(m) => {
             let c = m.b1_head.weight.as_ref().map_or(0, |w| w.dims()[0]);
             if c != classes {
                 return Err(TrainError::InvalidConfig(format!(
@@ -458,8 +410,8 @@ where
             }
             (*m).to_device(&ad).train()
         }
-        Start::Random => reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01),
-        Start::Trunk(trunk) => {
+        MgnStart::Random => reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01),
+        MgnStart::Trunk(trunk) => {
             // Seeded draws for every part, then the trunk's weights over the
             // shared part and the branches.
             let mut m = reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01);
@@ -475,16 +427,12 @@ where
     };
     let obj = MgnObjective {
         cfg,
-        ce_cfg: CrossEntropyConfig {
-            epsilon: cfg.ce_epsilon,
-            ..CrossEntropyConfig::fast_reid()
-        },
-        tri_cfg: TripletConfig {
-            margin: (cfg.triplet_margin > 0.0).then_some(cfg.triplet_margin),
-            distance: TripletDistance::Euclidean,
-            normalize_features: false,
-            mining: Mining::Hard,
-        },
+        ce_cfg: CrossEntropyConfig::fast_reid().with_epsilon(cfg.ce_epsilon),
+        tri_cfg: TripletConfig::default()
+            .with_margin((cfg.triplet_margin > 0.0).then_some(cfg.triplet_margin))
+            .with_distance(TripletDistance::Euclidean)
+            .with_normalize_features(false)
+            .with_mining(Mining::Hard),
         frozen: cfg.freeze_epochs > 0,
     };
     // Frozen for the first `freeze_epochs` (fast-reid's `FREEZE_ITERS`),

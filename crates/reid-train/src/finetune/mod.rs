@@ -2,8 +2,8 @@
 //! and a Strong Baseline for Deep Person Re-identification", 2019), as
 //! fast-reid runs it (`Base-bagtricks.yml`):
 //!
-//! - model: a backbone (a ResNet, last stride 1, from `cfg.arch`; any
-//!   [`reid_backbones::TrainBackbone`] through [`finetune_backbone`]) →
+//! - model: a backbone (a ResNet, last stride 1, from `cfg.arch`; or any
+//!   [`reid_backbones::TrainBackbone`] given to [`finetune`]) →
 //!   global average pooling → BNNeck (BN,
 //!   bias frozen) → bias-free linear classifier ([`ReidModel`]);
 //! - data: PK batches (`P`=16 × `K`=4) from an endless
@@ -22,9 +22,8 @@
 //!   group is exact; the BNNeck bias gets no gradient and is never updated;
 //! - schedule: [`crate::schedule`] (warm-up per iteration, decay per epoch).
 //!
-//! Checkpoints and exact resume: [`finetune_with`] and
-//! [`finetune_backbone_with`] take the pre-training recipes'
-//! [`RunOptions`] (checkpoint folder, period, resume, JSON-lines metrics
+//! Checkpoints and exact resume: [`finetune`] takes the pre-training
+//! recipes' [`RunOptions`] (checkpoint folder, period, resume, JSON-lines metrics
 //! log, early stop) and run on their shared loop; a checkpoint holds the
 //! model (backbone + head), Adam's state, the PK stream's position
 //! ([`StreamState`]), the run's position and the configuration, and a
@@ -56,6 +55,7 @@ pub use supervised::{RunEvent, RunOutput};
 
 use std::marker::PhantomData;
 
+use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use reid_backbones::{Arch, EmbeddingHeadConfig, ReidModel, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
@@ -64,6 +64,7 @@ use reid_losses::{CrossEntropyConfig, TripletConfig, cross_entropy_label_smooth,
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunOptions;
+use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::error::TrainError;
 use supervised::{Objective, Plan, Split};
 
@@ -82,118 +83,71 @@ pub struct IterationLog {
     pub lr: f64,
 }
 
-/// What [`finetune`] / [`finetune_with`] report to their callback: a
+/// What [`finetune`] reports to their callback: a
 /// [`RunEvent`] over the BoT model (`EpochEnd::evaluate` follows
 /// [`FinetuneConfig::eval_every`]; an evaluation recorded in
 /// `EpochEnd::metrics` goes into the metrics log).
 pub type FinetuneEvent<'a, M = ResNet> = RunEvent<'a, ReidModel<M>>;
 
-/// The result of [`finetune`] / [`finetune_with`]: a [`RunOutput`] with the
+/// The result of [`finetune`]: a [`RunOutput`] with the
 /// trained BoT model.
 pub type FinetuneOutput<M = ResNet> = RunOutput<ReidModel<M>>;
 
-/// Fine-tunes a randomly initialised `cfg.arch` backbone with a fresh BNNeck
-/// head on `train` (pids may be any integers; they are mapped to dense
-/// labels in ascending order). The initial weights are drawn by
-/// [`reinit_weights`] from `cfg.seed`. See [`finetune_backbone`]; no
-/// checkpoints ([`finetune_with`] writes them).
-pub fn finetune<F>(
-    cfg: &FinetuneConfig,
-    train: &[ImageRecord],
-    device: &Device,
-    callback: F,
-) -> Result<FinetuneOutput, TrainError>
-where
-    F: FnMut(FinetuneEvent<'_>),
-{
-    finetune_with(cfg, train, device, &RunOptions::default(), callback)
-}
-
-/// [`finetune`] operated by `run`: checkpoints every
+/// Fine-tunes a backbone with a fresh BNNeck head on `train` (pids may be
+/// any integers; they are mapped to dense labels in ascending order), on
+/// the autodiff version of `device`, operated by `run` (checkpoints every
 /// [`RunOptions::checkpoint_every`] steps into
-/// [`RunOptions::checkpoint_dir`], exact resume from the newest one
-/// ([`RunOptions::resume`]; same configuration and training split
-/// required, otherwise [`TrainError::Checkpoint`]), a JSON-lines metrics
-/// log and an early stop. See the module docs.
-pub fn finetune_with<F>(
-    cfg: &FinetuneConfig,
-    train: &[ImageRecord],
-    device: &Device,
-    run: &RunOptions,
-    callback: F,
-) -> Result<FinetuneOutput, TrainError>
-where
-    F: FnMut(FinetuneEvent<'_>),
-{
-    cfg.validate()?;
-    let ad = device.clone().autodiff();
-    let backbone = Arch::from_name(&cfg.arch)?
-        .config()
-        .with_base_width(cfg.base_width)
-        .with_last_stride(cfg.last_stride)
-        .init(&ad)?;
-    run_bot(cfg, backbone, true, train, &ad, run, callback)
-}
-
-/// Fine-tunes `backbone` (e.g. pre-trained weights loaded with
-/// [`reid_backbones::load_backbone`], or any zoo model —
-/// [`reid_backbones::ZooNet`] — or other [`TrainBackbone`]; `cfg.arch`,
-/// `base_width` and `last_stride` are then ignored) with a fresh BNNeck
-/// head on the backbone's feature map, on `train`, on the autodiff version
-/// of `device`.
+/// [`RunOptions::checkpoint_dir`], exact resume from the newest one —
+/// [`RunOptions::resume`]; same configuration and training split required,
+/// otherwise [`TrainError::Checkpoint`] —, a JSON-lines metrics log and an
+/// early stop; `RunOptions::default()` for none of these).
+///
+/// `backbone` is [`FromConfig`](crate::FromConfig) — a randomly initialised
+/// `cfg.arch` ResNet (`base_width`, `last_stride`) whose weights are drawn
+/// together with the head's by [`reinit_weights`] from `cfg.seed` — or any
+/// [`TrainBackbone`]: pre-trained weights loaded with
+/// [`reid_backbones::load_backbone`], a zoo model
+/// ([`reid_backbones::ZooNet`]), a user's module (`cfg.arch`, `base_width`
+/// and `last_stride` are then ignored; the head alone is drawn from
+/// `cfg.seed`). Resuming needs the same backbone structure as the
+/// interrupted run; its weights come from the checkpoint.
 ///
 /// Calls `callback` after every step and every epoch. Deterministic given
 /// `cfg.seed` on the flex backend. A NaN or infinite loss stops training
-/// with [`TrainError::NonFiniteLoss`] naming the step. No checkpoints
-/// ([`finetune_backbone_with`] writes them).
-pub fn finetune_backbone<M, F>(
+/// with [`TrainError::NonFiniteLoss`] naming the step. See the module docs.
+pub fn finetune<S, F>(
     cfg: &FinetuneConfig,
-    backbone: M,
-    train: &[ImageRecord],
-    device: &Device,
-    callback: F,
-) -> Result<FinetuneOutput<M>, TrainError>
-where
-    M: TrainBackbone,
-    F: FnMut(FinetuneEvent<'_, M>),
-{
-    finetune_backbone_with(
-        cfg,
-        backbone,
-        train,
-        device,
-        &RunOptions::default(),
-        callback,
-    )
-}
-
-/// [`finetune_backbone`] operated by `run` (checkpoints, exact resume,
-/// metrics log, early stop; see [`finetune_with`]). Resuming needs the same
-/// backbone structure as the interrupted run; its weights come from the
-/// checkpoint.
-pub fn finetune_backbone_with<M, F>(
-    cfg: &FinetuneConfig,
-    backbone: M,
+    backbone: S,
     train: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
     callback: F,
-) -> Result<FinetuneOutput<M>, TrainError>
+) -> Result<FinetuneOutput<S::Model>, TrainError>
 where
-    M: TrainBackbone,
-    F: FnMut(FinetuneEvent<'_, M>),
+    S: BackboneSource<FinetuneConfig>,
+    F: FnMut(FinetuneEvent<'_, S::Model>),
 {
     cfg.validate()?;
     let ad = device.clone().autodiff();
-    run_bot(
-        cfg,
-        backbone.to_device(&ad).train(),
-        false,
-        train,
-        &ad,
-        run,
-        callback,
-    )
+    let start = backbone.into_backbone(cfg, &ad)?;
+    let model = if start.from_config {
+        start.model
+    } else {
+        start.model.to_device(&ad).train()
+    };
+    run_bot(cfg, model, start.from_config, train, &ad, run, callback)
+}
+
+impl BackboneConfig for FinetuneConfig {
+    /// The `cfg.arch` ResNet (`base_width`, `last_stride`) at burn's
+    /// initialisation; [`finetune`] then draws its weights from `cfg.seed`.
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        Ok(Arch::from_name(&self.arch)?
+            .config()
+            .with_base_width(self.base_width)
+            .with_last_stride(self.last_stride)
+            .init(device)?)
+    }
 }
 
 /// BoT's losses on the shared run: label-smoothed CE on the BNNeck

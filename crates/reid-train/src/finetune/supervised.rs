@@ -585,22 +585,19 @@ mod tests {
     #[test]
     fn sharded_fine_tuning_takes_the_single_device_steps() {
         let dir = std::env::temp_dir().join(format!("reid-supervised-dp-{}", std::process::id()));
-        let world = WorldConfig {
-            seed: 9,
-            height: 32,
-            width: 16,
-            overwrite: true,
-            ..WorldConfig::default()
-        };
-        let market = Market1501Config {
-            train_ids: 6,
-            test_ids: 2,
-            cameras: 2,
-            cams_per_id: Span::new(2, 2),
-            images_per_cam: Span::new(2, 2),
-            junk: 0,
-            distractors: 0,
-        };
+        let world = WorldConfig::default()
+            .with_seed(9)
+            .with_height(32)
+            .with_width(16)
+            .with_overwrite(true);
+        let market = Market1501Config::default()
+            .with_train_ids(6)
+            .with_test_ids(2)
+            .with_cameras(2)
+            .with_cams_per_id(Span::new(2, 2))
+            .with_images_per_cam(Span::new(2, 2))
+            .with_junk(0)
+            .with_distractors(0);
         let report = write_market1501(&dir, &world, &market).unwrap();
         let records = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default())
             .unwrap()

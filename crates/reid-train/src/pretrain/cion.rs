@@ -3,7 +3,7 @@
 //! NeurIPS 2024), as `CION_Pretrain/run.py` runs it.
 //!
 //! - model: a backbone (ResNet from `cfg.arch`, last stride 1, GAP
-//!   feature; or any [`TrainBackbone`] through [`pretrain_cion_from`], with
+//!   feature; or any [`TrainBackbone`] given to [`pretrain_cion`], with
 //!   its pooled feature) followed by a
 //!   [`DinoHead`] (MLP 2048-2048-256, L2, weight-normalised prototypes, out
 //!   65336), as student and teacher ([`CionNet`]); the teacher starts as a
@@ -43,6 +43,7 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
+use derive_setters::Setters;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
@@ -75,6 +76,7 @@ use crate::engine::resume::{
     state_json,
 };
 use crate::engine::seed::augment_seed;
+use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::check_finite;
 use crate::error::TrainError;
 use crate::init::{reinit_weights, standard_normal};
@@ -83,7 +85,9 @@ use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of CION pre-training; defaults are `run.py`'s (with
 /// the ResNet50-IBN command of the README). Unknown keys are an error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(default, deny_unknown_fields)]
 pub struct CionConfig {
     /// Backbone name (`resnet50_ibn_a`, …; see `reid_backbones::Arch`).
@@ -553,7 +557,7 @@ impl Plan {
 /// global step, forward of teacher and student, identity-guided loss,
 /// backward, per-tensor clipping, last-layer freeze, decoupled weight decay,
 /// AdamW, teacher EMA, center update), without the data pipeline.
-/// [`pretrain_cion_from`] drives one over the sampler's batches; use it
+/// [`pretrain_cion`] drives one over the sampler's batches; use it
 /// directly to train on crops of your own or to check a step against
 /// upstream (`tests/integration/cion_step_parity.rs`).
 pub struct CionTrainer<M: TrainBackbone = ResNet> {
@@ -633,13 +637,13 @@ impl<M: TrainBackbone> CionTrainer<M> {
     /// The loss settings of global step `step` (teacher temperature warm-up
     /// included), for `n_crops` crops per image.
     fn loss_config(&self, step: usize, n_crops: usize) -> DinoLossConfig {
-        DinoLossConfig {
-            n_crops,
-            student_temp: self.cfg.student_temp,
-            teacher_temp: schedule_at(&self.plan.teacher_temp, step)
-                .unwrap_or(self.cfg.teacher_temp),
-            sinkhorn_iterations: self.cfg.sinkhorn_iterations,
-        }
+        DinoLossConfig::default()
+            .with_n_crops(n_crops)
+            .with_student_temp(self.cfg.student_temp)
+            .with_teacher_temp(
+                schedule_at(&self.plan.teacher_temp, step).unwrap_or(self.cfg.teacher_temp),
+            )
+            .with_sinkhorn_iterations(self.cfg.sinkhorn_iterations)
     }
 
     /// The seed of the teacher's stochastic depth at step `step`, `None`
@@ -913,28 +917,38 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
 ///
 /// Deterministic given `cfg.seed` on the flex backend, and a run resumed
 /// from a checkpoint computes the same losses as an uninterrupted one.
-pub fn pretrain_cion<F>(
+///
+/// `backbone` is [`FromConfig`](crate::FromConfig) (the ResNet `cfg.arch` with `base_width` and
+/// `last_stride`, weights from [`init_backbone`]) or any [`TrainBackbone`]
+/// (a zoo model, imported weights, a user's module; `cfg.arch`,
+/// `base_width` and `last_stride` are then ignored); the head is drawn fresh
+/// from `cfg.seed` on the backbone's pooled feature. Resuming needs the same
+/// backbone structure.
+pub fn pretrain_cion<S, F>(
     cfg: &CionConfig,
+    backbone: S,
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
     callback: F,
-) -> Result<CionOutput, TrainError>
+) -> Result<CionOutput<S::Model>, TrainError>
 where
+    S: BackboneSource<CionConfig>,
     F: FnMut(PretrainEvent<'_>),
 {
-    let backbone = init_backbone(cfg, device)?;
-    pretrain_cion_from(cfg, backbone, records, device, run, callback)
+    cfg.validate()?;
+    let backbone = backbone.into_backbone(cfg, device)?.model;
+    run_cion(cfg, backbone, records, device, run, callback)
 }
 
-/// [`pretrain_cion`] with a given backbone: any [`TrainBackbone`] — a zoo
-/// model ([`reid_backbones::ZooNet`]), imported or earlier pre-trained
-/// weights, a user's module — instead of the configuration's random ResNet
-/// (`cfg.arch`, `base_width` and `last_stride` are then ignored). The head
-/// is drawn fresh from `cfg.seed` on the backbone's pooled feature.
-/// Resuming needs the same backbone structure as the interrupted run (its
-/// weights come from the checkpoint).
-pub fn pretrain_cion_from<M, F>(
+impl BackboneConfig for CionConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
+    }
+}
+
+/// The run of [`pretrain_cion`] on a built backbone.
+fn run_cion<M, F>(
     cfg: &CionConfig,
     backbone: M,
     records: &[ImageRecord],

@@ -2,7 +2,7 @@
 //! for Person Re-identification", CVPR 2021), as `lup_moco.py` runs it.
 //!
 //! - model: a ResNet (standard last stride 2, no IBN; any
-//!   [`TrainBackbone`] through [`pretrain_moco_from`]) with a 2-layer MLP
+//!   [`TrainBackbone`] given to [`pretrain_moco`]) with a 2-layer MLP
 //!   projection (2048-2048-128, ReLU), L2-normalised output ([`MocoNet`]);
 //!   the key encoder is a momentum copy (`m` 0.999, parameters only,
 //!   updated **before** the keys are computed), run with shuffle-BN
@@ -28,6 +28,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, Relu};
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
+use derive_setters::Setters;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
@@ -50,6 +51,7 @@ use crate::engine::resume::{
     state_json,
 };
 use crate::engine::seed::{ShuffledEpochs, augment_seed};
+use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::check_finite;
 use crate::error::TrainError;
 use crate::init::{reinit_weights, standard_normal};
@@ -58,7 +60,9 @@ use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of LUPerson MoCo v2; defaults are `run_moco.sh`'s.
 /// Unknown keys are an error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(default, deny_unknown_fields)]
 pub struct MocoConfig {
     /// Backbone name (`resnet50`).
@@ -582,27 +586,38 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
 /// version of `device`; `run` sets checkpoints, resume, the metrics log and
 /// an early stop. Deterministic given `cfg.seed` on the flex backend; a
 /// resumed run computes the same losses as an uninterrupted one.
-pub fn pretrain_moco<F>(
+///
+/// `backbone` is [`FromConfig`](crate::FromConfig) (the ResNet `cfg.arch` with `base_width` and
+/// `last_stride`, weights from [`init_backbone`]) or any [`TrainBackbone`]
+/// (a zoo model, imported weights, a user's module; `cfg.arch`,
+/// `base_width` and `last_stride` are then ignored); the head is drawn fresh
+/// from `cfg.seed` on the backbone's pooled feature. Resuming needs the same
+/// backbone structure.
+pub fn pretrain_moco<S, F>(
     cfg: &MocoConfig,
+    backbone: S,
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
     callback: F,
-) -> Result<MocoOutput, TrainError>
+) -> Result<MocoOutput<S::Model>, TrainError>
 where
+    S: BackboneSource<MocoConfig>,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
-    let backbone = init_backbone(cfg, device)?;
-    pretrain_moco_from(cfg, backbone, records, device, run, callback)
+    let backbone = backbone.into_backbone(cfg, device)?.model;
+    run_moco(cfg, backbone, records, device, run, callback)
 }
 
-/// [`pretrain_moco`] with a given backbone: any [`TrainBackbone`] (a zoo
-/// model, imported weights, a user's module) instead of the configuration's
-/// random ResNet (`cfg.arch`, `base_width`, `last_stride` are then
-/// ignored); the projection is drawn fresh from `cfg.seed` on the
-/// backbone's pooled feature. Resuming needs the same backbone structure.
-pub fn pretrain_moco_from<M, F>(
+impl BackboneConfig for MocoConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
+    }
+}
+
+/// The run of [`pretrain_moco`] on a built backbone.
+fn run_moco<M, F>(
     cfg: &MocoConfig,
     backbone: M,
     records: &[ImageRecord],

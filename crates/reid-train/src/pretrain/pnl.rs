@@ -3,7 +3,7 @@
 //! `lup_pnl.py` + `run_pnl.sh` run it.
 //!
 //! - model ([`PnlNet`]): a ResNet trunk (GAP feature `h`; any
-//!   [`TrainBackbone`] through [`pretrain_pnl_from`]), a classifier
+//!   [`TrainBackbone`] given to [`pretrain_pnl`]), a classifier
 //!   branch `z = W_c·ReLU(W_e·h)` over the noisy tracklet labels (`W_e` to
 //!   256), and a projection branch `q = normalise(W_2·ReLU(W_1·h))` (128);
 //!   the key encoder is a momentum copy (0.999) run with shuffle-BN;
@@ -20,7 +20,7 @@
 //!   learning rate 0.4, ×0.1 at epochs 40 and 80, 90 epochs, no warm-up.
 //!
 //! [`PnlTrainer`] is the training step itself (networks, optimiser, queue,
-//! prototypes; no data pipeline), which [`pretrain_pnl_from`] drives;
+//! prototypes; no data pipeline), which [`pretrain_pnl`] drives;
 //! `tests/integration/pnl_step_parity.rs` checks twelve of its steps against
 //! LUPerson-NL's own code.
 //!
@@ -36,6 +36,7 @@ use burn::module::Module;
 use burn::nn::{Linear, Relu};
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use derive_setters::Setters;
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
@@ -61,6 +62,7 @@ use crate::engine::resume::{
     state_json,
 };
 use crate::engine::seed::{ShuffledEpochs, augment_seed};
+use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::{check_finite, scalar};
 use crate::error::TrainError;
 use crate::init::reinit_weights;
@@ -69,7 +71,9 @@ use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of PNL; defaults are `run_pnl.sh`'s. Unknown keys
 /// are an error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 #[serde(default, deny_unknown_fields)]
 pub struct PnlConfig {
     /// Backbone name (`resnet50`).
@@ -178,15 +182,13 @@ impl PnlConfig {
 
     /// The loss settings of this configuration.
     pub fn loss_config(&self) -> PnlLossConfig {
-        PnlLossConfig {
-            alpha: self.alpha,
-            threshold: self.threshold,
-            temperature: self.temperature,
-            start_clean_epoch: self.start_clean_epoch,
-            start_supcont_epoch: self.start_supcont_epoch,
-            start_proto_epoch: self.start_proto_epoch,
-            ..PnlLossConfig::default()
-        }
+        PnlLossConfig::default()
+            .with_alpha(self.alpha)
+            .with_threshold(self.threshold)
+            .with_temperature(self.temperature)
+            .with_start_clean_epoch(self.start_clean_epoch)
+            .with_start_supcont_epoch(self.start_supcont_epoch)
+            .with_start_proto_epoch(self.start_proto_epoch)
     }
 
     /// The weak/strong views at this configuration's size.
@@ -390,7 +392,7 @@ fn check_pnl(epoch: usize, step: usize, lr: f64, values: [f64; 4]) -> Result<(),
 /// data-parallel ([`PnlTrainer::with_data_parallel`]) and loss-scaled
 /// ([`PnlTrainer::with_loss_scaler`]).
 ///
-/// [`pretrain_pnl_from`] drives one over the sampler's batches; use it
+/// [`pretrain_pnl`] drives one over the sampler's batches; use it
 /// directly to train on views of your own or to check a step against
 /// upstream (`tests/integration/pnl_step_parity.rs`).
 pub struct PnlTrainer<M: TrainBackbone = ResNet> {
@@ -679,27 +681,38 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
 /// metrics log and an early stop. Deterministic given `cfg.seed` on the
 /// flex backend; a resumed run computes the same losses as an
 /// uninterrupted one.
-pub fn pretrain_pnl<F>(
+///
+/// `backbone` is [`FromConfig`](crate::FromConfig) (the ResNet `cfg.arch` with `base_width` and
+/// `last_stride`, weights from [`init_backbone`]) or any [`TrainBackbone`]
+/// (a zoo model, imported weights, a user's module; `cfg.arch`,
+/// `base_width` and `last_stride` are then ignored); the head is drawn fresh
+/// from `cfg.seed` on the backbone's pooled feature. Resuming needs the same
+/// backbone structure.
+pub fn pretrain_pnl<S, F>(
     cfg: &PnlConfig,
+    backbone: S,
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
     callback: F,
-) -> Result<PnlOutput, TrainError>
+) -> Result<PnlOutput<S::Model>, TrainError>
 where
+    S: BackboneSource<PnlConfig>,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
-    let backbone = init_backbone(cfg, device)?;
-    pretrain_pnl_from(cfg, backbone, records, device, run, callback)
+    let backbone = backbone.into_backbone(cfg, device)?.model;
+    run_pnl(cfg, backbone, records, device, run, callback)
 }
 
-/// [`pretrain_pnl`] with a given backbone: any [`TrainBackbone`] (a zoo
-/// model, imported weights, a user's module) instead of the configuration's
-/// random ResNet (`cfg.arch`, `base_width`, `last_stride` are then
-/// ignored); the branches are drawn fresh from `cfg.seed` on the backbone's
-/// pooled feature. Resuming needs the same backbone structure.
-pub fn pretrain_pnl_from<M, F>(
+impl BackboneConfig for PnlConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
+    }
+}
+
+/// The run of [`pretrain_pnl`] on a built backbone.
+fn run_pnl<M, F>(
     cfg: &PnlConfig,
     backbone: M,
     records: &[ImageRecord],

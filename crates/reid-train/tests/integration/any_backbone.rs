@@ -18,9 +18,8 @@ use reid_data::batch::TestTransform;
 use reid_data::sampler_identity::KSchedule;
 use reid_train::pretrain::moco::MocoConfig;
 use reid_train::{
-    CionConfig, Decay, FinetuneConfig, PnlConfig, RunOptions, Warmup, evaluate_model,
-    finetune_backbone, finetune_backbone_with, pretrain_cion_from, pretrain_moco_from,
-    pretrain_pnl_from,
+    CionConfig, Decay, FinetuneConfig, PnlConfig, RunOptions, Warmup, evaluate_model, finetune,
+    pretrain_cion, pretrain_moco, pretrain_pnl,
 };
 
 /// All float tensors of a module, concatenated in visit order.
@@ -78,10 +77,7 @@ fn drop_path_vit(device: &Device) -> ViT {
 /// The shared tiny CION recipe at K = 2 (its `arch` and `base_width` are
 /// unused: the backbone is given).
 fn cion_config(epochs: usize, steps: usize) -> CionConfig {
-    CionConfig {
-        k_schedule: KSchedule::constant(2),
-        ..tiny_cion(epochs, steps)
-    }
+    tiny_cion(epochs, steps).with_k_schedule(KSchedule::constant(2))
 }
 
 #[test]
@@ -91,7 +87,7 @@ fn cion_trains_a_vit_on_its_class_token() {
     let vit = tiny_vit(&device);
     assert_eq!(vit.pooled_dim(), 16);
     let before = values(&vit);
-    let out = pretrain_cion_from(
+    let out = pretrain_cion(
         &cion_config(1, 2),
         vit,
         &recs,
@@ -126,11 +122,8 @@ fn cion_data_parallel_matches_one_device() {
         .init(&device)
         .unwrap();
     let before = values(&vit);
-    let cfg = CionConfig {
-        local_size: [64, 32],
-        ..cion_config(1, 3)
-    };
-    let one = pretrain_cion_from(
+    let cfg = cion_config(1, 3).with_local_size([64, 32]);
+    let one = pretrain_cion(
         &cfg,
         vit.clone(),
         &recs,
@@ -139,11 +132,8 @@ fn cion_data_parallel_matches_one_device() {
         |_| {},
     )
     .unwrap();
-    let run = RunOptions {
-        devices: vec![device.clone(), device.clone()],
-        ..RunOptions::default()
-    };
-    let two = pretrain_cion_from(&cfg, vit, &recs, &device, &run, |_| {}).unwrap();
+    let run = RunOptions::default().with_devices(vec![device.clone(), device.clone()]);
+    let two = pretrain_cion(&cfg, vit, &recs, &device, &run, |_| {}).unwrap();
     assert_eq!(one.steps_done, 3);
     assert_eq!(two.steps_done, 3);
     for (a, b) in one.log.iter().zip(&two.log) {
@@ -203,37 +193,33 @@ impl ModuleMapper for Redraw {
 /// PNL on 6-image batches over 2 epochs of 2 steps, with label correction
 /// and the prototype loss from epoch 1.
 fn dp_pnl(seed: u64) -> PnlConfig {
-    PnlConfig {
-        size: [64, 32],
-        batch_size: 6,
-        epochs: 2,
-        max_steps_per_epoch: Some(2),
-        mlp_hidden_dim: 16,
-        dim: 8,
-        bn_groups: 3,
-        cls_dim: 8,
-        queue_size: 10,
-        start_clean_epoch: 1,
-        start_proto_epoch: 1,
-        seed,
-        ..PnlConfig::default()
-    }
+    PnlConfig::default()
+        .with_size([64, 32])
+        .with_batch_size(6)
+        .with_epochs(2)
+        .with_max_steps_per_epoch(Some(2))
+        .with_mlp_hidden_dim(16)
+        .with_dim(8)
+        .with_bn_groups(3)
+        .with_cls_dim(8)
+        .with_queue_size(10)
+        .with_start_clean_epoch(1)
+        .with_start_proto_epoch(1)
+        .with_seed(seed)
 }
 
 /// BoT at 64×32, P×K 4×2, `epochs` of 2 iterations at a constant rate.
 fn tiny_bot(epochs: usize) -> FinetuneConfig {
-    FinetuneConfig {
-        height: 64,
-        width: 32,
-        p: 4,
-        k: 2,
-        epochs,
-        iters_per_epoch: Some(2),
-        lr: 1e-3,
-        decay: Decay::Constant,
-        eval_every: 0,
-        ..FinetuneConfig::default()
-    }
+    FinetuneConfig::default()
+        .with_height(64)
+        .with_width(32)
+        .with_p(4)
+        .with_k(2)
+        .with_epochs(epochs)
+        .with_iters_per_epoch(Some(2))
+        .with_lr(1e-3)
+        .with_decay(Decay::Constant)
+        .with_eval_every(0)
 }
 
 fn assert_same_losses(one: &[reid_train::LogLine], two: &[reid_train::LogLine], names: &[&str]) {
@@ -263,24 +249,19 @@ fn moco_and_pnl_data_parallel_match_one_device() {
     let device = Device::flex();
     let trunk = tiny_convnext(&device);
     let before = values(&trunk);
-    let two = RunOptions {
-        devices: vec![device.clone(), device.clone()],
-        ..RunOptions::default()
-    };
-    let moco = MocoConfig {
-        size: [64, 32],
-        batch_size: 6,
-        bn_groups: 3,
-        epochs: 1,
-        max_steps_per_epoch: Some(3),
-        lr: 0.05,
-        mlp_hidden_dim: 16,
-        dim: 8,
-        queue_size: 10,
-        seed: 3,
-        ..MocoConfig::default()
-    };
-    let a = pretrain_moco_from(
+    let two = RunOptions::default().with_devices(vec![device.clone(), device.clone()]);
+    let moco = MocoConfig::default()
+        .with_size([64, 32])
+        .with_batch_size(6)
+        .with_bn_groups(3)
+        .with_epochs(1)
+        .with_max_steps_per_epoch(Some(3))
+        .with_lr(0.05)
+        .with_mlp_hidden_dim(16)
+        .with_dim(8)
+        .with_queue_size(10)
+        .with_seed(3);
+    let a = pretrain_moco(
         &moco,
         trunk.clone(),
         &recs,
@@ -289,7 +270,7 @@ fn moco_and_pnl_data_parallel_match_one_device() {
         |_| {},
     )
     .unwrap();
-    let b = pretrain_moco_from(&moco, trunk.clone(), &recs, &device, &two, |_| {}).unwrap();
+    let b = pretrain_moco(&moco, trunk.clone(), &recs, &device, &two, |_| {}).unwrap();
     assert_eq!((a.steps_done, b.steps_done), (3, 3));
     assert_same_losses(&a.log, &b.log, &["loss"]);
     let w = values(&a.query.backbone);
@@ -299,12 +280,8 @@ fn moco_and_pnl_data_parallel_match_one_device() {
     let diff = max_change(&values(&a.key), &values(&b.key));
     assert!(diff < 1e-5, "MoCo key encoders differ by {diff}");
 
-    let pnl = PnlConfig {
-        start_supcont_epoch: 0,
-        threshold: 0.0,
-        ..dp_pnl(4)
-    };
-    let a = pretrain_pnl_from(
+    let pnl = dp_pnl(4).with_start_supcont_epoch(0).with_threshold(0.0);
+    let a = pretrain_pnl(
         &pnl,
         trunk.clone(),
         &recs,
@@ -313,7 +290,7 @@ fn moco_and_pnl_data_parallel_match_one_device() {
         |_| {},
     )
     .unwrap();
-    let b = pretrain_pnl_from(&pnl, trunk, &recs, &device, &two, |_| {}).unwrap();
+    let b = pretrain_pnl(&pnl, trunk, &recs, &device, &two, |_| {}).unwrap();
     assert_eq!((a.steps_done, b.steps_done), (4, 4));
     assert_same_losses(
         &a.log,
@@ -354,25 +331,16 @@ fn pnl_data_parallel_resumes_exactly() {
         )
     };
     let cfg = dp_pnl(6);
-    let two = RunOptions {
-        devices: vec![device.clone(), device.clone()],
-        ..RunOptions::default()
-    };
+    let two = RunOptions::default().with_devices(vec![device.clone(), device.clone()]);
     let start = trunk();
-    let full = pretrain_pnl_from(&cfg, start.clone(), &recs, &device, &two, |_| {}).unwrap();
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        checkpoint_every: 1,
-        stop_after: Some(2),
-        ..two
-    };
-    let first = pretrain_pnl_from(&cfg, start, &recs, &device, &opts, |_| {}).unwrap();
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
-    let second = pretrain_pnl_from(&cfg, trunk(), &recs, &device, &resume, |_| {}).unwrap();
+    let full = pretrain_pnl(&cfg, start.clone(), &recs, &device, &two, |_| {}).unwrap();
+    let opts = two
+        .with_checkpoint_dir(Some(dir.join("ckpt")))
+        .with_checkpoint_every(1)
+        .with_stop_after(Some(2));
+    let first = pretrain_pnl(&cfg, start, &recs, &device, &opts, |_| {}).unwrap();
+    let resume = opts.with_resume(true).with_stop_after(None);
+    let second = pretrain_pnl(&cfg, trunk(), &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!((first.steps_done, second.steps_done), (2, 4));
     let mut joined = loss_bits(&first.log);
     joined.extend(loss_bits(&second.log));
@@ -392,11 +360,8 @@ fn bot_fine_tunes_data_parallel() {
     let trunk = tiny_convnext(&device);
     let before = values(&trunk);
     let cfg = tiny_bot(1);
-    let two = RunOptions {
-        devices: vec![device.clone(), device.clone()],
-        ..RunOptions::default()
-    };
-    let run = || finetune_backbone_with(&cfg, trunk.clone(), &recs, &device, &two, |_| {}).unwrap();
+    let two = RunOptions::default().with_devices(vec![device.clone(), device.clone()]);
+    let run = || finetune(&cfg, trunk.clone(), &recs, &device, &two, |_| {}).unwrap();
     let (a, b) = (run(), run());
     assert_eq!(a.log.len(), 2);
     assert!(
@@ -423,7 +388,7 @@ where
     // The trunk's initial weights come from burn's generator: both runs
     // start from one copy.
     let start = make();
-    let full = pretrain_cion_from(
+    let full = pretrain_cion(
         cfg,
         start.clone(),
         &recs,
@@ -433,21 +398,15 @@ where
     )
     .unwrap();
     assert_eq!(full.steps_done, 4);
-    let opts = RunOptions {
-        checkpoint_dir: Some(run_dir.join("ckpt")),
-        checkpoint_every: 1,
-        keep_checkpoints: 1,
-        stop_after: Some(3),
-        ..RunOptions::default()
-    };
-    let first = pretrain_cion_from(cfg, start, &recs, &device, &opts, |_| {}).unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(run_dir.join("ckpt")))
+        .with_checkpoint_every(1)
+        .with_keep_checkpoints(1)
+        .with_stop_after(Some(3));
+    let first = pretrain_cion(cfg, start, &recs, &device, &opts, |_| {}).unwrap();
     assert_eq!(first.steps_done, 3);
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
-    let second = pretrain_cion_from(cfg, make(), &recs, &device, &resume, |_| {}).unwrap();
+    let resume = opts.with_resume(true).with_stop_after(None);
+    let second = pretrain_cion(cfg, make(), &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!(second.steps_done, 4);
     let mut joined = loss_bits(&first.log);
     joined.extend(loss_bits(&second.log));
@@ -472,10 +431,7 @@ where
 fn cion_on_a_zoo_net_resumes_exactly() {
     let device = Device::flex();
     // ConvNeXt's stride 32 needs crops of at least 64×32.
-    let cfg = CionConfig {
-        local_size: [64, 32],
-        ..cion_config(2, 2)
-    };
+    let cfg = cion_config(2, 2).with_local_size([64, 32]);
     assert_cion_resumes_exactly("any-cion-zoo", &cfg, || {
         ZooNet::ConvNeXt(
             ConvNeXtConfig::new([1, 1, 1, 1], [4, 6, 8, 10])
@@ -495,11 +451,8 @@ fn cion_teacher_stochastic_depth_follows_its_switch() {
     let device = Device::flex();
     let vit = drop_path_vit(&device);
     let first_loss = |teacher_drop_path: bool| -> f64 {
-        let cfg = CionConfig {
-            teacher_drop_path,
-            ..cion_config(1, 1)
-        };
-        let out = pretrain_cion_from(
+        let cfg = cion_config(1, 1).with_teacher_drop_path(teacher_drop_path);
+        let out = pretrain_cion(
             &cfg,
             vit.clone(),
             &recs,
@@ -564,21 +517,18 @@ fn moco_and_pnl_train_other_families() {
         .unwrap();
     assert_eq!(ghost.pooled_dim(), 24);
     let before = values(&ghost);
-    let moco = MocoConfig {
-        size: [64, 32],
-        batch_size: 8,
-        bn_groups: 2,
-        epochs: 1,
-        max_steps_per_epoch: Some(2),
-        lr: 0.05,
-        mlp_hidden_dim: 32,
-        dim: 16,
-        queue_size: 24,
-        seed: 3,
-        ..MocoConfig::default()
-    };
-    let out =
-        pretrain_moco_from(&moco, ghost, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
+    let moco = MocoConfig::default()
+        .with_size([64, 32])
+        .with_batch_size(8)
+        .with_bn_groups(2)
+        .with_epochs(1)
+        .with_max_steps_per_epoch(Some(2))
+        .with_lr(0.05)
+        .with_mlp_hidden_dim(32)
+        .with_dim(16)
+        .with_queue_size(24)
+        .with_seed(3);
+    let out = pretrain_moco(&moco, ghost, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
     assert_eq!(out.steps_done, 2);
     assert!(out.log.iter().all(|l| l.get("loss").unwrap().is_finite()));
     assert_eq!(out.query.fc1.weight.val().dims(), [24, 32]);
@@ -590,21 +540,18 @@ fn moco_and_pnl_train_other_families() {
             .unwrap(),
     );
     let before = values(&repvit);
-    let pnl = PnlConfig {
-        size: [64, 32],
-        batch_size: 8,
-        epochs: 1,
-        max_steps_per_epoch: Some(2),
-        mlp_hidden_dim: 32,
-        dim: 16,
-        bn_groups: 2,
-        cls_dim: 16,
-        queue_size: 24,
-        seed: 4,
-        ..PnlConfig::default()
-    };
-    let out =
-        pretrain_pnl_from(&pnl, repvit, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
+    let pnl = PnlConfig::default()
+        .with_size([64, 32])
+        .with_batch_size(8)
+        .with_epochs(1)
+        .with_max_steps_per_epoch(Some(2))
+        .with_mlp_hidden_dim(32)
+        .with_dim(16)
+        .with_bn_groups(2)
+        .with_cls_dim(16)
+        .with_queue_size(24)
+        .with_seed(4);
+    let out = pretrain_pnl(&pnl, repvit, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
     assert_eq!(out.steps_done, 2);
     assert!(out.log.iter().all(|l| l.get("loss").unwrap().is_finite()));
     assert_eq!(out.query.cls_embed.weight.val().dims(), [24, 16]);
@@ -618,14 +565,11 @@ fn bot_finetunes_and_evaluates_a_vit() {
     let device = Device::flex();
     let vit = tiny_vit(&device);
     let before = values(&vit);
-    let cfg = FinetuneConfig {
-        warmup: Warmup {
-            iters: 1,
-            factor: 0.1,
-        },
-        ..tiny_bot(1)
-    };
-    let out = finetune_backbone(&cfg, vit, &recs, &device, |_| {}).unwrap();
+    let cfg = tiny_bot(1).with_warmup(Warmup {
+        iters: 1,
+        factor: 0.1,
+    });
+    let out = finetune(&cfg, vit, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
     assert_eq!(out.log.len(), 2);
     assert!(out.log.iter().all(|l| l.loss_ce.is_finite()));
     assert!(max_change(&before, &values(&out.model.backbone)) > 0.0);
@@ -675,20 +619,22 @@ fn bot_with_a_drop_path_vit_resumes_exactly() {
     let device = Device::flex();
     let start = drop_path_vit(&device);
     let cfg = tiny_bot(2);
-    let full = finetune_backbone(&cfg, start.clone(), &recs, &device, |_| {}).unwrap();
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        checkpoint_every: 1,
-        stop_after: Some(3),
-        ..RunOptions::default()
-    };
-    let first = finetune_backbone_with(&cfg, start.clone(), &recs, &device, &opts, |_| {}).unwrap();
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
-    let second = finetune_backbone_with(&cfg, start, &recs, &device, &resume, |_| {}).unwrap();
+    let full = finetune(
+        &cfg,
+        start.clone(),
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("ckpt")))
+        .with_checkpoint_every(1)
+        .with_stop_after(Some(3));
+    let first = finetune(&cfg, start.clone(), &recs, &device, &opts, |_| {}).unwrap();
+    let resume = opts.with_resume(true).with_stop_after(None);
+    let second = finetune(&cfg, start, &recs, &device, &resume, |_| {}).unwrap();
     let bits = |l: &[reid_train::IterationLog]| -> Vec<(u32, u32)> {
         l.iter()
             .map(|e| (e.loss_ce.to_bits(), e.loss_tri.to_bits()))

@@ -44,12 +44,12 @@ fn config(c: &Value) -> CionConfig {
             c[k][1].as_u64().unwrap() as u32,
         ]
     };
-    CionConfig {
-        global_size: pair("global_size"),
-        local_size: pair("local_size"),
-        local_crops: u("local_crops"),
-        batch_size: u("batch_size"),
-        k_schedule: KSchedule {
+    CionConfig::default()
+        .with_global_size(pair("global_size"))
+        .with_local_size(pair("local_size"))
+        .with_local_crops(u("local_crops"))
+        .with_batch_size(u("batch_size"))
+        .with_k_schedule(KSchedule {
             epochs: c["gradual_epochs"]
                 .as_array()
                 .unwrap()
@@ -62,24 +62,22 @@ fn config(c: &Value) -> CionConfig {
                 .iter()
                 .map(|v| v.as_u64().unwrap() as usize)
                 .collect(),
-        },
-        epochs: u("epochs"),
-        lr: f("lr"),
-        min_lr: f("min_lr"),
-        warmup_epochs: u("warmup_epochs"),
-        weight_decay: f("weight_decay"),
-        weight_decay_end: f("weight_decay_end"),
-        momentum_teacher: f("momentum_teacher"),
-        clip_grad: f("clip_grad"),
-        freeze_last_layer: u("freeze_last_layer"),
-        head_hidden_dim: u("head_hidden_dim"),
-        head_bottleneck_dim: u("head_bottleneck_dim"),
-        out_dim: u("out_dim"),
-        student_temp: f("student_temp"),
-        teacher_temp: f("teacher_temp"),
-        center_momentum: f("center_momentum"),
-        ..CionConfig::default()
-    }
+        })
+        .with_epochs(u("epochs"))
+        .with_lr(f("lr"))
+        .with_min_lr(f("min_lr"))
+        .with_warmup_epochs(u("warmup_epochs"))
+        .with_weight_decay(f("weight_decay"))
+        .with_weight_decay_end(f("weight_decay_end"))
+        .with_momentum_teacher(f("momentum_teacher"))
+        .with_clip_grad(f("clip_grad"))
+        .with_freeze_last_layer(u("freeze_last_layer"))
+        .with_head_hidden_dim(u("head_hidden_dim"))
+        .with_head_bottleneck_dim(u("head_bottleneck_dim"))
+        .with_out_dim(u("out_dim"))
+        .with_student_temp(f("student_temp"))
+        .with_teacher_temp(f("teacher_temp"))
+        .with_center_momentum(f("center_momentum"))
 }
 
 /// CION's ResNet-IBN-a of the fixture: one basic block per stage.

@@ -5,6 +5,7 @@
 //! and weights of an uninterrupted one.
 
 use crate::common;
+use reid_train::FromConfig;
 
 use burn::tensor::Device;
 use common::{probe_input, step_bits, tiny_market};
@@ -14,31 +15,28 @@ use reid_train::checkpoint::CheckpointDir;
 use reid_train::metrics_log::read_log;
 use reid_train::{
     Decay, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, Warmup, evaluate_model, finetune,
-    finetune_backbone, finetune_backbone_with, finetune_with,
 };
 
 /// ResNet18 at width 8 on 64×32 inputs, P×K = 4×4, constant rate after a
 /// short warm-up.
 fn tiny_config(epochs: usize, iters: usize) -> FinetuneConfig {
-    FinetuneConfig {
-        arch: "resnet18".into(),
-        base_width: 8,
-        height: 64,
-        width: 32,
-        p: 4,
-        k: 4,
-        epochs,
-        iters_per_epoch: Some(iters),
-        lr: 1e-3,
-        warmup: Warmup {
+    FinetuneConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(8)
+        .with_height(64)
+        .with_width(32)
+        .with_p(4)
+        .with_k(4)
+        .with_epochs(epochs)
+        .with_iters_per_epoch(Some(iters))
+        .with_lr(1e-3)
+        .with_warmup(Warmup {
             iters: 4,
             factor: 0.1,
-        },
-        decay: Decay::Constant,
-        eval_every: 0,
-        seed: 11,
-        ..FinetuneConfig::default()
-    }
+        })
+        .with_decay(Decay::Constant)
+        .with_eval_every(0)
+        .with_seed(11)
 }
 
 #[test]
@@ -49,19 +47,26 @@ fn loss_goes_down_and_the_model_evaluates() {
     cfg.eval_every = 2;
     let mut iterations = 0;
     let mut epochs = Vec::new();
-    let out = finetune(&cfg, &data.splits.train, &device, |ev| match ev {
-        FinetuneEvent::Iteration(_) => iterations += 1,
-        FinetuneEvent::EpochEnd {
-            epoch,
-            log,
-            evaluate,
-            ..
-        } => {
-            assert_eq!(log.len(), 8);
-            epochs.push((epoch, evaluate));
-        }
-        other => panic!("no checkpoints were asked for, got {other:?}"),
-    })
+    let out = finetune(
+        &cfg,
+        FromConfig,
+        &data.splits.train,
+        &device,
+        &RunOptions::default(),
+        |ev| match ev {
+            FinetuneEvent::Iteration(_) => iterations += 1,
+            FinetuneEvent::EpochEnd {
+                epoch,
+                log,
+                evaluate,
+                ..
+            } => {
+                assert_eq!(log.len(), 8);
+                epochs.push((epoch, evaluate));
+            }
+            other => panic!("no checkpoints were asked for, got {other:?}"),
+        },
+    )
     .unwrap();
     assert_eq!(iterations, 64);
     assert_eq!(
@@ -121,17 +126,21 @@ fn a_seed_gives_an_identical_log() {
     let device = Device::flex();
     let cfg = tiny_config(2, 3);
     let run = |cfg: &FinetuneConfig| {
-        finetune(cfg, &data.splits.train, &device, |_| {})
-            .unwrap()
-            .log
+        finetune(
+            cfg,
+            FromConfig,
+            &data.splits.train,
+            &device,
+            &RunOptions::default(),
+            |_| {},
+        )
+        .unwrap()
+        .log
     };
     let a = run(&cfg);
     let b = run(&cfg);
     assert_eq!(a, b, "same seed, different logs");
-    let c = run(&FinetuneConfig {
-        seed: cfg.seed + 1,
-        ..cfg.clone()
-    });
+    let c = run(&cfg.clone().with_seed(cfg.seed + 1));
     assert_ne!(a, c, "a different seed gave the same log");
     std::fs::remove_dir_all(dir).ok();
 }
@@ -140,15 +149,19 @@ fn a_seed_gives_an_identical_log() {
 fn a_diverging_run_is_an_error_naming_the_step() {
     let (dir, data) = tiny_market("ft-nan");
     let device = Device::flex();
-    let cfg = FinetuneConfig {
-        lr: 1e30,
-        warmup: Warmup {
-            iters: 0,
-            factor: 0.1,
-        },
-        ..tiny_config(1, 6)
-    };
-    let err = finetune(&cfg, &data.splits.train, &device, |_| {}).unwrap_err();
+    let cfg = tiny_config(1, 6).with_lr(1e30).with_warmup(Warmup {
+        iters: 0,
+        factor: 0.1,
+    });
+    let err = finetune(
+        &cfg,
+        FromConfig,
+        &data.splits.train,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_err();
     match &err {
         TrainError::NonFiniteLoss { iteration, .. } => {
             assert!(*iteration >= 1 && *iteration < 6, "{err}")
@@ -175,11 +188,12 @@ fn a_given_backbone_is_trained_from_its_weights() {
         .into_data()
         .try_to_vec()
         .unwrap();
-    let out = finetune_backbone(
+    let out = finetune(
         &tiny_config(1, 3),
         backbone,
         &data.splits.train,
         &device,
+        &RunOptions::default(),
         |_| {},
     )
     .unwrap();
@@ -207,17 +221,23 @@ fn a_given_backbone_is_trained_from_its_weights() {
 #[test]
 fn bad_inputs_are_errors_not_panics() {
     let device = Device::flex();
-    let e = finetune(&tiny_config(1, 1), &[], &device, |_| {})
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("empty"), "{e}");
     let e = finetune(
-        &FinetuneConfig {
-            arch: "resnet51".into(),
-            ..tiny_config(1, 1)
-        },
+        &tiny_config(1, 1),
+        FromConfig,
         &[],
         &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("empty"), "{e}");
+    let e = finetune(
+        &tiny_config(1, 1).with_arch("resnet51".into()),
+        FromConfig,
+        &[],
+        &device,
+        &RunOptions::default(),
         |_| {},
     )
     .unwrap_err()
@@ -262,22 +282,28 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let cfg = tiny_config(3, 3);
     let run_dir = dir.join("runs");
 
-    let full = finetune(&cfg, train, &device, |_| {}).unwrap();
+    let full = finetune(
+        &cfg,
+        FromConfig,
+        train,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
     assert!(full.finished);
     assert_eq!((full.steps_done, full.log.len()), (9, 9));
 
     // Stopped after 4 steps (inside epoch 1), resumed and stopped again
     // after 6 (an epoch boundary), resumed to the end.
-    let opts = RunOptions {
-        checkpoint_dir: Some(run_dir.join("ckpt")),
-        checkpoint_every: 2,
-        keep_checkpoints: 2,
-        log_path: Some(run_dir.join("metrics.jsonl")),
-        stop_after: Some(4),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(run_dir.join("ckpt")))
+        .with_checkpoint_every(2)
+        .with_keep_checkpoints(2)
+        .with_log_path(Some(run_dir.join("metrics.jsonl")))
+        .with_stop_after(Some(4));
     let mut written = Vec::new();
-    let first = finetune_with(&cfg, train, &device, &opts, |e| {
+    let first = finetune(&cfg, FromConfig, train, &device, &opts, |e| {
         if let FinetuneEvent::Checkpoint { step, .. } = e {
             written.push(step);
         }
@@ -297,19 +323,12 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         FinetuneEvent::EpochEnd { epoch, log, .. } => epoch_ends.push((epoch, log.len())),
         _ => {}
     };
-    let resume = RunOptions {
-        resume: true,
-        stop_after: Some(6),
-        ..opts.clone()
-    };
-    let second = finetune_with(&cfg, train, &device, &resume, &mut callback).unwrap();
+    let resume = opts.clone().with_resume(true).with_stop_after(Some(6));
+    let second = finetune(&cfg, FromConfig, train, &device, &resume, &mut callback).unwrap();
     assert!(!second.finished);
     assert_eq!(second.steps_done, 6);
-    let resume = RunOptions {
-        stop_after: None,
-        ..resume
-    };
-    let third = finetune_with(&cfg, train, &device, &resume, &mut callback).unwrap();
+    let resume = resume.with_stop_after(None);
+    let third = finetune(&cfg, FromConfig, train, &device, &resume, &mut callback).unwrap();
     assert!(third.finished);
     assert_eq!(third.steps_done, 9);
     assert_eq!(resumed_at, vec![4, 6]);
@@ -354,41 +373,38 @@ fn a_given_backbone_resumes_and_a_changed_config_is_refused() {
     // process-global generator), cloned for every run.
     let start = build_backbone("resnet18", 8, 1, &device).unwrap();
     let backbone = || start.clone();
-    let full = finetune_backbone(&cfg, backbone(), train, &device, |_| {}).unwrap();
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        checkpoint_every: 1,
-        stop_after: Some(2),
-        ..RunOptions::default()
-    };
-    let first = finetune_backbone_with(&cfg, backbone(), train, &device, &opts, |_| {}).unwrap();
+    let full = finetune(
+        &cfg,
+        backbone(),
+        train,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("ckpt")))
+        .with_checkpoint_every(1)
+        .with_stop_after(Some(2));
+    let first = finetune(&cfg, backbone(), train, &device, &opts, |_| {}).unwrap();
     assert_eq!((first.steps_done, first.finished), (2, false));
 
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
-    let other = FinetuneConfig {
-        lr: 2e-3,
-        ..cfg.clone()
-    };
-    let err =
-        finetune_backbone_with(&other, backbone(), train, &device, &resume, |_| {}).unwrap_err();
+    let resume = opts.with_resume(true).with_stop_after(None);
+    let other = cfg.clone().with_lr(2e-3);
+    let err = finetune(&other, backbone(), train, &device, &resume, |_| {}).unwrap_err();
     assert!(
         matches!(err, TrainError::Checkpoint(ref m) if m.contains("another configuration")),
         "{err}"
     );
     // Another training split (one image fewer) is refused too.
-    let err = finetune_backbone_with(&cfg, backbone(), &train[1..], &device, &resume, |_| {})
-        .unwrap_err();
+    let err = finetune(&cfg, backbone(), &train[1..], &device, &resume, |_| {}).unwrap_err();
     assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");
     // Another backbone structure does not load.
     let wide = build_backbone("resnet18", 16, 1, &device).unwrap();
-    let err = finetune_backbone_with(&cfg, wide, train, &device, &resume, |_| {}).unwrap_err();
+    let err = finetune(&cfg, wide, train, &device, &resume, |_| {}).unwrap_err();
     assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");
 
-    let second = finetune_backbone_with(&cfg, backbone(), train, &device, &resume, |_| {}).unwrap();
+    let second = finetune(&cfg, backbone(), train, &device, &resume, |_| {}).unwrap();
     assert_eq!((second.steps_done, second.finished), (3, true));
     let mut joined = first.log.clone();
     joined.extend(&second.log);

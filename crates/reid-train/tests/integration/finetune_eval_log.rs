@@ -7,6 +7,8 @@
 //! checkpoint at an epoch's end comes after that epoch's evaluation line.
 
 use crate::common;
+use reid_train::FromConfig;
+use reid_train::MgnStart;
 
 use std::path::Path;
 
@@ -15,35 +17,33 @@ use common::tiny_market;
 use reid_data::ImageRecord;
 use reid_data::batch::TestTransform;
 use reid_data::datasets::ParsedDataset;
-use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn_with};
+use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use reid_train::metrics_log::{EVAL_KEYS, read_log};
 use reid_train::{
     Decay, FinetuneConfig, FinetuneEvent, FinetuneOutput, LogLine, MetricsLog, RunOptions, Warmup,
-    evaluate_model, finetune_with,
+    evaluate_model, finetune,
 };
 
 /// ResNet18 at width 8, P×K = 4×4, `epochs` × 3 steps, evaluated after
 /// every epoch.
 fn tiny_bot(epochs: usize) -> FinetuneConfig {
-    FinetuneConfig {
-        arch: "resnet18".into(),
-        base_width: 8,
-        height: 64,
-        width: 32,
-        p: 4,
-        k: 4,
-        epochs,
-        iters_per_epoch: Some(3),
-        lr: 1e-3,
-        warmup: Warmup {
+    FinetuneConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(8)
+        .with_height(64)
+        .with_width(32)
+        .with_p(4)
+        .with_k(4)
+        .with_epochs(epochs)
+        .with_iters_per_epoch(Some(3))
+        .with_lr(1e-3)
+        .with_warmup(Warmup {
             iters: 4,
             factor: 0.1,
-        },
-        decay: Decay::Constant,
-        eval_every: 1,
-        seed: 11,
-        ..FinetuneConfig::default()
-    }
+        })
+        .with_decay(Decay::Constant)
+        .with_eval_every(1)
+        .with_seed(11)
 }
 
 /// What a run's callback saw, in order.
@@ -62,7 +62,7 @@ fn run_bot(
 ) -> FinetuneOutput {
     let device = Device::flex();
     let splits = &data.splits;
-    finetune_with(cfg, &splits.train, &device, run, |e| match e {
+    finetune(cfg, FromConfig, &splits.train, &device, run, |e| match e {
         FinetuneEvent::EpochEnd {
             epoch,
             model,
@@ -140,10 +140,7 @@ fn evaluations_are_logged_and_a_resumed_run_writes_the_same_log() {
 
     // Uninterrupted, with a log.
     let full_log = dir.join("full/metrics.jsonl");
-    let full_run = RunOptions {
-        log_path: Some(full_log.clone()),
-        ..RunOptions::default()
-    };
+    let full_run = RunOptions::default().with_log_path(Some(full_log.clone()));
     let mut seen = Vec::new();
     let full = run_bot(&cfg, &data, &full_run, &mut seen);
     assert!(full.finished);
@@ -196,14 +193,12 @@ fn evaluations_are_logged_and_a_resumed_run_writes_the_same_log() {
     // Stopped after 4 steps (inside epoch 1), resumed and stopped after 6
     // (the end of epoch 1), resumed to the end; a checkpoint every 3 steps
     // (each at an epoch's end).
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("parts/ckpt")),
-        checkpoint_every: 3,
-        keep_checkpoints: 2,
-        log_path: Some(dir.join("parts/metrics.jsonl")),
-        stop_after: Some(4),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("parts/ckpt")))
+        .with_checkpoint_every(3)
+        .with_keep_checkpoints(2)
+        .with_log_path(Some(dir.join("parts/metrics.jsonl")))
+        .with_stop_after(Some(4));
     let mut seen = Vec::new();
     let first = run_bot(&cfg, &data, &opts, &mut seen);
     assert_eq!((first.steps_done, first.finished), (4, false));
@@ -213,11 +208,7 @@ fn evaluations_are_logged_and_a_resumed_run_writes_the_same_log() {
         [Seen::EpochEnd(0), Seen::Checkpoint(3), Seen::Checkpoint(4)]
     );
     assert_eq!(sorted(&first.evaluations), evals[..1]);
-    let resume = RunOptions {
-        resume: true,
-        stop_after: Some(6),
-        ..opts.clone()
-    };
+    let resume = opts.clone().with_resume(true).with_stop_after(Some(6));
     let mut seen = Vec::new();
     let second = run_bot(&cfg, &data, &resume, &mut seen);
     assert_eq!((second.steps_done, second.finished), (6, false));
@@ -231,10 +222,7 @@ fn evaluations_are_logged_and_a_resumed_run_writes_the_same_log() {
         evals[1..2],
         "epoch 1 ended here"
     );
-    let resume = RunOptions {
-        stop_after: None,
-        ..resume
-    };
+    let resume = resume.with_stop_after(None);
     let mut seen = Vec::new();
     let third = run_bot(&cfg, &data, &resume, &mut seen);
     assert!(third.finished);
@@ -309,32 +297,27 @@ fn a_resume_keeps_the_evaluations_of_the_epochs_before_the_checkpoint() {
 #[test]
 fn mgn_evaluations_are_logged() {
     let (dir, data) = tiny_market("evallog-mgn");
-    let cfg = MgnFinetuneConfig {
-        base_width: 4,
-        embedding_dim: 16,
-        height: 96,
-        width: 32,
-        p: 4,
-        k: 4,
-        epochs: 2,
-        iters_per_epoch: Some(2),
-        lr: 1e-3,
-        warmup_epochs: 1,
-        delay_epochs: 1,
-        freeze_epochs: 1,
-        seed: 4,
-        ..MgnFinetuneConfig::default()
-    };
+    let cfg = MgnFinetuneConfig::default()
+        .with_base_width(4)
+        .with_embedding_dim(16)
+        .with_height(96)
+        .with_width(32)
+        .with_p(4)
+        .with_k(4)
+        .with_epochs(2)
+        .with_iters_per_epoch(Some(2))
+        .with_lr(1e-3)
+        .with_warmup_epochs(1)
+        .with_delay_epochs(1)
+        .with_freeze_epochs(1)
+        .with_seed(4);
     let device = Device::flex();
     let splits = &data.splits;
     let log = dir.join("mgn/metrics.jsonl");
-    let run = RunOptions {
-        log_path: Some(log.clone()),
-        ..RunOptions::default()
-    };
+    let run = RunOptions::default().with_log_path(Some(log.clone()));
     let train: &[ImageRecord] = &splits.train;
     let mut flags = Vec::new();
-    let out = finetune_mgn_with(&cfg, None, train, &device, &run, |e| {
+    let out = finetune_mgn(&cfg, MgnStart::Random, train, &device, &run, |e| {
         if let MgnEvent::EpochEnd {
             model,
             evaluate,

@@ -7,6 +7,8 @@
 //! checkpoint of another configuration, split or recipe is refused.
 
 use crate::common;
+use reid_train::FromConfig;
+use reid_train::MgnStart;
 
 use std::path::Path;
 
@@ -15,30 +17,25 @@ use common::{probe_input, resnet50_trunk, step_bits, tiny_records};
 use reid_backbones::Mgn;
 use reid_data::batch::TestTransform;
 use reid_train::checkpoint::CheckpointDir;
-use reid_train::finetune::mgn::{
-    MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn, finetune_mgn_from_trunk,
-    finetune_mgn_from_trunk_with, finetune_mgn_with,
-};
+use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use reid_train::metrics_log::read_log;
-use reid_train::{Decay, FinetuneConfig, RunOptions, TrainError, Warmup, finetune_with};
+use reid_train::{Decay, FinetuneConfig, RunOptions, TrainError, Warmup, finetune};
 
 fn tiny_config() -> MgnFinetuneConfig {
-    MgnFinetuneConfig {
-        base_width: 4,
-        embedding_dim: 16,
-        height: 96,
-        width: 32,
-        p: 4,
-        k: 4,
-        epochs: 5,
-        iters_per_epoch: Some(3),
-        lr: 1e-3,
-        warmup_epochs: 1,
-        delay_epochs: 3,
-        freeze_epochs: 2,
-        seed: 4,
-        ..MgnFinetuneConfig::default()
-    }
+    MgnFinetuneConfig::default()
+        .with_base_width(4)
+        .with_embedding_dim(16)
+        .with_height(96)
+        .with_width(32)
+        .with_p(4)
+        .with_k(4)
+        .with_epochs(5)
+        .with_iters_per_epoch(Some(3))
+        .with_lr(1e-3)
+        .with_warmup_epochs(1)
+        .with_delay_epochs(3)
+        .with_freeze_epochs(2)
+        .with_seed(4)
 }
 
 fn values(t: burn::tensor::Tensor<4>) -> Vec<f32> {
@@ -52,19 +49,26 @@ fn the_trunk_is_frozen_first_then_everything_trains() {
     let cfg = tiny_config();
     let mut trunk = Vec::new();
     let mut head = Vec::new();
-    let out = finetune_mgn(&cfg, None, &recs, &device, |e| {
-        if let MgnEvent::EpochEnd { model, .. } = e {
-            trunk.push(values(model.backbone.conv1.weight.val()));
-            head.push(
-                model
-                    .b1_head
-                    .embedding
-                    .as_ref()
-                    .map(|c| values(c.weight.val()))
-                    .unwrap(),
-            );
-        }
-    })
+    let out = finetune_mgn(
+        &cfg,
+        MgnStart::Random,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |e| {
+            if let MgnEvent::EpochEnd { model, .. } = e {
+                trunk.push(values(model.backbone.conv1.weight.val()));
+                head.push(
+                    model
+                        .b1_head
+                        .embedding
+                        .as_ref()
+                        .map(|c| values(c.weight.val()))
+                        .unwrap(),
+                );
+            }
+        },
+    )
     .unwrap();
     assert_eq!(out.log.len(), 15);
     // Epochs 0 and 1: the trunk does not move, the heads do.
@@ -100,17 +104,29 @@ fn the_trunk_is_frozen_first_then_everything_trains() {
 fn bad_configurations_are_errors() {
     let (dir, recs) = tiny_records("mgn-bad");
     let device = Device::flex();
-    let short = MgnFinetuneConfig {
-        height: 32,
-        ..tiny_config()
-    };
-    let e = finetune_mgn(&short, None, &recs, &device, |_| {}).unwrap_err();
+    let short = tiny_config().with_height(32);
+    let e = finetune_mgn(
+        &short,
+        MgnStart::Random,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("48"), "{e}");
-    let basic = MgnFinetuneConfig {
-        arch: "resnet18".into(),
-        ..tiny_config()
-    };
-    assert!(finetune_mgn(&basic, None, &recs, &device, |_| {}).is_err());
+    let basic = tiny_config().with_arch("resnet18".into());
+    assert!(
+        finetune_mgn(
+            &basic,
+            MgnStart::Random,
+            &recs,
+            &device,
+            &RunOptions::default(),
+            |_| {}
+        )
+        .is_err()
+    );
     assert!(serde_json::from_str::<MgnFinetuneConfig>(r#"{"heads": 8}"#).is_err());
     std::fs::remove_dir_all(dir).ok();
 }
@@ -118,17 +134,15 @@ fn bad_configurations_are_errors() {
 /// The smallest MGN input (3 rows on the stride-16 branch maps), 3 epochs
 /// × 2 steps, the first epoch frozen.
 fn resume_config() -> MgnFinetuneConfig {
-    MgnFinetuneConfig {
-        height: 48,
-        width: 16,
-        epochs: 3,
-        iters_per_epoch: Some(2),
-        warmup_epochs: 1,
-        delay_epochs: 1,
-        freeze_epochs: 1,
-        seed: 9,
-        ..tiny_config()
-    }
+    tiny_config()
+        .with_height(48)
+        .with_width(16)
+        .with_epochs(3)
+        .with_iters_per_epoch(Some(2))
+        .with_warmup_epochs(1)
+        .with_delay_epochs(1)
+        .with_freeze_epochs(1)
+        .with_seed(9)
 }
 
 /// The inference feature of a fixed input (validation snapshot: every
@@ -165,7 +179,15 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("mgn-resume");
     let device = Device::flex();
     let cfg = resume_config();
-    let full = finetune_mgn(&cfg, None, &recs, &device, |_| {}).unwrap();
+    let full = finetune_mgn(
+        &cfg,
+        MgnStart::Random,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(
         (full.steps_done, full.log.len(), full.finished),
         (6, 6, true)
@@ -173,15 +195,13 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
 
     // Stopped after 1 step: inside the frozen epoch 0.
     let ckpt_dir = dir.join("ckpt");
-    let opts = RunOptions {
-        checkpoint_dir: Some(ckpt_dir.clone()),
-        checkpoint_every: 2,
-        keep_checkpoints: 2,
-        log_path: Some(dir.join("metrics.jsonl")),
-        stop_after: Some(1),
-        ..RunOptions::default()
-    };
-    let first = finetune_mgn_with(&cfg, None, &recs, &device, &opts, |_| {}).unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(ckpt_dir.clone()))
+        .with_checkpoint_every(2)
+        .with_keep_checkpoints(2)
+        .with_log_path(Some(dir.join("metrics.jsonl")))
+        .with_stop_after(Some(1));
+    let first = finetune_mgn(&cfg, MgnStart::Random, &recs, &device, &opts, |_| {}).unwrap();
     assert_eq!((first.steps_done, first.finished), (1, false));
     let ckpts = CheckpointDir::new(&ckpt_dir, 2);
     assert!(frozen_in(&ckpts.latest().unwrap().unwrap().path));
@@ -190,16 +210,19 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     // periodic checkpoint after step 2 holds the end of the frozen epoch.
     let mut resumed_at = Vec::new();
     let mut written = Vec::new();
-    let resume = RunOptions {
-        resume: true,
-        stop_after: Some(3),
-        ..opts.clone()
-    };
-    let second = finetune_mgn_with(&cfg, None, &recs, &device, &resume, |e| match e {
-        MgnEvent::Resumed { step, .. } => resumed_at.push(step),
-        MgnEvent::Checkpoint { step, .. } => written.push(step),
-        _ => {}
-    })
+    let resume = opts.clone().with_resume(true).with_stop_after(Some(3));
+    let second = finetune_mgn(
+        &cfg,
+        MgnStart::Random,
+        &recs,
+        &device,
+        &resume,
+        |e| match e {
+            MgnEvent::Resumed { step, .. } => resumed_at.push(step),
+            MgnEvent::Checkpoint { step, .. } => written.push(step),
+            _ => {}
+        },
+    )
     .unwrap();
     assert_eq!((second.steps_done, second.finished), (3, false));
     assert_eq!((resumed_at, written), (vec![1], vec![2, 3]));
@@ -212,12 +235,18 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     // end: the resumed run unfreezes when epoch 1 begins.
     let boundary = dir.join("boundary");
     copy_checkpoint(&at2.path, &boundary);
-    let from_boundary = RunOptions {
-        checkpoint_dir: Some(boundary),
-        resume: true,
-        ..RunOptions::default()
-    };
-    let third = finetune_mgn_with(&cfg, None, &recs, &device, &from_boundary, |_| {}).unwrap();
+    let from_boundary = RunOptions::default()
+        .with_checkpoint_dir(Some(boundary))
+        .with_resume(true);
+    let third = finetune_mgn(
+        &cfg,
+        MgnStart::Random,
+        &recs,
+        &device,
+        &from_boundary,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!((third.steps_done, third.finished), (6, true));
     let mut joined = first.log.clone();
     joined.extend(&second.log[..1]);
@@ -231,18 +260,12 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
 
     // From step 3 (unfrozen, inside epoch 1) to step 5 (inside epoch 2),
     // then to the end.
-    let resume = RunOptions {
-        stop_after: Some(5),
-        ..resume
-    };
-    let fourth = finetune_mgn_with(&cfg, None, &recs, &device, &resume, |_| {}).unwrap();
+    let resume = resume.with_stop_after(Some(5));
+    let fourth = finetune_mgn(&cfg, MgnStart::Random, &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!((fourth.steps_done, fourth.finished), (5, false));
     assert!(!frozen_in(&ckpts.latest().unwrap().unwrap().path));
-    let resume = RunOptions {
-        stop_after: None,
-        ..resume
-    };
-    let fifth = finetune_mgn_with(&cfg, None, &recs, &device, &resume, |_| {}).unwrap();
+    let resume = resume.with_stop_after(None);
+    let fifth = finetune_mgn(&cfg, MgnStart::Random, &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!((fifth.steps_done, fifth.finished), (6, true));
     let mut joined = first.log.clone();
     joined.extend(&second.log);
@@ -271,84 +294,102 @@ fn a_trunk_run_resumes_and_another_config_split_or_recipe_is_refused() {
     let (dir, recs) = tiny_records("mgn-resume-cfg");
     let device = Device::flex();
     // 2 epochs × 1 step, the first frozen, no warm-up.
-    let cfg = MgnFinetuneConfig {
-        epochs: 2,
-        iters_per_epoch: Some(1),
-        warmup_epochs: 0,
-        delay_epochs: 0,
-        ..resume_config()
-    };
+    let cfg = resume_config()
+        .with_epochs(2)
+        .with_iters_per_epoch(Some(1))
+        .with_warmup_epochs(0)
+        .with_delay_epochs(0);
     // One trunk (burn's initialisers draw from a process-global generator).
     let trunk = resnet50_trunk(4, &device);
-    let full = finetune_mgn_from_trunk(&cfg, &trunk, &recs, &device, |_| {}).unwrap();
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        checkpoint_every: 1,
-        stop_after: Some(1),
-        ..RunOptions::default()
-    };
-    let first = finetune_mgn_from_trunk_with(&cfg, &trunk, &recs, &device, &opts, |_| {}).unwrap();
+    let full = finetune_mgn(
+        &cfg,
+        MgnStart::Trunk(&trunk),
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("ckpt")))
+        .with_checkpoint_every(1)
+        .with_stop_after(Some(1));
+    let first = finetune_mgn(&cfg, MgnStart::Trunk(&trunk), &recs, &device, &opts, |_| {}).unwrap();
     assert_eq!((first.steps_done, first.finished), (1, false));
 
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
+    let resume = opts.with_resume(true).with_stop_after(None);
     let refused = |e: TrainError| matches!(e, TrainError::Checkpoint(ref m) if m.contains("another configuration"));
     // Another freeze length, another training split (one image fewer).
-    let other = MgnFinetuneConfig {
-        freeze_epochs: 0,
-        ..cfg.clone()
-    };
-    let err =
-        finetune_mgn_from_trunk_with(&other, &trunk, &recs, &device, &resume, |_| {}).unwrap_err();
+    let other = cfg.clone().with_freeze_epochs(0);
+    let err = finetune_mgn(
+        &other,
+        MgnStart::Trunk(&trunk),
+        &recs,
+        &device,
+        &resume,
+        |_| {},
+    )
+    .unwrap_err();
     assert!(refused(err));
-    let err = finetune_mgn_from_trunk_with(&cfg, &trunk, &recs[1..], &device, &resume, |_| {})
-        .unwrap_err();
+    let err = finetune_mgn(
+        &cfg,
+        MgnStart::Trunk(&trunk),
+        &recs[1..],
+        &device,
+        &resume,
+        |_| {},
+    )
+    .unwrap_err();
     assert!(refused(err));
     // A BoT run's checkpoint is not an MGN one, and the other way round.
-    let bot = FinetuneConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        height: 64,
-        width: 32,
-        p: 4,
-        k: 4,
-        epochs: 1,
-        iters_per_epoch: Some(2),
-        warmup: Warmup {
+    let bot = FinetuneConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(4)
+        .with_height(64)
+        .with_width(32)
+        .with_p(4)
+        .with_k(4)
+        .with_epochs(1)
+        .with_iters_per_epoch(Some(2))
+        .with_warmup(Warmup {
             iters: 1,
             factor: 0.1,
-        },
-        decay: Decay::Constant,
-        eval_every: 0,
-        ..FinetuneConfig::default()
-    };
-    let bot_opts = RunOptions {
-        checkpoint_dir: Some(dir.join("bot")),
-        stop_after: Some(1),
-        ..RunOptions::default()
-    };
-    finetune_with(&bot, &recs, &device, &bot_opts, |_| {}).unwrap();
-    let bot_resume = RunOptions {
-        resume: true,
-        ..bot_opts
-    };
-    let err = finetune_mgn_from_trunk_with(&cfg, &trunk, &recs, &device, &bot_resume, |_| {})
-        .unwrap_err();
+        })
+        .with_decay(Decay::Constant)
+        .with_eval_every(0);
+    let bot_opts = RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("bot")))
+        .with_stop_after(Some(1));
+    finetune(&bot, FromConfig, &recs, &device, &bot_opts, |_| {}).unwrap();
+    let bot_resume = bot_opts.with_resume(true);
+    let err = finetune_mgn(
+        &cfg,
+        MgnStart::Trunk(&trunk),
+        &recs,
+        &device,
+        &bot_resume,
+        |_| {},
+    )
+    .unwrap_err();
     assert!(
         matches!(err, TrainError::Checkpoint(ref m) if m.contains("state.json")),
         "{err}"
     );
-    let err = finetune_with(&bot, &recs, &device, &resume, |_| {}).unwrap_err();
+    let err = finetune(&bot, FromConfig, &recs, &device, &resume, |_| {}).unwrap_err();
     assert!(
         matches!(err, TrainError::Checkpoint(ref m) if m.contains("state.json")),
         "{err}"
     );
 
-    let second =
-        finetune_mgn_from_trunk_with(&cfg, &trunk, &recs, &device, &resume, |_| {}).unwrap();
+    let second = finetune_mgn(
+        &cfg,
+        MgnStart::Trunk(&trunk),
+        &recs,
+        &device,
+        &resume,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!((second.steps_done, second.finished), (2, true));
     let mut joined = first.log.clone();
     joined.extend(&second.log);

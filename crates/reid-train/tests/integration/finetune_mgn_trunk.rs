@@ -1,31 +1,31 @@
-//! MGN fine-tuning from a pre-trained trunk (`finetune_mgn_from_trunk`): the
+//! MGN fine-tuning from a pre-trained trunk (`finetune_mgn`): the
 //! shared trunk and the three branches start as copies of the trunk and stay
 //! so while frozen, then train; a trunk of another width is an error.
 
 use crate::common;
+use reid_train::MgnStart;
+use reid_train::RunOptions;
 
 use burn::tensor::Device;
 use common::{resnet50_trunk, tiny_records};
 use reid_backbones::resnet::ResidualBlock;
-use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, finetune_mgn_from_trunk};
+use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, finetune_mgn};
 
 fn tiny_config() -> MgnFinetuneConfig {
-    MgnFinetuneConfig {
-        base_width: 4,
-        embedding_dim: 16,
-        height: 96,
-        width: 32,
-        p: 4,
-        k: 4,
-        epochs: 2,
-        iters_per_epoch: Some(2),
-        lr: 1e-3,
-        warmup_epochs: 1,
-        delay_epochs: 1,
-        freeze_epochs: 1,
-        seed: 5,
-        ..MgnFinetuneConfig::default()
-    }
+    MgnFinetuneConfig::default()
+        .with_base_width(4)
+        .with_embedding_dim(16)
+        .with_height(96)
+        .with_width(32)
+        .with_p(4)
+        .with_k(4)
+        .with_epochs(2)
+        .with_iters_per_epoch(Some(2))
+        .with_lr(1e-3)
+        .with_warmup_epochs(1)
+        .with_delay_epochs(1)
+        .with_freeze_epochs(1)
+        .with_seed(5)
 }
 
 fn conv2(b: &ResidualBlock) -> Vec<f32> {
@@ -45,14 +45,21 @@ fn branches_start_from_the_trunk_and_train_after_the_frozen_epochs() {
     let layer3_2 = conv2(&trunk.layer3[2]);
     let layer4_0 = conv2(&trunk.layer4[0]);
     let mut epochs = Vec::new();
-    let out = finetune_mgn_from_trunk(&cfg, &trunk, &recs, &device, |e| {
-        if let MgnEvent::EpochEnd { model, .. } = e {
-            epochs.push(
-                [&model.b1, &model.b2, &model.b3]
-                    .map(|b| (conv2(&b.res_conv4[1]), conv2(&b.res_conv5[0]))),
-            );
-        }
-    })
+    let out = finetune_mgn(
+        &cfg,
+        MgnStart::Trunk(&trunk),
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |e| {
+            if let MgnEvent::EpochEnd { model, .. } = e {
+                epochs.push(
+                    [&model.b1, &model.b2, &model.b3]
+                        .map(|b| (conv2(&b.res_conv4[1]), conv2(&b.res_conv5[0]))),
+                );
+            }
+        },
+    )
     .unwrap();
     assert_eq!(out.log.len(), 4);
     assert!(out.log.iter().all(|l| l.loss_ce.is_finite()));
@@ -77,7 +84,15 @@ fn a_trunk_of_another_width_is_an_error() {
     let device = Device::flex();
     let cfg = tiny_config();
     let wide = resnet50_trunk(8, &device);
-    let e = finetune_mgn_from_trunk(&cfg, &wide, &recs, &device, |_| {}).unwrap_err();
+    let e = finetune_mgn(
+        &cfg,
+        MgnStart::Trunk(&wide),
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("stem width"), "{e}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -5,9 +5,9 @@
 //! with the number of binaries. Each module is one former test file; run
 //! one with a filter, e.g. `cargo test -p reid-train --test integration <module>::`.
 
-mod common;
 mod any_backbone;
 mod cion_step_parity;
+mod common;
 mod finetune;
 mod finetune_eval_log;
 mod finetune_mgn;

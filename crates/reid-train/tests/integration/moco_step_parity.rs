@@ -37,25 +37,23 @@ fn dir() -> PathBuf {
 fn config(c: &Value) -> MocoConfig {
     let f = |k: &str| c[k].as_f64().unwrap();
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
-    MocoConfig {
-        size: [
+    MocoConfig::default()
+        .with_size([
             c["size"][0].as_u64().unwrap() as u32,
             c["size"][1].as_u64().unwrap() as u32,
-        ],
-        batch_size: u("batch_size"),
-        bn_groups: 1,
-        epochs: u("epochs"),
-        lr: f("lr"),
-        cosine: true,
-        momentum: f("momentum"),
-        weight_decay: f("weight_decay"),
-        mlp_hidden_dim: 32 * u("width"),
-        dim: u("dim"),
-        queue_size: u("queue_size"),
-        key_momentum: f("key_momentum"),
-        temperature: f("temperature"),
-        ..MocoConfig::default()
-    }
+        ])
+        .with_batch_size(u("batch_size"))
+        .with_bn_groups(1)
+        .with_epochs(u("epochs"))
+        .with_lr(f("lr"))
+        .with_cosine(true)
+        .with_momentum(f("momentum"))
+        .with_weight_decay(f("weight_decay"))
+        .with_mlp_hidden_dim(32 * u("width"))
+        .with_dim(u("dim"))
+        .with_queue_size(u("queue_size"))
+        .with_key_momentum(f("key_momentum"))
+        .with_temperature(f("temperature"))
 }
 
 /// torchvision's ResNet of the fixture: one Bottleneck per stage.

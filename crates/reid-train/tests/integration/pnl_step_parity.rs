@@ -48,40 +48,40 @@ fn dir() -> PathBuf {
 fn config(c: &Value) -> PnlConfig {
     let f = |k: &str| c[k].as_f64().unwrap();
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
-    PnlConfig {
-        base_width: u("width"),
-        last_stride: 2,
-        size: [
+    PnlConfig::default()
+        .with_base_width(u("width"))
+        .with_last_stride(2)
+        .with_size([
             c["size"][0].as_u64().unwrap() as u32,
             c["size"][1].as_u64().unwrap() as u32,
-        ],
-        batch_size: u("batch_size"),
-        bn_groups: u("bn_groups"),
-        epochs: u("epochs"),
-        lr: f("lr"),
-        lr_milestones: c["lr_milestones"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect(),
-        lr_gamma: f("lr_gamma"),
-        momentum: f("momentum"),
-        weight_decay: f("weight_decay"),
-        cls_dim: u("cls_dim"),
-        mlp_hidden_dim: u("mlp_hidden_dim"),
-        dim: u("dim"),
-        queue_size: u("queue_size"),
-        key_momentum: f("key_momentum"),
-        proto_momentum: f("proto_momentum"),
-        temperature: f("temperature"),
-        alpha: f("alpha"),
-        threshold: f("threshold"),
-        start_clean_epoch: u("start_clean_epoch"),
-        start_supcont_epoch: u("start_supcont_epoch"),
-        start_proto_epoch: u("start_proto_epoch"),
-        ..PnlConfig::default()
-    }
+        ])
+        .with_batch_size(u("batch_size"))
+        .with_bn_groups(u("bn_groups"))
+        .with_epochs(u("epochs"))
+        .with_lr(f("lr"))
+        .with_lr_milestones(
+            c["lr_milestones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect(),
+        )
+        .with_lr_gamma(f("lr_gamma"))
+        .with_momentum(f("momentum"))
+        .with_weight_decay(f("weight_decay"))
+        .with_cls_dim(u("cls_dim"))
+        .with_mlp_hidden_dim(u("mlp_hidden_dim"))
+        .with_dim(u("dim"))
+        .with_queue_size(u("queue_size"))
+        .with_key_momentum(f("key_momentum"))
+        .with_proto_momentum(f("proto_momentum"))
+        .with_temperature(f("temperature"))
+        .with_alpha(f("alpha"))
+        .with_threshold(f("threshold"))
+        .with_start_clean_epoch(u("start_clean_epoch"))
+        .with_start_supcont_epoch(u("start_supcont_epoch"))
+        .with_start_proto_epoch(u("start_proto_epoch"))
 }
 
 /// One tensor of a safetensors file: dtype, shape, little-endian bytes.
@@ -162,15 +162,13 @@ fn load_trunk(net: &mut ResNet, file: &str, prefix: &str, partial: bool) -> bool
         COUNT.fetch_add(1, Ordering::Relaxed)
     ));
     safetensors::tensor::serialize_to_file(views, None, &path).unwrap();
-    let options = ImportOptions {
-        format: WeightsFormat::Lup,
-        allow_missing: if partial {
+    let options = ImportOptions::default()
+        .with_format(WeightsFormat::Lup)
+        .with_allow_missing(if partial {
             vec!["*".into()]
         } else {
             Vec::new()
-        },
-        ..ImportOptions::default()
-    };
+        });
     let loaded = load_backbone(net, &path, &options);
     std::fs::remove_file(&path).unwrap();
     loaded.unwrap();

@@ -4,31 +4,27 @@
 //! and the master weights stay `f32`.
 
 use crate::common;
+use reid_train::FromConfig;
+use reid_train::MgnStart;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Device, Tensor};
 use common::{loss_bits, tiny_cion, tiny_moco, tiny_pnl, tiny_records};
 use reid_data::sampler_identity::KSchedule;
-use reid_train::finetune::mgn::{MgnFinetuneConfig, finetune_mgn_with};
+use reid_train::finetune::mgn::{MgnFinetuneConfig, finetune_mgn};
 use reid_train::metrics_log::read_log;
 use reid_train::{
-    CionConfig, Decay, FinetuneConfig, LogLine, MocoConfig, Precision, RunOptions, Warmup,
-    finetune_with, pretrain_cion, pretrain_moco, pretrain_pnl,
+    CionConfig, Decay, FinetuneConfig, LogLine, Precision, RunOptions, Warmup, finetune,
+    pretrain_cion, pretrain_moco, pretrain_pnl,
 };
 
 /// Two epochs of three steps at K = 2.
 fn cion_config() -> CionConfig {
-    CionConfig {
-        k_schedule: KSchedule::constant(2),
-        ..tiny_cion(2, 3)
-    }
+    tiny_cion(2, 3).with_k_schedule(KSchedule::constant(2))
 }
 
 fn with_precision(precision: Precision) -> RunOptions {
-    RunOptions {
-        precision,
-        ..RunOptions::default()
-    }
+    RunOptions::default().with_precision(precision)
 }
 
 fn losses(log: &[LogLine]) -> Vec<f64> {
@@ -147,15 +143,28 @@ fn cion_in_half_precision_tracks_f32_and_resumes_exactly() {
     let device = Device::flex();
     // DINO's clipping (of the true gradients) in every precision, so that
     // the runs differ by rounding only.
-    let cfg = CionConfig {
-        clip_scaled_gradients: false,
-        ..cion_config()
-    };
-    let f32_run = pretrain_cion(&cfg, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
+    let cfg = cion_config().with_clip_scaled_gradients(false);
+    let f32_run = pretrain_cion(
+        &cfg,
+        FromConfig,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
     let reference = losses(&f32_run.log);
     assert!(f32_run.log[0].get("loss_scale").is_none());
     for precision in [Precision::Bf16, Precision::F16] {
-        let out = pretrain_cion(&cfg, &recs, &device, &with_precision(precision), |_| {}).unwrap();
+        let out = pretrain_cion(
+            &cfg,
+            FromConfig,
+            &recs,
+            &device,
+            &with_precision(precision),
+            |_| {},
+        )
+        .unwrap();
         check_run("cion", precision, &out.log, &reference, 2e-2, 65536.0);
         // Master weights, buffers and the head stay f32.
         assert!(dtypes(&out.student).iter().all(|&d| d == DType::F32));
@@ -168,6 +177,7 @@ fn cion_in_half_precision_tracks_f32_and_resumes_exactly() {
     assert!(cfg.clip_scaled_gradients);
     let quirk = pretrain_cion(
         &cfg,
+        FromConfig,
         &recs,
         &device,
         &with_precision(Precision::F16),
@@ -175,10 +185,8 @@ fn cion_in_half_precision_tracks_f32_and_resumes_exactly() {
     )
     .unwrap();
     let dino = pretrain_cion(
-        &CionConfig {
-            clip_scaled_gradients: false,
-            ..cfg.clone()
-        },
+        &cfg.clone().with_clip_scaled_gradients(false),
+        FromConfig,
         &recs,
         &device,
         &with_precision(Precision::F16),
@@ -199,29 +207,24 @@ fn cion_in_half_precision_tracks_f32_and_resumes_exactly() {
     let run_dir = dir.join("runs");
     let full = pretrain_cion(
         &cfg,
+        FromConfig,
         &recs,
         &device,
         &with_precision(Precision::F16),
         |_| {},
     )
     .unwrap();
-    let opts = RunOptions {
-        checkpoint_dir: Some(run_dir.join("ckpt")),
-        checkpoint_every: 3,
-        stop_after: Some(3),
-        precision: Precision::F16,
-        ..RunOptions::default()
-    };
-    let first = pretrain_cion(&cfg, &recs, &device, &opts, |_| {}).unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(run_dir.join("ckpt")))
+        .with_checkpoint_every(3)
+        .with_stop_after(Some(3))
+        .with_precision(Precision::F16);
+    let first = pretrain_cion(&cfg, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
     assert_eq!(first.steps_done, 3);
     let state = std::fs::read_to_string(run_dir.join("ckpt/step-000000003/state.json")).unwrap();
     assert!(state.contains("\"scaler\""), "{state}");
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
-    let second = pretrain_cion(&cfg, &recs, &device, &resume, |_| {}).unwrap();
+    let resume = opts.with_resume(true).with_stop_after(None);
+    let second = pretrain_cion(&cfg, FromConfig, &recs, &device, &resume, |_| {}).unwrap();
     let mut joined = loss_bits(&first.log);
     joined.extend(loss_bits(&second.log));
     assert_eq!(joined, loss_bits(&full.log));
@@ -236,17 +239,29 @@ fn cion_in_half_precision_tracks_f32_and_resumes_exactly() {
 fn moco_and_pnl_in_half_precision_track_f32() {
     let (dir, recs) = tiny_records("precision-contrast");
     let device = Device::flex();
-    let moco = MocoConfig {
-        max_steps_per_epoch: Some(3),
-        ..tiny_moco(2)
-    };
+    let moco = tiny_moco(2).with_max_steps_per_epoch(Some(3));
     let reference = losses(
-        &pretrain_moco(&moco, &recs, &device, &RunOptions::default(), |_| {})
-            .unwrap()
-            .log,
+        &pretrain_moco(
+            &moco,
+            FromConfig,
+            &recs,
+            &device,
+            &RunOptions::default(),
+            |_| {},
+        )
+        .unwrap()
+        .log,
     );
     for precision in [Precision::Bf16, Precision::F16] {
-        let out = pretrain_moco(&moco, &recs, &device, &with_precision(precision), |_| {}).unwrap();
+        let out = pretrain_moco(
+            &moco,
+            FromConfig,
+            &recs,
+            &device,
+            &with_precision(precision),
+            |_| {},
+        )
+        .unwrap();
         // InfoNCE at temperature 0.07 magnifies bf16's rounding of the
         // features: 3.2e-2 at the first step with torchvision's
         // initialisation (1.8e-3 with burn's smaller default).
@@ -255,12 +270,27 @@ fn moco_and_pnl_in_half_precision_track_f32() {
     }
     let pnl = tiny_pnl(2);
     let reference = losses(
-        &pretrain_pnl(&pnl, &recs, &device, &RunOptions::default(), |_| {})
-            .unwrap()
-            .log,
+        &pretrain_pnl(
+            &pnl,
+            FromConfig,
+            &recs,
+            &device,
+            &RunOptions::default(),
+            |_| {},
+        )
+        .unwrap()
+        .log,
     );
     for precision in [Precision::Bf16, Precision::F16] {
-        let out = pretrain_pnl(&pnl, &recs, &device, &with_precision(precision), |_| {}).unwrap();
+        let out = pretrain_pnl(
+            &pnl,
+            FromConfig,
+            &recs,
+            &device,
+            &with_precision(precision),
+            |_| {},
+        )
+        .unwrap();
         check_run("pnl", precision, &out.log, &reference, 2e-2, 65536.0);
         assert!(dtypes(&out.query).iter().all(|&d| d == DType::F32));
     }
@@ -271,45 +301,57 @@ fn moco_and_pnl_in_half_precision_track_f32() {
 fn bot_and_mgn_fine_tune_in_half_precision() {
     let (dir, recs) = tiny_records("precision-finetune");
     let device = Device::flex();
-    let bot = FinetuneConfig {
-        arch: "resnet18".into(),
-        base_width: 8,
-        height: 64,
-        width: 32,
-        p: 4,
-        k: 2,
-        epochs: 3,
-        iters_per_epoch: Some(4),
-        lr: 1e-3,
-        warmup: Warmup {
+    let bot = FinetuneConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(8)
+        .with_height(64)
+        .with_width(32)
+        .with_p(4)
+        .with_k(2)
+        .with_epochs(3)
+        .with_iters_per_epoch(Some(4))
+        .with_lr(1e-3)
+        .with_warmup(Warmup {
             iters: 2,
             factor: 0.1,
-        },
-        decay: Decay::Constant,
-        eval_every: 0,
-        seed: 11,
-        ..FinetuneConfig::default()
-    };
+        })
+        .with_decay(Decay::Constant)
+        .with_eval_every(0)
+        .with_seed(11);
     // MGN's circle-softmax heads scale cosines by 64 (and its CE sums 8
     // heads), so the backbone's rounding moves its first loss more.
     const MGN_FIRST_TOL: f64 = 0.1;
     const MGN_SCALE: f64 = 16.0;
     // The metrics log (not the in-memory one) has the scaler's fields.
-    let logged = |name: &str, precision: Precision| RunOptions {
-        log_path: Some(dir.join(format!("{name}-{precision}.jsonl"))),
-        precision,
-        // This tiny MGN's f16 gradients overflow at every scale from 2^16
-        // down to 2^8 (measured); start it lower so that its steps apply.
-        init_loss_scale: (name == "mgn").then_some(MGN_SCALE),
-        ..RunOptions::default()
+    let logged = |name: &str, precision: Precision| {
+        RunOptions::default()
+            .with_log_path(Some(dir.join(format!("{name}-{precision}.jsonl"))))
+            .with_precision(precision)
+            .with_init_loss_scale((name == "mgn").then_some(MGN_SCALE))
     };
     let read = |name: &str, precision: Precision| {
         read_log(&dir.join(format!("{name}-{precision}.jsonl"))).unwrap()
     };
-    finetune_with(&bot, &recs, &device, &logged("bot", Precision::F32), |_| {}).unwrap();
+    finetune(
+        &bot,
+        FromConfig,
+        &recs,
+        &device,
+        &logged("bot", Precision::F32),
+        |_| {},
+    )
+    .unwrap();
     let reference = losses(&read("bot", Precision::F32));
     for precision in [Precision::Bf16, Precision::F16] {
-        let out = finetune_with(&bot, &recs, &device, &logged("bot", precision), |_| {}).unwrap();
+        let out = finetune(
+            &bot,
+            FromConfig,
+            &recs,
+            &device,
+            &logged("bot", precision),
+            |_| {},
+        )
+        .unwrap();
         let log = read("bot", precision);
         check_run("bot", precision, &log, &reference, 2e-2, 65536.0);
         assert!(dtypes(&out.model).iter().all(|&d| d == DType::F32));
@@ -318,25 +360,23 @@ fn bot_and_mgn_fine_tune_in_half_precision() {
             "the returned model keeps its precision"
         );
     }
-    let mgn = MgnFinetuneConfig {
-        base_width: 4,
-        embedding_dim: 16,
-        height: 96,
-        width: 32,
-        p: 4,
-        k: 2,
-        epochs: 3,
-        iters_per_epoch: Some(3),
-        lr: 1e-3,
-        warmup_epochs: 1,
-        delay_epochs: 1,
-        freeze_epochs: 0,
-        seed: 4,
-        ..MgnFinetuneConfig::default()
-    };
-    finetune_mgn_with(
+    let mgn = MgnFinetuneConfig::default()
+        .with_base_width(4)
+        .with_embedding_dim(16)
+        .with_height(96)
+        .with_width(32)
+        .with_p(4)
+        .with_k(2)
+        .with_epochs(3)
+        .with_iters_per_epoch(Some(3))
+        .with_lr(1e-3)
+        .with_warmup_epochs(1)
+        .with_delay_epochs(1)
+        .with_freeze_epochs(0)
+        .with_seed(4);
+    finetune_mgn(
         &mgn,
-        None,
+        MgnStart::Random,
         &recs,
         &device,
         &logged("mgn", Precision::F32),
@@ -345,9 +385,9 @@ fn bot_and_mgn_fine_tune_in_half_precision() {
     .unwrap();
     let reference = losses(&read("mgn", Precision::F32));
     for precision in [Precision::Bf16, Precision::F16] {
-        let out = finetune_mgn_with(
+        let out = finetune_mgn(
             &mgn,
-            None,
+            MgnStart::Random,
             &recs,
             &device,
             &logged("mgn", precision),

@@ -4,6 +4,7 @@
 //! and bad configurations are errors.
 
 use crate::common;
+use reid_train::FromConfig;
 
 use burn::module::Module;
 use burn::tensor::Device;
@@ -30,19 +31,24 @@ fn loss_goes_down_on_a_tiny_set() {
     // lower the loss. (With CION's moving center on a set this small the
     // teacher is pushed towards uniform outputs and the loss drifts up to
     // about ln(out_dim) instead: see docs/training.md.)
-    let cfg = CionConfig {
-        k_schedule: KSchedule::constant(2),
-        lr: 0.01,
-        momentum_teacher: 1.0,
-        center_momentum: 1.0,
-        ..tiny_cion(6, 4)
-    };
+    let cfg = (tiny_cion(6, 4))
+        .with_k_schedule(KSchedule::constant(2))
+        .with_lr(0.01)
+        .with_momentum_teacher(1.0)
+        .with_center_momentum(1.0);
     let mut epoch_means = Vec::new();
-    let out = pretrain_cion(&cfg, &recs, &device, &RunOptions::default(), |e| {
-        if let PretrainEvent::EpochEnd { mean_loss, .. } = e {
-            epoch_means.push(mean_loss);
-        }
-    })
+    let out = pretrain_cion(
+        &cfg,
+        FromConfig,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |e| {
+            if let PretrainEvent::EpochEnd { mean_loss, .. } = e {
+                epoch_means.push(mean_loss);
+            }
+        },
+    )
     .unwrap();
     assert!(out.finished);
 
@@ -63,39 +69,30 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let run_dir = dir.join("runs");
 
     // Uninterrupted: 9 steps.
-    let full_opts = RunOptions {
-        log_path: Some(run_dir.join("full.jsonl")),
-        ..RunOptions::default()
-    };
-    let full = pretrain_cion(&cfg, &recs, &device, &full_opts, |_| {}).unwrap();
+    let full_opts = RunOptions::default().with_log_path(Some(run_dir.join("full.jsonl")));
+    let full = pretrain_cion(&cfg, FromConfig, &recs, &device, &full_opts, |_| {}).unwrap();
     assert_eq!(full.steps_done, 9);
     // K follows the schedule: 2 in epochs 0-1, 4 after.
     assert_eq!(full.log[0].get("k"), Some(2.0));
     assert_eq!(full.log[8].get("k"), Some(4.0));
 
     // Interrupted after 4 steps (inside epoch 1), then resumed.
-    let opts = RunOptions {
-        checkpoint_dir: Some(run_dir.join("ckpt")),
-        checkpoint_every: 2,
-        keep_checkpoints: 2,
-        log_path: Some(run_dir.join("resumed.jsonl")),
-        stop_after: Some(4),
-        ..RunOptions::default()
-    };
-    let first = pretrain_cion(&cfg, &recs, &device, &opts, |_| {}).unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(run_dir.join("ckpt")))
+        .with_checkpoint_every(2)
+        .with_keep_checkpoints(2)
+        .with_log_path(Some(run_dir.join("resumed.jsonl")))
+        .with_stop_after(Some(4));
+    let first = pretrain_cion(&cfg, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
     assert!(!first.finished);
     assert_eq!(first.steps_done, 4);
     let ckpts = CheckpointDir::new(run_dir.join("ckpt"), 2);
     assert_eq!(ckpts.latest().unwrap().unwrap().step, 4);
     assert_eq!(ckpts.complete().unwrap().len(), 2, "pruned to 2");
 
-    let resume_opts = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts.clone()
-    };
+    let resume_opts = opts.clone().with_resume(true).with_stop_after(None);
     let mut resumed_at = None;
-    let second = pretrain_cion(&cfg, &recs, &device, &resume_opts, |e| {
+    let second = pretrain_cion(&cfg, FromConfig, &recs, &device, &resume_opts, |e| {
         if let PretrainEvent::Resumed { step, .. } = e {
             resumed_at = Some(step);
         }
@@ -139,35 +136,38 @@ fn a_changed_config_refuses_to_resume_and_bad_configs_are_errors() {
     let (dir, recs) = tiny_records("cfg");
     let device = Device::flex();
     let cfg = tiny_cion(1, 1);
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        ..RunOptions::default()
-    };
-    pretrain_cion(&cfg, &recs, &device, &opts, |_| {}).unwrap();
-    let other = CionConfig {
-        lr: 0.2,
-        ..cfg.clone()
-    };
-    let resume = RunOptions {
-        resume: true,
-        ..opts
-    };
-    let err = pretrain_cion(&other, &recs, &device, &resume, |_| {}).unwrap_err();
+    let opts = RunOptions::default().with_checkpoint_dir(Some(dir.join("ckpt")));
+    pretrain_cion(&cfg, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
+    let other = cfg.clone().with_lr(0.2);
+    let resume = opts.with_resume(true);
+    let err = pretrain_cion(&other, FromConfig, &recs, &device, &resume, |_| {}).unwrap_err();
     assert!(
         matches!(err, TrainError::Checkpoint(ref m) if m.contains("another configuration")),
         "{err}"
     );
 
-    let bad = CionConfig {
-        batch_size: 6,
-        ..cfg.clone()
-    };
-    assert!(pretrain_cion(&bad, &recs, &device, &RunOptions::default(), |_| {}).is_err());
-    let bad = CionConfig {
-        teacher_temp: 0.0,
-        ..cfg.clone()
-    };
-    let e = pretrain_cion(&bad, &recs, &device, &RunOptions::default(), |_| {}).unwrap_err();
+    let bad = cfg.clone().with_batch_size(6);
+    assert!(
+        pretrain_cion(
+            &bad,
+            FromConfig,
+            &recs,
+            &device,
+            &RunOptions::default(),
+            |_| {}
+        )
+        .is_err()
+    );
+    let bad = cfg.clone().with_teacher_temp(0.0);
+    let e = pretrain_cion(
+        &bad,
+        FromConfig,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("teacher_temp"), "{e}");
 
     // TOML round trip and unknown keys.

@@ -8,6 +8,7 @@
 //! environment variable) so that it can kill it.
 
 use crate::common;
+use reid_train::FromConfig;
 
 use std::path::Path;
 use std::process::Command;
@@ -24,23 +25,19 @@ use reid_train::{CionConfig, PretrainEvent, RunOptions, pretrain_cion};
 const WORKER: &str = "REID_KILL_TEST_WORKER_DIR";
 
 fn config() -> CionConfig {
-    CionConfig {
-        k_schedule: KSchedule::constant(2),
-        seed: 9,
-        ..tiny_cion(4, 3)
-    }
+    (tiny_cion(4, 3))
+        .with_k_schedule(KSchedule::constant(2))
+        .with_seed(9)
 }
 
 fn options(dir: &Path, resume: bool) -> RunOptions {
-    RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        checkpoint_every: 1,
-        keep_checkpoints: 3,
-        resume,
-        log_path: Some(dir.join("metrics.jsonl")),
-        stop_after: None,
-        ..RunOptions::default()
-    }
+    RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("ckpt")))
+        .with_checkpoint_every(1)
+        .with_keep_checkpoints(3)
+        .with_resume(resume)
+        .with_log_path(Some(dir.join("metrics.jsonl")))
+        .with_stop_after(None)
 }
 
 fn records(dir: &Path) -> Vec<ImageRecord> {
@@ -62,6 +59,7 @@ fn worker() {
     let dir = Path::new(&dir);
     pretrain_cion(
         &config(),
+        FromConfig,
         &records(dir),
         &Device::flex(),
         &options(dir, false),
@@ -106,6 +104,7 @@ fn a_killed_run_resumes_without_lost_or_repeated_steps() {
     // Reference: the same run, uninterrupted, in this process.
     let reference = pretrain_cion(
         &config(),
+        FromConfig,
         &recs,
         &Device::flex(),
         &RunOptions::default(),
@@ -152,6 +151,7 @@ fn a_killed_run_resumes_without_lost_or_repeated_steps() {
     let mut resumed_from = None;
     let out = pretrain_cion(
         &config(),
+        FromConfig,
         &recs,
         &Device::flex(),
         &options(&run_dir, true),

@@ -9,6 +9,7 @@
 #![cfg(feature = "lmdb")]
 
 use crate::common;
+use reid_train::FromConfig;
 
 use burn::tensor::Device;
 use common::{loss_bits, tiny_records};
@@ -19,20 +20,18 @@ use reid_train::pretrain::moco::{MocoConfig, pretrain_moco};
 use reid_train::{PretrainEvent, RunOptions};
 
 fn tiny_config() -> MocoConfig {
-    MocoConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        size: [64, 32],
-        batch_size: 8,
-        bn_groups: 2,
-        epochs: 2,
-        max_steps_per_epoch: Some(3),
-        mlp_hidden_dim: 32,
-        dim: 16,
-        queue_size: 24,
-        seed: 11,
-        ..MocoConfig::default()
-    }
+    MocoConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(4)
+        .with_size([64, 32])
+        .with_batch_size(8)
+        .with_bn_groups(2)
+        .with_epochs(2)
+        .with_max_steps_per_epoch(Some(3))
+        .with_mlp_hidden_dim(32)
+        .with_dim(16)
+        .with_queue_size(24)
+        .with_seed(11)
 }
 
 #[test]
@@ -69,10 +68,25 @@ fn moco_on_an_lmdb_equals_moco_on_the_same_files() {
 
     let device = Device::flex();
     let cfg = tiny_config();
-    let on_files = pretrain_moco(&cfg, &files, &device, &RunOptions::default(), |_| {}).unwrap();
+    let on_files = pretrain_moco(
+        &cfg,
+        FromConfig,
+        &files,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
 
     // Without an LMDB source the keys are refused before training starts.
-    let Err(err) = pretrain_moco(&cfg, &packed, &device, &RunOptions::default(), |_| {}) else {
+    let Err(err) = pretrain_moco(
+        &cfg,
+        FromConfig,
+        &packed,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    ) else {
         panic!("LMDB keys without an LMDB source were accepted");
     };
     assert!(
@@ -80,12 +94,9 @@ fn moco_on_an_lmdb_equals_moco_on_the_same_files() {
         "{err}"
     );
 
-    let run = RunOptions {
-        image_source: corpus.image_source().unwrap(),
-        ..RunOptions::default()
-    };
+    let run = RunOptions::default().with_image_source(corpus.image_source().unwrap());
     let mut steps = 0;
-    let on_lmdb = pretrain_moco(&cfg, &packed, &device, &run, |e| {
+    let on_lmdb = pretrain_moco(&cfg, FromConfig, &packed, &device, &run, |e| {
         if let PretrainEvent::Step(_) = e {
             steps += 1;
         }
@@ -102,7 +113,7 @@ fn moco_on_an_lmdb_equals_moco_on_the_same_files() {
     // A key missing from the database names the database and the key.
     let mut broken = packed.clone();
     broken[0].location = ImageLocation::LmdbKey("00_00_0000_99999999".into());
-    let Err(err) = pretrain_moco(&cfg, &broken, &device, &run, |_| {}) else {
+    let Err(err) = pretrain_moco(&cfg, FromConfig, &broken, &device, &run, |_| {}) else {
         panic!("a key missing from the LMDB was accepted");
     };
     assert!(err.to_string().contains("99999999"), "{err}");

@@ -3,6 +3,7 @@
 //! included), and bad configurations are errors.
 
 use crate::common;
+use reid_train::FromConfig;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -21,18 +22,23 @@ fn probe(net: &MocoNet, device: &Device) -> Vec<f32> {
 
 /// Mean InfoNCE of the last four epochs of an 8-epoch run at rate `lr`.
 fn late_loss(recs: &[reid_data::ImageRecord], lr: f64) -> f64 {
-    let cfg = MocoConfig {
-        cosine: false,
-        lr,
-        key_momentum: 0.9,
-        ..tiny_moco(8)
-    };
+    let cfg = (tiny_moco(8))
+        .with_cosine(false)
+        .with_lr(lr)
+        .with_key_momentum(0.9);
     let mut means = Vec::new();
-    let out = pretrain_moco(&cfg, recs, &Device::flex(), &RunOptions::default(), |e| {
-        if let PretrainEvent::EpochEnd { mean_loss, .. } = e {
-            means.push(mean_loss);
-        }
-    })
+    let out = pretrain_moco(
+        &cfg,
+        FromConfig,
+        recs,
+        &Device::flex(),
+        &RunOptions::default(),
+        |e| {
+            if let PretrainEvent::EpochEnd { mean_loss, .. } = e {
+                means.push(mean_loss);
+            }
+        },
+    )
     .unwrap();
     assert_eq!(out.steps_done, 32);
     means[4..].iter().sum::<f64>() / 4.0
@@ -58,21 +64,23 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("moco-resume");
     let device = Device::flex();
     let cfg = tiny_moco(2);
-    let full = pretrain_moco(&cfg, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        checkpoint_every: 3,
-        stop_after: Some(5),
-        ..RunOptions::default()
-    };
-    let first = pretrain_moco(&cfg, &recs, &device, &opts, |_| {}).unwrap();
+    let full = pretrain_moco(
+        &cfg,
+        FromConfig,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("ckpt")))
+        .with_checkpoint_every(3)
+        .with_stop_after(Some(5));
+    let first = pretrain_moco(&cfg, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
     assert!(!first.finished);
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
-    let second = pretrain_moco(&cfg, &recs, &device, &resume, |_| {}).unwrap();
+    let resume = opts.with_resume(true).with_stop_after(None);
+    let second = pretrain_moco(&cfg, FromConfig, &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!(second.steps_done, 8);
     let mut joined = loss_bits(&first.log);
     joined.extend(loss_bits(&second.log));
@@ -90,11 +98,16 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         probe(&full.key.valid(), &device)
     );
 
-    let bad = MocoConfig {
-        bn_groups: 9,
-        ..cfg.clone()
-    };
-    let e = pretrain_moco(&bad, &recs, &device, &RunOptions::default(), |_| {}).unwrap_err();
+    let bad = cfg.clone().with_bn_groups(9);
+    let e = pretrain_moco(
+        &bad,
+        FromConfig,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("bn_groups"), "{e}");
     assert!(serde_json::from_str::<MocoConfig>(r#"{"queue": 3}"#).is_err());
     std::fs::remove_dir_all(dir).ok();

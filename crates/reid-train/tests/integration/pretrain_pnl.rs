@@ -4,6 +4,7 @@
 //! (queue and prototypes included), and bad configurations are errors.
 
 use crate::common;
+use reid_train::FromConfig;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -23,18 +24,23 @@ fn probe(net: &PnlNet, device: &Device) -> Vec<f32> {
 #[test]
 fn the_classifier_loss_goes_down_and_every_stage_runs() {
     let (dir, recs) = tiny_records("pnl-down");
-    let cfg = PnlConfig {
-        lr: 0.2,
-        lr_milestones: vec![],
-        max_steps_per_epoch: Some(4),
-        ..tiny_pnl(8)
-    };
+    let cfg = (tiny_pnl(8))
+        .with_lr(0.2)
+        .with_lr_milestones(vec![])
+        .with_max_steps_per_epoch(Some(4));
     let mut epochs = 0;
-    let out = pretrain_pnl(&cfg, &recs, &Device::flex(), &RunOptions::default(), |e| {
-        if let PretrainEvent::EpochEnd { .. } = e {
-            epochs += 1;
-        }
-    })
+    let out = pretrain_pnl(
+        &cfg,
+        FromConfig,
+        &recs,
+        &Device::flex(),
+        &RunOptions::default(),
+        |e| {
+            if let PretrainEvent::EpochEnd { .. } = e {
+                epochs += 1;
+            }
+        },
+    )
     .unwrap();
     assert_eq!((out.steps_done, epochs), (32, 8));
     let mean = |e: usize, key: &str| {
@@ -64,21 +70,23 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("pnl-resume");
     let device = Device::flex();
     let cfg = tiny_pnl(3);
-    let full = pretrain_pnl(&cfg, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
-    let opts = RunOptions {
-        checkpoint_dir: Some(dir.join("ckpt")),
-        checkpoint_every: 2,
-        stop_after: Some(5),
-        ..RunOptions::default()
-    };
-    let first = pretrain_pnl(&cfg, &recs, &device, &opts, |_| {}).unwrap();
+    let full = pretrain_pnl(
+        &cfg,
+        FromConfig,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let opts = RunOptions::default()
+        .with_checkpoint_dir(Some(dir.join("ckpt")))
+        .with_checkpoint_every(2)
+        .with_stop_after(Some(5));
+    let first = pretrain_pnl(&cfg, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
     assert!(!first.finished);
-    let resume = RunOptions {
-        resume: true,
-        stop_after: None,
-        ..opts
-    };
-    let second = pretrain_pnl(&cfg, &recs, &device, &resume, |_| {}).unwrap();
+    let resume = opts.with_resume(true).with_stop_after(None);
+    let second = pretrain_pnl(&cfg, FromConfig, &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!(second.steps_done, 9);
     let mut joined = loss_bits(&first.log);
     joined.extend(loss_bits(&second.log));
@@ -94,11 +102,16 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         probe(&full.query.valid(), &device)
     );
 
-    let bad = PnlConfig {
-        alpha: 2.0,
-        ..cfg.clone()
-    };
-    let e = pretrain_pnl(&bad, &recs, &device, &RunOptions::default(), |_| {}).unwrap_err();
+    let bad = cfg.clone().with_alpha(2.0);
+    let e = pretrain_pnl(
+        &bad,
+        FromConfig,
+        &recs,
+        &device,
+        &RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("alpha"), "{e}");
     assert!(serde_json::from_str::<PnlConfig>(r#"{"lr_steps": [1]}"#).is_err());
     std::fs::remove_dir_all(dir).ok();

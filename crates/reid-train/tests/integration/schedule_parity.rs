@@ -40,8 +40,8 @@ fn schedule(case: &Value) -> LrSchedule {
 
 #[test]
 fn lr_matches_torch_schedulers_driven_like_fast_reid() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/schedule/schedules.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schedule/schedules.json");
     let text = std::fs::read_to_string(&path).expect("schedule fixture");
     let fixture: Value = serde_json::from_str(&text).unwrap();
     let cases = fixture["cases"].as_array().unwrap();

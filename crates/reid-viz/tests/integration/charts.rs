@@ -234,10 +234,7 @@ fn logs_with_nothing_to_plot_are_errors_and_a_torn_last_line_is_reported() {
         Err(VizError::Invalid(_))
     ));
     // SVG output of a log: same names with the svg extension.
-    let svg = PlotOptions {
-        format: Format::Svg,
-        ..opts
-    };
+    let svg = opts.with_format(Format::Svg);
     let report = plot_log_with(&log, &d.join("svg"), None, &svg).unwrap();
     assert_eq!(report.files, vec![d.join("svg").join("loss.svg")]);
     std::fs::remove_dir_all(d).ok();

@@ -30,10 +30,7 @@ fn several_runs_share_one_chart_with_a_legend() {
     let (a, b) = (d.join("a.jsonl"), d.join("b.jsonl"));
     write_log(&a, 5.0, 20, true);
     write_log(&b, 3.0, 80, false);
-    let opts = PlotOptions {
-        format: Format::Svg,
-        ..PlotOptions::default()
-    };
+    let opts = PlotOptions::default().with_format(Format::Svg);
     let (report, torn) = plot_runs(
         &[("moco", &a), ("scratch", &b)],
         &d.join("out"),

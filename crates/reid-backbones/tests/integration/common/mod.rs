@@ -12,7 +12,7 @@ use serde_json::Value;
 /// The fixture folder of `family` (`"edgenext"`, …).
 pub fn fixture_dir(family: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/backbones")
+        .join("tests/fixtures/backbones")
         .join(family)
 }
 
@@ -93,10 +93,7 @@ pub fn assert_wrong_files_and_formats_are_errors<M, R>(
 ) {
     use reid_backbones::BackboneError;
     use reid_backbones::import::{ImportOptions, WeightsFormat};
-    let with = |format| ImportOptions {
-        format,
-        ..ImportOptions::default()
-    };
+    let with = |format| ImportOptions::default().with_format(format);
     let layout_error = |r: Result<R, BackboneError>, what: &str| match r {
         Err(BackboneError::Layout { .. }) => {}
         Err(e) => panic!("{what}: expected a layout error, got {e}"),

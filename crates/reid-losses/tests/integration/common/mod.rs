@@ -12,7 +12,7 @@ pub const TOL: f32 = 1e-5;
 /// Parses `tests/fixtures/losses/<name>` of the repository.
 pub fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/losses")
+        .join("tests/fixtures/losses")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

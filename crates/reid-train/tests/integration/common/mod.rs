@@ -20,22 +20,19 @@ use reid_train::{CionConfig, MocoConfig, PnlConfig};
 /// at 64×32 pixels from world seed `seed`, and parses it.
 fn write_tiny(kind: &str, tag: &str, seed: u64, test_ids: u32) -> (PathBuf, ParsedDataset) {
     let dir = std::env::temp_dir().join(format!("reid-{kind}-{tag}-{}", std::process::id()));
-    let world = WorldConfig {
-        seed,
-        height: 64,
-        width: 32,
-        overwrite: true,
-        ..WorldConfig::default()
-    };
-    let cfg = Market1501Config {
-        train_ids: 8,
-        test_ids,
-        cameras: 3,
-        cams_per_id: Span::new(2, 3),
-        images_per_cam: Span::new(2, 3),
-        junk: 0,
-        distractors: 0,
-    };
+    let world = WorldConfig::default()
+        .with_seed(seed)
+        .with_height(64)
+        .with_width(32)
+        .with_overwrite(true);
+    let cfg = Market1501Config::default()
+        .with_train_ids(8)
+        .with_test_ids(test_ids)
+        .with_cameras(3)
+        .with_cams_per_id(Span::new(2, 3))
+        .with_images_per_cam(Span::new(2, 3))
+        .with_junk(0)
+        .with_distractors(0);
     let report = write_market1501(&dir, &world, &cfg).unwrap();
     let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
     (dir, parsed)
@@ -106,71 +103,65 @@ pub fn loss_bits(lines: &[reid_train::LogLine]) -> Vec<(usize, u64, u64)> {
 
 /// The tiny CION recipe of the training tests (ResNet18 at width 4, 64×32).
 pub fn tiny_cion(epochs: usize, steps: usize) -> CionConfig {
-    CionConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        global_size: [64, 32],
-        local_size: [32, 16],
-        local_crops: 2,
-        batch_size: 8,
-        k_schedule: KSchedule {
+    CionConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(4)
+        .with_global_size([64, 32])
+        .with_local_size([32, 16])
+        .with_local_crops(2)
+        .with_batch_size(8)
+        .with_k_schedule(KSchedule {
             epochs: vec![2, 100],
             instances: vec![2, 4],
-        },
-        epochs,
-        max_steps_per_epoch: Some(steps),
-        lr: 0.01,
-        warmup_epochs: 0,
-        head_hidden_dim: 32,
-        head_bottleneck_dim: 16,
-        out_dim: 64,
-        seed: 7,
-        ..CionConfig::default()
-    }
+        })
+        .with_epochs(epochs)
+        .with_max_steps_per_epoch(Some(steps))
+        .with_lr(0.01)
+        .with_warmup_epochs(0)
+        .with_head_hidden_dim(32)
+        .with_head_bottleneck_dim(16)
+        .with_out_dim(64)
+        .with_seed(7)
 }
 
 /// The tiny MOCO recipe of the training tests (ResNet18 at width 4, 64×32).
 pub fn tiny_moco(epochs: usize) -> MocoConfig {
-    MocoConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        size: [64, 32],
-        batch_size: 8,
-        bn_groups: 2,
-        epochs,
-        max_steps_per_epoch: Some(4),
-        lr: 0.05,
-        mlp_hidden_dim: 32,
-        dim: 16,
-        queue_size: 24,
-        temperature: 0.2,
-        seed: 3,
-        ..MocoConfig::default()
-    }
+    MocoConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(4)
+        .with_size([64, 32])
+        .with_batch_size(8)
+        .with_bn_groups(2)
+        .with_epochs(epochs)
+        .with_max_steps_per_epoch(Some(4))
+        .with_lr(0.05)
+        .with_mlp_hidden_dim(32)
+        .with_dim(16)
+        .with_queue_size(24)
+        .with_temperature(0.2)
+        .with_seed(3)
 }
 
 /// The tiny PNL recipe of the training tests (ResNet18 at width 4, 64×32).
 pub fn tiny_pnl(epochs: usize) -> PnlConfig {
-    PnlConfig {
-        arch: "resnet18".into(),
-        base_width: 4,
-        size: [64, 32],
-        batch_size: 8,
-        bn_groups: 2,
-        epochs,
-        max_steps_per_epoch: Some(3),
-        lr: 0.05,
-        lr_milestones: vec![5],
-        cls_dim: 16,
-        mlp_hidden_dim: 32,
-        dim: 16,
-        queue_size: 24,
-        key_momentum: 0.9,
-        proto_momentum: 0.9,
-        start_proto_epoch: 1,
-        start_clean_epoch: 2,
-        start_supcont_epoch: 2,
-        seed: 5,
-        ..PnlConfig::default()
-    }
+    PnlConfig::default()
+        .with_arch("resnet18".into())
+        .with_base_width(4)
+        .with_size([64, 32])
+        .with_batch_size(8)
+        .with_bn_groups(2)
+        .with_epochs(epochs)
+        .with_max_steps_per_epoch(Some(3))
+        .with_lr(0.05)
+        .with_lr_milestones(vec![5])
+        .with_cls_dim(16)
+        .with_mlp_hidden_dim(32)
+        .with_dim(16)
+        .with_queue_size(24)
+        .with_key_momentum(0.9)
+        .with_proto_momentum(0.9)
+        .with_start_proto_epoch(1)
+        .with_start_clean_epoch(2)
+        .with_start_supcont_epoch(2)
+        .with_seed(5)
 }
