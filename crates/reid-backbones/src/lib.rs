@@ -97,6 +97,7 @@ pub mod ghostnet;
 pub mod head;
 pub mod import;
 pub mod init;
+pub mod layers;
 pub mod mgn;
 pub mod model;
 pub mod norm;

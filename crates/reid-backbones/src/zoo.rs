@@ -33,8 +33,9 @@ use crate::import::{
     load_volo,
 };
 use crate::pool::GlobalPool;
+use crate::registry::Arch;
 use crate::repvit::{RepVit, RepVitConfig};
-use crate::resnet::{FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth};
+use crate::resnet::{FusedResNet, ResNet, ResNetConfig};
 use crate::swin::{SwinConfig, SwinTransformer};
 use crate::vit::{ViT, ViTConfig};
 use crate::volo::{Volo, VoloConfig};
@@ -190,32 +191,9 @@ impl fmt::Display for ZooImportReport {
 }
 
 fn resnet_config(name: &str) -> Result<ResNetConfig, BackboneError> {
-    let lower = name.to_ascii_lowercase();
-    let (base, ibn) = if let Some(b) = lower.strip_suffix("_ibn_b") {
-        (b, Some(IbnMode::B))
-    } else if let Some(b) = lower.strip_suffix("_ibn") {
-        (b, Some(IbnMode::A))
-    } else {
-        (lower.as_str(), None)
-    };
-    let depth = match base {
-        "resnet18" => ResNetDepth::R18,
-        "resnet34" => ResNetDepth::R34,
-        "resnet50" => ResNetDepth::R50,
-        "resnet101" => ResNetDepth::R101,
-        "resnet152" => ResNetDepth::R152,
-        _ => {
-            return Err(BackboneError::UnknownArch {
-                name: name.to_string(),
-                known: "resnet18, resnet34, resnet50, resnet101, resnet152 (with _ibn / _ibn_b)"
-                    .into(),
-            });
-        }
-    };
-    Ok(ResNetConfig::new()
-        .with_depth(depth)
-        .with_ibn(ibn)
-        .with_last_stride(1))
+    // The one ResNet name parser (`Arch::from_name`: `_ibn`, `_ibn_a`,
+    // `_ibn_b`), at CION's last stride 1.
+    Ok(Arch::from_name(name)?.config().with_last_stride(1))
 }
 
 impl ZooModel {
@@ -351,8 +329,8 @@ impl ZooModel {
             ZooNet::EdgeNeXt(m) => m.num_parameters(),
             ZooNet::RepVit(m) => m.num_parameters(),
             ZooNet::ConvNeXt(m) => m.num_parameters(),
-            ZooNet::ViT(m) => m.reidzoo_param_count(),
-            ZooNet::Swin(m) => m.num_params(),
+            ZooNet::ViT(m) => m.num_parameters(),
+            ZooNet::Swin(m) => m.num_parameters(),
             ZooNet::FastVit(m) => m.num_parameters(),
             ZooNet::Volo(m) => m.num_parameters(),
         }

@@ -7,7 +7,7 @@
 //! - [`mod@finetune`]: the BoT supervised fine-tuning recipe (BNNeck, CE with
 //!   label smoothing + batch-hard triplet, PK batches, Adam) with a
 //!   per-iteration log, fast-reid-style evaluation, and checkpoints with
-//!   exact resume ([`finetune`], [`RunOptions`]);
+//!   exact resume ([`finetune()`], [`RunOptions`]);
 //! - [`schedule`]: learning-rate warm-up and decay (multi-step, cosine);
 //!
 //! - [`pretrain`]: the pre-training recipes — LUPerson MoCo v2
@@ -25,7 +25,7 @@
 //!   into all three branches ([`finetune_mgn`], [`MgnStart`]); with
 //!   checkpoints and exact resume as BoT.
 //!
-//! One entry function per recipe — [`finetune`], [`finetune_mgn`],
+//! One entry function per recipe — [`finetune()`], [`finetune_mgn`],
 //! [`pretrain_moco`], [`pretrain_pnl`], [`pretrain_cion`] — each taking its
 //! configuration, where the backbone comes from ([`FromConfig`] or a given
 //! [`reid_backbones::TrainBackbone`]; [`MgnStart`] for MGN), the data, the

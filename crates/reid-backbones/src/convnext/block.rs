@@ -12,6 +12,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::layer_norm::ChannelNorm;
+use crate::layers::drop_path;
 
 /// A fully-connected layer with PyTorch's weight orientation
 /// (`weight` `[out, in]`, `bias` `[out]`), so checkpoints load without a
@@ -40,20 +41,6 @@ impl PointwiseLinear {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         x.matmul(self.weight.val().transpose()) + self.bias.val().unsqueeze::<2>()
     }
-}
-
-/// Stochastic depth: zeroes the residual branch `x` `[batch, …]` of each
-/// sample with probability `rate` and scales the kept ones by
-/// `1 / (1 − rate)`. Only on an autodiff (training) device and for
-/// `rate > 0`; the identity otherwise.
-pub fn drop_path(x: Tensor<4>, rate: f64) -> Tensor<4> {
-    if rate <= 0.0 || !x.device().is_autodiff() {
-        return x;
-    }
-    let keep = 1.0 - rate;
-    let [b, _, _, _] = x.dims();
-    let mask = Tensor::<4>::random([b, 1, 1, 1], Distribution::Bernoulli(keep), &x.device());
-    x * mask / keep
 }
 
 /// One ConvNeXt block on `[batch, dim, h, w]` (shape preserved). PyTorch

@@ -22,7 +22,7 @@
 mod block;
 mod layer_norm;
 
-pub use block::{ConvNeXtBlock, PointwiseLinear, drop_path};
+pub use block::{ConvNeXtBlock, PointwiseLinear};
 pub use layer_norm::ChannelNorm;
 
 use burn::config::Config;
@@ -32,6 +32,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
+use crate::layers::drop_path_rate;
 
 /// Configuration of a [`ConvNeXt`]; [`ConvNeXtConfig::tiny`],
 /// [`ConvNeXtConfig::small`] and [`ConvNeXtConfig::base`] are the ReIDZoo
@@ -107,13 +108,7 @@ impl ConvNeXtConfig {
     pub fn drop_path_rates(&self) -> Vec<f64> {
         let total: usize = self.depths.iter().sum();
         (0..total)
-            .map(|i| {
-                if total > 1 {
-                    self.drop_path_rate * i as f64 / (total - 1) as f64
-                } else {
-                    0.0
-                }
-            })
+            .map(|i| drop_path_rate(self.drop_path_rate, i, total))
             .collect()
     }
 

@@ -9,7 +9,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::convnext::{ChannelNorm, PointwiseLinear, drop_path};
+use crate::convnext::{ChannelNorm, PointwiseLinear};
+use crate::layers::drop_path;
 
 /// Layer scale `[dim]` initialised to `init`; `None` when `init` is 0
 /// (official semantics: the branch is then not scaled).

@@ -34,6 +34,7 @@ use burn::tensor::{Device, Tensor};
 use crate::backbone::Backbone;
 use crate::convnext::{ChannelNorm, Downsample, Stem};
 use crate::error::BackboneError;
+use crate::layers::drop_path_rate;
 
 /// Configuration of an [`EdgeNeXt`]; [`EdgeNeXtConfig::x_small`],
 /// [`EdgeNeXtConfig::small`] and [`EdgeNeXtConfig::base`] are the ReIDZoo
@@ -157,13 +158,7 @@ impl EdgeNeXtConfig {
     pub fn drop_path_rates(&self) -> Vec<f64> {
         let total: usize = self.depths.iter().sum();
         (0..total)
-            .map(|i| {
-                if total > 1 {
-                    self.drop_path_rate * i as f64 / (total - 1) as f64
-                } else {
-                    0.0
-                }
-            })
+            .map(|i| drop_path_rate(self.drop_path_rate, i, total))
             .collect()
     }
 

@@ -11,7 +11,7 @@ use super::mobileone::{
     ConvBn, MobileOneBlock, MobileOneOptions, ReparamLargeKernelConv, conv2d, identity_kernel,
     with_weights,
 };
-use crate::convnext::drop_path;
+use crate::layers::drop_path;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 

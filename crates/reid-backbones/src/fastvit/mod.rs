@@ -42,6 +42,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
+use crate::layers::drop_path_rate;
 
 /// Configuration of a [`FastVit`]; [`FastVitConfig::s12`],
 /// [`FastVitConfig::sa12`] and [`FastVitConfig::sa24`] are the ReIDZoo
@@ -172,13 +173,7 @@ impl FastVitConfig {
     pub fn drop_path_rates(&self) -> Vec<f64> {
         let total: usize = self.layers.iter().sum();
         (0..total)
-            .map(|i| {
-                if total > 1 {
-                    self.drop_path_rate * i as f64 / (total - 1) as f64
-                } else {
-                    0.0
-                }
-            })
+            .map(|i| drop_path_rate(self.drop_path_rate, i, total))
             .collect()
     }
 

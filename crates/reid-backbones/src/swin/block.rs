@@ -5,63 +5,15 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::ops::PadMode;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use super::attention::WindowAttention;
 use super::linear::TorchLinear;
+use crate::layers::{DropPathRng, drop_path_stream};
 
 /// A LayerNorm over the last dimension with PyTorch's `eps`.
 pub(crate) fn layer_norm(dim: usize, eps: f64, device: &Device) -> LayerNorm {
     LayerNormConfig::new(dim).with_epsilon(eps).init(device)
-}
-
-/// A small deterministic random stream (SplitMix64) for stochastic depth.
-#[derive(Debug, Clone)]
-pub struct DropPathRng {
-    state: u64,
-}
-
-impl DropPathRng {
-    /// A stream started from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed ^ 0x5EED_D80F_A7A5_0001,
-        }
-    }
-
-    /// The next value, uniform in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Stochastic depth on a residual branch `x` `[batch, tokens, dim]`: each
-/// sample's branch is kept with probability `1 − prob` and then scaled by
-/// `1 / (1 − prob)`, or zeroed (timm's `DropPath`, `scale_by_keep`). Identity
-/// when `rng` is `None` (inference) or `prob` is 0.
-pub fn drop_path(x: Tensor<3>, prob: f64, rng: Option<&mut DropPathRng>) -> Tensor<3> {
-    let Some(rng) = rng else { return x };
-    if prob <= 0.0 {
-        return x;
-    }
-    let keep = 1.0 - prob;
-    let [b, _, _] = x.dims();
-    let scale: Vec<f32> = (0..b)
-        .map(|_| {
-            if rng.next_f64() < keep {
-                (1.0 / keep) as f32
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mask = Tensor::<3>::from_data(TensorData::new(scale, [b, 1, 1]), &x.device());
-    x * mask
 }
 
 /// `[batch, Hp, Wp, C]` → `[batch·num_windows, window², C]`, windows
@@ -197,9 +149,9 @@ impl SwinBlock {
             y = y.slice([0..b, 0..h, 0..w, 0..c]);
         }
         let y = y.reshape([b, h * w, c]);
-        let x = shortcut + drop_path(y, self.drop_path, rng.as_deref_mut());
+        let x = shortcut + drop_path_stream(y, self.drop_path, rng.as_deref_mut());
         let branch = self.mlp.forward(self.norm2.forward(x.clone()));
-        x + drop_path(branch, self.drop_path, rng)
+        x + drop_path_stream(branch, self.drop_path, rng)
     }
 }
 

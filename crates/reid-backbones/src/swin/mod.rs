@@ -47,12 +47,11 @@ mod attention;
 mod block;
 mod linear;
 
+pub use crate::layers::DropPathRng;
 pub use attention::{
     REGION_MASK_VALUE, WindowAttention, relative_position_index, shifted_window_mask,
 };
-pub use block::{
-    DropPathRng, Mlp, PatchMerging, SwinBlock, drop_path, window_partition, window_reverse,
-};
+pub use block::{Mlp, PatchMerging, SwinBlock, window_partition, window_reverse};
 pub use linear::TorchLinear;
 
 use block::{MapSize, layer_norm};
@@ -229,13 +228,7 @@ impl SwinConfig {
             patch_size: p,
         };
         let total: usize = self.depths.iter().sum();
-        let rate = |k: usize| {
-            if total > 1 {
-                self.drop_path_rate * k as f64 / (total - 1) as f64
-            } else {
-                0.0
-            }
-        };
+        let rate = |k: usize| crate::layers::drop_path_rate(self.drop_path_rate, k, total);
         let mut layers = Vec::with_capacity(4);
         let mut k = 0;
         for i in 0..4 {
@@ -429,7 +422,7 @@ impl SwinTransformer {
 
     /// Number of parameters (see the module documentation for what is
     /// counted).
-    pub fn num_params(&self) -> usize {
+    pub fn num_parameters(&self) -> usize {
         Module::num_params(self)
     }
 

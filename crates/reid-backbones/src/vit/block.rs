@@ -5,7 +5,9 @@
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, softmax};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
+
+use crate::layers::{drop_path_seeded, mix};
 
 /// Multi-head self-attention with a fused `qkv` projection (PyTorch names
 /// `attn.qkv`, `attn.proj`), scale `head_dim^-1/2`.
@@ -131,41 +133,8 @@ impl Block {
 
     fn drop(&self, branch: Tensor<3>, seed: Option<u64>) -> Tensor<3> {
         match seed {
-            Some(seed) if self.drop_path > 0.0 => drop_path(branch, self.drop_path, seed),
+            Some(seed) if self.drop_path > 0.0 => drop_path_seeded(branch, self.drop_path, seed),
             _ => branch,
         }
     }
-}
-
-/// SplitMix64 step: a well-mixed 64-bit value from `state`.
-pub(crate) fn splitmix64(state: u64) -> u64 {
-    let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Derives an independent seed for stream `i` of `seed`.
-pub(crate) fn mix(seed: u64, i: u64) -> u64 {
-    splitmix64(seed ^ splitmix64(i.wrapping_add(0x5851_F42D_4C95_7F2D)))
-}
-
-/// Stochastic depth: each sample of `x` `[batch, tokens, dim]` is zeroed
-/// with probability `p` and scaled by `1 / (1 − p)` otherwise; the draw of
-/// sample `i` is `u_i ∈ [0, 1)` from `seed` (kept iff `u_i ≥ p`, as in
-/// `floor(1 − p + u)`).
-pub fn drop_path(x: Tensor<3>, p: f64, seed: u64) -> Tensor<3> {
-    if p <= 0.0 {
-        return x;
-    }
-    let [b, _, _] = x.dims();
-    let keep = 1.0 - p;
-    let mask: Vec<f32> = (0..b as u64)
-        .map(|i| {
-            let u = (splitmix64(mix(seed, i)) >> 11) as f64 / (1u64 << 53) as f64;
-            if u >= p { (1.0 / keep) as f32 } else { 0.0 }
-        })
-        .collect();
-    let mask = Tensor::<1>::from_data(TensorData::new(mask, [b]), &x.device());
-    x * mask.reshape([b, 1, 1])
 }

@@ -28,7 +28,7 @@ mod block;
 mod patch_embed;
 mod pos_embed;
 
-pub use block::{Attention, Block, BlockOptions, Mlp, drop_path};
+pub use block::{Attention, Block, BlockOptions, Mlp};
 pub use patch_embed::{IcsPatchEmbed, STEM_STRIDE, StemLayer};
 pub use pos_embed::{
     BICUBIC_A, DINO_SCALE_OFFSET, PosEmbedInterpolation, bicubic_matrix, bilinear_matrix,
@@ -217,11 +217,7 @@ impl ViTConfig {
         };
         let blocks = (0..self.depth)
             .map(|i| {
-                let drop_path = if self.depth > 1 {
-                    self.drop_path_rate * i as f64 / (self.depth - 1) as f64
-                } else {
-                    0.0
-                };
+                let drop_path = crate::layers::drop_path_rate(self.drop_path_rate, i, self.depth);
                 Block::new(
                     BlockOptions {
                         dim: d,
@@ -318,7 +314,7 @@ impl ViT {
         let cls = self.cls_token.val().expand([b, 1, d]);
         let mut x = Tensor::cat(vec![cls, tokens], 1) + self.position_embedding([h, w], grid);
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(x, drop_path_seed.map(|s| block::mix(s, i as u64)));
+            x = block.forward(x, drop_path_seed.map(|s| crate::layers::mix(s, i as u64)));
         }
         Ok((self.norm.forward(x), grid))
     }
@@ -379,10 +375,11 @@ impl ViT {
         self.num_params() - 2 * self.patch_embed.batch_norm_channels()
     }
 
-    /// The parameter count the ReIDZoo table reports: [`ViT::num_weights`]
+    /// The parameter count the ReIDZoo table reports (every family's
+    /// `num_parameters`): [`ViT::num_weights`]
     /// plus the unused upstream `fc` classifier `Linear(dim,
     /// REIDZOO_FC_CLASSES)` (6.43 M / 23.39 M / 89.15 M for T / S / B).
-    pub fn reidzoo_param_count(&self) -> usize {
+    pub fn num_parameters(&self) -> usize {
         self.num_weights() + (self.embed_dim + 1) * REIDZOO_FC_CLASSES
     }
 }
@@ -452,7 +449,7 @@ mod tests {
         ] {
             let m = cfg.init(&device).unwrap();
             assert_eq!(m.num_weights(), trunk);
-            let n = m.reidzoo_param_count();
+            let n = m.num_parameters();
             assert_eq!(((n as f64 / 1e4).round() / 100.0), table, "{n}");
             assert_eq!(m.grid, [16, 8]);
             assert_eq!(m.pos_embed.dims(), [1, 129, cfg.embed_dim]);

@@ -5,23 +5,10 @@
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::{gelu, softmax};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 
+use crate::layers::drop_path;
 use crate::swin::TorchLinear;
-
-/// Stochastic depth on `[batch, tokens, dim]`: each sample's branch is
-/// zeroed with probability `rate` and kept ones scaled by `1 / (1 − rate)`.
-/// Only on an autodiff (training) device and for `rate > 0`; the identity
-/// otherwise.
-pub fn drop_path(x: Tensor<3>, rate: f64) -> Tensor<3> {
-    if rate <= 0.0 || !x.device().is_autodiff() {
-        return x;
-    }
-    let keep = 1.0 - rate;
-    let [b, _, _] = x.dims();
-    let mask = Tensor::<3>::random([b, 1, 1], Distribution::Bernoulli(keep), &x.device());
-    x * mask / keep
-}
 
 fn layer_norm(dim: usize, eps: f64, device: &Device) -> LayerNorm {
     LayerNormConfig::new(dim).with_epsilon(eps).init(device)

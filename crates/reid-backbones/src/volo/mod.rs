@@ -29,7 +29,7 @@
 mod blocks;
 mod outlook;
 
-pub use blocks::{Attention, ClassAttention, ClassBlock, Mlp, TransformerBlock, drop_path};
+pub use blocks::{Attention, ClassAttention, ClassBlock, Mlp, TransformerBlock};
 pub use outlook::{
     OutlookAttention, Outlooker, OutlookerOptions, avg_pool_ceil_nhwc, fold_nhwc, unfold_grid,
     unfold_nhwc,
@@ -245,11 +245,7 @@ impl VoloConfig {
         for i in 1..4 {
             let mut blocks = Vec::with_capacity(self.layers[i]);
             for _ in 0..self.layers[i] {
-                let rate = if total > 1 {
-                    self.drop_path_rate * index as f64 / (total - 1) as f64
-                } else {
-                    0.0
-                };
+                let rate = crate::layers::drop_path_rate(self.drop_path_rate, index, total);
                 blocks.push(TransformerBlock::new(
                     d1,
                     self.num_heads[i],

@@ -8,7 +8,8 @@ use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::blocks::{Mlp, drop_path};
+use super::blocks::Mlp;
+use crate::layers::drop_path;
 use crate::swin::TorchLinear;
 
 /// `x` along `dim`: `before` zeros prepended, then zero-padded or cut at

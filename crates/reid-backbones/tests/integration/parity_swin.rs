@@ -233,7 +233,7 @@ fn preset_parameter_counts_match_the_reidzoo_table() {
         assert_eq!(cfg.window_size, 8);
         assert_eq!(cfg.num_features(), dim);
         let m = cfg.init(&device).unwrap();
-        let n = m.num_params();
+        let n = m.num_parameters();
         assert_eq!(n, exact, "{variant:?}");
         let millions = (n as f64 / 1e4).round() / 100.0;
         assert_eq!(millions, variant.table_params_millions(), "{variant:?}");

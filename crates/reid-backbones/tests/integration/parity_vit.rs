@@ -300,7 +300,7 @@ fn full_size_parameter_counts_match_the_generator() {
             "{name}"
         );
         assert_eq!(
-            m.reidzoo_param_count() as u64,
+            m.num_parameters() as u64,
             counts[name]["with_fc1000"].as_u64().unwrap(),
             "{name}"
         );
