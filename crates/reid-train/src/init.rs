@@ -28,7 +28,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{ZooModel, ZooNet};
+use reid_backbones::{Arch, ResNet, ZooModel, ZooNet};
 
 use crate::engine::seed::augment_seed;
 use crate::error::TrainError;
@@ -103,6 +103,24 @@ pub fn reinit_weights<M: Module>(module: M, seed: u64, linear_std: f64) -> M {
         linear_std,
         index: 0,
     })
+}
+
+/// The ResNet `arch` (`base_width`, `last_stride`) with its weights drawn by
+/// [`reinit_weights`] from `seed` (classifier-style layers `N(0, 0.01²)`):
+/// the from-config backbone of the pre-training recipes.
+pub fn seeded_resnet(
+    arch: &str,
+    base_width: usize,
+    last_stride: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<ResNet, TrainError> {
+    let backbone = Arch::from_name(arch)?
+        .config()
+        .with_base_width(base_width)
+        .with_last_stride(last_stride)
+        .init(device)?;
+    Ok(reinit_weights(backbone, seed, 0.01))
 }
 
 /// The ReIDZoo model `name` (CION's names, `reid_backbones::ZOO`) at full

@@ -46,7 +46,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use derive_setters::Setters;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
+use reid_backbones::{Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::sampler_identity::{IdentitySampler, KSchedule};
 use reid_data::views::multicrop::MultiCrop;
@@ -79,7 +79,7 @@ use crate::engine::seed::augment_seed;
 use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::check_finite;
 use crate::error::TrainError;
-use crate::init::{reinit_weights, standard_normal};
+use crate::init::{seeded_resnet, standard_normal};
 use crate::input::TrainSet;
 use crate::input::views::load_view_batch;
 
@@ -376,7 +376,7 @@ impl<M: TrainBackbone> CionNet<M> {
 }
 
 /// Builds the student for `cfg` with seeded weights: the backbone as
-/// [`reinit_weights`] draws it, the head's MLP `N(0, 0.02²)` with zero
+/// [`reinit_weights`](crate::init::reinit_weights) draws it, the head's MLP `N(0, 0.02²)` with zero
 /// biases, its prototypes `U(±1/√bottleneck)` and magnitudes 1 (CION's
 /// initialisation).
 pub fn init_student(cfg: &CionConfig, device: &Device) -> Result<CionNet, TrainError> {
@@ -384,14 +384,9 @@ pub fn init_student(cfg: &CionConfig, device: &Device) -> Result<CionNet, TrainE
 }
 
 /// The ResNet `cfg.arch` (`base_width`, `last_stride`) with weights drawn
-/// by [`reinit_weights`] from `cfg.seed`.
+/// from `cfg.seed` ([`seeded_resnet`]).
 pub fn init_backbone(cfg: &CionConfig, device: &Device) -> Result<ResNet, TrainError> {
-    let backbone = Arch::from_name(&cfg.arch)?
-        .config()
-        .with_base_width(cfg.base_width)
-        .with_last_stride(cfg.last_stride)
-        .init(device)?;
-    Ok(reinit_weights(backbone, cfg.seed, 0.01))
+    seeded_resnet(&cfg.arch, cfg.base_width, cfg.last_stride, cfg.seed, device)
 }
 
 /// `backbone` (any [`TrainBackbone`], on `device`, trainable) with a

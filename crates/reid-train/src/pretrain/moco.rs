@@ -31,7 +31,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use derive_setters::Setters;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
+use reid_backbones::{Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::ViewPipeline;
 use reid_losses::moco::{InfoNceQueue, info_nce, instance_accuracy, momentum_update};
@@ -54,7 +54,7 @@ use crate::engine::seed::{ShuffledEpochs, augment_seed};
 use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::check_finite;
 use crate::error::TrainError;
-use crate::init::{reinit_weights, standard_normal};
+use crate::init::{seeded_resnet, standard_normal};
 use crate::input::TrainSet;
 use crate::input::views::load_view_batch;
 
@@ -214,14 +214,9 @@ pub fn init_encoder(cfg: &MocoConfig, device: &Device) -> Result<MocoNet, TrainE
 }
 
 /// The ResNet `cfg.arch` (`base_width`, `last_stride`) with weights drawn
-/// by [`reinit_weights`] from `cfg.seed`.
+/// from `cfg.seed` ([`seeded_resnet`]).
 pub fn init_backbone(cfg: &MocoConfig, device: &Device) -> Result<ResNet, TrainError> {
-    let backbone = Arch::from_name(&cfg.arch)?
-        .config()
-        .with_base_width(cfg.base_width)
-        .with_last_stride(cfg.last_stride)
-        .init(device)?;
-    Ok(reinit_weights(backbone, cfg.seed, 0.01))
+    seeded_resnet(&cfg.arch, cfg.base_width, cfg.last_stride, cfg.seed, device)
 }
 
 /// `backbone` (any [`TrainBackbone`]; moved to `device`, trainable) with

@@ -38,7 +38,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use derive_setters::Setters;
 use rand_chacha::ChaCha8Rng;
-use reid_backbones::{Arch, Precision, ResNet, TrainBackbone};
+use reid_backbones::{Precision, ResNet, TrainBackbone};
 use reid_data::ImageRecord;
 use reid_data::views::PnlViews;
 use reid_losses::moco::{InfoNceQueue, momentum_update};
@@ -65,7 +65,7 @@ use crate::engine::seed::{ShuffledEpochs, augment_seed};
 use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::{check_finite, scalar};
 use crate::error::TrainError;
-use crate::init::reinit_weights;
+use crate::init::seeded_resnet;
 use crate::input::TrainSet;
 use crate::input::views::load_view_batch;
 
@@ -285,14 +285,9 @@ pub fn init_encoder(
 }
 
 /// The ResNet `cfg.arch` (`base_width`, `last_stride`) with weights drawn
-/// by [`reinit_weights`] from `cfg.seed`.
+/// from `cfg.seed` ([`seeded_resnet`]).
 pub fn init_backbone(cfg: &PnlConfig, device: &Device) -> Result<ResNet, TrainError> {
-    let backbone = Arch::from_name(&cfg.arch)?
-        .config()
-        .with_base_width(cfg.base_width)
-        .with_last_stride(cfg.last_stride)
-        .init(device)?;
-    Ok(reinit_weights(backbone, cfg.seed, 0.01))
+    seeded_resnet(&cfg.arch, cfg.base_width, cfg.last_stride, cfg.seed, device)
 }
 
 /// `embed_fc`: `kaiming_normal_(mode="fan_out")`, bias 0.
