@@ -36,8 +36,8 @@ use reid::burn::tensor::Device;
 use reid::data::ImageRecord;
 use reid::data::augment::TrainTransform;
 use reid::data::loader::{ReidDataset, TrainLoader, decode_rgb};
-use reid::data::synth::{Market1501Config, WorldConfig, write_market1501};
 use reid::data::transform::{Interpolation, resize};
+use reid::synth::{Market1501Config, WorldConfig, write_market1501};
 
 const BATCH: usize = 64;
 const HEIGHT: u32 = 256;

@@ -15,7 +15,7 @@
 //!
 //! Values come from the BoT defaults (`FinetuneConfig::default()`), then the
 //! config file, then the flags given. `--synth` writes the default synthetic
-//! Market-1501-style set (`reid_data::synth`, 100 + 100 identities) at
+//! Market-1501-style set (`reid_synth`, 100 + 100 identities) at
 //! `--height × --width` into a temporary folder (one per process, removed at
 //! the end). Prints the loss per epoch,
 //! then mAP / Rank-k (fast-reid protocol: BNNeck feature, cosine distance).

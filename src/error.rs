@@ -55,6 +55,9 @@ pub enum PipelineError {
     /// Generating or reading the data failed.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// Generating the synthetic world failed.
+    #[error(transparent)]
+    Synth(#[from] crate::synth::SynthError),
     /// Building a backbone failed.
     #[error(transparent)]
     Backbone(#[from] crate::backbones::BackboneError),

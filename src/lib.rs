@@ -76,5 +76,6 @@ pub use reid_data as data;
 pub use reid_denoise as denoise;
 pub use reid_losses as losses;
 pub use reid_metrics as metrics;
+pub use reid_synth as synth;
 pub use reid_train as train;
 pub use reid_viz as viz;

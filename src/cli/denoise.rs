@@ -25,7 +25,7 @@
 //!   are multiples of the typical spread of one tracklet's crops, measured
 //!   on the first videos.
 //!
-//! When the corpus was written by `reid_data::synth` (it has a
+//! When the corpus was written by `reid_synth` (it has a
 //! `synth_truth.json`), the quality after each level is printed. Bad
 //! arguments or inputs exit with code 2 (`docs/errors.md`).
 //!

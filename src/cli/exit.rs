@@ -127,6 +127,7 @@ pub fn classify_pipeline(e: crate::PipelineError) -> anyhow::Error {
     match e {
         P::Train(t) => classify(t),
         P::Data(d) => classify_data(d),
+        P::Synth(s) => classify_data(s.into()),
         P::Backbone(b) => classify_backbone(b),
         P::Metrics(m) => classify_metrics(m),
         P::Denoise(d) => classify_denoise(d),

@@ -16,7 +16,7 @@
 //!
 //! Values come from the BoT defaults (`FinetuneConfig::default()`), then the
 //! config file, then the flags given. `--synth` writes the default synthetic
-//! Market-1501-style set (`reid_data::synth`, 100 + 100 identities) at
+//! Market-1501-style set (`reid_synth`, 100 + 100 identities) at
 //! `--height × --width` into a temporary folder (one per process, removed at
 //! the end). Prints the loss per epoch,
 //! then mAP / Rank-k (fast-reid protocol: BNNeck feature, cosine distance).
@@ -72,9 +72,9 @@ use crate::burn::module::Module;
 use crate::data::ImageRecord;
 use crate::data::batch::TestTransform;
 use crate::data::datasets::ImageDatasetOptions;
-use crate::data::synth::{Market1501Config, WorldConfig, write_market1501};
 use crate::data::transform::Interpolation;
 use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+use crate::synth::{Market1501Config, WorldConfig, write_market1501};
 use crate::train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use crate::train::finetune::{IterationLog, RunEvent};
 use crate::train::{

@@ -18,8 +18,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use reid_data::DataError;
-use reid_data::synth;
-use reid_data::synth::{
+use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
     MsmtVersion, PartStats, SynthReport, WorldConfig, write_cuhk03_np, write_dukemtmc,
     write_luperson, write_luperson_nl, write_market1501, write_msmt17,
@@ -132,12 +131,19 @@ pub struct Args {
 
 /// Runs the program on parsed arguments; returns its exit code.
 pub fn execute(args: Args) -> ExitCode {
-    super::exit::exit(run(&args).map_err(|e| match e.downcast::<DataError>() {
-        // Invalid values and an existing output folder are the user's; a
-        // failure to write is the environment's, unless the path given
-        // cannot be written at all (not a folder, no permission).
-        Ok(d) => super::exit::classify_data(d),
-        Err(other) => other,
+    super::exit::exit(run(&args).map_err(|e| {
+        // The world's errors are classified as the data errors they mirror.
+        let e = match e.downcast::<reid_synth::SynthError>() {
+            Ok(s) => anyhow::Error::new(DataError::from(s)),
+            Err(other) => other,
+        };
+        match e.downcast::<DataError>() {
+            // Invalid values and an existing output folder are the user's; a
+            // failure to write is the environment's, unless the path given
+            // cannot be written at all (not a folder, no permission).
+            Ok(d) => super::exit::classify_data(d),
+            Err(other) => other,
+        }
     }))
 }
 
@@ -212,12 +218,12 @@ impl Plan {
     /// The dataset folder this plan writes inside `--out`.
     fn folder(&self) -> &'static str {
         match self {
-            Plan::Market(_) => synth::market::FOLDER,
-            Plan::Duke(_) => synth::duke::FOLDER,
+            Plan::Market(_) => reid_synth::market::FOLDER,
+            Plan::Duke(_) => reid_synth::duke::FOLDER,
             Plan::Msmt(c) => c.version.folders().0,
-            Plan::Cuhk(_) => synth::cuhk03::FOLDER,
-            Plan::Nl(_) => synth::luperson::NL_FOLDER,
-            Plan::Lup(_) => synth::luperson::LUP_FOLDER,
+            Plan::Cuhk(_) => reid_synth::cuhk03::FOLDER,
+            Plan::Nl(_) => reid_synth::luperson::NL_FOLDER,
+            Plan::Lup(_) => reid_synth::luperson::LUP_FOLDER,
         }
     }
 }
@@ -236,7 +242,7 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
             }
         };
     }
-    let video = |mut v: reid_data::synth::VideoConfig| {
+    let video = |mut v: reid_synth::VideoConfig| {
         if let Some(n) = args.videos {
             v.videos = n;
         }

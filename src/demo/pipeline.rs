@@ -15,10 +15,10 @@ use crate::burn::tensor::Device;
 use crate::data::Splits;
 use crate::data::batch::load_rgb;
 use crate::data::datasets::{ImageDatasetOptions, market1501};
-use crate::data::synth::{
+use crate::metrics::{Metric, pairwise_distance, top_matches};
+use crate::synth::{
     LupersonNlConfig, Market1501Config, WorldConfig, write_luperson_nl, write_market1501,
 };
-use crate::metrics::{Metric, pairwise_distance, top_matches};
 use crate::train::{FinetuneConfig, RunOptions};
 
 /// Runs the demo with `cfg` on `device`, reporting to `events`; writes

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::synth::{LupersonNlConfig, Market1501Config, Span, VideoConfig};
+use crate::synth::{LupersonNlConfig, Market1501Config, Span, VideoConfig};
 use crate::train::{CionConfig, Decay, FinetuneConfig, MocoConfig, PnlConfig, Warmup};
 
 use super::StudyError;

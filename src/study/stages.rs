@@ -16,11 +16,11 @@ use crate::data::batch::TestTransform;
 use crate::data::datasets::cional::CionAl;
 use crate::data::datasets::{Corpus, ImageDatasetOptions, luperson_nl, market1501};
 use crate::data::sampler_identity::IdentitySampler;
-use crate::data::synth::{WorldConfig, write_luperson_nl, write_market1501};
 use crate::data::{ImageRecord, Splits};
 use crate::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
 use crate::denoise::{DenoiseConfig, Quality, annos};
 use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+use crate::synth::{WorldConfig, write_luperson_nl, write_market1501};
 use crate::train::checkpoint::{module_from_bytes, module_to_bytes, write_atomic};
 use crate::train::{
     ExtractOptions, FinetuneConfig, FinetuneEvent, PretrainEvent, RunOptions, evaluate_model,

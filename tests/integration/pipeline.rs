@@ -9,9 +9,9 @@ use reid::Backend;
 use reid::backbones::{GlobalPool, ResNetConfig, ResNetDepth};
 use reid::data::batch::TestTransform;
 use reid::data::datasets::{ImageDatasetOptions, market1501};
-use reid::data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid::data::{ImageLocation, ImageRecord};
 use reid::metrics::{EvalConfig, Labels, Metric, evaluate_features};
+use reid::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid::train::{ExtractOptions, extract_features};
 
 fn tmp(name: &str) -> PathBuf {

@@ -2,9 +2,6 @@
 //!
 //! Everything between images on disk and tensors:
 //! - [`record`]: the common data model (`ImageRecord`, `Splits`, statistics);
-//! - [`synth`]: a seeded synthetic ReID world that writes Market-1501-,
-//!   DukeMTMC-reID-, MSMT17-, CUHK03-NP-, LUPerson- and LUPerson-NL-style
-//!   datasets with a ground-truth sidecar;
 //! - [`datasets`]: parsers of the public dataset layouts;
 //! - [`transform`] and `batch`: image transforms and the burn batcher;
 //! - `loader`: the training loader (burn `Dataset` + `Batcher`, parallel
@@ -19,13 +16,13 @@
 //!
 //! # Example
 //!
-//! Write a tiny synthetic Market-1501 (seeded, with a ground-truth sidecar)
-//! into a temporary folder, then read it back with the Market-1501 parser,
-//! as a real download would be read:
+//! Write a tiny synthetic Market-1501 (seeded, with a ground-truth sidecar;
+//! the `reid-synth` crate) into a temporary folder, then read it back with
+//! the Market-1501 parser, as a real download would be read:
 //!
 //! ```
 //! use reid_data::datasets::{ImageDatasetOptions, market1501};
-//! use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
+//! use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let out = tempfile::tempdir()?;
@@ -62,7 +59,6 @@ pub mod normalize;
 pub mod record;
 pub mod sampler;
 pub mod sampler_identity;
-pub mod synth;
 pub mod transform;
 pub mod views;
 

@@ -107,17 +107,17 @@ pub fn corpus_npy_blocks<'a>(
 }
 
 /// The true person of every crop (row order) when the corpus was written by
-/// `reid_data::synth` (a `synth_truth.json` in the corpus folder or its
+/// `reid_synth` (a `synth_truth.json` in the corpus folder or its
 /// parent); `None` otherwise. `-1` marks a false detection.
 pub fn synthetic_truth(corpus: &Corpus) -> Result<Option<Vec<i64>>> {
-    use reid_data::synth::truth::{SynthTruth, TRUTH_FILE};
+    use reid_synth::truth::{SynthTruth, TRUTH_FILE};
     let dir = [corpus.root.clone(), corpus.root.join("..")]
         .into_iter()
         .find(|d| d.join(TRUTH_FILE).is_file());
     let Some(dir) = dir else {
         return Ok(None);
     };
-    let truth = SynthTruth::read(&dir)?;
+    let truth = SynthTruth::read(&dir).map_err(reid_data::DataError::from)?;
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let by_path: std::collections::HashMap<std::path::PathBuf, i64> = truth
         .frames
@@ -169,7 +169,7 @@ mod truth_tests {
     use std::collections::BTreeSet;
 
     use reid_data::datasets::luperson_nl;
-    use reid_data::synth::{LupersonNlConfig, WorldConfig, write_luperson_nl};
+    use reid_synth::{LupersonNlConfig, WorldConfig, write_luperson_nl};
 
     use super::*;
 

@@ -44,7 +44,7 @@
 //! use burn::tensor::Device;
 //! use reid_data::batch::TestTransform;
 //! use reid_data::datasets::{ImageDatasetOptions, market1501};
-//! use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
+//! use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
 //! use reid_train::{FinetuneConfig, FinetuneEvent, FromConfig, RunOptions, evaluate_model, finetune};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -17,8 +17,8 @@ use reid_data::loader::{
     CorruptPolicy, FnTransform, HostBatch, Prefetch, ReidDataset, TrainBatcher, TrainLoader,
 };
 use reid_data::sampler::PkSampler;
-use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid_data::{DataError, ImageRecord};
+use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
 
 const H: u32 = 32;
 const W: u32 = 16;

@@ -16,9 +16,6 @@ mod identity_sampler;
 #[cfg(feature = "burn")]
 mod loader;
 mod sampler;
-mod synth_difficulty;
-mod synth_layouts;
-mod synth_writers;
 mod transform_parity;
 mod views_parity;
 mod views_random;

@@ -531,9 +531,9 @@ mod tests {
     use crate::schedule::Decay;
     use burn::nn::{Linear, LinearConfig};
     use reid_data::datasets::{ImageDatasetOptions, market1501};
-    use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
     use reid_losses::CrossEntropyConfig;
     use reid_losses::cross_entropy_label_smooth;
+    use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
 
     /// A linear classifier on each image's channel means, with a per-row
     /// second term: nothing couples the rows of a batch, so a sharded step

@@ -12,7 +12,7 @@ use reid_backbones::{Arch, ResNet};
 use reid_data::ImageRecord;
 use reid_data::datasets::{ImageDatasetOptions, ParsedDataset, market1501};
 use reid_data::sampler_identity::KSchedule;
-use reid_data::synth::{Market1501Config, Span, WorldConfig, write_market1501};
+use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
 use reid_train::{CionConfig, MocoConfig, PnlConfig};
 
 /// Writes (once per test, in a folder of its own named by `kind` and

@@ -16,7 +16,7 @@ use super::render::{Shot, render};
 use super::truth::StillTruth;
 use super::{Layout, Purpose, WorldConfig, stream_rng};
 use crate::error::Result;
-use crate::record::{ImageRecord, SplitStats};
+use reid_data::record::{ImageRecord, SplitStats};
 
 /// What an image shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +207,7 @@ pub(crate) fn finish_single_part<C: serde::Serialize>(
     extra_splits: &[&str],
 ) -> Result<super::SynthReport> {
     use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
-    let stats = crate::record::DatasetStats {
+    let stats = reid_data::record::DatasetStats {
         train: split_stats(jobs, "train"),
         query: split_stats(jobs, "query"),
         gallery: split_stats(jobs, "gallery"),

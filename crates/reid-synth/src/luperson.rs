@@ -24,7 +24,7 @@ use super::truth::{FrameTruth, PartStats, SynthTruth, TruthPart, config_json, ge
 use super::video::{Crop, VideoConfig, VideoWorld};
 use super::{Layout, Purpose, ReportPart, SynthReport, WorldConfig, invalid, stream_rng};
 use crate::error::Result;
-use crate::record::CorpusStats;
+use reid_data::record::CorpusStats;
 
 /// LUPerson-NL's dataset folder.
 pub const NL_FOLDER: &str = "LUPerson-NL";

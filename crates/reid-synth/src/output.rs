@@ -10,7 +10,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
 use super::invalid;
 use super::truth::TRUTH_FILE;
-use crate::error::{DataError, Result};
+use crate::error::{Result, SynthError};
 
 /// The image file format of a layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub(crate) fn prepare_dataset_dir(out: &Path, name: &str, overwrite: bool) -> Re
             )));
         }
         let non_empty = fs::read_dir(&dir)
-            .map_err(|e| DataError::io(&dir, e))?
+            .map_err(|e| SynthError::io(&dir, e))?
             .next()
             .is_some();
         if non_empty {
@@ -50,16 +50,16 @@ pub(crate) fn prepare_dataset_dir(out: &Path, name: &str, overwrite: bool) -> Re
                     dir.display()
                 )));
             }
-            fs::remove_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+            fs::remove_dir_all(&dir).map_err(|e| SynthError::io(&dir, e))?;
         }
     }
-    fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+    fs::create_dir_all(&dir).map_err(|e| SynthError::io(&dir, e))?;
     Ok(dir)
 }
 
 /// Creates a directory and its parents.
 pub(crate) fn mkdirs(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))
+    fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))
 }
 
 /// Encodes `img` in `format` (deterministic: fixed quality, fixed PNG settings).
@@ -77,7 +77,7 @@ pub(crate) fn encode(img: &RgbImage, format: Format, path: &Path) -> Result<Vec<
                 )
         }
     };
-    res.map_err(|e| DataError::Image {
+    res.map_err(|e| SynthError::Image {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -87,12 +87,12 @@ pub(crate) fn encode(img: &RgbImage, format: Format, path: &Path) -> Result<Vec<
 /// Encodes `img` and writes it to `path`.
 pub(crate) fn write_image(img: &RgbImage, format: Format, path: &Path) -> Result<()> {
     let bytes = encode(img, format, path)?;
-    fs::write(path, bytes).map_err(|e| DataError::io(path, e))
+    fs::write(path, bytes).map_err(|e| SynthError::io(path, e))
 }
 
 /// Writes a text file.
 pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
-    fs::write(path, text).map_err(|e| DataError::io(path, e))
+    fs::write(path, text).map_err(|e| SynthError::io(path, e))
 }
 
 /// `rel` as a `/`-separated string (for sidecars and list files).

@@ -1,5 +1,5 @@
 //! Cross-check of the two sides of the layout contract: what the synthetic
-//! world writes (`reid_data::synth`) parses with the dataset parsers
+//! world writes (`reid_synth`) parses with the dataset parsers
 //! (`reid_data::datasets`) into exactly the statistics the writer reports.
 //!
 //! (Reconstruction: an earlier file of this name with these test names was
@@ -12,13 +12,13 @@ use std::path::PathBuf;
 use reid_data::datasets::{
     self, Cuhk03Kind, Cuhk03Options, ImageDatasetOptions, Msmt17Options, Msmt17Version,
 };
-use reid_data::synth::truth::SynthTruth;
-use reid_data::synth::{
+use reid_data::{ImageLocation, ImageRecord};
+use reid_synth::truth::SynthTruth;
+use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
     MsmtVersion, PartStats, Span, VideoConfig, WorldConfig, write_cuhk03_np, write_dukemtmc,
     write_luperson, write_luperson_nl, write_market1501, write_msmt17,
 };
-use reid_data::{ImageLocation, ImageRecord};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("reid-synth-parse-{}-{name}", std::process::id()));

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use reid_data::synth::truth::SynthTruth;
-use reid_data::synth::{
+use reid_data::{DatasetStats, ImageRecord, SplitStats};
+use reid_synth::SynthError;
+use reid_synth::truth::SynthTruth;
+use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
     MsmtVersion, PartStats, Span, SynthReport, VideoConfig, WorldConfig, write_cuhk03_np,
     write_dukemtmc, write_luperson, write_luperson_nl, write_market1501, write_msmt17,
 };
-use reid_data::{DataError, DatasetStats, ImageRecord, SplitStats};
 
 /// A fresh, empty temporary folder unique to this test process and `name`.
 fn tmp(name: &str) -> PathBuf {
@@ -618,7 +619,7 @@ fn existing_output_is_refused_unless_overwrite() {
     let cfg = tiny_market();
     write_market1501(&out, &world, &cfg).unwrap();
     let err = write_market1501(&out, &world, &cfg).unwrap_err();
-    assert!(matches!(err, DataError::InvalidArgument(_)));
+    assert!(matches!(err, SynthError::InvalidArgument(_)));
     assert!(err.to_string().contains("not empty"), "{err}");
     let again = world.clone().with_overwrite(true).with_seed(10);
     write_market1501(&out, &again, &cfg).unwrap();
@@ -642,8 +643,10 @@ fn existing_output_is_refused_unless_overwrite() {
 fn bad_configs_are_invalid_arguments() {
     let out = tmp("bad");
     let w = tiny_world(0);
-    let is_invalid = |r: reid_data::Result<SynthReport>, needle: &str| match r {
-        Err(DataError::InvalidArgument(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+    let is_invalid = |r: reid_synth::Result<SynthReport>, needle: &str| match r {
+        Err(SynthError::InvalidArgument(m)) => {
+            assert!(m.contains(needle), "{m:?} lacks {needle:?}")
+        }
         other => panic!("expected InvalidArgument, got {other:?}"),
     };
     is_invalid(

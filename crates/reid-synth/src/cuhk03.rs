@@ -20,7 +20,7 @@ use super::{
     Layout, Purpose, ReportPart, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng,
 };
 use crate::error::Result;
-use crate::record::DatasetStats;
+use reid_data::record::DatasetStats;
 
 /// The dataset folder's name.
 pub const FOLDER: &str = "cuhk03-np";

@@ -316,8 +316,8 @@ pub fn summarize(crops: &[LabeledCrop]) -> NoiseSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::video::{VideoConfig, VideoWorld};
-    use crate::synth::{Layout, WorldConfig};
+    use crate::video::{VideoConfig, VideoWorld};
+    use crate::{Layout, WorldConfig};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 

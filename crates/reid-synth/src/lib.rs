@@ -1,7 +1,9 @@
+//! # reid-synth
+//!
 //! A seeded synthetic ReID world.
 //!
 //! No public ReID data can be downloaded in every environment, and users want
-//! to try the toolkit before fetching millions of images. This module renders
+//! to try the toolkit before fetching millions of images. This crate renders
 //! small person-like images procedurally and writes them in the on-disk
 //! layouts of the public datasets, each with a ground-truth sidecar
 //! (`synth_truth.json`, see [`truth`]):
@@ -28,10 +30,50 @@
 //!
 //! For training without files, sample an [`Identity`] and a [`Camera`] and
 //! call [`render_person`].
+//!
+//! Errors are [`SynthError`]; every one names the file or directory
+//! involved (`From<SynthError> for reid_data::DataError` for callers that
+//! report data errors).
+//!
+//! # Example
+//!
+//! A tiny Market-1501-style set (4 training identities, 2 cameras, 32×16
+//! crops), written twice from the same seed: the same bytes.
+//!
+//! ```
+//! use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let out = tempfile::tempdir()?;
+//!     let world = WorldConfig::default().with_height(32).with_width(16);
+//!     let sizes = Market1501Config::default()
+//!         .with_train_ids(4)
+//!         .with_test_ids(2)
+//!         .with_cameras(2)
+//!         .with_cams_per_id(Span::new(2, 2))
+//!         .with_images_per_cam(Span::new(1, 1))
+//!         .with_junk(0)
+//!         .with_distractors(0);
+//!     let a = write_market1501(&out.path().join("a"), &world, &sizes)?;
+//!     let b = write_market1501(&out.path().join("b"), &world, &sizes)?;
+//!     let stats = a.dataset_stats().expect("a Market-style report");
+//!     assert_eq!(stats.train.ids, 4);
+//!     let first_query = |d: &std::path::Path| -> std::io::Result<Vec<u8>> {
+//!         let mut files: Vec<_> = std::fs::read_dir(d.join("query"))?.collect::<Result<_, _>>()?;
+//!         files.sort_by_key(|e| e.file_name());
+//!         std::fs::read(files[0].path())
+//!     };
+//!     assert_eq!(first_query(&a.dataset_dir)?, first_query(&b.dataset_dir)?);
+//!     Ok(())
+//! }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod camera;
 pub mod cuhk03;
 pub mod duke;
+pub mod error;
 pub mod identity;
 pub mod luperson;
 pub mod market;
@@ -50,7 +92,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DataError, Result};
+pub use error::{Result, SynthError};
 
 pub use camera::{Camera, Texture, View};
 pub use cuhk03::{Cuhk03Config, write_cuhk03_np};
@@ -249,7 +291,7 @@ pub struct SynthReport {
 
 impl SynthReport {
     /// The statistics of the first part, if it is an image dataset.
-    pub fn dataset_stats(&self) -> Option<crate::record::DatasetStats> {
+    pub fn dataset_stats(&self) -> Option<reid_data::record::DatasetStats> {
         match self.parts.first()?.stats {
             PartStats::Images(s) => Some(s),
             PartStats::Corpus(_) => None,
@@ -257,7 +299,7 @@ impl SynthReport {
     }
 
     /// The statistics of the first part, if it is a video corpus.
-    pub fn corpus_stats(&self) -> Option<crate::record::CorpusStats> {
+    pub fn corpus_stats(&self) -> Option<reid_data::record::CorpusStats> {
         match self.parts.first()?.stats {
             PartStats::Corpus(s) => Some(s),
             PartStats::Images(_) => None,
@@ -310,8 +352,8 @@ pub(crate) fn stream_rng(seed: u64, layout: Layout, purpose: Purpose, index: u64
     ChaCha8Rng::from_seed(key)
 }
 
-pub(crate) fn invalid(msg: String) -> DataError {
-    DataError::InvalidArgument(msg)
+pub(crate) fn invalid(msg: String) -> SynthError {
+    SynthError::InvalidArgument(msg)
 }
 
 /// Checks an identity count: at least 1, at most `max`.

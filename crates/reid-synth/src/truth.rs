@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::tracker::NoiseSummary;
 use super::{Layout, WorldConfig};
-use crate::error::{DataError, Result};
-use crate::record::{CorpusStats, DatasetStats};
+use crate::error::{Result, SynthError};
+use reid_data::record::{CorpusStats, DatasetStats};
 
 /// The sidecar's file name.
 pub const TRUTH_FILE: &str = "synth_truth.json";
@@ -88,7 +88,7 @@ pub struct SynthTruth {
     /// Statistics per part.
     pub parts: Vec<TruthPart>,
     /// Extra statistics (e.g. MSMT17's `val` list), by name.
-    pub extra: Vec<(String, crate::record::SplitStats)>,
+    pub extra: Vec<(String, reid_data::record::SplitStats)>,
     /// Label-noise figures (LUPerson-NL).
     pub noise: Option<NoiseSummary>,
     /// Every still image, in writing order (empty for video corpora).
@@ -101,8 +101,8 @@ impl SynthTruth {
     /// Reads `<dataset_dir>/synth_truth.json`.
     pub fn read(dataset_dir: &Path) -> Result<Self> {
         let path = dataset_dir.join(TRUTH_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| DataError::Json {
+        let bytes = std::fs::read(&path).map_err(|e| SynthError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| SynthError::Json {
             path,
             message: e.to_string(),
         })
@@ -111,11 +111,11 @@ impl SynthTruth {
     /// Writes `<dataset_dir>/synth_truth.json` (pretty-printed, deterministic).
     pub fn write(&self, dataset_dir: &Path) -> Result<()> {
         let path = dataset_dir.join(TRUTH_FILE);
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| DataError::Json {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| SynthError::Json {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        std::fs::write(&path, bytes).map_err(|e| DataError::io(&path, e))
+        std::fs::write(&path, bytes).map_err(|e| SynthError::io(&path, e))
     }
 }
 

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use reid_data::synth::{Market1501Config, WorldConfig, write_market1501};
+use reid_synth::{Market1501Config, WorldConfig, write_market1501};
 
 /// Mean RGB of `STRIPES` horizontal stripes, each stripe's vector
 /// L2-normalised (so brightness changes matter less), concatenated.
