@@ -905,6 +905,12 @@ impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
     }
 }
 
+impl BackboneConfig for CionConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
+    }
+}
+
 /// Runs CION pre-training on `records` (file paths with pseudo-identities,
 /// e.g. the `annos.json` written by `reid-denoise`) on the autodiff version
 /// of `device`; see the module docs. `run` sets checkpoints, resume, the
@@ -925,7 +931,7 @@ pub fn pretrain_cion<S, F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    callback: F,
+    mut callback: F,
 ) -> Result<CionOutput<S::Model>, TrainError>
 where
     S: BackboneSource<CionConfig>,
@@ -933,29 +939,6 @@ where
 {
     cfg.validate()?;
     let backbone = backbone.into_backbone(cfg, device)?.model;
-    run_cion(cfg, backbone, records, device, run, callback)
-}
-
-impl BackboneConfig for CionConfig {
-    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
-        init_backbone(self, device)
-    }
-}
-
-/// The run of [`pretrain_cion`] on a built backbone.
-fn run_cion<M, F>(
-    cfg: &CionConfig,
-    backbone: M,
-    records: &[ImageRecord],
-    device: &Device,
-    run: &RunOptions,
-    mut callback: F,
-) -> Result<CionOutput<M>, TrainError>
-where
-    M: TrainBackbone,
-    F: FnMut(PretrainEvent<'_>),
-{
-    cfg.validate()?;
     let ad = device.clone().autodiff();
     let set = TrainSet::with_source(records, run.image_source.clone())?;
     let pids: Vec<i64> = records.iter().map(|r| r.pid).collect();

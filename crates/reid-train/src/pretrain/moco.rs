@@ -577,6 +577,12 @@ impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
     }
 }
 
+impl BackboneConfig for MocoConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
+    }
+}
+
 /// Runs MoCo v2 pre-training on `records` (labels unused) on the autodiff
 /// version of `device`; `run` sets checkpoints, resume, the metrics log and
 /// an early stop. Deterministic given `cfg.seed` on the flex backend; a
@@ -594,7 +600,7 @@ pub fn pretrain_moco<S, F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    callback: F,
+    mut callback: F,
 ) -> Result<MocoOutput<S::Model>, TrainError>
 where
     S: BackboneSource<MocoConfig>,
@@ -602,29 +608,6 @@ where
 {
     cfg.validate()?;
     let backbone = backbone.into_backbone(cfg, device)?.model;
-    run_moco(cfg, backbone, records, device, run, callback)
-}
-
-impl BackboneConfig for MocoConfig {
-    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
-        init_backbone(self, device)
-    }
-}
-
-/// The run of [`pretrain_moco`] on a built backbone.
-fn run_moco<M, F>(
-    cfg: &MocoConfig,
-    backbone: M,
-    records: &[ImageRecord],
-    device: &Device,
-    run: &RunOptions,
-    mut callback: F,
-) -> Result<MocoOutput<M>, TrainError>
-where
-    M: TrainBackbone,
-    F: FnMut(PretrainEvent<'_>),
-{
-    cfg.validate()?;
     let ad = device.clone().autodiff();
     let set = TrainSet::with_source(records, run.image_source.clone())?;
     let epochs = ShuffledEpochs::new(

@@ -671,6 +671,12 @@ impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
     }
 }
 
+impl BackboneConfig for PnlConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
+    }
+}
+
 /// Runs PNL pre-training on `records` (pids = noisy tracklet labels) on the
 /// autodiff version of `device`; `run` sets checkpoints, resume, the
 /// metrics log and an early stop. Deterministic given `cfg.seed` on the
@@ -689,7 +695,7 @@ pub fn pretrain_pnl<S, F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    callback: F,
+    mut callback: F,
 ) -> Result<PnlOutput<S::Model>, TrainError>
 where
     S: BackboneSource<PnlConfig>,
@@ -697,29 +703,6 @@ where
 {
     cfg.validate()?;
     let backbone = backbone.into_backbone(cfg, device)?.model;
-    run_pnl(cfg, backbone, records, device, run, callback)
-}
-
-impl BackboneConfig for PnlConfig {
-    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
-        init_backbone(self, device)
-    }
-}
-
-/// The run of [`pretrain_pnl`] on a built backbone.
-fn run_pnl<M, F>(
-    cfg: &PnlConfig,
-    backbone: M,
-    records: &[ImageRecord],
-    device: &Device,
-    run: &RunOptions,
-    mut callback: F,
-) -> Result<PnlOutput<M>, TrainError>
-where
-    M: TrainBackbone,
-    F: FnMut(PretrainEvent<'_>),
-{
-    cfg.validate()?;
     let ad = device.clone().autodiff();
     let set = TrainSet::with_source(records, run.image_source.clone())?;
     let classes = set.num_classes;
