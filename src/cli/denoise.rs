@@ -45,7 +45,7 @@ use crate::data::datasets::luperson_nl;
 use crate::denoise::calibrate::ThresholdCalibration;
 use crate::denoise::source::{corpus_blocks, corpus_npy_blocks, corpus_paths, synthetic_truth};
 use crate::denoise::{
-    CalibrationStatus, DenoiseConfig, DenoiseError, DenoiseOutput, Metric, ThresholdScale,
+    CalibrationStatus, DenoiseConfig, DenoiseError, DenoiseOutput, FeatureDistance, ThresholdScale,
     VideoNormalization, annos,
 };
 use crate::train::{ExtractOptions, extract_features};
@@ -132,7 +132,7 @@ pub struct Args {
 }
 
 fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
-    let metric = Metric::from_name(&args.metric).ok_or_else(|| {
+    let metric = FeatureDistance::from_name(&args.metric).ok_or_else(|| {
         usage(format!(
             "--metric must be cosine or euclidean, got {:?}",
             args.metric

@@ -2,7 +2,7 @@
 
 use ndarray::Array2;
 
-use crate::distance::Metric;
+use crate::distance::FeatureDistance;
 use crate::error::{DenoiseError, Result};
 
 /// One video: its crops in corpus order, their tracker labels and features.
@@ -42,7 +42,7 @@ impl VideoBlock {
 
     /// Checks the lengths and values, then prepares every row for `metric`
     /// (L2 normalisation for cosine).
-    pub fn prepare(&mut self, metric: Metric) -> Result<()> {
+    pub fn prepare(&mut self, metric: FeatureDistance) -> Result<()> {
         let n = self.tracklets.len();
         if self.frames.len() != n || self.features.nrows() != n {
             return Err(DenoiseError::Inconsistent(format!(
@@ -69,7 +69,7 @@ impl VideoBlock {
             // Under the cosine distance a row of zeros has no direction:
             // it would stay zero and sit at distance 1 from everything,
             // and whatever it joined would be made up.
-            if metric == Metric::Cosine && slice.iter().all(|&v| v == 0.0) {
+            if metric == FeatureDistance::Cosine && slice.iter().all(|&v| v == 0.0) {
                 return Err(DenoiseError::Inconsistent(format!(
                     "feature row {} (video {}) is all zeros: under the cosine distance a feature needs a direction (use the Euclidean distance, or check how the features were made)",
                     self.first_row + i as u64,
@@ -108,12 +108,14 @@ mod tests {
     #[test]
     fn a_zero_row_has_no_direction_under_cosine_but_is_a_point_under_euclidean() {
         let x = Array2::from_shape_vec((3, 2), vec![1.0, 0.0, 0.0, 0.0, 0.5, 0.5]).unwrap();
-        let e = block(x.clone()).prepare(Metric::Cosine).unwrap_err();
+        let e = block(x.clone())
+            .prepare(FeatureDistance::Cosine)
+            .unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("feature row 101 (video 4) is all zeros"),
             "{text}"
         );
-        block(x).prepare(Metric::Euclidean).unwrap();
+        block(x).prepare(FeatureDistance::Euclidean).unwrap();
     }
 }

@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
 use crate::decoy::{NegativeTail, choose_threshold};
-use crate::distance::Metric;
+use crate::distance::FeatureDistance;
 use crate::error::{DenoiseError, Result};
 use crate::group::Group;
 
@@ -271,7 +271,7 @@ impl PairSample {
 
 /// The distance between the centroids of the two halves of `g` (members in
 /// order); `None` under 4 crops.
-fn halves_distance(block: &VideoBlock, g: &Group, metric: Metric) -> Option<f32> {
+fn halves_distance(block: &VideoBlock, g: &Group, metric: FeatureDistance) -> Option<f32> {
     if g.len() < 4 {
         return None;
     }
@@ -297,7 +297,7 @@ pub fn shared_frames_distance(
     block: &VideoBlock,
     a: &Group,
     b: &Group,
-    metric: Metric,
+    metric: FeatureDistance,
 ) -> Option<f32> {
     if !a.frames_overlap(b) {
         return None;
@@ -328,7 +328,7 @@ pub fn reassign_sample(
     block: &VideoBlock,
     tracklets: &[Group],
     outliers: &[u32],
-    metric: Metric,
+    metric: FeatureDistance,
 ) -> PairSample {
     let mut s = PairSample::default();
     let centroids: Vec<Vec<f32>> = tracklets.iter().map(|g| g.centroid(metric)).collect();
@@ -364,7 +364,11 @@ pub fn reassign_sample(
 
 /// The merge sample of one video: its level-1 tracklets' centroid distances,
 /// split into known negatives (sharing a frame) and candidates.
-pub fn merge_sample(block: &VideoBlock, tracklets: &[Group], metric: Metric) -> PairSample {
+pub fn merge_sample(
+    block: &VideoBlock,
+    tracklets: &[Group],
+    metric: FeatureDistance,
+) -> PairSample {
     let mut s = PairSample::default();
     let centroids: Vec<Vec<f32>> = tracklets.iter().map(|g| g.centroid(metric)).collect();
     for a in 0..tracklets.len() {
@@ -411,7 +415,7 @@ const BULK_STRIDE: u64 = 16;
 /// median are counted but not kept (no threshold reaches them).
 pub fn link_sample(
     videos: &[VideoIdentities<'_>],
-    metric: Metric,
+    metric: FeatureDistance,
     window: usize,
     stride: usize,
 ) -> PairSample {
@@ -521,7 +525,7 @@ mod tests {
         for i in 4..6 {
             b.add(i, block.frames[i as usize], block.row(i as usize));
         }
-        let m = Metric::Cosine;
+        let m = FeatureDistance::Cosine;
         let shared = shared_frames_distance(&block, &a, &b, m).unwrap();
         assert!((shared - 1.0).abs() < 1e-6, "{shared}");
         let whole = m.distance(&a.centroid(m), &b.centroid(m));

@@ -1,17 +1,18 @@
 //! Distances between feature vectors and centroids.
 //!
-//! Features are rows of `[n, dim]` `f32` matrices. With [`Metric::Cosine`]
+//! Features are rows of `[n, dim]` `f32` matrices. With [`FeatureDistance::Cosine`]
 //! every feature is L2-normalised when it enters the pipeline, centroids are
 //! the L2-normalised means, and the distance is `1 − cos` (range `[0, 2]`).
-//! With [`Metric::Euclidean`] features are used as they are, centroids are
+//! With [`FeatureDistance::Euclidean`] features are used as they are, centroids are
 //! plain means and the distance is `‖a − b‖₂`.
 
 use serde::{Deserialize, Serialize};
 
-/// The distance used by every level.
+/// The distance between features (and centroids) used by every level:
+/// cosine or Euclidean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Metric {
+pub enum FeatureDistance {
     /// `1 − cos(a, b)` on L2-normalised vectors (default).
     #[default]
     Cosine,
@@ -19,7 +20,11 @@ pub enum Metric {
     Euclidean,
 }
 
-impl Metric {
+/// The former name of [`FeatureDistance`], kept so that existing callers
+/// (`Metric::Cosine`, `Metric::Euclidean`) keep compiling.
+pub type Metric = FeatureDistance;
+
+impl FeatureDistance {
     /// Parses `"cosine"` or `"euclidean"`.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -109,22 +114,22 @@ mod tests {
     fn cosine_and_euclidean() {
         let mut a = [3.0, 4.0];
         let mut b = [4.0, 3.0];
-        Metric::Cosine.prepare(&mut a);
-        Metric::Cosine.prepare(&mut b);
-        assert!((Metric::Cosine.distance(&a, &b) - (1.0 - 24.0 / 25.0)).abs() < 1e-6);
-        assert!((Metric::Euclidean.distance(&[0.0, 0.0], &[3.0, 4.0]) - 5.0).abs() < 1e-6);
-        let d = Metric::Euclidean.from_dot(0.0, 9.0, 16.0);
+        FeatureDistance::Cosine.prepare(&mut a);
+        FeatureDistance::Cosine.prepare(&mut b);
+        assert!((FeatureDistance::Cosine.distance(&a, &b) - (1.0 - 24.0 / 25.0)).abs() < 1e-6);
+        assert!((FeatureDistance::Euclidean.distance(&[0.0, 0.0], &[3.0, 4.0]) - 5.0).abs() < 1e-6);
+        let d = FeatureDistance::Euclidean.from_dot(0.0, 9.0, 16.0);
         assert!((d - 5.0).abs() < 1e-6);
     }
 
     #[test]
     fn centroid_normalised_for_cosine() {
         let mut c = [0.0; 2];
-        Metric::Cosine.centroid_from_sum(&[2.0, 0.0], 2, &mut c);
+        FeatureDistance::Cosine.centroid_from_sum(&[2.0, 0.0], 2, &mut c);
         assert_eq!(c, [1.0, 0.0]);
-        Metric::Euclidean.centroid_from_sum(&[2.0, 0.0], 2, &mut c);
+        FeatureDistance::Euclidean.centroid_from_sum(&[2.0, 0.0], 2, &mut c);
         assert_eq!(c, [1.0, 0.0]);
-        Metric::Euclidean.centroid_from_sum(&[4.0, 2.0], 2, &mut c);
+        FeatureDistance::Euclidean.centroid_from_sum(&[4.0, 2.0], 2, &mut c);
         assert_eq!(c, [2.0, 1.0]);
     }
 }

@@ -1,6 +1,6 @@
 //! A set of crops believed to show one person, with its running feature sum.
 
-use crate::distance::{Metric, add_into};
+use crate::distance::{FeatureDistance, add_into};
 
 /// Crops of one video believed to show one person (a tracklet after level 1,
 /// a local identity after level 2).
@@ -44,7 +44,7 @@ impl Group {
     }
 
     /// The centroid under `metric` `[dim]`.
-    pub fn centroid(&self, metric: Metric) -> Vec<f32> {
+    pub fn centroid(&self, metric: FeatureDistance) -> Vec<f32> {
         let mut c = vec![0.0; self.sum.len()];
         metric.centroid_from_sum(&self.sum, self.members.len(), &mut c);
         c

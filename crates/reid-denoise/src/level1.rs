@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
-use crate::distance::{Metric, sub_from};
+use crate::distance::{FeatureDistance, sub_from};
 use crate::error::{DenoiseError, Result};
 use crate::group::Group;
 
@@ -93,7 +93,11 @@ pub struct Level1Output {
 }
 
 /// Runs level 1 on one prepared video block.
-pub fn denoise_tracklets(block: &VideoBlock, cfg: &Level1Config, metric: Metric) -> Level1Output {
+pub fn denoise_tracklets(
+    block: &VideoBlock,
+    cfg: &Level1Config,
+    metric: FeatureDistance,
+) -> Level1Output {
     let mut by_label: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     let mut outliers = Vec::new();
     let mut stats = Level1Stats::default();

@@ -21,7 +21,7 @@ use derive_setters::Setters;
 use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
-use crate::distance::Metric;
+use crate::distance::FeatureDistance;
 use crate::error::{DenoiseError, Result};
 use crate::group::Group;
 use crate::level1::Level1Output;
@@ -105,7 +105,7 @@ pub fn denoise_video(
     block: &VideoBlock,
     l1: Level1Output,
     cfg: &Level2Config,
-    metric: Metric,
+    metric: FeatureDistance,
 ) -> Level2Output {
     let mut stats = Level2Stats::default();
     let mut groups = l1.tracklets;

@@ -32,7 +32,7 @@ use ndarray::{Array2, ArrayView2, Axis, s};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::distance::{Metric, add_into};
+use crate::distance::{FeatureDistance, add_into};
 use crate::error::{DenoiseError, Result};
 use crate::group::Group;
 use crate::union_find::UnionFind;
@@ -122,7 +122,7 @@ struct WindowVideo {
 /// The streaming state of level 3.
 pub struct Linker {
     cfg: Level3Config,
-    metric: Metric,
+    metric: FeatureDistance,
     dim: usize,
     uf: UnionFind,
     /// Running feature sum per element `[elements × dim]`, valid at roots.
@@ -138,7 +138,7 @@ pub struct Linker {
 
 impl Linker {
     /// A linker for features of dimension `dim`.
-    pub fn new(cfg: Level3Config, metric: Metric, dim: usize) -> Result<Self> {
+    pub fn new(cfg: Level3Config, metric: FeatureDistance, dim: usize) -> Result<Self> {
         cfg.validate()?;
         Ok(Self {
             cfg,
@@ -310,7 +310,7 @@ fn neighbours(
     cent: ArrayView2<f32>,
     sq: &[f32],
     video: &[u32],
-    metric: Metric,
+    metric: FeatureDistance,
     threshold: f32,
     top_k: usize,
 ) -> Vec<Vec<(f32, usize)>> {

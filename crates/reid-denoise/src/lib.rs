@@ -96,7 +96,7 @@ pub mod union_find;
 
 pub use block::VideoBlock;
 pub use calibrate::{CalibrationConfig, CalibrationReport, CalibrationStatus};
-pub use distance::Metric;
+pub use distance::{FeatureDistance, Metric};
 pub use error::{DenoiseError, Result};
 pub use level1::Level1Config;
 pub use level2::Level2Config;

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
-use crate::distance::Metric;
+use crate::distance::FeatureDistance;
 use crate::error::{DenoiseError, Result};
 
 /// Which per-video normalisation to apply.
@@ -110,7 +110,7 @@ fn group_weights(block: &VideoBlock) -> (Vec<f32>, usize) {
 
 /// Normalises a prepared block in place (see the module doc) and prepares
 /// its rows for `metric` again. A block without crops is left as it is.
-pub fn normalize_video(block: &mut VideoBlock, cfg: &NormalizationConfig, metric: Metric) {
+pub fn normalize_video(block: &mut VideoBlock, cfg: &NormalizationConfig, metric: FeatureDistance) {
     if cfg.mode == VideoNormalization::None || block.is_empty() {
         return;
     }
@@ -181,15 +181,15 @@ mod tests {
             mode: VideoNormalization::Center,
             prior_groups: 0.0,
         };
-        normalize_video(&mut b, &cfg, Metric::Euclidean);
+        normalize_video(&mut b, &cfg, FeatureDistance::Euclidean);
         assert_eq!(b.row(0), &[0.5, -0.5, 0.0]);
         assert_eq!(b.row(2), &[-0.5, 0.5, 0.0]);
         // Cosine: the two persons end up opposite instead of nearly equal.
         let mut b = block(&rows, vec![Some(0), Some(0), Some(1), Some(1)]);
-        b.prepare(Metric::Cosine).unwrap();
-        assert!(Metric::Cosine.distance(b.row(0), b.row(2)) < 0.05);
-        normalize_video(&mut b, &cfg, Metric::Cosine);
-        assert!((Metric::Cosine.distance(b.row(0), b.row(2)) - 2.0).abs() < 1e-5);
+        b.prepare(FeatureDistance::Cosine).unwrap();
+        assert!(FeatureDistance::Cosine.distance(b.row(0), b.row(2)) < 0.05);
+        normalize_video(&mut b, &cfg, FeatureDistance::Cosine);
+        assert!((FeatureDistance::Cosine.distance(b.row(0), b.row(2)) - 2.0).abs() < 1e-5);
     }
 
     #[test]
@@ -203,7 +203,11 @@ mod tests {
             [0.0, 1.0, 0.0],
         ];
         let mut b = block(&rows, vec![Some(0), Some(0), Some(0), Some(1)]);
-        normalize_video(&mut b, &NormalizationConfig::default(), Metric::Euclidean);
+        normalize_video(
+            &mut b,
+            &NormalizationConfig::default(),
+            FeatureDistance::Euclidean,
+        );
         assert_eq!(b.row(0), &[0.75, -0.25, 0.0]);
         assert_eq!(b.row(3), &[-0.25, 0.75, 0.0]);
     }
@@ -221,7 +225,7 @@ mod tests {
             mode: VideoNormalization::Whiten,
             prior_groups: 0.0,
         };
-        normalize_video(&mut b, &cfg, Metric::Euclidean);
+        normalize_video(&mut b, &cfg, FeatureDistance::Euclidean);
         for i in 0..4 {
             assert!((b.row(i)[0].abs() - b.row(i)[1].abs()).abs() < 1e-5);
         }
@@ -237,7 +241,7 @@ mod tests {
             mode: VideoNormalization::None,
             ..Default::default()
         };
-        normalize_video(&mut b, &cfg, Metric::Euclidean);
+        normalize_video(&mut b, &cfg, FeatureDistance::Euclidean);
         assert_eq!(b.row(0), &[1.0, 2.0, 3.0]);
     }
 }

@@ -20,7 +20,7 @@ use crate::calibrate::{
     CalibrationConfig, CalibrationReport, CalibrationStatus, PairSample, VideoIdentities,
     link_sample, merge_sample, reassign_sample,
 };
-use crate::distance::Metric;
+use crate::distance::FeatureDistance;
 use crate::error::{DenoiseError, Result};
 use crate::level1::{Level1Config, Level1Output, Level1Stats, denoise_tracklets};
 use crate::level2::{Level2Config, Level2Stats, denoise_video};
@@ -53,7 +53,7 @@ pub enum ThresholdScale {
 #[serde(deny_unknown_fields)]
 pub struct DenoiseConfig {
     /// Distance used by every level.
-    pub metric: Metric,
+    pub metric: FeatureDistance,
     /// How thresholds are interpreted.
     pub scale: ThresholdScale,
     /// Level 1 (tracklets).
@@ -77,7 +77,7 @@ pub struct DenoiseConfig {
 impl Default for DenoiseConfig {
     fn default() -> Self {
         Self {
-            metric: Metric::Cosine,
+            metric: FeatureDistance::Cosine,
             scale: ThresholdScale::Calibrated,
             level1: Level1Config::default(),
             level2: Level2Config::default(),
@@ -177,7 +177,7 @@ pub struct DenoiseOutput {
 }
 
 /// Estimates the calibrated scale from prepared blocks (see [`ThresholdScale::Calibrated`]).
-pub fn estimate_scale(blocks: &[VideoBlock], metric: Metric) -> Option<f32> {
+pub fn estimate_scale(blocks: &[VideoBlock], metric: FeatureDistance) -> Option<f32> {
     let mut medians = Vec::new();
     let (mut norms, mut counted) = (0.0f64, 0usize);
     for b in blocks {
@@ -214,8 +214,8 @@ pub fn estimate_scale(blocks: &[VideoBlock], metric: Metric) -> Option<f32> {
     // A spread this small against the features' own size is rounding of
     // identical features, not a scale (rows are unit vectors under cosine).
     let mean_norm = match metric {
-        Metric::Cosine => 1.0,
-        Metric::Euclidean => (norms / counted.max(1) as f64) as f32,
+        FeatureDistance::Cosine => 1.0,
+        FeatureDistance::Euclidean => (norms / counted.max(1) as f64) as f32,
     };
     (m > SPREAD_FLOOR * mean_norm).then_some(m)
 }

@@ -3,7 +3,7 @@
 
 use reid_denoise::synthetic::{SyntheticConfig, SyntheticCorpus};
 use reid_denoise::{
-    DenoiseConfig, Metric, REMOVED, ThresholdScale, VideoBlock, level1, level2, run, score,
+    DenoiseConfig, FeatureDistance, REMOVED, ThresholdScale, VideoBlock, level1, level2, run, score,
 };
 
 fn corpus(cfg: SyntheticConfig) -> (Vec<VideoBlock>, Vec<i64>) {
@@ -131,11 +131,11 @@ fn level1_prunes_an_outlier_and_dissolves_a_broken_pair() {
         frames: vec![0, 1, 2, 3, 4, 0, 1],
         features: ndarray::Array2::from_shape_fn((7, 3), |(i, j)| rows[i][j]),
     };
-    b.prepare(Metric::Cosine).unwrap();
+    b.prepare(FeatureDistance::Cosine).unwrap();
     let cfg = reid_denoise::Level1Config::default()
         .with_radius(0.1)
         .with_min_tracklet_size(2);
-    let out = level1::denoise_tracklets(&b, &cfg, Metric::Cosine);
+    let out = level1::denoise_tracklets(&b, &cfg, FeatureDistance::Cosine);
     assert_eq!(out.tracklets.len(), 1);
     assert_eq!(out.tracklets[0].members, vec![0, 1, 2, 3]);
     assert_eq!(out.outliers, vec![4, 5, 6]);
@@ -146,7 +146,7 @@ fn level1_prunes_an_outlier_and_dissolves_a_broken_pair() {
         .with_reassign_radius(0.1)
         .with_merge_threshold(0.1)
         .with_forbid_frame_overlap(true);
-    let l2 = level2::denoise_video(&b, out, &l2cfg, Metric::Cosine);
+    let l2 = level2::denoise_video(&b, out, &l2cfg, FeatureDistance::Cosine);
     assert_eq!(l2.identities.len(), 1);
     assert_eq!(l2.removed, vec![4, 5, 6]);
 }
@@ -163,17 +163,21 @@ fn level2_merges_fragments_but_never_two_crops_of_one_frame() {
             if j == 0 { 1.0 } else { 0.01 * i as f32 }
         }),
     };
-    b.prepare(Metric::Cosine).unwrap();
-    let l1 = level1::denoise_tracklets(&b, &reid_denoise::Level1Config::default(), Metric::Cosine);
+    b.prepare(FeatureDistance::Cosine).unwrap();
+    let l1 = level1::denoise_tracklets(
+        &b,
+        &reid_denoise::Level1Config::default(),
+        FeatureDistance::Cosine,
+    );
     let cfg = reid_denoise::Level2Config::default()
         .with_reassign_radius(0.5)
         .with_merge_threshold(0.5)
         .with_forbid_frame_overlap(true);
-    let l2 = level2::denoise_video(&b, l1.clone(), &cfg, Metric::Cosine);
+    let l2 = level2::denoise_video(&b, l1.clone(), &cfg, FeatureDistance::Cosine);
     assert_eq!(l2.identities.len(), 2, "0 and 1 overlap in frame 5");
     assert_eq!(l2.stats.tracklets_merged, 1);
     let free = cfg.with_forbid_frame_overlap(false);
-    let l2 = level2::denoise_video(&b, l1, &free, Metric::Cosine);
+    let l2 = level2::denoise_video(&b, l1, &free, FeatureDistance::Cosine);
     assert_eq!(l2.identities.len(), 1);
 }
 
@@ -200,7 +204,7 @@ fn bad_inputs_are_clear_errors() {
 
 #[test]
 fn constant_features_are_an_error_that_says_so_under_both_metrics() {
-    for metric in [Metric::Cosine, Metric::Euclidean] {
+    for metric in [FeatureDistance::Cosine, FeatureDistance::Euclidean] {
         let (mut blocks, _) = corpus(SyntheticConfig::default().with_videos(3).with_dim(8));
         for b in &mut blocks {
             b.features.fill(0.25);
@@ -218,7 +222,7 @@ fn constant_features_are_an_error_that_says_so_under_both_metrics() {
 fn euclidean_metric_also_improves() {
     let (blocks, truth) = corpus(small());
     let mut cfg = recorded();
-    cfg.metric = Metric::Euclidean;
+    cfg.metric = FeatureDistance::Euclidean;
     let out = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap();
     let raw = score(&out.levels.as_ref().unwrap().raw, &truth).unwrap();
     let l3 = score(&out.labels, &truth).unwrap();
