@@ -35,8 +35,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use reid::backbones::{Backbone, HostResNet, ResNetConfig, ResNetDepth};
+use reid::backbones::{Backbone, ResNetConfig, ResNetDepth};
 use reid::burn::tensor::{Device, Distribution, Tensor};
+use reid::infer::HostResNet;
 
 const BATCH: usize = 16;
 const HEIGHT: usize = 256;

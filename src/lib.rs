@@ -74,6 +74,7 @@ pub use error::PipelineError;
 pub use reid_backbones as backbones;
 pub use reid_data as data;
 pub use reid_denoise as denoise;
+pub use reid_infer as infer;
 pub use reid_losses as losses;
 pub use reid_metrics as metrics;
 pub use reid_synth as synth;

@@ -42,9 +42,10 @@ use super::exit::{check_output_file, classify, classify_metrics, usage};
 use super::images::{OnCorrupt, Skipped, check_images, image_files};
 use super::weights::WeightsArgs;
 use crate::Backend;
-use crate::backbones::{Backbone, GlobalPool, HostResNet};
+use crate::backbones::{Backbone, GlobalPool};
 use crate::burn::tensor::Device;
 use crate::data::batch::TestTransform;
+use crate::infer::HostResNet;
 use crate::train::{
     ExtractOptions, extract_embeddings, extract_embeddings_from_array, extract_features,
     extract_features_from_array,
@@ -87,7 +88,7 @@ pub struct Args {
 #[allow(clippy::large_enum_variant)]
 enum Model {
     /// On the CPU (`--backend flex`): the host engine, NHWC + GEMM.
-    Host(crate::backbones::HostResNet),
+    Host(HostResNet),
     /// On a GPU backend: burn's BN-folded network.
     ResNet(crate::backbones::FusedResNet),
     Zoo(crate::backbones::ZooModel),
@@ -228,7 +229,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let model = if args.model.is_resnet()? {
         let folded = args.model.load_resnet(&device)?.fold_batch_norm();
         if backend == Backend::Flex {
-            Model::Host(HostResNet::from_fused(&folded).map_err(super::exit::classify_backbone)?)
+            Model::Host(
+                HostResNet::from_fused(&folded).map_err(|e| super::exit::usage(e.to_string()))?,
+            )
         } else {
             Model::ResNet(folded)
         }

@@ -133,7 +133,7 @@ pub use precision::Precision;
 pub use registry::{Arch, build_backbone};
 pub use repvit::{RepVit, RepVitConfig, RepVitSeKind};
 pub use resnet::{
-    FoldedReidModel, FusedResNet, HostResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool,
+    FoldedReidModel, FusedResNet, IbnMode, ResNet, ResNetConfig, ResNetDepth, StemPool,
 };
 pub use swin::{SwinConfig, SwinTransformer, SwinVariant};
 pub use vit::{PosEmbedInterpolation, ViT, ViTConfig};

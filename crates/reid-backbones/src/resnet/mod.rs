@@ -10,11 +10,9 @@
 
 mod block;
 pub mod fused;
-pub mod host;
 
 pub use block::{BasicBlock, Bottleneck, Downsample, ResidualBlock};
 pub use fused::{FoldedReidModel, FusedResNet};
-pub use host::HostResNet;
 
 use block::BlockIbn;
 

@@ -13,9 +13,10 @@ use reid_backbones::import::{
     save_mgn_safetensors, save_safetensors,
 };
 use reid_backbones::{
-    Backbone, BackboneError, ClassifierKind, EmbeddingHeadConfig, HostResNet, IbnMode, ReidModel,
-    ResNet, ResNetConfig, ResNetDepth, StemPool,
+    Backbone, BackboneError, ClassifierKind, EmbeddingHeadConfig, IbnMode, ReidModel, ResNet,
+    ResNetConfig, ResNetDepth, StemPool,
 };
+use reid_infer::HostResNet;
 
 use crate::common;
 

@@ -18,9 +18,6 @@
 //! another device are read back to the host and the result is created on
 //! their device.
 
-pub mod kernels;
-pub mod net;
-
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
@@ -29,15 +26,16 @@ use burn::tensor::{Tensor, TensorData};
 
 use std::sync::{Mutex, PoisonError};
 
-use self::kernels::{Act, Conv, MaxPool, Workspace};
-use self::net::{Block, ConvUnit, Net};
-use super::fused::{ConvNorm, FusedBlock};
-use super::{FusedResNet, ResNet};
-use crate::backbone::Backbone;
-use crate::error::BackboneError;
-use crate::norm::Norm;
+use reid_backbones::Backbone;
+use reid_backbones::norm::Norm;
+use reid_backbones::resnet::fused::{ConvNorm, FusedBlock};
+use reid_backbones::resnet::{FusedResNet, ResNet};
 
-/// A ResNet trunk for CPU inference (see the [module documentation](self)):
+use crate::error::InferError;
+use crate::kernels::{Act, Conv, MaxPool, Workspace};
+use crate::net::{Block, ConvUnit, Net};
+
+/// A ResNet trunk for CPU inference (see the [module documentation](crate::resnet)):
 /// images `[batch, 3, H, W]` → feature map `[batch, out_channels, H/s, W/s]`.
 ///
 /// It keeps the buffers of its last forward pass (activations and im2col
@@ -83,11 +81,11 @@ fn bn_affine(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
     (values(scale), values(shift))
 }
 
-fn unsupported(what: &str) -> BackboneError {
-    BackboneError::InvalidConfig(format!("HostResNet: {what}"))
+fn unsupported(what: &str) -> InferError {
+    InferError::Unsupported(format!("HostResNet: {what}"))
 }
 
-fn host_conv(conv: &Conv2d) -> Result<Conv, BackboneError> {
+fn host_conv(conv: &Conv2d) -> Result<Conv, InferError> {
     if conv.groups != 1 || conv.dilation != [1, 1] {
         return Err(unsupported(
             "grouped or dilated convolutions are not supported",
@@ -123,8 +121,12 @@ fn fold_channels(conv: &mut Conv, from: usize, scale: &[f32], shift: &[f32]) {
     }
 }
 
-fn host_instance_norm(norm: &InstanceNorm, first: usize, channels: usize) -> kernels::InstanceNorm {
-    kernels::InstanceNorm {
+fn host_instance_norm(
+    norm: &InstanceNorm,
+    first: usize,
+    channels: usize,
+) -> crate::kernels::InstanceNorm {
+    crate::kernels::InstanceNorm {
         first,
         gamma: norm
             .gamma
@@ -138,7 +140,7 @@ fn host_instance_norm(norm: &InstanceNorm, first: usize, channels: usize) -> ker
     }
 }
 
-fn host_unit(cn: &ConvNorm) -> Result<ConvUnit, BackboneError> {
+fn host_unit(cn: &ConvNorm) -> Result<ConvUnit, InferError> {
     let mut conv = host_conv(&cn.conv)?;
     let instance_norm = match &cn.norm {
         None => None,
@@ -160,7 +162,7 @@ fn host_unit(cn: &ConvNorm) -> Result<ConvUnit, BackboneError> {
     })
 }
 
-fn host_block(block: &FusedBlock) -> Result<Block, BackboneError> {
+fn host_block(block: &FusedBlock) -> Result<Block, InferError> {
     let convs = block
         .convs
         .iter()
@@ -184,7 +186,7 @@ fn host_block(block: &FusedBlock) -> Result<Block, BackboneError> {
     })
 }
 
-fn host_pool(pool: &MaxPool2d) -> Result<MaxPool, BackboneError> {
+fn host_pool(pool: &MaxPool2d) -> Result<MaxPool, InferError> {
     if pool.dilation != [1, 1] {
         return Err(unsupported("dilated max-pooling is not supported"));
     }
@@ -205,10 +207,10 @@ impl HostResNet {
     /// Copies the weights of a BN-folded ResNet to the host.
     ///
     /// # Errors
-    /// [`BackboneError::InvalidConfig`] for layers the engine does not run
+    /// [`InferError::Unsupported`] for layers the engine does not run
     /// (grouped/dilated convolutions, `Same` padding); none occur in the
     /// models [`ResNet`] builds.
-    pub fn from_fused(model: &FusedResNet) -> Result<Self, BackboneError> {
+    pub fn from_fused(model: &FusedResNet) -> Result<Self, InferError> {
         let stem = host_unit(&model.stem)?;
         let in_channels = stem.conv.in_channels;
         Ok(Self {
@@ -232,14 +234,14 @@ impl HostResNet {
     ///
     /// # Errors
     /// As [`Self::from_fused`].
-    pub fn from_resnet(model: &ResNet) -> Result<Self, BackboneError> {
+    pub fn from_resnet(model: &ResNet) -> Result<Self, InferError> {
         Self::from_fused(&model.fold_batch_norm())
     }
 
-    fn check_input(&self, len: usize, dims: [usize; 4]) -> Result<(), BackboneError> {
+    fn check_input(&self, len: usize, dims: [usize; 4]) -> Result<(), InferError> {
         let [b, c, h, w] = dims;
         if c != self.in_channels || len != b * c * h * w || h < 7 || w < 7 {
-            return Err(BackboneError::InvalidConfig(format!(
+            return Err(InferError::InvalidInput(format!(
                 "HostResNet input: expected [batch, {}, H ≥ 7, W ≥ 7] with batch·{}·H·W values, got {dims:?} with {len} values",
                 self.in_channels, self.in_channels
             )));
@@ -252,13 +254,13 @@ impl HostResNet {
     /// its shape.
     ///
     /// # Errors
-    /// [`BackboneError::InvalidConfig`] when `dims` do not describe
+    /// [`InferError::InvalidInput`] when `dims` do not describe
     /// `images` or the channel count is not the stem's.
     pub fn forward_nchw(
         &self,
         images: &[f32],
         dims: [usize; 4],
-    ) -> Result<(Vec<f32>, [usize; 4]), BackboneError> {
+    ) -> Result<(Vec<f32>, [usize; 4]), InferError> {
         let y = self.run(images, dims)?;
         let out = y.to_nchw();
         let shape = [y.batch, y.channels, y.height, y.width];
@@ -275,7 +277,7 @@ impl HostResNet {
         &self,
         images: &[f32],
         dims: [usize; 4],
-    ) -> Result<Vec<f32>, BackboneError> {
+    ) -> Result<Vec<f32>, InferError> {
         let y = self.run(images, dims)?;
         let pooled = y.mean_pool();
         self.recycle(y);
@@ -295,7 +297,7 @@ impl HostResNet {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn run(&self, images: &[f32], dims: [usize; 4]) -> Result<Act, BackboneError> {
+    fn run(&self, images: &[f32], dims: [usize; 4]) -> Result<Act, InferError> {
         self.check_input(images.len(), dims)?;
         let mut ws = self.lock();
         let x = Act::from_nchw(images, dims, &mut ws);

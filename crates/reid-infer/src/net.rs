@@ -1,7 +1,7 @@
 //! The ResNet graph on host kernels: stem, max-pool and residual blocks,
 //! each convolution carrying its folded BatchNorm as a bias.
 
-use super::kernels::{Act, Conv, InstanceNorm, MaxPool, Workspace};
+use crate::kernels::{Act, Conv, InstanceNorm, MaxPool, Workspace};
 
 /// A convolution, the InstanceNorm that could not be folded into it
 /// (IBN-a's `IN` half, IBN-b's stem), and whether ReLU follows.

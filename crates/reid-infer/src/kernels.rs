@@ -1,4 +1,4 @@
-//! Host kernels of [`super::HostResNet`]: activations in NHWC, convolution
+//! Host kernels of [`HostResNet`](crate::HostResNet): activations in NHWC, convolution
 //! as (im2col +) one GEMM per row tile with bias, residual and ReLU fused
 //! into the pass that leaves the tile, NHWC max-pooling and InstanceNorm.
 //!
