@@ -24,6 +24,28 @@ pub const ARCH_NAMES: [(&str, Arch); 5] = [
     ("resnet152", Arch::ResNet(ResNetDepth::R152)),
 ];
 
+/// A family preset: its ReIDZoo name and the configuration's constructor.
+pub type Preset<T> = (&'static str, fn() -> T);
+
+/// The preset of a family named `name` (ASCII case ignored) among
+/// `presets` (`(ReIDZoo name, constructor)`): every family's
+/// `XConfig::preset(name)`. An unknown name is
+/// [`BackboneError::UnknownArch`] listing the known ones.
+pub fn preset_by_name<T>(name: &str, presets: &[Preset<T>]) -> Result<T, BackboneError> {
+    presets
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, make)| make())
+        .ok_or_else(|| BackboneError::UnknownArch {
+            name: name.to_string(),
+            known: presets
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
 impl Arch {
     /// Looks an architecture up by its fast-reid-style name (`"resnet50"`,
     /// `"resnet50_ibn_a"`, `"resnet50_ibn"` = IBN-a, `"resnet50_ibn_b"`).
@@ -87,6 +109,33 @@ pub fn build_backbone(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_zoo_name_of_a_configured_family_has_its_preset() {
+        use crate::ZooFamily;
+        for e in crate::zoo::ZOO {
+            let ok = match e.family {
+                ZooFamily::GhostNet => crate::ghostnet::GhostNetConfig::preset(e.name).is_ok(),
+                ZooFamily::EdgeNeXt => crate::edgenext::EdgeNeXtConfig::preset(e.name).is_ok(),
+                ZooFamily::RepViT => crate::repvit::RepVitConfig::preset(e.name).is_ok(),
+                ZooFamily::FastViT => crate::fastvit::FastVitConfig::preset(e.name).is_ok(),
+                ZooFamily::ConvNeXt => crate::convnext::ConvNeXtConfig::preset(e.name).is_ok(),
+                ZooFamily::Volo => crate::volo::VoloConfig::preset(e.name).is_ok(),
+                ZooFamily::ViT => crate::vit::ViTConfig::preset(e.name).is_ok(),
+                ZooFamily::Swin => crate::swin::SwinConfig::preset(e.name).is_ok(),
+                ZooFamily::ResNet | ZooFamily::ResNetIbn => Arch::from_name(e.name).is_ok(),
+            };
+            assert!(ok, "{}", e.name);
+        }
+        let g = crate::ghostnet::GhostNetConfig::preset("GhostNet_1_3").unwrap();
+        assert_eq!(g.width, 1.3);
+        match crate::convnext::ConvNeXtConfig::preset("convnext_huge") {
+            Err(BackboneError::UnknownArch { known, .. }) => {
+                assert_eq!(known, "convnext_tiny, convnext_small, convnext_base")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn names_resolve_and_unknown_names_list_the_known_ones() {

@@ -207,50 +207,15 @@ impl ZooModel {
             ZooFamily::ResNet | ZooFamily::ResNetIbn => {
                 ZooNet::ResNet(resnet_config(n)?.init(device)?)
             }
-            ZooFamily::GhostNet => ZooNet::GhostNet(
-                match n {
-                    "ghostnet_0_5" => GhostNetConfig::w050(),
-                    "ghostnet_1_0" => GhostNetConfig::w100(),
-                    _ => GhostNetConfig::w130(),
-                }
-                .init(device)?,
-            ),
-            ZooFamily::EdgeNeXt => ZooNet::EdgeNeXt(
-                match n {
-                    "edgenext_x_small" => EdgeNeXtConfig::x_small(),
-                    "edgenext_small" => EdgeNeXtConfig::small(),
-                    _ => EdgeNeXtConfig::base(),
-                }
-                .init(device)?,
-            ),
+            ZooFamily::GhostNet => ZooNet::GhostNet(GhostNetConfig::preset(n)?.init(device)?),
+            ZooFamily::EdgeNeXt => ZooNet::EdgeNeXt(EdgeNeXtConfig::preset(n)?.init(device)?),
             // CION's RepViT.py (its own SE); a checkpoint with timm's SE
             // switches the model when loaded (`load_repvit`).
             ZooFamily::RepViT => ZooNet::RepVit(RepVitConfig::preset(n)?.init(device)?),
-            ZooFamily::ConvNeXt => ZooNet::ConvNeXt(
-                match n {
-                    "convnext_tiny" => ConvNeXtConfig::tiny(),
-                    "convnext_small" => ConvNeXtConfig::small(),
-                    _ => ConvNeXtConfig::base(),
-                }
-                .init(device)?,
-            ),
+            ZooFamily::ConvNeXt => ZooNet::ConvNeXt(ConvNeXtConfig::preset(n)?.init(device)?),
             ZooFamily::ViT => ZooNet::ViT(ViTConfig::preset(n)?.init(device)?),
-            ZooFamily::Swin => ZooNet::Swin(
-                match n {
-                    "swin_tiny" => SwinConfig::tiny(),
-                    "swin_small" => SwinConfig::small(),
-                    _ => SwinConfig::base(),
-                }
-                .init(device)?,
-            ),
-            ZooFamily::FastViT => ZooNet::FastVit(
-                match n {
-                    "fastvit_s12" => FastVitConfig::s12(),
-                    "fastvit_sa12" => FastVitConfig::sa12(),
-                    _ => FastVitConfig::sa24(),
-                }
-                .init(device)?,
-            ),
+            ZooFamily::Swin => ZooNet::Swin(SwinConfig::preset(n)?.init(device)?),
+            ZooFamily::FastViT => ZooNet::FastVit(FastVitConfig::preset(n)?.init(device)?),
             ZooFamily::Volo => ZooNet::Volo(VoloConfig::preset(n)?.init(device)?),
         };
         Ok(Self { entry, net })

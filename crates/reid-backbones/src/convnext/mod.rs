@@ -33,6 +33,7 @@ use burn::tensor::{Device, Tensor};
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
 use crate::layers::drop_path_rate;
+use crate::registry::preset_by_name;
 
 /// Configuration of a [`ConvNeXt`]; [`ConvNeXtConfig::tiny`],
 /// [`ConvNeXtConfig::small`] and [`ConvNeXtConfig::base`] are the ReIDZoo
@@ -71,6 +72,18 @@ impl ConvNeXtConfig {
     /// ConvNeXt-B: depths `[3, 3, 27, 3]`, dims `[128, 256, 512, 1024]`.
     pub fn base() -> Self {
         Self::new([3, 3, 27, 3], [128, 256, 512, 1024])
+    }
+
+    /// The preset of a ReIDZoo name: `convnext_tiny`, `convnext_small`, `convnext_base`.
+    pub fn preset(name: &str) -> Result<Self, BackboneError> {
+        preset_by_name(
+            name,
+            &[
+                ("convnext_tiny", Self::tiny),
+                ("convnext_small", Self::small),
+                ("convnext_base", Self::base),
+            ],
+        )
     }
 
     /// Checks the configuration.

@@ -35,6 +35,7 @@ use crate::backbone::Backbone;
 use crate::convnext::{ChannelNorm, Downsample, Stem};
 use crate::error::BackboneError;
 use crate::layers::drop_path_rate;
+use crate::registry::preset_by_name;
 
 /// Configuration of an [`EdgeNeXt`]; [`EdgeNeXtConfig::x_small`],
 /// [`EdgeNeXtConfig::small`] and [`EdgeNeXtConfig::base`] are the ReIDZoo
@@ -90,6 +91,18 @@ impl EdgeNeXtConfig {
     /// EdgeNeXt-B: dims `[80, 160, 288, 584]`, 8 heads.
     pub fn base() -> Self {
         Self::new([3, 3, 9, 3], [80, 160, 288, 584], [8; 4])
+    }
+
+    /// The preset of a ReIDZoo name: `edgenext_x_small`, `edgenext_small`, `edgenext_base`.
+    pub fn preset(name: &str) -> Result<Self, BackboneError> {
+        preset_by_name(
+            name,
+            &[
+                ("edgenext_x_small", Self::x_small),
+                ("edgenext_small", Self::small),
+                ("edgenext_base", Self::base),
+            ],
+        )
     }
 
     /// Checks the configuration.

@@ -43,6 +43,7 @@ use burn::tensor::{Device, Tensor};
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
 use crate::layers::drop_path_rate;
+use crate::registry::preset_by_name;
 
 /// Configuration of a [`FastVit`]; [`FastVitConfig::s12`],
 /// [`FastVitConfig::sa12`] and [`FastVitConfig::sa24`] are the ReIDZoo
@@ -103,6 +104,18 @@ impl FastVitConfig {
     pub fn sa24() -> Self {
         let last = [false, false, false, true];
         Self::new([4, 4, 12, 4], [64, 128, 256, 512], last, last)
+    }
+
+    /// The preset of a ReIDZoo name: `fastvit_s12`, `fastvit_sa12`, `fastvit_sa24`.
+    pub fn preset(name: &str) -> Result<Self, BackboneError> {
+        preset_by_name(
+            name,
+            &[
+                ("fastvit_s12", Self::s12),
+                ("fastvit_sa12", Self::sa12),
+                ("fastvit_sa24", Self::sa24),
+            ],
+        )
     }
 
     /// Checks the configuration.

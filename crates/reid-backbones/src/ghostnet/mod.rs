@@ -28,6 +28,7 @@ use crate::backbone::Backbone;
 use crate::error::BackboneError;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
+use crate::registry::preset_by_name;
 
 /// One bottleneck of the published table: `(kernel, expansion channels,
 /// output channels, SE ratio (0 = none), stride)`, before width scaling.
@@ -103,6 +104,18 @@ impl GhostNetConfig {
     /// GhostNet 1.3× (6.08 M).
     pub fn w130() -> Self {
         Self::new(1.3)
+    }
+
+    /// The preset of a ReIDZoo name: `ghostnet_0_5`, `ghostnet_1_0`, `ghostnet_1_3`.
+    pub fn preset(name: &str) -> Result<Self, BackboneError> {
+        preset_by_name(
+            name,
+            &[
+                ("ghostnet_0_5", Self::w050),
+                ("ghostnet_1_0", Self::w100),
+                ("ghostnet_1_3", Self::w130),
+            ],
+        )
     }
 
     /// Checks the configuration.

@@ -135,8 +135,20 @@ pub struct SwinConfig {
 }
 
 impl SwinConfig {
+    /// The preset of a ReIDZoo name: `swin_tiny`, `swin_small`, `swin_base`.
+    pub fn preset(name: &str) -> Result<Self, BackboneError> {
+        crate::registry::preset_by_name(
+            name,
+            &[
+                ("swin_tiny", Self::tiny),
+                ("swin_small", Self::small),
+                ("swin_base", Self::base),
+            ],
+        )
+    }
+
     /// The ReIDZoo preset of `variant` (window 8, patch 4, drop path 0.1).
-    pub fn preset(variant: SwinVariant) -> Self {
+    pub fn of_variant(variant: SwinVariant) -> Self {
         match variant {
             SwinVariant::Tiny => Self::new(),
             SwinVariant::Small => Self::new().with_depths([2, 2, 18, 2]),
@@ -149,17 +161,17 @@ impl SwinConfig {
 
     /// Swin-T (`swin_tiny`).
     pub fn tiny() -> Self {
-        Self::preset(SwinVariant::Tiny)
+        Self::of_variant(SwinVariant::Tiny)
     }
 
     /// Swin-S (`swin_small`).
     pub fn small() -> Self {
-        Self::preset(SwinVariant::Small)
+        Self::of_variant(SwinVariant::Small)
     }
 
     /// Swin-B (`swin_base`).
     pub fn base() -> Self {
-        Self::preset(SwinVariant::Base)
+        Self::of_variant(SwinVariant::Base)
     }
 
     /// Channels of the output (`embed_dim · 8`).

@@ -139,15 +139,14 @@ impl ViTConfig {
     /// The preset of a ReIDZoo name (`"vit_tiny"`, `"vit_small"`,
     /// `"vit_base"`).
     pub fn preset(name: &str) -> Result<Self, BackboneError> {
-        match name {
-            "vit_tiny" => Ok(Self::tiny()),
-            "vit_small" => Ok(Self::small()),
-            "vit_base" => Ok(Self::base()),
-            _ => Err(BackboneError::UnknownArch {
-                name: name.to_string(),
-                known: "vit_tiny, vit_small, vit_base".into(),
-            }),
-        }
+        crate::registry::preset_by_name(
+            name,
+            &[
+                ("vit_tiny", Self::tiny),
+                ("vit_small", Self::small),
+                ("vit_base", Self::base),
+            ],
+        )
     }
 
     /// Checks the configuration.

@@ -229,7 +229,7 @@ fn preset_parameter_counts_match_the_reidzoo_table() {
         (SwinVariant::Small, 48_853_050, 768),
         (SwinVariant::Base, 86_764_280, 1024),
     ] {
-        let cfg = SwinConfig::preset(variant);
+        let cfg = SwinConfig::of_variant(variant);
         assert_eq!(cfg.window_size, 8);
         assert_eq!(cfg.num_features(), dim);
         let m = cfg.init(&device).unwrap();
