@@ -50,7 +50,7 @@ pub fn drop_path<const D: usize>(x: Tensor<D>, rate: f64) -> Tensor<D> {
 }
 
 /// SplitMix64 step: a well-mixed 64-bit value from `state`.
-pub fn splitmix64(state: u64) -> u64 {
+pub(crate) fn splitmix64(state: u64) -> u64 {
     let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -58,7 +58,7 @@ pub fn splitmix64(state: u64) -> u64 {
 }
 
 /// An independent seed for stream `i` of `seed`.
-pub fn mix(seed: u64, i: u64) -> u64 {
+pub(crate) fn mix(seed: u64, i: u64) -> u64 {
     splitmix64(seed ^ splitmix64(i.wrapping_add(0x5851_F42D_4C95_7F2D)))
 }
 

@@ -4,6 +4,5 @@
 
 pub mod drop_path;
 
-pub use drop_path::{
-    DropPathRng, drop_path, drop_path_rate, drop_path_seeded, drop_path_stream, mix, splitmix64,
-};
+pub(crate) use drop_path::mix;
+pub use drop_path::{DropPathRng, drop_path, drop_path_rate, drop_path_seeded, drop_path_stream};
