@@ -11,9 +11,10 @@ inputs, and prints one JSON line.
 Rows (the same steps as `benches/train.rs` takes with reid-train):
   - `bot`: BoT fine-tuning as fast-reid's `Base-bagtricks.yml` runs it: a
     ResNet50 (`--arch resnet50`), ResNet50-IBN-a (`resnet50_ibn_a`; both last
-    stride 1, the trunk modules of `tools/gen_backbone_fixtures.py`) or the
-    ICS ViT-S (`vit_small`, the module of `tools/gen_vit_fixtures.py`, its
-    normed patch tokens as the feature map) -> global average pooling ->
+    stride 1, the trunk modules of `tools/fixtures/gen_backbone_fixtures.py`)
+    or the ICS ViT-S (`vit_small`, the module of
+    `tools/fixtures/gen_vit_fixtures.py`, its normed patch tokens as the
+    feature map) -> global average pooling ->
     BNNeck (BatchNorm1d, bias frozen) -> bias-free linear classifier;
     label-smoothed cross-entropy (eps 0.1) on the BNNeck logits + batch-hard
     triplet (margin 0.3, Euclidean) on the pooled feature; Adam (lr 3.5e-4,
@@ -54,7 +55,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 
 
 def sync(device):

@@ -1,7 +1,7 @@
 """Shared by the generators that build fixtures from CION's own model code
-(`tools/gen_cion_*_fixtures.py`): importing CION_ReIDZoo's model files from a
-local checkout, and writing a pre-training checkpoint the way CION's
-`CION_Pretrain/run.py` writes one.
+(`tools/fixtures/gen_cion_*_fixtures.py`) and by `tools/onnx_export_check.py`:
+importing CION_ReIDZoo's model files from a local checkout, and writing a
+pre-training checkpoint the way CION's `CION_Pretrain/run.py` writes one.
 
 Nothing of CION's code is copied here: the generators take the path of a
 CION_ReIDZoo checkout (`--cion PATH`, the repository root, commit 7ac6fd7)
@@ -126,25 +126,6 @@ def pretrain_modules(cion_root):
     head = import_file(cion_root, "CION_Pretrain/models/Head.py", "cion_pretrain_head")
     loss = import_file(cion_root, "CION_Pretrain/loss.py", "cion_pretrain_loss")
     return utils, head, loss
-
-
-def _same(a, b):
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype \
-            and torch.equal(a, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a.keys()) == list(b.keys()) and all(_same(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
-
-def unchanged(path, obj):
-    """Whether `path` holds what `torch.save(obj)` would write (same keys in
-    the same order, equal tensors and values). Generators keep such a file
-    instead of writing it again: the legacy container is not
-    byte-reproducible."""
-    if not os.path.exists(path):
-        return False
-    return _same(torch.load(path, map_location="cpu", weights_only=False), obj)
 
 
 def randomise_(module, generator):
@@ -309,3 +290,9 @@ def pretrain_checkpoint(cion_root, arch, make_backbone, seed, head_hidden=32, he
     }
     teacher_without_ddp.eval()
     return save_dict, teacher_without_ddp.backbone, has_bn
+
+
+def slim(save_dict):
+    """The entries of a `pretrain_checkpoint` dictionary that a reader
+    needs (`teacher`, `epoch`, `args`): the file kept as a fixture."""
+    return {k: save_dict[k] for k in ("teacher", "epoch", "args")}

@@ -8,7 +8,7 @@ It follows the torchreid protocol literally: one argsort per query (here
 `kind="stable"`, so ties are ordered by gallery index), then cumulative sums.
 
 Used two ways:
-  * as a module, by tools/gen_metrics_fixtures.py (parity fixtures);
+  * as a module, by tools/fixtures/gen_metrics_fixtures.py (parity fixtures);
   * as a command line, by benches/metrics.rs (timing and peak memory):
       python tools/metrics_reference.py --distmat D.npy --query-pids QP.npy ... --json
       python tools/metrics_reference.py --query Q.npy --gallery G.npy ... [--rerank] --json

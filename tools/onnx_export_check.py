@@ -11,7 +11,7 @@ ONNX -> onnxruntime, checked against our own features.
 `reid.form = folded`) or of `finetune --export-model` (training form); the
 architecture comes from the file's `reid.*` metadata. The script builds the
 matching PyTorch module -- for ResNet BoT models the torchvision-layout
-ResNet / IBN-Net of `gen_backbone_fixtures.py` (a bias on every folded
+ResNet / IBN-Net of `tools/fixtures/gen_backbone_fixtures.py` (a bias on every folded
 convolution and no BatchNorm after it) plus the BNNeck head; for ReIDZoo
 ViTs (`reid export --arch vit_small`) CION's own `TransReID_ViT`, imported
 from a CION_ReIDZoo checkout given by `--cion` -- loads the file with strict
@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# (`cion_reidzoo` is imported from this folder, the generator from fixtures/)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 from gen_backbone_fixtures import ResNet  # noqa: E402
 
 # ReIDZoo ViTs -> the factory of CION's `CION_Pretrain/models/Vision_Transformer.py`

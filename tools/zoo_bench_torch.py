@@ -10,9 +10,10 @@ timm 1.0 models (`num_classes=0`, so the output is the pooled feature;
 RepViT and FastViT re-parameterised with `timm.utils.reparameterize_model`,
 as our inference form is), torchvision's ResNet50 with last stride 1 + GAP,
 GhostNet's `conv_head` feature, and for the ICS ViT and Swin the reference
-modules of `tools/gen_vit_fixtures.py` / `tools/gen_swin_fixtures.py` at
-full size (timm has neither the IBN stem nor CION's Swin layout). Random
-weights; times cover the forward pass only.
+modules of `tools/fixtures/gen_vit_fixtures.py` /
+`tools/fixtures/gen_swin_fixtures.py` at full size (timm has neither the IBN
+stem nor CION's Swin layout). Random weights; times cover the forward pass
+only.
 """
 
 import argparse
@@ -26,7 +27,7 @@ import timm
 import torch
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 
 class ResNetGap(torch.nn.Module):

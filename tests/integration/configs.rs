@@ -37,7 +37,7 @@ fn tiny_recipes_parse_and_validate() {
 // ---------------------------------------------------------------------------
 // Our full-size recipes against the upstream values
 // (tests/fixtures/upstream_configs.json, written by
-// tools/gen_upstream_configs.py from the three upstream checkouts).
+// tools/fixtures/gen_upstream_configs.py from the three upstream checkouts).
 //
 // Each row maps one of our fields (or a value our code hard-codes, for an
 // upstream setting we have no field for) to upstream keys, through a unit

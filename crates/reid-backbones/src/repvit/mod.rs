@@ -377,7 +377,7 @@ mod tests {
     }
 
     /// CION's `RepViT.py` models (counted with PyTorch by
-    /// `tools/gen_cion_repvit_fixtures.py`): same table figures.
+    /// `tools/fixtures/gen_cion_repvit_fixtures.py`): same table figures.
     #[test]
     fn cion_presets_count_as_cions_code() {
         let device = Device::flex();

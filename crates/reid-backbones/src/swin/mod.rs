@@ -23,7 +23,7 @@
 //! **disables the shift** (unless `always_partition`), and it pads after the
 //! cyclic shift rather than before. With maps larger than and divisible by
 //! the window the two compute the same function (checked in
-//! `tools/gen_swin_fixtures.py`), but at 256×128 with window 8 the last stage
+//! `tools/fixtures/gen_swin_fixtures.py`), but at 256×128 with window 8 the last stage
 //! (8×4) differs, so timm cannot reproduce CION's features.
 //!
 //! # Parameters

@@ -20,7 +20,7 @@
 //! blocks as upstream) acts only on an autodiff device. Checkpoints:
 //! [`crate::import::load_volo`] (sail-sg / CION / timm names).
 //!
-//! Parity (`tests/integration/parity_volo.rs`, fixtures of `tools/gen_volo_fixtures.py`,
+//! Parity (`tests/integration/parity_volo.rs`, fixtures of `tools/fixtures/gen_volo_fixtures.py`,
 //! timm 1.0.31 at a reduced size): outlooker map 2.4e-7, tokens 3.9e-7,
 //! class token 3.3e-7 relative error; resized `pos_embed` and an odd 7×5
 //! outlooker grid 6.3e-7; [`unfold_nhwc`] / [`fold_nhwc`] equal `F.unfold` /

@@ -105,7 +105,7 @@ fn luperson_nl_lmdb_keys_and_pids() {
 }
 
 /// Databases written by the upstream converters' way (python `lmdb` + `pickle`,
-/// `tools/gen_lmdb_fixtures.py`), read by our reader.
+/// `tools/fixtures/gen_lmdb_fixtures.py`), read by our reader.
 mod python_written {
     use super::*;
 

@@ -1,4 +1,4 @@
-//! Resize parity against Pillow: fixtures from `tools/gen_transform_fixtures.py`.
+//! Resize parity against Pillow: fixtures from `tools/fixtures/gen_transform_fixtures.py`.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! Pixel parity of the pre-training view ops against Pillow / torchvision:
-//! fixtures from `tools/gen_view_fixtures.py` (tests/fixtures/views/).
+//! fixtures from `tools/fixtures/gen_view_fixtures.py` (tests/fixtures/views/).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! Value and gradient parity with the PyTorch references of
-//! `tools/gen_loss_fixtures.py` (`tests/fixtures/losses/losses.json`), and the
+//! `tools/fixtures/gen_loss_fixtures.py` (`tests/fixtures/losses/losses.json`), and the
 //! input validation of every loss. Tolerance: 1e-5 absolute.
 
 use crate::common;

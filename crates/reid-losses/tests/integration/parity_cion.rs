@@ -1,5 +1,5 @@
 //! Parity of the CION objectives with the PyTorch references of
-//! `tools/gen_cion_loss_fixtures.py` (`tests/fixtures/losses/cion.json`):
+//! `tools/fixtures/gen_cion_loss_fixtures.py` (`tests/fixtures/losses/cion.json`):
 //! DINO head forward/backward, identity-guided DINO loss and its gradient
 //! (K = 1, 2, 3), center update, schedules, teacher EMA, per-tensor gradient
 //! clipping and fast-reid adaptive label smoothing; plus the input checks.

@@ -1,5 +1,5 @@
 //! LUPerson MoCo v2 and LUPerson-NL PNL: value and gradient parity with the
-//! PyTorch references of `tools/gen_pretrain_loss_fixtures.py`
+//! PyTorch references of `tools/fixtures/gen_pretrain_loss_fixtures.py`
 //! (`tests/fixtures/losses/pretrain.json`), the queue / prototype state
 //! updates, the key-encoder EMA, shuffle-BN emulation and input validation.
 //! Tolerance: 1e-5 absolute.

@@ -1,4 +1,4 @@
-//! Parity against fixtures written by `tools/gen_metrics_fixtures.py` (NumPy reference
+//! Parity against fixtures written by `tools/fixtures/gen_metrics_fixtures.py` (NumPy reference
 //! `tools/metrics_reference.py`). No Python is needed to run these tests.
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! Fixture reading shared by the parity tests (`tests/fixtures/losses/*.json`,
-//! written by the generator scripts in `tools/`).
+//! written by the generator scripts in `tools/fixtures/`).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
