@@ -16,7 +16,7 @@ use common::{safetensors_keys, tensor4 as tensor};
 
 fixture_fns!("");
 
-/// The fixture trunk of `variant` (`tools/gen_backbone_fixtures.py`) with a
+/// The fixture trunk of `variant` (`tools/fixtures/gen_backbone_fixtures.py`) with a
 /// BoT head whose BNNeck has non-trivial statistics.
 fn bot(variant: &str, ibn: Option<IbnMode>, device: &Device) -> ReidModel<ResNet> {
     let v = &manifest()["variants"][variant];

@@ -4,6 +4,9 @@
 //! one per file) keeps the test build small: CI's disk and link time grow
 //! with the number of binaries. Each module is one former test file; run
 //! one with a filter, e.g. `cargo test -p reid-backbones --test integration <module>::`.
+//! The family parity modules (`parity_*`) share the generic harness of
+//! `common::family`: a family module declares its fixture and keeps only the
+//! tests that are its own.
 
 #[macro_use]
 mod common;

@@ -1,5 +1,5 @@
 //! `Mgn::from_trunk`: fast-reid's MGN initialised from a ResNet trunk, on the
-//! fixtures of `tools/gen_mgn_trunk_fixtures.py`
+//! fixtures of `tools/fixtures/gen_mgn_trunk_fixtures.py`
 //! (`tests/fixtures/backbones/mgn_trunk/`), plus self-consistency and
 //! structure checks that need no fixture.
 //!
@@ -19,41 +19,19 @@ use reid_backbones::{
 
 use crate::common;
 
-use common::tensor4 as tensor;
+use common::{assert_close, four, tensor_err, tensor4 as tensor, uint, values};
 
 fixture_fns!("mgn_trunk");
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
-}
-
-/// `max |ours − expected| / max |expected|`, after checking the shapes.
-fn rel_err(ours: Vec<f32>, shape: &[usize], expected: &ArrayD<f32>, what: &str) -> f32 {
-    assert_eq!(shape, expected.shape(), "{what}: shape");
-    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "{what}: all-zero reference");
-    let diff = ours
-        .iter()
-        .zip(expected.iter())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    diff / scale
-}
 
 /// The fixture's trunk configuration with the given last stride.
 fn trunk_config(last_stride: usize) -> ResNetConfig {
     let m = manifest();
-    let b: Vec<usize> = m["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
     ResNetConfig::new()
         .with_depth(ResNetDepth::Custom {
-            blocks: [b[0], b[1], b[2], b[3]],
+            blocks: four(&m["blocks"]),
             bottleneck: true,
         })
-        .with_base_width(m["base_width"].as_u64().unwrap() as usize)
+        .with_base_width(uint(&m["base_width"]))
         .with_stem_pool(StemPool::FastReid)
         .with_last_stride(last_stride)
 }
@@ -61,8 +39,8 @@ fn trunk_config(last_stride: usize) -> ResNetConfig {
 fn mgn_config(last_stride: usize) -> MgnConfig {
     let m = manifest();
     MgnConfig::new(trunk_config(last_stride))
-        .with_embedding_dim(m["embedding_dim"].as_u64().unwrap() as usize)
-        .with_num_classes(m["num_classes"].as_u64().unwrap() as usize)
+        .with_embedding_dim(uint(&m["embedding_dim"]))
+        .with_num_classes(uint(&m["num_classes"]))
         .with_extra_bn(m["extra_bn"].as_bool().unwrap())
 }
 
@@ -96,11 +74,8 @@ fn mgn_from_trunk_matches_fastreid_construction() {
                 .zip(["b1", "b2", "b3"])
             {
                 let what = format!("trunk stride {trunk_stride}, MGN stride {last_stride}, {b}");
-                let shape = map.dims().to_vec();
                 let reference = npy(expected[b]["file"].as_str().unwrap());
-                let err = rel_err(values(map), &shape, &reference, &what);
-                assert!(err <= 1e-4, "{what}: relative error {err:e}");
-                worst = worst.max(err);
+                worst = worst.max(assert_close(map, &reference, &what));
             }
             // With the fixture's heads and extra BNs, the whole inference
             // feature matches too.
@@ -114,12 +89,9 @@ fn mgn_from_trunk_matches_fastreid_construction() {
             load_mgn(&mut mgn, dir().join(m["heads"].as_str().unwrap()), &options)
                 .unwrap_or_else(|e| panic!("{e}"));
             let feat = mgn.forward(x.clone()).unwrap();
-            let shape = feat.dims().to_vec();
             let reference = npy(expected["feature"]["file"].as_str().unwrap());
             let what = format!("trunk stride {trunk_stride}, MGN stride {last_stride}, feature");
-            let err = rel_err(values(feat), &shape, &reference, &what);
-            assert!(err <= 1e-4, "{what}: relative error {err:e}");
-            worst = worst.max(err);
+            worst = worst.max(assert_close(feat, &reference, &what));
         }
     }
     eprintln!("mgn_from_trunk: worst relative error {worst:e}");
@@ -170,8 +142,7 @@ fn every_branch_computes_the_trunk_at_last_stride_one() {
         let shape = reference.dims().to_vec();
         let reference = ArrayD::from_shape_vec(shape.clone(), values(reference)).unwrap();
         for (map, b) in mgn.branch_maps(x).into_iter().zip(["b1", "b2", "b3"]) {
-            let s = map.dims().to_vec();
-            let err = rel_err(values(map), &s, &reference, b);
+            let err = tensor_err(map, &reference, b);
             assert!(err <= 1e-5, "{ibn:?} {b}: relative error {err:e}");
         }
     }

@@ -1,5 +1,5 @@
 //! Numerical parity with PyTorch and loud checkpoint import, on the fixtures
-//! of `tools/gen_backbone_fixtures.py` (`tests/fixtures/backbones/`).
+//! of `tools/fixtures/gen_backbone_fixtures.py` (`tests/fixtures/backbones/`).
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over the output.
 
@@ -13,32 +13,26 @@ use reid_backbones::import::{
     save_mgn_safetensors, save_safetensors,
 };
 use reid_backbones::{
-    Backbone, BackboneError, ClassifierKind, EmbeddingHeadConfig, IbnMode, ReidModel, ResNet,
-    ResNetConfig, ResNetDepth, StemPool,
+    Backbone, BackboneError, ClassifierKind, EmbeddingHeadConfig, IbnMode, KeyMismatch, ReidModel,
+    ResNet, ResNetConfig, ResNetDepth, StemPool,
 };
 use reid_infer::HostResNet;
 
-use crate::common;
-
-use common::{safetensors_keys, tensor4 as tensor};
+use crate::common::family::{self, mismatch_of};
+use crate::common::tensor4 as tensor;
+use crate::common::{self, assert_close, assert_close_values, four, safetensors_keys, uint};
 
 fixture_fns!("");
 
 fn config(variant: &str) -> ResNetConfig {
     let v = &manifest()["variants"][variant];
-    let blocks: Vec<usize> = v["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_u64().unwrap() as usize)
-        .collect();
     ResNetConfig::new()
         .with_depth(ResNetDepth::Custom {
-            blocks: [blocks[0], blocks[1], blocks[2], blocks[3]],
+            blocks: four(&v["blocks"]),
             bottleneck: v["bottleneck"].as_bool().unwrap(),
         })
-        .with_base_width(v["base_width"].as_u64().unwrap() as usize)
-        .with_last_stride(v["last_stride"].as_u64().unwrap() as usize)
+        .with_base_width(uint(&v["base_width"]))
+        .with_last_stride(uint(&v["last_stride"]))
         .with_stem_pool(match v["stem"].as_str().unwrap() {
             "fastreid" => StemPool::FastReid,
             _ => StemPool::Torchvision,
@@ -54,28 +48,10 @@ fn model(variant: &str, device: &Device) -> ResNet {
     config(variant).init(device).unwrap()
 }
 
-/// Asserts the tolerance; returns the relative error `max|Δ| / max|ref|`.
-fn assert_close(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &str) -> f32 {
-    assert_eq!(shape, reference.shape(), "{what}: shape");
-    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = ours
-        .iter()
-        .zip(reference.iter())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(scale > 0.0, "{what}: degenerate reference");
-    assert!(
-        err <= 1e-4 * scale,
-        "{what}: max abs error {err} vs max |ref| {scale}"
-    );
-    err / scale
-}
-
+/// `m`'s feature map on `input.npy` against `expected`, within 1e-4.
 fn check_features(m: &ResNet, expected: &str, what: &str, device: &Device) {
     let x = tensor(&npy("input.npy"), device);
-    let y = m.forward(x);
-    let shape = y.dims().to_vec();
-    let v: Vec<f32> = y.into_data().try_to_vec::<f32>().unwrap();
-    assert_close(v, &shape, &npy(expected), what);
+    assert_close(m.forward(x), &npy(expected), what);
 }
 
 fn load(
@@ -83,11 +59,20 @@ fn load(
     file: &str,
     options: &ImportOptions,
 ) -> (ResNet, reid_backbones::ImportReport) {
-    let device = common::device();
-    let mut m = model(variant, &device);
-    let report =
-        load_backbone(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
-    (m, report)
+    let m = model(variant, &common::device());
+    common::load_file(m, &dir().join(file), |m, path| {
+        load_backbone(m, path, options)
+    })
+}
+
+/// `variant` with its own weights (`{variant}.pth`).
+fn load_variant(variant: &str) -> ResNet {
+    load(
+        variant,
+        &format!("{variant}.pth"),
+        &ImportOptions::default(),
+    )
+    .0
 }
 
 #[test]
@@ -111,17 +96,14 @@ fn every_architecture_variant_matches_pytorch() {
                 .iter()
                 .all(|k| k.ends_with("num_batches_tracked"))
         );
-        check_features(&m, v["output"].as_str().unwrap(), &name, &device);
+        let output = v["output"].as_str().unwrap();
+        check_features(&m, output, &name, &device);
         // The BN-folded inference copy computes the same function.
         let fused = m.fold_batch_norm();
         let x = tensor(&npy("input.npy"), &device);
-        let y = fused.forward(x);
-        let shape = y.dims().to_vec();
-        let v2: Vec<f32> = y.into_data().try_to_vec::<f32>().unwrap();
         assert_close(
-            v2,
-            &shape,
-            &npy(v["output"].as_str().unwrap()),
+            fused.forward(x),
+            &npy(output),
             &format!("{name} (BN folded)"),
         );
         // The host engine (NHWC activations, GEMM convolutions) as well.
@@ -129,13 +111,8 @@ fn every_architecture_variant_matches_pytorch() {
         let input = npy("input.npy");
         let dims: [usize; 4] = input.shape().try_into().unwrap();
         let (v3, shape3) = host.forward_nchw(input.as_slice().unwrap(), dims).unwrap();
-        let rel = assert_close(
-            v3,
-            &shape3,
-            &npy(v["output"].as_str().unwrap()),
-            &format!("{name} (HostResNet)"),
-        );
-        eprintln!("{name}: HostResNet relative error {rel:.2e}");
+        let what = format!("{name} (HostResNet)");
+        assert_close_values(v3, &shape3, &npy(output), &what);
     }
 }
 
@@ -227,87 +204,66 @@ fn every_checkpoint_layout_loads_to_the_same_outputs() {
 #[test]
 fn snapshots_report_what_they_set_aside() {
     let (_, lup) = load("bottleneck", "lup_nl.pth", &ImportOptions::default());
-    let ignored: Vec<&String> = lup.ignored.iter().flat_map(|g| &g.keys).collect();
-    for key in [
-        "state_dict.module.encoder_q.fc.0.weight",
-        "state_dict.module.encoder_q.classifier.2.bias",
-        "state_dict.module.encoder_q.projection.0.weight",
-        "state_dict.module.encoder_k.conv1.weight",
-        "state_dict.module.queue",
-        "state_dict.module.prototypes",
-    ] {
-        assert!(
-            ignored.contains(&&key.to_string()),
-            "{key} not reported: {lup}"
-        );
-    }
+    family::assert_ignored(
+        &lup,
+        &[
+            "state_dict.module.encoder_q.fc.0.weight",
+            "state_dict.module.encoder_q.classifier.2.bias",
+            "state_dict.module.encoder_q.projection.0.weight",
+            "state_dict.module.encoder_k.conv1.weight",
+            "state_dict.module.queue",
+            "state_dict.module.prototypes",
+        ],
+    );
     let (_, cion) = load("bottleneck", "cion.pth", &ImportOptions::default());
-    let ignored: Vec<&String> = cion.ignored.iter().flat_map(|g| &g.keys).collect();
-    assert!(ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()));
-    assert!(ignored.contains(&&"student.module.backbone.conv1.weight".to_string()));
+    family::assert_ignored(
+        &cion,
+        &[
+            "teacher.module.head.last_layer.weight_v",
+            "student.module.backbone.conv1.weight",
+        ],
+    );
     let (_, fr) = load(
         "bottleneck_fr",
         "fastreid_old.pth",
         &ImportOptions::default(),
     );
-    let ignored: Vec<&String> = fr.ignored.iter().flat_map(|g| &g.keys).collect();
-    assert!(
-        ignored.contains(&&"heads.classifier.weight".to_string()),
-        "{fr}"
-    );
-    assert!(ignored.contains(&&"pixel_mean".to_string()), "{fr}");
+    family::assert_ignored(&fr, &["heads.classifier.weight", "pixel_mean"]);
+}
+
+/// The key mismatch of loading `file` into `m` with `options`.
+fn mismatch(m: &mut ResNet, file: &str, options: &ImportOptions) -> Box<KeyMismatch> {
+    mismatch_of(load_backbone(m, dir().join(file), options))
 }
 
 #[test]
 fn explicit_formats_override_detection_and_mismatches_are_errors() {
     let device = common::device();
     let opts = |format| ImportOptions::default().with_format(format);
+    let defaults = ImportOptions::default();
     // A fast-reid checkpoint forced through the torchvision layout: every
     // key is unexpected (`backbone.…`) and every parameter missing.
     let mut m = model("bottleneck_fr", &device);
-    let err = load_backbone(
-        &mut m,
-        dir().join("fastreid.pth"),
-        &opts(WeightsFormat::Torchvision),
-    )
-    .unwrap_err();
-    let BackboneError::KeyMismatch(km) = &err else {
-        panic!("{err}")
-    };
-    assert!(
-        km.unexpected
-            .iter()
-            .any(|k| k == "model.backbone.conv1.weight")
-    );
+    let km = mismatch(&mut m, "fastreid.pth", &opts(WeightsFormat::Torchvision));
+    let unexpected = km
+        .unexpected
+        .iter()
+        .any(|k| k == "model.backbone.conv1.weight");
+    assert!(unexpected, "{km}");
     assert!(km.missing.iter().any(|k| k == "conv1.weight"));
-    assert!(err.to_string().contains("fastreid.pth"), "{err}");
+    assert!(km.to_string().contains("fastreid.pth"), "{km}");
 
     // `fc.*` is unexpected for a trunk unless allowed.
-    let err = load_backbone(
-        &mut m,
-        dir().join("bottleneck_fc.safetensors"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let BackboneError::KeyMismatch(km) = &err else {
-        panic!("{err}")
-    };
-    assert_eq!(km.unexpected, vec!["fc.bias", "fc.weight"]);
-    assert!(km.missing.is_empty() && km.mis_shaped.is_empty());
+    let km = mismatch(&mut m, "bottleneck_fc.safetensors", &defaults);
+    family::assert_only_unexpected(&km, "torchvision", &["fc.bias", "fc.weight"]);
 
     // Wrong architecture: basic-block weights into a bottleneck model.
-    let err =
-        load_backbone(&mut m, dir().join("basic.pth"), &ImportOptions::default()).unwrap_err();
-    let BackboneError::KeyMismatch(km) = &err else {
-        panic!("{err}")
-    };
+    let km = mismatch(&mut m, "basic.pth", &defaults);
     assert!(km.missing.iter().any(|k| k == "layer1.0.conv3.weight"));
-    assert!(
-        km.mis_shaped
-            .iter()
-            .any(|(k, want, got)| k == "conv1.weight" && want[0] == 2 && got[0] == 4),
-        "{err}"
-    );
+    let stem = |(k, want, got): &(String, Vec<usize>, Vec<usize>)| {
+        k == "conv1.weight" && want[0] == 2 && got[0] == 4
+    };
+    assert!(km.mis_shaped.iter().any(stem), "{km}");
 
     // IBN weights into a plain model: IN/BN split keys unexpected.
     let mut plain = ResNetConfig::new()
@@ -318,15 +274,7 @@ fn explicit_formats_override_detection_and_mismatches_are_errors() {
         .with_base_width(2)
         .init(&device)
         .unwrap();
-    let err = load_backbone(
-        &mut plain,
-        dir().join("ibn_a.pth"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let BackboneError::KeyMismatch(km) = &err else {
-        panic!("{err}")
-    };
+    let km = mismatch(&mut plain, "ibn_a.pth", &defaults);
     assert!(km.unexpected.iter().any(|k| k == "layer1.0.bn1.IN.weight"));
     assert!(km.missing.iter().any(|k| k == "layer1.0.bn1.weight"));
 
@@ -370,10 +318,7 @@ fn allow_lists_let_listed_keys_through_and_report_them() {
     let cfg = config("bottleneck").with_ibn(Some(IbnMode::B));
     let mut m = cfg.init(&device).unwrap();
     let path = dir().join("bottleneck.safetensors");
-    let err = load_backbone(&mut m, &path, &ImportOptions::default()).unwrap_err();
-    let BackboneError::KeyMismatch(km) = &err else {
-        panic!("{err}")
-    };
+    let km = mismatch(&mut m, "bottleneck.safetensors", &ImportOptions::default());
     assert_eq!(km.unexpected, vec!["bn1.running_mean", "bn1.running_var"]);
     assert_eq!(
         km.missing,
@@ -417,7 +362,7 @@ fn allow_lists_let_listed_keys_through_and_report_them() {
 fn fastreid_models_load_heads_in_both_namings() {
     let device = common::device();
     let m = manifest();
-    let num_classes = m["fastreid_head"]["num_classes"].as_u64().unwrap() as usize;
+    let num_classes = uint(&m["fastreid_head"]["num_classes"]);
     let labels: Array1<i64> = read_npy(dir().join("fastreid_labels.npy")).unwrap();
     for file in ["fastreid.pth", "fastreid_old.pth"] {
         let backbone = model("bottleneck_fr", &device);
@@ -432,20 +377,12 @@ fn fastreid_models_load_heads_in_both_namings() {
         let x = tensor(&npy("input.npy"), &device);
         let out = reid.forward(x);
         let feat = out.after_neck.clone();
-        let shape = feat.dims().to_vec();
-        assert_close(
-            feat.into_data().try_to_vec::<f32>().unwrap(),
-            &shape,
-            &npy("fastreid_head.out.npy"),
-            file,
-        );
+        assert_close(feat, &npy("fastreid_head.out.npy"), file);
         let targets =
             Tensor::<1, Int>::from_data(TensorData::new(labels.to_vec(), [labels.len()]), &device);
         let logits = reid.heads.logits(&out, targets).unwrap();
-        let shape = logits.dims().to_vec();
         assert_close(
-            logits.into_data().try_to_vec::<f32>().unwrap(),
-            &shape,
+            logits,
             &npy("fastreid_logits.npy"),
             &format!("{file} circle logits"),
         );
@@ -456,15 +393,8 @@ fn fastreid_models_load_heads_in_both_namings() {
 fn safetensors_export_round_trips() {
     let device = common::device();
     for variant in ["bottleneck", "ibn_a", "ibn_b"] {
-        let (m, _) = load(
-            variant,
-            &format!("{variant}.pth"),
-            &ImportOptions::default(),
-        );
-        let out = std::env::temp_dir().join(format!(
-            "reid-backbones-export-{}-{variant}.safetensors",
-            std::process::id()
-        ));
+        let m = load_variant(variant);
+        let out = common::temp_file(&format!("export-{variant}.safetensors"));
         save_safetensors(&m, &out).unwrap();
         // For checking the export from Python
         // (`tools/backbone_check_export.py`): keep a copy.
@@ -492,23 +422,18 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
     use reid_backbones::{MgnConfig, ResNetConfig as Rc};
     let device = common::device();
     let m = &manifest()["mgn"];
-    let blocks: Vec<usize> = m["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_u64().unwrap() as usize)
-        .collect();
+    let blocks = four(&m["blocks"]);
     let trunk = Rc::new()
         .with_depth(ResNetDepth::Custom {
-            blocks: [blocks[0], blocks[1], blocks[2], blocks[3]],
+            blocks,
             bottleneck: true,
         })
-        .with_base_width(m["base_width"].as_u64().unwrap() as usize)
+        .with_base_width(uint(&m["base_width"]))
         .with_stem_pool(StemPool::FastReid);
     let trunk_cfg = trunk.clone();
     let mut mgn = MgnConfig::new(trunk)
-        .with_embedding_dim(m["embedding_dim"].as_u64().unwrap() as usize)
-        .with_num_classes(m["num_classes"].as_u64().unwrap() as usize)
+        .with_embedding_dim(uint(&m["embedding_dim"]))
+        .with_num_classes(uint(&m["num_classes"]))
         .init(&device)
         .unwrap();
     let report = load_mgn(&mut mgn, dir().join("mgn.pth"), &ImportOptions::default())
@@ -516,19 +441,10 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
     assert_eq!(report.layout, Layout::FastReid);
     let x = tensor(&npy("mgn_input.npy"), &device);
     let y = mgn.forward(x).unwrap();
-    let shape = y.dims().to_vec();
-    assert_close(
-        y.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        &npy("mgn.out.npy"),
-        "mgn",
-    );
+    assert_close(y, &npy("mgn.out.npy"), "mgn");
 
     // Exported under fast-reid's names, it loads back to the same outputs.
-    let out = std::env::temp_dir().join(format!(
-        "reid-backbones-export-{}-mgn.safetensors",
-        std::process::id()
-    ));
+    let out = common::temp_file("export-mgn.safetensors");
     save_mgn_safetensors(&mgn, &out).unwrap();
     if let Ok(dir) = std::env::var("REID_EXPORT_DIR") {
         std::fs::copy(&out, PathBuf::from(dir).join("mgn.safetensors")).unwrap();
@@ -579,27 +495,22 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
     let y = back
         .forward(tensor(&npy("mgn_input.npy"), &device))
         .unwrap();
-    let shape = y.dims().to_vec();
-    assert_close(
-        y.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        &npy("mgn.out.npy"),
-        "mgn exported and re-imported",
-    );
+    assert_close(y, &npy("mgn.out.npy"), "mgn exported and re-imported");
     std::fs::remove_file(&out).ok();
 
     // Without the extra BN the checkpoint's heads_extra_bn_* are unexpected.
-    let trunk = mgn_trunk_for_error(&blocks);
+    let trunk = mgn_trunk_for_error(blocks);
     let mut plain = MgnConfig::new(trunk)
         .with_embedding_dim(8)
         .with_num_classes(5)
         .with_extra_bn(false)
         .init(&device)
         .unwrap();
-    let err = load_mgn(&mut plain, dir().join("mgn.pth"), &ImportOptions::default()).unwrap_err();
-    let BackboneError::KeyMismatch(km) = &err else {
-        panic!("{err}")
-    };
+    let km = mismatch_of(load_mgn(
+        &mut plain,
+        dir().join("mgn.pth"),
+        &ImportOptions::default(),
+    ));
     assert!(
         km.unexpected
             .iter()
@@ -608,10 +519,10 @@ fn fastreid_mgn_with_extra_bn_matches_pytorch() {
     assert!(km.missing.is_empty());
 }
 
-fn mgn_trunk_for_error(blocks: &[usize]) -> ResNetConfig {
+fn mgn_trunk_for_error(blocks: [usize; 4]) -> ResNetConfig {
     ResNetConfig::new()
         .with_depth(ResNetDepth::Custom {
-            blocks: [blocks[0], blocks[1], blocks[2], blocks[3]],
+            blocks,
             bottleneck: true,
         })
         .with_base_width(1)
@@ -623,15 +534,8 @@ fn burnpack_records_round_trip() {
     use burn::store::{BurnpackStore, ModuleSnapshot};
     let device = common::device();
     for variant in ["ibn_a", "ibn_b"] {
-        let (m, _) = load(
-            variant,
-            &format!("{variant}.pth"),
-            &ImportOptions::default(),
-        );
-        let path = std::env::temp_dir().join(format!(
-            "reid-backbones-{}-{variant}.bpk",
-            std::process::id()
-        ));
+        let m = load_variant(variant);
+        let path = common::temp_file(&format!("{variant}.bpk"));
         let mut store = BurnpackStore::from_file(&path).overwrite(true);
         m.save_into(&mut store).unwrap();
         let mut back = model(variant, &device);
@@ -664,13 +568,7 @@ fn transreid_models_load_with_their_bnneck() {
     let x = tensor(&npy("input.npy"), &device);
     let out = reid.forward(x.clone());
     let after = out.after_neck.clone();
-    let shape = after.dims().to_vec();
-    assert_close(
-        after.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        &npy("transreid_head.out.npy"),
-        "transreid BNNeck",
-    );
+    assert_close(after, &npy("transreid_head.out.npy"), "transreid BNNeck");
     // The test feature of the TransReID variant is the pre-BN GAP feature.
     let gap: Vec<f32> = npy("bottleneck.out.npy")
         .mean_axis(ndarray::Axis(3))
@@ -681,12 +579,6 @@ fn transreid_models_load_with_their_bnneck() {
         .copied()
         .collect();
     let emb = reid.embed(x);
-    let shape = emb.dims().to_vec();
-    let gap = ArrayD::from_shape_vec(shape.clone(), gap).unwrap();
-    assert_close(
-        emb.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        &gap,
-        "transreid embed",
-    );
+    let gap = ArrayD::from_shape_vec(emb.dims().to_vec(), gap).unwrap();
+    assert_close(emb, &gap, "transreid embed");
 }

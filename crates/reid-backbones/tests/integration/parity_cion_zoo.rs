@@ -1,7 +1,7 @@
 //! CION-format pre-training checkpoints of six ReIDZoo families, built from
 //! CION's own model files (CION_ReIDZoo 7ac6fd7, `CION_Pretrain/models/`:
 //! `ConvNext.py`, `EdgeNext.py`, `FastViT.py`, `GhostNet.py`,
-//! `Swin_Transformer.py`, `VOLO.py`) by `tools/gen_cion_zoo_fixtures.py`
+//! `Swin_Transformer.py`, `VOLO.py`) by `tools/fixtures/gen_cion_zoo_fixtures.py`
 //! (`tests/fixtures/backbones/cion_zoo/<family>/`), read the way
 //! `extract --arch NAME --weights FILE` reads them: a [`ZooModel`] (here
 //! with a reduced network under the family's zoo entry), `load`,
@@ -24,28 +24,17 @@ use burn::tensor::Device;
 use reid_backbones::BackboneError;
 use reid_backbones::import::{ImportOptions, WeightsFormat};
 use reid_backbones::zoo::{ZooModel, ZooNet, zoo_entry};
-use reid_backbones::{
-    ConvNeXtConfig, EdgeNeXtConfig, Embed, FastVitConfig, GhostNetConfig, VoloConfig,
-};
+use reid_backbones::{ConvNeXtConfig, EdgeNeXtConfig, Embed, GhostNetConfig, VoloConfig};
 use serde_json::Value;
 
 use crate::common;
 
-use common::{four, rel_err, tensor4};
-
-fn flags(v: &Value) -> [bool; 4] {
-    let a: Vec<bool> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_bool().unwrap())
-        .collect();
-    [a[0], a[1], a[2], a[3]]
-}
+use crate::parity_fastvit::config_of;
+use common::{assert_close, four, tensor4, uint};
 
 /// The reduced network of `family` as its manifest describes it.
 fn net(family: &str, c: &Value, device: &Device) -> ZooNet {
-    let n = |k: &str| c[k].as_u64().unwrap() as usize;
+    let n = |k: &str| uint(&c[k]);
     match family {
         "convnext" => ZooNet::ConvNeXt(
             ConvNeXtConfig::new(four(&c["depths"]), four(&c["dims"]))
@@ -57,18 +46,7 @@ fn net(family: &str, c: &Value, device: &Device) -> ZooNet {
                 .init(device)
                 .unwrap(),
         ),
-        "fastvit" => ZooNet::FastVit(
-            FastVitConfig::new(
-                four(&c["layers"]),
-                four(&c["embed_dims"]),
-                flags(&c["attention"]),
-                flags(&c["pos_emb"]),
-            )
-            .with_mlp_ratios(four(&c["mlp_ratios"]))
-            .with_head_dim(n("head_dim"))
-            .init(device)
-            .unwrap(),
-        ),
+        "fastvit" => ZooNet::FastVit(config_of(c).init(device).unwrap()),
         "ghostnet" => ZooNet::GhostNet(
             GhostNetConfig::new(c["width"].as_f64().unwrap())
                 .with_num_features(n("num_features"))
@@ -86,10 +64,7 @@ fn net(family: &str, c: &Value, device: &Device) -> ZooNet {
         ),
         "volo" => {
             let img = &c["img_size"];
-            let img = [
-                img[0].as_u64().unwrap() as usize,
-                img[1].as_u64().unwrap() as usize,
-            ];
+            let img = [uint(&img[0]), uint(&img[1])];
             ZooNet::Volo(
                 VoloConfig::new(
                     four(&c["layers"]),
@@ -152,15 +127,8 @@ fn load_and_embed(
         &common::device(),
     );
     let emb = model.embed(x).unwrap();
-    let shape = emb.dims().to_vec();
-    let err = rel_err(
-        emb.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        &common::fixture_npy(&fixtures, reference),
-        family,
-    );
-    assert!(err <= 1e-4, "{family} {file} ({format:?}): {err}");
-    err
+    let reference = common::fixture_npy(&fixtures, reference);
+    assert_close(emb, &reference, &format!("{family} {file} ({format:?})"))
 }
 
 #[test]

@@ -1,226 +1,144 @@
 //! RepViT: numerical parity with timm (training form and our
 //! re-parameterised inference form) and strict checkpoint import, on the
-//! fixtures of `tools/gen_repvit_fixtures.py`
-//! (`tests/fixtures/backbones/repvit/`), plus the ReIDZoo parameter counts.
+//! fixtures of `tools/fixtures/gen_repvit_fixtures.py`
+//! (`tests/fixtures/backbones/repvit/`), through the generic family tests
+//! of `common::family` (each forward check covers both forms); plus the
+//! ReIDZoo parameter counts.
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use reid_backbones::import::{
-    CheckpointWrapper, ImportOptions, RepVitImportReport, RepVitLayout, WeightsFormat, load_repvit,
+    CheckpointWrapper, Container, ImportOptions, RepVitImportReport, RepVitLayout, WeightsFormat,
+    load_repvit,
 };
 use reid_backbones::{Backbone, RepVit, RepVitConfig};
 
-use crate::common;
+use crate::common::family::{self, FamilyFixture};
+use crate::common::{four, one_more, uint};
 
-use common::four;
-
-fixture_fns!("repvit");
-
-fn config() -> RepVitConfig {
-    let m = manifest();
-    RepVitConfig::new(four(&m["depths"]), four(&m["embed_dims"]))
-        .with_mlp_ratio(m["mlp_ratio"].as_u64().unwrap() as usize)
-        .with_kernel_size(m["kernel_size"].as_u64().unwrap() as usize)
+family_fixture! {
+    Fx = "repvit", RepVit = model, RepVitImportReport = load_repvit,
+    embedding: RepVit::forward_embedding, fused: |m: &RepVit| m.clone().reparameterize(),
 }
 
 fn model(device: &Device) -> RepVit {
     config().init(device).unwrap()
 }
 
-fn load(file: &str, options: &ImportOptions) -> (RepVit, RepVitImportReport) {
-    let device = common::device();
-    let mut m = model(&device);
-    let report =
-        load_repvit(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
-    (m, report)
+fn config() -> RepVitConfig {
+    let m = Fx::manifest();
+    RepVitConfig::new(four(&m["depths"]), four(&m["embed_dims"]))
+        .with_mlp_ratio(uint(&m["mlp_ratio"]))
+        .with_kernel_size(uint(&m["kernel_size"]))
 }
 
-fn input() -> Tensor<4> {
-    let x = npy("input.npy");
-    Tensor::from_data(
-        TensorData::new(x.iter().copied().collect::<Vec<f32>>(), x.shape().to_vec()),
-        &common::device(),
-    )
+/// The sorted unused keys of `file` (no wrapper, heads in `prefix`, read
+/// as `layout`): `want` among them, all in `prefix`, nothing missing or
+/// mis-shaped.
+fn heads(file: &str, layout: &str, want: &str, prefix: &str) -> Vec<String> {
+    let mismatch = Fx::mismatch(&mut Fx::model(&crate::common::device()), file);
+    let unexpected = mismatch.unexpected.clone();
+    let keys: Vec<&str> = unexpected.iter().map(String::as_str).collect();
+    family::assert_only_unexpected(&mismatch, layout, &keys);
+    assert!(unexpected.iter().any(|k| k == want), "{mismatch}");
+    assert!(
+        unexpected.iter().all(|k| k.starts_with(prefix)),
+        "{mismatch}"
+    );
+    unexpected
 }
 
-/// Feature map and embedding errors of `m` against the fixtures.
-fn check(m: &RepVit, what: &str) -> (f32, f32) {
-    common::check_forward("repvit", m, what, |m, x| m.forward_embedding(x), None)
-}
-
+/// The CION teacher, its DINO head and the token mixers' BN counters set
+/// aside; the inference form computes the same function.
 #[test]
 fn official_cion_checkpoint_matches_timm_and_reparameterises() {
-    let (m, report) = load("official_cion.pth", &ImportOptions::default());
-    assert_eq!(report.layout, RepVitLayout::Official);
-    assert_eq!(report.wrapper, CheckpointWrapper::CionTeacher);
-    assert_eq!(report.applied, common::tensor_count(&m));
-    let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-    for key in [
-        "teacher.module.head.mlp.0.weight",
-        "teacher.module.head.last_layer.weight_v",
-    ] {
-        assert!(ignored.contains(&&key.to_string()), "{key}: {report}");
-    }
-    assert!(
-        ignored
-            .iter()
-            .any(|k| k.ends_with("token_mixer.0.bn.num_batches_tracked")),
-        "{report}"
+    let layout = RepVitLayout::Official;
+    let (_, report) = family::cion_teacher_checkpoint_matches::<Fx>(
+        "official_cion.pth",
+        layout,
+        &[
+            "teacher.module.head.mlp.0.weight",
+            "teacher.module.head.last_layer.weight_v",
+        ],
     );
-    check(&m, "official (CION teacher)");
-    // The inference form computes the same function.
-    let fused = m.clone().reparameterize();
-    check(&fused, "official, re-parameterised");
-    assert!(common::tensor_count(&fused) < report.applied);
-    let x = input();
-    let (a, b) = (m.forward_features(x.clone()), fused.forward_features(x));
-    let scale: f32 = a.clone().abs().max().into_scalar();
-    let diff: f32 = (a - b).abs().max().into_scalar();
-    println!(
-        "re-parameterised vs training form (Rust): rel. error {:.3e}",
-        diff / scale
-    );
-    assert!(
-        diff <= 1e-4 * scale,
-        "fused vs unfused: {diff} (scale {scale})"
-    );
-
-    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
-    let (m, _) = load("official_cion.pth", &options);
-    check(&m, "official (CION, forced)");
+    family::assert_ignored_suffix(&report, "token_mixer.0.bn.num_batches_tracked");
 }
 
+/// The official release's classifier and distillation heads are unused
+/// keys unless allowed.
 #[test]
 fn bare_official_checkpoint_needs_its_heads_allowed() {
-    let device = common::device();
-    let mut m = model(&device);
-    let err = load_repvit(
-        &mut m,
-        dir().join("official.pth"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let mismatch = common::key_mismatch(err);
-    assert_eq!(mismatch.layout, "repvit-official");
-    assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
-    assert!(
-        mismatch
-            .unexpected
-            .contains(&"classifier.classifier_dist.l.weight".to_string()),
-        "{mismatch}"
+    let file = "official.pth";
+    let unexpected = heads(
+        file,
+        "repvit-official",
+        "classifier.classifier_dist.l.weight",
+        "classifier.",
     );
-    assert!(
-        mismatch
-            .unexpected
-            .iter()
-            .all(|k| k.starts_with("classifier.")),
-        "{mismatch}"
-    );
-    let options = ImportOptions::default().with_allow_unexpected(vec!["classifier.*".into()]);
-    let (m, report) = load("official.pth", &options);
+    let allow = ImportOptions::default().with_allow_unexpected(vec!["classifier.*".into()]);
+    let (m, report) = Fx::load(file, &allow);
     assert_eq!(report.layout, RepVitLayout::Official);
     assert_eq!(report.wrapper, CheckpointWrapper::Bare);
-    assert_eq!(report.allowed_unexpected.len(), mismatch.unexpected.len());
-    check(&m, "official (bare)");
+    assert_eq!(report.allowed_unexpected, unexpected);
+    family::check_loaded::<Fx>(&m, "official (bare)");
 }
 
+/// timm's heads are unused keys unless allowed; forced safetensors format.
 #[test]
 fn timm_safetensors_matches_timm_once_the_heads_are_allowed() {
-    let device = common::device();
-    let mut m = model(&device);
-    let err = load_repvit(
-        &mut m,
-        dir().join("timm.safetensors"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let mismatch = common::key_mismatch(err);
-    assert_eq!(mismatch.layout, "repvit-timm");
-    assert!(
-        mismatch
-            .unexpected
-            .contains(&"head.head.l.weight".to_string())
+    heads(
+        "timm.safetensors",
+        "repvit-timm",
+        "head.head.l.weight",
+        "head.",
     );
-    assert!(mismatch.unexpected.iter().all(|k| k.starts_with("head.")));
-    assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
-
     let options = ImportOptions::default()
         .with_allow_unexpected(vec!["head.*".into()])
         .with_format(WeightsFormat::Safetensors);
-    let (m, report) = load("timm.safetensors", &options);
+    let (m, report) = Fx::load("timm.safetensors", &options);
     assert_eq!(report.layout, RepVitLayout::Timm);
-    assert_eq!(
-        report.container,
-        reid_backbones::import::Container::Safetensors
-    );
-    check(&m, "timm (safetensors)");
-    check(&m.reparameterize(), "timm, re-parameterised");
+    assert_eq!(report.container, Container::Safetensors);
+    family::check_loaded::<Fx>(&m, "timm (safetensors)");
 }
 
+/// One block more in stage 4: its keys missing in the official naming
+/// (odd index within the stage: no SE, so no `token_mixer.1`), allowed
+/// through the allow-list; wider FFNs: mis-shaped keys.
 #[test]
 fn missing_keys_are_named_and_can_be_allowed() {
-    let device = common::device();
+    let device = crate::common::device();
     let cfg = config();
-    let mut depths = cfg.depths;
-    depths[3] += 1;
+    let depths = one_more(cfg.depths, 3);
     let deeper = RepVitConfig {
         depths,
         ..cfg.clone()
     };
     let mut m = deeper.init(&device).unwrap();
-    let err = load_repvit(
-        &mut m,
-        dir().join("official_cion.pth"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let mismatch = common::key_mismatch(err);
-    assert_eq!(mismatch.layout, "repvit-official");
+    let mismatch = Fx::mismatch(&mut m, "official_cion.pth");
     // The extra block is the last `features` entry.
     let n: usize = 1 + depths[0] + 3 * 2 + depths[1] + depths[2] + depths[3] - 1;
     let want = format!("features.{n}.token_mixer.0.conv1.bias");
-    assert!(mismatch.missing.contains(&want), "{mismatch}");
-    assert!(mismatch.unexpected.is_empty(), "{mismatch}");
-    // Odd index within the stage: no SE, so no `token_mixer.1`.
-    assert!(
-        !mismatch
-            .missing
-            .iter()
-            .any(|k| k.contains("token_mixer.1.")),
-        "{mismatch}"
-    );
-    let options = ImportOptions::default().with_allow_missing(vec![format!("features.{n}.*")]);
-    let report = load_repvit(&mut m, dir().join("official_cion.pth"), &options).unwrap();
+    family::assert_wrong_architecture(&mismatch, "repvit-official", &[&want], &[]);
+    let se = mismatch
+        .missing
+        .iter()
+        .any(|k| k.contains("token_mixer.1."));
+    assert!(!se, "{mismatch}");
+    let pattern = format!("features.{n}.*");
+    let report = family::load_allowing_missing::<Fx>(&mut m, "official_cion.pth", &pattern);
     assert!(report.allowed_missing.contains(&want), "{report}");
 
-    // Wider FFN: mis-shaped keys in the official naming.
-    let mut wider = cfg.clone().with_mlp_ratio(3).init(&device).unwrap();
-    let err = load_repvit(
-        &mut wider,
-        dir().join("official_cion.pth"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let mismatch = common::key_mismatch(err);
-    let shaped: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.0.as_str()).collect();
-    assert!(
-        shaped.contains(&"features.1.channel_mixer.m.0.c.weight"),
-        "{mismatch}"
-    );
+    let wider = &mut cfg.with_mlp_ratio(3).init(&device).unwrap();
+    let mismatch = Fx::mismatch(wider, "official_cion.pth");
+    let shaped = ["features.1.channel_mixer.m.0.c.weight"];
+    family::assert_wrong_architecture(&mismatch, "repvit-official", &[], &shaped);
 }
 
-#[test]
-fn non_repvit_files_and_formats_are_errors() {
-    let device = common::device();
-    let mut m = model(&device);
-    common::assert_wrong_files_and_formats_are_errors(
-        &mut m,
-        |m, p, o| load_repvit(m, p, o),
-        &dir().join("official_cion.pth"),
-        &dir().join("timm.safetensors"),
-    );
-}
+family_tests!(Fx {
+    non_repvit_files_and_formats_are_errors:
+        wrong_files_and_formats_are_errors("official_cion.pth", "timm.safetensors");
+});
 
 /// The ReIDZoo table counts the backbone without the classifier and
 /// distillation heads (`BN_Linear` ×2), BN running statistics excluded
@@ -228,7 +146,7 @@ fn non_repvit_files_and_formats_are_errors() {
 /// `num_classes=0` counts 4,717,792 / 6,403,004 / 13,616,384.
 #[test]
 fn full_size_parameter_counts_match_the_reidzoo_table() {
-    let device = common::device();
+    let device = crate::common::device();
     for (cfg, table, exact, channels) in [
         (RepVitConfig::m0_9(), 4.72, 4_717_792, 384),
         (RepVitConfig::m1_0(), 6.40, 6_403_004, 448),
@@ -242,9 +160,9 @@ fn full_size_parameter_counts_match_the_reidzoo_table() {
         assert_eq!(m.out_channels(), channels);
         assert_eq!(m.output_stride(), 32);
     }
-    let small = model(&device);
+    let small = Fx::model(&device);
     assert_eq!(
         small.num_parameters() as u64,
-        manifest()["num_params_backbone"].as_u64().unwrap()
+        Fx::manifest()["num_params_backbone"].as_u64().unwrap()
     );
 }

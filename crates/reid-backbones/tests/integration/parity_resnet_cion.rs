@@ -1,5 +1,5 @@
 //! ResNet-IBN and MGN as CION's own code builds them, on the fixtures of
-//! `tools/gen_cion_resnet_fixtures.py` (`tests/fixtures/backbones/resnet_cion/`):
+//! `tools/fixtures/gen_cion_resnet_fixtures.py` (`tests/fixtures/backbones/resnet_cion/`):
 //!
 //! - a CION pre-training checkpoint of CION's `ResNet_IBN` (CION_ReIDZoo
 //!   7ac6fd7, `CION_Pretrain/models/ResNet_IBN.py`, `resnet50_ibn_a`);
@@ -28,7 +28,8 @@ use serde_json::Value;
 
 use crate::common;
 
-use common::{four, tensor_err, tensor4};
+use common::family::assert_ignored;
+use common::{assert_close, four, tensor4, uint};
 
 fixture_fns!("resnet_cion");
 
@@ -46,10 +47,36 @@ fn trunk(m: &Value) -> ResNetConfig {
             blocks: four(&m["blocks"]),
             bottleneck: m["bottleneck"].as_bool().unwrap_or(true),
         })
-        .with_base_width(m["base_width"].as_u64().unwrap() as usize)
-        .with_last_stride(m["last_stride"].as_u64().unwrap() as usize)
+        .with_base_width(uint(&m["base_width"]))
+        .with_last_stride(uint(&m["last_stride"]))
         .with_stem_pool(StemPool::Torchvision)
         .with_ibn(ibn)
+}
+
+/// The file of manifest entry `m` through `load_backbone` into its trunk,
+/// auto-detected and as `format`: read as `layout` (the strict load checks
+/// every tensor's presence and shape), each of `ignored` set aside, and the
+/// GAP feature within 1e-4 of CION's (`m`'s `embedding`).
+fn check_trunk_file(
+    m: &Value,
+    format: WeightsFormat,
+    layout: Layout,
+    ignored: &[&str],
+    what: &str,
+) {
+    let device = common::device();
+    let file = dir().join(m["file"].as_str().unwrap());
+    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
+    let reference = npy(m["embedding"].as_str().unwrap());
+    for format in [WeightsFormat::Auto, format] {
+        let mut net = trunk(m).init(&device).unwrap();
+        let options = ImportOptions::default().with_format(format);
+        let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.layout, layout);
+        assert_ignored(&report, ignored);
+        let what = format!("CION {what} ({format:?}): GAP feature");
+        assert_close(net.forward_pooled(x.clone()), &reference, &what);
+    }
 }
 
 /// A CION pre-training checkpoint (manifest entry `key`) through
@@ -58,26 +85,10 @@ fn trunk(m: &Value) -> ResNetConfig {
 /// for inference, the narrowed network under the zoo entry), each within
 /// 1e-4 of CION's GAP feature.
 fn check_pretraining_checkpoint(key: &str, zoo_name: &str, what: &str) {
-    let device = common::device();
     let m = &manifest()[key];
-    let file = dir().join(m["file"].as_str().unwrap());
-    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
-    let reference = npy(m["embedding"].as_str().unwrap());
-    for format in [WeightsFormat::Auto, WeightsFormat::Cion] {
-        // (the strict load checks every tensor's presence and shape)
-        let mut net = trunk(m).init(&device).unwrap();
-        let options = ImportOptions::default().with_format(format);
-        let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(report.layout, Layout::Cion);
-        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-        assert!(
-            ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()),
-            "{report}"
-        );
-        let err = tensor_err(net.forward_pooled(x.clone()), &reference, what);
-        println!("CION {what} ({format:?}): GAP feature rel. error {err:.3e}");
-        assert!(err <= 1e-4, "{err}");
-    }
+    let head = ["teacher.module.head.last_layer.weight_v"];
+    check_trunk_file(m, WeightsFormat::Cion, Layout::Cion, &head, what);
+    let device = common::device();
     let mut zoo = ZooModel {
         entry: zoo_entry(zoo_name).unwrap(),
         net: ZooNet::ResNet(trunk(m).init(&device).unwrap()),
@@ -89,12 +100,19 @@ fn check_pretraining_checkpoint(key: &str, zoo_name: &str, what: &str) {
             "parameter count of CION's module"
         );
     }
-    zoo.load(&file, &ImportOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    zoo.load(
+        dir().join(m["file"].as_str().unwrap()),
+        &ImportOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
     let emb = zoo.into_inference().embed(x).unwrap();
-    let err = tensor_err(emb, &reference, what);
-    println!("CION {what}, zoo path: embedding rel. error {err:.3e}");
-    assert!(err <= 1e-4, "{err}");
+    let reference = npy(m["embedding"].as_str().unwrap());
+    assert_close(
+        emb,
+        &reference,
+        &format!("CION {what}, zoo path: embedding"),
+    );
 }
 
 #[test]
@@ -111,27 +129,14 @@ fn cion_plain_resnet_pretraining_checkpoint_matches_cions_code() {
     check_pretraining_checkpoint("pretrain_plain", "resnet50", "ResNet-50");
 }
 
+/// CION tests with `NECK_FEAT: 'before'`: the fine-tuned file's feature is
+/// the backbone's GAP feature; the TransReID head is set aside.
 #[test]
 fn cion_transreid_fine_tuned_resnet_ibn_matches_cions_build_model() {
-    let device = common::device();
     let m = &manifest()["transreid"];
-    let file = dir().join(m["file"].as_str().unwrap());
-    let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
-    let reference = npy(m["embedding"].as_str().unwrap());
-    for format in [WeightsFormat::Auto, WeightsFormat::TransReid] {
-        let mut net = trunk(m).init(&device).unwrap();
-        let options = ImportOptions::default().with_format(format);
-        let report = load_backbone(&mut net, &file, &options).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(report.layout, Layout::TransReid);
-        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-        for want in ["classifier.weight", "bottleneck.running_var"] {
-            assert!(ignored.contains(&&want.to_string()), "{want}: {report}");
-        }
-        // CION tests with `NECK_FEAT: 'before'`: the backbone's GAP feature.
-        let err = tensor_err(net.forward_pooled(x.clone()), &reference, "TransReID");
-        println!("CION TransReID ResNet18-IBN-a ({format:?}): feature rel. error {err:.3e}");
-        assert!(err <= 1e-4, "{err}");
-    }
+    let head = ["classifier.weight", "bottleneck.running_var"];
+    let what = "TransReID ResNet18-IBN-a";
+    check_trunk_file(m, WeightsFormat::TransReid, Layout::TransReid, &head, what);
 }
 
 #[test]
@@ -139,8 +144,8 @@ fn cion_fastreid_mgn_checkpoint_matches_cions_fastreid() {
     let device = common::device();
     let m = &manifest()["mgn"];
     let mut mgn = MgnConfig::new(trunk(m))
-        .with_embedding_dim(m["embedding_dim"].as_u64().unwrap() as usize)
-        .with_num_classes(m["num_classes"].as_u64().unwrap() as usize)
+        .with_embedding_dim(uint(&m["embedding_dim"]))
+        .with_num_classes(uint(&m["num_classes"]))
         .with_extra_bn(m["extra_bn"].as_bool().unwrap())
         .init(&device)
         .unwrap();
@@ -149,14 +154,10 @@ fn cion_fastreid_mgn_checkpoint_matches_cions_fastreid() {
         let options = ImportOptions::default().with_format(format);
         let report = load_mgn(&mut mgn, &file, &options).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(report.layout, Layout::FastReid);
-        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-        for want in ["pixel_mean", "pixel_std"] {
-            assert!(ignored.contains(&&want.to_string()), "{want}: {report}");
-        }
+        assert_ignored(&report, &["pixel_mean", "pixel_std"]);
         let x = tensor4(&npy(m["input"].as_str().unwrap()), &device);
         let feat = mgn.forward(x).unwrap();
-        let err = tensor_err(feat, &npy(m["feature"].as_str().unwrap()), "MGN");
-        println!("CION fast-reid MGN R50-IBN ({format:?}): feature rel. error {err:.3e}");
-        assert!(err <= 1e-4, "{err}");
+        let what = format!("CION fast-reid MGN R50-IBN ({format:?}): feature");
+        assert_close(feat, &npy(m["feature"].as_str().unwrap()), &what);
     }
 }

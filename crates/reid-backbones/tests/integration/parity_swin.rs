@@ -1,79 +1,35 @@
 //! Swin parity with our PyTorch reference of the detection-style backbone
-//! (`tools/gen_swin_fixtures.py`, fixtures in
+//! (`tools/fixtures/gen_swin_fixtures.py`, fixtures in
 //! `tests/fixtures/backbones/swin/`), checkpoint import in the official,
 //! timm and CION layouts, parameter counts, and stochastic depth.
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use crate::common;
-
-use std::path::PathBuf;
-
 use burn::store::ModuleSnapshot;
-use burn::tensor::{Device, Tensor, TensorData};
-use ndarray::ArrayD;
-use ndarray_npy::read_npy;
+use burn::tensor::{Device, Tensor};
 use reid_backbones::import::{Container, ImportOptions, Layout, load_swin, save_safetensors};
 use reid_backbones::swin::{SwinConfig, SwinTransformer, SwinVariant};
 use reid_backbones::{Backbone, BackboneError};
-use serde_json::Value;
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backbones/swin")
-}
+use crate::common::family::{self, mismatch_of};
+use crate::common::{self, assert_close, four, tensor4, uint};
 
-fn npy(name: &str) -> ArrayD<f32> {
-    read_npy(dir().join(name)).unwrap()
-}
+fixture_fns!("swin");
 
 fn input(name: &str, device: &Device) -> Tensor<4> {
-    let a = npy(name);
-    let shape = a.shape().to_vec();
-    Tensor::from_data(
-        TensorData::new(a.iter().copied().collect::<Vec<f32>>(), shape),
-        device,
-    )
+    tensor4(&npy(name), device)
 }
 
 fn config(model: &str) -> SwinConfig {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
-    let m: Value = serde_json::from_str(&text).unwrap();
-    let c = &m["models"][model];
-    let four = |v: &Value| -> [usize; 4] {
-        let v: Vec<usize> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as usize)
-            .collect();
-        [v[0], v[1], v[2], v[3]]
-    };
+    let c = &manifest()["models"][model];
+    let n = |key: &str| uint(&c[key]);
     SwinConfig::new()
-        .with_embed_dim(c["embed_dim"].as_u64().unwrap() as usize)
+        .with_embed_dim(n("embed_dim"))
         .with_depths(four(&c["depths"]))
         .with_num_heads(four(&c["heads"]))
-        .with_window_size(c["window"].as_u64().unwrap() as usize)
-        .with_patch_size(c["patch_size"].as_u64().unwrap() as usize)
+        .with_window_size(n("window"))
+        .with_patch_size(n("patch_size"))
         .with_mlp_ratio(c["mlp_ratio"].as_f64().unwrap())
-}
-
-/// Max abs error relative to max |reference|.
-fn rel_err<const D: usize>(ours: Tensor<D>, reference: &ArrayD<f32>, what: &str) -> f32 {
-    assert_eq!(ours.dims().as_slice(), reference.shape(), "{what}: shape");
-    let v: Vec<f32> = ours.into_data().try_to_vec::<f32>().unwrap();
-    let scale = reference.iter().fold(0f32, |m, x| m.max(x.abs()));
-    assert!(scale > 0.0, "{what}: degenerate reference");
-    let err = v
-        .iter()
-        .zip(reference.iter())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    let rel = err / scale;
-    eprintln!("{what}: max abs err {err:.3e}, relative {rel:.3e}");
-    assert!(
-        rel <= 1e-4,
-        "{what}: max abs error {err} vs max |ref| {scale}"
-    );
-    rel
 }
 
 fn load(
@@ -81,22 +37,21 @@ fn load(
     file: &str,
     options: &ImportOptions,
 ) -> (SwinTransformer, reid_backbones::ImportReport) {
-    let device = common::device();
-    let mut m = config(model).init(&device).unwrap();
-    let report =
-        load_swin(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
-    (m, report)
+    let m = config(model).init(&common::device()).unwrap();
+    common::load_file(m, &dir().join(file), |m, path| load_swin(m, path, options))
 }
 
+/// Feature map and embedding of `m` on `input_file` against
+/// `{expected}.features.npy` and `{expected}.embedding.npy`, within 1e-4.
 fn check(m: &SwinTransformer, input_file: &str, expected: &str) {
     let device = common::device();
     let x = input(input_file, &device);
-    rel_err(
+    assert_close(
         m.forward_features(x.clone()),
         &npy(&format!("{expected}.features.npy")),
         &format!("{expected} features"),
     );
-    rel_err(
+    assert_close(
         m.forward_embedding(x),
         &npy(&format!("{expected}.embedding.npy")),
         &format!("{expected} embedding"),
@@ -122,19 +77,11 @@ fn official_layout_matches_pytorch_with_padded_windows() {
 
 #[test]
 fn timm_layout_loads_with_its_classifier_allowed() {
-    let strict = config("tiny8").init(&common::device()).unwrap();
-    let mut strict = strict;
-    let err = load_swin(
-        &mut strict,
-        dir().join("tiny8_timm.safetensors"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
-    assert_eq!(mismatch.unexpected, vec!["head.fc.bias", "head.fc.weight"]);
-    assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
+    let mut m = config("tiny8").init(&common::device()).unwrap();
+    let file = dir().join("tiny8_timm.safetensors");
+    let mismatch = mismatch_of(load_swin(&mut m, &file, &ImportOptions::default()));
+    let classifier = ["head.fc.bias", "head.fc.weight"];
+    family::assert_only_unexpected(&mismatch, "torchvision", &classifier);
 
     let options = ImportOptions::default().with_allow_unexpected(vec!["head.*".into()]);
     let (m, report) = load("tiny8", "tiny8_timm.safetensors", &options);
@@ -182,36 +129,21 @@ fn missing_and_mis_shaped_keys_are_listed() {
         .with_depths([1, 1, 2, 1])
         .init(&common::device())
         .unwrap();
-    let err = load_swin(
-        &mut m,
-        dir().join("tiny4_cion.pth"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let BackboneError::KeyMismatch(mismatch) = err else {
-        panic!("expected a key mismatch, got {err}")
-    };
-    assert!(
-        mismatch
-            .missing
-            .iter()
-            .any(|k| k == "layers.2.blocks.1.attn.qkv.weight"),
-        "{mismatch}"
-    );
-    assert!(mismatch.unexpected.is_empty(), "{mismatch}");
+    let file = dir().join("tiny4_cion.pth");
+    let mismatch = mismatch_of(load_swin(&mut m, &file, &ImportOptions::default()));
+    let missing = ["layers.2.blocks.1.attn.qkv.weight"];
+    family::assert_wrong_architecture(&mismatch, "cion", &missing, &[]);
 }
 
 #[test]
 fn export_round_trips_through_safetensors() {
     let (m, _) = load("tiny4", "tiny4_cion.pth", &ImportOptions::default());
-    let out = std::env::temp_dir().join(format!("swin_tiny4_{}.safetensors", std::process::id()));
+    let out = common::temp_file("swin_tiny4.safetensors");
     save_safetensors(&m, &out).unwrap();
-    let (m2, report) = {
-        let device = common::device();
-        let mut m2 = config("tiny4").init(&device).unwrap();
-        let r = load_swin(&mut m2, &out, &ImportOptions::default()).unwrap();
-        (m2, r)
-    };
+    let m2 = config("tiny4").init(&common::device()).unwrap();
+    let (m2, report) = common::load_file(m2, &out, |m, path| {
+        load_swin(m, path, &ImportOptions::default())
+    });
     std::fs::remove_file(&out).ok();
     assert_eq!(report.layout, Layout::Torchvision);
     check(&m2, "input.npy", "tiny4");

@@ -6,7 +6,7 @@
 //! factors) even at its own input size. `load_vit` selects
 //! [`PosEmbedInterpolation::DinoScaleFactorAlways`] for TransReID files.
 //!
-//! Fixtures: `tools/gen_cion_vit_fixtures.py --cion PATH`
+//! Fixtures: `tools/fixtures/gen_cion_vit_fixtures.py --cion PATH`
 //! (`tests/fixtures/backbones/vit_cion/`), built with CION's own
 //! pre-training and fine-tuning code. Besides the fine-tuned file, a CION
 //! pre-training checkpoint (`cion_pretrain.pth`: teacher dictionary with
@@ -24,19 +24,15 @@ use reid_backbones::{PosEmbedInterpolation, ViT, ViTConfig};
 
 use crate::common;
 
-use common::{rel_err, tensor4};
+use common::family::assert_ignored;
+use common::{assert_close, tensor_err, tensor4, uint, usizes};
 
 fixture_fns!("vit_cion");
 
 fn config() -> ViTConfig {
     let m = manifest();
-    let img: Vec<usize> = m["img_size"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
-    let n = |k: &str| m[k].as_u64().unwrap() as usize;
+    let img = usizes(&m["img_size"]);
+    let n = |k: &str| uint(&m[k]);
     ViTConfig::new()
         .with_embed_dim(n("embed_dim"))
         .with_depth(n("depth"))
@@ -47,14 +43,7 @@ fn config() -> ViTConfig {
 
 fn feature_error(m: &ViT, input: &str, reference: &str) -> f32 {
     let x = tensor4(&npy(input), &common::device());
-    let e = m.forward_embedding(x).unwrap();
-    let shape = e.dims().to_vec();
-    rel_err(
-        e.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        &npy(reference),
-        reference,
-    )
+    tensor_err(m.forward_embedding(x).unwrap(), &npy(reference), reference)
 }
 
 #[test]
@@ -77,10 +66,7 @@ fn transreid_checkpoint_resizes_pos_embed_as_cions_fine_tuned_model() {
         m.pos_interpolation(),
         PosEmbedInterpolation::DinoScaleFactorAlways
     );
-    let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-    for want in ["classifier.weight", "bottleneck.running_var"] {
-        assert!(ignored.contains(&&want.to_string()), "{want}: {report}");
-    }
+    assert_ignored(&report, &["classifier.weight", "bottleneck.running_var"]);
     let at_size = feature_error(&m, "input.npy", "feat.npy");
     let larger = feature_error(&m, "input_large.npy", "feat_large.npy");
     println!(
@@ -121,7 +107,7 @@ fn an_explicit_size_rule_is_kept() {
 
 /// The reduced network of the pre-training fixture (its narrowed stem).
 fn pretrain_config() -> ViTConfig {
-    let stem = manifest()["pretrain"]["stem_hidden"].as_u64().unwrap() as usize;
+    let stem = uint(&manifest()["pretrain"]["stem_hidden"]);
     config().with_stem_hidden(stem)
 }
 
@@ -147,11 +133,7 @@ fn cion_pretraining_checkpoint_matches_cions_vit() {
         let report = load_vit(&mut m, &file, &options).unwrap_or_else(|e| panic!("{e}"));
         println!("{report}");
         assert_eq!(report.layout, Layout::Cion, "{report}");
-        let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-        assert!(
-            ignored.contains(&&"teacher.module.head.last_layer.weight_v".to_string()),
-            "{report}"
-        );
+        assert_ignored(&report, &["teacher.module.head.last_layer.weight_v"]);
         assert_eq!(
             m.pos_interpolation(),
             PosEmbedInterpolation::DinoScaleFactor
@@ -178,13 +160,5 @@ fn cion_pretraining_checkpoint_matches_cions_vit() {
     assert!(text.contains("CION teacher DINO head"), "{text}");
     let x = tensor4(&npy(s("input")), &device);
     let emb = zoo.into_inference().embed(x).unwrap();
-    let shape = emb.dims().to_vec();
-    let err = rel_err(
-        emb.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        &npy(s("embedding")),
-        "zoo",
-    );
-    println!("CION pre-training ViT, zoo path: embedding rel. error {err:.3e}");
-    assert!(err <= 1e-4, "{err}");
+    assert_close(emb, &npy(s("embedding")), "CION pre-training ViT, zoo path");
 }

@@ -1,89 +1,60 @@
 //! VOLO: numerical parity with timm / CION and strict checkpoint import, on
-//! the fixtures of `tools/gen_volo_fixtures.py`
+//! the fixtures of `tools/fixtures/gen_volo_fixtures.py`
 //! (`tests/fixtures/backbones/volo/`).
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
-use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor, TensorData};
-use reid_backbones::import::{
-    CheckpointWrapper, ImportOptions, VoloImportReport, WeightsFormat, load_volo,
-};
+use reid_backbones::import::{ImportOptions, VoloImportReport, load_volo};
 use reid_backbones::volo::{avg_pool_ceil_nhwc, fold_nhwc, unfold_nhwc};
 use reid_backbones::{Backbone, Volo, VoloConfig};
 use serde_json::Value;
 
-use crate::common;
+use crate::common::family::{self, FamilyFixture};
+use crate::common::{four, one_more, usizes};
 
-fixture_fns!("volo");
+family_fixture! {
+    Fx = "volo", Volo = |d: &Device| config().init(d).unwrap(), VoloImportReport = load_volo,
+    embedding: |m: &Volo, x| m.forward_embedding(x).unwrap(), check: check,
+}
 
 fn tensor<const D: usize>(name: &str, device: &Device) -> Tensor<D> {
-    let a = npy(name);
+    let a = Fx::npy(name);
     Tensor::from_data(
         TensorData::new(a.iter().copied().collect::<Vec<f32>>(), a.shape().to_vec()),
         device,
     )
 }
 
-fn usizes<const N: usize>(v: &Value) -> [usize; N] {
-    let a: Vec<usize> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
-    a.try_into().unwrap()
+/// A JSON array of `N` unsigned integers.
+fn array<const N: usize>(v: &Value) -> [usize; N] {
+    usizes(v).try_into().unwrap()
 }
 
 fn config() -> VoloConfig {
-    let m = manifest();
+    let m = Fx::manifest();
     VoloConfig::new(
-        usizes(&m["layers"]),
-        usizes(&m["embed_dims"]),
-        usizes(&m["num_heads"]),
+        four(&m["layers"]),
+        four(&m["embed_dims"]),
+        four(&m["num_heads"]),
     )
-    .with_img_size(usizes(&m["img_size"]))
+    .with_img_size(array(&m["img_size"]))
     .with_stem_hidden_dim(m["stem_hidden_dim"].as_u64().unwrap() as usize)
     .with_mlp_ratio(m["mlp_ratio"].as_f64().unwrap())
-    .with_outlook_kernel_padding_stride(usizes(&m["outlook_kernel_padding_stride"]))
+    .with_outlook_kernel_padding_stride(array(&m["outlook_kernel_padding_stride"]))
     .with_ln_eps(m["layer_norm_eps"].as_f64().unwrap())
     .with_bn_eps(m["batch_norm_eps"].as_f64().unwrap())
 }
 
-fn model(device: &Device) -> Volo {
-    config().init(device).unwrap()
-}
-
-/// Max abs error of `ours` relative to the reference's max magnitude;
-/// asserts it is at most 1e-4.
+/// `ours` against the fixture array `reference`, within 1e-4.
 fn rel_err<const D: usize>(ours: Tensor<D>, reference: &str, what: &str) -> f32 {
-    let reference = npy(reference);
-    assert_eq!(ours.dims().as_slice(), reference.shape(), "{what}: shape");
-    let ours = ours.into_data().try_to_vec::<f32>().unwrap();
-    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "{what}: degenerate reference");
-    let err = ours
-        .iter()
-        .zip(reference.iter())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
-        / scale;
-    assert!(err <= 1e-4, "{what}: rel. error {err:.3e}");
-    println!("{what}: rel. error {err:.3e}");
-    err
-}
-
-fn load(file: &str, options: &ImportOptions) -> (Volo, VoloImportReport) {
-    let device = common::device();
-    let mut m = model(&device);
-    let report =
-        load_volo(&mut m, dir().join(file), options).unwrap_or_else(|e| panic!("{file}: {e}"));
-    (m, report)
+    crate::common::assert_close(ours, &Fx::npy(reference), what)
 }
 
 /// The outlooker map, all tokens, the class-token embedding and the patch
 /// feature map of `m` against the fixtures.
 fn check(m: &Volo, what: &str) {
-    let device = common::device();
+    let device = crate::common::device();
     let x: Tensor<4> = tensor("input.npy", &device);
     let stage1 = m.outlookers.iter().fold(
         m.patch_embed.forward(x.clone()).permute([0, 2, 3, 1]),
@@ -106,88 +77,59 @@ fn check(m: &Volo, what: &str) {
     assert_eq!(diff, 0.0, "{what}: feature map");
 }
 
-fn model_tensors(m: &Volo) -> usize {
-    m.collect(None, None, true).len()
-}
-
+/// The CION teacher (no prefix left to strip once unwrapped); its DINO
+/// head, the student and the patch embedding's BN counter set aside.
 #[test]
 fn cion_teacher_checkpoint_matches_timm() {
-    let (m, report) = load("cion.pth", &ImportOptions::default());
-    assert_eq!(report.wrapper, CheckpointWrapper::CionTeacher);
-    assert!(report.stripped_prefixes.is_empty(), "{report}");
-    assert_eq!(report.applied, model_tensors(&m));
-    let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-    for key in [
+    let ignored = [
         "teacher.module.head.mlp.0.weight",
         "teacher.module.head.last_layer.weight_v",
         "student.module.backbone.norm.weight",
         "patch_embed.conv.4.num_batches_tracked",
-    ] {
-        assert!(ignored.contains(&&key.to_string()), "{key}: {report}");
-    }
-    check(&m, "CION teacher (.pth)");
-    let options = ImportOptions::default().with_format(WeightsFormat::Cion);
-    let (m, _) = load("cion.pth", &options);
-    check(&m, "CION teacher (forced format)");
+    ];
+    let (_, report) = family::cion_teacher_checkpoint_matches::<Fx>("cion.pth", "volo", &ignored);
+    assert!(report.stripped_prefixes.is_empty(), "{report}");
 }
 
-#[test]
-fn timm_safetensors_matches_timm() {
-    let (m, report) = load("timm.safetensors", &ImportOptions::default());
-    assert_eq!(report.wrapper, CheckpointWrapper::Bare);
-    assert_eq!(report.applied, model_tensors(&m));
-    let ignored: Vec<&String> = report.ignored.iter().flat_map(|g| &g.keys).collect();
-    assert_eq!(ignored.len(), 3, "three BN counters: {report}");
-    check(&m, "timm (safetensors)");
-}
+family_tests!(Fx {
+    timm_safetensors_matches_timm: bare_checkpoint_matches("timm.safetensors", "volo", 3);
+    non_volo_files_and_formats_are_errors:
+        wrong_files_and_formats_are_errors("cion.pth", "timm.safetensors");
+});
 
+/// The official release's classifier and auxiliary heads are unused keys;
+/// both must be allowed.
 #[test]
 fn official_heads_are_unexpected_unless_allowed() {
-    let device = common::device();
-    let mut m = model(&device);
-    let err = load_volo(
-        &mut m,
-        dir().join("official.pth"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let mismatch = common::key_mismatch(err);
-    assert_eq!(mismatch.layout, "volo");
-    let mut unexpected = mismatch.unexpected.clone();
-    unexpected.sort();
-    assert_eq!(
-        unexpected,
-        vec![
-            "aux_head.bias",
-            "aux_head.weight",
-            "head.bias",
-            "head.weight"
-        ]
-    );
-    assert!(mismatch.missing.is_empty() && mismatch.mis_shaped.is_empty());
+    let heads = [
+        "aux_head.bias",
+        "aux_head.weight",
+        "head.bias",
+        "head.weight",
+    ];
+    let sorted = |keys: &[String]| {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys
+    };
+    let mut m = Fx::model(&crate::common::device());
+    let mismatch = Fx::mismatch(&mut m, "official.pth");
+    let in_file_order: Vec<&str> = mismatch.unexpected.iter().map(String::as_str).collect();
+    family::assert_only_unexpected(&mismatch, "volo", &in_file_order);
+    assert_eq!(sorted(&mismatch.unexpected), heads);
 
     // One head allowed is not enough.
     let options = ImportOptions::default().with_allow_unexpected(vec!["head.*".into()]);
-    let err = load_volo(&mut m, dir().join("official.pth"), &options).unwrap_err();
-    let mismatch = common::key_mismatch(err);
-    let mut unexpected = mismatch.unexpected.clone();
-    unexpected.sort();
-    assert_eq!(unexpected, vec!["aux_head.bias", "aux_head.weight"]);
+    let mismatch = family::mismatch_of(Fx::import_file(&mut m, "official.pth", &options));
+    assert_eq!(
+        sorted(&mismatch.unexpected),
+        ["aux_head.bias", "aux_head.weight"]
+    );
 
     let options =
         ImportOptions::default().with_allow_unexpected(vec!["head.*".into(), "aux_head.*".into()]);
-    let (m, report) = load("official.pth", &options);
-    let mut allowed = report.allowed_unexpected.clone();
-    allowed.sort();
-    assert_eq!(
-        allowed,
-        vec![
-            "aux_head.bias",
-            "aux_head.weight",
-            "head.bias",
-            "head.weight"
-        ]
-    );
+    let (m, report) = Fx::load("official.pth", &options);
+    assert_eq!(sorted(&report.allowed_unexpected), heads);
     assert!(report.to_string().contains("allowed unused key(s)"));
     check(&m, "official (legacy .pth, heads allowed)");
 }
@@ -197,13 +139,13 @@ fn official_heads_are_unexpected_unless_allowed() {
 /// (4×2): CION's bicubic resize with DINO's scale factor.
 #[test]
 fn resized_pos_embed_and_odd_grids_match_cion() {
-    let (m, _) = load("timm.safetensors", &ImportOptions::default());
+    let (m, _) = Fx::load("timm.safetensors", &ImportOptions::default());
     rel_err(
         m.position_embedding([3, 2]),
         "resize_pos.npy",
         "resized pos_embed",
     );
-    let device = common::device();
+    let device = crate::common::device();
     let x: Tensor<4> = tensor("resize_input.npy", &device);
     let (tokens, grid) = m.forward_tokens(x).unwrap();
     assert_eq!(grid, [3, 2]);
@@ -223,11 +165,11 @@ fn resized_pos_embed_and_odd_grids_match_cion() {
 
 #[test]
 fn unfold_fold_and_ceil_pooling_match_pytorch() {
-    let device = common::device();
-    let m = manifest();
+    let device = crate::common::device();
+    let m = Fx::manifest();
     let x: Tensor<4> = tensor("ops_x.npy", &device);
     for case in m["ops_cases"].as_array().unwrap() {
-        let [k, p, s] = usizes::<3>(case);
+        let [k, p, s] = array::<3>(case);
         let name = format!("k{k}p{p}s{s}");
         rel_err(
             unfold_nhwc(x.clone(), k, p, s),
@@ -251,73 +193,36 @@ fn unfold_fold_and_ceil_pooling_match_pytorch() {
     }
 }
 
+/// One more block in stage 3 (missing in the file), a wider stage 1 and
+/// a taller `pos_embed` grid (mis-shaped), in PyTorch naming; the missing
+/// block alone can be allowed.
 #[test]
 fn wrong_architecture_lists_missing_and_mis_shaped_keys_in_pytorch_naming() {
-    let device = common::device();
+    let device = crate::common::device();
     let base = config();
-    // One more block in stage 3 (missing in the file), a wider stage 1 and
-    // a taller pos_embed grid (mis-shaped).
-    let mut layers = base.layers;
-    layers[2] += 1;
-    let mut dims = base.embed_dims;
-    dims[0] += 8;
+    let layers = one_more(base.layers, 2);
     let mut cfg = base.clone().with_img_size([96, 32]);
     cfg.layers = layers;
-    cfg.embed_dims = dims;
-    let mut m = cfg.init(&device).unwrap();
-    let err = load_volo(
-        &mut m,
-        dir().join("timm.safetensors"),
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    let mismatch = common::key_mismatch(err);
-    assert_eq!(mismatch.layout, "volo");
-    for key in [
+    cfg.embed_dims[0] += 8;
+    let mismatch = Fx::mismatch(&mut cfg.init(&device).unwrap(), "timm.safetensors");
+    let missing = [
         "network.3.1.norm1.weight",
         "network.3.1.attn.qkv.weight",
         "network.3.1.mlp.fc2.bias",
-    ] {
-        assert!(
-            mismatch.missing.contains(&key.to_string()),
-            "{key}: {mismatch}"
-        );
-    }
-    assert_eq!(mismatch.missing.len(), 11, "{mismatch}");
-    assert!(mismatch.unexpected.is_empty(), "{mismatch}");
-    let shaped: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.0.as_str()).collect();
-    for key in [
+    ];
+    let shaped = [
         "pos_embed",
         "patch_embed.proj.weight",
         "network.0.0.norm1.weight",
         "network.0.0.attn.attn.weight",
         "network.1.proj.weight",
-    ] {
-        assert!(shaped.contains(&key), "{key}: {mismatch}");
-    }
-    let text = mismatch.to_string();
-    assert!(
-        text.contains("missing") && text.contains("mis-shaped") && text.contains("network.3.1"),
-        "{text}"
-    );
+    ];
+    family::assert_wrong_architecture(&mismatch, "volo", &missing, &shaped);
+    assert_eq!(mismatch.missing.len(), 11, "{mismatch}");
+    assert!(mismatch.to_string().contains("network.3.1"), "{mismatch}");
 
     // Allowing the missing block loads the rest when nothing is mis-shaped.
-    let mut cfg = base;
-    cfg.layers = layers;
-    let mut deeper = cfg.init(&device).unwrap();
-    let options = ImportOptions::default().with_allow_missing(vec!["network.3.1.*".into()]);
-    let report = load_volo(&mut deeper, dir().join("timm.safetensors"), &options).unwrap();
+    let deeper = &mut VoloConfig { layers, ..base }.init(&device).unwrap();
+    let report = family::load_allowing_missing::<Fx>(deeper, "timm.safetensors", "network.3.1.*");
     assert_eq!(report.allowed_missing.len(), 11, "{report}");
-}
-
-#[test]
-fn non_volo_files_and_formats_are_errors() {
-    let device = common::device();
-    let mut m = model(&device);
-    common::assert_wrong_files_and_formats_are_errors(
-        &mut m,
-        |m, p, o| load_volo(m, p, o),
-        &dir().join("cion.pth"),
-        &dir().join("timm.safetensors"),
-    );
 }

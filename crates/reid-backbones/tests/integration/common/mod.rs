@@ -1,7 +1,11 @@
-#![allow(dead_code)] // each parity test binary uses a part of these helpers
-//! Shared by the family parity tests: reading a family's fixture folder
-//! (`tests/fixtures/backbones/<family>/`, written by `tools/gen_*_fixtures.py`)
-//! and the relative-error measure of the tolerance.
+#![allow(dead_code)] // each test module uses a part of these helpers
+//! Shared by the parity tests: reading a family's fixture folder
+//! (`tests/fixtures/backbones/<family>/`, written by `tools/fixtures/gen_*_fixtures.py`),
+//! manifest values, and the relative-error measure of the tolerance. The
+//! generic harness of the family tests is [`family`].
+
+#[macro_use]
+pub mod family;
 
 use std::path::PathBuf;
 
@@ -51,15 +55,30 @@ macro_rules! fixture_fns {
     };
 }
 
+/// The tolerance of every parity check: `max |ours − torch| ≤ TOLERANCE ·
+/// max |torch|` over each compared output.
+pub const TOLERANCE: f32 = 1e-4;
+
+/// A JSON unsigned integer (`"depth": 2`).
+pub fn uint(v: &Value) -> usize {
+    v.as_u64().expect("an unsigned integer") as usize
+}
+
+/// A JSON array of unsigned integers (`[64, 32]`).
+pub fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array().expect("an array").iter().map(uint).collect()
+}
+
 /// A JSON array of 4 unsigned integers (`[1, 2, 1, 1]`).
 pub fn four(v: &Value) -> [usize; 4] {
-    let a: Vec<usize> = v
-        .as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| x.as_u64().expect("an unsigned integer") as usize)
-        .collect();
-    [a[0], a[1], a[2], a[3]]
+    usizes(v).try_into().expect("4 integers")
+}
+
+/// A JSON array of 4 booleans (`[false, false, true, true]`).
+pub fn flags(v: &Value) -> [bool; 4] {
+    let a = v.as_array().expect("an array").iter();
+    let a: Vec<bool> = a.map(|x| x.as_bool().expect("a boolean")).collect();
+    a.try_into().expect("4 booleans")
 }
 
 /// Max abs error of `ours` (row-major, `shape`) relative to the
@@ -76,52 +95,6 @@ pub fn rel_err(ours: Vec<f32>, shape: &[usize], reference: &ArrayD<f32>, what: &
     err / scale
 }
 
-/// The checks every family importer's "not this family / wrong format"
-/// test makes: a ResNet checkpoint, `--weights-format safetensors` on a
-/// `.pth` (`cion_pth`), `--weights-format cion` on a file without a
-/// `teacher` dictionary (`bare_safetensors`) are [`BackboneError::Layout`]
-/// errors; a ResNet-only format and a missing file are errors.
-pub fn assert_wrong_files_and_formats_are_errors<M, R>(
-    model: &mut M,
-    load: impl Fn(
-        &mut M,
-        &std::path::Path,
-        &reid_backbones::import::ImportOptions,
-    ) -> Result<R, reid_backbones::BackboneError>,
-    cion_pth: &std::path::Path,
-    bare_safetensors: &std::path::Path,
-) {
-    use reid_backbones::BackboneError;
-    use reid_backbones::import::{ImportOptions, WeightsFormat};
-    let with = |format| ImportOptions::default().with_format(format);
-    let layout_error = |r: Result<R, BackboneError>, what: &str| match r {
-        Err(BackboneError::Layout { .. }) => {}
-        Err(e) => panic!("{what}: expected a layout error, got {e}"),
-        Ok(_) => panic!("{what}: loaded"),
-    };
-    let resnet = fixture_dir("bottleneck.pth");
-    layout_error(
-        load(model, &resnet, &ImportOptions::default()),
-        "a ResNet checkpoint",
-    );
-    layout_error(
-        load(model, cion_pth, &with(WeightsFormat::Safetensors)),
-        "safetensors format on a .pth",
-    );
-    layout_error(
-        load(model, bare_safetensors, &with(WeightsFormat::Cion)),
-        "cion format without a teacher",
-    );
-    assert!(
-        load(model, bare_safetensors, &with(WeightsFormat::Lup)).is_err(),
-        "a ResNet-only format"
-    );
-    assert!(
-        load(model, &fixture_dir("nope.pth"), &ImportOptions::default()).is_err(),
-        "a missing file"
-    );
-}
-
 /// A `[n, c, h, w]` fixture array as a tensor on `device`.
 pub fn tensor4(a: &ArrayD<f32>, device: &burn::tensor::Device) -> burn::tensor::Tensor<4> {
     let data: Vec<f32> = a.iter().copied().collect();
@@ -131,65 +104,74 @@ pub fn tensor4(a: &ArrayD<f32>, device: &burn::tensor::Device) -> burn::tensor::
     )
 }
 
-/// The key lists of an import error that must be a
-/// [`reid_backbones::BackboneError::KeyMismatch`]; panics with the error
-/// otherwise.
-pub fn key_mismatch(err: reid_backbones::BackboneError) -> Box<reid_backbones::KeyMismatch> {
-    match err {
-        reid_backbones::BackboneError::KeyMismatch(m) => m,
-        other => panic!("expected a key mismatch, got {other}"),
-    }
+/// The values of a float tensor, row-major.
+pub fn values<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
 }
 
-/// The errors of a tensor against a reference array (see [`rel_err`]).
+/// The error of a tensor against a reference array (see [`rel_err`]).
 pub fn tensor_err<const D: usize>(
     ours: burn::tensor::Tensor<D>,
     reference: &ArrayD<f32>,
     what: &str,
 ) -> f32 {
     let shape = ours.dims().to_vec();
-    rel_err(
-        ours.into_data().try_to_vec::<f32>().unwrap(),
-        &shape,
-        reference,
-        what,
-    )
+    rel_err(values(ours), &shape, reference, what)
 }
 
-/// A head computed from a feature map: `[batch, c, h, w]` → `[batch, dim]`.
-pub type FromMap<'a, M> = &'a dyn Fn(&M, burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2>;
-
-/// The forward check of every family: `m`'s feature map and embedding
-/// (`embedding(m, x)`) on `family`'s `input.npy` against `features.npy`
-/// and `embedding.npy`, each within 1e-4 of the reference's magnitude;
-/// with `from_map`, the embedding computed from the map must have the
-/// end-to-end one's shape. Returns `(map error, embedding error)`.
-pub fn check_forward<M: reid_backbones::Backbone>(
-    family: &str,
-    m: &M,
-    what: &str,
-    embedding: impl Fn(&M, burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2>,
-    from_map: Option<FromMap<'_, M>>,
-) -> (f32, f32) {
-    let x = tensor4(
-        &fixture_npy(family, "input.npy"),
-        &burn::tensor::Device::flex(),
+/// Prints the relative error `err` of `what` and asserts it is within
+/// [`TOLERANCE`]; returns it.
+fn within_tolerance(err: f32, what: &str) -> f32 {
+    println!("{what}: rel. error {err:.3e}");
+    assert!(
+        err <= TOLERANCE,
+        "{what}: rel. error {err} over {TOLERANCE}"
     );
-    let features = m.forward_features(x.clone());
-    let emb = embedding(m, x);
-    if let Some(f) = from_map {
-        assert_eq!(
-            f(m, features.clone()).dims(),
-            emb.dims(),
-            "{what}: embedding from the map"
-        );
-    }
-    let f_err = tensor_err(features, &fixture_npy(family, "features.npy"), what);
-    let e_err = tensor_err(emb, &fixture_npy(family, "embedding.npy"), what);
-    println!("{what}: feature map rel. error {f_err:.3e}, embedding rel. error {e_err:.3e}");
-    assert!(f_err <= 1e-4, "{what}: feature map rel. error {f_err}");
-    assert!(e_err <= 1e-4, "{what}: embedding rel. error {e_err}");
-    (f_err, e_err)
+    err
+}
+
+/// [`rel_err`] of `ours` (row-major, `shape`), asserted within
+/// [`TOLERANCE`]; returns it.
+pub fn assert_close_values(
+    ours: Vec<f32>,
+    shape: &[usize],
+    reference: &ArrayD<f32>,
+    what: &str,
+) -> f32 {
+    within_tolerance(rel_err(ours, shape, reference, what), what)
+}
+
+/// [`tensor_err`] of `ours`, asserted within [`TOLERANCE`]; returns it.
+pub fn assert_close<const D: usize>(
+    ours: burn::tensor::Tensor<D>,
+    reference: &ArrayD<f32>,
+    what: &str,
+) -> f32 {
+    within_tolerance(tensor_err(ours, reference, what), what)
+}
+
+/// `counts` (per stage) with one more in `stage`: a deeper model than the
+/// fixture's, for the wrong-architecture tests.
+pub fn one_more(mut counts: [usize; 4], stage: usize) -> [usize; 4] {
+    counts[stage] += 1;
+    counts
+}
+
+/// `model` with `file` loaded by `load` (an importer and its options);
+/// panics naming the file on an error.
+pub fn load_file<M, R>(
+    mut model: M,
+    file: &std::path::Path,
+    load: impl FnOnce(&mut M, &std::path::Path) -> Result<R, reid_backbones::BackboneError>,
+) -> (M, R) {
+    let report = load(&mut model, file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    (model, report)
+}
+
+/// A file of this process under the temporary folder (`name` made
+/// unique by the process id).
+pub fn temp_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("reid-backbones-{}-{name}", std::process::id()))
 }
 
 /// Parameter and buffer tensors of `m`.
