@@ -1,4 +1,4 @@
-//! The loop every recipe shares (`drive`, `drive_with`) over a
+//! The loop every recipe shares (`drive`) over a
 //! `Recipe`: epochs and batches from a [`Position`], the early stop,
 //! periodic, epoch-boundary and final checkpoints, the metrics log and
 //! progress events (`Tracker`).
@@ -157,7 +157,7 @@ pub(crate) trait Recipe {
     fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError>;
     /// Values to log for `epoch`, which has just ended (asked after its
     /// `EpochEnd` event; fine-tuning: what the caller recorded in it),
-    /// written by [`drive_with`] as one line at the epoch's last step.
+    /// written by [`drive`] as one line at the epoch's last step.
     /// Default: none.
     fn epoch_values(&mut self, _epoch: usize) -> Vec<(String, f64)> {
         Vec::new()
@@ -166,27 +166,16 @@ pub(crate) trait Recipe {
 
 /// The loop every recipe shares: epochs from `start`, batches, the early
 /// stop (with a checkpoint there), periodic and final checkpoints, log
-/// lines and progress events. Returns `(completed steps, finished)`.
-pub(crate) fn drive<R: Recipe, F: FnMut(PretrainEvent<'_>)>(
-    recipe: &mut R,
-    run: &RunOptions,
-    start: Position,
-    epochs: usize,
-    tracker: &mut Tracker,
-    callback: &mut F,
-) -> Result<(usize, bool), TrainError> {
-    drive_with(recipe, run, start, epochs, tracker, &mut |_, e| callback(e))
-}
-
-/// [`drive`] with a callback that also sees the recipe's state at each
-/// event (fine-tuning hands its model to its own epoch-end event and keeps
-/// what its caller records there for [`Recipe::epoch_values`]).
+/// lines and progress events. Returns `(completed steps, finished)`. The
+/// callback also sees the recipe's state at each event (fine-tuning hands
+/// its model to its own epoch-end event and keeps what its caller records
+/// there for [`Recipe::epoch_values`]).
 ///
 /// At the end of an epoch: the `EpochEnd` event, then the epoch's values
 /// ([`Recipe::epoch_values`], one log line), then a checkpoint due at the
 /// epoch's last step, so that a run resumed from that checkpoint finds the
 /// epoch's line in the log.
-pub(crate) fn drive_with<R: Recipe, F: FnMut(&mut R, PretrainEvent<'_>)>(
+pub(crate) fn drive<R: Recipe, F: FnMut(&mut R, PretrainEvent<'_>)>(
     recipe: &mut R,
     run: &RunOptions,
     start: Position,

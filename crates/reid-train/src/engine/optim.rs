@@ -112,27 +112,17 @@ mod tests {
     fn decays_weights_with_gradients_only_and_never_biases() {
         let device = Device::flex().autodiff();
         let lin: Linear = LinearConfig::new(3, 2).init(&device);
-        let w0: Vec<f32> = lin.weight.val().into_data().try_to_vec::<f32>().unwrap();
-        let b0: Vec<f32> = lin
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        // The weight's and the bias's values.
+        let values = |l: &Linear| -> (Vec<f32>, Vec<f32>) {
+            let v = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+            let bias = l.bias.as_ref().unwrap().val();
+            (v(l.weight.val()), v(bias.unsqueeze()))
+        };
+        let (w0, b0) = values(&lin);
         let x = Tensor::<2>::random([4, 3], Distribution::Default, &device);
         let grads = GradientsParams::from_grads(lin.forward(x).sum().backward(), &lin);
         let lin2 = decay_weights(lin.clone(), &grads, 0.25);
-        let w1: Vec<f32> = lin2.weight.val().into_data().try_to_vec::<f32>().unwrap();
-        let b1: Vec<f32> = lin2
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let (w1, b1) = values(&lin2);
         for (a, b) in w0.iter().zip(&w1) {
             assert!((a * 0.75 - b).abs() < 1e-7);
         }
@@ -141,7 +131,6 @@ mod tests {
         assert!(lin2.weight.val().is_require_grad());
         // Without a gradient the parameter is left alone.
         let lin3 = decay_weights(lin.clone(), &GradientsParams::new(), 0.25);
-        let w3: Vec<f32> = lin3.weight.val().into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(w0, w3);
+        assert_eq!(w0, values(&lin3).0);
     }
 }

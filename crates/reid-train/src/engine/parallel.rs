@@ -136,15 +136,13 @@ impl DataParallel {
     /// # Errors
     /// `shards` does not have one entry per device or holds no row, or a
     /// `step` failed (the first error in device order).
-    pub fn grads<M, T, F>(
+    pub fn grads<M: Module, T: Send, F>(
         &self,
         model: &M,
         shards: &[Range<usize>],
         step: F,
     ) -> Result<(MultiGradientsParams, Vec<ShardOutput<T>>), TrainError>
     where
-        M: Module,
-        T: Send,
         F: Fn(M, usize, &Device) -> Result<(Tensor<1>, T), TrainError> + Sync,
     {
         self.grads_scaled(model, shards, 1.0, step)
@@ -200,19 +198,7 @@ impl DataParallel {
         let results: Vec<Result<_, TrainError>> = if self.devices.len() == 1 {
             vec![run(0, &self.devices[0], model.clone())]
         } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = self
-                    .devices
-                    .iter()
-                    .enumerate()
-                    .map(|(i, device)| {
-                        let replica = self.replica(model, i);
-                        let run = &run;
-                        s.spawn(move || run(i, device, replica))
-                    })
-                    .collect();
-                handles.into_iter().map(join_worker).collect()
-            })
+            self.on_each_device(model, run)
         };
         let mut multi = MultiGradientsParams::default();
         let mut outputs = Vec::with_capacity(results.len());
@@ -280,32 +266,20 @@ impl DataParallel {
         }
         let parts = self.devices.len();
         type Worker = Result<(Vec<(usize, Tensor<2>)>, Vec<Tensor<1>>), TrainError>;
-        let per_device: Vec<Worker> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                    .devices
-                    .iter()
-                    .enumerate()
-                    .map(|(d, device)| {
-                        let replica = self.replica(model, d);
-                        let (chunks, forward) = (&chunks, &forward);
-                        s.spawn(move || {
-                            let mut outs = Vec::new();
-                            for j in (d..chunks.len()).step_by(parts) {
-                                let rows = chunks[j].dims()[0];
-                                let out = forward(&replica, chunks[j].clone().to_device(device));
-                                if out.dims()[0] != rows {
-                                    return Err(TrainError::InvalidConfig(format!(
-                                        "the shuffle-BN forward returned {:?} for a group of {rows} rows",
-                                        out.dims()
-                                    )));
-                                }
-                                outs.push((j, out.to_device(main)));
-                            }
-                            Ok((outs, running_stats(&replica)))
-                        })
-                    })
-                    .collect();
-            handles.into_iter().map(join_worker).collect()
+        let per_device: Vec<Worker> = self.on_each_device(model, |d, device, replica| {
+            let mut outs = Vec::new();
+            for j in (d..chunks.len()).step_by(parts) {
+                let rows = chunks[j].dims()[0];
+                let out = forward(&replica, chunks[j].clone().to_device(device));
+                if out.dims()[0] != rows {
+                    return Err(TrainError::InvalidConfig(format!(
+                        "the shuffle-BN forward returned {:?} for a group of {rows} rows",
+                        out.dims()
+                    )));
+                }
+                outs.push((j, out.to_device(main)));
+            }
+            Ok((outs, running_stats(&replica)))
         });
         let mut outputs: Vec<Option<Tensor<2>>> = vec![None; groups];
         let mut stats = Vec::with_capacity(parts);
@@ -320,6 +294,30 @@ impl DataParallel {
         let outputs: Vec<Tensor<2>> = outputs.into_iter().flatten().collect();
         let inverse = Tensor::from_data(TensorData::new(inverse, [n]), main);
         Ok(Tensor::cat(outputs, 0).select(0, inverse))
+    }
+
+    /// `work(i, device, replica)` on every device at once, a thread each
+    /// (`replica`: [`replica`](Self::replica)`(model, i)`), the results in
+    /// device order; a worker's panic is an error.
+    fn on_each_device<M, R, F>(&self, model: &M, work: F) -> Vec<Result<R, TrainError>>
+    where
+        M: Module,
+        R: Send,
+        F: Fn(usize, &Device, M) -> Result<R, TrainError> + Sync,
+    {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .devices
+                .iter()
+                .enumerate()
+                .map(|(i, device)| {
+                    let replica = self.replica(model, i);
+                    let work = &work;
+                    s.spawn(move || work(i, device, replica))
+                })
+                .collect();
+            handles.into_iter().map(join_worker).collect()
+        })
     }
 
     /// A copy of `model` on device `i` for one step: the same parameters

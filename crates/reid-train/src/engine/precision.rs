@@ -72,6 +72,14 @@ impl LossScaler {
         })
     }
 
+    /// On resume: the checkpoint's scaler (`stored`) replaces the run's
+    /// (`current`) when both have one.
+    pub(crate) fn resume(current: &mut Option<Self>, stored: Option<Self>) {
+        if current.is_some() && stored.is_some() {
+            *current = stored;
+        }
+    }
+
     /// Checks the (scaled) gradients of `module`'s parameters in `grads`
     /// and updates the scale. Finite: returns them divided by the scale
     /// (the scale used for this step) and counts a good step. Not finite:

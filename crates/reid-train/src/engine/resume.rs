@@ -208,6 +208,29 @@ pub(crate) fn save_parts<M: burn::module::Module, const N: usize>(
     dir.save(pos.step, &parts).map(Some)
 }
 
+/// Loads checkpoint part `name` (written by [`save_parts`]) into `module`,
+/// which must have the same structure; the parameter ids come back too.
+pub(crate) fn load_module<M: burn::module::Module>(
+    ckpt: &Checkpoint,
+    name: &str,
+    module: M,
+) -> Result<M, TrainError> {
+    let what = ckpt.path.join(name).display().to_string();
+    super::checkpoint::module_from_bytes(module, ckpt.read(name)?, &what)
+}
+
+/// Restores `optim` (a fresh optimiser of the run's kind) from the
+/// checkpoint's `optim.bpk`.
+pub(crate) fn load_optim(
+    ckpt: &Checkpoint,
+    optim: &mut burn::optim::ModuleOptimizer,
+) -> Result<(), TrainError> {
+    let what = ckpt.path.join("optim.bpk").display().to_string();
+    let bytes = ckpt.read("optim.bpk")?;
+    *optim = super::checkpoint::optim_from_bytes(optim.clone(), bytes, &what)?;
+    Ok(())
+}
+
 /// Encodes a `state.json` part.
 pub(crate) fn state_json<S: serde::Serialize>(state: &S) -> Result<Vec<u8>, TrainError> {
     serde_json::to_vec(state)

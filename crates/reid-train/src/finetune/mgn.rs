@@ -290,7 +290,51 @@ pub fn finetune_mgn<F>(
 where
     F: FnMut(MgnEvent<'_>),
 {
-    run_mgn(cfg, start, train, device, run, callback)
+    cfg.validate()?;
+    let ad = device.clone().autodiff();
+    let split = Split::new(train, cfg.p, cfg.k, cfg.seed, cfg.iters_per_epoch)?;
+    let classes = split.geometry.classes;
+    let model = match start {
+        MgnStart::Model(m) => {
+            let c = m.b1_head.weight.as_ref().map_or(0, |w| w.dims()[0]);
+            if c != classes {
+                return Err(TrainError::InvalidConfig(format!(
+                    "the given MGN classifies {c} identities, the training split has {classes}"
+                )));
+            }
+            (*m).to_device(&ad).train()
+        }
+        MgnStart::Random => reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01),
+        MgnStart::Trunk(trunk) => {
+            // Seeded draws for every part, then the trunk's weights over the
+            // shared part and the branches.
+            let mut m = reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01);
+            m.load_trunk(trunk)?;
+            m
+        }
+    };
+    let plan = Plan {
+        schedule: cfg.schedule(split.geometry.iters_per_epoch),
+        transform: cfg.transform(),
+        seed: cfg.seed,
+        weight_decay: cfg.weight_decay,
+    };
+    let obj = MgnObjective {
+        cfg,
+        ce_cfg: CrossEntropyConfig::fast_reid().with_epsilon(cfg.ce_epsilon),
+        tri_cfg: TripletConfig::default()
+            .with_margin((cfg.triplet_margin > 0.0).then_some(cfg.triplet_margin))
+            .with_distance(TripletDistance::Euclidean)
+            .with_normalize_features(false)
+            .with_mining(Mining::Hard),
+        frozen: cfg.freeze_epochs > 0,
+    };
+    // Frozen for the first `freeze_epochs` (fast-reid's `FREEZE_ITERS`),
+    // explicitly trainable (gradients, BatchNorm in training mode) otherwise.
+    let mut model = set_trunk_frozen(model, obj.frozen);
+    run.precision.check(&ad)?;
+    model.precision = run.precision;
+    super::supervised::train(obj, model, split, plan, &ad, run, callback)
 }
 
 /// What an MGN checkpoint keeps besides the shared run state.
@@ -383,64 +427,6 @@ impl Objective for MgnObjective<'_> {
     fn restore(&mut self, model: Mgn, extra: FreezeState) -> Mgn {
         self.set_frozen(model, extra.trunk_frozen)
     }
-}
-
-fn run_mgn<F>(
-    cfg: &MgnFinetuneConfig,
-    start: MgnStart<'_>,
-    train: &[ImageRecord],
-    device: &Device,
-    run: &RunOptions,
-    callback: F,
-) -> Result<MgnFinetuneOutput, TrainError>
-where
-    F: FnMut(MgnEvent<'_>),
-{
-    cfg.validate()?;
-    let ad = device.clone().autodiff();
-    let split = Split::new(train, cfg.p, cfg.k, cfg.seed, cfg.iters_per_epoch)?;
-    let classes = split.geometry.classes;
-    let model = match start {
-        MgnStart::Model(m) => {
-            let c = m.b1_head.weight.as_ref().map_or(0, |w| w.dims()[0]);
-            if c != classes {
-                return Err(TrainError::InvalidConfig(format!(
-                    "the given MGN classifies {c} identities, the training split has {classes}"
-                )));
-            }
-            (*m).to_device(&ad).train()
-        }
-        MgnStart::Random => reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01),
-        MgnStart::Trunk(trunk) => {
-            // Seeded draws for every part, then the trunk's weights over the
-            // shared part and the branches.
-            let mut m = reinit_weights(cfg.model(classes)?.init(&ad)?, cfg.seed, 0.01);
-            m.load_trunk(trunk)?;
-            m
-        }
-    };
-    let plan = Plan {
-        schedule: cfg.schedule(split.geometry.iters_per_epoch),
-        transform: cfg.transform(),
-        seed: cfg.seed,
-        weight_decay: cfg.weight_decay,
-    };
-    let obj = MgnObjective {
-        cfg,
-        ce_cfg: CrossEntropyConfig::fast_reid().with_epsilon(cfg.ce_epsilon),
-        tri_cfg: TripletConfig::default()
-            .with_margin((cfg.triplet_margin > 0.0).then_some(cfg.triplet_margin))
-            .with_distance(TripletDistance::Euclidean)
-            .with_normalize_features(false)
-            .with_mining(Mining::Hard),
-        frozen: cfg.freeze_epochs > 0,
-    };
-    // Frozen for the first `freeze_epochs` (fast-reid's `FREEZE_ITERS`),
-    // explicitly trainable (gradients, BatchNorm in training mode) otherwise.
-    let mut model = set_trunk_frozen(model, obj.frozen);
-    run.precision.check(&ad)?;
-    model.precision = run.precision;
-    super::supervised::train(obj, model, split, plan, &ad, run, callback)
 }
 
 /// A [`Backbone`] view of an [`Mgn`] whose "feature map" is the inference

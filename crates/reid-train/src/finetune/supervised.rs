@@ -1,5 +1,5 @@
 //! The run that the supervised fine-tuning recipes (BoT, MGN) share, on the
-//! pre-training recipes' loop ([`drive_with`]): PK batches from an endless
+//! pre-training recipes' loop ([`drive`]): PK batches from an endless
 //! [`BatchStream`], a cross-entropy + triplet loss from the recipe, one
 //! Adam, checkpoints (model, Adam, stream, position, configuration and the
 //! recipe's own state such as MGN's trunk freeze) and exact resume.
@@ -17,14 +17,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::IterationLog;
-use crate::engine::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
-use crate::engine::drive::{Position, Recipe, Tracker, drive_with};
+use crate::engine::checkpoint::{Checkpoint, CheckpointDir};
+use crate::engine::drive::{Position, Recipe, Tracker, drive};
 use crate::engine::events::PretrainEvent;
 use crate::engine::metrics_log::{EpochMetrics, LogLine};
 use crate::engine::options::RunOptions;
 use crate::engine::parallel::{DataParallel, data_parallel};
 use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
-use crate::engine::resume::{resume_point, same_config, save_parts, state_json};
+use crate::engine::resume::{
+    load_module, load_optim, resume_point, same_config, save_parts, state_json,
+};
 use crate::error::TrainError;
 use crate::input::{BatchStream, StreamState, TrainSet, load_train_shard};
 use crate::schedule::LrSchedule;
@@ -449,14 +451,11 @@ where
                 geometry.images
             )));
         }
-        let part = |name: &str| format!("{}/{name}", ckpt.path.display());
-        let model = module_from_bytes(r.model, ckpt.read("model.bpk")?, &part("model.bpk"))?;
+        let model = load_module(ckpt, "model.bpk", r.model)?;
         r.model = r.obj.restore(model, state.recipe);
-        r.optim = optim_from_bytes(r.optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
+        load_optim(ckpt, &mut r.optim)?;
         r.stream = BatchStream::from_state(sampler, state.stream);
-        if r.scaler.is_some() && state.scaler.is_some() {
-            r.scaler = state.scaler;
-        }
+        LossScaler::resume(&mut r.scaler, state.scaler);
         pos = state.position;
         callback(RunEvent::Resumed {
             step: pos.step,
@@ -494,7 +493,7 @@ where
         // Sent by the pre-training recipes only.
         PretrainEvent::Fresh { .. } => {}
     };
-    let (steps_done, finished) = drive_with(&mut r, run, pos, epochs, &mut tracker, &mut on_event)?;
+    let (steps_done, finished) = drive(&mut r, run, pos, epochs, &mut tracker, &mut on_event)?;
     Ok(RunOutput {
         model: r.model.valid(),
         log: r.log,
@@ -542,6 +541,9 @@ mod tests {
         classes: usize,
     }
 
+    /// A batch's two loss terms.
+    type Losses = Result<(Tensor<1>, Tensor<1>), TrainError>;
+
     impl Objective for Probe {
         type Model = Linear;
         type Config = usize;
@@ -551,21 +553,11 @@ mod tests {
             &self.classes
         }
 
-        fn losses(
-            &self,
-            model: &Linear,
-            images: Tensor<4>,
-            targets: Tensor<1, Int>,
-            _iteration: usize,
-        ) -> Result<(Tensor<1>, Tensor<1>), TrainError> {
-            let [n, c, h, w] = images.dims();
-            let x = images.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
-            let logits = model.forward(x);
-            let ce = cross_entropy_label_smooth(
-                logits.clone(),
-                targets,
-                &CrossEntropyConfig::default(),
-            )?;
+        /// Cross-entropy of the channel means' logits `z`, and `0.1·mean(z²)`.
+        fn losses(&self, m: &Linear, x: Tensor<4>, y: Tensor<1, Int>, _: usize) -> Losses {
+            let [n, c, h, w] = x.dims();
+            let logits = m.forward(x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]));
+            let ce = cross_entropy_label_smooth(logits.clone(), y, &CrossEntropyConfig::default())?;
             let second = logits.square().mean().mul_scalar(0.1);
             Ok((ce, second))
         }

@@ -41,9 +41,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use derive_setters::Setters;
+use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Precision, ResNet, TrainBackbone};
@@ -60,21 +61,15 @@ use reid_losses::schedule::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::fresh_copy;
-use crate::engine::checkpoint::{
-    Checkpoint, CheckpointDir, HostTensor, module_from_bytes, optim_from_bytes,
-};
-use crate::engine::drive::{Position, Recipe, Tracker, drive};
+use super::pair::{Batch, Batches, PairTrainer, Part, TrainerCore, run_pair, start};
+use super::{fresh_copy, pooled};
+use crate::engine::checkpoint::{Checkpoint, HostTensor};
 use crate::engine::events::PretrainEvent;
 use crate::engine::metrics_log::LogLine;
 use crate::engine::optim::decay_weights;
 use crate::engine::options::RunOptions;
-use crate::engine::parallel::{DataParallel, data_parallel, running_stats, weighted_loss};
-use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
-use crate::engine::resume::{
-    DataFingerprint, nothing_to_resume, resume_point, same_config, same_data, save_parts,
-    state_json,
-};
+use crate::engine::parallel::{DataParallel, running_stats, weighted_loss};
+use crate::engine::precision::unscale;
 use crate::engine::seed::augment_seed;
 use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::check_finite;
@@ -324,8 +319,7 @@ impl<M: TrainBackbone> CionNet<M> {
     /// The backbone's pooled feature: `[batch, 3, H, W]` →
     /// `[batch, backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.precision
-            .run(&self.backbone, images, |b, x| b.forward_pooled(x))
+        pooled(&self.backbone, self.precision, images, None)
     }
 
     /// Runs the crops (each `[batch, 3, h_v, w_v]`, same batch) through the
@@ -357,15 +351,8 @@ impl<M: TrainBackbone> CionNet<M> {
                 j += 1;
             }
             let group = Tensor::cat(crops[i..j].to_vec(), 0);
-            feats.push(match seed {
-                Some(s) => {
-                    let seed = augment_seed(s, i, usize::MAX - 6);
-                    self.precision.run(&self.backbone, group, |b, x| {
-                        b.forward_pooled_seeded(x, seed)
-                    })
-                }
-                None => self.embed(group),
-            });
+            let seed = seed.map(|s| augment_seed(s, i, usize::MAX - 6));
+            feats.push(pooled(&self.backbone, self.precision, group, seed));
             i = j;
         }
         if feats.is_empty() {
@@ -461,19 +448,11 @@ pub struct CionOutput<M: TrainBackbone = ResNet> {
     pub finished: bool,
 }
 
-/// State stored in `state.json` beside the networks and the optimiser.
+/// CION's own field of `state.json` beside the networks and the
+/// optimiser: the teacher-output center.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct CionState {
-    position: Position,
+pub(crate) struct CionOwn {
     center: HostTensor,
-    config: CionConfig,
-    /// The training set the run was started on (absent in checkpoints
-    /// written before fingerprints).
-    #[serde(default)]
-    data: Option<DataFingerprint>,
-    /// The loss scaler of an `f16` run.
-    #[serde(default)]
-    scaler: Option<LossScaler>,
 }
 
 /// Per-epoch step counts and the schedules, fixed for a run.
@@ -562,16 +541,13 @@ pub struct CionTrainer<M: TrainBackbone = ResNet> {
     pub student: CionNet<M>,
     /// The teacher (EMA of the student, train mode, no gradients).
     pub teacher: CionNet<M>,
-    optim: ModuleOptimizer,
     /// The teacher-output center.
     pub center: DinoCenter,
-    device: Device,
-    /// Dynamic loss scaling of an `f16` run.
-    scaler: Option<LossScaler>,
     /// Flags a uniform or one-hot teacher that lasts (restarts on resume).
     monitor: CollapseMonitor,
-    /// The devices each batch is sharded over (one: the trainer's device).
-    parallel: DataParallel,
+    /// AdamW, the device, the loss scaler of an `f16` run and the devices
+    /// each batch is sharded over (one: the trainer's device).
+    core: TrainerCore,
 }
 
 impl<M: TrainBackbone> CionTrainer<M> {
@@ -605,12 +581,9 @@ impl<M: TrainBackbone> CionTrainer<M> {
             plan,
             student,
             teacher,
-            optim: AdamConfig::new().with_epsilon(1e-8).init(),
             center: DinoCenter::new(cfg.out_dim, device).with_momentum(cfg.center_momentum)?,
-            device: device.clone(),
-            scaler: None,
             monitor: CollapseMonitor::default(),
-            parallel: DataParallel::single(device),
+            core: TrainerCore::new(AdamConfig::new().with_epsilon(1e-8).init(), device),
         })
     }
 
@@ -620,7 +593,7 @@ impl<M: TrainBackbone> CionTrainer<M> {
     /// teacher and the student's forward and loss on its groups; the
     /// teacher's BatchNorm statistics are averaged over the devices.
     pub fn with_data_parallel(mut self, parallel: Option<DataParallel>) -> Self {
-        self.parallel = parallel.unwrap_or_else(|| DataParallel::single(&self.device));
+        self.core.set_parallel(parallel);
         self
     }
 
@@ -689,10 +662,10 @@ impl<M: TrainBackbone> CionTrainer<M> {
         }
         let loss_cfg = self.loss_config(step, crops.len());
         let drop_seed = augment_seed(self.cfg.seed, step, usize::MAX - 5);
-        let loss_scale = step_scale(&self.scaler);
+        let loss_scale = self.core.scale();
         let lr = schedule_at(&self.plan.lr, step).unwrap_or(0.0);
         let teacher_seed = self.teacher_seed(step);
-        let dp = &self.parallel;
+        let dp = &self.core.parallel;
         // Identity groups of `k` images stay on one device, so the
         // identity-guided loss of every group is the single-device one.
         let shards = dp.shards(batch, k)?;
@@ -737,8 +710,8 @@ impl<M: TrainBackbone> CionTrainer<M> {
         let mut t_stats = Vec::new();
         for o in outs {
             let (to, so, stats) = o.extra;
-            t_outs.push(to.to_device(&self.device));
-            s_outs.push(so.to_device(&self.device));
+            t_outs.push(to.to_device(&self.core.device));
+            s_outs.push(so.to_device(&self.core.device));
             t_stats.push(stats);
         }
         dp.fold_running_stats(&self.teacher, t_stats);
@@ -769,15 +742,15 @@ impl<M: TrainBackbone> CionTrainer<M> {
         let lr = schedule_at(&self.plan.lr, step).unwrap_or(0.0);
         let wd = schedule_at(&self.plan.wd, step).unwrap_or(0.0);
         let m = schedule_at(&self.plan.momentum, step).unwrap_or(1.0);
-        let loss_scale = step_scale(&self.scaler);
+        let loss_scale = self.core.scale();
         // With a loss scaler the gradients are still scaled here; CION's
         // run.py clips them so (`clip_scaled_gradients`), DINO after
         // unscaling.
-        let clip_scaled = self.scaler.is_some() && cfg.clip_scaled_gradients;
+        let clip_scaled = self.core.scaler.is_some() && cfg.clip_scaled_gradients;
         if cfg.clip_grad > 0.0 && clip_scaled {
             grads = clip_gradients_per_param(&self.student, grads, cfg.clip_grad)?;
         }
-        let grads = unscale(&mut self.scaler, &self.student, grads)?;
+        let grads = unscale(&mut self.core.scaler, &self.student, grads)?;
         // A step with overflowing f16 gradients updates nothing but the
         // teacher and the center, as GradScaler skips `optimizer.step`.
         if let Some(mut grads) = grads {
@@ -788,7 +761,7 @@ impl<M: TrainBackbone> CionTrainer<M> {
                 self.student.head.cancel_last_layer_gradients(&mut grads);
             }
             let student = decay_weights(self.student.clone(), &grads, lr * wd);
-            self.student = self.optim.step(lr, student, grads);
+            self.student = self.core.optim.step(lr, student, grads);
         }
         let diag = dino_diagnostics(s_out, t_out.clone(), self.center.value(), loss_cfg)?;
         let collapse = self.monitor.observe(&diag);
@@ -806,7 +779,7 @@ impl<M: TrainBackbone> CionTrainer<M> {
             .with("kl_teacher_student", diag.kl_teacher_student)
             .with("center_norm", diag.center_norm)
             .with("collapse", collapse.map_or(0.0, |c| c.code()));
-        Ok(log_scaler(line, &self.scaler, loss_scale))
+        Ok(self.core.log(line, loss_scale))
     }
 
     /// The student and the teacher, consuming the trainer.
@@ -829,16 +802,20 @@ fn teacher_forward<M: TrainBackbone>(
     Ok(out.detach())
 }
 
-/// A CION run's state for the shared loop.
-struct CionRun<'a, M: TrainBackbone> {
-    cfg: &'a CionConfig,
-    set: TrainSet,
+/// What a CION run draws its batches and crops from: the identity
+/// sampler, capped at the plan's steps of each epoch, and the multi-crop.
+pub(crate) struct CionData {
     sampler: IdentitySampler,
+    steps_per_epoch: Vec<usize>,
     views: MultiCrop,
-    trainer: CionTrainer<M>,
-    checkpoints: Option<CheckpointDir>,
-    /// The training set's fingerprint, kept in every checkpoint.
-    data: DataFingerprint,
+}
+
+impl Batches for CionData {
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut b = self.sampler.epoch(epoch as u64);
+        b.truncate(self.steps_per_epoch[epoch]);
+        b
+    }
 }
 
 /// Concatenates per-device outputs that are each crop-major (`[crops·b_i,
@@ -858,56 +835,41 @@ fn crop_major_cat(parts: Vec<Tensor<2>>, crops: usize) -> Tensor<2> {
     joined.reshape([crops * rows, dim])
 }
 
-impl<M: TrainBackbone> Recipe for CionRun<'_, M> {
-    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
-        let mut b = self.sampler.epoch(epoch as u64);
-        b.truncate(self.trainer.plan.steps_per_epoch[epoch]);
-        b
-    }
+impl<M: TrainBackbone> PairTrainer for CionTrainer<M> {
+    type Net = CionNet<M>;
+    type Config = CionConfig;
+    type Own = CionOwn;
+    type Data = CionData;
 
-    fn step(
-        &mut self,
-        epoch: usize,
-        step: usize,
-        indices: &[usize],
-    ) -> Result<LogLine, TrainError> {
-        let cfg = self.cfg;
-        let k = self.sampler.k(epoch as u64);
-        let views = &self.views;
-        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
+    const NETS: [&'static str; 2] = ["student.bpk", "teacher.bpk"];
+
+    pair_accessors!(CionNet<M>, student, teacher);
+
+    fn run_batch(&mut self, data: &CionData, batch: Batch<'_>) -> Result<LogLine, TrainError> {
+        let Batch {
+            set,
+            indices,
+            epoch,
+            step,
+        } = batch;
+        let k = data.sampler.k(epoch as u64);
+        let views = &data.views;
+        let f = |img: &RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
         let sizes = views.crop_sizes();
-        let t = &mut self.trainer;
-        let vs = load_view_batch(&self.set, indices, &sizes, &f, cfg.seed, step, &t.device)?;
-        t.step(epoch, step, &vs, k)
+        let device = &self.core.device;
+        let vs = load_view_batch(set, indices, &sizes, &f, self.cfg.seed, step, device)?;
+        self.step(epoch, step, &vs, k)
     }
 
-    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
-        if self.checkpoints.is_none() {
-            return Ok(None);
-        }
-        let state = state_json(&CionState {
-            position: pos,
-            center: HostTensor::from_tensor(&self.trainer.center.value())?,
-            config: self.cfg.clone(),
-            data: Some(self.data.clone()),
-            scaler: self.trainer.scaler.clone(),
-        })?;
-        save_parts(
-            &self.checkpoints,
-            pos,
-            [
-                ("student.bpk", &self.trainer.student),
-                ("teacher.bpk", &self.trainer.teacher),
-            ],
-            &self.trainer.optim,
-            &[("state.json", &state)],
-        )
+    fn own(&self, _: &TrainSet) -> Result<(CionOwn, Vec<Part>), TrainError> {
+        let center = HostTensor::from_tensor(&self.center.value())?;
+        Ok((CionOwn { center }, Vec::new()))
     }
-}
 
-impl BackboneConfig for CionConfig {
-    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
-        init_backbone(self, device)
+    fn restore(&mut self, own: CionOwn, _: &Checkpoint) -> Result<(), TrainError> {
+        let center = own.center.to_tensor(&self.core.device)?;
+        self.center = DinoCenter::from_tensor(center, self.cfg.center_momentum)?;
+        Ok(())
     }
 }
 
@@ -931,80 +893,43 @@ pub fn pretrain_cion<S, F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    mut callback: F,
+    callback: F,
 ) -> Result<CionOutput<S::Model>, TrainError>
 where
     S: BackboneSource<CionConfig>,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
-    let backbone = backbone.into_backbone(cfg, device)?.model;
-    let ad = device.clone().autodiff();
-    let set = TrainSet::with_source(records, run.image_source.clone())?;
+    let (backbone, train) = start(cfg, backbone, records, device, run)?;
     let pids: Vec<i64> = records.iter().map(|r| r.pid).collect();
     let sampler =
         IdentitySampler::from_pids(&pids, cfg.batch_size, cfg.k_schedule.clone(), cfg.seed)?;
     run.precision.check(device)?;
+    let ad = device.clone().autodiff();
     let mut student = student_with(cfg, backbone, &ad)?;
     student.precision = run.precision;
-    let mut trainer = CionTrainer::new(cfg, student, Plan::epoch_steps(cfg, &sampler), &ad)?
-        .with_data_parallel(Some(data_parallel(run, device)?));
+    let steps_per_epoch = Plan::epoch_steps(cfg, &sampler);
+    let mut trainer = CionTrainer::new(cfg, student, steps_per_epoch.clone(), &ad)?;
+    trainer.core.for_run(run, device)?;
     trainer.teacher.precision = run.precision;
-    trainer.scaler = LossScaler::for_run(run);
     let total = trainer.total_steps();
-    let mut r = CionRun {
-        cfg,
-        set,
+    let data = CionData {
         sampler,
+        steps_per_epoch,
         views: cfg.multi_crop(),
-        trainer,
-        checkpoints: run.checkpoints(),
-        data: DataFingerprint::of(records),
     };
-    let resumed = resume_point(run)?;
-    if let Some(dir) = nothing_to_resume(run)? {
-        callback(PretrainEvent::Fresh { dir });
-    }
-    let mut pos = Position::default();
-    if let Some(ckpt) = &resumed {
-        let state: CionState = ckpt.read_json("state.json")?;
-        same_data(ckpt, state.data.as_ref(), &r.data)?;
-        same_config(ckpt, &state.config, cfg)?;
-        let part = |name: &str| ckpt.path.join(name).display().to_string();
-        let t = &mut r.trainer;
-        t.student = module_from_bytes(
-            t.student.clone(),
-            ckpt.read("student.bpk")?,
-            &part("student.bpk"),
-        )?;
-        t.teacher = module_from_bytes(
-            t.teacher.clone(),
-            ckpt.read("teacher.bpk")?,
-            &part("teacher.bpk"),
-        )?
-        .no_grad();
-        let optim = std::mem::replace(&mut t.optim, AdamConfig::new().init());
-        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
-        t.center = DinoCenter::from_tensor(state.center.to_tensor(&ad)?, cfg.center_momentum)?;
-        if t.scaler.is_some() && state.scaler.is_some() {
-            t.scaler = state.scaler;
-        }
-        pos = state.position;
-        callback(PretrainEvent::Resumed {
-            step: pos.step,
-            path: &ckpt.path,
-        });
-    }
-    let mut tracker = Tracker::new(run, resumed.as_ref(), total)?;
-    let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
-    let (student, teacher) = r.trainer.into_networks();
+    let out = run_pair(trainer, data, train, run, (cfg.epochs, total), callback)?;
     Ok(CionOutput {
-        student,
-        // Trainable again, so it can be fine-tuned (`no_grad` persists
-        // through `Module::train`).
-        teacher: teacher.set_require_grad(true),
-        log: tracker.log,
-        steps_done,
-        finished,
+        student: out.query,
+        teacher: out.key,
+        log: out.log,
+        steps_done: out.steps_done,
+        finished: out.finished,
     })
+}
+
+impl BackboneConfig for CionConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
+    }
 }

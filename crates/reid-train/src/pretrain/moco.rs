@@ -26,37 +26,32 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, Relu};
-use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
 use derive_setters::Setters;
+use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Precision, ResNet, TrainBackbone};
-use reid_data::ImageRecord;
 use reid_data::views::ViewPipeline;
-use reid_losses::moco::{InfoNceQueue, info_nce, instance_accuracy, momentum_update};
+use reid_data::{DataError, ImageRecord};
+use reid_losses::moco::{InfoNceQueue, info_nce, instance_accuracy};
 use serde::{Deserialize, Serialize};
 
-use super::{QueueMeta, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts};
-use crate::engine::checkpoint::{Checkpoint, CheckpointDir, module_from_bytes, optim_from_bytes};
-use crate::engine::drive::{Position, Recipe, Tracker, drive};
+use super::contrast::{QueueMeta, query_shards};
+use super::pair::{Batch, PairOutput, PairTrainer, Part, TrainerCore, run_pair, start};
+use super::{fresh_copy, pooled, project};
+use crate::engine::checkpoint::Checkpoint;
 use crate::engine::events::PretrainEvent;
 use crate::engine::metrics_log::LogLine;
 use crate::engine::optim::sgd;
 use crate::engine::options::RunOptions;
-use crate::engine::parallel::{DataParallel, data_parallel, weighted_loss};
-use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
-use crate::engine::resume::{
-    DataFingerprint, nothing_to_resume, resume_point, same_config, same_data, save_parts,
-    state_json,
-};
+use crate::engine::parallel::{DataParallel, weighted_loss};
 use crate::engine::seed::{ShuffledEpochs, augment_seed};
 use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::check_finite;
 use crate::error::TrainError;
 use crate::init::{seeded_resnet, standard_normal};
 use crate::input::TrainSet;
-use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of LUPerson MoCo v2; defaults are `run_moco.sh`'s.
 /// Unknown keys are an error.
@@ -183,8 +178,7 @@ impl<M: TrainBackbone> MocoNet<M> {
     /// The backbone's pooled feature: `[batch, 3, H, W]` → `[batch,
     /// backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.precision
-            .run(&self.backbone, images, |b, x| b.forward_pooled(x))
+        pooled(&self.backbone, self.precision, images, None)
     }
 
     /// The L2-normalised projection `[batch, dim]`.
@@ -196,15 +190,12 @@ impl<M: TrainBackbone> MocoNet<M> {
     /// depth (ViT, Swin) drawn from `seed`
     /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
     pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
-        self.project(self.precision.run(&self.backbone, images, |b, x| {
-            b.forward_pooled_seeded(x, seed)
-        }))
+        self.project(pooled(&self.backbone, self.precision, images, Some(seed)))
     }
 
     /// The L2-normalised projection of a pooled feature `[batch, C]`.
     pub fn project(&self, h: Tensor<2>) -> Tensor<2> {
-        let p = self.fc2.forward(self.relu.forward(self.fc1.forward(h)));
-        l2_normalize(p)
+        project(&self.fc1, &self.relu, &self.fc2, h)
     }
 }
 
@@ -317,33 +308,15 @@ pub(crate) fn seeded_linear(
     }
 }
 
-/// The result of [`pretrain_moco`].
-#[derive(Debug)]
-pub struct MocoOutput<M: TrainBackbone = ResNet> {
-    /// The query encoder after the last step (autodiff device).
-    pub query: MocoNet<M>,
-    /// The key encoder.
-    pub key: MocoNet<M>,
-    /// One log line per step run in this call.
-    pub log: Vec<LogLine>,
-    /// Completed steps (including those before a resume).
-    pub steps_done: usize,
-    /// Whether every epoch ran.
-    pub finished: bool,
-}
+/// The result of [`pretrain_moco`]: the query and key encoders (`query`,
+/// `key`), the log, the completed steps and whether every epoch ran.
+pub type MocoOutput<M = ResNet> = PairOutput<MocoNet<M>>;
 
+/// MoCo's own fields of `state.json`: the queue's bookkeeping (its keys
+/// are `queue.bin`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct MocoState {
-    position: Position,
+pub(crate) struct MocoOwn {
     queue: QueueMeta,
-    config: MocoConfig,
-    /// The training set the run was started on (absent in checkpoints
-    /// written before fingerprints).
-    #[serde(default)]
-    data: Option<DataFingerprint>,
-    /// The loss scaler of an `f16` run.
-    #[serde(default)]
-    scaler: Option<LossScaler>,
 }
 
 /// One MoCo v2 training step, composed as `lup_moco.py` + `moco_builder.py`
@@ -360,14 +333,11 @@ pub struct MocoTrainer<M: TrainBackbone = ResNet> {
     /// The key encoder (momentum copy of the query's parameters, no
     /// gradients; its BatchNorm statistics are its own).
     pub key: MocoNet<M>,
-    optim: ModuleOptimizer,
     /// The queue of negative keys (`[K, dim]`).
     pub queue: InfoNceQueue,
-    device: Device,
-    /// Dynamic loss scaling of an `f16` run.
-    scaler: Option<LossScaler>,
-    /// The devices each batch is sharded over (one: the trainer's device).
-    parallel: DataParallel,
+    /// SGD, the device, the loss scaler of an `f16` run and the devices
+    /// each batch is sharded over (one: the trainer's device).
+    core: TrainerCore,
 }
 
 impl<M: TrainBackbone> MocoTrainer<M> {
@@ -386,27 +356,16 @@ impl<M: TrainBackbone> MocoTrainer<M> {
         device: &Device,
     ) -> Result<Self, TrainError> {
         cfg.validate()?;
-        if queue.size() != cfg.queue_size || queue.dim() != cfg.dim {
-            return Err(TrainError::InvalidConfig(format!(
-                "the queue holds {} keys of dimension {}; the configuration asks for \
-                 queue_size {} and dim {}",
-                queue.size(),
-                queue.dim(),
-                cfg.queue_size,
-                cfg.dim
-            )));
-        }
+        contrast_shape!(cfg).check_queue(&queue)?;
         let mut key = fresh_copy(&query).no_grad();
         key.precision = query.precision;
+        let core = TrainerCore::new(sgd(cfg.momentum, cfg.weight_decay), device);
         Ok(Self {
             cfg: cfg.clone(),
             query,
             key,
-            optim: sgd(cfg.momentum, cfg.weight_decay),
             queue,
-            device: device.clone(),
-            scaler: None,
-            parallel: DataParallel::single(device),
+            core,
         })
     }
 
@@ -416,8 +375,13 @@ impl<M: TrainBackbone> MocoTrainer<M> {
     /// spread over the devices); each device runs the query forward and
     /// InfoNCE of its rows against its copy of the queue.
     pub fn with_data_parallel(mut self, parallel: Option<DataParallel>) -> Self {
-        self.parallel = parallel.unwrap_or_else(|| DataParallel::single(&self.device));
+        self.core.set_parallel(parallel);
         self
+    }
+
+    /// The query and the key encoder, consuming the trainer.
+    pub fn into_networks(self) -> (MocoNet<M>, MocoNet<M>) {
+        (self.query, self.key)
     }
 
     /// One training step (global step `step` of epoch `epoch`, 0-based):
@@ -445,50 +409,40 @@ impl<M: TrainBackbone> MocoTrainer<M> {
         }
         let cfg = &self.cfg;
         let lr = cfg.lr_at(epoch);
-        let n = q_images.dims()[0];
+        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
+        let loss_scale = self.core.scale();
+        let dp = &self.core.parallel;
         // The key encoder moves first, then computes the keys (the query is
         // not touched by the update, so its forward may come before or after).
-        momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
-        let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
-        let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
-        let loss_scale = step_scale(&self.scaler);
-        let dp = &self.parallel;
-        let k = dp
-            .shuffled_forward(
-                &self.key,
-                k_images,
-                cfg.bn_groups,
-                shuffle_seed,
-                |key, x| key.forward(x),
-            )?
-            .detach();
-        let shards = dp.shards(n, 1)?;
+        let pair = (&mut self.key, &self.query);
+        let k = contrast_shape!(cfg)
+            .momentum_keys(dp, pair, step, k_images, |key, x| key.forward(x))?;
         let queues: Vec<Tensor<2>> = dp
             .devices()
             .iter()
             .map(|d| self.queue.keys().to_device(d))
             .collect();
-        let (multi, outs) = dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
-            let r = shards[i].clone();
-            let x = q_images.clone().narrow(0, r.start, r.len()).to_device(d);
-            let q = query.forward_seeded(x, drop_seed);
-            let q_rows = q.clone().detach();
-            let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-            Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, q_rows))
-        })?;
+        let (multi, outs) = query_shards(
+            dp,
+            &self.query,
+            (&q_images, &k),
+            loss_scale,
+            |query, i, _, x, k| {
+                let q = query.forward_seeded(x, drop_seed);
+                let q_rows = q.clone().detach();
+                Ok((info_nce(q, k, queues[i].clone(), cfg.temperature)?, q_rows))
+            },
+        )?;
         let loss_v = weighted_loss(&outs);
         check_finite("moco", epoch, step, &[("loss", loss_v), ("lr", lr)])?;
         let q_rows = Tensor::cat(
             outs.into_iter()
-                .map(|o| o.extra.to_device(&self.device))
+                .map(|o| o.extra.to_device(&self.core.device))
                 .collect(),
             0,
         );
-        let grads = dp.reduce(&self.query, multi);
         // A step with overflowing f16 gradients leaves the query as it is.
-        if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
-            self.query = self.optim.step(lr, self.query.clone(), grads);
-        }
+        self.core.update(&mut self.query, multi, lr)?;
         // Accuracy against the queue the step used (before the enqueue).
         let acc = instance_accuracy(q_rows, k.clone(), self.queue.keys(), &[1, 5])?;
         self.queue.enqueue(k, None)?;
@@ -497,89 +451,38 @@ impl<M: TrainBackbone> MocoTrainer<M> {
             .with("lr", lr)
             .with("acc1", acc[0])
             .with("acc5", acc[1]);
-        Ok(log_scaler(line, &self.scaler, loss_scale))
-    }
-
-    /// The query and the key encoder, consuming the trainer.
-    pub fn into_networks(self) -> (MocoNet<M>, MocoNet<M>) {
-        (self.query, self.key)
+        Ok(self.core.log(line, loss_scale))
     }
 }
 
-/// A MoCo run's state for the shared loop.
-struct MocoRun<'a, M: TrainBackbone> {
-    cfg: &'a MocoConfig,
-    set: TrainSet,
-    epochs: ShuffledEpochs,
-    trainer: MocoTrainer<M>,
-    checkpoints: Option<CheckpointDir>,
-    /// The training set's fingerprint, kept in every checkpoint.
-    data: DataFingerprint,
-}
+impl<M: TrainBackbone> PairTrainer for MocoTrainer<M> {
+    type Net = MocoNet<M>;
+    type Config = MocoConfig;
+    type Own = MocoOwn;
+    type Data = ShuffledEpochs;
 
-impl<M: TrainBackbone> Recipe for MocoRun<'_, M> {
-    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
-        self.epochs.epoch(epoch)
-    }
+    pair_accessors!(MocoNet<M>, query, key);
 
-    fn step(
-        &mut self,
-        epoch: usize,
-        step: usize,
-        indices: &[usize],
-    ) -> Result<LogLine, TrainError> {
-        let cfg = self.cfg;
-        let size = (cfg.size[0], cfg.size[1]);
-        let view = cfg.view();
-        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
-            let a = view.apply(img, rng)?;
-            let b = view.apply(img, rng)?;
-            Ok(vec![a, b])
+    fn run_batch(&mut self, _: &ShuffledEpochs, batch: Batch<'_>) -> Result<LogLine, TrainError> {
+        // Two independent draws of the same view.
+        let view = self.cfg.view();
+        let views = |img: &RgbImage, rng: &mut ChaCha8Rng| -> Result<_, DataError> {
+            Ok([view.apply(img, rng)?, view.apply(img, rng)?])
         };
-        let t = &mut self.trainer;
-        let mut vs = load_view_batch(
-            &self.set,
-            indices,
-            &[size, size],
-            &f,
-            cfg.seed,
-            step,
-            &t.device,
-        )?;
-        let (Some(k_images), Some(q_images)) = (vs.pop(), vs.pop()) else {
-            return Err(TrainError::InvalidConfig(
-                "MoCo views: two per image".into(),
-            ));
-        };
-        t.step(epoch, step, q_images, k_images)
+        let [q, k] = contrast_shape!(self.cfg).two_views(&batch, &self.core.device, views)?;
+        self.step(batch.epoch, batch.step, q, k)
     }
 
-    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
-        if self.checkpoints.is_none() {
-            return Ok(None);
-        }
-        let t = &self.trainer;
-        let (meta, keys) = queue_to_parts(&t.queue);
-        let state = state_json(&MocoState {
-            position: pos,
-            queue: meta,
-            config: self.cfg.clone(),
-            data: Some(self.data.clone()),
-            scaler: t.scaler.clone(),
-        })?;
-        save_parts(
-            &self.checkpoints,
-            pos,
-            [("query.bpk", &t.query), ("key.bpk", &t.key)],
-            &t.optim,
-            &[("queue.bin", &keys), ("state.json", &state)],
-        )
+    fn own(&self, _: &TrainSet) -> Result<(MocoOwn, Vec<Part>), TrainError> {
+        let (queue, keys) = QueueMeta::of(&self.queue);
+        Ok((MocoOwn { queue }, vec![("queue.bin", keys)]))
     }
-}
 
-impl BackboneConfig for MocoConfig {
-    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
-        init_backbone(self, device)
+    fn restore(&mut self, own: MocoOwn, ckpt: &Checkpoint) -> Result<(), TrainError> {
+        self.queue = own
+            .queue
+            .restore(&ckpt.read("queue.bin")?, &self.core.device)?;
+        Ok(())
     }
 }
 
@@ -600,73 +503,28 @@ pub fn pretrain_moco<S, F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    mut callback: F,
+    callback: F,
 ) -> Result<MocoOutput<S::Model>, TrainError>
 where
     S: BackboneSource<MocoConfig>,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
-    let backbone = backbone.into_backbone(cfg, device)?.model;
-    let ad = device.clone().autodiff();
-    let set = TrainSet::with_source(records, run.image_source.clone())?;
-    let epochs = ShuffledEpochs::new(
-        records.len(),
-        cfg.batch_size,
-        cfg.max_steps_per_epoch,
-        cfg.seed,
-    )?;
+    let (backbone, train) = start(cfg, backbone, records, device, run)?;
+    let shape = contrast_shape!(cfg);
+    let epochs = shape.epochs(train.set.len())?;
     run.precision.check(device)?;
+    let ad = device.clone().autodiff();
     let mut query = encoder_with(cfg, backbone, &ad);
     query.precision = run.precision;
-    let queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
-    let mut trainer = MocoTrainer::new(cfg, query, queue, &ad)?
-        .with_data_parallel(Some(data_parallel(run, device)?));
-    trainer.scaler = LossScaler::for_run(run);
-    let mut r = MocoRun {
-        cfg,
-        set,
-        epochs,
-        trainer,
-        checkpoints: run.checkpoints(),
-        data: DataFingerprint::of(records),
-    };
-    let resumed = resume_point(run)?;
-    if let Some(dir) = nothing_to_resume(run)? {
-        callback(PretrainEvent::Fresh { dir });
+    let mut trainer = MocoTrainer::new(cfg, query, shape.queue(&ad)?, &ad)?;
+    trainer.core.for_run(run, device)?;
+    let total = epochs.per_epoch * cfg.epochs;
+    run_pair(trainer, epochs, train, run, (cfg.epochs, total), callback)
+}
+
+impl BackboneConfig for MocoConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
     }
-    let mut pos = Position::default();
-    if let Some(ckpt) = &resumed {
-        let state: MocoState = ckpt.read_json("state.json")?;
-        same_data(ckpt, state.data.as_ref(), &r.data)?;
-        same_config(ckpt, &state.config, cfg)?;
-        let part = |name: &str| ckpt.path.join(name).display().to_string();
-        let t = &mut r.trainer;
-        t.query = module_from_bytes(t.query.clone(), ckpt.read("query.bpk")?, &part("query.bpk"))?;
-        t.key =
-            module_from_bytes(t.key.clone(), ckpt.read("key.bpk")?, &part("key.bpk"))?.no_grad();
-        let optim = std::mem::replace(&mut t.optim, sgd(cfg.momentum, cfg.weight_decay));
-        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
-        t.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
-        if t.scaler.is_some() && state.scaler.is_some() {
-            t.scaler = state.scaler;
-        }
-        pos = state.position;
-        callback(PretrainEvent::Resumed {
-            step: pos.step,
-            path: &ckpt.path,
-        });
-    }
-    let mut tracker = Tracker::new(run, resumed.as_ref(), epochs.per_epoch * cfg.epochs)?;
-    let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
-    let (query, key) = r.trainer.into_networks();
-    Ok(MocoOutput {
-        query,
-        // Trainable again, so it can be fine-tuned (`no_grad` persists
-        // through `Module::train`).
-        key: key.set_require_grad(true),
-        log: tracker.log,
-        steps_done,
-        finished,
-    })
 }

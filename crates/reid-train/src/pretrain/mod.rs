@@ -9,16 +9,19 @@
 //!   warm-up + cosine, weight-decay and teacher-momentum schedules,
 //!   per-parameter gradient clipping, last layer frozen in epoch 0);
 //!
-//! and what only they share: the momentum copy of a network
-//! (`fresh_copy`), pooled features ([`gap_features`]) and the queue's
-//! checkpoint parts. [`RunOptions`], [`PretrainEvent`] and [`StepReport`]
+//! and what only they share: the run of a network trained with its
+//! momentum copy (`pair`: checkpoints, exact resume, the [`PairOutput`] of
+//! MoCo and PNL), the parts of MoCo and PNL alike (`contrast`: the queue,
+//! the shuffle-BN keys, the sharded query pass, the two views), the
+//! momentum copy of a network (`fresh_copy`) and pooled features
+//! ([`gap_features`]). [`RunOptions`], [`PretrainEvent`] and [`StepReport`]
 //! are the engine's, re-exported here.
 
-/// The [`ContrastShape`] of a MoCo or PNL configuration (both name these
+/// The `ContrastShape` of a MoCo or PNL configuration (both name these
 /// fields alike).
 macro_rules! contrast_shape {
     ($c:expr) => {
-        $crate::pretrain::ContrastShape {
+        $crate::pretrain::contrast::ContrastShape {
             epochs: $c.epochs,
             batch_size: $c.batch_size,
             queue_size: $c.queue_size,
@@ -28,65 +31,53 @@ macro_rules! contrast_shape {
             size: $c.size,
             lr: $c.lr,
             key_momentum: $c.key_momentum,
+            seed: $c.seed,
+        }
+    };
+}
+
+/// The `PairTrainer` items every pre-training trainer has alike: its
+/// configuration (field `cfg`), its two networks of type `$net` (fields
+/// `$online` and `$momentum`, the trained one first) with its
+/// `TrainerCore` (field `core`), and the networks at the end.
+macro_rules! pair_accessors {
+    ($net:ty, $online:ident, $momentum:ident) => {
+        fn config(&self) -> &Self::Config {
+            &self.cfg
+        }
+
+        fn pair(&self) -> ([&$net; 2], &$crate::pretrain::pair::TrainerCore) {
+            ([&self.$online, &self.$momentum], &self.core)
+        }
+
+        fn pair_mut(&mut self) -> ([&mut $net; 2], &mut $crate::pretrain::pair::TrainerCore) {
+            ([&mut self.$online, &mut self.$momentum], &mut self.core)
+        }
+
+        fn into_pair(self) -> ($net, $net) {
+            (self.$online, self.$momentum)
         }
     };
 }
 
 pub mod cion;
+mod contrast;
 pub mod moco;
+mod pair;
 pub mod pnl;
 
+use burn::nn::{Linear, Relu};
 use burn::tensor::Tensor;
+use reid_backbones::{Precision, TrainBackbone};
 
 /// The engine's decoupled weight decay and gradient scaling (moved to
 /// [`crate::engine::optim`]).
 pub use crate::engine::optim;
 pub use crate::engine::seed::shuffled_batches;
 pub use crate::engine::{PretrainEvent, RunOptions, StepReport};
-use crate::error::TrainError;
 /// Parallel multi-view decoding (moved to [`crate::input::views`]).
 pub use crate::input::views;
-
-/// The small part of an [`InfoNceQueue`](reid_losses::moco::InfoNceQueue)
-/// kept in `state.json`; the keys go to a binary part.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct QueueMeta {
-    size: usize,
-    dim: usize,
-    ptr: usize,
-    ids: Vec<i64>,
-}
-
-/// Splits a queue into its JSON part and its keys as bytes.
-pub(crate) fn queue_to_parts(queue: &reid_losses::moco::InfoNceQueue) -> (QueueMeta, Vec<u8>) {
-    let s = queue.state();
-    let keys = crate::checkpoint::f32s_to_bytes(&s.keys);
-    (
-        QueueMeta {
-            size: s.size,
-            dim: s.dim,
-            ptr: s.ptr,
-            ids: s.ids,
-        },
-        keys,
-    )
-}
-
-/// Rebuilds a queue from [`queue_to_parts`]' output.
-pub(crate) fn queue_from_parts(
-    meta: QueueMeta,
-    keys: &[u8],
-    device: &burn::tensor::Device,
-) -> Result<reid_losses::moco::InfoNceQueue, TrainError> {
-    let state = reid_losses::moco::QueueState {
-        size: meta.size,
-        dim: meta.dim,
-        keys: crate::checkpoint::bytes_to_f32s(keys, "queue.bin")?,
-        ids: meta.ids,
-        ptr: meta.ptr,
-    };
-    Ok(reid_losses::moco::InfoNceQueue::from_state(&state, device)?)
-}
+pub use pair::PairOutput;
 
 /// Global average pooling of a backbone's map: `[batch, 3, H, W]` →
 /// `[batch, C]`.
@@ -127,47 +118,26 @@ pub(crate) fn fresh_copy<M: burn::module::Module>(module: &M) -> M {
 /// like `F.normalize`).
 pub use reid_backbones::head::classifier::l2_normalize;
 
-/// The settings MoCo and PNL share, checked the same way for both: the
-/// error names the field.
-pub(crate) struct ContrastShape {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub queue_size: usize,
-    pub dim: usize,
-    pub bn_groups: usize,
-    pub max_steps_per_epoch: Option<usize>,
-    pub size: [u32; 2],
-    pub lr: f64,
-    pub key_momentum: f64,
+/// `backbone`'s pooled feature `[batch, backbone.pooled_dim()]` of
+/// `images`, computed in `precision`, with its stochastic depth (ViT, Swin)
+/// drawn from `seed` when there is one
+/// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
+pub(crate) fn pooled<M: TrainBackbone>(
+    backbone: &M,
+    precision: Precision,
+    images: Tensor<4>,
+    seed: Option<u64>,
+) -> Tensor<2> {
+    match seed {
+        Some(seed) => precision.run(backbone, images, |b, x| b.forward_pooled_seeded(x, seed)),
+        None => precision.run(backbone, images, |b, x| b.forward_pooled(x)),
+    }
 }
 
-impl ContrastShape {
-    /// Checks ranges; the error names the field.
-    pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::InvalidConfig(m));
-        if self.epochs == 0 || self.batch_size == 0 || self.queue_size == 0 || self.dim == 0 {
-            return bad("epochs, batch_size, queue_size and dim must be >= 1".into());
-        }
-        if self.bn_groups == 0 || self.bn_groups > self.batch_size {
-            return bad(format!(
-                "bn_groups must be in 1..=batch_size, got {}",
-                self.bn_groups
-            ));
-        }
-        if self.max_steps_per_epoch == Some(0) || self.size.contains(&0) {
-            return bad("max_steps_per_epoch and size must be positive".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("lr must be positive, got {}", self.lr));
-        }
-        if !(0.0..=1.0).contains(&self.key_momentum) {
-            return bad(format!(
-                "key_momentum must be in [0, 1], got {}",
-                self.key_momentum
-            ));
-        }
-        Ok(())
-    }
+/// The L2-normalised projection `fc2(ReLU(fc1(h)))` of pooled features
+/// `h` (MoCo's head, PNL's projection branch).
+pub(crate) fn project(fc1: &Linear, relu: &Relu, fc2: &Linear, h: Tensor<2>) -> Tensor<2> {
+    l2_normalize(fc2.forward(relu.forward(fc1.forward(h))))
 }
 
 #[cfg(test)]

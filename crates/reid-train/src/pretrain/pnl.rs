@@ -34,40 +34,34 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, Relu};
-use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use derive_setters::Setters;
+use image::RgbImage;
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Precision, ResNet, TrainBackbone};
-use reid_data::ImageRecord;
 use reid_data::views::PnlViews;
-use reid_losses::moco::{InfoNceQueue, momentum_update};
+use reid_data::{DataError, ImageRecord};
+use reid_losses::moco::InfoNceQueue;
 use reid_losses::pnl::{PnlLossConfig, PrototypeBank, PrototypeState, pnl_step_losses};
 use serde::{Deserialize, Serialize};
 
+use super::contrast::{QueueMeta, query_shards};
 use super::moco::{LinearInit, seeded_linear};
-use super::{QueueMeta, fresh_copy, l2_normalize, queue_from_parts, queue_to_parts};
-use crate::engine::checkpoint::{
-    Checkpoint, CheckpointDir, bytes_to_f32s, f32s_to_bytes, module_from_bytes, optim_from_bytes,
-};
-use crate::engine::drive::{Position, Recipe, Tracker, drive};
+use super::pair::{Batch, PairOutput, PairTrainer, Part, TrainerCore, run_pair, start};
+use super::{fresh_copy, pooled, project};
+use crate::engine::checkpoint::{Checkpoint, bytes_to_f32s, f32s_to_bytes};
 use crate::engine::events::PretrainEvent;
 use crate::engine::metrics_log::LogLine;
 use crate::engine::optim::sgd;
 use crate::engine::options::RunOptions;
-use crate::engine::parallel::{DataParallel, data_parallel, weighted_loss};
-use crate::engine::precision::{LossScaler, log_scaler, step_scale, unscale};
-use crate::engine::resume::{
-    DataFingerprint, nothing_to_resume, resume_point, same_config, same_data, save_parts,
-    state_json,
-};
+use crate::engine::parallel::{DataParallel, weighted_loss};
+use crate::engine::precision::LossScaler;
 use crate::engine::seed::{ShuffledEpochs, augment_seed};
 use crate::engine::source::{BackboneConfig, BackboneSource};
 use crate::engine::step::{check_finite, scalar};
 use crate::error::TrainError;
 use crate::init::seeded_resnet;
 use crate::input::TrainSet;
-use crate::input::views::load_view_batch;
 
 /// Every hyper-parameter of PNL; defaults are `run_pnl.sh`'s. Unknown keys
 /// are an error.
@@ -236,23 +230,7 @@ impl<M: TrainBackbone> PnlNet<M> {
     /// The backbone's pooled feature: `[batch, 3, H, W]` → `[batch,
     /// backbone.pooled_dim()]`.
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.precision
-            .run(&self.backbone, images, |b, x| b.forward_pooled(x))
-    }
-
-    /// Classifier logits `[batch, classes]` and L2-normalised projections
-    /// `[batch, dim]`.
-    pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        self.heads(self.embed(images))
-    }
-
-    /// [`PnlNet::forward`] of a training step: the backbone's stochastic
-    /// depth (ViT, Swin) drawn from `seed`
-    /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
-    pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> (Tensor<2>, Tensor<2>) {
-        self.heads(self.precision.run(&self.backbone, images, |b, x| {
-            b.forward_pooled_seeded(x, seed)
-        }))
+        pooled(&self.backbone, self.precision, images, None)
     }
 
     /// Classifier logits and projections of a pooled feature `h` `[batch, C]`.
@@ -263,10 +241,22 @@ impl<M: TrainBackbone> PnlNet<M> {
         (z, self.project(h))
     }
 
+    /// Classifier logits `[batch, classes]` and L2-normalised projections
+    /// `[batch, dim]`.
+    pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        self.heads(self.embed(images))
+    }
+
     /// The L2-normalised projection of a pooled feature `[batch, C]`.
     pub fn project(&self, h: Tensor<2>) -> Tensor<2> {
-        let p = self.fc2.forward(self.relu.forward(self.fc1.forward(h)));
-        l2_normalize(p)
+        project(&self.fc1, &self.relu, &self.fc2, h)
+    }
+
+    /// [`PnlNet::forward`] of a training step: the backbone's stochastic
+    /// depth (ViT, Swin) drawn from `seed`
+    /// ([`reid_backbones::Backbone::forward_pooled_seeded`]).
+    pub fn forward_seeded(&self, images: Tensor<4>, seed: u64) -> (Tensor<2>, Tensor<2>) {
+        self.heads(pooled(&self.backbone, self.precision, images, Some(seed)))
     }
 }
 
@@ -320,34 +310,17 @@ pub fn encoder_with<M: TrainBackbone>(
     }
 }
 
-/// The result of [`pretrain_pnl`].
-#[derive(Debug)]
-pub struct PnlOutput<M: TrainBackbone = ResNet> {
-    /// The query encoder after the last step (autodiff device).
-    pub query: PnlNet<M>,
-    /// The key encoder.
-    pub key: PnlNet<M>,
-    /// One log line per step run in this call.
-    pub log: Vec<LogLine>,
-    /// Completed steps (including those before a resume).
-    pub steps_done: usize,
-    /// Whether every epoch ran.
-    pub finished: bool,
-}
+/// The result of [`pretrain_pnl`]: the query and key encoders (`query`,
+/// `key`), the log, the completed steps and whether every epoch ran.
+pub type PnlOutput<M = ResNet> = PairOutput<PnlNet<M>>;
 
+/// PNL's own fields of `state.json`: the queue's bookkeeping (its keys are
+/// `queue.bin`, the prototypes `prototypes.bin`) and the number of
+/// tracklet labels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PnlState {
-    position: Position,
+pub(crate) struct PnlOwn {
     queue: QueueMeta,
     classes: usize,
-    config: PnlConfig,
-    /// The training set the run was started on (absent in checkpoints
-    /// written before fingerprints).
-    #[serde(default)]
-    data: Option<DataFingerprint>,
-    /// The loss scaler of an `f16` run.
-    #[serde(default)]
-    scaler: Option<LossScaler>,
 }
 
 /// The classifier's accuracy against the given (tracklet) labels, and how
@@ -396,16 +369,13 @@ pub struct PnlTrainer<M: TrainBackbone = ResNet> {
     pub query: PnlNet<M>,
     /// The key encoder (momentum copy of the query, no gradients).
     pub key: PnlNet<M>,
-    optim: ModuleOptimizer,
     /// The key queue, each key with its (corrected) label.
     pub queue: InfoNceQueue,
     /// The class prototypes.
     pub bank: PrototypeBank,
-    device: Device,
-    /// Two or more devices: each batch sharded over them.
-    parallel: DataParallel,
-    /// Dynamic loss scaling of an `f16` run.
-    scaler: Option<LossScaler>,
+    /// SGD, the device, the loss scaler of an `f16` run and the devices
+    /// (two or more: each batch sharded over them).
+    core: TrainerCore,
 }
 
 impl<M: TrainBackbone> PnlTrainer<M> {
@@ -427,16 +397,8 @@ impl<M: TrainBackbone> PnlTrainer<M> {
         device: &Device,
     ) -> Result<Self, TrainError> {
         cfg.validate()?;
+        contrast_shape!(cfg).check_queue(&queue)?;
         let classes = query.cls_out.weight.dims()[1];
-        if queue.size() != cfg.queue_size || queue.dim() != cfg.dim {
-            return Err(TrainError::InvalidConfig(format!(
-                "the queue holds {} keys of dimension {}; the configuration says {} of {}",
-                queue.size(),
-                queue.dim(),
-                cfg.queue_size,
-                cfg.dim
-            )));
-        }
         if bank.classes() != classes || bank.dim() != cfg.dim {
             return Err(TrainError::InvalidConfig(format!(
                 "the prototype bank holds {} prototypes of dimension {}; the classifier has {} \
@@ -450,30 +412,32 @@ impl<M: TrainBackbone> PnlTrainer<M> {
         // The key encoder: own parameter ids, the query's values, no gradients.
         let key = fresh_copy(&query).no_grad();
         Ok(Self {
+            core: TrainerCore::new(sgd(cfg.momentum, cfg.weight_decay), device),
             cfg: cfg.clone(),
             query,
             key,
-            optim: sgd(cfg.momentum, cfg.weight_decay),
             queue,
             bank,
-            device: device.clone(),
-            parallel: DataParallel::single(device),
-            scaler: None,
         })
     }
 
     /// The same trainer sharding each batch over `parallel`'s devices
     /// (`None`: one device); see the module documentation.
     pub fn with_data_parallel(mut self, parallel: Option<DataParallel>) -> Self {
-        self.parallel = parallel.unwrap_or_else(|| DataParallel::single(&self.device));
+        self.core.set_parallel(parallel);
         self
     }
 
     /// The same trainer with dynamic loss scaling (`f16` runs; `None`:
     /// none).
     pub fn with_loss_scaler(mut self, scaler: Option<LossScaler>) -> Self {
-        self.scaler = scaler;
+        self.core.scaler = scaler;
         self
+    }
+
+    /// The query and key encoders, consuming the trainer.
+    pub fn into_networks(self) -> (PnlNet<M>, PnlNet<M>) {
+        (self.query, self.key)
     }
 
     /// One training step (global step `step` of epoch `epoch`, 0-based) on
@@ -517,67 +481,64 @@ impl<M: TrainBackbone> PnlTrainer<M> {
         let lr = cfg.lr_at(epoch);
         let given = labels.to_vec();
         let drop_seed = augment_seed(cfg.seed, step, usize::MAX - 5);
-        momentum_update(&mut self.key, &self.query, cfg.key_momentum)?;
-        let shuffle_seed = augment_seed(cfg.seed, step, usize::MAX - 3);
         let loss_cfg = cfg.loss_config();
-        let loss_scale = step_scale(&self.scaler);
-        let dp = &self.parallel;
+        let loss_scale = self.core.scale();
+        let dp = &self.core.parallel;
         // Keys as on one device (shuffle-BN's groups spread over the
         // devices); each device then its rows' query forward and
         // losses against its copies of the queue and the bank, both
         // as they were before this step. The corrected labels and
         // queries come back in batch order for the enqueue and the
         // (order-dependent) prototype update.
-        let k = dp
-            .shuffled_forward(&self.key, strong, cfg.bn_groups, shuffle_seed, |key, x| {
-                key.project(key.embed(x))
-            })?
-            .detach();
-        let shards = dp.shards(n, 1)?;
+        let pair = (&mut self.key, &self.query);
+        let k = contrast_shape!(cfg)
+            .momentum_keys(dp, pair, step, strong, |key, x| key.project(key.embed(x)))?;
         let copies: Vec<(InfoNceQueue, PrototypeBank)> = dp
             .devices()
             .iter()
             .map(|d| (self.queue.to_device(d), self.bank.to_device(d)))
             .collect();
-        let (multi, outs) = dp.grads_scaled(&self.query, &shards, loss_scale, |query, i, d| {
-            let r = shards[i].clone();
-            let x = weak.clone().narrow(0, r.start, r.len()).to_device(d);
-            let (z, q) = query.forward_seeded(x, drop_seed);
-            let predicted = z.clone().detach().argmax(1);
-            let k = k.clone().narrow(0, r.start, r.len()).to_device(d);
-            let y = Tensor::<1, Int>::from_data(
-                TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
-                d,
-            );
-            let (queue, bank) = &copies[i];
-            let l = pnl_step_losses(epoch, z, q.clone(), k, queue, y, bank, &loss_cfg)?;
-            let parts = [
-                scalar(&l.classification)?,
-                scalar(&l.instance)?,
-                scalar(&l.prototype)?,
-            ];
-            Ok((l.total, (parts, q.detach(), l.corrected_labels, predicted)))
-        })?;
+        let (multi, outs) = query_shards(
+            dp,
+            &self.query,
+            (&weak, &k),
+            loss_scale,
+            |query, i, r, x, k| {
+                let d = x.device();
+                let (z, q) = query.forward_seeded(x, drop_seed);
+                let predicted = z.clone().detach().argmax(1);
+                let y = Tensor::<1, Int>::from_data(
+                    TensorData::new(labels[r.clone()].to_vec(), [r.len()]),
+                    &d,
+                );
+                let (queue, bank) = &copies[i];
+                let l = pnl_step_losses(epoch, z, q.clone(), k, queue, y, bank, &loss_cfg)?;
+                let parts = [
+                    scalar(&l.classification)?,
+                    scalar(&l.instance)?,
+                    scalar(&l.prototype)?,
+                ];
+                Ok((l.total, (parts, q.detach(), l.corrected_labels, predicted)))
+            },
+        )?;
         let mut values = [weighted_loss(&outs), 0.0, 0.0, 0.0];
         let (mut qs, mut ys, mut ps) = (Vec::new(), Vec::new(), Vec::new());
+        let main = &self.core.device;
         for o in outs {
             let w = o.rows as f64 / n as f64;
             let (parts, q, y, p) = o.extra;
             for (v, p) in values[1..].iter_mut().zip(parts) {
                 *v += p * w;
             }
-            qs.push(q.to_device(&self.device));
-            ys.push(y.to_device(&self.device));
-            ps.push(p.to_device(&self.device));
+            qs.push(q.to_device(main));
+            ys.push(y.to_device(main));
+            ps.push(p.to_device(main));
         }
         check_pnl(epoch, step, lr, values)?;
-        let grads = dp.reduce(&self.query, multi);
         let (q, corrected, predicted) =
             (Tensor::cat(qs, 0), Tensor::cat(ys, 0), Tensor::cat(ps, 0));
         // A step with overflowing f16 gradients leaves the query as it is.
-        if let Some(grads) = unscale(&mut self.scaler, &self.query, grads)? {
-            self.query = self.optim.step(lr, self.query.clone(), grads);
-        }
+        self.core.update(&mut self.query, multi, lr)?;
         let (accuracy, relabelled) = label_agreement(&given, &predicted, &corrected);
         self.queue.enqueue(k, Some(corrected.clone()))?;
         self.bank.update(q, corrected)?;
@@ -588,92 +549,66 @@ impl<M: TrainBackbone> PnlTrainer<M> {
             .with("lr", lr)
             .with("cls_acc", accuracy)
             .with("corrected", relabelled as f64);
-        Ok(log_scaler(line, &self.scaler, loss_scale))
-    }
-
-    /// The query and key encoders, consuming the trainer.
-    pub fn into_networks(self) -> (PnlNet<M>, PnlNet<M>) {
-        (self.query, self.key)
+        Ok(self.core.log(line, loss_scale))
     }
 }
 
-/// A PNL run's state for the shared loop.
-struct PnlRun<'a, M: TrainBackbone> {
-    cfg: &'a PnlConfig,
-    set: TrainSet,
-    epochs: ShuffledEpochs,
-    trainer: PnlTrainer<M>,
-    checkpoints: Option<CheckpointDir>,
-    /// The training set's fingerprint, kept in every checkpoint.
-    data: DataFingerprint,
-}
+impl<M: TrainBackbone> PairTrainer for PnlTrainer<M> {
+    type Net = PnlNet<M>;
+    type Config = PnlConfig;
+    type Own = PnlOwn;
+    type Data = ShuffledEpochs;
 
-impl<M: TrainBackbone> Recipe for PnlRun<'_, M> {
-    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
-        self.epochs.epoch(epoch)
-    }
+    pair_accessors!(PnlNet<M>, query, key);
 
-    fn step(
-        &mut self,
-        epoch: usize,
-        step: usize,
-        indices: &[usize],
-    ) -> Result<LogLine, TrainError> {
-        let cfg = self.cfg;
-        let size = (cfg.size[0], cfg.size[1]);
-        let views = cfg.views();
-        let f = |img: &image::RgbImage, rng: &mut ChaCha8Rng| {
-            let (weak, strong) = views.apply(img, rng)?;
-            Ok(vec![weak, strong])
+    fn run_batch(&mut self, _: &ShuffledEpochs, batch: Batch<'_>) -> Result<LogLine, TrainError> {
+        let labels: Vec<i64> = batch.indices.iter().map(|&j| batch.set.labels[j]).collect();
+        // The weak view for the query encoder, the strong one for the key's.
+        let pnl_views = self.cfg.views();
+        let views = |img: &RgbImage, rng: &mut ChaCha8Rng| -> Result<_, DataError> {
+            let (weak, strong) = pnl_views.apply(img, rng)?;
+            Ok([weak, strong])
         };
-        let vs = load_view_batch(
-            &self.set,
-            indices,
-            &[size, size],
-            &f,
-            cfg.seed,
-            step,
-            &self.trainer.device,
-        )?;
-        let labels: Vec<i64> = indices.iter().map(|&j| self.set.labels[j]).collect();
-        let [weak, strong]: [Tensor<4>; 2] = vs.try_into().map_err(|v: Vec<Tensor<4>>| {
-            TrainError::InvalidConfig(format!("PNL loads 2 views per image, got {}", v.len()))
-        })?;
-        self.trainer.step(epoch, step, weak, strong, &labels)
+        let [weak, strong] =
+            contrast_shape!(self.cfg).two_views(&batch, &self.core.device, views)?;
+        self.step(batch.epoch, batch.step, weak, strong, &labels)
     }
 
-    fn save(&self, pos: Position) -> Result<Option<Checkpoint>, TrainError> {
-        if self.checkpoints.is_none() {
-            return Ok(None);
+    fn own(&self, set: &TrainSet) -> Result<(PnlOwn, Vec<Part>), TrainError> {
+        let (queue, keys) = QueueMeta::of(&self.queue);
+        let protos = f32s_to_bytes(&self.bank.state().prototypes);
+        let own = PnlOwn {
+            queue,
+            classes: set.num_classes,
+        };
+        Ok((own, vec![("queue.bin", keys), ("prototypes.bin", protos)]))
+    }
+
+    fn check(&self, own: &PnlOwn, set: &TrainSet, ckpt: &Checkpoint) -> Result<(), TrainError> {
+        if own.classes == set.num_classes {
+            return Ok(());
         }
-        let t = &self.trainer;
-        let (meta, keys) = queue_to_parts(&t.queue);
-        let protos = f32s_to_bytes(&t.bank.state().prototypes);
-        let state = state_json(&PnlState {
-            position: pos,
-            queue: meta,
-            classes: self.set.num_classes,
-            config: self.cfg.clone(),
-            data: Some(self.data.clone()),
-            scaler: t.scaler.clone(),
-        })?;
-        save_parts(
-            &self.checkpoints,
-            pos,
-            [("query.bpk", &t.query), ("key.bpk", &t.key)],
-            &t.optim,
-            &[
-                ("queue.bin", &keys),
-                ("prototypes.bin", &protos),
-                ("state.json", &state),
-            ],
-        )
+        Err(TrainError::Checkpoint(format!(
+            "{} was written for a training set of {} tracklet labels, this run has {}: \
+             resume with the same data, or start a fresh run in another folder",
+            ckpt.path.display(),
+            own.classes,
+            set.num_classes
+        )))
     }
-}
 
-impl BackboneConfig for PnlConfig {
-    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
-        init_backbone(self, device)
+    fn restore(&mut self, own: PnlOwn, ckpt: &Checkpoint) -> Result<(), TrainError> {
+        let device = &self.core.device;
+        self.queue = own.queue.restore(&ckpt.read("queue.bin")?, device)?;
+        let prototypes = bytes_to_f32s(&ckpt.read("prototypes.bin")?, "prototypes.bin")?;
+        let bank = PrototypeState {
+            classes: own.classes,
+            dim: self.cfg.dim,
+            momentum: self.cfg.proto_momentum,
+            prototypes,
+        };
+        self.bank = PrototypeBank::from_state(&bank, device)?;
+        Ok(())
     }
 }
 
@@ -695,91 +630,30 @@ pub fn pretrain_pnl<S, F>(
     records: &[ImageRecord],
     device: &Device,
     run: &RunOptions,
-    mut callback: F,
+    callback: F,
 ) -> Result<PnlOutput<S::Model>, TrainError>
 where
     S: BackboneSource<PnlConfig>,
     F: FnMut(PretrainEvent<'_>),
 {
     cfg.validate()?;
-    let backbone = backbone.into_backbone(cfg, device)?.model;
-    let ad = device.clone().autodiff();
-    let set = TrainSet::with_source(records, run.image_source.clone())?;
-    let classes = set.num_classes;
-    let epochs = ShuffledEpochs::new(
-        records.len(),
-        cfg.batch_size,
-        cfg.max_steps_per_epoch,
-        cfg.seed,
-    )?;
+    let (backbone, train) = start(cfg, backbone, records, device, run)?;
+    let classes = train.set.num_classes;
+    let shape = contrast_shape!(cfg);
+    let epochs = shape.epochs(train.set.len())?;
     run.precision.check(device)?;
+    let ad = device.clone().autodiff();
     let mut query = encoder_with(cfg, backbone, classes, &ad);
     query.precision = run.precision;
-    let queue = InfoNceQueue::new(cfg.queue_size, cfg.dim, cfg.seed, &ad)?;
     let bank = PrototypeBank::new(classes, cfg.dim, &ad)?.with_momentum(cfg.proto_momentum)?;
-    let trainer = PnlTrainer::new(cfg, query, queue, bank, &ad)?
-        .with_data_parallel(Some(data_parallel(run, device)?))
-        .with_loss_scaler(LossScaler::for_run(run));
-    let mut r = PnlRun {
-        cfg,
-        set,
-        epochs,
-        trainer,
-        checkpoints: run.checkpoints(),
-        data: DataFingerprint::of(records),
-    };
-    let resumed = resume_point(run)?;
-    if let Some(dir) = nothing_to_resume(run)? {
-        callback(PretrainEvent::Fresh { dir });
+    let mut trainer = PnlTrainer::new(cfg, query, shape.queue(&ad)?, bank, &ad)?;
+    trainer.core.for_run(run, device)?;
+    let total = epochs.per_epoch * cfg.epochs;
+    run_pair(trainer, epochs, train, run, (cfg.epochs, total), callback)
+}
+
+impl BackboneConfig for PnlConfig {
+    fn build_backbone(&self, device: &Device) -> Result<ResNet, TrainError> {
+        init_backbone(self, device)
     }
-    let mut pos = Position::default();
-    if let Some(ckpt) = &resumed {
-        let state: PnlState = ckpt.read_json("state.json")?;
-        same_data(ckpt, state.data.as_ref(), &r.data)?;
-        same_config(ckpt, &state.config, cfg)?;
-        if state.classes != classes {
-            return Err(TrainError::Checkpoint(format!(
-                "{} was written for a training set of {} tracklet labels, this run has {classes}: \
-                 resume with the same data, or start a fresh run in another folder",
-                ckpt.path.display(),
-                state.classes
-            )));
-        }
-        let part = |name: &str| ckpt.path.join(name).display().to_string();
-        let t = &mut r.trainer;
-        t.query = module_from_bytes(t.query.clone(), ckpt.read("query.bpk")?, &part("query.bpk"))?;
-        t.key =
-            module_from_bytes(t.key.clone(), ckpt.read("key.bpk")?, &part("key.bpk"))?.no_grad();
-        let optim = std::mem::replace(&mut t.optim, sgd(cfg.momentum, cfg.weight_decay));
-        t.optim = optim_from_bytes(optim, ckpt.read("optim.bpk")?, &part("optim.bpk"))?;
-        t.queue = queue_from_parts(state.queue, &ckpt.read("queue.bin")?, &ad)?;
-        if t.scaler.is_some() && state.scaler.is_some() {
-            t.scaler = state.scaler;
-        }
-        let prototypes = bytes_to_f32s(&ckpt.read("prototypes.bin")?, "prototypes.bin")?;
-        let bank = PrototypeState {
-            classes,
-            dim: cfg.dim,
-            momentum: cfg.proto_momentum,
-            prototypes,
-        };
-        t.bank = PrototypeBank::from_state(&bank, &ad)?;
-        pos = state.position;
-        callback(PretrainEvent::Resumed {
-            step: pos.step,
-            path: &ckpt.path,
-        });
-    }
-    let mut tracker = Tracker::new(run, resumed.as_ref(), epochs.per_epoch * cfg.epochs)?;
-    let (steps_done, finished) = drive(&mut r, run, pos, cfg.epochs, &mut tracker, &mut callback)?;
-    let (query, key) = r.trainer.into_networks();
-    Ok(PnlOutput {
-        query,
-        // Trainable again, so it can be fine-tuned (`no_grad` persists
-        // through `Module::train`).
-        key: key.set_require_grad(true),
-        log: tracker.log,
-        steps_done,
-        finished,
-    })
 }

@@ -8,7 +8,10 @@ use crate::common;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{loss_bits, tiny_cion, tiny_records};
+use common::{
+    Outcome, assert_resume_is_exact, pattern_input, stopping, tiny_cion, tiny_contrast,
+    tiny_records,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{
@@ -18,7 +21,7 @@ use reid_data::batch::TestTransform;
 use reid_data::sampler_identity::KSchedule;
 use reid_train::pretrain::moco::MocoConfig;
 use reid_train::{
-    CionConfig, Decay, FinetuneConfig, PnlConfig, RunOptions, Warmup, evaluate_model, finetune,
+    CionConfig, FinetuneConfig, PnlConfig, RunOptions, Warmup, evaluate_model, finetune,
     pretrain_cion, pretrain_moco, pretrain_pnl,
 };
 
@@ -87,15 +90,8 @@ fn cion_trains_a_vit_on_its_class_token() {
     let vit = tiny_vit(&device);
     assert_eq!(vit.pooled_dim(), 16);
     let before = values(&vit);
-    let out = pretrain_cion(
-        &cion_config(1, 2),
-        vit,
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let plain = RunOptions::default();
+    let out = pretrain_cion(&cion_config(1, 2), vit, &recs, &device, &plain, |_| {}).unwrap();
     assert_eq!(out.steps_done, 2);
     assert!(out.log.iter().all(|l| l.get("loss").unwrap().is_finite()));
     // The DINO head reads the 16-wide class token.
@@ -123,15 +119,8 @@ fn cion_data_parallel_matches_one_device() {
         .unwrap();
     let before = values(&vit);
     let cfg = cion_config(1, 3).with_local_size([64, 32]);
-    let one = pretrain_cion(
-        &cfg,
-        vit.clone(),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let plain = RunOptions::default();
+    let one = pretrain_cion(&cfg, vit.clone(), &recs, &device, &plain, |_| {}).unwrap();
     let run = RunOptions::default().with_devices(vec![device.clone(), device.clone()]);
     let two = pretrain_cion(&cfg, vit, &recs, &device, &run, |_| {}).unwrap();
     assert_eq!(one.steps_done, 3);
@@ -190,36 +179,40 @@ impl ModuleMapper for Redraw {
     }
 }
 
+/// The data-parallel MoCo and PNL runs' settings (their setters are named
+/// alike): 64×32 views, 6-image batches in 3 shuffle-BN groups, a 16-wide
+/// hidden layer, 8-dimensional keys, a queue of 10.
+macro_rules! dp_contrast {
+    ($cfg:expr) => {
+        $cfg.with_size([64, 32])
+            .with_batch_size(6)
+            .with_bn_groups(3)
+            .with_mlp_hidden_dim(16)
+            .with_dim(8)
+            .with_queue_size(10)
+    };
+}
+
 /// PNL on 6-image batches over 2 epochs of 2 steps, with label correction
 /// and the prototype loss from epoch 1.
 fn dp_pnl(seed: u64) -> PnlConfig {
-    PnlConfig::default()
-        .with_size([64, 32])
-        .with_batch_size(6)
+    dp_contrast!(PnlConfig::default())
         .with_epochs(2)
         .with_max_steps_per_epoch(Some(2))
-        .with_mlp_hidden_dim(16)
-        .with_dim(8)
-        .with_bn_groups(3)
         .with_cls_dim(8)
-        .with_queue_size(10)
         .with_start_clean_epoch(1)
         .with_start_proto_epoch(1)
         .with_seed(seed)
 }
 
-/// BoT at 64×32, P×K 4×2, `epochs` of 2 iterations at a constant rate.
+/// BoT at 64×32, P×K 4×2, `epochs` of 2 iterations at a constant rate
+/// (fast-reid's default warm-up and seed; the backbone is given).
 fn tiny_bot(epochs: usize) -> FinetuneConfig {
-    FinetuneConfig::default()
-        .with_height(64)
-        .with_width(32)
-        .with_p(4)
+    let defaults = FinetuneConfig::default();
+    common::tiny_bot(epochs, 2)
         .with_k(2)
-        .with_epochs(epochs)
-        .with_iters_per_epoch(Some(2))
-        .with_lr(1e-3)
-        .with_decay(Decay::Constant)
-        .with_eval_every(0)
+        .with_warmup(defaults.warmup)
+        .with_seed(defaults.seed)
 }
 
 fn assert_same_losses(one: &[reid_train::LogLine], two: &[reid_train::LogLine], names: &[&str]) {
@@ -250,26 +243,13 @@ fn moco_and_pnl_data_parallel_match_one_device() {
     let trunk = tiny_convnext(&device);
     let before = values(&trunk);
     let two = RunOptions::default().with_devices(vec![device.clone(), device.clone()]);
-    let moco = MocoConfig::default()
-        .with_size([64, 32])
-        .with_batch_size(6)
-        .with_bn_groups(3)
+    let moco = dp_contrast!(MocoConfig::default())
         .with_epochs(1)
         .with_max_steps_per_epoch(Some(3))
         .with_lr(0.05)
-        .with_mlp_hidden_dim(16)
-        .with_dim(8)
-        .with_queue_size(10)
         .with_seed(3);
-    let a = pretrain_moco(
-        &moco,
-        trunk.clone(),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let plain = RunOptions::default();
+    let a = pretrain_moco(&moco, trunk.clone(), &recs, &device, &plain, |_| {}).unwrap();
     let b = pretrain_moco(&moco, trunk.clone(), &recs, &device, &two, |_| {}).unwrap();
     assert_eq!((a.steps_done, b.steps_done), (3, 3));
     assert_same_losses(&a.log, &b.log, &["loss"]);
@@ -281,15 +261,7 @@ fn moco_and_pnl_data_parallel_match_one_device() {
     assert!(diff < 1e-5, "MoCo key encoders differ by {diff}");
 
     let pnl = dp_pnl(4).with_start_supcont_epoch(0).with_threshold(0.0);
-    let a = pretrain_pnl(
-        &pnl,
-        trunk.clone(),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let a = pretrain_pnl(&pnl, trunk.clone(), &recs, &device, &plain, |_| {}).unwrap();
     let b = pretrain_pnl(&pnl, trunk, &recs, &device, &two, |_| {}).unwrap();
     assert_eq!((a.steps_done, b.steps_done), (4, 4));
     assert_same_losses(
@@ -333,19 +305,15 @@ fn pnl_data_parallel_resumes_exactly() {
     let cfg = dp_pnl(6);
     let two = RunOptions::default().with_devices(vec![device.clone(), device.clone()]);
     let start = trunk();
-    let full = pretrain_pnl(&cfg, start.clone(), &recs, &device, &two, |_| {}).unwrap();
-    let opts = two
-        .with_checkpoint_dir(Some(dir.join("ckpt")))
-        .with_checkpoint_every(1)
-        .with_stop_after(Some(2));
-    let first = pretrain_pnl(&cfg, start, &recs, &device, &opts, |_| {}).unwrap();
-    let resume = opts.with_resume(true).with_stop_after(None);
-    let second = pretrain_pnl(&cfg, trunk(), &recs, &device, &resume, |_| {}).unwrap();
-    assert_eq!((first.steps_done, second.steps_done), (2, 4));
-    let mut joined = loss_bits(&first.log);
-    joined.extend(loss_bits(&second.log));
-    assert_eq!(joined, loss_bits(&full.log), "losses differ after resume");
-    assert_eq!(values(&second.query), values(&full.query));
+    let stopped = stopping(&dir, 1, 2).with_devices(two.devices.clone());
+    let [.., second] = assert_resume_is_exact(&two, &stopped, |run| {
+        // The resumed run gets its weights from the checkpoint.
+        let from = if run.resume { trunk() } else { start.clone() };
+        let out = pretrain_pnl(&cfg, from, &recs, &device, run, |_| {}).unwrap();
+        let probes = vec![values(&out.query)];
+        Outcome::of_log(&out.log, out.steps_done, out.finished, probes)
+    });
+    assert_eq!(second.steps_done, 4);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -385,45 +353,17 @@ where
     let (dir, recs) = tiny_records(tag);
     let device = Device::flex();
     let run_dir = dir.join("runs");
-    // The trunk's initial weights come from burn's generator: both runs
-    // start from one copy.
+    // The trunk's initial weights come from burn's generator: the
+    // uninterrupted and the stopped run start from one copy.
     let start = make();
-    let full = pretrain_cion(
-        cfg,
-        start.clone(),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
-    assert_eq!(full.steps_done, 4);
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(run_dir.join("ckpt")))
-        .with_checkpoint_every(1)
-        .with_keep_checkpoints(1)
-        .with_stop_after(Some(3));
-    let first = pretrain_cion(cfg, start, &recs, &device, &opts, |_| {}).unwrap();
-    assert_eq!(first.steps_done, 3);
-    let resume = opts.with_resume(true).with_stop_after(None);
-    let second = pretrain_cion(cfg, make(), &recs, &device, &resume, |_| {}).unwrap();
+    let stopped = stopping(&run_dir, 1, 3).with_keep_checkpoints(1);
+    let [.., second] = assert_resume_is_exact(&RunOptions::default(), &stopped, |run| {
+        let from = if run.resume { make() } else { start.clone() };
+        let out = pretrain_cion(cfg, from, &recs, &device, run, |_| {}).unwrap();
+        let probes = vec![values(&out.student.backbone)];
+        Outcome::of_log(&out.log, out.steps_done, out.finished, probes)
+    });
     assert_eq!(second.steps_done, 4);
-    let mut joined = loss_bits(&first.log);
-    joined.extend(loss_bits(&second.log));
-    assert_eq!(joined, loss_bits(&full.log), "losses differ after resume");
-    let (a, b) = (
-        values(&second.student.backbone),
-        values(&full.student.backbone),
-    );
-    let diffs: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-    assert!(
-        diffs.is_empty(),
-        "{} of {} values differ, first at {:?}, last {:?}",
-        diffs.len(),
-        a.len(),
-        diffs.first(),
-        diffs.last()
-    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -452,15 +392,8 @@ fn cion_teacher_stochastic_depth_follows_its_switch() {
     let vit = drop_path_vit(&device);
     let first_loss = |teacher_drop_path: bool| -> f64 {
         let cfg = cion_config(1, 1).with_teacher_drop_path(teacher_drop_path);
-        let out = pretrain_cion(
-            &cfg,
-            vit.clone(),
-            &recs,
-            &device,
-            &RunOptions::default(),
-            |_| {},
-        )
-        .unwrap();
+        let plain = RunOptions::default();
+        let out = pretrain_cion(&cfg, vit.clone(), &recs, &device, &plain, |_| {}).unwrap();
         out.log[0].get("loss").unwrap()
     };
     let on = first_loss(true);
@@ -478,15 +411,7 @@ fn vit_stochastic_depth_is_seeded_per_step_and_resumes_exactly() {
     let device = Device::flex();
     let vit = || drop_path_vit(&device);
     let m = vit();
-    let x = Tensor::<4>::from_data(
-        TensorData::new(
-            (0..4 * 3 * 64 * 32)
-                .map(|i| ((i * 7 % 23) as f32 / 11.0) - 1.0)
-                .collect::<Vec<_>>(),
-            [4, 3, 64, 32],
-        ),
-        &device,
-    );
+    let x = pattern_input([4, 3, 64, 32], (7, 23, 11.0), &device);
     let at = |seed: u64| -> Vec<f32> {
         m.forward_pooled_seeded(x.clone(), seed)
             .into_data()
@@ -517,18 +442,11 @@ fn moco_and_pnl_train_other_families() {
         .unwrap();
     assert_eq!(ghost.pooled_dim(), 24);
     let before = values(&ghost);
-    let moco = MocoConfig::default()
-        .with_size([64, 32])
-        .with_batch_size(8)
-        .with_bn_groups(2)
-        .with_epochs(1)
-        .with_max_steps_per_epoch(Some(2))
-        .with_lr(0.05)
-        .with_mlp_hidden_dim(32)
-        .with_dim(16)
-        .with_queue_size(24)
-        .with_seed(3);
-    let out = pretrain_moco(&moco, ghost, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
+    // The tiny recipes' settings (their `arch` is unused: the backbone is
+    // given).
+    let moco = tiny_contrast!(MocoConfig::default(), 1, 2).with_seed(3);
+    let plain = RunOptions::default();
+    let out = pretrain_moco(&moco, ghost, &recs, &device, &plain, |_| {}).unwrap();
     assert_eq!(out.steps_done, 2);
     assert!(out.log.iter().all(|l| l.get("loss").unwrap().is_finite()));
     assert_eq!(out.query.fc1.weight.val().dims(), [24, 32]);
@@ -540,18 +458,11 @@ fn moco_and_pnl_train_other_families() {
             .unwrap(),
     );
     let before = values(&repvit);
-    let pnl = PnlConfig::default()
-        .with_size([64, 32])
-        .with_batch_size(8)
-        .with_epochs(1)
-        .with_max_steps_per_epoch(Some(2))
-        .with_mlp_hidden_dim(32)
-        .with_dim(16)
-        .with_bn_groups(2)
+    let pnl = tiny_contrast!(PnlConfig::default(), 1, 2)
+        .with_lr(PnlConfig::default().lr)
         .with_cls_dim(16)
-        .with_queue_size(24)
         .with_seed(4);
-    let out = pretrain_pnl(&pnl, repvit, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
+    let out = pretrain_pnl(&pnl, repvit, &recs, &device, &plain, |_| {}).unwrap();
     assert_eq!(out.steps_done, 2);
     assert!(out.log.iter().all(|l| l.get("loss").unwrap().is_finite()));
     assert_eq!(out.query.cls_embed.weight.val().dims(), [24, 16]);
@@ -569,7 +480,8 @@ fn bot_finetunes_and_evaluates_a_vit() {
         iters: 1,
         factor: 0.1,
     });
-    let out = finetune(&cfg, vit, &recs, &device, &RunOptions::default(), |_| {}).unwrap();
+    let plain = RunOptions::default();
+    let out = finetune(&cfg, vit, &recs, &device, &plain, |_| {}).unwrap();
     assert_eq!(out.log.len(), 2);
     assert!(out.log.iter().all(|l| l.loss_ce.is_finite()));
     assert!(max_change(&before, &values(&out.model.backbone)) > 0.0);
@@ -591,15 +503,7 @@ fn bot_finetunes_and_evaluates_a_vit() {
 #[test]
 fn a_zoo_net_is_a_backbone_with_its_family_feature() {
     let device = Device::flex();
-    let x = Tensor::<4>::from_data(
-        TensorData::new(
-            (0..2 * 3 * 64 * 32)
-                .map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0)
-                .collect::<Vec<_>>(),
-            [2, 3, 64, 32],
-        ),
-        &device,
-    );
+    let x = pattern_input([2, 3, 64, 32], (13, 29, 14.0), &device);
     let vit = tiny_vit(&device);
     let direct: Vec<f32> = vit
         .forward_embedding(x.clone())
@@ -619,30 +523,11 @@ fn bot_with_a_drop_path_vit_resumes_exactly() {
     let device = Device::flex();
     let start = drop_path_vit(&device);
     let cfg = tiny_bot(2);
-    let full = finetune(
-        &cfg,
-        start.clone(),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(dir.join("ckpt")))
-        .with_checkpoint_every(1)
-        .with_stop_after(Some(3));
-    let first = finetune(&cfg, start.clone(), &recs, &device, &opts, |_| {}).unwrap();
-    let resume = opts.with_resume(true).with_stop_after(None);
-    let second = finetune(&cfg, start, &recs, &device, &resume, |_| {}).unwrap();
-    let bits = |l: &[reid_train::IterationLog]| -> Vec<(u32, u32)> {
-        l.iter()
-            .map(|e| (e.loss_ce.to_bits(), e.loss_tri.to_bits()))
-            .collect()
-    };
-    let mut joined = bits(&first.log);
-    joined.extend(bits(&second.log));
-    assert_eq!(joined, bits(&full.log), "losses differ after resume");
-    assert_eq!(values(&second.model), values(&full.model));
+    let plain = RunOptions::default();
+    let [.., second] = assert_resume_is_exact(&plain, &stopping(&dir, 1, 3), |run| {
+        let out = finetune(&cfg, start.clone(), &recs, &device, run, |_| {}).unwrap();
+        Outcome::of_finetune(&out, vec![values(&out.model)])
+    });
+    assert_eq!(second.steps_done, 4);
     std::fs::remove_dir_all(dir).ok();
 }

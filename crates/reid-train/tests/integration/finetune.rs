@@ -8,42 +8,23 @@ use crate::common;
 use reid_train::FromConfig;
 
 use burn::tensor::Device;
-use common::{probe_input, step_bits, tiny_market};
+use common::{
+    Outcome, assert_error_names, assert_resume_is_exact, probe_input, refused_with, step_bits,
+    stopping, tiny_bot, tiny_market,
+};
 use reid_backbones::{ReidModel, build_backbone};
 use reid_data::batch::TestTransform;
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::metrics_log::read_log;
 use reid_train::{
-    Decay, FinetuneConfig, FinetuneEvent, RunOptions, TrainError, Warmup, evaluate_model, finetune,
+    FinetuneConfig, FinetuneEvent, RunOptions, TrainError, Warmup, evaluate_model, finetune,
 };
-
-/// ResNet18 at width 8 on 64×32 inputs, P×K = 4×4, constant rate after a
-/// short warm-up.
-fn tiny_config(epochs: usize, iters: usize) -> FinetuneConfig {
-    FinetuneConfig::default()
-        .with_arch("resnet18".into())
-        .with_base_width(8)
-        .with_height(64)
-        .with_width(32)
-        .with_p(4)
-        .with_k(4)
-        .with_epochs(epochs)
-        .with_iters_per_epoch(Some(iters))
-        .with_lr(1e-3)
-        .with_warmup(Warmup {
-            iters: 4,
-            factor: 0.1,
-        })
-        .with_decay(Decay::Constant)
-        .with_eval_every(0)
-        .with_seed(11)
-}
 
 #[test]
 fn loss_goes_down_and_the_model_evaluates() {
     let (dir, data) = tiny_market("ft-loss");
     let device = Device::flex();
-    let mut cfg = tiny_config(8, 8);
+    let mut cfg = tiny_bot(8, 8);
     cfg.eval_every = 2;
     let mut iterations = 0;
     let mut epochs = Vec::new();
@@ -124,18 +105,12 @@ fn loss_goes_down_and_the_model_evaluates() {
 fn a_seed_gives_an_identical_log() {
     let (dir, data) = tiny_market("ft-seed");
     let device = Device::flex();
-    let cfg = tiny_config(2, 3);
+    let cfg = tiny_bot(2, 3);
+    let plain = RunOptions::default();
+    let train = &data.splits.train;
     let run = |cfg: &FinetuneConfig| {
-        finetune(
-            cfg,
-            FromConfig,
-            &data.splits.train,
-            &device,
-            &RunOptions::default(),
-            |_| {},
-        )
-        .unwrap()
-        .log
+        let out = finetune(cfg, FromConfig, train, &device, &plain, |_| {});
+        out.unwrap().log
     };
     let a = run(&cfg);
     let b = run(&cfg);
@@ -149,16 +124,17 @@ fn a_seed_gives_an_identical_log() {
 fn a_diverging_run_is_an_error_naming_the_step() {
     let (dir, data) = tiny_market("ft-nan");
     let device = Device::flex();
-    let cfg = tiny_config(1, 6).with_lr(1e30).with_warmup(Warmup {
+    let cfg = tiny_bot(1, 6).with_lr(1e30).with_warmup(Warmup {
         iters: 0,
         factor: 0.1,
     });
+    let plain = RunOptions::default();
     let err = finetune(
         &cfg,
         FromConfig,
         &data.splits.train,
         &device,
-        &RunOptions::default(),
+        &plain,
         |_| {},
     )
     .unwrap_err();
@@ -188,15 +164,8 @@ fn a_given_backbone_is_trained_from_its_weights() {
         .into_data()
         .try_to_vec()
         .unwrap();
-    let out = finetune(
-        &tiny_config(1, 3),
-        backbone,
-        &data.splits.train,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (cfg, plain) = (tiny_bot(1, 3), RunOptions::default());
+    let out = finetune(&cfg, backbone, &data.splits.train, &device, &plain, |_| {}).unwrap();
     let after: Vec<f32> = out
         .model
         .backbone
@@ -221,28 +190,17 @@ fn a_given_backbone_is_trained_from_its_weights() {
 #[test]
 fn bad_inputs_are_errors_not_panics() {
     let device = Device::flex();
-    let e = finetune(
-        &tiny_config(1, 1),
-        FromConfig,
-        &[],
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("empty"), "{e}");
-    let e = finetune(
-        &tiny_config(1, 1).with_arch("resnet51".into()),
-        FromConfig,
-        &[],
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("resnet51"), "{e}");
+    let plain = RunOptions::default();
+    let cfg = tiny_bot(1, 1);
+    assert_error_names(
+        finetune(&cfg, FromConfig, &[], &device, &plain, |_| {}),
+        "empty",
+    );
+    let cfg = cfg.with_arch("resnet51".into());
+    assert_error_names(
+        finetune(&cfg, FromConfig, &[], &device, &plain, |_| {}),
+        "resnet51",
+    );
 }
 
 /// Features before and after the BNNeck of a fixed input (the model is a
@@ -279,18 +237,11 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let device = Device::flex();
     // 3 epochs × 3 iterations; the PK stream crosses sampler rounds inside
     // epochs (8 identities give 2–3 batches of 4×4 per round).
-    let cfg = tiny_config(3, 3);
+    let cfg = tiny_bot(3, 3);
     let run_dir = dir.join("runs");
 
-    let full = finetune(
-        &cfg,
-        FromConfig,
-        train,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let plain = RunOptions::default();
+    let full = finetune(&cfg, FromConfig, train, &device, &plain, |_| {}).unwrap();
     assert!(full.finished);
     assert_eq!((full.steps_done, full.log.len()), (9, 9));
 
@@ -368,47 +319,26 @@ fn a_given_backbone_resumes_and_a_changed_config_is_refused() {
     let (dir, data) = tiny_market("ft-resume-cfg");
     let train = &data.splits.train;
     let device = Device::flex();
-    let cfg = tiny_config(1, 3);
+    let cfg = tiny_bot(1, 3);
     // One set of starting weights (burn's initialisers draw from a
     // process-global generator), cloned for every run.
     let start = build_backbone("resnet18", 8, 1, &device).unwrap();
     let backbone = || start.clone();
-    let full = finetune(
-        &cfg,
-        backbone(),
-        train,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(dir.join("ckpt")))
-        .with_checkpoint_every(1)
-        .with_stop_after(Some(2));
-    let first = finetune(&cfg, backbone(), train, &device, &opts, |_| {}).unwrap();
-    assert_eq!((first.steps_done, first.finished), (2, false));
-
-    let resume = opts.with_resume(true).with_stop_after(None);
-    let other = cfg.clone().with_lr(2e-3);
-    let err = finetune(&other, backbone(), train, &device, &resume, |_| {}).unwrap_err();
-    assert!(
-        matches!(err, TrainError::Checkpoint(ref m) if m.contains("another configuration")),
-        "{err}"
-    );
-    // Another training split (one image fewer) is refused too.
-    let err = finetune(&cfg, backbone(), &train[1..], &device, &resume, |_| {}).unwrap_err();
-    assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");
-    // Another backbone structure does not load.
-    let wide = build_backbone("resnet18", 16, 1, &device).unwrap();
-    let err = finetune(&cfg, wide, train, &device, &resume, |_| {}).unwrap_err();
-    assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");
-
-    let second = finetune(&cfg, backbone(), train, &device, &resume, |_| {}).unwrap();
-    assert_eq!((second.steps_done, second.finished), (3, true));
-    let mut joined = first.log.clone();
-    joined.extend(&second.log);
-    assert_eq!(step_bits(&joined), step_bits(&full.log));
-    assert_eq!(probe(&second.model, &device), probe(&full.model, &device));
+    assert_resume_is_exact(&RunOptions::default(), &stopping(&dir, 1, 2), |run| {
+        if run.resume {
+            let other = cfg.clone().with_lr(2e-3);
+            let err = finetune(&other, backbone(), train, &device, run, |_| {}).unwrap_err();
+            assert!(refused_with(&err, "another configuration"), "{err}");
+            // Another training split (one image fewer) is refused too.
+            let err = finetune(&cfg, backbone(), &train[1..], &device, run, |_| {}).unwrap_err();
+            assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");
+            // Another backbone structure does not load.
+            let wide = build_backbone("resnet18", 16, 1, &device).unwrap();
+            let err = finetune(&cfg, wide, train, &device, run, |_| {}).unwrap_err();
+            assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");
+        }
+        let out = finetune(&cfg, backbone(), train, &device, run, |_| {}).unwrap();
+        Outcome::of_finetune(&out, vec![probe(&out.model, &device)])
+    });
     std::fs::remove_dir_all(dir).ok();
 }

@@ -13,37 +13,20 @@ use reid_train::MgnStart;
 use std::path::Path;
 
 use burn::tensor::Device;
-use common::tiny_market;
+use common::{tiny_market, tiny_mgn};
 use reid_data::ImageRecord;
 use reid_data::batch::TestTransform;
 use reid_data::datasets::ParsedDataset;
-use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
+use reid_train::finetune::mgn::{MgnEvent, evaluate_mgn, finetune_mgn};
 use reid_train::metrics_log::{EVAL_KEYS, read_log};
 use reid_train::{
-    Decay, FinetuneConfig, FinetuneEvent, FinetuneOutput, LogLine, MetricsLog, RunOptions, Warmup,
-    evaluate_model, finetune,
+    FinetuneConfig, FinetuneEvent, FinetuneOutput, LogLine, MetricsLog, RunOptions, evaluate_model,
+    finetune,
 };
 
-/// ResNet18 at width 8, P×K = 4×4, `epochs` × 3 steps, evaluated after
-/// every epoch.
+/// The tiny BoT recipe, `epochs` × 3 steps, evaluated after every epoch.
 fn tiny_bot(epochs: usize) -> FinetuneConfig {
-    FinetuneConfig::default()
-        .with_arch("resnet18".into())
-        .with_base_width(8)
-        .with_height(64)
-        .with_width(32)
-        .with_p(4)
-        .with_k(4)
-        .with_epochs(epochs)
-        .with_iters_per_epoch(Some(3))
-        .with_lr(1e-3)
-        .with_warmup(Warmup {
-            iters: 4,
-            factor: 0.1,
-        })
-        .with_decay(Decay::Constant)
-        .with_eval_every(1)
-        .with_seed(11)
+    common::tiny_bot(epochs, 3).with_eval_every(1)
 }
 
 /// What a run's callback saw, in order.
@@ -297,20 +280,7 @@ fn a_resume_keeps_the_evaluations_of_the_epochs_before_the_checkpoint() {
 #[test]
 fn mgn_evaluations_are_logged() {
     let (dir, data) = tiny_market("evallog-mgn");
-    let cfg = MgnFinetuneConfig::default()
-        .with_base_width(4)
-        .with_embedding_dim(16)
-        .with_height(96)
-        .with_width(32)
-        .with_p(4)
-        .with_k(4)
-        .with_epochs(2)
-        .with_iters_per_epoch(Some(2))
-        .with_lr(1e-3)
-        .with_warmup_epochs(1)
-        .with_delay_epochs(1)
-        .with_freeze_epochs(1)
-        .with_seed(4);
+    let cfg = tiny_mgn(2, 2);
     let device = Device::flex();
     let splits = &data.splits;
     let log = dir.join("mgn/metrics.jsonl");

@@ -13,29 +13,20 @@ use reid_train::MgnStart;
 use std::path::Path;
 
 use burn::tensor::Device;
-use common::{probe_input, resnet50_trunk, step_bits, tiny_records};
+use common::{
+    Outcome, assert_error_names, assert_resume_is_exact, assert_unknown_key_refused, probe_input,
+    refused_with, resnet50_trunk, step_bits, stopping, tiny_bot, tiny_mgn, tiny_records,
+};
 use reid_backbones::Mgn;
 use reid_data::batch::TestTransform;
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use reid_train::metrics_log::read_log;
-use reid_train::{Decay, FinetuneConfig, RunOptions, TrainError, Warmup, finetune};
+use reid_train::{RunOptions, TrainError, Warmup, finetune};
 
+/// The tiny MGN recipe over 5 epochs of 3 steps, the first 2 frozen.
 fn tiny_config() -> MgnFinetuneConfig {
-    MgnFinetuneConfig::default()
-        .with_base_width(4)
-        .with_embedding_dim(16)
-        .with_height(96)
-        .with_width(32)
-        .with_p(4)
-        .with_k(4)
-        .with_epochs(5)
-        .with_iters_per_epoch(Some(3))
-        .with_lr(1e-3)
-        .with_warmup_epochs(1)
-        .with_delay_epochs(3)
-        .with_freeze_epochs(2)
-        .with_seed(4)
+    tiny_mgn(5, 3).with_delay_epochs(3).with_freeze_epochs(2)
 }
 
 fn values(t: burn::tensor::Tensor<4>) -> Vec<f32> {
@@ -49,26 +40,14 @@ fn the_trunk_is_frozen_first_then_everything_trains() {
     let cfg = tiny_config();
     let mut trunk = Vec::new();
     let mut head = Vec::new();
-    let out = finetune_mgn(
-        &cfg,
-        MgnStart::Random,
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |e| {
-            if let MgnEvent::EpochEnd { model, .. } = e {
-                trunk.push(values(model.backbone.conv1.weight.val()));
-                head.push(
-                    model
-                        .b1_head
-                        .embedding
-                        .as_ref()
-                        .map(|c| values(c.weight.val()))
-                        .unwrap(),
-                );
-            }
-        },
-    )
+    let plain = RunOptions::default();
+    let out = finetune_mgn(&cfg, MgnStart::Random, &recs, &device, &plain, |e| {
+        if let MgnEvent::EpochEnd { model, .. } = e {
+            trunk.push(values(model.backbone.conv1.weight.val()));
+            let embedding = model.b1_head.embedding.as_ref().unwrap();
+            head.push(values(embedding.weight.val()));
+        }
+    })
     .unwrap();
     assert_eq!(out.log.len(), 15);
     // Epochs 0 and 1: the trunk does not move, the heads do.
@@ -87,15 +66,8 @@ fn the_trunk_is_frozen_first_then_everything_trains() {
     };
     assert!(mean(4) < mean(0), "loss {} -> {}", mean(0), mean(4));
     // The model evaluates (query = gallery = the training images here).
-    let r = evaluate_mgn(
-        &out.model,
-        &recs,
-        &recs,
-        TestTransform::new(96, 32),
-        16,
-        &device,
-    )
-    .unwrap();
+    let test = TestTransform::new(96, 32);
+    let r = evaluate_mgn(&out.model, &recs, &recs, test, 16, &device).unwrap();
     assert!(r.map.is_finite() && r.map > 0.0);
     std::fs::remove_dir_all(dir).ok();
 }
@@ -104,45 +76,20 @@ fn the_trunk_is_frozen_first_then_everything_trains() {
 fn bad_configurations_are_errors() {
     let (dir, recs) = tiny_records("mgn-bad");
     let device = Device::flex();
+    let plain = RunOptions::default();
     let short = tiny_config().with_height(32);
-    let e = finetune_mgn(
-        &short,
-        MgnStart::Random,
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("48"), "{e}");
+    let run = |cfg| finetune_mgn(cfg, MgnStart::Random, &recs, &device, &plain, |_| {});
+    assert_error_names(run(&short), "48");
     let basic = tiny_config().with_arch("resnet18".into());
-    assert!(
-        finetune_mgn(
-            &basic,
-            MgnStart::Random,
-            &recs,
-            &device,
-            &RunOptions::default(),
-            |_| {}
-        )
-        .is_err()
-    );
-    assert!(serde_json::from_str::<MgnFinetuneConfig>(r#"{"heads": 8}"#).is_err());
+    assert!(run(&basic).is_err());
+    assert_unknown_key_refused::<MgnFinetuneConfig>(r#"{"heads": 8}"#);
     std::fs::remove_dir_all(dir).ok();
 }
 
 /// The smallest MGN input (3 rows on the stride-16 branch maps), 3 epochs
 /// × 2 steps, the first epoch frozen.
 fn resume_config() -> MgnFinetuneConfig {
-    tiny_config()
-        .with_height(48)
-        .with_width(16)
-        .with_epochs(3)
-        .with_iters_per_epoch(Some(2))
-        .with_warmup_epochs(1)
-        .with_delay_epochs(1)
-        .with_freeze_epochs(1)
-        .with_seed(9)
+    tiny_mgn(3, 2).with_height(48).with_width(16).with_seed(9)
 }
 
 /// The inference feature of a fixed input (validation snapshot: every
@@ -179,15 +126,8 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("mgn-resume");
     let device = Device::flex();
     let cfg = resume_config();
-    let full = finetune_mgn(
-        &cfg,
-        MgnStart::Random,
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let plain = RunOptions::default();
+    let full = finetune_mgn(&cfg, MgnStart::Random, &recs, &device, &plain, |_| {}).unwrap();
     assert_eq!(
         (full.steps_done, full.log.len(), full.finished),
         (6, 6, true)
@@ -301,99 +241,34 @@ fn a_trunk_run_resumes_and_another_config_split_or_recipe_is_refused() {
         .with_delay_epochs(0);
     // One trunk (burn's initialisers draw from a process-global generator).
     let trunk = resnet50_trunk(4, &device);
-    let full = finetune_mgn(
-        &cfg,
-        MgnStart::Trunk(&trunk),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(dir.join("ckpt")))
-        .with_checkpoint_every(1)
-        .with_stop_after(Some(1));
-    let first = finetune_mgn(&cfg, MgnStart::Trunk(&trunk), &recs, &device, &opts, |_| {}).unwrap();
-    assert_eq!((first.steps_done, first.finished), (1, false));
-
-    let resume = opts.with_resume(true).with_stop_after(None);
-    let refused = |e: TrainError| matches!(e, TrainError::Checkpoint(ref m) if m.contains("another configuration"));
-    // Another freeze length, another training split (one image fewer).
-    let other = cfg.clone().with_freeze_epochs(0);
-    let err = finetune_mgn(
-        &other,
-        MgnStart::Trunk(&trunk),
-        &recs,
-        &device,
-        &resume,
-        |_| {},
-    )
-    .unwrap_err();
-    assert!(refused(err));
-    let err = finetune_mgn(
-        &cfg,
-        MgnStart::Trunk(&trunk),
-        &recs[1..],
-        &device,
-        &resume,
-        |_| {},
-    )
-    .unwrap_err();
-    assert!(refused(err));
-    // A BoT run's checkpoint is not an MGN one, and the other way round.
-    let bot = FinetuneConfig::default()
-        .with_arch("resnet18".into())
-        .with_base_width(4)
-        .with_height(64)
-        .with_width(32)
-        .with_p(4)
-        .with_k(4)
-        .with_epochs(1)
-        .with_iters_per_epoch(Some(2))
-        .with_warmup(Warmup {
-            iters: 1,
-            factor: 0.1,
-        })
-        .with_decay(Decay::Constant)
-        .with_eval_every(0);
+    let start = || MgnStart::Trunk(&trunk);
+    // A BoT run's checkpoint, to be refused by MGN.
+    let bot = tiny_bot(1, 2).with_base_width(4).with_warmup(Warmup {
+        iters: 1,
+        factor: 0.1,
+    });
     let bot_opts = RunOptions::default()
         .with_checkpoint_dir(Some(dir.join("bot")))
         .with_stop_after(Some(1));
     finetune(&bot, FromConfig, &recs, &device, &bot_opts, |_| {}).unwrap();
     let bot_resume = bot_opts.with_resume(true);
-    let err = finetune_mgn(
-        &cfg,
-        MgnStart::Trunk(&trunk),
-        &recs,
-        &device,
-        &bot_resume,
-        |_| {},
-    )
-    .unwrap_err();
-    assert!(
-        matches!(err, TrainError::Checkpoint(ref m) if m.contains("state.json")),
-        "{err}"
-    );
-    let err = finetune(&bot, FromConfig, &recs, &device, &resume, |_| {}).unwrap_err();
-    assert!(
-        matches!(err, TrainError::Checkpoint(ref m) if m.contains("state.json")),
-        "{err}"
-    );
-
-    let second = finetune_mgn(
-        &cfg,
-        MgnStart::Trunk(&trunk),
-        &recs,
-        &device,
-        &resume,
-        |_| {},
-    )
-    .unwrap();
-    assert_eq!((second.steps_done, second.finished), (2, true));
-    let mut joined = first.log.clone();
-    joined.extend(&second.log);
-    assert_eq!(step_bits(&joined), step_bits(&full.log));
-    assert_eq!(probe(&second.model, &device), probe(&full.model, &device));
+    assert_resume_is_exact(&RunOptions::default(), &stopping(&dir, 1, 1), |run| {
+        if run.resume {
+            let refused = |e: TrainError| refused_with(&e, "another configuration");
+            // Another freeze length, another training split (one image fewer).
+            let other = cfg.clone().with_freeze_epochs(0);
+            let err = finetune_mgn(&other, start(), &recs, &device, run, |_| {}).unwrap_err();
+            assert!(refused(err));
+            let err = finetune_mgn(&cfg, start(), &recs[1..], &device, run, |_| {}).unwrap_err();
+            assert!(refused(err));
+            // A BoT run's checkpoint is not an MGN one, and the other way round.
+            let err = finetune_mgn(&cfg, start(), &recs, &device, &bot_resume, |_| {});
+            assert!(refused_with(&err.unwrap_err(), "state.json"));
+            let err = finetune(&bot, FromConfig, &recs, &device, run, |_| {}).unwrap_err();
+            assert!(refused_with(&err, "state.json"), "{err}");
+        }
+        let out = finetune_mgn(&cfg, start(), &recs, &device, run, |_| {}).unwrap();
+        Outcome::of_finetune(&out, vec![probe(&out.model, &device)])
+    });
     std::fs::remove_dir_all(dir).ok();
 }

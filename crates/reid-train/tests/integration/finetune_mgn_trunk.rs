@@ -7,26 +7,9 @@ use reid_train::MgnStart;
 use reid_train::RunOptions;
 
 use burn::tensor::Device;
-use common::{resnet50_trunk, tiny_records};
+use common::{assert_error_names, resnet50_trunk, tiny_mgn, tiny_records};
 use reid_backbones::resnet::ResidualBlock;
-use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, finetune_mgn};
-
-fn tiny_config() -> MgnFinetuneConfig {
-    MgnFinetuneConfig::default()
-        .with_base_width(4)
-        .with_embedding_dim(16)
-        .with_height(96)
-        .with_width(32)
-        .with_p(4)
-        .with_k(4)
-        .with_epochs(2)
-        .with_iters_per_epoch(Some(2))
-        .with_lr(1e-3)
-        .with_warmup_epochs(1)
-        .with_delay_epochs(1)
-        .with_freeze_epochs(1)
-        .with_seed(5)
-}
+use reid_train::finetune::mgn::{MgnEvent, finetune_mgn};
 
 fn conv2(b: &ResidualBlock) -> Vec<f32> {
     let w = match b {
@@ -40,26 +23,18 @@ fn conv2(b: &ResidualBlock) -> Vec<f32> {
 fn branches_start_from_the_trunk_and_train_after_the_frozen_epochs() {
     let (dir, recs) = tiny_records("mgn-trunk");
     let device = Device::flex();
-    let cfg = tiny_config();
+    let cfg = tiny_mgn(2, 2).with_seed(5);
     let trunk = resnet50_trunk(cfg.base_width, &device);
     let layer3_2 = conv2(&trunk.layer3[2]);
     let layer4_0 = conv2(&trunk.layer4[0]);
     let mut epochs = Vec::new();
-    let out = finetune_mgn(
-        &cfg,
-        MgnStart::Trunk(&trunk),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |e| {
-            if let MgnEvent::EpochEnd { model, .. } = e {
-                epochs.push(
-                    [&model.b1, &model.b2, &model.b3]
-                        .map(|b| (conv2(&b.res_conv4[1]), conv2(&b.res_conv5[0]))),
-                );
-            }
-        },
-    )
+    let plain = RunOptions::default();
+    let out = finetune_mgn(&cfg, MgnStart::Trunk(&trunk), &recs, &device, &plain, |e| {
+        if let MgnEvent::EpochEnd { model, .. } = e {
+            let branches = [&model.b1, &model.b2, &model.b3];
+            epochs.push(branches.map(|b| (conv2(&b.res_conv4[1]), conv2(&b.res_conv5[0]))));
+        }
+    })
     .unwrap();
     assert_eq!(out.log.len(), 4);
     assert!(out.log.iter().all(|l| l.loss_ce.is_finite()));
@@ -82,17 +57,10 @@ fn branches_start_from_the_trunk_and_train_after_the_frozen_epochs() {
 fn a_trunk_of_another_width_is_an_error() {
     let (dir, recs) = tiny_records("mgn-trunk-bad");
     let device = Device::flex();
-    let cfg = tiny_config();
+    let cfg = tiny_mgn(2, 2).with_seed(5);
     let wide = resnet50_trunk(8, &device);
-    let e = finetune_mgn(
-        &cfg,
-        MgnStart::Trunk(&wide),
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("stem width"), "{e}");
+    let plain = RunOptions::default();
+    let result = finetune_mgn(&cfg, MgnStart::Trunk(&wide), &recs, &device, &plain, |_| {});
+    assert_error_names(result, "stem width");
     std::fs::remove_dir_all(dir).ok();
 }

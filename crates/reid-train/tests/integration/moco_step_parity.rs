@@ -1,6 +1,6 @@
 //! Twelve whole MoCo v2 training steps against LUPerson's own code: the
 //! fixtures (`tests/fixtures/moco_step/`, written by
-//! `tools/gen_moco_step_fixtures.py` from LUPerson `lup_moco/` at commit
+//! `tools/fixtures/gen_moco_step_fixtures.py` from LUPerson `lup_moco/` at commit
 //! d5fa344) ran upstream's `MoCo` module (query and key encoders with the
 //! MLP head, momentum update, queue and its wrap), its cosine learning rate
 //! and PyTorch's SGD on fixed views. Our [`MocoTrainer`], started from the
@@ -16,57 +16,38 @@
 use crate::common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use burn::module::Module;
 use burn::tensor::Device;
-use common::parity::{Tally, close, compare, crop, expected, floats, linear, tensors, transpose};
+use common::parity::{
+    Fixture, Tally, close, compare, config_from, crop, fixture_dir, floats, linear,
+    one_block_resnet, run_steps, tensors, transpose, usize_at,
+};
 use ndarray::{Array, IxDyn};
 use ndarray_npy::NpzReader;
-use reid_backbones::{ImportOptions, ResNet, ResNetConfig, ResNetDepth, load_backbone};
+use reid_backbones::{ImportOptions, ResNet, load_backbone};
 use reid_losses::moco::{InfoNceQueue, QueueState};
 use reid_train::MocoConfig;
 use reid_train::pretrain::moco::{MocoNet, MocoTrainer, encoder_with};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/moco_step")
+    fixture_dir("moco_step")
 }
 
 /// The fixture's configuration as ours (lup_moco.py's argument values).
 fn config(c: &Value) -> MocoConfig {
-    let f = |k: &str| c[k].as_f64().unwrap();
-    let u = |k: &str| c[k].as_u64().unwrap() as usize;
-    MocoConfig::default()
-        .with_size([
-            c["size"][0].as_u64().unwrap() as u32,
-            c["size"][1].as_u64().unwrap() as u32,
-        ])
-        .with_batch_size(u("batch_size"))
+    let keys = "size batch_size epochs lr momentum weight_decay dim queue_size key_momentum \
+        temperature";
+    config_from::<MocoConfig>(c, keys)
         .with_bn_groups(1)
-        .with_epochs(u("epochs"))
-        .with_lr(f("lr"))
         .with_cosine(true)
-        .with_momentum(f("momentum"))
-        .with_weight_decay(f("weight_decay"))
-        .with_mlp_hidden_dim(32 * u("width"))
-        .with_dim(u("dim"))
-        .with_queue_size(u("queue_size"))
-        .with_key_momentum(f("key_momentum"))
-        .with_temperature(f("temperature"))
+        .with_mlp_hidden_dim(32 * usize_at(c, "width"))
 }
 
 /// torchvision's ResNet of the fixture: one Bottleneck per stage.
 fn backbone(width: usize, file: &str) -> ResNet {
-    let mut net = ResNetConfig::new()
-        .with_depth(ResNetDepth::Custom {
-            blocks: [1, 1, 1, 1],
-            bottleneck: true,
-        })
-        .with_base_width(width)
-        .with_last_stride(2)
-        .init(&Device::flex())
-        .unwrap();
+    let mut net = one_block_resnet(width, true).init(&Device::flex()).unwrap();
     load_backbone(&mut net, dir().join(file), &ImportOptions::default()).unwrap();
     net
 }
@@ -95,9 +76,7 @@ fn queue_keys(name: &str) -> Vec<f32> {
 
 #[test]
 fn twelve_moco_steps_match_lup_moco() {
-    let exp = expected(&dir());
-    let cfg = config(&exp["config"]);
-    let width = exp["config"]["width"].as_u64().unwrap() as usize;
+    let Fixture { exp, cfg, width } = Fixture::read(&dir(), config);
     let device = Device::flex().autodiff();
 
     let mut query = encoder_with(&cfg, backbone(width, "init_backbone.safetensors"), &device);
@@ -118,37 +97,19 @@ fn twelve_moco_steps_match_lup_moco() {
     let mut npz = NpzReader::new(File::open(dir().join("crops.npz")).unwrap()).unwrap();
     let q: Array<u8, IxDyn> = npz.by_name("q").unwrap();
     let k: Array<u8, IxDyn> = npz.by_name("k").unwrap();
-    let steps = exp["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 12);
-    let mut worst_loss: f64 = 0.0;
-    for (i, want) in steps.iter().enumerate() {
-        let epoch = want["epoch"].as_u64().unwrap() as usize;
-        let line = trainer
-            .step(epoch, i, crop(&q, &[i], &device), crop(&k, &[i], &device))
-            .unwrap();
-        for key in ["loss", "lr"] {
-            let rel = close(
-                &format!("step {i} {key}"),
-                line.get(key).unwrap(),
-                want[key].as_f64().unwrap(),
-            );
-            if key == "loss" {
-                worst_loss = worst_loss.max(rel);
-            }
-        }
+    let worst_loss = run_steps(&exp, &["loss", "lr"], |i, epoch, want| {
+        let (q, k) = (crop(&q, &[i], &device), crop(&k, &[i], &device));
+        let line = trainer.step(epoch, i, q, k).unwrap();
         for key in ["acc1", "acc5"] {
             // Ours a fraction of the batch, upstream's a percentage.
             let got = line.get(key).unwrap() * 100.0;
             close(&format!("step {i} {key}"), got, want[key].as_f64().unwrap());
         }
-    }
+        line
+    });
 
     let queue = trainer.queue.state();
-    assert_eq!(
-        queue.ptr,
-        exp["queue_ptr"].as_u64().unwrap() as usize,
-        "queue pointer"
-    );
+    assert_eq!(queue.ptr, usize_at(&exp, "queue_ptr"), "queue pointer");
     let mut tally = Tally::default();
     tally.add(compare(
         "queue",
@@ -158,26 +119,15 @@ fn twelve_moco_steps_match_lup_moco() {
     ));
     let (query, key) = trainer.into_networks();
     for (name, net) in [("query", &query), ("key", &key)] {
-        let want = backbone(width, &format!("final_{name}_backbone.safetensors"));
-        let want64 = backbone(width, &format!("final_{name}64_backbone.safetensors"));
+        let want = |run: &str| backbone(width, &format!("final_{name}{run}_backbone.safetensors"));
         let mut ours_head = floats(&net.fc1);
         ours_head.extend(floats(&net.fc2));
-        for r in [
-            compare(
-                &format!("{name} backbone"),
-                &floats(&net.backbone.clone().valid()),
-                &floats(&want.valid()),
-                &floats(&want64.valid()),
-            ),
-            compare(
-                &format!("{name} head"),
-                &ours_head,
-                &head_floats(name, &device),
-                &head_floats(&format!("{name}64"), &device),
-            ),
-        ] {
-            tally.add(r);
-        }
+        let heads = [
+            ours_head,
+            head_floats(name, &device),
+            head_floats(&format!("{name}64"), &device),
+        ];
+        tally.add_network(name, [&net.backbone, &want(""), &want("64")], heads);
     }
     tally.report(worst_loss, "");
 }
@@ -186,9 +136,7 @@ fn twelve_moco_steps_match_lup_moco() {
 /// problem, not panics.
 #[test]
 fn inconsistent_views_and_queue_are_errors() {
-    let exp = expected(&dir());
-    let cfg = config(&exp["config"]);
-    let width = exp["config"]["width"].as_u64().unwrap() as usize;
+    let Fixture { cfg, width, .. } = Fixture::read(&dir(), config);
     let device = Device::flex().autodiff();
     let query = encoder_with(&cfg, backbone(width, "init_backbone.safetensors"), &device);
     let small = InfoNceQueue::new(cfg.queue_size - 1, cfg.dim, 0, &device).unwrap();

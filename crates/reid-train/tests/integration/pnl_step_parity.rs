@@ -1,6 +1,6 @@
 //! Twelve whole PNL training steps against LUPerson-NL's own code: the
 //! fixtures (`tests/fixtures/pnl_step/`, written by
-//! `tools/gen_pnl_step_fixtures.py` from LUPerson-NL `PNL/` at commit
+//! `tools/fixtures/gen_pnl_step_fixtures.py` from LUPerson-NL `PNL/` at commit
 //! 6b9298e) ran upstream's `PNL` module (query and key encoders, momentum
 //! update, shuffle-BN, queue with labels, prototypes, label correction),
 //! `MoCoEncoder`, and `lup_pnl.py`'s `train` and `adjust_learning_rate`
@@ -21,18 +21,19 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::module::{Module, Param};
+use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::parity::{Tally, compare, expected, floats, transpose};
+use common::parity::{
+    Fixture, Tally, compare, config_from, fixture_dir, floats, one_block_resnet, run_steps,
+    transpose, usize_at,
+};
 use ndarray::{Array, Axis, IxDyn};
 use ndarray_npy::NpzReader;
-use reid_backbones::{
-    ImportOptions, ResNet, ResNetConfig, ResNetDepth, WeightsFormat, load_backbone,
-};
+use reid_backbones::{ImportOptions, ResNet, WeightsFormat, load_backbone};
 use reid_losses::moco::{InfoNceQueue, QueueState};
 use reid_losses::pnl::{PrototypeBank, PrototypeState};
 use reid_train::PnlConfig;
@@ -41,47 +42,18 @@ use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pnl_step")
+    fixture_dir("pnl_step")
 }
 
 /// The fixture's configuration as ours (`lup_pnl.py`'s argument values).
 fn config(c: &Value) -> PnlConfig {
-    let f = |k: &str| c[k].as_f64().unwrap();
-    let u = |k: &str| c[k].as_u64().unwrap() as usize;
-    PnlConfig::default()
-        .with_base_width(u("width"))
+    let keys = "size batch_size bn_groups epochs lr lr_milestones lr_gamma momentum \
+        weight_decay cls_dim mlp_hidden_dim dim queue_size key_momentum proto_momentum \
+        temperature alpha threshold start_clean_epoch start_supcont_epoch \
+        start_proto_epoch";
+    config_from::<PnlConfig>(c, keys)
+        .with_base_width(usize_at(c, "width"))
         .with_last_stride(2)
-        .with_size([
-            c["size"][0].as_u64().unwrap() as u32,
-            c["size"][1].as_u64().unwrap() as u32,
-        ])
-        .with_batch_size(u("batch_size"))
-        .with_bn_groups(u("bn_groups"))
-        .with_epochs(u("epochs"))
-        .with_lr(f("lr"))
-        .with_lr_milestones(
-            c["lr_milestones"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect(),
-        )
-        .with_lr_gamma(f("lr_gamma"))
-        .with_momentum(f("momentum"))
-        .with_weight_decay(f("weight_decay"))
-        .with_cls_dim(u("cls_dim"))
-        .with_mlp_hidden_dim(u("mlp_hidden_dim"))
-        .with_dim(u("dim"))
-        .with_queue_size(u("queue_size"))
-        .with_key_momentum(f("key_momentum"))
-        .with_proto_momentum(f("proto_momentum"))
-        .with_temperature(f("temperature"))
-        .with_alpha(f("alpha"))
-        .with_threshold(f("threshold"))
-        .with_start_clean_epoch(u("start_clean_epoch"))
-        .with_start_supcont_epoch(u("start_supcont_epoch"))
-        .with_start_proto_epoch(u("start_proto_epoch"))
 }
 
 /// One tensor of a safetensors file: dtype, shape, little-endian bytes.
@@ -119,15 +91,7 @@ const HEADS: [&str; 4] = ["embed_fc", "classifier", "fc1", "fc2"];
 /// A torchvision ResNet of Bottleneck blocks [1, 1, 1, 1] at the fixture's
 /// width, last stride 2 (upstream's `resnet50` family).
 fn resnet(width: usize) -> ResNet {
-    ResNetConfig::new()
-        .with_depth(ResNetDepth::Custom {
-            blocks: [1, 1, 1, 1],
-            bottleneck: true,
-        })
-        .with_base_width(width)
-        .with_last_stride(2)
-        .init(&Device::flex())
-        .unwrap()
+    one_block_resnet(width, true).init(&Device::flex()).unwrap()
 }
 
 /// Loads the trunk of encoder `prefix` (`encoder_q.` or `encoder_k.`) of
@@ -265,11 +229,8 @@ fn trainer(cfg: &PnlConfig, width: usize, classes: usize, device: &Device) -> Pn
 
 #[test]
 fn twelve_pnl_steps_match_lup_pnl_py() {
-    let exp = expected(&dir());
-    let c = &exp["config"];
-    let cfg = config(c);
-    let width = c["width"].as_u64().unwrap() as usize;
-    let classes = c["classes"].as_u64().unwrap() as usize;
+    let Fixture { exp, cfg, width } = Fixture::read(&dir(), config);
+    let classes = usize_at(&exp["config"], "classes");
     let device = Device::flex().autodiff();
     let mut trainer = trainer(&cfg, width, classes, &device);
 
@@ -277,44 +238,19 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
     let weak: Array<u8, IxDyn> = npz.by_name("weak").unwrap();
     let strong: Array<u8, IxDyn> = npz.by_name("strong").unwrap();
 
-    let steps = exp["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 12);
-    let mut worst_loss: f64 = 0.0;
     let mut corrected_total = 0;
-    for (i, want) in steps.iter().enumerate() {
-        let epoch = want["epoch"].as_u64().unwrap() as usize;
-        let batch: Vec<usize> = want["batch"]
-            .as_array()
-            .unwrap()
-            .iter()
+    let keys = ["loss", "loss_cls", "loss_inst", "loss_proto", "lr"];
+    let worst_loss = run_steps(&exp, &keys, |i, epoch, want| {
+        let column = |key: &str| want[key].as_array().unwrap().iter();
+        let batch: Vec<usize> = column("batch")
             .map(|v| v.as_u64().unwrap() as usize)
             .collect();
-        let labels: Vec<i64> = want["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_i64().unwrap())
-            .collect();
-        let line = trainer
-            .step(
-                epoch,
-                i,
-                crops(&weak, &batch, &device),
-                crops(&strong, &batch, &device),
-                &labels,
-            )
-            .unwrap();
-        for key in ["loss", "loss_cls", "loss_inst", "loss_proto", "lr"] {
-            let (got, w) = (line.get(key).unwrap(), want[key].as_f64().unwrap());
-            let rel = (got - w).abs() / w.abs().max(1e-12);
-            assert!(
-                rel <= 1e-4 || (got - w).abs() <= 1e-12,
-                "step {i} {key}: ours {got} upstream {w} (rel {rel:.2e})"
-            );
-            if key.starts_with("loss") && w != 0.0 {
-                worst_loss = worst_loss.max(rel);
-            }
-        }
+        let labels: Vec<i64> = column("labels").map(|v| v.as_i64().unwrap()).collect();
+        let (weak, strong) = (
+            crops(&weak, &batch, &device),
+            crops(&strong, &batch, &device),
+        );
+        let line = trainer.step(epoch, i, weak, strong, &labels).unwrap();
         let corrected = want["corrected"].as_u64().unwrap();
         assert_eq!(
             line.get("corrected"),
@@ -324,10 +260,11 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
         corrected_total += corrected;
         assert_eq!(
             trainer.queue.ptr(),
-            want["queue_ptr"].as_u64().unwrap() as usize % cfg.queue_size,
+            usize_at(want, "queue_ptr") % cfg.queue_size,
             "step {i}: queue pointer"
         );
-    }
+        line
+    });
     assert!(corrected_total > 0, "the run must correct some labels");
 
     // The final queue and prototypes.
@@ -392,22 +329,8 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
                 .iter()
                 .flat_map(|l| floats(*l))
                 .collect();
-        for r in [
-            compare(
-                &format!("{prefix} trunk"),
-                &floats(&net.backbone.clone().valid()),
-                &floats(&want),
-                &floats(&want64),
-            ),
-            compare(
-                &format!("{prefix} branches"),
-                &ours_heads,
-                &heads(&fin),
-                &heads(&fin64),
-            ),
-        ] {
-            tally.add(r);
-        }
+        let all_heads = [ours_heads, heads(&fin), heads(&fin64)];
+        tally.add_network(prefix, [&net.backbone, &want, &want64], all_heads);
     }
     tally.report(worst_loss, &format!("; {corrected_total} labels corrected"));
 }
@@ -416,11 +339,8 @@ fn twelve_pnl_steps_match_lup_pnl_py() {
 /// errors naming the problem, not panics.
 #[test]
 fn inconsistent_inputs_are_errors() {
-    let exp = expected(&dir());
-    let c = &exp["config"];
-    let cfg = config(c);
-    let width = c["width"].as_u64().unwrap() as usize;
-    let classes = c["classes"].as_u64().unwrap() as usize;
+    let Fixture { exp, cfg, width } = Fixture::read(&dir(), config);
+    let classes = usize_at(&exp["config"], "classes");
     let device = Device::flex().autodiff();
     let mut trainer = trainer(&cfg, width, classes, &device);
     let view = |b: usize| Tensor::<4>::zeros([b, 3, 32, 16], &device);

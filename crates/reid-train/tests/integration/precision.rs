@@ -9,13 +9,16 @@ use reid_train::MgnStart;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Device, Tensor};
-use common::{loss_bits, tiny_cion, tiny_moco, tiny_pnl, tiny_records};
+use common::{
+    Outcome, assert_resume_is_exact, loss_bits, stopping, tiny_bot, tiny_cion, tiny_mgn, tiny_moco,
+    tiny_pnl, tiny_records,
+};
 use reid_data::sampler_identity::KSchedule;
-use reid_train::finetune::mgn::{MgnFinetuneConfig, finetune_mgn};
+use reid_train::finetune::mgn::finetune_mgn;
 use reid_train::metrics_log::read_log;
 use reid_train::{
-    CionConfig, Decay, FinetuneConfig, LogLine, Precision, RunOptions, Warmup, finetune,
-    pretrain_cion, pretrain_moco, pretrain_pnl,
+    CionConfig, LogLine, Precision, RunOptions, Warmup, finetune, pretrain_cion, pretrain_moco,
+    pretrain_pnl,
 };
 
 /// Two epochs of three steps at K = 2.
@@ -124,6 +127,26 @@ fn field(log: &[LogLine], key: &str) -> Vec<Option<f64>> {
     log.iter().map(|l| l.get(key)).collect()
 }
 
+/// `run` (a recipe run with the given options, returning its metrics log
+/// and the float types of its trained networks) in `f32`, then in `bf16`
+/// and `f16`: the `f32` run logs no loss scale, each low-precision run
+/// follows it ([`check_run`] with `first_tol` and `init_scale`), and every
+/// run keeps `f32` master weights, buffers and heads.
+fn assert_half_tracks_f32<F>(what: &str, first_tol: f64, init_scale: f64, mut run: F)
+where
+    F: FnMut(&RunOptions) -> (Vec<LogLine>, Vec<DType>),
+{
+    let (f32_log, types) = run(&RunOptions::default());
+    assert!(f32_log[0].get("loss_scale").is_none());
+    assert!(types.iter().all(|&d| d == DType::F32));
+    let reference = losses(&f32_log);
+    for precision in [Precision::Bf16, Precision::F16] {
+        let (log, types) = run(&with_precision(precision));
+        check_run(what, precision, &log, &reference, first_tol, init_scale);
+        assert!(types.iter().all(|&d| d == DType::F32));
+    }
+}
+
 /// The float types of every parameter and buffer of a module.
 fn dtypes<M: Module>(m: &M) -> Vec<DType> {
     struct V(Vec<DType>);
@@ -144,55 +167,21 @@ fn cion_in_half_precision_tracks_f32_and_resumes_exactly() {
     // DINO's clipping (of the true gradients) in every precision, so that
     // the runs differ by rounding only.
     let cfg = cion_config().with_clip_scaled_gradients(false);
-    let f32_run = pretrain_cion(
-        &cfg,
-        FromConfig,
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
-    let reference = losses(&f32_run.log);
-    assert!(f32_run.log[0].get("loss_scale").is_none());
-    for precision in [Precision::Bf16, Precision::F16] {
-        let out = pretrain_cion(
-            &cfg,
-            FromConfig,
-            &recs,
-            &device,
-            &with_precision(precision),
-            |_| {},
-        )
-        .unwrap();
-        check_run("cion", precision, &out.log, &reference, 2e-2, 65536.0);
-        // Master weights, buffers and the head stay f32.
-        assert!(dtypes(&out.student).iter().all(|&d| d == DType::F32));
-        assert!(dtypes(&out.teacher).iter().all(|&d| d == DType::F32));
-    }
+    assert_half_tracks_f32("cion", 2e-2, 65536.0, |run| {
+        let out = pretrain_cion(&cfg, FromConfig, &recs, &device, run, |_| {}).unwrap();
+        let mut types = dtypes(&out.student);
+        types.extend(dtypes(&out.teacher));
+        (out.log, types)
+    });
 
     // CION's own f16 behaviour (the default): the loss-scaled gradients are
     // clipped, every tensor to norm 3/S, which changes the run.
     let cfg = cion_config();
     assert!(cfg.clip_scaled_gradients);
-    let quirk = pretrain_cion(
-        &cfg,
-        FromConfig,
-        &recs,
-        &device,
-        &with_precision(Precision::F16),
-        |_| {},
-    )
-    .unwrap();
-    let dino = pretrain_cion(
-        &cfg.clone().with_clip_scaled_gradients(false),
-        FromConfig,
-        &recs,
-        &device,
-        &with_precision(Precision::F16),
-        |_| {},
-    )
-    .unwrap();
+    let f16 = with_precision(Precision::F16);
+    let quirk = pretrain_cion(&cfg, FromConfig, &recs, &device, &f16, |_| {}).unwrap();
+    let dino_cfg = cfg.clone().with_clip_scaled_gradients(false);
+    let dino = pretrain_cion(&dino_cfg, FromConfig, &recs, &device, &f16, |_| {}).unwrap();
     let (q, d) = (losses(&quirk.log), losses(&dino.log));
     assert!(q.iter().all(|l| l.is_finite()));
     assert_eq!(q[0], d[0], "the first loss comes before any update");
@@ -205,33 +194,24 @@ fn cion_in_half_precision_tracks_f32_and_resumes_exactly() {
     // f16: interrupted after 3 steps and resumed = uninterrupted, the
     // scaler included (its scale is in every log line).
     let run_dir = dir.join("runs");
-    let full = pretrain_cion(
-        &cfg,
-        FromConfig,
-        &recs,
-        &device,
-        &with_precision(Precision::F16),
-        |_| {},
-    )
-    .unwrap();
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(run_dir.join("ckpt")))
-        .with_checkpoint_every(3)
-        .with_stop_after(Some(3))
-        .with_precision(Precision::F16);
-    let first = pretrain_cion(&cfg, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
-    assert_eq!(first.steps_done, 3);
-    let state = std::fs::read_to_string(run_dir.join("ckpt/step-000000003/state.json")).unwrap();
-    assert!(state.contains("\"scaler\""), "{state}");
-    let resume = opts.with_resume(true).with_stop_after(None);
-    let second = pretrain_cion(&cfg, FromConfig, &recs, &device, &resume, |_| {}).unwrap();
-    let mut joined = loss_bits(&first.log);
-    joined.extend(loss_bits(&second.log));
-    assert_eq!(joined, loss_bits(&full.log));
-    let scales = |log: &[LogLine]| log.iter().map(|l| l.get("loss_scale")).collect::<Vec<_>>();
-    let mut joined_scales = scales(&first.log);
-    joined_scales.extend(scales(&second.log));
-    assert_eq!(joined_scales, scales(&full.log));
+    let stopped = stopping(&run_dir, 3, 3).with_precision(Precision::F16);
+    assert_resume_is_exact(&f16, &stopped, |run| {
+        let out = pretrain_cion(&cfg, FromConfig, &recs, &device, run, |_| {}).unwrap();
+        if run.stop_after.is_some() {
+            let state = run_dir.join("ckpt/step-000000003/state.json");
+            let state = std::fs::read_to_string(state).unwrap();
+            assert!(state.contains("\"scaler\""), "{state}");
+        }
+        let scales = out.log.iter().map(|l| l.get("loss_scale"));
+        let steps = loss_bits(&out.log).into_iter().zip(scales).collect();
+        let (steps_done, finished) = (out.steps_done, out.finished);
+        Outcome::<_, ()> {
+            steps,
+            steps_done,
+            finished,
+            probes: Vec::new(),
+        }
+    });
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -240,60 +220,18 @@ fn moco_and_pnl_in_half_precision_track_f32() {
     let (dir, recs) = tiny_records("precision-contrast");
     let device = Device::flex();
     let moco = tiny_moco(2).with_max_steps_per_epoch(Some(3));
-    let reference = losses(
-        &pretrain_moco(
-            &moco,
-            FromConfig,
-            &recs,
-            &device,
-            &RunOptions::default(),
-            |_| {},
-        )
-        .unwrap()
-        .log,
-    );
-    for precision in [Precision::Bf16, Precision::F16] {
-        let out = pretrain_moco(
-            &moco,
-            FromConfig,
-            &recs,
-            &device,
-            &with_precision(precision),
-            |_| {},
-        )
-        .unwrap();
-        // InfoNCE at temperature 0.07 magnifies bf16's rounding of the
-        // features: 3.2e-2 at the first step with torchvision's
-        // initialisation (1.8e-3 with burn's smaller default).
-        check_run("moco", precision, &out.log, &reference, 5e-2, 65536.0);
-        assert!(dtypes(&out.query).iter().all(|&d| d == DType::F32));
-    }
+    // InfoNCE at temperature 0.07 magnifies bf16's rounding of the
+    // features: 3.2e-2 at the first step with torchvision's
+    // initialisation (1.8e-3 with burn's smaller default).
+    assert_half_tracks_f32("moco", 5e-2, 65536.0, |run| {
+        let out = pretrain_moco(&moco, FromConfig, &recs, &device, run, |_| {}).unwrap();
+        (out.log, dtypes(&out.query))
+    });
     let pnl = tiny_pnl(2);
-    let reference = losses(
-        &pretrain_pnl(
-            &pnl,
-            FromConfig,
-            &recs,
-            &device,
-            &RunOptions::default(),
-            |_| {},
-        )
-        .unwrap()
-        .log,
-    );
-    for precision in [Precision::Bf16, Precision::F16] {
-        let out = pretrain_pnl(
-            &pnl,
-            FromConfig,
-            &recs,
-            &device,
-            &with_precision(precision),
-            |_| {},
-        )
-        .unwrap();
-        check_run("pnl", precision, &out.log, &reference, 2e-2, 65536.0);
-        assert!(dtypes(&out.query).iter().all(|&d| d == DType::F32));
-    }
+    assert_half_tracks_f32("pnl", 2e-2, 65536.0, |run| {
+        let out = pretrain_pnl(&pnl, FromConfig, &recs, &device, run, |_| {}).unwrap();
+        (out.log, dtypes(&out.query))
+    });
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -301,23 +239,10 @@ fn moco_and_pnl_in_half_precision_track_f32() {
 fn bot_and_mgn_fine_tune_in_half_precision() {
     let (dir, recs) = tiny_records("precision-finetune");
     let device = Device::flex();
-    let bot = FinetuneConfig::default()
-        .with_arch("resnet18".into())
-        .with_base_width(8)
-        .with_height(64)
-        .with_width(32)
-        .with_p(4)
-        .with_k(2)
-        .with_epochs(3)
-        .with_iters_per_epoch(Some(4))
-        .with_lr(1e-3)
-        .with_warmup(Warmup {
-            iters: 2,
-            factor: 0.1,
-        })
-        .with_decay(Decay::Constant)
-        .with_eval_every(0)
-        .with_seed(11);
+    let bot = tiny_bot(3, 4).with_k(2).with_warmup(Warmup {
+        iters: 2,
+        factor: 0.1,
+    });
     // MGN's circle-softmax heads scale cosines by 64 (and its CE sums 8
     // heads), so the backbone's rounding moves its first loss more.
     const MGN_FIRST_TOL: f64 = 0.1;
@@ -332,71 +257,20 @@ fn bot_and_mgn_fine_tune_in_half_precision() {
     let read = |name: &str, precision: Precision| {
         read_log(&dir.join(format!("{name}-{precision}.jsonl"))).unwrap()
     };
-    finetune(
-        &bot,
-        FromConfig,
-        &recs,
-        &device,
-        &logged("bot", Precision::F32),
-        |_| {},
-    )
-    .unwrap();
-    let reference = losses(&read("bot", Precision::F32));
-    for precision in [Precision::Bf16, Precision::F16] {
-        let out = finetune(
-            &bot,
-            FromConfig,
-            &recs,
-            &device,
-            &logged("bot", precision),
-            |_| {},
-        )
-        .unwrap();
-        let log = read("bot", precision);
-        check_run("bot", precision, &log, &reference, 2e-2, 65536.0);
-        assert!(dtypes(&out.model).iter().all(|&d| d == DType::F32));
+    assert_half_tracks_f32("bot", 2e-2, 65536.0, |run| {
+        let opts = logged("bot", run.precision);
+        let out = finetune(&bot, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
         assert_eq!(
-            out.model.precision, precision,
+            out.model.precision, run.precision,
             "the returned model keeps its precision"
         );
-    }
-    let mgn = MgnFinetuneConfig::default()
-        .with_base_width(4)
-        .with_embedding_dim(16)
-        .with_height(96)
-        .with_width(32)
-        .with_p(4)
-        .with_k(2)
-        .with_epochs(3)
-        .with_iters_per_epoch(Some(3))
-        .with_lr(1e-3)
-        .with_warmup_epochs(1)
-        .with_delay_epochs(1)
-        .with_freeze_epochs(0)
-        .with_seed(4);
-    finetune_mgn(
-        &mgn,
-        MgnStart::Random,
-        &recs,
-        &device,
-        &logged("mgn", Precision::F32),
-        |_| {},
-    )
-    .unwrap();
-    let reference = losses(&read("mgn", Precision::F32));
-    for precision in [Precision::Bf16, Precision::F16] {
-        let out = finetune_mgn(
-            &mgn,
-            MgnStart::Random,
-            &recs,
-            &device,
-            &logged("mgn", precision),
-            |_| {},
-        )
-        .unwrap();
-        let log = read("mgn", precision);
-        check_run("mgn", precision, &log, &reference, MGN_FIRST_TOL, MGN_SCALE);
-        assert!(dtypes(&out.model).iter().all(|&d| d == DType::F32));
-    }
+        (read("bot", run.precision), dtypes(&out.model))
+    });
+    let mgn = tiny_mgn(3, 3).with_k(2).with_freeze_epochs(0);
+    assert_half_tracks_f32("mgn", MGN_FIRST_TOL, MGN_SCALE, |run| {
+        let opts = logged("mgn", run.precision);
+        let out = finetune_mgn(&mgn, MgnStart::Random, &recs, &device, &opts, |_| {}).unwrap();
+        (read("mgn", run.precision), dtypes(&out.model))
+    });
     std::fs::remove_dir_all(dir).ok();
 }

@@ -102,15 +102,8 @@ fn a_killed_run_resumes_without_lost_or_repeated_steps() {
     let recs = records(&run_dir);
 
     // Reference: the same run, uninterrupted, in this process.
-    let reference = pretrain_cion(
-        &config(),
-        FromConfig,
-        &recs,
-        &Device::flex(),
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (cfg, device, plain) = (config(), Device::flex(), RunOptions::default());
+    let reference = pretrain_cion(&cfg, FromConfig, &recs, &device, &plain, |_| {}).unwrap();
     assert_eq!(reference.steps_done, 12);
 
     // The worker, killed once a few checkpoints exist.
@@ -149,18 +142,12 @@ fn a_killed_run_resumes_without_lost_or_repeated_steps() {
 
     // Resume in this process and finish.
     let mut resumed_from = None;
-    let out = pretrain_cion(
-        &config(),
-        FromConfig,
-        &recs,
-        &Device::flex(),
-        &options(&run_dir, true),
-        |e| {
-            if let PretrainEvent::Resumed { step, .. } = e {
-                resumed_from = Some(step);
-            }
-        },
-    )
+    let resume = options(&run_dir, true);
+    let out = pretrain_cion(&cfg, FromConfig, &recs, &device, &resume, |e| {
+        if let PretrainEvent::Resumed { step, .. } = e {
+            resumed_from = Some(step);
+        }
+    })
     .unwrap();
     assert!(out.finished);
     assert!(resumed_from.is_some_and(|s| s >= at_kill));

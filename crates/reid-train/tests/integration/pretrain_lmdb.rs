@@ -12,26 +12,16 @@ use crate::common;
 use reid_train::FromConfig;
 
 use burn::tensor::Device;
-use common::{loss_bits, tiny_records};
+use common::{loss_bits, tiny_moco, tiny_records};
 use reid_data::ImageLocation;
 use reid_data::datasets::lmdb::{write_env, write_keys};
 use reid_data::datasets::luperson;
 use reid_train::pretrain::moco::{MocoConfig, pretrain_moco};
 use reid_train::{PretrainEvent, RunOptions};
 
+/// The tiny MoCo recipe, 2 epochs of 3 steps.
 fn tiny_config() -> MocoConfig {
-    MocoConfig::default()
-        .with_arch("resnet18".into())
-        .with_base_width(4)
-        .with_size([64, 32])
-        .with_batch_size(8)
-        .with_bn_groups(2)
-        .with_epochs(2)
-        .with_max_steps_per_epoch(Some(3))
-        .with_mlp_hidden_dim(32)
-        .with_dim(16)
-        .with_queue_size(24)
-        .with_seed(11)
+    tiny_moco(2).with_max_steps_per_epoch(Some(3)).with_seed(11)
 }
 
 #[test]
@@ -68,25 +58,11 @@ fn moco_on_an_lmdb_equals_moco_on_the_same_files() {
 
     let device = Device::flex();
     let cfg = tiny_config();
-    let on_files = pretrain_moco(
-        &cfg,
-        FromConfig,
-        &files,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
+    let plain = RunOptions::default();
+    let on_files = pretrain_moco(&cfg, FromConfig, &files, &device, &plain, |_| {}).unwrap();
 
     // Without an LMDB source the keys are refused before training starts.
-    let Err(err) = pretrain_moco(
-        &cfg,
-        FromConfig,
-        &packed,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    ) else {
+    let Err(err) = pretrain_moco(&cfg, FromConfig, &packed, &device, &plain, |_| {}) else {
         panic!("LMDB keys without an LMDB source were accepted");
     };
     assert!(

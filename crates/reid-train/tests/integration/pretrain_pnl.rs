@@ -6,20 +6,13 @@
 use crate::common;
 use reid_train::FromConfig;
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
-use common::{loss_bits, tiny_pnl, tiny_records};
+use burn::tensor::Device;
+use common::{
+    Outcome, assert_error_names, assert_resume_is_exact, assert_unknown_key_refused, probes,
+    stopping, tiny_pnl, tiny_records,
+};
 use reid_train::pretrain::pnl::{PnlConfig, PnlNet, pretrain_pnl};
 use reid_train::{PretrainEvent, RunOptions};
-
-fn probe(net: &PnlNet, device: &Device) -> Vec<f32> {
-    let n = 2 * 3 * 64 * 32;
-    let x: Vec<f32> = (0..n)
-        .map(|i| ((i * 29 % 89) as f32 / 44.0) - 1.0)
-        .collect();
-    let x = Tensor::<4>::from_data(TensorData::new(x, [2, 3, 64, 32]), device);
-    net.embed(x).into_data().try_to_vec::<f32>().unwrap()
-}
 
 #[test]
 fn the_classifier_loss_goes_down_and_every_stage_runs() {
@@ -29,18 +22,12 @@ fn the_classifier_loss_goes_down_and_every_stage_runs() {
         .with_lr_milestones(vec![])
         .with_max_steps_per_epoch(Some(4));
     let mut epochs = 0;
-    let out = pretrain_pnl(
-        &cfg,
-        FromConfig,
-        &recs,
-        &Device::flex(),
-        &RunOptions::default(),
-        |e| {
-            if let PretrainEvent::EpochEnd { .. } = e {
-                epochs += 1;
-            }
-        },
-    )
+    let plain = RunOptions::default();
+    let out = pretrain_pnl(&cfg, FromConfig, &recs, &Device::flex(), &plain, |e| {
+        if let PretrainEvent::EpochEnd { .. } = e {
+            epochs += 1;
+        }
+    })
     .unwrap();
     assert_eq!((out.steps_done, epochs), (32, 8));
     let mean = |e: usize, key: &str| {
@@ -70,49 +57,19 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let (dir, recs) = tiny_records("pnl-resume");
     let device = Device::flex();
     let cfg = tiny_pnl(3);
-    let full = pretrain_pnl(
-        &cfg,
-        FromConfig,
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap();
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(dir.join("ckpt")))
-        .with_checkpoint_every(2)
-        .with_stop_after(Some(5));
-    let first = pretrain_pnl(&cfg, FromConfig, &recs, &device, &opts, |_| {}).unwrap();
-    assert!(!first.finished);
-    let resume = opts.with_resume(true).with_stop_after(None);
-    let second = pretrain_pnl(&cfg, FromConfig, &recs, &device, &resume, |_| {}).unwrap();
+    let plain = RunOptions::default();
+    let [.., second] = assert_resume_is_exact(&plain, &stopping(&dir, 2, 5), |run| {
+        let out = pretrain_pnl(&cfg, FromConfig, &recs, &device, run, |_| {}).unwrap();
+        let probes = probes([&out.query, &out.key], PnlNet::embed, &device);
+        Outcome::of_log(&out.log, out.steps_done, out.finished, probes)
+    });
     assert_eq!(second.steps_done, 9);
-    let mut joined = loss_bits(&first.log);
-    joined.extend(loss_bits(&second.log));
-    assert_eq!(joined, loss_bits(&full.log));
-    assert_eq!(probe(&second.query, &device), probe(&full.query, &device));
-    assert_eq!(
-        probe(&second.key.valid(), &device),
-        probe(&full.key.valid(), &device)
-    );
-    // Inference mode: the BatchNorm running statistics agree too.
-    assert_eq!(
-        probe(&second.query.valid(), &device),
-        probe(&full.query.valid(), &device)
-    );
 
     let bad = cfg.clone().with_alpha(2.0);
-    let e = pretrain_pnl(
-        &bad,
-        FromConfig,
-        &recs,
-        &device,
-        &RunOptions::default(),
-        |_| {},
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("alpha"), "{e}");
-    assert!(serde_json::from_str::<PnlConfig>(r#"{"lr_steps": [1]}"#).is_err());
+    assert_error_names(
+        pretrain_pnl(&bad, FromConfig, &recs, &device, &plain, |_| {}),
+        "alpha",
+    );
+    assert_unknown_key_refused::<PnlConfig>(r#"{"lr_steps": [1]}"#);
     std::fs::remove_dir_all(dir).ok();
 }

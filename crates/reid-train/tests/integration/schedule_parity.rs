@@ -1,5 +1,5 @@
 //! Learning-rate parity with PyTorch's schedulers driven the way fast-reid's
-//! trainer drives them (`tools/gen_schedule_fixtures.py` →
+//! trainer drives them (`tools/fixtures/gen_schedule_fixtures.py` →
 //! `tests/fixtures/schedule/schedules.json`): per-iteration warm-up,
 //! per-epoch multi-step / cosine decay stepped only after warm-up.
 

@@ -1,20 +1,106 @@
 //! Shared by the step-parity tests (`*_step_parity.rs`): reading the
-//! fixtures a `tools/gen_*_step_fixtures.py` generator wrote from upstream's
+//! fixtures a `tools/fixtures/gen_*_step_fixtures.py` generator wrote from upstream's
 //! training code, and comparing our final tensors with PyTorch's.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::{Array, IxDyn};
+use reid_backbones::{ResNetConfig, ResNetDepth};
+use reid_train::LogLine;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// The fixture folder `tests/fixtures/{name}`.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
 
 /// The fixture's `expected.json`.
 pub fn expected(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// A fixture's `expected.json`, our configuration of it (see
+/// [`config_from`]) and the width of its networks (`config.width`).
+pub struct Fixture<C> {
+    /// `expected.json`.
+    pub exp: Value,
+    /// Our configuration of the run.
+    pub cfg: C,
+    /// The networks' base width.
+    pub width: usize,
+}
+
+impl<C> Fixture<C> {
+    /// The fixture in `dir`, with `config` turning its `config` object
+    /// into ours.
+    pub fn read(dir: &Path, config: impl FnOnce(&Value) -> C) -> Self {
+        let exp = expected(dir);
+        let cfg = config(&exp["config"]);
+        let width = usize_at(&exp["config"], "width");
+        Self { exp, cfg, width }
+    }
+}
+
+/// The fixtures' small ResNets: one block per stage (Bottleneck or basic),
+/// `width` channels in the stem, last stride 2.
+pub fn one_block_resnet(width: usize, bottleneck: bool) -> ResNetConfig {
+    ResNetConfig::new()
+        .with_depth(ResNetDepth::Custom {
+            blocks: [1, 1, 1, 1],
+            bottleneck,
+        })
+        .with_base_width(width)
+        .with_last_stride(2)
+}
+
+/// Unsigned `c[key]`.
+pub fn usize_at(c: &Value, key: &str) -> usize {
+    c[key].as_u64().unwrap() as usize
+}
+
+/// Our configuration `C`: its defaults with the values of `keys` (names
+/// separated by white space) taken from the fixture's configuration `c`,
+/// where both name them alike.
+pub fn config_from<C: Serialize + DeserializeOwned + Default>(c: &Value, keys: &str) -> C {
+    let mut ours = serde_json::to_value(C::default()).unwrap();
+    for key in keys.split_whitespace() {
+        ours[key] = c[key].clone();
+    }
+    serde_json::from_value(ours).unwrap()
+}
+
+/// Runs the fixture's 12 steps: `step(i, epoch, want)` runs step `i` (of
+/// `epoch`; `want`: upstream's record of it) and returns our log line, whose
+/// `keys` must each be upstream's within 1e-4 ([`close`]). Returns the worst
+/// relative error of the loss terms (`keys` starting with `loss`, where
+/// upstream's value is not 0).
+pub fn run_steps<F>(exp: &Value, keys: &[&str], mut step: F) -> f64
+where
+    F: FnMut(usize, usize, &Value) -> LogLine,
+{
+    let steps = exp["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 12);
+    let mut worst_loss: f64 = 0.0;
+    for (i, want) in steps.iter().enumerate() {
+        let line = step(i, usize_at(want, "epoch"), want);
+        for key in keys {
+            let w = want[*key].as_f64().unwrap();
+            let rel = close(&format!("step {i} {key}"), line.get(key).unwrap(), w);
+            if key.starts_with("loss") && w != 0.0 {
+                worst_loss = worst_loss.max(rel);
+            }
+        }
+    }
+    worst_loss
 }
 
 /// The float32 tensors of a safetensors file whose names start with
@@ -182,6 +268,23 @@ impl Tally {
     pub fn add(&mut self, (worst, floored): (f64, usize)) {
         self.worst = self.worst.max(worst);
         self.floored += floored;
+    }
+
+    /// Compares our final network `name` with PyTorch's float32 and
+    /// float64 runs: the backbones (`[ours, torch32, torch64]`: parameters
+    /// and BatchNorm statistics, in inference mode) and the head tensors
+    /// (likewise).
+    pub fn add_network<B: Module>(
+        &mut self,
+        name: &str,
+        [ours, torch32, torch64]: [&B; 3],
+        heads: [Vec<(String, Vec<f32>)>; 3],
+    ) {
+        let backbones = [ours, torch32, torch64].map(|b| floats(&b.valid()));
+        let [b0, b1, b2] = &backbones;
+        self.add(compare(&format!("{name} backbone"), b0, b1, b2));
+        let [h0, h1, h2] = &heads;
+        self.add(compare(&format!("{name} head"), h0, h1, h2));
     }
 
     /// Prints the run's figures (the worst per-step loss error too), with
