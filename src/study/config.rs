@@ -121,6 +121,11 @@ pub struct Recipes {
 /// The files' names, in [`Recipes`] field order.
 pub const RECIPE_FILES: [&str; 4] = ["moco.toml", "pnl.toml", "cion.toml", "bot.toml"];
 
+/// The image size `[height, width]` in pixels that `cion.toml`'s crop
+/// sizes (`global_size`, `local_size`) are given for: a study of another
+/// size scales both by its own size over this one.
+pub const CION_REFERENCE_SIZE: [u32; 2] = [128, 64];
+
 fn parse<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, StudyError> {
     toml::from_str(text).map_err(|e| StudyError::Recipe {
         file: name.to_string(),
@@ -282,6 +287,10 @@ impl StudyConfig {
         r.pnl.mlp_hidden_dim = 32;
         r.pnl.dim = 16;
         r.cion.batch_size = 8;
+        // Global crops of the study's size and half-size locals: the
+        // smallest crops a width-4 ResNet18 still maps to a feature.
+        r.cion.global_size = CION_REFERENCE_SIZE;
+        r.cion.local_size = [64, 32];
         r.cion.local_crops = 2;
         r.cion.head_hidden_dim = 32;
         r.cion.head_bottleneck_dim = 16;
@@ -467,14 +476,19 @@ impl StudyConfig {
             }
             Row::Cion | Row::CionOracle => {
                 let r = &self.recipes.cion;
-                let [gh, gw] = r.global_size;
-                let [lh, lw] = r.local_size;
+                // The recipe file gives its crop sizes for a study of
+                // `CION_REFERENCE_SIZE` images; other study sizes scale them.
+                let [rh, rw] = CION_REFERENCE_SIZE;
                 let scale = |v: u32, num: u32, den: u32| {
                     ((f64::from(v) * f64::from(num) / f64::from(den.max(1))).round() as u32).max(1)
                 };
-                let local = [scale(lh, self.height, gh), scale(lw, self.width, gw)];
-                let local_area = f64::from(local[0]) * f64::from(local[1]);
-                let pps = r.batch_size as f64 * (4.0 + r.local_crops as f64 * local_area / area);
+                let sized =
+                    |[h, w]: [u32; 2]| [scale(h, self.height, rh), scale(w, self.width, rw)];
+                let (global, local) = (sized(r.global_size), sized(r.local_size));
+                let pixels = |[h, w]: [u32; 2]| f64::from(h) * f64::from(w);
+                let pps = r.batch_size as f64
+                    * (4.0 * pixels(global) + r.local_crops as f64 * pixels(local))
+                    / area;
                 let n = cion_epoch_steps
                     .unwrap_or_else(|| natural(r.batch_size))
                     .max(1);
@@ -492,7 +506,7 @@ impl StudyConfig {
                     .with_arch(self.arch.clone())
                     .with_base_width(self.base_width)
                     .with_last_stride(1)
-                    .with_global_size([self.height, self.width])
+                    .with_global_size(global)
                     .with_local_size(local)
                     .with_epochs(epochs)
                     .with_max_steps_per_epoch(Some(cap))

@@ -39,7 +39,7 @@ use crate::burn::tensor::Device;
 use crate::data::ImageRecord;
 use crate::train::checkpoint::write_atomic;
 
-pub use config::{Plan, RECIPE_FILES, Recipes, Row, RowConfig, StudyConfig};
+pub use config::{CION_REFERENCE_SIZE, Plan, RECIPE_FILES, Recipes, Row, RowConfig, StudyConfig};
 pub use report::{RowReport, SeedResult, Stat, StudyReport};
 pub use stages::{DenoiseResult, FinetuneResult, PretrainResult, Scores, WorldInfo};
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use reid::Backend;
 use reid::study::{
-    Recipes, Row, StageDone, StageId, StageKind, StageStatus, StudyConfig, StudyError, StudyEvent,
-    StudyOptions, StudyReport, run_study, stage_list,
+    Recipes, Row, RowConfig, StageDone, StageId, StageKind, StageStatus, StudyConfig, StudyError,
+    StudyEvent, StudyOptions, StudyReport, run_study, stage_list,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -60,13 +60,24 @@ fn budget_buys_fewer_steps_for_more_crops() {
     let moco = cfg.plan(Row::Moco, 0, 3000, None).unwrap();
     let cion = cfg.plan(Row::Cion, 0, 3000, Some(90)).unwrap();
     let sup = cfg.plan(Row::Supervised, 0, 3000, None).unwrap();
-    // 2 views x batch 32; 32 x (2 + 2 global crops + 4 quarter-area locals);
-    // BoT's 16 x 4.
+    // 2 views x batch 32; 32 x (2 + 2 global crops of a quarter of the
+    // study's area, no locals); BoT's 16 x 4.
     assert_eq!(moco.passes_per_step, 64.0);
-    assert_eq!(cion.passes_per_step, 160.0);
+    assert_eq!(cion.passes_per_step, 32.0);
     assert_eq!(sup.passes_per_step, 64.0);
     assert_eq!(moco.budget_steps, 750);
-    assert_eq!(cion.budget_steps, 300);
+    assert_eq!(cion.budget_steps, 1500);
+    let RowConfig::Cion(c) = &cion.config else {
+        panic!("the cion row plans a CION run");
+    };
+    assert_eq!((c.global_size, c.local_crops), ([64, 32], 0));
+    // Another study size scales the file's crops with it.
+    let mut half = cfg.clone();
+    (half.height, half.width) = (64, 32);
+    let RowConfig::Cion(c) = half.plan(Row::Cion, 0, 3000, Some(90)).unwrap().config else {
+        panic!("the cion row plans a CION run");
+    };
+    assert_eq!(c.global_size, [32, 16]);
     for p in [&moco, &cion, &sup] {
         let planned = p.epochs * p.steps_per_epoch;
         assert!(planned >= p.budget_steps && planned < p.budget_steps + p.epochs);
