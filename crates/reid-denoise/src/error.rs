@@ -60,3 +60,25 @@ impl DenoiseError {
         }
     }
 }
+
+/// Checks that the parameter `what` is a finite number above zero (or at
+/// least zero when `zero_ok`).
+pub(crate) fn check_number(what: &str, v: f32, zero_ok: bool) -> Result<()> {
+    if v.is_finite() && (v > 0.0 || (zero_ok && v >= 0.0)) {
+        return Ok(());
+    }
+    let kind = if zero_ok { "non-negative" } else { "positive" };
+    Err(DenoiseError::InvalidParameter(format!(
+        "{what} must be a {kind} number, got {v}"
+    )))
+}
+
+/// Checks that the count parameter `what` is at least 1.
+pub(crate) fn check_at_least_one(what: &str, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(DenoiseError::InvalidParameter(format!(
+            "{what} must be at least 1"
+        )));
+    }
+    Ok(())
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
 use crate::distance::{FeatureDistance, sub_from};
-use crate::error::{DenoiseError, Result};
+use crate::error::{Result, check_at_least_one, check_number};
 use crate::group::Group;
 
 /// Parameters of level 1.
@@ -43,17 +43,8 @@ impl Default for Level1Config {
 impl Level1Config {
     /// Checks the parameter ranges.
     pub fn validate(&self) -> Result<()> {
-        if !(self.radius.is_finite() && self.radius > 0.0) {
-            return Err(DenoiseError::InvalidParameter(format!(
-                "level-1 radius must be a positive number, got {}",
-                self.radius
-            )));
-        }
-        if self.min_tracklet_size == 0 {
-            return Err(DenoiseError::InvalidParameter(
-                "level-1 min_tracklet_size must be at least 1".into(),
-            ));
-        }
+        check_number("level-1 radius", self.radius, false)?;
+        check_at_least_one("level-1 min_tracklet_size", self.min_tracklet_size)?;
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::VideoBlock;
 use crate::distance::FeatureDistance;
-use crate::error::{DenoiseError, Result};
+use crate::error::{Result, check_number};
 use crate::group::Group;
 use crate::level1::Level1Output;
 use crate::union_find::UnionFind;
@@ -59,11 +59,7 @@ impl Level2Config {
             ("reassign_radius", self.reassign_radius),
             ("merge_threshold", self.merge_threshold),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(DenoiseError::InvalidParameter(format!(
-                    "level-2 {name} must be a non-negative number, got {v}"
-                )));
-            }
+            check_number(&format!("level-2 {name}"), v, true)?;
         }
         Ok(())
     }

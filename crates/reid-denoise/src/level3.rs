@@ -33,7 +33,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::distance::{FeatureDistance, add_into};
-use crate::error::{DenoiseError, Result};
+use crate::error::{DenoiseError, Result, check_at_least_one, check_number};
 use crate::group::Group;
 use crate::union_find::UnionFind;
 
@@ -79,17 +79,8 @@ impl Level3Config {
                 self.window, self.stride
             )));
         }
-        if !(self.link_threshold.is_finite() && self.link_threshold >= 0.0) {
-            return Err(DenoiseError::InvalidParameter(format!(
-                "level-3 link_threshold must be a non-negative number, got {}",
-                self.link_threshold
-            )));
-        }
-        if self.min_images == 0 {
-            return Err(DenoiseError::InvalidParameter(
-                "level-3 min_images must be at least 1".into(),
-            ));
-        }
+        check_number("level-3 link_threshold", self.link_threshold, true)?;
+        check_at_least_one("level-3 min_images", self.min_images)?;
         Ok(())
     }
 }

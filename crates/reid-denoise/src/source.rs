@@ -61,11 +61,9 @@ pub fn corpus_blocks<'a>(
 ) -> Result<impl Iterator<Item = Result<VideoBlock>> + 'a> {
     let total = corpus.stats().images;
     if features.nrows() != total {
-        return Err(DenoiseError::Inconsistent(format!(
-            "{} feature rows for a corpus of {} images at {} (expected one row per image, in corpus order)",
-            features.nrows(),
-            total,
-            corpus.root.display()
+        return Err(DenoiseError::Inconsistent(row_count_mismatch(
+            features.nrows() as u64,
+            corpus,
         )));
     }
     let mut row = 0usize;
@@ -78,6 +76,15 @@ pub fn corpus_blocks<'a>(
     }))
 }
 
+/// The message for `rows` feature rows that do not match `corpus`.
+fn row_count_mismatch(rows: u64, corpus: &Corpus) -> String {
+    format!(
+        "{rows} feature rows for a corpus of {} images at {} (expected one row per image, in corpus order)",
+        corpus.stats().images,
+        corpus.root.display()
+    )
+}
+
 /// Blocks of a corpus whose features are streamed from a `.npy` file.
 pub fn corpus_npy_blocks<'a>(
     corpus: &'a Corpus,
@@ -88,12 +95,7 @@ pub fn corpus_npy_blocks<'a>(
     if rows.rows() != total {
         return Err(DenoiseError::npy(
             npy,
-            format!(
-                "{} feature rows for a corpus of {} images at {} (expected one row per image, in corpus order)",
-                rows.rows(),
-                total,
-                corpus.root.display()
-            ),
+            row_count_mismatch(rows.rows(), corpus),
         ));
     }
     let mut row = 0u64;

@@ -137,16 +137,7 @@ pub fn cross_entropy_label_smooth(
     let per_sample = log_softmax(logits, 1).mul(target).sum_dim(1).neg(); // [N, 1]
 
     let loss = match config.convention {
-        SmoothingConvention::FastReid if config.divide_by_nonzero => {
-            let count = per_sample
-                .clone()
-                .not_equal_elem(0.0)
-                .float()
-                .sum()
-                .clamp_min(1.0)
-                .detach();
-            per_sample.sum().div(count)
-        }
+        SmoothingConvention::FastReid if config.divide_by_nonzero => mean_over_nonzero(per_sample),
         _ => per_sample.sum().div_scalar(n as f64),
     };
     Ok(loss)
@@ -193,15 +184,21 @@ pub fn cross_entropy_adaptive_smooth(
     let target = onehot.clone().mul(on) + onehot.neg().add_scalar(1.0).mul(off);
     let per_sample = log_softmax(logits, 1).mul(target).sum_dim(1).neg(); // [N, 1]
     Ok(if divide_by_nonzero {
-        let count = per_sample
-            .clone()
-            .not_equal_elem(0.0)
-            .float()
-            .sum()
-            .clamp_min(1.0)
-            .detach();
-        per_sample.sum().div(count)
+        mean_over_nonzero(per_sample)
     } else {
         per_sample.sum().div_scalar(n as f64)
     })
+}
+
+/// The sum of the per-sample losses (`[N, 1]`) divided by how many of them
+/// are non-zero (at least 1; the count carries no gradient).
+fn mean_over_nonzero(per_sample: Tensor<2>) -> Tensor<1> {
+    let count = per_sample
+        .clone()
+        .not_equal_elem(0.0)
+        .float()
+        .sum()
+        .clamp_min(1.0)
+        .detach();
+    per_sample.sum().div(count)
 }

@@ -8,13 +8,13 @@
 //! few boxes the detector missed.
 
 use derive_setters::Setters;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::output::{Format, prepare_dataset_dir};
-use super::stills::{StillJob, StillWorld, Subject, sample_pids, split_stats, truth_entries};
+use super::stills::{StillJob, StillWorld, sample_pids, split_stats, truth_entries};
 use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
 use super::{
     Layout, Purpose, ReportPart, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng,
@@ -163,18 +163,8 @@ fn plan(world: &WorldConfig, cfg: &Cuhk03Config) -> Vec<StillJob> {
                         (false, 0) => ("query", "query"),
                         (false, _) => ("bounding_box_test", "gallery"),
                     };
-                    let key = jobs.len() as u64;
-                    jobs.push(StillJob {
-                        rel: PathBuf::from(folder)
-                            .join(format!("{pid:04}_c{}_{idx:02}.png", view + 1)),
-                        subject: Subject::Person(pid as u64),
-                        camera: view,
-                        split,
-                        pid,
-                        key,
-                        detector: false,
-                        gain: 1.0,
-                    });
+                    let name = format!("{pid:04}_c{}_{idx:02}.png", view + 1);
+                    StillJob::push_person(&mut jobs, folder, name, split, pid, view);
                 }
             }
         }

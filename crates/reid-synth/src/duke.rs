@@ -6,13 +6,14 @@
 //! identities that appear only in the gallery. There is no junk.
 
 use derive_setters::Setters;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::output::{Format, prepare_dataset_dir};
-use super::stills::{StillJob, StillWorld, Subject, finish_single_part, sample_cams, sample_pids};
+use super::stills::{
+    StillJob, finish_single_part, plan_train_test, sample_cams, sample_pids, write_still_dataset,
+};
 use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
 
@@ -88,9 +89,7 @@ pub fn write_dukemtmc(out: &Path, world: &WorldConfig, cfg: &DukeConfig) -> Resu
     world.validate()?;
     cfg.validate()?;
     let jobs = plan(world, cfg)?;
-    let dir = prepare_dataset_dir(out, FOLDER, world.overwrite)?;
-    let sw = StillWorld::new(Layout::DukeMtmc, world, cfg.cameras);
-    sw.write_all(&dir, &jobs, Format::Jpeg(world.jpeg_quality))?;
+    let dir = write_still_dataset(out, FOLDER, Layout::DukeMtmc, world, cfg.cameras, &jobs)?;
     finish_single_part(Layout::DukeMtmc, world, cfg, dir, &jobs, &[])
 }
 
@@ -124,51 +123,19 @@ fn plan(world: &WorldConfig, cfg: &DukeConfig) -> Result<Vec<StillJob>> {
                 cam + 1
             )));
         }
-        let key = jobs.len() as u64;
-        jobs.push(StillJob {
-            rel: PathBuf::from(folder).join(format!("{pid:04}_c{}_f{:07}.jpg", cam + 1, *f)),
-            subject: Subject::Person(pid as u64),
-            camera: cam,
-            split,
-            pid,
-            key,
-            detector: false,
-            gain: 1.0,
-        });
+        let name = format!("{pid:04}_c{}_f{:07}.jpg", cam + 1, *f);
+        StillJob::push_person(jobs, folder, name, split, pid, cam);
         Ok(())
     };
-    for &pid in &groups[0] {
-        for cam in sample_cams(
-            &mut rng,
-            cfg.cameras,
-            cfg.cams_per_id.min,
-            cfg.cams_per_id.max,
-        ) {
-            for _ in 0..cfg.images_per_cam.sample(&mut rng) {
-                push(&mut jobs, &mut rng, "bounding_box_train", "train", pid, cam)?;
-            }
-        }
-    }
-    for &pid in &groups[1] {
-        for cam in sample_cams(
-            &mut rng,
-            cfg.cameras,
-            cfg.cams_per_id.min,
-            cfg.cams_per_id.max,
-        ) {
-            push(&mut jobs, &mut rng, "query", "query", pid, cam)?;
-            for _ in 0..cfg.images_per_cam.sample(&mut rng) {
-                push(
-                    &mut jobs,
-                    &mut rng,
-                    "bounding_box_test",
-                    "gallery",
-                    pid,
-                    cam,
-                )?;
-            }
-        }
-    }
+    plan_train_test(
+        &mut rng,
+        cfg.cameras,
+        cfg.cams_per_id,
+        cfg.images_per_cam,
+        &groups[0],
+        &groups[1],
+        |rng, folder, split, pid, cam| push(&mut jobs, rng, folder, split, pid, cam),
+    )?;
     for &pid in &groups[2] {
         for cam in sample_cams(&mut rng, cfg.cameras, 1, 2) {
             for _ in 0..rng.random_range(1..=3) {

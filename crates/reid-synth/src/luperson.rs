@@ -94,6 +94,38 @@ struct Item {
     obj: u32,
 }
 
+/// Appends the crop of detection `d` (object `obj`) of video `v`, named
+/// `name` in the video's folder, with tracklet label `tracklet`; the crop's
+/// random stream is keyed by its position.
+fn push_item(
+    items: &mut Vec<Item>,
+    vw: &VideoWorld,
+    v: usize,
+    d: &TrackedDet,
+    obj: u32,
+    name: String,
+    tracklet: u64,
+) {
+    let info = &vw.videos[v];
+    let person = d
+        .track
+        .and_then(|t| vw.tracks.get(t))
+        .map_or(-1, |t| t.person as i64);
+    let key = items.len() as u64;
+    items.push(Item {
+        rel: info.dir.join(name),
+        crop: Crop {
+            video: info.index,
+            track: d.track,
+            frame: d.frame,
+            key,
+        },
+        person,
+        tracklet,
+        obj,
+    });
+}
+
 /// Tracks every video and sorts each video's detections by (frame, obj).
 /// Returns per video the detections with their `obj` index.
 fn tracked(
@@ -196,28 +228,10 @@ pub fn write_luperson_nl(
                 "{next_pid} tracklets do not fit the 6-digit pid field (at most 1,000,000); use fewer videos or persons"
             )));
         }
-        let info = &vw.videos[v];
         for (d, obj) in dets {
             let pid = pid_of.get(&d.label).copied().unwrap_or(0);
-            let person = d
-                .track
-                .and_then(|t| vw.tracks.get(t))
-                .map_or(-1, |t| t.person as i64);
-            let key = items.len() as u64;
-            items.push(Item {
-                rel: info
-                    .dir
-                    .join(format!("{pid:06}_{:07}_{obj:02}.jpg", d.frame)),
-                crop: Crop {
-                    video: info.index,
-                    track: d.track,
-                    frame: d.frame,
-                    key,
-                },
-                person,
-                tracklet: pid,
-                obj: *obj,
-            });
+            let name = format!("{pid:06}_{:07}_{obj:02}.jpg", d.frame);
+            push_item(&mut items, &vw, v, d, *obj, name, pid);
         }
     }
 
@@ -272,26 +286,11 @@ pub fn write_luperson(
             )));
         }
         for (m, (d, obj)) in dets.iter().enumerate() {
-            let person = d
-                .track
-                .and_then(|t| vw.tracks.get(t))
-                .map_or(-1, |t| t.person as i64);
-            let key = items.len() as u64;
-            items.push(Item {
-                rel: info.dir.join(format!(
-                    "{:02}_{:02}_{:04}_{m:08}.jpg",
-                    info.country, info.city, info.k
-                )),
-                crop: Crop {
-                    video: info.index,
-                    track: d.track,
-                    frame: d.frame,
-                    key,
-                },
-                person,
-                tracklet: 0,
-                obj: *obj,
-            });
+            let name = format!(
+                "{:02}_{:02}_{:04}_{m:08}.jpg",
+                info.country, info.city, info.k
+            );
+            push_item(&mut items, &vw, v, d, *obj, name, 0);
         }
     }
     let dir = prepare_dataset_dir(out, LUP_FOLDER, world.overwrite)?;

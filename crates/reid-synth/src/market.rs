@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::output::{Format, prepare_dataset_dir};
-use super::stills::{StillJob, StillWorld, Subject, finish_single_part, sample_cams, sample_pids};
+use rand_chacha::ChaCha8Rng;
+
+use super::stills::{
+    StillJob, Subject, finish_single_part, plan_train_test, sample_pids, write_still_dataset,
+};
 use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
 
@@ -93,10 +96,7 @@ pub fn write_market1501(
     world.validate()?;
     cfg.validate()?;
     let jobs = plan(world, cfg)?;
-    let dir = prepare_dataset_dir(out, FOLDER, world.overwrite)?;
-    let sw = StillWorld::new(Layout::Market1501, world, cfg.cameras);
-    sw.write_all(&dir, &jobs, Format::Jpeg(world.jpeg_quality))?;
-
+    let dir = write_still_dataset(out, FOLDER, Layout::Market1501, world, cfg.cameras, &jobs)?;
     finish_single_part(Layout::Market1501, world, cfg, dir, &jobs, &[])
 }
 
@@ -146,102 +146,48 @@ fn plan(world: &WorldConfig, cfg: &Market1501Config) -> Result<Vec<StillJob>> {
         frames: vec![[0; 6]; cfg.cameras as usize],
     };
     let mut jobs = Vec::new();
-    let push = |jobs: &mut Vec<StillJob>,
-                folder: &str,
-                split: &'static str,
-                subject,
-                pid: i64,
-                cam: u32,
-                name: String| {
+    let mut push = |jobs: &mut Vec<StillJob>,
+                    rng: &mut ChaCha8Rng,
+                    folder: &str,
+                    split: &'static str,
+                    subject: Subject,
+                    pid: i64,
+                    cam: u32|
+     -> Result<()> {
+        let name = namer.name(rng, pid, cam)?;
+        let rel = PathBuf::from(folder).join(name);
         let key = jobs.len() as u64;
-        jobs.push(StillJob {
-            rel: PathBuf::from(folder).join(name),
-            subject,
-            camera: cam,
-            split,
-            pid,
-            key,
-            detector: false,
-            gain: 1.0,
-        });
+        jobs.push(StillJob::new(rel, subject, cam, split, pid, key));
+        Ok(())
     };
-    for &pid in &train {
-        for cam in sample_cams(
-            &mut rng,
-            cfg.cameras,
-            cfg.cams_per_id.min,
-            cfg.cams_per_id.max,
-        ) {
-            for _ in 0..cfg.images_per_cam.sample(&mut rng) {
-                let name = namer.name(&mut rng, pid, cam)?;
-                push(
-                    &mut jobs,
-                    "bounding_box_train",
-                    "train",
-                    Subject::Person(pid as u64),
-                    pid,
-                    cam,
-                    name,
-                );
-            }
-        }
-    }
-    for &pid in &test {
-        for cam in sample_cams(
-            &mut rng,
-            cfg.cameras,
-            cfg.cams_per_id.min,
-            cfg.cams_per_id.max,
-        ) {
-            let name = namer.name(&mut rng, pid, cam)?;
+    plan_train_test(
+        &mut rng,
+        cfg.cameras,
+        cfg.cams_per_id,
+        cfg.images_per_cam,
+        &train,
+        &test,
+        |rng, folder, split, pid, cam| {
+            let person = Subject::Person(pid as u64);
+            push(&mut jobs, rng, folder, split, person, pid, cam)
+        },
+    )?;
+    for (count, subject, pid, split) in [
+        (cfg.distractors, Subject::Distractor, 0, "gallery"),
+        (cfg.junk, Subject::Junk, -1, "junk"),
+    ] {
+        for _ in 0..count {
+            let cam = rng.random_range(0..cfg.cameras);
             push(
                 &mut jobs,
-                "query",
-                "query",
-                Subject::Person(pid as u64),
+                &mut rng,
+                "bounding_box_test",
+                split,
+                subject,
                 pid,
                 cam,
-                name,
-            );
-            for _ in 0..cfg.images_per_cam.sample(&mut rng) {
-                let name = namer.name(&mut rng, pid, cam)?;
-                push(
-                    &mut jobs,
-                    "bounding_box_test",
-                    "gallery",
-                    Subject::Person(pid as u64),
-                    pid,
-                    cam,
-                    name,
-                );
-            }
+            )?;
         }
-    }
-    for _ in 0..cfg.distractors {
-        let cam = rng.random_range(0..cfg.cameras);
-        let name = namer.name(&mut rng, 0, cam)?;
-        push(
-            &mut jobs,
-            "bounding_box_test",
-            "gallery",
-            Subject::Distractor,
-            0,
-            cam,
-            name,
-        );
-    }
-    for _ in 0..cfg.junk {
-        let cam = rng.random_range(0..cfg.cameras);
-        let name = namer.name(&mut rng, -1, cam)?;
-        push(
-            &mut jobs,
-            "bounding_box_test",
-            "junk",
-            Subject::Junk,
-            -1,
-            cam,
-            name,
-        );
     }
     Ok(jobs)
 }

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::output::{Format, prepare_dataset_dir, slash_path, write_text};
-use super::stills::{StillJob, StillWorld, Subject, finish_single_part, sample_cams};
+use super::output::{slash_path, write_text};
+use super::stills::{StillJob, Subject, finish_single_part, sample_cams, write_still_dataset};
 use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
 
@@ -124,9 +124,7 @@ pub fn write_msmt17(out: &Path, world: &WorldConfig, cfg: &Msmt17Config) -> Resu
     cfg.validate()?;
     let (folder, train_dir, test_dir) = cfg.version.folders();
     let jobs = plan(world, cfg, train_dir, test_dir);
-    let dir = prepare_dataset_dir(out, folder, world.overwrite)?;
-    let sw = StillWorld::new(Layout::Msmt17, world, cfg.cameras);
-    sw.write_all(&dir, &jobs, Format::Jpeg(world.jpeg_quality))?;
+    let dir = write_still_dataset(out, folder, Layout::Msmt17, world, cfg.cameras, &jobs)?;
 
     for split in ["train", "val", "query", "gallery"] {
         let mut text = String::new();
@@ -185,19 +183,13 @@ fn plan(world: &WorldConfig, cfg: &Msmt17Config, train_dir: &str, test_dir: &str
                     "{pid:04}_{idx:03}_{:02}_{date}{tod}_{frame:04}_{n}.jpg",
                     cam + 1
                 );
+                let rel = PathBuf::from(split_dir)
+                    .join(format!("{pid:04}"))
+                    .join(name);
+                let person = Subject::Person(person_offset + u64::from(pid));
                 let key = jobs.len() as u64;
-                jobs.push(StillJob {
-                    rel: PathBuf::from(split_dir)
-                        .join(format!("{pid:04}"))
-                        .join(name),
-                    subject: Subject::Person(person_offset + u64::from(pid)),
-                    camera: cam,
-                    split,
-                    pid: i64::from(pid),
-                    key,
-                    detector: false,
-                    gain,
-                });
+                let job = StillJob::new(rel, person, cam, split, i64::from(pid), key);
+                jobs.push(StillJob { gain, ..job });
             }
         }
     }

@@ -11,10 +11,10 @@ use rayon::prelude::*;
 
 use super::camera::Camera;
 use super::identity::Identity;
-use super::output::{Format, mkdirs, slash_path, write_image};
+use super::output::{Format, mkdirs, prepare_dataset_dir, slash_path, write_image};
 use super::render::{Shot, render};
 use super::truth::StillTruth;
-use super::{Layout, Purpose, WorldConfig, stream_rng};
+use super::{Layout, Purpose, Span, WorldConfig, stream_rng};
 use crate::error::Result;
 use reid_data::record::{ImageRecord, SplitStats};
 
@@ -47,6 +47,51 @@ pub(crate) struct StillJob {
     pub detector: bool,
     /// Extra brightness multiplier (MSMT17 time of day).
     pub gain: f32,
+}
+
+impl StillJob {
+    /// A job numbered `key` with no detector jitter and unit gain.
+    pub fn new(
+        rel: PathBuf,
+        subject: Subject,
+        camera: u32,
+        split: &'static str,
+        pid: i64,
+        key: u64,
+    ) -> Self {
+        Self {
+            rel,
+            subject,
+            camera,
+            split,
+            pid,
+            key,
+            detector: false,
+            gain: 1.0,
+        }
+    }
+
+    /// Appends a plain job of `pid` (a person) under `folder/name` to `jobs`,
+    /// keyed by its position.
+    pub fn push_person(
+        jobs: &mut Vec<Self>,
+        folder: &str,
+        name: String,
+        split: &'static str,
+        pid: i64,
+        camera: u32,
+    ) {
+        let key = jobs.len() as u64;
+        let rel = PathBuf::from(folder).join(name);
+        jobs.push(Self::new(
+            rel,
+            Subject::Person(pid as u64),
+            camera,
+            split,
+            pid,
+            key,
+        ));
+    }
 }
 
 /// The cameras and identities of one still-image layout.
@@ -184,6 +229,54 @@ pub(crate) fn sample_cams<R: Rng + ?Sized>(
         .collect();
     cams.sort_unstable();
     cams
+}
+
+/// The Market/Duke identity plan: every train identity gets
+/// `images_per_cam` images in `bounding_box_train` on each of its sampled
+/// cameras; every test identity gets, per camera, one `query` image and then
+/// `images_per_cam` images in `bounding_box_test`. `emit(rng, folder, split,
+/// pid, cam)` names and records one image.
+pub(crate) fn plan_train_test<R: Rng + ?Sized>(
+    rng: &mut R,
+    cameras: u32,
+    cams_per_id: Span,
+    images_per_cam: Span,
+    train: &[i64],
+    test: &[i64],
+    mut emit: impl FnMut(&mut R, &str, &'static str, i64, u32) -> Result<()>,
+) -> Result<()> {
+    for &pid in train {
+        for cam in sample_cams(rng, cameras, cams_per_id.min, cams_per_id.max) {
+            for _ in 0..images_per_cam.sample(rng) {
+                emit(rng, "bounding_box_train", "train", pid, cam)?;
+            }
+        }
+    }
+    for &pid in test {
+        for cam in sample_cams(rng, cameras, cams_per_id.min, cams_per_id.max) {
+            emit(rng, "query", "query", pid, cam)?;
+            for _ in 0..images_per_cam.sample(rng) {
+                emit(rng, "bounding_box_test", "gallery", pid, cam)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `<out>/<folder>/` and renders `jobs` into it with the cameras of
+/// `layout`; returns the dataset folder.
+pub(crate) fn write_still_dataset(
+    out: &Path,
+    folder: &str,
+    layout: Layout,
+    world: &WorldConfig,
+    cameras: u32,
+    jobs: &[StillJob],
+) -> Result<PathBuf> {
+    let dir = prepare_dataset_dir(out, folder, world.overwrite)?;
+    let sw = StillWorld::new(layout, world, cameras);
+    sw.write_all(&dir, jobs, Format::Jpeg(world.jpeg_quality))?;
+    Ok(dir)
 }
 
 /// `n` distinct raw pids drawn from `1..=pool`, in random order.

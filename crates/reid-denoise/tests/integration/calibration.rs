@@ -2,29 +2,12 @@
 //! harder synthetic corpora (strong per-video shift; features that barely
 //! separate persons).
 
-use reid_denoise::synthetic::{SyntheticConfig, SyntheticCorpus};
+use reid_denoise::synthetic::SyntheticConfig;
 use reid_denoise::{
-    CalibrationStatus, DenoiseConfig, DenoiseOutput, Level3Config, Quality, VideoBlock,
-    VideoNormalization, run, score,
+    CalibrationStatus, DenoiseConfig, DenoiseOutput, Quality, VideoNormalization, run, score,
 };
 
-fn corpus(cfg: SyntheticConfig) -> (Vec<VideoBlock>, Vec<i64>) {
-    let mut g = SyntheticCorpus::new(cfg).unwrap();
-    let mut blocks = Vec::new();
-    let mut truth = Vec::new();
-    while let Some((b, t)) = g.next_video() {
-        blocks.push(b);
-        truth.extend(t);
-    }
-    (blocks, truth)
-}
-
-fn config() -> DenoiseConfig {
-    DenoiseConfig::default()
-        .with_record_levels(true)
-        .with_chunk_videos(7)
-        .with_level3(Level3Config::default().with_window(8).with_stride(4))
-}
+use crate::common::{corpus, recorded as config};
 
 /// The labelling after each level and at the end, scored.
 fn scores(out: &DenoiseOutput, truth: &[i64]) -> [Quality; 4] {
@@ -41,23 +24,24 @@ fn show(name: &str, q: &[Quality; 4]) {
     }
 }
 
-/// 40 videos in which every crop of a video carries the same appearance
-/// shift, as strong as the persons' own appearance.
-fn shifted() -> SyntheticConfig {
+/// 40 videos of 6 to 16 persons each, 32-dimensional features.
+fn crowded() -> SyntheticConfig {
     SyntheticConfig::default()
         .with_videos(40)
         .with_dim(32)
         .with_persons_per_video((6, 16))
-        .with_video_shift(1.0)
+}
+
+/// 40 videos in which every crop of a video carries the same appearance
+/// shift, as strong as the persons' own appearance.
+fn shifted() -> SyntheticConfig {
+    crowded().with_video_shift(1.0)
 }
 
 /// Features that barely separate persons: the per-crop noise is 2.5 times
 /// a person's appearance.
 fn weak() -> SyntheticConfig {
-    SyntheticConfig::default()
-        .with_videos(40)
-        .with_dim(32)
-        .with_persons_per_video((6, 16))
+    crowded()
         .with_crop_noise(2.5)
         .with_track_spread(0.3)
         .with_video_shift(0.5)

@@ -6,4 +6,5 @@
 //! one with a filter, e.g. `cargo test -p reid-denoise --test integration <module>::`.
 
 mod calibration;
+mod common;
 mod pipeline;

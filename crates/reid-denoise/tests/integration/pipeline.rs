@@ -1,35 +1,15 @@
 //! End-to-end behaviour of the three levels on the feature-level synthetic
 //! corpus (oracle-noised features with known truth).
 
-use reid_denoise::synthetic::{SyntheticConfig, SyntheticCorpus};
+use reid_denoise::synthetic::SyntheticConfig;
 use reid_denoise::{
-    DenoiseConfig, FeatureDistance, REMOVED, ThresholdScale, VideoBlock, level1, level2, run, score,
+    FeatureDistance, REMOVED, ThresholdScale, VideoBlock, level1, level2, run, score,
 };
 
-fn corpus(cfg: SyntheticConfig) -> (Vec<VideoBlock>, Vec<i64>) {
-    let mut g = SyntheticCorpus::new(cfg).unwrap();
-    let mut blocks = Vec::new();
-    let mut truth = Vec::new();
-    while let Some((b, t)) = g.next_video() {
-        blocks.push(b);
-        truth.extend(t);
-    }
-    (blocks, truth)
-}
+use crate::common::{corpus, recorded};
 
 fn small() -> SyntheticConfig {
     SyntheticConfig::default().with_videos(40).with_dim(32)
-}
-
-fn recorded() -> DenoiseConfig {
-    DenoiseConfig::default()
-        .with_record_levels(true)
-        .with_chunk_videos(7)
-        .with_level3(
-            reid_denoise::Level3Config::default()
-                .with_window(8)
-                .with_stride(4),
-        )
 }
 
 #[test]

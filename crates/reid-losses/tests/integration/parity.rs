@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{TOL, fixture, floats, ints};
+use common::{TOL, fixture, floats, ints, max_diff};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use reid_losses::{
@@ -272,14 +272,6 @@ fn center_loss_matches_torch() {
         bad,
         Err(LossError::LabelOutOfRange { label: 3, .. })
     ));
-}
-
-fn max_diff(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len());
-    got.iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max)
 }
 
 #[test]

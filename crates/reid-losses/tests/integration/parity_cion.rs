@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::{TOL, fixture, floats, usizes};
+use common::{TOL, fixture, floats, max_diff, usizes};
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -28,14 +28,6 @@ fn tensor2(data: &Value, shape: [usize; 2], device: &Device) -> Tensor<2> {
 
 fn values(t: Tensor<2>) -> Vec<f32> {
     t.to_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
@@ -332,72 +324,54 @@ fn loss_input_errors() {
     let run = |student: Tensor<2>, teacher: Tensor<2>, center: Tensor<2>, k, config| {
         identity_guided_dino_loss(student, teacher, center, k, &config).unwrap_err()
     };
-    // B = 6 is not divisible by K = 4.
-    let err = run(
-        inp.student.clone(),
-        inp.teacher.clone(),
-        inp.center.clone(),
-        4,
-        inp.config,
+    let (s, t, c) = (
+        || inp.student.clone(),
+        || inp.teacher.clone(),
+        || inp.center.clone(),
     );
-    assert!(matches!(
-        err,
-        LossError::InvalidShape {
-            what: "teacher",
-            ..
+    // (student, teacher, center, K, config, the input the error names).
+    let shape_cases = [
+        // B = 6 is not divisible by K = 4.
+        (s(), t(), c(), 4, inp.config, Some("teacher")),
+        (s(), t(), c(), 0, inp.config, None),
+        // Crop count inconsistent with the student rows.
+        (
+            s(),
+            t(),
+            c(),
+            2,
+            inp.config.with_n_crops(5),
+            Some("student"),
+        ),
+        // Odd teacher rows.
+        (
+            s(),
+            t().narrow(0, 0, 11),
+            c(),
+            1,
+            inp.config,
+            Some("teacher"),
+        ),
+        // Center width.
+        (
+            s(),
+            t(),
+            Tensor::zeros([1, 15], &device),
+            1,
+            inp.config,
+            Some("center"),
+        ),
+    ];
+    for (student, teacher, center, k, config, want) in shape_cases {
+        match run(student, teacher, center, k, config) {
+            LossError::InvalidShape { what, .. } => {
+                if let Some(want) = want {
+                    assert_eq!(what, want);
+                }
+            }
+            other => panic!("expected InvalidShape, got {other}"),
         }
-    ));
-    let err = run(
-        inp.student.clone(),
-        inp.teacher.clone(),
-        inp.center.clone(),
-        0,
-        inp.config,
-    );
-    assert!(matches!(err, LossError::InvalidShape { .. }));
-    // Crop count inconsistent with the student rows.
-    let config = inp.config.with_n_crops(5);
-    let err = run(
-        inp.student.clone(),
-        inp.teacher.clone(),
-        inp.center.clone(),
-        2,
-        config,
-    );
-    assert!(matches!(
-        err,
-        LossError::InvalidShape {
-            what: "student",
-            ..
-        }
-    ));
-    // Odd teacher rows.
-    let err = run(
-        inp.student.clone(),
-        inp.teacher.clone().narrow(0, 0, 11),
-        inp.center.clone(),
-        1,
-        inp.config,
-    );
-    assert!(matches!(
-        err,
-        LossError::InvalidShape {
-            what: "teacher",
-            ..
-        }
-    ));
-    // Center width.
-    let err = run(
-        inp.student.clone(),
-        inp.teacher.clone(),
-        Tensor::zeros([1, 15], &device),
-        1,
-        inp.config,
-    );
-    assert!(matches!(
-        err,
-        LossError::InvalidShape { what: "center", .. }
-    ));
+    }
     for (student_temp, teacher_temp) in [(0.0, 0.04), (0.1, -0.04), (f64::NAN, 0.04)] {
         let config = inp
             .config

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::{TOL, fixture, floats, ints};
+use common::{TOL, fixture, floats, ints, max_diff};
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -44,14 +44,6 @@ fn host1(t: &Tensor<1>) -> f32 {
 
 fn host_ints(t: &Tensor<1, Int>) -> Vec<i64> {
     t.to_data().iter::<i64>().collect()
-}
-
-fn max_diff(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len());
-    got.iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max)
 }
 
 fn assert_close(what: &str, got: f32, want: f64) {

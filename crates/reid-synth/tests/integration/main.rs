@@ -4,6 +4,7 @@
 //! file) keeps the build small. Each module is one topic; run one with a
 //! filter, e.g. `cargo test -p reid-synth --test integration synth_writers::`.
 
+mod common;
 mod synth_difficulty;
 mod synth_layouts;
 mod synth_writers;

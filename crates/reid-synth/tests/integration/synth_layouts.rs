@@ -13,6 +13,8 @@ use reid_data::datasets::{
     self, Cuhk03Kind, Cuhk03Options, ImageDatasetOptions, Msmt17Options, Msmt17Version,
 };
 use reid_data::{ImageLocation, ImageRecord};
+
+use crate::common::{sized_world, tmp_dir};
 use reid_synth::truth::SynthTruth;
 use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
@@ -21,17 +23,11 @@ use reid_synth::{
 };
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reid-synth-parse-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    tmp_dir("reid-synth-parse", name)
 }
 
 fn world(seed: u64) -> WorldConfig {
-    WorldConfig::default()
-        .with_seed(seed)
-        .with_height(32)
-        .with_width(16)
+    sized_world(seed, 32, 16)
 }
 
 fn video() -> VideoConfig {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use reid_data::{DatasetStats, ImageRecord, SplitStats};
 use reid_synth::SynthError;
+
+use crate::common::{sized_world, tmp_dir};
 use reid_synth::truth::SynthTruth;
 use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
@@ -16,17 +18,11 @@ use reid_synth::{
 
 /// A fresh, empty temporary folder unique to this test process and `name`.
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reid-synth-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    tmp_dir("reid-synth", name)
 }
 
 fn tiny_world(seed: u64) -> WorldConfig {
-    WorldConfig::default()
-        .with_seed(seed)
-        .with_height(64)
-        .with_width(32)
+    sized_world(seed, 64, 32)
 }
 
 fn tiny_market() -> Market1501Config {
@@ -649,34 +645,29 @@ fn bad_configs_are_invalid_arguments() {
         }
         other => panic!("expected InvalidArgument, got {other:?}"),
     };
-    is_invalid(
-        write_market1501(&out, &w, &tiny_market().with_train_ids(0)),
-        "train identities",
-    );
-    is_invalid(
-        write_market1501(&out, &w, &tiny_market().with_cameras(7)),
-        "cameras",
-    );
-    is_invalid(
-        write_market1501(&out, &w, &tiny_market().with_cameras(0)),
-        "cameras",
-    );
-    is_invalid(
-        write_dukemtmc(&out, &w, &tiny_duke().with_cameras(9)),
-        "cameras",
-    );
-    is_invalid(
-        write_msmt17(&out, &w, &tiny_msmt(MsmtVersion::V1).with_cameras(16)),
-        "cameras",
-    );
-    is_invalid(
-        write_cuhk03_np(&out, &w, &tiny_cuhk().with_cameras(3)),
-        "views",
-    );
     let small = w.clone().with_height(8).with_width(4);
-    is_invalid(write_market1501(&out, &small, &tiny_market()), "too small");
     let no_videos = LupersonNlConfig::default().with_video(tiny_video().with_videos(0));
-    is_invalid(write_luperson_nl(&out, &w, &no_videos), "videos");
+    let market = |c: Market1501Config| write_market1501(&out, &w, &c);
+    let msmt = tiny_msmt(MsmtVersion::V1).with_cameras(16);
+    let cases = [
+        (market(tiny_market().with_train_ids(0)), "train identities"),
+        (market(tiny_market().with_cameras(7)), "cameras"),
+        (market(tiny_market().with_cameras(0)), "cameras"),
+        (
+            write_dukemtmc(&out, &w, &tiny_duke().with_cameras(9)),
+            "cameras",
+        ),
+        (write_msmt17(&out, &w, &msmt), "cameras"),
+        (
+            write_cuhk03_np(&out, &w, &tiny_cuhk().with_cameras(3)),
+            "views",
+        ),
+        (write_market1501(&out, &small, &tiny_market()), "too small"),
+        (write_luperson_nl(&out, &w, &no_videos), "videos"),
+    ];
+    for (r, needle) in cases {
+        is_invalid(r, needle);
+    }
     // Nothing was written for refused configs.
     assert!(fs::read_dir(&out).unwrap().next().is_none());
     let _ = fs::remove_dir_all(out);

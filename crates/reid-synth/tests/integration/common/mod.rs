@@ -1,0 +1,23 @@
+//! Helpers shared by the integration test modules.
+
+use std::fs;
+use std::path::PathBuf;
+
+use reid_synth::WorldConfig;
+
+/// A fresh, empty temporary folder unique to this test process, `prefix`
+/// and `name`.
+pub fn tmp_dir(prefix: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The default world with `seed` and crops of `height × width` pixels.
+pub fn sized_world(seed: u64, height: u32, width: u32) -> WorldConfig {
+    WorldConfig::default()
+        .with_seed(seed)
+        .with_height(height)
+        .with_width(width)
+}
