@@ -145,7 +145,7 @@ pub struct StudyReport {
 /// The budget rule in words.
 pub const BUDGET_RULE: &str = "every method gets the same pre-training compute in backbone image passes: \
 each crop through any network (query and key encoder, student and teacher) counts as its pixel count \
-divided by one image's; MoCo and PNL: 2 x batch per step, CION: batch x (4 global + locals x local/global area), \
+divided by one image's; MoCo and PNL: 2 x batch per step, CION: batch x (4 global crops + local crops, each by its pixels), \
 BoT: batch; steps S = floor(budget / passes per step), run as E = ceil(S / steps per epoch) epochs of at most \
 ceil(S / E) steps; backward passes are not counted separately";
 
@@ -261,8 +261,10 @@ impl StudyReport {
         let _ = writeln!(
             s,
             "mAP and Rank-1 in %, mean ± sample std over seeds (no ± with one seed). Denoising: pairwise \
-             precision / recall / F of the level-{} identities against the generator's truth. The recipes \
-             are the demo's small settings (configs/study/*.toml), not yet shown to beat scratch.\n",
+             precision / recall / F of the level-{} identities against the generator's truth. Recipes: \
+             configs/study/*.toml (MoCo, PNL, BoT: the demo's small settings; CION: \
+             configs/cion-small.toml's). With one seed, a difference of a few points is within the \
+             seed-to-seed variation measured in docs/pretraining.md.\n",
             c.denoise_level
         );
         let _ = writeln!(
