@@ -287,8 +287,9 @@ impl StudyConfig {
         r.pnl.mlp_hidden_dim = 32;
         r.pnl.dim = 16;
         r.cion.batch_size = 8;
-        // Global crops of the study's size and half-size locals: the
-        // smallest crops a width-4 ResNet18 still maps to a feature.
+        // Global crops of the study's own size and half-size locals (the
+        // reference size scales to the toy's 64 x 32), so the toy run
+        // exercises the local-crop path.
         r.cion.global_size = CION_REFERENCE_SIZE;
         r.cion.local_size = [64, 32];
         r.cion.local_crops = 2;
