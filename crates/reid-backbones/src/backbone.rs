@@ -83,3 +83,59 @@ pub trait Embed {
     /// Channels of [`Embed::embed`]'s output.
     fn embedding_dim(&self) -> usize;
 }
+
+/// Implements [`Backbone`] for a trunk whose inherent `forward(images)`
+/// computes the feature map `[batch, out_channels, h, w]` and whose
+/// `out_channels` field holds its channels. `stride:` is the output stride,
+/// a number or the name of the field holding it; `pooled:` names the
+/// model's own pooled feature `[batch, pooled_dim]` (default: global
+/// average pooling of the map) and `pooled_dim:` the field path of a layer
+/// whose weight's first dimension is its width (default `out_channels`).
+macro_rules! trunk_backbone {
+    (
+        $ty:ty,
+        stride: $stride:tt
+        $(, pooled: $pooled:ident)?
+        $(, pooled_dim: $($dim:ident).+)?
+    ) => {
+        impl $crate::backbone::Backbone for $ty {
+            fn forward_features(
+                &self,
+                images: ::burn::tensor::Tensor<4>,
+            ) -> ::burn::tensor::Tensor<4> {
+                self.forward(images)
+            }
+
+            fn out_channels(&self) -> usize {
+                self.out_channels
+            }
+
+            fn output_stride(&self) -> usize {
+                $crate::backbone::trunk_backbone!(@stride self, $stride)
+            }
+
+            $(
+                fn forward_pooled(
+                    &self,
+                    images: ::burn::tensor::Tensor<4>,
+                ) -> ::burn::tensor::Tensor<2> {
+                    self.$pooled(images)
+                }
+            )?
+
+            $(
+                fn pooled_dim(&self) -> usize {
+                    self.$($dim).+.weight.dims()[0]
+                }
+            )?
+        }
+    };
+    (@stride $self:ident, $stride:literal) => {
+        $stride
+    };
+    (@stride $self:ident, $field:ident) => {
+        $self.$field
+    };
+}
+
+pub(crate) use trunk_backbone;

@@ -49,6 +49,39 @@ pub enum BackboneError {
     },
 }
 
+/// `Ok` when `ok`, else [`BackboneError::InvalidConfig`] with `message()`:
+/// one check of a configuration's `validate`.
+pub(crate) fn ensure(ok: bool, message: impl FnOnce() -> String) -> Result<(), BackboneError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(BackboneError::InvalidConfig(message()))
+    }
+}
+
+/// Checks a stochastic-depth rate: in `[0, 1)`.
+pub(crate) fn check_drop_path_rate(rate: f64) -> Result<(), BackboneError> {
+    ensure((0.0..1.0).contains(&rate), || {
+        format!("drop_path_rate must be in [0, 1), got {rate}")
+    })
+}
+
+/// Checks that the value of `name` (an epsilon, a ratio) is finite and
+/// positive.
+pub(crate) fn check_positive(name: &str, value: f64) -> Result<(), BackboneError> {
+    ensure(value.is_finite() && value > 0.0, || {
+        format!("{name} must be finite and positive, got {value}")
+    })
+}
+
+/// Checks that the value of `name` (a layer-scale start) is finite and
+/// not negative.
+pub(crate) fn check_non_negative(name: &str, value: f64) -> Result<(), BackboneError> {
+    ensure(value.is_finite() && value >= 0.0, || {
+        format!("{name} must be finite and ≥ 0, got {value}")
+    })
+}
+
 /// The name the import API documents for its errors.
 pub type ImportError = BackboneError;
 

@@ -1,8 +1,13 @@
-//! [`ZooFamily`]: the model families of ReIDZoo, on their own so that the
-//! zoo (models by name) and the from-scratch initialisation rules
-//! (`init`) can both name them without depending on each other.
+//! What the model families share below the zoo: [`ZooFamily`], the
+//! families of ReIDZoo (on their own so that the zoo, models by name, and
+//! the from-scratch initialisation rules, `init`, can both name them
+//! without depending on each other), and [`trainable_parameters`], the one
+//! parameter count every family's `num_parameters()` reports.
 
 use std::fmt;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
 
 /// The model families of ReIDZoo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,5 +48,40 @@ impl fmt::Display for ZooFamily {
             Self::FastViT => "FastViT",
             Self::Volo => "VOLO",
         })
+    }
+}
+
+/// Number of trainable scalars of `module`, as PyTorch's
+/// `sum(p.numel() for p in m.parameters())` counts them: every float tensor
+/// it visits except BatchNorm running statistics (`running_mean`,
+/// `running_var`), which burn stores beside the parameters. Shapes are read
+/// without initialising lazy parameters, so counting allocates nothing and
+/// draws no random numbers.
+pub fn trainable_parameters<M: Module>(module: &M) -> usize {
+    let mut counter = TrainableCounter::default();
+    module.visit(&mut counter);
+    counter.count
+}
+
+#[derive(Default)]
+struct TrainableCounter {
+    path: Vec<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for TrainableCounter {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let leaf = self.path.last().map(String::as_str).unwrap_or("");
+        if !matches!(leaf, "running_mean" | "running_var") {
+            self.count += param.lazy_shape().num_elements();
+        }
     }
 }

@@ -20,7 +20,13 @@
 //!   exporting to safetensors with PyTorch names;
 //! - [`precision`]: mixed precision ([`Precision`]: a backbone computing in
 //!   `f16`/`bf16` with `f32` master weights, heads and losses);
-//! - [`registry`]: architectures by name (`"resnet50"`), for CLIs and configs.
+//! - [`registry`]: architectures by name (`"resnet50"`), for CLIs and
+//!   configs, and the one name parser of the families' presets
+//!   ([`registry::preset_by_name`]).
+//! - [`family`]: the ReIDZoo families ([`ZooFamily`]) and the parameter
+//!   count every family reports ([`family::trainable_parameters`]).
+//! - [`layers`]: what the families share: stochastic depth, the padded
+//!   convolution, the transformer blocks' attention and MLP.
 //!
 //! - [`mgn`]: fast-reid's MGN (three branches, eight heads, extra BN).
 //! - [`convnext`]: ConvNeXt T/S/B (official / CION layout), with CION's
@@ -110,6 +116,9 @@ pub mod swin;
 pub mod vit;
 pub mod volo;
 pub mod zoo;
+
+#[cfg(test)]
+mod testing;
 
 pub use backbone::{Backbone, Embed, TrainBackbone};
 pub use convnext::{ConvNeXt, ConvNeXtConfig};

@@ -1,5 +1,7 @@
 //! Normalisation layers of the ResNet family: BatchNorm, InstanceNorm, and
-//! IBN-a's split of the two (Pan et al., "Two at Once", ECCV 2018).
+//! IBN-a's split of the two (Pan et al., "Two at Once", ECCV 2018); and
+//! the LayerNorm constructor the transformer families share
+//! ([`layer_norm`]).
 //!
 //! Inference vs training: [`BatchNorm`] uses batch statistics only on an
 //! autodiff device with its training flag on, running statistics otherwise;
@@ -8,8 +10,16 @@
 //! IBN-Net, fast-reid, torchreid and CION use), in training and inference.
 
 use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, InstanceNorm, InstanceNormConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, InstanceNorm, InstanceNormConfig, LayerNorm, LayerNormConfig,
+};
 use burn::tensor::{Device, Tensor};
+
+/// A LayerNorm over the last `dim` channels with epsilon `eps` (γ = 1,
+/// β = 0): `[..., dim]` → same shape.
+pub fn layer_norm(dim: usize, eps: f64, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(dim).with_epsilon(eps).init(device)
+}
 
 /// A BatchNorm with PyTorch's defaults (`eps` given, momentum 0.1).
 pub(crate) fn batch_norm(channels: usize, eps: f64, device: &Device) -> BatchNorm {

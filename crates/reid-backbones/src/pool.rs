@@ -25,6 +25,15 @@ impl GlobalPool {
     }
 }
 
+/// Global average pooling that keeps the map's rank: `[batch, channels, h,
+/// w]` → `[batch, channels, 1, 1]`, ready for 1×1 convolutions (the
+/// squeeze of a squeeze-and-excitation block, GhostNet's head). The same
+/// computation as [`GlobalPool::Avg`].
+pub fn avg_pool_map(features: Tensor<4>) -> Tensor<4> {
+    let [b, c, _, _] = features.dims();
+    GlobalPool::Avg.forward(features).reshape([b, c, 1, 1])
+}
+
 /// Configuration of [`GemPool`].
 #[derive(Config, Debug)]
 pub struct GemPoolConfig {

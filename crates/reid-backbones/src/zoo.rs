@@ -12,18 +12,36 @@
 //! fastest equivalent form (BatchNorm folded, re-parameterised branches
 //! fused). [`ZooModel`] also implements [`Backbone`] (the family's feature
 //! map), so anything generic over a backbone takes any zoo model.
+//!
+//! Two declarations drive it: the registry table [`ZOO`] (one row per
+//! model: name, family, the table's and the exact parameter count, the
+//! embedding width; a unit test builds every row at full size and checks
+//! them), and one `zoo_nets!` entry per network type, which generates
+//! [`ZooNet`] and every per-family dispatch (build from the family's
+//! `preset(name)`, strict `load`, from-scratch initialisation, inference
+//! form, `num_parameters()`, CION's feature, the [`Backbone`]).
+//!
+//! Adding a family `foo` touches its folder (`FooConfig` with its presets
+//! declared by `registry::presets!`, `Foo` with `num_parameters()` and a
+//! [`Backbone`]), its importer `import/foo.rs` (key naming, detection and
+//! mapping on `import::family`'s skeleton; re-exported from `import`), a
+//! [`ZooFamily`] variant (with its rules in [`crate::init`] where its
+//! upstream code does not initialise as PyTorch's defaults), the
+//! `pub mod foo;` of the crate root, its rows in [`ZOO`] and its
+//! `zoo_nets!` entry (and a [`ZooImportReport`] variant when its importer
+//! has its own report type).
 
 use std::fmt;
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::backbone::{Backbone, Embed};
 use crate::convnext::{ConvNeXt, ConvNeXtConfig};
 use crate::edgenext::{EdgeNeXt, EdgeNeXtConfig};
 use crate::error::BackboneError;
-pub use crate::family::ZooFamily;
+pub use crate::family::{ZooFamily, trainable_parameters};
 use crate::fastvit::{FastVit, FastVitConfig};
 use crate::ghostnet::{GhostNet, GhostNetConfig};
 use crate::import::{
@@ -32,7 +50,6 @@ use crate::import::{
     load_convnext, load_edgenext, load_fastvit, load_ghostnet, load_repvit, load_swin, load_vit,
     load_volo,
 };
-use crate::pool::GlobalPool;
 use crate::registry::Arch;
 use crate::repvit::{RepVit, RepVitConfig};
 use crate::resnet::{FusedResNet, ResNet, ResNetConfig};
@@ -40,7 +57,9 @@ use crate::swin::{SwinConfig, SwinTransformer};
 use crate::vit::{ViT, ViTConfig};
 use crate::volo::{Volo, VoloConfig};
 
-/// One ReIDZoo model.
+/// One ReIDZoo model: a row of the registry table that drives
+/// [`ZooModel`], the command line's `--arch` names and the model table of
+/// `docs/backbones.md`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ZooEntry {
     /// CION's architecture key (`"resnet50_ibn"`).
@@ -48,8 +67,12 @@ pub struct ZooEntry {
     /// Its family.
     pub family: ZooFamily,
     /// Parameters in millions as the ReIDZoo table prints them (rounded to
-    /// two decimals); [`ZooModel::num_parameters`] counts the same way.
+    /// two decimals): [`ZooEntry::params`] rounded.
     pub table_params_m: f64,
+    /// The exact parameter count [`ZooModel::num_parameters`] gives for the
+    /// model built by [`ZooModel::build`] (that of the upstream module:
+    /// timm's, torchvision's or CION's code, counted with PyTorch).
+    pub params: usize,
     /// Channels of the feature CION evaluates ([`ZooModel::embed`]).
     pub embedding_dim: usize,
 }
@@ -58,53 +81,56 @@ const fn entry(
     name: &'static str,
     family: ZooFamily,
     table_params_m: f64,
+    params: usize,
     embedding_dim: usize,
 ) -> ZooEntry {
     ZooEntry {
         name,
         family,
         table_params_m,
+        params,
         embedding_dim,
     }
 }
 
 /// Every ReIDZoo model this crate builds, in the order of the ReIDZoo
-/// table.
+/// table: name, family, the table's parameter count (millions), the exact
+/// count, the embedding width.
 pub const ZOO: [ZooEntry; 32] = {
     use ZooFamily::*;
     [
-        entry("ghostnet_0_5", GhostNet, 1.31, 1280),
-        entry("ghostnet_1_0", GhostNet, 3.90, 1280),
-        entry("ghostnet_1_3", GhostNet, 6.08, 1280),
-        entry("edgenext_x_small", EdgeNeXt, 2.14, 192),
-        entry("edgenext_small", EdgeNeXt, 5.28, 304),
-        entry("edgenext_base", EdgeNeXt, 17.93, 584),
-        entry("repvit_m0_9", RepViT, 4.72, 384),
-        entry("repvit_m1_0", RepViT, 6.40, 448),
-        entry("repvit_m1_5", RepViT, 13.62, 512),
-        entry("fastvit_s12", FastViT, 8.45, 1024),
-        entry("fastvit_sa12", FastViT, 10.56, 1024),
-        entry("fastvit_sa24", FastViT, 20.53, 1024),
-        entry("resnet18", ResNet, 11.18, 512),
-        entry("resnet50", ResNet, 23.51, 2048),
-        entry("resnet101", ResNet, 42.50, 2048),
-        entry("resnet152", ResNet, 58.14, 2048),
-        entry("resnet18_ibn", ResNetIbn, 11.18, 512),
-        entry("resnet50_ibn", ResNetIbn, 23.51, 2048),
-        entry("resnet101_ibn", ResNetIbn, 42.50, 2048),
-        entry("resnet152_ibn", ResNetIbn, 58.14, 2048),
-        entry("convnext_tiny", ConvNeXt, 27.82, 768),
-        entry("convnext_small", ConvNeXt, 49.45, 768),
-        entry("convnext_base", ConvNeXt, 87.57, 1024),
-        entry("volo_d1", Volo, 25.84, 384),
-        entry("volo_d2", Volo, 57.62, 512),
-        entry("volo_d3", Volo, 85.26, 512),
-        entry("vit_tiny", ViT, 6.43, 192),
-        entry("vit_small", ViT, 23.39, 384),
-        entry("vit_base", ViT, 89.15, 768),
-        entry("swin_tiny", Swin, 27.53, 768),
-        entry("swin_small", Swin, 48.85, 768),
-        entry("swin_base", Swin, 86.76, 1024),
+        entry("ghostnet_0_5", GhostNet, 1.31, 1_306_292, 1280),
+        entry("ghostnet_1_0", GhostNet, 3.90, 3_901_508, 1280),
+        entry("ghostnet_1_3", GhostNet, 6.08, 6_077_820, 1280),
+        entry("edgenext_x_small", EdgeNeXt, 2.14, 2_143_804, 192),
+        entry("edgenext_small", EdgeNeXt, 5.28, 5_281_832, 304),
+        entry("edgenext_base", EdgeNeXt, 17.93, 17_926_292, 584),
+        entry("repvit_m0_9", RepViT, 4.72, 4_717_404, 384),
+        entry("repvit_m1_0", RepViT, 6.40, 6_402_104, 448),
+        entry("repvit_m1_5", RepViT, 13.62, 13_616_384, 512),
+        entry("fastvit_s12", FastViT, 8.45, 8_448_576, 1024),
+        entry("fastvit_sa12", FastViT, 10.56, 10_555_968, 1024),
+        entry("fastvit_sa24", FastViT, 20.53, 20_529_216, 1024),
+        entry("resnet18", ResNet, 11.18, 11_176_512, 512),
+        entry("resnet50", ResNet, 23.51, 23_508_032, 2048),
+        entry("resnet101", ResNet, 42.50, 42_500_160, 2048),
+        entry("resnet152", ResNet, 58.14, 58_143_808, 2048),
+        entry("resnet18_ibn", ResNetIbn, 11.18, 11_176_512, 512),
+        entry("resnet50_ibn", ResNetIbn, 23.51, 23_508_032, 2048),
+        entry("resnet101_ibn", ResNetIbn, 42.50, 42_500_160, 2048),
+        entry("resnet152_ibn", ResNetIbn, 58.14, 58_143_808, 2048),
+        entry("convnext_tiny", ConvNeXt, 27.82, 27_820_128, 768),
+        entry("convnext_small", ConvNeXt, 49.45, 49_454_688, 768),
+        entry("convnext_base", ConvNeXt, 87.57, 87_566_464, 1024),
+        entry("volo_d1", Volo, 25.84, 25_835_928, 384),
+        entry("volo_d2", Volo, 57.62, 57_617_520, 512),
+        entry("volo_d3", Volo, 85.26, 85_264_256, 512),
+        entry("vit_tiny", ViT, 6.43, 6_426_856, 192),
+        entry("vit_small", ViT, 23.39, 23_386_024, 384),
+        entry("vit_base", ViT, 89.15, 89_154_856, 768),
+        entry("swin_tiny", Swin, 27.53, 27_527_082, 768),
+        entry("swin_small", Swin, 48.85, 48_853_050, 768),
+        entry("swin_base", Swin, 86.76, 86_764_280, 1024),
     ]
 };
 
@@ -127,34 +153,6 @@ pub struct ZooModel {
     pub entry: ZooEntry,
     /// The network.
     pub net: ZooNet,
-}
-
-/// The network of a [`ZooModel`], one variant per family.
-// A model is built once and lives long: the size of the enum is irrelevant
-// next to its weights, and boxing would only add indirection to every match.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum ZooNet {
-    /// ResNet / ResNet-IBN (trainable form).
-    ResNet(ResNet),
-    /// ResNet / ResNet-IBN with BatchNorm folded (inference form).
-    FusedResNet(FusedResNet),
-    /// GhostNet.
-    GhostNet(GhostNet),
-    /// EdgeNeXt.
-    EdgeNeXt(EdgeNeXt),
-    /// RepViT (training or re-parameterised form).
-    RepVit(RepVit),
-    /// ConvNeXt.
-    ConvNeXt(ConvNeXt),
-    /// ViT (ICS stem).
-    ViT(ViT),
-    /// Swin Transformer.
-    Swin(SwinTransformer),
-    /// FastViT (training or re-parameterised form).
-    FastVit(FastVit),
-    /// VOLO.
-    Volo(Volo),
 }
 
 /// What [`ZooModel::load`] did: the family importer's own report.
@@ -190,10 +188,248 @@ impl fmt::Display for ZooImportReport {
     }
 }
 
+/// The ResNet preset of a ReIDZoo name: the one ResNet name parser
+/// ([`Arch::from_name`]: `_ibn`, `_ibn_a`, `_ibn_b`), at CION's last
+/// stride 1.
 fn resnet_config(name: &str) -> Result<ResNetConfig, BackboneError> {
-    // The one ResNet name parser (`Arch::from_name`: `_ibn`, `_ibn_a`,
-    // `_ibn_b`), at CION's last stride 1.
     Ok(Arch::from_name(name)?.config().with_last_stride(1))
+}
+
+/// What a family's embedding method returns: the embedding, or a result
+/// for the families that refuse some inputs (ViT, VOLO).
+trait IntoEmbedding {
+    fn into_embedding(self) -> Result<Tensor<2>, BackboneError>;
+}
+
+impl IntoEmbedding for Tensor<2> {
+    fn into_embedding(self) -> Result<Tensor<2>, BackboneError> {
+        Ok(self)
+    }
+}
+
+impl IntoEmbedding for Result<Tensor<2>, BackboneError> {
+    fn into_embedding(self) -> Result<Tensor<2>, BackboneError> {
+        self
+    }
+}
+
+/// Declares [`ZooNet`], one variant per network type, and every
+/// per-family dispatch of the zoo from one entry per type:
+///
+/// - `families`: the [`ZooFamily`]s built as this type (the first one's
+///   from-scratch rules apply), `preset`: the configuration of a ReIDZoo
+///   name, `load`: the family's strict importer and the
+///   [`ZooImportReport`] variant of its report (types without them, the
+///   inference forms, are never built and refuse checkpoints);
+/// - `embed`: the method computing CION's feature (a tensor, or a result);
+/// - `inference`: the method giving the inference form and the variant it
+///   is (default: the network itself).
+///
+/// Every type has an inherent `num_parameters()` (the ReIDZoo count).
+macro_rules! zoo_nets {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident($ty:ty) {
+            $(
+                families: $first:ident $(| $alias:ident)*,
+                preset: $preset:path,
+                load: $load:path => $report:ident,
+            )?
+            embed: $embed:ident
+            $(, inference: $inference:ident -> $into:ident)?
+            $(,)?
+        }
+    )*) => {
+        /// The network of a [`ZooModel`], one variant per family (and
+        /// inference form).
+        // A model is built once and lives long: the size of the enum is
+        // irrelevant next to its weights, and boxing would only add
+        // indirection to every match.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Module, Debug)]
+        pub enum ZooNet {
+            $(
+                $(#[doc = $doc])*
+                $variant($ty),
+            )*
+        }
+
+        impl ZooNet {
+            /// The network of `entry` at full size with random weights.
+            fn build(entry: &ZooEntry, device: &Device) -> Result<Self, BackboneError> {
+                let n = entry.name;
+                Ok(match entry.family {
+                    $($(
+                        ZooFamily::$first $(| ZooFamily::$alias)* => {
+                            Self::$variant($preset(n)?.init(device)?)
+                        }
+                    )?)*
+                })
+            }
+
+            /// [`ZooModel::load`] of the network.
+            fn load(
+                &mut self,
+                path: &Path,
+                options: &ImportOptions,
+            ) -> Result<ZooImportReport, BackboneError> {
+                Ok(match self {
+                    $(
+                        Self::$variant(_m) => zoo_nets!(
+                            @load _m, path, options $(, $load => $report)?
+                        ),
+                    )*
+                })
+            }
+
+            /// The network with every weight redrawn from `seed` as CION's
+            /// model code initialises its family (rules: [`crate::init`];
+            /// ResNet and ResNet-IBN as torchvision, bit-identical to
+            /// `reid_train`'s `reinit_weights`). Errors on the
+            /// BatchNorm-folded ResNet (initialise the trainable form, then
+            /// fold).
+            pub fn init_from_scratch(self, seed: u64) -> Result<Self, BackboneError> {
+                Ok(match self {
+                    $(
+                        Self::$variant(_m) => zoo_nets!(
+                            @init _m, seed, $variant $(, $first)?
+                        ),
+                    )*
+                })
+            }
+
+            /// The inference form (see [`ZooModel::into_inference`]).
+            fn into_inference(self) -> Self {
+                match self {
+                    $(
+                        Self::$variant(m) => zoo_nets!(
+                            @inference m, $variant $(, $inference -> $into)?
+                        ),
+                    )*
+                }
+            }
+
+            /// The ReIDZoo parameter count (see [`ZooModel::num_parameters`]).
+            fn num_parameters(&self) -> usize {
+                match self {
+                    $(Self::$variant(m) => m.num_parameters(),)*
+                }
+            }
+
+            /// CION's feature (see [`ZooModel::embed`]).
+            fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
+                match self {
+                    $(Self::$variant(m) => m.$embed(images).into_embedding(),)*
+                }
+            }
+
+            /// The network as a [`Backbone`] trait object.
+            pub fn as_backbone(&self) -> &dyn Backbone {
+                match self {
+                    $(Self::$variant(m) => m,)*
+                }
+            }
+        }
+    };
+    (@load $m:ident, $path:ident, $options:ident, $load:path => $report:ident) => {
+        ZooImportReport::$report($load($m, $path, $options)?)
+    };
+    (@load $m:ident, $path:ident, $options:ident) => {
+        return Err(BackboneError::InvalidConfig(format!(
+            "{}: checkpoints load into the trainable ResNet, not its BatchNorm-folded \
+             inference form; call load before into_inference",
+            $path.display()
+        )))
+    };
+    (@init $m:ident, $seed:ident, $variant:ident, $family:ident) => {
+        Self::$variant(crate::init::init_from_scratch($m, ZooFamily::$family, $seed)?)
+    };
+    (@init $m:ident, $seed:ident, $variant:ident) => {
+        return Err(BackboneError::InvalidConfig(
+            "the BatchNorm-folded ResNet has no from-scratch initialisation; \
+             initialise the trainable form, then call into_inference"
+                .into(),
+        ))
+    };
+    (@inference $m:ident, $variant:ident, $inference:ident -> $into:ident) => {
+        Self::$into($m.$inference())
+    };
+    (@inference $m:ident, $variant:ident) => {
+        Self::$variant($m)
+    };
+}
+
+zoo_nets! {
+    /// ResNet / ResNet-IBN (trainable form).
+    ResNet(ResNet) {
+        families: ResNet | ResNetIbn,
+        preset: resnet_config,
+        load: load_backbone => Generic,
+        embed: forward_pooled,
+        inference: fold_batch_norm -> FusedResNet,
+    }
+    /// ResNet / ResNet-IBN with BatchNorm folded (inference form).
+    FusedResNet(FusedResNet) { embed: forward_pooled }
+    /// GhostNet.
+    GhostNet(GhostNet) {
+        families: GhostNet,
+        preset: GhostNetConfig::preset,
+        load: load_ghostnet => GhostNet,
+        embed: forward_embedding,
+    }
+    /// EdgeNeXt.
+    EdgeNeXt(EdgeNeXt) {
+        families: EdgeNeXt,
+        preset: EdgeNeXtConfig::preset,
+        load: load_edgenext => EdgeNeXt,
+        embed: forward_embedding,
+    }
+    /// RepViT (training or re-parameterised form). Built as CION's
+    /// `RepViT.py` (its own SE); a checkpoint with timm's SE switches the
+    /// model when loaded (`load_repvit`).
+    RepVit(RepVit) {
+        families: RepViT,
+        preset: RepVitConfig::preset,
+        load: load_repvit => RepVit,
+        embed: forward_embedding,
+        inference: reparameterize -> RepVit,
+    }
+    /// ConvNeXt.
+    ConvNeXt(ConvNeXt) {
+        families: ConvNeXt,
+        preset: ConvNeXtConfig::preset,
+        load: load_convnext => ConvNeXt,
+        embed: forward_embedding,
+    }
+    /// ViT (ICS stem).
+    ViT(ViT) {
+        families: ViT,
+        preset: ViTConfig::preset,
+        load: load_vit => Generic,
+        embed: forward_embedding,
+    }
+    /// Swin Transformer.
+    Swin(SwinTransformer) {
+        families: Swin,
+        preset: SwinConfig::preset,
+        load: load_swin => Generic,
+        embed: forward_embedding,
+    }
+    /// FastViT (training or re-parameterised form).
+    FastVit(FastVit) {
+        families: FastViT,
+        preset: FastVitConfig::preset,
+        load: load_fastvit => FastVit,
+        embed: forward_embedding,
+        inference: reparameterize -> FastVit,
+    }
+    /// VOLO.
+    Volo(Volo) {
+        families: Volo,
+        preset: VoloConfig::preset,
+        load: load_volo => Volo,
+        embed: forward_embedding,
+    }
 }
 
 impl ZooModel {
@@ -202,22 +438,7 @@ impl ZooModel {
     /// ViT/Swin/VOLO laid out for 256×128 inputs).
     pub fn build(name: &str, device: &Device) -> Result<Self, BackboneError> {
         let entry = zoo_entry(name)?;
-        let n = entry.name;
-        let net = match entry.family {
-            ZooFamily::ResNet | ZooFamily::ResNetIbn => {
-                ZooNet::ResNet(resnet_config(n)?.init(device)?)
-            }
-            ZooFamily::GhostNet => ZooNet::GhostNet(GhostNetConfig::preset(n)?.init(device)?),
-            ZooFamily::EdgeNeXt => ZooNet::EdgeNeXt(EdgeNeXtConfig::preset(n)?.init(device)?),
-            // CION's RepViT.py (its own SE); a checkpoint with timm's SE
-            // switches the model when loaded (`load_repvit`).
-            ZooFamily::RepViT => ZooNet::RepVit(RepVitConfig::preset(n)?.init(device)?),
-            ZooFamily::ConvNeXt => ZooNet::ConvNeXt(ConvNeXtConfig::preset(n)?.init(device)?),
-            ZooFamily::ViT => ZooNet::ViT(ViTConfig::preset(n)?.init(device)?),
-            ZooFamily::Swin => ZooNet::Swin(SwinConfig::preset(n)?.init(device)?),
-            ZooFamily::FastViT => ZooNet::FastVit(FastVitConfig::preset(n)?.init(device)?),
-            ZooFamily::Volo => ZooNet::Volo(VoloConfig::preset(n)?.init(device)?),
-        };
+        let net = ZooNet::build(&entry, device)?;
         Ok(Self { entry, net })
     }
 
@@ -249,225 +470,93 @@ impl ZooModel {
         path: impl AsRef<Path>,
         options: &ImportOptions,
     ) -> Result<ZooImportReport, BackboneError> {
-        let path = path.as_ref();
-        Ok(match &mut self.net {
-            ZooNet::ResNet(m) => ZooImportReport::Generic(load_backbone(m, path, options)?),
-            ZooNet::GhostNet(m) => ZooImportReport::GhostNet(load_ghostnet(m, path, options)?),
-            ZooNet::ConvNeXt(m) => ZooImportReport::ConvNeXt(load_convnext(m, path, options)?),
-            ZooNet::EdgeNeXt(m) => ZooImportReport::EdgeNeXt(load_edgenext(m, path, options)?),
-            ZooNet::RepVit(m) => ZooImportReport::RepVit(load_repvit(m, path, options)?),
-            ZooNet::ViT(m) => ZooImportReport::Generic(load_vit(m, path, options)?),
-            ZooNet::Swin(m) => ZooImportReport::Generic(load_swin(m, path, options)?),
-            ZooNet::FastVit(m) => ZooImportReport::FastVit(load_fastvit(m, path, options)?),
-            ZooNet::Volo(m) => ZooImportReport::Volo(load_volo(m, path, options)?),
-            ZooNet::FusedResNet(_) => {
-                return Err(BackboneError::InvalidConfig(format!(
-                    "{}: checkpoints load into the trainable ResNet, not its BatchNorm-folded \
-                     inference form; call load before into_inference",
-                    path.display()
-                )));
-            }
-        })
+        self.net.load(path.as_ref(), options)
     }
 
     /// The inference form with the same outputs: ResNet with BatchNorm
-    /// folded into the convolutions, FastViT and RepViT re-parameterised; the other
-    /// families unchanged.
+    /// folded into the convolutions, FastViT and RepViT re-parameterised;
+    /// the other families unchanged.
     pub fn into_inference(self) -> Self {
-        let net = match self.net {
-            ZooNet::ResNet(m) => ZooNet::FusedResNet(m.fold_batch_norm()),
-            ZooNet::FastVit(m) => ZooNet::FastVit(m.reparameterize()),
-            ZooNet::RepVit(m) => ZooNet::RepVit(m.reparameterize()),
-            other => other,
-        };
-        Self { net, ..self }
+        Self {
+            net: self.net.into_inference(),
+            ..self
+        }
     }
 
     /// Parameters counted as the ReIDZoo table counts them (trainable
     /// weights, no BatchNorm running statistics; per family see each
-    /// model's own count): compare with [`ZooEntry::table_params_m`].
+    /// model's own `num_parameters`): [`ZooEntry::params`], which rounds to
+    /// [`ZooEntry::table_params_m`].
     pub fn num_parameters(&self) -> usize {
-        match &self.net {
-            ZooNet::ResNet(m) => trainable_parameters(m),
-            ZooNet::FusedResNet(m) => trainable_parameters(m),
-            ZooNet::GhostNet(m) => m.num_parameters(),
-            ZooNet::EdgeNeXt(m) => m.num_parameters(),
-            ZooNet::RepVit(m) => m.num_parameters(),
-            ZooNet::ConvNeXt(m) => m.num_parameters(),
-            ZooNet::ViT(m) => m.num_parameters(),
-            ZooNet::Swin(m) => m.num_parameters(),
-            ZooNet::FastVit(m) => m.num_parameters(),
-            ZooNet::Volo(m) => m.num_parameters(),
-        }
+        self.net.num_parameters()
     }
 }
 
-impl ZooNet {
-    /// The network with every weight redrawn from `seed` as CION's model
-    /// code initialises its family (rules: [`crate::init`]; ResNet and
-    /// ResNet-IBN as torchvision, bit-identical to `reid_train`'s
-    /// `reinit_weights`). Errors on the BatchNorm-folded ResNet (initialise
-    /// the trainable form, then fold).
-    pub fn init_from_scratch(self, seed: u64) -> Result<Self, BackboneError> {
-        use crate::init::init_from_scratch as init;
-        Ok(match self {
-            ZooNet::ResNet(m) => ZooNet::ResNet(init(m, ZooFamily::ResNet, seed)?),
-            ZooNet::GhostNet(m) => ZooNet::GhostNet(init(m, ZooFamily::GhostNet, seed)?),
-            ZooNet::EdgeNeXt(m) => ZooNet::EdgeNeXt(init(m, ZooFamily::EdgeNeXt, seed)?),
-            ZooNet::RepVit(m) => ZooNet::RepVit(init(m, ZooFamily::RepViT, seed)?),
-            ZooNet::ConvNeXt(m) => ZooNet::ConvNeXt(init(m, ZooFamily::ConvNeXt, seed)?),
-            ZooNet::ViT(m) => ZooNet::ViT(init(m, ZooFamily::ViT, seed)?),
-            ZooNet::Swin(m) => ZooNet::Swin(init(m, ZooFamily::Swin, seed)?),
-            ZooNet::FastVit(m) => ZooNet::FastVit(init(m, ZooFamily::FastViT, seed)?),
-            ZooNet::Volo(m) => ZooNet::Volo(init(m, ZooFamily::Volo, seed)?),
-            ZooNet::FusedResNet(_) => {
-                return Err(BackboneError::InvalidConfig(
-                    "the BatchNorm-folded ResNet has no from-scratch initialisation; \
-                     initialise the trainable form, then call into_inference"
-                        .into(),
-                ));
+/// Implements [`Backbone`] for `$ty` by handing every call to the
+/// [`Backbone`] that `$inner` (an expression of `$s`, the value) returns.
+macro_rules! delegate_backbone {
+    ($ty:ty, |$s:ident| $inner:expr) => {
+        impl Backbone for $ty {
+            fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
+                let $s = self;
+                $inner.forward_features(images)
             }
-        })
-    }
 
-    /// The network as a [`Backbone`] trait object.
-    pub fn as_backbone(&self) -> &dyn Backbone {
-        match self {
-            ZooNet::ResNet(m) => m,
-            ZooNet::FusedResNet(m) => m,
-            ZooNet::GhostNet(m) => m,
-            ZooNet::EdgeNeXt(m) => m,
-            ZooNet::RepVit(m) => m,
-            ZooNet::ConvNeXt(m) => m,
-            ZooNet::ViT(m) => m,
-            ZooNet::Swin(m) => m,
-            ZooNet::FastVit(m) => m,
-            ZooNet::Volo(m) => m,
+            fn out_channels(&self) -> usize {
+                let $s = self;
+                $inner.out_channels()
+            }
+
+            fn output_stride(&self) -> usize {
+                let $s = self;
+                $inner.output_stride()
+            }
+
+            fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
+                let $s = self;
+                $inner.forward_pooled(images)
+            }
+
+            fn pooled_dim(&self) -> usize {
+                let $s = self;
+                $inner.pooled_dim()
+            }
+
+            fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
+                let $s = self;
+                $inner.forward_features_seeded(images, seed)
+            }
+
+            fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
+                let $s = self;
+                $inner.forward_pooled_seeded(images, seed)
+            }
         }
-    }
+    };
 }
 
-/// The family's own [`Backbone`]: any zoo network is a
-/// [`crate::TrainBackbone`] and trains in every recipe of `reid-train`.
-impl Backbone for ZooNet {
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.as_backbone().forward_features(images)
-    }
+// The family's own [`Backbone`]: any zoo network is a
+// [`crate::TrainBackbone`] and trains in every recipe of `reid-train`.
+delegate_backbone!(ZooNet, |net| net.as_backbone());
 
-    fn out_channels(&self) -> usize {
-        self.as_backbone().out_channels()
-    }
-
-    fn output_stride(&self) -> usize {
-        self.as_backbone().output_stride()
-    }
-
-    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
-        self.as_backbone().forward_pooled(images)
-    }
-
-    fn pooled_dim(&self) -> usize {
-        self.as_backbone().pooled_dim()
-    }
-
-    fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
-        self.as_backbone().forward_features_seeded(images, seed)
-    }
-
-    fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
-        self.as_backbone().forward_pooled_seeded(images, seed)
-    }
-}
+// A zoo model is its network's [`Backbone`] (the family's feature map).
+delegate_backbone!(ZooModel, |model| model.net);
 
 impl Embed for ZooModel {
     /// CION's feature in inference mode: images `[batch, 3, H, W]`
     /// (normalised) → `[batch, embedding_dim]`. ResNet: global average of
-    /// the map; GhostNet: GAP → `conv_head` → ReLU; ConvNeXt:
-    /// `LayerNorm(GAP)`; EdgeNeXt: `LayerNorm(GAP)`; RepViT: GAP; ViT: the class token after the final norm; Swin:
-    /// GAP of `norm3`; FastViT: GAP of `conv_exp`; VOLO: the class token
-    /// after the final norm. Errors on inputs the model cannot take (ViT:
-    /// smaller than one patch; VOLO: smaller than 16×16).
+    /// the map; GhostNet: GAP → `conv_head` → ReLU; ConvNeXt and EdgeNeXt:
+    /// `LayerNorm(GAP)`; RepViT: GAP; ViT: the class token after the final
+    /// norm; Swin: GAP of `norm3`; FastViT: GAP of `conv_exp`; VOLO: the
+    /// class token after the final norm. Errors on inputs the model cannot
+    /// take (ViT: smaller than one patch; VOLO: smaller than 16×16).
     fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
-        Ok(match &self.net {
-            ZooNet::ResNet(m) => GlobalPool::Avg.forward(m.forward_features(images)),
-            ZooNet::FusedResNet(m) => GlobalPool::Avg.forward(m.forward_features(images)),
-            ZooNet::GhostNet(m) => m.forward_embedding(images),
-            ZooNet::EdgeNeXt(m) => m.forward_embedding(images),
-            ZooNet::RepVit(m) => m.forward_embedding(images),
-            ZooNet::ConvNeXt(m) => m.forward_embedding(images),
-            ZooNet::ViT(m) => m.forward_embedding(images)?,
-            ZooNet::Swin(m) => m.forward_embedding(images),
-            ZooNet::FastVit(m) => m.forward_embedding(images),
-            ZooNet::Volo(m) => m.forward_embedding(images)?,
-        })
+        self.net.embed(images)
     }
 
     /// Channels of [`ZooModel::embed`]'s output.
     fn embedding_dim(&self) -> usize {
         self.entry.embedding_dim
-    }
-}
-
-impl Backbone for ZooModel {
-    /// The family's feature map `[batch, out_channels, h, w]`.
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.net.forward_features(images)
-    }
-
-    fn out_channels(&self) -> usize {
-        self.net.out_channels()
-    }
-
-    fn output_stride(&self) -> usize {
-        self.net.output_stride()
-    }
-
-    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
-        self.net.forward_pooled(images)
-    }
-
-    fn pooled_dim(&self) -> usize {
-        self.net.pooled_dim()
-    }
-
-    fn forward_features_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<4> {
-        self.net.forward_features_seeded(images, seed)
-    }
-
-    fn forward_pooled_seeded(&self, images: Tensor<4>, seed: u64) -> Tensor<2> {
-        self.net.forward_pooled_seeded(images, seed)
-    }
-}
-
-/// Number of trainable scalars of `module`: every float tensor it visits
-/// except BatchNorm running statistics (`running_mean`, `running_var`),
-/// which burn stores beside the parameters.
-pub fn trainable_parameters<M: Module>(module: &M) -> usize {
-    let mut counter = TrainableCounter::default();
-    module.visit(&mut counter);
-    counter.count
-}
-
-#[derive(Default)]
-struct TrainableCounter {
-    path: Vec<String>,
-    count: usize,
-}
-
-impl ModuleVisitor for TrainableCounter {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let leaf = self.path.last().map(String::as_str).unwrap_or("");
-        if !matches!(leaf, "running_mean" | "running_var") {
-            self.count += param.val().shape().num_elements();
-        }
     }
 }
 
@@ -496,20 +585,23 @@ mod tests {
         assert_eq!(names.len(), ZOO.len(), "duplicate names");
         // The ReIDZoo table's 32 models.
         assert_eq!(ZOO.len(), 32);
-        let volo: Vec<_> = ZOO
-            .iter()
-            .filter(|e| e.family == ZooFamily::Volo)
-            .map(|e| (e.name, e.table_params_m, e.embedding_dim))
-            .collect();
-        assert_eq!(
-            volo,
-            [
-                ("volo_d1", 25.84, 384),
-                ("volo_d2", 57.62, 512),
-                ("volo_d3", 85.26, 512)
-            ]
-        );
         assert_eq!(ZooFamily::Volo.to_string(), "VOLO");
+    }
+
+    /// The registry table against the models: every name builds at full
+    /// size (counting reads shapes only, nothing is drawn), has exactly
+    /// the table's parameter count, which rounds to the millions the
+    /// ReIDZoo table prints, and pools to the listed width.
+    #[test]
+    fn every_model_builds_with_the_tables_exact_count_and_width() {
+        let device = Device::flex();
+        for e in ZOO {
+            let model = ZooModel::build(e.name, &device).unwrap();
+            assert_eq!(model.num_parameters(), e.params, "{}", e.name);
+            let millions = (e.params as f64 / 1e4).round() / 100.0;
+            assert_eq!(millions, e.table_params_m, "{}", e.name);
+            assert_eq!(model.pooled_dim(), e.embedding_dim, "{}", e.name);
+        }
     }
 
     /// VOLO-D1 through the zoo: the table's count, the 384-d class token,
@@ -520,7 +612,7 @@ mod tests {
         let device = Device::flex();
         device.seed(5);
         let model = ZooModel::build("VOLO_D1", &device).unwrap();
-        assert_eq!(model.num_parameters(), 25_835_928);
+        assert_eq!(model.num_parameters(), model.entry.params);
         assert_eq!((model.out_channels(), model.output_stride()), (384, 16));
         let images = Tensor::<4>::random(
             [1, 3, 64, 32],

@@ -11,6 +11,8 @@ use burn::module::{Module, Param};
 use burn::tensor::module::layer_norm;
 use burn::tensor::{Device, Tensor};
 
+use crate::pool::GlobalPool;
+
 /// LayerNorm over a channel axis with an affine `weight` / `bias`
 /// (`[channels]` each; initialised to 1 and 0).
 #[derive(Module, Debug)]
@@ -54,6 +56,13 @@ impl ChannelNorm {
     /// `nn.LayerNorm(channels, eps)`); returns the same shape.
     pub fn forward_last<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
+    }
+
+    /// The feature of ConvNeXt and EdgeNeXt: the map `[batch, channels, h,
+    /// w]` averaged over its positions, then normalised, `[batch,
+    /// channels]`.
+    pub fn forward_pooled(&self, features: Tensor<4>) -> Tensor<2> {
+        self.forward_last(GlobalPool::Avg.forward(features))
     }
 }
 

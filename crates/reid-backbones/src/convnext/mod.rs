@@ -26,14 +26,17 @@ pub use block::{ConvNeXtBlock, PointwiseLinear};
 pub use layer_norm::ChannelNorm;
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, ModuleDisplay};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor};
 
 use crate::backbone::Backbone;
-use crate::error::BackboneError;
-use crate::layers::drop_path_rate;
-use crate::registry::preset_by_name;
+use crate::error::{
+    BackboneError, check_drop_path_rate, check_non_negative, check_positive, ensure,
+};
+use crate::family::trainable_parameters;
+use crate::layers::drop_path_rates;
+use crate::registry::presets;
 
 /// Configuration of a [`ConvNeXt`]; [`ConvNeXtConfig::tiny`],
 /// [`ConvNeXtConfig::small`] and [`ConvNeXtConfig::base`] are the ReIDZoo
@@ -58,107 +61,53 @@ pub struct ConvNeXtConfig {
     pub layer_norm_eps: f64,
 }
 
+presets! {
+    ConvNeXtConfig {
+        /// ConvNeXt-T: depths `[3, 3, 9, 3]`, dims `[96, 192, 384, 768]`.
+        tiny "convnext_tiny" => Self::new([3, 3, 9, 3], [96, 192, 384, 768]);
+        /// ConvNeXt-S: depths `[3, 3, 27, 3]`, dims `[96, 192, 384, 768]`.
+        small "convnext_small" => Self::new([3, 3, 27, 3], [96, 192, 384, 768]);
+        /// ConvNeXt-B: depths `[3, 3, 27, 3]`, dims `[128, 256, 512, 1024]`.
+        base "convnext_base" => Self::new([3, 3, 27, 3], [128, 256, 512, 1024]);
+    }
+}
+
 impl ConvNeXtConfig {
-    /// ConvNeXt-T: depths `[3, 3, 9, 3]`, dims `[96, 192, 384, 768]`.
-    pub fn tiny() -> Self {
-        Self::new([3, 3, 9, 3], [96, 192, 384, 768])
-    }
-
-    /// ConvNeXt-S: depths `[3, 3, 27, 3]`, dims `[96, 192, 384, 768]`.
-    pub fn small() -> Self {
-        Self::new([3, 3, 27, 3], [96, 192, 384, 768])
-    }
-
-    /// ConvNeXt-B: depths `[3, 3, 27, 3]`, dims `[128, 256, 512, 1024]`.
-    pub fn base() -> Self {
-        Self::new([3, 3, 27, 3], [128, 256, 512, 1024])
-    }
-
-    /// The preset of a ReIDZoo name: `convnext_tiny`, `convnext_small`, `convnext_base`.
-    pub fn preset(name: &str) -> Result<Self, BackboneError> {
-        preset_by_name(
-            name,
-            &[
-                ("convnext_tiny", Self::tiny),
-                ("convnext_small", Self::small),
-                ("convnext_base", Self::base),
-            ],
-        )
-    }
-
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), BackboneError> {
-        if self.depths.contains(&0) || self.dims.contains(&0) {
-            return Err(BackboneError::InvalidConfig(format!(
+        ensure(!self.depths.contains(&0) && !self.dims.contains(&0), || {
+            format!(
                 "ConvNeXt needs at least one block and one channel per stage, got depths {:?}, \
                  dims {:?}",
                 self.depths, self.dims
-            )));
-        }
-        if !(0.0..1.0).contains(&self.drop_path_rate) {
-            return Err(BackboneError::InvalidConfig(format!(
-                "drop_path_rate must be in [0, 1), got {}",
-                self.drop_path_rate
-            )));
-        }
-        if !(self.layer_scale_init.is_finite() && self.layer_scale_init >= 0.0) {
-            return Err(BackboneError::InvalidConfig(format!(
-                "layer_scale_init must be finite and ≥ 0, got {}",
-                self.layer_scale_init
-            )));
-        }
-        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
-            return Err(BackboneError::InvalidConfig(format!(
-                "layer_norm_eps must be finite and positive, got {}",
-                self.layer_norm_eps
-            )));
-        }
-        Ok(())
+            )
+        })?;
+        check_trunk_options(
+            self.drop_path_rate,
+            self.layer_scale_init,
+            self.layer_norm_eps,
+        )
     }
 
     /// Stochastic-depth rate of every block, stage by stage: `linspace(0,
     /// drop_path_rate, total blocks)` as the official code computes it.
     pub fn drop_path_rates(&self) -> Vec<f64> {
-        let total: usize = self.depths.iter().sum();
-        (0..total)
-            .map(|i| drop_path_rate(self.drop_path_rate, i, total))
-            .collect()
+        drop_path_rates(self.drop_path_rate, self.depths.iter().sum())
     }
 
     /// Builds the network with PyTorch's default initialisation on `device`.
     pub fn init(&self, device: &Device) -> Result<ConvNeXt, BackboneError> {
         self.validate()?;
-        let eps = self.layer_norm_eps;
-        let stem = Stem {
-            conv: Conv2dConfig::new([3, self.dims[0]], [4, 4])
-                .with_stride([4, 4])
-                .init(device),
-            norm: ChannelNorm::new(self.dims[0], eps, device),
+        let (eps, scale) = (self.layer_norm_eps, self.layer_scale_init);
+        let stage = |i: usize, downsample, rates: &mut dyn Iterator<Item = f64>| ConvNeXtStage {
+            downsample,
+            blocks: rates
+                .take(self.depths[i])
+                .map(|rate| ConvNeXtBlock::new(self.dims[i], scale, rate, eps, device))
+                .collect(),
         };
         let rates = self.drop_path_rates();
-        let mut next_rate = rates.into_iter();
-        let mut stages = Vec::with_capacity(4);
-        for (i, (&depth, &dim)) in self.depths.iter().zip(&self.dims).enumerate() {
-            let downsample = (i > 0).then(|| Downsample {
-                norm: ChannelNorm::new(self.dims[i - 1], eps, device),
-                conv: Conv2dConfig::new([self.dims[i - 1], dim], [2, 2])
-                    .with_stride([2, 2])
-                    .init(device),
-            });
-            let blocks = (0..depth)
-                .map(|_| {
-                    let rate = next_rate.next().unwrap_or(0.0);
-                    ConvNeXtBlock::new(dim, self.layer_scale_init, rate, eps, device)
-                })
-                .collect();
-            stages.push(ConvNeXtStage { downsample, blocks });
-        }
-        Ok(ConvNeXt {
-            stem,
-            stages,
-            norm: ChannelNorm::new(self.dims[3], eps, device),
-            out_channels: self.dims[3],
-        })
+        Ok(ConvNeXtTrunk::new(self.dims, eps, rates, stage, device))
     }
 }
 
@@ -172,6 +121,24 @@ pub struct Stem {
     pub norm: ChannelNorm,
 }
 
+impl Stem {
+    /// `3 → dim` with LayerNorm epsilon `eps` (PyTorch's default
+    /// initialisation).
+    pub fn new(dim: usize, eps: f64, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([3, dim], [4, 4])
+                .with_stride([4, 4])
+                .init(device),
+            norm: ChannelNorm::new(dim, eps, device),
+        }
+    }
+
+    /// `[batch, 3, H, W]` → `[batch, dim, ⌊H/4⌋, ⌊W/4⌋]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        self.norm.forward_channels_first(self.conv.forward(images))
+    }
+}
+
 /// Down-sampling at the start of stages 2–4: channels-first LayerNorm →
 /// 2×2 convolution, stride 2 (official `downsample_layers.i.{0,1}`, timm
 /// `stages.i.downsample.{0,1}`).
@@ -183,6 +150,24 @@ pub struct Downsample {
     pub conv: Conv2d,
 }
 
+impl Downsample {
+    /// `c_in → c_out` with LayerNorm epsilon `eps` (PyTorch's default
+    /// initialisation).
+    pub fn new(c_in: usize, c_out: usize, eps: f64, device: &Device) -> Self {
+        Self {
+            norm: ChannelNorm::new(c_in, eps, device),
+            conv: Conv2dConfig::new([c_in, c_out], [2, 2])
+                .with_stride([2, 2])
+                .init(device),
+        }
+    }
+
+    /// `[batch, c_in, h, w]` → `[batch, c_out, ⌊h/2⌋, ⌊w/2⌋]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv.forward(self.norm.forward_channels_first(x))
+    }
+}
+
 /// One stage: optional down-sampling, then its blocks.
 #[derive(Module, Debug)]
 pub struct ConvNeXtStage {
@@ -192,61 +177,131 @@ pub struct ConvNeXtStage {
     pub blocks: Vec<ConvNeXtBlock>,
 }
 
-/// ConvNeXt trunk: images `[batch, 3, H, W]` → feature map
-/// `[batch, dims[3], H/32, W/32]` (floor divisions: stem ⌊H/4⌋, then
-/// halvings), and the CION embedding `[batch, dims[3]]`.
+impl ConvNeXtStage {
+    /// `[batch, c_in, h, w]` → `[batch, dim, h', w']` (halved after stage 1).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = match &self.downsample {
+            Some(down) => down.forward(x),
+            None => x,
+        };
+        self.blocks.iter().fold(x, |x, block| block.forward(x))
+    }
+}
+
+/// A stage of a [`ConvNeXtTrunk`]: `[batch, c_in, h, w]` → `[batch, dim,
+/// h', w']` (ConvNeXt's [`ConvNeXtStage`], EdgeNeXt's
+/// [`crate::edgenext::EdgeNeXtStage`]).
+pub trait TrunkStage: Module + ModuleDisplay {
+    /// Runs the stage.
+    fn forward_stage(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl TrunkStage for ConvNeXtStage {
+    fn forward_stage(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+}
+
+/// The ConvNeXt macro-architecture, whose stages differ by family
+/// (ConvNeXt: [`ConvNeXtStage`], EdgeNeXt:
+/// [`crate::edgenext::EdgeNeXtStage`]): images `[batch, 3, H, W]` → stem
+/// (stride 4) → four stages → feature map `[batch, dims[3], H/32, W/32]`
+/// (floor divisions: stem ⌊H/4⌋, then halvings), and CION's embedding
+/// `LayerNorm(GAP(map))` `[batch, dims[3]]`.
 #[derive(Module, Debug)]
-pub struct ConvNeXt {
-    /// Stem.
+pub struct ConvNeXtTrunk<S: TrunkStage> {
+    /// Stem (official `downsample_layers.0`).
     pub stem: Stem,
     /// The four stages.
-    pub stages: Vec<ConvNeXtStage>,
+    pub stages: Vec<S>,
     /// Final LayerNorm over `dims[3]`, applied to the pooled feature.
     pub norm: ChannelNorm,
     /// Channels of the feature map and of the embedding (`dims[3]`).
     pub out_channels: usize,
 }
 
-impl ConvNeXt {
+/// ConvNeXt trunk: the [`ConvNeXtTrunk`] of [`ConvNeXtStage`]s.
+pub type ConvNeXt = ConvNeXtTrunk<ConvNeXtStage>;
+
+/// Checks the options ConvNeXt and EdgeNeXt share: the stochastic-depth
+/// rate in `[0, 1)`, a finite non-negative layer-scale start and a finite
+/// positive LayerNorm epsilon.
+pub(crate) fn check_trunk_options(
+    drop_path_rate: f64,
+    layer_scale_init: f64,
+    layer_norm_eps: f64,
+) -> Result<(), BackboneError> {
+    check_drop_path_rate(drop_path_rate)?;
+    check_non_negative("layer_scale_init", layer_scale_init)?;
+    check_positive("layer_norm_eps", layer_norm_eps)
+}
+
+impl<S: TrunkStage> ConvNeXtTrunk<S> {
+    /// A trunk of `dims[i]` channels in stage `i` (LayerNorm epsilon `eps`,
+    /// PyTorch's default initialisation): the stem, then stage `i` from
+    /// `stage(i, downsample, rates)` with the down-sampling that starts it
+    /// (`None` in stage 1) and the stochastic-depth rates of the blocks
+    /// (`drop_path_rates`, all blocks in order: the stage takes its own),
+    /// in order, then the final norm.
+    pub fn new(
+        dims: [usize; 4],
+        eps: f64,
+        drop_path_rates: Vec<f64>,
+        mut stage: impl FnMut(usize, Option<Downsample>, &mut dyn Iterator<Item = f64>) -> S,
+        device: &Device,
+    ) -> Self {
+        let stem = Stem::new(dims[0], eps, device);
+        let mut rates = drop_path_rates.into_iter().chain(std::iter::repeat(0.0));
+        let stages = (0..4)
+            .map(|i| {
+                let downsample =
+                    (i > 0).then(|| Downsample::new(dims[i - 1], dims[i], eps, device));
+                stage(i, downsample, &mut rates)
+            })
+            .collect();
+        Self {
+            stem,
+            stages,
+            norm: ChannelNorm::new(dims[3], eps, device),
+            out_channels: dims[3],
+        }
+    }
+
     /// Stem and the four stages: `[batch, 3, H, W]` →
     /// `[batch, dims[3], H/32, W/32]` (e.g. 256×128 → 8×4).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = self.stem.conv.forward(images);
-        let mut x = self.stem.norm.forward_channels_first(x);
-        for stage in &self.stages {
-            if let Some(down) = &stage.downsample {
-                x = down.conv.forward(down.norm.forward_channels_first(x));
-            }
-            for block in &stage.blocks {
-                x = block.forward(x);
-            }
-        }
-        x
+        let x = self.stem.forward(images);
+        self.stages
+            .iter()
+            .fold(x, |x, stage| stage.forward_stage(x))
     }
 
-    /// CION's ConvNeXt feature: global average pooling of the map, then the
-    /// final LayerNorm. `[batch, 3, H, W]` → `[batch, dims[3]]`.
+    /// CION's feature: global average pooling of the map, then the final
+    /// LayerNorm. `[batch, 3, H, W]` → `[batch, dims[3]]`.
     pub fn forward_embedding(&self, images: Tensor<4>) -> Tensor<2> {
         self.embed_features(self.forward(images))
     }
 
-    /// The final-norm part of [`ConvNeXt::forward_embedding`]:
+    /// The final-norm part of [`ConvNeXtTrunk::forward_embedding`]:
     /// `[batch, C, h, w]` map → LayerNorm(mean over h, w) `[batch, C]`.
     pub fn embed_features(&self, features: Tensor<4>) -> Tensor<2> {
-        let [b, c, h, w] = features.dims();
-        let pooled = features.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
-        self.norm.forward_last(pooled)
+        self.norm.forward_pooled(features)
     }
 
     /// Number of trainable parameters (weights, biases, LayerNorm affine
-    /// parameters, layer scales), the final `norm` included: the convention
-    /// of the ReIDZoo table (ConvNeXt-T 27.82 M, S 49.45 M, B 87.57 M).
+    /// parameters, layer scales; EdgeNeXt's XCA temperatures and
+    /// positional-encoding projection), the final `norm` included: the
+    /// convention of the ReIDZoo table (ConvNeXt-T 27.82 M, S 49.45 M,
+    /// B 87.57 M, which counts the final norm; EdgeNeXt XS 2.14 M, S 5.28 M,
+    /// B 17.93 M, which round the same with or without it).
     pub fn num_parameters(&self) -> usize {
-        self.num_params()
+        trainable_parameters(self)
     }
 }
 
-impl Backbone for ConvNeXt {
+/// The pooled feature is [`ConvNeXtTrunk::forward_embedding`]: `LayerNorm`
+/// of the pooled map.
+impl<S: TrunkStage> Backbone for ConvNeXtTrunk<S> {
     fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
         self.forward(images)
     }
@@ -259,7 +314,6 @@ impl Backbone for ConvNeXt {
         32
     }
 
-    /// [`ConvNeXt::forward_embedding`]: `LayerNorm` of the pooled map.
     fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
         self.forward_embedding(images)
     }
@@ -268,37 +322,7 @@ impl Backbone for ConvNeXt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::store::ModuleSnapshot;
-
-    /// The ReIDZoo table's counts in millions (two decimals) and the exact
-    /// counts of timm's models with `num_classes=0` (backbone + `head.norm`).
-    const COUNTS: [(&str, f64, usize); 3] = [
-        ("tiny", 27.82, 27_820_128),
-        ("small", 49.45, 49_454_688),
-        ("base", 87.57, 87_566_464),
-    ];
-
-    #[test]
-    fn parameter_counts_match_the_reidzoo_table_with_the_final_norm() {
-        let device = Device::flex();
-        for (name, table, exact) in COUNTS {
-            let cfg = match name {
-                "tiny" => ConvNeXtConfig::tiny(),
-                "small" => ConvNeXtConfig::small(),
-                _ => ConvNeXtConfig::base(),
-            };
-            let m = cfg.init(&device).unwrap();
-            let n = m.num_parameters();
-            assert_eq!(n, exact, "{name}");
-            let millions = (n as f64 / 1e4).round() / 100.0;
-            assert_eq!(millions, table, "{name}");
-            // Without the final norm, B would read 87.56: the table counts it.
-            let without = n - 2 * m.out_channels;
-            if name == "base" {
-                assert_ne!((without as f64 / 1e4).round() / 100.0, table);
-            }
-        }
-    }
+    use crate::testing::{assert_has_tensors, tensor_names};
 
     #[test]
     fn shapes_and_module_paths() {
@@ -310,23 +334,20 @@ mod tests {
         assert_eq!(m.forward_features(x.clone()).dims(), [2, 10, 2, 1]);
         assert_eq!(m.forward_embedding(x).dims(), [2, 10]);
         assert_eq!((m.out_channels(), m.output_stride()), (10, 32));
-        let names: Vec<String> = m
-            .collect(None, None, true)
-            .into_iter()
-            .map(|t| t.name.clone())
-            .collect();
-        for want in [
-            "stem.conv.weight",
-            "stem.norm.bias",
-            "stages.1.downsample.norm.weight",
-            "stages.1.downsample.conv.bias",
-            "stages.2.blocks.1.dwconv.weight",
-            "stages.2.blocks.1.pwconv1.weight",
-            "stages.2.blocks.1.gamma",
-            "norm.weight",
-        ] {
-            assert!(names.contains(&want.to_string()), "{want} not in {names:?}");
-        }
+        assert_has_tensors(
+            &m,
+            &[
+                "stem.conv.weight",
+                "stem.norm.bias",
+                "stages.1.downsample.norm.weight",
+                "stages.1.downsample.conv.bias",
+                "stages.2.blocks.1.dwconv.weight",
+                "stages.2.blocks.1.pwconv1.weight",
+                "stages.2.blocks.1.gamma",
+                "norm.weight",
+            ],
+        );
+        let names = tensor_names(&m);
         assert!(!names.iter().any(|n| n.starts_with("stages.0.downsample")));
     }
 

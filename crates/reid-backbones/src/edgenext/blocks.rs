@@ -4,13 +4,12 @@
 //! [`PositionalEncodingFourier`].
 
 use burn::module::{Module, Param};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::convnext::{ChannelNorm, PointwiseLinear};
-use crate::layers::drop_path;
+use crate::layers::{conv2d, drop_path};
 
 /// Layer scale `[dim]` initialised to `init`; `None` when `init` is 0
 /// (official semantics: the branch is then not scaled).
@@ -24,15 +23,6 @@ fn scaled(y: Tensor<2>, gamma: &Option<Param<Tensor<1>>>) -> Tensor<2> {
         Some(g) => y * g.val().unsqueeze::<2>(),
         None => y,
     }
-}
-
-/// A depth-wise `k×k` convolution with padding `k/2` and bias.
-fn depthwise(dim: usize, k: usize, device: &Device) -> Conv2d {
-    let p = k / 2;
-    Conv2dConfig::new([dim, dim], [k, k])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_groups(dim)
-        .init(device)
 }
 
 /// The inverted bottleneck shared by both encoders, on channels-last rows
@@ -84,7 +74,7 @@ impl ConvEncoder {
         device: &Device,
     ) -> Self {
         Self {
-            dwconv: depthwise(dim, kernel, device),
+            dwconv: conv2d(dim, dim, kernel, 1, dim, true, device),
             norm: ChannelNorm::new(dim, eps, device),
             pwconv1: PointwiseLinear::new(dim, expan_ratio * dim, device),
             pwconv2: PointwiseLinear::new(expan_ratio * dim, dim, device),
@@ -294,7 +284,7 @@ impl SdtaEncoder {
     pub fn new(dim: usize, o: SdtaOptions, device: &Device) -> Self {
         let width = dim.div_ceil(o.scales);
         let convs = (0..o.scales.saturating_sub(1).max(1))
-            .map(|_| depthwise(width, 3, device))
+            .map(|_| conv2d(width, width, 3, 1, width, true, device))
             .collect();
         Self {
             convs,

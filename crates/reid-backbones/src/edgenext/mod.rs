@@ -31,11 +31,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use crate::backbone::Backbone;
-use crate::convnext::{ChannelNorm, Downsample, Stem};
+use crate::convnext::{ConvNeXtTrunk, Downsample, TrunkStage, check_trunk_options};
 use crate::error::BackboneError;
-use crate::layers::drop_path_rate;
-use crate::registry::preset_by_name;
+use crate::layers::drop_path_rates;
+use crate::registry::presets;
 
 /// Configuration of an [`EdgeNeXt`]; [`EdgeNeXtConfig::x_small`],
 /// [`EdgeNeXtConfig::small`] and [`EdgeNeXtConfig::base`] are the ReIDZoo
@@ -77,34 +76,18 @@ pub struct EdgeNeXtConfig {
     pub layer_norm_eps: f64,
 }
 
+presets! {
+    EdgeNeXtConfig {
+        /// EdgeNeXt-XS: dims `[32, 64, 100, 192]`, 4 heads.
+        x_small "edgenext_x_small" => Self::new([3, 3, 9, 3], [32, 64, 100, 192], [4; 4]);
+        /// EdgeNeXt-S: dims `[48, 96, 160, 304]`, 8 heads.
+        small "edgenext_small" => Self::new([3, 3, 9, 3], [48, 96, 160, 304], [8; 4]);
+        /// EdgeNeXt-B: dims `[80, 160, 288, 584]`, 8 heads.
+        base "edgenext_base" => Self::new([3, 3, 9, 3], [80, 160, 288, 584], [8; 4]);
+    }
+}
+
 impl EdgeNeXtConfig {
-    /// EdgeNeXt-XS: dims `[32, 64, 100, 192]`, 4 heads.
-    pub fn x_small() -> Self {
-        Self::new([3, 3, 9, 3], [32, 64, 100, 192], [4; 4])
-    }
-
-    /// EdgeNeXt-S: dims `[48, 96, 160, 304]`, 8 heads.
-    pub fn small() -> Self {
-        Self::new([3, 3, 9, 3], [48, 96, 160, 304], [8; 4])
-    }
-
-    /// EdgeNeXt-B: dims `[80, 160, 288, 584]`, 8 heads.
-    pub fn base() -> Self {
-        Self::new([3, 3, 9, 3], [80, 160, 288, 584], [8; 4])
-    }
-
-    /// The preset of a ReIDZoo name: `edgenext_x_small`, `edgenext_small`, `edgenext_base`.
-    pub fn preset(name: &str) -> Result<Self, BackboneError> {
-        preset_by_name(
-            name,
-            &[
-                ("edgenext_x_small", Self::x_small),
-                ("edgenext_small", Self::small),
-                ("edgenext_base", Self::base),
-            ],
-        )
-    }
-
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), BackboneError> {
         let bad = |m: String| Err(BackboneError::InvalidConfig(m));
@@ -145,97 +128,49 @@ impl EdgeNeXtConfig {
                 ));
             }
         }
-        if !(0.0..1.0).contains(&self.drop_path_rate) {
-            return bad(format!(
-                "drop_path_rate must be in [0, 1), got {}",
-                self.drop_path_rate
-            ));
-        }
-        if !(self.layer_scale_init.is_finite() && self.layer_scale_init >= 0.0) {
-            return bad(format!(
-                "layer_scale_init must be finite and ≥ 0, got {}",
-                self.layer_scale_init
-            ));
-        }
-        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
-            return bad(format!(
-                "layer_norm_eps must be finite and positive, got {}",
-                self.layer_norm_eps
-            ));
-        }
-        Ok(())
+        check_trunk_options(
+            self.drop_path_rate,
+            self.layer_scale_init,
+            self.layer_norm_eps,
+        )
     }
 
     /// Stochastic-depth rate of every block, stage by stage: `linspace(0,
     /// drop_path_rate, total blocks)` as the official code computes it.
     pub fn drop_path_rates(&self) -> Vec<f64> {
-        let total: usize = self.depths.iter().sum();
-        (0..total)
-            .map(|i| drop_path_rate(self.drop_path_rate, i, total))
-            .collect()
+        drop_path_rates(self.drop_path_rate, self.depths.iter().sum())
     }
 
     /// Builds the network with PyTorch's default initialisation on `device`.
     pub fn init(&self, device: &Device) -> Result<EdgeNeXt, BackboneError> {
-        use burn::nn::conv::Conv2dConfig;
         self.validate()?;
         let eps = self.layer_norm_eps;
-        let stem = Stem {
-            conv: Conv2dConfig::new([3, self.dims[0]], [4, 4])
-                .with_stride([4, 4])
-                .init(device),
-            norm: ChannelNorm::new(self.dims[0], eps, device),
-        };
-        let mut rates = self.drop_path_rates().into_iter();
-        let mut stages = Vec::with_capacity(4);
-        for i in 0..4 {
-            let dim = self.dims[i];
-            let downsample = (i > 0).then(|| Downsample {
-                norm: ChannelNorm::new(self.dims[i - 1], eps, device),
-                conv: Conv2dConfig::new([self.dims[i - 1], dim], [2, 2])
-                    .with_stride([2, 2])
-                    .init(device),
-            });
-            let n_conv = self.depths[i] - self.global_blocks[i];
-            let blocks = (0..n_conv)
-                .map(|_| {
-                    ConvEncoder::new(
-                        dim,
-                        self.kernel_sizes[i],
-                        self.expan_ratio,
-                        self.layer_scale_init,
-                        rates.next().unwrap_or(0.0),
-                        eps,
-                        device,
-                    )
-                })
-                .collect();
-            let sdta = (0..self.global_blocks[i])
-                .map(|_| {
-                    let o = SdtaOptions {
-                        scales: self.d2_scales[i],
-                        heads: self.heads[i],
-                        expan_ratio: self.expan_ratio,
-                        pos_embd: self.pos_embd[i],
-                        layer_scale_init: self.layer_scale_init,
-                        drop_path: rates.next().unwrap_or(0.0),
-                        eps,
-                    };
-                    SdtaEncoder::new(dim, o, device)
-                })
-                .collect();
-            stages.push(EdgeNeXtStage {
+        let stage = |i: usize, downsample, rates: &mut dyn Iterator<Item = f64>| {
+            let (dim, n_sdta) = (self.dims[i], self.global_blocks[i]);
+            let conv = |rate| {
+                let (k, r) = (self.kernel_sizes[i], self.expan_ratio);
+                ConvEncoder::new(dim, k, r, self.layer_scale_init, rate, eps, device)
+            };
+            let sdta = |drop_path| {
+                let o = SdtaOptions {
+                    scales: self.d2_scales[i],
+                    heads: self.heads[i],
+                    expan_ratio: self.expan_ratio,
+                    pos_embd: self.pos_embd[i],
+                    layer_scale_init: self.layer_scale_init,
+                    drop_path,
+                    eps,
+                };
+                SdtaEncoder::new(dim, o, device)
+            };
+            EdgeNeXtStage {
                 downsample,
-                blocks,
-                sdta,
-            });
-        }
-        Ok(EdgeNeXt {
-            stem,
-            stages,
-            norm: ChannelNorm::new(self.dims[3], eps, device),
-            out_channels: self.dims[3],
-        })
+                blocks: rates.take(self.depths[i] - n_sdta).map(conv).collect(),
+                sdta: rates.take(n_sdta).map(sdta).collect(),
+            }
+        };
+        let rates = self.drop_path_rates();
+        Ok(ConvNeXtTrunk::new(self.dims, eps, rates, stage, device))
     }
 }
 
@@ -256,101 +191,38 @@ pub struct EdgeNeXtStage {
 impl EdgeNeXtStage {
     /// `[batch, c_in, h, w]` → `[batch, dim, h', w']` (halved after stage 1).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = match &self.downsample {
-            Some(down) => down.conv.forward(down.norm.forward_channels_first(x)),
+        let x = match &self.downsample {
+            Some(down) => down.forward(x),
             None => x,
         };
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        for block in &self.sdta {
-            x = block.forward(x);
-        }
-        x
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        self.sdta.iter().fold(x, |x, block| block.forward(x))
     }
 }
 
-/// EdgeNeXt trunk: images `[batch, 3, H, W]` → feature map
-/// `[batch, dims[3], H/32, W/32]` (floor divisions: stem ⌊H/4⌋, then
-/// halvings), and the CION embedding `[batch, dims[3]]`.
-#[derive(Module, Debug)]
-pub struct EdgeNeXt {
-    /// Stem (official `downsample_layers.0`).
-    pub stem: Stem,
-    /// The four stages.
-    pub stages: Vec<EdgeNeXtStage>,
-    /// Final LayerNorm over `dims[3]`, applied to the pooled feature.
-    pub norm: ChannelNorm,
-    /// Channels of the feature map and of the embedding (`dims[3]`).
-    pub out_channels: usize,
+impl TrunkStage for EdgeNeXtStage {
+    fn forward_stage(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
 }
+
+/// EdgeNeXt trunk: the [`ConvNeXtTrunk`] of [`EdgeNeXtStage`]s (the stem is
+/// official `downsample_layers.0`).
+pub type EdgeNeXt = ConvNeXtTrunk<EdgeNeXtStage>;
 
 impl EdgeNeXt {
-    /// Stem and the four stages: `[batch, 3, H, W]` →
-    /// `[batch, dims[3], H/32, W/32]` (e.g. 256×128 → 8×4).
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = self.stem.conv.forward(images);
-        let mut x = self.stem.norm.forward_channels_first(x);
-        for stage in &self.stages {
-            x = stage.forward(x);
-        }
-        x
-    }
-
-    /// CION's EdgeNeXt feature: global average pooling of the map, then the
-    /// final LayerNorm. `[batch, 3, H, W]` → `[batch, dims[3]]`.
-    pub fn forward_embedding(&self, images: Tensor<4>) -> Tensor<2> {
-        self.embed_features(self.forward(images))
-    }
-
-    /// The final-norm part of [`EdgeNeXt::forward_embedding`]:
-    /// `[batch, C, h, w]` map → LayerNorm(mean over h, w) `[batch, C]`.
-    pub fn embed_features(&self, features: Tensor<4>) -> Tensor<2> {
-        let [b, c, h, w] = features.dims();
-        let pooled = features.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
-        self.norm.forward_last(pooled)
-    }
-
     /// Number of SDTA-free conv encoders of each stage (where the SDTA
     /// encoders start in PyTorch's block numbering).
     pub fn conv_blocks_per_stage(&self) -> Vec<usize> {
         self.stages.iter().map(|s| s.blocks.len()).collect()
-    }
-
-    /// Number of trainable parameters (weights, biases, LayerNorm affine
-    /// parameters, layer scales, XCA temperatures, the positional
-    /// encoding's projection), the final `norm` included — the CION
-    /// backbone as fine-tuned, without a classifier. The ReIDZoo table
-    /// (XS 2.14 M, S 5.28 M, B 17.93 M) rounds to the same two decimals
-    /// with or without the final norm.
-    pub fn num_parameters(&self) -> usize {
-        self.num_params()
-    }
-}
-
-impl Backbone for EdgeNeXt {
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.forward(images)
-    }
-
-    fn out_channels(&self) -> usize {
-        self.out_channels
-    }
-
-    fn output_stride(&self) -> usize {
-        32
-    }
-
-    /// [`EdgeNeXt::forward_embedding`]: `LayerNorm` of the pooled map.
-    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_embedding(images)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::store::ModuleSnapshot;
+    use crate::backbone::Backbone;
+    use crate::testing::{assert_has_tensors, tensor_names};
 
     #[test]
     fn shapes_and_module_paths() {
@@ -363,25 +235,22 @@ mod tests {
         assert_eq!(m.forward_embedding(x).dims(), [2, 24]);
         assert_eq!((m.out_channels(), m.output_stride()), (24, 32));
         assert_eq!(m.conv_blocks_per_stage(), vec![1, 1, 0, 1]);
-        let names: Vec<String> = m
-            .collect(None, None, true)
-            .into_iter()
-            .map(|t| t.name.clone())
-            .collect();
-        for want in [
-            "stem.conv.weight",
-            "stages.1.downsample.norm.weight",
-            "stages.1.blocks.0.dwconv.weight",
-            "stages.1.sdta.0.convs.0.weight",
-            "stages.1.sdta.0.pos_embd.token_projection.weight",
-            "stages.2.sdta.0.convs.1.bias",
-            "stages.3.sdta.0.xca.temperature",
-            "stages.3.sdta.0.xca.qkv.weight",
-            "stages.3.sdta.0.gamma_xca",
-            "norm.weight",
-        ] {
-            assert!(names.contains(&want.to_string()), "{want} not in {names:?}");
-        }
+        assert_has_tensors(
+            &m,
+            &[
+                "stem.conv.weight",
+                "stages.1.downsample.norm.weight",
+                "stages.1.blocks.0.dwconv.weight",
+                "stages.1.sdta.0.convs.0.weight",
+                "stages.1.sdta.0.pos_embd.token_projection.weight",
+                "stages.2.sdta.0.convs.1.bias",
+                "stages.3.sdta.0.xca.temperature",
+                "stages.3.sdta.0.xca.qkv.weight",
+                "stages.3.sdta.0.gamma_xca",
+                "norm.weight",
+            ],
+        );
+        let names = tensor_names(&m);
         assert!(!names.iter().any(|n| n.contains("stages.2.sdta.0.pos_embd")));
     }
 

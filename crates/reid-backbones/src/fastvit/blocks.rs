@@ -8,9 +8,9 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::mobileone::{
-    ConvBn, MobileOneBlock, MobileOneOptions, ReparamLargeKernelConv, conv2d, identity_kernel,
-    with_weights,
+    ConvBn, MobileOneBlock, MobileOneOptions, ReparamLargeKernelConv, identity_kernel, with_weights,
 };
+use crate::layers::conv2d;
 use crate::layers::drop_path;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;

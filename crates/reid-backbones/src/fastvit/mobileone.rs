@@ -11,32 +11,15 @@
 //! channel's own input) scaled the same way.
 
 use burn::module::{Module, Param};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{gelu, relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::layers::conv2d;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
-
-/// A `k×k` convolution with padding `k/2` (PyTorch's `Conv2d(…, padding=k//2)`).
-pub(crate) fn conv2d(
-    c_in: usize,
-    c_out: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-    bias: bool,
-    device: &Device,
-) -> Conv2d {
-    let p = k / 2;
-    Conv2dConfig::new([c_in, c_out], [k, k])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_groups(groups)
-        .with_bias(bias)
-        .init(device)
-}
+use crate::pool::avg_pool_map;
 
 /// `conv` with its weight and bias replaced (a fused convolution).
 pub(crate) fn with_weights(conv: &Conv2d, weight: Tensor<4>, bias: Tensor<1>) -> Conv2d {
@@ -169,12 +152,7 @@ impl SqueezeExcite {
 
     /// `[b, c, h, w]` → `[b, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
-        let s = x
-            .clone()
-            .reshape([b, c, h * w])
-            .mean_dim(2)
-            .reshape([b, c, 1, 1]);
+        let s = avg_pool_map(x.clone());
         let s = sigmoid(self.fc2.forward(relu(self.fc1.forward(s))));
         x * s
     }

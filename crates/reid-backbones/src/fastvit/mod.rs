@@ -13,7 +13,7 @@
 //!   other block is a [`RepMixerBlock`];
 //! - `final_conv` (official `conv_exp`): a 3×3 MobileOne block
 //!   `d3 → 2·d3` with `groups = d3`, squeeze-and-excitation and GELU; the
-//!   [`Backbone`] map is its output `[batch, 1024, H/32, W/32]`.
+//!   [`Backbone`](crate::Backbone) map is its output `[batch, 1024, H/32, W/32]`.
 //!
 //! BN eps 1e-5, GELU in erf form, layer scale initialised to 1e-5;
 //! stochastic depth `rate·i/(n−1)` over all `n` blocks (official rule), only
@@ -40,10 +40,12 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use crate::backbone::Backbone;
-use crate::error::BackboneError;
-use crate::layers::drop_path_rate;
-use crate::registry::preset_by_name;
+use crate::backbone::trunk_backbone;
+use crate::error::{BackboneError, check_drop_path_rate};
+use crate::family::trainable_parameters;
+use crate::layers::drop_path_rates;
+use crate::pool::GlobalPool;
+use crate::registry::presets;
 
 /// Configuration of a [`FastVit`]; [`FastVitConfig::s12`],
 /// [`FastVitConfig::sa12`] and [`FastVitConfig::sa24`] are the ReIDZoo
@@ -88,36 +90,24 @@ pub struct FastVitConfig {
     pub bn_eps: f64,
 }
 
+presets! {
+    FastVitConfig {
+        /// FastViT-S12: layers `[2, 2, 6, 2]`, RepMixer everywhere.
+        s12 "fastvit_s12" => Self::new([2, 2, 6, 2], WIDTHS, [false; 4], [false; 4]);
+        /// FastViT-SA12: layers `[2, 2, 6, 2]`, RepCPE + attention in stage 4.
+        sa12 "fastvit_sa12" => Self::new([2, 2, 6, 2], WIDTHS, LAST_STAGE, LAST_STAGE);
+        /// FastViT-SA24: layers `[4, 4, 12, 4]`, RepCPE + attention in stage 4.
+        sa24 "fastvit_sa24" => Self::new([4, 4, 12, 4], WIDTHS, LAST_STAGE, LAST_STAGE);
+    }
+}
+
+/// Channels per stage of every preset.
+const WIDTHS: [usize; 4] = [64, 128, 256, 512];
+
+/// The stages of the SA variants' RepCPE and attention blocks: the last.
+const LAST_STAGE: [bool; 4] = [false, false, false, true];
+
 impl FastVitConfig {
-    /// FastViT-S12: layers `[2, 2, 6, 2]`, RepMixer everywhere.
-    pub fn s12() -> Self {
-        Self::new([2, 2, 6, 2], [64, 128, 256, 512], [false; 4], [false; 4])
-    }
-
-    /// FastViT-SA12: layers `[2, 2, 6, 2]`, RepCPE + attention in stage 4.
-    pub fn sa12() -> Self {
-        let last = [false, false, false, true];
-        Self::new([2, 2, 6, 2], [64, 128, 256, 512], last, last)
-    }
-
-    /// FastViT-SA24: layers `[4, 4, 12, 4]`, RepCPE + attention in stage 4.
-    pub fn sa24() -> Self {
-        let last = [false, false, false, true];
-        Self::new([4, 4, 12, 4], [64, 128, 256, 512], last, last)
-    }
-
-    /// The preset of a ReIDZoo name: `fastvit_s12`, `fastvit_sa12`, `fastvit_sa24`.
-    pub fn preset(name: &str) -> Result<Self, BackboneError> {
-        preset_by_name(
-            name,
-            &[
-                ("fastvit_s12", Self::s12),
-                ("fastvit_sa12", Self::sa12),
-                ("fastvit_sa24", Self::sa24),
-            ],
-        )
-    }
-
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), BackboneError> {
         let bad = |m: String| Err(BackboneError::InvalidConfig(m));
@@ -166,12 +156,7 @@ impl FastVitConfig {
                 self.mlp_ratios, self.cls_ratio
             ));
         }
-        if !(0.0..1.0).contains(&self.drop_path_rate) {
-            return bad(format!(
-                "drop_path_rate must be in [0, 1), got {}",
-                self.drop_path_rate
-            ));
-        }
+        check_drop_path_rate(self.drop_path_rate)?;
         if !(self.bn_eps.is_finite() && self.bn_eps > 0.0 && self.layer_scale_init.is_finite()) {
             return bad(format!(
                 "bn_eps must be finite and positive and layer_scale_init finite, got {} and {}",
@@ -184,10 +169,7 @@ impl FastVitConfig {
     /// Stochastic-depth rate of every block: `rate · i / (n − 1)` over all
     /// `n` blocks (the official rule).
     pub fn drop_path_rates(&self) -> Vec<f64> {
-        let total: usize = self.layers.iter().sum();
-        (0..total)
-            .map(|i| drop_path_rate(self.drop_path_rate, i, total))
-            .collect()
+        drop_path_rates(self.drop_path_rate, self.layers.iter().sum())
     }
 
     /// Channels of the map and the embedding: `cls_ratio · embed_dims[3]`.
@@ -300,13 +282,8 @@ impl FastVitStage {
         if let Some(pe) = &self.pos_emb {
             x = pe.forward(x);
         }
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        for block in &self.attn_blocks {
-            x = block.forward(x);
-        }
-        x
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        self.attn_blocks.iter().fold(x, |x, block| block.forward(x))
     }
 }
 
@@ -334,14 +311,8 @@ impl FastVit {
 
     /// Stem and stages only (before `final_conv`): `[batch, d3, h, w]`.
     pub fn forward_stages(&self, images: Tensor<4>) -> Tensor<4> {
-        let mut x = images;
-        for block in &self.stem {
-            x = block.forward(x);
-        }
-        for stage in &self.stages {
-            x = stage.forward(x);
-        }
-        x
+        let x = self.stem.iter().fold(images, |x, block| block.forward(x));
+        self.stages.iter().fold(x, |x, stage| stage.forward(x))
     }
 
     /// CION's FastViT feature: `GAP(conv_exp(stages(x)))`,
@@ -352,8 +323,7 @@ impl FastVit {
 
     /// Global average pooling of a map `[batch, C, h, w]` → `[batch, C]`.
     pub fn embed_features(&self, features: Tensor<4>) -> Tensor<2> {
-        let [b, c, h, w] = features.dims();
-        features.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
+        GlobalPool::Avg.forward(features)
     }
 
     /// Number of parameters (weights, biases, BN affine, layer scales; not
@@ -361,13 +331,7 @@ impl FastVit {
     /// included and no classifier: the ReIDZoo convention (S12 8.45 M,
     /// SA12 10.56 M, SA24 20.53 M; timm's `num_classes=0` models).
     pub fn num_parameters(&self) -> usize {
-        use burn::store::ModuleSnapshot;
-        // burn counts BN running statistics as parameters; PyTorch does not.
-        self.collect(None, None, true)
-            .iter()
-            .filter(|t| !(t.name.ends_with(".running_mean") || t.name.ends_with(".running_var")))
-            .map(|t| t.shape.iter().product::<usize>())
-            .sum()
+        trainable_parameters(self)
     }
 
     /// The inference form (structural re-parameterisation): MobileOne
@@ -406,53 +370,14 @@ impl FastVit {
     }
 }
 
-impl Backbone for FastVit {
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.forward(images)
-    }
-
-    fn out_channels(&self) -> usize {
-        self.out_channels
-    }
-
-    fn output_stride(&self) -> usize {
-        32
-    }
-}
+trunk_backbone!(FastVit, stride: 32);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::store::ModuleSnapshot;
+    use crate::backbone::Backbone;
+    use crate::testing::{assert_has_tensors, assert_same_outputs};
     use burn::tensor::Distribution;
-
-    /// The ReIDZoo table (millions, two decimals) and timm's exact counts
-    /// with `num_classes=0` (backbone + `final_conv`).
-    const COUNTS: [(&str, f64, usize); 3] = [
-        ("s12", 8.45, 8_448_576),
-        ("sa12", 10.56, 10_555_968),
-        ("sa24", 20.53, 20_529_216),
-    ];
-
-    #[test]
-    fn parameter_counts_match_the_reidzoo_table_with_conv_exp() {
-        let device = Device::flex();
-        for (name, table, exact) in COUNTS {
-            let cfg = match name {
-                "s12" => FastVitConfig::s12(),
-                "sa12" => FastVitConfig::sa12(),
-                _ => FastVitConfig::sa24(),
-            };
-            let m = cfg.init(&device).unwrap();
-            let n = m.num_parameters();
-            assert_eq!(n, exact, "{name}");
-            assert_eq!((n as f64 / 1e4).round() / 100.0, table, "{name}");
-            assert_eq!(m.out_channels, 1024);
-            // Without conv_exp the count would not match the table.
-            let without = n - 146_496;
-            assert_ne!((without as f64 / 1e4).round() / 100.0, table, "{name}");
-        }
-    }
 
     fn small(attention: bool) -> FastVitConfig {
         let last = [false, false, false, attention];
@@ -465,61 +390,40 @@ mod tests {
         for attention in [false, true] {
             let m = small(attention).init(&device).unwrap();
             let x = Tensor::<4>::random([2, 3, 64, 32], Distribution::Default, &device);
-            let f = m.forward_features(x.clone());
-            assert_eq!(f.dims(), [2, 64, 2, 1]);
+            assert_eq!(m.forward_features(x.clone()).dims(), [2, 64, 2, 1]);
             assert_eq!(m.forward_embedding(x.clone()).dims(), [2, 64]);
-            let names: Vec<String> = m
-                .collect(None, None, true)
-                .into_iter()
-                .map(|t| t.name.clone())
-                .collect();
-            for want in [
-                "stem.0.conv_kxk.0.conv.weight",
-                "stem.1.conv_scale.bn.gamma",
-                "stem.2.identity.running_var",
-                "stages.1.downsample.large.large_conv.conv.weight",
-                "stages.1.downsample.large.small_conv.bn.beta",
-                "stages.1.downsample.pointwise.conv_kxk.0.conv.weight",
-                "stages.0.blocks.0.token_mixer.norm.identity.gamma",
-                "stages.0.blocks.0.token_mixer.mixer.conv_scale.conv.weight",
-                "stages.0.blocks.0.token_mixer.layer_scale.gamma",
-                "stages.0.blocks.0.mlp.conv.bn.running_mean",
-                "stages.0.blocks.0.layer_scale.gamma",
-                "final_conv.se.fc1.weight",
-            ] {
-                assert!(names.contains(&want.to_string()), "{want} not in {names:?}");
-            }
-            if attention {
-                for want in [
-                    "stages.3.pos_emb.pos_enc.weight",
-                    "stages.3.attn_blocks.1.token_mixer.qkv.weight",
-                    "stages.3.attn_blocks.0.norm.gamma",
-                    "stages.3.attn_blocks.0.layer_scale_2.gamma",
-                ] {
-                    assert!(names.contains(&want.to_string()), "{want}");
-                }
-            }
-            let e = m.forward_embedding(x.clone());
-            let fused = m.clone().reparameterize();
-            let names: Vec<String> = fused
-                .collect(None, None, true)
-                .into_iter()
-                .map(|t| t.name.clone())
-                .collect();
-            assert!(
-                names
-                    .iter()
-                    .all(|n| !n.contains("conv_kxk") && !n.contains("identity")),
-                "{names:?}"
+            assert_has_tensors(
+                &m,
+                &[
+                    "stem.0.conv_kxk.0.conv.weight",
+                    "stem.1.conv_scale.bn.gamma",
+                    "stem.2.identity.running_var",
+                    "stages.1.downsample.large.large_conv.conv.weight",
+                    "stages.1.downsample.large.small_conv.bn.beta",
+                    "stages.1.downsample.pointwise.conv_kxk.0.conv.weight",
+                    "stages.0.blocks.0.token_mixer.norm.identity.gamma",
+                    "stages.0.blocks.0.token_mixer.mixer.conv_scale.conv.weight",
+                    "stages.0.blocks.0.token_mixer.layer_scale.gamma",
+                    "stages.0.blocks.0.mlp.conv.bn.running_mean",
+                    "stages.0.blocks.0.layer_scale.gamma",
+                    "final_conv.se.fc1.weight",
+                ],
             );
-            let f2 = fused.forward_features(x.clone());
-            let e2 = fused.forward_embedding(x);
-            let scale: f32 = f.clone().abs().max().into_scalar();
-            let err: f32 = (f - f2).abs().max().into_scalar();
-            assert!(err <= 1e-4 * scale, "map: {err} vs {scale}");
-            let scale: f32 = e.clone().abs().max().into_scalar();
-            let err: f32 = (e - e2).abs().max().into_scalar();
-            assert!(err <= 1e-4 * scale, "embedding: {err} vs {scale}");
+            if attention {
+                assert_has_tensors(
+                    &m,
+                    &[
+                        "stages.3.pos_emb.pos_enc.weight",
+                        "stages.3.attn_blocks.1.token_mixer.qkv.weight",
+                        "stages.3.attn_blocks.0.norm.gamma",
+                        "stages.3.attn_blocks.0.layer_scale_2.gamma",
+                    ],
+                );
+            }
+            let fused = m.clone().reparameterize();
+            assert_same_outputs(&m, &fused, x, |n| {
+                n.contains("conv_kxk") || n.contains("identity")
+            });
         }
     }
 

@@ -3,31 +3,15 @@
 //! conv-BN-ReLU.
 
 use burn::module::Module;
+use burn::nn::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::layers::conv2d;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
-
-/// A bias-free `k×k` convolution with "same" padding `(k−1)/2`.
-pub(crate) fn conv(
-    c_in: usize,
-    c_out: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-    device: &Device,
-) -> Conv2d {
-    let p = (k - 1) / 2;
-    Conv2dConfig::new([c_in, c_out], [k, k])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_groups(groups)
-        .with_bias(false)
-        .init(device)
-}
+use crate::pool::avg_pool_map;
 
 /// `relu6(x + 3) / 6`.
 fn hard_sigmoid(x: Tensor<4>) -> Tensor<4> {
@@ -59,9 +43,9 @@ impl GhostModule {
     pub fn new(c_in: usize, c_out: usize, relu: bool, eps: f64, device: &Device) -> Self {
         let init = c_out.div_ceil(2);
         Self {
-            primary_conv: conv(c_in, init, 1, 1, 1, device),
+            primary_conv: conv2d(c_in, init, 1, 1, 1, false, device),
             primary_bn: batch_norm(init, eps, device),
-            cheap_conv: conv(init, init, 3, 1, init, device),
+            cheap_conv: conv2d(init, init, 3, 1, init, false, device),
             cheap_bn: batch_norm(init, eps, device),
             out_channels: c_out,
             relu,
@@ -102,12 +86,7 @@ impl SqueezeExcite {
 
     /// `[b, c, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
-        let s = x
-            .clone()
-            .reshape([b, c, h * w])
-            .mean_dim(2)
-            .reshape([b, c, 1, 1]);
+        let s = avg_pool_map(x.clone());
         let s = self.conv_expand.forward(relu(self.conv_reduce.forward(s)));
         x * hard_sigmoid(s)
     }
@@ -162,14 +141,15 @@ impl GhostBottleneck {
     pub(crate) fn new(s: BottleneckSpec, eps: f64, device: &Device) -> Self {
         let strided = s.stride > 1;
         let shortcut = (s.c_in != s.c_out || strided).then(|| Shortcut {
-            dw_conv: conv(s.c_in, s.c_in, s.kernel, s.stride, s.c_in, device),
+            dw_conv: conv2d(s.c_in, s.c_in, s.kernel, s.stride, s.c_in, false, device),
             dw_bn: batch_norm(s.c_in, eps, device),
-            pw_conv: conv(s.c_in, s.c_out, 1, 1, 1, device),
+            pw_conv: conv2d(s.c_in, s.c_out, 1, 1, 1, false, device),
             pw_bn: batch_norm(s.c_out, eps, device),
         });
         Self {
             ghost1: GhostModule::new(s.c_in, s.mid, true, eps, device),
-            conv_dw: strided.then(|| conv(s.mid, s.mid, s.kernel, s.stride, s.mid, device)),
+            conv_dw: strided
+                .then(|| conv2d(s.mid, s.mid, s.kernel, s.stride, s.mid, false, device)),
             bn_dw: strided.then(|| batch_norm(s.mid, eps, device)),
             se: s.se_reduced.map(|r| SqueezeExcite::new(s.mid, r, device)),
             ghost2: GhostModule::new(s.mid, s.c_out, false, eps, device),
@@ -212,7 +192,7 @@ impl ConvBnAct {
     /// `c_in → c_out`.
     pub fn new(c_in: usize, c_out: usize, eps: f64, device: &Device) -> Self {
         Self {
-            conv: conv(c_in, c_out, 1, 1, 1, device),
+            conv: conv2d(c_in, c_out, 1, 1, 1, false, device),
             bn1: batch_norm(c_out, eps, device),
         }
     }

@@ -24,11 +24,14 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::backbone::Backbone;
-use crate::error::BackboneError;
+use crate::backbone::trunk_backbone;
+use crate::error::{BackboneError, check_positive};
+use crate::family::trainable_parameters;
+use crate::layers::conv2d;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
-use crate::registry::preset_by_name;
+use crate::pool::avg_pool_map;
+use crate::registry::presets;
 
 /// One bottleneck of the published table: `(kernel, expansion channels,
 /// output channels, SE ratio (0 = none), stride)`, before width scaling.
@@ -90,34 +93,18 @@ pub struct GhostNetConfig {
     pub bn_eps: f64,
 }
 
+presets! {
+    GhostNetConfig {
+        /// GhostNet 0.5× (1.31 M parameters with `conv_head`).
+        w050 "ghostnet_0_5" => Self::new(0.5);
+        /// GhostNet 1.0× (3.90 M).
+        w100 "ghostnet_1_0" => Self::new(1.0);
+        /// GhostNet 1.3× (6.08 M).
+        w130 "ghostnet_1_3" => Self::new(1.3);
+    }
+}
+
 impl GhostNetConfig {
-    /// GhostNet 0.5× (1.31 M parameters with `conv_head`).
-    pub fn w050() -> Self {
-        Self::new(0.5)
-    }
-
-    /// GhostNet 1.0× (3.90 M).
-    pub fn w100() -> Self {
-        Self::new(1.0)
-    }
-
-    /// GhostNet 1.3× (6.08 M).
-    pub fn w130() -> Self {
-        Self::new(1.3)
-    }
-
-    /// The preset of a ReIDZoo name: `ghostnet_0_5`, `ghostnet_1_0`, `ghostnet_1_3`.
-    pub fn preset(name: &str) -> Result<Self, BackboneError> {
-        preset_by_name(
-            name,
-            &[
-                ("ghostnet_0_5", Self::w050),
-                ("ghostnet_1_0", Self::w100),
-                ("ghostnet_1_3", Self::w130),
-            ],
-        )
-    }
-
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), BackboneError> {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 16.0) {
@@ -131,13 +118,7 @@ impl GhostNetConfig {
                 "num_features must be positive".into(),
             ));
         }
-        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
-            return Err(BackboneError::InvalidConfig(format!(
-                "bn_eps must be finite and positive, got {}",
-                self.bn_eps
-            )));
-        }
-        Ok(())
+        check_positive("bn_eps", self.bn_eps)
     }
 
     /// Builds the network (burn's default initialisation: Kaiming-uniform
@@ -170,7 +151,7 @@ impl GhostNetConfig {
         }
         let out_channels = scaled(LAST_EXPANSION);
         Ok(GhostNet {
-            conv_stem: block::conv(3, stem, 3, 2, 1, device),
+            conv_stem: conv2d(3, stem, 3, 2, 1, false, device),
             bn1: batch_norm(stem, eps, device),
             blocks,
             final_conv: ConvBnAct::new(c_in, out_channels, eps, device),
@@ -219,12 +200,8 @@ impl GhostNet {
     /// The head part of [`GhostNet::forward_embedding`] on a feature map
     /// `[batch, C, h, w]` → `[batch, num_features]`.
     pub fn embed_features(&self, features: Tensor<4>) -> Tensor<2> {
-        let [b, c, h, w] = features.dims();
-        let pooled = features
-            .reshape([b, c, h * w])
-            .mean_dim(2)
-            .reshape([b, c, 1, 1]);
-        let y = relu(self.conv_head.forward(pooled));
+        let b = features.dims()[0];
+        let y = relu(self.conv_head.forward(avg_pool_map(features)));
         let n = y.dims()[1];
         y.reshape([b, n])
     }
@@ -233,69 +210,23 @@ impl GhostNet {
     /// included: the ReIDZoo table's convention (0.5× 1.31 M, 1.0× 3.90 M,
     /// 1.3× 6.08 M).
     pub fn num_parameters(&self) -> usize {
-        let bn_stats: usize = self.bn_channels() * 2;
-        self.num_params() - bn_stats
-    }
-
-    /// Total channels of every BatchNorm (each has a running mean and var).
-    fn bn_channels(&self) -> usize {
-        let ch = |bn: &BatchNorm| bn.gamma.shape().dims::<1>()[0];
-        let ghost = |g: &GhostModule| ch(&g.primary_bn) + ch(&g.cheap_bn);
-        let mut n = ch(&self.bn1) + ch(&self.final_conv.bn1);
-        for b in self.blocks.iter().flatten() {
-            n += ghost(&b.ghost1) + ghost(&b.ghost2);
-            n += b.bn_dw.as_ref().map_or(0, ch);
-            n += b
-                .shortcut
-                .as_ref()
-                .map_or(0, |s| ch(&s.dw_bn) + ch(&s.pw_bn));
-        }
-        n
+        trainable_parameters(self)
     }
 }
 
-impl Backbone for GhostNet {
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.forward(images)
-    }
-
-    fn out_channels(&self) -> usize {
-        self.out_channels
-    }
-
-    fn output_stride(&self) -> usize {
-        32
-    }
-
-    /// [`GhostNet::forward_embedding`]: GAP → `conv_head` → ReLU.
-    fn forward_pooled(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_embedding(images)
-    }
-
-    fn pooled_dim(&self) -> usize {
-        self.conv_head.weight.dims()[0]
-    }
-}
+// The pooled feature is [`GhostNet::forward_embedding`]: GAP → `conv_head`
+// → ReLU, `num_features` wide.
+trunk_backbone!(
+    GhostNet,
+    stride: 32,
+    pooled: forward_embedding,
+    pooled_dim: conv_head
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parameter_counts_match_timm_and_the_reidzoo_table() {
-        let device = Device::flex();
-        // timm `ghostnet_{050,100,130}(num_classes=0)`: trainable parameters.
-        for (cfg, exact, table) in [
-            (GhostNetConfig::w050(), 1_306_292, 1.31),
-            (GhostNetConfig::w100(), 3_901_508, 3.90),
-            (GhostNetConfig::w130(), 6_077_820, 6.08),
-        ] {
-            let m = cfg.init(&device).unwrap();
-            let n = m.num_parameters();
-            assert_eq!(n, exact, "width {}", cfg.width);
-            assert_eq!((n as f64 / 1e4).round() / 100.0, table);
-        }
-    }
+    use crate::backbone::Backbone;
 
     #[test]
     fn shapes_and_make_divisible() {

@@ -11,7 +11,7 @@
 //! | `stages.i.blocks.j.gamma` | `stages.i.j.gamma` | `stages.i.blocks.j.gamma` |
 //! | `norm.*` | `norm.*` | `head.norm.*` |
 //!
-//! Wrappers removed before the keys are matched (see [`unwrap_key`]):
+//! Wrappers removed before the keys are matched (see [`super::unwrap_key`]):
 //! a CION checkpoint's `teacher` dictionary (its keys containing `backbone`,
 //! without the `module.backbone.` or `backbone.` prefix; the DINO head and
 //! everything outside the teacher are set aside and reported), the official
@@ -20,36 +20,31 @@
 //! **unexpected** for a backbone unless allowed
 //! ([`ImportOptions::allow_unexpected`], e.g. `"head.*"` / `"head.fc.*"`).
 
-use std::fmt;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped};
-pub use super::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
+use super::family::{FamilyImportReport, Unwrapped, layout_enum};
+use super::renames::{Renames, prefixes};
 use crate::convnext::ConvNeXt;
 use crate::error::BackboneError;
 
-/// Key naming of a ConvNeXt checkpoint (after the wrappers are removed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConvNeXtLayout {
-    /// facebookresearch/ConvNeXt (also CION's copy): `downsample_layers.*`,
-    /// `stages.i.j.*`, `norm.*`.
-    Official,
-    /// timm's `ConvNeXt`: `stem.*`, `stages.i.downsample.*`,
-    /// `stages.i.blocks.j.*`, `head.norm.*`.
-    Timm,
+layout_enum! {
+    /// Key naming of a ConvNeXt checkpoint (after the wrappers are removed).
+    pub enum ConvNeXtLayout {
+        /// facebookresearch/ConvNeXt (also CION's copy): `downsample_layers.*`,
+        /// `stages.i.j.*`, `norm.*`.
+        Official => "convnext-official",
+        /// timm's `ConvNeXt`: `stem.*`, `stages.i.downsample.*`,
+        /// `stages.i.blocks.j.*`, `head.norm.*`.
+        Timm => "convnext-timm",
+    }
 }
 
-impl ConvNeXtLayout {
-    /// Lower-case name, as used in errors (`"convnext-official"`,
-    /// `"convnext-timm"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Official => "convnext-official",
-            Self::Timm => "convnext-timm",
-        }
-    }
+/// What [`load_convnext`] did (the layout is a [`ConvNeXtLayout`]).
+pub type ConvNeXtImportReport = FamilyImportReport<ConvNeXtLayout>;
 
+impl ConvNeXtLayout {
     /// Recognises the naming from keys (wrappers already removed):
     /// `downsample_layers.*` → official; `stem.*` or `stages.i.blocks.*` →
     /// timm.
@@ -68,99 +63,83 @@ impl ConvNeXtLayout {
     /// Our module path of a file key in this naming; `None` when no
     /// ConvNeXt parameter has that name (a classifier, for instance).
     pub fn to_model_path(self, key: &str) -> Option<String> {
-        let p: Vec<&str> = key.split('.').collect();
-        let rest = |n: usize| p[n..].join(".");
-        let path = match (self, p.as_slice()) {
-            (Self::Official, ["downsample_layers", "0", "0", _, ..]) => {
-                format!("stem.conv.{}", rest(3))
-            }
-            (Self::Official, ["downsample_layers", "0", "1", _, ..]) => {
-                format!("stem.norm.{}", rest(3))
-            }
-            (Self::Official, ["downsample_layers", i, "0", _, ..]) => {
-                format!("stages.{i}.downsample.norm.{}", rest(3))
-            }
-            (Self::Official, ["downsample_layers", i, "1", _, ..]) => {
-                format!("stages.{i}.downsample.conv.{}", rest(3))
-            }
-            (Self::Official, ["stages", i, j, _, ..]) => {
-                format!("stages.{i}.blocks.{j}.{}", rest(3))
-            }
-            (Self::Official, ["norm", _, ..]) => key.to_string(),
-            (Self::Timm, ["stem", "0", _, ..]) => format!("stem.conv.{}", rest(2)),
-            (Self::Timm, ["stem", "1", _, ..]) => format!("stem.norm.{}", rest(2)),
-            (Self::Timm, ["stages", i, "downsample", "0", _, ..]) => {
-                format!("stages.{i}.downsample.norm.{}", rest(4))
-            }
-            (Self::Timm, ["stages", i, "downsample", "1", _, ..]) => {
-                format!("stages.{i}.downsample.conv.{}", rest(4))
-            }
-            (Self::Timm, ["stages", i, "blocks", j, "conv_dw", _, ..]) => {
-                format!("stages.{i}.blocks.{j}.dwconv.{}", rest(5))
-            }
-            (Self::Timm, ["stages", i, "blocks", j, "mlp", "fc1", _, ..]) => {
-                format!("stages.{i}.blocks.{j}.pwconv1.{}", rest(6))
-            }
-            (Self::Timm, ["stages", i, "blocks", j, "mlp", "fc2", _, ..]) => {
-                format!("stages.{i}.blocks.{j}.pwconv2.{}", rest(6))
-            }
-            (Self::Timm, ["stages", i, "blocks", j, "norm" | "gamma", ..]) => {
-                format!("stages.{i}.blocks.{j}.{}", rest(4))
-            }
-            (Self::Timm, ["head", "norm", _, ..]) => format!("norm.{}", rest(2)),
-            _ => return None,
-        };
-        Some(path)
+        self.renames()[0].apply_matching(key)
     }
 
     /// The file key of one of our module paths in this naming (inverse of
     /// [`ConvNeXtLayout::to_model_path`]).
     pub fn to_file_key(self, model_path: &str) -> String {
-        let p: Vec<&str> = model_path.split('.').collect();
-        let rest = |n: usize| p[n..].join(".");
-        match (self, p.as_slice()) {
-            (Self::Official, ["stem", "conv", ..]) => format!("downsample_layers.0.0.{}", rest(2)),
-            (Self::Official, ["stem", "norm", ..]) => format!("downsample_layers.0.1.{}", rest(2)),
-            (Self::Official, ["stages", i, "downsample", "norm", ..]) => {
-                format!("downsample_layers.{i}.0.{}", rest(4))
-            }
-            (Self::Official, ["stages", i, "downsample", "conv", ..]) => {
-                format!("downsample_layers.{i}.1.{}", rest(4))
-            }
-            (Self::Official, ["stages", i, "blocks", j, ..]) => {
-                format!("stages.{i}.{j}.{}", rest(4))
-            }
-            (Self::Timm, ["stem", "conv", ..]) => format!("stem.0.{}", rest(2)),
-            (Self::Timm, ["stem", "norm", ..]) => format!("stem.1.{}", rest(2)),
-            (Self::Timm, ["stages", i, "downsample", "norm", ..]) => {
-                format!("stages.{i}.downsample.0.{}", rest(4))
-            }
-            (Self::Timm, ["stages", i, "downsample", "conv", ..]) => {
-                format!("stages.{i}.downsample.1.{}", rest(4))
-            }
-            (Self::Timm, ["stages", i, "blocks", j, "dwconv", ..]) => {
-                format!("stages.{i}.blocks.{j}.conv_dw.{}", rest(5))
-            }
-            (Self::Timm, ["stages", i, "blocks", j, "pwconv1", ..]) => {
-                format!("stages.{i}.blocks.{j}.mlp.fc1.{}", rest(5))
-            }
-            (Self::Timm, ["stages", i, "blocks", j, "pwconv2", ..]) => {
-                format!("stages.{i}.blocks.{j}.mlp.fc2.{}", rest(5))
-            }
-            (Self::Timm, ["norm", ..]) => format!("head.{model_path}"),
-            _ => model_path.to_string(),
+        self.renames()[1].apply(model_path)
+    }
+
+    /// The naming's key renames: `[file → model, model → file]`.
+    fn renames(self) -> &'static [Renames; 2] {
+        match self {
+            Self::Official => &RENAMES[0],
+            Self::Timm => &RENAMES[1],
         }
     }
 }
 
-impl fmt::Display for ConvNeXtLayout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The key prefix of every parameter in the official naming, ours and
+/// timm's (`{i}`: stage, `{j}`: block; the table of the module
+/// documentation). Rows apply in order; a file key that no row matches is no
+/// ConvNeXt parameter.
+const PREFIXES: [[&str; 3]; 10] = [
+    ["downsample_layers.0.0.", "stem.conv.", "stem.0."],
+    ["downsample_layers.0.1.", "stem.norm.", "stem.1."],
+    [
+        "stages.{i}.{j}.dwconv.",
+        "stages.{i}.blocks.{j}.dwconv.",
+        "stages.{i}.blocks.{j}.conv_dw.",
+    ],
+    [
+        "stages.{i}.{j}.norm.",
+        "stages.{i}.blocks.{j}.norm.",
+        "stages.{i}.blocks.{j}.norm.",
+    ],
+    [
+        "stages.{i}.{j}.pwconv1.",
+        "stages.{i}.blocks.{j}.pwconv1.",
+        "stages.{i}.blocks.{j}.mlp.fc1.",
+    ],
+    [
+        "stages.{i}.{j}.pwconv2.",
+        "stages.{i}.blocks.{j}.pwconv2.",
+        "stages.{i}.blocks.{j}.mlp.fc2.",
+    ],
+    [
+        "stages.{i}.{j}.gamma",
+        "stages.{i}.blocks.{j}.gamma",
+        "stages.{i}.blocks.{j}.gamma",
+    ],
+    [
+        "downsample_layers.{i}.0.",
+        "stages.{i}.downsample.norm.",
+        "stages.{i}.downsample.0.",
+    ],
+    [
+        "downsample_layers.{i}.1.",
+        "stages.{i}.downsample.conv.",
+        "stages.{i}.downsample.1.",
+    ],
+    ["norm.", "norm.", "head.norm."],
+];
 
-/// What [`load_convnext`] did (the layout is a [`ConvNeXtLayout`]).
-pub type ConvNeXtImportReport = FamilyImportReport<ConvNeXtLayout>;
+/// [`PREFIXES`] as renames, by layout: `[file → model, model → file]`.
+static RENAMES: LazyLock<[[Renames; 2]; 2]> = LazyLock::new(|| {
+    let (official, ours, timm) = (0, 1, 2);
+    [official, timm].map(|file| {
+        [
+            Renames::new(prefixes(&PREFIXES, file, ours)),
+            Renames::new(prefixes(&PREFIXES, ours, file)),
+        ]
+    })
+});
+
+/// The namings [`load_convnext`] recognises, for the error on a file of
+/// none.
+const EXPECTED: &str = "official `downsample_layers.*` or timm `stem.*`";
 
 /// Loads a ConvNeXt checkpoint (official or timm naming; bare, CION
 /// `teacher` or official `model` wrapper; `.pth` or safetensors) into
@@ -177,17 +156,11 @@ pub fn load_convnext(
     options: &ImportOptions,
 ) -> Result<ConvNeXtImportReport, BackboneError> {
     let read = Unwrapped::read(path.as_ref(), options, "ConvNeXt")?;
-    let layout = ConvNeXtLayout::detect(&read.keys()).ok_or_else(|| {
-        read.unrecognised(
-            "ConvNeXt",
-            "official `downsample_layers.*` or timm `stem.*`",
-        )
-    })?;
+    let layout = read.detect(|keys| ConvNeXtLayout::detect(keys), EXPECTED)?;
     read.apply(
         model,
         options,
         layout,
-        |_| None,
         |k| layout.to_model_path(k),
         |p| layout.to_file_key(p),
     )
@@ -196,6 +169,7 @@ pub fn load_convnext(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_maps_both_ways, owned};
 
     const MODEL_PATHS: [&str; 10] = [
         "stem.conv.weight",
@@ -240,22 +214,15 @@ mod tests {
             (ConvNeXtLayout::Official, official),
             (ConvNeXtLayout::Timm, timm),
         ] {
-            for (key, path) in keys.iter().zip(MODEL_PATHS) {
-                assert_eq!(layout.to_model_path(key).as_deref(), Some(path), "{key}");
-                assert_eq!(layout.to_file_key(path), *key, "{path}");
-            }
+            let (to_model, to_file) = (
+                |k: &str| layout.to_model_path(k),
+                |p: &str| layout.to_file_key(p),
+            );
+            assert_maps_both_ways(&keys, &MODEL_PATHS, to_model, to_file);
+            assert_eq!(ConvNeXtLayout::detect(&owned(&keys)), Some(layout));
         }
         assert_eq!(ConvNeXtLayout::Official.to_model_path("head.weight"), None);
         assert_eq!(ConvNeXtLayout::Timm.to_model_path("head.fc.weight"), None);
-        let keys = |ks: &[&str]| ks.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            ConvNeXtLayout::detect(&keys(&official)),
-            Some(ConvNeXtLayout::Official)
-        );
-        assert_eq!(
-            ConvNeXtLayout::detect(&keys(&timm)),
-            Some(ConvNeXtLayout::Timm)
-        );
-        assert_eq!(ConvNeXtLayout::detect(&keys(&["conv1.weight"])), None);
+        assert_eq!(ConvNeXtLayout::detect(&owned(&["conv1.weight"])), None);
     }
 }

@@ -24,24 +24,30 @@
 //! (`head.weight`, `head.fc.*`) is **unexpected** unless allowed
 //! ([`ImportOptions::allow_unexpected`]).
 
-use std::fmt;
 use std::path::Path;
 
 use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped};
+use super::convnext::ConvNeXtLayout;
+use super::family::{FamilyImportReport, Unwrapped, layout_enum};
 use crate::edgenext::EdgeNeXt;
 use crate::error::BackboneError;
 
-/// Key naming of an EdgeNeXt checkpoint (after the wrappers are removed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EdgeNeXtLayout {
-    /// mmaaz60/EdgeNeXt (also CION's copy): `downsample_layers.*`,
-    /// `stages.i.j.*`, `norm.*`.
-    Official,
-    /// timm's `EdgeNeXt`: `stem.*`, `stages.i.downsample.*`,
-    /// `stages.i.blocks.j.*` (`conv_dw`, `mlp.fc1/2`), `head.norm.*`.
-    Timm,
+layout_enum! {
+    /// Key naming of an EdgeNeXt checkpoint (after the wrappers are removed).
+    /// The stem, down-sampling and final-norm keys are ConvNeXt's
+    /// ([`ConvNeXtLayout`]); only the blocks differ.
+    pub enum EdgeNeXtLayout {
+        /// mmaaz60/EdgeNeXt (also CION's copy): `downsample_layers.*`,
+        /// `stages.i.j.*`, `norm.*`.
+        Official => "edgenext-official",
+        /// timm's `EdgeNeXt`: `stem.*`, `stages.i.downsample.*`,
+        /// `stages.i.blocks.j.*` (`conv_dw`, `mlp.fc1/2`), `head.norm.*`.
+        Timm => "edgenext-timm",
+    }
 }
+
+/// What [`load_edgenext`] did (the layout is a [`EdgeNeXtLayout`]).
+pub type EdgeNeXtImportReport = FamilyImportReport<EdgeNeXtLayout>;
 
 /// Block-level renaming between timm and official names.
 const TIMM_RENAMES: [(&str, &str); 3] = [
@@ -50,29 +56,40 @@ const TIMM_RENAMES: [(&str, &str); 3] = [
     ("mlp.fc2.", "pwconv2."),
 ];
 
+/// `tail` with its first segment(s) renamed by the first matching pair of
+/// [`TIMM_RENAMES`]: timm → official when `to_official`, else back.
+fn rename_block(tail: String, to_official: bool) -> String {
+    for (timm, official) in TIMM_RENAMES {
+        let (from, to) = if to_official {
+            (timm, official)
+        } else {
+            (official, timm)
+        };
+        if let Some(t) = tail.strip_prefix(from) {
+            return format!("{to}{t}");
+        }
+    }
+    tail
+}
+
 impl EdgeNeXtLayout {
-    /// Lower-case name, as used in errors (`"edgenext-official"`,
-    /// `"edgenext-timm"`).
-    pub fn name(self) -> &'static str {
+    /// The ConvNeXt naming of the same source, whose stem, down-sampling
+    /// and final-norm keys EdgeNeXt shares.
+    fn convnext(self) -> ConvNeXtLayout {
         match self {
-            Self::Official => "edgenext-official",
-            Self::Timm => "edgenext-timm",
+            Self::Official => ConvNeXtLayout::Official,
+            Self::Timm => ConvNeXtLayout::Timm,
         }
     }
 
-    /// Recognises the naming from keys (wrappers already removed):
-    /// `downsample_layers.*` → official; `stem.*` or `stages.i.blocks.*` →
-    /// timm.
+    /// Recognises the naming from keys (wrappers already removed), as
+    /// ConvNeXt's: `downsample_layers.*` → official; `stem.*` or
+    /// `stages.i.blocks.*` → timm.
     pub fn detect<'a>(keys: impl IntoIterator<Item = &'a String>) -> Option<Self> {
-        let mut timm = false;
-        for k in keys {
-            if k.starts_with("downsample_layers.") {
-                return Some(Self::Official);
-            }
-            let parts: Vec<&str> = k.split('.').collect();
-            timm |= parts[0] == "stem" || (parts[0] == "stages" && parts.get(2) == Some(&"blocks"));
-        }
-        timm.then_some(Self::Timm)
+        ConvNeXtLayout::detect(keys).map(|layout| match layout {
+            ConvNeXtLayout::Official => Self::Official,
+            ConvNeXtLayout::Timm => Self::Timm,
+        })
     }
 
     /// Our module path of a file key in this naming; `conv_blocks[i]` is
@@ -80,115 +97,44 @@ impl EdgeNeXtLayout {
     /// parameter has that name (a classifier, for instance).
     pub fn to_model_path(self, key: &str, conv_blocks: &[usize]) -> Option<String> {
         let p: Vec<&str> = key.split('.').collect();
-        let rest = |n: usize| p[n..].join(".");
-        let block = |i: &str, j: &str, tail: String| -> Option<String> {
-            let si: usize = i.parse().ok()?;
-            let j: usize = j.parse().ok()?;
-            let n = *conv_blocks.get(si)?;
-            Some(if j < n {
-                format!("stages.{si}.blocks.{j}.{tail}")
-            } else {
-                format!("stages.{si}.sdta.{}.{tail}", j - n)
-            })
-        };
-        let path = match (self, p.as_slice()) {
-            (Self::Official, ["downsample_layers", "0", "0", _, ..]) => {
-                format!("stem.conv.{}", rest(3))
-            }
-            (Self::Official, ["downsample_layers", "0", "1", _, ..]) => {
-                format!("stem.norm.{}", rest(3))
-            }
-            (Self::Official, ["downsample_layers", i, "0", _, ..]) => {
-                format!("stages.{i}.downsample.norm.{}", rest(3))
-            }
-            (Self::Official, ["downsample_layers", i, "1", _, ..]) => {
-                format!("stages.{i}.downsample.conv.{}", rest(3))
-            }
-            (Self::Official, ["stages", i, j, _, ..]) => block(i, j, rest(3))?,
-            (Self::Official, ["norm", _, ..]) => key.to_string(),
-            (Self::Timm, ["stem", "0", _, ..]) => format!("stem.conv.{}", rest(2)),
-            (Self::Timm, ["stem", "1", _, ..]) => format!("stem.norm.{}", rest(2)),
-            (Self::Timm, ["stages", i, "downsample", "0", _, ..]) => {
-                format!("stages.{i}.downsample.norm.{}", rest(4))
-            }
-            (Self::Timm, ["stages", i, "downsample", "1", _, ..]) => {
-                format!("stages.{i}.downsample.conv.{}", rest(4))
-            }
+        let (i, j, tail) = match (self, p.as_slice()) {
+            (Self::Official, ["stages", i, j, _, ..]) => (i, j, p[3..].join(".")),
             (Self::Timm, ["stages", i, "blocks", j, _, ..]) => {
-                let mut tail = rest(4);
-                for (timm, official) in TIMM_RENAMES {
-                    if let Some(t) = tail.strip_prefix(timm) {
-                        tail = format!("{official}{t}");
-                    }
-                }
-                block(i, j, tail)?
+                (i, j, rename_block(p[4..].join("."), true))
             }
-            (Self::Timm, ["head", "norm", _, ..]) => format!("norm.{}", rest(2)),
-            _ => return None,
+            _ => return self.convnext().to_model_path(key),
         };
-        Some(path)
+        let si: usize = i.parse().ok()?;
+        let j: usize = j.parse().ok()?;
+        let n = *conv_blocks.get(si)?;
+        Some(if j < n {
+            format!("stages.{si}.blocks.{j}.{tail}")
+        } else {
+            format!("stages.{si}.sdta.{}.{tail}", j - n)
+        })
     }
 
     /// The file key of one of our module paths in this naming (inverse of
     /// [`EdgeNeXtLayout::to_model_path`]).
     pub fn to_file_key(self, model_path: &str, conv_blocks: &[usize]) -> String {
         let p: Vec<&str> = model_path.split('.').collect();
-        let rest = |n: usize| p[n..].join(".");
-        // PyTorch's block index of `stages.i.{blocks,sdta}.k`.
-        let index = |i: &str, kind: &str, k: &str| -> String {
-            let (Ok(si), Ok(k)) = (i.parse::<usize>(), k.parse::<usize>()) else {
-                return k.to_string();
-            };
-            let offset = if kind == "sdta" {
-                conv_blocks.get(si).copied().unwrap_or(0)
-            } else {
-                0
-            };
-            (k + offset).to_string()
+        let ["stages", i, kind @ ("blocks" | "sdta"), k, ..] = p.as_slice() else {
+            return self.convnext().to_file_key(model_path);
         };
-        match (self, p.as_slice()) {
-            (Self::Official, ["stem", "conv", ..]) => format!("downsample_layers.0.0.{}", rest(2)),
-            (Self::Official, ["stem", "norm", ..]) => format!("downsample_layers.0.1.{}", rest(2)),
-            (Self::Official, ["stages", i, "downsample", "norm", ..]) => {
-                format!("downsample_layers.{i}.0.{}", rest(4))
+        // PyTorch's block index of `stages.i.{blocks,sdta}.k`.
+        let index = match (i.parse::<usize>(), k.parse::<usize>()) {
+            (Ok(si), Ok(k)) if *kind == "sdta" => {
+                (k + conv_blocks.get(si).copied().unwrap_or(0)).to_string()
             }
-            (Self::Official, ["stages", i, "downsample", "conv", ..]) => {
-                format!("downsample_layers.{i}.1.{}", rest(4))
-            }
-            (Self::Official, ["stages", i, kind @ ("blocks" | "sdta"), k, ..]) => {
-                format!("stages.{i}.{}.{}", index(i, kind, k), rest(4))
-            }
-            (Self::Timm, ["stem", "conv", ..]) => format!("stem.0.{}", rest(2)),
-            (Self::Timm, ["stem", "norm", ..]) => format!("stem.1.{}", rest(2)),
-            (Self::Timm, ["stages", i, "downsample", "norm", ..]) => {
-                format!("stages.{i}.downsample.0.{}", rest(4))
-            }
-            (Self::Timm, ["stages", i, "downsample", "conv", ..]) => {
-                format!("stages.{i}.downsample.1.{}", rest(4))
-            }
-            (Self::Timm, ["stages", i, kind @ ("blocks" | "sdta"), k, ..]) => {
-                let mut tail = rest(4);
-                for (timm, official) in TIMM_RENAMES {
-                    if let Some(t) = tail.strip_prefix(official) {
-                        tail = format!("{timm}{t}");
-                    }
-                }
-                format!("stages.{i}.blocks.{}.{tail}", index(i, kind, k))
-            }
-            (Self::Timm, ["norm", ..]) => format!("head.{model_path}"),
-            _ => model_path.to_string(),
+            _ => k.to_string(),
+        };
+        let tail = p[4..].join(".");
+        match self {
+            Self::Official => format!("stages.{i}.{index}.{tail}"),
+            Self::Timm => format!("stages.{i}.blocks.{index}.{}", rename_block(tail, false)),
         }
     }
 }
-
-impl fmt::Display for EdgeNeXtLayout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What [`load_edgenext`] did (the layout is a [`EdgeNeXtLayout`]).
-pub type EdgeNeXtImportReport = FamilyImportReport<EdgeNeXtLayout>;
 
 /// Loads an EdgeNeXt checkpoint (official or timm naming; bare, CION
 /// `teacher` or official `model` wrapper; `.pth` or safetensors) into
@@ -203,27 +149,20 @@ pub fn load_edgenext(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<EdgeNeXtImportReport, BackboneError> {
+    let conv = model.conv_blocks_per_stage();
     let read = Unwrapped::read(path.as_ref(), options, "EdgeNeXt")?;
-    let layout = EdgeNeXtLayout::detect(&read.keys()).ok_or_else(|| {
-        read.unrecognised(
-            "EdgeNeXt",
-            "official `downsample_layers.*` or timm `stem.*`",
-        )
-    })?;
-    let conv_blocks = model.conv_blocks_per_stage();
-    read.apply(
-        model,
-        options,
-        layout,
-        |_| None,
-        |k| layout.to_model_path(k, &conv_blocks),
-        |p| layout.to_file_key(p, &conv_blocks),
-    )
+    let expected = "official `downsample_layers.*` or timm `stem.*`";
+    let layout = read.detect(|keys| EdgeNeXtLayout::detect(keys), expected)?;
+    let to_model_path = |k: &str| layout.to_model_path(k, &conv);
+    read.apply(model, options, layout, to_model_path, |p| {
+        layout.to_file_key(p, &conv)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_maps_both_ways, owned};
 
     /// Conv encoders per stage of the full-size presets.
     const CONV: [usize; 4] = [3, 2, 8, 2];
@@ -273,36 +212,17 @@ mod tests {
             "stages.3.blocks.2.gamma_xca",
             "head.norm.weight",
         ];
-        for (layout, keys) in [
-            (EdgeNeXtLayout::Official, official),
-            (EdgeNeXtLayout::Timm, timm),
+        for (layout, keys, head) in [
+            (EdgeNeXtLayout::Official, official, "head.weight"),
+            (EdgeNeXtLayout::Timm, timm, "head.fc.weight"),
         ] {
-            for (key, path) in keys.iter().zip(MODEL_PATHS) {
-                assert_eq!(
-                    layout.to_model_path(key, &CONV).as_deref(),
-                    Some(path),
-                    "{key}"
-                );
-                assert_eq!(layout.to_file_key(path, &CONV), *key, "{path}");
-            }
+            let to_model = |k: &str| layout.to_model_path(k, &CONV);
+            assert_maps_both_ways(&keys, &MODEL_PATHS, to_model, |p| {
+                layout.to_file_key(p, &CONV)
+            });
+            assert_eq!(to_model(head), None);
+            assert_eq!(EdgeNeXtLayout::detect(&owned(&keys)), Some(layout));
         }
-        assert_eq!(
-            EdgeNeXtLayout::Official.to_model_path("head.weight", &CONV),
-            None
-        );
-        assert_eq!(
-            EdgeNeXtLayout::Timm.to_model_path("head.fc.weight", &CONV),
-            None
-        );
-        let keys = |ks: &[&str]| ks.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            EdgeNeXtLayout::detect(&keys(&official)),
-            Some(EdgeNeXtLayout::Official)
-        );
-        assert_eq!(
-            EdgeNeXtLayout::detect(&keys(&timm)),
-            Some(EdgeNeXtLayout::Timm)
-        );
-        assert_eq!(EdgeNeXtLayout::detect(&keys(&["conv1.weight"])), None);
+        assert_eq!(EdgeNeXtLayout::detect(&owned(&["conv1.weight"])), None);
     }
 }

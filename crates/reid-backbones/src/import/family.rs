@@ -3,8 +3,15 @@
 //! common to every key, setting `num_batches_tracked` aside, the strict
 //! apply, and the report.
 //!
-//! A family importer only adds what is its own: recognising its key naming
-//! and mapping file keys to module paths and back.
+//! A family importer only adds what is its own: its key naming (an enum
+//! declared with `layout_enum!` where there is more than one), how it is
+//! recognised, and the mapping of file keys to module paths and back:
+//!
+//! ```text
+//! let read = Unwrapped::read(path, options, "ConvNeXt")?;
+//! let layout = read.detect(|keys| ConvNeXtLayout::detect(keys), "official … or timm …")?;
+//! read.apply(model, options, layout, |k| layout.to_model_path(k), |p| layout.to_file_key(p))
+//! ```
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +20,7 @@ use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::Tensor as PackTensor;
 
 use super::layout::{Ignored, NUM_BATCHES_TRACKED};
-use super::source::{self, Container};
+use super::source::{self, Container, layout_error};
 use super::strict_apply::{Entry, apply_strict, write_report_tail};
 use super::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
 use super::{ImportOptions, WeightsFormat};
@@ -79,16 +86,56 @@ pub(crate) fn add_ignored(ignored: &mut Vec<Ignored>, reason: &str, key: String)
     }
 }
 
-/// A [`BackboneError::Layout`] about `path`.
-pub(crate) fn layout_error(path: &Path, message: String) -> BackboneError {
-    BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    }
+/// Declares a family's key-naming enum (`Debug`, `Clone`, `Copy`,
+/// `PartialEq`, `Eq`) from `Variant => "name"` lines, with the inherent
+/// `name()` (the lower-case name errors and reports use) and a `Display`
+/// that writes it.
+macro_rules! layout_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $(
+                $(#[$vmeta:meta])*
+                $variant:ident => $text:literal,
+            )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $(
+                $(#[$vmeta])*
+                $variant,
+            )+
+        }
+
+        impl $name {
+            /// Lower-case name, as used in errors and reports.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
 }
+
+pub(crate) use layout_enum;
+
+/// A family's rule for keys to set aside besides `num_batches_tracked`:
+/// the reason, and which keys.
+pub(crate) type SetAside = (&'static str, fn(&str) -> bool);
 
 /// A family checkpoint after the shared steps.
 pub(crate) struct Unwrapped {
+    /// The family, in messages (`"ConvNeXt"`).
+    pub family: &'static str,
     /// The checkpoint file.
     pub path: PathBuf,
     /// Its container.
@@ -101,6 +148,8 @@ pub(crate) struct Unwrapped {
     pub ignored: Vec<Ignored>,
     /// The backbone tensors under their remaining keys.
     pub kept: Vec<(String, PackTensor)>,
+    /// A family's own rule for keys to set aside, with its reason.
+    pub set_aside: Option<SetAside>,
 }
 
 impl Unwrapped {
@@ -111,7 +160,11 @@ impl Unwrapped {
     /// [`WeightsFormat::TransReid`] (`base.*` + `bottleneck.*`); the
     /// ResNet-only formats are an error. Then the wrapper is removed
     /// ([`unwrap_key`]) and the prefixes common to every kept key.
-    pub fn read(path: &Path, options: &ImportOptions, family: &str) -> Result<Self, BackboneError> {
+    pub fn read(
+        path: &Path,
+        options: &ImportOptions,
+        family: &'static str,
+    ) -> Result<Self, BackboneError> {
         let container = Container::sniff(path)?;
         match options.format {
             WeightsFormat::Auto | WeightsFormat::Cion | WeightsFormat::TransReid => {}
@@ -164,12 +217,14 @@ impl Unwrapped {
             }
         }
         Ok(Self {
+            family,
             path: path.to_path_buf(),
             container,
             wrapper,
             stripped_prefixes,
             ignored,
             kept,
+            set_aside: None,
         })
     }
 
@@ -178,23 +233,40 @@ impl Unwrapped {
         self.kept.iter().map(|(k, _)| k.clone()).collect()
     }
 
-    /// The error for keys in no naming the family knows; `expected`
-    /// describes the namings (e.g. "official `features.*` or timm
-    /// `stem.*`").
-    pub fn unrecognised(&self, family: &str, expected: &str) -> BackboneError {
-        let first: Vec<&String> = self.kept.iter().map(|(k, _)| k).take(8).collect();
-        layout_error(
-            &self.path,
-            format!(
-                "cannot recognise a {family} layout ({expected}) in its {} backbone keys; \
-                 first keys: {first:?}",
-                self.kept.len()
-            ),
-        )
+    /// The naming `detect` recognises in the kept keys, or the error for
+    /// keys in no naming the family knows; `expected` describes the namings
+    /// (e.g. "official `features.*` or timm `stem.*`").
+    pub fn detect<L>(
+        &self,
+        detect: impl FnOnce(&[String]) -> Option<L>,
+        expected: &str,
+    ) -> Result<L, BackboneError> {
+        detect(&self.keys()).ok_or_else(|| {
+            let first: Vec<&String> = self.kept.iter().map(|(k, _)| k).take(8).collect();
+            layout_error(
+                &self.path,
+                format!(
+                    "cannot recognise a {} layout ({expected}) in its {} backbone keys; \
+                     first keys: {first:?}",
+                    self.family,
+                    self.kept.len()
+                ),
+            )
+        })
+    }
+
+    /// The checkpoint with the keys `rule` picks set aside for `reason`
+    /// when applied (besides `num_batches_tracked`), e.g. profiling
+    /// buffers.
+    pub fn setting_aside(self, reason: &'static str, rule: fn(&str) -> bool) -> Self {
+        Self {
+            set_aside: Some((reason, rule)),
+            ..self
+        }
     }
 
     /// Sets aside `num_batches_tracked` (see the module docs of
-    /// [`super`]) and keys for which `set_aside` gives a reason, maps the
+    /// [`super`]) and the keys of [`Unwrapped::setting_aside`], maps the
     /// rest with `to_model_path` (`None`: no parameter has that name, so the
     /// key is unexpected), writes them strictly into `model` (file keys of
     /// model paths from `to_file_key`, for the messages) and reports.
@@ -203,7 +275,6 @@ impl Unwrapped {
         model: &mut M,
         options: &ImportOptions,
         layout: L,
-        set_aside: impl Fn(&str) -> Option<&'static str>,
         to_model_path: impl Fn(&str) -> Option<String>,
         to_file_key: impl Fn(&str) -> String,
     ) -> Result<FamilyImportReport<L>, BackboneError>
@@ -216,7 +287,8 @@ impl Unwrapped {
             let reason = if file_key.ends_with("num_batches_tracked") {
                 Some(NUM_BATCHES_TRACKED)
             } else {
-                set_aside(&file_key)
+                self.set_aside
+                    .and_then(|(reason, rule)| rule(&file_key).then_some(reason))
             };
             match reason {
                 Some(r) => add_ignored(&mut self.ignored, r, file_key),

@@ -24,23 +24,62 @@
 //! set aside. A classifier (official `head.*`, timm `head.fc.*`) is
 //! unexpected unless allowed.
 
-use std::fmt;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped};
+use super::family::{FamilyImportReport, Unwrapped, layout_enum};
+use super::renames::{Place, Renames, segments};
 use crate::error::BackboneError;
 use crate::fastvit::FastVit;
 
-/// Key naming of a FastViT checkpoint (after the wrappers are removed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FastVitLayout {
-    /// apple/ml-fastvit (also CION's copy): `patch_embed.*`, `network.N.*`,
-    /// `rbr_*`, `conv_exp.*`.
-    Official,
-    /// timm's `FastVit`: `stem.*`, `stages.i.*`, `conv_kxk`, `final_conv.*`.
-    Timm,
+layout_enum! {
+    /// Key naming of a FastViT checkpoint (after the wrappers are removed).
+    pub enum FastVitLayout {
+        /// apple/ml-fastvit (also CION's copy): `patch_embed.*`, `network.N.*`,
+        /// `rbr_*`, `conv_exp.*`.
+        Official => "fastvit-official",
+        /// timm's `FastVit`: `stem.*`, `stages.i.*`, `conv_kxk`, `final_conv.*`.
+        Timm => "fastvit-timm",
+    }
 }
+
+/// What [`load_fastvit`] did (the layout is a [`FastVitLayout`]).
+pub type FastVitImportReport = FamilyImportReport<FastVitLayout>;
+
+/// The module names of the official naming and timm's (whole segments,
+/// anywhere in a key; the official layer scales are bare parameters).
+const SEGMENTS: [[&str; 2]; 7] = [
+    ["rbr_conv", "conv_kxk"],
+    ["rbr_scale", "conv_scale"],
+    ["rbr_skip", "identity"],
+    ["lkb_origin", "large_conv"],
+    ["convffn", "mlp"],
+    ["se.reduce", "se.fc1"],
+    ["se.expand", "se.fc2"],
+];
+
+/// The layer scales: bare parameters in the official naming, modules with a
+/// `gamma` in timm's (the last segments of a key).
+const LAYER_SCALES: [[&str; 2]; 3] = [
+    ["layer_scale", "layer_scale.gamma"],
+    ["layer_scale_1", "layer_scale_1.gamma"],
+    ["layer_scale_2", "layer_scale_2.gamma"],
+];
+
+/// [`SEGMENTS`] and [`LAYER_SCALES`] as renames: `[official → timm, timm →
+/// official]`.
+static RENAMES: LazyLock<[Renames; 2]> = LazyLock::new(|| {
+    let renames = |from, to| {
+        let pairs = segments(&SEGMENTS, from, to, Place::Anywhere);
+        Renames::new(
+            pairs
+                .into_iter()
+                .chain(segments(&LAYER_SCALES, from, to, Place::End)),
+        )
+    };
+    [renames(0, 1), renames(1, 0)]
+});
 
 /// What one entry of the official `network` list is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,50 +161,13 @@ impl FastVitKeys {
             }
             _ => {}
         }
-        for k in 0..p.len() {
-            let prev_se = k > 0 && p[k - 1] == "se";
-            let renamed = match p[k].as_str() {
-                "rbr_conv" => "conv_kxk",
-                "rbr_scale" => "conv_scale",
-                "rbr_skip" => "identity",
-                "lkb_origin" => "large_conv",
-                "convffn" => "mlp",
-                "reduce" if prev_se => "fc1",
-                "expand" if prev_se => "fc2",
-                _ => continue,
-            };
-            p[k] = renamed.into();
-        }
-        let last = p.last().map(String::as_str);
-        if matches!(
-            last,
-            Some("layer_scale" | "layer_scale_1" | "layer_scale_2")
-        ) {
-            p.push("gamma".into());
-        }
-        p.join(".")
+        RENAMES[0].apply(&p.join("."))
     }
 
     /// Timm key → official key (inverse of [`FastVitKeys::official_to_timm`]).
     pub fn timm_to_official(&self, key: &str) -> String {
+        let key = RENAMES[1].apply(key);
         let mut p: Vec<String> = key.split('.').map(String::from).collect();
-        if p.len() >= 2 && p[p.len() - 1] == "gamma" && p[p.len() - 2].starts_with("layer_scale") {
-            p.pop();
-        }
-        for k in 0..p.len() {
-            let prev_se = k > 0 && p[k - 1] == "se";
-            let renamed = match p[k].as_str() {
-                "conv_kxk" => "rbr_conv",
-                "conv_scale" => "rbr_scale",
-                "identity" => "rbr_skip",
-                "large_conv" => "lkb_origin",
-                "mlp" => "convffn",
-                "fc1" if prev_se => "reduce",
-                "fc2" if prev_se => "expand",
-                _ => continue,
-            };
-            p[k] = renamed.into();
-        }
         match p.first().map(String::as_str) {
             Some("stem") => p[0] = "patch_embed".into(),
             Some("final_conv") => p[0] = "conv_exp".into(),
@@ -272,15 +274,6 @@ fn is_bn(p: &[String]) -> bool {
 }
 
 impl FastVitLayout {
-    /// Lower-case name, as used in errors (`"fastvit-official"`,
-    /// `"fastvit-timm"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Official => "fastvit-official",
-            Self::Timm => "fastvit-timm",
-        }
-    }
-
     /// Recognises the naming from keys (wrappers removed): `patch_embed.*`
     /// / `network.*` → official; `stem.*` / `stages.*` → timm.
     pub fn detect<'a>(keys: impl IntoIterator<Item = &'a String>) -> Option<Self> {
@@ -294,15 +287,6 @@ impl FastVitLayout {
         timm.then_some(Self::Timm)
     }
 }
-
-impl fmt::Display for FastVitLayout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What [`load_fastvit`] did (the layout is a [`FastVitLayout`]).
-pub type FastVitImportReport = FamilyImportReport<FastVitLayout>;
 
 /// Loads a FastViT checkpoint in the training form (official or timm
 /// naming; bare, CION `teacher` or `model` wrapper; `.pth` or safetensors)
@@ -318,22 +302,14 @@ pub fn load_fastvit(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<FastVitImportReport, BackboneError> {
-    let read = Unwrapped::read(path.as_ref(), options, "FastViT")?;
-    let layout = FastVitLayout::detect(&read.keys()).ok_or_else(|| {
-        read.unrecognised(
-            "FastViT",
-            "official `patch_embed.*` / `network.*` or timm `stem.*` / `stages.*`",
-        )
-    })?;
     let map = FastVitKeys::of(model);
-    read.apply(
-        model,
-        options,
-        layout,
-        |_| None,
-        |k| Some(map.to_model_path(layout, k)),
-        |p| map.to_file_key(layout, p),
-    )
+    let read = Unwrapped::read(path.as_ref(), options, "FastViT")?;
+    let expected = "official `patch_embed.*` / `network.*` or timm `stem.*` / `stages.*`";
+    let layout = read.detect(|keys| FastVitLayout::detect(keys), expected)?;
+    let to_model_path = |k: &str| Some(map.to_model_path(layout, k));
+    read.apply(model, options, layout, to_model_path, |p| {
+        map.to_file_key(layout, p)
+    })
 }
 
 #[cfg(test)]

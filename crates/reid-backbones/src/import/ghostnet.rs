@@ -20,98 +20,86 @@
 //! buffers. The ImageNet `classifier.*` is unexpected unless allowed.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use super::ImportOptions;
 use super::family::{FamilyImportReport, Unwrapped};
+use super::renames::Renames;
 use crate::error::BackboneError;
 use crate::ghostnet::GhostNet;
 
-const BN_NAMES: [&str; 6] = ["bn1", "bn_dw", "primary_bn", "cheap_bn", "dw_bn", "pw_bn"];
 const THOP: &str = "thop profiling buffers (total_ops / total_params)";
+/// The naming [`load_ghostnet`] recognises, for the error on a file without
+/// it.
+const EXPECTED: &str = "official / timm `conv_stem.*`";
+
+/// What [`load_ghostnet`] did (GhostNet has one naming: the layout is
+/// `"ghostnet"`).
+pub type GhostNetImportReport = FamilyImportReport<&'static str>;
+
+/// The PyTorch names of the Ghost modules, shortcuts and BatchNorms,
+/// `[file → model, model → file]`; the final conv-BN-ReLU's index
+/// (`blocks.<stages>.0` ↔ `final_conv`) depends on the model and is renamed
+/// by hand.
+static RENAMES: LazyLock<[Renames; 2]> = LazyLock::new(|| {
+    const BN: &str = r"(^|\.)(bn1|bn_dw|primary_bn|cheap_bn|dw_bn|pw_bn)";
+    let modules = [
+        ("primary_conv.0", "primary_conv"),
+        ("primary_conv.1", "primary_bn"),
+        ("cheap_operation.0", "cheap_conv"),
+        ("cheap_operation.1", "cheap_bn"),
+        ("shortcut.0", "shortcut.dw_conv"),
+        ("shortcut.1", "shortcut.dw_bn"),
+        ("shortcut.2", "shortcut.pw_conv"),
+        ("shortcut.3", "shortcut.pw_bn"),
+    ];
+    let pattern = |name: &str| format!(r"\.{}\.", name.replace('.', r"\."));
+    let to_model = modules
+        .iter()
+        .map(|(torch, ours)| (pattern(torch), format!(".{ours}.")))
+        .chain([
+            (format!(r"{BN}\.weight$"), "${1}${2}.gamma".to_string()),
+            (format!(r"{BN}\.bias$"), "${1}${2}.beta".to_string()),
+        ]);
+    let to_file = [
+        (format!(r"{BN}\.gamma$"), "${1}${2}.weight".to_string()),
+        (format!(r"{BN}\.beta$"), "${1}${2}.bias".to_string()),
+    ]
+    .into_iter()
+    .chain(
+        modules
+            .iter()
+            .map(|(torch, ours)| (pattern(ours), format!(".{torch}."))),
+    );
+    [Renames::new(to_model), Renames::new(to_file)]
+});
 
 /// Our module path of a PyTorch GhostNet key; `stages` is the number of
 /// Ghost-bottleneck stages (9), whose index names the final conv-BN-ReLU.
 /// `None` for keys no GhostNet parameter has (e.g. `classifier.*`).
 pub fn ghostnet_model_path(key: &str, stages: usize) -> Option<String> {
-    let parts: Vec<&str> = key.split('.').collect();
-    let mut out: Vec<String> = Vec::with_capacity(parts.len());
-    let last_stage = stages.to_string();
-    let mut i = 0;
-    while i < parts.len() {
-        let next = parts.get(i + 1).copied();
-        let pair = match (parts[i], next) {
-            ("blocks", Some(n)) if n == last_stage && parts.get(i + 2) == Some(&"0") => {
-                out.push("final_conv".into());
-                i += 3;
-                continue;
-            }
-            ("primary_conv", Some("0")) => Some("primary_conv"),
-            ("primary_conv", Some("1")) => Some("primary_bn"),
-            ("cheap_operation", Some("0")) => Some("cheap_conv"),
-            ("cheap_operation", Some("1")) => Some("cheap_bn"),
-            ("shortcut", Some("0")) => Some("shortcut.dw_conv"),
-            ("shortcut", Some("1")) => Some("shortcut.dw_bn"),
-            ("shortcut", Some("2")) => Some("shortcut.pw_conv"),
-            ("shortcut", Some("3")) => Some("shortcut.pw_bn"),
-            _ => None,
-        };
-        match pair {
-            Some(name) => {
-                out.extend(name.split('.').map(String::from));
-                i += 2;
-            }
-            None => {
-                out.push(parts[i].into());
-                i += 1;
-            }
-        }
-    }
-    let n = out.len();
-    if n >= 2 && BN_NAMES.contains(&out[n - 2].as_str()) {
-        match out[n - 1].as_str() {
-            "weight" => out[n - 1] = "gamma".into(),
-            "bias" => out[n - 1] = "beta".into(),
-            _ => {}
-        }
-    }
-    let root = out.first().map(String::as_str);
+    let final_conv = format!("blocks.{stages}.0.");
+    let key = match key.strip_prefix(&final_conv) {
+        Some(rest) => format!("final_conv.{rest}"),
+        None => key.to_string(),
+    };
+    let root = key.split('.').next().unwrap_or("");
     matches!(
         root,
-        Some("conv_stem" | "bn1" | "blocks" | "final_conv" | "conv_head")
+        "conv_stem" | "bn1" | "blocks" | "final_conv" | "conv_head"
     )
-    .then(|| out.join("."))
+    .then(|| RENAMES[0].apply(&key))
 }
 
 /// The PyTorch key of one of our module paths (inverse of
 /// [`ghostnet_model_path`]).
 pub fn ghostnet_file_key(model_path: &str, stages: usize) -> String {
-    let parts: Vec<&str> = model_path.split('.').collect();
-    let n = parts.len();
-    let mut out: Vec<String> = Vec::with_capacity(n + 2);
-    for (i, seg) in parts.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|j| parts[j]);
-        let s: String = match (prev, *seg) {
-            (None, "final_conv") => format!("blocks.{stages}.0"),
-            (_, "primary_conv") => "primary_conv.0".into(),
-            (_, "primary_bn") => "primary_conv.1".into(),
-            (_, "cheap_conv") => "cheap_operation.0".into(),
-            (_, "cheap_bn") => "cheap_operation.1".into(),
-            (Some("shortcut"), "dw_conv") => "0".into(),
-            (Some("shortcut"), "dw_bn") => "1".into(),
-            (Some("shortcut"), "pw_conv") => "2".into(),
-            (Some("shortcut"), "pw_bn") => "3".into(),
-            (Some(p), "gamma") if i + 1 == n && BN_NAMES.contains(&p) => "weight".into(),
-            (Some(p), "beta") if i + 1 == n && BN_NAMES.contains(&p) => "bias".into(),
-            (_, s) => s.into(),
-        };
-        out.push(s);
+    let key = RENAMES[1].apply(model_path);
+    match key.strip_prefix("final_conv.") {
+        Some(rest) => format!("blocks.{stages}.0.{rest}"),
+        None => key,
     }
-    out.join(".")
 }
-
-/// What [`load_ghostnet`] did (GhostNet has one naming: the layout is
-/// `"ghostnet"`).
-pub type GhostNetImportReport = FamilyImportReport<&'static str>;
 
 /// Loads a GhostNet checkpoint (official / timm naming; bare, CION
 /// `teacher` or `model` wrapper; `.pth` or safetensors) into `model`,
@@ -125,16 +113,15 @@ pub fn load_ghostnet(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<GhostNetImportReport, BackboneError> {
-    let read = Unwrapped::read(path.as_ref(), options, "GhostNet")?;
-    if !read.kept.iter().any(|(k, _)| k.starts_with("conv_stem.")) {
-        return Err(read.unrecognised("GhostNet", "official / timm `conv_stem.*`"));
-    }
     let stages = model.blocks.len();
-    read.apply(
+    let read = Unwrapped::read(path.as_ref(), options, "GhostNet")?;
+    let has_stem = |keys: &[String]| keys.iter().any(|k| k.starts_with("conv_stem."));
+    let layout = read.detect(|keys| has_stem(keys).then_some("ghostnet"), EXPECTED)?;
+    let thop = |k: &str| k.ends_with("total_ops") || k.ends_with("total_params");
+    read.setting_aside(THOP, thop).apply(
         model,
         options,
-        "ghostnet",
-        |k| (k.ends_with("total_ops") || k.ends_with("total_params")).then_some(THOP),
+        layout,
         |k| ghostnet_model_path(k, stages),
         |p| ghostnet_file_key(p, stages),
     )

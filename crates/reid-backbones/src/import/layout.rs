@@ -11,6 +11,8 @@ use std::fmt;
 
 use burn::store::burn_pack::Tensor as PackTensor;
 
+use super::WeightsFormat;
+
 /// How the model's weights are laid out inside a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -38,6 +40,31 @@ pub enum Layout {
     /// state dict with the trunk under `base.`, the BNNeck as `bottleneck.*`
     /// (BatchNorm1d) and a bias-free `classifier.weight`.
     TransReid,
+}
+
+/// The layout a ViT or Swin checkpoint (`family`, in messages) is read
+/// as under `format`: `detect`ed under [`WeightsFormat::Auto`] /
+/// [`WeightsFormat::Safetensors`]; [`WeightsFormat::Torchvision`] (a bare
+/// state dict), [`WeightsFormat::Cion`] and [`WeightsFormat::TransReid`]
+/// forced; the LUPerson and fast-reid formats, which have no such
+/// checkpoints, an error message.
+pub(crate) fn trunk_layout(
+    format: WeightsFormat,
+    family: &str,
+    detect: impl FnOnce() -> Layout,
+) -> Result<Layout, String> {
+    Ok(match format {
+        WeightsFormat::Auto | WeightsFormat::Safetensors => detect(),
+        WeightsFormat::Torchvision => Layout::Torchvision,
+        WeightsFormat::Cion => Layout::Cion,
+        WeightsFormat::TransReid => Layout::TransReid,
+        WeightsFormat::Lup | WeightsFormat::FastReid => {
+            return Err(format!(
+                "format {format:?} has no {family} checkpoints; use auto, torchvision (bare \
+                 state dict), cion, transreid or safetensors"
+            ));
+        }
+    })
 }
 
 impl Layout {

@@ -33,6 +33,7 @@ mod fastvit;
 mod ghostnet;
 mod keys;
 mod layout;
+mod renames;
 mod repvit;
 mod source;
 mod strict_apply;
@@ -41,10 +42,7 @@ mod vit;
 mod volo;
 mod wrapper;
 
-pub use convnext::{
-    CheckpointWrapper, ConvNeXtImportReport, ConvNeXtLayout, KeyFate, detect_wrapper,
-    load_convnext, unwrap_key,
-};
+pub use convnext::{ConvNeXtImportReport, ConvNeXtLayout, load_convnext};
 pub use edgenext::{EdgeNeXtImportReport, EdgeNeXtLayout, load_edgenext};
 pub use family::FamilyImportReport;
 pub use fastvit::{FastVitImportReport, FastVitKeys, FastVitLayout, load_fastvit};
@@ -55,6 +53,7 @@ pub use source::Container;
 pub use swin::{SwinKeys, load_swin};
 pub use vit::load_vit;
 pub use volo::{VoloImportReport, load_volo, volo_file_key, volo_model_path};
+pub use wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
 
 use derive_setters::Setters;
 use std::collections::BTreeMap;
@@ -62,14 +61,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
 
-use crate::error::{BackboneError, KeyMismatch};
+use crate::error::BackboneError;
 use crate::mgn::Mgn;
 use crate::model::ReidModel;
 use crate::resnet::ResNet;
 use layout::Target;
+use strict_apply::{Applied, Entry, apply_strict};
 
 /// Which checkpoint format to read, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -164,6 +163,28 @@ pub struct ImportReport {
     pub allowed_missing: Vec<String>,
 }
 
+impl Applied {
+    /// The report of the strict import of `path` (a `container` file read
+    /// as `layout`, `ignored` set aside by rule) that did this.
+    fn into_report(
+        self,
+        path: &Path,
+        container: Container,
+        layout: Layout,
+        ignored: Vec<Ignored>,
+    ) -> ImportReport {
+        ImportReport {
+            path: path.to_path_buf(),
+            container,
+            layout,
+            applied: self.count,
+            ignored,
+            allowed_unexpected: self.allowed_unexpected,
+            allowed_missing: self.allowed_missing,
+        }
+    }
+}
+
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -174,24 +195,12 @@ impl fmt::Display for ImportReport {
             self.layout,
             self.applied
         )?;
-        for g in &self.ignored {
-            write!(f, "\n  ignored {} key(s): {}", g.keys.len(), g.reason)?;
-        }
-        if !self.allowed_unexpected.is_empty() {
-            write!(
-                f,
-                "\n  allowed unused key(s): {}",
-                self.allowed_unexpected.join(", ")
-            )?;
-        }
-        if !self.allowed_missing.is_empty() {
-            write!(
-                f,
-                "\n  left at initialisation (allowed): {}",
-                self.allowed_missing.join(", ")
-            )?;
-        }
-        Ok(())
+        strict_apply::write_report_tail(
+            f,
+            &self.ignored,
+            &self.allowed_unexpected,
+            &self.allowed_missing,
+        )
     }
 }
 
@@ -242,20 +251,8 @@ fn load_into<M: ModuleSnapshot>(
     options: &ImportOptions,
     target: Target,
 ) -> Result<ImportReport, BackboneError> {
-    let layout_err = |message: String| BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let sniffed = source::Container::sniff(path)?;
-    let container = match options.format {
-        WeightsFormat::Safetensors if sniffed != Container::Safetensors => {
-            return Err(layout_err(format!(
-                "--weights-format safetensors, but the file is a {sniffed:?} file"
-            )));
-        }
-        _ => sniffed,
-    };
-    let raw = source::read_tensors(path, container)?;
+    let layout_err = |message: String| source::layout_error(path, message);
+    let (container, raw) = source::read_file(path, options)?;
     let detected = Layout::detect(raw.keys());
     let layout = match options.format {
         WeightsFormat::Auto | WeightsFormat::Safetensors => detected.ok_or_else(|| {
@@ -274,74 +271,24 @@ fn load_into<M: ModuleSnapshot>(
     };
     let extracted = layout::extract(raw, layout, target).map_err(layout_err)?;
 
-    // The model's own tensors: burn path → shape.
-    let expected: BTreeMap<String, Vec<usize>> = model
-        .collect(None, None, true)
-        .into_iter()
-        .map(|t| (t.name.clone(), t.shape.to_vec()))
-        .collect();
+    let expected = strict_apply::model_shapes(model);
     let head_embedding = expected.keys().any(|k| k.ends_with("embedding.weight"));
+    let entries = extracted
+        .tensors
+        .into_iter()
+        .map(|(file_key, tensor)| Entry {
+            model_path: Some(keys::burn_param_name(
+                &file_key,
+                tensor.shape.num_dims(),
+                &expected,
+            )),
+            file_key,
+            tensor,
+        })
+        .collect();
     let torch_name = |burn: &str| keys::burn_to_torch(burn, head_embedding);
-
-    let mut to_apply: Vec<PackTensor> = Vec::new();
-    let mut provided: BTreeMap<String, ()> = BTreeMap::new();
-    let mut unexpected = Vec::new();
-    let mut allowed_unexpected = Vec::new();
-    let mut mis_shaped = Vec::new();
-    for (key, mut tensor) in extracted.tensors {
-        let burn = keys::burn_param_name(&key, tensor.shape.num_dims(), &expected);
-        match expected.get(&burn) {
-            None if allowed(&options.allow_unexpected, &key) => allowed_unexpected.push(key),
-            None => unexpected.push(key),
-            Some(shape) if shape.as_slice() != tensor.shape.as_slice() => {
-                mis_shaped.push((key, shape.clone(), tensor.shape.to_vec()));
-            }
-            Some(_) => {
-                provided.insert(burn.clone(), ());
-                tensor.name = burn;
-                to_apply.push(tensor);
-            }
-        }
-    }
-    let mut missing = Vec::new();
-    let mut allowed_missing = Vec::new();
-    for burn in expected.keys() {
-        if provided.contains_key(burn) || mis_shaped.iter().any(|(k, _, _)| torch_name(burn) == *k)
-        {
-            continue;
-        }
-        let torch = torch_name(burn);
-        if allowed(&options.allow_missing, &torch) {
-            allowed_missing.push(torch);
-        } else {
-            missing.push(torch);
-        }
-    }
-    if !(missing.is_empty() && unexpected.is_empty() && mis_shaped.is_empty()) {
-        return Err(BackboneError::KeyMismatch(Box::new(KeyMismatch {
-            path: path.to_path_buf(),
-            layout: layout.name().to_string(),
-            missing,
-            unexpected,
-            mis_shaped,
-        })));
-    }
-    let count = to_apply.len();
-    let result = model.apply(to_apply, None, None, true);
-    if !result.errors.is_empty() || result.applied.len() != count || !result.unused.is_empty() {
-        return Err(layout_err(format!(
-            "burn-store did not apply every checked tensor: {result}"
-        )));
-    }
-    Ok(ImportReport {
-        path: path.to_path_buf(),
-        container,
-        layout,
-        applied: count,
-        ignored: extracted.ignored,
-        allowed_unexpected,
-        allowed_missing,
-    })
+    let applied = apply_strict(model, path, layout.name(), entries, options, &torch_name)?;
+    Ok(applied.into_report(path, container, layout, extracted.ignored))
 }
 
 /// Writes `model`'s tensors to a safetensors file under their PyTorch names

@@ -34,27 +34,32 @@
 //! strict load, so `ZooModel::build("repvit_m0_9")` loads CION's and the
 //! official files alike; a file with no SE key leaves the model's kind.
 
-use std::fmt;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped};
+use super::family::{FamilyImportReport, Unwrapped, layout_enum};
+use super::renames::{Place, Renames, segments};
 use crate::error::BackboneError;
 use crate::repvit::{RepVit, RepVitSeKind};
 
-/// Key naming of a RepViT checkpoint (after the wrappers are removed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RepVitLayout {
-    /// THU-MIG/RepViT: `features.N.*`, `c`/`bn`, `token_mixer.0.*`,
-    /// `channel_mixer.m.*`, SE `token_mixer.1.{fc1,fc2}.*` (timm's SE).
-    Official,
-    /// CION's `RepViT.py`: the official naming with CION's own SE,
-    /// `token_mixer.1.{conv_reduce,conv_expand}.*`
-    /// ([`RepVitSeKind::Cion`]).
-    Cion,
-    /// timm's `RepVit`: `stem.*`, `stages.i.*`.
-    Timm,
+layout_enum! {
+    /// Key naming of a RepViT checkpoint (after the wrappers are removed).
+    pub enum RepVitLayout {
+        /// THU-MIG/RepViT: `features.N.*`, `c`/`bn`, `token_mixer.0.*`,
+        /// `channel_mixer.m.*`, SE `token_mixer.1.{fc1,fc2}.*` (timm's SE).
+        Official => "repvit-official",
+        /// CION's `RepViT.py`: the official naming with CION's own SE,
+        /// `token_mixer.1.{conv_reduce,conv_expand}.*`
+        /// ([`RepVitSeKind::Cion`]).
+        Cion => "repvit-cion",
+        /// timm's `RepVit`: `stem.*`, `stages.i.*`.
+        Timm => "repvit-timm",
+    }
 }
+
+/// What [`load_repvit`] did (the layout is a [`RepVitLayout`]).
+pub type RepVitImportReport = FamilyImportReport<RepVitLayout>;
 
 /// What one entry of the official `features` list is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,21 @@ enum Role {
     Down(usize),
     Block(usize, usize),
 }
+
+/// The conv-BN leaves of timm's naming and ours (the conv is `c`, the BN
+/// affine `weight`/`bias`), at the end of a key.
+const LEAF_NAMES: [[&str; 2]; 4] = [
+    ["c.weight", "conv.weight"],
+    ["c.bias", "conv.bias"],
+    ["bn.weight", "bn.gamma"],
+    ["bn.bias", "bn.beta"],
+];
+
+/// [`LEAF_NAMES`] as renames: `[timm → model, model → timm]`.
+static LEAVES: LazyLock<[Renames; 2]> = LazyLock::new(|| {
+    let renames = |from, to| Renames::new(segments(&LEAF_NAMES, from, to, Place::End));
+    [renames(0, 1), renames(1, 0)]
+});
 
 /// Official → timm renaming inside a stride-1 block.
 const BLOCK: [(&str, &str); 6] = [
@@ -217,32 +237,12 @@ impl RepVitKeys {
     /// Timm key → our module path (`c` → `conv`, BN `weight`/`bias` →
     /// `gamma`/`beta`).
     pub fn timm_to_model(&self, key: &str) -> String {
-        let mut p: Vec<String> = key.split('.').map(String::from).collect();
-        let n = p.len();
-        if n >= 2 {
-            match (p[n - 2].as_str(), p[n - 1].as_str()) {
-                ("c", "weight" | "bias") => p[n - 2] = "conv".into(),
-                ("bn", "weight") => p[n - 1] = "gamma".into(),
-                ("bn", "bias") => p[n - 1] = "beta".into(),
-                _ => {}
-            }
-        }
-        p.join(".")
+        LEAVES[0].apply(key)
     }
 
     /// Our module path → timm key.
     pub fn model_to_timm(&self, path: &str) -> String {
-        let mut p: Vec<String> = path.split('.').map(String::from).collect();
-        let n = p.len();
-        if n >= 2 {
-            match (p[n - 2].as_str(), p[n - 1].as_str()) {
-                ("conv", "weight" | "bias") => p[n - 2] = "c".into(),
-                ("bn", "gamma") => p[n - 1] = "weight".into(),
-                ("bn", "beta") => p[n - 1] = "bias".into(),
-                _ => {}
-            }
-        }
-        p.join(".")
+        LEAVES[1].apply(path)
     }
 
     /// A file key in `layout` → our module path.
@@ -268,16 +268,6 @@ impl RepVitKeys {
 }
 
 impl RepVitLayout {
-    /// Lower-case name, as used in errors (`"repvit-official"`,
-    /// `"repvit-cion"`, `"repvit-timm"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Official => "repvit-official",
-            Self::Cion => "repvit-cion",
-            Self::Timm => "repvit-timm",
-        }
-    }
-
     /// Recognises the naming from keys (wrappers removed): `features.*`
     /// with a `….token_mixer.1.conv_reduce.*` key → CION; other
     /// `features.*` → official; `stem.*` / `stages.*` → timm.
@@ -317,15 +307,6 @@ impl RepVitLayout {
     }
 }
 
-impl fmt::Display for RepVitLayout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What [`load_repvit`] did (the layout is a [`RepVitLayout`]).
-pub type RepVitImportReport = FamilyImportReport<RepVitLayout>;
-
 /// Loads a RepViT checkpoint in the training form (official, CION or timm
 /// naming; bare, CION `teacher` or `model` wrapper; `.pth` or safetensors)
 /// into `model` (not yet re-parameterised), strictly: any missing,
@@ -342,29 +323,20 @@ pub fn load_repvit(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<RepVitImportReport, BackboneError> {
-    let read = Unwrapped::read(path.as_ref(), options, "RepViT")?;
-    let keys = read.keys();
-    let layout = RepVitLayout::detect(&keys).ok_or_else(|| {
-        read.unrecognised(
-            "RepViT",
-            "official / CION `features.*` or timm `stem.*` / `stages.*`",
-        )
-    })?;
     let map = RepVitKeys::of(model);
-    let mut target = match layout.se_kind(&keys) {
+    let read = Unwrapped::read(path.as_ref(), options, "RepViT")?;
+    let expected = "official / CION `features.*` or timm `stem.*` / `stages.*`";
+    let layout = read.detect(|keys| RepVitLayout::detect(keys), expected)?;
+    let mut target = match layout.se_kind(&read.keys()) {
         Some(kind) if model.se_kind().is_some_and(|k| k != kind) => {
             model.clone().with_se_kind(kind)
         }
         _ => model.clone(),
     };
-    let report = read.apply(
-        &mut target,
-        options,
-        layout,
-        |_| None,
-        |k| Some(map.to_model_path(layout, k)),
-        |p| map.to_file_key(layout, p),
-    )?;
+    let to_model_path = |k: &str| Some(map.to_model_path(layout, k));
+    let report = read.apply(&mut target, options, layout, to_model_path, |p| {
+        map.to_file_key(layout, p)
+    })?;
     *model = target;
     Ok(report)
 }

@@ -18,6 +18,7 @@ use std::path::Path;
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleStore, PytorchStore, SafetensorsStore};
 
+use super::{ImportOptions, WeightsFormat};
 use crate::error::BackboneError;
 
 /// The container format of a checkpoint file.
@@ -64,6 +65,29 @@ impl Container {
             })
         }
     }
+}
+
+/// A [`BackboneError::Layout`] about `path`.
+pub(crate) fn layout_error(path: &Path, message: String) -> BackboneError {
+    BackboneError::Layout {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// The container of `path` and every tensor in it, by flattened key; under
+/// `--weights-format safetensors` ([`WeightsFormat::Safetensors`]) a file
+/// of another container is a [`BackboneError::Layout`] error.
+pub(crate) fn read_file(
+    path: &Path,
+    options: &ImportOptions,
+) -> Result<(Container, BTreeMap<String, PackTensor>), BackboneError> {
+    let container = Container::sniff(path)?;
+    if options.format == WeightsFormat::Safetensors && container != Container::Safetensors {
+        let message = format!("--weights-format safetensors, but the file is a {container:?} file");
+        return Err(layout_error(path, message));
+    }
+    Ok((container, read_tensors(path, container)?))
 }
 
 /// Every tensor of the file, by flattened key.

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::{ModuleAdapter, ModuleSnapshot};
 
 use super::allowed;
 use crate::error::{BackboneError, KeyMismatch};
@@ -33,6 +33,15 @@ pub(crate) struct Applied {
     pub allowed_missing: Vec<String>,
 }
 
+/// The model's own tensors: burn path → shape.
+pub(crate) fn model_shapes<M: ModuleSnapshot>(model: &M) -> BTreeMap<String, Vec<usize>> {
+    model
+        .collect(None, None, true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect()
+}
+
 /// Checks `entries` against `model` and writes them.
 ///
 /// `file_key_of` names a model path the way the file's layout would (for
@@ -45,11 +54,7 @@ pub(crate) fn apply_strict<M: ModuleSnapshot>(
     options: &super::ImportOptions,
     file_key_of: &dyn Fn(&str) -> String,
 ) -> Result<Applied, BackboneError> {
-    let expected: BTreeMap<String, Vec<usize>> = model
-        .collect(None, None, true)
-        .into_iter()
-        .map(|t| (t.name.clone(), t.shape.to_vec()))
-        .collect();
+    let expected = model_shapes(model);
     let mut to_apply = Vec::new();
     let mut seen = BTreeSet::new();
     let mut unexpected = Vec::new();
@@ -91,28 +96,49 @@ pub(crate) fn apply_strict<M: ModuleSnapshot>(
             missing.push(key);
         }
     }
-    if !(missing.is_empty() && unexpected.is_empty() && mis_shaped.is_empty()) {
-        return Err(BackboneError::KeyMismatch(Box::new(KeyMismatch {
-            path: path.to_path_buf(),
-            layout: layout.to_string(),
-            missing,
-            unexpected,
-            mis_shaped,
-        })));
-    }
-    let count = to_apply.len();
-    let result = model.apply(to_apply, None, None, true);
-    if !result.errors.is_empty() || result.applied.len() != count || !result.unused.is_empty() {
-        return Err(BackboneError::Layout {
-            path: path.to_path_buf(),
-            message: format!("burn-store did not apply every checked tensor: {result}"),
-        });
-    }
+    let mismatch = KeyMismatch {
+        path: path.to_path_buf(),
+        layout: layout.to_string(),
+        missing,
+        unexpected,
+        mis_shaped,
+    };
+    let count = write_checked(model, mismatch, to_apply, None)?;
     Ok(Applied {
         count,
         allowed_unexpected,
         allowed_missing,
     })
+}
+
+/// The end of every strict import: `mismatch` as the error when it lists
+/// anything (missing, unexpected or mis-shaped keys), otherwise `tensors`
+/// written into `model` through `adapter` (if any), every one of them or
+/// an error. Returns how many were written.
+pub(crate) fn write_checked<M: ModuleSnapshot>(
+    model: &mut M,
+    mismatch: KeyMismatch,
+    tensors: Vec<PackTensor>,
+    adapter: Option<Box<dyn ModuleAdapter>>,
+) -> Result<usize, BackboneError> {
+    let KeyMismatch {
+        missing,
+        unexpected,
+        mis_shaped,
+        ..
+    } = &mismatch;
+    if !(missing.is_empty() && unexpected.is_empty() && mis_shaped.is_empty()) {
+        return Err(BackboneError::KeyMismatch(Box::new(mismatch)));
+    }
+    let count = tensors.len();
+    let result = model.apply(tensors, None, adapter, true);
+    if !result.errors.is_empty() || result.applied.len() != count || !result.unused.is_empty() {
+        return Err(BackboneError::Layout {
+            path: mismatch.path,
+            message: format!("burn-store did not apply every checked tensor: {result}"),
+        });
+    }
+    Ok(count)
 }
 
 /// Writes the lines every family's import report ends with: the keys set

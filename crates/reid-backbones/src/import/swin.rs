@@ -35,13 +35,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::{DType, Tensor as PackTensor};
 
 use super::layout::{self, Extracted, Ignored, NUM_BATCHES_TRACKED, Target};
-use super::strict_apply::{Entry, apply_strict};
+use super::strict_apply::{Entry, apply_strict, model_shapes};
 use super::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
-use super::{Container, ImportOptions, ImportReport, Layout, WeightsFormat, keys, source};
+use super::{ImportOptions, ImportReport, Layout, keys, source};
 use crate::error::BackboneError;
 use crate::swin::{SwinTransformer, relative_position_index};
 
@@ -218,50 +217,32 @@ pub fn load_swin(
     options: &ImportOptions,
 ) -> Result<ImportReport, BackboneError> {
     let path = path.as_ref();
-    let layout_err = |message: String| BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let container = Container::sniff(path)?;
-    if options.format == WeightsFormat::Safetensors && container != Container::Safetensors {
-        return Err(layout_err(format!(
-            "--weights-format safetensors, but the file is a {container:?} file"
-        )));
-    }
-    let raw = source::read_tensors(path, container)?;
+    let layout_err = |message: String| source::layout_error(path, message);
+    let (container, raw) = source::read_file(path, options)?;
     // (`module.` of DataParallel around a TransReID model is allowed)
     let unprefixed: Vec<String> = raw
         .keys()
         .map(|k| k.strip_prefix("module.").unwrap_or(k).to_string())
         .collect();
     let wrapper = detect_wrapper(&unprefixed);
-    let layout = match options.format {
-        WeightsFormat::Auto | WeightsFormat::Safetensors => {
-            if raw.keys().any(|k| k.starts_with("teacher.")) {
-                Layout::Cion
-            } else if wrapper == CheckpointWrapper::TransReid {
-                Layout::TransReid
-            } else {
-                Layout::Torchvision
-            }
-        }
-        WeightsFormat::Torchvision => Layout::Torchvision,
-        WeightsFormat::Cion => Layout::Cion,
-        WeightsFormat::TransReid if wrapper == CheckpointWrapper::TransReid => Layout::TransReid,
-        WeightsFormat::TransReid => {
-            return Err(layout_err(
-                "--weights-format transreid: a TransReID checkpoint needs `base.*` and \
-                 `bottleneck.*` keys; none found"
-                    .into(),
-            ));
-        }
-        other => {
-            return Err(layout_err(format!(
-                "format {other:?} has no Swin checkpoints; use auto, torchvision (bare state \
-                 dict), cion, transreid or safetensors"
-            )));
+    let transreid = wrapper == CheckpointWrapper::TransReid;
+    let detect = || {
+        if raw.keys().any(|k| k.starts_with("teacher.")) {
+            Layout::Cion
+        } else if transreid {
+            Layout::TransReid
+        } else {
+            Layout::Torchvision
         }
     };
+    let layout = layout::trunk_layout(options.format, "Swin", detect).map_err(layout_err)?;
+    if layout == Layout::TransReid && !transreid {
+        return Err(layout_err(
+            "--weights-format transreid: a TransReID checkpoint needs `base.*` and \
+             `bottleneck.*` keys; none found"
+                .into(),
+        ));
+    }
     let mut extracted = match layout {
         Layout::Cion => layout::extract(raw, Layout::Cion, Target::Trunk),
         Layout::TransReid => Ok(extract_transreid(raw)),
@@ -270,11 +251,7 @@ pub fn load_swin(
     .map_err(layout_err)?;
 
     let naming = SwinKeys::detect(extracted.tensors.keys());
-    let expected: BTreeMap<String, ()> = model
-        .collect(None, None, true)
-        .into_iter()
-        .map(|t| (t.name.clone(), ()))
-        .collect();
+    let expected = model_shapes(model);
     let want_index = relative_position_index(model.window_size);
     let mut entries = Vec::new();
     let (mut index_keys, mut mask_keys) = (Vec::new(), Vec::new());
@@ -334,15 +311,7 @@ pub fn load_swin(
         }
     };
     let applied = apply_strict(model, path, layout.name(), entries, options, &to_file)?;
-    Ok(ImportReport {
-        path: path.to_path_buf(),
-        container,
-        layout,
-        applied: applied.count,
-        ignored: extracted.ignored,
-        allowed_unexpected: applied.allowed_unexpected,
-        allowed_missing: applied.allowed_missing,
-    })
+    Ok(applied.into_report(path, container, layout, extracted.ignored))
 }
 
 #[cfg(test)]

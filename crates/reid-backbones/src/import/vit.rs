@@ -1,7 +1,7 @@
 //! Loading ICS ViT checkpoints ([`crate::vit::ViT`]) with the same strict
 //! key checking as the ResNet loader.
 //!
-//! Layouts (recognised from the keys under [`WeightsFormat::Auto`]):
+//! Layouts (recognised from the keys under [`WeightsFormat::Auto`](super::WeightsFormat::Auto)):
 //!
 //! - [`Layout::Cion`]: a CION pre-training checkpoint; the `teacher`
 //!   dictionary's backbone keys with `module.backbone.` (the ViT has
@@ -35,7 +35,8 @@ use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
 
 use super::layout::{self, Extracted, Target};
-use super::{Container, ImportOptions, ImportReport, Layout, WeightsFormat, allowed, keys, source};
+use super::strict_apply::{Applied, write_checked};
+use super::{ImportOptions, ImportReport, Layout, allowed, keys, source};
 use crate::error::{BackboneError, KeyMismatch};
 use crate::vit::{PosEmbedInterpolation, ViT};
 
@@ -82,30 +83,10 @@ pub fn load_vit(
     options: &ImportOptions,
 ) -> Result<ImportReport, BackboneError> {
     let path = path.as_ref();
-    let layout_err = |message: String| BackboneError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let container = Container::sniff(path)?;
-    if options.format == WeightsFormat::Safetensors && container != Container::Safetensors {
-        return Err(layout_err(format!(
-            "--weights-format safetensors, but the file is a {container:?} file"
-        )));
-    }
-    let raw = source::read_tensors(path, container)?;
-    let layout = match options.format {
-        WeightsFormat::Auto | WeightsFormat::Safetensors => detect(&raw),
-        WeightsFormat::Torchvision => Layout::Torchvision,
-        WeightsFormat::Cion => Layout::Cion,
-        WeightsFormat::TransReid => Layout::TransReid,
-        WeightsFormat::Lup | WeightsFormat::FastReid => {
-            return Err(layout_err(format!(
-                "format {:?} has no ViT checkpoints; use auto, torchvision (bare state dict), \
-                 cion, transreid or safetensors",
-                options.format
-            )));
-        }
-    };
+    let layout_err = |message: String| source::layout_error(path, message);
+    let (container, raw) = source::read_file(path, options)?;
+    let layout =
+        layout::trunk_layout(options.format, "ViT", || detect(&raw)).map_err(layout_err)?;
     let extracted = match layout {
         Layout::Torchvision => extract_bare(raw),
         other => layout::extract(raw, other, Target::Trunk),
@@ -160,34 +141,24 @@ pub fn load_vit(
             missing.push(torch.clone());
         }
     }
-    if !(missing.is_empty() && unexpected.is_empty() && mis_shaped.is_empty()) {
-        return Err(BackboneError::KeyMismatch(Box::new(KeyMismatch {
-            path: path.to_path_buf(),
-            layout: format!("{} (ViT)", layout.name()),
-            missing,
-            unexpected,
-            mis_shaped,
-        })));
-    }
-    let count = to_apply.len();
-    let result = model.apply(to_apply, None, Some(Box::new(PyTorchToBurnAdapter)), true);
-    if !result.errors.is_empty() || result.applied.len() != count || !result.unused.is_empty() {
-        return Err(layout_err(format!(
-            "burn-store did not apply every checked tensor: {result}"
-        )));
-    }
+    let mismatch = KeyMismatch {
+        path: path.to_path_buf(),
+        layout: format!("{} (ViT)", layout.name()),
+        missing,
+        unexpected,
+        mis_shaped,
+    };
+    let adapter = Some(Box::new(PyTorchToBurnAdapter) as _);
+    let count = write_checked(model, mismatch, to_apply, adapter)?;
     if layout == Layout::TransReid
         && model.pos_interpolation() == PosEmbedInterpolation::DinoScaleFactor
     {
         model.set_pos_interpolation(PosEmbedInterpolation::DinoScaleFactorAlways);
     }
-    Ok(ImportReport {
-        path: path.to_path_buf(),
-        container,
-        layout,
-        applied: count,
-        ignored: extracted.ignored,
+    let applied = Applied {
+        count,
         allowed_unexpected,
         allowed_missing,
-    })
+    };
+    Ok(applied.into_report(path, container, layout, extracted.ignored))
 }

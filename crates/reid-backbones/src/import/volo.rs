@@ -55,6 +55,10 @@ fn segments(head: &[&str], rest: &[&str]) -> Vec<String> {
     head.iter().chain(rest).map(|s| s.to_string()).collect()
 }
 
+/// What [`load_volo`] did (VOLO has one naming, shared by sail-sg, CION
+/// and timm: the layout is `"volo"`).
+pub type VoloImportReport = FamilyImportReport<&'static str>;
+
 /// Our module path of a PyTorch VOLO key (sail-sg / CION / timm naming).
 /// `None` for keys no VOLO backbone parameter has (`head.*`, `aux_head.*`,
 /// anything else outside the backbone's roots).
@@ -109,10 +113,6 @@ pub fn volo_file_key(model_path: &str) -> String {
     out.join(".")
 }
 
-/// What [`load_volo`] did (VOLO has one naming, shared by sail-sg, CION
-/// and timm: the layout is `"volo"`).
-pub type VoloImportReport = FamilyImportReport<&'static str>;
-
 /// Loads a VOLO checkpoint (sail-sg / CION / timm naming; bare, CION
 /// `teacher` or `model` wrapper; `.pth` or safetensors) into `model`,
 /// strictly: any missing, unexpected or mis-shaped key is a
@@ -128,19 +128,14 @@ pub fn load_volo(
     path: impl AsRef<Path>,
     options: &ImportOptions,
 ) -> Result<VoloImportReport, BackboneError> {
+    let looks_like_volo = |k: &String| k.starts_with("patch_embed.") || k.starts_with("network.");
     let read = Unwrapped::read(path.as_ref(), options, "VOLO")?;
-    let looks_like_volo = |k: &str| k.starts_with("patch_embed.") || k.starts_with("network.");
-    if !read.kept.iter().any(|(k, _)| looks_like_volo(k)) {
-        return Err(read.unrecognised("VOLO", "`patch_embed.*` / `network.*`"));
-    }
-    read.apply(
-        model,
-        options,
-        "volo",
-        |_| None,
-        volo_model_path,
-        volo_file_key,
-    )
+    let expected = "`patch_embed.*` / `network.*`";
+    let layout = read.detect(
+        |keys| keys.iter().any(looks_like_volo).then_some("volo"),
+        expected,
+    )?;
+    read.apply(model, options, layout, volo_model_path, volo_file_key)
 }
 
 #[cfg(test)]

@@ -26,6 +26,12 @@ pub fn drop_path_rate(rate: f64, index: usize, total: usize) -> f64 {
     }
 }
 
+/// The rates of `total` blocks numbered across all stages, in order:
+/// `linspace(0, rate, total)` ([`drop_path_rate`] of each block).
+pub fn drop_path_rates(rate: f64, total: usize) -> Vec<f64> {
+    (0..total).map(|i| drop_path_rate(rate, i, total)).collect()
+}
+
 /// `x` `[batch, …]` times the per-sample factors `scale` (`batch` values:
 /// 0 or `1 / keep`).
 fn scale_samples<const D: usize>(x: Tensor<D>, scale: Vec<f32>) -> Tensor<D> {

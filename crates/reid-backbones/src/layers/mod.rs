@@ -1,8 +1,15 @@
 //! Layers shared by the model families: stochastic depth ([`drop_path()`],
 //! its three noise sources, and the per-block rates every family derives
-//! the same way).
+//! the same way), the transformer blocks' attention and MLP
+//! ([`transformer`]) and the padded convolution ([`conv2d`]).
 
+pub mod conv;
 pub mod drop_path;
+pub mod transformer;
 
+pub use conv::conv2d;
 pub(crate) use drop_path::mix;
-pub use drop_path::{DropPathRng, drop_path, drop_path_rate, drop_path_seeded, drop_path_stream};
+pub use drop_path::{
+    DropPathRng, drop_path, drop_path_rate, drop_path_rates, drop_path_seeded, drop_path_stream,
+};
+pub use transformer::{Attention, Mlp, Projection, self_attention, split_heads};

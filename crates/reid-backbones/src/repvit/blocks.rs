@@ -19,9 +19,11 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use crate::fastvit::ConvBn;
-use crate::fastvit::mobileone::{conv2d, identity_kernel, pad_kernel, with_weights};
+use crate::fastvit::mobileone::{identity_kernel, pad_kernel, with_weights};
+use crate::layers::conv2d;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
+use crate::pool::avg_pool_map;
 
 /// timm's `make_divisible(v, 8, round_limit=0)`: `max(8, ⌊(v + 4)/8⌋·8)`.
 pub fn make_divisible(v: f64, divisor: usize) -> usize {
@@ -170,12 +172,7 @@ impl RepVitSe {
 
     /// `[b, c, h, w]` → `[b, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
-        let s = x
-            .clone()
-            .reshape([b, c, h * w])
-            .mean_dim(2)
-            .reshape([b, c, 1, 1]);
+        let s = avg_pool_map(x.clone());
         let s = self.fc2.forward(relu(self.fc1.forward(s)));
         let gate = match self.kind {
             RepVitSeKind::Timm => sigmoid(s),

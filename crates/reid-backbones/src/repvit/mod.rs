@@ -25,7 +25,7 @@
 //! of the two definitions is the same network.
 //!
 //! BN eps 1e-5, GELU in erf form; no stochastic depth and no layer scale
-//! (the official blocks have neither). The [`Backbone`] map is the last
+//! (the official blocks have neither). The [`Backbone`](crate::Backbone) map is the last
 //! stage `[batch, d3, ⌈H/32⌉, ⌈W/32⌉]`.
 //!
 //! [`RepVit::reparameterize`] returns the inference form: every conv-BN
@@ -46,9 +46,12 @@ use burn::module::Module;
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
-use crate::backbone::Backbone;
-use crate::error::BackboneError;
+use crate::backbone::trunk_backbone;
+use crate::error::{BackboneError, check_positive};
+use crate::family::trainable_parameters;
 use crate::fastvit::ConvBn;
+use crate::pool::GlobalPool;
+use crate::registry::{preset_by_name, presets};
 
 /// Configuration of a [`RepVit`]; [`RepVitConfig::m0_9`],
 /// [`RepVitConfig::m1_0`] and [`RepVitConfig::m1_5`] are the ReIDZoo models.
@@ -74,22 +77,19 @@ pub struct RepVitConfig {
     pub se: RepVitSeKind,
 }
 
+presets! {
+    RepVitConfig,
+    custom preset {
+        /// RepViT-M0.9: channels `[48, 96, 192, 384]`, depths `[2, 2, 14, 2]`.
+        m0_9 "repvit_m0_9" => Self::new([2, 2, 14, 2], [48, 96, 192, 384]);
+        /// RepViT-M1.0: channels `[56, 112, 224, 448]`, depths `[2, 2, 14, 2]`.
+        m1_0 "repvit_m1_0" => Self::new([2, 2, 14, 2], [56, 112, 224, 448]);
+        /// RepViT-M1.5: channels `[64, 128, 256, 512]`, depths `[4, 4, 24, 4]`.
+        m1_5 "repvit_m1_5" => Self::new([4, 4, 24, 4], [64, 128, 256, 512]);
+    }
+}
+
 impl RepVitConfig {
-    /// RepViT-M0.9: channels `[48, 96, 192, 384]`, depths `[2, 2, 14, 2]`.
-    pub fn m0_9() -> Self {
-        Self::new([2, 2, 14, 2], [48, 96, 192, 384])
-    }
-
-    /// RepViT-M1.0: channels `[56, 112, 224, 448]`, depths `[2, 2, 14, 2]`.
-    pub fn m1_0() -> Self {
-        Self::new([2, 2, 14, 2], [56, 112, 224, 448])
-    }
-
-    /// RepViT-M1.5: channels `[64, 128, 256, 512]`, depths `[4, 4, 24, 4]`.
-    pub fn m1_5() -> Self {
-        Self::new([4, 4, 24, 4], [64, 128, 256, 512])
-    }
-
     /// A ReIDZoo preset by CION's name (`"repvit_m0_9"`, `"repvit_m1_0"`,
     /// `"repvit_m1_5"`, case-insensitive) as CION's `RepViT.py` defines it
     /// ([`RepVitSeKind::Cion`]); a `_timm` suffix (`"repvit_m0_9_timm"`)
@@ -100,18 +100,13 @@ impl RepVitConfig {
             Some(b) => (b, RepVitSeKind::Timm),
             None => (lower.as_str(), RepVitSeKind::Cion),
         };
-        let cfg = match base {
-            "repvit_m0_9" => Self::m0_9(),
-            "repvit_m1_0" => Self::m1_0(),
-            "repvit_m1_5" => Self::m1_5(),
-            _ => {
-                return Err(BackboneError::UnknownArch {
-                    name: name.to_string(),
-                    known: "repvit_m0_9, repvit_m1_0, repvit_m1_5 (each also with _timm)".into(),
-                });
-            }
-        };
-        Ok(cfg.with_se(se))
+        match preset_by_name(base, Self::PRESETS) {
+            Ok(cfg) => Ok(cfg.with_se(se)),
+            Err(_) => Err(BackboneError::UnknownArch {
+                name: name.to_string(),
+                known: "repvit_m0_9, repvit_m1_0, repvit_m1_5 (each also with _timm)".into(),
+            }),
+        }
     }
 
     /// Checks the configuration.
@@ -133,13 +128,7 @@ impl RepVitConfig {
         if self.mlp_ratio == 0 {
             return bad("mlp_ratio must be positive".into());
         }
-        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
-            return bad(format!(
-                "bn_eps must be finite and positive, got {}",
-                self.bn_eps
-            ));
-        }
-        Ok(())
+        check_positive("bn_eps", self.bn_eps)
     }
 
     /// Builds the network (training form) on `device`.
@@ -205,14 +194,11 @@ pub struct RepVitStage {
 impl RepVitStage {
     /// `[b, in, h, w]` → `[b, dim, h', w']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = match &self.downsample {
+        let x = match &self.downsample {
             Some(d) => d.forward(x),
             None => x,
         };
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        x
+        self.blocks.iter().fold(x, |x, block| block.forward(x))
     }
 }
 
@@ -232,11 +218,8 @@ pub struct RepVit {
 impl RepVit {
     /// Stem and stages: `[batch, 3, H, W]` → `[batch, d3, ⌈H/32⌉, ⌈W/32⌉]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let mut x = self.stem.forward(images);
-        for stage in &self.stages {
-            x = stage.forward(x);
-        }
-        x
+        let x = self.stem.forward(images);
+        self.stages.iter().fold(x, |x, stage| stage.forward(x))
     }
 
     /// CION's RepViT feature: `GAP(stages(x))`, `[batch, 3, H, W]` →
@@ -247,8 +230,7 @@ impl RepVit {
 
     /// Global average pooling of a map `[batch, C, h, w]` → `[batch, C]`.
     pub fn embed_features(&self, features: Tensor<4>) -> Tensor<2> {
-        let [b, c, h, w] = features.dims();
-        features.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
+        GlobalPool::Avg.forward(features)
     }
 
     /// The SE kind of its blocks (`None` when no block has an SE, i.e.
@@ -296,13 +278,7 @@ impl RepVit {
     /// 6,403,004 / 13,616,384; CION's `RepViT.py` (narrower SE at 48 and
     /// 112 channels) 4,717,404 / 6,402,104 / 13,616,384.
     pub fn num_parameters(&self) -> usize {
-        use burn::store::ModuleSnapshot;
-        // burn counts BN running statistics as parameters; PyTorch does not.
-        self.collect(None, None, true)
-            .iter()
-            .filter(|t| !(t.name.ends_with(".running_mean") || t.name.ends_with(".running_var")))
-            .map(|t| t.shape.iter().product::<usize>())
-            .sum()
+        trainable_parameters(self)
     }
 
     /// The inference form (structural re-parameterisation): every conv-BN
@@ -332,72 +308,37 @@ impl RepVit {
     }
 }
 
-impl Backbone for RepVit {
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.forward(images)
-    }
-
-    fn out_channels(&self) -> usize {
-        self.out_channels
-    }
-
-    fn output_stride(&self) -> usize {
-        32
-    }
-}
+trunk_backbone!(RepVit, stride: 32);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::store::ModuleSnapshot;
+    use crate::backbone::Backbone;
+    use crate::testing::{assert_has_tensors, assert_same_outputs, tensor_names};
     use burn::tensor::Distribution;
 
-    /// The ReIDZoo table (millions, two decimals) and timm 1.0.31's exact
-    /// counts with `num_classes=0` (no classifier / distillation heads).
-    const COUNTS: [(&str, f64, usize); 3] = [
-        ("m0_9", 4.72, 4_717_792),
-        ("m1_0", 6.40, 6_403_004),
-        ("m1_5", 13.62, 13_616_384),
-    ];
-
+    /// CION's presets build CION's SE (their exact counts, those of CION's
+    /// `RepViT.py`, are the zoo table's); switching to timm's SE gives timm
+    /// 1.0.31's exact counts (`num_classes=0`: no classifier or
+    /// distillation heads), and back CION's.
     #[test]
-    fn parameter_counts_match_the_reidzoo_table() {
+    fn cion_presets_build_cions_se_and_switch_to_timms_counts() {
         let device = Device::flex();
-        for (name, table, exact) in COUNTS {
-            let cfg = match name {
-                "m0_9" => RepVitConfig::m0_9(),
-                "m1_0" => RepVitConfig::m1_0(),
-                _ => RepVitConfig::m1_5(),
-            };
-            let m = cfg.init(&device).unwrap();
-            let n = m.num_parameters();
-            assert_eq!(n, exact, "{name}");
-            assert_eq!((n as f64 / 1e4).round() / 100.0, table, "{name}");
-        }
-    }
-
-    /// CION's `RepViT.py` models (counted with PyTorch by
-    /// `tools/fixtures/gen_cion_repvit_fixtures.py`): same table figures.
-    #[test]
-    fn cion_presets_count_as_cions_code() {
-        let device = Device::flex();
-        for (name, table, exact) in [
-            ("repvit_m0_9", 4.72, 4_717_404),
-            ("REPVIT_M1_0", 6.40, 6_402_104),
-            ("repvit_m1_5", 13.62, 13_616_384),
+        for (name, timm_count) in [
+            ("repvit_m0_9", 4_717_792),
+            ("REPVIT_M1_0", 6_403_004),
+            ("repvit_m1_5", 13_616_384),
         ] {
             let cfg = RepVitConfig::preset(name).unwrap();
             assert_eq!(cfg.se, RepVitSeKind::Cion);
             let m = cfg.init(&device).unwrap();
             assert_eq!(m.se_kind(), Some(RepVitSeKind::Cion));
             let n = m.num_parameters();
-            assert_eq!(n, exact, "{name}");
-            assert_eq!((n as f64 / 1e4).round() / 100.0, table, "{name}");
-            // Switching kinds gives timm's count, and back CION's.
             let timm = m.with_se_kind(RepVitSeKind::Timm);
             assert_eq!(timm.se_kind(), Some(RepVitSeKind::Timm));
+            assert_eq!(timm.num_parameters(), timm_count, "{name}");
             let back = timm.with_se_kind(RepVitSeKind::Cion);
-            assert_eq!(back.num_parameters(), exact, "{name}");
+            assert_eq!(back.num_parameters(), n, "{name}");
         }
         let timm = RepVitConfig::preset("repvit_m1_0_timm").unwrap();
         assert_eq!(timm.se, RepVitSeKind::Timm);
@@ -456,52 +397,31 @@ mod tests {
             .init(&device)
             .unwrap();
         let x = Tensor::<4>::random([2, 3, 64, 32], Distribution::Default, &device);
-        let f = m.forward_features(x.clone());
-        assert_eq!(f.dims(), [2, 24, 2, 1]);
-        let e = m.forward_embedding(x.clone());
-        assert_eq!(e.dims(), [2, 24]);
-        let names: Vec<String> = m
-            .collect(None, None, true)
-            .into_iter()
-            .map(|t| t.name.clone())
-            .collect();
-        for want in [
-            "stem.conv1.conv.weight",
-            "stem.conv2.bn.gamma",
-            "stages.0.blocks.0.token_mixer.conv.conv.weight",
-            "stages.0.blocks.0.token_mixer.conv1.bias",
-            "stages.0.blocks.0.token_mixer.bn.running_var",
-            "stages.0.blocks.0.se.fc1.weight",
-            "stages.0.blocks.1.channel_mixer.conv2.bn.beta",
-            "stages.1.downsample.pre_block.token_mixer.conv.bn.gamma",
-            "stages.1.downsample.spatial_downsample.conv.weight",
-            "stages.1.downsample.channel_downsample.bn.running_mean",
-            "stages.1.downsample.ffn.conv1.conv.weight",
-        ] {
-            assert!(names.contains(&want.to_string()), "{want} not in {names:?}");
-        }
+        assert_eq!(m.forward_features(x.clone()).dims(), [2, 24, 2, 1]);
+        assert_eq!(m.forward_embedding(x.clone()).dims(), [2, 24]);
+        assert_has_tensors(
+            &m,
+            &[
+                "stem.conv1.conv.weight",
+                "stem.conv2.bn.gamma",
+                "stages.0.blocks.0.token_mixer.conv.conv.weight",
+                "stages.0.blocks.0.token_mixer.conv1.bias",
+                "stages.0.blocks.0.token_mixer.bn.running_var",
+                "stages.0.blocks.0.se.fc1.weight",
+                "stages.0.blocks.1.channel_mixer.conv2.bn.beta",
+                "stages.1.downsample.pre_block.token_mixer.conv.bn.gamma",
+                "stages.1.downsample.spatial_downsample.conv.weight",
+                "stages.1.downsample.channel_downsample.bn.running_mean",
+                "stages.1.downsample.ffn.conv1.conv.weight",
+            ],
+        );
+        let names = tensor_names(&m);
         assert!(!names.iter().any(|n| n.starts_with("stages.0.blocks.1.se")));
         assert!(!names.iter().any(|n| n.contains("pre_block.se")));
         let fused = m.clone().reparameterize();
-        let names: Vec<String> = fused
-            .collect(None, None, true)
-            .into_iter()
-            .map(|t| t.name.clone())
-            .collect();
-        assert!(
-            names
-                .iter()
-                .all(|n| !n.contains("bn") && !n.contains("token_mixer.conv1")),
-            "{names:?}"
-        );
-        let f2 = fused.forward_features(x.clone());
-        let e2 = fused.forward_embedding(x);
-        let scale: f32 = f.clone().abs().max().into_scalar();
-        let err: f32 = (f - f2).abs().max().into_scalar();
-        assert!(err <= 1e-4 * scale, "map: {err} vs {scale}");
-        let scale: f32 = e.clone().abs().max().into_scalar();
-        let err: f32 = (e - e2).abs().max().into_scalar();
-        assert!(err <= 1e-4 * scale, "embedding: {err} vs {scale}");
+        assert_same_outputs(&m, &fused, x, |n| {
+            n.contains("bn") || n.contains("token_mixer.conv1")
+        });
     }
 
     #[test]

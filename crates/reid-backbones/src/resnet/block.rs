@@ -1,23 +1,15 @@
 //! Residual blocks of [`super::ResNet`].
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, InstanceNorm, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, InstanceNorm};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::layers::conv2d;
 use crate::norm::{
     Ibn, Norm, TorchBatchNorm, batch_norm, freeze_batch_norm, instance_norm, instance_norm_forward,
 };
-
-fn conv(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
-    let p = k / 2;
-    Conv2dConfig::new([in_ch, out_ch], [k, k])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_bias(false)
-        .init(device)
-}
 
 fn bn(c: usize, eps: f64, device: &Device) -> BatchNorm {
     batch_norm(c, eps, device)
@@ -45,7 +37,7 @@ pub struct Downsample {
 impl Downsample {
     fn new(in_ch: usize, out_ch: usize, stride: usize, eps: f64, device: &Device) -> Self {
         Self {
-            conv: conv(in_ch, out_ch, 1, stride, device),
+            conv: conv2d(in_ch, out_ch, 1, stride, 1, false, device),
             bn: bn(out_ch, eps, device),
         }
     }
@@ -137,20 +129,20 @@ impl ResidualBlock {
             .then(|| instance_norm(out_ch, eps, device));
         if bottleneck {
             Self::Bottleneck(Bottleneck {
-                conv1: conv(in_ch, planes, 1, 1, device),
+                conv1: conv2d(in_ch, planes, 1, 1, 1, false, device),
                 bn1,
-                conv2: conv(planes, planes, 3, stride, device),
+                conv2: conv2d(planes, planes, 3, stride, 1, false, device),
                 bn2: bn(planes, eps, device),
-                conv3: conv(planes, out_ch, 1, 1, device),
+                conv3: conv2d(planes, out_ch, 1, 1, 1, false, device),
                 bn3: bn(out_ch, eps, device),
                 downsample,
                 post_norm,
             })
         } else {
             Self::Basic(BasicBlock {
-                conv1: conv(in_ch, planes, 3, stride, device),
+                conv1: conv2d(in_ch, planes, 3, stride, 1, false, device),
                 bn1,
-                conv2: conv(planes, planes, 3, 1, device),
+                conv2: conv2d(planes, planes, 3, 1, 1, false, device),
                 bn2: bn(planes, eps, device),
                 downsample,
                 post_norm,

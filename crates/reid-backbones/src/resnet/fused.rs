@@ -21,7 +21,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
 use super::{Downsample, ResNet, ResidualBlock};
-use crate::backbone::Backbone;
+use crate::backbone::trunk_backbone;
+use crate::family::trainable_parameters;
 use crate::norm::{Norm, instance_norm_forward};
 
 /// `conv` with `bn` folded in (a new conv with a bias).
@@ -189,19 +190,15 @@ impl FusedResNet {
     }
 }
 
-impl Backbone for FusedResNet {
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.forward(images)
-    }
-
-    fn out_channels(&self) -> usize {
-        self.out_channels
-    }
-
-    fn output_stride(&self) -> usize {
-        self.output_stride
+impl FusedResNet {
+    /// Trainable parameters (BatchNorm running statistics excluded), the
+    /// ReIDZoo table's convention: torchvision's trunk without `fc`.
+    pub fn num_parameters(&self) -> usize {
+        trainable_parameters(self)
     }
 }
+
+trunk_backbone!(FusedResNet, stride: output_stride);
 
 /// A whole BoT model in inference form: the trunk with every BatchNorm
 /// folded ([`FusedResNet`]) and the unchanged embedding head (pooling and

@@ -25,8 +25,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::backbone::Backbone;
-use crate::error::BackboneError;
+use crate::backbone::trunk_backbone;
+use crate::error::{BackboneError, check_positive};
+use crate::family::trainable_parameters;
 use crate::norm::{Norm, batch_norm, instance_norm};
 
 /// The depth of a ResNet, which fixes its block type and blocks per stage.
@@ -178,13 +179,7 @@ impl ResNetConfig {
                 self.last_stride
             )));
         }
-        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
-            return Err(BackboneError::InvalidConfig(format!(
-                "bn_eps must be finite and positive, got {}",
-                self.bn_eps
-            )));
-        }
-        Ok(())
+        check_positive("bn_eps", self.bn_eps)
     }
 
     /// Builds the network with random weights (Kaiming-uniform convolutions,
@@ -283,23 +278,20 @@ impl ResNet {
     }
 }
 
-impl Backbone for ResNet {
-    fn forward_features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.forward(images)
-    }
-
-    fn out_channels(&self) -> usize {
-        self.out_channels
-    }
-
-    fn output_stride(&self) -> usize {
-        self.output_stride
+impl ResNet {
+    /// Trainable parameters (BatchNorm running statistics excluded), the
+    /// ReIDZoo table's convention: torchvision's trunk without `fc`.
+    pub fn num_parameters(&self) -> usize {
+        trainable_parameters(self)
     }
 }
+
+trunk_backbone!(ResNet, stride: output_stride);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backbone::Backbone;
     use burn::module::Module;
 
     /// Trainable parameters of torchvision's models without `fc`

@@ -2,19 +2,14 @@
 //! merging, window partitioning and stochastic depth.
 
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig};
-use burn::tensor::activation::gelu;
+use burn::nn::LayerNorm;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 
 use super::attention::WindowAttention;
 use super::linear::TorchLinear;
-use crate::layers::{DropPathRng, drop_path_stream};
-
-/// A LayerNorm over the last dimension with PyTorch's `eps`.
-pub(crate) fn layer_norm(dim: usize, eps: f64, device: &Device) -> LayerNorm {
-    LayerNormConfig::new(dim).with_epsilon(eps).init(device)
-}
+use crate::layers::{self, DropPathRng, drop_path_stream};
+use crate::norm::layer_norm;
 
 /// `[batch, Hp, Wp, C]` → `[batch·num_windows, window², C]`, windows
 /// row-major within each image.
@@ -42,21 +37,8 @@ pub fn window_reverse(
 }
 
 /// The MLP of a block: `fc1` `[dim → hidden]`, exact GELU, `fc2`
-/// `[hidden → dim]`.
-#[derive(Module, Debug)]
-pub struct Mlp {
-    /// First layer `[hidden, dim]`.
-    pub fc1: TorchLinear,
-    /// Second layer `[dim, hidden]`.
-    pub fc2: TorchLinear,
-}
-
-impl Mlp {
-    /// Applies the MLP to `[..., dim]`.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
-    }
-}
+/// `[hidden → dim]` ([`Mlp::new`] builds it).
+pub type Mlp = layers::Mlp<TorchLinear>;
 
 /// One Swin block (detection-style). PyTorch names: `norm1`, `attn.*`,
 /// `norm2`, `mlp.fc1`, `mlp.fc2`.
@@ -102,10 +84,7 @@ impl SwinBlock {
             norm1: layer_norm(dim, eps, device),
             attn: WindowAttention::new(dim, heads, window, qkv_bias, device),
             norm2: layer_norm(dim, eps, device),
-            mlp: Mlp {
-                fc1: TorchLinear::new(dim, hidden, true, device),
-                fc2: TorchLinear::new(hidden, dim, true, device),
-            },
+            mlp: Mlp::new(dim, hidden, device),
             shift,
             drop_path,
         }

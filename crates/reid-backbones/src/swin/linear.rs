@@ -8,6 +8,8 @@ use burn::module::{Module, Param};
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Distribution, Tensor};
 
+use crate::layers::{Mlp, Projection};
+
 /// `y = x · Wᵀ + b` with `W` `[out, in]` (PyTorch's `nn.Linear`).
 #[derive(Module, Debug)]
 pub struct TorchLinear {
@@ -39,5 +41,22 @@ impl TorchLinear {
             self.weight.val().transpose(),
             self.bias.as_ref().map(|b| b.val()),
         )
+    }
+}
+
+impl Projection for TorchLinear {
+    fn project<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward(x)
+    }
+}
+
+impl Mlp<TorchLinear> {
+    /// `dim → hidden → dim`, both layers with bias ([`TorchLinear::new`]'s
+    /// initialisation), as Swin and VOLO build their MLPs.
+    pub fn new(dim: usize, hidden: usize, device: &Device) -> Self {
+        Self {
+            fc1: TorchLinear::new(dim, hidden, true, device),
+            fc2: TorchLinear::new(hidden, dim, true, device),
+        }
     }
 }

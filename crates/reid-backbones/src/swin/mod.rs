@@ -54,7 +54,7 @@ pub use attention::{
 pub use block::{Mlp, PatchMerging, SwinBlock, window_partition, window_reverse};
 pub use linear::TorchLinear;
 
-use block::{MapSize, layer_norm};
+use block::MapSize;
 
 use burn::config::Config;
 use burn::module::Module;
@@ -65,7 +65,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::backbone::Backbone;
-use crate::error::BackboneError;
+use crate::error::{BackboneError, check_drop_path_rate, check_positive};
+use crate::norm::layer_norm;
+use crate::registry::presets;
 
 /// The three ReIDZoo Swin variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,19 +136,18 @@ pub struct SwinConfig {
     pub norm_eps: f64,
 }
 
-impl SwinConfig {
-    /// The preset of a ReIDZoo name: `swin_tiny`, `swin_small`, `swin_base`.
-    pub fn preset(name: &str) -> Result<Self, BackboneError> {
-        crate::registry::preset_by_name(
-            name,
-            &[
-                ("swin_tiny", Self::tiny),
-                ("swin_small", Self::small),
-                ("swin_base", Self::base),
-            ],
-        )
+presets! {
+    SwinConfig {
+        /// Swin-T (`swin_tiny`).
+        tiny "swin_tiny" => Self::of_variant(SwinVariant::Tiny);
+        /// Swin-S (`swin_small`).
+        small "swin_small" => Self::of_variant(SwinVariant::Small);
+        /// Swin-B (`swin_base`).
+        base "swin_base" => Self::of_variant(SwinVariant::Base);
     }
+}
 
+impl SwinConfig {
     /// The ReIDZoo preset of `variant` (window 8, patch 4, drop path 0.1).
     pub fn of_variant(variant: SwinVariant) -> Self {
         match variant {
@@ -157,21 +158,6 @@ impl SwinConfig {
                 .with_depths([2, 2, 18, 2])
                 .with_num_heads([4, 8, 16, 32]),
         }
-    }
-
-    /// Swin-T (`swin_tiny`).
-    pub fn tiny() -> Self {
-        Self::of_variant(SwinVariant::Tiny)
-    }
-
-    /// Swin-S (`swin_small`).
-    pub fn small() -> Self {
-        Self::of_variant(SwinVariant::Small)
-    }
-
-    /// Swin-B (`swin_base`).
-    pub fn base() -> Self {
-        Self::of_variant(SwinVariant::Base)
     }
 
     /// Channels of the output (`embed_dim · 8`).
@@ -202,25 +188,9 @@ impl SwinConfig {
                 ));
             }
         }
-        if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) {
-            return bad(format!(
-                "mlp_ratio must be finite and positive, got {}",
-                self.mlp_ratio
-            ));
-        }
-        if !(0.0..1.0).contains(&self.drop_path_rate) {
-            return bad(format!(
-                "drop_path_rate must be in [0, 1), got {}",
-                self.drop_path_rate
-            ));
-        }
-        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            return bad(format!(
-                "norm_eps must be finite and positive, got {}",
-                self.norm_eps
-            ));
-        }
-        Ok(())
+        check_positive("mlp_ratio", self.mlp_ratio)?;
+        check_drop_path_rate(self.drop_path_rate)?;
+        check_positive("norm_eps", self.norm_eps)
     }
 
     /// Builds the network with random weights on `device` (normal std 0.02

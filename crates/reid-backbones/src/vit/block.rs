@@ -3,62 +3,19 @@
 //! optionally dropped per sample (stochastic depth) during training.
 
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::nn::{LayerNorm, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::layers::{drop_path_seeded, mix};
+use crate::layers::{self, drop_path_seeded, mix};
+use crate::norm::layer_norm;
 
 /// Multi-head self-attention with a fused `qkv` projection (PyTorch names
-/// `attn.qkv`, `attn.proj`), scale `head_dim^-1/2`.
-#[derive(Module, Debug)]
-pub struct Attention {
-    /// `dim → 3·dim` projection; output channels `[q | k | v]`, each split
-    /// into heads of `dim / num_heads` consecutive channels.
-    pub qkv: Linear,
-    /// Output projection `dim → dim`.
-    pub proj: Linear,
-    /// Number of heads.
-    pub num_heads: usize,
-}
-
-impl Attention {
-    /// `[batch, tokens, dim]` → same shape.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, n, c] = x.dims();
-        let h = self.num_heads;
-        let hd = c / h;
-        let qkv = self.qkv.forward(x);
-        let split = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * c, c)
-                .reshape([b, n, h, hd])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (split(0), split(1), split(2));
-        let scale = (hd as f64).powf(-0.5);
-        let attn = softmax(q.matmul(k.swap_dims(2, 3)) * scale, 3);
-        let out = attn.matmul(v).swap_dims(1, 2).reshape([b, n, c]);
-        self.proj.forward(out)
-    }
-}
+/// `attn.qkv`, `attn.proj`; burn `Linear`s), scale `head_dim^-1/2`.
+pub type Attention = layers::Attention<Linear>;
 
 /// The two-layer MLP with exact (erf) GELU (PyTorch names `mlp.fc1`,
-/// `mlp.fc2`).
-#[derive(Module, Debug)]
-pub struct Mlp {
-    /// `dim → hidden`.
-    pub fc1: Linear,
-    /// `hidden → dim`.
-    pub fc2: Linear,
-}
-
-impl Mlp {
-    /// `[batch, tokens, dim]` → same shape.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
-    }
-}
+/// `mlp.fc2`; burn `Linear`s).
+pub type Mlp = layers::Mlp<Linear>;
 
 /// One pre-norm transformer block.
 #[derive(Module, Debug)]
@@ -97,11 +54,7 @@ impl Block {
     /// A block with burn's default initialisation of linear layers and
     /// LayerNorm γ = 1, β = 0.
     pub fn new(o: BlockOptions, device: &Device) -> Self {
-        let ln = || {
-            LayerNormConfig::new(o.dim)
-                .with_epsilon(o.ln_eps)
-                .init(device)
-        };
+        let ln = || layer_norm(o.dim, o.ln_eps, device);
         Self {
             norm1: ln(),
             attn: Attention {

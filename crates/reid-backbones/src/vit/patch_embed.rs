@@ -21,10 +21,11 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, PaddingConfig2d, Relu};
+use burn::nn::{BatchNorm, Relu};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::layers::conv2d;
 use crate::norm::TorchBatchNorm;
 use crate::norm::{Ibn, batch_norm};
 
@@ -83,16 +84,8 @@ impl IcsPatchEmbed {
     /// kernel is `patch_size / 2`); `bn_eps` is the BatchNorm and
     /// InstanceNorm epsilon (1e-5 upstream).
     pub fn new(hidden: usize, dim: usize, patch_size: usize, bn_eps: f64, device: &Device) -> Self {
-        let conv = |cin: usize, k: usize, stride: usize| {
-            let p = k / 2;
-            StemLayer::Conv(
-                Conv2dConfig::new([cin, hidden], [k, k])
-                    .with_stride([stride, stride])
-                    .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-                    .with_bias(false)
-                    .init(device),
-            )
-        };
+        let conv =
+            |cin, k, stride| StemLayer::Conv(conv2d(cin, hidden, k, stride, 1, false, device));
         let layers = vec![
             conv(3, 7, STEM_STRIDE),
             StemLayer::Ibn(Ibn::new(hidden, bn_eps, device)),

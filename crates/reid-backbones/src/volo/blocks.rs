@@ -3,73 +3,21 @@
 //! post network. Linear layers keep PyTorch's `[out, in]` weights.
 
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::nn::LayerNorm;
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::layers::drop_path;
+use crate::layers::{self, drop_path, split_heads};
+use crate::norm::layer_norm;
 use crate::swin::TorchLinear;
 
-fn layer_norm(dim: usize, eps: f64, device: &Device) -> LayerNorm {
-    LayerNormConfig::new(dim).with_epsilon(eps).init(device)
-}
-
 /// Two linear layers with exact (erf) GELU between them (PyTorch names
-/// `fc1`, `fc2`).
-#[derive(Module, Debug)]
-pub struct Mlp {
-    /// `dim → hidden`.
-    pub fc1: TorchLinear,
-    /// `hidden → dim`.
-    pub fc2: TorchLinear,
-}
-
-impl Mlp {
-    /// `dim → hidden → dim`.
-    pub fn new(dim: usize, hidden: usize, device: &Device) -> Self {
-        Self {
-            fc1: TorchLinear::new(dim, hidden, true, device),
-            fc2: TorchLinear::new(hidden, dim, true, device),
-        }
-    }
-
-    /// `[..., dim]` → same shape.
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
-    }
-}
+/// `fc1`, `fc2`; [`Mlp::new`] builds it).
+pub type Mlp = layers::Mlp<TorchLinear>;
 
 /// Multi-head self-attention (PyTorch names `qkv`, `proj`; `qkv` has no
 /// bias in VOLO), scale `head_dim^-1/2`.
-#[derive(Module, Debug)]
-pub struct Attention {
-    /// `dim → 3·dim`, output channels `[q | k | v]`.
-    pub qkv: TorchLinear,
-    /// `dim → dim`.
-    pub proj: TorchLinear,
-    /// Number of heads.
-    pub num_heads: usize,
-}
-
-impl Attention {
-    /// `[b, n, dim]` → same shape.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, n, c] = x.dims();
-        let h = self.num_heads;
-        let hd = c / h;
-        let qkv = self.qkv.forward(x);
-        let split = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * c, c)
-                .reshape([b, n, h, hd])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (split(0), split(1), split(2));
-        let attn = softmax(q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5), 3);
-        self.proj
-            .forward(attn.matmul(v).swap_dims(1, 2).reshape([b, n, c]))
-    }
-}
+pub type Attention = layers::Attention<TorchLinear>;
 
 /// VOLO's `Transformer` block: `x + attn(norm1(x))`, `x + mlp(norm2(x))`.
 #[derive(Module, Debug)]
@@ -136,17 +84,11 @@ pub struct ClassAttention {
 impl ClassAttention {
     /// `[b, 1 + n, dim]` → the new class token `[b, 1, dim]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, n, c] = x.dims();
+        let [b, _, c] = x.dims();
         let h = self.num_heads;
         let hd = c / h;
         let kv = self.kv.forward(x.clone());
-        let split = |i: usize| {
-            kv.clone()
-                .narrow(2, i * c, c)
-                .reshape([b, n, h, hd])
-                .swap_dims(1, 2)
-        };
-        let (k, v) = (split(0), split(1));
+        let (k, v) = (split_heads(&kv, 0, c, h), split_heads(&kv, 1, c, h));
         let q = self
             .q
             .forward(x.narrow(1, 0, 1))

@@ -38,12 +38,15 @@ pub use outlook::{
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d, Relu};
+use burn::nn::{LayerNorm, Relu};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
-use crate::norm::batch_norm;
+use crate::family::trainable_parameters;
+use crate::layers::conv2d;
+use crate::norm::{batch_norm, layer_norm};
+use crate::registry::{preset_by_name, presets};
 use crate::vit::{PosEmbedInterpolation, StemLayer, resize_patch_pos_embed, source_scales};
 
 /// Configuration of a [`Volo`]; [`VoloConfig::d1`], [`VoloConfig::d2`] and
@@ -95,32 +98,30 @@ pub const PATCH_SIZE: usize = 8;
 /// Total stride of the token grid after the down-sampling (16).
 pub const OUTPUT_STRIDE: usize = 16;
 
+presets! {
+    VoloConfig,
+    custom preset {
+        /// VOLO-D1 (384-d feature).
+        d1 "volo_d1" => Self::new([4, 4, 8, 2], [192, 384, 384, 384], [6, 12, 12, 12]);
+        /// VOLO-D2 (512-d feature).
+        d2 "volo_d2" => Self::new([6, 4, 10, 4], [256, 512, 512, 512], [8, 16, 16, 16]);
+        /// VOLO-D3 (512-d feature).
+        d3 "volo_d3" => Self::new([8, 8, 16, 4], [256, 512, 512, 512], [8, 16, 16, 16]);
+    }
+}
+
 impl VoloConfig {
-    /// VOLO-D1 (384-d feature).
-    pub fn d1() -> Self {
-        Self::new([4, 4, 8, 2], [192, 384, 384, 384], [6, 12, 12, 12])
-    }
-
-    /// VOLO-D2 (512-d feature).
-    pub fn d2() -> Self {
-        Self::new([6, 4, 10, 4], [256, 512, 512, 512], [8, 16, 16, 16])
-    }
-
-    /// VOLO-D3 (512-d feature).
-    pub fn d3() -> Self {
-        Self::new([8, 8, 16, 4], [256, 512, 512, 512], [8, 16, 16, 16])
-    }
-
-    /// A preset by name: `volo_d1`, `volo_d2`, `volo_d3` (or `d1`…).
+    /// A preset by name: `volo_d1`, `volo_d2`, `volo_d3` (or `d1`…), ASCII
+    /// case ignored; an unknown name is [`BackboneError::UnknownArch`]
+    /// listing the known ones.
     pub fn preset(name: &str) -> Result<Self, BackboneError> {
-        match name.to_ascii_lowercase().trim_start_matches("volo_") {
-            "d1" => Ok(Self::d1()),
-            "d2" => Ok(Self::d2()),
-            "d3" => Ok(Self::d3()),
-            _ => Err(BackboneError::InvalidConfig(format!(
-                "unknown VOLO preset {name:?}; expected volo_d1, volo_d2 or volo_d3"
-            ))),
-        }
+        let prefixed = name.len() > 5 && name[..5].eq_ignore_ascii_case("volo_");
+        let name = if prefixed {
+            name.to_string()
+        } else {
+            format!("volo_{name}")
+        };
+        preset_by_name(&name, Self::PRESETS)
     }
 
     /// Checks the configuration.
@@ -188,16 +189,8 @@ impl VoloConfig {
     pub fn init(&self, device: &Device) -> Result<Volo, BackboneError> {
         self.validate()?;
         let hidden = self.stem_hidden_dim;
-        let conv = |cin: usize, k: usize, stride: usize| {
-            let p = k / 2;
-            StemLayer::Conv(
-                Conv2dConfig::new([cin, hidden], [k, k])
-                    .with_stride([stride, stride])
-                    .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-                    .with_bias(false)
-                    .init(device),
-            )
-        };
+        let conv =
+            |cin, k, stride| StemLayer::Conv(conv2d(cin, hidden, k, stride, 1, false, device));
         let bn = || StemLayer::Batch(batch_norm(hidden, self.bn_eps, device));
         let stem = vec![
             conv(3, 7, 2),
@@ -286,9 +279,7 @@ impl VoloConfig {
             stages,
             cls_token: Param::from_tensor(normal([1, 1, d1])),
             post_network,
-            norm: LayerNormConfig::new(d1)
-                .with_epsilon(self.ln_eps)
-                .init(device),
+            norm: layer_norm(d1, self.ln_eps, device),
             img_size: self.img_size,
             embed_dim: d1,
         })
@@ -438,12 +429,7 @@ impl Volo {
     /// token-labelling head: the ReIDZoo convention (D1 25.84 M, D2
     /// 57.62 M, D3 85.26 M at 256×128; timm's `num_classes=0` models).
     pub fn num_parameters(&self) -> usize {
-        use burn::store::ModuleSnapshot;
-        self.collect(None, None, true)
-            .iter()
-            .filter(|t| !(t.name.ends_with(".running_mean") || t.name.ends_with(".running_var")))
-            .map(|t| t.shape.iter().product::<usize>())
-            .sum()
+        trainable_parameters(self)
     }
 }
 
@@ -502,25 +488,5 @@ mod tests {
         );
         assert!(VoloConfig::preset("volo_d4").is_err());
         assert_eq!(VoloConfig::preset("VOLO_D2").unwrap().layers, [6, 4, 10, 4]);
-    }
-
-    /// The ReIDZoo table (25.84 / 57.62 / 85.26 M) counts the backbone at
-    /// 256×128 without the 1000-class `head` and the token-labelling
-    /// `aux_head` (timm `num_classes=0`: 25 835 928 / 57 617 520 /
-    /// 85 264 256; with both heads the counts would be 26.61 / 58.64 /
-    /// 86.29 M). BN running statistics are not counted.
-    #[test]
-    fn reidzoo_parameter_counts() {
-        let device = Device::flex();
-        let cases = [
-            (VoloConfig::d1(), 25_835_928, 25.84),
-            (VoloConfig::d2(), 57_617_520, 57.62),
-            (VoloConfig::d3(), 85_264_256, 85.26),
-        ];
-        for (cfg, exact, table) in cases {
-            let n = cfg.init(&device).unwrap().num_parameters();
-            assert_eq!(n, exact, "{:?}", cfg.layers);
-            assert!(((n as f64 / 1e6) - table).abs() < 0.005);
-        }
     }
 }

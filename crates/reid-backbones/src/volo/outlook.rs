@@ -4,12 +4,13 @@
 //! slices (differentiable, no gather).
 
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::nn::LayerNorm;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::blocks::Mlp;
 use crate::layers::drop_path;
+use crate::norm::layer_norm;
 use crate::swin::TorchLinear;
 
 /// `x` along `dim`: `before` zeros prepended, then zero-padded or cut at
@@ -232,11 +233,7 @@ impl Outlooker {
     /// biases, LayerNorm γ = 1, β = 0).
     pub fn new(o: OutlookerOptions, device: &Device) -> Self {
         let [k, p, s] = o.kernel_padding_stride;
-        let ln = || {
-            LayerNormConfig::new(o.dim)
-                .with_epsilon(o.ln_eps)
-                .init(device)
-        };
+        let ln = || layer_norm(o.dim, o.ln_eps, device);
         Self {
             norm1: ln(),
             attn: OutlookAttention {

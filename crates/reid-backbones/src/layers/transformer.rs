@@ -1,0 +1,91 @@
+//! The layers the transformer families share (ViT, VOLO, Swin): multi-head
+//! self-attention with a fused `qkv` projection ([`Attention`], and the
+//! arithmetic of splitting projections into heads) and the two-layer MLP
+//! ([`Mlp`]), generic over the fully-connected layer ([`Projection`]:
+//! burn's `Linear` with `[in, out]` weights in ViT, the PyTorch-oriented
+//! `TorchLinear` in VOLO and Swin).
+
+use burn::module::{Module, ModuleDisplay};
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+use burn::tensor::activation::{gelu, softmax};
+
+/// A fully-connected layer of a transformer block: `[..., in]` →
+/// `[..., out]`.
+pub trait Projection: Module + ModuleDisplay {
+    /// Applies the layer to the last axis of `x`.
+    fn project<const D: usize>(&self, x: Tensor<D>) -> Tensor<D>;
+}
+
+impl Projection for Linear {
+    fn project<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward(x)
+    }
+}
+
+/// Multi-head self-attention with a fused `qkv` projection (PyTorch names
+/// `attn.qkv`, `attn.proj`), scale `head_dim^-1/2`: [`self_attention`]
+/// between the two projections.
+#[derive(Module, Debug)]
+pub struct Attention<L: Projection> {
+    /// `dim → 3·dim` projection; output channels `[q | k | v]`, each split
+    /// into heads of `dim / num_heads` consecutive channels.
+    pub qkv: L,
+    /// Output projection `dim → dim`.
+    pub proj: L,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl<L: Projection> Attention<L> {
+    /// `[batch, tokens, dim]` → same shape.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let heads = self_attention(self.qkv.project(x), self.num_heads);
+        self.proj.project(heads)
+    }
+}
+
+/// The two-layer MLP with exact (erf) GELU between the layers (PyTorch
+/// names `fc1`, `fc2`).
+#[derive(Module, Debug)]
+pub struct Mlp<L: Projection> {
+    /// `dim → hidden`.
+    pub fc1: L,
+    /// `hidden → dim`.
+    pub fc2: L,
+}
+
+impl<L: Projection> Mlp<L> {
+    /// `[..., dim]` → same shape.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.fc2.project(gelu(self.fc1.project(x)))
+    }
+}
+
+/// Part `index` of a fused projection `x` `[batch, tokens, parts·dim]`
+/// (channels `[part 0 | part 1 | …]`, each `dim` wide), split into `heads`
+/// heads of consecutive channels: `[batch, heads, tokens, dim / heads]`.
+pub fn split_heads(x: &Tensor<3>, index: usize, dim: usize, heads: usize) -> Tensor<4> {
+    let [b, n, _] = x.dims();
+    x.clone()
+        .narrow(2, index * dim, dim)
+        .reshape([b, n, heads, dim / heads])
+        .swap_dims(1, 2)
+}
+
+/// Multi-head self-attention of a fused `qkv` projection `[batch, tokens,
+/// 3·dim]` (channels `[q | k | v]`): `softmax(q·kᵀ / √head_dim)·v` per head,
+/// the heads concatenated again, `[batch, tokens, dim]` (before the output
+/// projection).
+pub fn self_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [b, n, c3] = qkv.dims();
+    let c = c3 / 3;
+    let (q, k, v) = (
+        split_heads(&qkv, 0, c, heads),
+        split_heads(&qkv, 1, c, heads),
+        split_heads(&qkv, 2, c, heads),
+    );
+    let scale = ((c / heads) as f64).powf(-0.5);
+    let attn = softmax(q.matmul(k.swap_dims(2, 3)) * scale, 3);
+    attn.matmul(v).swap_dims(1, 2).reshape([b, n, c])
+}
