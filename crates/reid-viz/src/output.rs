@@ -63,9 +63,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = tmp_sibling(path);
     if let Err(e) = std::fs::write(&tmp, bytes) {
         let _ = std::fs::remove_file(&tmp);
         return Err(err(&tmp, e));
@@ -100,4 +98,15 @@ pub fn save_scene(scene: &Scene, path: &Path, format: Format) -> Result<()> {
 /// [`MAX_SIDE`] per side.
 pub(crate) fn clamp_size(width: u32, height: u32, min: (u32, u32)) -> (u32, u32) {
     (width.clamp(min.0, MAX_SIDE), height.clamp(min.1, MAX_SIDE))
+}
+
+/// A sibling of `path` for an atomic write, unique to this process and call
+/// (`<path>.<pid>.<n>.tmp`), so that concurrent writers of one path never
+/// rename each other's half-written files.
+fn tmp_sibling(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
+    PathBuf::from(tmp)
 }

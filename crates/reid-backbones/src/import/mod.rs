@@ -548,7 +548,11 @@ fn add_header_metadata(path: &Path, entries: &[(&str, String)]) -> Result<(), St
     out.extend_from_slice(&(text.len() as u64).to_le_bytes());
     out.extend_from_slice(&text);
     out.extend_from_slice(&bytes[8 + len..]);
-    let tmp = path.with_extension("safetensors.tmp");
+    let tmp = path.with_extension(format!(
+        "safetensors.{}.{}.tmp",
+        std::process::id(),
+        NEXT_TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::write(&tmp, &out).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))
 }
@@ -573,3 +577,6 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<(Container, Option<Layout>), Ba
     let raw = source::read_tensors(path, container)?;
     Ok((container, Layout::detect(raw.keys())))
 }
+
+/// Numbers the temporary files of concurrent exports within one process.
+static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -40,9 +40,7 @@ pub(super) fn write_npy(
         action,
         message: e.to_string(),
     };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = tmp_sibling(path);
     let written = (|| {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         f.write_all(&header_bytes(dtype, shape))?;
@@ -57,4 +55,15 @@ pub(super) fn write_npy(
         let _ = std::fs::remove_file(&tmp);
         io("rename", e)
     })
+}
+
+/// A sibling of `path` for an atomic write, unique to this process and call
+/// (`<path>.<pid>.<n>.tmp`), so that concurrent writers of one path never
+/// rename each other's half-written files.
+fn tmp_sibling(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
+    PathBuf::from(tmp)
 }

@@ -248,10 +248,44 @@ fn our_files_are_numpy_files() {
     let h = read_header(&mp).unwrap();
     assert_eq!((h.header_bytes % 64, h.version), (0, (1, 0)));
     assert_eq!(std::fs::metadata(&mp).unwrap().len(), h.header_bytes + 24);
-    assert!(!d.join("m.npy.tmp").exists());
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     let e = write_ids(d.join("no/such/dir/i.npy"), &[1])
         .unwrap_err()
         .to_string();
     assert!(e.contains("i.npy") && e.contains("cannot write"), "{e}");
+    std::fs::remove_dir_all(d).ok();
+}
+
+#[test]
+fn concurrent_writers_of_one_path_all_succeed_and_leave_a_whole_file() {
+    // Each writer renames its own temporary file: none loses its file to
+    // another's rename, and the result is one writer's whole matrix.
+    let d = dir("concurrent");
+    let p = d.join("same.npy");
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let p = p.clone();
+            s.spawn(move || {
+                let m = Array2::from_elem((64, 32), t as f32);
+                for _ in 0..20 {
+                    write_matrix(&p, m.view()).unwrap();
+                }
+            });
+        }
+    });
+    let back = read_matrix(&p).unwrap();
+    assert_eq!(back.dim(), (64, 32));
+    assert!(back.iter().all(|&v| v == back[[0, 0]]));
+    let names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["same.npy".to_string()]);
     std::fs::remove_dir_all(d).ok();
 }
