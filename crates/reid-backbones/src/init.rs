@@ -240,8 +240,9 @@ fn rule(family: ZooFamily, site: &Site, weight_dims: Option<&[usize]>) -> Option
             Some(TRUNC_NORMAL_002)
         }
         // Layer scales: `layer_scale_init_value * torch.ones(dim)`.
+        // (EdgeNeXt's conv encoder is a `ConvNeXtBlock`.)
         (ZooFamily::ConvNeXt, "ConvNeXtBlock", "gamma")
-        | (ZooFamily::EdgeNeXt, "ConvEncoder" | "SdtaEncoder", "gamma" | "gamma_xca")
+        | (ZooFamily::EdgeNeXt, "ConvNeXtBlock" | "SdtaEncoder", "gamma" | "gamma_xca")
         | (ZooFamily::FastViT, "LayerScale", "gamma") => Some(Init::Keep),
         // EdgeNext.py `XCA`: `torch.ones(num_heads, 1, 1)`.
         (ZooFamily::EdgeNeXt, "Xca", "temperature") => Some(Init::Constant(1.0)),

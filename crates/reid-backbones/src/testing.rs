@@ -61,6 +61,17 @@ pub(crate) fn assert_maps_both_ways(
     }
 }
 
+/// Asserts that `detect` reads each key list of `cases` as its layout
+/// (`None`: in no naming the family knows).
+pub(crate) fn assert_detects<L: PartialEq + std::fmt::Debug>(
+    detect: impl Fn(&[String]) -> Option<L>,
+    cases: &[(&[&str], Option<L>)],
+) {
+    for (keys, layout) in cases {
+        assert_eq!(&detect(&owned(keys)), layout, "{keys:?}");
+    }
+}
+
 /// `keys` as owned strings (what the layouts' `detect` reads).
 pub(crate) fn owned(keys: &[&str]) -> Vec<String> {
     keys.iter().map(|k| k.to_string()).collect()

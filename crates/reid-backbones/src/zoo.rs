@@ -23,8 +23,9 @@
 //!
 //! Adding a family `foo` touches its folder (`FooConfig` with its presets
 //! declared by `registry::presets!`, `Foo` with `num_parameters()` and a
-//! [`Backbone`]), its importer `import/foo.rs` (key naming, detection and
-//! mapping on `import::family`'s skeleton; re-exported from `import`), a
+//! [`Backbone`]) and its importer `foo/import.rs` in that folder (key
+//! naming, detection and mapping on `import::family`'s skeleton), one
+//! re-export line in `import/families.rs`, a
 //! [`ZooFamily`] variant (with its rules in [`crate::init`] where its
 //! upstream code does not initialise as PyTorch's defaults), the
 //! `pub mod foo;` of the crate root, its rows in [`ZOO`] and its
@@ -38,24 +39,19 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::backbone::{Backbone, Embed};
-use crate::convnext::{ConvNeXt, ConvNeXtConfig};
-use crate::edgenext::{EdgeNeXt, EdgeNeXtConfig};
+use crate::convnext::{ConvNeXt, ConvNeXtConfig, ConvNeXtImportReport, load_convnext};
+use crate::edgenext::{EdgeNeXt, EdgeNeXtConfig, EdgeNeXtImportReport, load_edgenext};
 use crate::error::BackboneError;
 pub use crate::family::{ZooFamily, trainable_parameters};
-use crate::fastvit::{FastVit, FastVitConfig};
-use crate::ghostnet::{GhostNet, GhostNetConfig};
-use crate::import::{
-    ConvNeXtImportReport, EdgeNeXtImportReport, FastVitImportReport, GhostNetImportReport,
-    ImportOptions, ImportReport, RepVitImportReport, VoloImportReport, load_backbone,
-    load_convnext, load_edgenext, load_fastvit, load_ghostnet, load_repvit, load_swin, load_vit,
-    load_volo,
-};
+use crate::fastvit::{FastVit, FastVitConfig, FastVitImportReport, load_fastvit};
+use crate::ghostnet::{GhostNet, GhostNetConfig, GhostNetImportReport, load_ghostnet};
+use crate::import::{ImportOptions, ImportReport, load_backbone};
 use crate::registry::Arch;
-use crate::repvit::{RepVit, RepVitConfig};
+use crate::repvit::{RepVit, RepVitConfig, RepVitImportReport, load_repvit};
 use crate::resnet::{FusedResNet, ResNet, ResNetConfig};
-use crate::swin::{SwinConfig, SwinTransformer};
-use crate::vit::{ViT, ViTConfig};
-use crate::volo::{Volo, VoloConfig};
+use crate::swin::{SwinConfig, SwinTransformer, load_swin};
+use crate::vit::{ViT, ViTConfig, load_vit};
+use crate::volo::{Volo, VoloConfig, VoloImportReport, load_volo};
 
 /// One ReIDZoo model: a row of the registry table that drives
 /// [`ZooModel`], the command line's `--arch` names and the model table of

@@ -3,16 +3,19 @@
 //! Block (official `Block`, timm `ConvNeXtBlock` with `conv_mlp=False`):
 //! depth-wise 7×7 convolution (padding 3, bias) → channels-last LayerNorm →
 //! linear `C → 4C` → GELU (erf form) → linear `4C → C` → multiply by the
-//! layer-scale `gamma` → stochastic depth → add to the input.
+//! layer-scale `gamma` → stochastic depth → add to the input. EdgeNeXt's
+//! conv encoder is the same block with a `k×k` kernel and an expansion
+//! ratio `r` ([`ConvNeXtBlock::with_kernel`]); its SDTA encoder shares the
+//! inverted bottleneck ([`inverted_bottleneck`]) and the layer scale
+//! ([`layer_scale`], [`scaled`]).
 
 use burn::module::{Module, Param};
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::layer_norm::ChannelNorm;
-use crate::layers::drop_path;
+use crate::layers::{conv2d, drop_path};
 
 /// A fully-connected layer with PyTorch's weight orientation
 /// (`weight` `[out, in]`, `bias` `[out]`), so checkpoints load without a
@@ -47,13 +50,14 @@ impl PointwiseLinear {
 /// names (official): `dwconv`, `norm`, `pwconv1`, `pwconv2`, `gamma`.
 #[derive(Module, Debug)]
 pub struct ConvNeXtBlock {
-    /// Depth-wise 7×7 convolution, `weight` `[dim, 1, 7, 7]`, with bias.
+    /// Depth-wise `k×k` convolution (7×7 in ConvNeXt), `weight`
+    /// `[dim, 1, k, k]`, with bias.
     pub dwconv: Conv2d,
     /// Channels-last LayerNorm.
     pub norm: ChannelNorm,
-    /// `dim → 4·dim`.
+    /// `dim → r·dim` (expansion ratio `r`: 4 in ConvNeXt).
     pub pwconv1: PointwiseLinear,
-    /// `4·dim → dim`.
+    /// `r·dim → dim`.
     pub pwconv2: PointwiseLinear,
     /// Layer scale `[dim]` (initialised to `layer_scale_init`, 1e-6); absent
     /// when the configuration's `layer_scale_init` is 0.
@@ -63,7 +67,8 @@ pub struct ConvNeXtBlock {
 }
 
 impl ConvNeXtBlock {
-    /// A block of width `dim`.
+    /// A ConvNeXt block of width `dim`: 7×7 depth-wise kernel, hidden
+    /// width `4 · dim`.
     pub fn new(
         dim: usize,
         layer_scale_init: f64,
@@ -71,19 +76,27 @@ impl ConvNeXtBlock {
         eps: f64,
         device: &Device,
     ) -> Self {
-        let dwconv = Conv2dConfig::new([dim, dim], [7, 7])
-            .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
-            .with_groups(dim)
-            .init(device);
-        let gamma = (layer_scale_init > 0.0).then(|| {
-            Param::from_tensor(Tensor::<1>::ones([dim], device).mul_scalar(layer_scale_init))
-        });
+        Self::with_kernel(dim, 7, 4, layer_scale_init, drop_path, eps, device)
+    }
+
+    /// A block of width `dim` with a `kernel × kernel` depth-wise
+    /// convolution (padding `kernel / 2`) and hidden width
+    /// `expan_ratio · dim` (EdgeNeXt's conv encoder).
+    pub fn with_kernel(
+        dim: usize,
+        kernel: usize,
+        expan_ratio: usize,
+        layer_scale_init: f64,
+        drop_path: f64,
+        eps: f64,
+        device: &Device,
+    ) -> Self {
         Self {
-            dwconv,
+            dwconv: conv2d(dim, dim, kernel, 1, dim, true, device),
             norm: ChannelNorm::new(dim, eps, device),
-            pwconv1: PointwiseLinear::new(dim, 4 * dim, device),
-            pwconv2: PointwiseLinear::new(4 * dim, dim, device),
-            gamma,
+            pwconv1: PointwiseLinear::new(dim, expan_ratio * dim, device),
+            pwconv2: PointwiseLinear::new(expan_ratio * dim, dim, device),
+            gamma: layer_scale(dim, layer_scale_init, device),
             drop_path,
         }
     }
@@ -93,15 +106,38 @@ impl ConvNeXtBlock {
         let [b, c, h, w] = x.dims();
         let y = self.dwconv.forward(x.clone());
         let y = y.permute([0, 2, 3, 1]).reshape([b * h * w, c]);
-        let y = self.norm.forward_last(y);
-        let y = self.pwconv2.forward(gelu(self.pwconv1.forward(y)));
-        let y = match &self.gamma {
-            Some(gamma) => y * gamma.val().unsqueeze::<2>(),
-            None => y,
-        };
+        let y = inverted_bottleneck(y, &self.norm, &self.pwconv1, &self.pwconv2, &self.gamma);
         let y = y.reshape([b, h, w, c]).permute([0, 3, 1, 2]);
         x + drop_path(y, self.drop_path)
     }
+}
+
+/// Layer scale `[dim]` initialised to `init`; `None` when `init` is 0
+/// (official semantics: the branch is then not scaled).
+pub(crate) fn layer_scale(dim: usize, init: f64, device: &Device) -> Option<Param<Tensor<1>>> {
+    (init > 0.0).then(|| Param::from_tensor(Tensor::<1>::ones([dim], device).mul_scalar(init)))
+}
+
+/// `y` `[rows, dim]` times the layer scale (if any).
+pub(crate) fn scaled(y: Tensor<2>, gamma: &Option<Param<Tensor<1>>>) -> Tensor<2> {
+    match gamma {
+        Some(g) => y * g.val().unsqueeze::<2>(),
+        None => y,
+    }
+}
+
+/// The inverted bottleneck of the ConvNeXt block and of EdgeNeXt's two
+/// encoders, on channels-last rows `[rows, dim]`: LayerNorm → `pwconv1` →
+/// GELU (erf) → `pwconv2` → layer scale; `[rows, dim]` out.
+pub(crate) fn inverted_bottleneck(
+    y: Tensor<2>,
+    norm: &ChannelNorm,
+    pwconv1: &PointwiseLinear,
+    pwconv2: &PointwiseLinear,
+    gamma: &Option<Param<Tensor<1>>>,
+) -> Tensor<2> {
+    let y = pwconv2.forward(gelu(pwconv1.forward(norm.forward_last(y))));
+    scaled(y, gamma)
 }
 
 #[cfg(test)]

@@ -20,9 +20,12 @@
 //! key layout (CION ReIDZoo files) and timm's.
 
 mod block;
+mod import;
 mod layer_norm;
 
 pub use block::{ConvNeXtBlock, PointwiseLinear};
+pub(crate) use block::{inverted_bottleneck, layer_scale, scaled};
+pub use import::{ConvNeXtImportReport, ConvNeXtLayout, load_convnext};
 pub use layer_norm::ChannelNorm;
 
 use burn::config::Config;

@@ -5,94 +5,22 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::convnext::{ChannelNorm, PointwiseLinear};
+use crate::convnext::{
+    ChannelNorm, ConvNeXtBlock, PointwiseLinear, inverted_bottleneck, layer_scale, scaled,
+};
 use crate::layers::{conv2d, drop_path};
 
-/// Layer scale `[dim]` initialised to `init`; `None` when `init` is 0
-/// (official semantics: the branch is then not scaled).
-fn layer_scale(dim: usize, init: f64, device: &Device) -> Option<Param<Tensor<1>>> {
-    (init > 0.0).then(|| Param::from_tensor(Tensor::<1>::ones([dim], device).mul_scalar(init)))
-}
-
-/// `y` `[rows, dim]` times the layer scale (if any).
-fn scaled(y: Tensor<2>, gamma: &Option<Param<Tensor<1>>>) -> Tensor<2> {
-    match gamma {
-        Some(g) => y * g.val().unsqueeze::<2>(),
-        None => y,
-    }
-}
-
-/// The inverted bottleneck shared by both encoders, on channels-last rows
-/// `[rows, dim]`: LayerNorm → `pwconv1` → GELU (erf) → `pwconv2` → layer
-/// scale.
-fn bottleneck(
-    y: Tensor<2>,
-    norm: &ChannelNorm,
-    pwconv1: &PointwiseLinear,
-    pwconv2: &PointwiseLinear,
-    gamma: &Option<Param<Tensor<1>>>,
-) -> Tensor<2> {
-    let y = pwconv2.forward(gelu(pwconv1.forward(norm.forward_last(y))));
-    scaled(y, gamma)
-}
-
 /// The convolutional encoder (official `ConvEncoder`, timm `ConvBlock`) on
-/// `[batch, dim, h, w]` (shape preserved): depth-wise `k×k` convolution →
-/// channels-last LayerNorm → linear `dim → r·dim` → GELU → linear `r·dim →
-/// dim` → layer scale `gamma` → stochastic depth → add to the input.
-/// PyTorch names (official): `dwconv`, `norm`, `pwconv1`, `pwconv2`, `gamma`.
-#[derive(Module, Debug)]
-pub struct ConvEncoder {
-    /// Depth-wise `k×k` convolution (padding `k/2`, bias), `weight`
-    /// `[dim, 1, k, k]`.
-    pub dwconv: Conv2d,
-    /// Channels-last LayerNorm (eps 1e-6).
-    pub norm: ChannelNorm,
-    /// `dim → expan_ratio·dim`.
-    pub pwconv1: PointwiseLinear,
-    /// `expan_ratio·dim → dim`.
-    pub pwconv2: PointwiseLinear,
-    /// Layer scale `[dim]`; absent when `layer_scale_init` is 0.
-    pub gamma: Option<Param<Tensor<1>>>,
-    /// Stochastic-depth rate (training only).
-    pub drop_path: f64,
-}
-
-impl ConvEncoder {
-    /// An encoder of width `dim` with a `kernel × kernel` depth-wise
-    /// convolution and hidden width `expan_ratio · dim`.
-    pub fn new(
-        dim: usize,
-        kernel: usize,
-        expan_ratio: usize,
-        layer_scale_init: f64,
-        drop_path: f64,
-        eps: f64,
-        device: &Device,
-    ) -> Self {
-        Self {
-            dwconv: conv2d(dim, dim, kernel, 1, dim, true, device),
-            norm: ChannelNorm::new(dim, eps, device),
-            pwconv1: PointwiseLinear::new(dim, expan_ratio * dim, device),
-            pwconv2: PointwiseLinear::new(expan_ratio * dim, dim, device),
-            gamma: layer_scale(dim, layer_scale_init, device),
-            drop_path,
-        }
-    }
-
-    /// `x` `[batch, dim, h, w]` → `[batch, dim, h, w]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
-        let y = self.dwconv.forward(x.clone());
-        let y = y.permute([0, 2, 3, 1]).reshape([b * h * w, c]);
-        let y = bottleneck(y, &self.norm, &self.pwconv1, &self.pwconv2, &self.gamma);
-        let y = y.reshape([b, h, w, c]).permute([0, 3, 1, 2]);
-        x + drop_path(y, self.drop_path)
-    }
-}
+/// `[batch, dim, h, w]` (shape preserved): ConvNeXt's block with a `k×k`
+/// depth-wise kernel (padding `k/2`, bias) and hidden width `r·dim`, built
+/// by [`ConvNeXtBlock::with_kernel`]: depth-wise convolution → channels-last
+/// LayerNorm → linear `dim → r·dim` → GELU → linear `r·dim → dim` → layer
+/// scale `gamma` → stochastic depth → add to the input. PyTorch names
+/// (official): `dwconv`, `norm`, `pwconv1`, `pwconv2`, `gamma`.
+pub type ConvEncoder = ConvNeXtBlock;
 
 /// The Fourier positional encoding of XCiT / EdgeNeXt (official and timm
 /// `PositionalEncodingFourier`, hidden width 32, temperature 10⁴): for a
@@ -334,7 +262,7 @@ impl SdtaEncoder {
         let a = drop_path(a.reshape([b, n, c, 1]), self.drop_path).reshape([b * n, c]);
         let t = t.reshape([b * n, c]) + a;
         // 3. Inverted bottleneck.
-        let y = bottleneck(t, &self.norm, &self.pwconv1, &self.pwconv2, &self.gamma);
+        let y = inverted_bottleneck(t, &self.norm, &self.pwconv1, &self.pwconv2, &self.gamma);
         let y = y.reshape([b, h, w, c]).permute([0, 3, 1, 2]);
         x + drop_path(y, self.drop_path)
     }

@@ -24,8 +24,10 @@
 //! layout (CION's ReIDZoo files) and timm's.
 
 mod blocks;
+mod import;
 
 pub use blocks::{ConvEncoder, PositionalEncodingFourier, SdtaEncoder, SdtaOptions, Xca};
+pub use import::{EdgeNeXtImportReport, EdgeNeXtLayout, load_edgenext};
 
 use burn::config::Config;
 use burn::module::Module;
@@ -149,7 +151,7 @@ impl EdgeNeXtConfig {
             let (dim, n_sdta) = (self.dims[i], self.global_blocks[i]);
             let conv = |rate| {
                 let (k, r) = (self.kernel_sizes[i], self.expan_ratio);
-                ConvEncoder::new(dim, k, r, self.layer_scale_init, rate, eps, device)
+                ConvEncoder::with_kernel(dim, k, r, self.layer_scale_init, rate, eps, device)
             };
             let sdta = |drop_path| {
                 let o = SdtaOptions {

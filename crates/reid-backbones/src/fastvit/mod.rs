@@ -26,12 +26,14 @@
 //! [`crate::import::load_fastvit`].
 
 mod blocks;
+mod import;
 pub(crate) mod mobileone;
 
 pub use blocks::{
     Attention, AttentionBlock, ConvMlp, LayerScale, PatchEmbed, RepCpe, RepMixer, RepMixerBlock,
     TorchLinear,
 };
+pub use import::{FastVitImportReport, FastVitKeys, FastVitLayout, load_fastvit};
 pub use mobileone::{
     ConvBn, MobileOneBlock, MobileOneOptions, ReparamLargeKernelConv, SqueezeExcite,
 };

@@ -12,8 +12,10 @@
 //! on an autodiff device.
 
 mod block;
+mod import;
 
 pub use block::{ConvBnAct, GhostBottleneck, GhostModule, Shortcut, SqueezeExcite};
+pub use import::{GhostNetImportReport, ghostnet_file_key, ghostnet_model_path, load_ghostnet};
 
 use block::BottleneckSpec;
 

@@ -20,17 +20,17 @@ use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::Tensor as PackTensor;
 
 use super::layout::{Ignored, NUM_BATCHES_TRACKED};
+use super::options::{ImportOptions, WeightsFormat};
 use super::source::{self, Container, layout_error};
 use super::strict_apply::{Entry, apply_strict, write_report_tail};
 use super::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
-use super::{ImportOptions, WeightsFormat};
 use crate::error::BackboneError;
 
 /// Prefixes removed, in this order, when every kept key starts with them.
 const COMMON_PREFIXES: [&str; 3] = ["state_dict.", "module.", "backbone."];
 
 /// What a family importer did (`L`: the key naming the file was read as,
-/// e.g. [`super::ConvNeXtLayout`]).
+/// e.g. [`crate::convnext::ConvNeXtLayout`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FamilyImportReport<L> {
     /// The checkpoint file.

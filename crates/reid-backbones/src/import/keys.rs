@@ -67,6 +67,28 @@ pub(crate) fn torch_to_burn_segments(key: &str, rank: usize) -> String {
     out.join(".")
 }
 
+/// A norm layer's parameter names, PyTorch's and burn's: `weight` ↔
+/// `gamma`, `bias` ↔ `beta`.
+const NORM_LEAVES: [(&str, &str); 2] = [("weight", "gamma"), ("bias", "beta")];
+
+/// burn's name of a norm layer's PyTorch parameter `leaf` (`weight` →
+/// `gamma`, `bias` → `beta`; any other name unchanged).
+pub(crate) fn burn_norm_leaf(leaf: &str) -> &str {
+    NORM_LEAVES
+        .iter()
+        .find(|(torch, _)| *torch == leaf)
+        .map_or(leaf, |(_, burn)| *burn)
+}
+
+/// PyTorch's name of a norm layer's burn parameter `leaf` (inverse of
+/// [`burn_norm_leaf`]).
+pub(crate) fn torch_norm_leaf(leaf: &str) -> &str {
+    NORM_LEAVES
+        .iter()
+        .find(|(_, burn)| *burn == leaf)
+        .map_or(leaf, |(torch, _)| *torch)
+}
+
 /// The burn path of a PyTorch key, given the model's own paths `expected`:
 /// segment renaming, then `weight`→`gamma` / `bias`→`beta` where the model
 /// has the latter (norm layers).
@@ -75,7 +97,7 @@ pub(crate) fn burn_param_name<V>(key: &str, rank: usize, expected: &BTreeMap<Str
     if expected.contains_key(&path) {
         return path;
     }
-    for (torch, burn) in [("weight", "gamma"), ("bias", "beta")] {
+    for (torch, burn) in NORM_LEAVES {
         if let Some(stem) = path.strip_suffix(torch) {
             let alt = format!("{stem}{burn}");
             if expected.contains_key(&alt) {
@@ -109,8 +131,7 @@ pub(crate) fn burn_to_torch(path: &str, head_embedding: bool) -> String {
                 out.push("bottleneck");
                 out.push("0");
             }
-            (_, "gamma") if i == last => out.push("weight"),
-            (_, "beta") if i == last => out.push("bias"),
+            (_, s) if i == last => out.push(torch_norm_leaf(s)),
             (_, s) => out.push(s),
         }
     }

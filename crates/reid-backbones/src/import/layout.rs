@@ -8,10 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use burn::store::burn_pack::Tensor as PackTensor;
 
-use super::WeightsFormat;
+use super::options::{ImportOptions, WeightsFormat};
+use super::source::{self, Container};
+use crate::error::BackboneError;
 
 /// How the model's weights are laid out inside a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,21 @@ pub enum Layout {
     /// state dict with the trunk under `base.`, the BNNeck as `bottleneck.*`
     /// (BatchNorm1d) and a bias-free `classifier.weight`.
     TransReid,
+}
+
+/// A ViT or Swin checkpoint (`family`, in messages) read: its container,
+/// every tensor, and the layout [`trunk_layout`] picks (`detect` sees the
+/// tensors); an unusable format names `path`.
+pub(crate) fn read_trunk(
+    path: &Path,
+    options: &ImportOptions,
+    family: &str,
+    detect: impl FnOnce(&BTreeMap<String, PackTensor>) -> Layout,
+) -> Result<(Container, BTreeMap<String, PackTensor>, Layout), BackboneError> {
+    let (container, raw) = source::read_file(path, options)?;
+    let layout = trunk_layout(options.format, family, || detect(&raw))
+        .map_err(|message| source::layout_error(path, message))?;
+    Ok((container, raw, layout))
 }
 
 /// The layout a ViT or Swin checkpoint (`family`, in messages) is read
@@ -407,43 +425,40 @@ pub(crate) fn extract(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys(ks: &[&str]) -> Vec<String> {
-        ks.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::testing::owned;
 
     #[test]
     fn layouts_are_detected_from_key_patterns() {
         let cases = [
             (
-                keys(&["conv1.weight", "fc.weight"]),
+                owned(&["conv1.weight", "fc.weight"]),
                 Some(Layout::Torchvision),
             ),
-            (keys(&["module.conv1.weight"]), Some(Layout::Torchvision)),
+            (owned(&["module.conv1.weight"]), Some(Layout::Torchvision)),
             (
-                keys(&[
+                owned(&[
                     "state_dict.module.encoder_q.conv1.weight",
                     "state_dict.module.queue",
                 ]),
                 Some(Layout::Lup),
             ),
             (
-                keys(&[
+                owned(&[
                     "teacher.module.backbone.conv1.weight",
                     "student.module.head.mlp.0.weight",
                 ]),
                 Some(Layout::Cion),
             ),
             (
-                keys(&["model.backbone.conv1.weight", "model.heads.weight"]),
+                owned(&["model.backbone.conv1.weight", "model.heads.weight"]),
                 Some(Layout::FastReid),
             ),
-            (keys(&["backbone.conv1.weight"]), Some(Layout::FastReid)),
+            (owned(&["backbone.conv1.weight"]), Some(Layout::FastReid)),
             (
-                keys(&["base.conv1.weight", "bottleneck.weight"]),
+                owned(&["base.conv1.weight", "bottleneck.weight"]),
                 Some(Layout::TransReid),
             ),
-            (keys(&["encoder.weight"]), None),
+            (owned(&["encoder.weight"]), None),
         ];
         for (ks, want) in cases {
             assert_eq!(Layout::detect(&ks), want, "{ks:?}");

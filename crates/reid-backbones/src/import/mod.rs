@@ -25,41 +25,49 @@
 //!
 //! [`save_safetensors`] writes a model back with PyTorch names, for use from
 //! Python (`model.load_state_dict(safetensors.torch.load_file(path))`).
+//!
+//! # The ReIDZoo families
+//!
+//! The ReIDZoo families import in their own folders
+//! (`<family>/import.rs`: [`load_convnext`], [`load_vit`], …, re-exported
+//! here) on the machinery this module shares with them: the options
+//! (`options`), containers (`source`), checkpoint wrappers (`wrapper`),
+//! layouts (`layout`), the strict check and write (`strict_apply`), the
+//! family skeleton and its report (`family`, [`FamilyImportReport`]),
+//! rename tables (`renames`) and parameter names (`keys`). A family
+//! importer uses those modules only, never this one's root, and only
+//! `families` (the re-exports) names a family here, so the modules form no
+//! circle.
+//!
+//! Every family importer but ViT's and Swin's takes the same
+//! [`ImportOptions::format`]s: [`WeightsFormat::Auto`] (recognise the
+//! container, the wrapper and the naming), [`WeightsFormat::Safetensors`]
+//! (the file must be safetensors), [`WeightsFormat::Cion`] (the file must
+//! have a `teacher` dictionary) and [`WeightsFormat::TransReid`] (`base.*`
+//! and `bottleneck.*` keys); the ResNet-only formats (`torchvision`, `lup`,
+//! `fastreid`) are an error.
 
-mod convnext;
-mod edgenext;
-mod family;
-mod fastvit;
-mod ghostnet;
-mod keys;
-mod layout;
-mod renames;
-mod repvit;
-mod source;
-mod strict_apply;
-mod swin;
-mod vit;
-mod volo;
-mod wrapper;
+mod families;
+pub(crate) mod family;
+pub(crate) mod keys;
+pub(crate) mod layout;
+pub(crate) mod options;
+pub(crate) mod renames;
+pub(crate) mod report;
+pub(crate) mod source;
+pub(crate) mod strict_apply;
+pub(crate) mod wrapper;
 
-pub use convnext::{ConvNeXtImportReport, ConvNeXtLayout, load_convnext};
-pub use edgenext::{EdgeNeXtImportReport, EdgeNeXtLayout, load_edgenext};
+pub use families::*;
 pub use family::FamilyImportReport;
-pub use fastvit::{FastVitImportReport, FastVitKeys, FastVitLayout, load_fastvit};
-pub use ghostnet::{GhostNetImportReport, ghostnet_file_key, ghostnet_model_path, load_ghostnet};
 pub use layout::{Ignored, Layout};
-pub use repvit::{RepVitImportReport, RepVitKeys, RepVitLayout, load_repvit};
+pub use options::{ImportOptions, WeightsFormat};
+pub use report::ImportReport;
 pub use source::Container;
-pub use swin::{SwinKeys, load_swin};
-pub use vit::load_vit;
-pub use volo::{VoloImportReport, load_volo, volo_file_key, volo_model_path};
 pub use wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
 
-use derive_setters::Setters;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 
 use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
 
@@ -68,141 +76,7 @@ use crate::mgn::Mgn;
 use crate::model::ReidModel;
 use crate::resnet::ResNet;
 use layout::Target;
-use strict_apply::{Applied, Entry, apply_strict};
-
-/// Which checkpoint format to read, as named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WeightsFormat {
-    /// Recognise the container from the file's bytes and the layout from
-    /// its keys.
-    #[default]
-    Auto,
-    /// A torchvision-layout state dict (`.pth`/`.pt`, or safetensors).
-    Torchvision,
-    /// A LUPerson / LUPerson-NL snapshot or released backbone.
-    Lup,
-    /// A CION ReIDZoo checkpoint.
-    Cion,
-    /// A fast-reid checkpoint.
-    FastReid,
-    /// A safetensors file (layout recognised from its keys).
-    Safetensors,
-    /// A TransReID-style fine-tuned model (`base.*`, `bottleneck.*`,
-    /// `classifier.weight`).
-    TransReid,
-}
-
-impl WeightsFormat {
-    /// The names accepted by [`FromStr`].
-    pub const NAMES: [&'static str; 6] = [
-        "auto",
-        "torchvision",
-        "lup",
-        "cion",
-        "fastreid",
-        "safetensors",
-    ];
-}
-
-impl FromStr for WeightsFormat {
-    type Err = BackboneError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "auto" => Self::Auto,
-            "torchvision" | "tv" => Self::Torchvision,
-            "lup" | "luperson" => Self::Lup,
-            "cion" | "reidzoo" => Self::Cion,
-            "fastreid" | "fast-reid" => Self::FastReid,
-            "safetensors" => Self::Safetensors,
-            "transreid" => Self::TransReid,
-            _ => {
-                return Err(BackboneError::InvalidConfig(format!(
-                    "unknown weights format {s:?}; expected one of {}",
-                    Self::NAMES.join(", ")
-                )));
-            }
-        })
-    }
-}
-
-/// Options of [`load_backbone`] / [`load_reid_model`].
-///
-/// `#[non_exhaustive]`: start from [`Default`] and use the `with_<field>`
-/// setters (`ImportOptions::default().with_format(WeightsFormat::Safetensors)`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Setters)]
-#[setters(prefix = "with_")]
-#[non_exhaustive]
-pub struct ImportOptions {
-    /// Container / layout; [`WeightsFormat::Auto`] recognises both.
-    pub format: WeightsFormat,
-    /// File keys (PyTorch names after the layout's prefix handling) that may
-    /// be left unused: exact keys, or prefixes ending in `*` (`"fc.*"`).
-    pub allow_unexpected: Vec<String>,
-    /// Model parameters (PyTorch names) that may stay at their
-    /// initialisation when the file lacks them; same syntax.
-    pub allow_missing: Vec<String>,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportReport {
-    /// The checkpoint file.
-    pub path: PathBuf,
-    /// Its container.
-    pub container: Container,
-    /// The layout it was read as.
-    pub layout: Layout,
-    /// Number of model tensors written from the file.
-    pub applied: usize,
-    /// Keys set aside by the layout's rules, with the reason.
-    pub ignored: Vec<Ignored>,
-    /// Unused file keys accepted through the allow-list.
-    pub allowed_unexpected: Vec<String>,
-    /// Model parameters left at their initialisation through the allow-list.
-    pub allowed_missing: Vec<String>,
-}
-
-impl Applied {
-    /// The report of the strict import of `path` (a `container` file read
-    /// as `layout`, `ignored` set aside by rule) that did this.
-    fn into_report(
-        self,
-        path: &Path,
-        container: Container,
-        layout: Layout,
-        ignored: Vec<Ignored>,
-    ) -> ImportReport {
-        ImportReport {
-            path: path.to_path_buf(),
-            container,
-            layout,
-            applied: self.count,
-            ignored,
-            allowed_unexpected: self.allowed_unexpected,
-            allowed_missing: self.allowed_missing,
-        }
-    }
-}
-
-impl fmt::Display for ImportReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {:?} container, {} layout, {} tensors loaded",
-            self.path.display(),
-            self.container,
-            self.layout,
-            self.applied
-        )?;
-        strict_apply::write_report_tail(
-            f,
-            &self.ignored,
-            &self.allowed_unexpected,
-            &self.allowed_missing,
-        )
-    }
-}
+use strict_apply::{Entry, apply_strict};
 
 /// Loads a checkpoint into a backbone; see the module documentation.
 pub fn load_backbone(
@@ -232,17 +106,6 @@ pub fn load_mgn(
     options: &ImportOptions,
 ) -> Result<ImportReport, BackboneError> {
     load_into(model, path.as_ref(), options, Target::Mgn)
-}
-
-fn pattern_matches(pattern: &str, key: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => key.starts_with(prefix),
-        None => pattern == key,
-    }
-}
-
-fn allowed(patterns: &[String], key: &str) -> bool {
-    patterns.iter().any(|p| pattern_matches(p, key))
 }
 
 fn load_into<M: ModuleSnapshot>(

@@ -18,7 +18,7 @@ use std::path::Path;
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleStore, PytorchStore, SafetensorsStore};
 
-use super::{ImportOptions, WeightsFormat};
+use super::options::{ImportOptions, WeightsFormat};
 use crate::error::BackboneError;
 
 /// The container format of a checkpoint file.
@@ -102,22 +102,21 @@ pub(crate) fn read_tensors(
     if !path.is_file() {
         return Err(err("no such file".into()));
     }
-    match container {
+    let tensors = match container {
         Container::Pytorch => {
-            let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
-            store
-                .get_all_tensors()
-                .cloned()
-                .map_err(|e| err(e.to_string()))
+            all_tensors(PytorchStore::from_file(path).map_indices_contiguous(false))
         }
         Container::Safetensors => {
-            let mut store = SafetensorsStore::from_file(path).map_indices_contiguous(false);
-            store
-                .get_all_tensors()
-                .cloned()
-                .map_err(|e| err(e.to_string()))
+            all_tensors(SafetensorsStore::from_file(path).map_indices_contiguous(false))
         }
-    }
+    };
+    tensors.map_err(err)
+}
+
+/// Every tensor `store` holds, by flattened key (the store's message on
+/// failure).
+fn all_tensors<S: ModuleStore>(mut store: S) -> Result<BTreeMap<String, PackTensor>, String> {
+    store.get_all_tensors().cloned().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

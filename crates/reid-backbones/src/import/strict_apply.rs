@@ -10,7 +10,7 @@ use std::path::Path;
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleAdapter, ModuleSnapshot};
 
-use super::allowed;
+use super::options::allowed;
 use crate::error::{BackboneError, KeyMismatch};
 
 /// One tensor of the file: its key (as the layout names it, after the
@@ -51,7 +51,7 @@ pub(crate) fn apply_strict<M: ModuleSnapshot>(
     path: &Path,
     layout: &str,
     entries: Vec<Entry>,
-    options: &super::ImportOptions,
+    options: &super::options::ImportOptions,
     file_key_of: &dyn Fn(&str) -> String,
 ) -> Result<Applied, BackboneError> {
     let expected = model_shapes(model);
@@ -145,7 +145,7 @@ pub(crate) fn write_checked<M: ModuleSnapshot>(
 /// aside (with the reason) and what the allow-lists let through.
 pub(crate) fn write_report_tail(
     f: &mut std::fmt::Formatter<'_>,
-    ignored: &[super::Ignored],
+    ignored: &[super::layout::Ignored],
     allowed_unexpected: &[String],
     allowed_missing: &[String],
 ) -> std::fmt::Result {

@@ -95,6 +95,7 @@ pub fn unwrap_key(key: &str, wrapper: CheckpointWrapper) -> KeyFate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::owned;
 
     #[test]
     fn cion_and_model_wrappers_are_unwrapped() {
@@ -148,18 +149,17 @@ mod tests {
         for (key, wrapper, fate) in cases {
             assert_eq!(unwrap_key(key, wrapper), fate, "{key}");
         }
-        let ks = |ks: &[&str]| ks.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            detect_wrapper(&ks(&["student.x", "teacher.backbone.norm.weight"])),
+            detect_wrapper(&owned(&["student.x", "teacher.backbone.norm.weight"])),
             CionTeacher
         );
-        assert_eq!(detect_wrapper(&ks(&["model.norm.weight"])), Model);
-        assert_eq!(detect_wrapper(&ks(&["backbone.norm.weight"])), Bare);
+        assert_eq!(detect_wrapper(&owned(&["model.norm.weight"])), Model);
+        assert_eq!(detect_wrapper(&owned(&["backbone.norm.weight"])), Bare);
         assert_eq!(
-            detect_wrapper(&ks(&["base.norm.weight", "bottleneck.weight"])),
+            detect_wrapper(&owned(&["base.norm.weight", "bottleneck.weight"])),
             TransReid
         );
         // `base.` alone is not enough.
-        assert_eq!(detect_wrapper(&ks(&["base.norm.weight"])), Bare);
+        assert_eq!(detect_wrapper(&owned(&["base.norm.weight"])), Bare);
     }
 }

@@ -12,4 +12,4 @@ pub(crate) use drop_path::mix;
 pub use drop_path::{
     DropPathRng, drop_path, drop_path_rate, drop_path_rates, drop_path_seeded, drop_path_stream,
 };
-pub use transformer::{Attention, Mlp, Projection, self_attention, split_heads};
+pub use transformer::{Attention, BlockOptions, Mlp, Projection, self_attention, split_heads};

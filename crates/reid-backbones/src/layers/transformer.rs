@@ -10,6 +10,26 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, softmax};
 
+/// Options of a pre-norm transformer block: ViT's
+/// [`Block`](crate::vit::Block), VOLO's
+/// [`TransformerBlock`](crate::volo::TransformerBlock) and
+/// [`ClassBlock`](crate::volo::ClassBlock) (which has no stochastic depth).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockOptions {
+    /// Token dimension.
+    pub dim: usize,
+    /// Attention heads (must divide `dim`).
+    pub num_heads: usize,
+    /// MLP hidden width (`⌊dim · mlp_ratio⌋`).
+    pub mlp_hidden: usize,
+    /// Bias on the `qkv` projection.
+    pub qkv_bias: bool,
+    /// LayerNorm epsilon.
+    pub ln_eps: f64,
+    /// Stochastic-depth probability.
+    pub drop_path: f64,
+}
+
 /// A fully-connected layer of a transformer block: `[..., in]` →
 /// `[..., out]`.
 pub trait Projection: Module + ModuleDisplay {

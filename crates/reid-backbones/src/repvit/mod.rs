@@ -35,11 +35,13 @@
 //! CION / timm names, training form): [`crate::import::load_repvit`].
 
 mod blocks;
+mod import;
 
 pub use blocks::{
     RepVggDw, RepVitBlock, RepVitDownsample, RepVitMlp, RepVitSe, RepVitSeKind, make_divisible,
     make_divisible_min90,
 };
+pub use import::{RepVitImportReport, RepVitKeys, RepVitLayout, load_repvit};
 
 use burn::config::Config;
 use burn::module::Module;

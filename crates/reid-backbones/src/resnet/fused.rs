@@ -160,14 +160,7 @@ impl ResNet {
         FusedResNet {
             stem: ConvNorm::new(&self.conv1, &self.bn1),
             maxpool: self.maxpool.clone(),
-            blocks: self
-                .layer1
-                .iter()
-                .chain(&self.layer2)
-                .chain(&self.layer3)
-                .chain(&self.layer4)
-                .map(FusedBlock::new)
-                .collect(),
+            blocks: self.blocks().map(FusedBlock::new).collect(),
             out_channels: self.out_channels,
             output_stride: self.output_stride,
         }

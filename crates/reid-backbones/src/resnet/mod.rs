@@ -264,17 +264,18 @@ impl ResNet {
     /// `[batch, out_channels, H/s, W/s]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.forward(self.conv1.forward(images)));
-        let mut x = self.maxpool.forward(x);
-        for block in self
-            .layer1
+        let x = self.maxpool.forward(x);
+        self.blocks().fold(x, |x, block| block.forward(x))
+    }
+
+    /// Every residual block in order of computation: `layer1`, then
+    /// `layer2`, `layer3` and `layer4`.
+    pub fn blocks(&self) -> impl Iterator<Item = &ResidualBlock> {
+        self.layer1
             .iter()
             .chain(&self.layer2)
             .chain(&self.layer3)
             .chain(&self.layer4)
-        {
-            x = block.forward(x);
-        }
-        x
     }
 }
 
@@ -307,13 +308,7 @@ mod tests {
     /// BN running statistics (mean + var), which burn counts as parameters.
     fn bn_running_stats(m: &ResNet) -> usize {
         let mut n = 2 * m.bn1.batch_norm_channels();
-        for b in m
-            .layer1
-            .iter()
-            .chain(&m.layer2)
-            .chain(&m.layer3)
-            .chain(&m.layer4)
-        {
+        for b in m.blocks() {
             n += 2 * b.bn_channels();
         }
         n
@@ -415,14 +410,7 @@ mod tests {
             ResidualBlock::Bottleneck(b) => b.post_norm.is_some(),
             ResidualBlock::Basic(b) => b.post_norm.is_some(),
         };
-        let flags: Vec<bool> = b
-            .layer1
-            .iter()
-            .chain(&b.layer2)
-            .chain(&b.layer3)
-            .chain(&b.layer4)
-            .map(post)
-            .collect();
+        let flags: Vec<bool> = b.blocks().map(post).collect();
         let mut expected = vec![false; 16];
         expected[2] = true; // layer1[2]
         expected[6] = true; // layer2[3]

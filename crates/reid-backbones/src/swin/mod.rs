@@ -45,6 +45,7 @@
 
 mod attention;
 mod block;
+mod import;
 mod linear;
 
 pub use crate::layers::DropPathRng;
@@ -52,6 +53,7 @@ pub use attention::{
     REGION_MASK_VALUE, WindowAttention, relative_position_index, shifted_window_mask,
 };
 pub use block::{Mlp, PatchMerging, SwinBlock, window_partition, window_reverse};
+pub use import::{SwinKeys, load_swin};
 pub use linear::TorchLinear;
 
 use block::MapSize;

@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
+pub use crate::layers::BlockOptions;
 use crate::layers::{self, drop_path_seeded, mix};
 use crate::norm::layer_norm;
 
@@ -30,23 +31,6 @@ pub struct Block {
     pub mlp: Mlp,
     /// Stochastic-depth drop probability of both residual branches
     /// (training only).
-    pub drop_path: f64,
-}
-
-/// Options of a [`Block`].
-#[derive(Debug, Clone, Copy)]
-pub struct BlockOptions {
-    /// Token dimension.
-    pub dim: usize,
-    /// Attention heads (must divide `dim`).
-    pub num_heads: usize,
-    /// MLP hidden width (`⌊dim · mlp_ratio⌋`).
-    pub mlp_hidden: usize,
-    /// Bias on the `qkv` projection.
-    pub qkv_bias: bool,
-    /// LayerNorm epsilon.
-    pub ln_eps: f64,
-    /// Stochastic-depth probability.
     pub drop_path: f64,
 }
 

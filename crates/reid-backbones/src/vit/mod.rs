@@ -25,10 +25,12 @@
 //! [`ViT::forward_tokens`] with a seed.
 
 mod block;
+mod import;
 mod patch_embed;
 mod pos_embed;
 
 pub use block::{Attention, Block, BlockOptions, Mlp};
+pub use import::load_vit;
 pub use patch_embed::{IcsPatchEmbed, STEM_STRIDE, StemLayer};
 pub use pos_embed::{
     BICUBIC_A, DINO_SCALE_OFFSET, PosEmbedInterpolation, bicubic_matrix, bilinear_matrix,
@@ -410,6 +412,17 @@ impl Backbone for ViT {
 mod tests {
     use super::*;
 
+    /// A small ViT config: `embed_dim` wide, `depth` blocks, 2 heads, a
+    /// 4-channel stem, laid out for `img_size` images.
+    fn small(embed_dim: usize, depth: usize, img_size: [usize; 2]) -> ViTConfig {
+        ViTConfig::new()
+            .with_embed_dim(embed_dim)
+            .with_depth(depth)
+            .with_num_heads(2)
+            .with_stem_hidden(4)
+            .with_img_size(img_size)
+    }
+
     /// The presets lay `pos_embed` out for 256×128 (16×8 patches and the
     /// class token); their exact counts are the zoo table's.
     #[test]
@@ -423,14 +436,7 @@ mod tests {
     #[test]
     fn shapes_presets_and_invalid_configs() {
         let device = Device::flex();
-        let m = ViTConfig::new()
-            .with_embed_dim(16)
-            .with_depth(1)
-            .with_num_heads(2)
-            .with_stem_hidden(4)
-            .with_img_size([64, 32])
-            .init(&device)
-            .unwrap();
+        let m = small(16, 1, [64, 32]).init(&device).unwrap();
         let x = Tensor::<4>::zeros([2, 3, 64, 32], &device);
         assert_eq!(m.forward_features(x.clone()).dims(), [2, 16, 4, 2]);
         assert_eq!(m.forward_embedding(x).unwrap().dims(), [2, 16]);
@@ -458,12 +464,7 @@ mod tests {
     #[test]
     fn drop_path_is_seeded_and_identity_without_seed() {
         let device = Device::flex();
-        let m = ViTConfig::new()
-            .with_embed_dim(8)
-            .with_depth(3)
-            .with_num_heads(2)
-            .with_stem_hidden(4)
-            .with_img_size([32, 16])
+        let m = small(8, 3, [32, 16])
             .with_drop_path_rate(0.5)
             .init(&device)
             .unwrap();

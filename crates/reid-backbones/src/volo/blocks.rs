@@ -7,7 +7,7 @@ use burn::nn::LayerNorm;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::layers::{self, drop_path, split_heads};
+use crate::layers::{self, BlockOptions, drop_path, split_heads};
 use crate::norm::layer_norm;
 use crate::swin::TorchLinear;
 
@@ -35,26 +35,19 @@ pub struct TransformerBlock {
 }
 
 impl TransformerBlock {
-    /// A block of width `dim`.
-    pub fn new(
-        dim: usize,
-        num_heads: usize,
-        mlp_hidden: usize,
-        qkv_bias: bool,
-        ln_eps: f64,
-        drop_path: f64,
-        device: &Device,
-    ) -> Self {
+    /// A block of width `o.dim`.
+    pub fn new(o: BlockOptions, device: &Device) -> Self {
+        let dim = o.dim;
         Self {
-            norm1: layer_norm(dim, ln_eps, device),
+            norm1: layer_norm(dim, o.ln_eps, device),
             attn: Attention {
-                qkv: TorchLinear::new(dim, 3 * dim, qkv_bias, device),
+                qkv: TorchLinear::new(dim, 3 * dim, o.qkv_bias, device),
                 proj: TorchLinear::new(dim, dim, true, device),
-                num_heads,
+                num_heads: o.num_heads,
             },
-            norm2: layer_norm(dim, ln_eps, device),
-            mlp: Mlp::new(dim, mlp_hidden, device),
-            drop_path,
+            norm2: layer_norm(dim, o.ln_eps, device),
+            mlp: Mlp::new(dim, o.mlp_hidden, device),
+            drop_path: o.drop_path,
         }
     }
 
@@ -117,25 +110,20 @@ pub struct ClassBlock {
 }
 
 impl ClassBlock {
-    /// A block of width `dim`.
-    pub fn new(
-        dim: usize,
-        num_heads: usize,
-        mlp_hidden: usize,
-        qkv_bias: bool,
-        ln_eps: f64,
-        device: &Device,
-    ) -> Self {
+    /// A block of width `o.dim` (`o.drop_path` is not used: VOLO's class
+    /// blocks have no stochastic depth).
+    pub fn new(o: BlockOptions, device: &Device) -> Self {
+        let dim = o.dim;
         Self {
-            norm1: layer_norm(dim, ln_eps, device),
+            norm1: layer_norm(dim, o.ln_eps, device),
             attn: ClassAttention {
-                q: TorchLinear::new(dim, dim, qkv_bias, device),
-                kv: TorchLinear::new(dim, 2 * dim, qkv_bias, device),
+                q: TorchLinear::new(dim, dim, o.qkv_bias, device),
+                kv: TorchLinear::new(dim, 2 * dim, o.qkv_bias, device),
                 proj: TorchLinear::new(dim, dim, true, device),
-                num_heads,
+                num_heads: o.num_heads,
             },
-            norm2: layer_norm(dim, ln_eps, device),
-            mlp: Mlp::new(dim, mlp_hidden, device),
+            norm2: layer_norm(dim, o.ln_eps, device),
+            mlp: Mlp::new(dim, o.mlp_hidden, device),
         }
     }
 

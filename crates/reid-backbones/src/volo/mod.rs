@@ -27,9 +27,11 @@
 //! `F.fold`, [`avg_pool_ceil_nhwc`] `avg_pool2d(ceil_mode=True)` to 5e-8.
 
 mod blocks;
+mod import;
 mod outlook;
 
 pub use blocks::{Attention, ClassAttention, ClassBlock, Mlp, TransformerBlock};
+pub use import::{VoloImportReport, load_volo, volo_file_key, volo_model_path};
 pub use outlook::{
     OutlookAttention, Outlooker, OutlookerOptions, avg_pool_ceil_nhwc, fold_nhwc, unfold_grid,
     unfold_nhwc,
@@ -44,7 +46,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use crate::backbone::Backbone;
 use crate::error::BackboneError;
 use crate::family::trainable_parameters;
-use crate::layers::conv2d;
+use crate::layers::{BlockOptions, conv2d};
 use crate::norm::{batch_norm, layer_norm};
 use crate::registry::{preset_by_name, presets};
 use crate::vit::{PosEmbedInterpolation, StemLayer, resize_patch_pos_embed, source_scales};
@@ -176,6 +178,19 @@ impl VoloConfig {
         (self.embed_dims[i] as f64 * self.mlp_ratio) as usize
     }
 
+    /// The options of a `dim`-wide block of stage `i` (heads, MLP width,
+    /// `qkv` bias, LayerNorm epsilon; no stochastic depth).
+    fn block_options(&self, i: usize, dim: usize) -> BlockOptions {
+        BlockOptions {
+            dim,
+            num_heads: self.num_heads[i],
+            mlp_hidden: self.mlp_hidden(i),
+            qkv_bias: self.qkv_bias,
+            ln_eps: self.ln_eps,
+            drop_path: 0.0,
+        }
+    }
+
     /// The `pos_embed` grid `[H₀/16, W₀/16]`.
     pub fn pos_grid(&self) -> [usize; 2] {
         [
@@ -239,30 +254,17 @@ impl VoloConfig {
             let mut blocks = Vec::with_capacity(self.layers[i]);
             for _ in 0..self.layers[i] {
                 let rate = crate::layers::drop_path_rate(self.drop_path_rate, index, total);
-                blocks.push(TransformerBlock::new(
-                    d1,
-                    self.num_heads[i],
-                    self.mlp_hidden(i),
-                    self.qkv_bias,
-                    self.ln_eps,
-                    rate,
-                    device,
-                ));
+                let options = BlockOptions {
+                    drop_path: rate,
+                    ..self.block_options(i, d1)
+                };
+                blocks.push(TransformerBlock::new(options, device));
                 index += 1;
             }
             stages.push(TransformerStage { blocks });
         }
         let post_network = (0..self.post_layers)
-            .map(|_| {
-                ClassBlock::new(
-                    d1,
-                    self.num_heads[3],
-                    self.mlp_hidden(3),
-                    self.qkv_bias,
-                    self.ln_eps,
-                    device,
-                )
-            })
+            .map(|_| ClassBlock::new(self.block_options(3, d1), device))
             .collect();
         let [gh, gw] = self.pos_grid();
         let normal =

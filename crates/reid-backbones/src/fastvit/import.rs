@@ -18,7 +18,7 @@
 //! embedding (stages 2–4), the RepCPE (where the model has one) and the
 //! blocks; `N` is counted from the model's structure. BatchNorm
 //! `weight`/`bias` are our `gamma`/`beta`. Wrappers are removed as for
-//! ConvNeXt ([`super::unwrap_key`]: CION `teacher` — FastViT has BN, so its
+//! ConvNeXt ([`crate::import::unwrap_key`]: CION `teacher` — FastViT has BN, so its
 //! keys carry `module.backbone.` — or a `model` dictionary), then a common
 //! `state_dict.`, `module.` or `backbone.` prefix; `num_batches_tracked` is
 //! set aside. A classifier (official `head.*`, timm `head.fc.*`) is
@@ -27,11 +27,12 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped, layout_enum};
-use super::renames::{Place, Renames, segments};
 use crate::error::BackboneError;
 use crate::fastvit::FastVit;
+use crate::import::family::{FamilyImportReport, Unwrapped, layout_enum};
+use crate::import::keys::{burn_norm_leaf, torch_norm_leaf};
+use crate::import::options::ImportOptions;
+use crate::import::renames::{Place, Renames, segments};
 
 layout_enum! {
     /// Key naming of a FastViT checkpoint (after the wrappers are removed).
@@ -210,11 +211,7 @@ impl FastVitKeys {
         }
         let n = p.len();
         if n >= 2 && is_bn(&p) {
-            match p[n - 1].as_str() {
-                "weight" => p[n - 1] = "gamma".into(),
-                "bias" => p[n - 1] = "beta".into(),
-                _ => {}
-            }
+            p[n - 1] = burn_norm_leaf(&p[n - 1]).to_string();
         }
         p.join(".")
     }
@@ -224,11 +221,7 @@ impl FastVitKeys {
         let mut p: Vec<String> = path.split('.').map(String::from).collect();
         let n = p.len();
         if n >= 2 && is_bn(&p) {
-            match p[n - 1].as_str() {
-                "gamma" => p[n - 1] = "weight".into(),
-                "beta" => p[n - 1] = "bias".into(),
-                _ => {}
-            }
+            p[n - 1] = torch_norm_leaf(&p[n - 1]).to_string();
         }
         if p.len() > 3 && p[2] == "attn_blocks" {
             p[2] = "blocks".into();
@@ -294,9 +287,8 @@ impl FastVitLayout {
 /// unexpected or mis-shaped key is a [`BackboneError::KeyMismatch`] naming
 /// them in the file's layout.
 ///
-/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto), [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors)
-/// (the file must be safetensors) or [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must
-/// have a `teacher` dictionary); the ResNet-only formats are an error.
+/// `options.format`: as for every family importer ([the family
+/// formats](crate::import#the-reidzoo-families)).
 pub fn load_fastvit(
     model: &mut FastVit,
     path: impl AsRef<Path>,
@@ -315,6 +307,7 @@ pub fn load_fastvit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_detects;
 
     const SA: FastVitKeys = FastVitKeys {
         pos_emb: [false, false, false, true],
@@ -422,15 +415,13 @@ mod tests {
             assert_eq!(keys.to_file_key(FastVitLayout::Official, ours), official);
             assert_eq!(keys.to_file_key(FastVitLayout::Timm, ours), timm);
         }
-        let ks = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            FastVitLayout::detect(&ks(&["network.0.0.layer_scale"])),
-            Some(FastVitLayout::Official)
+        assert_detects(
+            |k| FastVitLayout::detect(k),
+            &[
+                (&["network.0.0.layer_scale"], Some(FastVitLayout::Official)),
+                (&["stem.0.identity.weight"], Some(FastVitLayout::Timm)),
+                (&["conv1.weight"], None),
+            ],
         );
-        assert_eq!(
-            FastVitLayout::detect(&ks(&["stem.0.identity.weight"])),
-            Some(FastVitLayout::Timm)
-        );
-        assert_eq!(FastVitLayout::detect(&ks(&["conv1.weight"])), None);
     }
 }

@@ -11,7 +11,7 @@
 //! | `stages.i.blocks.j.gamma` | `stages.i.j.gamma` | `stages.i.blocks.j.gamma` |
 //! | `norm.*` | `norm.*` | `head.norm.*` |
 //!
-//! Wrappers removed before the keys are matched (see [`super::unwrap_key`]):
+//! Wrappers removed before the keys are matched (see [`crate::import::unwrap_key`]):
 //! a CION checkpoint's `teacher` dictionary (its keys containing `backbone`,
 //! without the `module.backbone.` or `backbone.` prefix; the DINO head and
 //! everything outside the teacher are set aside and reported), the official
@@ -23,11 +23,11 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped, layout_enum};
-use super::renames::{Renames, prefixes};
 use crate::convnext::ConvNeXt;
 use crate::error::BackboneError;
+use crate::import::family::{FamilyImportReport, Unwrapped, layout_enum};
+use crate::import::options::ImportOptions;
+use crate::import::renames::{Renames, prefixes};
 
 layout_enum! {
     /// Key naming of a ConvNeXt checkpoint (after the wrappers are removed).
@@ -146,10 +146,8 @@ const EXPECTED: &str = "official `downsample_layers.*` or timm `stem.*`";
 /// `model`, strictly: any missing, unexpected or mis-shaped key is a
 /// [`BackboneError::KeyMismatch`] naming them in the file's layout.
 ///
-/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto) (recognise everything),
-/// [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors) (the file must be safetensors) or
-/// [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must have a `teacher` dictionary);
-/// the ResNet-only formats are an error.
+/// `options.format`: as for every family importer ([the family
+/// formats](crate::import#the-reidzoo-families)).
 pub fn load_convnext(
     model: &mut ConvNeXt,
     path: impl AsRef<Path>,

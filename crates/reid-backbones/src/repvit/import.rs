@@ -19,7 +19,7 @@
 //! stage's blocks; `N` is counted from the model's depths. Both layouts
 //! have the non-legacy RepVGG mixer (1×1 branch = conv with bias, no BN,
 //! outer BN); a legacy-form file (`conv1.c.weight`, `conv1.bn.*`) is a key
-//! mismatch. Wrappers are removed as for ConvNeXt ([`super::unwrap_key`]:
+//! mismatch. Wrappers are removed as for ConvNeXt ([`crate::import::unwrap_key`]:
 //! CION `teacher` — RepViT has BN, so its keys carry `module.backbone.` —
 //! or a `model` dictionary), then a common `state_dict.`, `module.` or
 //! `backbone.` prefix; `num_batches_tracked` is set aside. The classifier
@@ -37,10 +37,10 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped, layout_enum};
-use super::renames::{Place, Renames, segments};
 use crate::error::BackboneError;
+use crate::import::family::{FamilyImportReport, Unwrapped, layout_enum};
+use crate::import::options::ImportOptions;
+use crate::import::renames::{Place, Renames, segments};
 use crate::repvit::{RepVit, RepVitSeKind};
 
 layout_enum! {
@@ -315,9 +315,8 @@ impl RepVitLayout {
 /// keys show ([`RepVitLayout::se_kind`]; see the module documentation);
 /// on an error `model` is left as it was.
 ///
-/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto), [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors)
-/// (the file must be safetensors) or [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must
-/// have a `teacher` dictionary); the ResNet-only formats are an error.
+/// `options.format`: as for every family importer ([the family
+/// formats](crate::import#the-reidzoo-families)).
 pub fn load_repvit(
     model: &mut RepVit,
     path: impl AsRef<Path>,
@@ -344,6 +343,7 @@ pub fn load_repvit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_detects, owned};
 
     #[test]
     fn official_timm_and_model_names_round_trip() {
@@ -431,16 +431,14 @@ mod tests {
             keys.official_to_timm("features.27.x.weight"),
             "features.27.x.weight"
         );
-        let ks = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            RepVitLayout::detect(&ks(&["features.0.0.c.weight"])),
-            Some(RepVitLayout::Official)
+        assert_detects(
+            |k| RepVitLayout::detect(k),
+            &[
+                (&["features.0.0.c.weight"], Some(RepVitLayout::Official)),
+                (&["stem.conv1.c.weight"], Some(RepVitLayout::Timm)),
+                (&["conv1.weight"], None),
+            ],
         );
-        assert_eq!(
-            RepVitLayout::detect(&ks(&["stem.conv1.c.weight"])),
-            Some(RepVitLayout::Timm)
-        );
-        assert_eq!(RepVitLayout::detect(&ks(&["conv1.weight"])), None);
     }
 
     #[test]
@@ -470,14 +468,13 @@ mod tests {
             keys.to_model_path(RepVitLayout::Cion, "features.1.token_mixer.1.fc1.weight"),
             "stages.0.blocks.0.se.fc1.weight"
         );
-        let ks = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let cion = ks(&[
+        let cion = owned(&[
             "features.0.0.c.weight",
             "features.1.token_mixer.1.conv_reduce.weight",
         ]);
         assert_eq!(RepVitLayout::detect(&cion), Some(RepVitLayout::Cion));
         assert_eq!(RepVitLayout::Cion.se_kind(&cion), Some(RepVitSeKind::Cion));
-        let official = ks(&[
+        let official = owned(&[
             "features.0.0.c.weight",
             "features.1.token_mixer.1.fc1.weight",
         ]);
@@ -485,9 +482,9 @@ mod tests {
             RepVitLayout::Official.se_kind(&official),
             Some(RepVitSeKind::Timm)
         );
-        let no_se = ks(&["features.0.0.c.weight"]);
+        let no_se = owned(&["features.0.0.c.weight"]);
         assert_eq!(RepVitLayout::Official.se_kind(&no_se), None);
-        let timm = ks(&["stages.0.blocks.0.se.fc1.weight"]);
+        let timm = owned(&["stages.0.blocks.0.se.fc1.weight"]);
         assert_eq!(RepVitLayout::Timm.se_kind(&timm), Some(RepVitSeKind::Timm));
         assert_eq!(RepVitLayout::Cion.to_string(), "repvit-cion");
     }

@@ -1,7 +1,8 @@
 //! Loading ICS ViT checkpoints ([`crate::vit::ViT`]) with the same strict
 //! key checking as the ResNet loader.
 //!
-//! Layouts (recognised from the keys under [`WeightsFormat::Auto`](super::WeightsFormat::Auto)):
+//! Layouts (recognised from the keys under
+//! [`WeightsFormat::Auto`](crate::import::WeightsFormat::Auto)):
 //!
 //! - [`Layout::Cion`]: a CION pre-training checkpoint; the `teacher`
 //!   dictionary's backbone keys with `module.backbone.` (the ViT has
@@ -34,11 +35,13 @@ use std::path::Path;
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
 
-use super::layout::{self, Extracted, Target};
-use super::strict_apply::{Applied, write_checked};
-use super::{ImportOptions, ImportReport, Layout, allowed, keys, source};
+use super::{PosEmbedInterpolation, ViT};
 use crate::error::{BackboneError, KeyMismatch};
-use crate::vit::{PosEmbedInterpolation, ViT};
+use crate::import::layout::{self, Extracted, Layout, Target};
+use crate::import::options::{ImportOptions, allowed};
+use crate::import::report::ImportReport;
+use crate::import::strict_apply::{Applied, write_checked};
+use crate::import::{keys, source};
 
 /// Recognises a ViT checkpoint layout: `teacher.` → CION, `base.` →
 /// TransReID, anything else → a bare state dict.
@@ -84,9 +87,7 @@ pub fn load_vit(
 ) -> Result<ImportReport, BackboneError> {
     let path = path.as_ref();
     let layout_err = |message: String| source::layout_error(path, message);
-    let (container, raw) = source::read_file(path, options)?;
-    let layout =
-        layout::trunk_layout(options.format, "ViT", || detect(&raw)).map_err(layout_err)?;
+    let (container, raw, layout) = layout::read_trunk(path, options, "ViT", detect)?;
     let extracted = match layout {
         Layout::Torchvision => extract_bare(raw),
         other => layout::extract(raw, other, Target::Trunk),

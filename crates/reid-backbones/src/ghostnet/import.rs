@@ -12,7 +12,7 @@
 //! | `conv_head.*` | `conv_head.*` |
 //!
 //! BatchNorm `weight`/`bias` are our `gamma`/`beta`. Wrappers are removed as
-//! for ConvNeXt ([`super::unwrap_key`]: CION `teacher` with
+//! for ConvNeXt ([`crate::import::unwrap_key`]: CION `teacher` with
 //! `module.backbone.` — GhostNet has BN, so CION's teacher was DDP-wrapped —
 //! or `backbone.`; a `model` dictionary), then a common `state_dict.`,
 //! `module.` or `backbone.` prefix. Set aside with a reason:
@@ -22,11 +22,11 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped};
-use super::renames::Renames;
 use crate::error::BackboneError;
 use crate::ghostnet::GhostNet;
+use crate::import::family::{FamilyImportReport, Unwrapped};
+use crate::import::options::ImportOptions;
+use crate::import::renames::Renames;
 
 const THOP: &str = "thop profiling buffers (total_ops / total_params)";
 /// The naming [`load_ghostnet`] recognises, for the error on a file without
@@ -106,8 +106,8 @@ pub fn ghostnet_file_key(model_path: &str, stages: usize) -> String {
 /// strictly (missing / unexpected / mis-shaped keys are a
 /// [`BackboneError::KeyMismatch`] in PyTorch naming).
 ///
-/// `options.format`: `Auto`, `Cion` (the file must have a `teacher`
-/// dictionary) or `Safetensors` (the file must be safetensors).
+/// `options.format`: as for every family importer ([the family
+/// formats](crate::import#the-reidzoo-families)).
 pub fn load_ghostnet(
     model: &mut GhostNet,
     path: impl AsRef<Path>,

@@ -15,7 +15,7 @@
 //!
 //! Norm `weight`/`bias` (LayerNorm and BatchNorm) are our `gamma`/`beta`;
 //! linear weights stay `[out, in]` as in PyTorch. Wrappers are removed as
-//! for ConvNeXt ([`super::unwrap_key`]: CION `teacher` with
+//! for ConvNeXt ([`crate::import::unwrap_key`]: CION `teacher` with
 //! `module.backbone.` — VOLO has BN, so CION's teacher was DDP-wrapped — or
 //! `backbone.`; a `model` dictionary), then a common `state_dict.`,
 //! `module.` or `backbone.` prefix. `num_batches_tracked` is set aside (and
@@ -27,9 +27,10 @@
 
 use std::path::Path;
 
-use super::ImportOptions;
-use super::family::{FamilyImportReport, Unwrapped};
 use crate::error::BackboneError;
+use crate::import::family::{FamilyImportReport, Unwrapped};
+use crate::import::keys::{burn_norm_leaf, torch_norm_leaf};
+use crate::import::options::ImportOptions;
 use crate::volo::Volo;
 
 /// Norm modules of the blocks (LayerNorm).
@@ -41,13 +42,9 @@ fn is_stem_batch_norm(index: &str) -> bool {
     index.parse::<usize>().is_ok_and(|i| i % 3 == 1)
 }
 
-/// `weight`/`bias` → `gamma`/`beta` when `module` is a norm.
+/// `weight`/`bias` → `gamma`/`beta` when the module is a norm.
 fn norm_leaf(is_norm: bool, leaf: &str) -> &str {
-    match (is_norm, leaf) {
-        (true, "weight") => "gamma",
-        (true, "bias") => "beta",
-        _ => leaf,
-    }
+    if is_norm { burn_norm_leaf(leaf) } else { leaf }
 }
 
 /// `head` followed by `rest`, as owned segments.
@@ -92,11 +89,7 @@ pub fn volo_file_key(model_path: &str) -> String {
     let Some((&leaf, body)) = parts.split_last() else {
         return model_path.to_string();
     };
-    let leaf = match leaf {
-        "gamma" => "weight",
-        "beta" => "bias",
-        other => other,
-    };
+    let leaf = torch_norm_leaf(leaf);
     let mut out = match body {
         ["outlookers", j, rest @ ..] => segments(&["network", "0", *j], rest),
         ["downsample", rest @ ..] => segments(&["network", "1"], rest),
@@ -119,10 +112,9 @@ pub fn volo_file_key(model_path: &str) -> String {
 /// [`BackboneError::KeyMismatch`] naming them in PyTorch's naming (layout
 /// `"volo"`).
 ///
-/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto), [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors)
-/// (the file must be safetensors) or [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must
-/// have a `teacher` dictionary); the ResNet-only formats are an error, and
-/// so is a file without `patch_embed.*` / `network.*` keys.
+/// `options.format`: as for every family importer ([the family
+/// formats](crate::import#the-reidzoo-families)); a file without
+/// `patch_embed.*` / `network.*` keys is an error.
 pub fn load_volo(
     model: &mut Volo,
     path: impl AsRef<Path>,

@@ -37,12 +37,14 @@ use std::path::Path;
 
 use burn::store::burn_pack::{DType, Tensor as PackTensor};
 
-use super::layout::{self, Extracted, Ignored, NUM_BATCHES_TRACKED, Target};
-use super::strict_apply::{Entry, apply_strict, model_shapes};
-use super::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
-use super::{ImportOptions, ImportReport, Layout, keys, source};
+use super::{SwinTransformer, relative_position_index};
 use crate::error::BackboneError;
-use crate::swin::{SwinTransformer, relative_position_index};
+use crate::import::layout::{self, Extracted, Ignored, Layout, NUM_BATCHES_TRACKED, Target};
+use crate::import::options::ImportOptions;
+use crate::import::report::ImportReport;
+use crate::import::strict_apply::{Entry, apply_strict, model_shapes};
+use crate::import::wrapper::{CheckpointWrapper, KeyFate, detect_wrapper, unwrap_key};
+use crate::import::{keys, source};
 
 /// Why the `relative_position_index` buffers are not loaded.
 const INDEX_REASON: &str = "Swin relative_position_index buffers (recomputed from the window \
@@ -206,6 +208,28 @@ fn extract_transreid(raw: BTreeMap<String, PackTensor>) -> Extracted {
     Extracted { tensors, ignored }
 }
 
+/// Whether `raw` is a TransReID fine-tuned model ([`CheckpointWrapper::TransReid`];
+/// a DataParallel `module.` around it is allowed).
+fn is_transreid(raw: &BTreeMap<String, PackTensor>) -> bool {
+    let unprefixed: Vec<String> = raw
+        .keys()
+        .map(|k| k.strip_prefix("module.").unwrap_or(k).to_string())
+        .collect();
+    detect_wrapper(&unprefixed) == CheckpointWrapper::TransReid
+}
+
+/// Recognises a Swin checkpoint layout: `teacher.` → CION, a TransReID
+/// model → TransReID, anything else → a bare state dict.
+fn detect(raw: &BTreeMap<String, PackTensor>) -> Layout {
+    if raw.keys().any(|k| k.starts_with("teacher.")) {
+        Layout::Cion
+    } else if is_transreid(raw) {
+        Layout::TransReid
+    } else {
+        Layout::Torchvision
+    }
+}
+
 /// Loads a checkpoint into a Swin backbone; see the module documentation.
 /// `options.format`: `Auto` / `Safetensors` recognise the wrapper,
 /// `Torchvision` means a bare state dict, `Cion` forces the CION layout,
@@ -218,25 +242,8 @@ pub fn load_swin(
 ) -> Result<ImportReport, BackboneError> {
     let path = path.as_ref();
     let layout_err = |message: String| source::layout_error(path, message);
-    let (container, raw) = source::read_file(path, options)?;
-    // (`module.` of DataParallel around a TransReID model is allowed)
-    let unprefixed: Vec<String> = raw
-        .keys()
-        .map(|k| k.strip_prefix("module.").unwrap_or(k).to_string())
-        .collect();
-    let wrapper = detect_wrapper(&unprefixed);
-    let transreid = wrapper == CheckpointWrapper::TransReid;
-    let detect = || {
-        if raw.keys().any(|k| k.starts_with("teacher.")) {
-            Layout::Cion
-        } else if transreid {
-            Layout::TransReid
-        } else {
-            Layout::Torchvision
-        }
-    };
-    let layout = layout::trunk_layout(options.format, "Swin", detect).map_err(layout_err)?;
-    if layout == Layout::TransReid && !transreid {
+    let (container, raw, layout) = layout::read_trunk(path, options, "Swin", detect)?;
+    if layout == Layout::TransReid && !is_transreid(&raw) {
         return Err(layout_err(
             "--weights-format transreid: a TransReID checkpoint needs `base.*` and \
              `bottleneck.*` keys; none found"

@@ -16,7 +16,7 @@
 //! | `….norm.*`, `gamma`, `convs.m.*`, `pos_embd.token_projection.*`, `norm_xca.*`, `gamma_xca`, `xca.{temperature,qkv.*,proj.*}` | same under `stages.i.j.` | same under `stages.i.blocks.j.` |
 //! | `norm.*` | `norm.*` | `head.norm.*` |
 //!
-//! Wrappers are removed as for ConvNeXt ([`super::unwrap_key`]): CION's
+//! Wrappers are removed as for ConvNeXt ([`crate::import::unwrap_key`]): CION's
 //! `teacher` dictionary (keys containing `backbone`, without the
 //! `module.backbone.` or `backbone.` prefix — EdgeNeXt is BN-free, so CION
 //! writes `backbone.`), the official release's `model` dictionary, and a
@@ -26,11 +26,11 @@
 
 use std::path::Path;
 
-use super::ImportOptions;
-use super::convnext::ConvNeXtLayout;
-use super::family::{FamilyImportReport, Unwrapped, layout_enum};
+use crate::convnext::ConvNeXtLayout;
 use crate::edgenext::EdgeNeXt;
 use crate::error::BackboneError;
+use crate::import::family::{FamilyImportReport, Unwrapped, layout_enum};
+use crate::import::options::ImportOptions;
 
 layout_enum! {
     /// Key naming of an EdgeNeXt checkpoint (after the wrappers are removed).
@@ -141,9 +141,8 @@ impl EdgeNeXtLayout {
 /// `model`, strictly: any missing, unexpected or mis-shaped key is a
 /// [`BackboneError::KeyMismatch`] naming them in the file's layout.
 ///
-/// `options.format`: [`WeightsFormat::Auto`](super::WeightsFormat::Auto), [`WeightsFormat::Safetensors`](super::WeightsFormat::Safetensors)
-/// (the file must be safetensors) or [`WeightsFormat::Cion`](super::WeightsFormat::Cion) (the file must
-/// have a `teacher` dictionary); the ResNet-only formats are an error.
+/// `options.format`: as for every family importer ([the family
+/// formats](crate::import#the-reidzoo-families)).
 pub fn load_edgenext(
     model: &mut EdgeNeXt,
     path: impl AsRef<Path>,
