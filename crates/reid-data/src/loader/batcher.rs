@@ -18,6 +18,7 @@ use super::dataset::{ReidDataset, ReidItem};
 use super::item::ItemTransform;
 use super::item_rng;
 use super::policy::{CorruptPolicy, LoaderStats, StatsCounter};
+use super::views::{HostViews, ViewsTransform};
 
 /// A batch on the host: what the prefetch thread produces. Convert it with
 /// [`HostBatch::into_tensors`] on the training thread.
@@ -46,6 +47,18 @@ impl HostBatch {
     /// True when every image of the batch was skipped.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
+    }
+
+    /// The one view of a one-view batch (`views` must hold exactly one view).
+    fn from_views(mut v: HostViews) -> Self {
+        Self {
+            data: v.views.swap_remove(0),
+            shape: v.shapes[0],
+            pids: v.pids,
+            camids: v.camids,
+            indices: v.indices,
+            skipped: v.skipped,
+        }
     }
 
     /// Moves the batch onto `device`.
@@ -118,7 +131,7 @@ impl<T> std::fmt::Debug for TrainBatcher<T> {
     }
 }
 
-impl<T: ItemTransform> TrainBatcher<T> {
+impl<T> TrainBatcher<T> {
     /// A batcher applying `transform`, seeded by `seed`, on rayon's global
     /// pool, epoch 0.
     pub fn new(transform: T, seed: u64) -> Self {
@@ -162,6 +175,15 @@ impl<T: ItemTransform> TrainBatcher<T> {
         self.epoch.store(epoch, Ordering::Relaxed);
     }
 
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+}
+
+impl<T: ItemTransform> TrainBatcher<T> {
     /// Floats per image, and the per-image shape.
     fn per_image(&self) -> Result<(usize, [usize; 3])> {
         let shape = self.transform.shape();
@@ -174,23 +196,27 @@ impl<T: ItemTransform> TrainBatcher<T> {
         Ok((per, shape))
     }
 
-    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(p) => p.install(f),
-            None => f(),
-        }
-    }
-
     /// Transforms already decoded `items` into a host batch `[items.len(),
     /// C, H, W]`; item `i` uses `item_rng(seed, epoch, key, i)`.
     pub fn host_batch(&self, items: &[ReidItem], epoch: u64, key: u64) -> Result<HostBatch> {
+        self.stack(items, epoch, |_| key)
+    }
+
+    /// Transforms `items` in parallel, item `i` with `item_rng(seed, epoch,
+    /// key(item), i)`, and stacks them.
+    fn stack(
+        &self,
+        items: &[ReidItem],
+        epoch: u64,
+        key: impl Fn(&ReidItem) -> u64 + Sync,
+    ) -> Result<HostBatch> {
         let (per, shape) = self.per_image()?;
         let mut data = vec![0f32; per * items.len()];
         let slots: Vec<Result<Slot>> = self.install(|| {
             data.par_chunks_mut(per)
                 .zip(items.par_iter().enumerate())
                 .map(|(out, (pos, item))| {
-                    let mut rng = item_rng(self.seed, epoch, key, pos as u64);
+                    let mut rng = item_rng(self.seed, epoch, key(item), pos as u64);
                     self.transform.write(&item.image, &mut rng, out)?;
                     Ok(Slot::Kept {
                         index: item.index,
@@ -200,24 +226,30 @@ impl<T: ItemTransform> TrainBatcher<T> {
                 })
                 .collect()
         });
-        assemble(data, per, shape, slots)
+        Ok(HostBatch::from_views(assemble(
+            vec![data],
+            &[shape],
+            slots,
+        )?))
     }
 }
 
-/// Stacks the kept slots (in batch order), dropping skipped ones; the first
+/// Stacks the kept slots (in batch order) of every view buffer (view `v`
+/// holds `slots.len()` rows of `shapes[v]`), dropping skipped ones; the first
 /// error in batch order wins.
 fn assemble(
-    mut data: Vec<f32>,
-    per: usize,
-    shape: [usize; 3],
+    mut views: Vec<Vec<f32>>,
+    shapes: &[[usize; 3]],
     slots: Vec<Result<Slot>>,
-) -> Result<HostBatch> {
-    let mut batch = HostBatch {
-        data: Vec::new(),
-        shape: [0, shape[0], shape[1], shape[2]],
-        pids: Vec::with_capacity(slots.len()),
-        camids: Vec::with_capacity(slots.len()),
-        indices: Vec::with_capacity(slots.len()),
+) -> Result<HostViews> {
+    let pers: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+    let n = slots.len();
+    let mut out = HostViews {
+        views: Vec::new(),
+        shapes: Vec::new(),
+        pids: Vec::with_capacity(n),
+        camids: Vec::with_capacity(n),
+        indices: Vec::with_capacity(n),
         skipped: Vec::new(),
     };
     let mut kept = 0;
@@ -225,20 +257,24 @@ fn assemble(
         match slot? {
             Slot::Kept { index, pid, camid } => {
                 if kept != pos {
-                    data.copy_within(pos * per..(pos + 1) * per, kept * per);
+                    for (data, &per) in views.iter_mut().zip(&pers) {
+                        data.copy_within(pos * per..(pos + 1) * per, kept * per);
+                    }
                 }
                 kept += 1;
-                batch.pids.push(pid);
-                batch.camids.push(i64::from(camid));
-                batch.indices.push(index);
+                out.pids.push(pid);
+                out.camids.push(i64::from(camid));
+                out.indices.push(index);
             }
-            Slot::Skipped { index, .. } => batch.skipped.push(index),
+            Slot::Skipped { index, .. } => out.skipped.push(index),
         }
     }
-    data.truncate(kept * per);
-    batch.data = data;
-    batch.shape[0] = kept;
-    Ok(batch)
+    for (data, &per) in views.iter_mut().zip(&pers) {
+        data.truncate(kept * per);
+    }
+    out.views = views;
+    out.shapes = shapes.iter().map(|s| [kept, s[0], s[1], s[2]]).collect();
+    Ok(out)
 }
 
 /// The output of [`TrainBatcher`] as burn's batcher: burn's `DataLoader`
@@ -255,26 +291,13 @@ impl<T: ItemTransform> Batcher<ReidItem, BatchResult> for TrainBatcher<T> {
 }
 
 impl<T: ItemTransform> TrainBatcher<T> {
-    /// What the [`Batcher`] implementation does, with a plain [`DataError`].
+    /// What the [`Batcher`] implementation does, with a plain [`DataError`]:
+    /// item `i` draws from `item_rng(seed, epoch, item.index, i)`.
     pub fn batch_items(&self, items: Vec<ReidItem>, device: &Device) -> Result<TrainBatch> {
         let epoch = self.epoch.load(Ordering::Relaxed);
-        let (per, shape) = self.per_image()?;
-        let mut data = vec![0f32; per * items.len()];
-        let slots: Vec<Result<Slot>> = self.install(|| {
-            data.par_chunks_mut(per)
-                .zip(items.par_iter().enumerate())
-                .map(|(out, (pos, item))| {
-                    let mut rng = item_rng(self.seed, epoch, item.index as u64, pos as u64);
-                    self.transform.write(&item.image, &mut rng, out)?;
-                    Ok(Slot::Kept {
-                        index: item.index,
-                        pid: item.pid,
-                        camid: item.camid,
-                    })
-                })
-                .collect()
-        });
-        Ok(assemble(data, per, shape, slots)?.into_tensors(device))
+        Ok(self
+            .stack(&items, epoch, |item| item.index as u64)?
+            .into_tensors(device))
     }
 }
 
@@ -313,7 +336,7 @@ impl<T> std::fmt::Debug for TrainLoader<T> {
     }
 }
 
-impl<T: ItemTransform> TrainLoader<T> {
+impl<T> TrainLoader<T> {
     /// A loader of `dataset` applying `transform`, seeded by `seed`, with
     /// [`CorruptPolicy::Error`] on rayon's global pool.
     pub fn new(dataset: ReidDataset, transform: T, seed: u64) -> Self {
@@ -367,17 +390,37 @@ impl<T: ItemTransform> TrainLoader<T> {
     pub fn reset_stats(&self) {
         self.stats.reset();
     }
+}
 
-    /// Decodes, transforms and stacks the images at dataset `indices` as
-    /// batch number `batch` of `epoch`: `[kept, C, H, W]` on the host.
+impl<T: ViewsTransform> TrainLoader<T> {
+    /// Decodes the images at dataset `indices` and draws every view of each
+    /// as batch number `batch` of `epoch`: view `v` is `[kept, C, h_v, w_v]`
+    /// on the host. Image `i` draws from `item_rng(seed, epoch, batch, i)`.
     ///
     /// A corrupt image is an error naming the file ([`CorruptPolicy::Error`])
-    /// or is dropped and counted ([`CorruptPolicy::Skip`]); a missing file,
-    /// an unreadable LMDB entry or an index out of range is always an error.
-    /// The first error in batch order is returned.
-    pub fn load(&self, indices: &[usize], epoch: u64, batch: u64) -> Result<HostBatch> {
-        let (per, shape) = self.batcher.per_image()?;
-        let mut data = vec![0f32; per * indices.len()];
+    /// or is dropped from every view and counted ([`CorruptPolicy::Skip`]);
+    /// a missing file, an unreadable LMDB entry or an index out of range is
+    /// always an error. The first error in batch order is returned.
+    pub fn load_views(&self, indices: &[usize], epoch: u64, batch: u64) -> Result<HostViews> {
+        let shapes = self.batcher.transform.view_shapes();
+        if shapes.is_empty() || shapes.iter().any(|s| s.contains(&0)) {
+            return Err(DataError::InvalidArgument(format!(
+                "the transform's view shapes {shapes:?} are empty"
+            )));
+        }
+        let n = indices.len();
+        let mut views: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|s| vec![0f32; n * s.iter().product::<usize>()])
+            .collect();
+        // One list of disjoint output slices per image (view-major buffers).
+        let mut outs: Vec<Vec<&mut [f32]>> =
+            (0..n).map(|_| Vec::with_capacity(shapes.len())).collect();
+        for (data, s) in views.iter_mut().zip(&shapes) {
+            for (o, chunk) in outs.iter_mut().zip(data.chunks_mut(s.iter().product())) {
+                o.push(chunk);
+            }
+        }
         let (seed, transform, dataset, policy) = (
             self.batcher.seed,
             &self.batcher.transform,
@@ -385,9 +428,9 @@ impl<T: ItemTransform> TrainLoader<T> {
             self.policy,
         );
         let slots: Vec<Result<Slot>> = self.batcher.install(|| {
-            data.par_chunks_mut(per)
+            outs.into_par_iter()
                 .zip(indices.par_iter().enumerate())
-                .map(|(out, (pos, &index))| {
+                .map(|(mut out, (pos, &index))| {
                     let item = match dataset.load(index) {
                         Ok(item) => item,
                         Err(DataError::Image { path, .. }) if policy == CorruptPolicy::Skip => {
@@ -396,7 +439,15 @@ impl<T: ItemTransform> TrainLoader<T> {
                         Err(e) => return Err(e),
                     };
                     let mut rng = item_rng(seed, epoch, batch, pos as u64);
-                    transform.write(&item.image, &mut rng, out)?;
+                    transform
+                        .write_views(&item.image, &mut rng, &mut out)
+                        .map_err(|e| match e {
+                            DataError::InvalidArgument(m) => DataError::InvalidArgument(format!(
+                                "{}: {m}",
+                                dataset.name(index).unwrap_or_default().display()
+                            )),
+                            other => other,
+                        })?;
                     Ok(Slot::Kept {
                         index,
                         pid: item.pid,
@@ -411,9 +462,19 @@ impl<T: ItemTransform> TrainLoader<T> {
                 self.stats.add_skipped(name.clone());
             }
         }
-        let out = assemble(data, per, shape, slots)?;
+        let out = assemble(views, &shapes, slots)?;
         self.stats.add_images(out.len() as u64);
         Ok(out)
+    }
+}
+
+impl<T: ItemTransform> TrainLoader<T> {
+    /// Decodes, transforms and stacks the images at dataset `indices` as
+    /// batch number `batch` of `epoch`: `[kept, C, H, W]` on the host (the
+    /// one view of [`TrainLoader::load_views`]).
+    pub fn load(&self, indices: &[usize], epoch: u64, batch: u64) -> Result<HostBatch> {
+        self.load_views(indices, epoch, batch)
+            .map(HostBatch::from_views)
     }
 
     /// [`TrainLoader::load`] moved onto `device`.

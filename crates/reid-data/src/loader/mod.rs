@@ -16,7 +16,9 @@
 //!   transforms each image in one rayon task, with a [`CorruptPolicy`]
 //!   (error naming the file, or skip and count in [`LoaderStats`]);
 //!   [`TrainLoader::epoch`] runs it on a background thread through a
-//!   bounded channel ([`Prefetch`]).
+//!   bounded channel ([`Prefetch`]). [`TrainLoader::load_views`] draws
+//!   several views of each image ([`ViewsTransform`]: the pre-training
+//!   recipes' crops) into one [`HostViews`].
 //!
 //! Determinism: image `i` of batch `b` in epoch `e` draws from
 //! [`item_rng`]`(seed, e, b, i)`, so batches are identical whatever the
@@ -33,6 +35,7 @@ mod item;
 mod policy;
 mod prefetch;
 mod source;
+mod views;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -44,6 +47,7 @@ pub use item::{FnTransform, ItemTransform};
 pub use policy::{CorruptPolicy, LoaderStats, MAX_SKIPPED_PATHS, StatsCounter};
 pub use prefetch::Prefetch;
 pub use source::{ImageSource, decode_rgb};
+pub use views::{FnViews, HostViews, ViewsTransform};
 
 /// SplitMix64 finaliser: a bijective 64-bit mix.
 fn mix(mut z: u64) -> u64 {

@@ -9,9 +9,10 @@ use std::path::Path;
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use reid_data::ImageRecord;
 use reid_data::augment::TrainTransform;
+use reid_data::loader::TrainLoader;
 use reid_data::sampler::PkSampler;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ use crate::engine::resume::{
     load_module, load_optim, resume_point, same_config, save_parts, state_json,
 };
 use crate::error::TrainError;
-use crate::input::{BatchStream, StreamState, TrainSet, load_train_shard};
+use crate::input::{BatchStream, StreamState, TrainSet};
 use crate::schedule::LrSchedule;
 
 /// What a fine-tuning run reports to its callback.
@@ -242,6 +243,9 @@ struct RunState<C, X> {
 struct Supervised<O: Objective> {
     obj: O,
     set: TrainSet,
+    /// Reads and BoT-augments the batches of `set` (`plan`'s transform and
+    /// seed).
+    loader: TrainLoader<TrainTransform>,
     geometry: Geometry,
     plan: Plan,
     model: O::Model,
@@ -305,20 +309,18 @@ impl<O: Objective + Sync> Recipe for Supervised<O> {
         let loss_scale = step_scale(&self.scaler);
         // Whole identities per device: each mines its triplets in its
         // shard, as fast-reid does per GPU.
+        // The whole batch is decoded once (in parallel), then cut into
+        // the devices' shards.
         let dp = &self.parallel;
         let shards = dp.shards(indices.len(), self.group)?;
-        let (obj, set, plan) = (&self.obj, &self.set, &self.plan);
+        let host = self.loader.load_views(indices, 0, iteration as u64)?;
+        let labels = self.set.labels_of(&host.indices)?;
+        let obj = &self.obj;
         let (multi, outs) = dp.grads_scaled(&self.model, &shards, loss_scale, |model, i, d| {
             let r = shards[i].clone();
-            let (images, targets) = load_train_shard(
-                set,
-                &indices[r.clone()],
-                r.start,
-                &plan.transform,
-                plan.seed,
-                iteration,
-                d,
-            )?;
+            let images = host.rows_to_device(r.clone(), d)?.remove(0);
+            let targets =
+                Tensor::from_data(TensorData::new(labels[r.clone()].to_vec(), [r.len()]), d);
             let (ce, tri) = obj.losses(&model, images, targets, iteration)?;
             let values = (scalar(&ce)?, scalar(&tri)?);
             Ok((ce.add(tri), values))
@@ -412,6 +414,7 @@ where
     let ipe = geometry.iters_per_epoch;
     let mut r = Supervised {
         obj,
+        loader: set.loader(plan.transform.clone(), plan.seed),
         set,
         geometry,
         optim: adam(plan.weight_decay),

@@ -1,32 +1,25 @@
-//! Training batches: an endless stream of PK index batches, and the parallel
+//! Training batches: the training split ([`TrainSet`], read through
+//! reid-data's loader), an endless stream of PK index batches, and the
 //! decode + BoT augmentation of one batch into a tensor.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use image::RgbImage;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use reid_data::augment::TrainTransform;
-use reid_data::batch::load_rgb;
-use reid_data::loader::{ImageSource, decode_rgb};
+use reid_data::loader::{ImageSource, ReidDataset, TrainLoader};
 use reid_data::sampler::PkSampler;
 use reid_data::{ImageLocation, ImageRecord};
 
-use crate::engine::seed::augment_seed;
 use crate::error::TrainError;
 
-/// The training split prepared for batching: where each image is, dense
-/// class labels `0..num_classes` (pids in ascending order), and the source
-/// that reads the images (files, or an LMDB for keys).
+/// The training split prepared for batching: its images as a loader
+/// dataset (files, or an LMDB for keys) and dense class labels
+/// `0..num_classes` (pids in ascending order).
 #[derive(Debug, Clone)]
 pub struct TrainSet {
-    /// Each record's location (file path or LMDB key).
-    pub locations: Vec<ImageLocation>,
-    /// Reads the locations.
-    pub source: ImageSource,
+    /// The records and the source that reads them.
+    pub dataset: ReidDataset,
     /// Dense label of each record.
     pub labels: Vec<i64>,
     /// Number of distinct identities.
@@ -64,11 +57,9 @@ impl TrainSet {
         for (i, v) in ids.values_mut().enumerate() {
             *v = i as i64;
         }
-        let locations: Vec<ImageLocation> = records.iter().map(|r| r.location.clone()).collect();
         let labels = records.iter().map(|r| ids[&r.pid]).collect();
         Ok(Self {
-            locations,
-            source,
+            dataset: ReidDataset::new(records.to_vec(), source),
             labels,
             num_classes: ids.len(),
         })
@@ -76,35 +67,44 @@ impl TrainSet {
 
     /// Number of images.
     pub fn len(&self) -> usize {
-        self.locations.len()
+        self.labels.len()
     }
 
     /// Whether there are no images (never, for a set that was built).
     pub fn is_empty(&self) -> bool {
-        self.locations.is_empty()
+        self.labels.is_empty()
     }
 
     /// How errors name image `index`: its file, or `<lmdb folder>/<key>`
     /// (`None` out of range).
     pub fn name(&self, index: usize) -> Option<PathBuf> {
-        self.locations.get(index).map(|l| self.source.name(l))
+        self.dataset.name(index).ok()
     }
 
-    /// Decodes image `index` to RGB (files as [`load_rgb`] reads them; LMDB
-    /// values with [`decode_rgb`]).
-    pub fn load(&self, index: usize) -> Result<RgbImage, TrainError> {
-        let location = self.locations.get(index).ok_or_else(|| {
-            TrainError::InvalidConfig(format!(
-                "image index {index} is out of range for {} images",
-                self.locations.len()
-            ))
-        })?;
-        Ok(match location {
-            ImageLocation::Path(p) => load_rgb(p)?,
-            ImageLocation::LmdbKey(_) => {
-                decode_rgb(&self.source.read(location)?, &self.source.name(location))?
-            }
-        })
+    /// The loader that reads this set and draws `transform` (one view, or
+    /// several with a [`ViewsTransform`](reid_data::loader::ViewsTransform))
+    /// with `seed`: batch `b` of epoch `e` draws image `i` from
+    /// [`item_rng`](reid_data::loader::item_rng)`(seed, e, b, i)`. The
+    /// recipes pass their global step as `b` and 0 as `e`, so a resumed run
+    /// draws the same views.
+    pub fn loader<T>(&self, transform: T, seed: u64) -> TrainLoader<T> {
+        TrainLoader::new(self.dataset.clone(), transform, seed)
+    }
+
+    /// The dense labels of dataset `indices`, `[indices.len()]`; an index
+    /// out of range is an error.
+    pub fn labels_of(&self, indices: &[usize]) -> Result<Vec<i64>, TrainError> {
+        indices
+            .iter()
+            .map(|&i| {
+                self.labels.get(i).copied().ok_or_else(|| {
+                    TrainError::InvalidConfig(format!(
+                        "image index {i} is out of range for {} images",
+                        self.labels.len()
+                    ))
+                })
+            })
+            .collect()
     }
 }
 
@@ -176,9 +176,10 @@ pub struct StreamState {
     pub queue: Vec<Vec<usize>>,
 }
 
-/// Decodes and augments the images `indices` of `set` in parallel into
-/// `([batch, 3, H, W]` images, `[batch]` labels`)` on `device`. An unreadable
-/// file is an error naming it.
+/// Decodes and BoT-augments the images `indices` of `set` in parallel
+/// (through [`TrainSet::loader`], as batch `iteration`) into
+/// `([batch, 3, H, W]` images, `[batch]` dense labels`)` on `device`. An
+/// unreadable file is an error naming it.
 pub fn load_train_batch(
     set: &TrainSet,
     indices: &[usize],
@@ -187,37 +188,13 @@ pub fn load_train_batch(
     iteration: usize,
     device: &Device,
 ) -> Result<(Tensor<4>, Tensor<1, Int>), TrainError> {
-    load_train_shard(set, indices, 0, transform, seed, iteration, device)
-}
-
-/// [`load_train_batch`] for a shard of a batch: `indices` are the batch's
-/// slots `first_slot..first_slot + indices.len()`, whose augmentation
-/// streams they use, so the shards of a batch hold the whole batch's images.
-pub fn load_train_shard(
-    set: &TrainSet,
-    indices: &[usize],
-    first_slot: usize,
-    transform: &TrainTransform,
-    seed: u64,
-    iteration: usize,
-    device: &Device,
-) -> Result<(Tensor<4>, Tensor<1, Int>), TrainError> {
-    let (h, w) = (transform.height as usize, transform.width as usize);
-    let per = 3 * h * w;
-    let mut data = vec![0f32; per * indices.len()];
-    data.par_chunks_mut(per)
-        .zip(indices.par_iter().enumerate())
-        .try_for_each(|(out, (slot, &idx))| -> Result<(), TrainError> {
-            let img = set.load(idx)?;
-            let mut rng =
-                ChaCha8Rng::seed_from_u64(augment_seed(seed, iteration, first_slot + slot));
-            transform.write(&img, &mut rng, out);
-            Ok(())
-        })?;
-    let images = Tensor::from_data(TensorData::new(data, [indices.len(), 3, h, w]), device);
-    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i]).collect();
-    let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
-    Ok((images, labels))
+    let host = set
+        .loader(transform.clone(), seed)
+        .load(indices, 0, iteration as u64)?;
+    let labels = set.labels_of(&host.indices)?;
+    let n = labels.len();
+    let labels = Tensor::from_data(TensorData::new(labels, [n]), device);
+    Ok((host.into_tensors(device).images, labels))
 }
 
 #[cfg(test)]
@@ -250,9 +227,6 @@ mod tests {
         // 3 ids × 2 chunks = 6 chunks → 3 batches per round; take 7.
         let batches: Vec<_> = (0..7).map(|_| s.next_batch().unwrap()).collect();
         assert!(batches.iter().all(|b| b.len() == 4));
-        assert_ne!(augment_seed(1, 0, 0), augment_seed(1, 0, 1));
-        assert_ne!(augment_seed(1, 0, 1), augment_seed(1, 1, 0));
-        assert_eq!(augment_seed(9, 3, 2), augment_seed(9, 3, 2));
 
         // A stream restored from a saved state continues the same sequence.
         let saved = s.state();
