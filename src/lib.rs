@@ -66,6 +66,7 @@ pub mod backend;
 pub mod cli;
 pub mod demo;
 pub mod error;
+mod gap_eval;
 pub mod study;
 
 pub use backend::{Backend, BackendError};

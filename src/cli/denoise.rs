@@ -32,6 +32,7 @@
 //! The `denoise` example and `reid denoise` run this module.
 
 use super::exit as cli;
+use super::set_if_given;
 use super::weights;
 
 use std::path::PathBuf;
@@ -39,7 +40,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::Backend;
-use crate::backbones::GlobalPool;
 use crate::data::batch::TestTransform;
 use crate::data::datasets::luperson_nl;
 use crate::denoise::calibrate::ThresholdCalibration;
@@ -48,7 +48,8 @@ use crate::denoise::{
     CalibrationStatus, DenoiseConfig, DenoiseError, DenoiseOutput, FeatureDistance, ThresholdScale,
     VideoNormalization, annos,
 };
-use crate::train::{ExtractOptions, extract_features};
+use crate::gap_eval::avg_pooled;
+use crate::train::extract_features;
 use clap::Parser;
 use cli::usage;
 use weights::WeightsArgs;
@@ -174,37 +175,17 @@ fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
         }
         None => {}
     }
-    if let Some(v) = args.calibration_videos {
-        c.calibration.videos = v;
-    }
-    if let Some(v) = args.radius {
-        c.level1.radius = v;
-    }
-    if let Some(v) = args.min_tracklet_size {
-        c.level1.min_tracklet_size = v;
-    }
-    if let Some(v) = args.reassign_radius {
-        c.level2.reassign_radius = v;
-    }
-    if let Some(v) = args.merge_threshold {
-        c.level2.merge_threshold = v;
-    }
+    set_if_given(&mut c.calibration.videos, args.calibration_videos);
+    set_if_given(&mut c.level1.radius, args.radius);
+    set_if_given(&mut c.level1.min_tracklet_size, args.min_tracklet_size);
+    set_if_given(&mut c.level2.reassign_radius, args.reassign_radius);
+    set_if_given(&mut c.level2.merge_threshold, args.merge_threshold);
     c.level2.forbid_frame_overlap = !args.allow_frame_overlap;
-    if let Some(v) = args.window {
-        c.level3.window = v;
-    }
-    if let Some(v) = args.stride {
-        c.level3.stride = v;
-    }
-    if let Some(v) = args.link_threshold {
-        c.level3.link_threshold = v;
-    }
-    if let Some(v) = args.mutual_top_k {
-        c.level3.mutual_top_k = v;
-    }
-    if let Some(v) = args.min_images {
-        c.level3.min_images = v;
-    }
+    set_if_given(&mut c.level3.window, args.window);
+    set_if_given(&mut c.level3.stride, args.stride);
+    set_if_given(&mut c.level3.link_threshold, args.link_threshold);
+    set_if_given(&mut c.level3.mutual_top_k, args.mutual_top_k);
+    set_if_given(&mut c.level3.min_images, args.min_images);
     c.record_levels = true;
     c.validate().map_err(|e| usage(e.to_string()))?;
     Ok(c)
@@ -301,11 +282,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<_>>()?;
             eprintln!("extracting features of {} images", paths.len());
-            let options = ExtractOptions::default()
-                .with_transform(TestTransform::new(args.height, args.width))
-                .with_batch_size(args.batch_size)
-                .with_pool(GlobalPool::Avg)
-                .with_normalize(false);
+            let options = avg_pooled(
+                TestTransform::new(args.height, args.width),
+                args.batch_size,
+                false,
+            );
             let features =
                 extract_features(&model, &paths, &options, &device).map_err(cli::classify)?;
             eprintln!("  done in {:.1} s", t0.elapsed().as_secs_f64());

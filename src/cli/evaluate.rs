@@ -33,6 +33,7 @@
 //!
 //! The `evaluate` example and `reid evaluate` run this module.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -173,22 +174,17 @@ fn given<'a>(p: &'a Option<PathBuf>, flag: &str) -> Result<&'a Path> {
         .ok_or_else(|| anyhow::anyhow!("{flag} is required with --query/--gallery or --distmat"))
 }
 
-fn labels(pids: &Path, camids: &Path, n: usize, rows_of: &str) -> Result<Labels> {
+fn labels(pids: &Path, camids: &Path, n: usize, rows_of: &dyn Display) -> Result<Labels> {
     let p = read_ids(pids)?;
     let c = read_ids(camids)?;
-    if p.len() != n {
-        bail!(
-            "{}: expected {n} ids (the rows of {rows_of}), got {}",
-            pids.display(),
-            p.len()
-        );
-    }
-    if c.len() != n {
-        bail!(
-            "{}: expected {n} ids (the rows of {rows_of}), got {}",
-            camids.display(),
-            c.len()
-        );
+    for (file, ids) in [(pids, &p), (camids, &c)] {
+        if ids.len() != n {
+            bail!(
+                "{}: expected {n} ids (the rows of {rows_of}), got {}",
+                file.display(),
+                ids.len()
+            );
+        }
     }
     Ok(Labels::new(p, c)?)
 }
@@ -286,7 +282,7 @@ fn run(cli: &Args) -> Result<serde_json::Value> {
         if ng == 0 {
             bail!("{}: the gallery is empty (0 columns)", dpath.display());
         }
-        let q = labels(query_pids, query_camids, nq, &dpath.display().to_string())?;
+        let q = labels(query_pids, query_camids, nq, &dpath.display())?;
         let g = labels(
             gallery_pids,
             gallery_camids,
@@ -341,18 +337,8 @@ fn run(cli: &Args) -> Result<serde_json::Value> {
                 gf.ncols()
             );
         }
-        let q = labels(
-            query_pids,
-            query_camids,
-            qf.nrows(),
-            &qp.display().to_string(),
-        )?;
-        let g = labels(
-            gallery_pids,
-            gallery_camids,
-            gf.nrows(),
-            &gp.display().to_string(),
-        )?;
+        let q = labels(query_pids, query_camids, qf.nrows(), &qp.display())?;
+        let g = labels(gallery_pids, gallery_camids, gf.nrows(), &gp.display())?;
         if cli.rerank {
             evaluate_reranked_features(
                 qf.view(),

@@ -45,9 +45,10 @@ use crate::Backend;
 use crate::backbones::{Backbone, GlobalPool};
 use crate::burn::tensor::Device;
 use crate::data::batch::TestTransform;
+use crate::gap_eval::avg_pooled;
 use crate::infer::HostResNet;
 use crate::train::{
-    ExtractOptions, extract_embeddings, extract_embeddings_from_array, extract_features,
+    extract_embeddings, extract_embeddings_from_array, extract_features,
     extract_features_from_array,
 };
 use anyhow::Context;
@@ -185,11 +186,7 @@ fn features_of_images(
         transform.width as usize,
         "the test transform",
     )?;
-    let options = ExtractOptions::default()
-        .with_transform(transform)
-        .with_batch_size(args.batch_size)
-        .with_pool(GlobalPool::Avg)
-        .with_normalize(false);
+    let options = avg_pooled(transform, args.batch_size, false);
     let features = match model {
         Model::Host(m) => extract_features(m, &files, &options, device),
         Model::ResNet(m) => extract_features(m, &files, &options, device),

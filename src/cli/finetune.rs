@@ -61,25 +61,25 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::exit::{
-    check_output_file, classify, classify_backbone, classify_data, classify_metrics, usage,
-};
+use super::exit::{check_output_file, classify, classify_backbone, classify_data, usage};
 use super::images::{OnCorrupt, Skipped, check_images};
+use super::set_if_given;
 use crate::Backend;
+use crate::backbones::build_backbone;
 use crate::backbones::import::{ImportOptions, WeightsFormat, load_backbone};
-use crate::backbones::{GlobalPool, build_backbone};
 use crate::burn::module::Module;
 use crate::data::ImageRecord;
 use crate::data::batch::TestTransform;
 use crate::data::datasets::ImageDatasetOptions;
 use crate::data::transform::Interpolation;
-use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+use crate::gap_eval::{avg_pooled, evaluate_pooled};
+use crate::metrics::EvalResult;
 use crate::synth::{Market1501Config, WorldConfig, write_market1501};
 use crate::train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
 use crate::train::finetune::{IterationLog, RunEvent};
 use crate::train::{
-    EpochMetrics, ExtractOptions, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError,
-    evaluate_model, extract_features, finetune,
+    EpochMetrics, FinetuneConfig, FinetuneEvent, Precision, RunOptions, TrainError, evaluate_model,
+    finetune,
 };
 use anyhow::Context;
 use clap::Parser;
@@ -244,47 +244,40 @@ fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T>
     parsed.map_err(|e| usage(format!("bad config {}: {e}", path.display())))
 }
 
+/// The recipe of `--config` (else the default `$ty`) with the flags the BoT
+/// and MGN recipes share applied.
+macro_rules! recipe_with_flags {
+    ($args:ident, $ty:ty) => {{
+        let mut c = match &$args.config {
+            Some(p) => read_config(p)?,
+            None => <$ty>::default(),
+        };
+        set_if_given(&mut c.epochs, $args.epochs);
+        set_if_given(&mut c.arch, $args.arch.clone());
+        set_if_given(&mut c.base_width, $args.base_width);
+        set_if_given(&mut c.height, $args.height);
+        set_if_given(&mut c.width, $args.width);
+        set_if_given(&mut c.p, $args.p);
+        set_if_given(&mut c.k, $args.k);
+        set_if_given(&mut c.lr, $args.lr);
+        set_if_given(&mut c.seed, $args.seed);
+        if $args.iters_per_epoch.is_some() {
+            c.iters_per_epoch = $args.iters_per_epoch;
+        }
+        c
+    }};
+}
+
 fn config(args: &Args) -> anyhow::Result<FinetuneConfig> {
-    let mut c = match &args.config {
-        Some(p) => read_config(p)?,
-        None => FinetuneConfig::default(),
-    };
-    macro_rules! set {
-        ($($field:ident),*) => {$(
-            if let Some(v) = args.$field.clone() {
-                c.$field = v;
-            }
-        )*};
-    }
-    set!(
-        epochs, arch, base_width, height, width, p, k, lr, seed, eval_every
-    );
-    if args.iters_per_epoch.is_some() {
-        c.iters_per_epoch = args.iters_per_epoch;
-    }
-    if let Some(w) = args.warmup_iters {
-        c.warmup.iters = w;
-    }
+    let mut c = recipe_with_flags!(args, FinetuneConfig);
+    set_if_given(&mut c.eval_every, args.eval_every);
+    set_if_given(&mut c.warmup.iters, args.warmup_iters);
     c.validate().map_err(|e| usage(e.to_string()))?;
     Ok(c)
 }
 
 fn mgn_config(args: &Args) -> anyhow::Result<MgnFinetuneConfig> {
-    let mut c = match &args.config {
-        Some(p) => read_config(p)?,
-        None => MgnFinetuneConfig::default(),
-    };
-    macro_rules! set {
-        ($($field:ident),*) => {$(
-            if let Some(v) = args.$field.clone() {
-                c.$field = v;
-            }
-        )*};
-    }
-    set!(epochs, arch, base_width, height, width, p, k, lr, seed);
-    if args.iters_per_epoch.is_some() {
-        c.iters_per_epoch = args.iters_per_epoch;
-    }
+    let c = recipe_with_flags!(args, MgnFinetuneConfig);
     c.validate().map_err(|e| usage(e.to_string()))?;
     Ok(c)
 }
@@ -599,11 +592,6 @@ fn drop_corrupt(split: &mut Vec<ImageRecord>, policy: OnCorrupt) -> anyhow::Resu
     Ok(skipped)
 }
 
-/// The labels of `records` for evaluation.
-fn labels(records: &[ImageRecord]) -> anyhow::Result<Labels> {
-    crate::train::input::eval_labels(records).map_err(classify)
-}
-
 /// The image files of `records` (`split` names them in errors).
 fn paths(records: &[ImageRecord], split: &str) -> anyhow::Result<Vec<PathBuf>> {
     crate::train::input::image_paths(records, split).map_err(classify)
@@ -766,25 +754,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
         device.seed(cfg.seed);
         let model = build_backbone(&cfg.arch, cfg.base_width, cfg.last_stride, &device)
             .map_err(classify_backbone)?;
-        let opts = ExtractOptions::default()
-            .with_transform(test)
-            .with_batch_size(args.eval_batch_size)
-            .with_pool(GlobalPool::Avg)
-            .with_normalize(false);
-        let q = extract_features(&model, &paths(&splits.query, "query")?, &opts, &device)
-            .map_err(classify)?;
-        let g = extract_features(&model, &paths(&splits.gallery, "gallery")?, &opts, &device)
-            .map_err(classify)?;
-        let r = evaluate_features(
-            q.view(),
-            g.view(),
-            &labels(&splits.query)?,
-            &labels(&splits.gallery)?,
-            Metric::Cosine,
-            false,
-            &EvalConfig::default(),
-        )
-        .map_err(classify_metrics)?;
+        let opts = avg_pooled(test, args.eval_batch_size, false);
+        let (query, gallery) = (&splits.query, &splits.gallery);
+        let names = ["query", "gallery"];
+        let r = evaluate_pooled(&model, query, gallery, names, &opts, &device).map_err(classify)?;
         print_metrics("random init (GAP)", &r);
         println!("  ({:.1} s)", t0.elapsed().as_secs_f64());
     }

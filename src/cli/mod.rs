@@ -42,6 +42,13 @@ use clap::{Parser, Subcommand};
 
 pub use exit::{UsageError, classify, exit, usage};
 
+/// Overrides `slot` with the flag's value when the flag was given.
+pub(crate) fn set_if_given<T>(slot: &mut T, flag: Option<T>) {
+    if let Some(v) = flag {
+        *slot = v;
+    }
+}
+
 /// Parses `args` (the program name first) as the `reid` command and runs
 /// it, as the binary does: clap's own errors (an unknown flag, a missing
 /// value) print the usage and give exit code 2, `--help` and `--version`

@@ -99,24 +99,13 @@ pub fn load_mgn_model(
     let (meta, layout) = file_metadata(weights)?;
     let mut described = Vec::new();
     let t = TrunkSettings::resolve(spec, &meta, weights, [384, 128], &mut described)?;
-    let embedding_dim = pick(
-        None,
-        &meta,
-        "reid.embedding_dim",
-        Some(256),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(256);
-    let extra_bn = pick(
-        None,
-        &meta,
-        "reid.extra_bn",
-        Some(true),
-        weights,
-        &mut described,
-    )?
-    .unwrap_or(true);
+    let mut from = Sources {
+        meta: &meta,
+        file: weights,
+        described: &mut described,
+    };
+    let embedding_dim = from.pick_or(None, "reid.embedding_dim", 256)?;
+    let extra_bn = from.pick_or(None, "reid.extra_bn", true)?;
     if spec.feature.is_some() {
         return Err(usage(
             "--feature applies to BoT models; MGN is evaluated with its eight heads' BNNeck features",
@@ -161,6 +150,16 @@ pub enum Feature {
     Pool,
 }
 
+impl Feature {
+    /// The feature's name in the `reid.feature` metadata entry.
+    fn name(self) -> &'static str {
+        match self {
+            Feature::Bnneck => "bnneck",
+            Feature::Pool => "pool",
+        }
+    }
+}
+
 /// How to build the model; each field `None` falls back to the file's
 /// metadata, then to the default named in its flag's help.
 #[derive(Debug, Clone, Default)]
@@ -196,35 +195,56 @@ pub struct LoadedModel {
     pub metadata: Vec<(&'static str, String)>,
 }
 
-/// A value from the flag, else the metadata entry `key` parsed, else
-/// `default`; records which one in `described`.
-fn pick<T: std::str::FromStr + std::fmt::Display + Clone>(
-    flag: Option<T>,
-    meta: &BTreeMap<String, String>,
-    key: &str,
-    default: Option<T>,
-    file: &Path,
-    described: &mut Vec<String>,
-) -> anyhow::Result<Option<T>> {
-    let name = key.trim_start_matches("reid.");
-    if let Some(v) = flag {
-        described.push(format!("{name} {v} (flag)"));
-        return Ok(Some(v));
+/// Where a model file's settings come from besides the flags: the file's
+/// metadata (`file` names it in errors); `described` records which source
+/// gave each setting.
+struct Sources<'a> {
+    meta: &'a BTreeMap<String, String>,
+    file: &'a Path,
+    described: &'a mut Vec<String>,
+}
+
+impl Sources<'_> {
+    /// A value from the flag, else the metadata entry `key` parsed, else
+    /// `default`; records which one in `described`.
+    fn pick<T: std::str::FromStr + std::fmt::Display + Clone>(
+        &mut self,
+        flag: Option<T>,
+        key: &str,
+        default: Option<T>,
+    ) -> anyhow::Result<Option<T>> {
+        let name = key.trim_start_matches("reid.");
+        if let Some(v) = flag {
+            self.described.push(format!("{name} {v} (flag)"));
+            return Ok(Some(v));
+        }
+        if let Some(text) = self.meta.get(key) {
+            let v: T = text.parse().map_err(|_| {
+                usage(format!(
+                    "{}: metadata entry {key} = {text:?} is not a valid {name}",
+                    self.file.display()
+                ))
+            })?;
+            self.described.push(format!("{name} {v} (file)"));
+            return Ok(Some(v));
+        }
+        if let Some(v) = &default {
+            self.described.push(format!("{name} {v} (default)"));
+        }
+        Ok(default)
     }
-    if let Some(text) = meta.get(key) {
-        let v: T = text.parse().map_err(|_| {
-            usage(format!(
-                "{}: metadata entry {key} = {text:?} is not a valid {name}",
-                file.display()
-            ))
-        })?;
-        described.push(format!("{name} {v} (file)"));
-        return Ok(Some(v));
+
+    /// [`Sources::pick`] with a default.
+    fn pick_or<T: std::str::FromStr + std::fmt::Display + Clone>(
+        &mut self,
+        flag: Option<T>,
+        key: &str,
+        default: T,
+    ) -> anyhow::Result<T> {
+        Ok(self
+            .pick(flag, key, Some(default.clone()))?
+            .unwrap_or(default))
     }
-    if let Some(v) = &default {
-        described.push(format!("{name} {v} (default)"));
-    }
-    Ok(default)
 }
 
 /// The ResNet settings every model file needs: flag, else metadata, else
@@ -246,56 +266,21 @@ impl TrunkSettings {
         size: [u32; 2],
         described: &mut Vec<String>,
     ) -> anyhow::Result<Self> {
-        let arch: String = pick(
-            spec.arch.clone(),
+        let mut from = Sources {
             meta,
-            "reid.arch",
-            None,
-            weights,
+            file: weights,
             described,
-        )?
-        .ok_or_else(|| {
+        };
+        let arch: String = from.pick(spec.arch.clone(), "reid.arch", None)?.ok_or_else(|| {
             usage(format!(
                 "{}: the file does not name its architecture; pass --arch (e.g. resnet50_ibn_a)",
                 weights.display()
             ))
         })?;
-        let base_width = pick(
-            spec.base_width,
-            meta,
-            "reid.base_width",
-            Some(64),
-            weights,
-            described,
-        )?
-        .unwrap_or(64);
-        let last_stride = pick(
-            spec.last_stride,
-            meta,
-            "reid.last_stride",
-            Some(1),
-            weights,
-            described,
-        )?
-        .unwrap_or(1);
-        let height = pick(
-            spec.size[0],
-            meta,
-            "reid.height",
-            Some(size[0]),
-            weights,
-            described,
-        )?
-        .unwrap_or(size[0]);
-        let width = pick(
-            spec.size[1],
-            meta,
-            "reid.width",
-            Some(size[1]),
-            weights,
-            described,
-        )?
-        .unwrap_or(size[1]);
+        let base_width = from.pick_or(spec.base_width, "reid.base_width", 64)?;
+        let last_stride = from.pick_or(spec.last_stride, "reid.last_stride", 1)?;
+        let height = from.pick_or(spec.size[0], "reid.height", size[0])?;
+        let width = from.pick_or(spec.size[1], "reid.width", size[1])?;
         if base_width == 0 || height == 0 || width == 0 {
             return Err(usage("--base-width, --height and --width must be positive"));
         }
@@ -395,24 +380,10 @@ pub fn load_bot(weights: &Path, spec: &ModelSpec, device: &Device) -> anyhow::Re
         ("reid.arch", arch_name),
         ("reid.base_width", t.base_width.to_string()),
         ("reid.last_stride", t.last_stride.to_string()),
-        (
-            "reid.stem_pool",
-            match stem {
-                StemPool::FastReid => "fastreid",
-                StemPool::Torchvision => "torchvision",
-            }
-            .to_string(),
-        ),
+        ("reid.stem_pool", stem_pool_name(stem).to_string()),
         ("reid.height", t.height.to_string()),
         ("reid.width", t.width.to_string()),
-        (
-            "reid.feature",
-            match feature {
-                Feature::Bnneck => "bnneck",
-                Feature::Pool => "pool",
-            }
-            .to_string(),
-        ),
+        ("reid.feature", feature.name().to_string()),
     ];
     Ok(LoadedModel {
         model,
@@ -434,6 +405,14 @@ pub fn file_metadata(path: &Path) -> anyhow::Result<(BTreeMap<String, String>, O
         _ => BTreeMap::new(),
     };
     Ok((meta, layout))
+}
+
+/// The `reid.stem_pool` metadata value of `stem` (what [`stem_pool`] reads).
+fn stem_pool_name(stem: StemPool) -> &'static str {
+    match stem {
+        StemPool::FastReid => "fastreid",
+        StemPool::Torchvision => "torchvision",
+    }
 }
 
 /// How the stem of the trunk in `path` pools: as its `reid.stem_pool`

@@ -107,28 +107,25 @@ pub fn run(recipe: Recipe, args: &PretrainArgs) -> anyhow::Result<()> {
             };
             let mut progress = Progress::new(label);
             let source = corpus.image_source().map_err(|e| usage(e.to_string()))?;
+            // MoCo and PNL run alike; only their recipe and output types differ.
+            macro_rules! run_contrastive {
+                ($config:ty, $pretrain:ident) => {{
+                    let cfg: $config = args.run.recipe(&extra)?;
+                    cfg.validate().map_err(classify)?;
+                    describe(&cfg.arch, cfg.size, cfg.batch_size, cfg.epochs);
+                    let mut opts = args.run.run_options(&cfg)?;
+                    opts.image_source = source;
+                    let o = $pretrain(&cfg, FromConfig, &records, &device, &opts, |e| {
+                        progress.event(e)
+                    })
+                    .map_err(classify)?;
+                    (o.finished, o.steps_done, vec![("query", o.query.backbone)])
+                }};
+            }
             let out = if recipe == Recipe::Moco {
-                let cfg: MocoConfig = args.run.recipe(&extra)?;
-                cfg.validate().map_err(classify)?;
-                describe(&cfg.arch, cfg.size, cfg.batch_size, cfg.epochs);
-                let mut opts = args.run.run_options(&cfg)?;
-                opts.image_source = source;
-                let o = pretrain_moco(&cfg, FromConfig, &records, &device, &opts, |e| {
-                    progress.event(e)
-                })
-                .map_err(classify)?;
-                (o.finished, o.steps_done, vec![("query", o.query.backbone)])
+                run_contrastive!(MocoConfig, pretrain_moco)
             } else {
-                let cfg: PnlConfig = args.run.recipe(&extra)?;
-                cfg.validate().map_err(classify)?;
-                describe(&cfg.arch, cfg.size, cfg.batch_size, cfg.epochs);
-                let mut opts = args.run.run_options(&cfg)?;
-                opts.image_source = source;
-                let o = pretrain_pnl(&cfg, FromConfig, &records, &device, &opts, |e| {
-                    progress.event(e)
-                })
-                .map_err(classify)?;
-                (o.finished, o.steps_done, vec![("query", o.query.backbone)])
+                run_contrastive!(PnlConfig, pretrain_pnl)
             };
             progress.finish();
             out

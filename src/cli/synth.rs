@@ -16,8 +16,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use super::set_if_given;
 use clap::{Parser, ValueEnum};
 use reid_data::DataError;
+use reid_synth::Span;
 use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
     MsmtVersion, PartStats, SynthReport, WorldConfig, write_cuhk03_np, write_dukemtmc,
@@ -231,82 +233,48 @@ impl Plan {
 fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
     macro_rules! ids {
         ($c:ident) => {
-            if let Some(n) = args.train_ids {
-                $c.train_ids = n;
-            }
-            if let Some(n) = args.test_ids {
-                $c.test_ids = n;
-            }
-            if let Some(n) = args.cameras {
-                $c.cameras = n;
-            }
+            set_if_given(&mut $c.train_ids, args.train_ids);
+            set_if_given(&mut $c.test_ids, args.test_ids);
+            set_if_given(&mut $c.cameras, args.cameras);
         };
     }
     let video = |mut v: reid_synth::VideoConfig| {
-        if let Some(n) = args.videos {
-            v.videos = n;
-        }
-        if let Some(n) = args.countries {
-            v.countries = n;
-        }
-        if let Some(n) = args.cities {
-            v.cities_per_country = n;
-        }
+        set_if_given(&mut v.videos, args.videos);
+        set_if_given(&mut v.countries, args.countries);
+        set_if_given(&mut v.cities_per_country, args.cities);
         if let Some(n) = args.persons_per_video {
             v.persons_per_video.max = n;
             v.persons_per_video.min = v.persons_per_video.min.min(n);
         }
-        if let Some(s) = args.street_speed {
-            v.street_speed = s;
-        }
-        if let Some(p) = args.recurrence {
-            v.recurrence = p;
-        }
-        if let Some(p) = args.lookalikes {
-            v.lookalikes = p;
-        }
-        if let Some(s) = args.appearance_shift {
-            v.appearance_shift = s;
-        }
-        if let Some(s) = args.sensor_noise {
-            v.sensor_noise = s;
-        }
+        set_if_given(&mut v.street_speed, args.street_speed);
+        set_if_given(&mut v.recurrence, args.recurrence);
+        set_if_given(&mut v.lookalikes, args.lookalikes);
+        set_if_given(&mut v.appearance_shift, args.appearance_shift);
+        set_if_given(&mut v.sensor_noise, args.sensor_noise);
         v
     };
     let plan = match kind {
         Kind::Market1501 => {
             let mut c = Market1501Config::default();
             ids!(c);
-            if let Some(n) = args.cameras {
-                c.cams_per_id.max = c.cams_per_id.max.min(n).max(c.cams_per_id.min);
-            }
-            if let Some(n) = args.junk {
-                c.junk = n;
-            }
-            if let Some(n) = args.distractors {
-                c.distractors = n;
-            }
+            cap_cams_per_id(&mut c.cams_per_id, args.cameras);
+            set_if_given(&mut c.junk, args.junk);
+            set_if_given(&mut c.distractors, args.distractors);
             c.validate()?;
             Plan::Market(c)
         }
         Kind::Dukemtmc => {
             let mut c = DukeConfig::default();
             ids!(c);
-            if let Some(n) = args.cameras {
-                c.cams_per_id.max = c.cams_per_id.max.min(n).max(c.cams_per_id.min);
-            }
-            if let Some(n) = args.distractors {
-                c.distractor_ids = n;
-            }
+            cap_cams_per_id(&mut c.cams_per_id, args.cameras);
+            set_if_given(&mut c.distractor_ids, args.distractors);
             c.validate()?;
             Plan::Duke(c)
         }
         Kind::Msmt17 => {
             let mut c = Msmt17Config::default();
             ids!(c);
-            if let Some(n) = args.cameras {
-                c.cams_per_id.max = c.cams_per_id.max.min(n).max(c.cams_per_id.min);
-            }
+            cap_cams_per_id(&mut c.cams_per_id, args.cameras);
             c.version = match args.msmt_version {
                 Version::V1 => MsmtVersion::V1,
                 Version::V2 => MsmtVersion::V2,
@@ -322,12 +290,8 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
         }
         Kind::LupersonNl => {
             let mut c = LupersonNlConfig::default().with_video(video(Default::default()));
-            if let Some(p) = args.switch {
-                c.noise.switch = p;
-            }
-            if let Some(p) = args.fragment {
-                c.noise.fragment = p;
-            }
+            set_if_given(&mut c.noise.switch, args.switch);
+            set_if_given(&mut c.noise.fragment, args.fragment);
             c.validate()?;
             Plan::Nl(c)
         }
@@ -339,6 +303,14 @@ fn plan(args: &Args, kind: Kind) -> Result<Plan, DataError> {
         Kind::All => unreachable!("expanded by the caller"),
     };
     Ok(plan)
+}
+
+/// `--cameras` also caps how many cameras see each identity (not below
+/// the least).
+fn cap_cams_per_id(span: &mut Span, cameras: Option<u32>) {
+    if let Some(n) = cameras {
+        span.max = span.max.min(n).max(span.min);
+    }
 }
 
 fn print_report(r: &SynthReport, secs: f64) {

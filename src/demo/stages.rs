@@ -9,7 +9,7 @@ use std::time::Instant;
 use ndarray::Array2;
 
 use super::{DemoConfig, DemoError, DemoEvent};
-use crate::backbones::{GlobalPool, ResNet};
+use crate::backbones::ResNet;
 use crate::burn::module::Module;
 use crate::burn::tensor::Device;
 use crate::data::batch::TestTransform;
@@ -19,11 +19,12 @@ use crate::data::sampler_identity::KSchedule;
 use crate::data::{ImageRecord, Splits};
 use crate::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
 use crate::denoise::{DenoiseConfig, annos};
-use crate::metrics::{EvalConfig, EvalResult, Labels, Metric};
+use crate::gap_eval::{avg_pooled, evaluate_pooled};
+use crate::metrics::{EvalResult, Labels};
 use crate::train::finetune::embed_records;
 use crate::train::{
-    CionConfig, Decay, ExtractOptions, FinetuneConfig, FinetuneEvent, PnlConfig, RunOptions,
-    Warmup, evaluate_model, extract_features, finetune, pretrain_cion, pretrain_pnl,
+    CionConfig, Decay, FinetuneConfig, FinetuneEvent, PnlConfig, RunOptions, Warmup,
+    evaluate_model, extract_features, finetune, pretrain_cion, pretrain_pnl,
 };
 
 /// The events callback of the demo.
@@ -62,11 +63,7 @@ pub(crate) fn denoise(
     let corpus = luperson_nl::parse(corpus_dir)?;
     let stats = corpus.stats();
     let img_paths = paths(&corpus.images().cloned().collect::<Vec<_>>())?;
-    let options = ExtractOptions::default()
-        .with_transform(TestTransform::new(cfg.height, cfg.width))
-        .with_batch_size(64)
-        .with_pool(GlobalPool::Avg)
-        .with_normalize(false);
+    let options = avg_pooled(TestTransform::new(cfg.height, cfg.width), 64, false);
     let t0 = Instant::now();
     let feats = extract_features(model, &img_paths, &options, device)?;
     let mut dcfg = DenoiseConfig::default().with_record_levels(true);
@@ -334,22 +331,10 @@ pub(crate) fn eval_backbone(
     cfg: &DemoConfig,
     device: &Device,
 ) -> Result<EvalResult, DemoError> {
-    let options = ExtractOptions::default()
-        .with_transform(TestTransform::new(cfg.height, cfg.width))
-        .with_batch_size(64)
-        .with_pool(GlobalPool::Avg)
-        .with_normalize(true);
-    let q = extract_features(model, &paths(&splits.query)?, &options, device)?;
-    let g = extract_features(model, &paths(&splits.gallery)?, &options, device)?;
-    Ok(crate::metrics::evaluate_features(
-        q.view(),
-        g.view(),
-        &labels(&splits.query)?,
-        &labels(&splits.gallery)?,
-        Metric::Cosine,
-        false,
-        &EvalConfig::default(),
-    )?)
+    let options = avg_pooled(TestTransform::new(cfg.height, cfg.width), 64, true);
+    let (query, gallery) = (&splits.query, &splits.gallery);
+    let result = evaluate_pooled(model, query, gallery, ["demo"; 2], &options, device)?;
+    Ok(result)
 }
 
 /// One evaluated fine-tuning run: the result, the query and gallery

@@ -226,6 +226,23 @@ pub struct StudyConfig {
     pub recipes: Recipes,
 }
 
+/// The pre-training recipe `$recipe` on the study's trunk (its `arch` and
+/// `base_width`, last stride 1) for `$epochs` epochs of at most `$cap`
+/// steps, seeded with `$seed` (the MoCo, PNL and CION recipes have these
+/// setters alike).
+macro_rules! study_recipe {
+    ($study:ident, $recipe:ident, $epochs:ident, $cap:ident, $seed:ident) => {
+        $recipe
+            .clone()
+            .with_arch($study.arch.clone())
+            .with_base_width($study.base_width)
+            .with_last_stride(1)
+            .with_epochs($epochs)
+            .with_max_steps_per_epoch(Some($cap))
+            .with_seed($seed)
+    };
+}
+
 impl StudyConfig {
     /// The full study (target: at most 3 hours on 2 cores, release build):
     /// the demo's world (Market-style set of 100 + 100 identities, 60
@@ -274,18 +291,20 @@ impl StudyConfig {
     /// handful of steps per method, one BoT epoch of at most 2 steps, denoising
     /// level 1. The recipes' small-batch fields are shrunk to fit.
     pub fn toy(recipes: Recipes) -> Self {
+        // The toy's MoCo and PNL settings (the recipes name them alike).
+        macro_rules! toy_contrastive {
+            ($c:expr) => {
+                $c.batch_size = 8;
+                $c.bn_groups = 2;
+                $c.queue_size = 32;
+                $c.mlp_hidden_dim = 32;
+                $c.dim = 16;
+            };
+        }
         let mut r = recipes;
-        r.moco.batch_size = 8;
-        r.moco.bn_groups = 2;
-        r.moco.queue_size = 32;
-        r.moco.mlp_hidden_dim = 32;
-        r.moco.dim = 16;
-        r.pnl.batch_size = 8;
-        r.pnl.bn_groups = 2;
-        r.pnl.queue_size = 32;
+        toy_contrastive!(r.moco);
+        toy_contrastive!(r.pnl);
         r.pnl.cls_dim = 16;
-        r.pnl.mlp_hidden_dim = 32;
-        r.pnl.dim = 16;
         r.cion.batch_size = 8;
         // Global crops of the study's own size and half-size locals (the
         // reference size scales to the toy's 64 x 32), so the toy run
@@ -314,9 +333,7 @@ impl StudyConfig {
             size: "toy".into(),
             height: 64,
             width: 32,
-            arch: "resnet18".into(),
             base_width: 4,
-            world_seed: 0,
             market: Market1501Config::default()
                 .with_train_ids(8)
                 .with_test_ids(6)
@@ -327,13 +344,13 @@ impl StudyConfig {
                 .with_distractors(2),
             corpus,
             seeds: vec![0],
-            rows: Row::ALL.to_vec(),
             budget_passes: 64.0,
             finetune_epochs: 1,
             denoise_level: 1,
             checkpoint_every: 2,
             eval_batch: 16,
-            recipes: r,
+            // The default's backbone, world seed and rows.
+            ..Self::default_size(r)
         }
     }
 
@@ -441,15 +458,8 @@ impl StudyConfig {
                 let r = &self.recipes.moco;
                 let pps = 2.0 * r.batch_size as f64;
                 let (steps, epochs, cap) = self.steps(pps, natural(r.batch_size));
-                let cfg = r
-                    .clone()
-                    .with_arch(self.arch.clone())
-                    .with_base_width(self.base_width)
-                    .with_last_stride(1)
-                    .with_size([self.height, self.width])
-                    .with_epochs(epochs)
-                    .with_max_steps_per_epoch(Some(cap))
-                    .with_seed(seed);
+                let cfg =
+                    study_recipe!(self, r, epochs, cap, seed).with_size([self.height, self.width]);
                 cfg.validate().map_err(invalid)?;
                 Ok(Plan::new(RowConfig::Moco(cfg), pps, steps, epochs, cap))
             }
@@ -459,19 +469,12 @@ impl StudyConfig {
                 let (steps, epochs, cap) = self.steps(pps, natural(r.batch_size));
                 let from = r.epochs.max(1);
                 let start = |e: usize| scale_start(e, from, epochs);
-                let cfg = r
-                    .clone()
-                    .with_arch(self.arch.clone())
-                    .with_base_width(self.base_width)
-                    .with_last_stride(1)
+                let cfg = study_recipe!(self, r, epochs, cap, seed)
                     .with_size([self.height, self.width])
-                    .with_epochs(epochs)
-                    .with_max_steps_per_epoch(Some(cap))
                     .with_lr_milestones(scale_milestones(&r.lr_milestones, from, epochs))
                     .with_start_clean_epoch(start(r.start_clean_epoch))
                     .with_start_supcont_epoch(start(r.start_supcont_epoch))
-                    .with_start_proto_epoch(start(r.start_proto_epoch))
-                    .with_seed(seed);
+                    .with_start_proto_epoch(start(r.start_proto_epoch));
                 cfg.validate().map_err(invalid)?;
                 Ok(Plan::new(RowConfig::Pnl(cfg), pps, steps, epochs, cap))
             }
@@ -502,15 +505,9 @@ impl StudyConfig {
                     }
                 }
                 let warmup_epochs = scale_epoch(r.warmup_epochs, from, epochs).min(epochs);
-                let cfg = r
-                    .clone()
-                    .with_arch(self.arch.clone())
-                    .with_base_width(self.base_width)
-                    .with_last_stride(1)
+                let cfg = study_recipe!(self, r, epochs, cap, seed)
                     .with_global_size(global)
                     .with_local_size(local)
-                    .with_epochs(epochs)
-                    .with_max_steps_per_epoch(Some(cap))
                     .with_warmup_epochs(warmup_epochs)
                     .with_freeze_last_layer(scale_epoch(r.freeze_last_layer, from, epochs))
                     .with_warmup_teacher_temp_epochs(scale_epoch(
@@ -518,8 +515,7 @@ impl StudyConfig {
                         from,
                         epochs,
                     ))
-                    .with_k_schedule(k_schedule)
-                    .with_seed(seed);
+                    .with_k_schedule(k_schedule);
                 cfg.validate().map_err(invalid)?;
                 let rc = if row == Row::Cion {
                     RowConfig::Cion(cfg)

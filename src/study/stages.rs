@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backbones::{GlobalPool, ResNet, build_backbone};
+use crate::backbones::{ResNet, build_backbone};
 use crate::burn::module::Module;
 use crate::burn::tensor::Device;
 use crate::data::batch::TestTransform;
@@ -19,12 +19,13 @@ use crate::data::sampler_identity::IdentitySampler;
 use crate::data::{ImageRecord, Splits};
 use crate::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
 use crate::denoise::{DenoiseConfig, Quality, annos};
-use crate::metrics::{EvalConfig, EvalResult, Labels, Metric, evaluate_features};
+use crate::gap_eval::{avg_pooled, evaluate_pooled};
+use crate::metrics::EvalResult;
 use crate::synth::{WorldConfig, write_luperson_nl, write_market1501};
 use crate::train::checkpoint::{module_from_bytes, module_to_bytes, write_atomic};
 use crate::train::{
-    ExtractOptions, FinetuneConfig, FinetuneEvent, PretrainEvent, RunOptions, evaluate_model,
-    extract_features, finetune as finetune_bot, pretrain_cion, pretrain_moco, pretrain_pnl,
+    FinetuneConfig, FinetuneEvent, PretrainEvent, RunOptions, evaluate_model, extract_features,
+    finetune as finetune_bot, pretrain_cion, pretrain_moco, pretrain_pnl,
 };
 
 use super::config::{Plan, RowConfig, StudyConfig};
@@ -321,11 +322,11 @@ pub(crate) fn denoise(
 ) -> Result<DenoiseResult, StudyError> {
     let corpus = &world.corpus;
     let paths = record_paths(&corpus.images().cloned().collect::<Vec<_>>())?;
-    let options = ExtractOptions::default()
-        .with_transform(TestTransform::new(cfg.height, cfg.width))
-        .with_batch_size(cfg.eval_batch)
-        .with_pool(GlobalPool::Avg)
-        .with_normalize(false);
+    let options = avg_pooled(
+        TestTransform::new(cfg.height, cfg.width),
+        cfg.eval_batch,
+        false,
+    );
     let feats = extract_features(backbone, &paths, &options, device)?;
     let dcfg = DenoiseConfig::default().with_record_levels(true);
     let blocks = corpus_blocks(corpus, feats.view())?;
@@ -401,10 +402,6 @@ fn record_paths(records: &[ImageRecord]) -> Result<Vec<PathBuf>, StudyError> {
     Ok(crate::train::input::image_paths(records, "study")?)
 }
 
-fn labels(records: &[ImageRecord]) -> Result<Labels, StudyError> {
-    Ok(crate::train::input::eval_labels(records)?)
-}
-
 /// A backbone's own features (global average pooling, L2-normalised,
 /// cosine) on the test split, no fine-tuning: how much identity the
 /// weights carry by themselves.
@@ -414,22 +411,13 @@ pub(crate) fn eval_backbone(
     splits: &Splits,
     device: &Device,
 ) -> Result<Scores, StudyError> {
-    let options = ExtractOptions::default()
-        .with_transform(TestTransform::new(cfg.height, cfg.width))
-        .with_batch_size(cfg.eval_batch)
-        .with_pool(GlobalPool::Avg)
-        .with_normalize(true);
-    let q = extract_features(backbone, &record_paths(&splits.query)?, &options, device)?;
-    let g = extract_features(backbone, &record_paths(&splits.gallery)?, &options, device)?;
-    let r = evaluate_features(
-        q.view(),
-        g.view(),
-        &labels(&splits.query)?,
-        &labels(&splits.gallery)?,
-        Metric::Cosine,
-        false,
-        &EvalConfig::default(),
-    )?;
+    let options = avg_pooled(
+        TestTransform::new(cfg.height, cfg.width),
+        cfg.eval_batch,
+        true,
+    );
+    let (query, gallery) = (&splits.query, &splits.gallery);
+    let r = evaluate_pooled(backbone, query, gallery, ["study"; 2], &options, device)?;
     Ok(Scores::from(&r))
 }
 

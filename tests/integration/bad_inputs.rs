@@ -13,7 +13,7 @@
 //! `REID_CORPUS_BIN=/path/to/reid` measures another build (e.g. an older
 //! one) and `REID_CORPUS_REPORT=1` prints the verdicts without failing.
 
-mod fixtures;
+pub(crate) mod fixtures;
 mod support;
 
 use std::ffi::OsString;

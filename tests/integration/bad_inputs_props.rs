@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
+
+use crate::bad_inputs::fixtures::npy_with_header;
 use reid::data::datasets::{cional, luperson_nl, msmt17, naming};
 use reid::train::config::{Override, load_recipe};
 use reid::train::{CionConfig, FinetuneConfig, MocoConfig};
@@ -39,18 +41,6 @@ fn mutate(base: &[u8], ops: &[(usize, u8)], cut: Option<usize>, insert: &[u8]) -
     let at = insert.len() % (b.len() + 1);
     b.splice(at..at, insert.iter().copied());
     b
-}
-
-fn npy_bytes(header: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = header.to_string();
-    let total = 10 + h.len() + 1;
-    h.push_str(&" ".repeat((64 - total % 64) % 64));
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((h.len() as u16).to_le_bytes());
-    out.extend(h.as_bytes());
-    out.extend(data);
-    out
 }
 
 proptest! {
@@ -162,7 +152,7 @@ proptest! {
             "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
             if fortran { "True" } else { "False" }
         );
-        let bytes = mutate(&npy_bytes(&header, &vec![0u8; data_len]), &ops, cut, &[]);
+        let bytes = mutate(&npy_with_header(&header, &vec![0u8; data_len]), &ops, cut, &[]);
         let d = scratch("npy");
         let p = d.join("x.npy");
         std::fs::write(&p, &bytes).unwrap();

@@ -16,7 +16,7 @@ fn reid() -> Command {
 
 /// `reid finetune` for one epoch of a ResNet (base width 8) at 64×32 on the
 /// dataset at `data`, then `extra`.
-fn finetune(arch: &str, data: &Path, extra: &[&std::ffi::OsStr]) -> Command {
+fn finetune(arch: &str, data: &Path, extra: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
     let mut c = reid();
     c.args([
         "finetune",
@@ -29,7 +29,7 @@ fn finetune(arch: &str, data: &Path, extra: &[&std::ffi::OsStr]) -> Command {
     ])
     .args(["--height", "64", "--width", "32", "--data"])
     .arg(data)
-    .args(extra);
+    .args(extra.iter().map(|a| a.as_ref()));
     c
 }
 
@@ -63,14 +63,48 @@ fn synth_market(d: &Path) -> std::path::PathBuf {
     d.join("Market-1501-v15.09.15")
 }
 
-/// `reid evaluate --dataset market1501 --root root --weights weights --json`.
-fn evaluate_json(root: &Path, weights: &Path) -> serde_json::Value {
-    let (code, out, err) = run(reid()
-        .args(["evaluate", "--dataset", "market1501", "--root"])
+/// `reid evaluate --dataset market1501 --root root --weights weights`.
+fn evaluate(root: &Path, weights: &Path) -> Command {
+    let mut c = reid();
+    c.args(["evaluate", "--dataset", "market1501", "--root"])
         .arg(root)
         .arg("--weights")
+        .arg(weights);
+    c
+}
+
+/// `reid evaluate --dataset market1501 --root root --weights weights --json`.
+fn evaluate_json(root: &Path, weights: &Path) -> serde_json::Value {
+    let (code, out, err) = run(evaluate(root, weights).arg("--json"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+/// `reid export --weights weights --out out`.
+fn export(weights: &Path, out: &Path) -> Command {
+    let mut c = reid();
+    c.arg("export")
+        .arg("--weights")
         .arg(weights)
-        .arg("--json"));
+        .arg("--out")
+        .arg(out);
+    c
+}
+
+/// The last mAP a fine-tuning log at `path` holds (its final evaluation).
+fn final_map(path: &Path) -> f64 {
+    json_lines(path)
+        .into_iter()
+        .rev()
+        .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
+        .expect("the log holds the final evaluation")
+}
+
+/// `reid inspect --dataset dataset --json --root root`, parsed.
+fn inspect_json(dataset: &str, root: &Path) -> serde_json::Value {
+    let (code, out, err) = run(reid()
+        .args(["inspect", "--dataset", dataset, "--json", "--root"])
+        .arg(root));
     assert_eq!(code, 0, "{out}\n{err}");
     serde_json::from_str(out.trim()).unwrap()
 }
@@ -84,19 +118,10 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
     let (code, out, err) = run(&mut finetune(
         "resnet18",
         &root,
-        &[
-            "--export-model".as_ref(),
-            model.as_ref(),
-            "--log".as_ref(),
-            log.as_ref(),
-        ],
+        &[&"--export-model", &model, &"--log", &log],
     ));
     assert_eq!(code, 0, "{out}\n{err}");
-    let reported = json_lines(&log)
-        .into_iter()
-        .rev()
-        .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
-        .expect("the log holds the final evaluation");
+    let reported = final_map(&log);
 
     // The same images as your own dataset (list files `path pid camid`,
     // in the Market parser's order): the same run, the same mAP.
@@ -126,46 +151,19 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
     let (code, out, err) = run(&mut finetune(
         "resnet18",
         &lists,
-        &[
-            "--dataset".as_ref(),
-            "lists".as_ref(),
-            "--log".as_ref(),
-            log_lists.as_ref(),
-        ],
+        &[&"--dataset", &"lists", &"--log", &log_lists],
     ));
     assert_eq!(code, 0, "{out}\n{err}");
-    let from_lists = json_lines(&log_lists)
-        .into_iter()
-        .rev()
-        .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
-        .unwrap();
+    let from_lists = final_map(&log_lists);
     assert_eq!(from_lists, reported);
-    let (code, out, err) = run(reid()
-        .args(["inspect", "--dataset", "lists", "--json", "--root"])
-        .arg(&lists));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let (code, out, _) = run(reid()
-        .args(["inspect", "--dataset", "market1501", "--json", "--root"])
-        .arg(&root));
-    assert_eq!(code, 0);
-    let market: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let (_, out, _) = run(reid()
-        .args(["inspect", "--dataset", "lists", "--json", "--root"])
-        .arg(&lists));
-    let own: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let own = inspect_json("lists", &lists);
+    let market = inspect_json("market1501", &root);
     for split in ["train", "query", "gallery"] {
         assert_eq!(own[split], market[split], "{split}: {own} vs {market}");
     }
 
     let ev = d.join("ev");
-    let (code, out, err) = run(reid()
-        .args(["evaluate", "--dataset", "market1501", "--root"])
-        .arg(&root)
-        .arg("--weights")
-        .arg(&model)
-        .arg("--out")
-        .arg(&ev)
-        .arg("--json"));
+    let (code, out, err) = run(evaluate(&root, &model).arg("--out").arg(&ev).arg("--json"));
     assert_eq!(code, 0, "{out}\n{err}");
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let map = summary["mAP"].as_f64().unwrap();
@@ -220,41 +218,23 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
     assert!((again["mAP"].as_f64().unwrap() - map).abs() <= 1e-9);
 
     // Flip averaging changes the features, so the result (a real second pass).
-    let (code, out, err) = run(reid()
-        .args(["evaluate", "--dataset", "market1501", "--root"])
-        .arg(&root)
-        .arg("--weights")
-        .arg(&model)
-        .args(["--flip", "--json"]));
+    let (code, out, err) = run(evaluate(&root, &model).args(["--flip", "--json"]));
     assert_eq!(code, 0, "{out}\n{err}");
     let flipped: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(flipped["flip"], true);
     assert_ne!(flipped["mAP"], summary["mAP"]);
 
     // A wrong architecture is the user's error, naming the tensors.
-    let (code, _, err) = run(reid()
-        .args(["evaluate", "--dataset", "market1501", "--root"])
-        .arg(&root)
-        .arg("--weights")
-        .arg(&model)
-        .args(["--arch", "resnet50"]));
+    let (code, _, err) = run(evaluate(&root, &model).args(["--arch", "resnet50"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("heads.bottleneck.0.weight"), "{err}");
 
     // The exported model is also a starting point for BoT (its trunk under
     // a fresh head), and a trunk of another depth is refused.
-    let (code, out, err) = run(&mut finetune(
-        "resnet18",
-        &root,
-        &["--weights".as_ref(), model.as_ref()],
-    ));
+    let (code, out, err) = run(&mut finetune("resnet18", &root, &[&"--weights", &model]));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("100 tensors loaded"), "{err}");
-    let (code, _, err) = run(&mut finetune(
-        "resnet34",
-        &root,
-        &["--weights".as_ref(), model.as_ref()],
-    ));
+    let (code, _, err) = run(&mut finetune("resnet34", &root, &[&"--weights", &model]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing keys"), "{err}");
     std::fs::remove_dir_all(d).unwrap();
@@ -274,7 +254,7 @@ fn a_fine_tuned_model_exports_for_deployment() {
     let (code, out, err) = run(&mut finetune(
         "resnet18_ibn_a",
         &root,
-        &["--export-model".as_ref(), model.as_ref()],
+        &[&"--export-model", &model],
     ));
     assert_eq!(code, 0, "{out}\n{err}");
 
@@ -289,12 +269,7 @@ fn a_fine_tuned_model_exports_for_deployment() {
     .unwrap();
     let folded = d.join("deploy.safetensors");
     let feats = d.join("deploy.npy");
-    let (code, out, err) = run(reid()
-        .arg("export")
-        .arg("--weights")
-        .arg(&model)
-        .arg("--out")
-        .arg(&folded)
+    let (code, out, err) = run(export(&model, &folded)
         .arg("--input-tensor")
         .arg(&x)
         .arg("--features")
@@ -310,23 +285,13 @@ fn a_fine_tuned_model_exports_for_deployment() {
     assert!(f.iter().all(|v| v.is_finite()));
 
     // The folded file is for deployment, not for evaluation or training.
-    let (code, _, err) = run(reid()
-        .args(["evaluate", "--dataset", "market1501", "--root"])
-        .arg(&root)
-        .arg("--weights")
-        .arg(&folded));
+    let (code, _, err) = run(&mut evaluate(&root, &folded));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("reid.form = folded"), "{err}");
 
     // The training form evaluates exactly as the source file.
     let trained = d.join("trained.safetensors");
-    let (code, out, err) = run(reid()
-        .arg("export")
-        .arg("--weights")
-        .arg(&model)
-        .arg("--out")
-        .arg(&trained)
-        .args(["--form", "trained"]));
+    let (code, out, err) = run(export(&model, &trained).args(["--form", "trained"]));
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(
         evaluate_json(&root, &trained)["mAP"],
@@ -334,11 +299,8 @@ fn a_fine_tuned_model_exports_for_deployment() {
     );
 
     // FastViT's inference form is re-parameterised: refused, exit 2.
-    let (code, _, err) = run(reid()
-        .args(["export", "--arch", "fastvit_s12", "--weights"])
-        .arg(&model)
-        .arg("--out")
-        .arg(d.join("fastvit.safetensors")));
+    let fastvit = d.join("fastvit.safetensors");
+    let (code, _, err) = run(export(&model, &fastvit).args(["--arch", "fastvit_s12"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("re-parameterised"), "{err}");
     std::fs::remove_dir_all(d).unwrap();
@@ -378,11 +340,7 @@ fn a_fine_tuned_mgn_evaluates_to_the_same_map_through_evaluate_dataset() {
         .arg("--log")
         .arg(&log));
     assert_eq!(code, 0, "{out}\n{err}");
-    let reported = json_lines(&log)
-        .into_iter()
-        .rev()
-        .find_map(|l| l.get("mAP").and_then(|v| v.as_f64()))
-        .expect("the log holds the final evaluation");
+    let reported = final_map(&log);
     let summary = evaluate_json(&root, &model);
     let map = summary["mAP"].as_f64().unwrap();
     assert!(
@@ -395,12 +353,7 @@ fn a_fine_tuned_mgn_evaluates_to_the_same_map_through_evaluate_dataset() {
             .contains("embedding_dim 8 (file)")
     );
     // BoT's export path refuses it, naming what the file is.
-    let (code, _, err) = run(reid()
-        .arg("export")
-        .arg("--weights")
-        .arg(&model)
-        .arg("--out")
-        .arg(d.join("x.safetensors")));
+    let (code, _, err) = run(&mut export(&model, &d.join("x.safetensors")));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("reid.model = \"mgn\""), "{err}");
     std::fs::remove_dir_all(d).unwrap();

@@ -141,13 +141,19 @@ impl RandomErasing {
     /// `U(0.3, 1/0.3)`, 100 attempts, applied **after** `Normalize` with fill
     /// = the ImageNet mean values `norm.mean` written into normalised space.
     pub fn torchreid(norm: &Normalization) -> Self {
+        Self::zhong(0.4, norm.mean)
+    }
+
+    /// Zhong et al.'s original: p = 0.5, area `U(0.02, max_area)`, aspect
+    /// `U(0.3, 1/0.3)`, 100 attempts, `fill` in normalised space.
+    pub(crate) fn zhong(max_area: f64, fill: [f32; 3]) -> Self {
         Self {
             p: 0.5,
-            scale: (0.02, 0.4),
+            scale: (0.02, max_area),
             ratio: (0.3, 1.0 / 0.3),
             aspect: AspectSampling::Uniform,
             attempts: 100,
-            fill: norm.mean,
+            fill,
         }
     }
 

@@ -53,18 +53,15 @@ impl PkSampler {
                 "PK sampler needs P >= 1 and K >= 1 (got P={p}, K={k})"
             )));
         }
-        let mut by_pid: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-        for (i, r) in records.iter().enumerate() {
-            by_pid.entry(r.pid).or_default().push(i);
-        }
-        if by_pid.len() < p {
+        let groups = group_by_pid(records.iter().map(|r| r.pid));
+        if groups.len() < p {
             return Err(DataError::InvalidArgument(format!(
                 "PK sampler needs at least P={p} identities, the split has {}",
-                by_pid.len()
+                groups.len()
             )));
         }
         Ok(Self {
-            groups: by_pid.into_iter().collect(),
+            groups,
             p,
             k,
             seed,
@@ -139,6 +136,16 @@ impl PkSampler {
         }
         batches
     }
+}
+
+/// The positions of each identity in `pids`, as `(pid, indices)` in
+/// ascending pid (indices ascending): the groups the samplers draw from.
+pub(crate) fn group_by_pid(pids: impl IntoIterator<Item = i64>) -> Vec<(i64, Vec<usize>)> {
+    let mut by_pid: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, p) in pids.into_iter().enumerate() {
+        by_pid.entry(p).or_default().push(i);
+    }
+    by_pid.into_iter().collect()
 }
 
 #[cfg(test)]

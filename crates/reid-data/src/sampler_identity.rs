@@ -19,14 +19,13 @@
 //! The random generator is `rand_chacha::ChaCha8Rng` seeded from
 //! `(seed, epoch)`: reproducible, not Python's stream.
 
-use std::collections::BTreeMap;
-
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{DataError, Result};
 use crate::record::ImageRecord;
+use crate::sampler::group_by_pid;
 
 /// Piecewise-constant schedule of instances per identity `K`: epochs
 /// `< epochs[0]` use `instances[0]`, epochs in `[epochs[i-1], epochs[i])`
@@ -163,20 +162,17 @@ impl IdentitySampler {
                 "identity sampler batch size {batch_size} must be a multiple of every K of the schedule (K = {k})"
             )));
         }
-        let mut by_pid: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-        for (i, &p) in pids.iter().enumerate() {
-            by_pid.entry(p).or_default().push(i);
-        }
+        let groups = group_by_pid(pids.iter().copied());
         let min_k = schedule.instances.iter().copied().min().unwrap_or(1);
         let max_ids = batch_size / min_k;
-        if by_pid.len() < max_ids {
+        if groups.len() < max_ids {
             return Err(DataError::InvalidArgument(format!(
                 "identity sampler needs at least batch_size / K = {max_ids} identities, the split has {}",
-                by_pid.len()
+                groups.len()
             )));
         }
         Ok(Self {
-            groups: by_pid.into_iter().collect(),
+            groups,
             batch_size,
             schedule,
             seed,

@@ -10,7 +10,7 @@
 use burn::tensor::{Int, Tensor};
 
 use crate::LossError;
-use crate::validate::{batch_matches, host_labels, labels_in_range};
+use crate::validate::{batch_matches, class_matrix_matches, host_labels, labels_in_range};
 
 const NAME: &str = "center_loss";
 
@@ -32,15 +32,7 @@ pub fn center_loss(
     let [n, d] = features.dims();
     let [c, dc] = centers.dims();
     batch_matches(NAME, "features", [n, d], &labels)?;
-    if c == 0 || dc != d {
-        return Err(LossError::BatchMismatch {
-            loss: NAME,
-            what_a: "features (columns)",
-            a: d,
-            what_b: "centers (columns)",
-            b: dc,
-        });
-    }
+    class_matrix_matches(NAME, "centers (columns)", [c, dc], d)?;
     labels_in_range(NAME, &host_labels(&labels), c)?;
     let xx = features.clone().square().sum_dim(1); // [N, 1]
     let cc = centers.clone().square().sum_dim(1).transpose(); // [1, C]

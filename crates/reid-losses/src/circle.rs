@@ -17,7 +17,9 @@ use burn::tensor::{Int, Tensor};
 
 use crate::LossError;
 use crate::triplet::l2_normalize;
-use crate::validate::{batch_matches, host_labels, labels_in_range, param_in};
+use crate::validate::{
+    batch_matches, class_matrix_matches, host_labels, labels_in_range, non_negative,
+};
 
 /// Row-wise `log Σ_j exp(x_ij)` of `x` (`[N, M]`), as `[N, 1]`.
 fn logsumexp(x: Tensor<2>) -> Tensor<2> {
@@ -43,25 +45,10 @@ pub fn circle_softmax_logits(
     let [n, d] = features.dims();
     let [c, dw] = weight.dims();
     batch_matches(NAME, "features", [n, d], &labels)?;
-    if c == 0 || dw != d {
-        return Err(LossError::BatchMismatch {
-            loss: NAME,
-            what_a: "features (columns)",
-            a: d,
-            what_b: "weight (columns)",
-            b: dw,
-        });
-    }
+    class_matrix_matches(NAME, "weight (columns)", [c, dw], d)?;
     labels_in_range(NAME, &host_labels(&labels), c)?;
-    param_in(NAME, "scale", scale, 0.0, f64::MAX, "a finite scale >= 0")?;
-    param_in(
-        NAME,
-        "margin",
-        margin,
-        0.0,
-        f64::MAX,
-        "a finite margin >= 0",
-    )?;
+    non_negative(NAME, "scale", scale, "a finite scale >= 0")?;
+    non_negative(NAME, "margin", margin, "a finite margin >= 0")?;
     let cos = l2_normalize(features).matmul(l2_normalize(weight).transpose());
     let alpha_p = relu(cos.clone().detach().neg().add_scalar(1.0 + margin));
     let alpha_n = relu(cos.clone().detach().add_scalar(margin));
@@ -88,15 +75,8 @@ pub fn pairwise_circle_loss(
     const NAME: &str = "pairwise_circle_loss";
     let [n, d] = embeddings.dims();
     batch_matches(NAME, "embeddings", [n, d], &labels)?;
-    param_in(
-        NAME,
-        "margin",
-        margin,
-        0.0,
-        f64::MAX,
-        "a finite margin >= 0",
-    )?;
-    param_in(NAME, "gamma", gamma, 0.0, f64::MAX, "a finite gamma >= 0")?;
+    non_negative(NAME, "margin", margin, "a finite margin >= 0")?;
+    non_negative(NAME, "gamma", gamma, "a finite gamma >= 0")?;
     let host = host_labels(&labels);
     let device = embeddings.device();
     let mut pos = Vec::with_capacity(n * n);

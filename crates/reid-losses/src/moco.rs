@@ -20,6 +20,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::LossError;
+use crate::validate::sizes_match;
 
 /// Queue length `K` of LUPerson / LUPerson-NL pre-training (keys).
 pub const QUEUE_SIZE: usize = 65536;
@@ -403,15 +404,7 @@ impl InfoNceQueue {
         let device = self.ids.device();
         let ids = match ids {
             Some(ids) => {
-                if ids.dims()[0] != n {
-                    return Err(LossError::BatchMismatch {
-                        loss: QUEUE,
-                        what_a: "keys",
-                        a: n,
-                        what_b: "ids",
-                        b: ids.dims()[0],
-                    });
-                }
+                sizes_match(QUEUE, ("keys", n), ("ids", ids.dims()[0]))?;
                 ids.to_device(&device)
             }
             None => Tensor::<1, Int>::from_data(TensorData::new(vec![-1i64; n], [n]), &device),

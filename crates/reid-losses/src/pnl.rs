@@ -29,7 +29,9 @@ use crate::LossError;
 use crate::cross_entropy::{CrossEntropyConfig, cross_entropy_label_smooth};
 use crate::moco::{InfoNceQueue, check_contrastive, contrastive_logits, positive, to_storage};
 use crate::triplet::l2_normalize;
-use crate::validate::{batch_matches, host_labels, labels_in_range, param_in};
+use crate::validate::{
+    batch_matches, host_labels, labels_in_range, nonzero_sizes, param_in, sizes_match,
+};
 
 /// Prototype momentum `m2` (`P[y] ← m2·P[y] + (1−m2)·q`, `proto_m`).
 pub const PROTOTYPE_MOMENTUM: f64 = 0.999;
@@ -112,16 +114,11 @@ impl PrototypeBank {
     /// [`LossError`] when `classes` or `dim` is 0, `prototypes` does not hold
     /// `classes·dim` values, or the momentum is outside `[0, 1]`.
     pub fn from_state(state: &PrototypeState, device: &Device) -> Result<Self, LossError> {
-        for (name, v) in [("classes", state.classes), ("dim", state.dim)] {
-            if v == 0 {
-                return Err(LossError::InvalidParameter {
-                    loss: BANK,
-                    name,
-                    value: 0.0,
-                    expected: "at least 1",
-                });
-            }
-        }
+        nonzero_sizes(
+            BANK,
+            &[("classes", state.classes), ("dim", state.dim)],
+            "at least 1",
+        )?;
         param_in(
             BANK,
             "momentum",
@@ -365,15 +362,7 @@ pub fn label_guided_instance_loss(
     let [n, d] = q.dims();
     let size = queue.dims()[0];
     batch_matches(INST, "q", [n, d], &labels)?;
-    if queue_ids.dims()[0] != size {
-        return Err(LossError::BatchMismatch {
-            loss: INST,
-            what_a: "queue",
-            a: size,
-            what_b: "queue_ids",
-            b: queue_ids.dims()[0],
-        });
-    }
+    sizes_match(INST, ("queue", size), ("queue_ids", queue_ids.dims()[0]))?;
     if let Some(&label) = host_labels(&labels).iter().find(|l| **l < 0) {
         return Err(LossError::InvalidParameter {
             loss: INST,
@@ -519,15 +508,7 @@ pub fn pnl_step_losses(
     }
     labels_in_range(STEP, &host_labels(&labels), c)?;
     let [nq, d] = q.dims();
-    if nq != n {
-        return Err(LossError::BatchMismatch {
-            loss: STEP,
-            what_a: "z",
-            a: n,
-            what_b: "q",
-            b: nq,
-        });
-    }
+    sizes_match(STEP, ("z", n), ("q", nq))?;
     if d != bank.dim() {
         return Err(dim_mismatch(STEP, "q", [nq, d], bank.dim()));
     }

@@ -19,6 +19,7 @@ pub use clip::{CLIP_EPSILON, clip_gradients_per_param};
 use burn::module::Module;
 
 use crate::LossError;
+use crate::validate::nonzero_sizes;
 
 const NAME: &str = "cosine_schedule";
 
@@ -60,16 +61,11 @@ pub fn cosine_schedule(
             });
         }
     }
-    for (name, value) in [("epochs", epochs), ("iters_per_epoch", iters_per_epoch)] {
-        if value == 0 {
-            return Err(LossError::InvalidParameter {
-                loss: NAME,
-                name,
-                value: 0.0,
-                expected: "at least 1",
-            });
-        }
-    }
+    nonzero_sizes(
+        NAME,
+        &[("epochs", epochs), ("iters_per_epoch", iters_per_epoch)],
+        "at least 1",
+    )?;
     if warmup_epochs > epochs {
         return Err(LossError::InvalidParameter {
             loss: NAME,

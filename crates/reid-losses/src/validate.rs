@@ -23,17 +23,74 @@ pub(crate) fn batch_matches(
             shape: dims.to_vec(),
         });
     }
-    let n = labels.dims()[0];
-    if n != dims[0] {
+    sizes_match(loss, (what, dims[0]), ("labels", labels.dims()[0]))
+}
+
+/// Checks that two sizes that must agree do: `a = (what, size)` and `b`.
+pub(crate) fn sizes_match(
+    loss: &'static str,
+    a: (&'static str, usize),
+    b: (&'static str, usize),
+) -> Result<(), LossError> {
+    if a.1 != b.1 {
         return Err(LossError::BatchMismatch {
             loss,
-            what_a: what,
-            a: dims[0],
-            what_b: "labels",
-            b: n,
+            what_a: a.0,
+            a: a.1,
+            what_b: b.0,
+            b: b.1,
         });
     }
     Ok(())
+}
+
+/// Checks that a per-class matrix (`dims = [classes, columns]`, e.g.
+/// classifier weights or centres, named `what`) has at least one class and
+/// the features' `feature_dim` columns.
+pub(crate) fn class_matrix_matches(
+    loss: &'static str,
+    what: &'static str,
+    dims: [usize; 2],
+    feature_dim: usize,
+) -> Result<(), LossError> {
+    if dims[0] == 0 || dims[1] != feature_dim {
+        return Err(LossError::BatchMismatch {
+            loss,
+            what_a: "features (columns)",
+            a: feature_dim,
+            what_b: what,
+            b: dims[1],
+        });
+    }
+    Ok(())
+}
+
+/// Checks that every `(name, size)` is at least 1; `expected` describes
+/// that in the error.
+pub(crate) fn nonzero_sizes(
+    loss: &'static str,
+    sizes: &[(&'static str, usize)],
+    expected: &'static str,
+) -> Result<(), LossError> {
+    match sizes.iter().find(|s| s.1 == 0) {
+        Some(&(name, _)) => Err(LossError::InvalidParameter {
+            loss,
+            name,
+            value: 0.0,
+            expected,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that `value` is finite and at least 0; `expected` describes that.
+pub(crate) fn non_negative(
+    loss: &'static str,
+    name: &'static str,
+    value: f64,
+    expected: &'static str,
+) -> Result<(), LossError> {
+    param_in(loss, name, value, 0.0, f64::MAX, expected)
 }
 
 /// Checks that every label lies in `0..num_classes`.

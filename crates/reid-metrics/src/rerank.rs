@@ -561,32 +561,29 @@ fn rerank_evaluate<S: ColumnSource>(
     aggregate(blocks.into_iter().flatten().collect(), g, ecfg)
 }
 
+/// Checks that the distance matrix `name` is `[n, n]`.
+fn check_square(m: ArrayView2<f32>, n: usize, name: &str) -> Result<()> {
+    if m.dim() != (n, n) {
+        return Err(MetricsError::ShapeMismatch {
+            what: format!(
+                "{name} distance matrix must be [{n}, {n}], got {:?}; rows",
+                m.dim()
+            ),
+            expected: n,
+            got: m.nrows(),
+        });
+    }
+    Ok(())
+}
+
 fn dense_source<'a>(
     q_g: ArrayView2<'a, f32>,
     q_q: ArrayView2<'a, f32>,
     g_g: ArrayView2<'a, f32>,
 ) -> Result<DenseSource<'a>> {
     let (nq, ng) = q_g.dim();
-    if q_q.dim() != (nq, nq) {
-        return Err(MetricsError::ShapeMismatch {
-            what: format!(
-                "q_q distance matrix must be [{nq}, {nq}], got {:?}; rows",
-                q_q.dim()
-            ),
-            expected: nq,
-            got: q_q.nrows(),
-        });
-    }
-    if g_g.dim() != (ng, ng) {
-        return Err(MetricsError::ShapeMismatch {
-            what: format!(
-                "g_g distance matrix must be [{ng}, {ng}], got {:?}; rows",
-                g_g.dim()
-            ),
-            expected: ng,
-            got: g_g.nrows(),
-        });
-    }
+    check_square(q_q, nq, "q_q")?;
+    check_square(g_g, ng, "g_g")?;
     if ng == 0 {
         return Err(MetricsError::Empty("gallery".into()));
     }
@@ -645,15 +642,7 @@ pub fn re_ranking_features(
     normalize: bool,
     cfg: &RerankConfig,
 ) -> Result<Array2<f32>> {
-    check_features(q, "query features")?;
-    check_features(g, "gallery features")?;
-    let all = stack(q, g)?;
-    let pa = PreparedFeatures::new(all.view(), metric, normalize, "features")?;
-    let src = FeatureSource {
-        tiler: DistanceTiler::new(&pa, &pa, metric)?,
-        num_query: q.nrows(),
-    };
-    rerank_dense_output(&src, cfg)
+    with_feature_source(q, g, metric, normalize, |src| rerank_dense_output(src, cfg))
 }
 
 /// Re-ranks from distance matrices (see [`re_ranking`]) and evaluates the result
@@ -686,6 +675,21 @@ pub fn evaluate_reranked_features(
     ecfg: &EvalConfig,
 ) -> Result<EvalResult> {
     check_labels(q.nrows(), g.nrows(), query, gallery)?;
+    with_feature_source(q, g, metric, normalize, |src| {
+        rerank_evaluate(src, cfg, query, gallery, ecfg)
+    })
+}
+
+/// Runs `f` on the column source of the stacked features `[q; g]`
+/// (`[Q + G, dim]`, checked for emptiness and non-finite values), whose
+/// distances (`metric`, optional L2 normalisation) are computed tile by tile.
+fn with_feature_source<T>(
+    q: ArrayView2<f32>,
+    g: ArrayView2<f32>,
+    metric: Distance,
+    normalize: bool,
+    f: impl FnOnce(&FeatureSource<'_, '_>) -> Result<T>,
+) -> Result<T> {
     check_features(q, "query features")?;
     check_features(g, "gallery features")?;
     let all = stack(q, g)?;
@@ -694,7 +698,7 @@ pub fn evaluate_reranked_features(
         tiler: DistanceTiler::new(&pa, &pa, metric)?,
         num_query: q.nrows(),
     };
-    rerank_evaluate(&src, cfg, query, gallery, ecfg)
+    f(&src)
 }
 
 #[cfg(test)]

@@ -14,11 +14,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::output::{Format, prepare_dataset_dir};
-use super::stills::{StillJob, StillWorld, sample_pids, split_stats, truth_entries};
-use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
-use super::{
-    Layout, Purpose, ReportPart, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng,
+use super::stills::{
+    StillJob, StillWorld, check_pid_groups, sample_pids, split_stats, truth_entries,
 };
+use super::truth::{PartStats, SynthTruth, TruthPart, config_json, generator_name};
+use super::{Layout, Purpose, ReportPart, Span, SynthReport, WorldConfig, invalid, stream_rng};
 use crate::error::Result;
 use reid_data::record::DatasetStats;
 
@@ -62,14 +62,10 @@ impl Default for Cuhk03Config {
 impl Cuhk03Config {
     /// Checks identity, view and image counts against the name format.
     pub fn validate(&self) -> Result<()> {
-        check_count("CUHK03-NP train identities", self.train_ids, 1, 9999)?;
-        check_count("CUHK03-NP test identities", self.test_ids, 1, 9999)?;
-        if self.train_ids + self.test_ids > 9999 {
-            return Err(invalid(format!(
-                "CUHK03-NP: {} identities do not fit the 4-digit pid field (at most 9999)",
-                self.train_ids + self.test_ids
-            )));
-        }
+        check_pid_groups(
+            "CUHK03-NP",
+            &[("train", self.train_ids, 1), ("test", self.test_ids, 1)],
+        )?;
         if self.cameras != MAX_CAMERAS {
             return Err(invalid(format!(
                 "CUHK03-NP cameras is {}; the layout has exactly {MAX_CAMERAS} views (c1, c2)",

@@ -12,13 +12,16 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::stills::{
-    StillJob, finish_single_part, plan_train_test, sample_cams, sample_pids, write_still_dataset,
+    StillJob, check_camera_spans, check_pid_groups, finish_single_part, plan_train_test,
+    sample_cams, sample_pids, write_still_dataset,
 };
-use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
+use super::{Layout, Purpose, Span, SynthReport, WorldConfig, invalid, stream_rng};
 use crate::error::Result;
 
 /// The dataset folder's name.
 pub const FOLDER: &str = "DukeMTMC-reID";
+/// The layout's name in error messages.
+const LAYOUT: &str = "DukeMTMC-reID";
 /// Cameras the `c{cam}` name field allows.
 pub const MAX_CAMERAS: u32 = 8;
 const MAX_FRAME: u64 = 9_999_999;
@@ -60,26 +63,21 @@ impl Default for DukeConfig {
 impl DukeConfig {
     /// Checks identity, camera and image counts against the name format.
     pub fn validate(&self) -> Result<()> {
-        check_count("DukeMTMC-reID train identities", self.train_ids, 1, 9999)?;
-        check_count("DukeMTMC-reID test identities", self.test_ids, 1, 9999)?;
-        check_count(
-            "DukeMTMC-reID distractor identities",
-            self.distractor_ids,
-            0,
-            9999,
+        check_pid_groups(
+            LAYOUT,
+            &[
+                ("train", self.train_ids, 1),
+                ("test", self.test_ids, 1),
+                ("distractor", self.distractor_ids, 0),
+            ],
         )?;
-        let n = self.train_ids + self.test_ids + self.distractor_ids;
-        if n > 9999 {
-            return Err(invalid(format!(
-                "DukeMTMC-reID: {n} identities do not fit the 4-digit pid field (at most 9999)"
-            )));
-        }
-        check_count("DukeMTMC-reID cameras", self.cameras, 2, MAX_CAMERAS)?;
-        self.cams_per_id
-            .check("DukeMTMC-reID cameras per identity", 2, self.cameras)?;
-        self.images_per_cam
-            .check("DukeMTMC-reID images per identity per camera", 1, 100)?;
-        Ok(())
+        check_camera_spans(
+            LAYOUT,
+            self.cameras,
+            MAX_CAMERAS,
+            self.cams_per_id,
+            self.images_per_cam,
+        )
     }
 }
 

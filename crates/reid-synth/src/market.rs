@@ -15,13 +15,16 @@ use serde::{Deserialize, Serialize};
 use rand_chacha::ChaCha8Rng;
 
 use super::stills::{
-    StillJob, Subject, finish_single_part, plan_train_test, sample_pids, write_still_dataset,
+    StillJob, Subject, check_camera_spans, check_pid_groups, finish_single_part, plan_train_test,
+    sample_pids, write_still_dataset,
 };
 use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
 
 /// The dataset folder's name.
 pub const FOLDER: &str = "Market-1501-v15.09.15";
+/// The layout's name in error messages.
+const LAYOUT: &str = "Market-1501";
 /// Cameras the `c{cam}` name field allows.
 pub const MAX_CAMERAS: u32 = 6;
 /// The largest frame number the 6-digit field holds.
@@ -67,19 +70,17 @@ impl Default for Market1501Config {
 impl Market1501Config {
     /// Checks identity, camera and image counts against the name format.
     pub fn validate(&self) -> Result<()> {
-        check_count("Market-1501 train identities", self.train_ids, 1, 9999)?;
-        check_count("Market-1501 test identities", self.test_ids, 1, 9999)?;
-        if self.train_ids + self.test_ids > 9999 {
-            return Err(invalid(format!(
-                "Market-1501: {} identities do not fit the 4-digit pid field (at most 9999)",
-                self.train_ids + self.test_ids
-            )));
-        }
-        check_count("Market-1501 cameras", self.cameras, 2, MAX_CAMERAS)?;
-        self.cams_per_id
-            .check("Market-1501 cameras per identity", 2, self.cameras)?;
-        self.images_per_cam
-            .check("Market-1501 images per identity per camera", 1, 100)?;
+        check_pid_groups(
+            LAYOUT,
+            &[("train", self.train_ids, 1), ("test", self.test_ids, 1)],
+        )?;
+        check_camera_spans(
+            LAYOUT,
+            self.cameras,
+            MAX_CAMERAS,
+            self.cams_per_id,
+            self.images_per_cam,
+        )?;
         check_count("Market-1501 junk images", self.junk, 0, 100_000)?;
         check_count("Market-1501 distractors", self.distractors, 0, 100_000)?;
         Ok(())

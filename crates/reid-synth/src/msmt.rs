@@ -18,7 +18,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::output::{slash_path, write_text};
-use super::stills::{StillJob, Subject, finish_single_part, sample_cams, write_still_dataset};
+use super::stills::{
+    StillJob, Subject, check_camera_spans, finish_single_part, sample_cams, write_still_dataset,
+};
 use super::{Layout, Purpose, Span, SynthReport, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
 
@@ -91,11 +93,13 @@ impl Msmt17Config {
     pub fn validate(&self) -> Result<()> {
         check_count("MSMT17 train identities", self.train_ids, 1, 10_000)?;
         check_count("MSMT17 test identities", self.test_ids, 1, 10_000)?;
-        check_count("MSMT17 cameras", self.cameras, 2, MAX_CAMERAS)?;
-        self.cams_per_id
-            .check("MSMT17 cameras per identity", 2, self.cameras)?;
-        self.images_per_cam
-            .check("MSMT17 images per identity per camera", 1, 100)?;
+        check_camera_spans(
+            "MSMT17",
+            self.cameras,
+            MAX_CAMERAS,
+            self.cams_per_id,
+            self.images_per_cam,
+        )?;
         if self.cams_per_id.max * self.images_per_cam.max > 1000 {
             return Err(invalid(format!(
                 "MSMT17: up to {} images per identity do not fit the 3-digit index field (at most 1000)",

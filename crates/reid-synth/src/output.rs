@@ -77,10 +77,7 @@ pub(crate) fn encode(img: &RgbImage, format: Format, path: &Path) -> Result<Vec<
                 )
         }
     };
-    res.map_err(|e| SynthError::Image {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    res.map_err(|e| SynthError::image(path, e))?;
     Ok(bytes)
 }
 

@@ -14,9 +14,40 @@ use super::identity::Identity;
 use super::output::{Format, mkdirs, prepare_dataset_dir, slash_path, write_image};
 use super::render::{Shot, render};
 use super::truth::StillTruth;
-use super::{Layout, Purpose, Span, WorldConfig, stream_rng};
+use super::{Layout, Purpose, Span, WorldConfig, check_count, invalid, stream_rng};
 use crate::error::Result;
 use reid_data::record::{ImageRecord, SplitStats};
+
+/// Checks a layout's identity groups against its 4-digit pid field: each
+/// `(what, count, min)` must be in `min..=9999`, and together they must fit
+/// in 9999 pids. Errors name `layout` ("Market-1501", ...) and the group.
+pub(crate) fn check_pid_groups(layout: &str, groups: &[(&str, u32, u32)]) -> Result<()> {
+    for &(what, n, min) in groups {
+        check_count(&format!("{layout} {what} identities"), n, min, 9999)?;
+    }
+    let total: u32 = groups.iter().map(|g| g.1).sum();
+    if total > 9999 {
+        return Err(invalid(format!(
+            "{layout}: {total} identities do not fit the 4-digit pid field (at most 9999)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a layout's camera parameters: `cameras` in `2..=max_cameras`,
+/// each identity seen by 2 to `cameras` of them, with 1 to 100 images per
+/// identity per camera. Errors name `layout` and the parameter.
+pub(crate) fn check_camera_spans(
+    layout: &str,
+    cameras: u32,
+    max_cameras: u32,
+    cams_per_id: Span,
+    images_per_cam: Span,
+) -> Result<()> {
+    check_count(&format!("{layout} cameras"), cameras, 2, max_cameras)?;
+    cams_per_id.check(&format!("{layout} cameras per identity"), 2, cameras)?;
+    images_per_cam.check(&format!("{layout} images per identity per camera"), 1, 100)
+}
 
 /// What an image shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -102,19 +102,13 @@ impl SynthTruth {
     pub fn read(dataset_dir: &Path) -> Result<Self> {
         let path = dataset_dir.join(TRUTH_FILE);
         let bytes = std::fs::read(&path).map_err(|e| SynthError::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| SynthError::Json {
-            path,
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|e| SynthError::json(path, e))
     }
 
     /// Writes `<dataset_dir>/synth_truth.json` (pretty-printed, deterministic).
     pub fn write(&self, dataset_dir: &Path) -> Result<()> {
         let path = dataset_dir.join(TRUTH_FILE);
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| SynthError::Json {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| SynthError::json(&path, e))?;
         std::fs::write(&path, bytes).map_err(|e| SynthError::io(&path, e))
     }
 }

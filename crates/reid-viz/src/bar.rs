@@ -9,16 +9,15 @@
 //! bar or no finite value ([`VizError::NoData`]) rather than writing an
 //! empty picture; [`BarChart::render`] draws it with "no data" in the plot.
 
-use std::path::Path;
+use image::Rgb;
 
-use image::{Rgb, RgbImage};
-
-use crate::chart::{BLACK, GRID, MIN_SIZE, NOTE, PALETTE, WHITE, format_tick, nice_ticks};
+use crate::chart::{
+    BLACK, GRID, MIN_SIZE, NOTE, PALETTE, WHITE, draw_headings, format_tick, nice_ticks,
+};
 use crate::font::{text_height, text_width};
-use crate::output::{Format, clamp_size, save_scene};
-use crate::raster::rasterize;
+use crate::output::{chart_outputs, clamp_size};
 use crate::scene::{Item, Scene};
-use crate::svg::to_svg;
+use crate::ticks::ticks_within;
 use crate::{Result, VizError};
 
 /// One bar.
@@ -127,17 +126,7 @@ impl BarChart {
         }
         let fixed = self.fixed_range();
         let ticks = match fixed {
-            Some((a, b)) => {
-                let inside: Vec<f64> = nice_ticks(a, b, 6)
-                    .into_iter()
-                    .filter(|v| *v >= a.min(b) - 1e-9 && *v <= a.max(b) + 1e-9)
-                    .collect();
-                if inside.is_empty() {
-                    vec![a, b]
-                } else {
-                    inside
-                }
-            }
+            Some((a, b)) => ticks_within(a, b, 6),
             None => nice_ticks(lo, hi, 6),
         };
         let (y0, y1) = match fixed {
@@ -225,15 +214,7 @@ impl BarChart {
         }
         scene.vline(left as i64, top as i64, bottom as i64, BLACK);
         scene.hline(left as i64, right as i64, base as i64, BLACK);
-        let tw = f64::from(text_width(&self.title, 2));
-        scene.text(
-            ((f64::from(w) - tw) / 2.0).floor(),
-            6.0,
-            &self.title,
-            BLACK,
-            2,
-        );
-        scene.text(4.0, top - 12.0, &self.y_label, BLACK, 1);
+        draw_headings(&mut scene, &self.title, &self.y_label, top);
         if self.bars.iter().all(|b| !b.value.is_finite()) {
             let note = "no data";
             let nw = f64::from(text_width(note, 2));
@@ -248,26 +229,9 @@ impl BarChart {
         }
         scene
     }
-
-    /// Renders the chart into a `width × height` RGB image (at least
-    /// 160 × 120 pixels). Always draws; see the module documentation.
-    pub fn render(&self, width: u32, height: u32) -> RgbImage {
-        rasterize(&self.scene(width, height))
-    }
-
-    /// The chart as an SVG document (the same items as [`Self::render`]).
-    pub fn render_svg(&self, width: u32, height: u32) -> String {
-        to_svg(&self.scene(width, height))
-    }
-
-    /// Writes the chart to `path` as `format` (atomically), after
-    /// [`Self::check`]: a chart with nothing to draw is an error, not an
-    /// empty file.
-    pub fn save(&self, path: &Path, format: Format, width: u32, height: u32) -> Result<()> {
-        self.check().map_err(|e| e.for_file(path))?;
-        save_scene(&self.scene(width, height), path, format)
-    }
 }
+
+chart_outputs!(BarChart);
 
 #[cfg(test)]
 mod tests {

@@ -11,15 +11,12 @@
 //! fixed range) with [`VizError::NoData`] / [`VizError::Invalid`] rather
 //! than writing an empty picture.
 
-use std::path::Path;
-
-use image::{Rgb, RgbImage};
+use image::Rgb;
 
 use crate::font::{text_height, text_width};
-use crate::output::{Format, clamp_size, save_scene};
-use crate::raster::rasterize;
+use crate::output::{chart_outputs, clamp_size};
 use crate::scene::{Item, Scene};
-use crate::svg::to_svg;
+use crate::ticks::ticks_within;
 use crate::{Result, VizError};
 
 pub use crate::ticks::{format_tick, nice_ticks};
@@ -85,6 +82,16 @@ impl Series {
         self.color = Some(color);
         self
     }
+}
+
+/// Draws a chart's `title` centred at the top of `scene` (font scale 2) and
+/// its `y_label` at the left margin, 12 pixels above the plot's top edge
+/// `top` (in pixels).
+pub(crate) fn draw_headings(scene: &mut Scene, title: &str, y_label: &str, top: f64) {
+    let tw = f64::from(text_width(title, 2));
+    let x = ((f64::from(scene.width) - tw) / 2.0).floor();
+    scene.text(x, 6.0, title, BLACK, 2);
+    scene.text(4.0, top - 12.0, y_label, BLACK, 1);
 }
 
 /// A line chart of one or more series (e.g. several runs of one metric).
@@ -233,15 +240,7 @@ impl LineChart {
             let (a, b) = (a.clamp(-400.0, 400.0) as i64, b.clamp(-400.0, 400.0) as i64);
             (a..=b).map(|e| e as f64).collect()
         } else if fixed.is_some() {
-            let inside: Vec<f64> = nice_ticks(ylo, yhi, 6)
-                .into_iter()
-                .filter(|v| *v >= ylo.min(yhi) - 1e-9 && *v <= ylo.max(yhi) + 1e-9)
-                .collect();
-            if inside.is_empty() {
-                vec![ylo, yhi]
-            } else {
-                inside
-            }
+            ticks_within(ylo, yhi, 6)
         } else {
             nice_ticks(ylo, yhi, 6)
         };
@@ -286,15 +285,7 @@ impl LineChart {
         }
         scene.vline(left, top, bottom, BLACK);
         scene.hline(left, right, bottom, BLACK);
-        let tw = f64::from(text_width(&self.title, 2));
-        scene.text(
-            ((f64::from(w) - tw) / 2.0).floor(),
-            6.0,
-            &self.title,
-            BLACK,
-            2,
-        );
-        scene.text(4.0, f.top - 12.0, &self.y_label, BLACK, 1);
+        draw_headings(&mut scene, &self.title, &self.y_label, f.top);
         let xw = f64::from(text_width(&self.x_label, 1));
         scene.text(
             ((f.left + f.right - xw) / 2.0).floor(),
@@ -392,26 +383,6 @@ impl LineChart {
         }
     }
 
-    /// Renders the chart into a `width × height` RGB image (at least
-    /// [`MIN_SIZE`], at most [`crate::output::MAX_SIDE`] per side). Always
-    /// draws: see the module documentation for degenerate data.
-    pub fn render(&self, width: u32, height: u32) -> RgbImage {
-        rasterize(&self.scene(width, height))
-    }
-
-    /// The chart as an SVG document (the same items as [`Self::render`]).
-    pub fn render_svg(&self, width: u32, height: u32) -> String {
-        to_svg(&self.scene(width, height))
-    }
-
-    /// Writes the chart to `path` as `format` (atomically), after
-    /// [`Self::check`]: a chart with nothing to draw is an error, not an
-    /// empty file.
-    pub fn save(&self, path: &Path, format: Format, width: u32, height: u32) -> Result<()> {
-        self.check().map_err(|e| e.for_file(path))?;
-        save_scene(&self.scene(width, height), path, format)
-    }
-
     fn y_tick(&self, v: f64) -> String {
         if self.log_y {
             format_tick(10f64.powf(v))
@@ -420,3 +391,5 @@ impl LineChart {
         }
     }
 }
+
+chart_outputs!(LineChart);

@@ -94,6 +94,44 @@ pub fn save_scene(scene: &Scene, path: &Path, format: Format) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// Adds the output methods shared by the charts (`render`, `render_svg`,
+/// `save`) to a chart type that has `scene(&self, width, height) -> Scene`
+/// and `check(&self) -> Result<()>`. The methods are inherent, so callers
+/// need no trait in scope.
+macro_rules! chart_outputs {
+    ($chart:ty) => {
+        impl $chart {
+            /// Renders the chart into a `width × height` RGB image (at least
+            /// [`crate::chart::MIN_SIZE`], at most [`crate::output::MAX_SIDE`]
+            /// per side). Always draws: see the module documentation for
+            /// degenerate data.
+            pub fn render(&self, width: u32, height: u32) -> image::RgbImage {
+                crate::raster::rasterize(&self.scene(width, height))
+            }
+
+            /// The chart as an SVG document (the same items as [`Self::render`]).
+            pub fn render_svg(&self, width: u32, height: u32) -> String {
+                crate::svg::to_svg(&self.scene(width, height))
+            }
+
+            /// Writes the chart to `path` as `format` (atomically), after
+            /// [`Self::check`]: a chart with nothing to draw is an error, not
+            /// an empty file.
+            pub fn save(
+                &self,
+                path: &std::path::Path,
+                format: crate::output::Format,
+                width: u32,
+                height: u32,
+            ) -> crate::Result<()> {
+                self.check().map_err(|e| e.for_file(path))?;
+                crate::output::save_scene(&self.scene(width, height), path, format)
+            }
+        }
+    };
+}
+pub(crate) use chart_outputs;
+
 /// `width × height` clamped to what the charts draw: at least `min`, at most
 /// [`MAX_SIDE`] per side.
 pub(crate) fn clamp_size(width: u32, height: u32, min: (u32, u32)) -> (u32, u32) {

@@ -30,6 +30,21 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     (start..=end).map(|i| i as f64 * step).collect()
 }
 
+/// The [`nice_ticks`] (about `target`) that fall inside a fixed axis range
+/// `a..b` (either order), or the range's two ends when none does.
+pub(crate) fn ticks_within(a: f64, b: f64, target: usize) -> Vec<f64> {
+    let (lo, hi) = (a.min(b) - 1e-9, a.max(b) + 1e-9);
+    let inside: Vec<f64> = nice_ticks(a, b, target)
+        .into_iter()
+        .filter(|v| *v >= lo && *v <= hi)
+        .collect();
+    if inside.is_empty() {
+        vec![a, b]
+    } else {
+        inside
+    }
+}
+
 /// A compact label for a tick value: integers plainly, small or large
 /// magnitudes in `1e-4` form, others with up to 3 decimals.
 pub fn format_tick(v: f64) -> String {

@@ -8,16 +8,23 @@ use super::support::{a, run};
 
 /// The `.npy` bytes of an array: format 1.0, the given header fields.
 pub fn npy(descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
-    let mut header = format!(
+    let header = format!(
         "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
         if fortran { "True" } else { "False" }
     );
-    let total = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - total % 64) % 64));
-    header.push('\n');
+    npy_with_header(&header, data)
+}
+
+/// The `.npy` bytes of format 1.0 with the header dictionary `header` as
+/// given (padded to 64 bytes) and then `data`.
+pub fn npy_with_header(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = header.to_string();
+    let total = 10 + h.len() + 1;
+    h.push_str(&" ".repeat((64 - total % 64) % 64));
+    h.push('\n');
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
+    out.extend((h.len() as u16).to_le_bytes());
+    out.extend(h.as_bytes());
     out.extend(data);
     out
 }
@@ -207,6 +214,19 @@ fn synth(out: &Path, kind: &str, extra: &[&str]) {
     assert_eq!(o.code, Some(0), "fixture synth {kind}: {}", o.stderr);
 }
 
+/// The `synth` flags of both corpora (LUPerson-NL and LUPerson styles): two
+/// videos of four persons in one city.
+const CORPUS_WORLD: [&str; 8] = [
+    "--videos",
+    "2",
+    "--countries",
+    "1",
+    "--cities",
+    "1",
+    "--persons-per-video",
+    "4",
+];
+
 /// Writes every fixture into a fresh temporary folder.
 pub fn build() -> Fixtures {
     let root = std::env::temp_dir().join(format!("reid-bad-inputs-{}", std::process::id()));
@@ -231,35 +251,9 @@ pub fn build() -> Fixtures {
         ],
     );
     let nl = root.join("nl");
-    synth(
-        &nl,
-        "luperson-nl",
-        &[
-            "--videos",
-            "2",
-            "--countries",
-            "1",
-            "--cities",
-            "1",
-            "--persons-per-video",
-            "4",
-        ],
-    );
+    synth(&nl, "luperson-nl", &CORPUS_WORLD);
     let lup = root.join("lup");
-    synth(
-        &lup,
-        "luperson",
-        &[
-            "--videos",
-            "2",
-            "--countries",
-            "1",
-            "--cities",
-            "1",
-            "--persons-per-video",
-            "4",
-        ],
-    );
+    synth(&lup, "luperson", &CORPUS_WORLD);
     let train = market
         .join("Market-1501-v15.09.15")
         .join("bounding_box_train");

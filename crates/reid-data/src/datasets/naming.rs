@@ -2,6 +2,7 @@
 //! directory listings, and the `([-\d]+)_c(\d)` pid/camera pattern of
 //! Market-1501, DukeMTMC-reID and CUHK03-NP.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
@@ -86,18 +87,18 @@ pub fn sorted_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The file name of `path` as UTF-8, or a [`DataError::Malformed`] naming it.
 pub fn basename<'a>(path: &'a Path, expected: &str) -> Result<&'a str> {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| DataError::Malformed {
-            path: path.to_path_buf(),
-            expected: format!("a UTF-8 file name ({expected})"),
-        })
+    utf8_name(path, path.file_name(), expected)
 }
 
 /// The file name of `path` without its extension.
 pub fn stem<'a>(path: &'a Path, expected: &str) -> Result<&'a str> {
-    path.file_stem()
-        .and_then(|n| n.to_str())
+    utf8_name(path, path.file_stem(), expected)
+}
+
+/// `name` (a part of `path`'s file name) as UTF-8, or a
+/// [`DataError::Malformed`] naming `path`.
+fn utf8_name<'a>(path: &Path, name: Option<&'a OsStr>, expected: &str) -> Result<&'a str> {
+    name.and_then(|n| n.to_str())
         .ok_or_else(|| DataError::Malformed {
             path: path.to_path_buf(),
             expected: format!("a UTF-8 file name ({expected})"),

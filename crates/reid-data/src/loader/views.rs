@@ -245,7 +245,7 @@ mod tests {
         // A shard is the batch's rows.
         let dev = Device::default();
         let shard = a.rows_to_device(1..2, &dev).unwrap();
-        let got: Vec<f32> = shard[1].clone().into_data().to_vec().unwrap();
+        let got: Vec<f32> = shard[1].clone().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(got, a.views[1][12..24].to_vec());
         assert!(a.rows_to_device(1..3, &dev).is_err());
         std::fs::remove_dir_all(dir).ok();

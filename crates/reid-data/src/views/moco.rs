@@ -4,7 +4,7 @@
 use image::RgbImage;
 use rand::Rng;
 
-use crate::augment::{AspectSampling, RandomErasing, TrainTransform};
+use crate::augment::{RandomErasing, TrainTransform};
 use crate::error::{DataError, Result};
 use crate::normalize::{LUPERSON, LUPERSON_NL};
 use crate::transform::Interpolation;
@@ -16,14 +16,7 @@ use crate::views::resized_crop::RandomResizedCrop;
 /// aspect `U(0.3, 1/0.3)`, 100 attempts, fill 0 after normalisation (= the
 /// dataset mean colour) — Zhong et al.'s variant.
 pub fn lup_erasing() -> RandomErasing {
-    RandomErasing {
-        p: 0.5,
-        scale: (0.02, 0.6),
-        ratio: (0.3, 1.0 / 0.3),
-        aspect: AspectSampling::Uniform,
-        attempts: 100,
-        fill: [0.0; 3],
-    }
+    RandomErasing::zhong(0.6, [0.0; 3])
 }
 
 impl ViewPipeline {

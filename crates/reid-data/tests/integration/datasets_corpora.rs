@@ -3,16 +3,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use reid_data::DataError;
 use reid_data::datasets::{RelabelOrder, luperson, luperson_nl};
-use reid_data::record::{CorpusStats, ImageLocation};
+use reid_data::record::ImageLocation;
 
-fn touch(dir: &Path, names: &[&str]) {
-    fs::create_dir_all(dir).unwrap();
-    for n in names {
-        fs::write(dir.join(n), b"").unwrap();
-    }
-}
+use crate::common::{assert_layout, assert_malformed, corpus_stats, touch};
 
 fn write_nl(out: &Path) -> PathBuf {
     let ds = out.join(luperson_nl::FOLDER);
@@ -46,14 +40,7 @@ fn luperson_nl_videos_tracklets_images() {
     let ds = write_nl(tmp.path());
     let c = luperson_nl::parse(tmp.path()).unwrap();
     assert_eq!(c.root, ds);
-    assert_eq!(
-        c.stats(),
-        CorpusStats {
-            videos: 3,
-            tracklets: 5,
-            images: 7
-        }
-    );
+    assert_eq!(c.stats(), corpus_stats(3, 5, 7));
     assert!(c.warnings.is_empty());
     let v0 = &c.videos[0];
     assert_eq!(v0.name, "vid00001");
@@ -86,16 +73,11 @@ fn luperson_nl_warns_on_pid_in_two_videos_and_rejects_bad_names() {
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     let bad = ds.join("country00/city00/vid00001/0001_0000001.jpg");
     fs::write(&bad, b"").unwrap();
-    let err = luperson_nl::parse(&ds).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Malformed { path, .. } if *path == bad),
-        "{err}"
-    );
+    assert_malformed(luperson_nl::parse(&ds), &bad);
     let empty = tempfile::tempdir().unwrap();
-    let err = luperson_nl::parse(empty.path()).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Layout { path, .. } if *path == empty.path().join("LUPerson-NL")),
-        "{err}"
+    assert_layout(
+        luperson_nl::parse(empty.path()),
+        &empty.path().join("LUPerson-NL"),
     );
 }
 
@@ -117,14 +99,7 @@ fn luperson_tree_and_flat_folders() {
     );
     let c = luperson::parse(tmp.path()).unwrap();
     assert_eq!(c.root, ds);
-    assert_eq!(
-        c.stats(),
-        CorpusStats {
-            videos: 3,
-            tracklets: 0,
-            images: 4
-        }
-    );
+    assert_eq!(c.stats(), corpus_stats(3, 0, 4));
     let r = &c.videos[2].untracked[0];
     assert_eq!(
         (r.pid, r.video, r.tracklet, r.frame),
@@ -142,14 +117,7 @@ fn luperson_tree_and_flat_folders() {
         ],
     );
     let f = luperson::parse(&flat).unwrap();
-    assert_eq!(
-        f.stats(),
-        CorpusStats {
-            videos: 2,
-            tracklets: 0,
-            images: 3
-        }
-    );
+    assert_eq!(f.stats(), corpus_stats(2, 0, 3));
     assert_eq!(f.videos[1].name, "30_00_0292");
     assert_eq!(
         f.videos[1].untracked[0].location,
@@ -158,9 +126,5 @@ fn luperson_tree_and_flat_folders() {
 
     let bad = ds.join("country00/city00/vid1/frame_1.jpg");
     fs::write(&bad, b"").unwrap();
-    let err = luperson::parse(&ds).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Malformed { path, .. } if *path == bad),
-        "{err}"
-    );
+    assert_malformed(luperson::parse(&ds), &bad);
 }

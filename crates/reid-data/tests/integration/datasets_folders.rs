@@ -9,27 +9,24 @@ use reid_data::datasets::{
     Cuhk03Kind, Cuhk03Options, ExpectFull, ImageDatasetOptions, RelabelOrder, cuhk03, dukemtmc,
     market1501,
 };
-use reid_data::record::{ImageLocation, ImageRecord, SplitStats};
+use reid_data::record::ImageLocation;
 
-fn touch(dir: &Path, names: &[&str]) {
-    fs::create_dir_all(dir).unwrap();
-    for n in names {
-        fs::write(dir.join(n), b"").unwrap();
-    }
-}
+use crate::common::{assert_layout, assert_malformed, name_of, split_stats, touch};
 
-fn name_of(r: &ImageRecord) -> String {
-    match &r.location {
-        ImageLocation::Path(p) => p.file_name().unwrap().to_string_lossy().into_owned(),
-        ImageLocation::LmdbKey(k) => k.clone(),
-    }
+/// Creates the three folders of an image dataset `ds` with empty files:
+/// `bounding_box_train`, `query` and `bounding_box_test`; returns `ds`.
+fn write_split_folders(ds: PathBuf, train: &[&str], query: &[&str], gallery: &[&str]) -> PathBuf {
+    touch(&ds.join("bounding_box_train"), train);
+    touch(&ds.join("query"), query);
+    touch(&ds.join("bounding_box_test"), gallery);
+    ds
 }
 
 /// A tiny Market-1501 under `<out>/Market-1501-v15.09.15`.
 fn write_market(out: &Path) -> PathBuf {
     let ds = out.join(market1501::FOLDER);
-    touch(
-        &ds.join("bounding_box_train"),
+    write_split_folders(
+        ds,
         &[
             "0007_c1s1_000151_01.jpg",
             "0007_c2s1_000301_01.jpg",
@@ -37,13 +34,7 @@ fn write_market(out: &Path) -> PathBuf {
             "1000_c3s3_000010_00.jpg",
             "Thumbs.db",
         ],
-    );
-    touch(
-        &ds.join("query"),
         &["0003_c1s1_000001_00.jpg", "0004_c2s1_000001_00.jpg"],
-    );
-    touch(
-        &ds.join("bounding_box_test"),
         &[
             "0003_c4s1_000002_00.jpg",
             "0004_c5s1_000003_00.jpg",
@@ -52,8 +43,7 @@ fn write_market(out: &Path) -> PathBuf {
             "-1_c3s2_000127_01.jpg",
             "-1_c1s2_000128_01.jpg",
         ],
-    );
-    ds
+    )
 }
 
 #[test]
@@ -64,31 +54,10 @@ fn market_counts_junk_distractors_relabel_and_camids() {
     assert_eq!(d.root, ds);
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     let s = d.splits.stats();
-    assert_eq!(
-        s.train,
-        SplitStats {
-            images: 4,
-            ids: 3,
-            cams: 4
-        }
-    );
-    assert_eq!(
-        s.query,
-        SplitStats {
-            images: 2,
-            ids: 2,
-            cams: 2
-        }
-    );
+    assert_eq!(s.train, split_stats(4, 3, 4));
+    assert_eq!(s.query, split_stats(2, 2, 2));
     // Junk -1 dropped, distractor 0 kept (one id).
-    assert_eq!(
-        s.gallery,
-        SplitStats {
-            images: 4,
-            ids: 3,
-            cams: 4
-        }
-    );
+    assert_eq!(s.gallery, split_stats(4, 3, 4));
     assert_eq!(d.num_train_ids, 3);
     // Sorted discovery; ascending relabel: 2 -> 0, 7 -> 1, 1000 -> 2.
     let train: Vec<(String, i64, u32)> = d
@@ -175,10 +144,9 @@ fn market_bad_names_and_cameras_are_errors_naming_the_file() {
     let ds = write_market(tmp.path());
     let bad = ds.join("query").join("person_01.jpg");
     fs::write(&bad, b"").unwrap();
-    let err = market1501::parse(tmp.path(), &ImageDatasetOptions::default()).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Malformed { path, .. } if *path == bad),
-        "{err}"
+    assert_malformed(
+        market1501::parse(tmp.path(), &ImageDatasetOptions::default()),
+        &bad,
     );
     fs::remove_file(&bad).unwrap();
 
@@ -216,20 +184,16 @@ fn market_forced_count_check_warns_with_both_numbers() {
 
 fn write_duke(out: &Path) -> PathBuf {
     let ds = out.join(dukemtmc::FOLDER);
-    touch(
-        &ds.join("bounding_box_train"),
+    write_split_folders(
+        ds,
         &[
             "0005_c2_f0046182.jpg",
             "0001_c8_f0000001.jpg",
             "0005_c3_f0046200.jpg",
         ],
-    );
-    touch(&ds.join("query"), &["0010_c1_f0000100.jpg"]);
-    touch(
-        &ds.join("bounding_box_test"),
+        &["0010_c1_f0000100.jpg"],
         &["0010_c4_f0000200.jpg", "7140_c5_f0000300.jpg", "readme.txt"],
-    );
-    ds
+    )
 }
 
 #[test]
@@ -240,22 +204,8 @@ fn duke_parses_with_distractor_ids_and_eight_cameras() {
     let d = dukemtmc::parse(tmp.path(), &o).unwrap();
     assert_eq!(d.root, ds);
     let s = d.splits.stats();
-    assert_eq!(
-        s.train,
-        SplitStats {
-            images: 3,
-            ids: 2,
-            cams: 3
-        }
-    );
-    assert_eq!(
-        s.gallery,
-        SplitStats {
-            images: 2,
-            ids: 2,
-            cams: 2
-        }
-    );
+    assert_eq!(s.train, split_stats(3, 2, 3));
+    assert_eq!(s.gallery, split_stats(2, 2, 2));
     let cams: Vec<u32> = d.splits.train.iter().map(|r| r.camid).collect();
     assert_eq!(cams, vec![7, 1, 2]);
     let pids: Vec<i64> = d.splits.train.iter().map(|r| r.pid).collect();
@@ -274,16 +224,12 @@ fn duke_parses_with_distractor_ids_and_eight_cameras() {
 
 fn write_cuhk(out: &Path, kind: &str) -> PathBuf {
     let ds = out.join("cuhk03-np").join(kind);
-    touch(
-        &ds.join("bounding_box_train"),
+    write_split_folders(
+        ds,
         &["0001_c1_01.png", "0001_c2_06.png", "0009_c1_02.png"],
-    );
-    touch(&ds.join("query"), &["0020_c1_01.png", "0021_c2_01.png"]);
-    touch(
-        &ds.join("bounding_box_test"),
+        &["0020_c1_01.png", "0021_c2_01.png"],
         &["0020_c2_07.png", "0021_c1_02.png", "0021_c1_03.png"],
-    );
-    ds
+    )
 }
 
 #[test]
@@ -300,30 +246,9 @@ fn cuhk03_np_folders_both_kinds_and_roots() {
     let l = cuhk03::parse(tmp.path(), &opts(Cuhk03Kind::Labeled)).unwrap();
     assert_eq!(l.root, lab);
     let s = l.splits.stats();
-    assert_eq!(
-        s.train,
-        SplitStats {
-            images: 3,
-            ids: 2,
-            cams: 2
-        }
-    );
-    assert_eq!(
-        s.query,
-        SplitStats {
-            images: 2,
-            ids: 2,
-            cams: 2
-        }
-    );
-    assert_eq!(
-        s.gallery,
-        SplitStats {
-            images: 3,
-            ids: 2,
-            cams: 2
-        }
-    );
+    assert_eq!(s.train, split_stats(3, 2, 2));
+    assert_eq!(s.query, split_stats(2, 2, 2));
+    assert_eq!(s.gallery, split_stats(3, 2, 2));
     let d = cuhk03::parse(&tmp.path().join("cuhk03-np"), &opts(Cuhk03Kind::Detected)).unwrap();
     assert_eq!(d.root, det);
     assert_eq!(d.splits.query.len(), 3);
@@ -336,17 +261,12 @@ fn cuhk03_np_folders_both_kinds_and_roots() {
     // Views outside 1..=2 are errors naming the file.
     let bad = lab.join("query").join("0020_c3_01.png");
     fs::write(&bad, b"").unwrap();
-    let err = cuhk03::parse(tmp.path(), &opts(Cuhk03Kind::Labeled)).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Malformed { path, .. } if *path == bad),
-        "{err}"
-    );
+    assert_malformed(cuhk03::parse(tmp.path(), &opts(Cuhk03Kind::Labeled)), &bad);
     // Missing everything: the canonical released path is named.
     let empty = tempfile::tempdir().unwrap();
-    let err = cuhk03::parse(empty.path(), &opts(Cuhk03Kind::Detected)).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Layout { path, .. } if *path == empty.path().join("cuhk03-np/detected")),
-        "{err}"
+    assert_layout(
+        cuhk03::parse(empty.path(), &opts(Cuhk03Kind::Detected)),
+        &empty.path().join("cuhk03-np/detected"),
     );
 }
 

@@ -1,17 +1,9 @@
 //! The library side of `examples/inspect.rs`: registry, table, JSON, exit codes.
 
-use std::fs;
-use std::path::Path;
-
 use reid_data::datasets::inspect::{exit_code, inspect};
 use reid_data::datasets::{REGISTRY, by_name, names};
 
-fn touch(dir: &Path, names: &[&str]) {
-    fs::create_dir_all(dir).unwrap();
-    for n in names {
-        fs::write(dir.join(n), b"").unwrap();
-    }
-}
+use crate::common::{corpus_stats, split_stats, touch};
 
 #[test]
 fn registry_knows_every_cli_name() {
@@ -107,12 +99,8 @@ fn inspect_corpus_json_and_layout_exit_code() {
 #[test]
 fn json_keys_keep_the_documented_order() {
     use reid_data::datasets::inspect::{corpus_json, image_json};
-    use reid_data::record::{CorpusStats, DatasetStats, SplitStats};
-    let s = SplitStats {
-        images: 3,
-        ids: 2,
-        cams: 1,
-    };
+    use reid_data::record::DatasetStats;
+    let s = split_stats(3, 2, 1);
     let stats = DatasetStats {
         train: s,
         query: s,
@@ -122,10 +110,6 @@ fn json_keys_keep_the_documented_order() {
         image_json(&stats),
         r#"{"train":{"images":3,"ids":2,"cams":1},"query":{"images":3,"ids":2,"cams":1},"gallery":{"images":3,"ids":2,"cams":1}}"#
     );
-    let c = CorpusStats {
-        videos: 1,
-        tracklets: 2,
-        images: 3,
-    };
+    let c = corpus_stats(1, 2, 3);
     assert_eq!(corpus_json(&c), r#"{"videos":1,"tracklets":2,"images":3}"#);
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use reid_data::DataError;
 use reid_data::datasets::cional::{self, Anno, CionAl};
 use reid_data::datasets::{ImageDatasetOptions, Msmt17Options, Msmt17Version, msmt17};
-use reid_data::record::SplitStats;
+
+use crate::common::{assert_layout, assert_malformed, split_stats};
 
 fn touch(path: &Path) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -52,30 +53,9 @@ fn msmt17_v1_lists_camids_and_val_merge() {
     let d = msmt17::parse(tmp.path(), &Msmt17Options::default()).unwrap();
     assert_eq!(d.root, ds);
     let s = d.splits.stats();
-    assert_eq!(
-        s.train,
-        SplitStats {
-            images: 3,
-            ids: 2,
-            cams: 3
-        }
-    );
-    assert_eq!(
-        s.query,
-        SplitStats {
-            images: 1,
-            ids: 1,
-            cams: 1
-        }
-    );
-    assert_eq!(
-        s.gallery,
-        SplitStats {
-            images: 2,
-            ids: 2,
-            cams: 2
-        }
-    );
+    assert_eq!(s.train, split_stats(3, 2, 3));
+    assert_eq!(s.query, split_stats(1, 1, 1));
+    assert_eq!(s.gallery, split_stats(2, 2, 2));
     let cams: Vec<u32> = d.splits.train.iter().map(|r| r.camid).collect();
     assert_eq!(cams, vec![0, 2, 14]);
     assert!(d.warnings.is_empty());
@@ -97,14 +77,12 @@ fn msmt17_v2_folders_and_version_pinning() {
                 "mask_train_v2/0000/0000_000_01_0303morning_0015_0.jpg"
             )))
     );
-    let err = msmt17::parse(
-        tmp.path(),
-        &Msmt17Options::default().with_version(Some(Msmt17Version::V1)),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, DataError::Layout { path, .. } if *path == tmp.path().join("MSMT17_V1")),
-        "{err}"
+    assert_layout(
+        msmt17::parse(
+            tmp.path(),
+            &Msmt17Options::default().with_version(Some(Msmt17Version::V1)),
+        ),
+        &tmp.path().join("MSMT17_V1"),
     );
 }
 
@@ -114,11 +92,7 @@ fn msmt17_bad_lines_and_missing_images_name_the_list() {
     let ds = write_msmt(tmp.path(), Msmt17Version::V1);
     let list = ds.join("list_query.txt");
     fs::write(&list, "0000/0000_000_05_0113morning_0001_0.jpg 0 extra\n").unwrap();
-    let err = msmt17::parse(tmp.path(), &Msmt17Options::default()).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Malformed { path, .. } if *path == list),
-        "{err}"
-    );
+    let err = assert_malformed(msmt17::parse(tmp.path(), &Msmt17Options::default()), &list);
     assert!(err.to_string().contains("line 1"), "{err}");
 
     fs::write(&list, "0000/0000_000_16_0113morning_0001_0.jpg 0\n").unwrap();
@@ -180,14 +154,7 @@ fn cional_write_sorts_by_id_and_reads_back() {
 
     let d = cional::parse(&path, &ImageDatasetOptions::default()).unwrap();
     assert_eq!(d.num_train_ids, 3);
-    assert_eq!(
-        d.splits.stats().train,
-        SplitStats {
-            images: 4,
-            ids: 3,
-            cams: 1
-        }
-    );
+    assert_eq!(d.splits.stats().train, split_stats(4, 3, 1));
     assert!(d.splits.query.is_empty() && d.splits.gallery.is_empty());
     let pids: Vec<i64> = d.splits.train.iter().map(|r| r.pid).collect();
     assert_eq!(pids, vec![0, 1, 2, 2]);
@@ -209,9 +176,5 @@ fn cional_bad_entry_names_file_and_index() {
         "{msg}"
     );
     let empty = tempfile::tempdir().unwrap();
-    let err = CionAl::open(empty.path()).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Layout { path, .. } if *path == empty.path().join("CION_AL")),
-        "{err}"
-    );
+    assert_layout(CionAl::open(empty.path()), &empty.path().join("CION_AL"));
 }

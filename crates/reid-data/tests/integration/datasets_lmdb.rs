@@ -7,7 +7,9 @@ use std::path::Path;
 use reid_data::DataError;
 use reid_data::datasets::lmdb::{LmdbReader, read_keys, write_env, write_keys};
 use reid_data::datasets::{luperson, luperson_nl};
-use reid_data::record::{CorpusStats, ImageLocation};
+use reid_data::record::ImageLocation;
+
+use crate::common::corpus_stats;
 
 fn jpeg(v: u8) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(1, 1, image::Rgb([v, v, v]));
@@ -44,14 +46,7 @@ fn luperson_lmdb_with_list_or_dict_keys() {
         assert_eq!(kf.keys, owned);
         assert_eq!(kf.pids, None);
         let c = luperson::parse(tmp.path()).unwrap();
-        assert_eq!(
-            c.stats(),
-            CorpusStats {
-                videos: 2,
-                tracklets: 0,
-                images: 3
-            }
-        );
+        assert_eq!(c.stats(), corpus_stats(2, 0, 3));
         assert_eq!(
             c.videos[1].untracked[0].location,
             ImageLocation::LmdbKey("01_02_0003_00000000".into())
@@ -80,14 +75,7 @@ fn luperson_nl_lmdb_keys_and_pids() {
     write_keys(&dir.join("keys.pkl"), &owned, Some(&[0, 0, 1, 2]), true).unwrap();
     let c = luperson_nl::parse(tmp.path()).unwrap();
     assert_eq!(c.root, dir.join("lmdb"));
-    assert_eq!(
-        c.stats(),
-        CorpusStats {
-            videos: 2,
-            tracklets: 3,
-            images: 4
-        }
-    );
+    assert_eq!(c.stats(), corpus_stats(2, 3, 4));
     let t0 = &c.videos[0].tracklets[0];
     let frames: Vec<Option<u64>> = t0.images.iter().map(|r| r.frame).collect();
     assert_eq!(frames, vec![Some(1), Some(3)]);
@@ -165,14 +153,7 @@ mod python_written {
         assert_eq!(kf.keys.len(), 5);
         assert_eq!(kf.pids, None);
         let c = luperson::parse(&tmp.path().join("LUPerson")).unwrap();
-        assert_eq!(
-            c.stats(),
-            CorpusStats {
-                videos: 3,
-                tracklets: 0,
-                images: 5
-            }
-        );
+        assert_eq!(c.stats(), corpus_stats(3, 0, 5));
         let reader = LmdbReader::open(&tmp.path().join("LUPerson")).unwrap();
         assert_eq!(reader.len().unwrap(), 5);
         check_entries(&reader, &manifest["luperson"]);
@@ -193,14 +174,7 @@ mod python_written {
             .collect();
         assert_eq!(kf.pids.as_deref(), Some(&pids[..]));
         let c = luperson_nl::parse(&tmp.path().join("LUPerson-NL")).unwrap();
-        assert_eq!(
-            c.stats(),
-            CorpusStats {
-                videos: 2,
-                tracklets: 4,
-                images: 6
-            }
-        );
+        assert_eq!(c.stats(), corpus_stats(2, 4, 6));
         let reader = LmdbReader::open(&tmp.path().join("LUPerson-NL/lmdb")).unwrap();
         check_entries(&reader, &manifest["luperson_nl"]["entries"]);
     }

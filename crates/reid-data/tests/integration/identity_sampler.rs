@@ -3,31 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use reid_data::ImageRecord;
 use reid_data::sampler_identity::{IdentitySampler, KSchedule};
 
-/// Identities 0..n_ids with `counts(pid)` images each (pids scrambled).
-fn records(n_ids: i64, counts: impl Fn(i64) -> usize) -> Vec<ImageRecord> {
-    let mut v = Vec::new();
-    for pid in 0..n_ids {
-        for i in 0..counts(pid) {
-            v.push(ImageRecord::new(format!("{pid}_{i}.jpg"), pid * 10 + 3, 0));
-        }
-    }
-    v
-}
-
-fn check_batches(recs: &[ImageRecord], batches: &[Vec<usize>], batch: usize, k: usize) {
-    for b in batches {
-        assert_eq!(b.len(), batch);
-        let pids: Vec<i64> = b.iter().map(|&i| recs[i].pid).collect();
-        for chunk in pids.chunks(k) {
-            assert!(chunk.iter().all(|&p| p == chunk[0]), "{pids:?}");
-        }
-        let distinct: BTreeSet<i64> = pids.chunks(k).map(|c| c[0]).collect();
-        assert_eq!(distinct.len(), batch / k, "{pids:?}");
-    }
-}
+use crate::common::{assert_seeded_by_epoch, check_batches, records};
 
 #[test]
 fn default_schedule_is_cions() {
@@ -69,14 +47,14 @@ fn batches_are_identity_major_and_k_follows_the_schedule() {
 #[test]
 fn deterministic_by_seed_and_epoch() {
     let recs = records(30, |pid| 2 + pid as usize % 6);
-    let sched = KSchedule::default;
-    let a = IdentitySampler::new(&recs, 24, sched(), 42).unwrap();
-    let b = IdentitySampler::new(&recs, 24, sched(), 42).unwrap();
-    let c = IdentitySampler::new(&recs, 24, sched(), 43).unwrap();
-    assert_eq!(a.epoch(0), b.epoch(0));
-    assert_eq!(a.epoch(61), b.epoch(61));
-    assert_ne!(a.epoch(0), a.epoch(1));
-    assert_ne!(a.epoch(0), c.epoch(0));
+    assert_seeded_by_epoch(
+        |seed, epoch| {
+            IdentitySampler::new(&recs, 24, KSchedule::default(), seed)
+                .unwrap()
+                .epoch(epoch)
+        },
+        61,
+    );
 }
 
 #[test]

@@ -2,19 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use reid_data::ImageRecord;
 use reid_data::sampler::PkSampler;
 
-/// Identities 0..n_ids with `counts(pid)` images each.
-fn records(n_ids: i64, counts: impl Fn(i64) -> usize) -> Vec<ImageRecord> {
-    let mut v = Vec::new();
-    for pid in 0..n_ids {
-        for i in 0..counts(pid) {
-            v.push(ImageRecord::new(format!("{pid}_{i}.jpg"), pid * 10 + 3, 0));
-        }
-    }
-    v
-}
+use crate::common::{assert_seeded_by_epoch, check_batches, records};
 
 #[test]
 fn every_batch_has_p_distinct_ids_times_k() {
@@ -24,28 +14,17 @@ fn every_batch_has_p_distinct_ids_times_k() {
     for epoch in 0..3 {
         let batches = s.epoch(epoch);
         assert!(!batches.is_empty());
-        for b in &batches {
-            assert_eq!(b.len(), 16);
-            let pids: Vec<i64> = b.iter().map(|&i| recs[i].pid).collect();
-            for chunk in pids.chunks(4) {
-                assert!(chunk.iter().all(|&p| p == chunk[0]), "{pids:?}");
-            }
-            let distinct: BTreeSet<i64> = pids.iter().copied().collect();
-            assert_eq!(distinct.len(), 4, "{pids:?}");
-        }
+        check_batches(&recs, &batches, 16, 4);
     }
 }
 
 #[test]
 fn deterministic_by_seed_and_epoch() {
     let recs = records(12, |pid| 3 + pid as usize % 5);
-    let a = PkSampler::new(&recs, 3, 2, 42).unwrap();
-    let b = PkSampler::new(&recs, 3, 2, 42).unwrap();
-    let c = PkSampler::new(&recs, 3, 2, 43).unwrap();
-    assert_eq!(a.epoch(0), b.epoch(0));
-    assert_eq!(a.epoch(5), b.epoch(5));
-    assert_ne!(a.epoch(0), a.epoch(1));
-    assert_ne!(a.epoch(0), c.epoch(0));
+    assert_seeded_by_epoch(
+        |seed, epoch| PkSampler::new(&recs, 3, 2, seed).unwrap().epoch(epoch),
+        5,
+    );
 }
 
 #[test]

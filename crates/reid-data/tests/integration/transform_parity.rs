@@ -1,18 +1,12 @@
 //! Resize parity against Pillow: fixtures from `tools/fixtures/gen_transform_fixtures.py`.
 
-use std::path::PathBuf;
-
 use image::RgbImage;
 use reid_data::transform::{Interpolation, resize, resize_image_crate};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/transforms")
-}
+use crate::common::{fixture_manifest, load_fixture};
 
 fn load(name: &str) -> RgbImage {
-    image::open(fixtures().join(name))
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .to_rgb8()
+    load_fixture("transforms", name)
 }
 
 /// (max abs difference, mean abs difference) in 0–255 units.
@@ -29,8 +23,7 @@ fn diff(a: &RgbImage, b: &RgbImage) -> (u8, f64) {
 }
 
 fn cases() -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(fixtures().join("manifest.json")).expect("manifest");
-    let m: serde_json::Value = serde_json::from_str(&text).expect("manifest json");
+    let m = fixture_manifest("transforms");
     m["cases"].as_array().expect("cases").clone()
 }
 

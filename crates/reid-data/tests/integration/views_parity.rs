@@ -2,7 +2,6 @@
 //! fixtures from `tools/fixtures/gen_view_fixtures.py` (tests/fixtures/views/).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use image::RgbImage;
 use reid_data::transform::Interpolation;
@@ -14,19 +13,14 @@ use reid_data::views::resized_crop::{CropBox, RandomResizedCrop, resized_crop};
 use reid_data::views::{ViewParams, ViewPipeline, gaussian_blur};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/views")
-}
+use crate::common::{fixture_manifest, load_fixture};
 
 fn load(name: &str) -> RgbImage {
-    image::open(fixtures().join(name))
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .to_rgb8()
+    load_fixture("views", name)
 }
 
 fn manifest() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("manifest.json")).expect("manifest");
-    serde_json::from_str(&text).expect("manifest json")
+    fixture_manifest("views")
 }
 
 /// (max abs difference, number of differing bytes) in 0–255 units.
@@ -48,6 +42,16 @@ fn f(v: &Value, key: &str) -> f64 {
 
 fn u(v: &Value, key: &str) -> u32 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}")) as u32
+}
+
+/// The array of non-negative integers `v[key]`.
+fn us(v: &Value, key: &str) -> Vec<u32> {
+    v[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn interp(name: &str) -> Interpolation {
@@ -83,24 +87,7 @@ fn run_case(case: &Value, src: &RgbImage) -> RgbImage {
         )
         .unwrap(),
         "chain" => {
-            let c: Vec<u32> = p["crop"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect();
-            let size: Vec<u32> = p["out_size"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect();
-            let order: Vec<usize> = p["jitter_order"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as usize)
-                .collect();
+            let (c, size, order) = (us(p, "crop"), us(p, "out_size"), us(p, "jitter_order"));
             let mut view = ViewPipeline::lup();
             view.crop = RandomResizedCrop {
                 height: size[0],
@@ -117,7 +104,7 @@ fn run_case(case: &Value, src: &RgbImage) -> RgbImage {
                 },
                 flip: p["flip"].as_bool().unwrap(),
                 jitter: Some(JitterParams {
-                    order: std::array::from_fn(|i| JitterOp::from_index(order[i])),
+                    order: std::array::from_fn(|i| JitterOp::from_index(order[i] as usize)),
                     brightness: Some(f(p, "brightness")),
                     contrast: Some(f(p, "contrast")),
                     saturation: Some(f(p, "saturation")),

@@ -4,15 +4,28 @@
 
 use reid_denoise::synthetic::SyntheticConfig;
 use reid_denoise::{
-    CalibrationStatus, DenoiseConfig, DenoiseOutput, Quality, VideoNormalization, run, score,
+    CalibrationStatus, DenoiseConfig, DenoiseOutput, Quality, VideoBlock, VideoNormalization, score,
 };
 
-use crate::common::{corpus, recorded as config};
+use crate::common::{corpus, recorded as config, run_chunked, run_on};
 
 /// The labelling after each level and at the end, scored.
 fn scores(out: &DenoiseOutput, truth: &[i64]) -> [Quality; 4] {
     let lv = out.levels.as_ref().unwrap();
     [&lv.raw, &lv.level1, &lv.level2, &out.labels].map(|l| score(l, truth).unwrap())
+}
+
+/// The default pipeline on the synthetic corpus `corpus_cfg`: the blocks,
+/// the true persons, the output and its scores (printed under `name`).
+fn scored(
+    corpus_cfg: SyntheticConfig,
+    name: &str,
+) -> (Vec<VideoBlock>, Vec<i64>, DenoiseOutput, [Quality; 4]) {
+    let (blocks, truth) = corpus(corpus_cfg);
+    let out = run_on(&config(), &blocks);
+    let q = scores(&out, &truth);
+    show(name, &q);
+    (blocks, truth, out, q)
 }
 
 fn show(name: &str, q: &[Quality; 4]) {
@@ -49,10 +62,7 @@ fn weak() -> SyntheticConfig {
 
 #[test]
 fn centring_and_calibration_link_across_a_strong_video_shift() {
-    let (blocks, truth) = corpus(shifted());
-    let out = run(&config(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
-    let q = scores(&out, &truth);
-    show("shifted, defaults", &q);
+    let (blocks, truth, out, q) = scored(shifted(), "shifted, defaults");
     assert!(q[3].precision >= 0.95, "{:?}", q[3]);
     assert!(q[3].f_score >= 0.9, "{:?}", q[3]);
     assert!(q[3].f_score > q[0].f_score);
@@ -72,10 +82,7 @@ fn centring_and_calibration_link_across_a_strong_video_shift() {
     old.normalization.mode = VideoNormalization::None;
     old.calibration.target_precision = None;
     old.level3.mutual_top_k = 2;
-    let before = scores(
-        &run(&old, blocks.into_iter().map(Ok), |_| {}).unwrap(),
-        &truth,
-    );
+    let before = scores(&run_on(&old, &blocks), &truth);
     show("shifted, former pipeline", &before);
     assert!(q[3].f_score > before[3].f_score + 0.1);
 }
@@ -85,10 +92,7 @@ fn centring_and_calibration_link_across_a_strong_video_shift() {
 /// crop would join a stranger), so level 2 keeps level 1's precision.
 #[test]
 fn features_without_persons_reassign_nothing() {
-    let (blocks, truth) = corpus(weak().with_crop_noise(12.0));
-    let out = run(&config(), blocks.into_iter().map(Ok), |_| {}).unwrap();
-    let q = scores(&out, &truth);
-    show("no persons, defaults", &q);
+    let (_, _, out, q) = scored(weak().with_crop_noise(12.0), "no persons, defaults");
     let c = out.report.calibration;
     assert_eq!(c.merge.status, CalibrationStatus::TargetUnreachable);
     assert_eq!(c.reassign.status, CalibrationStatus::MergeUnreachable);
@@ -112,10 +116,7 @@ fn features_without_persons_reassign_nothing() {
 
 #[test]
 fn weak_features_never_end_below_the_tracker() {
-    let (blocks, truth) = corpus(weak());
-    let out = run(&config(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
-    let q = scores(&out, &truth);
-    show("weak, defaults", &q);
+    let (blocks, truth, out, q) = scored(weak(), "weak, defaults");
     for level in &q[1..] {
         assert!(level.f_score >= q[0].f_score, "{level:?} vs {:?}", q[0]);
     }
@@ -129,10 +130,7 @@ fn weak_features_never_end_below_the_tracker() {
     // Fixed multiples of the within-tracklet spread merge strangers here.
     let mut fixed = config();
     fixed.calibration.target_precision = None;
-    let f = scores(
-        &run(&fixed, blocks.into_iter().map(Ok), |_| {}).unwrap(),
-        &truth,
-    );
+    let f = scores(&run_on(&fixed, &blocks), &truth);
     show("weak, fixed thresholds", &f);
     assert!(f[3].f_score < q[0].f_score);
 }
@@ -140,10 +138,7 @@ fn weak_features_never_end_below_the_tracker() {
 #[test]
 fn the_calibration_does_not_depend_on_the_chunking() {
     let (blocks, _) = corpus(shifted());
-    let a = run(&config(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
-    let mut cfg = config();
-    cfg.chunk_videos = 1;
-    let b = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let (a, b) = run_chunked(&config(), &blocks, 1);
     assert_eq!(a.labels, b.labels);
     assert_eq!(a.report.calibration, b.report.calibration);
 }
@@ -158,7 +153,7 @@ fn without_known_negatives_the_fixed_thresholds_are_kept() {
             *f = base + i as u64;
         }
     }
-    let out = run(&config(), blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let out = run_on(&config(), &blocks);
     let c = out.report.calibration;
     assert_eq!(c.merge.status, CalibrationStatus::TooFewNegatives);
     assert_eq!(c.link.status, CalibrationStatus::TooFewNegatives);

@@ -6,7 +6,7 @@ use reid_denoise::{
     FeatureDistance, REMOVED, ThresholdScale, VideoBlock, level1, level2, run, score,
 };
 
-use crate::common::{corpus, recorded};
+use crate::common::{corpus, recorded, run_chunked, run_on};
 
 fn small() -> SyntheticConfig {
     SyntheticConfig::default().with_videos(40).with_dim(32)
@@ -15,24 +15,14 @@ fn small() -> SyntheticConfig {
 #[test]
 fn every_level_improves_the_f_score_over_the_tracker() {
     let (blocks, truth) = corpus(small());
-    let out = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let out = run_on(&recorded(), &blocks);
     let lv = out.levels.as_ref().unwrap();
     let raw = score(&lv.raw, &truth).unwrap();
     let l1 = score(&lv.level1, &truth).unwrap();
     let l2 = score(&lv.level2, &truth).unwrap();
     let l3 = score(&out.labels, &truth).unwrap();
     for (name, q) in [("raw", raw), ("l1", l1), ("l2", l2), ("l3", l3)] {
-        eprintln!(
-            "{name}: P {:.3} R {:.3} F {:.3} Rall {:.3} purity {:.3} ids {} true {} kept {}",
-            q.precision,
-            q.recall,
-            q.f_score,
-            q.recall_all,
-            q.purity,
-            q.identities,
-            q.true_identities,
-            q.images_kept
-        );
+        eprintln!("{name}: {q:?}");
     }
     assert!(l1.precision > raw.precision, "level 1 must raise precision");
     assert!(l1.f_score > raw.f_score);
@@ -49,19 +39,13 @@ fn every_level_improves_the_f_score_over_the_tracker() {
 #[test]
 fn deterministic_and_independent_of_chunking() {
     let (blocks, _) = corpus(small());
-    let a = run(&recorded(), blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
-    let mut cfg = recorded();
-    cfg.chunk_videos = 64;
-    let b = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let (a, b) = run_chunked(&recorded(), &blocks, 64);
     // The calibrated scale is measured on the first chunk, so use absolute thresholds
     // scaled the same way to compare chunkings.
     assert_eq!(a.labels.len(), b.labels.len());
     let mut abs = recorded().scaled(a.report.scale);
     abs.scale = ThresholdScale::Absolute;
-    let (blocks, _) = corpus(small());
-    let c = run(&abs, blocks.clone().into_iter().map(Ok), |_| {}).unwrap();
-    abs.chunk_videos = 1;
-    let d = run(&abs, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let (c, d) = run_chunked(&abs, &blocks, 1);
     assert_eq!(c.labels, d.labels);
     assert_eq!(c.labels, a.labels);
 }
@@ -69,7 +53,7 @@ fn deterministic_and_independent_of_chunking() {
 #[test]
 fn labels_are_dense_and_numbered_by_first_appearance() {
     let (blocks, _) = corpus(small());
-    let out = run(&recorded(), blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let out = run_on(&recorded(), &blocks);
     let mut next = 0u32;
     for &l in out.labels.iter().filter(|&&l| l != REMOVED) {
         assert!(l <= next, "label {l} appears before {next}");
@@ -203,7 +187,7 @@ fn euclidean_metric_also_improves() {
     let (blocks, truth) = corpus(small());
     let mut cfg = recorded();
     cfg.metric = FeatureDistance::Euclidean;
-    let out = run(&cfg, blocks.into_iter().map(Ok), |_| {}).unwrap();
+    let out = run_on(&cfg, &blocks);
     let raw = score(&out.levels.as_ref().unwrap().raw, &truth).unwrap();
     let l3 = score(&out.labels, &truth).unwrap();
     assert!(

@@ -35,8 +35,10 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
+use derive_setters::Setters;
 
 use crate::LossError;
+use crate::validate::nonzero_sizes;
 
 const NAME: &str = "DinoHead";
 
@@ -46,7 +48,8 @@ const NAME: &str = "DinoHead";
 pub const CION_OUT_DIM: usize = 65336;
 
 /// Settings of a [`DinoHead`]; defaults are CION's.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Setters)]
+#[setters(prefix = "with_")]
 pub struct DinoHeadConfig {
     /// Input size: the backbone's embedding dimension (2048 for ResNet50).
     pub in_dim: usize,
@@ -63,6 +66,7 @@ pub struct DinoHeadConfig {
     /// BatchNorm after every hidden `Linear`, before its GELU (DINO's and
     /// CION's `use_bn_in_head`; default off, as released). γ = 1, β = 0,
     /// momentum 0.1, ε 1e-5; batch statistics on an autodiff device.
+    #[setters(rename = "with_bn")]
     pub use_bn: bool,
 }
 
@@ -81,36 +85,6 @@ impl DinoHeadConfig {
         }
     }
 
-    /// Sets [`DinoHeadConfig::use_bn`].
-    pub fn with_bn(mut self, use_bn: bool) -> Self {
-        self.use_bn = use_bn;
-        self
-    }
-
-    /// Sets the hidden width.
-    pub fn with_hidden_dim(mut self, hidden_dim: usize) -> Self {
-        self.hidden_dim = hidden_dim;
-        self
-    }
-
-    /// Sets the bottleneck width.
-    pub fn with_bottleneck_dim(mut self, bottleneck_dim: usize) -> Self {
-        self.bottleneck_dim = bottleneck_dim;
-        self
-    }
-
-    /// Sets the output dimension (65536 for DINO's intended value).
-    pub fn with_out_dim(mut self, out_dim: usize) -> Self {
-        self.out_dim = out_dim;
-        self
-    }
-
-    /// Sets the number of MLP layers.
-    pub fn with_nlayers(mut self, nlayers: usize) -> Self {
-        self.nlayers = nlayers;
-        self
-    }
-
     /// Builds the head on `device` with the initialisation of the module docs
     /// (random numbers from the device's generator; seed it for determinism).
     ///
@@ -118,22 +92,17 @@ impl DinoHeadConfig {
     /// [`LossError::InvalidParameter`] when a dimension or `nlayers` is 0 or
     /// `init_std` is not positive and finite.
     pub fn init(&self, device: &Device) -> Result<DinoHead, LossError> {
-        for (name, value) in [
-            ("in_dim", self.in_dim),
-            ("hidden_dim", self.hidden_dim),
-            ("bottleneck_dim", self.bottleneck_dim),
-            ("out_dim", self.out_dim),
-            ("nlayers", self.nlayers),
-        ] {
-            if value == 0 {
-                return Err(LossError::InvalidParameter {
-                    loss: NAME,
-                    name,
-                    value: 0.0,
-                    expected: "a positive size",
-                });
-            }
-        }
+        nonzero_sizes(
+            NAME,
+            &[
+                ("in_dim", self.in_dim),
+                ("hidden_dim", self.hidden_dim),
+                ("bottleneck_dim", self.bottleneck_dim),
+                ("out_dim", self.out_dim),
+                ("nlayers", self.nlayers),
+            ],
+            "a positive size",
+        )?;
         if !(self.init_std.is_finite() && self.init_std > 0.0) {
             return Err(LossError::InvalidParameter {
                 loss: NAME,

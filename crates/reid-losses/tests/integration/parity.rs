@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{TOL, fixture, floats, ints, max_diff};
+use common::{TOL, assert_loss_matches_torch, assert_matches_torch, fixture, floats, ints};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use reid_losses::{
@@ -18,9 +18,14 @@ fn cases() -> Vec<Value> {
     fixture("losses.json")["cases"].as_array().unwrap().clone()
 }
 
+/// The case's matrix `case[data]` of shape `case[shape]`.
+fn matrix(case: &Value, data: &str, shape: &str, device: &Device) -> Tensor<2> {
+    let shape: Vec<usize> = ints(&case[shape]).iter().map(|&s| s as usize).collect();
+    Tensor::<2>::from_data(TensorData::new(floats(&case[data]), shape), device)
+}
+
 fn input(case: &Value, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-    let shape: Vec<usize> = ints(&case["shape"]).iter().map(|&s| s as usize).collect();
-    let x = Tensor::<2>::from_data(TensorData::new(floats(&case["input"]), shape), device);
+    let x = matrix(case, "input", "shape", device);
     let labels = ints(&case["labels"]);
     let n = labels.len();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
@@ -34,28 +39,24 @@ fn check(case: &Value, f: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>) {
     let (x, y) = input(case, &device);
     let x = x.require_grad();
     let loss = f(x.clone(), y);
-    let value: Vec<f32> = loss.to_data().try_to_vec::<f32>().unwrap();
-    let want = case["loss"].as_f64().unwrap() as f32;
-    assert!(
-        (value[0] - want).abs() <= TOL,
-        "{name}: loss {} vs torch {want}",
-        value[0]
-    );
+    assert_loss_matches_torch(name, &loss, &case["loss"]);
     let grads = loss.backward();
-    let grad: Vec<f32> = x
-        .grad(&grads)
-        .unwrap()
-        .to_data()
-        .try_to_vec::<f32>()
-        .unwrap();
-    let want = floats(&case["grad"]);
-    assert_eq!(grad.len(), want.len(), "{name}: grad length");
-    let worst = grad
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(worst <= TOL, "{name}: max |grad − torch| = {worst}");
+    assert_matches_torch(
+        &format!("{name} grad"),
+        x.grad(&grads).unwrap(),
+        &case["grad"],
+    );
+}
+
+/// Asserts that the scalar `loss` matches the fixture value `want` within
+/// [`TOL`] relative to its size (absolute below 1).
+fn assert_loss(what: &str, loss: &Tensor<1>, want: &Value) {
+    let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
+    let want = want.as_f64().unwrap() as f32;
+    assert!(
+        (value - want).abs() <= TOL * want.abs().max(1.0),
+        "{what}: {value} vs {want}"
+    );
 }
 
 #[test]
@@ -222,38 +223,40 @@ fn fast_reid_divides_by_nonzero_losses() {
     assert!((clean - ln2 / 2.0).abs() < 1e-6, "clean {clean}");
 }
 
-#[test]
-fn center_loss_matches_torch() {
+/// Runs `f(input, matrix, labels)` on the case of `kind`, whose per-class
+/// matrix (centres, classifier weights) is `case[key]` of shape
+/// `case[key_shape]`, on an autodiff device; checks the loss and the
+/// gradients of the input (`grad`) and of the matrix (`case[grad_key]`).
+fn check_with_matrix(
+    kind: &str,
+    key: &str,
+    grad_key: &str,
+    f: impl Fn(Tensor<2>, Tensor<2>, Tensor<1, Int>) -> Tensor<1>,
+) {
     let all = cases();
-    let case = all.iter().find(|c| c["kind"] == "center").unwrap();
+    let case = all.iter().find(|c| c["kind"] == kind).unwrap();
     let device = common::device().autodiff();
-    let shape: Vec<usize> = ints(&case["centers_shape"])
-        .iter()
-        .map(|&s| s as usize)
-        .collect();
-    let centers = Tensor::<2>::from_data(TensorData::new(floats(&case["centers"]), shape), &device)
-        .require_grad();
+    let m = matrix(case, key, &format!("{key}_shape"), &device).require_grad();
     let (x, y) = input(case, &device);
     let x = x.require_grad();
-    let loss = center_loss(x.clone(), centers.clone(), y).unwrap();
-    let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
-    let want = case["loss"].as_f64().unwrap() as f32;
-    assert!(
-        (value - want).abs() <= TOL * want.abs().max(1.0),
-        "center loss {value} vs {want}"
-    );
+    let loss = f(x.clone(), m.clone(), y);
+    assert_loss(kind, &loss, &case["loss"]);
     let grads = loss.backward();
-    for (t, key) in [(&x, "grad"), (&centers, "centers_grad")] {
-        let got: Vec<f32> = t.grad(&grads).unwrap().to_data().try_to_vec().unwrap();
-        let want = floats(&case[key]);
-        assert_eq!(got.len(), want.len());
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst <= TOL, "center {key}: max |diff| = {worst}");
+    for (t, key) in [(&x, "grad"), (&m, grad_key)] {
+        assert_matches_torch(
+            &format!("{kind} {key}"),
+            t.grad(&grads).unwrap(),
+            &case[key],
+        );
     }
+}
+
+#[test]
+fn center_loss_matches_torch() {
+    check_with_matrix("center", "centers", "centers_grad", |x, c, y| {
+        center_loss(x, c, y).unwrap()
+    });
+    let device = common::device();
     let bad = center_loss(
         Tensor::<2>::zeros([2, 4], &device),
         Tensor::<2>::zeros([3, 5], &device),
@@ -276,31 +279,11 @@ fn center_loss_matches_torch() {
 
 #[test]
 fn circle_softmax_matches_torch() {
-    let all = cases();
-    let case = all.iter().find(|c| c["kind"] == "circle_softmax").unwrap();
-    let device = common::device().autodiff();
-    let shape: Vec<usize> = ints(&case["weight_shape"])
-        .iter()
-        .map(|&s| s as usize)
-        .collect();
-    let w = Tensor::<2>::from_data(TensorData::new(floats(&case["weight"]), shape), &device)
-        .require_grad();
-    let (x, y) = input(case, &device);
-    let x = x.require_grad();
-    let logits = circle_softmax_logits(x.clone(), w.clone(), y.clone(), 64.0, 0.35).unwrap();
-    let loss = cross_entropy_label_smooth(logits, y, &CrossEntropyConfig::default()).unwrap();
-    let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
-    let want = case["loss"].as_f64().unwrap() as f32;
-    assert!(
-        (value - want).abs() <= TOL * want.abs().max(1.0),
-        "circle softmax {value} vs {want}"
-    );
-    let grads = loss.backward();
-    for (t, key) in [(&x, "grad"), (&w, "weight_grad")] {
-        let got: Vec<f32> = t.grad(&grads).unwrap().to_data().try_to_vec().unwrap();
-        let worst = max_diff(&got, &floats(&case[key]));
-        assert!(worst <= TOL, "circle softmax {key}: max |diff| = {worst}");
-    }
+    check_with_matrix("circle_softmax", "weight", "weight_grad", |x, w, y| {
+        let logits = circle_softmax_logits(x, w, y.clone(), 64.0, 0.35).unwrap();
+        cross_entropy_label_smooth(logits, y, &CrossEntropyConfig::default()).unwrap()
+    });
+    let device = common::device();
     let bad = circle_softmax_logits(
         Tensor::<2>::zeros([2, 4], &device),
         Tensor::<2>::zeros([3, 4], &device),
@@ -323,18 +306,13 @@ fn pairwise_circle_matches_torch() {
         let x = x.require_grad();
         let gamma = case["gamma"].as_f64().unwrap();
         let loss = pairwise_circle_loss(x.clone(), y, 0.25, gamma).unwrap();
-        let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
-        let want = case["loss"].as_f64().unwrap() as f32;
-        assert!(
-            (value - want).abs() <= TOL * want.abs().max(1.0),
-            "pair circle γ={gamma}: {value} vs {want}"
-        );
+        let what = format!("pair circle γ={gamma}");
+        assert_loss(&what, &loss, &case["loss"]);
         let grads = loss.backward();
-        let got: Vec<f32> = x.grad(&grads).unwrap().to_data().try_to_vec().unwrap();
-        let worst = max_diff(&got, &floats(&case["grad"]));
-        assert!(
-            worst <= TOL,
-            "pair circle γ={gamma}: max |grad diff| = {worst}"
+        assert_matches_torch(
+            &format!("{what} grad"),
+            x.grad(&grads).unwrap(),
+            &case["grad"],
         );
         seen += 1;
     }

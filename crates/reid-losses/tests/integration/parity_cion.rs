@@ -7,7 +7,9 @@
 
 use crate::common;
 
-use common::{TOL, fixture, floats, max_diff, usizes};
+use common::{
+    TOL, assert_loss_matches_torch, assert_matches_torch, fixture, floats, max_diff, usizes,
+};
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -108,6 +110,18 @@ fn named_params(head: &DinoHead) -> Vec<(String, ParamId, bool)> {
     out
 }
 
+/// The gradient of parameter `name` (`id`) in `grads`, in torch's layout:
+/// biases as one row, `transposed` weights transposed back.
+fn torch_layout(grads: &GradientsParams, name: &str, id: ParamId, transposed: bool) -> Vec<f32> {
+    if name.ends_with("bias") {
+        values(grads.get::<1>(id).unwrap().reshape([1, -1]))
+    } else if transposed {
+        values(grads.get::<2>(id).unwrap().transpose())
+    } else {
+        values(grads.get::<2>(id).unwrap())
+    }
+}
+
 /// A head parameter's values in PyTorch layout.
 fn head_param(head: &DinoHead, name: &str) -> Vec<f32> {
     if let Some(rest) = name.strip_prefix("mlp.") {
@@ -151,13 +165,7 @@ fn dino_head_forward_and_backward_match_torch() {
         let Some(want) = h["grads"].get(&name) else {
             continue;
         };
-        let got = if name.ends_with("bias") {
-            values(grads.get::<1>(id).unwrap().reshape([1, -1]))
-        } else if transposed {
-            values(grads.get::<2>(id).unwrap().transpose())
-        } else {
-            values(grads.get::<2>(id).unwrap())
-        };
+        let got = torch_layout(&grads, &name, id, transposed);
         assert_close(&format!("grad {name}"), &got, &floats(want));
     }
 }
@@ -257,14 +265,12 @@ fn identity_guided_loss_matches_torch() {
             identity_guided_dino_loss(student.clone(), teacher.clone(), inp.center, k, &inp.config)
                 .unwrap();
         assert_eq!(loss.dims(), [1]);
-        let value: f32 = loss.clone().into_scalar();
-        let want = case["loss"].as_f64().unwrap() as f32;
-        assert!((value - want).abs() <= TOL, "K={k}: loss {value} vs {want}");
+        assert_loss_matches_torch(&format!("K={k}"), &loss, &case["loss"]);
         let grads = loss.backward();
-        assert_close(
+        assert_matches_torch(
             &format!("K={k} student grad"),
-            &values(student.grad(&grads).unwrap()),
-            &floats(&case["grad"]),
+            student.grad(&grads).unwrap(),
+            &case["grad"],
         );
         assert!(
             teacher.grad(&grads).is_none(),
@@ -552,13 +558,7 @@ fn per_param_clipping_matches_torch() {
             assert!(clipped.get::<2>(id).is_none());
             continue;
         };
-        let got = if name.ends_with("bias") {
-            values(clipped.get::<1>(id).unwrap().reshape([1, -1]))
-        } else if transposed {
-            values(clipped.get::<2>(id).unwrap().transpose())
-        } else {
-            values(clipped.get::<2>(id).unwrap())
-        };
+        let got = torch_layout(&clipped, &name, id, transposed);
         assert_close(&format!("clipped {name}"), &got, &floats(want));
         // Every clipped tensor ends at norm c·‖g‖/(‖g‖+ε) ≤ c.
         let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -591,14 +591,12 @@ fn adaptive_smoothing_matches_torch() {
         } else {
             cross_entropy_adaptive_smooth(logits.clone(), y, alpha, dnz).unwrap()
         };
-        let value: f32 = loss.clone().into_scalar();
-        let want = case["loss"].as_f64().unwrap() as f32;
-        assert!((value - want).abs() <= TOL, "α={alpha}: {value} vs {want}");
+        assert_loss_matches_torch(&format!("α={alpha}"), &loss, &case["loss"]);
         let grads = loss.backward();
-        assert_close(
+        assert_matches_torch(
             &format!("adaptive CE α={alpha} grad"),
-            &values(logits.grad(&grads).unwrap()),
-            &floats(&case["grad"]),
+            logits.grad(&grads).unwrap(),
+            &case["grad"],
         );
     }
     // ε = −1 is only meaningful in the fast-reid convention; other negatives are errors.

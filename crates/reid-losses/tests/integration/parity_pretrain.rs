@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::{TOL, fixture, floats, ints, max_diff};
+use common::{TOL, assert_matches_torch, fixture, floats, ints, max_diff};
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -70,12 +70,11 @@ fn info_nce_matches_torch() {
             case["loss"].as_f64().unwrap(),
         );
         let grads = loss.backward();
-        let worst = max_diff(&host(&q.grad(&grads).unwrap()), &floats(&case["grad_q"]));
-        assert!(
-            worst <= TOL,
-            "info_nce T={t}: max |grad q − torch| = {worst}"
+        assert_matches_torch(
+            &format!("info_nce T={t} grad q"),
+            q.grad(&grads).unwrap(),
+            &case["grad_q"],
         );
-        eprintln!("info_nce T={t}: max |grad q diff| = {worst:e}");
         // Keys are constants: no gradient reaches them.
         assert!(k.grad(&grads).is_none(), "info_nce must detach k");
     }
@@ -106,9 +105,11 @@ fn label_guided_instance_loss_matches_torch() {
         let name = format!("label_guided flag={flag} T={t}");
         assert_close(&name, host1(&loss), case["loss"].as_f64().unwrap());
         let grads = loss.backward();
-        let worst = max_diff(&host(&q.grad(&grads).unwrap()), &floats(&case["grad_q"]));
-        assert!(worst <= TOL, "{name}: max |grad q − torch| = {worst}");
-        eprintln!("{name}: max |grad q diff| = {worst:e}");
+        assert_matches_torch(
+            &format!("{name} grad q"),
+            q.grad(&grads).unwrap(),
+            &case["grad_q"],
+        );
         seen += 1;
     }
     assert_eq!(seen, 4);
@@ -459,9 +460,11 @@ fn pnl_step_matches_torch() {
         }
         let grads = out.total.backward();
         for (t, key) in [(&q, "grad_q"), (&z, "grad_z")] {
-            let worst = max_diff(&host(&t.grad(&grads).unwrap()), &floats(&case[key]));
-            assert!(worst <= TOL, "{name}: max |{key} − torch| = {worst}");
-            eprintln!("{name}: max |{key} diff| = {worst:e}");
+            assert_matches_torch(
+                &format!("{name} {key}"),
+                t.grad(&grads).unwrap(),
+                &case[key],
+            );
         }
         seen += 1;
     }

@@ -56,61 +56,45 @@ pub(super) fn read_data<R: Read>(
 pub(super) fn decode_floats(bytes: &[u8], dtype: Dtype) -> Vec<f32> {
     let be = dtype.big_endian;
     match dtype.element {
-        Element::F32 => bytes
-            .chunks_exact(4)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3]];
-                if be {
-                    f32::from_be_bytes(b)
-                } else {
-                    f32::from_le_bytes(b)
-                }
-            })
-            .collect(),
-        _ => bytes
-            .chunks_exact(8)
-            .map(|c| f64_at(c, be) as f32)
+        Element::F32 => words(bytes, be, f32::from_le_bytes, f32::from_be_bytes).collect(),
+        _ => words(bytes, be, f64::from_le_bytes, f64::from_be_bytes)
+            .map(|v| v as f32)
             .collect(),
     }
 }
 
 /// The float64 stored in the first 8 bytes of `c`.
 fn f64_at(c: &[u8], be: bool) -> f64 {
-    let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-    if be {
-        f64::from_be_bytes(b)
-    } else {
-        f64::from_le_bytes(b)
-    }
+    words(&c[..8], be, f64::from_le_bytes, f64::from_be_bytes)
+        .next()
+        .unwrap_or(f64::NAN)
 }
 
 /// Decodes int32/int64 bytes to i64.
 pub(super) fn decode_ints(bytes: &[u8], dtype: Dtype) -> Vec<i64> {
     let be = dtype.big_endian;
     match dtype.element {
-        Element::I32 => bytes
-            .chunks_exact(4)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3]];
-                i64::from(if be {
-                    i32::from_be_bytes(b)
-                } else {
-                    i32::from_le_bytes(b)
-                })
-            })
+        Element::I32 => words(bytes, be, i32::from_le_bytes, i32::from_be_bytes)
+            .map(i64::from)
             .collect(),
-        _ => bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-                if be {
-                    i64::from_be_bytes(b)
-                } else {
-                    i64::from_le_bytes(b)
-                }
-            })
-            .collect(),
+        _ => words(bytes, be, i64::from_le_bytes, i64::from_be_bytes).collect(),
     }
+}
+
+/// The consecutive `N`-byte words of `bytes` (a trailing partial word is
+/// ignored), each decoded big-endian when `be`, else little-endian.
+fn words<'a, const N: usize, T: 'a>(
+    bytes: &'a [u8],
+    be: bool,
+    from_le: fn([u8; N]) -> T,
+    from_be: fn([u8; N]) -> T,
+) -> impl Iterator<Item = T> + 'a {
+    let decode = if be { from_be } else { from_le };
+    bytes.chunks_exact(N).map(move |c| {
+        let mut word = [0u8; N];
+        word.copy_from_slice(c);
+        decode(word)
+    })
 }
 
 /// Arranges `values` (in file order) as an array of `shape` in standard (C)

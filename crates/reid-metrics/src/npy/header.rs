@@ -374,23 +374,17 @@ fn parse_dict(text: &str) -> Result<(String, bool, Vec<u64>), NpyProblem> {
     let descr = match take("descr")? {
         Value::Str(s) => s.clone(),
         other => {
-            return Err(NpyProblem::HeaderField {
-                field: "descr",
-                expected: "a type string such as '<f4' (structured dtypes are not supported)",
-                got: other.describe(),
-            });
+            return Err(wrong_value(
+                "descr",
+                "a type string such as '<f4' (structured dtypes are not supported)",
+                other,
+            ));
         }
     };
     let fortran_order = match take("fortran_order")? {
         Value::Ident(s) if s == "True" => true,
         Value::Ident(s) if s == "False" => false,
-        other => {
-            return Err(NpyProblem::HeaderField {
-                field: "fortran_order",
-                expected: "True or False",
-                got: other.describe(),
-            });
-        }
+        other => return Err(wrong_value("fortran_order", "True or False", other)),
     };
     let shape = match take("shape")? {
         Value::Tuple(items) => items
@@ -403,17 +397,26 @@ fn parse_dict(text: &str) -> Result<(String, bool, Vec<u64>), NpyProblem> {
                 got: format!("({})", items.join(", ")),
             })?,
         other => {
-            return Err(NpyProblem::HeaderField {
-                field: "shape",
-                expected: "a tuple of non-negative integers such as (3, 4)",
-                got: other.describe(),
-            });
+            return Err(wrong_value(
+                "shape",
+                "a tuple of non-negative integers such as (3, 4)",
+                other,
+            ));
         }
     };
     Ok((descr, fortran_order, shape))
 }
 
 /// One axis length: decimal digits, optionally with Python 2's `L` suffix.
+/// A header field `field` whose value `got` is not what was `expected`.
+fn wrong_value(field: &'static str, expected: &'static str, got: &Value) -> NpyProblem {
+    NpyProblem::HeaderField {
+        field,
+        expected,
+        got: got.describe(),
+    }
+}
+
 fn parse_dim(s: &str) -> Option<u64> {
     let digits = s.strip_suffix('L').unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

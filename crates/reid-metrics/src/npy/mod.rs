@@ -19,7 +19,7 @@ mod write;
 use std::fs::File;
 use std::path::Path;
 
-use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use ndarray::{Array, Array2, ArrayD, ArrayView2, Dimension, IxDyn, ShapeBuilder};
 
 pub use dtype::{Dtype, Element, format_shape};
 pub use header::{MAX_HEADER_LEN, NpyHeader};
@@ -61,6 +61,27 @@ struct Expect {
     layout: &'static str,
     floats: bool,
 }
+
+/// [`read_float_array`]: floats of any shape.
+const ANY_FLOATS: Expect = Expect {
+    ndim: None,
+    layout: "",
+    floats: true,
+};
+
+/// [`read_matrix`]: a 2-D float matrix.
+const MATRIX: Expect = Expect {
+    ndim: Some(2),
+    layout: "[rows, columns]",
+    floats: true,
+};
+
+/// [`read_ids`]: a 1-D integer vector.
+const IDS: Expect = Expect {
+    ndim: Some(1),
+    layout: "[n]",
+    floats: false,
+};
 
 /// Reads a file whose header passes `expect`; returns the header, its dtype and
 /// the raw data bytes (exactly as many as the shape needs).
@@ -106,58 +127,52 @@ fn read_checked(
     Ok((head, dtype, bytes))
 }
 
-/// Reads a float array of any shape (`float32` or `float64`, converted to
-/// f32), e.g. an image tensor `[n, 3, h, w]`. Every axis must be non-empty;
-/// NaN and infinite values are errors.
-pub fn read_float_array(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
-    let path = path.as_ref();
-    let expect = Expect {
-        ndim: None,
-        layout: "",
-        floats: true,
-    };
-    let inner = || -> std::result::Result<ArrayD<f32>, NpyProblem> {
-        let (head, dtype, bytes) = read_checked(path, &expect)?;
+/// Reads a float file whose header passes `expect` into an array of the
+/// shape `dims` makes of the header's (non-empty, `expect`-checked) shape;
+/// NaN and infinite values are errors naming their index.
+fn read_floats<Sh, D>(
+    path: &Path,
+    expect: &Expect,
+    dims: impl FnOnce(&[u64]) -> Sh,
+) -> Result<Array<f32, D>>
+where
+    Sh: ShapeBuilder<Dim = D>,
+    D: Dimension,
+{
+    let inner = || -> std::result::Result<Array<f32, D>, NpyProblem> {
+        let (head, dtype, bytes) = read_checked(path, expect)?;
         let values = data::decode_floats(&bytes, dtype);
-        let dims: Vec<usize> = head.shape.iter().map(|&d| d as usize).collect();
-        let arr = data::shaped(IxDyn(&dims), head.fortran_order, values)?;
+        let arr = data::shaped(dims(&head.shape), head.fortran_order, values)?;
         data::check_finite(arr.view().into_dyn(), &bytes, dtype, head.fortran_order)?;
         Ok(arr)
     };
     inner().map_err(|p| npy_err(path, p))
+}
+
+/// Reads a float array of any shape (`float32` or `float64`, converted to
+/// f32), e.g. an image tensor `[n, 3, h, w]`. Every axis must be non-empty;
+/// NaN and infinite values are errors.
+pub fn read_float_array(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
+    read_floats(path.as_ref(), &ANY_FLOATS, |shape| {
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        IxDyn(&dims)
+    })
 }
 
 /// Reads a 2-D float matrix (`float32` or `float64`, converted to f32), e.g.
 /// features `[n, dim]` or distances `[n_query, n_gallery]`. Both axes must be
 /// non-empty; NaN and infinite values are errors naming the `[row, column]`.
 pub fn read_matrix(path: impl AsRef<Path>) -> Result<Array2<f32>> {
-    let path = path.as_ref();
-    let expect = Expect {
-        ndim: Some(2),
-        layout: "[rows, columns]",
-        floats: true,
-    };
-    let inner = || -> std::result::Result<Array2<f32>, NpyProblem> {
-        let (head, dtype, bytes) = read_checked(path, &expect)?;
-        let values = data::decode_floats(&bytes, dtype);
-        let dims = (head.shape[0] as usize, head.shape[1] as usize);
-        let arr = data::shaped(dims, head.fortran_order, values)?;
-        data::check_finite(arr.view().into_dyn(), &bytes, dtype, head.fortran_order)?;
-        Ok(arr)
-    };
-    inner().map_err(|p| npy_err(path, p))
+    read_floats(path.as_ref(), &MATRIX, |shape| {
+        (shape[0] as usize, shape[1] as usize)
+    })
 }
 
 /// Reads a 1-D id vector (`int64` or `int32`), e.g. person or camera ids `[n]`,
 /// with at least one element.
 pub fn read_ids(path: impl AsRef<Path>) -> Result<Vec<i64>> {
     let path = path.as_ref();
-    let expect = Expect {
-        ndim: Some(1),
-        layout: "[n]",
-        floats: false,
-    };
-    read_checked(path, &expect)
+    read_checked(path, &IDS)
         .map(|(_, dtype, bytes)| data::decode_ints(&bytes, dtype))
         .map_err(|p| npy_err(path, p))
 }

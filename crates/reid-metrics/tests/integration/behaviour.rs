@@ -10,6 +10,8 @@ use reid_metrics::{
     pairwise_distance, re_ranking, re_ranking_features,
 };
 
+use crate::common::max_abs_diff;
+
 /// Brute force: full stable argsort per query, as the torchreid protocol with `kind="stable"`.
 fn brute(d: &Array2<f32>, q: &Labels, g: &Labels, cfg: &EvalConfig) -> (Vec<f64>, f64, f64, usize) {
     let ng = d.ncols();
@@ -189,11 +191,7 @@ fn streaming_feature_paths_equal_dense_paths() {
     let all_g = pairwise_distance(gf.view(), gf.view(), Metric::Euclidean, false).unwrap();
     let qg = pairwise_distance(qf.view(), gf.view(), Metric::Euclidean, false).unwrap();
     let rd = re_ranking(qg.view(), all_q.view(), all_g.view(), &rcfg).unwrap();
-    let worst = rd
-        .iter()
-        .zip(rr.iter())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let worst = max_abs_diff(&rd, &rr);
     assert!(
         worst < 1e-4,
         "dense vs feature re-ranking differ by {worst}"

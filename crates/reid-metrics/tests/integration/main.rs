@@ -5,6 +5,8 @@
 //! with the number of binaries. Each module is one former test file; run
 //! one with a filter, e.g. `cargo test -p reid-metrics --test integration <module>::`.
 
+mod common;
+
 mod behaviour;
 mod npy;
 mod npy_props;

@@ -16,6 +16,15 @@ fn dir(tag: &str) -> PathBuf {
     d
 }
 
+/// Asserts that `result` failed with an error whose message mentions every
+/// one of `parts`.
+fn assert_err_mentions<T: std::fmt::Debug>(result: reid_metrics::Result<T>, parts: &[&str]) {
+    let msg = result.unwrap_err().to_string();
+    for part in parts {
+        assert!(msg.contains(part), "{part:?} not in {msg}");
+    }
+}
+
 /// A format-1.0 file: preamble, the header text as given, then `data`.
 fn npy_bytes(header: &str, data: &[u8]) -> Vec<u8> {
     let mut v = b"\x93NUMPY\x01\x00".to_vec();
@@ -60,18 +69,13 @@ fn a_huge_shape_on_a_small_file_is_an_error_naming_shape_and_bytes_before_alloca
         npy_bytes(&header("<i8", "(1000000000000000000,)"), &[0u8; 16]),
     )
     .unwrap();
-    let msg = read_ids(&ids).unwrap_err().to_string();
-    assert!(
-        msg.contains("ids.npy") && msg.contains("(1000000000000000000,)"),
-        "{msg}"
-    );
+    assert_err_mentions(read_ids(&ids), &["ids.npy", "(1000000000000000000,)"]);
     let t = d.join("tensor.npy");
     let huge = "(18446744073709551615, 18446744073709551615, 18446744073709551615)";
     std::fs::write(&t, npy_bytes(&header("<f8", huge), &[0u8; 8])).unwrap();
-    let msg = read_float_array(&t).unwrap_err().to_string();
-    assert!(
-        msg.contains("more than 2^128 bytes") && msg.contains("holds 8 bytes"),
-        "{msg}"
+    assert_err_mentions(
+        read_float_array(&t),
+        &["more than 2^128 bytes", "holds 8 bytes"],
     );
     std::fs::remove_dir_all(d).ok();
 }
@@ -81,14 +85,12 @@ fn data_shorter_or_longer_than_the_shape_is_an_error() {
     let d = dir("size");
     let path = d.join("m.npy");
     std::fs::write(&path, npy_bytes(&header("<f4", "(2, 3)"), &[0u8; 20])).unwrap();
-    let msg = read_matrix(&path).unwrap_err().to_string();
-    assert!(
-        msg.contains("(24 bytes of data)") && msg.contains("holds 20 bytes"),
-        "{msg}"
+    assert_err_mentions(
+        read_matrix(&path),
+        &["(24 bytes of data)", "holds 20 bytes"],
     );
     std::fs::write(&path, npy_bytes(&header("<f4", "(2, 3)"), &[0u8; 28])).unwrap();
-    let msg = read_matrix(&path).unwrap_err().to_string();
-    assert!(msg.contains("holds 28 bytes"), "{msg}");
+    assert_err_mentions(read_matrix(&path), &["holds 28 bytes"]);
     std::fs::write(&path, npy_bytes(&header("<f4", "(2, 3)"), &[0u8; 24])).unwrap();
     assert_eq!(read_matrix(&path).unwrap(), Array2::<f32>::zeros((2, 3)));
     std::fs::remove_dir_all(d).ok();
@@ -149,13 +151,11 @@ fn every_header_field_is_checked_in_our_words() {
     }
     // Ids: 1-D integers, not empty.
     std::fs::write(&path, npy_bytes(&header("<f4", "(3,)"), &[0u8; 12])).unwrap();
-    let msg = read_ids(&path).unwrap_err().to_string();
-    assert!(msg.contains("expected int64 or int32 ids"), "{msg}");
+    assert_err_mentions(read_ids(&path), &["expected int64 or int32 ids"]);
     std::fs::write(&path, npy_bytes(&header("<i8", "(3, 1)"), &[0u8; 24])).unwrap();
-    let msg = read_ids(&path).unwrap_err().to_string();
-    assert!(
-        msg.contains("(3, 1): expected a 1-dimensional array [n]"),
-        "{msg}"
+    assert_err_mentions(
+        read_ids(&path),
+        &["(3, 1): expected a 1-dimensional array [n]"],
     );
     std::fs::write(&path, npy_bytes(&header("<i8", "(0,)"), &[])).unwrap();
     assert!(matches!(
@@ -164,14 +164,14 @@ fn every_header_field_is_checked_in_our_words() {
     ));
     // Not an .npy file at all, a truncated one, a missing one.
     std::fs::write(&path, b"PK\x03\x04 a zip archive").unwrap();
-    let msg = read_matrix(&path).unwrap_err().to_string();
-    assert!(msg.contains("not a .npy file"), "{msg}");
+    assert_err_mentions(read_matrix(&path), &["not a .npy file"]);
     std::fs::write(&path, b"\x93NUMPY\x01").unwrap();
-    let msg = read_matrix(&path).unwrap_err().to_string();
-    assert!(msg.contains("holds 7 bytes"), "{msg}");
+    assert_err_mentions(read_matrix(&path), &["holds 7 bytes"]);
     let missing = d.join("missing.npy");
-    let msg = read_matrix(&missing).unwrap_err().to_string();
-    assert!(msg.contains("missing.npy: cannot open the file"), "{msg}");
+    assert_err_mentions(
+        read_matrix(&missing),
+        &["missing.npy: cannot open the file"],
+    );
     std::fs::remove_dir_all(d).ok();
 }
 
@@ -180,21 +180,15 @@ fn nan_and_infinity_are_errors_naming_the_index() {
     let d = dir("nan");
     let path = d.join("nan.npy");
     write_matrix(&path, arr2(&[[1.0f32, 2.0], [3.0, f32::NAN]]).view()).unwrap();
-    let msg = read_matrix(&path).unwrap_err().to_string();
-    assert!(
-        msg.contains("nan.npy") && msg.contains("[1, 1] is NaN"),
-        "{msg}"
-    );
+    assert_err_mentions(read_matrix(&path), &["nan.npy", "[1, 1] is NaN"]);
     // A float64 beyond the float32 range would become infinite: refused.
     ndarray_npy::write_npy(&path, &arr2(&[[1.0f64, 1e300]])).unwrap();
-    let msg = read_matrix(&path).unwrap_err().to_string();
-    assert!(
-        msg.contains("[0, 1] is 1e300 (beyond the float32 range)"),
-        "{msg}"
+    assert_err_mentions(
+        read_matrix(&path),
+        &["[0, 1] is 1e300 (beyond the float32 range)"],
     );
     ndarray_npy::write_npy(&path, &Array3::<f32>::from_elem((1, 2, 2), f32::INFINITY)).unwrap();
-    let msg = read_float_array(&path).unwrap_err().to_string();
-    assert!(msg.contains("[0, 0, 0] is inf"), "{msg}");
+    assert_err_mentions(read_float_array(&path), &["[0, 0, 0] is inf"]);
     std::fs::remove_dir_all(d).ok();
 }
 

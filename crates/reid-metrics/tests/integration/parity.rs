@@ -15,6 +15,8 @@ use reid_metrics::{
 };
 use serde_json::Value;
 
+use crate::common::max_abs_diff;
+
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics")
 }
@@ -78,63 +80,49 @@ fn market() -> (Labels, Labels) {
     (labels("", "q"), labels("", "g"))
 }
 
-#[test]
-fn evaluate_matches_reference_euclidean_cosine_and_max_rank() {
+/// Evaluates every `(distance matrix file, config, key)` and checks the
+/// result against `expected()[key]` (tolerance 1e-9).
+fn check_distmats(cases: &[(&str, EvalConfig, &str)]) {
     let (q, g) = market();
     let e = expected();
-    let cfg = EvalConfig::default();
-    check(
-        &evaluate(mat("distmat_euclidean.npy").view(), &q, &g, &cfg).unwrap(),
-        &e["euclidean"],
-        1e-9,
-        "euclidean",
-    );
-    check(
-        &evaluate(mat("distmat_cosine.npy").view(), &q, &g, &cfg).unwrap(),
-        &e["cosine"],
-        1e-9,
-        "cosine",
-    );
-    let cfg10 = EvalConfig::default().with_max_rank(10);
-    check(
-        &evaluate(mat("distmat_euclidean.npy").view(), &q, &g, &cfg10).unwrap(),
-        &e["euclidean_max_rank_10"],
-        1e-9,
-        "max_rank 10",
-    );
+    for (file, cfg, key) in cases {
+        let r = evaluate(mat(file).view(), &q, &g, cfg).unwrap();
+        check(&r, &e[*key], 1e-9, key);
+    }
+}
+
+#[test]
+fn evaluate_matches_reference_euclidean_cosine_and_max_rank() {
+    check_distmats(&[
+        ("distmat_euclidean.npy", EvalConfig::default(), "euclidean"),
+        ("distmat_cosine.npy", EvalConfig::default(), "cosine"),
+        (
+            "distmat_euclidean.npy",
+            EvalConfig::default().with_max_rank(10),
+            "euclidean_max_rank_10",
+        ),
+    ]);
 }
 
 #[test]
 fn evaluate_trapezoid_ap_and_junk_pid_match_reference() {
-    let (q, g) = market();
-    let e = expected();
-    let d = mat("distmat_euclidean.npy");
-    let trap = EvalConfig::default().with_ap(ApKind::Trapezoid);
-    check(
-        &evaluate(d.view(), &q, &g, &trap).unwrap(),
-        &e["trapezoid"],
-        1e-9,
-        "trapezoid",
-    );
-    let junk = EvalConfig::default().with_junk_pid(Some(-1));
-    check(
-        &evaluate(d.view(), &q, &g, &junk).unwrap(),
-        &e["junk_minus_one"],
-        1e-9,
-        "junk -1",
-    );
+    check_distmats(&[
+        (
+            "distmat_euclidean.npy",
+            EvalConfig::default().with_ap(ApKind::Trapezoid),
+            "trapezoid",
+        ),
+        (
+            "distmat_euclidean.npy",
+            EvalConfig::default().with_junk_pid(Some(-1)),
+            "junk_minus_one",
+        ),
+    ]);
 }
 
 #[test]
 fn ties_are_broken_by_gallery_index_like_a_stable_argsort() {
-    let (q, g) = market();
-    let d = mat("distmat_ties.npy");
-    check(
-        &evaluate(d.view(), &q, &g, &EvalConfig::default()).unwrap(),
-        &expected()["ties"],
-        1e-9,
-        "ties",
-    );
+    check_distmats(&[("distmat_ties.npy", EvalConfig::default(), "ties")]);
 }
 
 #[test]
@@ -148,38 +136,21 @@ fn distances_and_streaming_evaluation_match_reference() {
         (Metric::Cosine, "distmat_cosine.npy"),
     ] {
         let ours = pairwise_distance(qf.view(), gf.view(), metric, false).unwrap();
-        let theirs = mat(file);
-        let worst = ours
-            .iter()
-            .zip(theirs.iter())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let worst = max_abs_diff(&ours, &mat(file));
         assert!(
             worst < 1e-4,
             "{metric:?}: max abs distance difference {worst}"
         );
     }
     let cfg = EvalConfig::default();
-    let r =
-        evaluate_features(qf.view(), gf.view(), &q, &g, Metric::Euclidean, false, &cfg).unwrap();
-    check(&r, &e["euclidean"], 1e-6, "features euclidean");
-    let r = evaluate_features(qf.view(), gf.view(), &q, &g, Metric::Cosine, false, &cfg).unwrap();
-    check(&r, &e["cosine"], 1e-6, "features cosine");
-    let r = evaluate_features(qf.view(), gf.view(), &q, &g, Metric::Euclidean, true, &cfg).unwrap();
-    check(
-        &r,
-        &e["euclidean_normalized"],
-        1e-6,
-        "features euclidean normalized",
-    );
-}
-
-fn max_abs_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
-    assert_eq!(a.dim(), b.dim());
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max)
+    for (metric, normalize, key) in [
+        (Metric::Euclidean, false, "euclidean"),
+        (Metric::Cosine, false, "cosine"),
+        (Metric::Euclidean, true, "euclidean_normalized"),
+    ] {
+        let r = evaluate_features(qf.view(), gf.view(), &q, &g, metric, normalize, &cfg).unwrap();
+        check(&r, &e[key], 1e-6, &format!("features {key}"));
+    }
 }
 
 #[test]

@@ -67,6 +67,25 @@ fn run_bot(
     .unwrap()
 }
 
+/// One stopped run of the resume check: `cfg` on `data` with `opts`
+/// stops unfinished after `stop` steps, having seen `seen` in order, and
+/// returns the evaluations `evals` (in name order; `what` names them).
+fn check_stopped_run(
+    cfg: &FinetuneConfig,
+    data: &ParsedDataset,
+    opts: &RunOptions,
+    stop: usize,
+    seen: [Seen; 3],
+    evals: &[LogLine],
+    what: &str,
+) {
+    let mut got = Vec::new();
+    let out = run_bot(cfg, data, opts, &mut got);
+    assert_eq!((out.steps_done, out.finished), (stop, false));
+    assert_eq!(got, seen);
+    assert_eq!(sorted(&out.evaluations), evals, "{what}");
+}
+
 fn is_eval(line: &LogLine) -> bool {
     line.get("mAP").is_some()
 }
@@ -176,34 +195,29 @@ fn evaluations_are_logged_and_a_resumed_run_writes_the_same_log() {
     // Stopped after 4 steps (inside epoch 1), resumed and stopped after 6
     // (the end of epoch 1), resumed to the end; a checkpoint every 3 steps
     // (each at an epoch's end).
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(dir.join("parts/ckpt")))
-        .with_checkpoint_every(3)
-        .with_keep_checkpoints(2)
-        .with_log_path(Some(dir.join("parts/metrics.jsonl")))
-        .with_stop_after(Some(4));
-    let mut seen = Vec::new();
-    let first = run_bot(&cfg, &data, &opts, &mut seen);
-    assert_eq!((first.steps_done, first.finished), (4, false));
+    let opts = common::stopping_logged(&dir.join("parts"), 3, 4);
     // The epoch's evaluation is in the log before the checkpoint at its end.
-    assert_eq!(
+    let seen = [Seen::EpochEnd(0), Seen::Checkpoint(3), Seen::Checkpoint(4)];
+    check_stopped_run(
+        &cfg,
+        &data,
+        &opts,
+        4,
         seen,
-        [Seen::EpochEnd(0), Seen::Checkpoint(3), Seen::Checkpoint(4)]
+        &evals[..1],
+        "epoch 0 ended here",
     );
-    assert_eq!(sorted(&first.evaluations), evals[..1]);
-    let resume = opts.clone().with_resume(true).with_stop_after(Some(6));
-    let mut seen = Vec::new();
-    let second = run_bot(&cfg, &data, &resume, &mut seen);
-    assert_eq!((second.steps_done, second.finished), (6, false));
     // The periodic checkpoint after the epoch's line, then the stop's.
-    assert_eq!(
+    let resume = opts.clone().with_resume(true).with_stop_after(Some(6));
+    let seen = [Seen::EpochEnd(1), Seen::Checkpoint(6), Seen::Checkpoint(6)];
+    check_stopped_run(
+        &cfg,
+        &data,
+        &resume,
+        6,
         seen,
-        [Seen::EpochEnd(1), Seen::Checkpoint(6), Seen::Checkpoint(6)]
-    );
-    assert_eq!(
-        sorted(&second.evaluations),
-        evals[1..2],
-        "epoch 1 ended here"
+        &evals[1..2],
+        "epoch 1 ended here",
     );
     let resume = resume.with_stop_after(None);
     let mut seen = Vec::new();

@@ -14,14 +14,14 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use common::{
-    Outcome, assert_error_names, assert_resume_is_exact, assert_unknown_key_refused, probe_input,
-    refused_with, resnet50_trunk, step_bits, stopping, tiny_bot, tiny_mgn, tiny_records,
+    Outcome, assert_error_names, assert_joined_steps, assert_log_file_steps,
+    assert_resume_is_exact, assert_unknown_key_refused, probe_input, refused_with, resnet50_trunk,
+    stopping, stopping_logged, tiny_bot, tiny_mgn, tiny_records,
 };
 use reid_backbones::Mgn;
 use reid_data::batch::TestTransform;
 use reid_train::checkpoint::CheckpointDir;
 use reid_train::finetune::mgn::{MgnEvent, MgnFinetuneConfig, evaluate_mgn, finetune_mgn};
-use reid_train::metrics_log::read_log;
 use reid_train::{RunOptions, TrainError, Warmup, finetune};
 
 /// The tiny MGN recipe over 5 epochs of 3 steps, the first 2 frozen.
@@ -135,12 +135,7 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
 
     // Stopped after 1 step: inside the frozen epoch 0.
     let ckpt_dir = dir.join("ckpt");
-    let opts = RunOptions::default()
-        .with_checkpoint_dir(Some(ckpt_dir.clone()))
-        .with_checkpoint_every(2)
-        .with_keep_checkpoints(2)
-        .with_log_path(Some(dir.join("metrics.jsonl")))
-        .with_stop_after(Some(1));
+    let opts = stopping_logged(&dir, 2, 1);
     let first = finetune_mgn(&cfg, MgnStart::Random, &recs, &device, &opts, |_| {}).unwrap();
     assert_eq!((first.steps_done, first.finished), (1, false));
     let ckpts = CheckpointDir::new(&ckpt_dir, 2);
@@ -188,14 +183,8 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     )
     .unwrap();
     assert_eq!((third.steps_done, third.finished), (6, true));
-    let mut joined = first.log.clone();
-    joined.extend(&second.log[..1]);
-    joined.extend(&third.log);
-    assert_eq!(
-        step_bits(&joined),
-        step_bits(&full.log),
-        "losses differ (from step 2)"
-    );
+    let parts = [&first.log[..], &second.log[..1], &third.log];
+    assert_joined_steps(&parts, &full.log, "losses differ (from step 2)");
     assert_eq!(probe(&third.model, &device), probe(&full.model, &device));
 
     // From step 3 (unfrozen, inside epoch 1) to step 5 (inside epoch 2),
@@ -207,25 +196,12 @@ fn a_resumed_mgn_run_equals_an_uninterrupted_one() {
     let resume = resume.with_stop_after(None);
     let fifth = finetune_mgn(&cfg, MgnStart::Random, &recs, &device, &resume, |_| {}).unwrap();
     assert_eq!((fifth.steps_done, fifth.finished), (6, true));
-    let mut joined = first.log.clone();
-    joined.extend(&second.log);
-    joined.extend(&fourth.log);
-    joined.extend(&fifth.log);
-    assert_eq!(
-        step_bits(&joined),
-        step_bits(&full.log),
-        "losses differ (from steps 3, 5)"
-    );
+    let parts = [&first.log[..], &second.log, &fourth.log, &fifth.log];
+    assert_joined_steps(&parts, &full.log, "losses differ (from steps 3, 5)");
     assert_eq!(probe(&fifth.model, &device), probe(&full.model, &device));
 
     // The metrics log has every step once, with the same losses.
-    let file = read_log(&dir.join("metrics.jsonl")).unwrap();
-    let steps: Vec<usize> = file.iter().map(|l| l.step).collect();
-    assert_eq!(steps, (0..6).collect::<Vec<_>>());
-    for (line, step) in file.iter().zip(&full.log) {
-        assert_eq!(line.get("loss_ce"), Some(f64::from(step.loss_ce)));
-        assert_eq!(line.get("loss_tri"), Some(f64::from(step.loss_tri)));
-    }
+    assert_log_file_steps(&dir.join("metrics.jsonl"), &full.log);
     std::fs::remove_dir_all(dir).ok();
 }
 

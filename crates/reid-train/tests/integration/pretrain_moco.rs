@@ -6,10 +6,7 @@ use crate::common;
 use reid_train::FromConfig;
 
 use burn::tensor::Device;
-use common::{
-    Outcome, assert_error_names, assert_resume_is_exact, assert_unknown_key_refused, probes,
-    stopping, tiny_moco, tiny_records,
-};
+use common::{tiny_moco, tiny_records};
 use reid_train::pretrain::moco::{MocoConfig, MocoNet, pretrain_moco};
 use reid_train::{PretrainEvent, RunOptions};
 
@@ -46,26 +43,7 @@ fn training_lowers_info_nce_on_a_tiny_set() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[test]
-fn a_resumed_run_equals_an_uninterrupted_one() {
-    let (dir, recs) = tiny_records("moco-resume");
-    let device = Device::flex();
-    let cfg = tiny_moco(2);
-    let plain = RunOptions::default();
-    // Both encoders, in training and (BatchNorm running statistics) in
-    // inference mode.
-    let [.., second] = assert_resume_is_exact(&plain, &stopping(&dir, 3, 5), |run| {
-        let out = pretrain_moco(&cfg, FromConfig, &recs, &device, run, |_| {}).unwrap();
-        let probes = probes([&out.query, &out.key], MocoNet::embed, &device);
-        Outcome::of_log(&out.log, out.steps_done, out.finished, probes)
-    });
-    assert_eq!(second.steps_done, 8);
-
-    let bad = cfg.clone().with_bn_groups(9);
-    assert_error_names(
-        pretrain_moco(&bad, FromConfig, &recs, &device, &plain, |_| {}),
-        "bn_groups",
-    );
-    assert_unknown_key_refused::<MocoConfig>(r#"{"queue": 3}"#);
-    std::fs::remove_dir_all(dir).ok();
+common::contrastive_resume_test! {
+    a_resumed_run_equals_an_uninterrupted_one: "moco-resume", tiny_moco(2), pretrain_moco, MocoNet,
+    [3, 5, 8], with_bn_groups(9) names "bn_groups", MocoConfig, r#"{"queue": 3}"#
 }

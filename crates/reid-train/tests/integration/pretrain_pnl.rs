@@ -7,10 +7,7 @@ use crate::common;
 use reid_train::FromConfig;
 
 use burn::tensor::Device;
-use common::{
-    Outcome, assert_error_names, assert_resume_is_exact, assert_unknown_key_refused, probes,
-    stopping, tiny_pnl, tiny_records,
-};
+use common::{tiny_pnl, tiny_records};
 use reid_train::pretrain::pnl::{PnlConfig, PnlNet, pretrain_pnl};
 use reid_train::{PretrainEvent, RunOptions};
 
@@ -52,24 +49,7 @@ fn the_classifier_loss_goes_down_and_every_stage_runs() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[test]
-fn a_resumed_run_equals_an_uninterrupted_one() {
-    let (dir, recs) = tiny_records("pnl-resume");
-    let device = Device::flex();
-    let cfg = tiny_pnl(3);
-    let plain = RunOptions::default();
-    let [.., second] = assert_resume_is_exact(&plain, &stopping(&dir, 2, 5), |run| {
-        let out = pretrain_pnl(&cfg, FromConfig, &recs, &device, run, |_| {}).unwrap();
-        let probes = probes([&out.query, &out.key], PnlNet::embed, &device);
-        Outcome::of_log(&out.log, out.steps_done, out.finished, probes)
-    });
-    assert_eq!(second.steps_done, 9);
-
-    let bad = cfg.clone().with_alpha(2.0);
-    assert_error_names(
-        pretrain_pnl(&bad, FromConfig, &recs, &device, &plain, |_| {}),
-        "alpha",
-    );
-    assert_unknown_key_refused::<PnlConfig>(r#"{"lr_steps": [1]}"#);
-    std::fs::remove_dir_all(dir).ok();
+common::contrastive_resume_test! {
+    a_resumed_run_equals_an_uninterrupted_one: "pnl-resume", tiny_pnl(3), pretrain_pnl, PnlNet,
+    [2, 5, 9], with_alpha(2.0) names "alpha", PnlConfig, r#"{"lr_steps": [1]}"#
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration test modules.
 
 use reid_denoise::synthetic::{SyntheticConfig, SyntheticCorpus};
-use reid_denoise::{DenoiseConfig, Level3Config, VideoBlock};
+use reid_denoise::{DenoiseConfig, DenoiseOutput, Level3Config, VideoBlock, run};
 
 /// Every video block of the synthetic corpus `cfg`, with the true person of
 /// every crop in corpus order.
@@ -23,4 +23,21 @@ pub fn recorded() -> DenoiseConfig {
         .with_record_levels(true)
         .with_chunk_videos(7)
         .with_level3(Level3Config::default().with_window(8).with_stride(4))
+}
+
+/// The pipeline `cfg` run on `blocks` (cloned), which must succeed.
+pub fn run_on(cfg: &DenoiseConfig, blocks: &[VideoBlock]) -> DenoiseOutput {
+    run(cfg, blocks.iter().cloned().map(Ok), |_| {}).unwrap()
+}
+
+/// The pipeline `cfg` run on `blocks` twice: as configured, then with
+/// `chunk_videos` videos per chunk.
+pub fn run_chunked(
+    cfg: &DenoiseConfig,
+    blocks: &[VideoBlock],
+    chunk_videos: usize,
+) -> (DenoiseOutput, DenoiseOutput) {
+    let mut other = *cfg;
+    other.chunk_videos = chunk_videos;
+    (run_on(cfg, blocks), run_on(&other, blocks))
 }

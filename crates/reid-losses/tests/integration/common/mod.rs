@@ -27,6 +27,30 @@ pub fn max_diff(got: &[f32], want: &[f32]) -> f32 {
         .fold(0.0f32, f32::max)
 }
 
+/// Asserts that `got` matches the fixture array `want` element by element
+/// within [`TOL`]; prints the largest difference under `what`.
+pub fn assert_matches_torch<const D: usize>(
+    what: &str,
+    got: burn::tensor::Tensor<D>,
+    want: &Value,
+) {
+    let got: Vec<f32> = got.to_data().iter::<f32>().collect();
+    let worst = max_diff(&got, &floats(want));
+    assert!(worst <= TOL, "{what}: max |rust − torch| = {worst}");
+    eprintln!("{what}: max |diff| = {worst:e}");
+}
+
+/// Asserts that the scalar `loss` (`[1]`) is within [`TOL`] of the fixture
+/// value `want`.
+pub fn assert_loss_matches_torch(what: &str, loss: &burn::tensor::Tensor<1>, want: &Value) {
+    let value: f32 = loss.to_data().iter::<f32>().next().unwrap();
+    let want = want.as_f64().unwrap() as f32;
+    assert!(
+        (value - want).abs() <= TOL,
+        "{what}: loss {value} vs torch {want}"
+    );
+}
+
 /// A JSON array of numbers as `f32`.
 pub fn floats(v: &Value) -> Vec<f32> {
     v.as_array()

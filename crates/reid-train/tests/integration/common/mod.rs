@@ -182,6 +182,43 @@ macro_rules! tiny_contrast {
 
 pub(crate) use tiny_contrast;
 
+/// The resume test `$name` of a MoCo-style pre-training (MoCo, PNL: a query
+/// and a key encoder and a queue): `$pretrain` of the recipe `$cfg` on
+/// [`tiny_records`] (folder `$tag`), stopped after `$stop` steps with a
+/// checkpoint every `$every` and resumed, equals the uninterrupted run of
+/// `$steps` steps (both encoders probed in training and, with BatchNorm
+/// running statistics, in inference mode, through `$net::embed`); the
+/// recipe changed by `.$bad($value)` is an error naming `$names`, and the
+/// recipe JSON `$unknown` (a key `$config` does not have) is refused.
+macro_rules! contrastive_resume_test {
+    ($name:ident: $tag:literal, $cfg:expr, $pretrain:ident, $net:ident,
+     [$every:literal, $stop:literal, $steps:literal],
+     $bad:ident($value:expr) names $names:literal, $config:ty, $unknown:literal) => {
+        #[test]
+        fn $name() {
+            use reid_train::FromConfig;
+            let (dir, recs) = $crate::common::tiny_records($tag);
+            let device = burn::tensor::Device::flex();
+            let cfg = $cfg;
+            let plain = reid_train::RunOptions::default();
+            let stopped = $crate::common::stopping(&dir, $every, $stop);
+            let outcomes = $crate::common::assert_resume_is_exact(&plain, &stopped, |run| {
+                let out = $pretrain(&cfg, FromConfig, &recs, &device, run, |_| {}).unwrap();
+                let probes = $crate::common::probes([&out.query, &out.key], $net::embed, &device);
+                $crate::common::Outcome::of_log(&out.log, out.steps_done, out.finished, probes)
+            });
+            assert_eq!(outcomes[2].steps_done, $steps);
+            let bad = cfg.clone().$bad($value);
+            let result = $pretrain(&bad, FromConfig, &recs, &device, &plain, |_| {});
+            $crate::common::assert_error_names(result, $names);
+            $crate::common::assert_unknown_key_refused::<$config>($unknown);
+            std::fs::remove_dir_all(dir).ok();
+        }
+    };
+}
+
+pub(crate) use contrastive_resume_test;
+
 /// The tiny MOCO recipe of the training tests (ResNet18 at width 4, 64×32).
 pub fn tiny_moco(epochs: usize) -> MocoConfig {
     tiny_contrast!(MocoConfig::default(), epochs, 4)
@@ -298,6 +335,41 @@ pub fn stopping(dir: &Path, every: usize, stop: usize) -> RunOptions {
         .with_checkpoint_dir(Some(dir.join("ckpt")))
         .with_checkpoint_every(every)
         .with_stop_after(Some(stop))
+}
+
+/// [`stopping`] that keeps the newest two checkpoints and writes the
+/// metrics log `dir/metrics.jsonl`.
+pub fn stopping_logged(dir: &Path, every: usize, stop: usize) -> RunOptions {
+    stopping(dir, every, stop)
+        .with_keep_checkpoints(2)
+        .with_log_path(Some(dir.join("metrics.jsonl")))
+}
+
+/// The fine-tuning logs of a stopped run and its resumptions (`parts`, in
+/// order) together are the uninterrupted run's `full` log, bit for bit
+/// ([`step_bits`]); `what` names the comparison in the failure message.
+pub fn assert_joined_steps(
+    parts: &[&[reid_train::IterationLog]],
+    full: &[reid_train::IterationLog],
+    what: &str,
+) {
+    assert_eq!(step_bits(&parts.concat()), step_bits(full), "{what}");
+}
+
+/// The metrics log file `path` has every step of the fine-tuning log
+/// `full` once, in order, with the same losses; returns its lines.
+pub fn assert_log_file_steps(
+    path: &Path,
+    full: &[reid_train::IterationLog],
+) -> Vec<reid_train::LogLine> {
+    let file = reid_train::metrics_log::read_log(path).unwrap();
+    let steps: Vec<usize> = file.iter().map(|l| l.step).collect();
+    assert_eq!(steps, (0..full.len()).collect::<Vec<_>>());
+    for (line, step) in file.iter().zip(full) {
+        assert_eq!(line.get("loss_ce"), Some(f64::from(step.loss_ce)));
+        assert_eq!(line.get("loss_tri"), Some(f64::from(step.loss_tri)));
+    }
+    file
 }
 
 /// A stopped-and-resumed run equals an uninterrupted one: `run` (the
