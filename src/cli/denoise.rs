@@ -115,6 +115,15 @@ pub struct Args {
     /// Level 2: allow two crops of the same frame in one identity.
     #[arg(long)]
     allow_frame_overlap: bool,
+    /// Level 2 stitching: largest gap, in the video's sampling steps, between
+    /// a tracklet's end and its continuation's start (0 = off, the default).
+    #[arg(long)]
+    stitch_gap_steps: Option<f32>,
+    /// Level 2 stitching: largest centroid distance of a tracklet and its
+    /// continuation (a multiple of the spread under --scale calibrated; not
+    /// set by --target-precision).
+    #[arg(long)]
+    stitch_threshold: Option<f32>,
     /// Level 3: videos per Sliding Range window.
     #[arg(long)]
     window: Option<usize>,
@@ -181,6 +190,8 @@ fn config(args: &Args) -> anyhow::Result<DenoiseConfig> {
     set_if_given(&mut c.level2.reassign_radius, args.reassign_radius);
     set_if_given(&mut c.level2.merge_threshold, args.merge_threshold);
     c.level2.forbid_frame_overlap = !args.allow_frame_overlap;
+    set_if_given(&mut c.level2.stitch_gap_steps, args.stitch_gap_steps);
+    set_if_given(&mut c.level2.stitch_threshold, args.stitch_threshold);
     set_if_given(&mut c.level3.window, args.window);
     set_if_given(&mut c.level3.stride, args.stride);
     set_if_given(&mut c.level3.link_threshold, args.link_threshold);
@@ -303,9 +314,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
         r.level1.tracklets_in, r.level1.images_pruned, r.level1.tracklets_dissolved
     );
     println!(
-        "level 2: {} crops re-assigned, {} removed, {} tracklet merges -> {} video identities",
+        "level 2: {} crops re-assigned, {} removed, {} fragments stitched, {} tracklet merges -> {} video identities",
         r.level2.images_reassigned,
         r.level2.images_removed,
+        r.level2.tracklets_stitched,
         r.level2.tracklets_merged,
         r.video_identities
     );

@@ -8,7 +8,11 @@
 //!    with `forbid_frame_overlap`, the tracklet has no crop in the same frame.
 //!    Otherwise the crop is removed. Centroids are those after level 1, so the
 //!    outcome does not depend on the pool's order.
-//! 2. **Merging.** Two groups whose centroids are closer than
+//! 2. **Stitching** ([`crate::stitch`], when on). A group that starts at
+//!    most [`Level2Config::stitch_gap_steps`] sampling steps after another
+//!    ends, with centroids within [`Level2Config::stitch_threshold`], is its
+//!    continuation: the tracker lost the person and restarted them.
+//! 3. **Merging.** Two groups whose centroids are closer than
 //!    [`Level2Config::merge_threshold`] are the same person: the tracker
 //!    fragmented or re-identified them. Candidate pairs are taken closest first
 //!    and joined (union-find) when the two current groups' centroids are still
@@ -25,6 +29,7 @@ use crate::distance::FeatureDistance;
 use crate::error::{Result, check_number};
 use crate::group::Group;
 use crate::level1::Level1Output;
+use crate::stitch::{StitchRule, stitch};
 use crate::union_find::UnionFind;
 
 /// Parameters of level 2.
@@ -40,6 +45,15 @@ pub struct Level2Config {
     pub merge_threshold: f32,
     /// Forbid two crops of the same frame in one identity (default true).
     pub forbid_frame_overlap: bool,
+    /// Stitching: the largest gap between a group's last frame and its
+    /// continuation's first, in sampling steps of the video (0 = no
+    /// stitching, the default).
+    #[serde(default)]
+    pub stitch_gap_steps: f32,
+    /// Stitching: the largest centroid distance of a group and its
+    /// continuation (0 = no stitching).
+    #[serde(default)]
+    pub stitch_threshold: f32,
 }
 
 impl Default for Level2Config {
@@ -48,6 +62,8 @@ impl Default for Level2Config {
             reassign_radius: 2.0,
             merge_threshold: 2.5,
             forbid_frame_overlap: true,
+            stitch_gap_steps: 0.0,
+            stitch_threshold: 0.0,
         }
     }
 }
@@ -58,6 +74,8 @@ impl Level2Config {
         for (name, v) in [
             ("reassign_radius", self.reassign_radius),
             ("merge_threshold", self.merge_threshold),
+            ("stitch_gap_steps", self.stitch_gap_steps),
+            ("stitch_threshold", self.stitch_threshold),
         ] {
             check_number(&format!("level-2 {name}"), v, true)?;
         }
@@ -74,6 +92,9 @@ pub struct Level2Stats {
     pub images_removed: usize,
     /// Merges performed (groups in − groups out).
     pub tracklets_merged: usize,
+    /// Fragments stitched to the group they continue.
+    #[serde(default)]
+    pub tracklets_stitched: usize,
 }
 
 impl Level2Stats {
@@ -82,6 +103,7 @@ impl Level2Stats {
         self.images_reassigned += o.images_reassigned;
         self.images_removed += o.images_removed;
         self.tracklets_merged += o.tracklets_merged;
+        self.tracklets_stitched += o.tracklets_stitched;
     }
 }
 
@@ -137,7 +159,15 @@ pub fn denoise_video(
         }
     }
 
-    // 2. Merging, closest pairs first.
+    // 2. Stitching fragments that follow each other.
+    let rule = StitchRule {
+        max_gap_steps: cfg.stitch_gap_steps,
+        threshold: cfg.stitch_threshold,
+    };
+    let (groups, stitched) = stitch(groups, &rule, metric);
+    stats.tracklets_stitched = stitched;
+
+    // 3. Merging, closest pairs first.
     let n = groups.len();
     let centroids: Vec<Vec<f32>> = groups.iter().map(|g| g.centroid(metric)).collect();
     let mut pairs = Vec::new();

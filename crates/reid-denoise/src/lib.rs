@@ -11,6 +11,7 @@
 //!   crops far from the tracklet centroid until its radius is small enough);
 //! - [`level2`]: single-video denoising (re-assign pruned crops, merge
 //!   tracklets of one person, never two crops of one frame in an identity);
+//! - [`stitch`]: level 2's temporal stitching of a fragmented track;
 //! - [`level3`]: cross-video linking with a Sliding Range of videos and
 //!   Linking Relations joined by union-find;
 //! - [`calibrate`], [`decoy`]: merge and link thresholds for a target
@@ -91,6 +92,7 @@ pub mod npy;
 pub mod pipeline;
 pub mod quality;
 pub mod source;
+pub mod stitch;
 pub mod synthetic;
 pub mod union_find;
 

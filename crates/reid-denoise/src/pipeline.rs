@@ -121,6 +121,7 @@ impl DenoiseConfig {
         c.level1.radius *= scale;
         c.level2.reassign_radius *= scale;
         c.level2.merge_threshold *= scale;
+        c.level2.stitch_threshold *= scale;
         c.level3.link_threshold *= scale;
         c
     }

@@ -197,3 +197,48 @@ fn euclidean_metric_also_improves() {
         raw.f_score
     );
 }
+
+#[test]
+fn stitching_joins_fragments_that_follow_each_other() {
+    // Every other track fragmented, and half the persons have a look-alike
+    // in their video: the time rule joins the fragments and not the
+    // look-alikes.
+    let cfg = small()
+        .with_fragment_prob(0.5)
+        .with_switch_prob(0.0)
+        .with_recurrence(0.0)
+        .with_lookalike_prob(0.5)
+        .with_lookalike_similarity(0.9);
+    let (blocks, truth) = corpus(cfg);
+    let mut base = recorded();
+    base.calibration.target_precision = None;
+    base.level2.merge_threshold = 0.0;
+    base.level3.link_threshold = 0.0;
+    let mut on = base;
+    on.level2.stitch_gap_steps = 2.0;
+    on.level2.stitch_threshold = 4.0;
+    let (off_out, on_out) = (run_on(&base, &blocks), run_on(&on, &blocks));
+    let level2 = |o: &reid_denoise::DenoiseOutput| {
+        score(&o.levels.as_ref().unwrap().level2, &truth).unwrap()
+    };
+    let (off, with) = (level2(&off_out), level2(&on_out));
+    eprintln!("off {off:?}\non {with:?}");
+    assert_eq!(off_out.report.level2.tracklets_stitched, 0);
+    assert!(on_out.report.level2.tracklets_stitched > 0);
+    assert!(with.recall > off.recall + 0.05, "{with:?} vs {off:?}");
+    assert!(with.precision > off.precision - 0.02, "{with:?} vs {off:?}");
+    // Stitched identities never hold two crops of one frame.
+    for b in &blocks {
+        let rows = b.first_row as usize..b.first_row as usize + b.frames.len();
+        let mut seen = std::collections::BTreeSet::new();
+        for (r, &f) in rows.zip(&b.frames) {
+            let l = on_out.levels.as_ref().unwrap().level2[r];
+            if l != REMOVED {
+                assert!(
+                    seen.insert((l, f)),
+                    "two crops of frame {f} in identity {l}"
+                );
+            }
+        }
+    }
+}
