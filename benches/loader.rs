@@ -23,6 +23,14 @@
 //! rounds of one warm-up pass and one timed pass over every file; the table
 //! prints the median images per second and the ratio ours / PyTorch at the
 //! same core count (> 1: ours faster). Without PyTorch the torch rows say so.
+//!
+//! Then the pre-training views, each image drawn into every view of its
+//! recipe by [`TrainLoader::load_views`] (what the recipes run): MoCo's two
+//! LUPerson crops ([`TwoCrops::lup`]), PNL's weak/strong pair
+//! ([`PnlViews::new`]) and CION's 2 global + 8 local crops
+//! ([`MultiCrop::cion`]), against the upstream pipelines in PIL +
+//! torchvision (`bench_loader_torch.py --pipeline moco|pnl|cion`), same
+//! rounds and cores (`BENCH_VIEWS=0` skips them).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -35,8 +43,9 @@ use std::time::Instant;
 use reid::burn::tensor::Device;
 use reid::data::ImageRecord;
 use reid::data::augment::TrainTransform;
-use reid::data::loader::{ReidDataset, TrainLoader, decode_rgb};
+use reid::data::loader::{FnViews, ReidDataset, TrainLoader, ViewsTransform, decode_rgb};
 use reid::data::transform::{Interpolation, resize};
+use reid::data::views::{MultiCrop, PnlViews, TwoCrops};
 use reid::synth::{Market1501Config, WorldConfig, write_market1501};
 
 const BATCH: usize = 64;
@@ -78,13 +87,19 @@ fn make_images(dir: &Path, n: usize) -> Result<Vec<PathBuf>, String> {
 }
 
 /// One pass of ours over every file: seconds.
-fn ours_pass(loader: &TrainLoader<TrainTransform>, n: usize, epoch: u64, device: &Device) -> f64 {
+fn ours_pass<T: ViewsTransform>(
+    loader: &TrainLoader<T>,
+    n: usize,
+    epoch: u64,
+    device: &Device,
+) -> f64 {
     let indices: Vec<usize> = (0..n).collect();
     let t0 = Instant::now();
     for (b, chunk) in indices.chunks(BATCH).enumerate() {
-        match loader.load_tensors(chunk, epoch, b as u64, device) {
+        match loader.load_views(chunk, epoch, b as u64) {
             Ok(batch) => {
-                std::hint::black_box(batch.images.dims());
+                let views = batch.into_tensors(device);
+                std::hint::black_box(views[0].dims());
             }
             Err(e) => {
                 eprintln!("loader failed: {e}");
@@ -95,9 +110,11 @@ fn ours_pass(loader: &TrainLoader<TrainTransform>, n: usize, epoch: u64, device:
     t0.elapsed().as_secs_f64()
 }
 
-/// One PyTorch pass (after its warm-up): seconds, or why there is none.
-fn torch_pass(list: &Path, workers: Option<usize>) -> Result<f64, String> {
+/// One PyTorch pass of `pipeline` (after its warm-up): seconds, or why
+/// there is none.
+fn torch_pass(list: &Path, pipeline: &str, workers: Option<usize>) -> Result<f64, String> {
     let mut args: Vec<String> = vec!["--list".into(), list.display().to_string()];
+    args.extend(["--pipeline".to_string(), pipeline.to_string()]);
     for (flag, value) in [
         ("--batch", BATCH.to_string()),
         ("--height", HEIGHT.to_string()),
@@ -275,20 +292,25 @@ fn main() {
         let e = round as u64 + 1;
         ours1.push(ours_pass(&one, n, e, &device));
         if torch_error.is_none() {
-            match torch_pass(&list, None) {
+            match torch_pass(&list, "bot", None) {
                 Ok(t) => torch1.push(t),
                 Err(err) => torch_error = Some(err),
             }
         }
         ours_n.push(ours_pass(&all, n, e, &device));
         if torch_error.is_none() {
-            match torch_pass(&list, Some(cores)) {
+            match torch_pass(&list, "bot", Some(cores)) {
                 Ok(t) => torch_n.push(t),
                 Err(err) => torch_error = Some(err),
             }
         }
         eprintln!("round {}/{rounds} done", round + 1);
     }
+    let view_rows = if std::env::var("BENCH_VIEWS").is_ok_and(|v| v == "0") {
+        Vec::new()
+    } else {
+        view_benches(&dataset, &list, n, rounds, cores, &device)
+    };
     let _ = std::fs::remove_dir_all(&tmp);
 
     println!(
@@ -342,4 +364,168 @@ fn main() {
         t1,
         ratio(o1, t1)
     );
+    if !view_rows.is_empty() {
+        println!(
+            "\nPre-training views (load_views, batches of {BATCH}), images/s and ours / PyTorch at the same cores:\n"
+        );
+        println!(
+            "| {:<8} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} |",
+            "views", "ours 1", "torch 1", "ratio 1", "ours n", "torch n", "ratio n"
+        );
+        println!(
+            "|{:-<10}|{:-<12}|{:-<12}|{:-<12}|{:-<12}|{:-<12}|{:-<12}|",
+            "", "", "", "", "", "", ""
+        );
+        for r in &view_rows {
+            println!(
+                "| {:<8} | {:>10.1} | {:>10.1} | {:>10} | {:>10.1} | {:>10.1} | {:>10} |",
+                r.name,
+                r.ours1,
+                r.torch1,
+                ratio(r.ours1, r.torch1),
+                r.ours_n,
+                r.torch_n,
+                ratio(r.ours_n, r.torch_n)
+            );
+        }
+    }
+}
+
+/// Images per second of one view pipeline on both sides (NaN without
+/// PyTorch).
+struct ViewRow {
+    name: &'static str,
+    ours1: f64,
+    torch1: f64,
+    ours_n: f64,
+    torch_n: f64,
+}
+
+/// A loader of `dataset` drawing `views` (shapes `shapes`) on `threads`.
+fn views_loader<F>(
+    dataset: &ReidDataset,
+    shapes: Vec<[usize; 3]>,
+    views: F,
+    threads: usize,
+) -> TrainLoader<FnViews<F>>
+where
+    F: Fn(&image::RgbImage, &mut rand_chacha::ChaCha8Rng) -> reid::data::Result<Vec<Vec<f32>>>
+        + Send
+        + Sync,
+{
+    let t = FnViews::new(shapes, views).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1)
+    });
+    TrainLoader::new(dataset.clone(), t, 0)
+        .with_threads(threads)
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1)
+        })
+}
+
+/// Times ours and PyTorch on one view pipeline: `rounds` alternating
+/// rounds at 1 thread and at `cores`.
+fn time_views<T: ViewsTransform>(
+    name: &'static str,
+    make: impl Fn(usize) -> TrainLoader<T>,
+    list: &Path,
+    n: usize,
+    rounds: usize,
+    cores: usize,
+    device: &Device,
+) -> ViewRow {
+    let (one, all) = (make(1), make(cores));
+    ours_pass(&all, n.min(BATCH), 0, device);
+    let (mut o1, mut on, mut t1, mut tn) = (vec![], vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let e = round as u64 + 1;
+        o1.push(ours_pass(&one, n, e, device));
+        on.push(ours_pass(&all, n, e, device));
+        t1.push(torch_pass(list, name, None).unwrap_or(f64::NAN));
+        tn.push(torch_pass(list, name, Some(cores)).unwrap_or(f64::NAN));
+        eprintln!("{name} views: round {}/{rounds} done", round + 1);
+    }
+    let rate = |t: &mut Vec<f64>| n as f64 / median(t);
+    ViewRow {
+        name,
+        ours1: rate(&mut o1),
+        torch1: rate(&mut t1),
+        ours_n: rate(&mut on),
+        torch_n: rate(&mut tn),
+    }
+}
+
+/// The three pre-training view pipelines, ours and PyTorch's.
+fn view_benches(
+    dataset: &ReidDataset,
+    list: &Path,
+    n: usize,
+    rounds: usize,
+    cores: usize,
+    device: &Device,
+) -> Vec<ViewRow> {
+    let full = [3, HEIGHT as usize, WIDTH as usize];
+    let moco = TwoCrops::lup();
+    let pnl = PnlViews::new();
+    let cion = MultiCrop::cion(8);
+    let cion_shapes: Vec<[usize; 3]> = cion
+        .crop_sizes()
+        .iter()
+        .map(|&(h, w)| [3, h as usize, w as usize])
+        .collect();
+    vec![
+        time_views(
+            "moco",
+            |t| {
+                views_loader(
+                    dataset,
+                    vec![full, full],
+                    |img, rng| Ok(Vec::from(moco.apply(img, rng)?)),
+                    t,
+                )
+            },
+            list,
+            n,
+            rounds,
+            cores,
+            device,
+        ),
+        time_views(
+            "pnl",
+            |t| {
+                views_loader(
+                    dataset,
+                    vec![full, full],
+                    |img, rng| {
+                        let (weak, strong) = pnl.apply(img, rng)?;
+                        Ok(vec![weak, strong])
+                    },
+                    t,
+                )
+            },
+            list,
+            n,
+            rounds,
+            cores,
+            device,
+        ),
+        time_views(
+            "cion",
+            |t| {
+                views_loader(
+                    dataset,
+                    cion_shapes.clone(),
+                    |img, rng| cion.apply(img, rng),
+                    t,
+                )
+            },
+            list,
+            n,
+            rounds,
+            cores,
+            device,
+        ),
+    ]
 }
