@@ -9,7 +9,7 @@
 //! ```sh
 //! reid study [--out DIR] [--quick] [--seeds N]
 //!     [--rows scratch,moco,pnl,cion,cion_oracle,supervised] [--config-dir DIR]
-//!     [--budget PASSES] [--backend flex]
+//!     [--budget PASSES] [--denoise-features pnl|moco] [--backend flex]
 //! ```
 //! Re-running with the same `--out` skips finished stages and resumes
 //! unfinished training. Writes `study.json`, `study.md` and `study.png` to
@@ -53,6 +53,10 @@ pub struct Args {
     /// the size's: 48,000, or 9,600 with --quick).
     #[arg(long)]
     budget: Option<f64>,
+    /// The row whose backbone extracts the features the `cion` row's
+    /// identities are denoised with: pnl (default) or moco.
+    #[arg(long)]
+    denoise_features: Option<String>,
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -83,6 +87,9 @@ fn config(args: &Args) -> Result<(StudyConfig, Backend), StudyError> {
     }
     if let Some(b) = args.budget {
         cfg.budget_passes = b;
+    }
+    if let Some(f) = &args.denoise_features {
+        cfg.denoise_features = f.parse::<Row>()?;
     }
     cfg.validate()?;
     Ok((cfg, backend))

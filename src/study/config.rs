@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::denoise::DenoiseConfig;
 use crate::synth::{LupersonNlConfig, Market1501Config, Span, VideoConfig};
 use crate::train::{CionConfig, Decay, FinetuneConfig, MocoConfig, PnlConfig, Warmup};
 
@@ -26,7 +27,9 @@ pub enum Row {
     /// LUPerson-NL's PNL on the tracker's noisy tracklet labels.
     Pnl,
     /// CION on identities from denoising the corpus with the features of
-    /// the same seed's MoCo backbone (no labels used), from random init.
+    /// the same seed's backbone of another row
+    /// ([`StudyConfig::denoise_features`]: PNL's by default), from random
+    /// init.
     Cion,
     /// CION on the corpus's true persons (`synth_truth.json`): a diagnostic
     /// of CION without denoising errors, not a method.
@@ -66,7 +69,7 @@ impl Row {
             Row::Scratch => "none (random init)",
             Row::Moco => "MoCo v2, corpus images, no labels",
             Row::Pnl => "PNL, tracker's tracklet labels",
-            Row::Cion => "CION, identities denoised with MoCo features",
+            Row::Cion => "CION, denoised identities",
             Row::CionOracle => "CION, true persons (diagnostic)",
             Row::Supervised => "BoT, tracker's tracklet labels (reference)",
         }
@@ -217,6 +220,19 @@ pub struct StudyConfig {
     /// Which denoising level's identities the `cion` row trains on (1, 2
     /// or 3; all levels are scored).
     pub denoise_level: u8,
+    /// The row whose backbone (same seed) extracts the features the `cion`
+    /// row's identities are denoised with: `pnl` (default; the tracker's
+    /// labels are what LUPerson-NL and CION both start from) or `moco` (no
+    /// labels). Its pre-training runs first, and the `cion` row's compute
+    /// includes it (not counted in `budget_passes`).
+    #[serde(default = "default_denoise_features")]
+    pub denoise_features: Row,
+    /// The denoising settings of the `cion` row (levels are always
+    /// recorded): the defaults with level 2's stitching on (2 sampling
+    /// steps, 4 spread units; docs/denoise.md, "Stitching fragments in
+    /// time").
+    #[serde(default = "default_study_denoise")]
+    pub denoise: DenoiseConfig,
     /// Pre-training and fine-tuning checkpoints every this many optimiser
     /// steps (and at the end); a re-run resumes from the newest.
     pub checkpoint_every: usize,
@@ -224,6 +240,20 @@ pub struct StudyConfig {
     pub eval_batch: usize,
     /// The recipes.
     pub recipes: Recipes,
+}
+
+/// The `cion` row's default feature source: the PNL backbone.
+fn default_denoise_features() -> Row {
+    Row::Pnl
+}
+
+/// The `cion` row's default denoising: [`DenoiseConfig::default`] with
+/// level 2's stitching on (gap 2 sampling steps, threshold 4 spread units).
+pub fn default_study_denoise() -> DenoiseConfig {
+    let mut d = DenoiseConfig::default();
+    d.level2.stitch_gap_steps = 2.0;
+    d.level2.stitch_threshold = 4.0;
+    d
 }
 
 /// The pre-training recipe `$recipe` on the study's trunk (its `arch` and
@@ -266,6 +296,8 @@ impl StudyConfig {
             budget_passes: 48_000.0,
             finetune_epochs: 24,
             denoise_level: 3,
+            denoise_features: default_denoise_features(),
+            denoise: default_study_denoise(),
             checkpoint_every: 100,
             eval_batch: 64,
             recipes,
@@ -381,6 +413,15 @@ impl StudyConfig {
         if self.finetune_epochs == 0 || self.checkpoint_every == 0 || self.eval_batch == 0 {
             return bad("finetune_epochs, checkpoint_every and eval_batch must be >= 1".into());
         }
+        if !matches!(self.denoise_features, Row::Moco | Row::Pnl) {
+            return bad(format!(
+                "denoise_features must be moco or pnl, got {}",
+                self.denoise_features
+            ));
+        }
+        self.denoise
+            .validate()
+            .map_err(|e| StudyError::InvalidConfig(format!("denoise: {e}")))?;
         if !(1..=3).contains(&self.denoise_level) {
             return bad(format!(
                 "denoise_level must be 1, 2 or 3, got {}",
@@ -394,6 +435,43 @@ impl StudyConfig {
             ));
         }
         Ok(())
+    }
+
+    /// What `row` pre-trains on, in a few words (the table's second
+    /// column): [`Row::describe`], with the `cion` row's feature source and
+    /// stitching.
+    pub fn describe(&self, row: Row) -> String {
+        if row != Row::Cion {
+            return row.describe().to_string();
+        }
+        let stitched = if self.denoise.level2.stitch_gap_steps > 0.0
+            && self.denoise.level2.stitch_threshold > 0.0
+        {
+            " + stitching"
+        } else {
+            ""
+        };
+        format!(
+            "CION, identities denoised with {} features{stitched}",
+            match self.denoise_features {
+                Row::Pnl => "PNL",
+                _ => "MoCo",
+            }
+        )
+    }
+
+    /// The rows whose pre-training runs first for each seed, shared with
+    /// other rows: MoCo's when it is a row, and the denoising features'
+    /// row when `cion` is a row.
+    pub fn shared_pretrains(&self) -> Vec<Row> {
+        let mut v = Vec::new();
+        if self.rows.contains(&Row::Moco) {
+            v.push(Row::Moco);
+        }
+        if self.rows.contains(&Row::Cion) && !v.contains(&self.denoise_features) {
+            v.push(self.denoise_features);
+        }
+        v
     }
 
     /// The BoT fine-tuning configuration of every row for `seed`:

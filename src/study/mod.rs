@@ -7,7 +7,8 @@
 //! `moco`, `pnl`, `cion`, `cion_oracle`, `supervised`) a pre-training stage,
 //! an evaluation of the backbone's own pooled features ("no-FT"), and a BoT
 //! fine-tuning stage with its evaluation ("+BoT"); the `cion` row adds a
-//! denoising stage that uses the same seed's MoCo backbone (no labels).
+//! denoising stage that uses the same seed's backbone of another row (PNL's
+//! by default, [`StudyConfig::denoise_features`]).
 //! Every stage writes its result as JSON (and its checkpoints) under the
 //! output folder; a second call with the same folder skips finished stages
 //! and resumes unfinished training from its newest checkpoint. The report
@@ -77,7 +78,7 @@ pub enum StageKind {
     World,
     /// Pre-train a row's backbone.
     Pretrain,
-    /// Denoise the corpus with the MoCo backbone's features (the `cion` row).
+    /// Denoise the corpus with another row's backbone's features (the `cion` row).
     Denoise,
     /// Evaluate the backbone's own pooled features (no fine-tuning).
     NoFt,
@@ -281,16 +282,16 @@ pub fn stage_list(cfg: &StudyConfig) -> Vec<StageId> {
         row: None,
         kind: StageKind::World,
     }];
-    let needs_moco = cfg.rows.iter().any(|r| matches!(r, Row::Moco | Row::Cion));
+    let shared = cfg.shared_pretrains();
     for &seed in &cfg.seeds {
-        if needs_moco {
-            out.push(StageId::new(seed, Row::Moco, StageKind::Pretrain));
+        for &row in &shared {
+            out.push(StageId::new(seed, row, StageKind::Pretrain));
         }
         for &row in &cfg.rows {
             if row == Row::Cion {
                 out.push(StageId::new(seed, row, StageKind::Denoise));
             }
-            if row.pretrains() && row != Row::Moco {
+            if row.pretrains() && !shared.contains(&row) {
                 out.push(StageId::new(seed, row, StageKind::Pretrain));
             }
             out.push(StageId::new(seed, row, StageKind::NoFt));
@@ -513,10 +514,12 @@ impl<F: FnMut(StudyEvent<'_>)> Runner<'_, F> {
         Ok((plan, result))
     }
 
-    /// The `cion` row's denoising for `seed`, with the MoCo backbone.
+    /// The `cion` row's denoising for `seed`, with the backbone of
+    /// [`StudyConfig::denoise_features`]' row.
     fn denoise(&mut self, seed: u64) -> Result<DenoiseResult, StudyError> {
         let id = StageId::new(seed, Row::Cion, StageKind::Denoise);
-        let moco = StageId::new(seed, Row::Moco, StageKind::Pretrain);
+        let from = self.state.cfg.denoise_features;
+        let features = StageId::new(seed, from, StageKind::Pretrain);
         let st = &self.state;
         let annos = st
             .world()?
@@ -524,13 +527,14 @@ impl<F: FnMut(StudyEvent<'_>)> Runner<'_, F> {
             .root
             .join(format!("annos-study-seed-{seed}.json"));
         let inputs = serde_json::json!({
-            "moco": st.input(&moco),
+            "features": from.name(),
+            "backbone": st.input(&features),
             "level": st.cfg.denoise_level,
-            "denoise": crate::denoise::DenoiseConfig::default(),
+            "denoise": st.cfg.denoise,
             "eval_batch": st.cfg.eval_batch,
         });
         let result: DenoiseResult = self.stage(id, inputs, |st, _| {
-            let backbone = st.backbone(seed, Row::Moco)?;
+            let backbone = st.backbone(seed, from)?;
             stages::denoise(st.cfg, st.world()?, &backbone, &annos, st.out, &st.device)
         })?;
         let records = stages::denoised_records(&self.state.out.join(&result.annos))?;
@@ -638,14 +642,12 @@ where
     };
     let world = r.world()?;
     let mut results: BTreeMap<(Row, u64), SeedResult> = BTreeMap::new();
-    let needs_moco = cfg.rows.iter().any(|r| matches!(r, Row::Moco | Row::Cion));
     let mut report = None;
     for &seed in &cfg.seeds {
-        let moco = if needs_moco {
-            Some(r.pretrain(seed, Row::Moco)?)
-        } else {
-            None
-        };
+        let mut shared = BTreeMap::new();
+        for row in cfg.shared_pretrains() {
+            shared.insert(row, r.pretrain(seed, row)?);
+        }
         for &row in &cfg.rows {
             let denoise = if row == Row::Cion {
                 Some(r.denoise(seed)?)
@@ -654,7 +656,7 @@ where
             };
             let pretrain = match row {
                 Row::Scratch => None,
-                Row::Moco => moco.clone(),
+                _ if shared.contains_key(&row) => shared.get(&row).cloned(),
                 _ => Some(r.pretrain(seed, row)?),
             };
             let noft = r.noft(seed, row)?;

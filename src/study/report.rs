@@ -187,7 +187,7 @@ impl StudyReport {
                 };
                 Some(RowReport {
                     row,
-                    description: row.describe().to_string(),
+                    description: cfg.describe(row),
                     noft_map: stat(&|s| s.noft.map),
                     noft_rank1: stat(&|s| s.noft.rank1),
                     ft_map: stat(&|s| s.finetune.scores.map),

@@ -18,7 +18,7 @@ use crate::data::datasets::{Corpus, ImageDatasetOptions, luperson_nl, market1501
 use crate::data::sampler_identity::IdentitySampler;
 use crate::data::{ImageRecord, Splits};
 use crate::denoise::source::{corpus_blocks, corpus_paths, synthetic_truth, truth_records};
-use crate::denoise::{DenoiseConfig, Quality, annos};
+use crate::denoise::{Quality, annos};
 use crate::gap_eval::{avg_pooled, evaluate_pooled};
 use crate::metrics::EvalResult;
 use crate::synth::{WorldConfig, write_luperson_nl, write_market1501};
@@ -328,7 +328,7 @@ pub(crate) fn denoise(
         false,
     );
     let feats = extract_features(backbone, &paths, &options, device)?;
-    let dcfg = DenoiseConfig::default().with_record_levels(true);
+    let dcfg = cfg.denoise.with_record_levels(true);
     let blocks = corpus_blocks(corpus, feats.view())?;
     let out = crate::denoise::run(&dcfg, blocks, |_| {})?;
     let levels = out

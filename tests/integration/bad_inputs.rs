@@ -2456,6 +2456,16 @@ fn study_demo_cases(f: &Fixtures) -> Vec<Case> {
         st("budget-nan", &["--budget", "NaN"], &["budget"]),
         st("seeds-0", &["--seeds", "0"], &["seed"]),
         st("backend-bogus", &["--backend", "tpu"], &["tpu"]),
+        st(
+            "denoise-features-scratch",
+            &["--denoise-features", "scratch"],
+            &["denoise_features", "moco or pnl"],
+        ),
+        st(
+            "denoise-features-bogus",
+            &["--denoise-features", "dino"],
+            &["dino"],
+        ),
         dm(
             "height-0",
             Arguments,
