@@ -9,7 +9,8 @@
 //! ```sh
 //! reid study [--out DIR] [--quick] [--seeds N]
 //!     [--rows scratch,moco,pnl,cion,cion_oracle,supervised] [--config-dir DIR]
-//!     [--budget PASSES] [--denoise-features pnl|moco] [--backend flex]
+//!     [--budget PASSES] [--denoise-features pnl|moco]
+//!     [--stitch-gap-steps G] [--stitch-threshold T] [--backend flex]
 //! ```
 //! Re-running with the same `--out` skips finished stages and resumes
 //! unfinished training. Writes `study.json`, `study.md` and `study.png` to
@@ -57,6 +58,14 @@ pub struct Args {
     /// identities are denoised with: pnl (default) or moco.
     #[arg(long)]
     denoise_features: Option<String>,
+    /// The `cion` row's denoising: level 2's stitching gap in sampling
+    /// steps (default 2; 0 turns stitching off).
+    #[arg(long)]
+    stitch_gap_steps: Option<f32>,
+    /// The `cion` row's denoising: level 2's stitching threshold in spread
+    /// units (default 4; 0 turns stitching off).
+    #[arg(long)]
+    stitch_threshold: Option<f32>,
     /// Compute backend: flex, wgpu, wgpu-cpu or cuda (must be compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -90,6 +99,12 @@ fn config(args: &Args) -> Result<(StudyConfig, Backend), StudyError> {
     }
     if let Some(f) = &args.denoise_features {
         cfg.denoise_features = f.parse::<Row>()?;
+    }
+    if let Some(g) = args.stitch_gap_steps {
+        cfg.denoise.level2.stitch_gap_steps = g;
+    }
+    if let Some(t) = args.stitch_threshold {
+        cfg.denoise.level2.stitch_threshold = t;
     }
     cfg.validate()?;
     Ok((cfg, backend))
