@@ -1,7 +1,8 @@
 //! Picture files: the format (PNG or SVG) and atomic writing (a sibling
 //! `.tmp` file, then a rename; the parent folder is created).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::raster::rasterize;
 use crate::scene::Scene;
@@ -63,7 +64,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
     }
-    let tmp = tmp_sibling(path);
+    // Unique to this process and call, so that concurrent writers of one
+    // path never rename each other's half-written file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_added_extension(format!("{}.{n}.tmp", std::process::id()));
     if let Err(e) = std::fs::write(&tmp, bytes) {
         let _ = std::fs::remove_file(&tmp);
         return Err(err(&tmp, e));
@@ -136,15 +141,4 @@ pub(crate) use chart_outputs;
 /// [`MAX_SIDE`] per side.
 pub(crate) fn clamp_size(width: u32, height: u32, min: (u32, u32)) -> (u32, u32) {
     (width.clamp(min.0, MAX_SIDE), height.clamp(min.1, MAX_SIDE))
-}
-
-/// A sibling of `path` for an atomic write, unique to this process and call
-/// (`<path>.<pid>.<n>.tmp`), so that concurrent writers of one path never
-/// rename each other's half-written files.
-fn tmp_sibling(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
-    PathBuf::from(tmp)
 }

@@ -1,7 +1,8 @@
 //! Writing `.npy` files (format 1.0, little-endian, C order), atomically.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::dtype::{Dtype, format_shape};
 use super::header::MAGIC;
@@ -40,7 +41,11 @@ pub(super) fn write_npy(
         action,
         message: e.to_string(),
     };
-    let tmp = tmp_sibling(path);
+    // Unique to this process and call, so that concurrent writers of one
+    // path never rename each other's half-written file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_added_extension(format!("{}.{n}.tmp", std::process::id()));
     let written = (|| {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         f.write_all(&header_bytes(dtype, shape))?;
@@ -55,15 +60,4 @@ pub(super) fn write_npy(
         let _ = std::fs::remove_file(&tmp);
         io("rename", e)
     })
-}
-
-/// A sibling of `path` for an atomic write, unique to this process and call
-/// (`<path>.<pid>.<n>.tmp`), so that concurrent writers of one path never
-/// rename each other's half-written files.
-fn tmp_sibling(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
-    PathBuf::from(tmp)
 }

@@ -27,6 +27,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
@@ -369,7 +370,11 @@ fn sync_dir(dir: &Path) -> Result<(), TrainError> {
 /// Writes `bytes` to `path` atomically: a sibling `*.tmp` file is written,
 /// flushed and renamed over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = tmp_sibling(path);
+    // Unique to this process and call, so that concurrent writers of one
+    // path never rename each other's half-written file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_added_extension(format!("{}.{n}.tmp", std::process::id()));
     let written = (|| {
         let mut f = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
         f.write_all(bytes).map_err(|e| write_err(&tmp, e))?;
@@ -534,15 +539,4 @@ pub fn bytes_to_f32s(bytes: &[u8], what: &str) -> Result<Vec<f32>, TrainError> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect())
-}
-
-/// A sibling of `path` for an atomic write, unique to this process and call
-/// (`<path>.<pid>.<n>.tmp`), so that concurrent writers of one path never
-/// rename each other's half-written files.
-fn tmp_sibling(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
-    PathBuf::from(tmp)
 }
