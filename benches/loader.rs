@@ -216,6 +216,33 @@ fn profile(files: &[PathBuf]) {
         .ok();
     let device = Device::flex();
     let idx: Vec<usize> = (0..files.len()).collect();
+    // The loader's plumbing against a plain loop doing the same work (read +
+    // decode + fused BoT into one batch buffer), alternated twice.
+    for _ in 0..2 {
+        let Some(l) = &loader else { break };
+        let per = 3 * (HEIGHT * WIDTH) as usize;
+        let t0 = Instant::now();
+        for (b, chunk) in idx.chunks(BATCH).enumerate() {
+            let mut data = vec![0f32; per * chunk.len()];
+            for ((pos, &i), out) in chunk.iter().enumerate().zip(data.chunks_mut(per)) {
+                if let Ok(item) = l.dataset().load(i) {
+                    let mut rng = item_rng(0, 0, b as u64, pos as u64);
+                    let _ = ItemTransform::write(&bot, &item.image, &mut rng, out);
+                }
+            }
+            std::hint::black_box(&data);
+        }
+        let us = t0.elapsed().as_secs_f64() * 1e6 / files.len() as f64;
+        println!("| {:<36} | {us:>8.1} |", "plain loop, same batches");
+        let t0 = Instant::now();
+        for (b, chunk) in idx.chunks(BATCH).enumerate() {
+            if let Ok(h) = l.load(chunk, 0, b as u64) {
+                std::hint::black_box(h.len());
+            }
+        }
+        let us = t0.elapsed().as_secs_f64() * 1e6 / files.len() as f64;
+        println!("| {:<36} | {us:>8.1} |", "TrainLoader::load, same batches");
+    }
     for (name, tensors) in [
         ("TrainLoader::load (batches of 64)", false),
         ("  + into_tensors", true),
