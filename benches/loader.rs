@@ -261,6 +261,45 @@ fn profile(files: &[PathBuf]) {
         let us = t0.elapsed().as_secs_f64() * 1e6 / files.len() as f64;
         println!("| {name:<36} | {us:>8.1} |");
     }
+    // The pre-training views' stages, in `ViewPipeline::render_image`'s
+    // order, each on every decoded image (the whole image as the crop box).
+    {
+        use reid::data::views::{ColorJitter, CropBox, gaussian_blur, resized_crop};
+        let full = |i: usize| CropBox {
+            top: 0,
+            left: 0,
+            height: imgs[i].height(),
+            width: imgs[i].width(),
+        };
+        let crops: Vec<_> = (0..imgs.len())
+            .filter_map(|i| {
+                resized_crop(&imgs[i], full(i), HEIGHT, WIDTH, Interpolation::Bicubic).ok()
+            })
+            .collect();
+        if crops.len() == imgs.len() {
+            time("view: resized crop, bicubic 256x128", &mut |i| {
+                std::hint::black_box(
+                    resized_crop(&imgs[i], full(i), HEIGHT, WIDTH, Interpolation::Bicubic).ok(),
+                );
+            });
+            let jitter = ColorJitter {
+                brightness: 0.4,
+                contrast: 0.4,
+                saturation: 0.2,
+                hue: 0.1,
+            };
+            time("view: colour jitter (CION's)", &mut |i| {
+                let mut rng = item_rng(0, 0, 0, i as u64);
+                std::hint::black_box(jitter.sample(&mut rng).apply(&crops[i]).ok());
+            });
+            time("view: grayscale", &mut |i| {
+                std::hint::black_box(reid::data::views::color::grayscale(&crops[i]));
+            });
+            time("view: Gaussian blur, radius 1", &mut |i| {
+                std::hint::black_box(gaussian_blur(&crops[i], 1.0));
+            });
+        }
+    }
     let mut flat = TrainTransform::bot(HEIGHT, WIDTH);
     flat.interpolation = Interpolation::Nearest;
     time("BoT after resize (same size input)", &mut |i| {
