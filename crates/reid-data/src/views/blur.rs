@@ -48,24 +48,30 @@ fn box_pass(
     // Weight of each in-box sample and of the two far samples, 24-bit fixed point.
     let ww = (16_777_216.0f32 / (radius * 2.0 + 1.0)) as u32;
     let fw = (16_777_216u32.wrapping_sub((2 * r as u32 + 1).wrapping_mul(ww))) / 2;
-    let last = len - 1;
-    let mut line = vec![0u8; len];
+    // The line with `pad` copies of its edge samples on each side (borders
+    // repeat the edge pixel), so that sample `x + d` for |d| <= r + 1 is
+    // `line[pad + x + d]` without clamping.
+    let pad = r + 1;
+    let mut line = vec![0u32; len + 2 * pad];
+    let (ww, fw) = (u64::from(ww), u64::from(fw));
     for l in 0..lines {
         let base = l * line_step;
         for c in 0..3 {
-            for (x, v) in line.iter_mut().enumerate() {
-                *v = buf[base + x * stride + c];
+            for (x, v) in line[pad..pad + len].iter_mut().enumerate() {
+                *v = u32::from(buf[base + x * stride + c]);
             }
-            let at = |i: isize| -> u64 { u64::from(line[i.clamp(0, last as isize) as usize]) };
-            // Running sum over [x - r, x + r] with clamped indices.
-            let mut acc: u64 = (-(r as isize)..=(r as isize)).map(at).sum();
+            let (first, end) = (line[pad], line[pad + len - 1]);
+            line[..pad].fill(first);
+            line[pad + len..].fill(end);
+            // Running sum over [x - r, x + r].
+            let mut acc: u64 = line[pad - r..=pad + r].iter().map(|&v| u64::from(v)).sum();
             for x in 0..len {
-                let xi = x as isize;
+                let i = pad + x;
                 if x > 0 {
-                    acc = acc + at(xi + r as isize) - at(xi - r as isize - 1);
+                    acc = acc + u64::from(line[i + r]) - u64::from(line[i - r - 1]);
                 }
-                let far = at(xi - r as isize - 1) + at(xi + r as isize + 1);
-                let bulk = acc * u64::from(ww) + far * u64::from(fw);
+                let far = u64::from(line[i - r - 1]) + u64::from(line[i + r + 1]);
+                let bulk = acc * ww + far * fw;
                 buf[base + x * stride + c] = ((bulk + (1 << 23)) >> 24) as u8;
             }
         }
