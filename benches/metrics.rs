@@ -190,9 +190,15 @@ fn run_ours(case: &str, dir: &Path) -> Option<Value> {
         .env(CHILD_ENV, format!("{case}:{}", dir.display()))
         .output()
         .ok()?;
+    child_json(&out, "ours", case)
+}
+
+/// The last JSON line a child printed; `None`, with its stderr shown, when
+/// `who` failed on `case`.
+fn child_json(out: &std::process::Output, who: &str, case: &str) -> Option<Value> {
     if !out.status.success() {
         eprintln!(
-            "ours failed on {case}: {}",
+            "{who} failed on {case}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         return None;
@@ -231,14 +237,7 @@ fn run_python(case: &str, dir: &Path) -> Option<Value> {
     }
     args.push("--json".into());
     let out = Command::new(python()).args(&args).output().ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "NumPy reference failed on {case}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    last_json_line(&out.stdout)
+    child_json(&out, "NumPy reference", case)
 }
 
 fn prepare(case: &str, dir: &Path) {

@@ -84,12 +84,12 @@ use reid::losses::dino::{DinoLossConfig, dino_diagnostics};
 use reid::losses::moco::{InfoNceQueue, info_nce, momentum_update};
 use reid::losses::schedule::{clip_gradients_per_param, ema_update};
 use reid::losses::{cross_entropy_label_smooth, identity_guided_dino_loss, triplet_loss};
-use reid::synth::{Market1501Config, Span, WorldConfig, write_market1501};
+use reid::synth::{Market1501Config, WorldConfig, write_market1501};
 use reid::train::finetune::{TrainSet, load_train_batch, zoo_from_scratch};
 use reid::train::pretrain::cion::{self, CionTrainer};
 use reid::train::pretrain::moco::{self, MocoTrainer};
 use reid::train::pretrain::optim::decay_weights;
-use reid::train::pretrain::views::load_view_batch;
+use reid::train::pretrain::views::{ViewFn, load_view_batch};
 use reid::train::{CionConfig, DataParallel, FinetuneConfig, MocoConfig};
 use serde_json::{Value, json};
 
@@ -277,11 +277,44 @@ impl Phases {
         self.opt.push(t[2]);
     }
 
+    /// Records step `i`'s forward, backward and optimizer phases, between
+    /// the instants `t`, unless it is a warm-up step.
+    fn record(&mut self, o: &Opts, i: usize, t: [Instant; 4]) {
+        if i >= o.warmup {
+            self.push([
+                (t[1] - t[0]).as_secs_f64(),
+                (t[2] - t[1]).as_secs_f64(),
+                (t[3] - t[2]).as_secs_f64(),
+            ]);
+        }
+    }
+
     fn steps(&self) -> Vec<f64> {
         (0..self.fwd.len())
             .map(|i| self.fwd[i] + self.bwd[i] + self.opt[i])
             .collect()
     }
+}
+
+/// Seconds of each measured `run(i)`, after `o.warmup` unmeasured runs;
+/// with `settle`, that device is synced before each clock starts.
+fn time_runs(
+    o: &Opts,
+    settle: Option<&Device>,
+    mut run: impl FnMut(usize) -> AnyResult<()>,
+) -> AnyResult<Vec<f64>> {
+    let mut times = Vec::with_capacity(o.runs);
+    for i in 0..o.warmup + o.runs {
+        if let Some(device) = settle {
+            sync(device)?;
+        }
+        let t0 = Instant::now();
+        run(i)?;
+        if i >= o.warmup {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(times)
 }
 
 fn sync(device: &Device) -> AnyResult<()> {
@@ -312,19 +345,8 @@ fn synth_records(row: &Row, ids: usize) -> AnyResult<(PathBuf, Vec<ImageRecord>)
         row.name
     ));
     let (h, w) = if row.tiny { (64, 32) } else { (128, 64) };
-    let world = WorldConfig::default()
-        .with_seed(3)
-        .with_height(h)
-        .with_width(w)
-        .with_overwrite(true);
-    let market = Market1501Config::default()
-        .with_train_ids(ids.max(4) as u32)
-        .with_test_ids(2)
-        .with_cameras(2)
-        .with_cams_per_id(Span::new(2, 2))
-        .with_images_per_cam(Span::new(2, 2))
-        .with_junk(0)
-        .with_distractors(0);
+    let world = WorldConfig::sized(3, h, w).with_overwrite(true);
+    let market = Market1501Config::two_camera(ids.max(4) as u32, 2);
     let report = write_market1501(&dir, &world, &market)?;
     let records = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default())?
         .splits
@@ -418,13 +440,7 @@ fn bot_steps<M: TrainBackbone>(
         model = optim.step(cfg.lr, model, grads);
         sync(&ad)?;
         let t3 = Instant::now();
-        if i >= o.warmup {
-            phases.push([
-                (t1 - t0).as_secs_f64(),
-                (t2 - t1).as_secs_f64(),
-                (t3 - t2).as_secs_f64(),
-            ]);
-        }
+        phases.record(o, i, [t0, t1, t2, t3]);
     }
     drop(model);
 
@@ -433,16 +449,12 @@ fn bot_steps<M: TrainBackbone>(
     let set = TrainSet::new(&records)?;
     let transform = TrainTransform::bot(row.height as u32, row.width as u32);
     let indices: Vec<usize> = (0..row.batch).map(|i| i % records.len()).collect();
-    let mut input = Vec::new();
-    for i in 0..o.warmup + o.runs {
-        let t0 = Instant::now();
+    let input = time_runs(o, None, |i| {
         let (x, _) = load_train_batch(&set, &indices, &transform, 0, i, &ad)?;
         sync(&ad)?;
         drop(x);
-        if i >= o.warmup {
-            input.push(t0.elapsed().as_secs_f64());
-        }
-    }
+        Ok(())
+    })?;
     let mut recipe = Vec::new();
     if o.recipe {
         let steps = o.warmup + o.runs + 1;
@@ -496,16 +508,10 @@ fn moco_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
     let xq = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &ad);
     let xk = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &ad);
     // The library's step.
-    let mut step = Vec::new();
-    for i in 0..o.warmup + o.runs {
-        sync(&ad)?;
-        let t0 = Instant::now();
+    let step = time_runs(o, Some(&ad), |i| {
         trainer.step(0, i, xq.clone(), xk.clone())?;
-        sync(&ad)?;
-        if i >= o.warmup {
-            step.push(t0.elapsed().as_secs_f64());
-        }
-    }
+        sync(&ad)
+    })?;
     // Its phases, replicated on the trainer's networks and queue.
     let mut sgd = SgdConfig::new()
         .with_momentum(Some(MomentumConfig {
@@ -541,50 +547,20 @@ fn moco_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
         trainer.queue.enqueue(k, None)?;
         sync(&ad)?;
         let t3 = Instant::now();
-        if i >= o.warmup {
-            phases.push([
-                (t1 - t0).as_secs_f64(),
-                (t2 - t1).as_secs_f64(),
-                (t3 - t2).as_secs_f64(),
-            ]);
-        }
+        phases.record(o, i, [t0, t1, t2, t3]);
     }
     drop(trainer);
     // Input: two LUPerson views of each image.
-    let (dir, records) = synth_records(row, row.batch.div_ceil(4))?;
-    let set = TrainSet::new(&records)?;
     let view = cfg.view();
     let size = (cfg.size[0], cfg.size[1]);
-    let indices: Vec<usize> = (0..row.batch).map(|i| i % records.len()).collect();
-    let mut input = Vec::new();
-    for i in 0..o.warmup + o.runs {
-        let t0 = Instant::now();
-        let vs = load_view_batch(
-            &set,
-            &indices,
-            &[size, size],
-            &|img, rng| {
-                let a = view.apply(img, rng)?;
-                let b = view.apply(img, rng)?;
-                Ok(vec![a, b])
-            },
-            0,
-            i,
-            &ad,
-        )?;
-        sync(&ad)?;
-        drop(vs);
-        if i >= o.warmup {
-            input.push(t0.elapsed().as_secs_f64());
-        }
-    }
-    std::fs::remove_dir_all(dir).ok();
-    Ok(json!({
-        "step_s": step,
-        "step_source": "MocoTrainer::step",
-        "phases_s": phases_json(&phases, &input),
-        "phases_sum_s": phases.steps(),
-    }))
+    let two_views = |img: &_, rng: &mut _| {
+        let a = view.apply(img, rng)?;
+        let b = view.apply(img, rng)?;
+        Ok(vec![a, b])
+    };
+    let ids = row.batch.div_ceil(4);
+    let input = time_view_input(row, o, ids, &[size, size], &two_views, &ad)?;
+    Ok(pretrain_json(step, "MocoTrainer::step", &phases, &input))
 }
 
 fn cion_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
@@ -620,16 +596,10 @@ fn cion_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
     }
     // Epoch 1: past the head's last-layer freeze, so every parameter moves.
     let epoch = 1;
-    let mut step = Vec::new();
-    for i in 0..o.warmup + o.runs {
-        sync(&ad)?;
-        let t0 = Instant::now();
+    let step = time_runs(o, Some(&ad), |i| {
         trainer.step(epoch, spe * epoch + i, &crops, row.k)?;
-        sync(&ad)?;
-        if i >= o.warmup {
-            step.push(t0.elapsed().as_secs_f64());
-        }
-    }
+        sync(&ad)
+    })?;
     // Its phases, replicated on the trainer's networks and center.
     let loss_cfg = DinoLossConfig::default()
         .with_n_crops(crops.len())
@@ -669,46 +639,49 @@ fn cion_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
         trainer.center.update(t_out)?;
         sync(&ad)?;
         let t3 = Instant::now();
-        if i >= o.warmup {
-            phases.push([
-                (t1 - t0).as_secs_f64(),
-                (t2 - t1).as_secs_f64(),
-                (t3 - t2).as_secs_f64(),
-            ]);
-        }
+        phases.record(o, i, [t0, t1, t2, t3]);
     }
     drop(trainer);
     // Input: CION's multi-crop (2 global + local crops) of each image.
-    let (dir, records) = synth_records(row, row.p)?;
-    let set = TrainSet::new(&records)?;
     let views = cfg.multi_crop();
-    let sizes = views.crop_sizes();
+    let multi_crop = |img: &_, rng: &mut _| views.apply(img, rng);
+    let input = time_view_input(row, o, row.p, &views.crop_sizes(), &multi_crop, &ad)?;
+    Ok(pretrain_json(step, "CionTrainer::step", &phases, &input))
+}
+
+/// Seconds per measured load of a pre-training batch: `row.batch` images
+/// of a synthetic set of `ids` identities, rendered into views of `sizes`
+/// by `views`, on `ad`.
+fn time_view_input(
+    row: &Row,
+    o: &Opts,
+    ids: usize,
+    sizes: &[(u32, u32)],
+    views: &ViewFn<'_>,
+    ad: &Device,
+) -> AnyResult<Vec<f64>> {
+    let (dir, records) = synth_records(row, ids)?;
+    let set = TrainSet::new(&records)?;
     let indices: Vec<usize> = (0..row.batch).map(|i| i % records.len()).collect();
-    let mut input = Vec::new();
-    for i in 0..o.warmup + o.runs {
-        let t0 = Instant::now();
-        let vs = load_view_batch(
-            &set,
-            &indices,
-            &sizes,
-            &|img, rng| views.apply(img, rng),
-            0,
-            i,
-            &ad,
-        )?;
-        sync(&ad)?;
+    let input = time_runs(o, None, |i| {
+        let vs = load_view_batch(&set, &indices, sizes, views, 0, i, ad)?;
+        sync(ad)?;
         drop(vs);
-        if i >= o.warmup {
-            input.push(t0.elapsed().as_secs_f64());
-        }
-    }
+        Ok(())
+    })?;
     std::fs::remove_dir_all(dir).ok();
-    Ok(json!({
+    Ok(input)
+}
+
+/// A pre-training row's result: the library step's times (`source`), the
+/// replicated phases and the input times.
+fn pretrain_json(step: Vec<f64>, source: &str, phases: &Phases, input: &[f64]) -> Value {
+    json!({
         "step_s": step,
-        "step_source": "CionTrainer::step",
-        "phases_s": phases_json(&phases, &input),
+        "step_source": source,
+        "phases_s": phases_json(phases, input),
         "phases_sum_s": phases.steps(),
-    }))
+    })
 }
 
 fn child(name: &str, o: &Opts) -> AnyResult<Value> {

@@ -52,22 +52,17 @@ class GhostFeature(torch.nn.Module):
         return m.act2(m.conv_head(m.global_pool(m.forward_features(x)))).flatten(1)
 
 
-class ClsToken(torch.nn.Module):
-    def __init__(self, m):
+class OutputAt(torch.nn.Module):
+    """Output `index` of a model that returns several (ViT: 0, the class
+    token; Swin: 1, the average-pooled tokens)."""
+
+    def __init__(self, m, index):
         super().__init__()
         self.m = m
+        self.index = index
 
     def forward(self, x):
-        return self.m(x)[0]
-
-
-class SwinGap(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        return self.m(x)[1]
+        return self.m(x)[self.index]
 
 
 TIMM = {  # our name -> (timm name, re-parameterise)
@@ -90,11 +85,11 @@ def build(name, height, width):
     if name == "vit_small":
         from gen_vit_fixtures import IcsViT
 
-        return ClsToken(IcsViT(dim=384, depth=12, heads=6, hidden=64, patch=16, img=(height, width)))
+        return OutputAt(IcsViT(dim=384, depth=12, heads=6, hidden=64, patch=16, img=(height, width)), 0)
     if name == "swin_tiny":
         from gen_swin_fixtures import SwinRef
 
-        return SwinGap(SwinRef(96, [2, 2, 6, 2], [3, 6, 12, 24], 8))
+        return OutputAt(SwinRef(96, [2, 2, 6, 2], [3, 6, 12, 24], 8), 1)
     timm_name, reparam = TIMM[name]
     kwargs = {"num_classes": 0}
     if name.startswith("volo"):

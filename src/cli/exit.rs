@@ -80,10 +80,7 @@ pub fn classify(e: TrainError) -> anyhow::Error {
         TrainError::Data(d) => classify_data(d),
         TrainError::Backbone(b) => classify_backbone(b),
         TrainError::Metrics(m) => classify_metrics(m),
-        TrainError::Io { ref source, .. } => {
-            let user = user_io(source);
-            by(user, e)
-        }
+        TrainError::Io { ref source, .. } => by(user_io(source), e),
         TrainError::InvalidConfig(_)
         | TrainError::Checkpoint(_)
         | TrainError::NonFiniteLoss { .. }
@@ -131,10 +128,7 @@ pub fn classify_pipeline(e: crate::PipelineError) -> anyhow::Error {
         P::Backbone(b) => classify_backbone(b),
         P::Metrics(m) => classify_metrics(m),
         P::Denoise(d) => classify_denoise(d),
-        P::Io { ref source, .. } => {
-            let user = user_io(source);
-            by(user, e)
-        }
+        P::Io { ref source, .. } => by(user_io(source), e),
         P::Json { .. } => usage(message_of(&e)),
         other => anyhow::Error::new(other),
     }
@@ -147,10 +141,7 @@ pub fn classify_denoise(e: reid_denoise::DenoiseError) -> anyhow::Error {
     use reid_denoise::DenoiseError as D;
     match e {
         D::Data(d) => classify_data(d),
-        D::Io { ref source, .. } => {
-            let user = user_io(source);
-            by(user, e)
-        }
+        D::Io { ref source, .. } => by(user_io(source), e),
         other => usage(message_of(&other)),
     }
 }

@@ -289,15 +289,17 @@ fn weights_format(args: &Args) -> anyhow::Result<WeightsFormat> {
         .map_err(|e: crate::backbones::BackboneError| usage(e.to_string()))
 }
 
-/// Loads the checkpoint `path` into `trunk` key by key (an ImageNet
-/// classifier's `fc.*` and `--allow-unexpected` keys may stay unused; the
-/// report goes to stderr); bad weights are usage errors.
+/// `--weights`: the trunk `build` makes for the `--weights-format`, with
+/// the checkpoint `path` loaded key by key (an ImageNet classifier's `fc.*`
+/// and `--allow-unexpected` keys may stay unused; the report goes to
+/// stderr); bad weights are usage errors.
 fn load_trunk(
     args: &Args,
-    mut trunk: crate::backbones::ResNet,
-    format: WeightsFormat,
     path: &Path,
+    build: impl FnOnce(WeightsFormat) -> anyhow::Result<crate::backbones::ResNet>,
 ) -> anyhow::Result<crate::backbones::ResNet> {
+    let format = weights_format(args)?;
+    let mut trunk = build(format)?;
     let mut allow_unexpected = vec!["fc.*".to_string()];
     allow_unexpected.extend(args.allow_unexpected.iter().cloned());
     let options = ImportOptions::default()
@@ -311,41 +313,34 @@ fn load_trunk(
     Ok(trunk)
 }
 
-/// `--weights` for MGN: the recipe's trunk with the checkpoint loaded.
-fn load_mgn_trunk(
-    args: &Args,
+/// MGN's trunk as the recipe builds it, for `--weights`.
+fn mgn_trunk(
     cfg: &MgnFinetuneConfig,
-    path: &Path,
     device: &crate::burn::tensor::Device,
 ) -> anyhow::Result<crate::backbones::ResNet> {
-    let format = weights_format(args)?;
-    let trunk = cfg
-        .model(0)
+    cfg.model(0)
         .and_then(|m| Ok(m.trunk.init(device)?))
-        .map_err(|e| usage(e.to_string()))?;
-    load_trunk(args, trunk, format, path)
+        .map_err(|e| usage(e.to_string()))
 }
 
-/// `--weights` for BoT: the recipe's ResNet trunk (`arch`, `base_width`,
-/// `last_stride`; the stem pooling the file records, or fast-reid's for a
-/// fast-reid checkpoint) with the checkpoint loaded.
-fn load_bot_trunk(
-    args: &Args,
+/// BoT's ResNet trunk for the checkpoint `path` in `format`: the recipe's
+/// `arch`, `base_width` and `last_stride`, with the stem pooling the file
+/// records (or fast-reid's for a fast-reid checkpoint).
+fn bot_trunk(
     cfg: &FinetuneConfig,
+    format: WeightsFormat,
     path: &Path,
     device: &crate::burn::tensor::Device,
 ) -> anyhow::Result<crate::backbones::ResNet> {
-    let format = weights_format(args)?;
     let (meta, layout) = super::model_file::file_metadata(path)?;
-    let trunk = crate::backbones::Arch::from_name(&cfg.arch)
+    crate::backbones::Arch::from_name(&cfg.arch)
         .map_err(|e| usage(e.to_string()))?
         .config()
         .with_base_width(cfg.base_width)
         .with_last_stride(cfg.last_stride)
         .with_stem_pool(super::model_file::stem_pool(&meta, format, layout, path)?)
         .init(device)
-        .map_err(|e| usage(e.to_string()))?;
-    load_trunk(args, trunk, format, path)
+        .map_err(|e| usage(e.to_string()))
 }
 
 /// `--head mgn`: fine-tune MGN from random init, or from the `--weights`
@@ -372,7 +367,7 @@ fn run_mgn(
     );
     let trunk = match &args.weights {
         Some(path) => {
-            let trunk = load_mgn_trunk(args, cfg, path, device)?;
+            let trunk = load_trunk(args, path, |_| mgn_trunk(cfg, device))?;
             println!("  trunk and branches initialised from {}", path.display());
             Some(trunk)
         }
@@ -658,11 +653,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let root = match (&args.data, args.synth) {
         (Some(d), false) => d.clone(),
         (None, true) => {
-            let world = WorldConfig::default()
-                .with_seed(seed)
-                .with_height(height)
-                .with_width(width)
-                .with_overwrite(true);
+            let world = WorldConfig::sized(seed, height, width).with_overwrite(true);
             world.validate().map_err(|e| usage(e.to_string()))?;
             let out = std::env::temp_dir().join(format!(
                 "reid-finetune-synth-{}-{}x{}-{}",
@@ -794,7 +785,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     };
     let out = match &args.weights {
         Some(path) => {
-            let trunk = load_bot_trunk(args, &cfg, path, &device)?;
+            let trunk = load_trunk(args, path, |format| bot_trunk(&cfg, format, path, &device))?;
             finetune(&cfg, trunk, &splits.train, &device, &opts, callback)
         }
         None => finetune(&cfg, FromConfig, &splits.train, &device, &opts, callback),

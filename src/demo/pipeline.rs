@@ -40,11 +40,7 @@ pub fn run_demo(
     })?;
 
     // 1. The world.
-    let world = WorldConfig::default()
-        .with_seed(cfg.seed)
-        .with_height(cfg.height)
-        .with_width(cfg.width)
-        .with_overwrite(true);
+    let world = WorldConfig::sized(cfg.seed, cfg.height, cfg.width).with_overwrite(true);
     world
         .validate()
         .map_err(|e| DemoError::InvalidConfig(e.to_string()))?;

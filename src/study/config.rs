@@ -366,11 +366,7 @@ impl StudyConfig {
             height: 64,
             width: 32,
             base_width: 4,
-            market: Market1501Config::default()
-                .with_train_ids(8)
-                .with_test_ids(6)
-                .with_cameras(3)
-                .with_cams_per_id(Span::new(2, 3))
+            market: Market1501Config::small(8, 6)
                 .with_images_per_cam(Span::new(1, 2))
                 .with_junk(2)
                 .with_distractors(2),

@@ -75,11 +75,7 @@ pub(crate) fn relative(base: &Path, path: &Path) -> PathBuf {
 /// (replacing earlier generator output there), as the demo does.
 pub(crate) fn generate_world(cfg: &StudyConfig, out: &Path) -> Result<WorldInfo, StudyError> {
     let dir = out.join("world");
-    let world = WorldConfig::default()
-        .with_seed(cfg.world_seed)
-        .with_height(cfg.height)
-        .with_width(cfg.width)
-        .with_overwrite(true);
+    let world = WorldConfig::sized(cfg.world_seed, cfg.height, cfg.width).with_overwrite(true);
     world
         .validate()
         .map_err(|e| StudyError::InvalidConfig(e.to_string()))?;

@@ -7,7 +7,7 @@
 //! `finetune --weights`. The same images given as list files
 //! (`--dataset lists`) train to the same mAP.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn reid() -> Command {
@@ -42,6 +42,29 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// Runs `cmd` and asserts that it succeeded; returns its stdout and stderr.
+#[track_caller]
+fn run_ok(cmd: &mut Command) -> (String, String) {
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{out}\n{err}");
+    (out, err)
+}
+
+/// Runs `cmd`, asserts that it succeeded, and parses its stdout as JSON.
+#[track_caller]
+fn run_json(cmd: &mut Command) -> serde_json::Value {
+    serde_json::from_str(run_ok(cmd).0.trim()).unwrap()
+}
+
+/// Runs `cmd` and asserts that it was refused as a usage error (exit 2)
+/// with a message containing `needle`.
+#[track_caller]
+fn run_refused(cmd: &mut Command, needle: &str) {
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(needle), "{err}");
+}
+
 fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -51,16 +74,19 @@ fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A fresh folder `d` holding a synthetic Market-1501 set at 64×32; its root.
-fn synth_market(d: &Path) -> std::path::PathBuf {
-    let _ = std::fs::remove_dir_all(d);
-    std::fs::create_dir_all(d).unwrap();
+/// A fresh temporary folder for the test `name` holding a synthetic
+/// Market-1501 set at 64×32: the folder and the set's root.
+fn synth_market(name: &str) -> (PathBuf, PathBuf) {
+    let d = std::env::temp_dir().join(format!("reid-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
     let (code, _, err) = run(reid()
         .args(["synth", "--kind", "market1501", "--height", "64"])
         .args(["--width", "32", "--out"])
-        .arg(d));
+        .arg(&d));
     assert_eq!(code, 0, "{err}");
-    d.join("Market-1501-v15.09.15")
+    let root = d.join("Market-1501-v15.09.15");
+    (d, root)
 }
 
 /// `reid evaluate --dataset market1501 --root root --weights weights`.
@@ -75,9 +101,7 @@ fn evaluate(root: &Path, weights: &Path) -> Command {
 
 /// `reid evaluate --dataset market1501 --root root --weights weights --json`.
 fn evaluate_json(root: &Path, weights: &Path) -> serde_json::Value {
-    let (code, out, err) = run(evaluate(root, weights).arg("--json"));
-    assert_eq!(code, 0, "{out}\n{err}");
-    serde_json::from_str(out.trim()).unwrap()
+    run_json(evaluate(root, weights).arg("--json"))
 }
 
 /// `reid export --weights weights --out out`.
@@ -102,25 +126,23 @@ fn final_map(path: &Path) -> f64 {
 
 /// `reid inspect --dataset dataset --json --root root`, parsed.
 fn inspect_json(dataset: &str, root: &Path) -> serde_json::Value {
-    let (code, out, err) = run(reid()
-        .args(["inspect", "--dataset", dataset, "--json", "--root"])
-        .arg(root));
-    assert_eq!(code, 0, "{out}\n{err}");
-    serde_json::from_str(out.trim()).unwrap()
+    run_json(
+        reid()
+            .args(["inspect", "--dataset", dataset, "--json", "--root"])
+            .arg(root),
+    )
 }
 
 #[test]
 fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
-    let d = &std::env::temp_dir().join(format!("reid-evaluate-dataset-{}", std::process::id()));
-    let root = synth_market(d);
+    let (d, root) = synth_market("evaluate-dataset");
     let model = d.join("model.safetensors");
     let log = d.join("ft.jsonl");
-    let (code, out, err) = run(&mut finetune(
+    run_ok(&mut finetune(
         "resnet18",
         &root,
         &[&"--export-model", &model, &"--log", &log],
     ));
-    assert_eq!(code, 0, "{out}\n{err}");
     let reported = final_map(&log);
 
     // The same images as your own dataset (list files `path pid camid`,
@@ -148,12 +170,11 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
         std::fs::write(lists.join(list), text).unwrap();
     }
     let log_lists = d.join("ft-lists.jsonl");
-    let (code, out, err) = run(&mut finetune(
+    run_ok(&mut finetune(
         "resnet18",
         &lists,
         &[&"--dataset", &"lists", &"--log", &log_lists],
     ));
-    assert_eq!(code, 0, "{out}\n{err}");
     let from_lists = final_map(&log_lists);
     assert_eq!(from_lists, reported);
     let own = inspect_json("lists", &lists);
@@ -163,9 +184,7 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
     }
 
     let ev = d.join("ev");
-    let (code, out, err) = run(evaluate(&root, &model).arg("--out").arg(&ev).arg("--json"));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let summary = run_json(evaluate(&root, &model).arg("--out").arg(&ev).arg("--json"));
     let map = summary["mAP"].as_f64().unwrap();
     assert!(
         (map - reported).abs() <= 1e-6,
@@ -198,45 +217,44 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
     assert_eq!(written["mAP"], summary["mAP"]);
 
     // The saved features give the same mAP through the features mode.
-    let (code, out, err) = run(reid()
-        .arg("evaluate")
-        .arg("--query")
-        .arg(ev.join("query.npy"))
-        .arg("--gallery")
-        .arg(ev.join("gallery.npy"))
-        .arg("--query-pids")
-        .arg(ev.join("query_pids.npy"))
-        .arg("--query-camids")
-        .arg(ev.join("query_camids.npy"))
-        .arg("--gallery-pids")
-        .arg(ev.join("gallery_pids.npy"))
-        .arg("--gallery-camids")
-        .arg(ev.join("gallery_camids.npy"))
-        .args(["--metric", "cosine", "--json"]));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let again: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let again = run_json(
+        reid()
+            .arg("evaluate")
+            .arg("--query")
+            .arg(ev.join("query.npy"))
+            .arg("--gallery")
+            .arg(ev.join("gallery.npy"))
+            .arg("--query-pids")
+            .arg(ev.join("query_pids.npy"))
+            .arg("--query-camids")
+            .arg(ev.join("query_camids.npy"))
+            .arg("--gallery-pids")
+            .arg(ev.join("gallery_pids.npy"))
+            .arg("--gallery-camids")
+            .arg(ev.join("gallery_camids.npy"))
+            .args(["--metric", "cosine", "--json"]),
+    );
     assert!((again["mAP"].as_f64().unwrap() - map).abs() <= 1e-9);
 
     // Flip averaging changes the features, so the result (a real second pass).
-    let (code, out, err) = run(evaluate(&root, &model).args(["--flip", "--json"]));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let flipped: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let flipped = run_json(evaluate(&root, &model).args(["--flip", "--json"]));
     assert_eq!(flipped["flip"], true);
     assert_ne!(flipped["mAP"], summary["mAP"]);
 
     // A wrong architecture is the user's error, naming the tensors.
-    let (code, _, err) = run(evaluate(&root, &model).args(["--arch", "resnet50"]));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("heads.bottleneck.0.weight"), "{err}");
+    run_refused(
+        evaluate(&root, &model).args(["--arch", "resnet50"]),
+        "heads.bottleneck.0.weight",
+    );
 
     // The exported model is also a starting point for BoT (its trunk under
     // a fresh head), and a trunk of another depth is refused.
-    let (code, out, err) = run(&mut finetune("resnet18", &root, &[&"--weights", &model]));
-    assert_eq!(code, 0, "{out}\n{err}");
+    let (_, err) = run_ok(&mut finetune("resnet18", &root, &[&"--weights", &model]));
     assert!(err.contains("100 tensors loaded"), "{err}");
-    let (code, _, err) = run(&mut finetune("resnet34", &root, &[&"--weights", &model]));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("missing keys"), "{err}");
+    run_refused(
+        &mut finetune("resnet34", &root, &[&"--weights", &model]),
+        "missing keys",
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -248,15 +266,13 @@ fn a_fine_tuned_model_evaluates_to_the_same_map_through_evaluate_dataset() {
 /// is `tools/onnx_export_check.py`, see docs/deployment.md.)
 #[test]
 fn a_fine_tuned_model_exports_for_deployment() {
-    let d = &std::env::temp_dir().join(format!("reid-export-{}", std::process::id()));
-    let root = synth_market(d);
+    let (d, root) = synth_market("export");
     let model = d.join("model.safetensors");
-    let (code, out, err) = run(&mut finetune(
+    run_ok(&mut finetune(
         "resnet18_ibn_a",
         &root,
         &[&"--export-model", &model],
     ));
-    assert_eq!(code, 0, "{out}\n{err}");
 
     let x = d.join("x.npy");
     let values: Vec<f32> = (0..2 * 3 * 64 * 32)
@@ -269,14 +285,14 @@ fn a_fine_tuned_model_exports_for_deployment() {
     .unwrap();
     let folded = d.join("deploy.safetensors");
     let feats = d.join("deploy.npy");
-    let (code, out, err) = run(export(&model, &folded)
-        .arg("--input-tensor")
-        .arg(&x)
-        .arg("--features")
-        .arg(&feats)
-        .arg("--json"));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let report = run_json(
+        export(&model, &folded)
+            .arg("--input-tensor")
+            .arg(&x)
+            .arg("--features")
+            .arg(&feats)
+            .arg("--json"),
+    );
     assert_eq!(report["form"], "folded");
     let rel = report["max_rel_diff_vs_source"].as_f64().unwrap();
     assert!(rel < 1e-5, "folded vs source: {rel}");
@@ -285,14 +301,11 @@ fn a_fine_tuned_model_exports_for_deployment() {
     assert!(f.iter().all(|v| v.is_finite()));
 
     // The folded file is for deployment, not for evaluation or training.
-    let (code, _, err) = run(&mut evaluate(&root, &folded));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("reid.form = folded"), "{err}");
+    run_refused(&mut evaluate(&root, &folded), "reid.form = folded");
 
     // The training form evaluates exactly as the source file.
     let trained = d.join("trained.safetensors");
-    let (code, out, err) = run(export(&model, &trained).args(["--form", "trained"]));
-    assert_eq!(code, 0, "{out}\n{err}");
+    run_ok(export(&model, &trained).args(["--form", "trained"]));
     assert_eq!(
         evaluate_json(&root, &trained)["mAP"],
         evaluate_json(&root, &model)["mAP"]
@@ -300,9 +313,10 @@ fn a_fine_tuned_model_exports_for_deployment() {
 
     // FastViT's inference form is re-parameterised: refused, exit 2.
     let fastvit = d.join("fastvit.safetensors");
-    let (code, _, err) = run(export(&model, &fastvit).args(["--arch", "fastvit_s12"]));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("re-parameterised"), "{err}");
+    run_refused(
+        export(&model, &fastvit).args(["--arch", "fastvit_s12"]),
+        "re-parameterised",
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -312,8 +326,7 @@ fn a_fine_tuned_model_exports_for_deployment() {
 /// resized, so this also pins the test transform to fine-tuning's (bicubic).
 #[test]
 fn a_fine_tuned_mgn_evaluates_to_the_same_map_through_evaluate_dataset() {
-    let d = &std::env::temp_dir().join(format!("reid-evaluate-mgn-{}", std::process::id()));
-    let root = synth_market(d);
+    let (d, root) = synth_market("evaluate-mgn");
     let recipe = d.join("mgn.toml");
     std::fs::write(
         &recipe,
@@ -323,23 +336,24 @@ fn a_fine_tuned_mgn_evaluates_to_the_same_map_through_evaluate_dataset() {
     .unwrap();
     let model = d.join("mgn.safetensors");
     let log = d.join("mgn.jsonl");
-    let (code, out, err) = run(reid()
-        .args([
-            "finetune",
-            "--head",
-            "mgn",
-            "--iters-per-epoch",
-            "2",
-            "--config",
-        ])
-        .arg(&recipe)
-        .arg("--data")
-        .arg(&root)
-        .arg("--export-model")
-        .arg(&model)
-        .arg("--log")
-        .arg(&log));
-    assert_eq!(code, 0, "{out}\n{err}");
+    run_ok(
+        reid()
+            .args([
+                "finetune",
+                "--head",
+                "mgn",
+                "--iters-per-epoch",
+                "2",
+                "--config",
+            ])
+            .arg(&recipe)
+            .arg("--data")
+            .arg(&root)
+            .arg("--export-model")
+            .arg(&model)
+            .arg("--log")
+            .arg(&log),
+    );
     let reported = final_map(&log);
     let summary = evaluate_json(&root, &model);
     let map = summary["mAP"].as_f64().unwrap();

@@ -41,15 +41,8 @@ fn labels(records: &[ImageRecord]) -> Labels {
 #[test]
 fn synthetic_market_through_backbone_and_evaluation() {
     let out = tmp("pipeline");
-    let world = WorldConfig::default()
-        .with_seed(3)
-        .with_height(64)
-        .with_width(32);
-    let cfg = Market1501Config::default()
-        .with_train_ids(4)
-        .with_test_ids(6)
-        .with_cameras(3)
-        .with_cams_per_id(Span::new(2, 3))
+    let world = WorldConfig::sized(3, 64, 32);
+    let cfg = Market1501Config::small(4, 6)
         .with_images_per_cam(Span::new(1, 2))
         .with_junk(3)
         .with_distractors(2);

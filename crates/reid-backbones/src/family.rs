@@ -6,8 +6,10 @@
 
 use std::fmt;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::tensor::Tensor;
+
+use crate::visit::{PathVisitor, visit_with_paths};
 
 /// The model families of ReIDZoo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,28 +60,17 @@ impl fmt::Display for ZooFamily {
 /// without initialising lazy parameters, so counting allocates nothing and
 /// draws no random numbers.
 pub fn trainable_parameters<M: Module>(module: &M) -> usize {
-    let mut counter = TrainableCounter::default();
-    module.visit(&mut counter);
-    counter.count
+    visit_with_paths(module, TrainableCounter::default()).count
 }
 
 #[derive(Default)]
 struct TrainableCounter {
-    path: Vec<String>,
     count: usize,
 }
 
-impl ModuleVisitor for TrainableCounter {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let leaf = self.path.last().map(String::as_str).unwrap_or("");
+impl PathVisitor for TrainableCounter {
+    fn visit_float_at<const D: usize>(&mut self, path: &[String], param: &Param<Tensor<D>>) {
+        let leaf = path.last().map(String::as_str).unwrap_or("");
         if !matches!(leaf, "running_mean" | "running_var") {
             self.count += param.lazy_shape().num_elements();
         }

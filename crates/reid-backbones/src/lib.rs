@@ -113,6 +113,7 @@ pub mod registry;
 pub mod repvit;
 pub mod resnet;
 pub mod swin;
+pub mod visit;
 pub mod vit;
 pub mod volo;
 pub mod zoo;

@@ -53,6 +53,7 @@ pub mod augment;
 pub mod batch;
 pub mod datasets;
 pub mod error;
+pub mod fused;
 #[cfg(feature = "burn")]
 pub mod loader;
 pub mod normalize;

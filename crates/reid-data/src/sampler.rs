@@ -53,13 +53,8 @@ impl PkSampler {
                 "PK sampler needs P >= 1 and K >= 1 (got P={p}, K={k})"
             )));
         }
-        let groups = group_by_pid(records.iter().map(|r| r.pid));
-        if groups.len() < p {
-            return Err(DataError::InvalidArgument(format!(
-                "PK sampler needs at least P={p} identities, the split has {}",
-                groups.len()
-            )));
-        }
+        let pids = records.iter().map(|r| r.pid);
+        let groups = groups_of_at_least(pids, p, || format!("PK sampler needs at least P={p}"))?;
         Ok(Self {
             groups,
             p,
@@ -146,6 +141,24 @@ pub(crate) fn group_by_pid(pids: impl IntoIterator<Item = i64>) -> Vec<(i64, Vec
         by_pid.entry(p).or_default().push(i);
     }
     by_pid.into_iter().collect()
+}
+
+/// [`group_by_pid`], when there are at least `min_ids` identities; else an
+/// error, `needs()` (`"… needs at least N"`) followed by the count.
+pub(crate) fn groups_of_at_least(
+    pids: impl IntoIterator<Item = i64>,
+    min_ids: usize,
+    needs: impl FnOnce() -> String,
+) -> Result<Vec<(i64, Vec<usize>)>> {
+    let groups = group_by_pid(pids);
+    if groups.len() < min_ids {
+        return Err(DataError::InvalidArgument(format!(
+            "{} identities, the split has {}",
+            needs(),
+            groups.len()
+        )));
+    }
+    Ok(groups)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{DataError, Result};
 use crate::record::ImageRecord;
-use crate::sampler::group_by_pid;
+use crate::sampler::groups_of_at_least;
 
 /// Piecewise-constant schedule of instances per identity `K`: epochs
 /// `< epochs[0]` use `instances[0]`, epochs in `[epochs[i-1], epochs[i])`
@@ -162,15 +162,11 @@ impl IdentitySampler {
                 "identity sampler batch size {batch_size} must be a multiple of every K of the schedule (K = {k})"
             )));
         }
-        let groups = group_by_pid(pids.iter().copied());
         let min_k = schedule.instances.iter().copied().min().unwrap_or(1);
         let max_ids = batch_size / min_k;
-        if groups.len() < max_ids {
-            return Err(DataError::InvalidArgument(format!(
-                "identity sampler needs at least batch_size / K = {max_ids} identities, the split has {}",
-                groups.len()
-            )));
-        }
+        let groups = groups_of_at_least(pids.iter().copied(), max_ids, || {
+            format!("identity sampler needs at least batch_size / K = {max_ids}")
+        })?;
         Ok(Self {
             groups,
             batch_size,

@@ -88,7 +88,68 @@ fn pil_filter(interp: Interpolation) -> (fn(f64) -> f64, f64) {
 }
 
 /// Fixed-point precision of PIL's 8-bit resampling coefficients.
-const PRECISION_BITS: u32 = 32 - 8 - 2;
+pub(crate) const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// PIL's geometry of a 1-D resize of `in_size` samples to `out_size`: the
+/// filter, with a support that widens with the downscale factor
+/// (antialiasing), exactly as PIL does.
+pub(crate) struct PilResample {
+    /// The filter kernel.
+    filter: fn(f64) -> f64,
+    /// Source samples per output sample.
+    scale: f64,
+    /// The support radius in source samples.
+    support: f64,
+    /// Filter argument per source sample (`1 / max(scale, 1)`).
+    ss: f64,
+    /// Source length.
+    in_size: usize,
+}
+
+impl PilResample {
+    /// The resize of `in_size` samples to `out_size` with `interp`.
+    pub(crate) fn new(in_size: usize, out_size: usize, interp: Interpolation) -> Self {
+        let (filter, base_support) = pil_filter(interp);
+        let scale = in_size as f64 / out_size as f64;
+        let filterscale = scale.max(1.0);
+        Self {
+            filter,
+            scale,
+            support: base_support * filterscale,
+            ss: 1.0 / filterscale,
+            in_size,
+        }
+    }
+
+    /// Output sample `xx`'s source window `xmin..xmax` and its centre.
+    pub(crate) fn window(&self, xx: usize) -> (usize, usize, f64) {
+        let center = (xx as f64 + 0.5) * self.scale;
+        // C's (int) cast truncates toward zero.
+        let xmin = ((center - self.support + 0.5) as i64).max(0) as usize;
+        let xmax = ((center + self.support + 0.5) as i64)
+            .min(self.in_size as i64)
+            .max(xmin as i64) as usize;
+        (xmin, xmax, center)
+    }
+
+    /// The raw filter weight of source sample `x` for a window centred at
+    /// `center`.
+    pub(crate) fn weight(&self, x: usize, center: f64) -> f64 {
+        (self.filter)((x as f64 - center + 0.5) * self.ss)
+    }
+}
+
+/// A raw weight normalised by its window's `total` and rounded half away
+/// from zero to PIL's fixed point (`2^PRECISION_BITS`).
+pub(crate) fn pil_fixed_weight(w: f64, total: f64) -> i32 {
+    let unit = f64::from(1u32 << PRECISION_BITS);
+    let w = if total != 0.0 { w / total } else { w };
+    if w < 0.0 {
+        (-0.5 + w * unit) as i32
+    } else {
+        (0.5 + w * unit) as i32
+    }
+}
 
 /// One output position's source window: first source index and integer
 /// weights (scaled by `2^PRECISION_BITS`).
@@ -101,35 +162,13 @@ struct Taps {
 /// `in_size` samples to `out_size`. The support widens with the downscale
 /// factor (antialiasing), exactly as PIL does.
 fn pil_taps(in_size: usize, out_size: usize, interp: Interpolation) -> Vec<Taps> {
-    let (filter, base_support) = pil_filter(interp);
-    let scale = in_size as f64 / out_size as f64;
-    let filterscale = scale.max(1.0);
-    let support = base_support * filterscale;
-    let ss = 1.0 / filterscale;
+    let geometry = PilResample::new(in_size, out_size, interp);
     (0..out_size)
         .map(|xx| {
-            let center = (xx as f64 + 0.5) * scale;
-            // C's (int) cast truncates toward zero.
-            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-            let xmax = ((center + support + 0.5) as i64)
-                .min(in_size as i64)
-                .max(xmin as i64) as usize;
-            let raw: Vec<f64> = (xmin..xmax)
-                .map(|x| filter((x as f64 - center + 0.5) * ss))
-                .collect();
+            let (xmin, xmax, center) = geometry.window(xx);
+            let raw: Vec<f64> = (xmin..xmax).map(|x| geometry.weight(x, center)).collect();
             let total: f64 = raw.iter().sum();
-            let unit = f64::from(1u32 << PRECISION_BITS);
-            let weights = raw
-                .iter()
-                .map(|&w| {
-                    let w = if total != 0.0 { w / total } else { w };
-                    if w < 0.0 {
-                        (-0.5 + w * unit) as i32
-                    } else {
-                        (0.5 + w * unit) as i32
-                    }
-                })
-                .collect();
+            let weights = raw.iter().map(|&w| pil_fixed_weight(w, total)).collect();
             Taps {
                 start: xmin,
                 weights,

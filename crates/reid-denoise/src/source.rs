@@ -178,11 +178,7 @@ mod truth_tests {
     #[test]
     fn truth_records_carry_the_true_persons_and_drop_false_detections() {
         let dir = std::env::temp_dir().join(format!("reid-truth-records-{}", std::process::id()));
-        let world = WorldConfig::default()
-            .with_seed(3)
-            .with_height(32)
-            .with_width(16)
-            .with_overwrite(true);
+        let world = WorldConfig::sized(3, 32, 16).with_overwrite(true);
         let mut cfg = LupersonNlConfig::default();
         cfg.video.videos = 4;
         let report = write_luperson_nl(&dir, &world, &cfg).unwrap();

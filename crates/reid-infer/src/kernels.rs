@@ -514,6 +514,16 @@ impl InstanceNorm {
 mod tests {
     use super::*;
 
+    /// A square `k×k` max pooling with stride `s` and padding `pad`.
+    fn square_pool(k: usize, s: usize, pad: usize, ceil_mode: bool) -> MaxPool {
+        MaxPool {
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [pad, pad],
+            ceil_mode,
+        }
+    }
+
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
             .map(|i| {
@@ -620,22 +630,12 @@ mod tests {
         // padding 1 floor mode → 3×3; padding 0 ceil mode → 2×2.
         let x: Vec<f32> = (0..25).map(|v| v as f32).collect();
         let a = Act::from_nchw(&x, [1, 1, 5, 5], &mut ws);
-        let tv = MaxPool {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [1, 1],
-            ceil_mode: false,
-        };
+        let tv = square_pool(3, 2, 1, false);
         assert_eq!(
             tv.forward(&a, &mut ws).data,
             vec![6.0, 8.0, 9.0, 16.0, 18.0, 19.0, 21.0, 23.0, 24.0]
         );
-        let fr = MaxPool {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [0, 0],
-            ceil_mode: true,
-        };
+        let fr = square_pool(3, 2, 0, true);
         assert_eq!(fr.forward(&a, &mut ws).data, vec![12.0, 14.0, 22.0, 24.0]);
         // 6 wide: ceil mode adds a clipped last window (out 3, not 2).
         let x6: Vec<f32> = (0..36).map(|v| v as f32).collect();
@@ -657,12 +657,7 @@ mod tests {
             let mut x: Vec<f32> = (0..25).map(|v| v as f32).collect();
             x[at] = f32::NAN;
             let a = Act::from_nchw(&x, [1, 1, 5, 5], &mut ws);
-            let pool = MaxPool {
-                kernel: [5, 5],
-                stride: [1, 1],
-                padding: [0, 0],
-                ceil_mode: false,
-            };
+            let pool = square_pool(5, 1, 0, false);
             assert!(pool.forward(&a, &mut ws).data[0].is_nan(), "NaN at {at}");
         }
         // The fused epilogue: bias + ReLU keeps NaN too.

@@ -20,7 +20,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::LossError;
-use crate::validate::sizes_match;
+use crate::validate::{sizes_match, state_len};
 
 /// Queue length `K` of LUPerson / LUPerson-NL pre-training (keys).
 pub const QUEUE_SIZE: usize = 65536;
@@ -288,22 +288,15 @@ impl InfoNceQueue {
     pub fn from_state(state: &QueueState, device: &Device) -> Result<Self, LossError> {
         nonzero(QUEUE, "size", state.size)?;
         nonzero(QUEUE, "dim", state.dim)?;
-        if state.keys.len() != state.size * state.dim {
-            return Err(LossError::InvalidShape {
-                loss: QUEUE,
-                what: "state.keys",
-                shape: vec![state.keys.len()],
-                expected: format!("{} values (size × dim)", state.size * state.dim),
-            });
-        }
-        if state.ids.len() != state.size {
-            return Err(LossError::InvalidShape {
-                loss: QUEUE,
-                what: "state.ids",
-                shape: vec![state.ids.len()],
-                expected: format!("{} ids (size)", state.size),
-            });
-        }
+        let (keys, want) = (state.keys.len(), state.size * state.dim);
+        state_len(QUEUE, "state.keys", keys, want, "values (size × dim)")?;
+        state_len(
+            QUEUE,
+            "state.ids",
+            state.ids.len(),
+            state.size,
+            "ids (size)",
+        )?;
         if state.ptr >= state.size {
             return Err(LossError::InvalidParameter {
                 loss: QUEUE,

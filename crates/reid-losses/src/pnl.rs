@@ -30,7 +30,7 @@ use crate::cross_entropy::{CrossEntropyConfig, cross_entropy_label_smooth};
 use crate::moco::{InfoNceQueue, check_contrastive, contrastive_logits, positive, to_storage};
 use crate::triplet::l2_normalize;
 use crate::validate::{
-    batch_matches, host_labels, labels_in_range, nonzero_sizes, param_in, sizes_match,
+    batch_matches, host_labels, labels_in_range, nonzero_sizes, param_in, sizes_match, state_len,
 };
 
 /// Prototype momentum `m2` (`P[y] ← m2·P[y] + (1−m2)·q`, `proto_m`).
@@ -127,14 +127,14 @@ impl PrototypeBank {
             1.0,
             "0 <= momentum <= 1",
         )?;
-        if state.prototypes.len() != state.classes * state.dim {
-            return Err(LossError::InvalidShape {
-                loss: BANK,
-                what: "state.prototypes",
-                shape: vec![state.prototypes.len()],
-                expected: format!("{} values (classes × dim)", state.classes * state.dim),
-            });
-        }
+        let (len, want) = (state.prototypes.len(), state.classes * state.dim);
+        state_len(
+            BANK,
+            "state.prototypes",
+            len,
+            want,
+            "values (classes × dim)",
+        )?;
         let prototypes = Tensor::<2>::from_data(
             TensorData::new(state.prototypes.clone(), [state.classes, state.dim]),
             device,

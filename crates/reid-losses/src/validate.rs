@@ -112,6 +112,26 @@ pub(crate) fn labels_in_range(
     Ok(())
 }
 
+/// Checks that a saved state's vector `what` holds `len == want` entries;
+/// `expected` says what they are (`"values (size × dim)"`).
+pub(crate) fn state_len(
+    loss: &'static str,
+    what: &'static str,
+    len: usize,
+    want: usize,
+    expected: &str,
+) -> Result<(), LossError> {
+    if len != want {
+        return Err(LossError::InvalidShape {
+            loss,
+            what,
+            shape: vec![len],
+            expected: format!("{want} {expected}"),
+        });
+    }
+    Ok(())
+}
+
 /// Checks that `value` is finite and within `[lo, hi]`.
 pub(crate) fn param_in(
     loss: &'static str,

@@ -122,11 +122,7 @@ fn score_one(
     let n = ranks.len() as f64;
     let mut ap = 0.0;
     for (k, &r) in ranks.iter().enumerate() {
-        let prec = (k + 1) as f64 / (r + 1) as f64;
-        ap += match cfg.ap {
-            ApKind::NonInterpolated => prec,
-            ApKind::Trapezoid => ((if r != 0 { k as f64 / r as f64 } else { 1.0 }) + prec) / 2.0,
-        };
+        ap += cfg.ap.term(k, r);
     }
     let last = ranks[ranks.len() - 1];
     Ok(Some(QueryOutcome {

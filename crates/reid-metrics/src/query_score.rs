@@ -16,6 +16,21 @@ pub enum ApKind {
     Trapezoid,
 }
 
+impl ApKind {
+    /// The AP term of the `k`-th match (0-based) when it sits at the 0-based
+    /// rank `r` of the filtered ranking.
+    pub(crate) fn term(self, k: usize, r: usize) -> f64 {
+        let prec = (k + 1) as f64 / (r + 1) as f64;
+        match self {
+            ApKind::NonInterpolated => prec,
+            ApKind::Trapezoid => {
+                let old = if r != 0 { k as f64 / r as f64 } else { 1.0 };
+                (old + prec) / 2.0
+            }
+        }
+    }
+}
+
 /// Score of one valid query.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QueryScore {

@@ -205,14 +205,7 @@ pub(crate) fn score_query(
     for (k, &h) in hist.iter().take(n).enumerate() {
         cum += h;
         let r = (cum - 1).max(0) as usize; // 0-based rank of positive k
-        let prec = (k + 1) as f64 / (r + 1) as f64;
-        match ap_kind {
-            ApKind::NonInterpolated => ap += prec,
-            ApKind::Trapezoid => {
-                let old = if r != 0 { k as f64 / r as f64 } else { 1.0 };
-                ap += (old + prec) / 2.0;
-            }
-        }
+        ap += ap_kind.term(k, r);
         if k == 0 {
             first_rank = r;
         }

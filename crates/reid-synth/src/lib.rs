@@ -150,6 +150,16 @@ impl Default for WorldConfig {
 }
 
 impl WorldConfig {
+    /// The default world with `seed` and images of `height × width` pixels.
+    pub fn sized(seed: u64, height: u32, width: u32) -> Self {
+        Self {
+            seed,
+            height,
+            width,
+            ..Self::default()
+        }
+    }
+
     /// Checks the image size, occlusion probability and JPEG quality.
     pub fn validate(&self) -> Result<()> {
         if self.height < MIN_HEIGHT || self.width < MIN_WIDTH {
@@ -391,6 +401,17 @@ mod tests {
         let e: u64 = stream_rng(2, Layout::Market1501, Purpose::Image, 5).random();
         assert_eq!(a, b);
         assert!(a != c && a != d && a != e && c != d);
+    }
+
+    /// DukeMTMC-reID's names hold 8 cameras, MSMT17's 15: more are refused.
+    #[test]
+    fn too_many_cameras_are_refused() {
+        for refused in [
+            DukeConfig::default().with_cameras(9).validate(),
+            Msmt17Config::default().with_cameras(16).validate(),
+        ] {
+            assert!(refused.unwrap_err().to_string().contains("cameras"));
+        }
     }
 
     #[test]

@@ -68,6 +68,33 @@ impl Default for Market1501Config {
 }
 
 impl Market1501Config {
+    /// A small clean set: `train_ids` + `test_ids` identities, 3 cameras,
+    /// each identity seen by 2–3 of them with 2–3 images per camera, no junk
+    /// boxes and no distractors.
+    pub fn small(train_ids: u32, test_ids: u32) -> Self {
+        Self {
+            train_ids,
+            test_ids,
+            cameras: 3,
+            cams_per_id: Span::new(2, 3),
+            images_per_cam: Span::new(2, 3),
+            junk: 0,
+            distractors: 0,
+        }
+    }
+
+    /// The smallest regular set: `train_ids` + `test_ids` identities, each
+    /// seen by both of 2 cameras with 2 images per camera (4 training
+    /// images per identity), no junk boxes and no distractors.
+    pub fn two_camera(train_ids: u32, test_ids: u32) -> Self {
+        Self {
+            cameras: 2,
+            cams_per_id: Span::new(2, 2),
+            images_per_cam: Span::new(2, 2),
+            ..Self::small(train_ids, test_ids)
+        }
+    }
+
     /// Checks identity, camera and image counts against the name format.
     pub fn validate(&self) -> Result<()> {
         check_pid_groups(

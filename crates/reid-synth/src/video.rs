@@ -639,15 +639,12 @@ mod tests {
                 .contains("appearance shift")
         );
         let world = WorldConfig::default();
-        let base = VideoWorld::simulate(Layout::LupersonNl, &world, &VideoConfig::default());
-        let strong = VideoWorld::simulate(
-            Layout::LupersonNl,
-            &world,
-            &VideoConfig {
-                appearance_shift: 2.0,
-                ..VideoConfig::default()
-            },
-        );
+        let simulate = |cfg: &VideoConfig| VideoWorld::simulate(Layout::LupersonNl, &world, cfg);
+        let base = simulate(&VideoConfig::default());
+        let strong = simulate(&VideoConfig {
+            appearance_shift: 2.0,
+            ..VideoConfig::default()
+        });
         for (a, b) in base.cameras.iter().zip(&strong.cameras) {
             assert!(((b.gain - 1.0) - 2.0 * (a.gain - 1.0)).abs() < 1e-5);
             for c in 0..3 {
@@ -656,14 +653,10 @@ mod tests {
             }
             assert_eq!(a.wall, b.wall);
         }
-        let noisy = VideoWorld::simulate(
-            Layout::LupersonNl,
-            &world,
-            &VideoConfig {
-                sensor_noise: 3.0,
-                ..VideoConfig::default()
-            },
-        );
+        let noisy = simulate(&VideoConfig {
+            sensor_noise: 3.0,
+            ..VideoConfig::default()
+        });
         for (a, b) in base.cameras.iter().zip(&noisy.cameras) {
             assert!((b.noise - 3.0 * a.noise).abs() < 1e-6);
             assert_eq!(a.gain, b.gain);

@@ -12,6 +12,7 @@ use super::mobileone::{
 };
 use crate::layers::conv2d;
 use crate::layers::drop_path;
+use crate::layers::transformer::split_qkv;
 use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 
@@ -308,17 +309,7 @@ impl Attention {
         let heads = c / self.head_dim;
         let d = self.head_dim;
         let tokens = x.reshape([b, c, n]).swap_dims(1, 2).reshape([b * n, c]);
-        let qkv = self
-            .qkv
-            .forward(tokens)
-            .reshape([b, n, 3, heads, d])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| {
-            qkv.clone()
-                .slice([i..i + 1, 0..b, 0..heads, 0..n, 0..d])
-                .reshape([b, heads, n, d])
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
+        let [q, k, v] = split_qkv(self.qkv.forward(tokens), [b, n, heads, d]);
         let scale = (d as f64).powf(-0.5);
         let attn = softmax(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)), 3);
         let y = attn.matmul(v).swap_dims(1, 2).reshape([b * n, c]);

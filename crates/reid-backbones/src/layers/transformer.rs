@@ -93,6 +93,24 @@ pub fn split_heads(x: &Tensor<3>, index: usize, dim: usize, heads: usize) -> Ten
         .swap_dims(1, 2)
 }
 
+/// `q`, `k` and `v` of a fused projection holding `batch × tokens` rows of
+/// `3·heads·head_dim` channels (`[q | k | v]`, heads of consecutive
+/// channels), each `[batch, heads, tokens, head_dim]` and contiguous.
+pub(crate) fn split_qkv<const D: usize>(
+    qkv: Tensor<D>,
+    [batch, tokens, heads, head_dim]: [usize; 4],
+) -> [Tensor<4>; 3] {
+    let qkv = qkv
+        .reshape([batch, tokens, 3, heads, head_dim])
+        .permute([2, 0, 3, 1, 4]);
+    let part = |i: usize| {
+        qkv.clone()
+            .slice([i..i + 1, 0..batch, 0..heads, 0..tokens, 0..head_dim])
+            .reshape([batch, heads, tokens, head_dim])
+    };
+    [part(0), part(1), part(2)]
+}
+
 /// Multi-head self-attention of a fused `qkv` projection `[batch, tokens,
 /// 3·dim]` (channels `[q | k | v]`): `softmax(q·kᵀ / √head_dim)·v` per head,
 /// the heads concatenated again, `[batch, tokens, dim]` (before the output

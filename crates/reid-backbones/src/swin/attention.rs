@@ -6,6 +6,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use super::linear::TorchLinear;
+use crate::layers::transformer::split_qkv;
 
 /// The additive mask value of the shifted-window attention between tokens of
 /// different shift regions (the official code uses −100, not −∞).
@@ -153,18 +154,8 @@ impl WindowAttention {
         let [bw, n, c] = x.dims();
         let heads = self.num_heads;
         let hd = c / heads;
-        let qkv = self
-            .qkv
-            .forward(x)
-            .reshape([bw, n, 3, heads, hd])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| {
-            qkv.clone()
-                .slice([i..i + 1, 0..bw, 0..heads, 0..n, 0..hd])
-                .reshape([bw, heads, n, hd])
-        };
-        let q = part(0) * (hd as f64).powf(-0.5);
-        let (k, v) = (part(1), part(2));
+        let [q, k, v] = split_qkv(self.qkv.forward(x), [bw, n, heads, hd]);
+        let q = q * (hd as f64).powf(-0.5);
         let mut logits = q.matmul(k.swap_dims(2, 3)) + self.position_bias();
         if let Some(mask) = mask {
             let [nw, _, _] = mask.dims();

@@ -30,11 +30,11 @@ impl ItemTransform for TrainTransform {
         [3, self.height as usize, self.width as usize]
     }
 
-    /// Runs the fused path of `loader::fast` (bit-identical to
+    /// Runs the fused path of `crate::fused` (bit-identical to
     /// [`TrainTransform::write`], several times faster), or
     /// [`TrainTransform::write`] itself for nearest-neighbour resizing.
     fn write(&self, img: &RgbImage, rng: &mut ChaCha8Rng, out: &mut [f32]) -> Result<()> {
-        if super::fast::bot_write(self, img, rng, out).is_none() {
+        if crate::fused::bot_write(self, img, rng, out).is_none() {
             TrainTransform::write(self, img, rng, out);
         }
         Ok(())

@@ -30,7 +30,6 @@
 
 mod batcher;
 mod dataset;
-mod fast;
 mod item;
 mod policy;
 mod prefetch;
@@ -40,9 +39,9 @@ mod views;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use crate::fused::resize_pil_fast;
 pub use batcher::{BatchResult, HostBatch, TrainBatch, TrainBatcher, TrainLoader};
 pub use dataset::{BurnReidDataset, ReidDataset, ReidItem};
-pub use fast::resize_pil_fast;
 pub use item::{FnTransform, ItemTransform};
 pub use policy::{CorruptPolicy, LoaderStats, MAX_SKIPPED_PATHS, StatsCounter};
 pub use prefetch::Prefetch;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor};
 use reid_data::augment::TrainTransform;
 use reid_data::datasets::{ImageDatasetOptions, market1501};
 use reid_data::loader::{
@@ -18,27 +18,22 @@ use reid_data::loader::{
 };
 use reid_data::sampler::PkSampler;
 use reid_data::{DataError, ImageRecord};
-use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
+use reid_synth::{Market1501Config, WorldConfig, write_market1501};
 
 const H: u32 = 32;
 const W: u32 = 16;
 
 /// A tiny Market-style set in a fresh temp dir; returns the dir (kept alive
 /// by the caller) and the training records.
+/// The values of an integer tensor as `i64`.
+fn ints(t: Tensor<1, Int>) -> Vec<i64> {
+    t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap()
+}
+
 fn market(seed: u64) -> (tempfile::TempDir, Vec<ImageRecord>) {
     let dir = tempfile::tempdir().unwrap();
-    let world = WorldConfig::default()
-        .with_seed(seed)
-        .with_height(48)
-        .with_width(24);
-    let cfg = Market1501Config::default()
-        .with_train_ids(6)
-        .with_test_ids(2)
-        .with_cameras(3)
-        .with_cams_per_id(Span::new(2, 3))
-        .with_images_per_cam(Span::new(2, 3))
-        .with_junk(0)
-        .with_distractors(0);
+    let world = WorldConfig::sized(seed, 48, 24);
+    let cfg = Market1501Config::small(6, 2);
     write_market1501(dir.path(), &world, &cfg).unwrap();
     let parsed = market1501::parse(dir.path(), &ImageDatasetOptions::default()).unwrap();
     (dir, parsed.splits.train)
@@ -70,6 +65,16 @@ fn corrupt_files(src: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let garbage = dir.join("garbage_c1s1_000002_01.jpg");
     std::fs::write(&garbage, b"\xFF\xD8\xFF\xE0 this is not image data at all").unwrap();
+    (truncated, garbage)
+}
+
+/// Appends a truncated (pid 0, camera 0) and a garbage (pid 1, camera
+/// `garbage_camid`) copy of the first record's image to `recs`; returns
+/// their paths.
+fn push_corrupt_copies(recs: &mut Vec<ImageRecord>, garbage_camid: u32) -> (PathBuf, PathBuf) {
+    let (truncated, garbage) = corrupt_files(path_of(&recs[0]));
+    recs.push(ImageRecord::new(&truncated, 0, 0));
+    recs.push(ImageRecord::new(&garbage, 1, garbage_camid));
     (truncated, garbage)
 }
 
@@ -117,20 +122,8 @@ fn labels_and_tensors_follow_the_records() {
         assert_eq!(host.camids, cams);
         let t = host.clone().into_tensors(&device);
         assert_eq!(t.images.dims(), [6, 3, H as usize, W as usize]);
-        let tp: Vec<i64> = t
-            .pids
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .unwrap();
-        assert_eq!(tp, pids);
-        let tc: Vec<i64> = t
-            .camids
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .unwrap();
-        assert_eq!(tc, cams);
+        assert_eq!(ints(t.pids), pids);
+        assert_eq!(ints(t.camids), cams);
         let ti: Vec<f32> = t.images.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(ti, host.data);
     }
@@ -142,9 +135,7 @@ fn labels_and_tensors_follow_the_records() {
 #[test]
 fn skip_policy_drops_and_counts_corrupt_images() {
     let (_dir, mut recs) = market(5);
-    let (truncated, garbage) = corrupt_files(path_of(&recs[0]));
-    recs.push(ImageRecord::new(&truncated, 0, 0));
-    recs.push(ImageRecord::new(&garbage, 1, 2));
+    let (truncated, garbage) = push_corrupt_copies(&mut recs, 2);
     let n = recs.len();
     let batch = vec![0, n - 2, 1, n - 1, 2];
     let l = loader(&recs, 0, 2).with_policy(CorruptPolicy::Skip);
@@ -179,9 +170,7 @@ fn skip_policy_drops_and_counts_corrupt_images() {
 #[test]
 fn error_policy_names_the_corrupt_file() {
     let (_dir, mut recs) = market(6);
-    let (truncated, garbage) = corrupt_files(path_of(&recs[0]));
-    recs.push(ImageRecord::new(&truncated, 0, 0));
-    recs.push(ImageRecord::new(&garbage, 1, 0));
+    let (truncated, garbage) = push_corrupt_copies(&mut recs, 0);
     let n = recs.len();
     let l = loader(&recs, 0, 2);
     assert_eq!(l.policy(), CorruptPolicy::Error);

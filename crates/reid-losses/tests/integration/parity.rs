@@ -4,7 +4,10 @@
 
 use crate::common;
 
-use common::{TOL, assert_loss_matches_torch, assert_matches_torch, fixture, floats, ints};
+use common::{
+    TOL, assert_grad_matches_torch, assert_invalid_parameter, assert_loss_matches_torch, fixture,
+    floats, ints,
+};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use reid_losses::{
@@ -41,11 +44,7 @@ fn check(case: &Value, f: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>) {
     let loss = f(x.clone(), y);
     assert_loss_matches_torch(name, &loss, &case["loss"]);
     let grads = loss.backward();
-    assert_matches_torch(
-        &format!("{name} grad"),
-        x.grad(&grads).unwrap(),
-        &case["grad"],
-    );
+    assert_grad_matches_torch(&format!("{name} grad"), &x, &grads, &case["grad"]);
 }
 
 /// Asserts that the scalar `loss` matches the fixture value `want` within
@@ -167,26 +166,14 @@ fn bad_parameters_are_errors() {
         &bad_eps,
     )
     .unwrap_err();
-    assert!(matches!(
-        err,
-        LossError::InvalidParameter {
-            name: "epsilon",
-            ..
-        }
-    ));
+    assert_invalid_parameter(&err, "epsilon");
     let err = cross_entropy_label_smooth(
         Tensor::<2>::zeros([2, 1], &device),
         labels(&[0, 0], &device),
         &CrossEntropyConfig::fast_reid(),
     )
     .unwrap_err();
-    assert!(matches!(
-        err,
-        LossError::InvalidParameter {
-            name: "classes",
-            ..
-        }
-    ));
+    assert_invalid_parameter(&err, "classes");
     let bad_margin = TripletConfig::default().with_margin(Some(-0.3));
     let err = triplet_loss(
         Tensor::<2>::ones([2, 3], &device),
@@ -194,10 +181,7 @@ fn bad_parameters_are_errors() {
         &bad_margin,
     )
     .unwrap_err();
-    assert!(matches!(
-        err,
-        LossError::InvalidParameter { name: "margin", .. }
-    ));
+    assert_invalid_parameter(&err, "margin");
 }
 
 #[test]
@@ -243,11 +227,7 @@ fn check_with_matrix(
     assert_loss(kind, &loss, &case["loss"]);
     let grads = loss.backward();
     for (t, key) in [(&x, "grad"), (&m, grad_key)] {
-        assert_matches_torch(
-            &format!("{kind} {key}"),
-            t.grad(&grads).unwrap(),
-            &case[key],
-        );
+        assert_grad_matches_torch(&format!("{kind} {key}"), t, &grads, &case[key]);
     }
 }
 
@@ -309,11 +289,7 @@ fn pairwise_circle_matches_torch() {
         let what = format!("pair circle γ={gamma}");
         assert_loss(&what, &loss, &case["loss"]);
         let grads = loss.backward();
-        assert_matches_torch(
-            &format!("{what} grad"),
-            x.grad(&grads).unwrap(),
-            &case["grad"],
-        );
+        assert_grad_matches_torch(&format!("{what} grad"), &x, &grads, &case["grad"]);
         seen += 1;
     }
     assert_eq!(seen, 2);

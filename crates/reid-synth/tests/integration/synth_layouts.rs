@@ -14,7 +14,7 @@ use reid_data::datasets::{
 };
 use reid_data::{ImageLocation, ImageRecord};
 
-use crate::common::{sized_world, tmp_dir};
+use crate::common::tmp_dir;
 use reid_synth::truth::SynthTruth;
 use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
@@ -27,7 +27,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn world(seed: u64) -> WorldConfig {
-    sized_world(seed, 32, 16)
+    WorldConfig::sized(seed, 32, 16)
 }
 
 fn video() -> VideoConfig {

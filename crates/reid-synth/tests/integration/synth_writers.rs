@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use reid_data::{DatasetStats, ImageRecord, SplitStats};
 use reid_synth::SynthError;
 
-use crate::common::{sized_world, tmp_dir};
+use crate::common::tmp_dir;
 use reid_synth::truth::SynthTruth;
 use reid_synth::{
     Cuhk03Config, DukeConfig, LupersonConfig, LupersonNlConfig, Market1501Config, Msmt17Config,
@@ -22,7 +22,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn tiny_world(seed: u64) -> WorldConfig {
-    sized_world(seed, 64, 32)
+    WorldConfig::sized(seed, 64, 32)
 }
 
 fn tiny_market() -> Market1501Config {

@@ -24,6 +24,7 @@ use std::ops::Range;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
+use reid_backbones::visit::{PathVisitor, visit_with_paths};
 use reid_losses::moco::{
     BATCH_NORM_BUFFERS, group_sizes, shuffle_permutation, shuffled_group_forward,
 };
@@ -407,33 +408,19 @@ fn is_running_stat(path: &[String]) -> bool {
 /// [`BATCH_NORM_BUFFERS`]), flattened to `[numel]`, in walk order, with
 /// pending updates folded in first.
 pub fn running_stats<M: Module>(model: &M) -> Vec<Tensor<1>> {
-    struct Reader {
-        path: Vec<String>,
-        out: Vec<Tensor<1>>,
-    }
-    impl ModuleVisitor for Reader {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if is_running_stat(&self.path) {
+    struct Reader(Vec<Tensor<1>>);
+    impl PathVisitor for Reader {
+        fn visit_float_at<const D: usize>(&mut self, path: &[String], param: &Param<Tensor<D>>) {
+            if is_running_stat(path) {
                 let v = param.val().detach();
                 let numel = v.shape().num_elements();
-                self.out.push(v.reshape([numel]));
+                self.0.push(v.reshape([numel]));
             }
         }
     }
     // `valid()` folds this thread's pending `RunningState` update in.
     let _ = model.valid();
-    let mut reader = Reader {
-        path: Vec::new(),
-        out: Vec::new(),
-    };
-    model.visit(&mut reader);
-    reader.out
+    visit_with_paths(model, Reader(Vec::new())).0
 }
 
 /// Writes flattened values into the running statistics met in walk order.
@@ -557,6 +544,11 @@ pub(crate) mod tests {
         (model.forward(x) - y).square().mean()
     }
 
+    /// The largest absolute difference of two equally long weight lists.
+    pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()))
+    }
+
     /// A linear layer's weight then bias values.
     pub(crate) fn weights(m: &Linear) -> Vec<f32> {
         let mut w: Vec<f32> = m.weight.val().into_data().try_to_vec().unwrap();
@@ -626,18 +618,12 @@ pub(crate) mod tests {
         }
         let (a, b) = (weights(&single.valid()), weights(&multi.valid()));
         let c = weights(&reduced.valid());
-        let err3 = a
-            .iter()
-            .zip(&c)
-            .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        let err3 = max_abs_diff(&a, &c);
         assert!(
             err3 < 1e-6,
             "reduced data-parallel weights differ by {err3}"
         );
-        let err = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        let err = max_abs_diff(&a, &b);
         assert!(err < 1e-6, "data-parallel weights differ by {err}");
         assert_ne!(weights(&model.valid()), a, "the steps changed the weights");
     }

@@ -528,14 +528,14 @@ fn scalar(t: &Tensor<1>) -> Result<f32, TrainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::parallel::tests::weights;
+    use crate::engine::parallel::tests::{max_abs_diff, weights};
     use crate::finetune::FinetuneConfig;
     use crate::schedule::Decay;
     use burn::nn::{Linear, LinearConfig};
     use reid_data::datasets::{ImageDatasetOptions, market1501};
     use reid_losses::CrossEntropyConfig;
     use reid_losses::cross_entropy_label_smooth;
-    use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
+    use reid_synth::{Market1501Config, WorldConfig, write_market1501};
 
     /// A linear classifier on each image's channel means, with a per-row
     /// second term: nothing couples the rows of a batch, so a sharded step
@@ -580,19 +580,8 @@ mod tests {
     #[test]
     fn sharded_fine_tuning_takes_the_single_device_steps() {
         let dir = std::env::temp_dir().join(format!("reid-supervised-dp-{}", std::process::id()));
-        let world = WorldConfig::default()
-            .with_seed(9)
-            .with_height(32)
-            .with_width(16)
-            .with_overwrite(true);
-        let market = Market1501Config::default()
-            .with_train_ids(6)
-            .with_test_ids(2)
-            .with_cameras(2)
-            .with_cams_per_id(Span::new(2, 2))
-            .with_images_per_cam(Span::new(2, 2))
-            .with_junk(0)
-            .with_distractors(0);
+        let world = WorldConfig::sized(9, 32, 16).with_overwrite(true);
+        let market = Market1501Config::two_camera(6, 2);
         let report = write_market1501(&dir, &world, &market).unwrap();
         let records = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default())
             .unwrap()
@@ -645,10 +634,7 @@ mod tests {
                 assert!((a.loss_ce - b.loss_ce).abs() < 1e-6, "{a:?} vs {b:?}");
                 assert!((a.loss_tri - b.loss_tri).abs() < 1e-6, "{a:?} vs {b:?}");
             }
-            let diff = weights(&one.model)
-                .iter()
-                .zip(weights(&many.model))
-                .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            let diff = max_abs_diff(&weights(&one.model), &weights(&many.model));
             assert!(diff < 1e-6, "{devices} devices: weights differ by {diff}");
         }
         assert_ne!(weights(&one.model), weights(&model.valid()));

@@ -40,6 +40,26 @@ pub fn assert_matches_torch<const D: usize>(
     eprintln!("{what}: max |diff| = {worst:e}");
 }
 
+/// Asserts that the gradient `grads` holds for `x` matches the fixture
+/// gradient `want` (see [`assert_matches_torch`]).
+pub fn assert_grad_matches_torch<const D: usize>(
+    what: &str,
+    x: &burn::tensor::Tensor<D>,
+    grads: &burn::tensor::Gradients,
+    want: &Value,
+) {
+    assert_matches_torch(what, x.grad(grads).unwrap(), want);
+}
+
+/// Asserts that `err` is a [`reid_losses::LossError::InvalidParameter`]
+/// about the parameter `name`.
+pub fn assert_invalid_parameter(err: &reid_losses::LossError, name: &str) {
+    assert!(
+        matches!(err, reid_losses::LossError::InvalidParameter { name: got, .. } if *got == name),
+        "expected an invalid {name}, got {err}"
+    );
+}
+
 /// Asserts that the scalar `loss` (`[1]`) is within [`TOL`] of the fixture
 /// value `want`.
 pub fn assert_loss_matches_torch(what: &str, loss: &burn::tensor::Tensor<1>, want: &Value) {

@@ -3,8 +3,6 @@
 use std::fs;
 use std::path::PathBuf;
 
-use reid_synth::WorldConfig;
-
 /// A fresh, empty temporary folder unique to this test process, `prefix`
 /// and `name`.
 pub fn tmp_dir(prefix: &str, name: &str) -> PathBuf {
@@ -12,12 +10,4 @@ pub fn tmp_dir(prefix: &str, name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The default world with `seed` and crops of `height × width` pixels.
-pub fn sized_world(seed: u64, height: u32, width: u32) -> WorldConfig {
-    WorldConfig::default()
-        .with_seed(seed)
-        .with_height(height)
-        .with_width(width)
 }

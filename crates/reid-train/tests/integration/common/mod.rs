@@ -16,7 +16,7 @@ use reid_backbones::{Arch, ResNet};
 use reid_data::ImageRecord;
 use reid_data::datasets::{ImageDatasetOptions, ParsedDataset, market1501};
 use reid_data::sampler_identity::KSchedule;
-use reid_synth::{Market1501Config, Span, WorldConfig, write_market1501};
+use reid_synth::{Market1501Config, WorldConfig, write_market1501};
 use reid_train::finetune::mgn::MgnFinetuneConfig;
 use reid_train::{
     CionConfig, Decay, FinetuneConfig, MocoConfig, PnlConfig, RunOptions, TrainError, Warmup,
@@ -27,19 +27,8 @@ use reid_train::{
 /// at 64×32 pixels from world seed `seed`, and parses it.
 fn write_tiny(kind: &str, tag: &str, seed: u64, test_ids: u32) -> (PathBuf, ParsedDataset) {
     let dir = std::env::temp_dir().join(format!("reid-{kind}-{tag}-{}", std::process::id()));
-    let world = WorldConfig::default()
-        .with_seed(seed)
-        .with_height(64)
-        .with_width(32)
-        .with_overwrite(true);
-    let cfg = Market1501Config::default()
-        .with_train_ids(8)
-        .with_test_ids(test_ids)
-        .with_cameras(3)
-        .with_cams_per_id(Span::new(2, 3))
-        .with_images_per_cam(Span::new(2, 3))
-        .with_junk(0)
-        .with_distractors(0);
+    let world = WorldConfig::sized(seed, 64, 32).with_overwrite(true);
+    let cfg = Market1501Config::small(8, test_ids);
     let report = write_market1501(&dir, &world, &cfg).unwrap();
     let parsed = market1501::parse(&report.dataset_dir, &ImageDatasetOptions::default()).unwrap();
     (dir, parsed)

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::{Array, IxDyn};
+use reid_backbones::visit::{PathVisitor, visit_with_paths};
 use reid_backbones::{ResNetConfig, ResNetDepth};
 use reid_train::LogLine;
 use serde::Serialize;
@@ -157,28 +158,14 @@ pub fn linear(
 /// Every float tensor of `module` (parameters and BatchNorm statistics), in
 /// walk order, with its path.
 pub fn floats<M: Module>(module: &M) -> Vec<(String, Vec<f32>)> {
-    struct Collect {
-        path: Vec<String>,
-        out: Vec<(String, Vec<f32>)>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    struct Collect(Vec<(String, Vec<f32>)>);
+    impl PathVisitor for Collect {
+        fn visit_float_at<const D: usize>(&mut self, path: &[String], param: &Param<Tensor<D>>) {
             let v = param.val().into_data().iter::<f32>().collect();
-            self.out.push((self.path.join("."), v));
+            self.0.push((path.join("."), v));
         }
     }
-    let mut c = Collect {
-        path: Vec::new(),
-        out: Vec::new(),
-    };
-    module.visit(&mut c);
-    c.out
+    visit_with_paths(module, Collect(Vec::new())).0
 }
 
 /// `max |a − b| / max |b|` of two tensors.

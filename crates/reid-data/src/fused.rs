@@ -4,15 +4,15 @@
 //! and `i32` accumulators (Pillow's own arithmetic; `transform::resize_pil`
 //! computes the same values with per-call tap vectors and `i64`), then flip,
 //! pad + crop and normalisation in one pass straight into the output planes.
+//! The resampler ([`resize_pil_fast`]) also serves the pre-training views'
+//! resized crops (`views::resized_crop`); the BoT path serves the loader
+//! (feature `burn`).
 
 use image::RgbImage;
 use rand::Rng;
 
 use crate::augment::TrainTransform;
-use crate::transform::Interpolation;
-
-/// Fixed-point precision of PIL's 8-bit resampling coefficients.
-const PRECISION_BITS: u32 = 32 - 8 - 2;
+use crate::transform::{Interpolation, PRECISION_BITS, PilResample, pil_fixed_weight};
 
 /// Taps of a 1-D resize, padded to `ksize` per output sample.
 struct Taps {
@@ -24,52 +24,11 @@ struct Taps {
     weights: Vec<i32>,
 }
 
-fn kernel(interp: Interpolation, x: f64) -> f64 {
-    let x = x.abs();
-    match interp {
-        Interpolation::Bicubic => {
-            const A: f64 = -0.5;
-            if x < 1.0 {
-                ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
-            } else if x < 2.0 {
-                (((x - 5.0) * x + 8.0) * x - 4.0) * A
-            } else {
-                0.0
-            }
-        }
-        _ => {
-            if x < 1.0 {
-                1.0 - x
-            } else {
-                0.0
-            }
-        }
-    }
-}
-
 /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`.
 fn taps(in_size: usize, out_size: usize, interp: Interpolation) -> Taps {
-    let base_support = if interp == Interpolation::Bicubic {
-        2.0
-    } else {
-        1.0
-    };
-    let scale = in_size as f64 / out_size as f64;
-    let filterscale = scale.max(1.0);
-    let support = base_support * filterscale;
-    let ss = 1.0 / filterscale;
-    let unit = f64::from(1u32 << PRECISION_BITS);
+    let geometry = PilResample::new(in_size, out_size, interp);
     // Window bounds first (to size the padded table), then the weights.
-    let bounds: Vec<(usize, usize, f64)> = (0..out_size)
-        .map(|xx| {
-            let center = (xx as f64 + 0.5) * scale;
-            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-            let xmax = ((center + support + 0.5) as i64)
-                .min(in_size as i64)
-                .max(xmin as i64) as usize;
-            (xmin, xmax, center)
-        })
-        .collect();
+    let bounds: Vec<(usize, usize, f64)> = (0..out_size).map(|xx| geometry.window(xx)).collect();
     let ksize = bounds
         .iter()
         .map(|&(a, b, _)| b - a)
@@ -82,7 +41,7 @@ fn taps(in_size: usize, out_size: usize, interp: Interpolation) -> Taps {
     for (o, &(xmin, xmax, center)) in bounds.iter().enumerate() {
         let n = xmax - xmin;
         for (i, r) in raw[..n].iter_mut().enumerate() {
-            *r = kernel(interp, ((xmin + i) as f64 - center + 0.5) * ss);
+            *r = geometry.weight(xmin + i, center);
         }
         let total: f64 = raw[..n].iter().sum();
         // ksize <= in_size, so shifting left keeps the window in range.
@@ -90,12 +49,7 @@ fn taps(in_size: usize, out_size: usize, interp: Interpolation) -> Taps {
         let shift = xmin - s;
         let dst = &mut weights[o * ksize + shift..o * ksize + shift + n];
         for (d, &w) in dst.iter_mut().zip(&raw[..n]) {
-            let w = if total != 0.0 { w / total } else { w };
-            *d = if w < 0.0 {
-                (-0.5 + w * unit) as i32
-            } else {
-                (0.5 + w * unit) as i32
-            };
+            *d = pil_fixed_weight(w, total);
         }
         start.push(s);
     }
@@ -258,6 +212,7 @@ pub(crate) fn resize_rgb(
 /// [`TrainTransform::write`] in one pass after the resize; `None` when the
 /// fused path does not apply (nearest-neighbour resize, wrong `out` length),
 /// and the caller falls back to the plain path.
+#[cfg_attr(not(feature = "burn"), allow(dead_code))]
 pub(crate) fn bot_write<R: Rng + ?Sized>(
     t: &TrainTransform,
     img: &RgbImage,
@@ -276,6 +231,7 @@ pub(crate) fn bot_write<R: Rng + ?Sized>(
 /// resampler); the same arithmetic, so the same results.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[cfg_attr(not(feature = "burn"), allow(dead_code))]
 fn bot_write_avx2<R: Rng + ?Sized>(
     t: &TrainTransform,
     img: &RgbImage,
@@ -286,6 +242,7 @@ fn bot_write_avx2<R: Rng + ?Sized>(
 }
 
 #[inline(always)]
+#[cfg_attr(not(feature = "burn"), allow(dead_code))]
 fn bot_write_body<R: Rng + ?Sized>(
     t: &TrainTransform,
     img: &RgbImage,
