@@ -64,6 +64,19 @@ pub fn resized_crop(
         )));
     }
     let c = crop(img, bx)?;
+    // The fused resampler is bit-identical to `resize_pil` (tested in
+    // `fused`) and several times faster.
+    if matches!(
+        interpolation,
+        Interpolation::Bilinear | Interpolation::Bicubic
+    ) {
+        return Ok(crate::fused::resize_pil_fast(
+            &c,
+            height,
+            width,
+            interpolation,
+        ));
+    }
     Ok(resize(&c, height, width, interpolation))
 }
 
