@@ -1,10 +1,12 @@
 //! Layers shared by the model families: stochastic depth ([`drop_path()`],
 //! its three noise sources, and the per-block rates every family derives
 //! the same way), the transformer blocks' attention and MLP
-//! ([`transformer`]) and the padded convolution ([`conv2d`]).
+//! ([`transformer`]), the padded convolution ([`conv2d`]) and 1×1
+//! convolutions as GEMMs on the CPU ([`pointwise`]).
 
 pub mod conv;
 pub mod drop_path;
+pub mod pointwise;
 pub mod transformer;
 
 pub use conv::conv2d;

@@ -7,6 +7,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::layers::conv2d;
+use crate::layers::pointwise::conv2d as pointwise;
 use crate::norm::{
     Ibn, Norm, TorchBatchNorm, batch_norm, freeze_batch_norm, instance_norm, instance_norm_forward,
 };
@@ -43,7 +44,7 @@ impl Downsample {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward_torch(self.conv.forward(x))
+        self.bn.forward_torch(pointwise(&self.conv, x))
     }
 
     fn freeze_batch_norm(self) -> Self {
@@ -167,9 +168,9 @@ impl ResidualBlock {
                     Some(d) => d.forward(x.clone()),
                     None => x.clone(),
                 };
-                let y = relu(b.bn1.forward(b.conv1.forward(x)));
+                let y = relu(b.bn1.forward(pointwise(&b.conv1, x)));
                 let y = relu(b.bn2.forward_torch(b.conv2.forward(y)));
-                let y = b.bn3.forward_torch(b.conv3.forward(y));
+                let y = b.bn3.forward_torch(pointwise(&b.conv3, y));
                 relu(post(&b.post_norm, y + identity))
             }
         }

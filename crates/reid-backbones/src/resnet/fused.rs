@@ -72,7 +72,7 @@ impl ConvNorm {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(x);
+        let y = crate::layers::pointwise::conv2d(&self.conv, x);
         match &self.norm {
             Some(n) => n.forward(y),
             None => y,

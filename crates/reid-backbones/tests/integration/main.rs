@@ -25,5 +25,6 @@ mod parity_swin;
 mod parity_vit;
 mod parity_vit_cion;
 mod parity_volo;
+mod pointwise_conv;
 mod precision;
 mod zoo_init;

@@ -1,0 +1,99 @@
+//! The glue to burn-flex and burn's autodiff: flex tensors in and out of
+//! the [`kernels`](super::kernels), and the custom backward step.
+
+use super::{Geometry, kernels};
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{Tensor, TensorData};
+
+/// A contiguous `f32` copy-free view of a flex tensor's values (copies only
+/// when the tensor is strided).
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => {
+            std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec())
+        }
+    }
+}
+
+/// A flex tensor of `shape` holding `data`.
+fn tensor(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+fn forward_flex(x: &FlexTensor, weight: &FlexTensor, g: &Geometry) -> FlexTensor {
+    let [oh, ow] = g.output();
+    let y = kernels::forward(g, &values(x), &values(weight));
+    tensor(y, [g.batch, g.c_out, oh, ow])
+}
+
+/// The backward step: input and weight gradients from the saved input and
+/// weight.
+#[derive(Debug)]
+struct PointwiseBackward;
+
+impl Backward<Flex, 2> for PointwiseBackward {
+    type State = (NodeId, NodeId, Geometry);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x_id, w_id, g) = ops.state;
+        let x: FlexTensor = checkpointer.retrieve_node_output(x_id);
+        let weight: FlexTensor = checkpointer.retrieve_node_output(w_id);
+        let grad_values = values(&grad);
+        if let Some(node) = node_x {
+            let dx = kernels::input_grad(&g, &values(&weight), &grad_values);
+            grads.register::<Flex>(
+                node.id,
+                tensor(dx, [g.batch, g.c_in, g.input[0], g.input[1]]),
+            );
+        }
+        if let Some(node) = node_w {
+            let dw = kernels::weight_grad(&g, &values(&x), &grad_values);
+            grads.register::<Flex>(node.id, tensor(dw, [g.c_out, g.c_in, 1, 1]));
+        }
+    }
+}
+
+/// Runs the convolution on flex (plain or autodiff); `None` when the
+/// tensors live elsewhere.
+pub fn run(x: &Tensor<4>, weight: Tensor<4>, g: Geometry) -> Option<Tensor<4>> {
+    if let (Ok(xp), Ok(wp)) = (
+        x.clone().try_into_primitive::<Flex>(),
+        weight.clone().try_into_primitive::<Flex>(),
+    ) {
+        return Some(Tensor::from_primitive::<Flex>(forward_flex(&xp, &wp, &g)));
+    }
+    let (Ok(xa), Ok(wa)) = (
+        x.clone().try_into_primitive::<Autodiff<Flex>>(),
+        weight.try_into_primitive::<Autodiff<Flex>>(),
+    ) else {
+        return None;
+    };
+    let prep = PointwiseBackward
+        .prepare::<NoCheckpointing>([xa.node(), wa.node()])
+        .compute_bound()
+        .stateful();
+    let out = match prep {
+        OpsKind::Tracked(mut prep) => {
+            let x_id = prep.checkpoint(&xa);
+            let w_id = prep.checkpoint(&wa);
+            let y = forward_flex(xa.primitive(), wa.primitive(), &g);
+            prep.finish((x_id, w_id, g), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward_flex(xa.primitive(), wa.primitive(), &g)),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
