@@ -9,47 +9,117 @@ use super::dtype::{Dtype, Element};
 use super::header::NpyHeader;
 use super::problem::NpyProblem;
 
-/// Reads the data that follows the header. `held` is the file's size when
-/// known: then the size is checked before any byte is read or allocated.
-/// Otherwise at most one byte more than needed is read, into a buffer that
-/// grows with what the reader really holds.
+/// The data size a header claims, checked against the file's size when
+/// known.
+struct DataSize {
+    /// Bytes the shape and dtype need (`None`: beyond `u128`).
+    needed: Option<u128>,
+    /// Bytes to read at most (one more than needed, to see a longer stream).
+    limit: u64,
+    /// Bytes the file holds after its header, when known (0 otherwise).
+    held_bytes: usize,
+}
+
+/// The error for a data part of `got` bytes where `needed` were due.
+fn size_problem(head: &NpyHeader, dtype: Dtype, needed: Option<u128>, got: u64) -> NpyProblem {
+    NpyProblem::Size {
+        shape: head.shape.clone(),
+        dtype,
+        needed,
+        held: got,
+        header_bytes: head.header_bytes,
+    }
+}
+
+/// Checks the data size `head` claims against the file's size `held` (when
+/// known) before anything is allocated from it.
+fn data_size(head: &NpyHeader, dtype: Dtype, held: Option<u64>) -> Result<DataSize, NpyProblem> {
+    let needed = head
+        .num_elements()
+        .and_then(|n| n.checked_mul(dtype.item_size() as u128));
+    let data_held = held.map(|h| h.saturating_sub(head.header_bytes));
+    if let Some(h) = data_held
+        && needed != Some(u128::from(h))
+    {
+        return Err(size_problem(head, dtype, needed, h));
+    }
+    // From here `needed` fits the file (when its size is known) or is bounded
+    // by the reader's real length.
+    let limit = needed.map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
+    Ok(DataSize {
+        needed,
+        limit: limit.saturating_add(1),
+        held_bytes: data_held.map_or(0, |h| usize::try_from(h).unwrap_or(0)),
+    })
+}
+
+/// Reads the data that follows the header: exactly the bytes the shape and
+/// dtype need. With the file's size `held` known, the size is checked before
+/// any byte is read or allocated; otherwise at most one byte more than
+/// needed is read, into a buffer that grows with what the reader really
+/// holds. A short or long file is [`NpyProblem::Size`].
 pub(super) fn read_data<R: Read>(
     r: &mut R,
     head: &NpyHeader,
     dtype: Dtype,
     held: Option<u64>,
 ) -> Result<Vec<u8>, NpyProblem> {
-    let needed = head
-        .num_elements()
-        .and_then(|n| n.checked_mul(dtype.item_size() as u128));
-    let size_err = |got: u64| NpyProblem::Size {
-        shape: head.shape.clone(),
-        dtype,
-        needed,
-        held: got,
-        header_bytes: head.header_bytes,
-    };
-    let data_held = held.map(|h| h.saturating_sub(head.header_bytes));
-    if let Some(h) = data_held
-        && needed != Some(u128::from(h))
-    {
-        return Err(size_err(h));
-    }
-    // From here `needed` fits the file (when its size is known) or is bounded
-    // by the reader's real length.
-    let limit = needed.map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
-    let capacity = data_held.map_or(0, |h| usize::try_from(h).unwrap_or(0));
-    let mut bytes = Vec::with_capacity(capacity);
-    r.take(limit.saturating_add(1))
+    let size = data_size(head, dtype, held)?;
+    let mut bytes = Vec::with_capacity(size.held_bytes);
+    r.take(size.limit)
         .read_to_end(&mut bytes)
         .map_err(|e| NpyProblem::Io {
             action: "read",
             message: e.to_string(),
         })?;
-    if needed != Some(bytes.len() as u128) {
-        return Err(size_err(bytes.len() as u64));
+    if size.needed != Some(bytes.len() as u128) {
+        return Err(size_problem(head, dtype, size.needed, bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// Bytes read and decoded at a time by [`read_float_values`] (a multiple of
+/// both item sizes).
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// The data of `head` as f32 values (float64 rounded), read and decoded in
+/// chunks of [`CHUNK_BYTES`] so that the raw bytes are never held whole; the
+/// same size checks as [`read_data`].
+pub(super) fn read_float_values<R: Read>(
+    r: &mut R,
+    head: &NpyHeader,
+    dtype: Dtype,
+    held: Option<u64>,
+) -> Result<Vec<f32>, NpyProblem> {
+    let item = dtype.item_size();
+    let size = data_size(head, dtype, held)?;
+    let mut values = Vec::with_capacity(size.held_bytes / item);
+    let mut reader = r.take(size.limit);
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let (mut total, mut pending) = (0u64, 0usize);
+    loop {
+        let k = match reader.read(&mut buf[pending..]) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(NpyProblem::Io {
+                    action: "read",
+                    message: e.to_string(),
+                });
+            }
+        };
+        total += k as u64;
+        pending += k;
+        let whole = pending / item * item;
+        values.extend(decode_floats(&buf[..whole], dtype));
+        buf.copy_within(whole..pending, 0);
+        pending -= whole;
+    }
+    if size.needed != Some(u128::from(total)) {
+        return Err(size_problem(head, dtype, size.needed, total));
+    }
+    Ok(values)
 }
 
 /// Decodes float32/float64 bytes to f32 (float64 values are rounded).

@@ -83,12 +83,12 @@ const IDS: Expect = Expect {
     floats: false,
 };
 
-/// Reads a file whose header passes `expect`; returns the header, its dtype and
-/// the raw data bytes (exactly as many as the shape needs).
-fn read_checked(
+/// Opens a file whose header passes `expect`; returns the file (at its
+/// data), the header, its dtype and the file's size when known.
+fn open_checked(
     path: &Path,
     expect: &Expect,
-) -> std::result::Result<(NpyHeader, Dtype, Vec<u8>), NpyProblem> {
+) -> std::result::Result<(File, NpyHeader, Dtype, Option<u64>), NpyProblem> {
     let (mut file, held) = open(path)?;
     let head = header::read_header(&mut file, held)?;
     let (wanted, accepted) = if expect.floats {
@@ -123,6 +123,16 @@ fn read_checked(
             shape: head.shape.clone(),
         });
     }
+    Ok((file, head, dtype, held))
+}
+
+/// Reads a file whose header passes `expect`; returns the header, its dtype and
+/// the raw data bytes (exactly as many as the shape needs).
+fn read_checked(
+    path: &Path,
+    expect: &Expect,
+) -> std::result::Result<(NpyHeader, Dtype, Vec<u8>), NpyProblem> {
+    let (mut file, head, dtype, held) = open_checked(path, expect)?;
     let bytes = data::read_data(&mut file, &head, dtype, held)?;
     Ok((head, dtype, bytes))
 }
@@ -140,9 +150,15 @@ where
     D: Dimension,
 {
     let inner = || -> std::result::Result<Array<f32, D>, NpyProblem> {
-        let (head, dtype, bytes) = read_checked(path, expect)?;
-        let values = data::decode_floats(&bytes, dtype);
+        // Decoded chunk by chunk: the raw bytes are never held whole next to
+        // the values (a float32 matrix peaks at its own size, not twice it).
+        let (mut file, head, dtype, held) = open_checked(path, expect)?;
+        let values = data::read_float_values(&mut file, &head, dtype, held)?;
         let arr = data::shaped(dims(&head.shape), head.fortran_order, values)?;
+        // Only a float64 file with a value that is not finite as float32
+        // needs its bytes, to report the value stored: read them again then.
+        let bad = dtype.element == Element::F64 && arr.iter().any(|v| !v.is_finite());
+        let bytes = if bad { read_checked(path, expect)?.2 } else { Vec::new() };
         data::check_finite(arr.view().into_dyn(), &bytes, dtype, head.fortran_order)?;
         Ok(arr)
     };

@@ -227,6 +227,33 @@ fn numpy_layouts_and_byte_orders_are_read() {
 }
 
 #[test]
+fn files_larger_than_a_read_chunk_are_read_whole_and_checked() {
+    // The reader decodes 1 MiB at a time: 300,001 float32 / float64 values
+    // cross several chunk boundaries (and a float64 straddles none).
+    let d = dir("chunks");
+    let path = d.join("big.npy");
+    let m = Array2::from_shape_fn((3, 100_001), |(r, c)| (r * 100_001 + c) as f64 * 0.25);
+    ndarray_npy::write_npy(&path, &m).unwrap();
+    assert_eq!(read_matrix(&path).unwrap(), m.mapv(|v| v as f32));
+    let m32 = m.mapv(|v| v as f32);
+    write_matrix(&path, m32.view()).unwrap();
+    assert_eq!(read_matrix(&path).unwrap(), m32);
+    // A value that is not finite in the third chunk is still found and named.
+    let mut bad = m.clone();
+    bad[[2, 99_999]] = 1e300;
+    ndarray_npy::write_npy(&path, &bad).unwrap();
+    assert_err_mentions(
+        read_matrix(&path),
+        &["[2, 99999] is 1e300 (beyond the float32 range)"],
+    );
+    // A file cut short past the first chunk is a size error.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+    assert_err_mentions(read_matrix(&path), &["big.npy"]);
+    std::fs::remove_dir_all(d).ok();
+}
+
+#[test]
 fn our_files_are_numpy_files() {
     let d = dir("write");
     let (mp, ip) = (d.join("m.npy"), d.join("i.npy"));
