@@ -158,7 +158,11 @@ where
         // Only a float64 file with a value that is not finite as float32
         // needs its bytes, to report the value stored: read them again then.
         let bad = dtype.element == Element::F64 && arr.iter().any(|v| !v.is_finite());
-        let bytes = if bad { read_checked(path, expect)?.2 } else { Vec::new() };
+        let bytes = if bad {
+            read_checked(path, expect)?.2
+        } else {
+            Vec::new()
+        };
         data::check_finite(arr.view().into_dyn(), &bytes, dtype, head.fortran_order)?;
         Ok(arr)
     };
