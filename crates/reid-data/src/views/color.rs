@@ -758,41 +758,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rgb_to_hsv_matches_reference_everywhere() {
-        for r in 0..=255u8 {
-            for g in 0..=255u8 {
-                for b in 0..=255u8 {
-                    let px = [r, g, b];
-                    assert_eq!(rgb_to_hsv(px), reference::rgb_to_hsv(px), "{px:?}");
+    /// Runs `check` on every one of the 2^24 byte triples.
+    fn every_triple(check: impl Fn([u8; 3])) {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for c in 0..=255u8 {
+                    check([a, b, c]);
                 }
             }
         }
+    }
+
+    #[test]
+    fn rgb_to_hsv_matches_reference_everywhere() {
+        every_triple(|px| assert_eq!(rgb_to_hsv(px), reference::rgb_to_hsv(px), "{px:?}"));
     }
 
     #[test]
     fn hsv_tables_match_reference_everywhere() {
         let tables = HsvTables::get();
-        for r in 0..=255u8 {
-            for g in 0..=255u8 {
-                for b in 0..=255u8 {
-                    let px = [r, g, b];
-                    assert_eq!(tables.hsv(r, g, b), reference::rgb_to_hsv(px), "{px:?}");
-                }
-            }
-        }
+        every_triple(|[r, g, b]| {
+            assert_eq!(
+                tables.hsv(r, g, b),
+                reference::rgb_to_hsv([r, g, b]),
+                "{r} {g} {b}"
+            );
+        });
     }
 
     #[test]
     fn hsv_to_rgb_matches_reference_everywhere() {
-        for h in 0..=255u8 {
-            for s in 0..=255u8 {
-                for v in 0..=255u8 {
-                    let hsv = [h, s, v];
-                    assert_eq!(hsv_to_rgb(hsv), reference::hsv_to_rgb(hsv), "{hsv:?}");
-                }
-            }
-        }
+        every_triple(|hsv| assert_eq!(hsv_to_rgb(hsv), reference::hsv_to_rgb(hsv), "{hsv:?}"));
     }
 
     #[test]
