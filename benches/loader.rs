@@ -43,7 +43,7 @@ use std::time::Instant;
 use reid::burn::tensor::Device;
 use reid::data::ImageRecord;
 use reid::data::augment::TrainTransform;
-use reid::data::loader::{FnViews, ReidDataset, TrainLoader, ViewsTransform, decode_rgb};
+use reid::data::loader::{ReidDataset, TrainLoader, ViewsTransform, decode_rgb};
 use reid::data::transform::{Interpolation, resize};
 use reid::data::views::{MultiCrop, PnlViews, TwoCrops};
 use reid::synth::{Market1501Config, WorldConfig, write_market1501};
@@ -467,23 +467,14 @@ struct ViewRow {
     torch_n: f64,
 }
 
-/// A loader of `dataset` drawing `views` (shapes `shapes`) on `threads`.
-fn views_loader<F>(
+/// Our loader over `dataset` with the views of `views` (written straight
+/// into the batch, as the recipes load them), on `threads` threads.
+fn views_loader<T: ViewsTransform>(
     dataset: &ReidDataset,
-    shapes: Vec<[usize; 3]>,
-    views: F,
+    views: T,
     threads: usize,
-) -> TrainLoader<FnViews<F>>
-where
-    F: Fn(&image::RgbImage, &mut rand_chacha::ChaCha8Rng) -> reid::data::Result<Vec<Vec<f32>>>
-        + Send
-        + Sync,
-{
-    let t = FnViews::new(shapes, views).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(1)
-    });
-    TrainLoader::new(dataset.clone(), t, 0)
+) -> TrainLoader<T> {
+    TrainLoader::new(dataset.clone(), views, 0)
         .with_threads(threads)
         .unwrap_or_else(|e| {
             eprintln!("{e}");
@@ -532,26 +523,13 @@ fn view_benches(
     cores: usize,
     device: &Device,
 ) -> Vec<ViewRow> {
-    let full = [3, HEIGHT as usize, WIDTH as usize];
     let moco = TwoCrops::lup();
     let pnl = PnlViews::new();
     let cion = MultiCrop::cion(8);
-    let cion_shapes: Vec<[usize; 3]> = cion
-        .crop_sizes()
-        .iter()
-        .map(|&(h, w)| [3, h as usize, w as usize])
-        .collect();
     vec![
         time_views(
             "moco",
-            |t| {
-                views_loader(
-                    dataset,
-                    vec![full, full],
-                    |img, rng| Ok(Vec::from(moco.apply(img, rng)?)),
-                    t,
-                )
-            },
+            |t| views_loader(dataset, moco.clone(), t),
             list,
             n,
             rounds,
@@ -560,17 +538,7 @@ fn view_benches(
         ),
         time_views(
             "pnl",
-            |t| {
-                views_loader(
-                    dataset,
-                    vec![full, full],
-                    |img, rng| {
-                        let (weak, strong) = pnl.apply(img, rng)?;
-                        Ok(vec![weak, strong])
-                    },
-                    t,
-                )
-            },
+            |t| views_loader(dataset, pnl.clone(), t),
             list,
             n,
             rounds,
@@ -579,14 +547,7 @@ fn view_benches(
         ),
         time_views(
             "cion",
-            |t| {
-                views_loader(
-                    dataset,
-                    cion_shapes.clone(),
-                    |img, rng| cion.apply(img, rng),
-                    t,
-                )
-            },
+            |t| views_loader(dataset, cion.clone(), t),
             list,
             n,
             rounds,

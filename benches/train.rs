@@ -80,6 +80,8 @@ use reid::burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use reid::data::ImageRecord;
 use reid::data::augment::TrainTransform;
 use reid::data::datasets::{ImageDatasetOptions, market1501};
+use reid::data::loader::ViewsTransform;
+use reid::data::views::TwoCrops;
 use reid::losses::dino::{DinoLossConfig, dino_diagnostics};
 use reid::losses::moco::{InfoNceQueue, info_nce, momentum_update};
 use reid::losses::schedule::{clip_gradients_per_param, ema_update};
@@ -89,7 +91,7 @@ use reid::train::finetune::{TrainSet, load_train_batch, zoo_from_scratch};
 use reid::train::pretrain::cion::{self, CionTrainer};
 use reid::train::pretrain::moco::{self, MocoTrainer};
 use reid::train::pretrain::optim::decay_weights;
-use reid::train::pretrain::views::{ViewFn, load_view_batch};
+use reid::train::pretrain::views::load_view_batch;
 use reid::train::{CionConfig, DataParallel, FinetuneConfig, MocoConfig};
 use serde_json::{Value, json};
 
@@ -551,15 +553,9 @@ fn moco_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
     }
     drop(trainer);
     // Input: two LUPerson views of each image.
-    let view = cfg.view();
-    let size = (cfg.size[0], cfg.size[1]);
-    let two_views = |img: &_, rng: &mut _| {
-        let a = view.apply(img, rng)?;
-        let b = view.apply(img, rng)?;
-        Ok(vec![a, b])
-    };
+    let two_views = TwoCrops { view: cfg.view() };
     let ids = row.batch.div_ceil(4);
-    let input = time_view_input(row, o, ids, &[size, size], &two_views, &ad)?;
+    let input = time_view_input(row, o, ids, two_views, &ad)?;
     Ok(pretrain_json(step, "MocoTrainer::step", &phases, &input))
 }
 
@@ -643,28 +639,25 @@ fn cion_child(row: &Row, o: &Opts, device: &Device) -> AnyResult<Value> {
     }
     drop(trainer);
     // Input: CION's multi-crop (2 global + local crops) of each image.
-    let views = cfg.multi_crop();
-    let multi_crop = |img: &_, rng: &mut _| views.apply(img, rng);
-    let input = time_view_input(row, o, row.p, &views.crop_sizes(), &multi_crop, &ad)?;
+    let input = time_view_input(row, o, row.p, cfg.multi_crop(), &ad)?;
     Ok(pretrain_json(step, "CionTrainer::step", &phases, &input))
 }
 
 /// Seconds per measured load of a pre-training batch: `row.batch` images
 /// of a synthetic set of `ids` identities, rendered into views of `sizes`
 /// by `views`, on `ad`.
-fn time_view_input(
+fn time_view_input<T: ViewsTransform + Clone>(
     row: &Row,
     o: &Opts,
     ids: usize,
-    sizes: &[(u32, u32)],
-    views: &ViewFn<'_>,
+    views: T,
     ad: &Device,
 ) -> AnyResult<Vec<f64>> {
     let (dir, records) = synth_records(row, ids)?;
     let set = TrainSet::new(&records)?;
     let indices: Vec<usize> = (0..row.batch).map(|i| i % records.len()).collect();
     let input = time_runs(o, None, |i| {
-        let vs = load_view_batch(&set, &indices, sizes, views, 0, i, ad)?;
+        let vs = load_view_batch(&set, &indices, views.clone(), 0, i, ad)?;
         sync(ad)?;
         drop(vs);
         Ok(())

@@ -6,7 +6,7 @@
 //! pad + crop and normalisation in one pass straight into the output planes.
 //! The resampler ([`resize_pil_fast`]) also serves the pre-training views'
 //! resized crops (`views::resized_crop`); the BoT path serves the loader
-//! (feature `burn`).
+//! (feature `burn`) and PNL's weak view (`views::PnlViews`).
 
 use image::RgbImage;
 use rand::Rng;
@@ -212,7 +212,6 @@ pub(crate) fn resize_rgb(
 /// [`TrainTransform::write`] in one pass after the resize; `None` when the
 /// fused path does not apply (nearest-neighbour resize, wrong `out` length),
 /// and the caller falls back to the plain path.
-#[cfg_attr(not(feature = "burn"), allow(dead_code))]
 pub(crate) fn bot_write<R: Rng + ?Sized>(
     t: &TrainTransform,
     img: &RgbImage,
@@ -231,7 +230,6 @@ pub(crate) fn bot_write<R: Rng + ?Sized>(
 /// resampler); the same arithmetic, so the same results.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-#[cfg_attr(not(feature = "burn"), allow(dead_code))]
 fn bot_write_avx2<R: Rng + ?Sized>(
     t: &TrainTransform,
     img: &RgbImage,
@@ -242,7 +240,6 @@ fn bot_write_avx2<R: Rng + ?Sized>(
 }
 
 #[inline(always)]
-#[cfg_attr(not(feature = "burn"), allow(dead_code))]
 fn bot_write_body<R: Rng + ?Sized>(
     t: &TrainTransform,
     img: &RgbImage,
@@ -333,8 +330,14 @@ fn bot_write_body<R: Rng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loader::item_rng;
     use crate::transform::resize_pil;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// A generator per test case (the loader's `item_rng` needs `burn`).
+    fn item_rng(seed: u64, a: u64, b: u64, c: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(seed ^ (a << 8) ^ (b << 16) ^ (c << 24))
+    }
 
     fn noise(w: u32, h: u32, seed: u64) -> RgbImage {
         let mut rng = item_rng(seed, 0, 0, 0);
@@ -404,12 +407,16 @@ mod tests {
                     for seed in 0..8 {
                         let n = 3 * (hh * ww) as usize;
                         let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
-                        t.write(&img, &mut item_rng(seed, 1, 2, 3), &mut a);
-                        bot_write(&t, &img, &mut item_rng(seed, 1, 2, 3), &mut b).unwrap();
+                        let (mut ra, mut rb) = (item_rng(seed, 1, 2, 3), item_rng(seed, 1, 2, 3));
+                        t.write(&img, &mut ra, &mut a);
+                        bot_write(&t, &img, &mut rb, &mut b).unwrap();
                         assert!(
                             a == b,
                             "{w}x{h} -> {ww}x{hh}, variant {variant}, seed {seed}"
                         );
+                        // The same draws, so what follows sees the same stream
+                        // (PNL's strong view is drawn after its weak one).
+                        assert_eq!(ra.random::<u64>(), rb.random::<u64>());
                     }
                 }
             }

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{DataError, Result};
 
 use super::item::ItemTransform;
+use crate::views::{MultiCrop, PnlViews, TwoCrops};
 
 /// Turns one decoded image into `V` views, view `v` of shape
 /// `[channels, h_v, w_v]` (channel-major floats), drawing its randomness
@@ -114,6 +115,84 @@ where
             o.copy_from_slice(v);
         }
         Ok(())
+    }
+}
+
+/// The two buffers of a two-view transform, or an error naming `what`.
+fn two_outs<'a>(
+    out: &'a mut [&mut [f32]],
+    what: &str,
+) -> Result<(&'a mut [f32], &'a mut [f32])> {
+    match out {
+        [a, b] => Ok((a, b)),
+        _ => Err(DataError::InvalidArgument(format!(
+            "{what} writes 2 views, was given {} output buffers",
+            out.len()
+        ))),
+    }
+}
+
+/// MoCo's query and key views, written straight into the batch (no
+/// per-image buffers): `[[3, h, w], [3, h, w]]`.
+impl ViewsTransform for TwoCrops {
+    fn view_shapes(&self) -> Vec<[usize; 3]> {
+        let s = [3, self.view.height() as usize, self.view.width() as usize];
+        vec![s, s]
+    }
+
+    fn write_views(
+        &self,
+        img: &RgbImage,
+        rng: &mut ChaCha8Rng,
+        out: &mut [&mut [f32]],
+    ) -> Result<()> {
+        let (q, k) = two_outs(out, "MoCo's two crops")?;
+        self.write(img, rng, q, k)
+    }
+}
+
+/// PNL's weak and strong views, written straight into the batch:
+/// `[[3, h_weak, w_weak], [3, h_strong, w_strong]]`.
+impl ViewsTransform for PnlViews {
+    fn view_shapes(&self) -> Vec<[usize; 3]> {
+        vec![
+            [3, self.weak.height as usize, self.weak.width as usize],
+            [
+                3,
+                self.strong.height() as usize,
+                self.strong.width() as usize,
+            ],
+        ]
+    }
+
+    fn write_views(
+        &self,
+        img: &RgbImage,
+        rng: &mut ChaCha8Rng,
+        out: &mut [&mut [f32]],
+    ) -> Result<()> {
+        let (weak, strong) = two_outs(out, "PNL's weak/strong views")?;
+        self.write(img, rng, weak, strong)
+    }
+}
+
+/// CION's 2 global + N local crops, written straight into the batch: one
+/// `[3, h, w]` shape per crop ([`MultiCrop::crop_sizes`]).
+impl ViewsTransform for MultiCrop {
+    fn view_shapes(&self) -> Vec<[usize; 3]> {
+        self.crop_sizes()
+            .into_iter()
+            .map(|(h, w)| [3, h as usize, w as usize])
+            .collect()
+    }
+
+    fn write_views(
+        &self,
+        img: &RgbImage,
+        rng: &mut ChaCha8Rng,
+        out: &mut [&mut [f32]],
+    ) -> Result<()> {
+        self.write(img, rng, out)
     }
 }
 
@@ -287,6 +366,58 @@ mod tests {
         let e = l.load_views(&[1], 0, 0).unwrap_err().to_string();
         assert!(e.contains("1.png") && e.contains("[5]"), "{e}");
         assert!(FnViews::new(vec![], |_: &RgbImage, _: &mut ChaCha8Rng| Ok(vec![])).is_err());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Loads `indices` with `direct` and with the same views drawn through
+    /// `apply` into per-image vectors (`FnViews`): the same floats.
+    fn same_as_apply<T: ViewsTransform>(
+        recs: &[ImageRecord],
+        direct: T,
+        apply: impl Fn(&RgbImage, &mut ChaCha8Rng) -> Result<Vec<Vec<f32>>> + Send + Sync,
+    ) {
+        let shapes = direct.view_shapes();
+        let a = TrainLoader::new(ReidDataset::from_files(recs.to_vec()), direct, 4)
+            .load_views(&[2, 0, 1], 1, 3)
+            .unwrap();
+        let via = FnViews::new(shapes, apply).unwrap();
+        let b = TrainLoader::new(ReidDataset::from_files(recs.to_vec()), via, 4)
+            .load_views(&[2, 0, 1], 1, 3)
+            .unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn recipe_views_write_into_the_batch_as_apply_draws_them() {
+        let (dir, recs) = images("direct", false);
+        let mut two = TwoCrops::lup();
+        (two.view.crop.height, two.view.crop.width) = (32, 16);
+        let t = two.clone();
+        same_as_apply(&recs, two, move |img, rng| {
+            Ok(Vec::from(t.apply(img, rng)?))
+        });
+        let mut pnl = PnlViews::new();
+        (pnl.weak.height, pnl.weak.width) = (32, 16);
+        (pnl.strong.crop.height, pnl.strong.crop.width) = (24, 12);
+        let p = pnl.clone();
+        same_as_apply(&recs, pnl, move |img, rng| {
+            let (w, s) = p.apply(img, rng)?;
+            Ok(vec![w, s])
+        });
+        let cion = MultiCrop::cion(2);
+        let c = cion.clone();
+        same_as_apply(&recs, cion, move |img, rng| c.apply(img, rng));
+        // A two-view transform handed the wrong number of buffers.
+        let mut one = vec![0f32; 3 * 32 * 16];
+        let e = TwoCrops::lup()
+            .write_views(
+                &RgbImage::new(4, 4),
+                &mut rand::SeedableRng::seed_from_u64(0),
+                &mut [&mut one],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 views") && e.contains("1 output"), "{e}");
         std::fs::remove_dir_all(dir).ok();
     }
 }

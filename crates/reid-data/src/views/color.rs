@@ -17,6 +17,7 @@ use crate::error::{DataError, Result};
 /// Pillow's `convert('L')` of one RGB pixel: ITU-R 601-2 luma
 /// `(19595·R + 38470·G + 7471·B + 2^15) >> 16` (weights 0.299 / 0.587 /
 /// 0.114 in 16-bit fixed point, rounded).
+#[inline(always)]
 pub fn luma(px: [u8; 3]) -> u8 {
     let acc =
         u32::from(px[0]) * 19595 + u32::from(px[1]) * 38470 + u32::from(px[2]) * 7471 + 0x8000;
@@ -59,11 +60,13 @@ fn blend_alpha(factor: f64) -> f32 {
 
 /// `table[v] = blend_byte(degenerate, v, alpha)` for every byte `v`: the
 /// whole blend against a uniform degenerate image as one lookup per byte.
+#[inline(always)]
 fn blend_table(degenerate: u8, alpha: f32) -> [u8; 256] {
     std::array::from_fn(|v| blend_byte(degenerate, v as u8, alpha))
 }
 
 /// Maps every byte of `buf` through `table`.
+#[inline(always)]
 fn map_bytes(buf: &mut [u8], table: &[u8; 256]) {
     for v in buf.iter_mut() {
         *v = table[usize::from(*v)];
@@ -73,6 +76,7 @@ fn map_bytes(buf: &mut [u8], table: &[u8; 256]) {
 /// In place `Image.blend` against a uniform image of `degenerate` bytes,
 /// with Pillow's `alpha == 1` shortcut (`alpha == 0` gives `degenerate`
 /// through the table as well).
+#[inline(always)]
 fn blend_uniform_in_place(buf: &mut [u8], degenerate: u8, factor: f64) {
     let alpha = blend_alpha(factor);
     if alpha == 1.0 {
@@ -82,11 +86,13 @@ fn blend_uniform_in_place(buf: &mut [u8], degenerate: u8, factor: f64) {
 }
 
 /// In place [`adjust_brightness`] of interleaved RGB bytes.
+#[inline(always)]
 fn brightness_in_place(buf: &mut [u8], factor: f64) {
     blend_uniform_in_place(buf, 0, factor);
 }
 
 /// [`mean_luma`] of interleaved RGB bytes.
+#[inline(always)]
 fn mean_luma_raw(buf: &[u8]) -> u8 {
     let n = buf.len() / 3;
     if n == 0 {
@@ -100,6 +106,7 @@ fn mean_luma_raw(buf: &[u8]) -> u8 {
 }
 
 /// In place [`adjust_contrast`] of interleaved RGB bytes.
+#[inline(always)]
 fn contrast_in_place(buf: &mut [u8], factor: f64) {
     if blend_alpha(factor) == 1.0 {
         return;
@@ -110,6 +117,7 @@ fn contrast_in_place(buf: &mut [u8], factor: f64) {
 
 /// In place [`adjust_saturation`] of interleaved RGB bytes: each pixel blended
 /// with its own luma.
+#[inline(always)]
 fn saturation_in_place(buf: &mut [u8], factor: f64) {
     let alpha = blend_alpha(factor);
     if alpha == 1.0 {
@@ -132,17 +140,10 @@ fn saturation_in_place(buf: &mut [u8], factor: f64) {
 /// Pixels per block of the blocked kernels (saturation, hue).
 const BLOCK: usize = 64;
 
-/// `img` with `op` applied in place to a copy of its bytes.
-fn on_copy(img: &RgbImage, op: impl FnOnce(&mut [u8])) -> RgbImage {
-    let mut out = img.clone();
-    op(&mut out);
-    out
-}
-
 /// torchvision `adjust_brightness` on PIL = `ImageEnhance.Brightness`: blend
 /// with a black image, `factor` ≥ 0 (1 = unchanged).
 pub fn adjust_brightness(img: &RgbImage, factor: f64) -> RgbImage {
-    on_copy(img, |b| brightness_in_place(b, factor))
+    JitterParams::only(|p| p.brightness = Some(factor)).apply_unchecked(img)
 }
 
 /// The rounded mean of the luma plane, as `ImageEnhance.Contrast` computes
@@ -154,13 +155,13 @@ pub fn mean_luma(img: &RgbImage) -> u8 {
 /// torchvision `adjust_contrast` on PIL = `ImageEnhance.Contrast`: blend with
 /// a uniform grey image at the rounded mean luma, `factor` ≥ 0.
 pub fn adjust_contrast(img: &RgbImage, factor: f64) -> RgbImage {
-    on_copy(img, |b| contrast_in_place(b, factor))
+    JitterParams::only(|p| p.contrast = Some(factor)).apply_unchecked(img)
 }
 
 /// torchvision `adjust_saturation` on PIL = `ImageEnhance.Color`: blend with
 /// the image's own grayscale, `factor` ≥ 0.
 pub fn adjust_saturation(img: &RgbImage, factor: f64) -> RgbImage {
-    on_copy(img, |b| saturation_in_place(b, factor))
+    JitterParams::only(|p| p.saturation = Some(factor)).apply_unchecked(img)
 }
 
 /// C's `round()` (half away from zero) of `x ∈ [0, 255]`, branch- and
@@ -379,6 +380,7 @@ fn hue_shift(factor: f64) -> Result<u8> {
 /// lookups), hue byte `+ shift` (wrapping), HSV → RGB with the per-hue and
 /// per-saturation constants tabulated once per call. Grey pixels
 /// (`s == 0`) come back unchanged either way.
+#[inline(always)]
 fn hue_in_place(buf: &mut [u8], shift: u8) {
     let tables = HsvTables::get();
     // Indexed by the unshifted hue byte: the shifted hue's fraction `f`,
@@ -434,8 +436,7 @@ fn hue_in_place(buf: &mut [u8], shift: u8) {
 /// `trunc(factor · 255)` to the hue byte with wrap-around, convert back.
 /// `factor` must lie in `[-0.5, 0.5]`.
 pub fn adjust_hue(img: &RgbImage, factor: f64) -> Result<RgbImage> {
-    let shift = hue_shift(factor)?;
-    Ok(on_copy(img, |b| hue_in_place(b, shift)))
+    JitterParams::only(|p| p.hue = Some(factor)).apply(img)
 }
 
 /// Pillow `ImageOps.solarize(img, threshold)`: every channel value
@@ -498,8 +499,57 @@ impl JitterParams {
     pub fn apply(&self, img: &RgbImage) -> Result<RgbImage> {
         // Checked up front: an out-of-range hue fails whatever the order.
         let shift = self.hue.map(hue_shift).transpose()?;
+        Ok(self.with_shift(img, shift))
+    }
+
+    /// No op enabled (every factor `None`), in the order brightness,
+    /// contrast, saturation, hue, then `set` applied: one op on its own.
+    fn only(set: impl FnOnce(&mut Self)) -> Self {
+        let mut p = Self {
+            order: [0, 1, 2, 3].map(JitterOp::from_index),
+            brightness: None,
+            contrast: None,
+            saturation: None,
+            hue: None,
+        };
+        set(&mut p);
+        p
+    }
+
+    /// [`JitterParams::apply`] without a hue (which is the only op that
+    /// can fail).
+    fn apply_unchecked(&self, img: &RgbImage) -> RgbImage {
+        debug_assert!(self.hue.is_none());
+        self.with_shift(img, None)
+    }
+
+    /// The ops on a copy of `img`, `shift` being the checked hue shift: the
+    /// AVX2 build where the CPU has it (the same bytes, tested), else the
+    /// plain one.
+    fn with_shift(&self, img: &RgbImage, shift: Option<u8>) -> RgbImage {
         let mut out = img.clone();
-        let buf: &mut [u8] = &mut out;
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { self.apply_in_place_avx2(&mut out, shift) };
+            return out;
+        }
+        self.apply_in_place(&mut out, shift);
+        out
+    }
+
+    /// [`JitterParams::apply_in_place`] compiled with AVX2: the same
+    /// arithmetic (Pillow's), wider vectors, rounding without library calls.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn apply_in_place_avx2(&self, buf: &mut [u8], shift: Option<u8>) {
+        self.apply_in_place(buf, shift);
+    }
+
+    /// The ops in `order` on interleaved RGB bytes; `shift` is the checked
+    /// hue shift.
+    #[inline(always)]
+    fn apply_in_place(&self, buf: &mut [u8], shift: Option<u8>) {
         for op in self.order {
             match op {
                 JitterOp::Brightness => {
@@ -524,7 +574,6 @@ impl JitterParams {
                 }
             }
         }
-        Ok(out)
     }
 }
 
@@ -866,6 +915,10 @@ mod tests {
                 };
             }
             assert_eq!(p.apply(&img).unwrap(), want, "{p:?}");
+            // The plain build too (`apply` takes the AVX2 one where it can).
+            let mut plain = img.clone();
+            p.apply_in_place(&mut plain, p.hue.map(|h| hue_shift(h).unwrap()));
+            assert_eq!(plain, want, "plain build, {p:?}");
         }
     }
 

@@ -44,7 +44,6 @@ use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use derive_setters::Setters;
-use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Precision, ResNet, TrainBackbone};
@@ -853,11 +852,9 @@ impl<M: TrainBackbone> PairTrainer for CionTrainer<M> {
             step,
         } = batch;
         let k = data.sampler.k(epoch as u64);
-        let views = &data.views;
-        let f = |img: &RgbImage, rng: &mut ChaCha8Rng| views.apply(img, rng);
-        let sizes = views.crop_sizes();
+        let views = data.views.clone();
         let device = &self.core.device;
-        let vs = load_view_batch(set, indices, &sizes, &f, self.cfg.seed, step, device)?;
+        let vs = load_view_batch(set, indices, views, self.cfg.seed, step, device)?;
         self.step(epoch, step, &vs, k)
     }
 

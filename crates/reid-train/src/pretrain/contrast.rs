@@ -10,9 +10,6 @@ use std::ops::Range;
 use burn::module::Module;
 use burn::optim::MultiGradientsParams;
 use burn::tensor::{Device, Tensor};
-use image::RgbImage;
-use rand_chacha::ChaCha8Rng;
-use reid_data::DataError;
 use reid_losses::moco::{InfoNceQueue, QueueState, momentum_update};
 
 use super::pair::Batch;
@@ -21,6 +18,7 @@ use crate::engine::parallel::{DataParallel, ShardOutput};
 use crate::engine::seed::{ShuffledEpochs, augment_seed};
 use crate::error::TrainError;
 use crate::input::views::load_view_batch;
+use reid_data::loader::ViewsTransform;
 
 /// The settings MoCo and PNL share, checked the same way for both: the
 /// error names the field.
@@ -97,23 +95,24 @@ impl ContrastShape {
 
     /// The two views of each image of `batch` (`[batch, 3, h, w]` each, on
     /// `device`): `views` draws both from the image's stream of the step.
-    pub fn two_views<F>(
+    /// Views of another shape than `[3, size[0], size[1]]` are an error.
+    pub fn two_views<T: ViewsTransform>(
         &self,
         batch: &Batch<'_>,
         device: &Device,
-        views: F,
-    ) -> Result<[Tensor<4>; 2], TrainError>
-    where
-        F: Fn(&RgbImage, &mut ChaCha8Rng) -> Result<[Vec<f32>; 2], DataError> + Sync,
-    {
-        let size = (self.size[0], self.size[1]);
-        let f = |img: &RgbImage, rng: &mut ChaCha8Rng| Ok(Vec::from(views(img, rng)?));
-        let (set, indices) = (batch.set, batch.indices);
+        views: T,
+    ) -> Result<[Tensor<4>; 2], TrainError> {
+        let want = [3, self.size[0] as usize, self.size[1] as usize];
+        let shapes = views.view_shapes();
+        if shapes != [want, want] {
+            return Err(TrainError::InvalidConfig(format!(
+                "the views have shapes {shapes:?}, the recipe's size asks for two of {want:?}"
+            )));
+        }
         let vs = load_view_batch(
-            set,
-            indices,
-            &[size, size],
-            &f,
+            batch.set,
+            batch.indices,
+            views,
             self.seed,
             batch.step,
             device,

@@ -28,12 +28,12 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, Relu};
 use burn::tensor::{Device, Tensor, TensorData};
 use derive_setters::Setters;
-use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Precision, ResNet, TrainBackbone};
+use reid_data::ImageRecord;
+use reid_data::views::TwoCrops;
 use reid_data::views::ViewPipeline;
-use reid_data::{DataError, ImageRecord};
 use reid_losses::moco::{InfoNceQueue, info_nce, instance_accuracy};
 use serde::{Deserialize, Serialize};
 
@@ -465,9 +465,8 @@ impl<M: TrainBackbone> PairTrainer for MocoTrainer<M> {
 
     fn run_batch(&mut self, _: &ShuffledEpochs, batch: Batch<'_>) -> Result<LogLine, TrainError> {
         // Two independent draws of the same view.
-        let view = self.cfg.view();
-        let views = |img: &RgbImage, rng: &mut ChaCha8Rng| -> Result<_, DataError> {
-            Ok([view.apply(img, rng)?, view.apply(img, rng)?])
+        let views = TwoCrops {
+            view: self.cfg.view(),
         };
         let [q, k] = contrast_shape!(self.cfg).two_views(&batch, &self.core.device, views)?;
         self.step(batch.epoch, batch.step, q, k)

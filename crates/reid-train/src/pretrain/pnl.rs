@@ -36,11 +36,9 @@ use burn::module::Module;
 use burn::nn::{Linear, Relu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use derive_setters::Setters;
-use image::RgbImage;
-use rand_chacha::ChaCha8Rng;
 use reid_backbones::{Precision, ResNet, TrainBackbone};
+use reid_data::ImageRecord;
 use reid_data::views::PnlViews;
-use reid_data::{DataError, ImageRecord};
 use reid_losses::moco::InfoNceQueue;
 use reid_losses::pnl::{PnlLossConfig, PrototypeBank, PrototypeState, pnl_step_losses};
 use serde::{Deserialize, Serialize};
@@ -564,11 +562,7 @@ impl<M: TrainBackbone> PairTrainer for PnlTrainer<M> {
     fn run_batch(&mut self, _: &ShuffledEpochs, batch: Batch<'_>) -> Result<LogLine, TrainError> {
         let labels: Vec<i64> = batch.indices.iter().map(|&j| batch.set.labels[j]).collect();
         // The weak view for the query encoder, the strong one for the key's.
-        let pnl_views = self.cfg.views();
-        let views = |img: &RgbImage, rng: &mut ChaCha8Rng| -> Result<_, DataError> {
-            let (weak, strong) = pnl_views.apply(img, rng)?;
-            Ok([weak, strong])
-        };
+        let views = self.cfg.views();
         let [weak, strong] =
             contrast_shape!(self.cfg).two_views(&batch, &self.core.device, views)?;
         self.step(batch.epoch, batch.step, weak, strong, &labels)
