@@ -9,9 +9,9 @@
 //! inverted bottleneck ([`inverted_bottleneck`]) and the layer scale
 //! ([`layer_scale`], [`scaled`]).
 
+use crate::layers::gelu;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::layer_norm::ChannelNorm;

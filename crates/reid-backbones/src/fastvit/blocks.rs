@@ -4,7 +4,9 @@
 use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
+
+use crate::layers::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::mobileone::{

@@ -13,7 +13,9 @@
 use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::{gelu, relu, sigmoid};
+use burn::tensor::activation::{relu, sigmoid};
+
+use crate::layers::gelu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::layers::conv2d;

@@ -1,11 +1,13 @@
 //! Layers shared by the model families: stochastic depth ([`drop_path()`],
 //! its three noise sources, and the per-block rates every family derives
 //! the same way), the transformer blocks' attention and MLP
-//! ([`transformer`]), the padded convolution ([`conv2d`]) and 1×1
-//! convolutions as GEMMs on the CPU ([`pointwise`]).
+//! ([`transformer`]), the padded convolution ([`conv2d`]), 1×1
+//! convolutions as GEMMs on the CPU ([`pointwise`]) and a vectorised exact
+//! GELU ([`gelu()`]).
 
 pub mod conv;
 pub mod drop_path;
+pub mod gelu;
 pub mod pointwise;
 pub mod transformer;
 
@@ -14,4 +16,5 @@ pub(crate) use drop_path::mix;
 pub use drop_path::{
     DropPathRng, drop_path, drop_path_rate, drop_path_rates, drop_path_seeded, drop_path_stream,
 };
+pub use gelu::gelu;
 pub use transformer::{Attention, BlockOptions, Mlp, Projection, self_attention, split_heads};

@@ -8,7 +8,9 @@
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
+
+use crate::layers::gelu;
 
 /// Options of a pre-norm transformer block: ViT's
 /// [`Block`](crate::vit::Block), VOLO's

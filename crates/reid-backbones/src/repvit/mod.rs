@@ -43,9 +43,9 @@ pub use blocks::{
 };
 pub use import::{RepVitImportReport, RepVitKeys, RepVitLayout, load_repvit};
 
+use crate::layers::gelu;
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::backbone::trunk_backbone;

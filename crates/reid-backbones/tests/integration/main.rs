@@ -11,6 +11,7 @@
 #[macro_use]
 mod common;
 mod export_folded;
+mod gelu;
 mod mgn_from_trunk;
 mod parity;
 mod parity_cion_zoo;
