@@ -119,10 +119,7 @@ where
 }
 
 /// The two buffers of a two-view transform, or an error naming `what`.
-fn two_outs<'a>(
-    out: &'a mut [&mut [f32]],
-    what: &str,
-) -> Result<(&'a mut [f32], &'a mut [f32])> {
+fn two_outs<'a>(out: &'a mut [&mut [f32]], what: &str) -> Result<(&'a mut [f32], &'a mut [f32])> {
     match out {
         [a, b] => Ok((a, b)),
         _ => Err(DataError::InvalidArgument(format!(
