@@ -30,6 +30,12 @@ pub fn box_radius_for_sigma(sigma: f32, passes: u32) -> f32 {
     l + a
 }
 
+/// The largest box radius whose sums fit in 32 bits (with the weights of
+/// [`box_weights`], `255 · 2²⁴`-bounded; checked in a test); wider boxes are
+/// cut to it. Pillow's own sums are 32-bit and overflow long before, so no
+/// Pillow output is lost (σ of that size is millions of pixels).
+const MAX_BOX_RADIUS: f32 = 8_000_000.0;
+
 /// The 24-bit fixed-point weights of one extended-box pass of fractional
 /// `radius`: `(r, ww, fw)`, `r` the integer half-width (C's truncation),
 /// `ww` the weight of each of the `2r + 1` samples in the box and `fw` that of
@@ -57,17 +63,31 @@ fn box_pass_lines(src: &[u8], dst: &mut [u8], row: usize, radius: f32, acc: &mut
         return;
     }
     let lines = src.len() / row;
-    let (r, ww, fw) = box_weights(radius);
+    let (r, ww, fw) = box_weights(radius.min(MAX_BOX_RADIUS));
     let r = r as isize;
     let line = |y: isize| -> &[u8] {
         let y = y.clamp(0, lines as isize - 1) as usize;
         &src[y * row..(y + 1) * row]
     };
+    // The first box, lines -r..=r: line 0 counted r + 1 times (itself and
+    // the r edge copies before it), the last line once per d >= lines - 1,
+    // the lines between once each while within r: O(lines), whatever r.
     acc.clear();
     acc.resize(row, 0);
-    for d in -r..=r {
-        for (a, &v) in acc.iter_mut().zip(line(d)) {
-            *a += u32::from(v);
+    let last = lines as isize - 1;
+    for i in 0..=last.min(r) {
+        let copies = if last == 0 {
+            2 * r + 1
+        } else if i == 0 {
+            r + 1
+        } else if i == last {
+            r - last + 1
+        } else {
+            1
+        };
+        let copies = copies as u32;
+        for (a, &v) in acc.iter_mut().zip(line(i)) {
+            *a += u32::from(v) * copies;
         }
     }
     for (y, out) in dst.chunks_exact_mut(row).take(lines).enumerate() {
@@ -298,6 +318,17 @@ mod tests {
     }
 
     #[test]
+    fn the_widest_box_cannot_overflow_and_absurd_radii_finish() {
+        let (r, ww, fw) = box_weights(MAX_BOX_RADIUS);
+        let worst = 255u64 * (2 * r as u64 + 1) * u64::from(ww) + 510 * u64::from(fw) + (1 << 23);
+        assert!(worst < 1 << 32, "{worst}");
+        let white = RgbImage::from_pixel(5, 7, Rgb([255, 255, 255]));
+        for radius in [1e7f32, 1e12, f32::MAX] {
+            assert_eq!(extended_box_blur(&white, radius, 3), white, "{radius}");
+        }
+    }
+
+    #[test]
     fn fast_passes_match_the_reference_byte_for_byte() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -331,6 +362,13 @@ mod tests {
                     );
                 }
             }
+            // A box far wider than the image: the same bytes as the
+            // reference (which pads every line), in O(lines) per pass.
+            assert_eq!(
+                extended_box_blur(&img, 3000.5, 3),
+                reference::extended_box_blur(&img, 3000.5, 3),
+                "{w}x{h}, radius 3000.5"
+            );
             // Extremes of the byte range: every sample 255 (largest sums).
             let white = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
             assert_eq!(gaussian_blur(&white, 2.0), white);
