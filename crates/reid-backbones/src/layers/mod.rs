@@ -7,6 +7,8 @@
 
 pub mod conv;
 pub mod drop_path;
+#[cfg(feature = "fast-cpu")]
+mod flex_io;
 pub mod gelu;
 pub mod pointwise;
 pub mod transformer;

@@ -2,6 +2,7 @@
 //! the [`kernels`](super::kernels), and the custom backward step.
 
 use super::kernels;
+use crate::layers::flex_io::{tensor, values};
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -9,22 +10,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::{DType, Tensor, TensorData};
-
-/// The values of an `f32` flex tensor, contiguous (copied when strided).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => {
-            std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec())
-        }
-    }
-}
-
-/// A flex tensor of `shape` holding `data`.
-fn tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape))
-}
+use burn::tensor::{DType, Tensor};
 
 fn forward_flex(x: &FlexTensor, shape: &[usize]) -> FlexTensor {
     tensor(kernels::forward(&values(x)), shape.to_vec())
