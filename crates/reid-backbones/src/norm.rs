@@ -13,7 +13,7 @@ use burn::module::Module;
 use burn::nn::{
     BatchNorm, BatchNormConfig, InstanceNorm, InstanceNormConfig, LayerNorm, LayerNormConfig,
 };
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, activation};
 
 /// A LayerNorm over the last `dim` channels with epsilon `eps` (γ = 1,
 /// β = 0): `[..., dim]` → same shape.
@@ -45,44 +45,60 @@ pub trait TorchBatchNorm {
     /// PyTorch running-statistics update on an autodiff device with the
     /// layer's training flag on; running statistics otherwise (as burn).
     fn forward_torch<const D: usize>(&self, x: Tensor<D>) -> Tensor<D>;
+
+    /// `relu(self.forward_torch(x))`, with the ReLU fused into the
+    /// BatchNorm where the training path is the fused one
+    /// ([`crate::layers::batch_norm`]).
+    fn forward_torch_relu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D>;
 }
 
 impl TorchBatchNorm for BatchNorm {
     fn forward_torch<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let device = x.device();
-        if !(device.is_autodiff() && self.training.is_enabled()) {
-            return self.forward(x);
-        }
-        let dims = x.dims();
-        let n = dims.iter().product::<usize>() / dims.get(1).copied().unwrap_or(1).max(1);
-        let result = burn::tensor::module::batch_norm_train(
-            x,
-            self.gamma.val(),
-            self.beta.val(),
-            self.epsilon,
-        );
-        let unbias = if n > 1 {
-            n as f64 / (n - 1) as f64
-        } else {
-            1.0
-        };
-        let m = self.momentum;
-        let mean = self
-            .running_mean
-            .value_sync()
-            .to_device(&device)
-            .mul_scalar(1.0 - m)
-            .add(result.mean.detach().mul_scalar(m));
-        let var = self
-            .running_var
-            .value_sync()
-            .to_device(&device)
-            .mul_scalar(1.0 - m)
-            .add(result.variance.detach().mul_scalar(m * unbias));
-        self.running_mean.update(mean.detach());
-        self.running_var.update(var.detach());
-        result.output
+        torch_forward(self, x, false)
     }
+
+    fn forward_torch_relu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        torch_forward(self, x, true)
+    }
+}
+
+/// [`TorchBatchNorm`]'s forward, followed by a ReLU when `relu`.
+fn torch_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+    let device = x.device();
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
+        let y = bn.forward(x);
+        return if relu { activation::relu(y) } else { y };
+    }
+    let dims = x.dims();
+    let n = dims.iter().product::<usize>() / dims.get(1).copied().unwrap_or(1).max(1);
+    let result = crate::layers::batch_norm::batch_norm_train(
+        x,
+        bn.gamma.val(),
+        bn.beta.val(),
+        bn.epsilon,
+        relu,
+    );
+    let unbias = if n > 1 {
+        n as f64 / (n - 1) as f64
+    } else {
+        1.0
+    };
+    let m = bn.momentum;
+    let mean = bn
+        .running_mean
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - m)
+        .add(result.mean.detach().mul_scalar(m));
+    let var = bn
+        .running_var
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - m)
+        .add(result.variance.detach().mul_scalar(m * unbias));
+    bn.running_mean.update(mean.detach());
+    bn.running_var.update(var.detach());
+    result.output
 }
 
 /// An affine InstanceNorm (`InstanceNorm2d(c, affine=True)`).
@@ -175,6 +191,15 @@ impl Norm {
             Self::Batch(bn) => bn.forward_torch(x),
             Self::Ibn(ibn) => ibn.forward(x),
             Self::Instance(inorm) => instance_norm_forward(inorm, x),
+        }
+    }
+
+    /// `relu(self.forward(x))`, the ReLU fused into a plain BatchNorm's
+    /// training path ([`TorchBatchNorm::forward_torch_relu`]).
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Batch(bn) => bn.forward_torch_relu(x),
+            other => activation::relu(other.forward(x)),
         }
     }
 

@@ -2,9 +2,11 @@
 //! its three noise sources, and the per-block rates every family derives
 //! the same way), the transformer blocks' attention and MLP
 //! ([`transformer`]), the padded convolution ([`conv2d`]), 1×1
-//! convolutions as GEMMs on the CPU ([`pointwise`]) and a vectorised exact
-//! GELU ([`gelu()`]).
+//! convolutions as GEMMs on the CPU ([`pointwise`]), a vectorised exact
+//! GELU ([`gelu()`]) and training-mode BatchNorm (+ ReLU) as one fused
+//! operation ([`batch_norm`]).
 
+pub mod batch_norm;
 pub mod conv;
 pub mod drop_path;
 #[cfg(feature = "fast-cpu")]

@@ -159,7 +159,7 @@ impl ResidualBlock {
                     Some(d) => d.forward(x.clone()),
                     None => x.clone(),
                 };
-                let y = relu(b.bn1.forward(b.conv1.forward(x)));
+                let y = b.bn1.forward_relu(b.conv1.forward(x));
                 let y = b.bn2.forward_torch(b.conv2.forward(y));
                 relu(post(&b.post_norm, y + identity))
             }
@@ -168,8 +168,8 @@ impl ResidualBlock {
                     Some(d) => d.forward(x.clone()),
                     None => x.clone(),
                 };
-                let y = relu(b.bn1.forward(pointwise(&b.conv1, x)));
-                let y = relu(b.bn2.forward_torch(b.conv2.forward(y)));
+                let y = b.bn1.forward_relu(pointwise(&b.conv1, x));
+                let y = b.bn2.forward_torch_relu(b.conv2.forward(y));
                 let y = b.bn3.forward_torch(pointwise(&b.conv3, y));
                 relu(post(&b.post_norm, y + identity))
             }

@@ -21,7 +21,6 @@ use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -263,7 +262,7 @@ impl ResNet {
     /// Runs the stem and the four stages: `[batch, 3, H, W]` →
     /// `[batch, out_channels, H/s, W/s]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let x = self.bn1.forward_relu(self.conv1.forward(images));
         let x = self.maxpool.forward(x);
         self.blocks().fold(x, |x, block| block.forward(x))
     }

@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+mod batch_norm;
 mod export_folded;
 mod gelu;
 mod mgn_from_trunk;
