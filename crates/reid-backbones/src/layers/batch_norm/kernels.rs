@@ -93,28 +93,37 @@ pub struct Grads {
     pub beta: Vec<f32>,
 }
 
-/// Σ f(i) over `0..len` in 8 `f32` lanes per block of [`BLOCK`], blocks
-/// added in `f64`.
+/// `(Σ f(a_i, b_i).0, Σ f(a_i, b_i).1)` over two slices of the same
+/// length: 8 `f32` lanes per block of [`BLOCK`] values (whole lanes, so the
+/// loop vectorises), the blocks added in `f64`.
 #[inline(always)]
-fn blocked_sum(len: usize, f: impl Fn(usize) -> f32) -> f64 {
-    let mut total = 0.0f64;
-    let mut start = 0;
-    while start < len {
-        let end = (start + BLOCK).min(len);
-        let mut lanes = [0.0f32; 8];
-        let mut i = start;
-        while i + 8 <= end {
-            for (l, lane) in lanes.iter_mut().enumerate() {
-                *lane += f(i + l);
+fn pair_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
+    let mut total = (0.0f64, 0.0f64);
+    for (ab, bb) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let mut l0 = [0.0f32; 8];
+        let mut l1 = [0.0f32; 8];
+        let (ca, cb) = (ab.chunks_exact(8), bb.chunks_exact(8));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (xa, xb) in ca.zip(cb) {
+            let (xa, xb): (&[f32; 8], &[f32; 8]) = match (xa.try_into(), xb.try_into()) {
+                (Ok(xa), Ok(xb)) => (xa, xb),
+                _ => unreachable!("chunks_exact(8) yields 8 values"),
+            };
+            for l in 0..8 {
+                let (u, v) = f(xa[l], xb[l]);
+                l0[l] += u;
+                l1[l] += v;
             }
-            i += 8;
         }
-        let mut block: f32 = lanes.iter().sum();
-        for j in i..end {
-            block += f(j);
+        let mut s0: f32 = l0.iter().sum();
+        let mut s1: f32 = l1.iter().sum();
+        for (&u, &v) in ra.iter().zip(rb) {
+            let (u, v) = f(u, v);
+            s0 += u;
+            s1 += v;
         }
-        total += f64::from(block);
-        start = end;
+        total.0 += f64::from(s0);
+        total.1 += f64::from(s1);
     }
     total
 }
@@ -128,17 +137,18 @@ pub fn statistics(x: &[f32], layout: Layout) -> Stats {
             let sum: f64 = (0..layout.batch)
                 .map(|n| {
                     let p = layout.plane(x, n, c);
-                    blocked_sum(p.len(), |i| p[i])
+                    pair_sums(p, p, |v, _| (v, 0.0)).0
                 })
                 .sum();
             let mean = (sum / count) as f32;
             let sq: f64 = (0..layout.batch)
                 .map(|n| {
                     let p = layout.plane(x, n, c);
-                    blocked_sum(p.len(), |i| {
-                        let d = p[i] - mean;
-                        d * d
+                    pair_sums(p, p, |v, _| {
+                        let d = v - mean;
+                        (d * d, 0.0)
                     })
+                    .0
                 })
                 .sum();
             (mean, (sq / count) as f32)
@@ -227,27 +237,29 @@ pub fn backward(
     let scale = scales(gamma, &inv);
     // The gradient reaching the BatchNorm's output: dy, masked by the ReLU
     // where the forward output (recomputed the same way) was not positive.
-    let g = |c: usize, xv: f32, dyv: f32| -> f32 {
-        if relu && (xv - stats.mean[c]) * scale[c] + beta[c] <= 0.0 {
-            0.0
-        } else {
-            dyv
+    let mask = |c: usize| {
+        let (m, s, b) = (stats.mean[c], scale[c], beta[c]);
+        move |xv: f32, dyv: f32| -> f32 {
+            if relu && (xv - m) * s + b <= 0.0 {
+                0.0
+            } else {
+                dyv
+            }
         }
     };
-    // Per channel: Σ g and Σ g · (x − mean).
+    // Per channel: Σ g and Σ g · (x − mean), in one pass.
     let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..layout.channels)
         .into_par_iter()
         .map(|c| {
-            let m = stats.mean[c];
-            let mut sg = 0.0;
-            let mut sgx = 0.0;
-            for n in 0..layout.batch {
-                let xp = layout.plane(x, n, c);
-                let dp = layout.plane(dy, n, c);
-                sg += blocked_sum(xp.len(), |i| g(c, xp[i], dp[i]));
-                sgx += blocked_sum(xp.len(), |i| g(c, xp[i], dp[i]) * (xp[i] - m));
-            }
-            (sg, sgx)
+            let (m, g) = (stats.mean[c], mask(c));
+            (0..layout.batch)
+                .map(|n| {
+                    pair_sums(layout.plane(x, n, c), layout.plane(dy, n, c), |xv, dyv| {
+                        let gv = g(xv, dyv);
+                        (gv, gv * (xv - m))
+                    })
+                })
+                .fold((0.0, 0.0), |acc, s| (acc.0 + s.0, acc.1 + s.1))
         })
         .unzip();
     let count = layout.per_channel() as f64;
@@ -268,11 +280,11 @@ pub fn backward(
         .collect();
     let mut dx = vec![0.0f32; layout.len()];
     for_planes(&mut dx, layout, |c, start, plane| {
-        let (a, b, k, m) = (coef[c].0, coef[c].1, coef[c].2, stats.mean[c]);
+        let (a, b, k, m, g) = (coef[c].0, coef[c].1, coef[c].2, stats.mean[c], mask(c));
         let xs = &x[start..start + plane.len()];
         let ds = &dy[start..start + plane.len()];
         for ((o, &xv), &dyv) in plane.iter_mut().zip(xs).zip(ds) {
-            *o = a * g(c, xv, dyv) + b * (xv - m) + k;
+            *o = a * g(xv, dyv) + b * (xv - m) + k;
         }
     });
     Grads {
