@@ -2,8 +2,9 @@
 //! its three noise sources, and the per-block rates every family derives
 //! the same way), the transformer blocks' attention and MLP
 //! ([`transformer`]), the padded convolution ([`conv2d`]), 1×1
-//! convolutions as GEMMs on the CPU ([`pointwise`]), a vectorised exact
-//! GELU ([`gelu()`]) and training-mode BatchNorm (+ ReLU) as one fused
+//! convolutions as GEMMs on the CPU ([`pointwise`]), the backward of
+//! `k×k` convolutions as GEMMs ([`spatial`]), a vectorised exact GELU
+//! ([`gelu()`]) and training-mode BatchNorm (+ ReLU) as one fused
 //! operation ([`batch_norm`]).
 
 pub mod batch_norm;
@@ -12,7 +13,9 @@ pub mod drop_path;
 #[cfg(feature = "fast-cpu")]
 mod flex_io;
 pub mod gelu;
+mod gemm;
 pub mod pointwise;
+pub mod spatial;
 pub mod transformer;
 
 pub use conv::conv2d;

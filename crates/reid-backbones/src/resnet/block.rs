@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::layers::conv2d;
 use crate::layers::pointwise::conv2d as pointwise;
+use crate::layers::spatial::conv2d as spatial;
 use crate::norm::{
     Ibn, Norm, TorchBatchNorm, batch_norm, freeze_batch_norm, instance_norm, instance_norm_forward,
 };
@@ -159,8 +160,8 @@ impl ResidualBlock {
                     Some(d) => d.forward(x.clone()),
                     None => x.clone(),
                 };
-                let y = b.bn1.forward_relu(b.conv1.forward(x));
-                let y = b.bn2.forward_torch(b.conv2.forward(y));
+                let y = b.bn1.forward_relu(spatial(&b.conv1, x));
+                let y = b.bn2.forward_torch(spatial(&b.conv2, y));
                 relu(post(&b.post_norm, y + identity))
             }
             Self::Bottleneck(b) => {
@@ -169,7 +170,7 @@ impl ResidualBlock {
                     None => x.clone(),
                 };
                 let y = b.bn1.forward_relu(pointwise(&b.conv1, x));
-                let y = b.bn2.forward_torch_relu(b.conv2.forward(y));
+                let y = b.bn2.forward_torch_relu(spatial(&b.conv2, y));
                 let y = b.bn3.forward_torch(pointwise(&b.conv3, y));
                 relu(post(&b.post_norm, y + identity))
             }

@@ -262,7 +262,9 @@ impl ResNet {
     /// Runs the stem and the four stages: `[batch, 3, H, W]` →
     /// `[batch, out_channels, H/s, W/s]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = self.bn1.forward_relu(self.conv1.forward(images));
+        let x = self
+            .bn1
+            .forward_relu(crate::layers::spatial::conv2d(&self.conv1, images));
         let x = self.maxpool.forward(x);
         self.blocks().fold(x, |x, block| block.forward(x))
     }

@@ -29,4 +29,5 @@ mod parity_vit_cion;
 mod parity_volo;
 mod pointwise_conv;
 mod precision;
+mod spatial_conv;
 mod zoo_init;

@@ -14,6 +14,7 @@
 //! gradient sums a fixed number of partial sums ([`WGRAD_CHUNKS`]) in a
 //! fixed order, so every result is the same for any number of threads.
 
+use crate::layers::gemm::{Operand, gemm};
 use rayon::prelude::*;
 
 /// How many partial sums the weight gradient adds, in order (fewer when
@@ -72,88 +73,6 @@ impl Geometry {
         } else {
             gemm::Parallelism::Rayon(0)
         }
-    }
-}
-
-/// One row-major operand of a GEMM: its data and its row and column strides.
-struct Operand<'a> {
-    data: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Operand<'a> {
-    /// A `[rows, cols]` row-major matrix.
-    fn rows(data: &'a [f32], cols: usize) -> Self {
-        Operand {
-            data,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    /// The transpose of a `[rows, cols]` row-major matrix.
-    fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Operand {
-            data,
-            row_stride: 1,
-            col_stride: cols,
-        }
-    }
-
-    /// The largest index `[m, n]` reads, plus one.
-    fn extent(&self, m: usize, n: usize) -> usize {
-        if m == 0 || n == 0 {
-            0
-        } else {
-            (m - 1) * self.row_stride + (n - 1) * self.col_stride + 1
-        }
-    }
-}
-
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, `dst` row-major with `n` columns;
-/// accumulates into `dst` when `accumulate`.
-fn gemm(
-    dst: &mut [f32],
-    [m, n, k]: [usize; 3],
-    lhs: Operand,
-    rhs: Operand,
-    accumulate: bool,
-    parallelism: gemm::Parallelism,
-) {
-    assert!(dst.len() >= m * n, "GEMM destination too small");
-    assert!(
-        lhs.data.len() >= lhs.extent(m, k),
-        "GEMM left operand too small"
-    );
-    assert!(
-        rhs.data.len() >= rhs.extent(k, n),
-        "GEMM right operand too small"
-    );
-    // SAFETY: the asserts above keep every index the strides describe inside
-    // the three slices; `dst` is a unique borrow, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.col_stride as isize,
-            lhs.row_stride as isize,
-            rhs.data.as_ptr(),
-            rhs.col_stride as isize,
-            rhs.row_stride as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            parallelism,
-        );
     }
 }
 

@@ -1,0 +1,107 @@
+//! `kh×kw` convolutions (ResNet's 3×3 and its 7×7 stem) whose backward
+//! products run as whole-image GEMMs on the flex CPU backend, registered
+//! with burn's autodiff as one custom operation.
+//!
+//! burn-flex computes a convolution's weight gradient as a convolution
+//! whose kernel is the whole output gradient (a long, skinny product per
+//! image) and its input gradient as a transposed 3-D convolution. Through
+//! each image's columns ([`kernels`]) both are single matrix products:
+//! `dW = Σ_n G_n · C_nᵀ` and `dC_n = Wᵀ · G_n` folded back onto the image.
+//! The forward product stays burn-flex's own (its tiled, channels-last
+//! im2col is as fast as ours). [`conv2d`] takes this path when the tensors
+//! live on flex with autodiff, are `f32`, and the convolution has one
+//! group, dilation 1 and symmetric explicit padding; anything else goes to
+//! burn's own `conv2d`, so the result is the same function either way (up
+//! to the order of float additions; the tests check both paths against
+//! each other, values and gradients).
+
+pub mod kernels;
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::module;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor};
+
+pub use kernels::Geometry;
+
+/// `conv.forward(x)` (`x: [batch, c_in, h, w]` → `[batch, c_out, h', w']`)
+/// with the GEMM backward where it applies ([`try_conv2d`]), else burn's
+/// own convolution.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    try_conv2d(conv, &x).unwrap_or_else(|| conv.forward(x))
+}
+
+/// `conv.forward(x)` with the GEMM backward, or `None` when it does not
+/// apply ([`fast_path`]) or the tensors are not on autodiff flex.
+pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let geometry = fast_path(conv, x)?;
+    let y = flex::run(x, conv.weight.val(), geometry)?;
+    Some(match &conv.bias {
+        Some(b) => {
+            let b = b.val();
+            let c = b.dims()[0];
+            y + b.reshape([1, c, 1, 1])
+        }
+        None => y,
+    })
+}
+
+/// The geometry of `conv` applied to `x` when the GEMM backward computes
+/// it: one group, dilation 1, symmetric explicit (or no) padding, `f32`
+/// tensors, an output of at least one pixel and the `fast-cpu` feature;
+/// `None` otherwise.
+pub fn fast_path(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return None,
+    };
+    let [c_out, c_in, kh, kw] = conv.weight.dims();
+    let [batch, x_c, h, w] = x.dims();
+    let plain = conv.dilation == [1, 1]
+        && conv.groups == 1
+        && x_c == c_in
+        && x.dtype() == DType::F32
+        && conv.weight.val().dtype() == DType::F32;
+    let geometry = Geometry {
+        batch,
+        c_in,
+        c_out,
+        input: [h, w],
+        kernel: [kh, kw],
+        stride: conv.stride,
+        padding,
+    };
+    (cfg!(feature = "fast-cpu") && plain && batch * c_in * c_out > 0)
+        .then_some(geometry)
+        .filter(|g| g.output().is_some_and(|[oh, ow]| oh * ow > 0))
+}
+
+/// burn's `conv2d` with the options of a [`Geometry`]: the forward product
+/// of the fast path, and the reference it is checked against.
+pub fn reference(x: Tensor<4>, weight: Tensor<4>, geometry: &Geometry) -> Tensor<4> {
+    module::conv2d(
+        x,
+        weight,
+        None,
+        ConvOptions::new(geometry.stride, geometry.padding, [1, 1], 1),
+    )
+}
+
+#[cfg(feature = "fast-cpu")]
+mod flex;
+
+#[cfg(not(feature = "fast-cpu"))]
+mod flex {
+    //! Without flex there is no fast path: every call falls back.
+    use super::Geometry;
+    use burn::tensor::Tensor;
+
+    /// Always declines.
+    pub fn run(_: &Tensor<4>, _: Tensor<4>, _: Geometry) -> Option<Tensor<4>> {
+        None
+    }
+}
