@@ -120,16 +120,44 @@ pub(crate) fn freeze_batch_norm(bn: BatchNorm) -> BatchNorm {
 /// transform (PyTorch `InstanceNorm2d`). Written here rather than calling
 /// `InstanceNorm::forward`, which panics on inputs of two elements or fewer.
 pub fn instance_norm_forward(norm: &InstanceNorm, x: Tensor<4>) -> Tensor<4> {
+    instance_norm_act(norm, x, false)
+}
+
+/// [`instance_norm_forward`], followed by a ReLU when `relu`.
+///
+/// On flex (`f32`) it runs as the fused training-mode BatchNorm of
+/// [`crate::layers::batch_norm`] over the `batch · channels` planes (an
+/// InstanceNorm is a BatchNorm of `[1, batch·channels, h, w]` with γ and β
+/// repeated per sample, the repeat's gradient summing them back); anywhere
+/// else as tensor operations.
+pub(crate) fn instance_norm_act(norm: &InstanceNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
+    let device = x.device();
+    let (gamma, beta) = match (&norm.gamma, &norm.beta) {
+        (Some(g), Some(bt)) => (g.val(), bt.val()),
+        _ => (Tensor::ones([c], &device), Tensor::zeros([c], &device)),
+    };
+    let per_sample = |t: Tensor<1>| t.reshape([1, c]).repeat_dim(0, b).reshape([b * c]);
+    let planes = x.clone().reshape([1, b * c, h, w]);
+    if let Some(out) = crate::layers::batch_norm::try_batch_norm_train(
+        &planes,
+        &per_sample(gamma.clone()),
+        &per_sample(beta.clone()),
+        norm.epsilon,
+        relu,
+    ) {
+        return out.output.reshape([b, c, h, w]);
+    }
     let flat = x.reshape([b, c, h * w]);
     let mean = flat.clone().mean_dim(2);
     let centred = flat - mean;
     let var = centred.clone().square().mean_dim(2);
     let mut y = centred / (var + norm.epsilon).sqrt();
-    if let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) {
-        y = y * gamma.val().reshape([1, c, 1]) + beta.val().reshape([1, c, 1]);
+    if norm.gamma.is_some() {
+        y = y * gamma.reshape([1, c, 1]) + beta.reshape([1, c, 1]);
     }
-    y.reshape([b, c, h, w])
+    let y = y.reshape([b, c, h, w]);
+    if relu { activation::relu(y) } else { y }
 }
 
 /// IBN-a's normalisation: InstanceNorm on the first `half = ⌊channels/2⌋`
@@ -160,11 +188,23 @@ impl Ibn {
 
     /// `[batch, channels, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_act(x, false)
+    }
+
+    /// `relu(self.forward(x))`, the ReLU fused into both halves.
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_act(x, true)
+    }
+
+    fn forward_act(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
         let [_, c, _, _] = x.dims();
-        let a = instance_norm_forward(&self.instance_norm, x.clone().narrow(1, 0, self.half));
-        let b = self
-            .batch_norm
-            .forward_torch(x.narrow(1, self.half, c - self.half));
+        let a = instance_norm_act(&self.instance_norm, x.clone().narrow(1, 0, self.half), relu);
+        let rest = x.narrow(1, self.half, c - self.half);
+        let b = if relu {
+            self.batch_norm.forward_torch_relu(rest)
+        } else {
+            self.batch_norm.forward_torch(rest)
+        };
         Tensor::cat(vec![a, b], 1)
     }
 }
@@ -199,7 +239,8 @@ impl Norm {
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Batch(bn) => bn.forward_torch_relu(x),
-            other => activation::relu(other.forward(x)),
+            Self::Ibn(ibn) => ibn.forward_relu(x),
+            Self::Instance(inorm) => instance_norm_act(inorm, x, true),
         }
     }
 

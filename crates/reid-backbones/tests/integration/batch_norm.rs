@@ -108,3 +108,52 @@ fn declines_what_it_does_not_cover_and_the_fallback_agrees() {
     let b = batch_norm::try_batch_norm_train(&x, &gamma, &beta, 1e-5, true).unwrap();
     assert_eq!(values(a.output.inner()), values(b.output.inner()));
 }
+
+/// InstanceNorm (IBN's half, IBN-b's stem and post-norm) goes through the
+/// fused BatchNorm over `batch · channels` planes: values and the
+/// gradients of input, γ and β against the formula as tensor operations.
+#[test]
+fn instance_norm_through_the_fused_path_matches_the_formula() {
+    use burn::nn::InstanceNormConfig;
+    use reid_backbones::norm::instance_norm_forward;
+    let device = Device::default().autodiff();
+    let [b, c, h, w] = [3, 4, 5, 6];
+    let mut norm = InstanceNormConfig::new(c).with_affine(true).init(&device);
+    norm.gamma = norm
+        .gamma
+        .map(|p| p.map(|t| t.add_scalar(0.5).mul_scalar(1.3).detach().require_grad()));
+    norm.beta = norm
+        .beta
+        .map(|p| p.map(|t| t.add_scalar(-0.2).detach().require_grad()));
+    let x: Tensor<4> = Tensor::random([b, c, h, w], Distribution::Normal(0.5, 2.0), &device);
+    let upstream: Tensor<4> = Tensor::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+    let run = |fused: bool| {
+        let x = x.clone().require_grad();
+        let y = if fused {
+            instance_norm_forward(&norm, x.clone())
+        } else {
+            let flat = x.clone().reshape([b, c, h * w]);
+            let centred = flat.clone() - flat.mean_dim(2);
+            let var = centred.clone().square().mean_dim(2);
+            let g = norm.gamma.as_ref().unwrap().val().reshape([1, c, 1]);
+            let bt = norm.beta.as_ref().unwrap().val().reshape([1, c, 1]);
+            (centred / (var + norm.epsilon).sqrt() * g + bt).reshape([b, c, h, w])
+        };
+        let grads = (y.clone() * upstream.clone()).sum().backward();
+        [
+            values(y.inner()),
+            values(x.grad(&grads).unwrap()),
+            values(norm.gamma.as_ref().unwrap().grad(&grads).unwrap()),
+            values(norm.beta.as_ref().unwrap().grad(&grads).unwrap()),
+        ]
+    };
+    let (fused, reference) = (run(true), run(false));
+    for ((a, r), name) in fused
+        .iter()
+        .zip(&reference)
+        .zip(["output", "dx", "dgamma", "dbeta"])
+    {
+        let d = rel_diff(a, r);
+        assert!(d < 2e-5, "instance norm {name} differs by {d:e} (relative)");
+    }
+}
