@@ -25,7 +25,7 @@ use burn::nn::{BatchNorm, Relu};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::layers::conv2d;
+use crate::layers::{conv2d, spatial};
 use crate::norm::TorchBatchNorm;
 use crate::norm::{Ibn, batch_norm};
 
@@ -50,7 +50,7 @@ impl StemLayer {
     /// `[batch, c, h, w]` → `[batch, c', h', w']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Conv(conv) => conv.forward(x),
+            Self::Conv(conv) => spatial::conv2d(conv, x),
             Self::Ibn(ibn) => ibn.forward(x),
             Self::Batch(bn) => bn.forward_torch(x),
             Self::Relu(_) => relu(x),
@@ -107,7 +107,7 @@ impl IcsPatchEmbed {
     /// `[batch, 3, H, W]` → `[batch, dim, h, w]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let x = self.conv.iter().fold(images, |x, layer| layer.forward(x));
-        self.proj.forward(x)
+        spatial::conv2d(&self.proj, x)
     }
 
     /// The token grid `[h, w]` of an input of `height × width` pixels.
