@@ -28,6 +28,17 @@ impl<'a> Operand<'a> {
         }
     }
 
+    /// A matrix whose entry `[i, j]` is `data[i · row_stride + j ·
+    /// col_stride]` (a strided view: a column block of a wider matrix, or a
+    /// transposed one).
+    pub(crate) fn strided(data: &'a [f32], row_stride: usize, col_stride: usize) -> Self {
+        Operand {
+            data,
+            row_stride,
+            col_stride,
+        }
+    }
+
     /// The largest index `[m, n]` reads, plus one.
     fn extent(&self, m: usize, n: usize) -> usize {
         if m == 0 || n == 0 {
@@ -48,7 +59,30 @@ pub(crate) fn gemm(
     accumulate: bool,
     parallelism: gemm::Parallelism,
 ) {
-    assert!(dst.len() >= m * n, "GEMM destination too small");
+    gemm_general(dst, n, [m, n, k], lhs, rhs, accumulate, 1.0, parallelism);
+}
+
+/// `dst[m, n] (+)= scale · lhs[m, k] · rhs[k, n]`, row `i` of `dst`
+/// starting at `i · dst_row_stride` (`≥ n`), its columns contiguous;
+/// accumulates into `dst` when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_general(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    [m, n, k]: [usize; 3],
+    lhs: Operand,
+    rhs: Operand,
+    accumulate: bool,
+    scale: f32,
+    parallelism: gemm::Parallelism,
+) {
+    assert!(dst_row_stride >= n, "GEMM destination rows overlap");
+    let dst_extent = if m == 0 || n == 0 {
+        0
+    } else {
+        (m - 1) * dst_row_stride + n
+    };
+    assert!(dst.len() >= dst_extent, "GEMM destination too small");
     assert!(
         lhs.data.len() >= lhs.extent(m, k),
         "GEMM left operand too small"
@@ -58,7 +92,8 @@ pub(crate) fn gemm(
         "GEMM right operand too small"
     );
     // SAFETY: the asserts above keep every index the strides describe inside
-    // the three slices; `dst` is a unique borrow, so it aliases neither input.
+    // the three slices (rows of `dst` do not overlap: stride ≥ n); `dst` is a
+    // unique borrow, so it aliases neither input.
     unsafe {
         gemm::gemm(
             m,
@@ -66,7 +101,7 @@ pub(crate) fn gemm(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_row_stride as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
@@ -75,7 +110,7 @@ pub(crate) fn gemm(
             rhs.col_stride as isize,
             rhs.row_stride as isize,
             1.0f32,
-            1.0f32,
+            scale,
             false,
             false,
             false,

@@ -7,6 +7,7 @@
 //! ([`gelu()`]) and training-mode BatchNorm (+ ReLU) as one fused
 //! operation ([`batch_norm`]).
 
+pub mod attention;
 pub mod batch_norm;
 pub mod conv;
 pub mod drop_path;
@@ -24,4 +25,6 @@ pub use drop_path::{
     DropPathRng, drop_path, drop_path_rate, drop_path_rates, drop_path_seeded, drop_path_stream,
 };
 pub use gelu::gelu;
-pub use transformer::{Attention, BlockOptions, Mlp, Projection, self_attention, split_heads};
+pub use transformer::{
+    Attention, BlockOptions, Mlp, Projection, self_attention, self_attention_reference, split_heads,
+};

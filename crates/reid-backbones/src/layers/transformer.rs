@@ -117,7 +117,18 @@ pub(crate) fn split_qkv<const D: usize>(
 /// 3·dim]` (channels `[q | k | v]`): `softmax(q·kᵀ / √head_dim)·v` per head,
 /// the heads concatenated again, `[batch, tokens, dim]` (before the output
 /// projection).
+///
+/// On flex (`f32`) this runs as one fused operation
+/// ([`crate::layers::attention`]); elsewhere as the tensor operations of
+/// [`self_attention_reference`].
 pub fn self_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+    crate::layers::attention::try_attention(&qkv, heads)
+        .unwrap_or_else(|| self_attention_reference(qkv, heads))
+}
+
+/// [`self_attention`] as burn tensor operations: the path on every backend
+/// but flex, and the reference the fused one is tested against.
+pub fn self_attention_reference(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
     let [b, n, c3] = qkv.dims();
     let c = c3 / 3;
     let (q, k, v) = (

@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+mod attention;
 mod batch_norm;
 mod export_folded;
 mod gelu;
