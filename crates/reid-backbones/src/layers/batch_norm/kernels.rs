@@ -14,7 +14,7 @@
 //! The ReLU's mask is recomputed from `x` in both passes, so nothing but
 //! the input and the per-channel statistics is kept between the two.
 //!
-//! Sums run in 8 `f32` lanes over blocks of [`BLOCK`] values and add the
+//! Sums run in 8 `f32` lanes over blocks of 1,024 values and add the
 //! blocks in `f64`, so their error does not grow with the batch.
 
 use rayon::prelude::*;
