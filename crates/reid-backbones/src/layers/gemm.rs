@@ -1,6 +1,11 @@
-//! One `f32` matrix product over slices with the gemm crate burn-flex
-//! itself uses: the helper the convolution kernels of
-//! [`pointwise`](super::pointwise) and [`spatial`](super::spatial) share.
+//! `f32` matrix products over slices with the gemm crate burn-flex itself
+//! uses, and the two ways the convolution kernels of
+//! [`pointwise`](super::pointwise) and [`spatial`](super::spatial) spread
+//! a batch over rayon's pool: one output chunk per image
+//! ([`each_image`]) and a fixed number of partial sums ([`partial_sums`]).
+
+use rayon::prelude::*;
+use std::ops::Range;
 
 /// One row-major operand of a GEMM: its data and its row and column strides.
 pub(crate) struct Operand<'a> {
@@ -117,4 +122,83 @@ pub(crate) fn gemm_general(
             parallelism,
         );
     }
+}
+
+/// How many partial sums [`partial_sums`] adds, in order (fewer when the
+/// batch is smaller): fixed, so that the result does not depend on the
+/// number of threads.
+pub(crate) const PARTIAL_SUMS: usize = 4;
+
+/// Whether a batch of `batch` images is spread over the pool one image per
+/// task (else each image's GEMMs use the pool).
+pub(crate) fn per_image(batch: usize) -> bool {
+    batch >= rayon::current_num_threads()
+}
+
+/// The GEMM parallelism that goes with [`per_image`]: none inside a task
+/// when images are spread, the pool otherwise.
+pub(crate) fn parallelism(batch: usize) -> gemm::Parallelism {
+    if per_image(batch) {
+        gemm::Parallelism::None
+    } else {
+        gemm::Parallelism::Rayon(0)
+    }
+}
+
+/// Runs `f(image, its output chunk, scratch)` for the `out_len`-long
+/// chunks of `out`, one per image of a batch of `batch`, over the pool or in
+/// order as [`per_image`] says; `scratch` holds `scratch_len` values, one
+/// buffer per task.
+pub(crate) fn each_image(
+    batch: usize,
+    out: &mut [f32],
+    out_len: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Sync,
+) {
+    if out_len == 0 {
+        return;
+    }
+    if per_image(batch) {
+        out.par_chunks_mut(out_len)
+            .enumerate()
+            .for_each_init(|| vec![0.0; scratch_len], |s, (n, o)| f(n, o, s));
+    } else {
+        let mut s = vec![0.0; scratch_len];
+        for (n, o) in out.chunks_mut(out_len).enumerate() {
+            f(n, o, &mut s);
+        }
+    }
+}
+
+/// `Σ part(range)` over [`PARTIAL_SUMS`] consecutive ranges of the images
+/// `0..batch` (fewer for a smaller batch), each `part` a `len`-long sum
+/// over its images, added in range order: the same result for any number
+/// of threads. `part` gets the GEMM parallelism to use inside it.
+pub(crate) fn partial_sums(
+    batch: usize,
+    len: usize,
+    part: impl Fn(Range<usize>, gemm::Parallelism) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let chunks = PARTIAL_SUMS.min(batch).max(1);
+    let per = batch.div_ceil(chunks);
+    let range = |c: usize| c * per..((c + 1) * per).min(batch);
+    let parts: Vec<Vec<f32>> = if chunks >= rayon::current_num_threads() {
+        (0..chunks)
+            .into_par_iter()
+            .map(|c| part(range(c), gemm::Parallelism::None))
+            .collect()
+    } else {
+        (0..chunks)
+            .map(|c| part(range(c), gemm::Parallelism::Rayon(0)))
+            .collect()
+    };
+    let mut parts = parts.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| vec![0.0; len]);
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
 }

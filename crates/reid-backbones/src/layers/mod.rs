@@ -10,6 +10,8 @@
 pub mod attention;
 pub mod batch_norm;
 pub mod conv;
+#[cfg(feature = "fast-cpu")]
+mod conv_op;
 pub mod drop_path;
 #[cfg(feature = "fast-cpu")]
 mod flex_io;

@@ -4,20 +4,11 @@
 //! and 7×7 stem geometries, an asymmetric kernel, batches below and above
 //! the thread count; and the cases it must decline.
 
+use crate::common::conv_path::{assert_matches_burn, max_rel};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 use reid_backbones::layers::spatial;
-
-fn max_rel(a: Tensor<4>, b: Tensor<4>) -> f32 {
-    let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
-    (a - b).abs().max().into_scalar::<f32>() / scale
-}
-
-fn flat<const D: usize>(t: Tensor<D>) -> Tensor<4> {
-    let n = t.shape().num_elements();
-    t.reshape([1, 1, 1, n])
-}
 
 #[test]
 fn gemm_backward_matches_burn_values_and_gradients() {
@@ -36,43 +27,11 @@ fn gemm_backward_matches_burn_values_and_gradients() {
             .init(&device);
         let x: Tensor<4> =
             Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
-        let run = |fast: bool| {
-            let x = x.clone().require_grad();
-            let conv = conv.clone();
-            let y = if fast {
-                spatial::try_conv2d(&conv, &x).expect("the GEMM path applies")
-            } else {
-                conv.forward(x.clone())
-            };
-            let g = Tensor::<4>::ones(y.dims(), &device).mul_scalar(0.5) + y.clone().detach().sin();
-            let grads = (y.clone() * g).sum().backward();
-            let dx = x.grad(&grads).expect("input gradient");
-            let dw = conv.weight.grad(&grads).expect("weight gradient");
-            let db = conv
-                .bias
-                .as_ref()
-                .map(|b| flat(b.grad(&grads).expect("bias gradient")));
-            (y, dx, dw, db)
-        };
-        let (y, dx, dw, db) = run(true);
-        let (y_ref, dx_ref, dw_ref, db_ref) = run(false);
         let case = format!(
             "batch {batch}, {c_in}->{c_out}, {h}x{w}, kernel {kh}x{kw}, stride {stride}, \
              padding {ph}/{pw}, bias {bias}"
         );
-        assert_eq!(y.dims(), y_ref.dims(), "{case}: output shape");
-        for (name, got, want) in [
-            ("output", y, y_ref),
-            ("input grad", dx, dx_ref),
-            ("weight grad", dw, dw_ref),
-        ] {
-            let err = max_rel(got.detach(), want.detach());
-            assert!(err < 1e-5, "{case}: {name} differs by {err:e} (relative)");
-        }
-        if let (Some(db), Some(db_ref)) = (db, db_ref) {
-            let err = max_rel(db, db_ref);
-            assert!(err < 1e-5, "{case}: bias grad differs by {err:e}");
-        }
+        assert_matches_burn(&conv, &x, &spatial::try_conv2d, &case);
     }
 }
 

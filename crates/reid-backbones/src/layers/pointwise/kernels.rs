@@ -14,13 +14,12 @@
 //! gradient sums a fixed number of partial sums ([`WGRAD_CHUNKS`]) in a
 //! fixed order, so every result is the same for any number of threads.
 
-use crate::layers::gemm::{Operand, gemm};
-use rayon::prelude::*;
+use crate::layers::gemm::{Operand, each_image, gemm, parallelism, partial_sums};
 
 /// How many partial sums the weight gradient adds, in order (fewer when
 /// the batch is smaller): fixed, so that the result does not depend on the
 /// number of threads.
-pub const WGRAD_CHUNKS: usize = 4;
+pub const WGRAD_CHUNKS: usize = crate::layers::gemm::PARTIAL_SUMS;
 
 /// The shape of a 1×1 convolution over a batch, in elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,19 +60,6 @@ impl Geometry {
     fn dense(&self) -> bool {
         self.stride == [1, 1]
     }
-
-    /// Whether to spread images over the pool (else the GEMMs use it).
-    fn per_image(&self) -> bool {
-        self.batch >= rayon::current_num_threads()
-    }
-
-    fn parallelism(&self) -> gemm::Parallelism {
-        if self.per_image() {
-            gemm::Parallelism::None
-        } else {
-            gemm::Parallelism::Rayon(0)
-        }
-    }
 }
 
 /// Copies the strided pixels of one image `[c_in, h, w]` into `[c_in, p]`.
@@ -110,34 +96,13 @@ fn scatter(g: &Geometry, cols: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Runs `f(image, its input, its output chunk, scratch)` for every image,
-/// over the pool or in order as [`Geometry::per_image`] says.
-fn each_image(
-    g: &Geometry,
-    out: &mut [f32],
-    out_len: usize,
-    scratch_len: usize,
-    f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Sync,
-) {
-    if g.per_image() {
-        out.par_chunks_mut(out_len)
-            .enumerate()
-            .for_each_init(|| vec![0.0; scratch_len], |s, (n, o)| f(n, o, s));
-    } else {
-        let mut s = vec![0.0; scratch_len];
-        for (n, o) in out.chunks_mut(out_len).enumerate() {
-            f(n, o, &mut s);
-        }
-    }
-}
-
 /// Forward: `x: [batch, c_in, h, w]`, `weight: [c_out, c_in]` →
 /// `[batch, c_out, out_h, out_w]`, row-major.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let mut y = vec![0.0; g.batch * g.c_out * p];
     let scratch = if g.dense() { 0 } else { g.c_in * p };
-    each_image(g, &mut y, g.c_out * p, scratch, |n, yn, s| {
+    each_image(g.batch, &mut y, g.c_out * p, scratch, |n, yn, s| {
         let xn = &x[n * g.in_len()..][..g.in_len()];
         let xn: &[f32] = if g.dense() {
             xn
@@ -152,7 +117,7 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             lhs,
             Operand::rows(xn, p),
             false,
-            g.parallelism(),
+            parallelism(g.batch),
         );
     });
     y
@@ -164,14 +129,28 @@ pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let mut dx = vec![0.0; g.batch * g.in_len()];
     let scratch = if g.dense() { 0 } else { g.c_in * p };
-    each_image(g, &mut dx, g.in_len(), scratch, |n, dxn, s| {
+    each_image(g.batch, &mut dx, g.in_len(), scratch, |n, dxn, s| {
         let gn = &grad[n * g.c_out * p..][..g.c_out * p];
         let lhs = Operand::transposed(weight, g.c_in);
         let rhs = Operand::rows(gn, p);
         if g.dense() {
-            gemm(dxn, [g.c_in, p, g.c_out], lhs, rhs, false, g.parallelism());
+            gemm(
+                dxn,
+                [g.c_in, p, g.c_out],
+                lhs,
+                rhs,
+                false,
+                parallelism(g.batch),
+            );
         } else {
-            gemm(s, [g.c_in, p, g.c_out], lhs, rhs, false, g.parallelism());
+            gemm(
+                s,
+                [g.c_in, p, g.c_out],
+                lhs,
+                rhs,
+                false,
+                parallelism(g.batch),
+            );
             scatter(g, s, dxn);
         }
     });
@@ -183,12 +162,11 @@ pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
 pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let len = g.c_out * g.c_in;
-    let chunks = WGRAD_CHUNKS.min(g.batch).max(1);
-    let per = g.batch.div_ceil(chunks);
-    let partial = |chunk: usize, parallelism: gemm::Parallelism| {
+    partial_sums(g.batch, len, |images, parallelism| {
         let mut acc = vec![0.0; len];
         let mut s = vec![0.0; if g.dense() { 0 } else { g.c_in * p }];
-        for n in chunk * per..((chunk + 1) * per).min(g.batch) {
+        let first = images.start;
+        for n in images {
             let xn = &x[n * g.in_len()..][..g.in_len()];
             let xn: &[f32] = if g.dense() {
                 xn
@@ -203,30 +181,12 @@ pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
                 [g.c_out, g.c_in, p],
                 lhs,
                 rhs,
-                n > chunk * per,
+                n > first,
                 parallelism,
             );
         }
         acc
-    };
-    let parts: Vec<Vec<f32>> = if chunks >= rayon::current_num_threads() {
-        (0..chunks)
-            .into_par_iter()
-            .map(|c| partial(c, gemm::Parallelism::None))
-            .collect()
-    } else {
-        (0..chunks)
-            .map(|c| partial(c, gemm::Parallelism::Rayon(0)))
-            .collect()
-    };
-    let mut parts = parts.into_iter();
-    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; len]);
-    for part in parts {
-        for (d, v) in dw.iter_mut().zip(part) {
-            *d += v;
-        }
-    }
-    dw
+    })
 }
 
 #[cfg(test)]

@@ -37,14 +37,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     let geometry = fast_path(conv, x)?;
     let y = flex::run(x, conv.weight.val(), geometry)?;
-    Some(match &conv.bias {
-        Some(b) => {
-            let b = b.val();
-            let c = b.dims()[0];
-            y + b.reshape([1, c, 1, 1])
-        }
-        None => y,
-    })
+    Some(super::conv::add_bias(conv, y))
 }
 
 /// The geometry of `conv` applied to `x` when the GEMM kernels compute it:

@@ -17,13 +17,12 @@
 //! weight gradient adds a fixed number of partial sums in a fixed order,
 //! so every result is the same for any number of threads.
 
-use crate::layers::gemm::{Operand, gemm};
-use rayon::prelude::*;
+use crate::layers::gemm::{Operand, each_image, gemm, parallelism, partial_sums};
 
 /// How many partial sums the weight gradient adds, in order (fewer when
 /// the batch is smaller): fixed, so that the result does not depend on the
 /// number of threads.
-pub const WGRAD_CHUNKS: usize = 4;
+pub const WGRAD_CHUNKS: usize = crate::layers::gemm::PARTIAL_SUMS;
 
 /// The shape of a convolution over a batch, in elements and pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,19 +69,6 @@ impl Geometry {
     /// Input elements per image.
     fn in_len(&self) -> usize {
         self.c_in * self.input[0] * self.input[1]
-    }
-
-    /// Whether to spread images over the pool (else the GEMMs use it).
-    fn per_image(&self) -> bool {
-        self.batch >= rayon::current_num_threads()
-    }
-
-    fn parallelism(&self) -> gemm::Parallelism {
-        if self.per_image() {
-            gemm::Parallelism::None
-        } else {
-            gemm::Parallelism::Rayon(0)
-        }
     }
 
     /// For kernel offset `k` along axis `i`: the range of output indices
@@ -171,46 +157,28 @@ fn col2im(g: &Geometry, cols: &[f32], x: &mut [f32]) {
     }
 }
 
-/// Runs `f(image, its output chunk, scratch)` for every image, over the
-/// pool or in order as [`Geometry::per_image`] says.
-fn each_image(
-    g: &Geometry,
-    out: &mut [f32],
-    out_len: usize,
-    scratch_len: usize,
-    f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Sync,
-) {
-    if out_len == 0 {
-        return;
-    }
-    if g.per_image() {
-        out.par_chunks_mut(out_len)
-            .enumerate()
-            .for_each_init(|| vec![0.0; scratch_len], |s, (n, o)| f(n, o, s));
-    } else {
-        let mut s = vec![0.0; scratch_len];
-        for (n, o) in out.chunks_mut(out_len).enumerate() {
-            f(n, o, &mut s);
-        }
-    }
-}
-
 /// Forward: `x: [batch, c_in, h, w]`, `weight: [c_out, c_in, kh, kw]` →
 /// `[batch, c_out, out_h, out_w]`, row-major.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let mut y = vec![0.0; g.batch * g.c_out * p];
-    each_image(g, &mut y, g.c_out * p, g.col_rows() * p, |n, yn, cols| {
-        im2col(g, &x[n * g.in_len()..][..g.in_len()], cols);
-        gemm(
-            yn,
-            [g.c_out, p, g.col_rows()],
-            Operand::rows(weight, g.col_rows()),
-            Operand::rows(cols, p),
-            false,
-            g.parallelism(),
-        );
-    });
+    each_image(
+        g.batch,
+        &mut y,
+        g.c_out * p,
+        g.col_rows() * p,
+        |n, yn, cols| {
+            im2col(g, &x[n * g.in_len()..][..g.in_len()], cols);
+            gemm(
+                yn,
+                [g.c_out, p, g.col_rows()],
+                Operand::rows(weight, g.col_rows()),
+                Operand::rows(cols, p),
+                false,
+                parallelism(g.batch),
+            );
+        },
+    );
     y
 }
 
@@ -219,17 +187,23 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
 pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let mut dx = vec![0.0; g.batch * g.in_len()];
-    each_image(g, &mut dx, g.in_len(), g.col_rows() * p, |n, dxn, cols| {
-        gemm(
-            cols,
-            [g.col_rows(), p, g.c_out],
-            Operand::transposed(weight, g.col_rows()),
-            Operand::rows(&grad[n * g.c_out * p..][..g.c_out * p], p),
-            false,
-            g.parallelism(),
-        );
-        col2im(g, cols, dxn);
-    });
+    each_image(
+        g.batch,
+        &mut dx,
+        g.in_len(),
+        g.col_rows() * p,
+        |n, dxn, cols| {
+            gemm(
+                cols,
+                [g.col_rows(), p, g.c_out],
+                Operand::transposed(weight, g.col_rows()),
+                Operand::rows(&grad[n * g.c_out * p..][..g.c_out * p], p),
+                false,
+                parallelism(g.batch),
+            );
+            col2im(g, cols, dxn);
+        },
+    );
     dx
 }
 
@@ -238,42 +212,23 @@ pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
 pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let len = g.c_out * g.col_rows();
-    let chunks = WGRAD_CHUNKS.min(g.batch).max(1);
-    let per = g.batch.div_ceil(chunks);
-    let partial = |chunk: usize, parallelism: gemm::Parallelism| {
+    partial_sums(g.batch, len, |images, parallelism| {
         let mut acc = vec![0.0; len];
         let mut cols = vec![0.0; g.col_rows() * p];
-        for n in chunk * per..((chunk + 1) * per).min(g.batch) {
+        let first = images.start;
+        for n in images {
             im2col(g, &x[n * g.in_len()..][..g.in_len()], &mut cols);
             gemm(
                 &mut acc,
                 [g.c_out, g.col_rows(), p],
                 Operand::rows(&grad[n * g.c_out * p..][..g.c_out * p], p),
                 Operand::transposed(&cols, p),
-                n > chunk * per,
+                n > first,
                 parallelism,
             );
         }
         acc
-    };
-    let parts: Vec<Vec<f32>> = if chunks >= rayon::current_num_threads() {
-        (0..chunks)
-            .into_par_iter()
-            .map(|c| partial(c, gemm::Parallelism::None))
-            .collect()
-    } else {
-        (0..chunks)
-            .map(|c| partial(c, gemm::Parallelism::Rayon(0)))
-            .collect()
-    };
-    let mut parts = parts.into_iter();
-    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; len]);
-    for part in parts {
-        for (d, v) in dw.iter_mut().zip(part) {
-            *d += v;
-        }
-    }
-    dw
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! manifest values, and the relative-error measure of the tolerance. The
 //! generic harness of the family tests is [`family`].
 
+pub mod conv_path;
 #[macro_use]
 pub mod family;
 
