@@ -171,8 +171,9 @@ fn scales(gamma: &[f32], inv_std: &[f32]) -> Vec<f32> {
     gamma.iter().zip(inv_std).map(|(g, i)| g * i).collect()
 }
 
-/// Calls `f(channel, values)` for every `inner`-long plane of `out`, in
-/// parallel tasks of about [`CHUNK`] values.
+/// Calls `f(channel, offset, plane)` for every `inner`-long plane of
+/// `out` (`offset`: where the plane starts in `out`, and so in the input of
+/// the same layout), in parallel tasks of about [`CHUNK`] values.
 fn for_planes(out: &mut [f32], layout: Layout, f: impl Fn(usize, usize, &mut [f32]) + Sync) {
     let per_task = (CHUNK / layout.inner).max(1);
     out.par_chunks_mut(layout.inner * per_task)
