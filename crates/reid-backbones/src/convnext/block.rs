@@ -104,7 +104,7 @@ impl ConvNeXtBlock {
     /// `x` `[batch, dim, h, w]` → `[batch, dim, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let y = self.dwconv.forward(x.clone());
+        let y = crate::layers::dispatch::conv2d(&self.dwconv, x.clone());
         let y = y.permute([0, 2, 3, 1]).reshape([b * h * w, c]);
         let y = inverted_bottleneck(y, &self.norm, &self.pwconv1, &self.pwconv2, &self.gamma);
         let y = y.reshape([b, h, w, c]).permute([0, 3, 1, 2]);

@@ -138,7 +138,8 @@ impl Stem {
 
     /// `[batch, 3, H, W]` → `[batch, dim, ⌊H/4⌋, ⌊W/4⌋]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        self.norm.forward_channels_first(self.conv.forward(images))
+        self.norm
+            .forward_channels_first(crate::layers::dispatch::conv2d(&self.conv, images))
     }
 }
 
@@ -167,7 +168,7 @@ impl Downsample {
 
     /// `[batch, c_in, h, w]` → `[batch, c_out, ⌊h/2⌋, ⌊w/2⌋]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(self.norm.forward_channels_first(x))
+        crate::layers::dispatch::conv2d(&self.conv, self.norm.forward_channels_first(x))
     }
 }
 

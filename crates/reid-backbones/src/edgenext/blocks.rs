@@ -86,7 +86,8 @@ impl PositionalEncodingFourier {
     /// The encoding of a `h × w` grid as tokens `[1, h·w, dim]` (row-major
     /// positions).
     pub fn forward(&self, h: usize, w: usize, device: &Device) -> Tensor<3> {
-        let pos = self.token_projection.forward(self.features(h, w, device));
+        let pos =
+            crate::layers::dispatch::conv2d(&self.token_projection, self.features(h, w, device));
         let [_, dim, _, _] = pos.dims();
         pos.reshape([1, dim, h * w]).swap_dims(1, 2)
     }
@@ -247,7 +248,7 @@ impl SdtaEncoder {
             if i > 0 {
                 sp = sp + group(i);
             }
-            sp = conv.forward(sp);
+            sp = crate::layers::dispatch::conv2d(conv, sp);
             outs.push(sp.clone());
         }
         outs.push(group(self.convs.len()));

@@ -122,7 +122,7 @@ impl RepMixer {
     /// `[b, dim, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         if let Some(conv) = &self.reparam_conv {
-            return conv.forward(x);
+            return crate::layers::dispatch::conv2d(conv, x);
         }
         let (Some(norm), Some(mixer)) = (&self.norm, &self.mixer) else {
             return x;
@@ -187,8 +187,8 @@ impl RepCpe {
     /// `[b, dim, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match (&self.reparam_conv, &self.pos_enc) {
-            (Some(conv), _) => conv.forward(x),
-            (None, Some(pe)) => pe.forward(x.clone()) + x,
+            (Some(conv), _) => crate::layers::dispatch::conv2d(conv, x),
+            (None, Some(pe)) => crate::layers::dispatch::conv2d(pe, x.clone()) + x,
             (None, None) => x,
         }
     }
@@ -238,8 +238,11 @@ impl ConvMlp {
 
     /// `[b, dim, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.fc2
-            .forward(gelu(self.fc1.forward(self.conv.forward(x))))
+        let y = gelu(crate::layers::dispatch::conv2d(
+            &self.fc1,
+            self.conv.forward(x),
+        ));
+        crate::layers::dispatch::conv2d(&self.fc2, y)
     }
 
     /// The BN folded into the depth-wise convolution.

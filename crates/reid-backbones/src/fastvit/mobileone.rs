@@ -93,7 +93,7 @@ impl ConvBn {
 
     /// `[b, in, h, w]` → `[b, out, h', w']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(x);
+        let y = crate::layers::dispatch::conv2d(&self.conv, x);
         match &self.bn {
             Some(bn) => bn.forward_torch(y),
             None => y,
@@ -155,7 +155,10 @@ impl SqueezeExcite {
     /// `[b, c, h, w]` → `[b, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let s = avg_pool_map(x.clone());
-        let s = sigmoid(self.fc2.forward(relu(self.fc1.forward(s))));
+        let s = sigmoid(crate::layers::dispatch::conv2d(
+            &self.fc2,
+            relu(crate::layers::dispatch::conv2d(&self.fc1, s)),
+        ));
         x * s
     }
 }
@@ -246,7 +249,7 @@ impl MobileOneBlock {
     /// The branch sum before SE and activation.
     fn linear(&self, x: Tensor<4>) -> Tensor<4> {
         if let Some(conv) = &self.reparam_conv {
-            return conv.forward(x);
+            return crate::layers::dispatch::conv2d(conv, x);
         }
         let mut out: Option<Tensor<4>> =
             self.identity.as_ref().map(|bn| bn.forward_torch(x.clone()));
@@ -383,7 +386,7 @@ impl ReparamLargeKernelConv {
     /// `[b, in, h, w]` → `[b, out, h/stride, w/stride]` (rounded up).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         if let Some(conv) = &self.reparam_conv {
-            return conv.forward(x);
+            return crate::layers::dispatch::conv2d(conv, x);
         }
         let mut out = None;
         for branch in [&self.large_conv, &self.small_conv].into_iter().flatten() {

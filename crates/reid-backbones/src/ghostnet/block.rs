@@ -55,10 +55,13 @@ impl GhostModule {
     /// `[b, in, h, w]` → `[b, out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = |t: Tensor<4>| if self.relu { relu(t) } else { t };
-        let x1 = act(self.primary_bn.forward_torch(self.primary_conv.forward(x)));
-        let x2 = act(self
-            .cheap_bn
-            .forward_torch(self.cheap_conv.forward(x1.clone())));
+        let x1 = act(self
+            .primary_bn
+            .forward_torch(crate::layers::dispatch::conv2d(&self.primary_conv, x)));
+        let x2 = act(self.cheap_bn.forward_torch(crate::layers::dispatch::conv2d(
+            &self.cheap_conv,
+            x1.clone(),
+        )));
         let [b, _, h, w] = x1.dims();
         Tensor::cat(vec![x1, x2], 1).slice([0..b, 0..self.out_channels, 0..h, 0..w])
     }
@@ -87,7 +90,10 @@ impl SqueezeExcite {
     /// `[b, c, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let s = avg_pool_map(x.clone());
-        let s = self.conv_expand.forward(relu(self.conv_reduce.forward(s)));
+        let s = crate::layers::dispatch::conv2d(
+            &self.conv_expand,
+            relu(crate::layers::dispatch::conv2d(&self.conv_reduce, s)),
+        );
         x * hard_sigmoid(s)
     }
 }
@@ -161,17 +167,18 @@ impl GhostBottleneck {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut y = self.ghost1.forward(x.clone());
         if let (Some(conv), Some(bn)) = (&self.conv_dw, &self.bn_dw) {
-            y = bn.forward_torch(conv.forward(y));
+            y = bn.forward_torch(crate::layers::dispatch::conv2d(conv, y));
         }
         if let Some(se) = &self.se {
             y = se.forward(y);
         }
         let y = self.ghost2.forward(y);
         let short = match &self.shortcut {
-            Some(s) => s.pw_bn.forward_torch(
-                s.pw_conv
-                    .forward(s.dw_bn.forward_torch(s.dw_conv.forward(x))),
-            ),
+            Some(s) => s.pw_bn.forward_torch(crate::layers::dispatch::conv2d(
+                &s.pw_conv,
+                s.dw_bn
+                    .forward_torch(crate::layers::dispatch::conv2d(&s.dw_conv, x)),
+            )),
             None => x,
         };
         y + short
@@ -199,6 +206,9 @@ impl ConvBnAct {
 
     /// `[b, in, h, w]` → `[b, out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn1.forward_torch(self.conv.forward(x)))
+        relu(
+            self.bn1
+                .forward_torch(crate::layers::dispatch::conv2d(&self.conv, x)),
+        )
     }
 }

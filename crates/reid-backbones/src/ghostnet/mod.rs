@@ -186,7 +186,10 @@ impl GhostNet {
     /// `[batch, 3, H, W]` → `[batch, out_channels, H/32, W/32]` (after the
     /// last conv-BN-ReLU, before pooling).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.bn1.forward_torch(self.conv_stem.forward(images)));
+        let mut x = relu(
+            self.bn1
+                .forward_torch(crate::layers::dispatch::conv2d(&self.conv_stem, images)),
+        );
         for block in self.blocks.iter().flatten() {
             x = block.forward(x);
         }
@@ -203,7 +206,10 @@ impl GhostNet {
     /// `[batch, C, h, w]` → `[batch, num_features]`.
     pub fn embed_features(&self, features: Tensor<4>) -> Tensor<2> {
         let b = features.dims()[0];
-        let y = relu(self.conv_head.forward(avg_pool_map(features)));
+        let y = relu(crate::layers::dispatch::conv2d(
+            &self.conv_head,
+            avg_pool_map(features),
+        ));
         let n = y.dims()[1];
         y.reshape([b, n])
     }

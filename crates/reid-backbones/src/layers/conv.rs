@@ -1,4 +1,5 @@
-//! The convolution every family builds the same way.
+//! The convolution every family builds the same way, and the helpers the
+//! fast paths share.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -37,5 +38,18 @@ pub fn add_bias(conv: &Conv2d, y: Tensor<4>) -> Tensor<4> {
             y + b.reshape([1, c, 1, 1])
         }
         None => y,
+    }
+}
+
+/// The padding `[rows, columns]` of a convolution padded alike on opposite
+/// sides (`Valid` = `[0, 0]`); `None` for `Same` or uneven explicit padding,
+/// which the fast paths leave to burn.
+pub(crate) fn symmetric_padding(padding: &PaddingConfig2d) -> Option<[usize; 2]> {
+    match *padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            Some([top, left])
+        }
+        _ => None,
     }
 }

@@ -1,8 +1,10 @@
 //! Layers shared by the model families: stochastic depth ([`drop_path()`],
 //! its three noise sources, and the per-block rates every family derives
 //! the same way), the transformer blocks' attention and MLP
-//! ([`transformer`]), the padded convolution ([`conv2d`]), 1×1
-//! convolutions as GEMMs on the CPU ([`pointwise`]), the backward of
+//! ([`transformer`]), the padded convolution ([`conv2d`]) and the dispatch
+//! of any convolution to its fastest exact path ([`dispatch::conv2d`]), 1×1
+//! convolutions as GEMMs on the CPU ([`pointwise`]), depth-wise ones as
+//! direct plane kernels ([`depthwise`]), the backward of
 //! `k×k` convolutions as GEMMs ([`spatial`]), a vectorised exact GELU
 //! ([`gelu()`]) and training-mode BatchNorm (+ ReLU) as one fused
 //! operation ([`batch_norm`]).
@@ -12,6 +14,8 @@ pub mod batch_norm;
 pub mod conv;
 #[cfg(feature = "fast-cpu")]
 mod conv_op;
+pub mod depthwise;
+pub mod dispatch;
 pub mod drop_path;
 #[cfg(feature = "fast-cpu")]
 mod flex_io;

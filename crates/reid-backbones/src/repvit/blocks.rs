@@ -103,7 +103,8 @@ impl RepVggDw {
         let Some(conv1) = &self.conv1 else {
             return self.conv.forward(x);
         };
-        let y = self.conv.forward(x.clone()) + conv1.forward(x.clone()) + x;
+        let y =
+            self.conv.forward(x.clone()) + crate::layers::dispatch::conv2d(conv1, x.clone()) + x;
         match &self.bn {
             Some(bn) => bn.forward_torch(y),
             None => y,
@@ -175,7 +176,10 @@ impl RepVitSe {
     /// `[b, c, h, w]` → `[b, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let s = avg_pool_map(x.clone());
-        let s = self.fc2.forward(relu(self.fc1.forward(s)));
+        let s = crate::layers::dispatch::conv2d(
+            &self.fc2,
+            relu(crate::layers::dispatch::conv2d(&self.fc1, s)),
+        );
         let gate = match self.kind {
             RepVitSeKind::Timm => sigmoid(s),
             RepVitSeKind::Cion => s.add_scalar(3.0).clamp(0.0, 6.0).div_scalar(6.0),

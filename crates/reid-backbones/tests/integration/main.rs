@@ -12,6 +12,7 @@
 mod common;
 mod attention;
 mod batch_norm;
+mod depthwise_conv;
 mod export_folded;
 mod gelu;
 mod mgn_from_trunk;

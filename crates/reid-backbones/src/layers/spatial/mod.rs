@@ -17,7 +17,6 @@
 
 pub mod kernels;
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
@@ -45,13 +44,7 @@ pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 /// tensors, an output of at least one pixel and the `fast-cpu` feature;
 /// `None` otherwise.
 pub fn fast_path(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [0, 0],
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
-            [top, left]
-        }
-        _ => return None,
-    };
+    let padding = super::conv::symmetric_padding(&conv.padding)?;
     let [c_out, c_in, kh, kw] = conv.weight.dims();
     let [batch, x_c, h, w] = x.dims();
     let plain = conv.dilation == [1, 1]

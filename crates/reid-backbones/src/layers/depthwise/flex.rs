@@ -1,0 +1,44 @@
+//! The glue to burn-flex and burn's autodiff: the forward product through
+//! burn-flex's own depth-wise convolution and the gradients through the
+//! [`kernels`](super::kernels), as the shared convolution operation
+//! ([`conv_op`](crate::layers::conv_op)).
+
+use super::{Depthwise, kernels, reference};
+use crate::layers::conv_op::{self, ConvKernels};
+use crate::layers::flex_io::tensor;
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::Tensor;
+use kernels::Build;
+
+impl ConvKernels for Depthwise {
+    /// Without autodiff there is no backward to speed up, and the caller's
+    /// burn path is the same forward.
+    const PLAIN: bool = false;
+
+    fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+        let x = Tensor::<4>::from_primitive::<Flex>(x.clone());
+        let w = Tensor::<4>::from_primitive::<Flex>(weight.clone());
+        reference(x, w, self)
+            .try_into_primitive::<Flex>()
+            .unwrap_or_else(|_| unreachable!("a flex convolution stays on flex"))
+    }
+
+    fn input_grad(&self, weight: &[f32], grad: &[f32]) -> FlexTensor {
+        let g = &self.0;
+        let dx = kernels::input_grad(g, weight, grad, Build::Best);
+        tensor(dx, [g.batch, g.c_in, g.input[0], g.input[1]])
+    }
+
+    fn weight_grad(&self, x: &[f32], grad: &[f32]) -> FlexTensor {
+        let g = &self.0;
+        let dw = kernels::weight_grad(g, x, grad, Build::Best);
+        tensor(dw, [g.c_out, 1, g.kernel[0], g.kernel[1]])
+    }
+}
+
+/// Runs the convolution on autodiff flex with the plane-by-plane backward;
+/// `None` when the tensors live elsewhere, plain flex included.
+pub fn run(x: &Tensor<4>, weight: Tensor<4>, g: Depthwise) -> Option<Tensor<4>> {
+    conv_op::run(x, weight, g)
+}
