@@ -225,6 +225,14 @@ fn moco_rows() -> Vec<Row> {
         same("queue_size", &["moco_k"], id),
         same("key_momentum", &["moco_m"], id),
         same("temperature", &["T"], id),
+        ours_only(
+            "grayscale_p",
+            "upstream's view has RandomGrayscale(p=0.2) written in, no flag; ours defaults to 0.2",
+        ),
+        ours_only(
+            "blur_p",
+            "upstream's view has its Gaussian blur at p=0.5 written in, no flag; ours defaults to 0.5",
+        ),
         differs("seed", &["seed"], id, SEED),
         fixed(
             &["optimizer"],

@@ -94,6 +94,14 @@ pub struct MocoConfig {
     pub key_momentum: f64,
     /// InfoNCE temperature (0.1 for LUPerson; 0.07 in the LUPerson-NL baseline).
     pub temperature: f64,
+    /// Probability that a view is turned to grayscale (0.2: LUPerson's
+    /// `RandomGrayscale(p=0.2)`). 0 keeps every view's colours, which the
+    /// study's small recipe uses (docs/pretraining.md, "Why MoCo ends below
+    /// scratch").
+    pub grayscale_p: f64,
+    /// Probability that a view is blurred (0.5: LUPerson's Gaussian blur,
+    /// σ ~ U(0.1, 2) pixels). 0 turns the blur off.
+    pub blur_p: f64,
     /// Seed of the weights, the sampler, the views and the queue (0).
     pub seed: u64,
 }
@@ -118,6 +126,8 @@ impl Default for MocoConfig {
             queue_size: 65536,
             key_momentum: 0.999,
             temperature: 0.1,
+            grayscale_p: 0.2,
+            blur_p: 0.5,
             seed: 0,
         }
     }
@@ -134,14 +144,24 @@ impl MocoConfig {
                 self.temperature
             ));
         }
+        for (name, p) in [("grayscale_p", self.grayscale_p), ("blur_p", self.blur_p)] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(format!("{name} must be a probability in [0, 1], got {p}"));
+            }
+        }
         Ok(())
     }
 
-    /// The view of this configuration (LUPerson's, resized).
+    /// The view of this configuration (LUPerson's, resized, with
+    /// [`grayscale_p`](Self::grayscale_p) and [`blur_p`](Self::blur_p)).
     pub fn view(&self) -> ViewPipeline {
         let mut v = ViewPipeline::lup();
         v.crop.height = self.size[0];
         v.crop.width = self.size[1];
+        v.grayscale_p = self.grayscale_p;
+        if let Some(blur) = v.blur.as_mut() {
+            blur.p = self.blur_p;
+        }
         v
     }
 

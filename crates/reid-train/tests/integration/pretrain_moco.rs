@@ -47,3 +47,30 @@ common::contrastive_resume_test! {
     a_resumed_run_equals_an_uninterrupted_one: "moco-resume", tiny_moco(2), pretrain_moco, MocoNet,
     [3, 5, 8], with_bn_groups(9) names "bn_groups", MocoConfig, r#"{"queue": 3}"#
 }
+
+#[test]
+fn grayscale_and_blur_probabilities_reach_the_view_and_are_checked() {
+    // LUPerson's RandomGrayscale(p=0.2) and blur p 0.5 by default; the
+    // options replace them.
+    assert_eq!(MocoConfig::default().view().grayscale_p, 0.2);
+    let colour = MocoConfig::default().with_grayscale_p(0.0);
+    assert!(colour.validate().is_ok());
+    assert_eq!(colour.view().grayscale_p, 0.0);
+    let toml_cfg: MocoConfig = toml::from_str("grayscale_p = 0.0").expect("a recipe file");
+    assert_eq!(toml_cfg.grayscale_p, 0.0);
+    let blur = |c: &MocoConfig| c.view().blur.map(|b| b.p);
+    assert_eq!(blur(&MocoConfig::default()), Some(0.5));
+    assert_eq!(blur(&MocoConfig::default().with_blur_p(0.0)), Some(0.0));
+    for bad in [-0.1, 1.5, f64::NAN] {
+        let err = MocoConfig::default()
+            .with_grayscale_p(bad)
+            .validate()
+            .expect_err("out of range");
+        assert!(err.to_string().contains("grayscale_p"), "{err}");
+        let err = MocoConfig::default()
+            .with_blur_p(bad)
+            .validate()
+            .expect_err("out of range");
+        assert!(err.to_string().contains("blur_p"), "{err}");
+    }
+}
