@@ -372,6 +372,7 @@ zoo_nets! {
         preset: GhostNetConfig::preset,
         load: load_ghostnet => GhostNet,
         embed: forward_embedding,
+        inference: fold_batch_norm -> GhostNet,
     }
     /// EdgeNeXt.
     EdgeNeXt(EdgeNeXt) {

@@ -30,7 +30,6 @@ use crate::backbone::trunk_backbone;
 use crate::error::{BackboneError, check_positive};
 use crate::family::trainable_parameters;
 use crate::layers::conv2d;
-use crate::norm::TorchBatchNorm;
 use crate::norm::batch_norm;
 use crate::pool::avg_pool_map;
 use crate::registry::presets;
@@ -154,7 +153,7 @@ impl GhostNetConfig {
         let out_channels = scaled(LAST_EXPANSION);
         Ok(GhostNet {
             conv_stem: conv2d(3, stem, 3, 2, 1, false, device),
-            bn1: batch_norm(stem, eps, device),
+            bn1: Some(batch_norm(stem, eps, device)),
             blocks,
             final_conv: ConvBnAct::new(c_in, out_channels, eps, device),
             conv_head: Conv2dConfig::new([out_channels, self.num_features], [1, 1]).init(device),
@@ -170,8 +169,8 @@ impl GhostNetConfig {
 pub struct GhostNet {
     /// Stem 3×3 conv, stride 2, no bias.
     pub conv_stem: Conv2d,
-    /// Stem BN.
-    pub bn1: BatchNorm,
+    /// Stem BN; `None` once folded ([`GhostNet::fold_batch_norm`]).
+    pub bn1: Option<BatchNorm>,
     /// The nine stages (PyTorch `blocks.0` … `blocks.8`).
     pub blocks: Vec<Vec<GhostBottleneck>>,
     /// Last 1×1 conv-BN-ReLU (PyTorch `blocks.9.0`).
@@ -186,14 +185,31 @@ impl GhostNet {
     /// `[batch, 3, H, W]` → `[batch, out_channels, H/32, W/32]` (after the
     /// last conv-BN-ReLU, before pooling).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(
-            self.bn1
-                .forward_torch(crate::layers::dispatch::conv2d(&self.conv_stem, images)),
-        );
+        let mut x = relu(block::norm(
+            &self.bn1,
+            crate::layers::dispatch::conv2d(&self.conv_stem, images),
+        ));
         for block in self.blocks.iter().flatten() {
             x = block.forward(x);
         }
         self.final_conv.forward(x)
+    }
+
+    /// The inference form `extract` uses: every BatchNorm folded into the
+    /// convolution before it (with running statistics the same function,
+    /// up to float rounding).
+    pub fn fold_batch_norm(self) -> Self {
+        Self {
+            conv_stem: block::fold(self.conv_stem, self.bn1),
+            bn1: None,
+            blocks: self
+                .blocks
+                .into_iter()
+                .map(|stage| stage.into_iter().map(|b| b.fold_batch_norm()).collect())
+                .collect(),
+            final_conv: self.final_conv.fold_batch_norm(),
+            ..self
+        }
     }
 
     /// CION's GhostNet feature: GAP → `conv_head` → ReLU,

@@ -1,7 +1,8 @@
 //! GhostNet: numerical parity with timm (Huawei's naming) and strict
 //! checkpoint import, on the fixtures of `tools/fixtures/gen_ghostnet_fixtures.py`
 //! (`tests/fixtures/backbones/ghostnet/`), through the generic family tests
-//! of `common::family`.
+//! of `common::family`, in the training form and with every BatchNorm
+//! folded (`GhostNet::fold_batch_norm`, the inference form).
 //!
 //! Tolerance: `max |ours − torch| ≤ 1e-4 · max |torch|` over each output.
 
@@ -17,6 +18,7 @@ use crate::common::uint;
 family_fixture! {
     Fx = "ghostnet", GhostNet = |d: &Device| config().init(d).unwrap(),
     GhostNetImportReport = load_ghostnet, embedding: GhostNet::forward_embedding,
+    fused: |m: &GhostNet| m.clone().fold_batch_norm(),
 }
 
 fn config() -> GhostNetConfig {
