@@ -53,3 +53,16 @@ pub(crate) fn symmetric_padding(padding: &PaddingConfig2d) -> Option<[usize; 2]>
         _ => None,
     }
 }
+
+/// A fast path's `try_conv2d`: `conv.forward(x)` computed by `run` on the
+/// path's `geometry`, plus `conv`'s bias; `None` when the path does not
+/// apply (`geometry` is `None`) or `run` declines the tensors.
+pub(crate) fn through<G>(
+    conv: &Conv2d,
+    x: &Tensor<4>,
+    geometry: Option<G>,
+    run: impl FnOnce(&Tensor<4>, Tensor<4>, G) -> Option<Tensor<4>>,
+) -> Option<Tensor<4>> {
+    let y = run(x, conv.weight.val(), geometry?)?;
+    Some(add_bias(conv, y))
+}

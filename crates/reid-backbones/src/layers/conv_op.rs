@@ -13,6 +13,20 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::Tensor;
 
+/// A convolution's forward through burn's own operation `f` on flex tensors
+/// (the paths that keep burn-flex's forward product).
+pub(crate) fn burn_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    f: impl FnOnce(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> FlexTensor {
+    let x = Tensor::<4>::from_primitive::<Flex>(x.clone());
+    let w = Tensor::<4>::from_primitive::<Flex>(weight.clone());
+    f(x, w)
+        .try_into_primitive::<Flex>()
+        .unwrap_or_else(|_| unreachable!("a flex convolution stays on flex"))
+}
+
 /// A convolution's geometry with the products that compute it on flex.
 pub(crate) trait ConvKernels: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// Whether [`run`] also takes plain flex tensors (no autodiff).

@@ -8,7 +8,8 @@
 //! plane-by-plane forward written like the [`kernels`] here measured 1.3–1.7×
 //! its time), but computes the gradients as grouped convolutions; the
 //! [`kernels`] make each tap one vectorised pass over a row (measured in
-//! `docs/benchmarks.md`). [`conv2d`] takes this path when the tensors live
+//! `docs/benchmarks.md`). [`try_conv2d`] (and so
+//! [`dispatch::conv2d`](super::dispatch::conv2d)) takes this path when the tensors live
 //! on flex with autodiff, are `f32`, and the convolution has
 //! `groups = c_in = c_out`, dilation 1 and symmetric explicit (or no)
 //! padding; anything else goes to burn's own `conv2d`, so the result is the
@@ -18,9 +19,9 @@
 pub mod kernels;
 
 use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Tensor};
 
 use super::spatial::Geometry;
 
@@ -30,18 +31,10 @@ use super::spatial::Geometry;
 pub struct Depthwise(pub Geometry);
 
 /// `conv.forward(x)` (`x: [batch, c, h, w]` → `[batch, c, h', w']`) with the
-/// plane-by-plane backward where it applies ([`try_conv2d`]), else burn's
-/// own convolution.
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    try_conv2d(conv, &x).unwrap_or_else(|| conv.forward(x))
-}
-
-/// `conv.forward(x)` with the plane-by-plane backward, or `None` when it does
+/// plane-by-plane backward, or `None` when it does
 /// not apply ([`fast_path`]) or the tensors are not on autodiff flex.
 pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
-    let geometry = fast_path(conv, x)?;
-    let y = flex::run(x, conv.weight.val(), geometry)?;
-    Some(super::conv::add_bias(conv, y))
+    super::conv::through(conv, x, fast_path(conv, x), flex::run)
 }
 
 /// The geometry of `conv` applied to `x` when the depth-wise kernels compute
@@ -49,27 +42,10 @@ pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 /// symmetric explicit (or no) padding, `f32` tensors, an output of at least
 /// one pixel and the `fast-cpu` feature; `None` otherwise.
 pub fn fast_path(conv: &Conv2d, x: &Tensor<4>) -> Option<Depthwise> {
-    let padding = super::conv::symmetric_padding(&conv.padding)?;
-    let [c_out, per_group, kh, kw] = conv.weight.dims();
-    let [batch, c_in, h, w] = x.dims();
-    let depthwise = conv.groups == c_in
-        && c_out == c_in
-        && per_group == 1
-        && conv.dilation == [1, 1]
-        && x.dtype() == DType::F32
-        && conv.weight.val().dtype() == DType::F32;
-    let geometry = Geometry {
-        batch,
-        c_in,
-        c_out,
-        input: [h, w],
-        kernel: [kh, kw],
-        stride: conv.stride,
-        padding,
-    };
-    (cfg!(feature = "fast-cpu") && depthwise && batch * c_in > 0)
-        .then_some(Depthwise(geometry))
-        .filter(|d| d.0.output().is_some_and(|[oh, ow]| oh * ow > 0))
+    let per_group = conv.weight.dims()[1];
+    super::spatial::geometry(conv, x)
+        .filter(|g| conv.groups == g.c_in && g.c_out == g.c_in && per_group == 1)
+        .map(Depthwise)
 }
 
 /// burn's grouped `conv2d` with the options of a [`Depthwise`] geometry: the

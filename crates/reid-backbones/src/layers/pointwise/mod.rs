@@ -35,9 +35,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// apply: not a 1×1 convolution with zero padding, dilation 1 and one group
 /// ([`fast_path`]), or tensors not on flex.
 pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
-    let geometry = fast_path(conv, x)?;
-    let y = flex::run(x, conv.weight.val(), geometry)?;
-    Some(super::conv::add_bias(conv, y))
+    super::conv::through(conv, x, fast_path(conv, x), flex::run)
 }
 
 /// The geometry of `conv` applied to `x` when the GEMM kernels compute it:

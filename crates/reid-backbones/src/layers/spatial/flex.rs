@@ -6,7 +6,6 @@
 use super::{Geometry, kernels, reference};
 use crate::layers::conv_op::{self, ConvKernels};
 use crate::layers::flex_io::tensor;
-use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
@@ -16,11 +15,7 @@ impl ConvKernels for Geometry {
     const PLAIN: bool = false;
 
     fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-        let x = Tensor::<4>::from_primitive::<Flex>(x.clone());
-        let w = Tensor::<4>::from_primitive::<Flex>(weight.clone());
-        reference(x, w, self)
-            .try_into_primitive::<Flex>()
-            .unwrap_or_else(|_| unreachable!("a flex convolution stays on flex"))
+        conv_op::burn_forward(x, weight, |x, w| reference(x, w, self))
     }
 
     fn input_grad(&self, weight: &[f32], grad: &[f32]) -> FlexTensor {

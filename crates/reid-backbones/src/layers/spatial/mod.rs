@@ -34,9 +34,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// `conv.forward(x)` with the GEMM backward, or `None` when it does not
 /// apply ([`fast_path`]) or the tensors are not on autodiff flex.
 pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
-    let geometry = fast_path(conv, x)?;
-    let y = flex::run(x, conv.weight.val(), geometry)?;
-    Some(super::conv::add_bias(conv, y))
+    super::conv::through(conv, x, fast_path(conv, x), flex::run)
 }
 
 /// The geometry of `conv` applied to `x` when the GEMM backward computes
@@ -44,15 +42,25 @@ pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 /// tensors, an output of at least one pixel and the `fast-cpu` feature;
 /// `None` otherwise.
 pub fn fast_path(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
+    let per_group = conv.weight.dims()[1];
+    geometry(conv, x).filter(|g| conv.groups == 1 && per_group == g.c_in && g.c_out > 0)
+}
+
+/// The shape of `conv` applied to `x` (`c_in` = the input's channels,
+/// `c_out` = the weight's first dimension) when a fast path can compute it
+/// at all: symmetric explicit (or no) padding, dilation 1, `f32` input and
+/// weight, a non-empty batch and output, the `fast-cpu` feature; `None`
+/// otherwise. Each path adds its own conditions on the groups.
+pub(crate) fn geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
     let padding = super::conv::symmetric_padding(&conv.padding)?;
-    let [c_out, c_in, kh, kw] = conv.weight.dims();
-    let [batch, x_c, h, w] = x.dims();
-    let plain = conv.dilation == [1, 1]
-        && conv.groups == 1
-        && x_c == c_in
+    let [c_out, _, kh, kw] = conv.weight.dims();
+    let [batch, c_in, h, w] = x.dims();
+    let usable = cfg!(feature = "fast-cpu")
+        && conv.dilation == [1, 1]
         && x.dtype() == DType::F32
-        && conv.weight.val().dtype() == DType::F32;
-    let geometry = Geometry {
+        && conv.weight.val().dtype() == DType::F32
+        && batch * c_in > 0;
+    let g = Geometry {
         batch,
         c_in,
         c_out,
@@ -61,9 +69,7 @@ pub fn fast_path(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
         stride: conv.stride,
         padding,
     };
-    (cfg!(feature = "fast-cpu") && plain && batch * c_in * c_out > 0)
-        .then_some(geometry)
-        .filter(|g| g.output().is_some_and(|[oh, ow]| oh * ow > 0))
+    (usable && g.output().is_some_and(|[oh, ow]| oh * ow > 0)).then_some(g)
 }
 
 /// burn's `conv2d` with the options of a [`Geometry`]: the forward product
