@@ -140,6 +140,12 @@ fn input_grad_plane(
 
 /// Adds one plane's contribution to the channel's weight gradient
 /// `dw: [kh·kw]` (in `f64`).
+///
+/// The row walk is written out here and in [`input_grad_plane`] on purpose:
+/// shared through a closure, the loop bodies are not compiled with the AVX2
+/// build's target feature (closures do not inherit it), which measured
+/// slower (a 5×5 stride-2 layer's forward + backward: 5.5 against 3.2–4.1
+/// ms).
 #[inline(always)]
 fn weight_grad_plane(
     g: &Geometry,
