@@ -6,9 +6,11 @@
 //!
 //! burn-flex has a vectorised depth-wise forward kernel, which stays (a
 //! plane-by-plane forward written like the [`kernels`] here measured 1.3–1.7×
-//! its time), but computes the gradients as grouped convolutions; the
-//! [`kernels`] make each tap one vectorised pass over a row (measured in
-//! `docs/benchmarks.md`). [`try_conv2d`] (and so
+//! its time), but takes burn's generic backward (burn-backend 0.22.1,
+//! `backend/ops/modules/conv.rs`: the input gradient as a grouped transposed
+//! convolution, the weight gradient one group at a time); the [`kernels`]
+//! make each tap one vectorised pass over a row (forward + backward of a
+//! layer in 0.23–0.81× the time, measured in `docs/benchmarks.md`). [`try_conv2d`] (and so
 //! [`dispatch::conv2d`](super::dispatch::conv2d)) takes this path when the tensors live
 //! on flex with autodiff, are `f32`, and the convolution has
 //! `groups = c_in = c_out`, dilation 1 and symmetric explicit (or no)
