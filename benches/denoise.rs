@@ -25,6 +25,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+// What the programs run with (`reid::cli::ProgramAllocator`).
+#[global_allocator]
+static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
+
 use common::vm_hwm_mb;
 
 use std::process::Command;

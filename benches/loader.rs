@@ -35,6 +35,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+// What the programs run with (`reid::cli::ProgramAllocator`).
+#[global_allocator]
+static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
+
 use common::{env_usize, json_times, median, run_python_json};
 
 use std::path::{Path, PathBuf};

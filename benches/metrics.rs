@@ -19,6 +19,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+// What the programs run with (`reid::cli::ProgramAllocator`).
+#[global_allocator]
+static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
+
 use common::{cpu_seconds, python, vm_hwm_mb};
 
 use std::path::{Path, PathBuf};

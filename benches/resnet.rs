@@ -29,6 +29,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+// What the programs run with (`reid::cli::ProgramAllocator`).
+#[global_allocator]
+static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
+
 use common::{env_usize, json_times, median, python, run_python_json, torch_timing_args};
 
 use std::path::PathBuf;

@@ -62,6 +62,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+// What the programs run with (`reid::cli::ProgramAllocator`).
+#[global_allocator]
+static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
+
 use common::{env_usize, median, run_python_json, vm_hwm_mb};
 use reid::train::RunOptions;
 

@@ -23,6 +23,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+// What the programs run with (`reid::cli::ProgramAllocator`).
+#[global_allocator]
+static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
+
 use common::{env_usize, json_times, median, run_python_json, torch_timing_args};
 
 use std::time::Instant;

@@ -22,6 +22,9 @@ struct Args {
     args: PretrainArgs,
 }
 
+#[global_allocator]
+static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
+
 fn main() -> std::process::ExitCode {
     let a = Args::parse();
     reid::cli::exit(run(a.recipe, &a.args))
