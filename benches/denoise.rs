@@ -25,10 +25,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-// What the programs run with (`reid::cli::ProgramAllocator`).
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 use common::vm_hwm_mb;
 
 use std::process::Command;
@@ -101,6 +97,8 @@ fn child(images: u64, config: &str) {
 }
 
 fn main() {
+    // What the programs run with (`reid::allocator`).
+    reid::allocator::keep_freed_memory();
     if let Ok(n) = std::env::var(CHILD_ENV) {
         let config = std::env::var(CONFIG_ENV).unwrap_or_else(|_| "default".into());
         child(n.parse().expect("image count"), &config);

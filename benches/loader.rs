@@ -35,10 +35,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-// What the programs run with (`reid::cli::ProgramAllocator`).
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 use common::{env_usize, json_times, median, run_python_json};
 
 use std::path::{Path, PathBuf};
@@ -313,6 +309,8 @@ fn profile(files: &[PathBuf]) {
 }
 
 fn main() {
+    // What the programs run with (`reid::allocator`).
+    reid::allocator::keep_freed_memory();
     let n = env_usize("BENCH_IMAGES", 512);
     let rounds = env_usize("BENCH_ROUNDS", 3);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());

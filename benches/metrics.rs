@@ -19,10 +19,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-// What the programs run with (`reid::cli::ProgramAllocator`).
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 use common::{cpu_seconds, python, vm_hwm_mb};
 
 use std::path::{Path, PathBuf};
@@ -281,6 +277,8 @@ fn f(v: &Option<Value>, key: &str) -> Option<f64> {
 }
 
 fn main() {
+    // What the programs run with (`reid::allocator`).
+    reid::allocator::keep_freed_memory();
     if let Ok(spec) = std::env::var(CHILD_ENV) {
         let (case, dir) = spec.split_once(':').expect("case:dir");
         child(case, Path::new(dir));

@@ -29,10 +29,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-// What the programs run with (`reid::cli::ProgramAllocator`).
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 use common::{env_usize, json_times, median, python, run_python_json, torch_timing_args};
 
 use std::path::PathBuf;
@@ -211,6 +207,8 @@ fn profile_ops(runs: usize) {
 }
 
 fn main() {
+    // What the programs run with (`reid::allocator`).
+    reid::allocator::keep_freed_memory();
     let rounds = env_usize("BENCH_ROUNDS", 3);
     let runs = env_usize("BENCH_RUNS", 5);
     let last_stride = env_usize("BENCH_LAST_STRIDE", 1);

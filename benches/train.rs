@@ -62,10 +62,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-// What the programs run with (`reid::cli::ProgramAllocator`).
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 use common::{env_usize, median, run_python_json, vm_hwm_mb};
 use reid::train::RunOptions;
 
@@ -809,6 +805,8 @@ fn fmt_rate(v: f64) -> String {
 }
 
 fn main() {
+    // What the programs run with (`reid::allocator`).
+    reid::allocator::keep_freed_memory();
     let o = parse_opts();
     if let Some(name) = &o.child {
         match child(name, &o) {

@@ -23,10 +23,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-// What the programs run with (`reid::cli::ProgramAllocator`).
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 use common::{env_usize, json_times, median, run_python_json, torch_timing_args};
 
 use std::time::Instant;
@@ -75,6 +71,8 @@ fn burn_round(model: &ZooModel, x: &Tensor<4>, runs: usize) -> Result<Vec<f64>, 
 }
 
 fn main() {
+    // What the programs run with (`reid::allocator`).
+    reid::allocator::keep_freed_memory();
     let rounds = env_usize("BENCH_ROUNDS", 2);
     let runs = env_usize("BENCH_RUNS", 3);
     let names: Vec<String> = match std::env::var("BENCH_MODELS") {

@@ -21,9 +21,6 @@
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::demo::main()
 }

@@ -8,9 +8,6 @@
 //! ```
 //! Bad arguments or inputs exit with code 2.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::denoise::main()
 }

@@ -12,9 +12,6 @@
 //! Features: float32/float64 `[n, dim]`; ids: int64/int32 `[n]`.
 //! Bad input (mismatched lengths, wrong dtypes, NaN, empty gallery) exits with code 2.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::evaluate::main()
 }

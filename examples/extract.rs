@@ -33,9 +33,6 @@
 //! was loaded and what was set aside is printed to stderr. Bad arguments,
 //! weights or input shapes exit with code 2; other failures with code 1.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::extract::main()
 }

@@ -42,9 +42,6 @@
 //! random weights. Bad arguments exit with code 2; failures while running
 //! exit with code 1.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::finetune::main()
 }

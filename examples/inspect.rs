@@ -9,9 +9,6 @@
 //! convention). Warnings go to stderr. Exit codes: 0 success, 2 wrong layout
 //! (the message names the path expected) or bad arguments, 1 other errors.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::inspect::main()
 }

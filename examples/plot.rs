@@ -9,9 +9,6 @@
 //! ```
 //! Bad arguments or a malformed log exit with code 2.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::plot::main()
 }

@@ -22,10 +22,8 @@ struct Args {
     args: PretrainArgs,
 }
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
+    reid::allocator::keep_freed_memory();
     let a = Args::parse();
     reid::cli::exit(run(a.recipe, &a.args))
 }

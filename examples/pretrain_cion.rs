@@ -14,9 +14,6 @@
 //!
 //! The same program as `pretrain --recipe cion` (and `reid pretrain cion`).
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::pretrain::main_for(reid::cli::pretrain::Recipe::Cion)
 }

@@ -15,9 +15,6 @@
 //!
 //! The same program as `pretrain --recipe moco` (and `reid pretrain moco`).
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::pretrain::main_for(reid::cli::pretrain::Recipe::Moco)
 }

@@ -16,9 +16,6 @@
 //! `--out`. Bad arguments or inputs exit with code 2; failures while running
 //! exit with code 1.
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::study::main()
 }

@@ -9,9 +9,6 @@
 //! values, an existing non-empty output folder without `--force`), 1 for
 //! other failures (I/O).
 
-#[global_allocator]
-static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-
 fn main() -> std::process::ExitCode {
     reid::cli::synth::main()
 }

@@ -61,6 +61,7 @@
 
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;

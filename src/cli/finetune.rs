@@ -855,5 +855,6 @@ pub fn execute(args: Args) -> ExitCode {
 
 /// The whole program: parses the process arguments and runs.
 pub fn main() -> ExitCode {
+    crate::allocator::keep_freed_memory();
     execute(<Args as clap::Parser>::parse())
 }

@@ -99,5 +99,6 @@ fn check_annotations(root: &std::path::Path) -> anyhow::Result<()> {
 
 /// The whole program: parses the process arguments and runs.
 pub fn main() -> ExitCode {
+    crate::allocator::keep_freed_memory();
     execute(<Args as clap::Parser>::parse())
 }

@@ -14,7 +14,7 @@
 //! - [`images`]: `--on-corrupt error|skip` and the image listings and
 //!   checks of the programs that read images.
 //!
-//! Every program declares [`ProgramAllocator`] as its global allocator.
+//! Every program first calls [`crate::allocator::keep_freed_memory`].
 //!
 //! The programs report errors with `anyhow` (what they print is the whole
 //! chain); the library crates keep their typed errors.
@@ -43,26 +43,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use exit::{UsageError, classify, exit, usage};
-
-/// The memory allocator of the `reid` command, the examples and the
-/// benchmarks: mimalloc (microsoft/mimalloc through the `mimalloc` crate).
-///
-/// burn-flex allocates a new buffer for the output of every tensor
-/// operation. glibc's malloc serves buffers above its mmap threshold (at
-/// most 32 MiB, and ConvNeXt's stage-1 MLP activations at batch 16 are
-/// 50 MB) straight from the kernel and unmaps them on free, so each
-/// operation first page-faults its way through fresh memory; mimalloc keeps
-/// freed pages for the next allocation. Measured in `cargo bench --bench
-/// zoo` (docs/benchmarks.md): GhostNet's pass 45 % shorter, EdgeNeXt's 29 %,
-/// ConvNeXt's 25 %, ResNet50's 9 %. The library crates leave the choice of
-/// allocator to the program; a program of your own gets the same by
-/// declaring
-///
-/// ```ignore
-/// #[global_allocator]
-/// static ALLOCATOR: reid::cli::ProgramAllocator = reid::cli::ProgramAllocator;
-/// ```
-pub use mimalloc::MiMalloc as ProgramAllocator;
 
 /// Overrides `slot` with the flag's value when the flag was given.
 pub(crate) fn set_if_given<T>(slot: &mut T, flag: Option<T>) {
@@ -164,8 +144,10 @@ pub enum Command {
 }
 
 impl Cli {
-    /// Runs the subcommand; returns the exit code.
+    /// Runs the subcommand, after [`crate::allocator::keep_freed_memory`];
+    /// returns the exit code.
     pub fn execute(self) -> ExitCode {
+        crate::allocator::keep_freed_memory();
         match self.command {
             Command::Synth(a) => synth::execute(a),
             Command::Inspect(a) => inspect::execute(a),

@@ -205,6 +205,7 @@ struct OneRecipe {
 /// ([`PretrainArgs`]), runs and maps the result to the exit code (the
 /// `pretrain_moco`, `pretrain_pnl` and `pretrain_cion` examples).
 pub fn main_for(recipe: Recipe) -> std::process::ExitCode {
+    crate::allocator::keep_freed_memory();
     use clap::Parser;
     super::exit(run(recipe, &OneRecipe::parse().args))
 }

@@ -360,5 +360,6 @@ fn print_report(r: &SynthReport, secs: f64) {
 
 /// The whole program: parses the process arguments and runs.
 pub fn main() -> ExitCode {
+    crate::allocator::keep_freed_memory();
     execute(<Args as clap::Parser>::parse())
 }
