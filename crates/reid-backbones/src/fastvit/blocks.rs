@@ -6,7 +6,6 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::softmax;
 
-use crate::layers::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::mobileone::{
@@ -238,10 +237,7 @@ impl ConvMlp {
 
     /// `[b, dim, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = gelu(crate::layers::dispatch::conv2d(
-            &self.fc1,
-            self.conv.forward(x),
-        ));
+        let y = crate::layers::dispatch::conv2d_gelu(&self.fc1, self.conv.forward(x));
         crate::layers::dispatch::conv2d(&self.fc2, y)
     }
 

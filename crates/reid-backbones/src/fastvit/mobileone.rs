@@ -100,6 +100,16 @@ impl ConvBn {
         }
     }
 
+    /// `gelu(self.forward(x))`: once the BN is folded ([`Self::fuse`]), a
+    /// 1×1 convolution's GEMM, bias and GELU in one pass at inference
+    /// ([`dispatch::conv2d_gelu`](crate::layers::dispatch::conv2d_gelu)).
+    pub fn forward_gelu(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.bn {
+            None => crate::layers::dispatch::conv2d_gelu(&self.conv, x),
+            Some(_) => gelu(self.forward(x)),
+        }
+    }
+
     /// The equivalent kernel `[out, in/groups, k, k]` and bias `[out]`.
     pub fn kernel_bias(&self) -> (Tensor<4>, Tensor<1>) {
         let w = self.conv.weight.val();

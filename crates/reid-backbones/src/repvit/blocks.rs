@@ -16,7 +16,6 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{relu, sigmoid};
 
-use crate::layers::gelu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -210,7 +209,7 @@ impl RepVitMlp {
 
     /// `[b, c, h, w]` → `[b, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv2.forward(gelu(self.conv1.forward(x)))
+        self.conv2.forward(self.conv1.forward_gelu(x))
     }
 
     /// Both BNs folded.

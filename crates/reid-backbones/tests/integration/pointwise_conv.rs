@@ -66,3 +66,53 @@ fn gemm_path_propagates_nan() {
     assert!(v[0].is_nan() && v[4].is_nan(), "{v:?}");
     assert!(v[1..4].iter().all(|x| x.is_finite()), "{v:?}");
 }
+
+/// `conv2d_gelu`'s one pass (GEMM, bias, GELU per image) gives exactly the
+/// values of the GEMM path followed by GELU, for batches below and above
+/// the thread count (the epilogue inside each image's task, and the
+/// parallel pass after), with and without bias and stride; it declines
+/// autodiff tensors, and `dispatch::conv2d_gelu` then takes the two calls.
+#[test]
+fn fused_gelu_pass_is_bit_identical_to_the_two_calls() {
+    use reid_backbones::layers::{dispatch, gelu};
+    let device = Device::default();
+    for (batch, c_in, c_out, [h, w], stride, bias) in [
+        (1, 5, 7, [6, 4], 1, true),
+        (3, 8, 16, [8, 6], 2, true),
+        (6, 16, 8, [5, 7], 1, false),
+        (4, 32, 12, [16, 8], 1, true),
+    ] {
+        let conv = Conv2dConfig::new([c_in, c_out], [1, 1])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Valid)
+            .with_bias(bias)
+            .init(&device);
+        let x: Tensor<4> =
+            Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 2.0), &device);
+        let fused = pointwise::try_conv2d_gelu(&conv, &x).expect("the fused pass applies");
+        let two = gelu(pointwise::try_conv2d(&conv, &x).expect("the GEMM path applies"));
+        assert_eq!(fused.dims(), two.dims());
+        let (a, b) = (
+            fused.into_data().try_to_vec::<f32>().unwrap(),
+            two.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        let case = format!("batch {batch}, {c_in}->{c_out}, {h}x{w}, stride {stride}, bias {bias}");
+        assert!(
+            a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{case}"
+        );
+        // And against burn's own convolution and GELU.
+        let burn = burn::tensor::activation::gelu(conv.forward(x.clone()));
+        assert!(
+            max_rel(dispatch::conv2d_gelu(&conv, x), burn) < 1e-5,
+            "{case}"
+        );
+    }
+    let autodiff = Device::default().autodiff();
+    let conv = Conv2dConfig::new([4, 6], [1, 1]).init(&autodiff);
+    let x: Tensor<4> = Tensor::random([2, 4, 6, 4], Distribution::Normal(0.0, 1.0), &autodiff);
+    assert!(pointwise::try_conv2d_gelu(&conv, &x).is_none());
+    let y = dispatch::conv2d_gelu(&conv, x.clone());
+    let expected = burn::tensor::activation::gelu(conv.forward(x));
+    assert!(max_rel(y, expected) < 1e-5);
+}

@@ -84,6 +84,13 @@ fn forward_chunk(x: &[f32], out: &mut [f32]) {
 }
 
 #[inline(always)]
+fn in_place_chunk(xs: &mut [f32]) {
+    for v in xs {
+        *v = gelu1(*v);
+    }
+}
+
+#[inline(always)]
 fn backward_chunk(x: &[f32], g: &[f32], out: &mut [f32]) {
     for ((o, &v), &gv) in out.iter_mut().zip(x).zip(g) {
         *o = gelu_grad1(v, gv);
@@ -100,6 +107,18 @@ fn forward_chunk_avx2(x: &[f32], out: &mut [f32]) {
 #[target_feature(enable = "avx2")]
 fn backward_chunk_avx2(x: &[f32], g: &[f32], out: &mut [f32]) {
     backward_chunk(x, g, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn in_place_chunk_avx2(xs: &mut [f32]) {
+    in_place_chunk(xs);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn in_place_chunk_avx512(xs: &mut [f32]) {
+    in_place_chunk(xs);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -153,6 +172,21 @@ fn forward_in(build: Build, x: &[f32], out: &mut [f32]) {
         // SAFETY: `build()` returned it, so the CPU supports AVX2.
         Build::Avx2 => unsafe { forward_chunk_avx2(x, out) },
         _ => forward_chunk(x, out),
+    }
+}
+
+/// GELU of every element of `xs`, in place, on this thread, in the
+/// widest build the CPU runs: the same values as [`forward`] (for a kernel
+/// that applies GELU to its own output while it is in cache).
+pub fn apply_in_place(xs: &mut [f32]) {
+    match build() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `build()` returned it, so the CPU supports AVX-512F.
+        Build::Avx512 => unsafe { in_place_chunk_avx512(xs) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `build()` returned it, so the CPU supports AVX2.
+        Build::Avx2 => unsafe { in_place_chunk_avx2(xs) },
+        _ => in_place_chunk(xs),
     }
 }
 

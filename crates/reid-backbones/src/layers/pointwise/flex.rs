@@ -5,6 +5,7 @@
 use super::{Geometry, kernels};
 use crate::layers::conv_op::{self, ConvKernels};
 use crate::layers::flex_io::{tensor, values};
+use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
@@ -34,4 +35,29 @@ impl ConvKernels for Geometry {
 /// tensors live elsewhere.
 pub fn run(x: &Tensor<4>, weight: Tensor<4>, g: Geometry) -> Option<Tensor<4>> {
     conv_op::run(x, weight, g)
+}
+
+/// `gelu(conv(x) + bias)` in one pass over the output
+/// ([`kernels::forward_with`]) for plain flex tensors; `None` under
+/// autodiff or elsewhere, or when `bias` is not `[c_out]`.
+pub fn run_gelu(
+    x: &Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    g: Geometry,
+) -> Option<Tensor<4>> {
+    let xp = x.clone().try_into_primitive::<Flex>().ok()?;
+    let wp = weight.try_into_primitive::<Flex>().ok()?;
+    let bp = match bias {
+        Some(b) if b.dims() == [g.c_out] => Some(b.try_into_primitive::<Flex>().ok()?),
+        Some(_) => return None,
+        None => None,
+    };
+    let bv = bp.as_ref().map(values);
+    let [oh, ow] = g.output();
+    let y = kernels::forward_with(&g, &values(&xp), &values(&wp), bv.as_deref(), true);
+    Some(Tensor::from_primitive::<Flex>(tensor(
+        y,
+        [g.batch, g.c_out, oh, ow],
+    )))
 }

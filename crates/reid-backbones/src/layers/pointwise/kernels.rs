@@ -14,7 +14,9 @@
 //! gradient sums a fixed number of partial sums ([`WGRAD_CHUNKS`]) in a
 //! fixed order, so every result is the same for any number of threads.
 
-use crate::layers::gemm::{Operand, each_image, gemm, parallelism, partial_sums};
+use rayon::prelude::*;
+
+use crate::layers::gemm::{Operand, each_image, gemm, parallelism, partial_sums, per_image};
 
 /// How many partial sums the weight gradient adds, in order (fewer when
 /// the batch is smaller): fixed, so that the result does not depend on the
@@ -99,7 +101,38 @@ fn scatter(g: &Geometry, cols: &[f32], out: &mut [f32]) {
 /// Forward: `x: [batch, c_in, h, w]`, `weight: [c_out, c_in]` →
 /// `[batch, c_out, out_h, out_w]`, row-major.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    forward_with(g, x, weight, None, false)
+}
+
+/// Adds `bias` to every value of one output row (one image and channel,
+/// `p` pixels), then applies GELU when `gelu`: in this order, the same
+/// operations as adding the bias and applying GELU to the whole output
+/// afterwards.
+fn epilogue_row(row: &mut [f32], bias: Option<f32>, gelu: bool) {
+    if let Some(b) = bias {
+        for v in row.iter_mut() {
+            *v += b;
+        }
+    }
+    if gelu {
+        crate::layers::gelu::kernels::apply_in_place(row);
+    }
+}
+
+/// [`forward`], then `+ bias[c]` (`bias: [c_out]`) and GELU when `gelu`,
+/// each applied to an image's output right after its GEMM while it is in
+/// cache (when images are spread over the pool; in one parallel pass
+/// afterwards otherwise). The same values as `gelu(forward(..) + bias)`:
+/// every step is the same `f32` operation in the same order.
+pub fn forward_with(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    gelu: bool,
+) -> Vec<f32> {
     let p = g.out_pixels();
+    let fused = per_image(g.batch);
     let mut y = vec![0.0; g.batch * g.c_out * p];
     let scratch = if g.dense() { 0 } else { g.c_in * p };
     each_image(g.batch, &mut y, g.c_out * p, scratch, |n, yn, s| {
@@ -119,7 +152,17 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             false,
             parallelism(g.batch),
         );
+        if fused && (bias.is_some() || gelu) {
+            for (c, row) in yn.chunks_mut(p).enumerate() {
+                epilogue_row(row, bias.map(|b| b[c]), gelu);
+            }
+        }
     });
+    if !fused && (bias.is_some() || gelu) {
+        y.par_chunks_mut(p)
+            .enumerate()
+            .for_each(|(i, row)| epilogue_row(row, bias.map(|b| b[i % g.c_out]), gelu));
+    }
     y
 }
 

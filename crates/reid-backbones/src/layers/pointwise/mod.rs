@@ -38,6 +38,15 @@ pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     super::conv::through(conv, x, fast_path(conv, x), flex::run)
 }
 
+/// `gelu(conv.forward(x))` in one pass over the output (GEMM, bias and
+/// GELU per image while it is in cache), for inference: `None` where
+/// [`try_conv2d`] declines, under autodiff, or without the vectorised GELU
+/// (not `f32`). The same values as the two calls one after the other.
+pub fn try_conv2d_gelu(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let g = fast_path(conv, x)?;
+    flex::run_gelu(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), g)
+}
+
 /// The geometry of `conv` applied to `x` when the GEMM kernels compute it:
 /// a 1×1 kernel, zero padding, dilation 1, one group, `f32` tensors and the
 /// `fast-cpu` feature (flex); `None` otherwise.
@@ -86,6 +95,16 @@ mod flex {
 
     /// Always declines.
     pub fn run(_: &Tensor<4>, _: Tensor<4>, _: Geometry) -> Option<Tensor<4>> {
+        None
+    }
+
+    /// Always declines.
+    pub fn run_gelu(
+        _: &Tensor<4>,
+        _: Tensor<4>,
+        _: Option<Tensor<1>>,
+        _: Geometry,
+    ) -> Option<Tensor<4>> {
         None
     }
 }
