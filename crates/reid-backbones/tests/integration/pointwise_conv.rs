@@ -5,27 +5,41 @@
 
 use crate::common::conv_path::{assert_matches_burn, max_rel};
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use reid_backbones::layers::pointwise;
+
+/// `(batch, c_in, c_out, [h, w], stride, bias)`: batches below and above
+/// the thread count, strides 1 and 2, with and without bias.
+const CASES: [(usize, usize, usize, [usize; 2], usize, bool); 4] = [
+    (1, 5, 7, [6, 4], 1, false),
+    (3, 8, 16, [8, 6], 2, true),
+    (6, 16, 8, [5, 7], 2, false),
+    (4, 32, 12, [16, 8], 1, true),
+];
+
+/// A 1×1 convolution and an input `~ N(0, std²)` for one of [`CASES`], and
+/// the case's name.
+fn case_on(
+    (batch, c_in, c_out, [h, w], stride, bias): (usize, usize, usize, [usize; 2], usize, bool),
+    std: f64,
+    device: &Device,
+) -> (Conv2d, Tensor<4>, String) {
+    let conv = Conv2dConfig::new([c_in, c_out], [1, 1])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Valid)
+        .with_bias(bias)
+        .init(device);
+    let x = Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, std), device);
+    let case = format!("batch {batch}, {c_in}->{c_out}, {h}x{w}, stride {stride}, bias {bias}");
+    (conv, x, case)
+}
 
 #[test]
 fn gemm_path_matches_burn_values_and_gradients() {
     let device = Device::default().autodiff();
-    for (batch, c_in, c_out, [h, w], stride, bias) in [
-        (1, 5, 7, [6, 4], 1, false),
-        (3, 8, 16, [8, 6], 2, true),
-        (6, 16, 8, [5, 7], 2, false),
-        (4, 32, 12, [16, 8], 1, true),
-    ] {
-        let conv = Conv2dConfig::new([c_in, c_out], [1, 1])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Valid)
-            .with_bias(bias)
-            .init(&device);
-        let x: Tensor<4> =
-            Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
-        let case = format!("batch {batch}, {c_in}->{c_out}, {h}x{w}, stride {stride}, bias {bias}");
+    for case in CASES {
+        let (conv, x, case) = case_on(case, 1.0, &device);
         assert_matches_burn(&conv, &x, &pointwise::try_conv2d, &case);
     }
 }
@@ -76,19 +90,8 @@ fn gemm_path_propagates_nan() {
 fn fused_gelu_pass_is_bit_identical_to_the_two_calls() {
     use reid_backbones::layers::{dispatch, gelu};
     let device = Device::default();
-    for (batch, c_in, c_out, [h, w], stride, bias) in [
-        (1, 5, 7, [6, 4], 1, true),
-        (3, 8, 16, [8, 6], 2, true),
-        (6, 16, 8, [5, 7], 1, false),
-        (4, 32, 12, [16, 8], 1, true),
-    ] {
-        let conv = Conv2dConfig::new([c_in, c_out], [1, 1])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Valid)
-            .with_bias(bias)
-            .init(&device);
-        let x: Tensor<4> =
-            Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 2.0), &device);
+    for case in CASES {
+        let (conv, x, case) = case_on(case, 2.0, &device);
         let fused = pointwise::try_conv2d_gelu(&conv, &x).expect("the fused pass applies");
         let two = gelu(pointwise::try_conv2d(&conv, &x).expect("the GEMM path applies"));
         assert_eq!(fused.dims(), two.dims());
@@ -96,7 +99,6 @@ fn fused_gelu_pass_is_bit_identical_to_the_two_calls() {
             fused.into_data().try_to_vec::<f32>().unwrap(),
             two.into_data().try_to_vec::<f32>().unwrap(),
         );
-        let case = format!("batch {batch}, {c_in}->{c_out}, {h}x{w}, stride {stride}, bias {bias}");
         assert!(
             a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
             "{case}"
