@@ -9,7 +9,7 @@
 //! ```sh
 //! cargo run --release --example study -- [--out DIR] [--quick] [--seeds N]
 //!     [--rows scratch,moco,pnl,cion,cion_oracle,supervised] [--config-dir DIR]
-//!     [--budget PASSES] [--backend flex]
+//!     [--budget PASSES] [--finetune-epochs N] [--backend flex]
 //! ```
 //! Re-running with the same `--out` skips finished stages and resumes
 //! unfinished training. Writes `study.json`, `study.md` and `study.png` to

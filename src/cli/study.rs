@@ -9,7 +9,7 @@
 //! ```sh
 //! reid study [--out DIR] [--quick] [--seeds N]
 //!     [--rows scratch,moco,pnl,cion,cion_oracle,supervised] [--config-dir DIR]
-//!     [--budget PASSES] [--denoise-features pnl|moco]
+//!     [--budget PASSES] [--finetune-epochs N] [--denoise-features pnl|moco]
 //!     [--stitch-gap-steps G] [--stitch-threshold T] [--backend flex]
 //! ```
 //! Re-running with the same `--out` skips finished stages and resumes
@@ -54,6 +54,11 @@ pub struct Args {
     /// the size's: 48,000, or 9,600 with --quick).
     #[arg(long)]
     budget: Option<f64>,
+    /// BoT fine-tuning epochs of every row (default: the size's: 24, or 8
+    /// with --quick); the recipe's decay milestones and warm-up scale with
+    /// it.
+    #[arg(long)]
+    finetune_epochs: Option<usize>,
     /// The row whose backbone extracts the features the `cion` row's
     /// identities are denoised with: pnl (default) or moco.
     #[arg(long)]
@@ -96,6 +101,9 @@ fn config(args: &Args) -> Result<(StudyConfig, Backend), StudyError> {
     }
     if let Some(b) = args.budget {
         cfg.budget_passes = b;
+    }
+    if let Some(e) = args.finetune_epochs {
+        cfg.finetune_epochs = e;
     }
     if let Some(f) = &args.denoise_features {
         cfg.denoise_features = f.parse::<Row>()?;

@@ -2455,6 +2455,11 @@ fn study_demo_cases(f: &Fixtures) -> Vec<Case> {
         st("budget-negative", &["--budget=-5"], &["budget"]),
         st("budget-nan", &["--budget", "NaN"], &["budget"]),
         st("seeds-0", &["--seeds", "0"], &["seed"]),
+        st(
+            "finetune-epochs-0",
+            &["--finetune-epochs", "0"],
+            &["finetune_epochs"],
+        ),
         st("backend-bogus", &["--backend", "tpu"], &["tpu"]),
         st(
             "denoise-features-scratch",
