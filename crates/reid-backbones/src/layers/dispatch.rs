@@ -22,7 +22,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     super::spatial::conv2d(conv, x)
 }
 
-/// `gelu(conv2d(conv, x))` (the exact GELU, [`gelu`](super::gelu)): for
+/// `gelu(conv2d(conv, x))` (the exact GELU, [`gelu`](super::gelu())): for
 /// plain (inference) flex tensors and a 1×1 convolution, one pass that
 /// applies the bias and GELU to each image's GEMM output while it is in
 /// cache ([`pointwise::try_conv2d_gelu`](super::pointwise::try_conv2d_gelu));
