@@ -12,7 +12,7 @@
 //! trimming off, so that freed buffers are reused. Measured
 //! (docs/benchmarks.md, "2026-12-07: the programs keep freed memory"):
 //! GhostNet's zoo pass 44 % shorter, EdgeNeXt's 30 %, ConvNeXt's 12 %, and
-//! the BoT ResNet-50 training step about 7 %. The price: the process keeps
+//! the BoT ResNet-50 training step 7–8 %. The price: the process keeps
 //! the memory it freed (its resident size stays near its peak) until it
 //! exits.
 //!
@@ -20,7 +20,8 @@
 //! A program of your own can call it too; libraries should leave the
 //! process's allocator settings to the program. Elsewhere than Linux with
 //! glibc it does nothing. (mimalloc as the global allocator was measured
-//! too: as fast for inference, but 10–25 % slower for the training steps.)
+//! too: about as fast for inference, but 4–30 % slower for the BoT
+//! training steps.)
 
 /// The largest mmap threshold glibc accepts on 64-bit targets (32 MiB);
 /// requests above it are still served by their own mappings.
