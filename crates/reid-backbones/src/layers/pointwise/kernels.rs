@@ -123,7 +123,9 @@ fn epilogue_row(row: &mut [f32], bias: Option<f32>, gelu: bool) {
 /// each applied to an image's output right after its GEMM while it is in
 /// cache (when images are spread over the pool; in one parallel pass
 /// afterwards otherwise). The same values as `gelu(forward(..) + bias)`:
-/// every step is the same `f32` operation in the same order.
+/// every step is the same `f32` operation in the same order. `bias`, when
+/// given, must hold `c_out` values, as `x` and `weight` must match `g`
+/// (callers check; `flex::run_gelu` declines any other bias shape).
 pub fn forward_with(
     g: &Geometry,
     x: &[f32],
