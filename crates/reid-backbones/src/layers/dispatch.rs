@@ -7,16 +7,23 @@ use burn::tensor::Tensor;
 
 /// `conv.forward(x)` (`[batch, c_in, h, w]` → `[batch, c_out, h', w']`)
 /// through the fastest exact path for its shape on the flex CPU backend:
-/// [`pointwise`](super::pointwise)'s GEMMs for 1×1; under autodiff,
-/// [`depthwise`](super::depthwise)'s backward for one group per channel and
-/// [`spatial`](super::spatial)'s for other `k×k` convolutions; else burn's
+/// [`pointwise`](super::pointwise)'s GEMMs for 1×1; for one group per
+/// channel [`depthwise`](super::depthwise)'s forward kernel (inference) or
+/// backward (autodiff); under autodiff [`spatial`](super::spatial)'s for
+/// other `k×k` convolutions; else burn's
 /// own convolution (every other backend and shape). The result is the same
 /// function on every path, up to the order of float additions.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if let Some(y) = super::depthwise::try_conv2d(conv, &x) {
         return y;
     }
+    if let Some(y) = super::depthwise::try_forward(conv, &x) {
+        return y;
+    }
     if let Some(y) = super::pointwise::try_conv2d(conv, &x) {
+        return y;
+    }
+    if let Some(y) = super::spatial::try_forward(conv, &x) {
         return y;
     }
     super::spatial::conv2d(conv, x)

@@ -4,8 +4,9 @@
 //! ([`transformer`]), the padded convolution ([`conv2d`]) and the dispatch
 //! of any convolution to its fastest exact path ([`dispatch::conv2d`]), 1×1
 //! convolutions as GEMMs on the CPU ([`pointwise`]), depth-wise ones as
-//! direct plane kernels ([`depthwise`]), the backward of
-//! `k×k` convolutions as GEMMs ([`spatial`]), a vectorised exact GELU
+//! direct plane kernels ([`depthwise`]), `k×k` convolutions as per-image
+//! column GEMMs (the backward, and the forward at inference:
+//! [`spatial`]), a vectorised exact GELU
 //! ([`gelu()`]) and training-mode BatchNorm (+ ReLU) as one fused
 //! operation ([`batch_norm`]).
 

@@ -276,7 +276,7 @@ impl PatchEmbed {
         } else {
             images
         };
-        let x = self.proj.forward(images);
+        let x = crate::layers::dispatch::conv2d(&self.proj, images);
         let [b, c, h, w] = x.dims();
         let tokens = x.reshape([b, c, h * w]).swap_dims(1, 2);
         let tokens = match &self.norm {

@@ -302,7 +302,7 @@ impl VoloPatchEmbed {
     /// `[batch, 3, H, W]` → `[batch, d0, h, w]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let x = self.conv.iter().fold(images, |x, layer| layer.forward(x));
-        self.proj.forward(x)
+        crate::layers::dispatch::conv2d(&self.proj, x)
     }
 }
 

@@ -2,16 +2,17 @@
 //! against burn's own grouped convolution on the flex autodiff device
 //! (outputs and the gradients of input, weight and bias), against textbook
 //! `f64` loops, the AVX2 build against the plain one, NaN, and the cases the
-//! path must decline; and `layers::dispatch::conv2d`, the dispatch every family
-//! uses.
+//! path must decline; the inference forward kernel against burn-flex's to
+//! the bit; and `layers::dispatch::conv2d`, the dispatch every family uses.
 
 use crate::common::conv_path::{assert_matches_burn, max_rel};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use reid_backbones::layers::depthwise::forward;
 use reid_backbones::layers::depthwise::kernels::{self, Build};
 use reid_backbones::layers::depthwise::{self, Depthwise};
-use reid_backbones::layers::{dispatch, pointwise};
+use reid_backbones::layers::{dispatch, pointwise, spatial};
 
 /// (batch, channels, [h, w], [kh, kw], stride, [ph, pw], bias).
 type Case = (
@@ -71,26 +72,126 @@ fn depthwise_matches_burn_values_and_gradients() {
     }
 }
 
+/// Mobile networks' small planes: RepViT's 8×4 and 16×8 maps at 3×3, its
+/// stride-2 down-sampling, FastViT's 7×7 at stride 2, a plane wider than
+/// one register block, a stride of 3.
+const SMALL_PLANES: [Case; 5] = [
+    (2, 24, [8, 4], [3, 3], 1, [1, 1], true),
+    (3, 16, [16, 8], [3, 3], 2, [1, 1], true),
+    (2, 8, [20, 12], [7, 7], 2, [3, 3], false),
+    (1, 4, [9, 70], [3, 3], 1, [1, 1], true),
+    (2, 3, [10, 11], [5, 3], 3, [2, 1], true),
+];
+
+/// `a` and `b` hold the same bits, any NaN against any NaN.
+fn assert_same_bits(a: Tensor<4>, b: Tensor<4>, what: &str) {
+    let a: Vec<f32> = a.into_data().try_to_vec().expect("f32");
+    let b: Vec<f32> = b.into_data().try_to_vec().expect("f32");
+    assert_eq!(a.len(), b.len(), "{what}: length");
+    for (k, (p, q)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()),
+            "{what}[{k}]: {p} against burn's {q}"
+        );
+    }
+}
+
 #[test]
-fn depthwise_leaves_inference_to_burn() {
-    // Without autodiff there is no backward to speed up: burn-flex's own
-    // depth-wise kernel, through the dispatch too.
+fn depthwise_inference_gives_burns_bits() {
+    // At inference the forward kernel runs in place of burn-flex's own, to
+    // the bit, through the dispatch too; under autodiff it declines (the
+    // backward path's forward is burn's).
     let device = Device::default();
-    for case in CASES {
+    for case in CASES.into_iter().chain(SMALL_PLANES) {
         let (batch, c, [h, w], kernel, stride, padding, bias) = case;
         let conv = depthwise_conv(c, kernel, stride, padding, bias, &device);
         let x: Tensor<4> =
             Tensor::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
-        assert!(
-            depthwise::try_conv2d(&conv, &x).is_none(),
-            "{}",
-            describe(case)
+        let name = describe(case);
+        let y = depthwise::try_forward(&conv, &x).expect("the inference kernel applies");
+        assert_same_bits(y, conv.forward(x.clone()), &name);
+        assert_same_bits(
+            dispatch::conv2d(&conv, x.clone()),
+            conv.forward(x.clone()),
+            &name,
         );
-        assert_eq!(
-            max_rel(dispatch::conv2d(&conv, x.clone()), conv.forward(x)),
-            0.0
-        );
+        let ad = Device::default().autodiff();
+        let conv = depthwise_conv(c, kernel, stride, padding, bias, &ad);
+        let x: Tensor<4> = Tensor::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &ad);
+        assert!(depthwise::try_forward(&conv, &x).is_none(), "{name}");
     }
+}
+
+#[test]
+fn depthwise_inference_covers_channel_multipliers() {
+    // FastViT's patch embedding: groups = c_in, two (or more) outputs per
+    // input channel; burn computes it as one GEMM per group, so the sums
+    // differ in order only.
+    let device = Device::default();
+    for (batch, c, m, [h, w], k, stride, bias) in [
+        (2, 4, 2, [14, 10], 7, 2, true),
+        (1, 3, 3, [9, 6], 3, 1, false),
+    ] {
+        let conv = Conv2dConfig::new([c, c * m], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+            .with_groups(c)
+            .with_bias(bias)
+            .init(&device);
+        let x: Tensor<4> =
+            Tensor::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        assert!(depthwise::fast_path(&conv, &x).is_none());
+        let y = depthwise::try_forward(&conv, &x).expect("the inference kernel applies");
+        let err = max_rel(y, conv.forward(x.clone()));
+        assert!(err < 1e-6, "multiplier {m}: {err}");
+        let err = max_rel(dispatch::conv2d(&conv, x.clone()), conv.forward(x));
+        assert!(err < 1e-6, "multiplier {m} through the dispatch: {err}");
+    }
+}
+
+#[test]
+fn depthwise_inference_builds_agree_and_keep_non_finite_values() {
+    for (k, case) in CASES.into_iter().chain(SMALL_PLANES).enumerate() {
+        let (batch, c, input, kernel, stride, padding, bias) = case;
+        let g = reid_backbones::layers::spatial::Geometry {
+            batch,
+            c_in: c,
+            c_out: c,
+            input,
+            kernel,
+            stride: [stride, stride],
+            padding,
+        };
+        let x = random(batch * c * input[0] * input[1], 10 + k as u64);
+        let w = random(c * kernel[0] * kernel[1], 20 + k as u64);
+        let b = bias.then(|| random(c, 30));
+        let best = forward::forward(&g, &x, &w, b.as_deref(), Build::Best).expect("fits");
+        let plain = forward::forward(&g, &x, &w, b.as_deref(), Build::Plain).expect("fits");
+        assert_eq!(best, plain, "{}", describe(case));
+        // Slices that do not fit the geometry are refused, not read past.
+        assert!(forward::forward(&g, &x[1..], &w, b.as_deref(), Build::Best).is_none());
+        assert!(forward::forward(&g, &x, &w[1..], b.as_deref(), Build::Best).is_none());
+    }
+    // An infinite weight makes NaN every output whose window reaches the
+    // padding (0·∞), as burn's kernel marks them; a NaN input spreads to
+    // its window.
+    let device = Device::default();
+    let mut conv = depthwise_conv(2, [3, 3], 1, [1, 1], true, &device);
+    let mut weight: Vec<f32> = conv.weight.val().into_data().try_to_vec().expect("f32");
+    weight[0] = f32::INFINITY;
+    conv.weight = burn::module::Param::from_tensor(Tensor::from_data(
+        TensorData::new(weight, [2, 1, 3, 3]),
+        &device,
+    ));
+    let mut values = vec![0.5f32; 2 * 5 * 4];
+    values[20 + 6] = f32::NAN;
+    let x = Tensor::<4>::from_data(TensorData::new(values, [1, 2, 5, 4]), &device);
+    let y = depthwise::try_forward(&conv, &x).expect("applies");
+    let count = |t: Tensor<4>| t.is_nan().int().sum().into_scalar::<i64>();
+    // Channel 0: tap (0, 0) reads the padding for row 0 and column 0 (8
+    // outputs); channel 1: the NaN's 3×3 neighbourhood.
+    assert_eq!(count(y.clone()), 8 + 9);
+    assert_same_bits(y, conv.forward(x), "non-finite");
 }
 
 /// The input and weight gradients by their definitions, in `f64`.
@@ -257,17 +358,18 @@ fn conv_forward_dispatches_by_shape() {
     let conv = Conv2dConfig::new([4, 6], [1, 1]).init(&device);
     let want = pointwise::try_conv2d(&conv, &x).expect("pointwise applies");
     assert_eq!(max_rel(dispatch::conv2d(&conv, x.clone()), want), 0.0);
-    // Grouped but not depth-wise, and 3×3 without autodiff: burn's own.
-    for conv in [
-        Conv2dConfig::new([4, 4], [3, 3]).with_groups(2),
-        Conv2dConfig::new([4, 6], [3, 3]),
-    ] {
-        let conv = conv.init(&device);
-        assert_eq!(
-            max_rel(dispatch::conv2d(&conv, x.clone()), conv.forward(x.clone())),
-            0.0
-        );
-    }
+    // Grouped but not depth-wise: burn's own.
+    let conv = Conv2dConfig::new([4, 4], [3, 3])
+        .with_groups(2)
+        .init(&device);
+    assert_eq!(
+        max_rel(dispatch::conv2d(&conv, x.clone()), conv.forward(x.clone())),
+        0.0
+    );
+    // 3×3 with one group at inference: the spatial path's columns and GEMM.
+    let conv = Conv2dConfig::new([4, 6], [3, 3]).init(&device);
+    let want = spatial::try_forward(&conv, &x).expect("spatial applies");
+    assert_eq!(max_rel(dispatch::conv2d(&conv, x.clone()), want), 0.0);
     // The depth-wise geometry is a spatial one with one group per channel.
     let dw = depthwise_conv(4, [3, 3], 1, [1, 1], false, &device);
     let Depthwise(g) = depthwise::fast_path(&dw, &x).expect("depth-wise applies");

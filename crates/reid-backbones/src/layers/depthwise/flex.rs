@@ -3,9 +3,10 @@
 //! [`kernels`](super::kernels), as the shared convolution operation
 //! ([`conv_op`](crate::layers::conv_op)).
 
-use super::{Depthwise, kernels, reference};
+use super::{Depthwise, forward, kernels, reference};
 use crate::layers::conv_op::{self, ConvKernels};
-use crate::layers::flex_io::tensor;
+use crate::layers::flex_io::{tensor, values};
+use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use kernels::Build;
@@ -36,4 +37,30 @@ impl ConvKernels for Depthwise {
 /// `None` when the tensors live elsewhere, plain flex included.
 pub fn run(x: &Tensor<4>, weight: Tensor<4>, g: Depthwise) -> Option<Tensor<4>> {
     conv_op::run(x, weight, g)
+}
+
+/// The forward product plus bias through [`forward`]'s kernel for plain
+/// flex tensors; `None` under autodiff or elsewhere, or when `bias` is not
+/// `[c_out]`.
+pub fn run_plain(
+    x: &Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    g: Depthwise,
+) -> Option<Tensor<4>> {
+    let g = g.0;
+    let xp = x.clone().try_into_primitive::<Flex>().ok()?;
+    let wp = weight.try_into_primitive::<Flex>().ok()?;
+    let bp = match bias {
+        Some(b) if b.dims() == [g.c_out] => Some(b.try_into_primitive::<Flex>().ok()?),
+        Some(_) => return None,
+        None => None,
+    };
+    let bv = bp.as_ref().map(values);
+    let [oh, ow] = g.output()?;
+    let y = forward::forward(&g, &values(&xp), &values(&wp), bv.as_deref(), Build::Best)?;
+    Some(Tensor::from_primitive::<Flex>(tensor(
+        y,
+        [g.batch, g.c_out, oh, ow],
+    )))
 }

@@ -5,7 +5,8 @@
 
 use super::{Geometry, kernels, reference};
 use crate::layers::conv_op::{self, ConvKernels};
-use crate::layers::flex_io::tensor;
+use crate::layers::flex_io::{tensor, values};
+use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
@@ -33,4 +34,17 @@ impl ConvKernels for Geometry {
 /// when the tensors live elsewhere, plain flex included.
 pub fn run(x: &Tensor<4>, weight: Tensor<4>, g: Geometry) -> Option<Tensor<4>> {
     conv_op::run(x, weight, g)
+}
+
+/// The forward product through the [`kernels`] for plain flex tensors;
+/// `None` under autodiff or elsewhere.
+pub fn run_plain(x: &Tensor<4>, weight: Tensor<4>, g: Geometry) -> Option<Tensor<4>> {
+    let xp = x.clone().try_into_primitive::<Flex>().ok()?;
+    let wp = weight.try_into_primitive::<Flex>().ok()?;
+    let [oh, ow] = g.output()?;
+    let y = kernels::forward(&g, &values(&xp), &values(&wp));
+    Some(Tensor::from_primitive::<Flex>(tensor(
+        y,
+        [g.batch, g.c_out, oh, ow],
+    )))
 }

@@ -25,16 +25,35 @@ use burn::tensor::{DType, Tensor};
 pub use kernels::Geometry;
 
 /// `conv.forward(x)` (`x: [batch, c_in, h, w]` → `[batch, c_out, h', w']`)
-/// with the GEMM backward where it applies ([`try_conv2d`]), else burn's
-/// own convolution.
+/// with the GEMM backward where it applies ([`try_conv2d`]), the column
+/// GEMM forward at inference ([`try_forward`]), else burn's own
+/// convolution.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    try_conv2d(conv, &x).unwrap_or_else(|| conv.forward(x))
+    try_conv2d(conv, &x)
+        .or_else(|| try_forward(conv, &x))
+        .unwrap_or_else(|| conv.forward(x))
 }
 
 /// `conv.forward(x)` with the GEMM backward, or `None` when it does not
 /// apply ([`fast_path`]) or the tensors are not on autodiff flex.
 pub fn try_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     super::conv::through(conv, x, fast_path(conv, x), flex::run)
+}
+
+/// `conv.forward(x)` (`x: [batch, c_in, h, w]` → `[batch, c_out, h', w']`,
+/// bias included) for plain (inference) flex tensors through the
+/// [`kernels`]' forward: each image's columns (`[c_in·kh·kw, h'·w']`, NCHW
+/// order) times the weight as one GEMM whose output is already NCHW.
+/// burn-flex's generic convolution converts the batch to NHWC in one
+/// sequential pass, builds its columns element by element and writes its
+/// GEMM's output back transposed, one strided element at a time; on the
+/// few-channel, large-plane convolutions of the mobile families' stems this
+/// path took a fraction of its time (docs/benchmarks.md). `None` where
+/// [`fast_path`] does not apply or the tensors are on autodiff or
+/// elsewhere. The same function as burn's, up to the order of float
+/// additions.
+pub fn try_forward(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    super::conv::through(conv, x, fast_path(conv, x), flex::run_plain)
 }
 
 /// The geometry of `conv` applied to `x` when the GEMM backward computes
@@ -94,6 +113,11 @@ mod flex {
 
     /// Always declines.
     pub fn run(_: &Tensor<4>, _: Tensor<4>, _: Geometry) -> Option<Tensor<4>> {
+        None
+    }
+
+    /// Always declines.
+    pub fn run_plain(_: &Tensor<4>, _: Tensor<4>, _: Geometry) -> Option<Tensor<4>> {
         None
     }
 }
