@@ -7,9 +7,12 @@
 //! image) and its input gradient as a transposed 3-D convolution. Through
 //! each image's columns ([`kernels`]) both are single matrix products:
 //! `dW = Σ_n G_n · C_nᵀ` and `dC_n = Wᵀ · G_n` folded back onto the image.
-//! The forward product stays burn-flex's own (its tiled, channels-last
-//! im2col is as fast as ours). [`conv2d`] takes this path when the tensors
-//! live on flex with autodiff, are `f32`, and the convolution has one
+//! In training the forward product stays burn-flex's own (on ResNet's
+//! many-channel layers its tiled, channels-last im2col is as fast as
+//! ours); at inference [`try_forward`] runs the columns and one GEMM per
+//! image, which on few-channel, large-plane stems and patch embeddings
+//! takes a fraction of burn-flex's time. [`conv2d`] takes the backward path
+//! when the tensors live on flex with autodiff, are `f32`, and the convolution has one
 //! group, dilation 1 and symmetric explicit padding; anything else goes to
 //! burn's own `conv2d`, so the result is the same function either way (up
 //! to the order of float additions; the tests check both paths against
