@@ -1,9 +1,9 @@
-//! The glue to burn-flex and burn's autodiff: the forward product through
-//! burn-flex's own convolution and the gradients through the
-//! [`kernels`](super::kernels), as the shared convolution operation
-//! ([`conv_op`](crate::layers::conv_op)).
+//! The glue to burn-flex and burn's autodiff: the forward product and both
+//! gradients through the [`kernels`](super::kernels), as the shared
+//! convolution operation ([`conv_op`](crate::layers::conv_op)), and the
+//! forward alone for plain (inference) tensors.
 
-use super::{Geometry, kernels, reference};
+use super::{Geometry, kernels};
 use crate::layers::conv_op::{self, ConvKernels};
 use crate::layers::flex_io::{tensor, values};
 use burn::backend::Flex;
@@ -11,12 +11,14 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
 impl ConvKernels for Geometry {
-    /// Without autodiff there is no backward to speed up, and the caller's
-    /// burn path is the same forward.
+    /// Plain tensors go through [`run_plain`], so that [`run`] (the
+    /// training path) declines them.
     const PLAIN: bool = false;
 
     fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-        conv_op::burn_forward(x, weight, |x, w| reference(x, w, self))
+        let [oh, ow] = self.output().unwrap_or([0, 0]);
+        let y = kernels::forward(self, &values(x), &values(weight));
+        tensor(y, [self.batch, self.c_out, oh, ow])
     }
 
     fn input_grad(&self, weight: &[f32], grad: &[f32]) -> FlexTensor {
