@@ -22,6 +22,7 @@ pub mod drop_path;
 mod flex_io;
 pub mod gelu;
 mod gemm;
+mod isa;
 pub mod pointwise;
 pub mod spatial;
 pub mod transformer;

@@ -25,6 +25,7 @@
 use rayon::prelude::*;
 
 use super::kernels::Build;
+use crate::layers::isa::{Isa, widest};
 use crate::layers::spatial::Geometry;
 
 /// Outputs accumulated in registers at once.
@@ -191,44 +192,52 @@ struct Scratch {
     flat: Vec<f32>,
 }
 
-/// The planes of one build (plain, AVX2 or AVX-512): the same code,
+/// One call's inputs and the plan shared by its tasks.
+struct Job<'a> {
+    g: &'a Geometry,
+    l: Layout,
+    offsets: Vec<usize>,
+    runs: Vec<(usize, usize)>,
+    x: &'a [f32],
+    weight: &'a [f32],
+    bias: Option<&'a [f32]>,
+}
+
+impl Job<'_> {
+    /// Output planes `first..` (as many as `y` holds), in order.
+    #[inline(always)]
+    fn planes(&self, first: usize, scratch: &mut Scratch, y: &mut [f32]) {
+        let g = self.g;
+        let plane_in = g.input[0] * g.input[1];
+        let plane_out = self.l.out[0] * self.l.out[1];
+        let taps = g.kernel[0] * g.kernel[1];
+        let multiplier = g.c_out / g.c_in;
+        for (k, yp) in y.chunks_exact_mut(plane_out).enumerate() {
+            let p = first + k;
+            let (n, o) = (p / g.c_out, p % g.c_out);
+            let q = n * g.c_in + o / multiplier;
+            plane(
+                g,
+                &self.l,
+                &self.offsets,
+                &self.runs,
+                &self.x[q * plane_in..(q + 1) * plane_in],
+                &self.weight[o * taps..(o + 1) * taps],
+                self.bias.map(|b| b[o]),
+                scratch,
+                yp,
+            );
+        }
+    }
+}
+
+/// [`Job::planes`] in one build (plain, AVX2 or AVX-512): the same code,
 /// compiled with other target features.
 macro_rules! planes {
     ($name:ident $(, $feature:literal)*) => {
-        #[allow(clippy::too_many_arguments)]
         $(#[target_feature(enable = $feature)])*
-        fn $name(
-            g: &Geometry,
-            l: &Layout,
-            offsets: &[usize],
-            runs: &[(usize, usize)],
-            first: usize,
-            x: &[f32],
-            weight: &[f32],
-            bias: Option<&[f32]>,
-            scratch: &mut Scratch,
-            y: &mut [f32],
-        ) {
-            let plane_in = g.input[0] * g.input[1];
-            let plane_out = l.out[0] * l.out[1];
-            let taps = g.kernel[0] * g.kernel[1];
-            let multiplier = g.c_out / g.c_in;
-            for (k, yp) in y.chunks_exact_mut(plane_out).enumerate() {
-                let p = first + k;
-                let (n, o) = (p / g.c_out, p % g.c_out);
-                let q = n * g.c_in + o / multiplier;
-                plane(
-                    g,
-                    l,
-                    offsets,
-                    runs,
-                    &x[q * plane_in..(q + 1) * plane_in],
-                    &weight[o * taps..(o + 1) * taps],
-                    bias.map(|b| b[o]),
-                    scratch,
-                    yp,
-                );
-            }
+        fn $name(job: &Job<'_>, first: usize, scratch: &mut Scratch, y: &mut [f32]) {
+            job.planes(first, scratch, y)
         }
     };
 }
@@ -239,28 +248,11 @@ planes!(planes_avx2, "avx2");
 #[cfg(target_arch = "x86_64")]
 planes!(planes_avx512, "avx512f");
 
-/// The widest build the CPU runs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    Plain,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
 fn isa(build: Build) -> Isa {
-    #[cfg(target_arch = "x86_64")]
-    if build == Build::Best {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Isa::Avx2;
-        }
+    match build {
+        Build::Best => widest(),
+        Build::Plain => Isa::Plain,
     }
-    let _ = build;
-    Isa::Plain
 }
 
 /// The forward product plus bias: `x: [batch, c_in, h, w]`, `weight:
@@ -293,64 +285,33 @@ pub fn forward(
         return Some(y);
     }
     let l = Layout::new(g, out);
-    let offsets = l.offsets(g);
-    let runs = l.runs(g);
+    let job = Job {
+        g,
+        offsets: l.offsets(g),
+        runs: l.runs(g),
+        l,
+        x,
+        weight,
+        bias,
+    };
     let per_task = (TASK_ELEMENTS / (g.input[0] * g.input[1] + plane_out).max(1)).max(1);
     let isa = isa(build);
     y.par_chunks_mut(per_task * plane_out)
         .enumerate()
         .for_each(|(t, yt)| {
             let mut scratch = Scratch {
-                buf: vec![0f32; l.buffer(g)],
-                flat: vec![0f32; l.flat],
+                buf: vec![0f32; job.l.buffer(g)],
+                flat: vec![0f32; job.l.flat],
             };
             let first = t * per_task;
-            let args = (&l, offsets.as_slice(), runs.as_slice(), first);
             match isa {
-                // SAFETY: the CPU supports the build's features (`isa`).
+                // SAFETY: the CPU supports AVX-512F (`isa`).
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe {
-                    planes_avx512(
-                        g,
-                        args.0,
-                        args.1,
-                        args.2,
-                        first,
-                        x,
-                        weight,
-                        bias,
-                        &mut scratch,
-                        yt,
-                    )
-                },
-                // SAFETY: as above.
+                Isa::Avx512 => unsafe { planes_avx512(&job, first, &mut scratch, yt) },
+                // SAFETY: the CPU supports AVX2 (`isa`).
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe {
-                    planes_avx2(
-                        g,
-                        args.0,
-                        args.1,
-                        args.2,
-                        first,
-                        x,
-                        weight,
-                        bias,
-                        &mut scratch,
-                        yt,
-                    )
-                },
-                Isa::Plain => planes_plain(
-                    g,
-                    args.0,
-                    args.1,
-                    args.2,
-                    first,
-                    x,
-                    weight,
-                    bias,
-                    &mut scratch,
-                    yt,
-                ),
+                Isa::Avx2 => unsafe { planes_avx2(&job, first, &mut scratch, yt) },
+                _ => planes_plain(&job, first, &mut scratch, yt),
             }
         });
     Some(y)

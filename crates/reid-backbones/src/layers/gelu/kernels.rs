@@ -13,6 +13,12 @@
 
 use rayon::prelude::*;
 
+// The builds of the loops (`layers::isa`): every build does the same IEEE
+// operations in the same order (no fused multiply-add), so they give
+// bit-identical results; the wider ones take 8 (AVX-512) or 4 (AVX2)
+// doubles per instruction.
+use crate::layers::isa::{Isa as Build, widest as build};
+
 /// Numerator coefficients in `x²`, highest degree first (`x·P(x²)`).
 const P: [f64; 7] = [
     -2.726_142_258_013_06e-10,
@@ -131,35 +137,6 @@ fn forward_chunk_avx512(x: &[f32], out: &mut [f32]) {
 #[target_feature(enable = "avx512f")]
 fn backward_chunk_avx512(x: &[f32], g: &[f32], out: &mut [f32]) {
     backward_chunk(x, g, out);
-}
-
-/// The widest build of the loops the CPU runs. Every build does the same
-/// IEEE operations in the same order (no fused multiply-add), so they give
-/// bit-identical results; the wider ones take 8 (AVX-512) or 4 (AVX2)
-/// doubles per instruction.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-enum Build {
-    /// `avx512f`.
-    Avx512,
-    /// `avx2`.
-    Avx2,
-    /// Whatever the compilation target allows.
-    Plain,
-}
-
-/// The widest build this CPU supports.
-fn build() -> Build {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Build::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Build::Avx2;
-        }
-    }
-    Build::Plain
 }
 
 /// GELU of one chunk in `build`.
