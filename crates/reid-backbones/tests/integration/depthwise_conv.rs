@@ -172,6 +172,23 @@ fn depthwise_inference_builds_agree_and_keep_non_finite_values() {
         assert!(forward::forward(&g, &x[1..], &w, b.as_deref(), Build::Best).is_none());
         assert!(forward::forward(&g, &x, &w[1..], b.as_deref(), Build::Best).is_none());
     }
+    // An empty input row (all padding) gives the bias alone.
+    let empty = reid_backbones::layers::spatial::Geometry {
+        batch: 2,
+        c_in: 3,
+        c_out: 3,
+        input: [4, 0],
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 2],
+    };
+    let bias = [0.5f32, -1.0, 2.0];
+    let y = forward::forward(&empty, &[], &random(27, 7), Some(&bias), Build::Best).expect("fits");
+    assert_eq!(empty.output(), Some([4, 2]));
+    assert_eq!(y.len(), 2 * 3 * 4 * 2);
+    for (p, plane) in y.chunks(8).enumerate() {
+        assert!(plane.iter().all(|&v| v == bias[p % 3]), "{plane:?}");
+    }
     // An infinite weight makes NaN every output whose window reaches the
     // padding (0·∞), as burn's kernel marks them; a NaN input spreads to
     // its window.

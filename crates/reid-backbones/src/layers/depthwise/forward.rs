@@ -1,6 +1,7 @@
 //! The forward product of a depth-wise `kh×kw` convolution (one group per
-//! channel, any stride, zero padding on each side, dilation 1) plus its
-//! bias, over `f32` slices in NCHW order: the inference path.
+//! input channel, one or more output channels per group, any stride, zero
+//! padding on each side, dilation 1) plus its bias, over `f32` slices in
+//! NCHW order: the inference path.
 //!
 //! burn-flex's depth-wise forward accumulates each tap as one pass over a
 //! row segment (`y_row += w · x_row`), which vectorises well on wide planes
@@ -106,6 +107,9 @@ impl Layout {
 fn fill(g: &Geometry, l: &Layout, x: &[f32], buf: &mut [f32]) {
     buf.fill(0.0);
     let [h, w] = g.input;
+    if w == 0 {
+        return;
+    }
     let [py, px] = g.padding;
     let sx = g.stride[1];
     for (iy, row) in x.chunks_exact(w).take(h).enumerate() {
