@@ -56,6 +56,7 @@
 //! The `finetune` example and `reid finetune` run this module.
 
 use crate::train::FromConfig;
+use crate::train::LrSchedule;
 use crate::train::MgnStart;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -365,6 +366,8 @@ fn run_mgn(
         cfg.lr,
         cfg.seed
     );
+    let batch = (cfg.p * cfg.k).max(1);
+    warn_unreached(&cfg.schedule(cfg.iters_per_epoch.unwrap_or(splits.train.len() / batch)));
     let trunk = match &args.weights {
         Some(path) => {
             let trunk = load_trunk(args, path, |_| mgn_trunk(cfg, device))?;
@@ -757,6 +760,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
         "Fine-tuning {} (base width {}) at {}x{}, P×K = {}×{}, {} epochs, lr {:e}, seed {}",
         cfg.arch, cfg.base_width, cfg.height, cfg.width, cfg.p, cfg.k, cfg.epochs, cfg.lr, cfg.seed
     );
+    let batch = (cfg.p * cfg.k).max(1);
+    warn_unreached(&cfg.schedule(cfg.iters_per_epoch.unwrap_or(splits.train.len() / batch)));
     let t0 = Instant::now();
     let mut evals = Evaluations::default();
     let opts = run_options(args)?;
@@ -857,4 +862,58 @@ pub fn execute(args: Args) -> ExitCode {
 pub fn main() -> ExitCode {
     crate::allocator::keep_freed_memory();
     execute(<Args as clap::Parser>::parse())
+}
+
+/// Warns (on stderr) when decay milestones fall past the run
+/// ([`unreached_warning`]).
+fn warn_unreached(schedule: &LrSchedule) {
+    if let Some(w) = unreached_warning(schedule) {
+        eprintln!("{w}");
+    }
+}
+
+/// The warning for decay milestones that never take effect: they count
+/// epochs after the warm-up, as in fast-reid, so milestones written as
+/// absolute epochs can leave the rate at its peak to the end. `None` when
+/// every milestone is reached.
+fn unreached_warning(schedule: &LrSchedule) -> Option<String> {
+    let unreached = schedule.unreached_milestones();
+    if unreached.is_empty() || schedule.iters_per_epoch == 0 {
+        return None;
+    }
+    let warm = schedule.warmup.iters.div_ceil(schedule.iters_per_epoch);
+    Some(format!(
+        "warning: decay milestones {unreached:?} are never reached: milestones count epochs after \
+         the warm-up ({} iterations = {warm} epochs of {} iterations), and the run has {} epochs \
+         (docs/training.md)",
+        schedule.warmup.iters, schedule.iters_per_epoch, schedule.epochs
+    ))
+}
+
+#[cfg(test)]
+mod schedule_warning_tests {
+    use super::*;
+    use crate::train::FinetuneConfig;
+
+    #[test]
+    fn milestones_past_the_run_are_named() {
+        // The study's recipe before 2026-12-08: 24 epochs, a warm-up of 130
+        // iterations, milestones [16, 21], on 872 images in batches of 64.
+        let mut cfg = FinetuneConfig::default().with_epochs(24);
+        cfg.warmup.iters = 130;
+        cfg.decay = crate::train::Decay::MultiStep {
+            milestones: vec![16, 21],
+            gamma: 0.1,
+        };
+        let w = unreached_warning(&cfg.schedule(872 / 64)).expect("a warning");
+        assert!(
+            w.contains("[16, 21]") && w.contains("10 epochs of 13 iterations"),
+            "{w}"
+        );
+        cfg.decay = crate::train::Decay::MultiStep {
+            milestones: vec![6, 11],
+            gamma: 0.1,
+        };
+        assert_eq!(unreached_warning(&cfg.schedule(872 / 64)), None);
+    }
 }

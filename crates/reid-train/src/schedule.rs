@@ -188,6 +188,21 @@ impl LrSchedule {
             .count()
     }
 
+    /// The multi-step milestones that never take effect within the run's
+    /// [`epochs`](Self::epochs): those above the number of decay steps taken
+    /// before the last epoch starts. Milestones count epochs after the
+    /// warm-up (see the module docs), so a milestone `m` with `m +
+    /// ⌈W/ipe⌉ ≥ epochs` is never reached; a recipe whose milestones were
+    /// meant as absolute epochs runs at its base rate to the end. Empty for
+    /// the other decays.
+    pub fn unreached_milestones(&self) -> Vec<usize> {
+        let Decay::MultiStep { milestones, .. } = &self.decay else {
+            return Vec::new();
+        };
+        let last = self.decay_steps_before(self.epochs.saturating_sub(1));
+        milestones.iter().copied().filter(|&m| m > last).collect()
+    }
+
     /// The learning rate after the decay alone at epoch `epoch` (0-based).
     pub fn decayed_lr(&self, epoch: usize) -> f64 {
         let n = self.decay_steps_before(epoch);
@@ -221,6 +236,39 @@ mod tests {
 
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+
+    #[test]
+    fn milestones_past_the_run_are_reported() {
+        // 13 iterations per epoch and a warm-up of 130 iterations: the decay
+        // counter is first stepped at the end of epoch 10 (0-based), so the
+        // last epoch (23) runs after 13 steps.
+        let s = |milestones: Vec<usize>, epochs| LrSchedule {
+            base_lr: 3.5e-4,
+            epochs,
+            iters_per_epoch: 13,
+            warmup: Warmup {
+                iters: 130,
+                factor: 0.1,
+            },
+            decay: Decay::MultiStep {
+                milestones,
+                gamma: 0.1,
+            },
+        };
+        assert_eq!(s(vec![16, 21], 24).unreached_milestones(), vec![16, 21]);
+        assert_eq!(
+            s(vec![6, 11], 24).unreached_milestones(),
+            Vec::<usize>::new()
+        );
+        assert_eq!(s(vec![6, 15], 24).unreached_milestones(), vec![15]);
+        // The last reachable milestone takes effect in the last epoch.
+        let last = s(vec![13], 24);
+        assert!(last.unreached_milestones().is_empty());
+        close(last.lr_at(23 * 13), 3.5e-5);
+        close(last.lr_at(23 * 13 - 1), 3.5e-4);
+        assert_eq!(s(vec![14], 24).unreached_milestones(), vec![14]);
+        close(s(vec![14], 24).lr_at(23 * 13), 3.5e-4);
     }
 
     #[test]
