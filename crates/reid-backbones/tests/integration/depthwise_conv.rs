@@ -54,6 +54,21 @@ fn depthwise_conv(
         .init(device)
 }
 
+/// The depth-wise geometry of a case.
+fn geometry(
+    (batch, c, input, kernel, stride, padding, _): Case,
+) -> reid_backbones::layers::spatial::Geometry {
+    reid_backbones::layers::spatial::Geometry {
+        batch,
+        c_in: c,
+        c_out: c,
+        input,
+        kernel,
+        stride: [stride, stride],
+        padding,
+    }
+}
+
 fn describe((batch, c, [h, w], [kh, kw], stride, [ph, pw], bias): Case) -> String {
     format!(
         "batch {batch}, {c} channels, {h}x{w}, kernel {kh}x{kw}, stride {stride}, padding {ph}/{pw}, bias {bias}"
@@ -152,16 +167,8 @@ fn depthwise_inference_covers_channel_multipliers() {
 #[test]
 fn depthwise_inference_builds_agree_and_keep_non_finite_values() {
     for (k, case) in CASES.into_iter().chain(SMALL_PLANES).enumerate() {
-        let (batch, c, input, kernel, stride, padding, bias) = case;
-        let g = reid_backbones::layers::spatial::Geometry {
-            batch,
-            c_in: c,
-            c_out: c,
-            input,
-            kernel,
-            stride: [stride, stride],
-            padding,
-        };
+        let (batch, c, input, kernel, _, _, bias) = case;
+        let g = geometry(case);
         let x = random(batch * c * input[0] * input[1], 10 + k as u64);
         let w = random(c * kernel[0] * kernel[1], 20 + k as u64);
         let b = bias.then(|| random(c, 30));
@@ -276,16 +283,8 @@ fn assert_close(got: &[f32], want: &[f64], what: &str) {
 #[test]
 fn depthwise_gradients_match_the_definitions_in_both_builds() {
     for case in CASES {
-        let (batch, c, input, kernel, stride, padding, _) = case;
-        let g = reid_backbones::layers::spatial::Geometry {
-            batch,
-            c_in: c,
-            c_out: c,
-            input,
-            kernel,
-            stride: [stride, stride],
-            padding,
-        };
+        let (batch, c, input, kernel, ..) = case;
+        let g = geometry(case);
         let [oh, ow] = g.output().expect("an output");
         let x = random(batch * c * input[0] * input[1], 1);
         let w = random(c * kernel[0] * kernel[1], 2);

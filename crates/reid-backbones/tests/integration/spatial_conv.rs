@@ -12,28 +12,59 @@ use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 use reid_backbones::layers::{dispatch, spatial};
 
+/// (batch, c_in, c_out, [h, w], [kh, kw], stride, [ph, pw], bias).
+type Case = (
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    [usize; 2],
+    usize,
+    [usize; 2],
+    bool,
+);
+
+/// ResNet's 3×3 at strides 1 and 2 and its 7×7 stem, an asymmetric kernel,
+/// no padding; batches below and above the thread count.
+const CASES: [Case; 5] = [
+    (1, 5, 7, [6, 4], [3, 3], 1, [1, 1], false),
+    (3, 8, 16, [9, 6], [3, 3], 2, [1, 1], true),
+    (4, 3, 8, [16, 8], [7, 7], 2, [3, 3], false),
+    (6, 4, 6, [5, 7], [3, 1], 1, [1, 0], true),
+    (2, 2, 3, [4, 4], [3, 3], 1, [0, 0], false),
+];
+
+/// RepViT's and FastViT's stems (3 channels in, stride 2) and a patchify
+/// stem (ConvNeXt's 4×4, stride 4, no padding).
+const STEMS: [Case; 2] = [
+    (2, 3, 12, [32, 16], [3, 3], 2, [1, 1], true),
+    (2, 3, 8, [16, 8], [4, 4], 4, [0, 0], true),
+];
+
+/// A case's convolution, a random input for it and its description.
+fn conv_and_input(
+    (batch, c_in, c_out, [h, w], [kh, kw], stride, [ph, pw], bias): Case,
+    device: &Device,
+) -> (burn::nn::conv::Conv2d, Tensor<4>, String) {
+    let conv = Conv2dConfig::new([c_in, c_out], [kh, kw])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+        .with_bias(bias)
+        .init(device);
+    let x: Tensor<4> = Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), device);
+    let name = format!(
+        "batch {batch}, {c_in}->{c_out}, {h}x{w}, kernel {kh}x{kw}, stride {stride}, \
+         padding {ph}/{pw}, bias {bias}"
+    );
+    (conv, x, name)
+}
+
 #[test]
 fn gemm_backward_matches_burn_values_and_gradients() {
     let device = Device::default().autodiff();
-    for (batch, c_in, c_out, [h, w], [kh, kw], stride, [ph, pw], bias) in [
-        (1, 5, 7, [6, 4], [3, 3], 1, [1, 1], false),
-        (3, 8, 16, [9, 6], [3, 3], 2, [1, 1], true),
-        (4, 3, 8, [16, 8], [7, 7], 2, [3, 3], false),
-        (6, 4, 6, [5, 7], [3, 1], 1, [1, 0], true),
-        (2, 2, 3, [4, 4], [3, 3], 1, [0, 0], false),
-    ] {
-        let conv = Conv2dConfig::new([c_in, c_out], [kh, kw])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-            .with_bias(bias)
-            .init(&device);
-        let x: Tensor<4> =
-            Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
-        let case = format!(
-            "batch {batch}, {c_in}->{c_out}, {h}x{w}, kernel {kh}x{kw}, stride {stride}, \
-             padding {ph}/{pw}, bias {bias}"
-        );
-        assert_matches_burn(&conv, &x, &spatial::try_conv2d, &case);
+    for case in CASES {
+        let (conv, x, name) = conv_and_input(case, &device);
+        assert_matches_burn(&conv, &x, &spatial::try_conv2d, &name);
     }
 }
 
@@ -67,28 +98,8 @@ fn gemm_backward_declines_what_it_does_not_cover() {
 #[test]
 fn inference_forward_matches_burn() {
     let device = Device::default();
-    for (batch, c_in, c_out, [h, w], [kh, kw], stride, [ph, pw], bias) in [
-        (1, 5, 7, [6, 4], [3, 3], 1, [1, 1], false),
-        (3, 8, 16, [9, 6], [3, 3], 2, [1, 1], true),
-        (4, 3, 8, [16, 8], [7, 7], 2, [3, 3], false),
-        (6, 4, 6, [5, 7], [3, 1], 1, [1, 0], true),
-        (2, 2, 3, [4, 4], [3, 3], 1, [0, 0], false),
-        // RepViT's and FastViT's stems: 3 channels in, stride 2.
-        (2, 3, 12, [32, 16], [3, 3], 2, [1, 1], true),
-        // A patchify stem (ConvNeXt's 4×4, stride 4, no padding).
-        (2, 3, 8, [16, 8], [4, 4], 4, [0, 0], true),
-    ] {
-        let conv = Conv2dConfig::new([c_in, c_out], [kh, kw])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-            .with_bias(bias)
-            .init(&device);
-        let x: Tensor<4> =
-            Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
-        let case = format!(
-            "batch {batch}, {c_in}->{c_out}, {h}x{w}, kernel {kh}x{kw}, stride {stride}, \
-             padding {ph}/{pw}, bias {bias}"
-        );
+    for case in CASES.into_iter().chain(STEMS) {
+        let (conv, x, case) = conv_and_input(case, &device);
         let want = conv.forward(x.clone());
         let y = spatial::try_forward(&conv, &x).expect("plain flex takes the inference path");
         assert_eq!(y.dims(), want.dims(), "{case}");

@@ -5,8 +5,7 @@
 
 use super::{Depthwise, forward, kernels, reference};
 use crate::layers::conv_op::{self, ConvKernels};
-use crate::layers::flex_io::{tensor, values};
-use burn::backend::Flex;
+use crate::layers::flex_io::{PlainConv, plain, tensor, values};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use kernels::Build;
@@ -49,18 +48,15 @@ pub fn run_plain(
     g: Depthwise,
 ) -> Option<Tensor<4>> {
     let g = g.0;
-    let xp = x.clone().try_into_primitive::<Flex>().ok()?;
-    let wp = weight.try_into_primitive::<Flex>().ok()?;
-    let bp = match bias {
-        Some(b) if b.dims() == [g.c_out] => Some(b.try_into_primitive::<Flex>().ok()?),
-        Some(_) => return None,
-        None => None,
-    };
-    let bv = bp.as_ref().map(values);
+    let op = PlainConv::of(x, weight, bias, g.c_out)?;
+    let bv = op.bias.as_ref().map(values);
     let [oh, ow] = g.output()?;
-    let y = forward::forward(&g, &values(&xp), &values(&wp), bv.as_deref(), Build::Best)?;
-    Some(Tensor::from_primitive::<Flex>(tensor(
-        y,
-        [g.batch, g.c_out, oh, ow],
-    )))
+    let y = forward::forward(
+        &g,
+        &values(&op.x),
+        &values(&op.weight),
+        bv.as_deref(),
+        Build::Best,
+    )?;
+    Some(plain(y, [g.batch, g.c_out, oh, ow]))
 }

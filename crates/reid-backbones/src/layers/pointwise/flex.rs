@@ -4,8 +4,7 @@
 
 use super::{Geometry, kernels};
 use crate::layers::conv_op::{self, ConvKernels};
-use crate::layers::flex_io::{tensor, values};
-use burn::backend::Flex;
+use crate::layers::flex_io::{PlainConv, plain, tensor, values};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
@@ -46,18 +45,9 @@ pub fn run_gelu(
     bias: Option<Tensor<1>>,
     g: Geometry,
 ) -> Option<Tensor<4>> {
-    let xp = x.clone().try_into_primitive::<Flex>().ok()?;
-    let wp = weight.try_into_primitive::<Flex>().ok()?;
-    let bp = match bias {
-        Some(b) if b.dims() == [g.c_out] => Some(b.try_into_primitive::<Flex>().ok()?),
-        Some(_) => return None,
-        None => None,
-    };
-    let bv = bp.as_ref().map(values);
+    let op = PlainConv::of(x, weight, bias, g.c_out)?;
+    let bv = op.bias.as_ref().map(values);
     let [oh, ow] = g.output();
-    let y = kernels::forward_with(&g, &values(&xp), &values(&wp), bv.as_deref(), true);
-    Some(Tensor::from_primitive::<Flex>(tensor(
-        y,
-        [g.batch, g.c_out, oh, ow],
-    )))
+    let y = kernels::forward_with(&g, &values(&op.x), &values(&op.weight), bv.as_deref(), true);
+    Some(plain(y, [g.batch, g.c_out, oh, ow]))
 }

@@ -5,8 +5,7 @@
 
 use super::{Geometry, kernels};
 use crate::layers::conv_op::{self, ConvKernels};
-use crate::layers::flex_io::{tensor, values};
-use burn::backend::Flex;
+use crate::layers::flex_io::{PlainConv, plain, tensor, values};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
@@ -41,12 +40,8 @@ pub fn run(x: &Tensor<4>, weight: Tensor<4>, g: Geometry) -> Option<Tensor<4>> {
 /// The forward product through the [`kernels`] for plain flex tensors;
 /// `None` under autodiff or elsewhere.
 pub fn run_plain(x: &Tensor<4>, weight: Tensor<4>, g: Geometry) -> Option<Tensor<4>> {
-    let xp = x.clone().try_into_primitive::<Flex>().ok()?;
-    let wp = weight.try_into_primitive::<Flex>().ok()?;
+    let op = PlainConv::of(x, weight, None, g.c_out)?;
     let [oh, ow] = g.output()?;
-    let y = kernels::forward(&g, &values(&xp), &values(&wp));
-    Some(Tensor::from_primitive::<Flex>(tensor(
-        y,
-        [g.batch, g.c_out, oh, ow],
-    )))
+    let y = kernels::forward(&g, &values(&op.x), &values(&op.weight));
+    Some(plain(y, [g.batch, g.c_out, oh, ow]))
 }
