@@ -158,22 +158,19 @@ fn run(buf: &[f32], offsets: &[usize], w: &[f32], flat: &mut [f32], start: usize
 
 /// One output plane `[oh, ow]` from one input plane, the channel's taps and
 /// bias.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn plane(
-    g: &Geometry,
-    l: &Layout,
-    offsets: &[usize],
-    runs: &[(usize, usize)],
+    job: &Job<'_>,
     x: &[f32],
     w: &[f32],
     bias: Option<f32>,
     scratch: &mut Scratch,
     y: &mut [f32],
 ) {
+    let (g, l) = (job.g, &job.l);
     fill(g, l, x, &mut scratch.buf);
-    for &(start, len) in runs {
-        run(&scratch.buf, offsets, w, &mut scratch.flat, start, len);
+    for &(start, len) in &job.runs {
+        run(&scratch.buf, &job.offsets, w, &mut scratch.flat, start, len);
     }
     let [_, ow] = l.out;
     let row_step = g.stride[0] * l.phase_w;
@@ -221,10 +218,7 @@ impl Job<'_> {
             let (n, o) = (p / g.c_out, p % g.c_out);
             let q = n * g.c_in + o / multiplier;
             plane(
-                g,
-                &self.l,
-                &self.offsets,
-                &self.runs,
+                self,
                 &self.x[q * plane_in..(q + 1) * plane_in],
                 &self.weight[o * taps..(o + 1) * taps],
                 self.bias.map(|b| b[o]),

@@ -25,8 +25,6 @@
 pub mod kernels;
 
 use burn::nn::conv::Conv2d;
-use burn::tensor::module;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor};
 
 pub use kernels::Geometry;
@@ -91,17 +89,6 @@ pub(crate) fn geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<Geometry> {
         padding,
     };
     (usable && g.output().is_some_and(|[oh, ow]| oh * ow > 0)).then_some(g)
-}
-
-/// burn's `conv2d` with the options of a [`Geometry`]: the forward product
-/// of the fast path, and the reference it is checked against.
-pub fn reference(x: Tensor<4>, weight: Tensor<4>, geometry: &Geometry) -> Tensor<4> {
-    module::conv2d(
-        x,
-        weight,
-        None,
-        ConvOptions::new(geometry.stride, geometry.padding, [1, 1], 1),
-    )
 }
 
 #[cfg(feature = "fast-cpu")]
