@@ -18,7 +18,8 @@
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
 //!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|
 //!                cion-oracle-video|cion-oracle-tracklets|cion-twice|oracle]
-//!     [--tracklet-epochs N] [--oracle-epochs N] [--eval-every N]
+//!     [--tracklet-epochs N] [--oracle-epochs N] [--pnl-epochs N] [--eval-every N]
+//!     [--stitch-gap-steps G] [--stitch-threshold T] [--cion-config FILE]
 //! ```
 //! Bad arguments exit with code 2; failures while running exit with code 1.
 //!
@@ -71,6 +72,14 @@ pub struct Args {
     /// must reach, in (0, 1] (calibrated on same-frame negatives).
     #[arg(long, default_value_t = 0.95)]
     denoise_target_precision: f32,
+    /// Level 2's stitching of fragmented tracks: the largest gap between
+    /// two fragments in sampling steps (0 turns stitching off).
+    #[arg(long, default_value_t = 0.0)]
+    stitch_gap_steps: f32,
+    /// Level 2's stitching threshold in spread units (0 turns stitching
+    /// off).
+    #[arg(long, default_value_t = 0.0)]
+    stitch_threshold: f32,
     /// CION pre-training epochs.
     #[arg(long, default_value_t = 4)]
     pretrain_epochs: usize,
@@ -103,7 +112,9 @@ pub struct Args {
     /// perfect denoising, a diagnostic rather than a method.
     #[arg(long, value_enum, default_value_t = PretrainPlan::TrackletsCion)]
     pretrain: PretrainPlan,
-    /// PNL pre-training epochs (for `--pretrain pnl` and `pnl+cion`).
+    /// PNL pre-training epochs (for `--pretrain pnl` and `pnl+cion`); the
+    /// prototype, label-correction and label-guided-contrast starts (epochs
+    /// 1, 2 and 2 of the 3-epoch reference) scale with it.
     #[arg(long, default_value_t = 3)]
     pnl_epochs: usize,
     /// Epochs of `--pretrain oracle` over the corpus's true persons.
@@ -148,6 +159,8 @@ fn config(args: &Args) -> anyhow::Result<DemoConfig> {
         videos: args.videos,
         denoise_level: args.denoise_level,
         denoise_target_precision: args.denoise_target_precision,
+        stitch_gap_steps: args.stitch_gap_steps,
+        stitch_threshold: args.stitch_threshold,
         pretrain_epochs: args.pretrain_epochs,
         finetune_epochs: args.finetune_epochs,
         eval_every: args.eval_every,

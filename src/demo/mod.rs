@@ -217,6 +217,15 @@ pub struct DemoConfig {
     /// `(0, 1]`; 0.95 by default (see `reid_denoise::calibrate`).
     #[serde(default = "default_target_precision")]
     pub denoise_target_precision: f32,
+    /// Level 2's stitching of a track the tracker fragmented: the largest
+    /// gap between two fragments, in sampling steps (0 turns stitching
+    /// off; docs/denoise.md, "Stitching fragments in time").
+    #[serde(default)]
+    pub stitch_gap_steps: f32,
+    /// Level 2's stitching threshold, in spread units (0 turns stitching
+    /// off).
+    #[serde(default)]
+    pub stitch_threshold: f32,
     /// CION pre-training epochs.
     pub pretrain_epochs: usize,
     /// BoT fine-tuning epochs (each run).
@@ -229,7 +238,9 @@ pub struct DemoConfig {
     pub cion: Option<crate::train::CionConfig>,
     /// What is pre-trained.
     pub pretrain: PretrainPlan,
-    /// PNL pre-training epochs (plans `pnl`, `pnl+cion`).
+    /// PNL pre-training epochs (plans `pnl`, `pnl+cion`); the loss starts
+    /// of the 3-epoch reference recipe (prototypes at epoch 1, label
+    /// correction and label-guided contrast at 2) scale with it.
     pub pnl_epochs: usize,
     /// Epochs of the `oracle` plan over the corpus's true persons.
     pub oracle_epochs: usize,
@@ -258,6 +269,8 @@ impl Default for DemoConfig {
             videos: 60,
             denoise_level: 3,
             denoise_target_precision: default_target_precision(),
+            stitch_gap_steps: 0.0,
+            stitch_threshold: 0.0,
             pretrain_epochs: 4,
             finetune_epochs: 24,
             eval_every: 0,
@@ -293,6 +306,10 @@ impl DemoConfig {
         }
         if !(self.denoise_target_precision > 0.0 && self.denoise_target_precision <= 1.0) {
             return bad("denoise_target_precision must be in (0, 1]");
+        }
+        let usable = |v: f32| v.is_finite() && v >= 0.0;
+        if !usable(self.stitch_gap_steps) || !usable(self.stitch_threshold) {
+            return bad("stitch_gap_steps and stitch_threshold must be finite and ≥ 0");
         }
         if !(1..=3).contains(&self.denoise_level) {
             return bad("denoise_level must be 1, 2 or 3");

@@ -68,6 +68,8 @@ pub(crate) fn denoise(
     let feats = extract_features(model, &img_paths, &options, device)?;
     let mut dcfg = DenoiseConfig::default().with_record_levels(true);
     dcfg.calibration.target_precision = Some(cfg.denoise_target_precision);
+    dcfg.level2.stitch_gap_steps = cfg.stitch_gap_steps;
+    dcfg.level2.stitch_threshold = cfg.stitch_threshold;
     let blocks = corpus_blocks(&corpus, feats.view())?;
     let out = crate::denoise::run(&dcfg, blocks, |_| {})?;
     let annos_path = corpus.root.join("annos.json");
@@ -200,9 +202,9 @@ pub(crate) fn pretrain_pnl_stage(
         .with_queue_size(1024)
         .with_key_momentum(0.99)
         .with_proto_momentum(0.99)
-        .with_start_proto_epoch(1)
-        .with_start_clean_epoch(2)
-        .with_start_supcont_epoch(2)
+        .with_start_proto_epoch(pnl_start(1, cfg.pnl_epochs))
+        .with_start_clean_epoch(pnl_start(2, cfg.pnl_epochs))
+        .with_start_supcont_epoch(pnl_start(2, cfg.pnl_epochs))
         .with_seed(cfg.seed);
     let run = RunOptions::default()
         .with_log_path(Some(cfg.out.join("pnl/metrics.jsonl")))
@@ -233,6 +235,13 @@ pub(crate) fn pretrain_pnl_stage(
         ),
     );
     Ok((out.query.backbone.valid(), pcfg))
+}
+
+/// The epoch at which a PNL loss that starts at `epoch` of the demo's
+/// 3-epoch reference recipe starts in a run of `epochs` (scaled, rounded,
+/// at least 1): as the study scales `configs/study/pnl.toml`.
+pub(crate) fn pnl_start(epoch: usize, epochs: usize) -> usize {
+    ((epoch * epochs) as f64 / 3.0).round().max(1.0) as usize
 }
 
 /// The demo's small CION recipe (or the configured one, with the demo's
@@ -502,6 +511,16 @@ pub(crate) fn pretrain_supervised_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pnl_starts_scale_with_the_run_and_stay_at_least_one() {
+        // The 3-epoch reference keeps its starts (1 and 2).
+        assert_eq!((pnl_start(1, 3), pnl_start(2, 3)), (1, 2));
+        // The study's 9-epoch PNL: 3 and 6.
+        assert_eq!((pnl_start(1, 9), pnl_start(2, 9)), (3, 6));
+        // A 1-epoch run starts both at 1, not 0.
+        assert_eq!((pnl_start(1, 1), pnl_start(2, 1)), (1, 1));
+    }
 
     #[test]
     fn split_by_gives_one_identity_per_person_and_group() {

@@ -20,7 +20,10 @@ fn toy(name: &str) -> DemoConfig {
 
 #[test]
 fn the_demo_runs_every_stage_and_writes_its_outputs() {
-    let cfg = toy("full");
+    // Level 2's stitching on, as the study's `cion` row denoises.
+    let cfg = toy("full")
+        .with_stitch_gap_steps(2.0)
+        .with_stitch_threshold(4.0);
     let device = reid::burn::tensor::Device::flex();
     let mut lines = Vec::new();
     let mut cion_steps = 0;
@@ -100,6 +103,8 @@ fn bad_settings_are_refused_before_anything_runs() {
         toy("bad-level").with_denoise_level(4),
         toy("bad-epochs").with_finetune_epochs(0),
         toy("bad-size").with_height(4),
+        toy("bad-stitch-gap").with_stitch_gap_steps(-1.0),
+        toy("bad-stitch-threshold").with_stitch_threshold(f32::NAN),
     ] {
         let e = run_demo(&cfg, &device, &mut |_| {}).unwrap_err();
         assert!(e.is_usage(), "{e}");
