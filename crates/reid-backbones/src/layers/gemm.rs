@@ -124,6 +124,36 @@ pub(crate) fn gemm_general(
     }
 }
 
+/// The transpose `[cols, rows]` of a row-major `[rows, cols]` matrix.
+///
+/// The backward products read a weight transposed once per image; the gemm
+/// crate packs a strided operand far slower than a contiguous one when the
+/// weight outgrows the caches (about half the speed for ResNet-50's
+/// 512×4608 weight; docs/benchmarks.md), so the kernels transpose it once
+/// per call.
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut dst = vec![0.0; rows * cols];
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+    dst
+}
+
+/// Whether a weight gradient `[c_out, k]` is better computed as its
+/// transpose `[k, c_out]` (then transposed back): the gemm crate's kernels
+/// run at about half speed when the output has few rows (`[64, 576]`
+/// against `[576, 64]`; docs/benchmarks.md).
+pub(crate) fn wgrad_transposed(c_out: usize, k: usize) -> bool {
+    c_out < k
+}
+
 /// How many partial sums [`partial_sums`] adds, in order (fewer when the
 /// batch is smaller): fixed, so that the result does not depend on the
 /// number of threads.
@@ -201,4 +231,26 @@ pub(crate) fn partial_sums(
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_moves_every_element_across_tile_edges() {
+        for (rows, cols) in [(1, 1), (3, 70), (33, 65), (64, 32)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let t = transpose(&src, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        t[c * rows + r],
+                        src[r * cols + c],
+                        "{rows}x{cols} [{r}, {c}]"
+                    );
+                }
+            }
+        }
+    }
 }

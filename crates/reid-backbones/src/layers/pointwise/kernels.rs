@@ -16,7 +16,9 @@
 
 use rayon::prelude::*;
 
-use crate::layers::gemm::{Operand, each_image, gemm, parallelism, partial_sums, per_image};
+use crate::layers::gemm::{
+    Operand, each_image, gemm, parallelism, partial_sums, per_image, transpose, wgrad_transposed,
+};
 
 /// How many partial sums the weight gradient adds, in order (fewer when
 /// the batch is smaller): fixed, so that the result does not depend on the
@@ -174,9 +176,10 @@ pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let mut dx = vec![0.0; g.batch * g.in_len()];
     let scratch = if g.dense() { 0 } else { g.c_in * p };
+    let wt = transpose(weight, g.c_out, g.c_in);
     each_image(g.batch, &mut dx, g.in_len(), scratch, |n, dxn, s| {
         let gn = &grad[n * g.c_out * p..][..g.c_out * p];
-        let lhs = Operand::transposed(weight, g.c_in);
+        let lhs = Operand::rows(&wt, g.c_out);
         let rhs = Operand::rows(gn, p);
         if g.dense() {
             gemm(
@@ -207,7 +210,10 @@ pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
 pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let len = g.c_out * g.c_in;
-    partial_sums(g.batch, len, |images, parallelism| {
+    // Computed as `[c_out, c_in]` or as its transpose, whichever the GEMM
+    // kernels run faster (`wgrad_transposed`).
+    let swap = wgrad_transposed(g.c_out, g.c_in);
+    let sum = partial_sums(g.batch, len, |images, parallelism| {
         let mut acc = vec![0.0; len];
         let mut s = vec![0.0; if g.dense() { 0 } else { g.c_in * p }];
         let first = images.start;
@@ -220,18 +226,33 @@ pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
                 &s
             };
             let gn = &grad[n * g.c_out * p..][..g.c_out * p];
-            let (lhs, rhs) = (Operand::rows(gn, p), Operand::transposed(xn, p));
-            gemm(
-                &mut acc,
-                [g.c_out, g.c_in, p],
-                lhs,
-                rhs,
-                n > first,
-                parallelism,
-            );
+            if swap {
+                gemm(
+                    &mut acc,
+                    [g.c_in, g.c_out, p],
+                    Operand::rows(xn, p),
+                    Operand::transposed(gn, p),
+                    n > first,
+                    parallelism,
+                );
+            } else {
+                gemm(
+                    &mut acc,
+                    [g.c_out, g.c_in, p],
+                    Operand::rows(gn, p),
+                    Operand::transposed(xn, p),
+                    n > first,
+                    parallelism,
+                );
+            }
         }
         acc
-    })
+    });
+    if swap {
+        transpose(&sum, g.c_in, g.c_out)
+    } else {
+        sum
+    }
 }
 
 #[cfg(test)]

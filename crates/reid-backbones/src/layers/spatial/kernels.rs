@@ -17,7 +17,9 @@
 //! weight gradient adds a fixed number of partial sums in a fixed order,
 //! so every result is the same for any number of threads.
 
-use crate::layers::gemm::{Operand, each_image, gemm, parallelism, partial_sums};
+use crate::layers::gemm::{
+    Operand, each_image, gemm, parallelism, partial_sums, transpose, wgrad_transposed,
+};
 
 /// How many partial sums the weight gradient adds, in order (fewer when
 /// the batch is smaller): fixed, so that the result does not depend on the
@@ -187,6 +189,7 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
 pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let mut dx = vec![0.0; g.batch * g.in_len()];
+    let wt = transpose(weight, g.c_out, g.col_rows());
     each_image(
         g.batch,
         &mut dx,
@@ -196,7 +199,7 @@ pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
             gemm(
                 cols,
                 [g.col_rows(), p, g.c_out],
-                Operand::transposed(weight, g.col_rows()),
+                Operand::rows(&wt, g.c_out),
                 Operand::rows(&grad[n * g.c_out * p..][..g.c_out * p], p),
                 false,
                 parallelism(g.batch),
@@ -212,23 +215,43 @@ pub fn input_grad(g: &Geometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
 pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let p = g.out_pixels();
     let len = g.c_out * g.col_rows();
-    partial_sums(g.batch, len, |images, parallelism| {
+    // Computed as `[c_out, k]` or as its transpose, whichever the GEMM
+    // kernels run faster (`wgrad_transposed`).
+    let swap = wgrad_transposed(g.c_out, g.col_rows());
+    let sum = partial_sums(g.batch, len, |images, parallelism| {
         let mut acc = vec![0.0; len];
         let mut cols = vec![0.0; g.col_rows() * p];
         let first = images.start;
         for n in images {
             im2col(g, &x[n * g.in_len()..][..g.in_len()], &mut cols);
-            gemm(
-                &mut acc,
-                [g.c_out, g.col_rows(), p],
-                Operand::rows(&grad[n * g.c_out * p..][..g.c_out * p], p),
-                Operand::transposed(&cols, p),
-                n > first,
-                parallelism,
-            );
+            let gn = &grad[n * g.c_out * p..][..g.c_out * p];
+            if swap {
+                gemm(
+                    &mut acc,
+                    [g.col_rows(), g.c_out, p],
+                    Operand::rows(&cols, p),
+                    Operand::transposed(gn, p),
+                    n > first,
+                    parallelism,
+                );
+            } else {
+                gemm(
+                    &mut acc,
+                    [g.c_out, g.col_rows(), p],
+                    Operand::rows(gn, p),
+                    Operand::transposed(&cols, p),
+                    n > first,
+                    parallelism,
+                );
+            }
         }
         acc
-    })
+    });
+    if swap {
+        transpose(&sum, g.col_rows(), g.c_out)
+    } else {
+        sum
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +328,8 @@ mod tests {
             (5, 2, 3, [5, 4], [3, 1], [1, 2], [0, 0]),
             (2, 2, 2, [3, 3], [5, 5], [1, 1], [2, 2]),
             (4, 1, 1, [1, 1], [3, 3], [1, 1], [1, 1]),
+            // More outputs than column rows: the weight gradient as [c_out, k].
+            (2, 2, 20, [5, 4], [3, 3], [1, 1], [1, 1]),
         ];
         for (batch, c_in, c_out, input, kernel, stride, padding) in cases {
             let g = Geometry {
