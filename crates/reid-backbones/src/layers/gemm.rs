@@ -132,17 +132,27 @@ pub(crate) fn gemm_general(
 /// 512×4608 weight; docs/benchmarks.md), so the kernels transpose it once
 /// per call.
 pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut dst = vec![0.0; rows * cols];
     const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+    let mut dst = vec![0.0; rows * cols];
+    if rows == 0 || cols == 0 {
+        return dst;
+    }
+    // Each task writes TILE rows of the result (TILE columns of `src`),
+    // walking `src` in TILE × TILE blocks.
+    dst.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let c0 = block * TILE;
+            let width = out.len() / rows;
+            for r0 in (0..rows).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    let row = &src[r * cols + c0..][..width];
+                    for (j, v) in row.iter().enumerate() {
+                        out[j * rows + r] = *v;
+                    }
                 }
             }
-        }
-    }
+        });
     dst
 }
 
