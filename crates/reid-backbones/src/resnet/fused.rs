@@ -72,7 +72,7 @@ impl ConvNorm {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = crate::layers::pointwise::conv2d(&self.conv, x);
+        let y = crate::layers::dispatch::conv2d(&self.conv, x);
         match &self.norm {
             Some(n) => n.forward(y),
             None => y,
@@ -119,7 +119,7 @@ impl FusedBlock {
     /// `[batch, in, h, w]` → `[batch, out, h/stride, w/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.forward(x.clone()),
+            Some(d) => crate::layers::dispatch::conv2d(d, x.clone()),
             None => x.clone(),
         };
         let last = self.convs.len().saturating_sub(1);
