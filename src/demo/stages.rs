@@ -241,7 +241,7 @@ pub(crate) fn pretrain_pnl_stage(
 /// 3-epoch reference recipe starts in a run of `epochs` (scaled, rounded,
 /// at least 1): as the study scales `configs/study/pnl.toml`.
 pub(crate) fn pnl_start(epoch: usize, epochs: usize) -> usize {
-    ((epoch * epochs) as f64 / 3.0).round().max(1.0) as usize
+    crate::study::config::scale_start(epoch, 3, epochs)
 }
 
 /// The demo's small CION recipe (or the configured one, with the demo's

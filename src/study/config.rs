@@ -640,7 +640,7 @@ fn scale_epoch(v: usize, from: usize, to: usize) -> usize {
 }
 
 /// A loss's start epoch: scaled, and at least 1 when it was (epoch 0 stays 0).
-fn scale_start(v: usize, from: usize, to: usize) -> usize {
+pub(crate) fn scale_start(v: usize, from: usize, to: usize) -> usize {
     if v == 0 {
         0
     } else {
