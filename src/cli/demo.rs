@@ -3,10 +3,11 @@
 //!
 //! 1. generate the world: a Market-1501-style set and a LUPerson-NL-style
 //!    video corpus with noisy tracklet labels (other persons);
-//! 2. pre-train supervised on the tracker's noisy tracklet labels (BoT
-//!    recipe), denoise the corpus (levels 1–3) with its features, write
-//!    CION-AL `annos.json`, score it against the truth;
-//! 3. pre-train the backbone further with CION on those identities;
+//! 2. pre-train with LUPerson-NL's PNL on the tracker's noisy tracklet
+//!    labels, denoise the corpus (levels 1–3, level 2's stitching on) with
+//!    its features, write CION-AL `annos.json`, score it against the truth;
+//! 3. pre-train the backbone further with CION on those identities
+//!    (`configs/cion-after-pnl.toml`);
 //! 4. fine-tune with BoT on the Market-style train split twice, from random
 //!    init and from the pre-trained teacher backbone;
 //! 5. evaluate both (Market protocol) and print a table; write a CMC plot
@@ -16,7 +17,7 @@
 //! ```sh
 //! reid demo [--out DIR] [--seed N] [--backend flex] [--json]
 //!     [--pretrain-epochs N] [--finetune-epochs N] [--videos N] [--skip-pretrain]
-//!     [--pretrain tracklets+cion|tracklets|pnl+cion|pnl|cion|cion-oracle|
+//!     [--pretrain pnl+cion|pnl|tracklets+cion|tracklets|cion|cion-oracle|
 //!                cion-oracle-video|cion-oracle-tracklets|cion-twice|oracle]
 //!     [--tracklet-epochs N] [--oracle-epochs N] [--pnl-epochs N] [--eval-every N]
 //!     [--stitch-gap-steps G] [--stitch-threshold T] [--cion-config FILE]
@@ -73,15 +74,16 @@ pub struct Args {
     #[arg(long, default_value_t = 0.95)]
     denoise_target_precision: f32,
     /// Level 2's stitching of fragmented tracks: the largest gap between
-    /// two fragments in sampling steps (0 turns stitching off).
-    #[arg(long, default_value_t = 0.0)]
+    /// two fragments in sampling steps (0 turns stitching off; the study's
+    /// value by default).
+    #[arg(long, default_value_t = 2.0)]
     stitch_gap_steps: f32,
     /// Level 2's stitching threshold in spread units (0 turns stitching
     /// off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 4.0)]
     stitch_threshold: f32,
-    /// CION pre-training epochs.
-    #[arg(long, default_value_t = 4)]
+    /// CION pre-training epochs (of the built-in recipe).
+    #[arg(long, default_value_t = 8)]
     pretrain_epochs: usize,
     /// BoT fine-tuning epochs (each run).
     #[arg(long, default_value_t = 24)]
@@ -92,13 +94,14 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     eval_every: usize,
     /// CION recipe file (`.toml`/`.json`, fields of `CionConfig`) replacing
-    /// the demo's small built-in recipe (see `configs/cion-tiny.toml`).
+    /// the demo's built-in recipe (`configs/cion-after-pnl.toml`).
     #[arg(long)]
     cion_config: Option<PathBuf>,
-    /// Pre-training: `tracklets+cion` (supervised: the BoT recipe on the
-    /// tracker's noisy tracklet labels; its features for denoising, then
-    /// CION from its weights), `tracklets` (the supervised stage only),
-    /// `pnl+cion` (the same with PNL as the first stage), `pnl`, `cion`
+    /// Pre-training: `pnl+cion` (LUPerson-NL's PNL on the tracker's noisy
+    /// tracklet labels; its features for denoising, then CION from its
+    /// weights), `pnl` (the PNL stage only), `tracklets+cion` (the same with
+    /// a supervised first stage, the BoT recipe on the tracklet labels: not
+    /// a seed method), `tracklets` (the supervised stage only), `cion`
     /// (denoise with the untrained backbone, CION from random init),
     /// `cion-oracle` (CION from random init on the corpus's true persons, a
     /// diagnostic of CION without denoising errors), `cion-oracle-video`
@@ -110,12 +113,12 @@ pub struct Args {
     /// `oracle`: the BoT recipe on the corpus's *true* persons,
     /// read from the generator's `synth_truth.json` — an upper bound for
     /// perfect denoising, a diagnostic rather than a method.
-    #[arg(long, value_enum, default_value_t = PretrainPlan::TrackletsCion)]
+    #[arg(long, value_enum, default_value_t = PretrainPlan::PnlCion)]
     pretrain: PretrainPlan,
     /// PNL pre-training epochs (for `--pretrain pnl` and `pnl+cion`); the
     /// prototype, label-correction and label-guided-contrast starts (epochs
     /// 1, 2 and 2 of the 3-epoch reference) scale with it.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 9)]
     pnl_epochs: usize,
     /// Epochs of `--pretrain oracle` over the corpus's true persons.
     #[arg(long, default_value_t = 24)]

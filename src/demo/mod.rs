@@ -3,10 +3,11 @@
 //!
 //! 1. generate the world: a Market-1501-style set and a LUPerson-NL-style
 //!    video corpus with noisy tracklet labels;
-//! 2. pre-train as [`DemoConfig::pretrain`] says: supervised on the tracker's
-//!    tracklet labels and/or PNL, then denoise the corpus (levels 1–3) with
-//!    that backbone's features into CION-AL `annos.json` (scored against the
-//!    generator's truth) and continue with CION — or the diagnostics
+//! 2. pre-train as [`DemoConfig::pretrain`] says: PNL (the default) or
+//!    supervised on the tracker's tracklet labels, then denoise the corpus
+//!    (levels 1–3) with that backbone's features into CION-AL `annos.json`
+//!    (scored against the generator's truth) and continue with CION — or
+//!    the diagnostics
 //!    (`cion-oracle`, `oracle`) on the true persons;
 //! 3. evaluate the backbones' own pooled features (random init, pre-trained);
 //! 4. fine-tune with BoT from random init and from the pre-trained backbone
@@ -53,7 +54,8 @@ pub use pipeline::run_demo;
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum PretrainPlan {
     /// Supervised (the BoT recipe) on the tracker's tracklet labels, its
-    /// features for denoising, then CION from its weights.
+    /// features for denoising, then CION from its weights (the default
+    /// until 2026-12-08; its first stage is not a seed method).
     #[serde(rename = "tracklets+cion")]
     #[cfg_attr(feature = "cli", value(name = "tracklets+cion"))]
     TrackletsCion,
@@ -61,7 +63,8 @@ pub enum PretrainPlan {
     #[serde(rename = "tracklets")]
     #[cfg_attr(feature = "cli", value(name = "tracklets"))]
     Tracklets,
-    /// PNL on the tracker's labels, its features for denoising, then CION.
+    /// PNL on the tracker's labels, its features for denoising, then CION
+    /// from its weights: the default.
     #[serde(rename = "pnl+cion")]
     #[cfg_attr(feature = "cli", value(name = "pnl+cion"))]
     PnlCion,
@@ -219,11 +222,12 @@ pub struct DemoConfig {
     pub denoise_target_precision: f32,
     /// Level 2's stitching of a track the tracker fragmented: the largest
     /// gap between two fragments, in sampling steps (0 turns stitching
-    /// off; docs/denoise.md, "Stitching fragments in time").
+    /// off; 2 by default, the study's; docs/denoise.md, "Stitching
+    /// fragments in time").
     #[serde(default)]
     pub stitch_gap_steps: f32,
     /// Level 2's stitching threshold, in spread units (0 turns stitching
-    /// off).
+    /// off; 4 by default, the study's).
     #[serde(default)]
     pub stitch_threshold: f32,
     /// CION pre-training epochs.
@@ -269,14 +273,14 @@ impl Default for DemoConfig {
             videos: 60,
             denoise_level: 3,
             denoise_target_precision: default_target_precision(),
-            stitch_gap_steps: 0.0,
-            stitch_threshold: 0.0,
-            pretrain_epochs: 4,
+            stitch_gap_steps: 2.0,
+            stitch_threshold: 4.0,
+            pretrain_epochs: 8,
             finetune_epochs: 24,
             eval_every: 0,
             cion: None,
-            pretrain: PretrainPlan::TrackletsCion,
-            pnl_epochs: 3,
+            pretrain: PretrainPlan::PnlCion,
+            pnl_epochs: 9,
             oracle_epochs: 24,
             tracklet_epochs: 6,
             skip_pretrain: false,

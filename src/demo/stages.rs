@@ -244,8 +244,9 @@ pub(crate) fn pnl_start(epoch: usize, epochs: usize) -> usize {
     crate::study::config::scale_start(epoch, 3, epochs)
 }
 
-/// The demo's small CION recipe (or the configured one, with the demo's
-/// seed).
+/// The demo's CION recipe (`configs/cion-after-pnl.toml`, for
+/// [`DemoConfig::pretrain_epochs`] epochs with the prototypes frozen
+/// throughout), or the configured one, with the demo's seed.
 pub(crate) fn cion_config(cfg: &DemoConfig) -> CionConfig {
     if let Some(c) = &cfg.cion {
         return c.clone().with_seed(cfg.seed);
@@ -254,18 +255,22 @@ pub(crate) fn cion_config(cfg: &DemoConfig) -> CionConfig {
     CionConfig::default()
         .with_arch(cfg.arch.clone())
         .with_base_width(cfg.base_width)
-        .with_global_size([h, w])
-        .with_local_size([h / 2, w / 2])
-        .with_local_crops(4)
+        .with_global_size([h / 2, w / 2])
+        .with_local_size([h / 4, w / 4])
+        .with_local_crops(0)
         .with_batch_size(32)
         .with_k_schedule(KSchedule::constant(2))
         .with_epochs(cfg.pretrain_epochs)
-        .with_lr(1.6e-2)
+        .with_lr(1e-3)
         .with_warmup_epochs(1.min(cfg.pretrain_epochs))
-        .with_momentum_teacher(0.95)
+        .with_momentum_teacher(0.99)
         .with_head_hidden_dim(512)
         .with_head_bottleneck_dim(128)
         .with_out_dim(1024)
+        .with_use_bn_in_head(true)
+        .with_teacher_temp(0.02)
+        .with_warmup_teacher_temp(0.02)
+        .with_freeze_last_layer(cfg.pretrain_epochs)
         .with_seed(cfg.seed)
 }
 
@@ -511,6 +516,21 @@ pub(crate) fn pretrain_supervised_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_in_cion_recipe_is_the_shipped_file() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join("cion-after-pnl.toml");
+        let mut shipped: CionConfig = crate::train::config::load_recipe(Some(&file), &[]).unwrap();
+        let cfg = DemoConfig::default();
+        // The file writes "K = 2 throughout" as one stage ending at epoch
+        // 1000, the code as one stage without end.
+        assert_eq!(shipped.k_schedule.instances, [2]);
+        assert!(shipped.k_schedule.epochs[0] >= cfg.pretrain_epochs as u64);
+        shipped.k_schedule = KSchedule::constant(2);
+        assert_eq!(cion_config(&cfg), shipped.with_seed(cfg.seed));
+    }
 
     #[test]
     fn pnl_starts_scale_with_the_run_and_stay_at_least_one() {

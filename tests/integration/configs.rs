@@ -27,6 +27,9 @@ fn full_size_recipes_are_the_defaults() {
 fn tiny_recipes_parse_and_validate() {
     read::<CionConfig>("cion-tiny.toml").validate().unwrap();
     read::<CionConfig>("cion-small.toml").validate().unwrap();
+    read::<CionConfig>("cion-after-pnl.toml")
+        .validate()
+        .unwrap();
     read::<MocoConfig>("moco-tiny.toml").validate().unwrap();
     read::<PnlConfig>("pnl-tiny.toml").validate().unwrap();
     read::<MgnFinetuneConfig>("mgn-tiny.toml")

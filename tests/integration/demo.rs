@@ -16,6 +16,7 @@ fn toy(name: &str) -> DemoConfig {
         .with_pretrain_epochs(1)
         .with_finetune_epochs(1)
         .with_tracklet_epochs(1)
+        .with_pnl_epochs(1)
 }
 
 #[test]
@@ -48,7 +49,7 @@ fn the_demo_runs_every_stage_and_writes_its_outputs() {
         "denoising was not scored: {lines:?}"
     );
     let inits: Vec<&str> = out.finetuned.iter().map(|r| r.init).collect();
-    assert_eq!(inits, ["random init", PretrainPlan::TrackletsCion.label()]);
+    assert_eq!(inits, ["random init", PretrainPlan::PnlCion.label()]);
     assert_eq!(out.backbone_only.len(), 2);
     for r in out.backbone_only.iter().chain(&out.finetuned) {
         assert!(
@@ -82,13 +83,14 @@ fn the_demo_runs_every_stage_and_writes_its_outputs() {
     ] {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
-    assert_eq!(summary["pretrain"], "tracklets+cion");
+    assert_eq!(summary["pretrain"], "pnl+cion");
     assert_eq!(summary["results"].as_array().unwrap().len(), 2);
     for f in [
         "cmc.png",
         "ranklist.png",
         "finetune-random.jsonl",
         "finetune-cion.jsonl",
+        "pnl/metrics.jsonl",
         "cion/metrics.jsonl",
     ] {
         assert!(cfg.out.join(f).is_file(), "{f} was not written");
