@@ -164,6 +164,27 @@ pub(crate) fn wgrad_transposed(c_out: usize, k: usize) -> bool {
     c_out < k
 }
 
+/// One image's term of a weight gradient, `dst (+)= g · cᵀ` for `g: [c_out,
+/// p]` and `c: [k, p]` (both row-major): into `dst` as `[c_out, k]`, or as
+/// its transpose `[k, c_out]` when `transposed` ([`wgrad_transposed`]).
+pub(crate) fn weight_grad_term(
+    dst: &mut [f32],
+    [c_out, k, p]: [usize; 3],
+    g: &[f32],
+    c: &[f32],
+    transposed: bool,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    if transposed {
+        let (lhs, rhs) = (Operand::rows(c, p), Operand::transposed(g, p));
+        gemm(dst, [k, c_out, p], lhs, rhs, accumulate, parallelism);
+    } else {
+        let (lhs, rhs) = (Operand::rows(g, p), Operand::transposed(c, p));
+        gemm(dst, [c_out, k, p], lhs, rhs, accumulate, parallelism);
+    }
+}
+
 /// How many partial sums [`partial_sums`] adds, in order (fewer when the
 /// batch is smaller): fixed, so that the result does not depend on the
 /// number of threads.

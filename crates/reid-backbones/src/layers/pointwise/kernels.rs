@@ -17,7 +17,8 @@
 use rayon::prelude::*;
 
 use crate::layers::gemm::{
-    Operand, each_image, gemm, parallelism, partial_sums, per_image, transpose, wgrad_transposed,
+    Operand, each_image, gemm, parallelism, partial_sums, per_image, transpose, weight_grad_term,
+    wgrad_transposed,
 };
 
 /// How many partial sums the weight gradient adds, in order (fewer when
@@ -225,26 +226,15 @@ pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
                 subsample(g, xn, &mut s);
                 &s
             };
-            let gn = &grad[n * g.c_out * p..][..g.c_out * p];
-            if swap {
-                gemm(
-                    &mut acc,
-                    [g.c_in, g.c_out, p],
-                    Operand::rows(xn, p),
-                    Operand::transposed(gn, p),
-                    n > first,
-                    parallelism,
-                );
-            } else {
-                gemm(
-                    &mut acc,
-                    [g.c_out, g.c_in, p],
-                    Operand::rows(gn, p),
-                    Operand::transposed(xn, p),
-                    n > first,
-                    parallelism,
-                );
-            }
+            weight_grad_term(
+                &mut acc,
+                [g.c_out, g.c_in, p],
+                &grad[n * g.c_out * p..][..g.c_out * p],
+                xn,
+                swap,
+                n > first,
+                parallelism,
+            );
         }
         acc
     });

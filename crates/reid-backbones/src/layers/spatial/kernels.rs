@@ -18,7 +18,8 @@
 //! so every result is the same for any number of threads.
 
 use crate::layers::gemm::{
-    Operand, each_image, gemm, parallelism, partial_sums, transpose, wgrad_transposed,
+    Operand, each_image, gemm, parallelism, partial_sums, transpose, weight_grad_term,
+    wgrad_transposed,
 };
 
 /// How many partial sums the weight gradient adds, in order (fewer when
@@ -224,26 +225,15 @@ pub fn weight_grad(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
         let first = images.start;
         for n in images {
             im2col(g, &x[n * g.in_len()..][..g.in_len()], &mut cols);
-            let gn = &grad[n * g.c_out * p..][..g.c_out * p];
-            if swap {
-                gemm(
-                    &mut acc,
-                    [g.col_rows(), g.c_out, p],
-                    Operand::rows(&cols, p),
-                    Operand::transposed(gn, p),
-                    n > first,
-                    parallelism,
-                );
-            } else {
-                gemm(
-                    &mut acc,
-                    [g.c_out, g.col_rows(), p],
-                    Operand::rows(gn, p),
-                    Operand::transposed(&cols, p),
-                    n > first,
-                    parallelism,
-                );
-            }
+            weight_grad_term(
+                &mut acc,
+                [g.c_out, g.col_rows(), p],
+                &grad[n * g.c_out * p..][..g.c_out * p],
+                &cols,
+                swap,
+                n > first,
+                parallelism,
+            );
         }
         acc
     });
