@@ -224,11 +224,11 @@ pub struct DemoConfig {
     /// gap between two fragments, in sampling steps (0 turns stitching
     /// off; 2 by default, the study's; docs/denoise.md, "Stitching
     /// fragments in time").
-    #[serde(default)]
+    #[serde(default = "default_stitch_gap_steps")]
     pub stitch_gap_steps: f32,
     /// Level 2's stitching threshold, in spread units (0 turns stitching
     /// off; 4 by default, the study's).
-    #[serde(default)]
+    #[serde(default = "default_stitch_threshold")]
     pub stitch_threshold: f32,
     /// CION pre-training epochs.
     pub pretrain_epochs: usize,
@@ -273,8 +273,8 @@ impl Default for DemoConfig {
             videos: 60,
             denoise_level: 3,
             denoise_target_precision: default_target_precision(),
-            stitch_gap_steps: 2.0,
-            stitch_threshold: 4.0,
+            stitch_gap_steps: default_stitch_gap_steps(),
+            stitch_threshold: default_stitch_threshold(),
             pretrain_epochs: 8,
             finetune_epochs: 24,
             eval_every: 0,
@@ -293,6 +293,20 @@ impl Default for DemoConfig {
 
 fn default_target_precision() -> f32 {
     0.95
+}
+
+/// The study's stitching gap (`reid::study`'s denoising default).
+fn default_stitch_gap_steps() -> f32 {
+    crate::study::config::default_study_denoise()
+        .level2
+        .stitch_gap_steps
+}
+
+/// The study's stitching threshold.
+fn default_stitch_threshold() -> f32 {
+    crate::study::config::default_study_denoise()
+        .level2
+        .stitch_threshold
 }
 
 impl DemoConfig {
